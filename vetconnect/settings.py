@@ -1,0 +1,63 @@
+"""Runtime settings, read from the environment (prefix ``VETCONNECT_``) and ``.env``.
+
+Secrets never get a silent default: outside demo mode a missing master key is a start-up error that names
+the variable (see :func:`Settings.require_master_key`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class MissingSetting(RuntimeError):
+    """A required setting is absent; the message names the environment variable to set."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VETCONNECT_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default=Path(".vetconnect"), description="Data directory (embedded PostgreSQL, files)")
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "VETCONNECT_DATABASE_URL"),
+        description="External PostgreSQL (admin/superuser URL). Unset: the embedded server is used.",
+    )
+    app_db_password: SecretStr | None = Field(
+        default=None, description="Password of the vetconnect_app role on an external server."
+    )
+    master_key: SecretStr | None = Field(default=None, description="Base64 32-byte key wrapping tenant keys")
+    demo: bool = Field(default=False, description="Demo mode: a fixed, publicly known master key is allowed")
+
+    @property
+    def pgdata(self) -> Path:
+        return self.home.resolve() / "pgdata"
+
+    def require_master_key(self) -> bytes:
+        """The 32-byte key-encryption key. Demo mode derives a fixed one; anywhere else it must be set."""
+        if self.master_key is not None:
+            try:
+                key = base64.b64decode(self.master_key.get_secret_value(), validate=True)
+            except ValueError as exc:
+                raise MissingSetting("VETCONNECT_MASTER_KEY is not valid base64") from exc
+            if len(key) != 32:
+                raise MissingSetting("VETCONNECT_MASTER_KEY must decode to exactly 32 bytes")
+            return key
+        if self.demo:
+            # Publicly known on purpose: demo data is fake, and a demo must start with no set-up.
+            return hashlib.sha256(b"vetconnect-demo-master-key").digest()
+        raise MissingSetting(
+            "VETCONNECT_MASTER_KEY is not set. Generate one with "
+            "`python -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())'` "
+            "or run with VETCONNECT_DEMO=1 for demo data only."
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

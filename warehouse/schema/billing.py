@@ -1,0 +1,156 @@
+"""Billing: franchise price list with practice overrides, invoices with Dutch VAT per line, payments.
+
+Money is integer cents everywhere; VAT rates are basis points (2100 = 21 %, 900 = 9 %) so that no float ever
+touches an amount. The arithmetic lives in warehouse.billing.vat.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    Numeric,
+    String,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from warehouse.schema.base import Base, Timestamps, franchise_table, practice_table
+from warehouse.schema.clinical import DISPENSING_CATEGORIES
+from warehouse.schema.tenancy import choice
+
+VAT_RATES_BP = (2100, 900, 0)
+PRODUCT_KINDS = ("service", "medicine", "food", "goods", "lab")
+INVOICE_STATUSES = ("draft", "issued", "paid", "credited", "void")
+PAYMENT_METHODS = ("cash", "pin", "transfer", "other")
+
+
+class Product(Timestamps, Base):
+    """An item of the franchise price list. Prices exclude VAT."""
+
+    __tablename__ = "product"
+    __table_args__ = (
+        ForeignKeyConstraint(["franchise_id"], ["tenant.id"]),
+        UniqueConstraint("franchise_id", "code"),
+        CheckConstraint(f"vat_rate_bp IN {VAT_RATES_BP}", name="vat_rate"),
+        CheckConstraint("price_cents >= 0", name="price"),
+        {"info": franchise_table()},
+    )
+
+    franchise_id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(choice(*PRODUCT_KINDS, name="product_kind"))
+    price_cents: Mapped[int]
+    vat_rate_bp: Mapped[int]
+    dispensing_category: Mapped[str | None] = mapped_column(
+        choice(*DISPENSING_CATEGORIES, name="product_dispensing_category")
+    )
+    active: Mapped[bool] = mapped_column(server_default="true")
+    updated_by: Mapped[int | None]
+
+
+class ProductPriceOverride(Timestamps, Base):
+    __tablename__ = "product_price_override"
+    __table_args__ = (
+        ForeignKeyConstraint(["practice_id"], ["tenant.id"]),
+        ForeignKeyConstraint(["franchise_id", "product_id"], ["product.franchise_id", "product.id"]),
+        CheckConstraint("price_cents IS NULL OR price_cents >= 0", name="price"),
+        {"info": practice_table()},
+    )
+
+    practice_id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(primary_key=True)
+    franchise_id: Mapped[int]
+    price_cents: Mapped[int | None]
+    active: Mapped[bool | None]
+    updated_by: Mapped[int | None]
+
+
+class Invoice(Base):
+    __tablename__ = "invoice"
+    __table_args__ = (
+        ForeignKeyConstraint(["practice_id"], ["tenant.id"]),
+        ForeignKeyConstraint(["practice_id", "client_id"], ["client.practice_id", "client.id"]),
+        ForeignKeyConstraint(["practice_id", "visit_id"], ["visit.practice_id", "visit.id"]),
+        ForeignKeyConstraint(["practice_id", "credit_of_id"], ["invoice.practice_id", "invoice.id"]),
+        UniqueConstraint("practice_id", "number"),
+        UniqueConstraint("practice_id", "animana_id"),
+        CheckConstraint("total_incl_cents = total_excl_cents + vat_cents", name="totals"),
+        Index("ix_invoice_client", "practice_id", "client_id"),
+        Index("ix_invoice_issued", "practice_id", "issued_on"),
+        {"info": practice_table()},
+    )
+
+    practice_id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    animana_id: Mapped[str | None] = mapped_column(String(64))
+    number: Mapped[str] = mapped_column(String(32))
+    client_id: Mapped[int]
+    visit_id: Mapped[int | None]
+    credit_of_id: Mapped[int | None]
+    issued_on: Mapped[dt.date] = mapped_column(Date)
+    due_on: Mapped[dt.date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(choice(*INVOICE_STATUSES, name="invoice_status"))
+    total_excl_cents: Mapped[int] = mapped_column(server_default="0")
+    vat_cents: Mapped[int] = mapped_column(server_default="0")
+    total_incl_cents: Mapped[int] = mapped_column(server_default="0")
+    created_by: Mapped[int | None]
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class InvoiceLine(Base):
+    __tablename__ = "invoice_line"
+    __table_args__ = (
+        ForeignKeyConstraint(["practice_id", "invoice_id"], ["invoice.practice_id", "invoice.id"], ondelete="CASCADE"),
+        UniqueConstraint("practice_id", "animana_id"),
+        CheckConstraint(f"vat_rate_bp IN {VAT_RATES_BP}", name="vat_rate"),
+        CheckConstraint("line_incl_cents = line_excl_cents + line_vat_cents", name="totals"),
+        Index("ix_invoice_line_invoice", "practice_id", "invoice_id"),
+        {"info": practice_table(partitioned=True), "postgresql_partition_by": "LIST (practice_id)"},
+    )
+
+    practice_id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    animana_id: Mapped[str | None] = mapped_column(String(64))
+    invoice_id: Mapped[int]
+    franchise_id: Mapped[int | None]
+    product_id: Mapped[int | None]
+    description: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[Decimal] = mapped_column(Numeric(10, 3))
+    unit_price_cents: Mapped[int]
+    discount_cents: Mapped[int] = mapped_column(server_default="0")
+    vat_rate_bp: Mapped[int]
+    line_excl_cents: Mapped[int]
+    line_vat_cents: Mapped[int]
+    line_incl_cents: Mapped[int]
+
+
+class Payment(Base):
+    __tablename__ = "payment"
+    __table_args__ = (
+        ForeignKeyConstraint(["practice_id", "invoice_id"], ["invoice.practice_id", "invoice.id"]),
+        ForeignKeyConstraint(["practice_id", "client_id"], ["client.practice_id", "client.id"]),
+        UniqueConstraint("practice_id", "animana_id"),
+        CheckConstraint("amount_cents <> 0", name="nonzero"),
+        Index("ix_payment_invoice", "practice_id", "invoice_id"),
+        {"info": practice_table()},
+    )
+
+    practice_id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    animana_id: Mapped[str | None] = mapped_column(String(64))
+    invoice_id: Mapped[int | None]
+    client_id: Mapped[int]
+    method: Mapped[str] = mapped_column(choice(*PAYMENT_METHODS, name="payment_method"))
+    amount_cents: Mapped[int]
+    paid_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    received_by: Mapped[int | None]

@@ -1,0 +1,137 @@
+"""Owners (clients), their animals (patients), who owns whom, and weight history.
+
+Client PII (email, phone, street address, IBAN) is stored only encrypted with the practice's data key;
+``*_bidx`` columns hold a keyed hash for exact lookups (see warehouse.crypto).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from warehouse.schema.base import Base, Timestamps, practice_table
+from warehouse.schema.tenancy import choice
+
+SPECIES = (
+    "dog", "cat", "rabbit", "guinea_pig", "hamster", "rat", "ferret", "bird", "reptile", "horse", "goat",
+    "sheep", "pig", "cattle", "other",
+)  # fmt: skip
+SEXES = ("male", "female", "male_neutered", "female_neutered", "unknown")
+
+
+class Client(Timestamps, Base):
+    __tablename__ = "client"
+    __table_args__ = (
+        ForeignKeyConstraint(["practice_id"], ["tenant.id"]),
+        UniqueConstraint("practice_id", "animana_id"),
+        Index("ix_client_email_bidx", "practice_id", "email_bidx"),
+        Index("ix_client_phone_bidx", "practice_id", "phone_bidx"),
+        Index(
+            "ix_client_name_trgm",
+            "last_name",
+            postgresql_using="gin",
+            postgresql_ops={"last_name": "gin_trgm_ops"},
+        ),
+        {"info": practice_table()},
+    )
+
+    practice_id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    animana_id: Mapped[str | None] = mapped_column(String(64))
+    title: Mapped[str | None] = mapped_column(String(20))
+    initials: Mapped[str | None] = mapped_column(String(20))
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(150))
+    postcode: Mapped[str | None] = mapped_column(String(10))
+    city: Mapped[str | None] = mapped_column(String(100))
+    email_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    address_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    iban_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    email_bidx: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_bidx: Mapped[bytes | None] = mapped_column(LargeBinary)
+    key_version: Mapped[int] = mapped_column(server_default="1")
+    consent_reminders_email: Mapped[bool] = mapped_column(server_default="false")
+    consent_reminders_sms: Mapped[bool] = mapped_column(server_default="false")
+    consent_recorded_at: Mapped[dt.datetime | None]
+    active: Mapped[bool] = mapped_column(server_default="true")
+    deleted_at: Mapped[dt.datetime | None]
+
+
+class Patient(Timestamps, Base):
+    __tablename__ = "patient"
+    __table_args__ = (
+        ForeignKeyConstraint(["practice_id"], ["tenant.id"]),
+        UniqueConstraint("practice_id", "animana_id"),
+        CheckConstraint("microchip ~ '^[0-9]{15}$'", name="microchip_15_digits"),
+        CheckConstraint("NOT deceased OR deceased_on IS NULL OR deceased_on >= date_of_birth", name="dates"),
+        Index("ix_patient_microchip", "practice_id", "microchip"),
+        Index("ix_patient_name_trgm", "name", postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"}),
+        {"info": practice_table()},
+    )
+
+    practice_id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    animana_id: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))
+    species: Mapped[str] = mapped_column(choice(*SPECIES, name="species"))
+    breed: Mapped[str | None] = mapped_column(String(100))
+    sex: Mapped[str] = mapped_column(choice(*SEXES, name="sex"), server_default="unknown")
+    date_of_birth: Mapped[dt.date | None] = mapped_column(Date)
+    colour: Mapped[str | None] = mapped_column(String(100))
+    microchip: Mapped[str | None] = mapped_column(String(15))
+    deceased: Mapped[bool] = mapped_column(server_default="false")
+    deceased_on: Mapped[dt.date | None] = mapped_column(Date)
+    insured_with: Mapped[str | None] = mapped_column(String(100))
+    deleted_at: Mapped[dt.datetime | None]
+
+
+class ClientPatient(Base):
+    """Ownership link: an animal can have several owners, one of them primary (the one invoiced)."""
+
+    __tablename__ = "client_patient"
+    __table_args__ = (
+        ForeignKeyConstraint(["practice_id", "client_id"], ["client.practice_id", "client.id"], ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["practice_id", "patient_id"], ["patient.practice_id", "patient.id"], ondelete="CASCADE"
+        ),
+        Index("ix_client_patient_patient", "practice_id", "patient_id"),
+        {"info": practice_table()},
+    )
+
+    practice_id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(primary_key=True)
+    is_primary: Mapped[bool] = mapped_column(server_default="true")
+    since: Mapped[dt.date] = mapped_column(Date, server_default=func.current_date())
+
+
+class WeightMeasurement(Base):
+    __tablename__ = "weight_measurement"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["practice_id", "patient_id"], ["patient.practice_id", "patient.id"], ondelete="CASCADE"
+        ),
+        CheckConstraint("weight_grams > 0 AND weight_grams < 2000000", name="plausible"),
+        Index("ix_weight_patient", "practice_id", "patient_id", "measured_at"),
+        {"info": practice_table()},
+    )
+
+    practice_id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    patient_id: Mapped[int]
+    measured_at: Mapped[dt.datetime]
+    weight_grams: Mapped[int]
+    recorded_by: Mapped[int | None]

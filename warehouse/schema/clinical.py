@@ -1,0 +1,319 @@
+"""Clinical record: visits with SOAP notes, diagnoses, vaccinations, prescriptions, lab, documents, reminders."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from warehouse.schema.base import Base, Timestamps, franchise_table, practice_table
+from warehouse.schema.tenancy import choice
+
+# Dutch dispensing categories (Diergeneesmiddelenbesluit): free sale, pharmacy/retail, vet-prescribed, vet-only.
+DISPENSING_CATEGORIES = ("VRIJ", "URA", "UDA", "UDD")
+OBSERVATION_STATUSES = ("preliminary", "final", "corrected", "cancelled")
+
+
+def _patient_fk() -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(["practice_id", "patient_id"], ["patient.practice_id", "patient.id"])
+
+
+def _visit_fk() -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(["practice_id", "visit_id"], ["visit.practice_id", "visit.id"])
+
+
+class Visit(Base):
+    """A consultation. SOAP: subjective (history), objective (exam), assessment, plan. Signed notes are final."""
+
+    __tablename__ = "visit"
+    __table_args__ = (
+        ForeignKeyConstraint(["practice_id"], ["tenant.id"]),
+        _patient_fk(),
+        ForeignKeyConstraint(["practice_id", "appointment_id"], ["appointment.practice_id", "appointment.id"]),
+        UniqueConstraint("practice_id", "animana_id"),
+        Index("ix_visit_patient", "practice_id", "patient_id", "started_at"),
+        {"info": practice_table(partitioned=True), "postgresql_partition_by": "LIST (practice_id)"},
+    )
+
+    practice_id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    animana_id: Mapped[str | None] = mapped_column(String(64))
+    patient_id: Mapped[int]
+    appointment_id: Mapped[int | None]
+    vet_user_id: Mapped[int | None]
+    department_id: Mapped[int | None]
+    started_at: Mapped[dt.datetime]
+    reason: Mapped[str | None] = mapped_column(Text)
+    subjective: Mapped[str | None] = mapped_column(Text)
+    objective: Mapped[str | None] = mapped_column(Text)
+    assessment: Mapped[str | None] = mapped_column(Text)
+    plan: Mapped[str | None] = mapped_column(Text)
+    signed_at: Mapped[dt.datetime | None]
+    signed_by: Mapped[int | None]
+    updated_at: Mapped[dt.datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class Diagnosis(Base):
+    __tablename__ = "diagnosis"
+    __table_args__ = (
+        _patient_fk(),
+        _visit_fk(),
+        Index("ix_diagnosis_patient", "practice_id", "patient_id"),
+        {"info": practice_table()},
+    )
+
+    practice_id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    visit_id: Mapped[int]
+    patient_id: Mapped[int]
+    venom_code: Mapped[str | None] = mapped_column(String(16))  # VeNom (Veterinary Nomenclature) concept id
+    term: Mapped[str] = mapped_column(String(200))
+    diagnosed_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class VaccineProtocol(Timestamps, Base):
+    __tablename__ = "vaccine_protocol"
+    __table_args__ = (
+        ForeignKeyConstraint(["franchise_id"], ["tenant.id"]),
+        UniqueConstraint("franchise_id", "code"),
+        CheckConstraint("booster_interval_days > 0", name="interval"),
+        {"info": franchise_table()},
+    )
+
+    franchise_id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(120))
+    species: Mapped[str] = mapped_column(String(32))
+    booster_interval_days: Mapped[int]
+    active: Mapped[bool] = mapped_column(server_default="true")
+    updated_by: Mapped[int | None]
+
+
+class VaccineProtocolOverride(Timestamps, Base):
+    __tablename__ = "vaccine_protocol_override"
+    __table_args__ = (
+        ForeignKeyConstraint(["practice_id"], ["tenant.id"]),
+        ForeignKeyConstraint(["franchise_id", "protocol_id"], ["vaccine_protocol.franchise_id", "vaccine_protocol.id"]),
+        {"info": practice_table()},
+    )
+
+    practice_id: Mapped[int] = mapped_column(primary_key=True)
+    protocol_id: Mapped[int] = mapped_column(primary_key=True)
+    franchise_id: Mapped[int]
+    booster_interval_days: Mapped[int | None]
+    active: Mapped[bool | None]
+    updated_by: Mapped[int | None]
+
+
+class Vaccination(Base):
+    __tablename__ = "vaccination"
+    __table_args__ = (
+        _patient_fk(),
+        ForeignKeyConstraint(["practice_id", "visit_id"], ["visit.practice_id", "visit.id"]),
+        UniqueConstraint("practice_id", "animana_id"),
+        Index("ix_vaccination_due", "practice_id", "due_on"),
+        Index("ix_vaccination_patient", "practice_id", "patient_id"),
+        {"info": practice_table()},
+    )
+
+    practice_id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    animana_id: Mapped[str | None] = mapped_column(String(64))
+    patient_id: Mapped[int]
+    visit_id: Mapped[int | None]
+    franchise_id: Mapped[int | None]
+    protocol_id: Mapped[int | None]
+    vaccine_name: Mapped[str] = mapped_column(String(120))
+    batch_number: Mapped[str | None] = mapped_column(String(64))
+    given_on: Mapped[dt.date] = mapped_column(Date)
+    due_on: Mapped[dt.date | None] = mapped_column(Date)
+    given_by: Mapped[int | None]
+
+
+class Prescription(Base):
+    __tablename__ = "prescription"
+    __table_args__ = (
+        _patient_fk(),
+        ForeignKeyConstraint(["practice_id", "visit_id"], ["visit.practice_id", "visit.id"]),
+        UniqueConstraint("practice_id", "animana_id"),
+        CheckConstraint("quantity > 0", name="quantity"),
+        Index("ix_prescription_patient", "practice_id", "patient_id"),
+        {"info": practice_table()},
+    )
+
+    practice_id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    animana_id: Mapped[str | None] = mapped_column(String(64))
+    patient_id: Mapped[int]
+    visit_id: Mapped[int | None]
+    franchise_id: Mapped[int | None]
+    product_id: Mapped[int | None]
+    product_name: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[Decimal] = mapped_column(Numeric(10, 3))
+    dosage_instructions: Mapped[str | None] = mapped_column(Text)
+    dispensing_category: Mapped[str] = mapped_column(choice(*DISPENSING_CATEGORIES, name="dispensing_category"))
+    prescribed_by: Mapped[int | None]
+    prescribed_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class LabOrder(Base):
+    __tablename__ = "lab_order"
+    __table_args__ = (
+        _patient_fk(),
+        ForeignKeyConstraint(["practice_id", "visit_id"], ["visit.practice_id", "visit.id"]),
+        UniqueConstraint("practice_id", "accession_number"),
+        {"info": practice_table()},
+    )
+
+    practice_id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    patient_id: Mapped[int]
+    visit_id: Mapped[int | None]
+    accession_number: Mapped[str] = mapped_column(String(64))
+    test_code: Mapped[str | None] = mapped_column(String(64))
+    test_name: Mapped[str | None] = mapped_column(String(200))
+    lab: Mapped[str | None] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(
+        choice("ordered", "partial", "resulted", "reviewed", "cancelled", name="lab_order_status"),
+        server_default="ordered",
+    )
+    ordered_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    ordered_by: Mapped[int | None]
+    reviewed_at: Mapped[dt.datetime | None]
+    reviewed_by: Mapped[int | None]
+
+
+class LabObservation(Base):
+    """One result value. A correction inserts a new row and points the old one at it (history is kept)."""
+
+    __tablename__ = "lab_observation"
+    __table_args__ = (
+        _patient_fk(),
+        ForeignKeyConstraint(["practice_id", "lab_order_id"], ["lab_order.practice_id", "lab_order.id"]),
+        UniqueConstraint("practice_id", "animana_id"),
+        CheckConstraint("ref_low IS NULL OR ref_high IS NULL OR ref_low <= ref_high", name="range"),
+        Index("ix_lab_observation_patient", "practice_id", "patient_id", "observed_at"),
+        {"info": practice_table(partitioned=True), "postgresql_partition_by": "LIST (practice_id)"},
+    )
+
+    practice_id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    animana_id: Mapped[str | None] = mapped_column(String(64))
+    patient_id: Mapped[int]
+    lab_order_id: Mapped[int | None]
+    device_message_id: Mapped[int | None]
+    code: Mapped[str] = mapped_column(String(64))
+    code_system: Mapped[str | None] = mapped_column(String(32))
+    text: Mapped[str | None] = mapped_column(String(200))
+    value_numeric: Mapped[Decimal | None] = mapped_column(Numeric(18, 6))
+    value_text: Mapped[str | None] = mapped_column(Text)
+    unit: Mapped[str | None] = mapped_column(String(32))
+    ref_low: Mapped[Decimal | None] = mapped_column(Numeric(18, 6))
+    ref_high: Mapped[Decimal | None] = mapped_column(Numeric(18, 6))
+    ref_text: Mapped[str | None] = mapped_column(String(64))
+    abnormal_flag: Mapped[str | None] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(choice(*OBSERVATION_STATUSES, name="observation_status"))
+    observed_at: Mapped[dt.datetime]
+    superseded_by: Mapped[int | None]
+    received_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class Document(Base):
+    """Metadata of an attachment; the bytes live in encrypted document storage under ``storage_key``."""
+
+    __tablename__ = "document"
+    __table_args__ = (
+        _patient_fk(),
+        CheckConstraint("size_bytes >= 0", name="size"),
+        Index("ix_document_patient", "practice_id", "patient_id"),
+        {"info": practice_table()},
+    )
+
+    practice_id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    patient_id: Mapped[int]
+    client_id: Mapped[int | None]
+    title: Mapped[str] = mapped_column(String(200))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(String(32), server_default="upload")
+    uploaded_by: Mapped[int | None]
+    uploaded_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class ReminderTemplate(Timestamps, Base):
+    __tablename__ = "reminder_template"
+    __table_args__ = (
+        ForeignKeyConstraint(["franchise_id"], ["tenant.id"]),
+        UniqueConstraint("franchise_id", "code"),
+        {"info": franchise_table()},
+    )
+
+    franchise_id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    code: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(choice("email", "sms", "letter", name="reminder_channel"))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    days_before_due: Mapped[int] = mapped_column(server_default="14")
+    updated_by: Mapped[int | None]
+
+
+class ReminderTemplateOverride(Timestamps, Base):
+    __tablename__ = "reminder_template_override"
+    __table_args__ = (
+        ForeignKeyConstraint(["practice_id"], ["tenant.id"]),
+        ForeignKeyConstraint(
+            ["franchise_id", "template_id"], ["reminder_template.franchise_id", "reminder_template.id"]
+        ),
+        {"info": practice_table()},
+    )
+
+    practice_id: Mapped[int] = mapped_column(primary_key=True)
+    template_id: Mapped[int] = mapped_column(primary_key=True)
+    franchise_id: Mapped[int]
+    subject: Mapped[str | None] = mapped_column(String(200))
+    body: Mapped[str | None] = mapped_column(Text)
+    days_before_due: Mapped[int | None]
+    updated_by: Mapped[int | None]
+
+
+class Reminder(Base):
+    __tablename__ = "reminder"
+    __table_args__ = (
+        _patient_fk(),
+        Index("ix_reminder_due", "practice_id", "due_on", "status"),
+        {"info": practice_table()},
+    )
+
+    practice_id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    patient_id: Mapped[int]
+    client_id: Mapped[int | None]
+    kind: Mapped[str] = mapped_column(choice("vaccination", "follow_up", "recall", "other", name="reminder_kind"))
+    due_on: Mapped[dt.date] = mapped_column(Date)
+    franchise_id: Mapped[int | None]
+    template_id: Mapped[int | None]
+    vaccination_id: Mapped[int | None]
+    status: Mapped[str] = mapped_column(
+        choice("pending", "sent", "done", "cancelled", name="reminder_status"), server_default="pending"
+    )
+    sent_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())

@@ -1,0 +1,136 @@
+"""The tenant hierarchy (franchise → practice → department), staff identities, memberships, integration modes."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    LargeBinary,
+    String,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from warehouse.schema.base import Base, practice_table
+
+
+def choice(*values: str, name: str) -> Enum:
+    """A text column restricted by a CHECK constraint: easier to evolve in migrations than a native enum."""
+    return Enum(*values, name=name, native_enum=False, create_constraint=True, length=32)
+
+
+TENANT_KINDS = ("franchise", "practice", "department")
+ROLES = (
+    "franchise_admin",
+    "franchise_manager",
+    "practice_manager",
+    "veterinarian",
+    "nurse",
+    "receptionist",
+    "analyst",
+)
+MODULES = ("clients", "agenda", "records", "invoices")
+MODES = ("animana", "hybrid", "native")
+
+
+class Tenant(Base):
+    """One row per franchise, practice and department. ``practice_id`` is the row itself for a practice and
+    the owning practice for a department, so RLS can show a user exactly the practices (and their departments)
+    in their access set."""
+
+    __tablename__ = "tenant"
+    __table_args__ = (
+        CheckConstraint(
+            "(kind = 'franchise' AND parent_id IS NULL AND practice_id IS NULL AND franchise_id = id)"
+            " OR (kind = 'practice' AND parent_id = franchise_id AND practice_id = id)"
+            " OR (kind = 'department' AND parent_id = practice_id)",
+            name="hierarchy",
+        ),
+        {"info": {"tenancy": "global"}},
+    )
+
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    kind: Mapped[str] = mapped_column(choice(*TENANT_KINDS, name="tenant_kind"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("tenant.id"))
+    franchise_id: Mapped[int] = mapped_column(index=True)
+    practice_id: Mapped[int | None] = mapped_column(index=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    city: Mapped[str | None] = mapped_column(String(100))
+    timezone: Mapped[str] = mapped_column(String(64), server_default="Europe/Amsterdam")
+    animana_practice_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    offboarded_at: Mapped[dt.datetime | None]
+
+
+class AppUser(Base):
+    """A staff identity. Global because one person can work at several practices (see Membership)."""
+
+    __tablename__ = "app_user"
+    __table_args__ = {"info": {"tenancy": "global"}}
+
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    totp_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    mfa_enabled: Mapped[bool] = mapped_column(server_default="false")
+    failed_logins: Mapped[int] = mapped_column(server_default="0")
+    locked_until: Mapped[dt.datetime | None]
+    last_login_at: Mapped[dt.datetime | None]
+    password_changed_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    is_active: Mapped[bool] = mapped_column(server_default="true")
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class Membership(Base):
+    """A role of a user at a tenant. At a franchise it covers every practice of the franchise."""
+
+    __tablename__ = "membership"
+    __table_args__ = {"info": {"tenancy": "global"}}
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(choice(*ROLES, name="role"), primary_key=True)
+    granted_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class PracticeModuleMode(Base):
+    """Where writes of a module go for a practice: mirror Animana, write here and push back, or native."""
+
+    __tablename__ = "practice_module_mode"
+    __table_args__ = (
+        ForeignKeyConstraint(["practice_id"], ["tenant.id"]),
+        {"info": practice_table()},
+    )
+
+    practice_id: Mapped[int] = mapped_column(primary_key=True)
+    module: Mapped[str] = mapped_column(choice(*MODULES, name="module"), primary_key=True)
+    mode: Mapped[str] = mapped_column(choice(*MODES, name="integration_mode"), server_default="animana")
+    changed_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    changed_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+
+
+class TenantDataKey(Base):
+    """Per-practice data key for field encryption, wrapped (AES-GCM) by the master key; versioned for rotation."""
+
+    __tablename__ = "tenant_data_key"
+    __table_args__ = (
+        ForeignKeyConstraint(["practice_id"], ["tenant.id"]),
+        {"info": practice_table()},
+    )
+
+    practice_id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(primary_key=True)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+Index("ix_membership_tenant", Membership.tenant_id)
