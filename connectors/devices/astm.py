@@ -74,16 +74,22 @@ def strip_frames(data: bytes) -> tuple[bytes, list[FieldIssue]]:
             issues.append(FieldIssue("frame", frames, "frame has no checksum after ETX/ETB"))
         elif checksum.decode("ascii").upper() != computed:
             issues.append(
-                FieldIssue("frame", frames, f"checksum {checksum.decode('ascii')} does not match computed {computed}")
+                FieldIssue(
+                    "frame", frames, f"checksum {checksum.decode('ascii')} does not match computed {computed}"
+                )
             )
         if int(fn) != expected_fn % 8:
-            issues.append(FieldIssue("frame", frames, f"frame number {fn.decode()} where {expected_fn % 8} expected"))
+            issues.append(
+                FieldIssue("frame", frames, f"frame number {fn.decode()} where {expected_fn % 8} expected")
+            )
         expected_fn = int(fn) + 1
         out += text
         if end == ETX and not text.endswith(b"\r"):
             out += b"\r"  # a record that ends a frame ends with CR; tolerate senders that leave it out
     if frames == 0:
-        issues.append(FieldIssue("frame", None, "STX present but no complete frame (STX n ... ETX/ETB cs CR LF)"))
+        issues.append(
+            FieldIssue("frame", None, "STX present but no complete frame (STX n ... ETX/ETB cs CR LF)")
+        )
     return bytes(out), issues
 
 
@@ -155,9 +161,15 @@ def _records(text: str, issues: list[FieldIssue]) -> list[_Record]:
             continue
         kind = line[0].upper()
         if kind == "H":
-            if len(line) < 5 or any(ch.isalnum() or ch.isspace() for ch in line[1:5]) or len(set(line[1:5])) != 4:
+            if (
+                len(line) < 5
+                or any(ch.isalnum() or ch.isspace() for ch in line[1:5])
+                or len(set(line[1:5])) != 4
+            ):
                 issues.append(
-                    FieldIssue("H-2", line_no, f"delimiter definition {line[1:5]!r} must be 4 distinct symbols")
+                    FieldIssue(
+                        "H-2", line_no, f"delimiter definition {line[1:5]!r} must be 4 distinct symbols"
+                    )
                 )
                 continue
             delims = _Delims(line[1], line[2], line[3], line[4])
@@ -170,7 +182,11 @@ def _records(text: str, issues: list[FieldIssue]) -> list[_Record]:
             continue
         if len(line) > 1 and line[1] != delims.field:
             issues.append(
-                FieldIssue(f"{kind}-1", line_no, f"record type must be followed by {delims.field!r}, found {line[1]!r}")
+                FieldIssue(
+                    f"{kind}-1",
+                    line_no,
+                    f"record type must be followed by {delims.field!r}, found {line[1]!r}",
+                )
             )
             continue
         records.append(_Record(kind, line.split(delims.field), line_no, delims))
@@ -193,7 +209,9 @@ def parse_astm(raw: bytes | str) -> tuple[LabMessage, ...]:
         issues.append(FieldIssue("H", None, "no ASTM records found (expected an H record first)"))
         raise DeviceParseError(issues)
     if records[0].kind != "H":
-        issues.append(FieldIssue(f"{records[0].kind}-1", records[0].line, "first record must be the H header"))
+        issues.append(
+            FieldIssue(f"{records[0].kind}-1", records[0].line, "first record must be the H header")
+        )
 
     warnings: list[str] = []
     messages: list[LabMessage] = []
@@ -363,7 +381,9 @@ def _result(rec: _Record, issues: list[FieldIssue], warnings: list[str]) -> Obse
     status = rec.comp(9).upper() or None
     if status is not None and status not in ASTM_RESULT_STATUSES:
         issues.append(
-            FieldIssue("R-9", rec.line, f"result status {status!r} is not one of {''.join(ASTM_RESULT_STATUSES)}")
+            FieldIssue(
+                "R-9", rec.line, f"result status {status!r} is not one of {''.join(ASTM_RESULT_STATUSES)}"
+            )
         )
     if status is None:
         warnings.append(str(FieldIssue("R-9", rec.line, "result status is empty")))

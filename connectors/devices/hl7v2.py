@@ -256,7 +256,9 @@ def parse_hl7_batch(raw: bytes | str) -> tuple[LabMessage, ...]:
 def _check_msh(text: str) -> None:
     if not text.startswith("MSH"):
         found = text[:20].encode("unicode_escape").decode("ascii")
-        raise DeviceParseError([FieldIssue("MSH", 1, f"expected the message to start with MSH, found '{found}'")])
+        raise DeviceParseError(
+            [FieldIssue("MSH", 1, f"expected the message to start with MSH, found '{found}'")]
+        )
     if len(text) < 8:
         raise DeviceParseError([FieldIssue("MSH-2", 1, "MSH segment too short for its encoding characters")])
     sep = text[3]
@@ -278,7 +280,9 @@ def _parse_one(text: str, decode_warnings: tuple[str, ...]) -> LabMessage:
     try:
         message = hl7.parse(text)
     except Exception as exc:  # the library raises assorted types on malformed input; report, don't crash
-        raise DeviceParseError([FieldIssue("MSH", 1, f"hl7 library could not split the message: {exc}")]) from exc
+        raise DeviceParseError(
+            [FieldIssue("MSH", 1, f"hl7 library could not split the message: {exc}")]
+        ) from exc
 
     rd = _Reader()
     rd.warnings.extend(decode_warnings)
@@ -362,7 +366,8 @@ def _parse_one(text: str, decode_warnings: tuple[str, ...]) -> LabMessage:
     frozen_orders = []
     for order in orders:
         observations = [
-            _with_comments(obs, obx_comments.get((id(order), i), [])) for i, obs in enumerate(order.observations)
+            _with_comments(obs, obx_comments.get((id(order), i), []))
+            for i, obs in enumerate(order.observations)
         ]
         order.observations = observations
         frozen_orders.append(order.freeze())
@@ -540,7 +545,9 @@ def _sn(
             number = parse_decimal(match.group(2)) if match else None
             if match and number is not None:
                 return number, match.group(1), None, None
-        rd.error("OBX-5", pos, f"SN comparator {comparator!r} in {shown!r} is not one of < > <= >= = <> {loc}")
+        rd.error(
+            "OBX-5", pos, f"SN comparator {comparator!r} in {shown!r} is not one of < > <= >= = <> {loc}"
+        )
         return None, None, None, None
     number = parse_decimal(first)
     if number is None:
@@ -594,7 +601,9 @@ def build_ack(
             raise DeviceParseError([FieldIssue("MSH-10", 1, "empty")])
         ack = source.create_ack(ack_code=code, message_id=control_id or _new_control_id())
     except Exception:  # any failure here means "no usable MSH": fall back to a standalone NACK
-        return build_garbage_nack(raw, text or "message could not be read", issues, code="AR" if code == "AA" else code)
+        return build_garbage_nack(
+            raw, text or "message could not be read", issues, code="AR" if code == "AA" else code
+        )
     msa = ack.segment("MSA")
     if text:
         msa.assign_field(ack.escape(text[:500]), 3)

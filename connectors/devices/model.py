@@ -14,6 +14,25 @@ from typing import Literal
 
 SourceFormat = Literal["hl7v2", "astm"]
 
+# Result status codes of HL7 table 0085 and LIS2-A2 R-9 folded into the warehouse's four statuses.
+STATUS_CATEGORIES: dict[str, str] = {
+    "F": "final",
+    "U": "final",
+    "V": "final",
+    "C": "corrected",
+    "P": "preliminary",
+    "S": "preliminary",
+    "I": "preliminary",
+    "R": "preliminary",
+    "N": "preliminary",
+    "O": "preliminary",
+    "Q": "preliminary",
+    "M": "preliminary",
+    "D": "cancelled",
+    "W": "cancelled",
+    "X": "cancelled",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class FieldIssue:
@@ -103,6 +122,11 @@ class Observation:
     observed_at: datetime | None = None
     sub_id: str | None = None
     comments: tuple[str, ...] = ()
+
+    @property
+    def status_category(self) -> str | None:
+        """``final`` / ``corrected`` / ``preliminary`` / ``cancelled`` (the warehouse's vocabulary)."""
+        return STATUS_CATEGORIES.get(self.result_status or "")
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,15 @@ from connectors.devices.model import DeviceParseError, FieldIssue, LabMessage
 if TYPE_CHECKING:
     from connectors.devices.dicom import DicomStudy
 
-__all__ = ["DetectedFormat", "InboxReason", "InboxReasonCode", "ParseOutcome", "detect_format", "process_bytes"]
+__all__ = [
+    "DetectedFormat",
+    "InboxReason",
+    "InboxReasonCode",
+    "ParseOutcome",
+    "detect_format",
+    "hl7_ack_for",
+    "process_bytes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -207,3 +215,28 @@ def _dicom(raw: bytes, base: dict) -> ParseOutcome:
             **base,
         )
     return ParseOutcome(detected_format="dicom", imaging=study, **base)
+
+
+def hl7_ack_for(raw: bytes, outcome: ParseOutcome) -> bytes:
+    """The HL7 acknowledgement to send back over MLLP for a processed message.
+
+    ``AA`` once the message is stored and parsed - also when it went to the inbox for a person to match
+    (``no_observations``): the sender did its job and must not resend. ``AE`` with ERR segments when the
+    message could not be read, so the lab sees which field is wrong. ``AR`` when it is not a result message
+    or not HL7 at all (a best-effort NACK for garbage).
+    """
+    from connectors.devices.hl7v2 import build_ack, build_garbage_nack
+
+    reason = outcome.inbox
+    if outcome.detected_format != "hl7v2":
+        text = str(reason) if reason else f"{outcome.detected_format} content is not accepted on an HL7 link"
+        return build_garbage_nack(raw, text).encode("utf-8")
+    if reason is None:
+        return build_ack(raw, "AA").encode("utf-8")
+    if reason.code is InboxReasonCode.NO_OBSERVATIONS:
+        return build_ack(raw, "AA", f"stored for review: {reason.detail}").encode("utf-8")
+    if reason.code is InboxReasonCode.UNSUPPORTED_MESSAGE_TYPE:
+        issue = FieldIssue("MSH-9", 1, reason.detail)
+        return build_ack(raw, "AR", reason.detail, [issue], error_code="unsupported").encode("utf-8")
+    error_code = "internal" if reason.code is InboxReasonCode.INTERNAL_ERROR else "datatype"
+    return build_ack(raw, "AE", reason.detail, reason.issues, error_code=error_code).encode("utf-8")
