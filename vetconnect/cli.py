@@ -1,0 +1,308 @@
+"""The ``vetconnect`` command: database server, migrations, demo world, tenants, users, audit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vetconnect import pgserver
+from vetconnect.runtime import SetupError, get_runtime
+from vetconnect.settings import MissingSetting, get_settings
+from warehouse import migrate
+from warehouse.security.accounts import AccountError
+from warehouse.security.passwords import WeakPassword
+from warehouse.tenants import TenantError
+
+app = typer.Typer(help="VetConnect: operations hub for veterinary practices.", no_args_is_help=True)
+db_app = typer.Typer(help="The PostgreSQL server and schema.", no_args_is_help=True)
+tenants_app = typer.Typer(help="Franchises, practices, departments.", no_args_is_help=True)
+users_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+
+@contextmanager
+def expected_errors() -> Iterator[None]:
+    """Expected conditions end the command with one line and exit code 1, never a traceback."""
+    try:
+        yield
+    except (
+        SetupError, pgserver.ServerError, migrate.MigrationsBehind, MissingSetting, TenantError, AccountError,
+        WeakPassword,
+    ) as exc:  # fmt: skip
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _external_notice(action: str) -> bool:
+    runtime = get_runtime()
+    if runtime.external:
+        out.print(f"DATABASE_URL is set: the server is external, so VetConnect does not {action} it.")
+        return True
+    return False
+
+
+# --- db -------------------------------------------------------------------------------------------------
+
+
+@db_app.command("start")
+def db_start(port: Annotated[int | None, typer.Option(help="Also listen on 127.0.0.1:PORT (TCP)")] = None) -> None:
+    """Start the embedded PostgreSQL server (initialising it on first use)."""
+    with expected_errors():
+        if _external_notice("start"):
+            return
+        info = pgserver.start(get_settings().pgdata, tcp_port=port)
+        out.print(f"PostgreSQL running (pid {info.pid}), data in {info.pgdata}")
+        out.print(info.url(), highlight=False, soft_wrap=True)
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded server."""
+    with expected_errors():
+        if _external_notice("stop"):
+            return
+        stopped = pgserver.stop(get_settings().pgdata)
+        out.print("PostgreSQL stopped." if stopped else "PostgreSQL was not running.")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Is the server up, and is the schema current?"""
+    with expected_errors():
+        runtime = get_runtime()
+        if not runtime.external:
+            info = pgserver.status(get_settings().pgdata)
+            if info is None:
+                out.print(f"embedded PostgreSQL: stopped (data dir {get_settings().pgdata})")
+                raise typer.Exit(3)
+            out.print(f"embedded PostgreSQL: running, pid {info.pid}, data dir {info.pgdata}")
+        else:
+            runtime.admin_engine  # noqa: B018 - connecting is the check
+            out.print("external PostgreSQL (DATABASE_URL): reachable")
+        current, head = migrate.current_revision(runtime.admin_url), migrate.head_revision()
+        state = "current" if current == head else f"behind (at {current or 'empty'}, code needs {head})"
+        out.print(f"schema: {state}")
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the admin (superuser) URL of the database."""
+    with expected_errors():
+        print(get_runtime().admin_url)
+
+
+@db_app.command("psql")
+def db_psql() -> None:
+    """Open psql on the database."""
+    with expected_errors():
+        url = get_runtime().admin_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        os.execv(str(pgserver.psql_path()), [str(pgserver.psql_path()), url])
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Upgrade the schema to the newest migration."""
+    with expected_errors():
+        url = get_runtime().admin_url
+        migrate.upgrade(url)
+        out.print(f"schema at {migrate.current_revision(url)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str) -> None:
+    """Downgrade the schema to REVISION (``base`` removes everything)."""
+    with expected_errors():
+        url = get_runtime().admin_url
+        migrate.downgrade(url, revision)
+        out.print(f"schema at {migrate.current_revision(url) or 'base'}")
+
+
+# --- demo ------------------------------------------------------------------------------------------------
+
+
+@app.command("demo")
+def demo(
+    no_ui: Annotated[bool, typer.Option("--no-ui", help="Load the demo world and exit")] = False,
+    port: Annotated[int, typer.Option(help="Port of the web app")] = 8501,
+) -> None:
+    """Start the database, migrate, load the demo world, and open the app."""
+    from vetconnect.demo import DEMO_PASSWORD, build_demo_world
+    from warehouse.tenancy import system_session
+
+    os.environ.setdefault("VETCONNECT_DEMO", "1")
+    get_settings.cache_clear()
+    with expected_errors():
+        runtime = get_runtime()
+        out.print("• database: " + ("external (DATABASE_URL)" if runtime.external else "embedded PostgreSQL"))
+        migrate.upgrade(runtime.admin_url)
+        out.print(f"• schema at {migrate.current_revision(runtime.admin_url)}")
+        with system_session(runtime.admin_engine, reason="demo world set-up") as session:
+            summary = build_demo_world(session, master_key=runtime.master_key())
+        verb = "created" if summary.created else "already present"
+        out.print(f"• demo world {verb}: {summary.franchises} franchises, {summary.practices} practices")
+        table = Table(title=f"Demo accounts (password for all: {DEMO_PASSWORD})")
+        for column in ("user", "name", "role", "at"):
+            table.add_column(column)
+        for username, (name, role, codes) in summary.accounts.items():
+            table.add_row(username, name, role, ", ".join(codes))
+        out.print(table)
+    if no_ui:
+        return
+    app_file = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+    out.print(f"• opening the app on http://localhost:{port}")
+    subprocess.run(
+        [sys.executable, "-m", "streamlit", "run", str(app_file), "--server.port", str(port),
+         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        check=False,
+    )  # fmt: skip
+
+
+# --- tenants ---------------------------------------------------------------------------------------------
+
+
+def _system(reason: str):  # noqa: ANN202 - context manager passthrough
+    from warehouse.tenancy import system_session
+
+    runtime = get_runtime()
+    migrate.require_current(runtime.admin_url)
+    return system_session(runtime.admin_engine, reason=reason)
+
+
+@tenants_app.command("add-franchise")
+def tenants_add_franchise(code: str, name: str) -> None:
+    """Add a franchise."""
+    from warehouse.tenants import add_franchise
+
+    with expected_errors(), _system(f"cli: add franchise {code}") as session:
+        tenant = add_franchise(session, code=code, name=name)
+        out.print(f"franchise {tenant.code} created (id {tenant.id})")
+
+
+@tenants_app.command("add-practice")
+def tenants_add_practice(
+    franchise: Annotated[str, typer.Option(help="Code of the franchise")],
+    code: str,
+    name: str,
+    city: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Add a practice to a franchise (creates its partitions, audit chain and data key)."""
+    from warehouse.tenants import add_practice, find_by_code
+
+    with expected_errors(), _system(f"cli: add practice {code}") as session:
+        parent = find_by_code(session, franchise)
+        if parent is None:
+            raise TenantError(f"no franchise with code {franchise!r}")
+        tenant = add_practice(session, franchise_id=parent.id, code=code, name=name, city=city,
+                              master_key=get_runtime().master_key())  # fmt: skip
+        out.print(f"practice {tenant.code} created (id {tenant.id})")
+
+
+@tenants_app.command("add-department")
+def tenants_add_department(
+    practice: Annotated[str, typer.Option(help="Code of the practice")], code: str, name: str
+) -> None:
+    """Add a department to a practice."""
+    from warehouse.tenants import add_department, find_by_code
+
+    with expected_errors(), _system(f"cli: add department {code}") as session:
+        parent = find_by_code(session, practice)
+        if parent is None:
+            raise TenantError(f"no practice with code {practice!r}")
+        tenant = add_department(session, practice_id=parent.id, code=code, name=name)
+        out.print(f"department {tenant.code} created (id {tenant.id})")
+
+
+@tenants_app.command("list")
+def tenants_list() -> None:
+    """List every franchise, practice and department."""
+    from warehouse.tenants import list_tenants
+
+    with expected_errors(), _system("cli: list tenants") as session:
+        table = Table()
+        for column in ("id", "kind", "code", "name", "city"):
+            table.add_column(column)
+        for t in list_tenants(session):
+            indent = {"franchise": "", "practice": "  ", "department": "    "}[t.kind]
+            table.add_row(str(t.id), t.kind, indent + t.code, t.name, t.city or "")
+        out.print(table)
+
+
+# --- users -----------------------------------------------------------------------------------------------
+
+
+@users_app.command("add")
+def users_add(
+    username: str,
+    name: Annotated[str, typer.Option(help="Full name")],
+    role: Annotated[list[str], typer.Option(help="ROLE@TENANT_CODE, repeatable (e.g. veterinarian@dz-amstel)")],
+    email: Annotated[str | None, typer.Option()] = None,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)] = "",
+) -> None:
+    """Add a staff account with one or more roles."""
+    from warehouse.security.accounts import add_user
+    from warehouse.tenants import find_by_code
+
+    with expected_errors(), _system(f"cli: add user {username}") as session:
+        memberships = []
+        for spec in role:
+            role_name, _, code = spec.partition("@")
+            tenant = find_by_code(session, code) if code else None
+            if tenant is None:
+                raise AccountError(f"--role {spec!r}: expected ROLE@TENANT_CODE with an existing tenant code")
+            memberships.append((tenant.id, role_name))
+        user = add_user(session, username=username, full_name=name, password=password, memberships=memberships,
+                        email=email)  # fmt: skip
+        out.print(f"user {user.username} created (id {user.id})")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List staff accounts and their roles."""
+    from warehouse.security.accounts import list_users
+
+    with expected_errors(), _system("cli: list users") as session:
+        table = Table()
+        for column in ("id", "user", "name", "roles"):
+            table.add_column(column)
+        for u in list_users(session):
+            table.add_row(str(u.id), u.username, u.full_name, ", ".join(f"{r}@{c}" for c, r in u.memberships))
+        out.print(table)
+
+
+# --- audit -----------------------------------------------------------------------------------------------
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute every practice's audit hash chain; exit 2 when anything was altered or removed."""
+    from warehouse.audit import verify_chain
+
+    with expected_errors(), _system("cli: audit verify") as session:
+        report = verify_chain(session)
+    if report.ok:
+        out.print(f"audit chain intact: {report.entries_checked} entries in {report.practices_checked} practices")
+        return
+    for problem in report.problems:
+        err.print(f"practice {problem.practice_id}, entry {problem.seq}: {problem.problem}", highlight=False)
+    err.print(f"[red]audit chain broken:[/red] {len(report.problems)} problem(s)")
+    raise typer.Exit(2)
+
+
+if __name__ == "__main__":
+    app()

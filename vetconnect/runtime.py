@@ -1,0 +1,69 @@
+"""Resolves where the database is (embedded server or DATABASE_URL) and hands out engines.
+
+Expected failures become :class:`SetupError` with a one-line message that includes the fix; the CLI prints
+them without a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from vetconnect import pgserver
+from vetconnect.settings import Settings, get_settings
+from warehouse.db import app_url, make_engine, normalise_url
+
+
+class SetupError(RuntimeError):
+    """The environment is not ready (server unreachable, schema behind…); the message says what to do."""
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+
+    @property
+    def external(self) -> bool:
+        return self.settings.database_url is not None
+
+    @cached_property
+    def admin_url(self) -> str:
+        if self.settings.database_url:
+            return normalise_url(self.settings.database_url)
+        try:
+            info = pgserver.start(self.settings.pgdata)
+        except pgserver.ServerError as exc:
+            raise SetupError(str(exc)) from exc
+        return info.url()
+
+    @cached_property
+    def admin_engine(self) -> Engine:
+        engine = make_engine(self.admin_url)
+        self._check_reachable(engine)
+        return engine
+
+    @cached_property
+    def app_engine(self) -> Engine:
+        password = self.settings.app_db_password
+        return make_engine(app_url(self.admin_url, password.get_secret_value() if password else None), pool_size=10)
+
+    def _check_reachable(self, engine: Engine) -> None:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except OperationalError as exc:
+            where = make_url(self.admin_url).render_as_string(hide_password=True)
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            source = "DATABASE_URL" if self.external else "the embedded server"
+            raise SetupError(f"cannot reach PostgreSQL at {where} ({source}): {reason}") from exc
+
+    def master_key(self) -> bytes:
+        return self.settings.require_master_key()
+
+
+def get_runtime() -> Runtime:
+    return Runtime(get_settings())
