@@ -266,6 +266,10 @@ class PracticeCache:
                 self._journal[practice_id].append(journal)
             return result
 
+    def journal(self, practice_id: int, op: Operation) -> None:
+        """Append to the journal; call only from inside `run` (the practice lock is held)."""
+        self._journal[practice_id].append(op)
+
     def _get(self, practice_id: int) -> PracticeStore:
         with self._cache_lock:
             store = self._cache.get(practice_id)

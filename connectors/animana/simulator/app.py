@@ -1,0 +1,375 @@
+"""The Animana simulator as a Starlette app: OAuth2 client-credentials, cursor pagination, updated_since,
+writes, and configurable misbehaviour (5xx, slow pages, truncated JSON, 429 + Retry-After, token expiry).
+
+Faults default to off; tests and demos switch them on through `SimulatorConfig` or `POST /_sim/config`.
+The `/_sim/*` admin routes exist only in the simulator (the real API has no such thing) and take no auth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import math
+import random
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .generator import DEFAULT_ANCHOR, RESOURCES, SCALES, GeneratorConfig, ts
+from .store import Operation, PracticeCache, decode_cursor, replay
+from .writes import validate_write
+
+WRITABLE = ("agenda", "relations")
+FAULT_KINDS = ("error_500", "error_503", "slow", "truncate")
+
+
+@dataclass
+class SimulatorConfig:
+    seed: int = 42
+    practices: int = 3
+    scale: str = "small"
+    history_years: float = 3.0
+    anchor: dt.datetime = DEFAULT_ANCHOR
+    client_id: str = "vetconnect-sim"
+    client_secret: str = field(default_factory=lambda: "sim-" + secrets.token_urlsafe(18))
+    token_ttl: float = 3600.0  # seconds
+    faults: float = 0.0  # probability that a request misbehaves
+    fault_kinds: tuple[str, ...] = FAULT_KINDS  # which misbehaviours to draw from, uniformly
+    slow_seconds: float = 0.5
+    rate_limit: int = 0  # requests per rate_window per client; 0 = unlimited
+    rate_window: float = 60.0
+    max_page_size: int = 500
+    default_page_size: int = 100
+    cache_practices: int = 2  # generated practices kept in memory
+    fault_seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.scale not in SCALES:
+            raise ValueError(f"unknown scale {self.scale!r}; choose one of {sorted(SCALES)}")
+        if not 0.0 <= self.faults <= 1.0:
+            raise ValueError("faults must be between 0 and 1")
+        unknown = set(self.fault_kinds) - set(FAULT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; choose from {FAULT_KINDS}")
+
+    # Settings that may change while the server runs (POST /_sim/config).
+    RUNTIME: ClassVar[tuple[str, ...]] = ("token_ttl", "faults", "fault_kinds", "slow_seconds", "rate_limit", "rate_window",
+                                "max_page_size")
+
+    def public(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "client_secret"}
+        data["anchor"] = ts(self.anchor)
+        data["fault_kinds"] = list(self.fault_kinds)
+        return data
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message, **extra}, status_code=status, headers=headers)
+
+
+class Simulator:
+    """State behind the app: practices, tokens, rate-limit windows, fault dice, counters."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.cache = PracticeCache(
+            GeneratorConfig(seed=config.seed, scale=config.scale, history_years=config.history_years,
+                            anchor=config.anchor),
+            config.practices, config.cache_practices,
+        )
+        self._tokens: dict[str, tuple[str, float]] = {}
+        self._windows: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+        self._dice = random.Random(config.fault_seed)
+        self.stats: dict[str, int] = {"requests": 0, "tokens": 0, "rate_limited": 0, "unauthorized": 0,
+                                      **dict.fromkeys(FAULT_KINDS, 0)}
+
+    # -- auth ----------------------------------------------------------------------------------------
+    def issue_token(self, client_id: str) -> tuple[str, float]:
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            self._tokens[token] = (client_id, time.monotonic() + self.config.token_ttl)
+            self.stats["tokens"] += 1
+        return token, self.config.token_ttl
+
+    def check_token(self, request: Request) -> tuple[str | None, JSONResponse | None]:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return None, self._unauthorized("missing_token", "Send 'Authorization: Bearer <token>'.")
+        with self._lock:
+            entry = self._tokens.get(token)
+        if entry is None:
+            return None, self._unauthorized("invalid_token", "The access token is not known.")
+        client_id, expires = entry
+        if time.monotonic() >= expires:
+            return client_id, self._unauthorized(
+                "token_expired", "The access token has expired; request a new one at /oauth/token.")
+        return client_id, None
+
+    def _unauthorized(self, code: str, message: str) -> JSONResponse:
+        with self._lock:
+            self.stats["unauthorized"] += 1
+        return _error(401, code, message, {"WWW-Authenticate": f'Bearer error="{code}"'})
+
+    def expire_tokens(self) -> int:
+        with self._lock:
+            for token, (client_id, _) in self._tokens.items():
+                self._tokens[token] = (client_id, 0.0)
+            return len(self._tokens)
+
+    # -- limits and faults ---------------------------------------------------------------------------
+    def rate_limited(self, key: str) -> float | None:
+        """Sliding window: returns seconds until a slot frees, or None when the request may pass."""
+        limit, window = self.config.rate_limit, self.config.rate_window
+        if limit <= 0:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            hits = self._windows.setdefault(key, deque())
+            while hits and hits[0] <= now - window:
+                hits.popleft()
+            if len(hits) >= limit:
+                self.stats["rate_limited"] += 1
+                return hits[0] + window - now
+            hits.append(now)
+        return None
+
+    def draw_fault(self) -> str | None:
+        with self._lock:
+            self.stats["requests"] += 1
+            if self.config.faults <= 0 or self._dice.random() >= self.config.faults:
+                return None
+            kind = self._dice.choice(list(self.config.fault_kinds))
+            self.stats[kind] += 1
+            return kind
+
+
+async def _guarded(sim: Simulator, request: Request, handler: Any, *, auth: bool = True) -> Response:
+    """Common path for API routes: faults, auth, rate limit, then the handler; slow/truncate after."""
+    fault = sim.draw_fault()
+    if fault == "error_500":
+        return _error(500, "internal_error", "Simulated internal server error.")
+    if fault == "error_503":
+        return _error(503, "unavailable", "Simulated maintenance window, try again.")
+    client_key = "anonymous"
+    if auth:
+        client_id, denied = sim.check_token(request)
+        if denied is not None:
+            return denied
+        client_key = client_id or client_key
+    wait = sim.rate_limited(client_key)
+    if wait is not None:
+        seconds = max(1, math.ceil(wait))
+        return _error(429, "rate_limited", f"Rate limit of {sim.config.rate_limit} requests per "
+                      f"{sim.config.rate_window:g} s exceeded.", {"Retry-After": str(seconds)})
+    if fault == "slow":
+        await asyncio.sleep(sim.config.slow_seconds)
+    response: Response = await handler()
+    if fault == "truncate" and 200 <= response.status_code < 300:
+        body = bytes(response.body)
+        # A valid HTTP response whose JSON stops halfway, as when a proxy cuts a body short.
+        return Response(body[: max(1, len(body) // 2)], status_code=response.status_code,
+                        media_type="application/json")
+    return response
+
+
+def _json(payload: Any, status: int = 200) -> Response:
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(body, status_code=status, media_type="application/json")
+
+
+def create_app(config: SimulatorConfig | None = None) -> Starlette:
+    sim = Simulator(config or SimulatorConfig())
+
+    async def token(request: Request) -> Response:
+        async def handle() -> Response:
+            form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
+            if form.get("grant_type") != "client_credentials":
+                return _error(400, "unsupported_grant_type", "Only grant_type=client_credentials is supported.")
+            ok = secrets.compare_digest(form.get("client_id", ""), sim.config.client_id) and secrets.compare_digest(
+                form.get("client_secret", ""), sim.config.client_secret)
+            if not ok:
+                return _error(401, "invalid_client", "Unknown client or wrong secret.")
+            access, ttl = sim.issue_token(form["client_id"])
+            return _json({"access_token": access, "token_type": "Bearer", "expires_in": ttl})
+        return await _guarded(sim, request, handle, auth=False)
+
+    def practice_or_404(request: Request) -> int | Response:
+        pid = request.path_params["pid"]
+        if pid not in sim.cache:
+            return _error(404, "not_found", f"Practice {pid} does not exist.")
+        return pid
+
+    async def practices(request: Request) -> Response:
+        async def handle() -> Response:
+            return _json({"data": sim.cache.practices(), "next_cursor": None})
+        return await _guarded(sim, request, handle)
+
+    async def counts(request: Request) -> Response:
+        async def handle() -> Response:
+            pid = practice_or_404(request)
+            if isinstance(pid, Response):
+                return pid
+            totals = await run_in_threadpool(sim.cache.run, pid, lambda s: s.counts())
+            return _json({"practice_id": pid, "counts": totals})
+        return await _guarded(sim, request, handle)
+
+    async def listing(request: Request) -> Response:
+        async def handle() -> Response:
+            pid = practice_or_404(request)
+            if isinstance(pid, Response):
+                return pid
+            resource = request.path_params["resource"]
+            if resource not in RESOURCES:
+                return _error(404, "not_found", f"Unknown resource {resource!r}.")
+            query = request.query_params
+            try:
+                limit = int(query.get("limit", sim.config.default_page_size))
+            except ValueError:
+                return _error(400, "bad_request", "limit must be an integer")
+            if limit < 1:
+                return _error(400, "bad_request", "limit must be at least 1")
+            limit = min(limit, sim.config.max_page_size)  # larger requests are capped, not refused
+            since = None
+            if "updated_since" in query:
+                try:
+                    parsed = dt.datetime.fromisoformat(query["updated_since"])
+                except ValueError:
+                    return _error(400, "bad_request", "updated_since must be an ISO 8601 timestamp")
+                if parsed.tzinfo is None:
+                    return _error(400, "bad_request", "updated_since must include a timezone offset")
+                since = ts(parsed)
+            cursor = None
+            if query.get("cursor"):
+                try:
+                    cursor = decode_cursor(query["cursor"])
+                except ValueError:
+                    return _error(400, "bad_request", "invalid cursor")
+            data, next_cursor = await run_in_threadpool(
+                sim.cache.run, pid,
+                lambda s: s.page(resource, updated_since=since, cursor=cursor, limit=limit))
+            return _json({"data": data, "next_cursor": next_cursor})
+        return await _guarded(sim, request, handle)
+
+    async def single(request: Request) -> Response:
+        async def handle() -> Response:
+            pid = practice_or_404(request)
+            if isinstance(pid, Response):
+                return pid
+            resource, rid = request.path_params["resource"], request.path_params["rid"]
+            if resource not in RESOURCES:
+                return _error(404, "not_found", f"Unknown resource {resource!r}.")
+            record = await run_in_threadpool(sim.cache.run, pid, lambda s: s.get(resource, rid))
+            if record is None:
+                return _error(404, "not_found", f"{resource} {rid} does not exist in practice {pid}.")
+            return _json(record)
+        return await _guarded(sim, request, handle)
+
+    async def write(request: Request) -> Response:
+        async def handle() -> Response:
+            pid = practice_or_404(request)
+            if isinstance(pid, Response):
+                return pid
+            resource = request.path_params["resource"]
+            rid: int | None = request.path_params.get("rid")
+            if resource not in WRITABLE:
+                return _error(405, "method_not_allowed", f"{resource} is read-only.")
+            try:
+                body = json.loads(await request.body())
+            except ValueError:
+                return _error(400, "bad_request", "body must be JSON")
+            key = request.headers.get("idempotency-key")
+
+            def apply(store: Any) -> Response:
+                if key and key in store.idempotency:
+                    status, record = store.idempotency[key]
+                    return _json(record, status)  # a retried write returns the first result
+                if rid is not None and store.get(resource, rid) is None:
+                    return _error(404, "not_found", f"{resource} {rid} does not exist in practice {pid}.")
+                changes, errors = validate_write(store, resource, body, rid)
+                if changes is None:
+                    return _error(422, "validation_error", "The request has invalid fields.", fields=errors)
+                if rid is None:
+                    op = Operation("insert", (resource, changes, key))
+                    status = 201
+                else:
+                    op = Operation("update", (resource, rid, changes, key))
+                    status = 200
+                record = replay(store, op)
+                # Journal only writes that happened (still under the lock), so a replay is exact.
+                sim.cache.journal(pid, op)
+                return _json(record, status)
+
+            return await run_in_threadpool(sim.cache.run, pid, apply)
+        return await _guarded(sim, request, handle)
+
+    # -- simulator admin -----------------------------------------------------------------------------
+    async def admin_mutate(request: Request) -> Response:
+        body = await request.json()
+        pid = body.get("practice")
+        if pid not in sim.cache:
+            return _error(404, "not_found", f"Practice {pid} does not exist.")
+        args = {k: int(body.get(k, 0)) for k in ("edits", "cancellations", "deletions", "seed")}
+        op = Operation("mutate", (args,))
+        result = await run_in_threadpool(sim.cache.run, pid, lambda s: replay(s, op), op)
+        return _json(result)
+
+    async def admin_inject(request: Request) -> Response:
+        body = await request.json()
+        pid, resource = body.get("practice"), body.get("resource")
+        if pid not in sim.cache or resource not in RESOURCES:
+            return _error(404, "not_found", "unknown practice or resource")
+        op = Operation("inject", (resource, list(body.get("records", []))))
+        ids = await run_in_threadpool(sim.cache.run, pid, lambda s: replay(s, op), op)
+        return _json({"ids": ids})
+
+    async def admin_config(request: Request) -> Response:
+        if request.method == "POST":
+            body = await request.json()
+            unknown = set(body) - set(SimulatorConfig.RUNTIME)
+            if unknown:
+                return _error(422, "validation_error", "not a runtime setting",
+                              fields=dict.fromkeys(sorted(unknown), "unknown or not changeable at runtime"))
+            updated = {**asdict(sim.config), **body}
+            updated["fault_kinds"] = tuple(updated["fault_kinds"])
+            try:
+                sim.config = SimulatorConfig(**updated)
+            except (TypeError, ValueError) as exc:
+                return _error(422, "validation_error", str(exc))
+        return _json(sim.config.public())
+
+    async def admin_expire(request: Request) -> Response:
+        return _json({"expired": sim.expire_tokens()})
+
+    async def admin_stats(request: Request) -> Response:
+        return _json({**sim.stats, "cached_practices": sim.cache.cached(), "generations": sim.cache.generations})
+
+    routes = [
+        Route("/oauth/token", token, methods=["POST"]),
+        Route("/v1/practices", practices, methods=["GET"]),
+        Route("/v1/practices/{pid:int}/counts", counts, methods=["GET"]),
+        Route("/v1/practices/{pid:int}/{resource:str}", listing, methods=["GET"]),
+        Route("/v1/practices/{pid:int}/{resource:str}", write, methods=["POST"]),
+        Route("/v1/practices/{pid:int}/{resource:str}/{rid:int}", single, methods=["GET"]),
+        Route("/v1/practices/{pid:int}/{resource:str}/{rid:int}", write, methods=["PATCH"]),
+        Route("/_sim/mutate", admin_mutate, methods=["POST"]),
+        Route("/_sim/inject", admin_inject, methods=["POST"]),
+        Route("/_sim/config", admin_config, methods=["GET", "POST"]),
+        Route("/_sim/expire_tokens", admin_expire, methods=["POST"]),
+        Route("/_sim/stats", admin_stats, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes)
+    app.state.simulator = sim
+    return app
