@@ -1,0 +1,184 @@
+"""Property tests: whatever bytes arrive, process_bytes returns results or an inbox reason - and it is the
+parsers, not the last-resort ``except`` in process_bytes, that cope (``internal_error`` counts as a failure)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from connectors.devices.hl7v2 import build_ack
+from connectors.devices.outcome import InboxReasonCode, ParseOutcome, hl7_ack_for, process_bytes
+
+TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata"
+
+# Inline stand-ins so the fuzzing still runs when shared/testdata is not next to the repo.
+FALLBACK_HL7 = [
+    "MSH|^~\\&|GHH LAB|ELAB-3|GHH OE|BLDG4|20020215093000+0600||ORU^R01|CNTRL-3456|P|2.4|\r"
+    "PID|||555-44-4444||EVERYWOMAN^EVE^E^^^^L|JONES|19620320|F\r"
+    "OBR|1|845439^GHH OE|1045813^GHH LAB|15545^GLUCOSE|||20020215073000+0600\r"
+    "OBX|1|SN|1554-5^GLUCOSE||^182|mg/dl|70_105|H|||F\r"
+    "OBX|2|NM|2345-7^GLUCOSE||5.4|mmol/L|3.5-5.0|H|||F\r"
+    "NTE|1||comment"
+]
+FALLBACK_ASTM = [
+    "H|\\^&|||Analyser^1.0|||||||P|1|20120522101251\n"
+    "P|1||PAT1\nO|1|S1||^^^GLU\nR|1|^^^GLU|5.4|mmol/L|3.5-5.0|H||F\nC|1|I|note|G\nL|1|N\n"
+]
+
+
+def _samples(pattern: str, fallback: list[str]) -> list[bytes]:
+    files = sorted(TESTDATA.glob(pattern)) if TESTDATA.is_dir() else []
+    return [p.read_bytes() for p in files] or [s.encode() for s in fallback]
+
+
+HL7_SAMPLES = _samples("hl7/*.hl7", FALLBACK_HL7)
+ASTM_SAMPLES = _samples("astm/*", FALLBACK_ASTM)
+
+FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def assert_well_formed(outcome: ParseOutcome) -> None:
+    assert isinstance(outcome, ParseOutcome)
+    if outcome.inbox is None:
+        assert outcome.messages or outcome.imaging is not None
+        assert all(m.observations for m in outcome.messages)
+    else:
+        assert outcome.inbox.code is not InboxReasonCode.INTERNAL_ERROR, outcome.inbox.detail
+        assert outcome.inbox.detail
+
+
+def _mutations(segment_sep: bytes) -> st.SearchStrategy:
+    junk = st.binary(min_size=0, max_size=12) | st.sampled_from(
+        [
+            b"abc",
+            b"1e5",
+            b"NaN",
+            b"-",
+            b"<",
+            b"^",
+            b"~",
+            b"\\",
+            b"&",
+            b"|",
+            b"\\.spX\\",
+            b"\\X4\\",
+            b"99999999999999",
+        ]
+    )
+    return st.lists(
+        st.tuples(
+            st.sampled_from(["drop", "dup", "swap", "field", "truncate", "insert", "sep", "msh2"]),
+            st.integers(min_value=0, max_value=10_000),
+            junk,
+        ),
+        min_size=1,
+        max_size=5,
+    )
+
+
+def _mutate(raw: bytes, ops: list[tuple[str, int, bytes]], sep: bytes) -> bytes:
+    lines = (
+        raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r").split(b"\r") if sep == b"\r" else raw.split(b"\n")
+    )
+    for op, n, junk in ops:
+        if not lines:
+            lines = [junk]
+        i = n % len(lines)
+        if op == "drop":
+            del lines[i]
+        elif op == "dup":
+            lines.insert(i, lines[i])
+        elif op == "swap":
+            j = (n // 7) % len(lines)
+            lines[i], lines[j] = lines[j], lines[i]
+        elif op == "field":
+            fields = lines[i].split(b"|")
+            fields[n % len(fields)] = junk
+            lines[i] = b"|".join(fields)
+        elif op == "truncate":
+            lines[i] = lines[i][: n % (len(lines[i]) + 1)]
+        elif op == "insert":
+            pos = n % (len(lines[i]) + 1)
+            lines[i] = lines[i][:pos] + junk + lines[i][pos:]
+        elif op == "sep":
+            sep = [b"\r", b"\n", b"\r\n", b"\n\r", b"|"][n % 5]
+        elif op == "msh2" and lines[0][:3] in (b"MSH", b"H|\\"):
+            lines[0] = lines[0][:3] + junk[:5] + lines[0][8:]
+    return sep.join(lines)
+
+
+@FUZZ
+@given(st.binary(max_size=600))
+def test_random_bytes_never_raise(raw: bytes) -> None:
+    outcome = process_bytes(raw, "fuzz")
+    assert_well_formed(outcome)
+    ack = hl7_ack_for(raw, outcome)
+    assert b"MSA|" in ack or b"MSA" in ack
+
+
+@FUZZ
+@given(
+    prefix=st.sampled_from([b"MSH|^~\\&|", b"H|\\^&|", b"\x0bMSH|", b"\xef\xbb\xbfMSH|^~\\&", b"MSH"]),
+    body=st.text(alphabet="MSHOBXPIDNTE|^~\\&\r\n0123456789.<>-_ FR", max_size=300),
+)
+def test_header_shaped_noise_never_raises(prefix: bytes, body: str) -> None:
+    raw = prefix + body.encode()
+    outcome = process_bytes(raw, "fuzz")
+    assert_well_formed(outcome)
+    hl7_ack_for(raw, outcome)
+
+
+@FUZZ
+@given(sample=st.sampled_from(HL7_SAMPLES), ops=_mutations(b"\r"))
+def test_mutated_hl7_messages_parse_or_go_to_inbox(sample: bytes, ops: list) -> None:
+    raw = _mutate(sample, ops, b"\r")
+    outcome = process_bytes(raw, "fuzz")
+    assert_well_formed(outcome)
+    ack = hl7_ack_for(raw, outcome)
+    assert ack.endswith(b"\r")
+    if outcome.ok:
+        assert ack.split(b"\r")[1].startswith(b"MSA|AA")
+
+
+@FUZZ
+@given(
+    sample=st.sampled_from(HL7_SAMPLES), junk=st.sampled_from(["abc", "1.2.3", "NaN", "1e5", "--1", "0x1F"])
+)
+def test_a_non_number_in_an_nm_value_is_always_caught(sample: bytes, junk: str) -> None:
+    text = sample.decode("utf-8-sig")
+    segments = text.split("\r")
+    nm = [i for i, s in enumerate(segments) if s.startswith("OBX|") and s.split("|")[2] == "NM"]
+    if not nm:
+        return
+    fields = segments[nm[0]].split("|")
+    fields[5] = junk
+    segments[nm[0]] = "|".join(fields)
+    outcome = process_bytes("\r".join(segments).encode(), "fuzz")
+    assert outcome.inbox is not None
+    assert outcome.inbox.code is InboxReasonCode.HL7_INVALID
+    assert f"OBX-5 segment {nm[0] + 1}: NM value '{junk}' is not a number" in outcome.inbox.detail
+
+
+@FUZZ
+@given(sample=st.sampled_from(ASTM_SAMPLES), ops=_mutations(b"\n"))
+def test_mutated_astm_transcripts_parse_or_go_to_inbox(sample: bytes, ops: list) -> None:
+    outcome = process_bytes(_mutate(sample, ops, b"\n"), "fuzz")
+    assert_well_formed(outcome)
+
+
+@FUZZ
+@given(st.lists(st.binary(max_size=40), max_size=8))
+def test_framed_noise_never_raises(chunks: list[bytes]) -> None:
+    raw = b"H|\\^&\r" + b"".join(
+        b"\x02" + str(i % 8).encode() + c + b"\x03" + b"ZZ\r\n" for i, c in enumerate(chunks)
+    )
+    assert_well_formed(process_bytes(raw, "fuzz"))
+
+
+@pytest.mark.parametrize("code", ["AA", "AE", "AR"])
+def test_ack_builder_survives_every_sample(code: str) -> None:
+    for sample in HL7_SAMPLES:
+        assert b"MSA" in build_ack(sample, code, "x|y^z").encode()
