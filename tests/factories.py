@@ -1,0 +1,173 @@
+"""Builds a small world with a row in every tenant table, for isolation and service tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from warehouse.billing.vat import line_amounts
+from warehouse.crypto import FieldCipher, unwrap_data_key
+from warehouse.schema.billing import Invoice, InvoiceLine, Payment, Product, ProductPriceOverride
+from warehouse.schema.clients import Client, ClientPatient, Patient, WeightMeasurement
+from warehouse.schema.clinical import (
+    Diagnosis,
+    Document,
+    LabObservation,
+    LabOrder,
+    Prescription,
+    Reminder,
+    ReminderTemplate,
+    ReminderTemplateOverride,
+    Vaccination,
+    VaccineProtocol,
+    VaccineProtocolOverride,
+    Visit,
+)
+from warehouse.schema.operations import Event, SyncState
+from warehouse.schema.scheduling import (
+    Appointment,
+    AppointmentType,
+    AppointmentTypeOverride,
+    Resource,
+    StaffShift,
+)
+from warehouse.schema.tenancy import TenantDataKey
+from warehouse.security.accounts import add_user
+from warehouse.tenants import add_franchise, add_practice
+
+TZ = ZoneInfo("Europe/Amsterdam")
+PASSWORD = "Correct-Horse-Battery-9"
+
+
+@dataclass
+class PracticeRows:
+    practice_id: int
+    franchise_id: int
+    resource_id: int
+    room_id: int
+    client_id: int
+    patient_id: int
+    appointment_id: int
+    user_id: int
+
+
+@dataclass
+class World:
+    franchises: dict[str, int] = field(default_factory=dict)
+    practices: dict[str, PracticeRows] = field(default_factory=dict)
+    franchise_manager_id: int = 0
+
+
+def cipher_for(session: Session, practice_id: int, master_key: bytes) -> FieldCipher:
+    wrapped = session.get(TenantDataKey, (practice_id, 1)).wrapped_key
+    return FieldCipher(practice_id, unwrap_data_key(master_key, practice_id, wrapped))
+
+
+def _franchise_resources(session: Session, franchise_id: int) -> dict[str, int]:
+    appointment_type = AppointmentType(franchise_id=franchise_id, code="consult", name="Consult", duration_minutes=15)
+    product = Product(franchise_id=franchise_id, code="C-CONS", name="Consult", kind="service", price_cents=4500,
+                      vat_rate_bp=2100)  # fmt: skip
+    protocol = VaccineProtocol(franchise_id=franchise_id, code="dog-chp", name="CHP", species="dog",
+                               booster_interval_days=1095)  # fmt: skip
+    template = ReminderTemplate(franchise_id=franchise_id, code="vacc", channel="email", subject="Vaccinatie",
+                                body="Beste {client}")  # fmt: skip
+    session.add_all([appointment_type, product, protocol, template])
+    session.flush()
+    return {"type": appointment_type.id, "product": product.id, "protocol": protocol.id, "template": template.id}
+
+
+def populate_practice(
+    session: Session, practice_id: int, franchise_id: int, shared: dict[str, int], master_key: bytes, tag: str
+) -> PracticeRows:
+    """One row in every practice-owned table (the audit tables fill themselves through triggers)."""
+    cipher = cipher_for(session, practice_id, master_key)
+    user = add_user(session, username=f"vet-{tag}", full_name=f"Vet {tag}", password=PASSWORD,
+                    memberships=[(practice_id, "veterinarian")])  # fmt: skip
+    vet = Resource(practice_id=practice_id, kind="staff", name=f"Dierenarts {tag}", user_id=user.id)
+    room = Resource(practice_id=practice_id, kind="room", name="Spreekkamer 1")
+    email = f"jansen.{tag}@example.nl"
+    client = Client(practice_id=practice_id, last_name=f"Jansen-{tag}", initials="J.", postcode="1012AB",
+                    city="Amsterdam", email_enc=cipher.encrypt("email", email), email_bidx=cipher.email_index(email),
+                    phone_enc=cipher.encrypt("phone", "06-12345678"), phone_bidx=cipher.phone_index("06-12345678"),
+                    address_enc=cipher.encrypt("address", "Damrak 1"))  # fmt: skip
+    patient = Patient(practice_id=practice_id, name=f"Bello-{tag}", species="dog", breed="Labrador",
+                      sex="male_neutered", microchip="528140000123456", date_of_birth=dt.date(2019, 4, 1))  # fmt: skip
+    session.add_all([vet, room, client, patient])
+    session.flush()
+    day = dt.datetime(2026, 11, 24, 9, 0, tzinfo=TZ)
+    session.add_all([
+        ClientPatient(practice_id=practice_id, client_id=client.id, patient_id=patient.id),
+        WeightMeasurement(practice_id=practice_id, patient_id=patient.id, measured_at=day, weight_grams=31500),
+        StaffShift(practice_id=practice_id, resource_id=vet.id, starts_at=day.replace(hour=8),
+                   ends_at=day.replace(hour=17)),
+        AppointmentTypeOverride(practice_id=practice_id, appointment_type_id=shared["type"], franchise_id=franchise_id,
+                                duration_minutes=20),
+        VaccineProtocolOverride(practice_id=practice_id, protocol_id=shared["protocol"], franchise_id=franchise_id,
+                                booster_interval_days=365),
+        ReminderTemplateOverride(practice_id=practice_id, template_id=shared["template"], franchise_id=franchise_id,
+                                 subject="Vaccinatie!"),
+        ProductPriceOverride(practice_id=practice_id, product_id=shared["product"], franchise_id=franchise_id,
+                             price_cents=4700),
+        SyncState(practice_id=practice_id, source="animana", resource="relations", cursor="2026-01-01T00:00:00Z"),
+    ])  # fmt: skip
+    appointment = Appointment(practice_id=practice_id, resource_id=vet.id, patient_id=patient.id, client_id=client.id,
+                              franchise_id=franchise_id, appointment_type_id=shared["type"], starts_at=day,
+                              ends_at=day + dt.timedelta(minutes=20), status="booked")  # fmt: skip
+    session.add(appointment)
+    session.flush()
+    visit = Visit(practice_id=practice_id, patient_id=patient.id, appointment_id=appointment.id, vet_user_id=user.id,
+                  started_at=day, reason="Jaarlijkse controle", subjective="Eet goed", objective="T 38.5",
+                  assessment="Gezond", plan="Vaccinatie")  # fmt: skip
+    session.add(visit)
+    session.flush()
+    order = LabOrder(practice_id=practice_id, patient_id=patient.id, visit_id=visit.id, accession_number=f"ACC-{tag}")
+    session.add(order)
+    amounts = line_amounts(Decimal(1), 4700, 2100)
+    invoice = Invoice(practice_id=practice_id, number=f"2026-{tag}-0001", client_id=client.id, visit_id=visit.id,
+                      issued_on=day.date(), status="issued", total_excl_cents=amounts.excl_cents,
+                      vat_cents=amounts.vat_cents, total_incl_cents=amounts.incl_cents)  # fmt: skip
+    session.add(invoice)
+    session.flush()
+    session.add_all([
+        Diagnosis(practice_id=practice_id, visit_id=visit.id, patient_id=patient.id, term="Gezond"),
+        Vaccination(practice_id=practice_id, patient_id=patient.id, visit_id=visit.id, vaccine_name="Nobivac DHP",
+                    given_on=day.date(), due_on=day.date() + dt.timedelta(days=1095)),
+        Prescription(practice_id=practice_id, patient_id=patient.id, visit_id=visit.id, product_name="Meloxicam",
+                     quantity=Decimal("1"), dispensing_category="UDA"),
+        LabObservation(practice_id=practice_id, patient_id=patient.id, lab_order_id=order.id, code="GLU",
+                       value_numeric=Decimal("5.4"), unit="mmol/L", ref_low=Decimal("3.5"), ref_high=Decimal("7"),
+                       status="final", observed_at=day),
+        Document(practice_id=practice_id, patient_id=patient.id, title="Röntgen", filename="x.png",
+                 content_type="image/png", size_bytes=10, sha256="0" * 64, storage_key=f"{practice_id}/x"),
+        Reminder(practice_id=practice_id, patient_id=patient.id, client_id=client.id, kind="vaccination",
+                 due_on=day.date() + dt.timedelta(days=1080)),
+        InvoiceLine(practice_id=practice_id, invoice_id=invoice.id, description="Consult", quantity=Decimal(1),
+                    unit_price_cents=4700, vat_rate_bp=2100, line_excl_cents=amounts.excl_cents,
+                    line_vat_cents=amounts.vat_cents, line_incl_cents=amounts.incl_cents),
+        Payment(practice_id=practice_id, invoice_id=invoice.id, client_id=client.id, method="pin",
+                amount_cents=amounts.incl_cents),
+        Event(practice_id=practice_id, activity="check_in", patient_id=patient.id, appointment_id=appointment.id),
+    ])  # fmt: skip
+    session.flush()
+    return PracticeRows(practice_id, franchise_id, vet.id, room.id, client.id, patient.id, appointment.id, user.id)
+
+
+def build_world(session: Session, master_key: bytes) -> World:
+    """Franchise A with practices a1 and a2, franchise B with practice b1; every tenant table populated."""
+    world = World()
+    for fcode, practice_codes in (("fa", ("a1", "a2")), ("fb", ("b1",))):
+        franchise = add_franchise(session, code=fcode, name=f"Franchise {fcode}")
+        world.franchises[fcode] = franchise.id
+        shared = _franchise_resources(session, franchise.id)
+        for code in practice_codes:
+            practice = add_practice(session, franchise_id=franchise.id, code=code, name=f"Praktijk {code}",
+                                    master_key=master_key)  # fmt: skip
+            world.practices[code] = populate_practice(session, practice.id, franchise.id, shared, master_key, code)
+    manager = add_user(session, username="fm-a", full_name="Manager A", password=PASSWORD,
+                       memberships=[(world.franchises["fa"], "franchise_manager")])  # fmt: skip
+    world.franchise_manager_id = manager.id
+    return world
