@@ -1,0 +1,434 @@
+"""Pydantic models of every Animana payload.
+
+Strict where bad data hides: ids, money and flags must have the JSON type they claim (no "12" -> 12, no
+true -> 1), timestamps must be ISO strings with a timezone, enums are closed, and cross-field rules (end
+after start, invoice totals add up, chip numbers have 15 digits) are checked. Unknown extra fields are
+ignored so an additive API change does not quarantine every record.
+
+A record that fails validation becomes a `RejectedRecord` in the client's stream instead of an exception,
+so the pipeline can quarantine it and carry on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    model_validator,
+)
+
+
+def _iso_string(value: Any) -> Any:
+    # Lax pydantic would read an integer as a Unix timestamp; an integer here means the upstream is broken.
+    if not isinstance(value, str | dt.date):
+        raise ValueError("expected an ISO 8601 string")
+    return value
+
+
+Id = Annotated[int, Strict(), Field(gt=0)]
+Text = Annotated[str, Strict()]
+NonEmpty = Annotated[str, Strict(), Field(min_length=1)]
+Flag = Annotated[bool, Strict()]
+Cents = Annotated[int, Strict()]
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_string)]
+Day = Annotated[dt.date, BeforeValidator(_iso_string)]
+VatRate = Literal[0, 9, 21]
+DispensingCategory = Literal["VRIJ", "URA", "UDA", "UDD"]
+AppointmentStatus = Literal["booked", "checked_in", "done", "cancelled", "no_show"]
+POSTCODE = r"^[1-9][0-9]{3} ?[A-Z]{2}$"
+EMAIL = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
+IBAN = r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{10,30}$"
+
+
+def iban_is_valid(iban: str) -> bool:
+    digits = "".join(str(int(ch, 36)) for ch in iban[4:] + iban[:4])
+    return int(digits) % 97 == 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class AnimanaRecord(_Model):
+    """Fields every live record has. `id` is unique per practice and resource: key on (practice_id, id)."""
+
+    id: Id
+    updated_at: Timestamp
+    deleted: Literal[False] = False
+
+
+class Tombstone(_Model):
+    """What a deleted record turns into: the pipeline should soft-delete (practice_id, resource, id)."""
+
+    id: Id
+    updated_at: Timestamp
+    deleted: Literal[True]
+
+
+class Practice(_Model):
+    id: Id
+    name: NonEmpty
+    city: Text
+    country: Text
+    timezone: Text
+
+
+class Staff(AnimanaRecord):
+    role: Literal["vet", "nurse", "receptionist"]
+    first_name: NonEmpty
+    last_name: NonEmpty
+    initials: Text | None = None
+    email: Annotated[str, Strict(), Field(pattern=EMAIL)] | None = None
+    active: Flag
+    created_at: Timestamp | None = None
+
+
+class Resource(AnimanaRecord):
+    """A bookable room or piece of equipment."""
+
+    name: NonEmpty
+    kind: Literal["room", "equipment"]
+    purpose: Text
+    active: Flag
+
+
+class Product(AnimanaRecord):
+    code: NonEmpty
+    name: NonEmpty
+    category: Literal["service", "vaccine", "medication", "food", "other"]
+    price_cents: Annotated[int, Strict(), Field(ge=0)]
+    vat_rate: VatRate
+    dispensing_category: DispensingCategory | None = None
+    active: Flag
+
+
+class Relation(AnimanaRecord):
+    """A client (owner)."""
+
+    title: Text | None = None
+    initials: Text | None = None
+    first_name: Text | None = None
+    last_name: NonEmpty
+    street: Text | None = None
+    house_number: Text | None = None
+    postcode: Annotated[str, Strict(), Field(pattern=POSTCODE)] | None = None
+    city: Text | None = None
+    email: Annotated[str, Strict(), Field(pattern=EMAIL)] | None = None
+    phone: Text | None = None
+    iban: Annotated[str, Strict(), Field(pattern=IBAN)] | None = None
+    active: Flag
+    created_at: Timestamp | None = None
+
+    @model_validator(mode="after")
+    def _iban_checksum(self) -> Relation:
+        if self.iban is not None and not iban_is_valid(self.iban):
+            raise ValueError("iban: checksum does not match")
+        return self
+
+
+class Animal(AnimanaRecord):
+    """A patient. Usually one owner; occasionally two (`relation_ids`)."""
+
+    relation_ids: Annotated[list[Id], Field(min_length=1, max_length=4)]
+    name: NonEmpty
+    species: Annotated[str, Strict(), Field(pattern=r"^[a-z_]+$")]
+    breed: Text | None = None
+    gender: Literal["male", "female", "neutered_male", "neutered_female", "unknown"]
+    colour: Text | None = None
+    chip_number: Annotated[str, Strict(), Field(pattern=r"^[0-9]{15}$")] | None = None
+    date_of_birth: Day | None = None
+    deceased: Flag
+    deceased_on: Day | None = None
+    created_at: Timestamp | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Animal:
+        if self.deceased_on is not None and not self.deceased:
+            raise ValueError("deceased_on is set but deceased is false")
+        if self.date_of_birth and self.deceased_on and self.deceased_on < self.date_of_birth:
+            raise ValueError("deceased_on is before date_of_birth")
+        return self
+
+
+class Appointment(AnimanaRecord):
+    """An agenda entry, booked on a staff member or a room (`resource_type` + `resource_id`)."""
+
+    type: NonEmpty
+    start: Timestamp
+    end: Timestamp
+    resource_type: Literal["staff", "room"]
+    resource_id: Id
+    animal_id: Id
+    relation_id: Id
+    status: AppointmentStatus
+    reason: Text | None = None
+    booked_at: Timestamp
+
+    @model_validator(mode="after")
+    def _order(self) -> Appointment:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class Soap(_Model):
+    subjective: Text
+    objective: Text
+    assessment: Text
+    plan: Text
+
+
+class Diagnosis(_Model):
+    description: NonEmpty
+    venom_code: Annotated[str, Strict(), Field(pattern=r"^[0-9]+$")] | None = None
+
+
+class Consult(AnimanaRecord):
+    appointment_id: Id | None = None
+    animal_id: Id
+    relation_id: Id | None = None
+    vet_id: Id
+    date: Timestamp
+    reason: Text | None = None
+    soap: Soap
+    diagnoses: list[Diagnosis]
+    weight_kg: Annotated[float, Strict(), Field(gt=0, le=2000, allow_inf_nan=False)] | None = None
+    temperature_c: Annotated[float, Strict(), Field(ge=30, le=45, allow_inf_nan=False)] | None = None
+
+
+class Vaccination(AnimanaRecord):
+    animal_id: Id
+    consult_id: Id | None = None
+    vet_id: Id | None = None
+    vaccine_code: NonEmpty
+    vaccine: NonEmpty
+    batch_number: Text | None = None
+    given_on: Day
+    due_on: Day | None = None
+
+    @model_validator(mode="after")
+    def _due_after_given(self) -> Vaccination:
+        if self.due_on is not None and self.due_on <= self.given_on:
+            raise ValueError("due_on must be after given_on")
+        return self
+
+
+class Prescription(AnimanaRecord):
+    animal_id: Id
+    consult_id: Id | None = None
+    vet_id: Id
+    date: Day
+    product_code: NonEmpty
+    product_name: NonEmpty
+    quantity: Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
+    dispensing_category: DispensingCategory
+    instructions: Text | None = None
+
+
+class LabResult(AnimanaRecord):
+    animal_id: Id
+    consult_id: Id | None = None
+    date: Day
+    test_code: NonEmpty
+    test_name: Text
+    value: Number
+    unit: Text
+    reference_low: Number | None = None
+    reference_high: Number | None = None
+    flag: Literal["H", "L", "N"] | None = None
+
+    @model_validator(mode="after")
+    def _range(self) -> LabResult:
+        if self.reference_low is not None and self.reference_high is not None:
+            if self.reference_low > self.reference_high:
+                raise ValueError("reference_low is above reference_high")
+        return self
+
+
+class InvoiceLine(_Model):
+    product_id: Id | None = None
+    product_code: NonEmpty
+    description: Text
+    quantity: Annotated[int, Strict()]
+    unit_price_cents: Cents
+    vat_rate: VatRate
+    line_total_cents: Cents
+    vat_cents: Cents
+
+    @model_validator(mode="after")
+    def _arithmetic(self) -> InvoiceLine:
+        if self.line_total_cents != self.quantity * self.unit_price_cents:
+            raise ValueError("line_total_cents != quantity * unit_price_cents")
+        return self
+
+
+class Invoice(AnimanaRecord):
+    relation_id: Id
+    appointment_id: Id | None = None
+    date: Day
+    number: NonEmpty
+    lines: Annotated[list[InvoiceLine], Field(min_length=1)]
+    total_excl_vat_cents: Cents
+    vat_cents: Cents
+    total_cents: Cents
+
+    @model_validator(mode="after")
+    def _totals(self) -> Invoice:
+        if self.total_excl_vat_cents != sum(line.line_total_cents for line in self.lines):
+            raise ValueError("total_excl_vat_cents is not the sum of the lines")
+        if self.vat_cents != sum(line.vat_cents for line in self.lines):
+            raise ValueError("vat_cents is not the sum of the lines")
+        if self.total_cents != self.total_excl_vat_cents + self.vat_cents:
+            raise ValueError("total_cents != total_excl_vat_cents + vat_cents")
+        return self
+
+
+class Payment(AnimanaRecord):
+    invoice_id: Id
+    relation_id: Id | None = None
+    method: Literal["cash", "pin", "transfer"]
+    amount_cents: Cents
+    date: Day
+
+
+RESOURCE_MODELS: dict[str, type[AnimanaRecord]] = {
+    "relations": Relation,
+    "animals": Animal,
+    "staff": Staff,
+    "resources": Resource,
+    "agenda": Appointment,
+    "consults": Consult,
+    "vaccinations": Vaccination,
+    "prescriptions": Prescription,
+    "labresults": LabResult,
+    "products": Product,
+    "invoices": Invoice,
+    "payments": Payment,
+}
+RESOURCES: tuple[str, ...] = tuple(RESOURCE_MODELS)
+
+
+@dataclass(frozen=True)
+class RejectedRecord:
+    """A record the API sent that does not validate: kept whole for the quarantine table, with why.
+
+    `raw` is the JSON object as received, or its JSON text when it was not an object. `record_id` and
+    `updated_at` are best-effort copies from `raw` (None when absent or malformed).
+    """
+
+    practice_id: int
+    resource: str
+    raw: dict[str, Any] | str
+    reason: str
+    record_id: int | None = None
+    updated_at: str | None = None
+
+
+Item = AnimanaRecord | Tombstone | RejectedRecord
+
+
+def _reason(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False):
+        location = ".".join(str(p) for p in error["loc"]) or "record"
+        parts.append(f"{location}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def parse_record(practice_id: int, resource: str, raw: Any) -> Item:
+    """Validate one record from a page. Never raises for bad data: returns a `RejectedRecord` instead."""
+    if not isinstance(raw, dict):
+        return RejectedRecord(practice_id, resource, json.dumps(raw, ensure_ascii=False),
+                              f"record is a JSON {type(raw).__name__}, not an object")
+    record_id = raw.get("id") if type(raw.get("id")) is int else None
+    updated_at = raw.get("updated_at") if isinstance(raw.get("updated_at"), str) else None
+    model: type[AnimanaRecord] | type[Tombstone] = Tombstone if raw.get("deleted") is True else RESOURCE_MODELS[resource]
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        return RejectedRecord(practice_id, resource, raw, _reason(exc), record_id, updated_at)
+
+
+class Counts(_Model):
+    practice_id: Id
+    counts: dict[str, Annotated[int, Strict(), Field(ge=0)]]
+
+
+# -- write payloads ------------------------------------------------------------------------------------
+class _Write(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AppointmentCreate(_Write):
+    type: NonEmpty
+    start: AwareDatetime
+    end: AwareDatetime
+    resource_type: Literal["staff", "room"]
+    resource_id: Id
+    animal_id: Id
+    relation_id: Id
+    status: AppointmentStatus = "booked"
+    reason: str | None = None
+
+    @model_validator(mode="after")
+    def _order(self) -> AppointmentCreate:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class AppointmentUpdate(_Write):
+    """Only the fields you set are sent (PATCH semantics)."""
+
+    type: str | None = None
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+    resource_type: Literal["staff", "room"] | None = None
+    resource_id: Id | None = None
+    animal_id: Id | None = None
+    relation_id: Id | None = None
+    status: AppointmentStatus | None = None
+    reason: str | None = None
+
+
+class RelationCreate(_Write):
+    title: str | None = None
+    initials: str | None = None
+    first_name: str | None = None
+    last_name: Annotated[str, Field(min_length=1)]
+    street: str | None = None
+    house_number: str | None = None
+    postcode: Annotated[str, Field(pattern=POSTCODE)] | None = None
+    city: str | None = None
+    email: Annotated[str, Field(pattern=EMAIL)] | None = None
+    phone: str | None = None
+    iban: Annotated[str, Field(pattern=IBAN)] | None = None
+    active: bool = True
+
+
+class RelationUpdate(_Write):
+    """Only the fields you set are sent (PATCH semantics)."""
+
+    title: str | None = None
+    initials: str | None = None
+    first_name: str | None = None
+    last_name: Annotated[str, Field(min_length=1)] | None = None
+    street: str | None = None
+    house_number: str | None = None
+    postcode: Annotated[str, Field(pattern=POSTCODE)] | None = None
+    city: str | None = None
+    email: Annotated[str, Field(pattern=EMAIL)] | None = None
+    phone: str | None = None
+    iban: Annotated[str, Field(pattern=IBAN)] | None = None
+    active: bool | None = None
