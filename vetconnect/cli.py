@@ -93,7 +93,7 @@ def db_status() -> None:
                 raise typer.Exit(3)
             out.print(f"embedded PostgreSQL: running, pid {info.pid}, data dir {info.pgdata}")
         else:
-            runtime.admin_engine  # noqa: B018 - connecting is the check
+            _ = runtime.reachable_admin_url
             out.print("external PostgreSQL (DATABASE_URL): reachable")
         current, head = migrate.current_revision(runtime.admin_url), migrate.head_revision()
         state = "current" if current == head else f"behind (at {current or 'empty'}, code needs {head})"
@@ -119,7 +119,7 @@ def db_psql() -> None:
 def db_migrate() -> None:
     """Upgrade the schema to the newest migration."""
     with expected_errors():
-        url = get_runtime().admin_url
+        url = get_runtime().reachable_admin_url
         migrate.upgrade(url)
         out.print(f"schema at {migrate.current_revision(url)}")
 
@@ -128,7 +128,7 @@ def db_migrate() -> None:
 def db_downgrade(revision: str) -> None:
     """Downgrade the schema to REVISION (``base`` removes everything)."""
     with expected_errors():
-        url = get_runtime().admin_url
+        url = get_runtime().reachable_admin_url
         migrate.downgrade(url, revision)
         out.print(f"schema at {migrate.current_revision(url) or 'base'}")
 
@@ -150,7 +150,7 @@ def demo(
     with expected_errors():
         runtime = get_runtime()
         out.print("• database: " + ("external (DATABASE_URL)" if runtime.external else "embedded PostgreSQL"))
-        migrate.upgrade(runtime.admin_url)
+        migrate.upgrade(runtime.reachable_admin_url)
         out.print(f"• schema at {migrate.current_revision(runtime.admin_url)}")
         with system_session(runtime.admin_engine, reason="demo world set-up") as session:
             summary = build_demo_world(session, master_key=runtime.master_key())
@@ -180,7 +180,7 @@ def _system(reason: str):  # noqa: ANN202 - context manager passthrough
     from warehouse.tenancy import system_session
 
     runtime = get_runtime()
-    migrate.require_current(runtime.admin_url)
+    migrate.require_current(runtime.reachable_admin_url)
     return system_session(runtime.admin_engine, reason=reason)
 
 

@@ -40,6 +40,12 @@ class Runtime:
             raise SetupError(str(exc)) from exc
         return info.url()
 
+    @property
+    def reachable_admin_url(self) -> str:
+        """The admin URL, after checking the server answers (so callers fail with a clear line, not a trace)."""
+        _ = self.admin_engine
+        return self.admin_url
+
     @cached_property
     def admin_engine(self) -> Engine:
         engine = make_engine(self.admin_url)

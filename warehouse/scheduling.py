@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from psycopg import errors as pg_errors
 from sqlalchemy import select
@@ -14,22 +15,25 @@ from sqlalchemy.orm import Session
 from warehouse.schema.operations import Event
 from warehouse.schema.scheduling import Appointment
 
+# Messages show local time; every demo and Animana practice is Dutch (tenant.timezone holds it per practice).
+PRACTICE_TZ = ZoneInfo("Europe/Amsterdam")
 
-@dataclass(frozen=True)
+
 class BookingConflict(Exception):
-    """The resource is already booked for an overlapping time."""
+    """The resource is already booked for an overlapping time; names the appointment in the way."""
 
-    resource_id: int
-    existing_appointment_id: int
-    existing_starts_at: dt.datetime
-    existing_ends_at: dt.datetime
-
-    def __str__(self) -> str:
-        start = self.existing_starts_at.strftime("%Y-%m-%d %H:%M")
-        end = self.existing_ends_at.strftime("%H:%M")
-        return (
-            f"resource {self.resource_id} is already booked from {start} to {end} "
-            f"(appointment {self.existing_appointment_id})"
+    def __init__(
+        self, resource_id: int, existing_appointment_id: int, existing_starts_at: dt.datetime,
+        existing_ends_at: dt.datetime,
+    ) -> None:  # fmt: skip
+        self.resource_id = resource_id
+        self.existing_appointment_id = existing_appointment_id
+        self.existing_starts_at = existing_starts_at
+        self.existing_ends_at = existing_ends_at
+        start = existing_starts_at.astimezone(PRACTICE_TZ).strftime("%Y-%m-%d %H:%M")
+        end = existing_ends_at.astimezone(PRACTICE_TZ).strftime("%H:%M")
+        super().__init__(
+            f"resource {resource_id} is already booked from {start} to {end} (appointment {existing_appointment_id})"
         )
 
 

@@ -1,0 +1,194 @@
+"""The vetconnect command against a real server: demo world, tenants, users, audit verify, expected errors."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import _libpq
+from vetconnect.cli import app
+from vetconnect.settings import get_settings
+
+
+@pytest.fixture
+def cli_env(fresh_db, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", fresh_db.admin_url)
+    monkeypatch.setenv("VETCONNECT_DEMO", "1")
+    get_settings.cache_clear()
+    yield fresh_db
+    get_settings.cache_clear()
+
+
+def run(*args: str, input: str | None = None):  # noqa: A002
+    result = CliRunner().invoke(app, list(args), input=input)
+    return result
+
+
+def test_demo_twice_then_list_tenants_and_users(cli_env):
+    first = run("demo", "--no-ui")
+    assert first.exit_code == 0, first.output
+    assert "demo world created: 2 franchises, 5 practices" in first.output
+    second = run("demo", "--no-ui")
+    assert second.exit_code == 0 and "already present" in second.output
+    tenants = run("tenants", "list")
+    assert "dz-amstel" in tenants.output and "vp-zwolle" in tenants.output
+    users = run("users", "list")
+    for role in ("franchise_admin", "franchise_manager", "practice_manager", "veterinarian", "nurse",
+                 "receptionist", "analyst"):  # fmt: skip
+        assert role in users.output
+    with psycopg.connect(_libpq(cli_env.admin_url)) as conn:
+        assert conn.execute("SELECT count(*) FROM tenant WHERE kind = 'practice'").fetchone()[0] == 5
+        assert conn.execute("SELECT count(*) FROM app_user").fetchone()[0] == 9
+
+
+def test_tenant_and_user_commands_create_what_they_say(cli_env):
+    assert run("tenants", "add-franchise", "fx", "Franchise X").exit_code == 0
+    added = run("tenants", "add-practice", "--franchise", "fx", "--city", "Delft", "px", "Praktijk X")
+    assert added.exit_code == 0, added.output
+    assert run("tenants", "add-department", "--practice", "px", "px-paard", "Paarden").exit_code == 0
+    user = run("users", "add", "dokter", "--name", "Dokter X", "--role", "veterinarian@px",
+               input="Zeer-Lang-Wachtwoord-7\nZeer-Lang-Wachtwoord-7\n")  # fmt: skip
+    assert user.exit_code == 0, user.output
+    with psycopg.connect(_libpq(cli_env.admin_url)) as conn:
+        practice_id = conn.execute("SELECT id FROM tenant WHERE code = 'px'").fetchone()[0]
+        partitions = conn.execute(
+            "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE c.relname LIKE %s",
+            (f"%_p{practice_id}",),
+        ).fetchone()[0]
+        assert partitions == 6
+        stored_hash = conn.execute("SELECT password_hash FROM app_user WHERE username = 'dokter'").fetchone()[0]
+        assert stored_hash.startswith("$argon2id$")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("tenants", "add-practice", "--franchise", "nope", "x1", "X"), "no franchise with code 'nope'"),
+        (("users", "add", "kees", "--name", "K", "--role", "veterinarian@nope", "--password", "Zeer-Lang-Wachtwoord-7"),
+         "existing tenant code"),
+        (("users", "add", "kees", "--name", "K", "--role", "veterinarian@fx", "--password", "kort"),
+         "at least 12 characters"),
+        (("tenants", "add-franchise", "fx", "Again"), "already taken"),
+    ],
+)  # fmt: skip
+def test_expected_errors_are_one_line_without_traceback(cli_env, args, message):
+    assert run("tenants", "add-franchise", "fx", "Franchise X").exit_code == 0
+    result = run(*args)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_audit_verify_detects_an_altered_and_a_deleted_entry(cli_env):
+    assert run("demo", "--no-ui").exit_code == 0
+    intact = run("audit", "verify")
+    assert intact.exit_code == 0 and "audit chain intact" in intact.output
+    with psycopg.connect(_libpq(cli_env.admin_url), autocommit=True) as conn:
+        practice_id, seq = conn.execute(
+            "SELECT practice_id, max(seq) FROM audit_log GROUP BY practice_id ORDER BY practice_id LIMIT 1"
+        ).fetchone()
+        conn.execute(
+            "UPDATE audit_log SET detail = '{\"rows\": 99}' WHERE practice_id = %s AND seq = 2", (practice_id,)
+        )
+    altered = run("audit", "verify")
+    assert altered.exit_code == 2
+    assert f"practice {practice_id}, entry 2: entry was altered" in altered.output
+    with psycopg.connect(_libpq(cli_env.admin_url), autocommit=True) as conn:
+        conn.execute("DELETE FROM audit_log WHERE practice_id = %s AND seq IN (3, %s)", (practice_id, seq))
+    deleted = run("audit", "verify")
+    assert deleted.exit_code == 2
+    assert "entries 3..3 are missing" in deleted.output
+    assert f"newest entries up to {seq} are missing" in deleted.output
+
+
+def test_unreachable_database_url_is_one_clear_line(monkeypatch):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free_port = s.getsockname()[1]
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://nobody@127.0.0.1:{free_port}/x")
+    get_settings.cache_clear()
+    result = run("tenants", "list")
+    get_settings.cache_clear()
+    assert result.exit_code == 1
+    assert f"cannot reach PostgreSQL at postgresql+psycopg://nobody@127.0.0.1:{free_port}/x (DATABASE_URL)" in (
+        result.output
+    )
+
+
+def test_migrations_behind_is_reported_with_the_fix(server_url, monkeypatch):
+    from tests.conftest import create_database, drop_database
+    from warehouse import migrate
+
+    url = create_database(server_url, "vc_behind")
+    try:
+        migrate.upgrade(url, "0001")
+        monkeypatch.setenv("DATABASE_URL", url)
+        get_settings.cache_clear()
+        result = run("tenants", "list")
+        assert result.exit_code == 1
+        assert "run `vetconnect db migrate`" in result.output
+        assert run("db", "migrate").exit_code == 0
+        assert run("tenants", "list").exit_code == 0
+    finally:
+        get_settings.cache_clear()
+        drop_database(server_url, "vc_behind")
+
+
+def test_start_and_stop_say_the_server_is_external(cli_env):
+    assert "server is external" in run("db", "start").output
+    assert "server is external" in run("db", "stop").output
+
+
+class TestEmbeddedServer:
+    """The embedded server's life cycle through the CLI, in a home of its own."""
+
+    @pytest.fixture
+    def home(self, tmp_path, monkeypatch):
+        monkeypatch.delenv("DATABASE_URL", raising=False)
+        monkeypatch.setenv("VETCONNECT_HOME", str(tmp_path / "home"))
+        (tmp_path / "home").mkdir()
+        get_settings.cache_clear()
+        yield tmp_path / "home"
+        run("db", "stop")
+        get_settings.cache_clear()
+
+    def test_start_status_url_stop(self, home):
+        started = run("db", "start")
+        assert started.exit_code == 0, started.output
+        status = run("db", "status")
+        assert "running" in status.output and "schema: behind (at empty" in status.output
+        url = run("db", "url").output.strip()
+        with psycopg.connect(_libpq(url)) as conn:
+            assert conn.execute("SELECT current_setting('server_version_num')::int").fetchone()[0] >= 170000
+        assert run("db", "migrate").exit_code == 0
+        assert "schema: current" in run("db", "status").output
+        assert "stopped" in run("db", "stop").output
+        assert run("db", "status").exit_code == 3
+
+    def test_busy_tcp_port_is_named(self, home):
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            port = busy.getsockname()[1]
+            result = run("db", "start", "--port", str(port))
+        assert result.exit_code == 1
+        assert f"TCP port {port} is busy" in result.output
+
+    def test_data_dir_owned_by_another_server_is_named(self, home):
+        assert run("db", "start").exit_code == 0
+        assert run("db", "stop").exit_code == 0
+        pgdata = Path(home) / "pgdata"
+        # A live process that is not our PostgreSQL holds the data dir's postmaster.pid (this test process).
+        lines = [str(os.getpid()), str(pgdata), "0", "5432", str(pgdata), "", "0 0", "ready"]
+        (pgdata / "postmaster.pid").write_text("\n".join(lines) + "\n")
+        try:
+            result = run("db", "start")
+        finally:
+            (pgdata / "postmaster.pid").unlink()
+        assert result.exit_code == 1
+        assert "is in use by another PostgreSQL server" in result.output
