@@ -68,7 +68,9 @@ def cipher_for(session: Session, practice_id: int, master_key: bytes) -> FieldCi
 
 
 def _franchise_resources(session: Session, franchise_id: int) -> dict[str, int]:
-    appointment_type = AppointmentType(franchise_id=franchise_id, code="consult", name="Consult", duration_minutes=15)
+    appointment_type = AppointmentType(
+        franchise_id=franchise_id, code="consult", name="Consult", duration_minutes=15
+    )
     product = Product(franchise_id=franchise_id, code="C-CONS", name="Consult", kind="service", price_cents=4500,
                       vat_rate_bp=2100)  # fmt: skip
     protocol = VaccineProtocol(franchise_id=franchise_id, code="dog-chp", name="CHP", species="dog",
@@ -77,7 +79,12 @@ def _franchise_resources(session: Session, franchise_id: int) -> dict[str, int]:
                                 body="Beste {client}")  # fmt: skip
     session.add_all([appointment_type, product, protocol, template])
     session.flush()
-    return {"type": appointment_type.id, "product": product.id, "protocol": protocol.id, "template": template.id}
+    return {
+        "type": appointment_type.id,
+        "product": product.id,
+        "protocol": protocol.id,
+        "template": template.id,
+    }
 
 
 def populate_practice(
@@ -124,7 +131,9 @@ def populate_practice(
                   assessment="Gezond", plan="Vaccinatie")  # fmt: skip
     session.add(visit)
     session.flush()
-    order = LabOrder(practice_id=practice_id, patient_id=patient.id, visit_id=visit.id, accession_number=f"ACC-{tag}")
+    order = LabOrder(
+        practice_id=practice_id, patient_id=patient.id, visit_id=visit.id, accession_number=f"ACC-{tag}"
+    )
     session.add(order)
     amounts = line_amounts(Decimal(1), 4700, 2100)
     invoice = Invoice(practice_id=practice_id, number=f"2026-{tag}-0001", client_id=client.id, visit_id=visit.id,
@@ -153,7 +162,9 @@ def populate_practice(
         Event(practice_id=practice_id, activity="check_in", patient_id=patient.id, appointment_id=appointment.id),
     ])  # fmt: skip
     session.flush()
-    return PracticeRows(practice_id, franchise_id, vet.id, room.id, client.id, patient.id, appointment.id, user.id)
+    return PracticeRows(
+        practice_id, franchise_id, vet.id, room.id, client.id, patient.id, appointment.id, user.id
+    )
 
 
 def build_world(session: Session, master_key: bytes) -> World:
@@ -166,7 +177,9 @@ def build_world(session: Session, master_key: bytes) -> World:
         for code in practice_codes:
             practice = add_practice(session, franchise_id=franchise.id, code=code, name=f"Praktijk {code}",
                                     master_key=master_key)  # fmt: skip
-            world.practices[code] = populate_practice(session, practice.id, franchise.id, shared, master_key, code)
+            world.practices[code] = populate_practice(
+                session, practice.id, franchise.id, shared, master_key, code
+            )
     manager = add_user(session, username="fm-a", full_name="Manager A", password=PASSWORD,
                        memberships=[(world.franchises["fa"], "franchise_manager")])  # fmt: skip
     world.franchise_manager_id = manager.id

@@ -61,7 +61,9 @@ def _external_notice(action: str) -> bool:
 
 
 @db_app.command("start")
-def db_start(port: Annotated[int | None, typer.Option(help="Also listen on 127.0.0.1:PORT (TCP)")] = None) -> None:
+def db_start(
+    port: Annotated[int | None, typer.Option(help="Also listen on 127.0.0.1:PORT (TCP)")] = None,
+) -> None:
     """Start the embedded PostgreSQL server (initialising it on first use)."""
     with expected_errors():
         if _external_notice("start"):
@@ -250,7 +252,9 @@ def tenants_list() -> None:
 def users_add(
     username: str,
     name: Annotated[str, typer.Option(help="Full name")],
-    role: Annotated[list[str], typer.Option(help="ROLE@TENANT_CODE, repeatable (e.g. veterinarian@dz-amstel)")],
+    role: Annotated[
+        list[str], typer.Option(help="ROLE@TENANT_CODE, repeatable (e.g. veterinarian@dz-amstel)")
+    ],
     email: Annotated[str | None, typer.Option()] = None,
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)] = "",
 ) -> None:
@@ -296,7 +300,9 @@ def audit_verify() -> None:
     with expected_errors(), _system("cli: audit verify") as session:
         report = verify_chain(session)
     if report.ok:
-        out.print(f"audit chain intact: {report.entries_checked} entries in {report.practices_checked} practices")
+        out.print(
+            f"audit chain intact: {report.entries_checked} entries in {report.practices_checked} practices"
+        )
         return
     for problem in report.problems:
         err.print(f"practice {problem.practice_id}, entry {problem.seq}: {problem.problem}", highlight=False)

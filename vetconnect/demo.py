@@ -160,7 +160,9 @@ def _seed_practice_resources(session: Session, practice: Tenant, today: dt.date)
         .where(Membership.tenant_id == practice.id, Membership.role.in_(("veterinarian", "nurse")))
         .order_by(AppUser.id)
     ).all()
-    resources = [Resource(practice_id=practice.id, kind="staff", name=u.full_name, user_id=u.id) for u in staff_users]
+    resources = [
+        Resource(practice_id=practice.id, kind="staff", name=u.full_name, user_id=u.id) for u in staff_users
+    ]
     resources += [
         Resource(practice_id=practice.id, kind="staff", name=f"{title} {i + 1}")
         for i, (_, title) in enumerate(STAFF_PER_PRACTICE[len(staff_users):])

@@ -182,7 +182,9 @@ def start(pgdata: Path, tcp_port: int | None = None) -> ServerInfo:
 
     port = tcp_port or 5432
     if tcp_port is not None and not _port_is_free(tcp_port):
-        raise ServerError(f"TCP port {tcp_port} is busy (another process listens on it). Choose another --port.")
+        raise ServerError(
+            f"TCP port {tcp_port} is busy (another process listens on it). Choose another --port."
+        )
     socket_dir = find_suitable_socket_dir(pgdata, Path("/tmp"))
     if socket_dir != pgdata:
         socket_dir.mkdir(parents=True, exist_ok=True)

@@ -55,7 +55,9 @@ class Runtime:
     @cached_property
     def app_engine(self) -> Engine:
         password = self.settings.app_db_password
-        return make_engine(app_url(self.admin_url, password.get_secret_value() if password else None), pool_size=10)
+        return make_engine(
+            app_url(self.admin_url, password.get_secret_value() if password else None), pool_size=10
+        )
 
     def _check_reachable(self, engine: Engine) -> None:
         try:

@@ -85,5 +85,11 @@ def record(
             "INSERT INTO audit_log (practice_id, action, entity, entity_ids, detail, prev_hash, hash) "
             "VALUES (:p, :action, :entity, :ids, CAST(:detail AS jsonb), '', '')"
         ),
-        {"p": practice_id, "action": action, "entity": entity, "ids": entity_ids, "detail": json.dumps(detail or {})},
+        {
+            "p": practice_id,
+            "action": action,
+            "entity": entity,
+            "ids": entity_ids,
+            "detail": json.dumps(detail or {}),
+        },
     )

@@ -45,7 +45,9 @@ def unwrap_data_key(master_key: bytes, practice_id: int, wrapped: bytes) -> byte
     try:
         return AESGCM(master_key).decrypt(nonce, body, f"dek:{practice_id}".encode())
     except InvalidTag as exc:
-        raise DecryptionError(f"data key of practice {practice_id} does not unwrap with this master key") from exc
+        raise DecryptionError(
+            f"data key of practice {practice_id} does not unwrap with this master key"
+        ) from exc
 
 
 def normalise_email(value: str) -> str:
@@ -86,7 +88,9 @@ class FieldCipher:
         if plaintext is None or plaintext == "":
             return None
         nonce = os.urandom(_NONCE_BYTES)
-        return _FORMAT_V1 + nonce + AESGCM(self.data_key).encrypt(nonce, plaintext.encode(), self._aad(column))
+        return (
+            _FORMAT_V1 + nonce + AESGCM(self.data_key).encrypt(nonce, plaintext.encode(), self._aad(column))
+        )
 
     def decrypt(self, column: str, ciphertext: bytes | None) -> str | None:
         if ciphertext is None:
@@ -98,7 +102,9 @@ class FieldCipher:
         try:
             return AESGCM(self.data_key).decrypt(nonce, body, self._aad(column)).decode()
         except InvalidTag as exc:
-            raise DecryptionError(f"{column}: ciphertext does not belong to practice {self.practice_id}") from exc
+            raise DecryptionError(
+                f"{column}: ciphertext does not belong to practice {self.practice_id}"
+            ) from exc
 
     def blind_index(self, kind: str, normalised: str | None) -> bytes | None:
         if not normalised:

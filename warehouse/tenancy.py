@@ -35,8 +35,13 @@ class AccessContext:
 
 def apply_context(session: Session, context: AccessContext) -> None:
     session.execute(
-        text("SELECT set_config('app.user_id', :user_id, true), set_config('app.practice_ids', :practices, true)"),
-        {"user_id": "" if context.user_id is None else str(context.user_id), "practices": context.practice_ids_setting},
+        text(
+            "SELECT set_config('app.user_id', :user_id, true), set_config('app.practice_ids', :practices, true)"
+        ),
+        {
+            "user_id": "" if context.user_id is None else str(context.user_id),
+            "practices": context.practice_ids_setting,
+        },
     )
 
 
@@ -49,7 +54,9 @@ def tenant_session(engine: Engine, context: AccessContext) -> Iterator[Session]:
 
 
 @contextmanager
-def system_session(admin_engine: Engine, *, reason: str, actor_user_id: int | None = None) -> Iterator[Session]:
+def system_session(
+    admin_engine: Engine, *, reason: str, actor_user_id: int | None = None
+) -> Iterator[Session]:
     """The only way past RLS: an admin connection switched to the BYPASSRLS, non-superuser system role.
     The reason is written to ``system_access`` in the same transaction, so a bypass cannot go unrecorded."""
     if not reason.strip():

@@ -79,7 +79,11 @@ def add_practice(
     session.flush()
     session.execute(text("SELECT onboard_practice(:p)"), {"p": practice_id})
     session.add(
-        TenantDataKey(practice_id=practice_id, version=1, wrapped_key=wrap_data_key(master_key, practice_id, new_data_key()))
+        TenantDataKey(
+            practice_id=practice_id,
+            version=1,
+            wrapped_key=wrap_data_key(master_key, practice_id, new_data_key()),
+        )
     )
     session.add_all(PracticeModuleMode(practice_id=practice_id, module=m, mode="animana") for m in MODULES)
     session.flush()
@@ -106,9 +110,12 @@ def add_department(session: Session, *, practice_id: int, code: str, name: str) 
 
 def list_tenants(session: Session) -> list[TenantRow]:
     """Tenants visible to the session (all of them in a system session), franchise → practice → department."""
-    rows = session.scalars(select(Tenant).order_by(Tenant.franchise_id, Tenant.practice_id.nulls_first(), Tenant.id))
+    rows = session.scalars(
+        select(Tenant).order_by(Tenant.franchise_id, Tenant.practice_id.nulls_first(), Tenant.id)
+    )
     return [
-        TenantRow(t.id, t.kind, t.code, t.name, t.parent_id, t.franchise_id, t.practice_id, t.city) for t in rows
+        TenantRow(t.id, t.kind, t.code, t.name, t.parent_id, t.franchise_id, t.practice_id, t.city)
+        for t in rows
     ]
 
 

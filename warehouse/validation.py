@@ -24,5 +24,7 @@ def normalise_microchip(raw: str) -> str:
         raise InvalidMicrochip(f"microchip must have 15 digits, got {len(compact)}")
     prefix = int(compact[:3])
     if prefix == 0 or prefix == 999:
-        raise InvalidMicrochip(f"microchip prefix {compact[:3]} is reserved (not a country or manufacturer code)")
+        raise InvalidMicrochip(
+            f"microchip prefix {compact[:3]} is reserved (not a country or manufacturer code)"
+        )
     return compact

@@ -34,9 +34,11 @@ def test_demo_twice_then_list_tenants_and_users(cli_env):
     assert first.exit_code == 0, first.output
     assert "demo world created: 2 franchises, 5 practices" in first.output
     second = run("demo", "--no-ui")
-    assert second.exit_code == 0 and "already present" in second.output
+    assert second.exit_code == 0
+    assert "already present" in second.output
     tenants = run("tenants", "list")
-    assert "dz-amstel" in tenants.output and "vp-zwolle" in tenants.output
+    assert "dz-amstel" in tenants.output
+    assert "vp-zwolle" in tenants.output
     users = run("users", "list")
     for role in ("franchise_admin", "franchise_manager", "practice_manager", "veterinarian", "nurse",
                  "receptionist", "analyst"):  # fmt: skip
@@ -61,7 +63,9 @@ def test_tenant_and_user_commands_create_what_they_say(cli_env):
             (f"%_p{practice_id}",),
         ).fetchone()[0]
         assert partitions == 6
-        stored_hash = conn.execute("SELECT password_hash FROM app_user WHERE username = 'dokter'").fetchone()[0]
+        stored_hash = conn.execute("SELECT password_hash FROM app_user WHERE username = 'dokter'").fetchone()[
+            0
+        ]
         assert stored_hash.startswith("$argon2id$")
 
 
@@ -87,13 +91,15 @@ def test_expected_errors_are_one_line_without_traceback(cli_env, args, message):
 def test_audit_verify_detects_an_altered_and_a_deleted_entry(cli_env):
     assert run("demo", "--no-ui").exit_code == 0
     intact = run("audit", "verify")
-    assert intact.exit_code == 0 and "audit chain intact" in intact.output
+    assert intact.exit_code == 0
+    assert "audit chain intact" in intact.output
     with psycopg.connect(_libpq(cli_env.admin_url), autocommit=True) as conn:
         practice_id, seq = conn.execute(
             "SELECT practice_id, max(seq) FROM audit_log GROUP BY practice_id ORDER BY practice_id LIMIT 1"
         ).fetchone()
         conn.execute(
-            "UPDATE audit_log SET detail = '{\"rows\": 99}' WHERE practice_id = %s AND seq = 2", (practice_id,)
+            "UPDATE audit_log SET detail = '{\"rows\": 99}' WHERE practice_id = %s AND seq = 2",
+            (practice_id,),
         )
     altered = run("audit", "verify")
     assert altered.exit_code == 2
@@ -115,8 +121,9 @@ def test_unreachable_database_url_is_one_clear_line(monkeypatch):
     result = run("tenants", "list")
     get_settings.cache_clear()
     assert result.exit_code == 1
-    assert f"cannot reach PostgreSQL at postgresql+psycopg://nobody@127.0.0.1:{free_port}/x (DATABASE_URL)" in (
-        result.output
+    assert (
+        f"cannot reach PostgreSQL at postgresql+psycopg://nobody@127.0.0.1:{free_port}/x (DATABASE_URL)"
+        in (result.output)
     )
 
 
@@ -161,7 +168,8 @@ class TestEmbeddedServer:
         started = run("db", "start")
         assert started.exit_code == 0, started.output
         status = run("db", "status")
-        assert "running" in status.output and "schema: behind (at empty" in status.output
+        assert "running" in status.output
+        assert "schema: behind (at empty" in status.output
         url = run("db", "url").output.strip()
         with psycopg.connect(_libpq(url)) as conn:
             assert conn.execute("SELECT current_setting('server_version_num')::int").fetchone()[0] >= 170000

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.factories import TZ, build_world
-from warehouse.schema.scheduling import Appointment
 from warehouse.scheduling import BookingConflict, BookingRequest, book_appointment
+from warehouse.schema.scheduling import Appointment
 from warehouse.security.accounts import access_context_for_user
 
 MASTER_KEY = bytes(range(32))
@@ -45,7 +45,8 @@ def test_twenty_parallel_overlapping_bookings_one_wins_the_rest_see_the_winner(f
 
     winners = [o for o in outcomes if isinstance(o, int)]
     conflicts = [o for o in outcomes if isinstance(o, BookingConflict)]
-    assert len(winners) == 1 and len(conflicts) == 19
+    assert len(winners) == 1
+    assert len(conflicts) == 19
     assert {c.existing_appointment_id for c in conflicts} == set(winners)
     assert all(f"appointment {winners[0]}" in str(c) for c in conflicts)
     with fresh_db.as_app(context) as session:
@@ -84,6 +85,6 @@ def test_cancelled_appointments_free_the_slot_and_back_to_back_is_fine(fresh_db)
 def test_naive_times_and_inverted_ranges_are_rejected_before_the_database():
     with pytest.raises(ValueError, match="timezone-aware"):
         BookingRequest(1, 1, dt.datetime(2026, 1, 1, 9), dt.datetime(2026, 1, 1, 10))
+    t = dt.datetime(2026, 1, 1, 9, tzinfo=TZ)
     with pytest.raises(ValueError, match="end after"):
-        t = dt.datetime(2026, 1, 1, 9, tzinfo=TZ)
         BookingRequest(1, 1, t, t)

@@ -16,7 +16,9 @@ DENIED = ("row-level security", "permission denied")
 
 
 def _count(conn: psycopg.Connection, table: str, column: str, value: int) -> int:
-    query = sql.SQL("SELECT count(*) FROM {} WHERE {} = %s").format(sql.Identifier(table), sql.Identifier(column))
+    query = sql.SQL("SELECT count(*) FROM {} WHERE {} = %s").format(
+        sql.Identifier(table), sql.Identifier(column)
+    )
     return conn.execute(query, (value,)).fetchone()[0]
 
 
@@ -66,7 +68,9 @@ def test_practice_a_cannot_read_insert_update_or_delete_practice_b_rows(world_db
 
 @pytest.mark.parametrize("table", PRACTICE_TABLES + FRANCHISE_TABLES + ["tenant", "app_user", "membership"])
 def test_nothing_is_visible_without_a_context(world_db, admin_conn, table):
-    assert admin_conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0] > 0
+    assert (
+        admin_conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0] > 0
+    )
     as_role(admin_conn, None)
     count = admin_conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0]
     assert count == 0
@@ -108,7 +112,9 @@ def test_partitions_are_not_reachable_directly(world_db, admin_conn):
     a = world_db.world.practices["a1"]
     as_role(admin_conn, AccessContext.for_practices([a.practice_id]))
     with pytest.raises(psycopg.errors.InsufficientPrivilege), admin_conn.transaction():
-        admin_conn.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(f"appointment_p{a.practice_id}")))
+        admin_conn.execute(
+            sql.SQL("SELECT * FROM {}").format(sql.Identifier(f"appointment_p{a.practice_id}"))
+        )
 
 
 def test_every_tenant_table_in_the_database_has_forced_rls_and_a_policy(world_db, admin_conn):

@@ -39,7 +39,9 @@ class InvoiceTotals:
     vat_by_rate: dict[int, int]
 
 
-def line_amounts(quantity: Decimal, unit_price_cents: int, vat_rate_bp: int, discount_cents: int = 0) -> LineAmounts:
+def line_amounts(
+    quantity: Decimal, unit_price_cents: int, vat_rate_bp: int, discount_cents: int = 0
+) -> LineAmounts:
     if vat_rate_bp not in (VAT_HIGH_BP, VAT_LOW_BP, VAT_ZERO_BP):
         raise ValueError(f"VAT rate {vat_rate_bp / 100:.2f}% is not a Dutch rate (21, 9 or 0)")
     if not isinstance(quantity, Decimal):

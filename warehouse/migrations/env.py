@@ -16,7 +16,9 @@ _ = warehouse.schema  # every table registered on the metadata for autogenerate
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, target_metadata=target_metadata, transaction_per_migration=True)
+        context.configure(
+            connection=connection, target_metadata=target_metadata, transaction_per_migration=True
+        )
         with context.begin_transaction():
             context.run_migrations()
         return

@@ -110,7 +110,9 @@ class Invoice(Base):
 class InvoiceLine(Base):
     __tablename__ = "invoice_line"
     __table_args__ = (
-        ForeignKeyConstraint(["practice_id", "invoice_id"], ["invoice.practice_id", "invoice.id"], ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["practice_id", "invoice_id"], ["invoice.practice_id", "invoice.id"], ondelete="CASCADE"
+        ),
         UniqueConstraint("practice_id", "animana_id"),
         CheckConstraint(f"vat_rate_bp IN {VAT_RATES_BP}", name="vat_rate"),
         CheckConstraint("line_incl_cents = line_excl_cents + line_vat_cents", name="totals"),

@@ -78,7 +78,9 @@ class Patient(Timestamps, Base):
         CheckConstraint("microchip ~ '^[0-9]{15}$'", name="microchip_15_digits"),
         CheckConstraint("NOT deceased OR deceased_on IS NULL OR deceased_on >= date_of_birth", name="dates"),
         Index("ix_patient_microchip", "practice_id", "microchip"),
-        Index("ix_patient_name_trgm", "name", postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"}),
+        Index(
+            "ix_patient_name_trgm", "name", postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"}
+        ),
         {"info": practice_table()},
     )
 
@@ -103,7 +105,9 @@ class ClientPatient(Base):
 
     __tablename__ = "client_patient"
     __table_args__ = (
-        ForeignKeyConstraint(["practice_id", "client_id"], ["client.practice_id", "client.id"], ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["practice_id", "client_id"], ["client.practice_id", "client.id"], ondelete="CASCADE"
+        ),
         ForeignKeyConstraint(
             ["practice_id", "patient_id"], ["patient.practice_id", "patient.id"], ondelete="CASCADE"
         ),

@@ -42,7 +42,9 @@ class Visit(Base):
     __table_args__ = (
         ForeignKeyConstraint(["practice_id"], ["tenant.id"]),
         _patient_fk(),
-        ForeignKeyConstraint(["practice_id", "appointment_id"], ["appointment.practice_id", "appointment.id"]),
+        ForeignKeyConstraint(
+            ["practice_id", "appointment_id"], ["appointment.practice_id", "appointment.id"]
+        ),
         UniqueConstraint("practice_id", "animana_id"),
         Index("ix_visit_patient", "practice_id", "patient_id", "started_at"),
         {"info": practice_table(partitioned=True), "postgresql_partition_by": "LIST (practice_id)"},
@@ -107,7 +109,9 @@ class VaccineProtocolOverride(Timestamps, Base):
     __tablename__ = "vaccine_protocol_override"
     __table_args__ = (
         ForeignKeyConstraint(["practice_id"], ["tenant.id"]),
-        ForeignKeyConstraint(["franchise_id", "protocol_id"], ["vaccine_protocol.franchise_id", "vaccine_protocol.id"]),
+        ForeignKeyConstraint(
+            ["franchise_id", "protocol_id"], ["vaccine_protocol.franchise_id", "vaccine_protocol.id"]
+        ),
         {"info": practice_table()},
     )
 
@@ -165,7 +169,9 @@ class Prescription(Base):
     product_name: Mapped[str] = mapped_column(String(200))
     quantity: Mapped[Decimal] = mapped_column(Numeric(10, 3))
     dosage_instructions: Mapped[str | None] = mapped_column(Text)
-    dispensing_category: Mapped[str] = mapped_column(choice(*DISPENSING_CATEGORIES, name="dispensing_category"))
+    dispensing_category: Mapped[str] = mapped_column(
+        choice(*DISPENSING_CATEGORIES, name="dispensing_category")
+    )
     prescribed_by: Mapped[int | None]
     prescribed_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
 
@@ -307,7 +313,9 @@ class Reminder(Base):
     id: Mapped[int] = mapped_column(Identity(), primary_key=True)
     patient_id: Mapped[int]
     client_id: Mapped[int | None]
-    kind: Mapped[str] = mapped_column(choice("vaccination", "follow_up", "recall", "other", name="reminder_kind"))
+    kind: Mapped[str] = mapped_column(
+        choice("vaccination", "follow_up", "recall", "other", name="reminder_kind")
+    )
     due_on: Mapped[dt.date] = mapped_column(Date)
     franchise_id: Mapped[int | None]
     template_id: Mapped[int | None]

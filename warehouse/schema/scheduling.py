@@ -160,5 +160,7 @@ class Appointment(Base):
     completed_at: Mapped[dt.datetime | None]
     cancelled_at: Mapped[dt.datetime | None]
     cancel_reason: Mapped[str | None] = mapped_column(Text)
-    source: Mapped[str] = mapped_column(choice("animana", "native", name="record_source"), server_default="native")
+    source: Mapped[str] = mapped_column(
+        choice("animana", "native", name="record_source"), server_default="native"
+    )
     updated_at: Mapped[dt.datetime] = mapped_column(server_default=func.now(), onupdate=func.now())

@@ -98,7 +98,9 @@ def practice_ids_for_user(session: Session, user_id: int) -> tuple[int, ...]:
         )
     if practice_ids:
         offboarded = set(
-            session.scalars(select(Tenant.id).where(Tenant.id.in_(practice_ids), Tenant.offboarded_at.is_not(None)))
+            session.scalars(
+                select(Tenant.id).where(Tenant.id.in_(practice_ids), Tenant.offboarded_at.is_not(None))
+            )
         )
         practice_ids -= offboarded
     return tuple(sorted(practice_ids))

@@ -28,7 +28,9 @@ def check_policy(password: str, *, username: str) -> None:
     lowered = password.lower()
     if username and username.lower() in lowered:
         raise WeakPassword("password must not contain the user name")
-    if lowered in _common_passwords() or any(lowered.startswith(p) and len(p) >= 8 for p in _common_passwords()):
+    if lowered in _common_passwords() or any(
+        lowered.startswith(p) and len(p) >= 8 for p in _common_passwords()
+    ):
         raise WeakPassword("password is too common; choose a passphrase of several unrelated words")
     if len(set(password)) < 5:
         raise WeakPassword("password repeats too few distinct characters")
