@@ -99,7 +99,8 @@ def detect_format(raw: bytes, filename: str | None = None) -> DetectedFormat:
     if head[:3] in (b"MSH", b"FHS", b"BHS"):
         return "hl7v2"
     for line in head.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n"):
-        stripped = line.strip(b" \t")
+        # ENQ/ACK/NAK/EOT are the E1381 link handshake a serial capture starts with.
+        stripped = line.strip(b" \t\x00\x04\x05\x06\x15")
         if not stripped or stripped.startswith(b"#"):
             continue
         if _ASTM_HEADER.match(stripped):
