@@ -123,6 +123,11 @@ class Simulator:
             self.stats["unauthorized"] += 1
         return _error(401, code, message, {"WWW-Authenticate": f'Bearer error="{code}"'})
 
+    def issued_tokens(self) -> list[str]:
+        """For tests that assert no token ever leaks into logs or error messages."""
+        with self._lock:
+            return list(self._tokens)
+
     def expire_tokens(self) -> int:
         with self._lock:
             for token, (client_id, _) in self._tokens.items():
@@ -332,8 +337,8 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
         if pid not in sim.cache or resource not in RESOURCES:
             return _error(404, "not_found", "unknown practice or resource")
         op = Operation("inject", (resource, list(body.get("records", []))))
-        ids = await run_in_threadpool(sim.cache.run, pid, lambda s: replay(s, op), op)
-        return _json({"ids": ids})
+        before, ids = await run_in_threadpool(sim.cache.run, pid, lambda s: (s.high_water(), replay(s, op)), op)
+        return _json({"ids": ids, "high_water_before": before})
 
     async def admin_config(request: Request) -> Response:
         if request.method == "POST":

@@ -37,11 +37,12 @@ class RunningSimulator:
         response.raise_for_status()
         return response.json()
 
-    def inject(self, practice: int, resource: str, records: list[Any]) -> list[int]:
+    def inject(self, practice: int, resource: str, records: list[Any]) -> dict[str, Any]:
+        """Append raw payloads; returns {"ids": [...], "high_water_before": ts} (stream after that ts)."""
         response = httpx.post(f"{self.base_url}/_sim/inject", timeout=30,
                               json={"practice": practice, "resource": resource, "records": records})
         response.raise_for_status()
-        return response.json()["ids"]
+        return response.json()
 
     def stats(self) -> dict[str, Any]:
         return httpx.get(f"{self.base_url}/_sim/stats", timeout=10).json()

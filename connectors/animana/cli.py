@@ -1,0 +1,80 @@
+"""`vetconnect animana ...`: run the simulator, ask the API for record counts.
+
+Mounted by the main CLI as a sub-app (`app.add_typer(animana_app, name="animana")`).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import typer
+
+from .client import AnimanaClient
+from .errors import AnimanaError
+from .models import RESOURCES
+from .settings import load_settings
+from .simulator.app import SimulatorConfig
+from .simulator.server import serve
+
+animana_app = typer.Typer(help="IDEXX Animana: simulator and API tools.", no_args_is_help=True)
+
+
+class ScaleName(str, Enum):
+    small = "small"
+    medium = "medium"
+    large = "large"
+
+
+@animana_app.command()
+def simulate(
+    port: int = typer.Option(8765, help="TCP port to listen on."),
+    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
+    seed: int = typer.Option(42, help="Same seed, same data."),
+    practices: int = typer.Option(3, min=1, help="Number of practices."),
+    scale: ScaleName = typer.Option(ScaleName.small, help="small (tests), medium (~100k rows/practice), large."),
+    faults: float = typer.Option(0.0, min=0.0, max=1.0, help="Share of requests that fail, stall or truncate."),
+    rate_limit: int = typer.Option(0, min=0, help="Requests per minute per client (0 = unlimited)."),
+    history_years: float = typer.Option(3.0, min=0.1, help="Years of history to generate."),
+    token_ttl: float = typer.Option(3600.0, min=0.1, help="Access token lifetime in seconds."),
+    client_id: str = typer.Option("vetconnect-sim", help="Client id the simulator accepts."),
+    client_secret: str = typer.Option(None, help="Client secret (default: a random one, printed)."),
+    cache_practices: int = typer.Option(2, min=1, help="Generated practices kept in memory."),
+    duration: float = typer.Option(None, help="Stop after this many seconds (smoke tests)."),
+) -> None:
+    """Serve the Animana simulator and print the settings a client needs."""
+    config = SimulatorConfig(
+        seed=seed, practices=practices, scale=scale.value, faults=faults, rate_limit=rate_limit,
+        rate_window=60.0, history_years=history_years, token_ttl=token_ttl, client_id=client_id,
+        cache_practices=cache_practices, **({"client_secret": client_secret} if client_secret else {}),
+    )
+    base_url = f"http://{host}:{port}"
+    # These are the simulator's own demo credentials: printing them is the point of this command.
+    typer.echo(f"Animana simulator on {base_url}  (seed={seed}, practices={practices}, scale={scale.value})")
+    typer.echo(f"export VETCONNECT_ANIMANA_URL={base_url}")
+    typer.echo(f"export VETCONNECT_ANIMANA_CLIENT_ID={config.client_id}")
+    typer.echo(f"export VETCONNECT_ANIMANA_CLIENT_SECRET={config.client_secret}")
+    serve(config, host=host, port=port, duration=duration)
+
+
+@animana_app.command()
+def counts(
+    practice: int = typer.Option(None, help="Practice id."),
+    all_practices: bool = typer.Option(False, "--all", help="Every practice the client can see."),
+) -> None:
+    """Ask the API for live record totals per resource and print them as a table."""
+    if (practice is None) == (not all_practices):
+        raise typer.BadParameter("give either --practice ID or --all")
+    try:
+        settings = load_settings()
+        with AnimanaClient(settings) as client:
+            ids = [p.id for p in client.practices()] if all_practices else [practice]
+            rows = {pid: client.counts(pid) for pid in ids}
+    except AnimanaError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    resources = [r for r in RESOURCES if any(r in c for c in rows.values())]
+    width = max(len(r) for r in resources + ["resource"])
+    typer.echo("resource".ljust(width) + "".join(f"{pid:>10}" for pid in ids))
+    for resource in resources:
+        typer.echo(resource.ljust(width) + "".join(f"{rows[pid].get(resource, 0):>10}" for pid in ids))
+    typer.echo("total".ljust(width) + "".join(f"{sum(rows[pid].values()):>10}" for pid in ids))
