@@ -20,7 +20,7 @@ Results become the same :class:`~connectors.devices.model.Observation` type as H
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from connectors.devices.model import (
@@ -255,8 +255,6 @@ def parse_astm(raw: bytes | str) -> tuple[LabMessage, ...]:
             if last == "R" and patients:
                 order = patients[-1].orders[-1]
                 prev = order.observations[-1]
-                from dataclasses import replace
-
                 order.observations[-1] = replace(prev, comments=(*prev.comments, note))
             elif last == "O" and patients:
                 patients[-1].orders[-1].comments.append(note)

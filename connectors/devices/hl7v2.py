@@ -14,7 +14,7 @@ kept as text and reported in ``LabMessage.warnings``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from itertools import count
@@ -391,8 +391,6 @@ def _parse_one(text: str, decode_warnings: tuple[str, ...]) -> LabMessage:
 def _with_comments(obs: Observation, notes: list[str]) -> Observation:
     if not notes:
         return obs
-    from dataclasses import replace
-
     return replace(obs, comments=obs.comments + tuple(notes))
 
 
