@@ -356,6 +356,8 @@ class AnimanaClient:
 
     def _backoff(self, exc: Exception) -> bool | float:
         """stamina hook: False = do not retry, True = exponential backoff, float = sleep exactly that."""
+        if isinstance(exc, AnimanaError) and exc.retries_exhausted:
+            return False
         if isinstance(exc, _TokenRejected):
             return 0.0
         if isinstance(exc, RateLimited | ApiUnavailable):
@@ -396,7 +398,11 @@ class AnimanaClient:
         request_headers = dict(state.headers)
         token = None
         if auth:
-            token = self._access_token()
+            try:
+                token = self._access_token()
+            except AnimanaError as exc:
+                exc.retries_exhausted = True
+                raise
             request_headers["Authorization"] = f"Bearer {token}"
         started = time.monotonic()
         try:

@@ -10,6 +10,10 @@ from __future__ import annotations
 class AnimanaError(Exception):
     """Base class. `status_code` and `error_code` are set when the API answered."""
 
+    # Set when a nested call (the token request) already ran the whole retry policy, so the outer call
+    # must not retry it again: nested retries would multiply (3 attempts x 3 attempts = 9 requests).
+    retries_exhausted: bool = False
+
     def __init__(self, message: str, *, status_code: int | None = None, error_code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
