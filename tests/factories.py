@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from warehouse.billing.vat import line_amounts
@@ -27,6 +28,7 @@ from warehouse.schema.clinical import (
     VaccineProtocolOverride,
     Visit,
 )
+from warehouse.schema.ingestion import DeviceMessage, DocumentContent, ImagingStudy, IngestQuarantine, SyncRun
 from warehouse.schema.operations import Event, SyncState
 from warehouse.schema.scheduling import (
     Appointment,
@@ -160,6 +162,17 @@ def populate_practice(
         Payment(practice_id=practice_id, invoice_id=invoice.id, client_id=client.id, method="pin",
                 amount_cents=amounts.incl_cents),
         Event(practice_id=practice_id, activity="check_in", patient_id=patient.id, appointment_id=appointment.id),
+        DeviceMessage(practice_id=practice_id, source="cli", raw=b"MSH|^~\\&|", sha256="0" * 64, size_bytes=9,
+                      status="inbox", inbox_reason="hl7_invalid"),
+        SyncRun(practice_id=practice_id, source="animana", mode="full"),
+        IngestQuarantine(practice_id=practice_id, source="animana", resource="animals", raw="{}", reason="bad"),
+    ])  # fmt: skip
+    session.flush()
+    document_id = session.scalar(select(Document.id).where(Document.practice_id == practice_id))
+    session.add_all([
+        DocumentContent(practice_id=practice_id, document_id=document_id,
+                        ciphertext=cipher.encrypt("document", "png bytes") or b""),
+        ImagingStudy(practice_id=practice_id, patient_id=patient.id, document_id=document_id, modality="CR"),
     ])  # fmt: skip
     session.flush()
     return PracticeRows(

@@ -62,7 +62,7 @@ def test_tenant_and_user_commands_create_what_they_say(cli_env):
             "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE c.relname LIKE %s",
             (f"%_p{practice_id}",),
         ).fetchone()[0]
-        assert partitions == 6
+        assert partitions == 7
         stored_hash = conn.execute("SELECT password_hash FROM app_user WHERE username = 'dokter'").fetchone()[
             0
         ]

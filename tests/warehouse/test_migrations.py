@@ -16,6 +16,8 @@ from warehouse import migrate
 from warehouse.schema import Base, tenancy_of
 
 security = importlib.import_module("warehouse.migrations.versions.0002_tenancy_security")
+ingestion = importlib.import_module("warehouse.migrations.versions.0003_ingestion")
+INGESTION_PRACTICE_TABLES = set(ingestion.PRACTICE_TABLES)
 
 
 def _tables(url: str) -> set[str]:
@@ -67,7 +69,12 @@ def test_migration_table_lists_cover_the_metadata():
     """A new tenant table must be added to the RLS/partition lists of a migration, or this fails."""
     practice = {t.name for t in Base.metadata.sorted_tables if tenancy_of(t.info) == "practice"}
     franchise = {t.name for t in Base.metadata.sorted_tables if tenancy_of(t.info) == "franchise"}
-    partitioned = {t.name for t in Base.metadata.sorted_tables if t.info.get("partitioned")}
-    assert practice == set(security.PRACTICE_TABLES) | {"audit_log", "audit_chain_head"}
+    assert practice == set(security.PRACTICE_TABLES) | INGESTION_PRACTICE_TABLES | {"audit_log", "audit_chain_head"}
     assert franchise == set(security.FRANCHISE_TABLES) | {"shared_resource_change"}
-    assert partitioned == set(security.PARTITIONED)
+
+
+def test_onboarding_partitions_exactly_the_tables_the_models_declare_partitioned(fresh_db):
+    declared = {t.name for t in Base.metadata.sorted_tables if t.info.get("partitioned")}
+    with psycopg.connect(_libpq(fresh_db.admin_url)) as conn:
+        found = {r[0] for r in conn.execute("SELECT practice_partitioned_tables()").fetchall()}
+    assert found == declared

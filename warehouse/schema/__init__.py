@@ -1,6 +1,16 @@
 """The VetConnect system-of-record schema. Importing this package registers every table on ``Base.metadata``."""
 
-from warehouse.schema import billing, clients, clinical, operations, scheduling, tenancy
+from warehouse.schema import billing, clients, clinical, ingestion, operations, scheduling, tenancy
 from warehouse.schema.base import Base, tenancy_of
 
-__all__ = ["Base", "billing", "clients", "clinical", "operations", "scheduling", "tenancy", "tenancy_of"]
+__all__ = [
+    "Base",
+    "billing",
+    "clients",
+    "clinical",
+    "ingestion",
+    "operations",
+    "scheduling",
+    "tenancy",
+    "tenancy_of",
+]

@@ -129,12 +129,14 @@ class WeightMeasurement(Base):
             ["practice_id", "patient_id"], ["patient.practice_id", "patient.id"], ondelete="CASCADE"
         ),
         CheckConstraint("weight_grams > 0 AND weight_grams < 2000000", name="plausible"),
+        UniqueConstraint("practice_id", "animana_id"),
         Index("ix_weight_patient", "practice_id", "patient_id", "measured_at"),
         {"info": practice_table()},
     )
 
     practice_id: Mapped[int] = mapped_column(primary_key=True)
     id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    animana_id: Mapped[str | None] = mapped_column(String(64))
     patient_id: Mapped[int]
     measured_at: Mapped[dt.datetime]
     weight_grams: Mapped[int]

@@ -73,12 +73,14 @@ class Diagnosis(Base):
     __table_args__ = (
         _patient_fk(),
         _visit_fk(),
+        UniqueConstraint("practice_id", "animana_id"),
         Index("ix_diagnosis_patient", "practice_id", "patient_id"),
         {"info": practice_table()},
     )
 
     practice_id: Mapped[int] = mapped_column(primary_key=True)
     id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    animana_id: Mapped[str | None] = mapped_column(String(64))
     visit_id: Mapped[int]
     patient_id: Mapped[int]
     venom_code: Mapped[str | None] = mapped_column(String(16))  # VeNom (Veterinary Nomenclature) concept id
@@ -182,11 +184,13 @@ class LabOrder(Base):
         _patient_fk(),
         ForeignKeyConstraint(["practice_id", "visit_id"], ["visit.practice_id", "visit.id"]),
         UniqueConstraint("practice_id", "accession_number"),
+        UniqueConstraint("practice_id", "animana_id"),
         {"info": practice_table()},
     )
 
     practice_id: Mapped[int] = mapped_column(primary_key=True)
     id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    animana_id: Mapped[str | None] = mapped_column(String(64))
     patient_id: Mapped[int]
     visit_id: Mapped[int | None]
     accession_number: Mapped[str] = mapped_column(String(64))
@@ -230,8 +234,9 @@ class LabObservation(Base):
     unit: Mapped[str | None] = mapped_column(String(32))
     ref_low: Mapped[Decimal | None] = mapped_column(Numeric(18, 6))
     ref_high: Mapped[Decimal | None] = mapped_column(Numeric(18, 6))
-    ref_text: Mapped[str | None] = mapped_column(String(64))
-    abnormal_flag: Mapped[str | None] = mapped_column(String(8))
+    ref_text: Mapped[str | None] = mapped_column(Text)
+    # One or more HL7 OBX-8 / ASTM flags joined with "~" (e.g. "H", "HH~A").
+    abnormal_flag: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(choice(*OBSERVATION_STATUSES, name="observation_status"))
     observed_at: Mapped[dt.datetime]
     superseded_by: Mapped[int | None]

@@ -26,7 +26,6 @@ down_revision: str | Sequence[str] | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-PARTITIONED = ("appointment", "visit", "lab_observation", "invoice_line", "event", "audit_log")
 PRACTICE_TABLES = (
     "practice_module_mode", "tenant_data_key", "client", "patient", "client_patient", "weight_measurement",
     "resource", "appointment_type_override", "staff_shift", "appointment", "visit", "diagnosis",
@@ -122,6 +121,18 @@ BEGIN
   RETURN NULL;
 END $$;
 
+-- The fact tables partitioned by practice, found in the catalogue so that a table added by a later migration is
+-- onboarded without redefining these functions.
+CREATE FUNCTION practice_partitioned_tables() RETURNS SETOF text LANGUAGE sql STABLE AS $$
+  SELECT c.relname::text
+  FROM pg_partitioned_table pt
+  JOIN pg_class c ON c.oid = pt.partrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = pt.partattrs[0]
+  WHERE n.nspname = 'public' AND NOT c.relispartition AND pt.partstrat = 'l' AND a.attname = 'practice_id'
+  ORDER BY 1
+$$;
+
 -- Onboarding a practice creates its partition of every fact table and starts its audit chain. Partitions get
 -- RLS forced and no grants: the application reaches rows only through the parent, where the policy applies.
 CREATE FUNCTION onboard_practice(p_practice bigint) RETURNS void LANGUAGE plpgsql SECURITY DEFINER
@@ -133,7 +144,7 @@ BEGIN
   IF NOT EXISTS (SELECT FROM tenant WHERE id = p_practice AND kind = 'practice') THEN
     RAISE EXCEPTION 'tenant % is not a practice', p_practice;
   END IF;
-  FOREACH parent IN ARRAY ARRAY[{partitioned}] LOOP
+  FOR parent IN SELECT practice_partitioned_tables() LOOP
     child := parent || '_p' || p_practice;
     EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF %I FOR VALUES IN (%L)', child, parent, p_practice);
     EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', child);
@@ -150,7 +161,7 @@ SET search_path = public AS $$
 DECLARE
   parent text;
 BEGIN
-  FOREACH parent IN ARRAY ARRAY[{partitioned}] LOOP
+  FOR parent IN SELECT practice_partitioned_tables() LOOP
     EXECUTE format('ALTER TABLE %I DETACH PARTITION %I', parent, parent || '_p' || p_practice);
   END LOOP;
   UPDATE tenant SET offboarded_at = now() WHERE id = p_practice;
@@ -160,8 +171,7 @@ END $$;
 
 def upgrade() -> None:
     op.execute(create_roles())
-    partitioned = ", ".join(f"'{t}'" for t in PARTITIONED)
-    op.execute(FUNCTIONS.replace("{partitioned}", partitioned))
+    op.execute(FUNCTIONS)
     op.execute(
         f"""
         REVOKE ALL ON FUNCTION onboard_practice(bigint), offboard_practice(bigint) FROM PUBLIC;
@@ -238,7 +248,7 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER IF EXISTS audit_chain ON audit_log")
     # Partitions created by onboarding are dropped with their parents by 0001's downgrade.
     for fn in (
-        "offboard_practice(bigint)", "onboard_practice(bigint)", "record_shared_change()", "audit_statement()",
+        "offboard_practice(bigint)", "onboard_practice(bigint)", "practice_partitioned_tables()", "record_shared_change()", "audit_statement()",
         "audit_chain()", "audit_payload(bigint, bigint, timestamptz, bigint, text, text, bigint[], jsonb)",
         "app_franchise_ids()", "app_user_id()", "app_practice_ids()",
     ):  # fmt: skip
