@@ -5,7 +5,8 @@ Mounted by the main CLI as a sub-app (`app.add_typer(animana_app, name="animana"
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
+from typing import Annotated
 
 import typer
 
@@ -19,7 +20,7 @@ from .simulator.server import serve
 animana_app = typer.Typer(help="IDEXX Animana: simulator and API tools.", no_args_is_help=True)
 
 
-class ScaleName(str, Enum):
+class ScaleName(StrEnum):
     small = "small"
     medium = "medium"
     large = "large"
@@ -27,25 +28,43 @@ class ScaleName(str, Enum):
 
 @animana_app.command()
 def simulate(
-    port: int = typer.Option(8765, help="TCP port to listen on."),
-    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
-    seed: int = typer.Option(42, help="Same seed, same data."),
-    practices: int = typer.Option(3, min=1, help="Number of practices."),
-    scale: ScaleName = typer.Option(ScaleName.small, help="small (tests), medium (~100k rows/practice), large."),
-    faults: float = typer.Option(0.0, min=0.0, max=1.0, help="Share of requests that fail, stall or truncate."),
-    rate_limit: int = typer.Option(0, min=0, help="Requests per minute per client (0 = unlimited)."),
-    history_years: float = typer.Option(3.0, min=0.1, help="Years of history to generate."),
-    token_ttl: float = typer.Option(3600.0, min=0.1, help="Access token lifetime in seconds."),
-    client_id: str = typer.Option("vetconnect-sim", help="Client id the simulator accepts."),
-    client_secret: str = typer.Option(None, help="Client secret (default: a random one, printed)."),
-    cache_practices: int = typer.Option(2, min=1, help="Generated practices kept in memory."),
-    duration: float = typer.Option(None, help="Stop after this many seconds (smoke tests)."),
+    port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 8765,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 42,
+    practices: Annotated[int, typer.Option(min=1, help="Number of practices.")] = 3,
+    scale: Annotated[
+        ScaleName, typer.Option(help="small (tests), medium (~100k rows/practice), large.")
+    ] = ScaleName.small,
+    faults: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of requests that fail, stall or truncate.")
+    ] = 0.0,
+    rate_limit: Annotated[
+        int, typer.Option(min=0, help="Requests per minute per client (0 = unlimited).")
+    ] = 0,
+    history_years: Annotated[float, typer.Option(min=0.1, help="Years of history to generate.")] = 3.0,
+    token_ttl: Annotated[float, typer.Option(min=0.1, help="Access token lifetime in seconds.")] = 3600.0,
+    client_id: Annotated[str, typer.Option(help="Client id the simulator accepts.")] = "vetconnect-sim",
+    client_secret: Annotated[
+        str | None, typer.Option(help="Client secret (default: a random one, printed).")
+    ] = None,
+    cache_practices: Annotated[int, typer.Option(min=1, help="Generated practices kept in memory.")] = 2,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (smoke tests).")
+    ] = None,
 ) -> None:
     """Serve the Animana simulator and print the settings a client needs."""
     config = SimulatorConfig(
-        seed=seed, practices=practices, scale=scale.value, faults=faults, rate_limit=rate_limit,
-        rate_window=60.0, history_years=history_years, token_ttl=token_ttl, client_id=client_id,
-        cache_practices=cache_practices, **({"client_secret": client_secret} if client_secret else {}),
+        seed=seed,
+        practices=practices,
+        scale=scale.value,
+        faults=faults,
+        rate_limit=rate_limit,
+        rate_window=60.0,
+        history_years=history_years,
+        token_ttl=token_ttl,
+        client_id=client_id,
+        cache_practices=cache_practices,
+        **({"client_secret": client_secret} if client_secret else {}),
     )
     base_url = f"http://{host}:{port}"
     # These are the simulator's own demo credentials: printing them is the point of this command.
@@ -58,8 +77,8 @@ def simulate(
 
 @animana_app.command()
 def counts(
-    practice: int = typer.Option(None, help="Practice id."),
-    all_practices: bool = typer.Option(False, "--all", help="Every practice the client can see."),
+    practice: Annotated[int | None, typer.Option(help="Practice id.")] = None,
+    all_practices: Annotated[bool, typer.Option("--all", help="Every practice the client can see.")] = False,
 ) -> None:
     """Ask the API for live record totals per resource and print them as a table."""
     if (practice is None) == (not all_practices):

@@ -237,7 +237,11 @@ class AnimanaClient:
             yield Page(practice_id, resource, items, cursor, body["next_cursor"], max(stamps, default=None))
 
     def iter_records(
-        self, practice_id: int, resource: str, updated_since: dt.datetime | str | None = None, **kwargs: Any,
+        self,
+        practice_id: int,
+        resource: str,
+        updated_since: dt.datetime | str | None = None,
+        **kwargs: Any,
     ) -> Iterator[Item]:
         """Yield `AnimanaRecord` subclasses (see `models.RESOURCE_MODELS`), `Tombstone`s and
         `RejectedRecord`s one by one, page by page."""
@@ -299,8 +303,12 @@ class AnimanaClient:
     def create_appointment(self, practice_id: int, appointment: AppointmentCreate) -> Appointment:
         return self._write("POST", f"/v1/practices/{practice_id}/agenda", appointment, Appointment)
 
-    def update_appointment(self, practice_id: int, appointment_id: int, changes: AppointmentUpdate) -> Appointment:
-        return self._write("PATCH", f"/v1/practices/{practice_id}/agenda/{appointment_id}", changes, Appointment)
+    def update_appointment(
+        self, practice_id: int, appointment_id: int, changes: AppointmentUpdate
+    ) -> Appointment:
+        return self._write(
+            "PATCH", f"/v1/practices/{practice_id}/agenda/{appointment_id}", changes, Appointment
+        )
 
     def create_relation(self, practice_id: int, relation: RelationCreate) -> Relation:
         return self._write("POST", f"/v1/practices/{practice_id}/relations", relation, Relation)
@@ -309,7 +317,9 @@ class AnimanaClient:
         return self._write("PATCH", f"/v1/practices/{practice_id}/relations/{relation_id}", changes, Relation)
 
     # -- plumbing ------------------------------------------------------------------------------------
-    def _paged(self, path: str, params: dict[str, Any], paginator: Paginator) -> Iterator[tuple[str | None, Any]]:
+    def _paged(
+        self, path: str, params: dict[str, Any], paginator: Paginator
+    ) -> Iterator[tuple[str | None, Any]]:
         while paginator.has_next_page:
             request = PageRequest(path, dict(params))
             paginator.update_request(request)
@@ -329,7 +339,9 @@ class AnimanaClient:
         try:
             return model.model_validate(raw)
         except ValidationError as exc:
-            reason = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False))
+            reason = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False)
+            )
             raise AnimanaError(f"unexpected {what} payload: {reason}") from None
 
     def _access_token(self) -> str:
@@ -337,9 +349,15 @@ class AnimanaClient:
             if self._token is not None and time.monotonic() < self._token_deadline:
                 return self._token
             _, body = self._call(
-                "POST", "/oauth/token", auth=False, expect=_expect_token,
-                data={"grant_type": "client_credentials", "client_id": self.settings.client_id,
-                      "client_secret": self._secret},
+                "POST",
+                "/oauth/token",
+                auth=False,
+                expect=_expect_token,
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": self.settings.client_id,
+                    "client_secret": self._secret,
+                },
             )
             token, ttl = body["access_token"], float(body["expires_in"])
             self._redact.add(token)
@@ -384,16 +402,27 @@ class AnimanaClient:
         state = _Call(headers=dict(headers or {}))
         policy = self.retry
         for attempt in stamina.retry_context(
-            on=self._backoff, attempts=policy.attempts, timeout=policy.timeout,
-            wait_initial=policy.wait_initial, wait_max=policy.wait_max, wait_jitter=policy.wait_jitter,
+            on=self._backoff,
+            attempts=policy.attempts,
+            timeout=policy.timeout,
+            wait_initial=policy.wait_initial,
+            wait_max=policy.wait_max,
+            wait_jitter=policy.wait_jitter,
         ):
             with attempt:
                 return self._attempt(method, path, params, json, data, auth, expect, state)
         raise AssertionError("unreachable: stamina re-raises the last error")
 
     def _attempt(
-        self, method: str, path: str, params: dict[str, Any] | None, json: Any, data: dict[str, str] | None,
-        auth: bool, expect: Any, state: _Call,
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None,
+        json: Any,
+        data: dict[str, str] | None,
+        auth: bool,
+        expect: Any,
+        state: _Call,
     ) -> tuple[httpx.Response, Any]:
         request_headers = dict(state.headers)
         token = None
@@ -406,30 +435,42 @@ class AnimanaClient:
             request_headers["Authorization"] = f"Bearer {token}"
         started = time.monotonic()
         try:
-            response = self._http.request(method, path, params=params, json=json, data=data,
-                                          headers=request_headers)
+            response = self._http.request(
+                method, path, params=params, json=json, data=data, headers=request_headers
+            )
         except httpx.TimeoutException as exc:
             raise ApiUnavailable(f"{method} {path}: timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
             raise ApiUnavailable(f"{method} {path}: connection failed ({type(exc).__name__})") from exc
-        log.debug("animana: %s %s %s -> %s in %.3f s", method, path, params or "", response.status_code,
-                  time.monotonic() - started)
+        log.debug(
+            "animana: %s %s %s -> %s in %.3f s",
+            method,
+            path,
+            params or "",
+            response.status_code,
+            time.monotonic() - started,
+        )
         if response.status_code == 401 and auth:
             code, message = self._error_body(response)
             if not state.refreshed:
                 state.refreshed = True
                 self._forget_token(token)
-                raise _TokenRejected(f"{method} {path}: token refused ({code}); refreshing", status_code=401,
-                                     error_code=code)
-            raise AuthError(f"{method} {path}: still unauthorized after a token refresh ({code}: {message})",
-                            status_code=401, error_code=code)
+                raise _TokenRejected(
+                    f"{method} {path}: token refused ({code}); refreshing", status_code=401, error_code=code
+                )
+            raise AuthError(
+                f"{method} {path}: still unauthorized after a token refresh ({code}: {message})",
+                status_code=401,
+                error_code=code,
+            )
         self._raise_for_status(method, path, response)
         try:
             body = response.json()
         except ValueError:
             raise InvalidResponse(
                 f"{method} {path}: body is not valid JSON ({len(response.content)} bytes, probably truncated)",
-                status_code=response.status_code) from None
+                status_code=response.status_code,
+            ) from None
         if expect is not None:
             problem = expect(body)
             if problem:
@@ -451,11 +492,17 @@ class AnimanaClient:
         if status < 400:
             return
         code, message = self._error_body(response)
-        text = f"{method} {path} -> {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
+        text = (
+            f"{method} {path} -> {status}"
+            + (f" {code}" if code else "")
+            + (f": {message}" if message else "")
+        )
         if status == 429:
             raise RateLimited(text, retry_after=_retry_after(response), error_code=code)
         if status == 408 or status >= 500:
-            raise ApiUnavailable(text, retry_after=_retry_after(response), status_code=status, error_code=code)
+            raise ApiUnavailable(
+                text, retry_after=_retry_after(response), status_code=status, error_code=code
+            )
         if status == 404:
             raise NotFound(text, status_code=status, error_code=code)
         if status in (401, 403):
@@ -492,7 +539,11 @@ def _expect_counts(body: Any) -> str | None:
 
 
 def _expect_token(body: Any) -> str | None:
-    if not isinstance(body, dict) or not isinstance(body.get("access_token"), str) or not body["access_token"]:
+    if (
+        not isinstance(body, dict)
+        or not isinstance(body.get("access_token"), str)
+        or not body["access_token"]
+    ):
         return "token response without access_token"
     if type(body.get("expires_in")) not in (int, float) or body["expires_in"] <= 0:
         return "token response without a positive expires_in"

@@ -14,7 +14,9 @@ class AnimanaError(Exception):
     # must not retry it again: nested retries would multiply (3 attempts x 3 attempts = 9 requests).
     retries_exhausted: bool = False
 
-    def __init__(self, message: str, *, status_code: int | None = None, error_code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, status_code: int | None = None, error_code: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status_code = status_code
@@ -36,8 +38,14 @@ class NotFound(AnimanaError):
 class RateLimited(AnimanaError):
     """429 after all retries. `retry_after` is the server's last hint in seconds (uncapped)."""
 
-    def __init__(self, message: str, *, retry_after: float | None, status_code: int | None = 429,
-                 error_code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None,
+        status_code: int | None = 429,
+        error_code: str | None = None,
+    ) -> None:
         super().__init__(message, status_code=status_code, error_code=error_code)
         self.retry_after = retry_after
 
@@ -45,8 +53,14 @@ class RateLimited(AnimanaError):
 class ApiUnavailable(AnimanaError):
     """5xx, 408, connection failures and timeouts: worth retrying, and retried until the policy gives up."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, status_code: int | None = None,
-                 error_code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status_code: int | None = None,
+        error_code: str | None = None,
+    ) -> None:
         super().__init__(message, status_code=status_code, error_code=error_code)
         self.retry_after = retry_after
 
@@ -59,8 +73,14 @@ class InvalidResponse(ApiUnavailable):
 class ValidationFailed(AnimanaError):
     """422 on a write: `fields` maps field names to the API's messages."""
 
-    def __init__(self, message: str, *, fields: dict[str, str], status_code: int | None = 422,
-                 error_code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        fields: dict[str, str],
+        status_code: int | None = 422,
+        error_code: str | None = None,
+    ) -> None:
         super().__init__(message, status_code=status_code, error_code=error_code)
         self.fields = fields
 

@@ -35,6 +35,16 @@ def _iso_string(value: Any) -> Any:
     return value
 
 
+def _exactly(kind: type) -> BeforeValidator:
+    # Literal[False] would accept 0 and Literal[9, 21] would accept 9.0; the JSON type must match too.
+    def check(value: Any) -> Any:
+        if type(value) is not kind:
+            raise ValueError(f"expected a JSON {'boolean' if kind is bool else 'integer'}")
+        return value
+
+    return BeforeValidator(check)
+
+
 Id = Annotated[int, Strict(), Field(gt=0)]
 Text = Annotated[str, Strict()]
 NonEmpty = Annotated[str, Strict(), Field(min_length=1)]
@@ -43,7 +53,7 @@ Cents = Annotated[int, Strict()]
 Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_string)]
 Day = Annotated[dt.date, BeforeValidator(_iso_string)]
-VatRate = Literal[0, 9, 21]
+VatRate = Annotated[Literal[0, 9, 21], _exactly(int)]
 DispensingCategory = Literal["VRIJ", "URA", "UDA", "UDD"]
 AppointmentStatus = Literal["booked", "checked_in", "done", "cancelled", "no_show"]
 POSTCODE = r"^[1-9][0-9]{3} ?[A-Z]{2}$"
@@ -65,7 +75,7 @@ class AnimanaRecord(_Model):
 
     id: Id
     updated_at: Timestamp
-    deleted: Literal[False] = False
+    deleted: Annotated[Literal[False], _exactly(bool)] = False
 
 
 class Tombstone(_Model):
@@ -73,7 +83,7 @@ class Tombstone(_Model):
 
     id: Id
     updated_at: Timestamp
-    deleted: Literal[True]
+    deleted: Annotated[Literal[True], _exactly(bool)]
 
 
 class Practice(_Model):
@@ -349,11 +359,17 @@ def _reason(exc: ValidationError) -> str:
 def parse_record(practice_id: int, resource: str, raw: Any) -> Item:
     """Validate one record from a page. Never raises for bad data: returns a `RejectedRecord` instead."""
     if not isinstance(raw, dict):
-        return RejectedRecord(practice_id, resource, json.dumps(raw, ensure_ascii=False),
-                              f"record is a JSON {type(raw).__name__}, not an object")
+        return RejectedRecord(
+            practice_id,
+            resource,
+            json.dumps(raw, ensure_ascii=False),
+            f"record is a JSON {type(raw).__name__}, not an object",
+        )
     record_id = raw.get("id") if type(raw.get("id")) is int else None
     updated_at = raw.get("updated_at") if isinstance(raw.get("updated_at"), str) else None
-    model: type[AnimanaRecord] | type[Tombstone] = Tombstone if raw.get("deleted") is True else RESOURCE_MODELS[resource]
+    model: type[AnimanaRecord] | type[Tombstone] = (
+        Tombstone if raw.get("deleted") is True else RESOURCE_MODELS[resource]
+    )
     try:
         return model.model_validate(raw)
     except ValidationError as exc:

@@ -34,8 +34,13 @@ class Paginator(Protocol):
 
 
 class CursorPaginator:
-    def __init__(self, start_cursor: str | None = None, *, cursor_param: str = "cursor",
-                 cursor_field: str = "next_cursor") -> None:
+    def __init__(
+        self,
+        start_cursor: str | None = None,
+        *,
+        cursor_param: str = "cursor",
+        cursor_field: str = "next_cursor",
+    ) -> None:
         self.cursor = start_cursor
         self.cursor_param = cursor_param
         self.cursor_field = cursor_field

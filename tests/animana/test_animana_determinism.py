@@ -119,7 +119,8 @@ def test_no_double_booking_per_resource():
     by_resource = defaultdict(list)
     for a in data["agenda"]:
         by_resource[(a["resource_type"], a["resource_id"])].append(
-            (dt.datetime.fromisoformat(a["start"]), dt.datetime.fromisoformat(a["end"])))
+            (dt.datetime.fromisoformat(a["start"]), dt.datetime.fromisoformat(a["end"]))
+        )
     for slots in by_resource.values():
         slots.sort()
         assert all(prev[1] <= nxt[0] for prev, nxt in zip(slots, slots[1:], strict=False))

@@ -24,8 +24,16 @@ from connectors.animana import (
 def test_faulty_api_streams_the_same_records(sim, new_sim):
     with make_client(sim) as calm:
         baseline = stream_all(calm, 1001, page_size=25)
-    stormy = new_sim(seed=7, practices=4, faults=0.2, slow_seconds=0.05, rate_limit=12, rate_window=1.0,
-                     token_ttl=0.7, fault_seed=1)
+    stormy = new_sim(
+        seed=7,
+        practices=4,
+        faults=0.2,
+        slow_seconds=0.05,
+        rate_limit=12,
+        rate_window=1.0,
+        token_ttl=0.7,
+        fault_seed=1,
+    )
     with make_client(stormy, page_size=25) as client:
         assert stream_all(client, 1001) == baseline
         assert client.counts(1001) == {r: len(v) for r, v in baseline.items()}
@@ -76,7 +84,10 @@ def test_slow_pages_past_the_read_timeout_are_retried(new_sim):
     assert sim.stats()["slow"] > 0
     sim.configure(faults=1.0)
     retry = RetryPolicy(attempts=2, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0)
-    with make_client(sim, retry=retry, read_timeout=0.25) as client, pytest.raises(ApiUnavailable, match="timed out"):
+    with (
+        make_client(sim, retry=retry, read_timeout=0.25) as client,
+        pytest.raises(ApiUnavailable, match="timed out"),
+    ):
         client.practices()
 
 
@@ -130,9 +141,14 @@ def test_wrong_secret_is_not_retried(new_sim):
 
 
 def test_unreachable_server_is_api_unavailable():
-    settings = load_settings(url="http://127.0.0.1:9", client_id="x", client_secret="y" * 8, connect_timeout=0.2)
+    settings = load_settings(
+        url="http://127.0.0.1:9", client_id="x", client_secret="y" * 8, connect_timeout=0.2
+    )
     retry = RetryPolicy(attempts=2, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0)
-    with AnimanaClient(settings, retry=retry) as client, pytest.raises(ApiUnavailable, match="connection failed"):
+    with (
+        AnimanaClient(settings, retry=retry) as client,
+        pytest.raises(ApiUnavailable, match="connection failed"),
+    ):
         client.practices()
 
 

@@ -60,8 +60,10 @@ def test_updated_since_returns_exactly_what_a_mutation_changed(new_sim):
     # cache_practices=1 forces eviction between calls: the journal must bring the changes back.
     sim = new_sim(seed=7, practices=2, cache_practices=1)
     with make_client(sim) as client:
-        high_water = {r: max(i.updated_at for i in client.iter_records(1001, r)) for r in
-                      ("relations", "animals", "staff", "agenda")}
+        high_water = {
+            r: max(i.updated_at for i in client.iter_records(1001, r))
+            for r in ("relations", "animals", "staff", "agenda")
+        }
         result = sim.mutate(1001, edits=6, cancellations=2, deletions=4, seed=3)
         client.counts(1002)  # evicts 1001
         changed: dict[str, set[int]] = {}
@@ -73,11 +75,17 @@ def test_updated_since_returns_exactly_what_a_mutation_changed(new_sim):
             assert {i.id for i in items} == changed.get(resource, set()), resource
         deleted = {(e["resource"], e["id"]) for e in result["deleted"]}
         for resource, record_id in deleted:
-            [item] = [i for i in client.iter_records(1001, resource, updated_since=high_water[resource])
-                      if i.id == record_id]
+            [item] = [
+                i
+                for i in client.iter_records(1001, resource, updated_since=high_water[resource])
+                if i.id == record_id
+            ]
             assert isinstance(item, Tombstone)
-        cancelled = [i for i in client.iter_records(1001, "agenda", updated_since=high_water["agenda"])
-                     if isinstance(i, Appointment)]
+        cancelled = [
+            i
+            for i in client.iter_records(1001, "agenda", updated_since=high_water["agenda"])
+            if isinstance(i, Appointment)
+        ]
         assert {i.id for i in cancelled if i.status == "cancelled"} >= {e["id"] for e in result["cancelled"]}
         # Counts exclude tombstones.
         live = sum(1 for i in client.iter_records(1001, "agenda") if not isinstance(i, Tombstone))
@@ -110,9 +118,19 @@ def test_writes_validate_and_show_up_in_the_next_sync(sim, client):
     animal = next(i for i in client.iter_records(practice, "animals") if not i.deceased)
     vet = next(i for i in client.iter_records(practice, "staff") if i.role == "vet")
     start = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
-    created = client.create_appointment(practice, AppointmentCreate(
-        type="consult", start=start, end=start + dt.timedelta(minutes=15), resource_type="staff",
-        resource_id=vet.id, animal_id=animal.id, relation_id=animal.relation_ids[0], reason="jeuk"))
+    created = client.create_appointment(
+        practice,
+        AppointmentCreate(
+            type="consult",
+            start=start,
+            end=start + dt.timedelta(minutes=15),
+            resource_type="staff",
+            resource_id=vet.id,
+            animal_id=animal.id,
+            relation_id=animal.relation_ids[0],
+            reason="jeuk",
+        ),
+    )
     assert created.status == "booked"
     moved = client.update_appointment(practice, created.id, AppointmentUpdate(status="cancelled"))
     assert moved.status == "cancelled" and moved.updated_at > created.updated_at
@@ -120,15 +138,25 @@ def test_writes_validate_and_show_up_in_the_next_sync(sim, client):
     assert [i.id for i in synced] == [created.id]
 
     with pytest.raises(ValidationFailed) as caught:
-        client.create_appointment(practice, AppointmentCreate(
-            type="consult", start=start, end=start + dt.timedelta(minutes=15), resource_type="staff",
-            resource_id=vet.id, animal_id=999_999, relation_id=animal.relation_ids[0]))
+        client.create_appointment(
+            practice,
+            AppointmentCreate(
+                type="consult",
+                start=start,
+                end=start + dt.timedelta(minutes=15),
+                resource_type="staff",
+                resource_id=vet.id,
+                animal_id=999_999,
+                relation_id=animal.relation_ids[0],
+            ),
+        )
     assert set(caught.value.fields) == {"animal_id"}
     with pytest.raises(NotFound):
         client.update_appointment(practice, 999_999, AppointmentUpdate(status="done"))
 
-    relation = client.create_relation(practice, RelationCreate(last_name="de Vries", postcode="3581 AB",
-                                                               email="a.devries@example.nl"))
+    relation = client.create_relation(
+        practice, RelationCreate(last_name="de Vries", postcode="3581 AB", email="a.devries@example.nl")
+    )
     assert client.update_relation(practice, relation.id, RelationUpdate(city="Utrecht")).city == "Utrecht"
     with pytest.raises(ValidationFailed) as caught:
         client.create_relation(practice, RelationCreate(last_name="Bakker", iban="NL00INGB0000000001"))
@@ -136,9 +164,14 @@ def test_writes_validate_and_show_up_in_the_next_sync(sim, client):
 
 
 def test_retried_write_is_applied_once(sim, client):
-    token = httpx.post(f"{sim.base_url}/oauth/token", data={
-        "grant_type": "client_credentials", "client_id": sim.client_id, "client_secret": sim.client_secret,
-    }).json()["access_token"]
+    token = httpx.post(
+        f"{sim.base_url}/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": sim.client_id,
+            "client_secret": sim.client_secret,
+        },
+    ).json()["access_token"]
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "same-key-twice"}
     url = f"{sim.base_url}/v1/practices/1004/relations"
     before = client.counts(1004)["relations"]

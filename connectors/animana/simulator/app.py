@@ -64,8 +64,15 @@ class SimulatorConfig:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}; choose from {FAULT_KINDS}")
 
     # Settings that may change while the server runs (POST /_sim/config).
-    RUNTIME: ClassVar[tuple[str, ...]] = ("token_ttl", "faults", "fault_kinds", "slow_seconds", "rate_limit", "rate_window",
-                                "max_page_size")
+    RUNTIME: ClassVar[tuple[str, ...]] = (
+        "token_ttl",
+        "faults",
+        "fault_kinds",
+        "slow_seconds",
+        "rate_limit",
+        "rate_window",
+        "max_page_size",
+    )
 
     def public(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "client_secret"}
@@ -74,7 +81,9 @@ class SimulatorConfig:
         return data
 
 
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+def _error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     return JSONResponse({"error": code, "message": message, **extra}, status_code=status, headers=headers)
 
 
@@ -84,16 +93,23 @@ class Simulator:
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
         self.cache = PracticeCache(
-            GeneratorConfig(seed=config.seed, scale=config.scale, history_years=config.history_years,
-                            anchor=config.anchor),
-            config.practices, config.cache_practices,
+            GeneratorConfig(
+                seed=config.seed, scale=config.scale, history_years=config.history_years, anchor=config.anchor
+            ),
+            config.practices,
+            config.cache_practices,
         )
         self._tokens: dict[str, tuple[str, float]] = {}
         self._windows: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
         self._dice = random.Random(config.fault_seed)
-        self.stats: dict[str, int] = {"requests": 0, "tokens": 0, "rate_limited": 0, "unauthorized": 0,
-                                      **dict.fromkeys(FAULT_KINDS, 0)}
+        self.stats: dict[str, int] = {
+            "requests": 0,
+            "tokens": 0,
+            "rate_limited": 0,
+            "unauthorized": 0,
+            **dict.fromkeys(FAULT_KINDS, 0),
+        }
 
     # -- auth ----------------------------------------------------------------------------------------
     def issue_token(self, client_id: str) -> tuple[str, float]:
@@ -115,7 +131,8 @@ class Simulator:
         client_id, expires = entry
         if time.monotonic() >= expires:
             return client_id, self._unauthorized(
-                "token_expired", "The access token has expired; request a new one at /oauth/token.")
+                "token_expired", "The access token has expired; request a new one at /oauth/token."
+            )
         return client_id, None
 
     def _unauthorized(self, code: str, message: str) -> JSONResponse:
@@ -177,16 +194,21 @@ async def _guarded(sim: Simulator, request: Request, handler: Any, *, auth: bool
     wait = sim.rate_limited(client_key)
     if wait is not None:
         seconds = max(1, math.ceil(wait))
-        return _error(429, "rate_limited", f"Rate limit of {sim.config.rate_limit} requests per "
-                      f"{sim.config.rate_window:g} s exceeded.", {"Retry-After": str(seconds)})
+        return _error(
+            429,
+            "rate_limited",
+            f"Rate limit of {sim.config.rate_limit} requests per {sim.config.rate_window:g} s exceeded.",
+            {"Retry-After": str(seconds)},
+        )
     if fault == "slow":
         await asyncio.sleep(sim.config.slow_seconds)
     response: Response = await handler()
     if fault == "truncate" and 200 <= response.status_code < 300:
         body = bytes(response.body)
         # A valid HTTP response whose JSON stops halfway, as when a proxy cuts a body short.
-        return Response(body[: max(1, len(body) // 2)], status_code=response.status_code,
-                        media_type="application/json")
+        return Response(
+            body[: max(1, len(body) // 2)], status_code=response.status_code, media_type="application/json"
+        )
     return response
 
 
@@ -202,13 +224,17 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
         async def handle() -> Response:
             form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
             if form.get("grant_type") != "client_credentials":
-                return _error(400, "unsupported_grant_type", "Only grant_type=client_credentials is supported.")
-            ok = secrets.compare_digest(form.get("client_id", ""), sim.config.client_id) and secrets.compare_digest(
-                form.get("client_secret", ""), sim.config.client_secret)
+                return _error(
+                    400, "unsupported_grant_type", "Only grant_type=client_credentials is supported."
+                )
+            ok = secrets.compare_digest(
+                form.get("client_id", ""), sim.config.client_id
+            ) and secrets.compare_digest(form.get("client_secret", ""), sim.config.client_secret)
             if not ok:
                 return _error(401, "invalid_client", "Unknown client or wrong secret.")
             access, ttl = sim.issue_token(form["client_id"])
             return _json({"access_token": access, "token_type": "Bearer", "expires_in": ttl})
+
         return await _guarded(sim, request, handle, auth=False)
 
     def practice_or_404(request: Request) -> int | Response:
@@ -220,6 +246,7 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
     async def practices(request: Request) -> Response:
         async def handle() -> Response:
             return _json({"data": sim.cache.practices(), "next_cursor": None})
+
         return await _guarded(sim, request, handle)
 
     async def counts(request: Request) -> Response:
@@ -229,6 +256,7 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
                 return pid
             totals = await run_in_threadpool(sim.cache.run, pid, lambda s: s.counts())
             return _json({"practice_id": pid, "counts": totals})
+
         return await _guarded(sim, request, handle)
 
     async def listing(request: Request) -> Response:
@@ -263,9 +291,12 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
                 except ValueError:
                     return _error(400, "bad_request", "invalid cursor")
             data, next_cursor = await run_in_threadpool(
-                sim.cache.run, pid,
-                lambda s: s.page(resource, updated_since=since, cursor=cursor, limit=limit))
+                sim.cache.run,
+                pid,
+                lambda s: s.page(resource, updated_since=since, cursor=cursor, limit=limit),
+            )
             return _json({"data": data, "next_cursor": next_cursor})
+
         return await _guarded(sim, request, handle)
 
     async def single(request: Request) -> Response:
@@ -280,6 +311,7 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
             if record is None:
                 return _error(404, "not_found", f"{resource} {rid} does not exist in practice {pid}.")
             return _json(record)
+
         return await _guarded(sim, request, handle)
 
     async def write(request: Request) -> Response:
@@ -318,6 +350,7 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
                 return _json(record, status)
 
             return await run_in_threadpool(sim.cache.run, pid, apply)
+
         return await _guarded(sim, request, handle)
 
     # -- simulator admin -----------------------------------------------------------------------------
@@ -337,7 +370,9 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
         if pid not in sim.cache or resource not in RESOURCES:
             return _error(404, "not_found", "unknown practice or resource")
         op = Operation("inject", (resource, list(body.get("records", []))))
-        before, ids = await run_in_threadpool(sim.cache.run, pid, lambda s: (s.high_water(), replay(s, op)), op)
+        before, ids = await run_in_threadpool(
+            sim.cache.run, pid, lambda s: (s.high_water(), replay(s, op)), op
+        )
         return _json({"ids": ids, "high_water_before": before})
 
     async def admin_config(request: Request) -> Response:
@@ -345,8 +380,12 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
             body = await request.json()
             unknown = set(body) - set(SimulatorConfig.RUNTIME)
             if unknown:
-                return _error(422, "validation_error", "not a runtime setting",
-                              fields=dict.fromkeys(sorted(unknown), "unknown or not changeable at runtime"))
+                return _error(
+                    422,
+                    "validation_error",
+                    "not a runtime setting",
+                    fields=dict.fromkeys(sorted(unknown), "unknown or not changeable at runtime"),
+                )
             updated = {**asdict(sim.config), **body}
             updated["fault_kinds"] = tuple(updated["fault_kinds"])
             try:
@@ -359,7 +398,9 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
         return _json({"expired": sim.expire_tokens()})
 
     async def admin_stats(request: Request) -> Response:
-        return _json({**sim.stats, "cached_practices": sim.cache.cached(), "generations": sim.cache.generations})
+        return _json(
+            {**sim.stats, "cached_practices": sim.cache.cached(), "generations": sim.cache.generations}
+        )
 
     routes = [
         Route("/oauth/token", token, methods=["POST"]),

@@ -33,8 +33,18 @@ TS_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 # Resource names in the order they are generated (later ones reference earlier ones).
 RESOURCES: tuple[str, ...] = (
-    "staff", "resources", "products", "relations", "animals", "agenda", "consults",
-    "vaccinations", "prescriptions", "labresults", "invoices", "payments",
+    "staff",
+    "resources",
+    "products",
+    "relations",
+    "animals",
+    "agenda",
+    "consults",
+    "vaccinations",
+    "prescriptions",
+    "labresults",
+    "invoices",
+    "payments",
 )
 
 # 2026-11-02 is a Monday; a fixed default keeps a seed's data identical from one day to the next.
@@ -180,11 +190,19 @@ class _PracticeGenerator:
             first = rng.choice(self.female_names if female else self.male_names)
             last = rng.choice(self.last_names)
             created = self.start - dt.timedelta(days=rng.randint(30, 4000))
-            self.add("staff", {
-                "updated_at": ts(created), "created_at": ts(created), "role": role,
-                "first_name": first, "last_name": last, "initials": first[0] + ".",
-                "email": f"{_slug(first)}@{domain}", "active": True,
-            })
+            self.add(
+                "staff",
+                {
+                    "updated_at": ts(created),
+                    "created_at": ts(created),
+                    "role": role,
+                    "first_name": first,
+                    "last_name": last,
+                    "initials": first[0] + ".",
+                    "email": f"{_slug(first)}@{domain}",
+                    "active": True,
+                },
+            )
         # One colleague left during the history window: realistic for syncs (active flips to false).
         leaver = self.out["staff"][-1]
         leaver["active"] = False
@@ -200,8 +218,10 @@ class _PracticeGenerator:
             names += [("Röntgen", "equipment", "imaging"), ("Echo", "equipment", "imaging")]
         for name, kind, purpose in names[: max(self.scale.rooms, 3)]:
             created = self.start - dt.timedelta(days=rng.randint(100, 3000))
-            self.add("resources", {"updated_at": ts(created), "name": name, "kind": kind, "purpose": purpose,
-                                   "active": True})
+            self.add(
+                "resources",
+                {"updated_at": ts(created), "name": name, "kind": kind, "purpose": purpose, "active": True},
+            )
         self.operating_room = self.out["resources"][0]
 
     def _products(self) -> None:
@@ -209,11 +229,19 @@ class _PracticeGenerator:
         for product in c.PRODUCTS:
             # Prices are revised once a year; the last revision is somewhere in the past year.
             changed = self.anchor - dt.timedelta(days=rng.randint(5, 360), seconds=rng.randint(0, 86399))
-            self.add("products", {
-                "updated_at": ts(changed), "code": product.code, "name": product.name,
-                "category": product.category, "price_cents": product.price_cents, "vat_rate": product.vat_rate,
-                "dispensing_category": product.dispensing_category, "active": True,
-            })
+            self.add(
+                "products",
+                {
+                    "updated_at": ts(changed),
+                    "code": product.code,
+                    "name": product.name,
+                    "category": product.category,
+                    "price_cents": product.price_cents,
+                    "vat_rate": product.vat_rate,
+                    "dispensing_category": product.dispensing_category,
+                    "active": True,
+                },
+            )
         self.product_ids = {p["code"]: p["id"] for p in self.out["products"]}
 
     def price_at(self, code: str, day: dt.date) -> int:
@@ -236,7 +264,9 @@ class _PracticeGenerator:
             last = rng.choice(self.last_names)
             initials = first[0] + "." + (rng.choice("ACEHJMPW") + "." if rng.random() < 0.35 else "")
             title = ("mevr." if female else "dhr.") if rng.random() < 0.88 else None
-            house = str(rng.randint(1, 240)) + (rng.choice(["A", "B", "-2", "bis"]) if rng.random() < 0.08 else "")
+            house = str(rng.randint(1, 240)) + (
+                rng.choice(["A", "B", "-2", "bis"]) if rng.random() < 0.08 else ""
+            )
             local = rng.random() < 0.8
             area = self.pc2 if local else f"{rng.randint(10, 99)}"
             letters = rng.choice("ABCDEGHJKLMNPRTVWXZ") + rng.choice("ABCDEGHJKLMNPRTVWXZ")
@@ -250,13 +280,25 @@ class _PracticeGenerator:
             else:
                 phone = f"0{rng.randint(10, 99)}-{rng.randint(1000000, 9999999)}"
             updated = created + (self.anchor - created) * rng.random() if rng.random() < 0.35 else created
-            record = self.add("relations", {
-                "updated_at": ts(updated), "created_at": ts(created), "title": title, "initials": initials,
-                "first_name": first, "last_name": last, "street": rng.choice(self.streets),
-                "house_number": house, "postcode": postcode,
-                "city": self.town if local else rng.choice(self.other_towns), "email": email,
-                "phone": phone, "iban": _iban(rng) if rng.random() < 0.8 else None, "active": True,
-            })
+            record = self.add(
+                "relations",
+                {
+                    "updated_at": ts(updated),
+                    "created_at": ts(created),
+                    "title": title,
+                    "initials": initials,
+                    "first_name": first,
+                    "last_name": last,
+                    "street": rng.choice(self.streets),
+                    "house_number": house,
+                    "postcode": postcode,
+                    "city": self.town if local else rng.choice(self.other_towns),
+                    "email": email,
+                    "phone": phone,
+                    "iban": _iban(rng) if rng.random() < 0.8 else None,
+                    "active": True,
+                },
+            )
             # Most clients always show up; a minority are unreliable.
             self.no_show_propensity[record["id"]] = _weighted(rng, [0.0, 0.03, 0.12], [70, 20, 10])
 
@@ -286,7 +328,9 @@ class _PracticeGenerator:
                     if other != relation["id"]:
                         owners.append(other)
                 chip = None
-                if rng.random() < {"dog": 0.97, "horse": 0.97, "cat": 0.75, "ferret": 0.6, "rabbit": 0.1}.get(species, 0):
+                if rng.random() < {"dog": 0.97, "horse": 0.97, "cat": 0.75, "ferret": 0.6, "rabbit": 0.1}.get(
+                    species, 0
+                ):
                     prefix = _weighted(rng, [p for p, _ in c.CHIP_PREFIXES], [w for _, w in c.CHIP_PREFIXES])
                     chip = prefix + f"{rng.randrange(10**12):012d}"
                 sex = rng.choice(["male", "female"])
@@ -295,14 +339,23 @@ class _PracticeGenerator:
                 updated = registered
                 if deceased_on is not None:
                     updated = dt.datetime.combine(deceased_on, dt.time(17, 30), AMSTERDAM)
-                record = self.add("animals", {
-                    "updated_at": ts(min(updated, self.anchor)), "created_at": ts(registered),
-                    "relation_ids": owners, "name": rng.choice(c.PET_NAMES), "species": species,
-                    "breed": rng.choice(c.BREEDS[species]), "gender": gender, "colour": rng.choice(c.COLOURS),
-                    "chip_number": chip, "date_of_birth": dob.isoformat(),
-                    "deceased": deceased_on is not None,
-                    "deceased_on": deceased_on.isoformat() if deceased_on else None,
-                })
+                record = self.add(
+                    "animals",
+                    {
+                        "updated_at": ts(min(updated, self.anchor)),
+                        "created_at": ts(registered),
+                        "relation_ids": owners,
+                        "name": rng.choice(c.PET_NAMES),
+                        "species": species,
+                        "breed": rng.choice(c.BREEDS[species]),
+                        "gender": gender,
+                        "colour": rng.choice(c.COLOURS),
+                        "chip_number": chip,
+                        "date_of_birth": dob.isoformat(),
+                        "deceased": deceased_on is not None,
+                        "deceased_on": deceased_on.isoformat() if deceased_on else None,
+                    },
+                )
                 if species == "dog":  # dogs span a wide weight range; log-uniform looks right
                     weight = math.exp(rng.uniform(math.log(w_lo), math.log(w_hi)))
                 else:
@@ -377,12 +430,20 @@ class _PracticeGenerator:
 
     def _pick_reason(self, rng: random.Random, animal: Record, day: dt.date) -> c.Reason:
         age = (day - dt.date.fromisoformat(animal["date_of_birth"])).days / 365.25
-        options = [r for r in c.REASONS if (not r.species or animal["species"] in r.species) and age >= r.min_age_years]
-        season = 1 + 0.5 * math.sin(2 * math.pi * (day.timetuple().tm_yday - 60) / 365.25)  # spring: vaccines, ticks
+        options = [
+            r
+            for r in c.REASONS
+            if (not r.species or animal["species"] in r.species) and age >= r.min_age_years
+        ]
+        season = 1 + 0.5 * math.sin(
+            2 * math.pi * (day.timetuple().tm_yday - 60) / 365.25
+        )  # spring: vaccines, ticks
         weights = [r.weight * (season if r.appointment_type == "vaccinatie" else 1.0) for r in options]
         return _weighted(rng, options, weights)
 
-    def _slot(self, rng: random.Random, key: tuple[str, int], day: dt.date, minutes: int, surgery: bool) -> int | None:
+    def _slot(
+        self, rng: random.Random, key: tuple[str, int], day: dt.date, minutes: int, surgery: bool
+    ) -> int | None:
         """Find a free quarter-hour slot for a resource so the agenda has no double bookings."""
         taken = self.occupied.setdefault((key[0], key[1], day), set())
         if day.weekday() == 5:
@@ -401,15 +462,24 @@ class _PracticeGenerator:
         return None
 
     def _visit(
-        self, rng: random.Random, clinical: random.Random, day: dt.date, animal_id: int, reason_text: str,
-        booked_at: dt.datetime | None, kind: str,
+        self,
+        rng: random.Random,
+        clinical: random.Random,
+        day: dt.date,
+        animal_id: int,
+        reason_text: str,
+        booked_at: dt.datetime | None,
+        kind: str,
     ) -> list[tuple[dt.date, int, str, dt.datetime | None, str]]:
         follow: list[tuple[dt.date, int, str, dt.datetime | None, str]] = []
         animal = self.animal_by_id[animal_id]
         lo, hi = self.animal_active[animal_id]
         if not lo <= day <= hi:
             return follow
-        if kind in ("booster", "follow_up", "rebook") and rng.random() > {"booster": 0.78, "follow_up": 0.85}.get(kind, 0.5):
+        if kind in ("booster", "follow_up", "rebook") and rng.random() > {
+            "booster": 0.78,
+            "follow_up": 0.85,
+        }.get(kind, 0.5):
             return follow  # the client did not come back; realistic attrition
         if kind == "euthanasia":
             reason = c.EUTHANASIA
@@ -464,23 +534,46 @@ class _PracticeGenerator:
                 status, updated = "no_show", end + dt.timedelta(minutes=rng.randint(5, 90))
                 self.no_show_history[relation_id] = history + 1
                 if rng.random() < 0.5:  # many rebook within the next days
-                    follow.append((day + dt.timedelta(days=rng.randint(2, 10)), animal_id, reason.text
-                                   if reason.text in c.REASON_BY_TEXT else "", None, "rebook"))
+                    follow.append(
+                        (
+                            day + dt.timedelta(days=rng.randint(2, 10)),
+                            animal_id,
+                            reason.text if reason.text in c.REASON_BY_TEXT else "",
+                            None,
+                            "rebook",
+                        )
+                    )
             else:
                 status, updated = "done", end + dt.timedelta(minutes=rng.randint(1, 25))
-        appointment = self.add("agenda", {
-            "updated_at": ts(min(updated, self.anchor)), "type": reason.appointment_type,
-            "start": start.isoformat(), "end": end.isoformat(), "resource_type": key[0], "resource_id": key[1],
-            "animal_id": animal_id, "relation_id": relation_id, "status": status, "reason": reason.text,
-            "booked_at": ts(booked_at),
-        })
+        appointment = self.add(
+            "agenda",
+            {
+                "updated_at": ts(min(updated, self.anchor)),
+                "type": reason.appointment_type,
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "resource_type": key[0],
+                "resource_id": key[1],
+                "animal_id": animal_id,
+                "relation_id": relation_id,
+                "status": status,
+                "reason": reason.text,
+                "booked_at": ts(booked_at),
+            },
+        )
         if status == "done":
             follow += self._consult(clinical, appointment, animal, reason, vet, start, end)
         return follow
 
     def _consult(
-        self, rng: random.Random, appointment: Record, animal: Record, reason: c.Reason, vet: Record,
-        start: dt.datetime, end: dt.datetime,
+        self,
+        rng: random.Random,
+        appointment: Record,
+        animal: Record,
+        reason: c.Reason,
+        vet: Record,
+        start: dt.datetime,
+        end: dt.datetime,
     ) -> list[tuple[dt.date, int, str, dt.datetime | None, str]]:
         follow: list[tuple[dt.date, int, str, dt.datetime | None, str]] = []
         day = start.date()
@@ -489,19 +582,37 @@ class _PracticeGenerator:
         weight = adult * min(1.0, 0.25 + age * 1.5) * rng.gauss(1.0, 0.03)
         diagnosis_text, venom = rng.choice(reason.diagnoses)
         closed = min(end + dt.timedelta(minutes=rng.randint(1, 25)), self.anchor)
-        consult = self.add("consults", {
-            "updated_at": ts(closed), "appointment_id": appointment["id"], "animal_id": animal["id"],
-            "relation_id": appointment["relation_id"], "vet_id": vet["id"], "date": start.isoformat(),
-            "reason": reason.text,
-            "soap": dict(zip(("subjective", "objective", "assessment", "plan"), reason.soap, strict=True)),
-            "diagnoses": [{"description": diagnosis_text, "venom_code": venom}],
-            "weight_kg": round(weight, 2 if weight < 10 else 1),
-            "temperature_c": round(rng.gauss(38.6, 0.4), 1) if animal["species"] in ("dog", "cat") else None,
-        })
+        consult = self.add(
+            "consults",
+            {
+                "updated_at": ts(closed),
+                "appointment_id": appointment["id"],
+                "animal_id": animal["id"],
+                "relation_id": appointment["relation_id"],
+                "vet_id": vet["id"],
+                "date": start.isoformat(),
+                "reason": reason.text,
+                "soap": dict(
+                    zip(("subjective", "objective", "assessment", "plan"), reason.soap, strict=True)
+                ),
+                "diagnoses": [{"description": diagnosis_text, "venom_code": venom}],
+                "weight_kg": round(weight, 2 if weight < 10 else 1),
+                "temperature_c": round(rng.gauss(38.6, 0.4), 1)
+                if animal["species"] in ("dog", "cat")
+                else None,
+            },
+        )
         lines: list[tuple[str, int]] = [(code, 1) for code in reason.services]
         if reason.follow_up_days:
-            follow.append((day + dt.timedelta(days=reason.follow_up_days + rng.randint(-2, 2)), animal["id"],
-                           "", closed, "follow_up"))
+            follow.append(
+                (
+                    day + dt.timedelta(days=reason.follow_up_days + rng.randint(-2, 2)),
+                    animal["id"],
+                    "",
+                    closed,
+                    "follow_up",
+                )
+            )
         if reason.appointment_type == "vaccinatie":
             for code, months in c.VACCINES_BY_SPECIES.get(animal["species"], []):
                 due_before = self.vaccine_due.get((animal["id"], code))
@@ -509,30 +620,59 @@ class _PracticeGenerator:
                     continue  # e.g. the 3-yearly DHPPi is not due this year
                 due = day + dt.timedelta(days=round(months * 30.44))
                 self.vaccine_due[(animal["id"], code)] = due
-                self.add("vaccinations", {
-                    "updated_at": ts(closed), "animal_id": animal["id"], "consult_id": consult["id"],
-                    "vet_id": vet["id"], "vaccine_code": code, "vaccine": c.PRODUCT_BY_CODE[code].name,
-                    "batch_number": f"A{rng.randint(100000, 999999)}", "given_on": day.isoformat(),
-                    "due_on": due.isoformat(),
-                })
+                self.add(
+                    "vaccinations",
+                    {
+                        "updated_at": ts(closed),
+                        "animal_id": animal["id"],
+                        "consult_id": consult["id"],
+                        "vet_id": vet["id"],
+                        "vaccine_code": code,
+                        "vaccine": c.PRODUCT_BY_CODE[code].name,
+                        "batch_number": f"A{rng.randint(100000, 999999)}",
+                        "given_on": day.isoformat(),
+                        "due_on": due.isoformat(),
+                    },
+                )
                 lines.append((code, 1))
             yearly = [d for (aid, _), d in self.vaccine_due.items() if aid == animal["id"]]
             if yearly:
-                follow.append((min(yearly) + dt.timedelta(days=rng.randint(-10, 21)), animal["id"],
-                               "jaarlijkse vaccinatie", None, "booster"))
+                follow.append(
+                    (
+                        min(yearly) + dt.timedelta(days=rng.randint(-10, 21)),
+                        animal["id"],
+                        "jaarlijkse vaccinatie",
+                        None,
+                        "booster",
+                    )
+                )
         for code in reason.prescriptions:
             if rng.random() < 0.7:
                 product = c.PRODUCT_BY_CODE[code]
                 quantity = rng.choice([1, 1, 1, 2])
-                self.add("prescriptions", {
-                    "updated_at": ts(closed), "animal_id": animal["id"], "consult_id": consult["id"],
-                    "vet_id": vet["id"], "date": day.isoformat(), "product_code": code,
-                    "product_name": product.name, "quantity": quantity,
-                    "dispensing_category": product.dispensing_category,
-                    "instructions": rng.choice(["1x daags 1 tablet met het eten", "2x daags 1 tablet",
-                                                "2x daags in beide oren", "volgens voorschrift dierenarts",
-                                                "1x daags op het eten, 5 dagen"]),
-                })
+                self.add(
+                    "prescriptions",
+                    {
+                        "updated_at": ts(closed),
+                        "animal_id": animal["id"],
+                        "consult_id": consult["id"],
+                        "vet_id": vet["id"],
+                        "date": day.isoformat(),
+                        "product_code": code,
+                        "product_name": product.name,
+                        "quantity": quantity,
+                        "dispensing_category": product.dispensing_category,
+                        "instructions": rng.choice(
+                            [
+                                "1x daags 1 tablet met het eten",
+                                "2x daags 1 tablet",
+                                "2x daags in beide oren",
+                                "volgens voorschrift dierenarts",
+                                "1x daags op het eten, 5 dagen",
+                            ]
+                        ),
+                    },
+                )
                 lines.append((code, quantity))
         if reason.lab_probability and rng.random() < reason.lab_probability:
             self._labs(rng, animal, consult, reason, day, closed)
@@ -542,7 +682,12 @@ class _PracticeGenerator:
         return follow
 
     def _labs(
-        self, rng: random.Random, animal: Record, consult: Record, reason: c.Reason, day: dt.date,
+        self,
+        rng: random.Random,
+        animal: Record,
+        consult: Record,
+        reason: c.Reason,
+        day: dt.date,
         closed: dt.datetime,
     ) -> None:
         cat = animal["species"] == "cat"
@@ -552,8 +697,10 @@ class _PracticeGenerator:
         if cat:
             panel.add("T4")
         # Disease shifts the expected values: kidneys for PU/PD, thyroid for weight loss in cats.
-        shift = {"veel drinken en plassen": {"CREA": 1.5, "UREA": 1.5, "GLU": 1.15},
-                 "gewichtsverlies": {"T4": 1.7}}.get(reason.text, {})
+        shift = {
+            "veel drinken en plassen": {"CREA": 1.5, "UREA": 1.5, "GLU": 1.15},
+            "gewichtsverlies": {"T4": 1.7},
+        }.get(reason.text, {})
         reported = closed + dt.timedelta(hours=rng.choice([1, 20, 26]))  # in-house or external lab
         for code, name, unit, dog_range, cat_range in c.LAB_TESTS:
             if code not in panel:
@@ -562,14 +709,29 @@ class _PracticeGenerator:
             mid, sd = (low + high) / 2, (high - low) / 4
             value = max(0.0, round(rng.gauss(mid * shift.get(code, 1.0), sd), 1))
             flag = "H" if value > high else "L" if value < low else "N"
-            self.add("labresults", {
-                "updated_at": ts(min(reported, self.anchor)), "animal_id": animal["id"],
-                "consult_id": consult["id"], "date": day.isoformat(), "test_code": code, "test_name": name,
-                "value": value, "unit": unit, "reference_low": low, "reference_high": high, "flag": flag,
-            })
+            self.add(
+                "labresults",
+                {
+                    "updated_at": ts(min(reported, self.anchor)),
+                    "animal_id": animal["id"],
+                    "consult_id": consult["id"],
+                    "date": day.isoformat(),
+                    "test_code": code,
+                    "test_name": name,
+                    "value": value,
+                    "unit": unit,
+                    "reference_low": low,
+                    "reference_high": high,
+                    "flag": flag,
+                },
+            )
 
     def _invoice(
-        self, rng: random.Random, appointment: Record, lines: list[tuple[str, int]], day: dt.date,
+        self,
+        rng: random.Random,
+        appointment: Record,
+        lines: list[tuple[str, int]],
+        day: dt.date,
         closed: dt.datetime,
     ) -> None:
         out_lines = []
@@ -577,27 +739,51 @@ class _PracticeGenerator:
             product = c.PRODUCT_BY_CODE[code]
             unit = self.price_at(code, day)
             total = unit * quantity
-            out_lines.append({
-                "product_id": self.product_ids[code], "product_code": code, "description": product.name,
-                "quantity": quantity, "unit_price_cents": unit, "vat_rate": product.vat_rate,
-                "line_total_cents": total, "vat_cents": (total * product.vat_rate + 50) // 100,
-            })
+            out_lines.append(
+                {
+                    "product_id": self.product_ids[code],
+                    "product_code": code,
+                    "description": product.name,
+                    "quantity": quantity,
+                    "unit_price_cents": unit,
+                    "vat_rate": product.vat_rate,
+                    "line_total_cents": total,
+                    "vat_cents": (total * product.vat_rate + 50) // 100,
+                }
+            )
         self.invoice_seq[day.year] = self.invoice_seq.get(day.year, 0) + 1
         excl = sum(line["line_total_cents"] for line in out_lines)
         vat = sum(line["vat_cents"] for line in out_lines)
-        invoice = self.add("invoices", {
-            "updated_at": ts(closed), "relation_id": appointment["relation_id"],
-            "appointment_id": appointment["id"], "date": day.isoformat(),
-            "number": f"{self.pid}-{day.year}-{self.invoice_seq[day.year]:05d}", "lines": out_lines,
-            "total_excl_vat_cents": excl, "vat_cents": vat, "total_cents": excl + vat,
-        })
+        invoice = self.add(
+            "invoices",
+            {
+                "updated_at": ts(closed),
+                "relation_id": appointment["relation_id"],
+                "appointment_id": appointment["id"],
+                "date": day.isoformat(),
+                "number": f"{self.pid}-{day.year}-{self.invoice_seq[day.year]:05d}",
+                "lines": out_lines,
+                "total_excl_vat_cents": excl,
+                "vat_cents": vat,
+                "total_cents": excl + vat,
+            },
+        )
         method = _weighted(rng, ["pin", "cash", "transfer", None], [72, 4, 20, 4])
         if method is None:
             return  # unpaid: the debtor list has something to chase
-        paid = closed + (dt.timedelta(days=rng.randint(3, 30)) if method == "transfer" else dt.timedelta(minutes=2))
+        paid = closed + (
+            dt.timedelta(days=rng.randint(3, 30)) if method == "transfer" else dt.timedelta(minutes=2)
+        )
         if paid > self.anchor:
             return
-        self.add("payments", {
-            "updated_at": ts(paid), "invoice_id": invoice["id"], "relation_id": appointment["relation_id"],
-            "method": method, "amount_cents": excl + vat, "date": paid.astimezone(AMSTERDAM).date().isoformat(),
-        })
+        self.add(
+            "payments",
+            {
+                "updated_at": ts(paid),
+                "invoice_id": invoice["id"],
+                "relation_id": appointment["relation_id"],
+                "method": method,
+                "amount_cents": excl + vat,
+                "date": paid.astimezone(AMSTERDAM).date().isoformat(),
+            },
+        )

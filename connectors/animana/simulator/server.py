@@ -29,18 +29,30 @@ class RunningSimulator:
         response.raise_for_status()
         return response.json()
 
-    def mutate(self, practice: int, *, edits: int = 0, cancellations: int = 0, deletions: int = 0,
-               seed: int = 0) -> dict[str, Any]:
-        response = httpx.post(f"{self.base_url}/_sim/mutate", timeout=60, json={
-            "practice": practice, "edits": edits, "cancellations": cancellations, "deletions": deletions,
-            "seed": seed})
+    def mutate(
+        self, practice: int, *, edits: int = 0, cancellations: int = 0, deletions: int = 0, seed: int = 0
+    ) -> dict[str, Any]:
+        response = httpx.post(
+            f"{self.base_url}/_sim/mutate",
+            timeout=60,
+            json={
+                "practice": practice,
+                "edits": edits,
+                "cancellations": cancellations,
+                "deletions": deletions,
+                "seed": seed,
+            },
+        )
         response.raise_for_status()
         return response.json()
 
     def inject(self, practice: int, resource: str, records: list[Any]) -> dict[str, Any]:
         """Append raw payloads; returns {"ids": [...], "high_water_before": ts} (stream after that ts)."""
-        response = httpx.post(f"{self.base_url}/_sim/inject", timeout=30,
-                              json={"practice": practice, "resource": resource, "records": records})
+        response = httpx.post(
+            f"{self.base_url}/_sim/inject",
+            timeout=30,
+            json={"practice": practice, "resource": resource, "records": records},
+        )
         response.raise_for_status()
         return response.json()
 
@@ -50,7 +62,11 @@ class RunningSimulator:
 
 @contextlib.contextmanager
 def running_simulator(
-    config: SimulatorConfig | None = None, *, host: str = "127.0.0.1", port: int = 0, **overrides: Any,
+    config: SimulatorConfig | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    **overrides: Any,
 ) -> Iterator[RunningSimulator]:
     """Serve the simulator on a free port (or `port`) in a daemon thread; stop it on exit.
 
@@ -61,10 +77,13 @@ def running_simulator(
     elif overrides:
         raise TypeError("pass either a SimulatorConfig or keyword overrides, not both")
     app = create_app(config)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, log_level="warning", access_log=False, lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, log_level="warning", access_log=False, lifespan="off")
+    )
     sock = socket.create_server((host, port))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
-                              name="animana-simulator")
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="animana-simulator"
+    )
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
@@ -73,16 +92,18 @@ def running_simulator(
         time.sleep(0.01)
     bound_port = sock.getsockname()[1]
     try:
-        yield RunningSimulator(f"http://{host}:{bound_port}", config.client_id, config.client_secret,
-                               app.state.simulator)
+        yield RunningSimulator(
+            f"http://{host}:{bound_port}", config.client_id, config.client_secret, app.state.simulator
+        )
     finally:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
 
 
-def serve(config: SimulatorConfig, *, host: str = "127.0.0.1", port: int = 8765,
-          duration: float | None = None) -> None:
+def serve(
+    config: SimulatorConfig, *, host: str = "127.0.0.1", port: int = 8765, duration: float | None = None
+) -> None:
     """Serve in the foreground until interrupted, or for `duration` seconds (smoke tests, CI)."""
     app = create_app(config)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="off"))

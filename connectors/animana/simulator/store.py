@@ -89,7 +89,12 @@ class PracticeStore:
 
     # -- reading -------------------------------------------------------------------------------------
     def page(
-        self, resource: str, *, updated_since: str | None, cursor: tuple[str, int] | None, limit: int,
+        self,
+        resource: str,
+        *,
+        updated_since: str | None,
+        cursor: tuple[str, int] | None,
+        limit: int,
     ) -> tuple[list[Any], str | None]:
         rows = self.rows[resource]
         if cursor is not None:
@@ -172,7 +177,8 @@ class PracticeStore:
 
     def live_ids(self, resource: str) -> list[int]:
         return [
-            row_id for row_id, row in self.by_id[resource].items()
+            row_id
+            for row_id, row in self.by_id[resource].items()
             if not row.deleted and isinstance(row.payload, dict)
         ]
 
@@ -190,7 +196,8 @@ class PracticeStore:
             self.update(resource, record_id, _edit(rng, resource, self.by_id[resource][record_id].payload))
             changed["edited"].append({"resource": resource, "id": record_id})
         booked = sorted(
-            (row.payload["start"], row.id) for row in self.by_id["agenda"].values()
+            (row.payload["start"], row.id)
+            for row in self.by_id["agenda"].values()
             if not row.deleted and isinstance(row.payload, dict) and row.payload.get("status") == "booked"
         )
         for _, record_id in rng.sample(booked, min(cancellations, len(booked))):
@@ -257,7 +264,9 @@ class PracticeCache:
     def __contains__(self, practice_id: int) -> bool:
         return practice_id in self._locks
 
-    def run(self, practice_id: int, fn: Callable[[PracticeStore], Any], journal: Operation | None = None) -> Any:
+    def run(
+        self, practice_id: int, fn: Callable[[PracticeStore], Any], journal: Operation | None = None
+    ) -> Any:
         """Run fn against the practice under its lock; journal the operation when it changes state."""
         with self._locks[practice_id]:
             store = self._get(practice_id)

@@ -90,15 +90,22 @@ def _errors(exc: ValidationError) -> dict[str, str]:
 
 
 def validate_write(
-    store: PracticeStore, resource: str, body: Any, record_id: int | None,
+    store: PracticeStore,
+    resource: str,
+    body: Any,
+    record_id: int | None,
 ) -> tuple[dict[str, Any] | None, dict[str, str]]:
     """Return (changes, {}) when valid, else (None, field errors). Runs under the practice lock so the
     reference checks see the same state the write will be applied to."""
     if not isinstance(body, dict):
         return None, {"body": "expected a JSON object"}
     create = record_id is None
-    model = {("agenda", True): AgendaCreate, ("agenda", False): AgendaPatch,
-             ("relations", True): RelationCreate, ("relations", False): RelationPatch}[(resource, create)]
+    model = {
+        ("agenda", True): AgendaCreate,
+        ("agenda", False): AgendaPatch,
+        ("relations", True): RelationCreate,
+        ("relations", False): RelationPatch,
+    }[(resource, create)]
     try:
         parsed = model.model_validate(body)
     except ValidationError as exc:
@@ -111,8 +118,11 @@ def validate_write(
         start, end = merged.get("start"), merged.get("end")
         if start and end and dt.datetime.fromisoformat(end) <= dt.datetime.fromisoformat(start):
             errors["end"] = "end must be after start"
-        refs = [("animal_id", "animals"), ("relation_id", "relations"),
-                ("resource_id", "staff" if merged.get("resource_type") == "staff" else "resources")]
+        refs = [
+            ("animal_id", "animals"),
+            ("relation_id", "relations"),
+            ("resource_id", "staff" if merged.get("resource_type") == "staff" else "resources"),
+        ]
         for field, target in refs:
             if field in changes or create:
                 if store.get(target, merged[field]) is None:

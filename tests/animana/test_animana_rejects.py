@@ -1,0 +1,156 @@
+"""Bad records become RejectedRecords with a reason, in stream order, and the valid records around them
+still come through. The bad payloads travel over real HTTP (injected into the simulator)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from connectors.animana import RESOURCE_MODELS, AnimanaRecord, RejectedRecord, Tombstone
+from connectors.animana.models import parse_record
+
+PRACTICE = 1003  # this module's practice on the shared simulator: it only ever receives injections
+
+# Values that break each field for certain (wrong type, out of the enum, broken format or cross-field rule).
+BAD: dict[str, dict[str, list]] = {
+    "*": {
+        "id": ["7", 0, -3, 1.5, True, None],
+        "updated_at": [1700000000, "gisteren", "2024-01-01T00:00:00", None],
+        "deleted": ["no", 0],
+    },
+    "relations": {
+        "last_name": ["", None, 42],
+        "postcode": ["12345", "AB 1234", 3581],
+        "email": ["geen-at", 5],
+        "iban": ["NL00INGB0000000001", "12"],
+        "active": ["ja", 1, None],
+    },
+    "animals": {
+        "relation_ids": [[], "1", [0], None, ["1"]],
+        "gender": ["m", None],
+        "chip_number": ["123", 528123456789012, "52812345678901X"],
+        "deceased": ["nee", 0],
+        "date_of_birth": ["31-12-2020", 20200101],
+        "species": ["Hond!", None],
+    },
+    "agenda": {
+        "status": ["weg", None],
+        "start": ["morgen", None],
+        "end": ["2000-01-01T00:00:00+00:00"],
+        "resource_type": ["vet"],
+        "animal_id": ["7", None],
+        "booked_at": [None, 0],
+    },
+    "invoices": {
+        "total_cents": [-1, "100", 1.5],
+        "lines": [[], None, "x", [{"quantity": 1}]],
+        "vat_cents": ["0", None],
+        "number": ["", None],
+    },
+    "labresults": {"value": ["hoog", None, "NaN"], "flag": ["X"], "reference_low": [1e9], "test_code": [""]},
+    "payments": {"method": ["bitcoin", None], "amount_cents": ["10.00", 10.5], "invoice_id": [None, "1"]},
+    "consults": {
+        "soap": [None, "tekst", {"subjective": 1}],
+        "diagnoses": [None, [{"venom_code": "x"}]],
+        "weight_kg": [-1.0, "12 kg"],
+        "temperature_c": [99.0],
+    },
+}
+# Required fields whose absence must be caught (id and updated_at are filled in by the simulator's inject).
+REQUIRED = {
+    resource: [
+        name for name, f in model.model_fields.items() if f.is_required() and name not in ("id", "updated_at")
+    ]
+    for resource, model in RESOURCE_MODELS.items()
+}
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@pytest.fixture(scope="module")
+def samples(sim, client_module):
+    return {
+        r: next(
+            i for i in client_module.iter_records(PRACTICE, r) if isinstance(i, AnimanaRecord)
+        ).model_dump(mode="json")
+        for r in BAD
+        if r != "*"
+    }
+
+
+@pytest.fixture(scope="module")
+def client_module(sim):
+    from animana_support import make_client
+
+    with make_client(sim) as c:
+        yield c
+
+
+@st.composite
+def corruption(draw):
+    resource = draw(st.sampled_from(sorted(r for r in BAD if r != "*")))
+    fields = {**BAD["*"], **BAD[resource]}
+    if draw(st.booleans()):
+        name = draw(st.sampled_from(sorted(fields)))
+        return resource, ("set", name, draw(st.sampled_from(fields[name])))
+    if draw(st.booleans()):
+        return resource, ("drop", draw(st.sampled_from(REQUIRED[resource])), None)
+    return resource, ("replace", None, draw(st.sampled_from([42, "record", [1, 2], None, True])))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    case=corruption(),
+    junk=st.dictionaries(st.from_regex(r"x_[a-z]{1,6}", fullmatch=True), json_values, max_size=2),
+)
+def test_bad_records_are_rejected_and_the_stream_goes_on(sim, client_module, samples, case, junk):
+    resource, (action, field, value) = case
+    valid = {k: v for k, v in samples[resource].items() if k not in ("id", "updated_at")}
+    # Unknown extra fields are ignored, so valid-with-junk must still be valid.
+    around = [{**copy.deepcopy(valid), **junk}, copy.deepcopy(valid)]
+    if action == "set":
+        bad = copy.deepcopy(valid)
+        bad[field] = value
+    elif action == "drop":
+        bad = copy.deepcopy(valid)
+        bad.pop(field)
+    else:
+        bad = value
+    injected = sim.inject(PRACTICE, resource, [around[0], bad, around[1]])
+
+    items = list(client_module.iter_records(PRACTICE, resource, updated_since=injected["high_water_before"]))
+
+    assert len(items) == 3
+    first, rejected, last = items
+    assert isinstance(first, AnimanaRecord) and isinstance(last, AnimanaRecord)
+    assert first.id == injected["ids"][0] and last.id == injected["ids"][2]
+    assert isinstance(rejected, RejectedRecord), (field, value, rejected)
+    assert rejected.reason and rejected.resource == resource and rejected.practice_id == PRACTICE
+    if isinstance(bad, dict):
+        assert isinstance(rejected.raw, dict)
+        assert {k: rejected.raw[k] for k in bad} == bad  # stored as received, for the quarantine table
+        if field not in (None, "id", "updated_at", "deleted"):
+            assert field.split(".")[0] in rejected.reason
+    else:
+        assert rejected.raw == json.dumps(bad)
+
+
+@settings(max_examples=200, deadline=None)
+@given(resource=st.sampled_from(sorted(RESOURCE_MODELS)), raw=json_values)
+def test_parse_record_never_raises(resource, raw):
+    result = parse_record(1, resource, raw)
+    assert isinstance(result, AnimanaRecord | Tombstone | RejectedRecord)
+    if isinstance(result, RejectedRecord):
+        assert result.reason
