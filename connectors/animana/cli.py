@@ -47,7 +47,7 @@ def simulate(
     client_secret: Annotated[
         str | None, typer.Option(help="Client secret (default: a random one, printed).")
     ] = None,
-    cache_practices: Annotated[int, typer.Option(min=1, help="Generated practices kept in memory.")] = 2,
+    cache_practices: Annotated[int, typer.Option(min=1, help="Generated practices kept in memory.")] = 4,
     duration: Annotated[
         float | None, typer.Option(help="Stop after this many seconds (smoke tests).")
     ] = None,

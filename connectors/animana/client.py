@@ -35,6 +35,7 @@ from .errors import (
     AnimanaError,
     ApiUnavailable,
     AuthError,
+    Conflict,
     InvalidResponse,
     NotFound,
     RateLimited,
@@ -505,6 +506,8 @@ class AnimanaClient:
             )
         if status == 404:
             raise NotFound(text, status_code=status, error_code=code)
+        if status == 409:
+            raise Conflict(text, status_code=status, error_code=code)
         if status in (401, 403):
             raise AuthError(text, status_code=status, error_code=code)
         if status == 422:

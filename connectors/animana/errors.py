@@ -35,6 +35,10 @@ class NotFound(AnimanaError):
     """The practice, resource or record does not exist."""
 
 
+class Conflict(AnimanaError):
+    """409: the write clashes with the current state (e.g. a double booking)."""
+
+
 class RateLimited(AnimanaError):
     """429 after all retries. `retry_after` is the server's last hint in seconds (uncapped)."""
 

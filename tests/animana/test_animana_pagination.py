@@ -8,7 +8,7 @@ import httpx
 import pytest
 from animana_support import dump, make_client
 
-from connectors.animana import NotFound, ValidationFailed
+from connectors.animana import Conflict, NotFound, ValidationFailed
 from connectors.animana.errors import AnimanaError
 from connectors.animana.models import (
     Appointment,
@@ -117,7 +117,7 @@ def test_writes_validate_and_show_up_in_the_next_sync(sim, client):
     since = max(i.updated_at for i in client.iter_records(practice, "agenda"))
     animal = next(i for i in client.iter_records(practice, "animals") if not i.deceased)
     vet = next(i for i in client.iter_records(practice, "staff") if i.role == "vet")
-    start = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
+    start = dt.datetime(2026, 11, 20, 6, 0, tzinfo=dt.UTC)  # before opening hours: no generated clash
     created = client.create_appointment(
         practice,
         AppointmentCreate(
@@ -132,6 +132,19 @@ def test_writes_validate_and_show_up_in_the_next_sync(sim, client):
         ),
     )
     assert created.status == "booked"
+    with pytest.raises(Conflict, match=f"overlaps appointment {created.id}"):
+        client.create_appointment(
+            practice,
+            AppointmentCreate(
+                type="consult",
+                start=start + dt.timedelta(minutes=5),
+                end=start + dt.timedelta(minutes=20),
+                resource_type="staff",
+                resource_id=vet.id,
+                animal_id=animal.id,
+                relation_id=animal.relation_ids[0],
+            ),
+        )
     moved = client.update_appointment(practice, created.id, AppointmentUpdate(status="cancelled"))
     assert moved.status == "cancelled" and moved.updated_at > created.updated_at
     synced = list(client.iter_records(practice, "agenda", updated_since=since))

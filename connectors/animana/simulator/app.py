@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from .generator import DEFAULT_ANCHOR, RESOURCES, SCALES, GeneratorConfig, ts
 from .store import Operation, PracticeCache, decode_cursor, replay
-from .writes import validate_write
+from .writes import Conflict, validate_write
 
 WRITABLE = ("agenda", "relations")
 FAULT_KINDS = ("error_500", "error_503", "slow", "truncate")
@@ -51,7 +51,7 @@ class SimulatorConfig:
     rate_window: float = 60.0
     max_page_size: int = 500
     default_page_size: int = 100
-    cache_practices: int = 2  # generated practices kept in memory
+    cache_practices: int = 4  # generated practices kept in memory (~100 MB each at medium)
     fault_seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -335,7 +335,10 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
                     return _json(record, status)  # a retried write returns the first result
                 if rid is not None and store.get(resource, rid) is None:
                     return _error(404, "not_found", f"{resource} {rid} does not exist in practice {pid}.")
-                changes, errors = validate_write(store, resource, body, rid)
+                try:
+                    changes, errors = validate_write(store, resource, body, rid)
+                except Conflict as exc:
+                    return _error(409, "conflict", str(exc))
                 if changes is None:
                     return _error(422, "validation_error", "The request has invalid fields.", fields=errors)
                 if rid is None:
