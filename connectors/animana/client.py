@@ -22,7 +22,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -398,7 +398,7 @@ class AnimanaClient:
         data: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
         auth: bool = True,
-        expect: Any = None,
+        expect: Callable[[Any], str | None] | None = None,
     ) -> tuple[httpx.Response, Any]:
         state = _Call(headers=dict(headers or {}))
         policy = self.retry
@@ -422,7 +422,7 @@ class AnimanaClient:
         json: Any,
         data: dict[str, str] | None,
         auth: bool,
-        expect: Any,
+        expect: Callable[[Any], str | None] | None,
         state: _Call,
     ) -> tuple[httpx.Response, Any]:
         request_headers = dict(state.headers)

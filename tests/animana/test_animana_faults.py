@@ -94,7 +94,7 @@ def test_slow_pages_past_the_read_timeout_are_retried(new_sim):
 def test_retry_after_is_honoured(new_sim):
     sim = new_sim(seed=7, practices=1, rate_limit=2, rate_window=1.0)
     with make_client(sim) as client:
-        client.practices()  # request 1 is the token call (not limited); 1 and 2 here pass
+        client.practices()  # the token call counts in another bucket; requests 1 and 2 pass
         client.practices()
         started = time.monotonic()
         client.practices()  # limited: server says Retry-After: 1
