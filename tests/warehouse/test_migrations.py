@@ -69,7 +69,10 @@ def test_migration_table_lists_cover_the_metadata():
     """A new tenant table must be added to the RLS/partition lists of a migration, or this fails."""
     practice = {t.name for t in Base.metadata.sorted_tables if tenancy_of(t.info) == "practice"}
     franchise = {t.name for t in Base.metadata.sorted_tables if tenancy_of(t.info) == "franchise"}
-    assert practice == set(security.PRACTICE_TABLES) | INGESTION_PRACTICE_TABLES | {"audit_log", "audit_chain_head"}
+    assert practice == set(security.PRACTICE_TABLES) | INGESTION_PRACTICE_TABLES | {
+        "audit_log",
+        "audit_chain_head",
+    }
     assert franchise == set(security.FRANCHISE_TABLES) | {"shared_resource_change"}
 
 

@@ -154,15 +154,22 @@ BEGIN
   ON CONFLICT (practice_id) DO NOTHING;
 END $$;
 
--- Offboarding detaches the practice's partitions: its data leaves the live tables in one cheap step and stays
--- available as standalone tables for export or archival.
-CREATE FUNCTION offboard_practice(p_practice bigint) RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+-- Offboarding takes the practice out of every access set (practice_ids_for_user skips it) and detaches the
+-- partitions that nothing references, so the bulk of its history (events, audit, lab results, invoice
+-- lines, raw device messages) leaves the live tables in one cheap step and stays as standalone tables for
+-- export or archival. Partitions other tables point at by foreign key (appointments, visits) stay attached:
+-- detaching them would orphan those references.
+CREATE FUNCTION offboard_practice(p_practice bigint) RETURNS SETOF text LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = public AS $$
 DECLARE
   parent text;
 BEGIN
-  FOR parent IN SELECT practice_partitioned_tables() LOOP
+  FOR parent IN
+    SELECT t FROM practice_partitioned_tables() t
+    WHERE NOT EXISTS (SELECT FROM pg_constraint c WHERE c.contype = 'f' AND c.confrelid = t::regclass)
+  LOOP
     EXECUTE format('ALTER TABLE %I DETACH PARTITION %I', parent, parent || '_p' || p_practice);
+    RETURN NEXT parent || '_p' || p_practice;
   END LOOP;
   UPDATE tenant SET offboarded_at = now() WHERE id = p_practice;
 END $$;
