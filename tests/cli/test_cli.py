@@ -200,3 +200,17 @@ class TestEmbeddedServer:
             (pgdata / "postmaster.pid").unlink()
         assert result.exit_code == 1
         assert "is in use by another PostgreSQL server" in result.output
+
+
+def test_missing_master_key_outside_demo_mode_is_a_startup_error_naming_it(cli_env, monkeypatch):
+    monkeypatch.delenv("VETCONNECT_DEMO")
+    monkeypatch.delenv("VETCONNECT_MASTER_KEY", raising=False)
+    get_settings.cache_clear()
+    assert run("tenants", "add-franchise", "fk", "Franchise K").exit_code == 0
+    result = run("tenants", "add-practice", "--franchise", "fk", "pk", "Praktijk K")
+    assert result.exit_code == 1
+    assert "VETCONNECT_MASTER_KEY is not set" in result.output
+    monkeypatch.setenv("VETCONNECT_MASTER_KEY", "bm90IDMyIGJ5dGVz")  # base64 of 12 bytes
+    get_settings.cache_clear()
+    wrong = run("tenants", "add-practice", "--franchise", "fk", "pk", "Praktijk K")
+    assert "must decode to exactly 32 bytes" in wrong.output
