@@ -1,0 +1,255 @@
+"""From ``process_bytes`` outcomes to the warehouse: the mapper, the one-call ingest, and the MLLP store.
+
+The mapper (:func:`to_device_outcome`) turns parser types into the warehouse's plain input types, fitting
+them to the columns: a result without a code keeps its text as the code, several abnormal flags are joined with
+``~``, a number too large for ``Numeric(18, 6)`` stays as text, a reference range whose bounds are reversed
+keeps only its text. It never raises for parsed input (a hypothesis property test holds it to that).
+
+Every write goes through ``warehouse.devices``; this module writes no SQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from connectors.devices.dicom import DicomStudy
+from connectors.devices.model import STATUS_CATEGORIES, LabMessage, Observation, Order, Patient
+from connectors.devices.outcome import ParseOutcome, process_bytes
+from warehouse import devices as wh
+from warehouse.tenancy import AccessContext, tenant_session
+
+__all__ = [
+    "DeviceStore",
+    "ingest_bytes",
+    "parse_raw",
+    "to_device_outcome",
+]
+
+log = logging.getLogger(__name__)
+
+
+# --- mapping -----------------------------------------------------------------------------------------------
+
+
+def _fit(value: str | None, length: int) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return value[:length] if value else None
+
+
+def _numeric(value: Decimal | None) -> Decimal | None:
+    if value is None or not value.is_finite() or abs(value) >= wh.NUMERIC_LIMIT:
+        return None
+    return value
+
+
+def _status(obs: Observation, order: Order) -> str:
+    # No status on the result: the order's (OBR-25), else final - in-house analysers (ASTM) often send none,
+    # and what they send is their final reading.
+    return obs.status_category or STATUS_CATEGORIES.get(order.result_status or "") or "final"
+
+
+def _flags(flags: tuple[str, ...]) -> str | None:
+    joined = "~".join(f for f in (f.strip() for f in flags) if f)
+    if not joined:
+        return None
+    if len(joined) > wh.FLAG_MAX:
+        joined = (
+            joined[: wh.FLAG_MAX].rsplit("~", 1)[0] if "~" in joined[: wh.FLAG_MAX] else joined[: wh.FLAG_MAX]
+        )
+    return joined
+
+
+def map_observation(obs: Observation, order: Order) -> wh.ObservationInput:
+    code_text = obs.code.text
+    code = _fit(obs.code.code, wh.CODE_MAX) or _fit(code_text, wh.CODE_MAX) or f"OBX-{obs.set_id or '?'}"
+    rng = obs.reference_range
+    low = _numeric(rng.low) if rng else None
+    high = _numeric(rng.high) if rng else None
+    if low is not None and high is not None and low > high:
+        low = high = None  # reversed bounds: keep the text only, a person reads it
+    value_text = obs.value_text
+    if (
+        obs.comparator
+        and obs.numeric is not None
+        and value_text
+        and not value_text.startswith(obs.comparator)
+    ):
+        value_text = f"{obs.comparator}{value_text}"
+    return wh.ObservationInput(
+        code=code[: wh.CODE_MAX],
+        code_system=_fit(obs.code.system, wh.CODE_SYSTEM_MAX),
+        text=_fit(code_text, wh.TEXT_MAX),
+        # "<2.0" is not the number 2.0: a comparator or a ratio keeps the value as text only.
+        value_numeric=_numeric(obs.numeric) if not obs.comparator and obs.numeric_2 is None else None,
+        value_text=value_text,
+        unit=_fit(obs.unit, wh.UNIT_MAX),
+        ref_low=low,
+        ref_high=high,
+        ref_text=rng.text if rng and rng.text else None,
+        abnormal_flag=_flags(obs.abnormal_flags),
+        status=_status(obs, order),
+        observed_at=obs.observed_at,
+    )
+
+
+def map_order(order: Order) -> wh.LabOrderInput:
+    return wh.LabOrderInput(
+        accession=_fit(order.filler_order_number, wh.ACCESSION_MAX),
+        placer_number=_fit(order.placer_order_number, wh.ACCESSION_MAX),
+        test_code=_fit(order.service.code, 64) if order.service else None,
+        test_name=_fit(order.service.text, 200) if order.service else None,
+        observed_at=order.observed_at,
+        observations=tuple(map_observation(obs, order) for obs in order.observations),
+    )
+
+
+def map_patient(patient: Patient) -> wh.PatientKeys:
+    return wh.PatientKeys(
+        microchip=patient.microchip,
+        identifiers=tuple(dict.fromkeys(i.value for i in patient.identifiers if i.value)),
+        owner_name=patient.owner_name,
+        name=patient.name,
+    )
+
+
+def map_message(msg: LabMessage) -> wh.LabResultInput:
+    return wh.LabResultInput(
+        patient=map_patient(msg.patient),
+        orders=tuple(map_order(order) for order in msg.orders),
+        sent_at=msg.sent_at,
+        lab=msg.sending_facility or msg.sending_application,
+    )
+
+
+def _person(pn: str | None) -> str | None:
+    """DICOM ``Family^Given`` as "Given Family", the form owner matching expects."""
+    if not pn:
+        return None
+    family, _, given = pn.partition("^")
+    return " ".join(p for p in (given.replace("^", " ").strip(), family.strip()) if p) or None
+
+
+def map_imaging(study: DicomStudy, raw: bytes) -> wh.ImagingInput:
+    identifiers = (study.patient_id,) if study.patient_id else ()
+    chip = (
+        study.patient_id
+        if study.patient_id and study.patient_id.isdigit() and len(study.patient_id) == 15
+        else None
+    )
+    return wh.ImagingInput(
+        patient=wh.PatientKeys(
+            microchip=chip,
+            identifiers=identifiers,
+            owner_name=_person(study.responsible_person),
+            name=study.patient_name,
+        ),  # fmt: skip
+        accession=study.accession_number,
+        content=raw,
+        study_uid=study.study_instance_uid,
+        series_uid=study.series_instance_uid,
+        instance_uid=study.sop_instance_uid,
+        modality=study.modality,
+        body_part=study.body_part,
+        study_date=study.study_date,
+        description=study.study_description or study.series_description,
+        animal_id_text=study.patient_id,
+        animal_name=study.patient_name,
+        species=study.species,
+        breed=study.breed,
+        preview_png=study.preview_png,
+    )
+
+
+def _sender(msg: LabMessage) -> str | None:
+    parts = [p for p in (msg.sending_application, msg.sending_facility) if p]
+    return "^".join(parts) or None
+
+
+def to_device_outcome(outcome: ParseOutcome, raw: bytes = b"") -> wh.DeviceOutcome:
+    """Map a parse outcome onto the warehouse's input types (``raw`` is kept as the DICOM document)."""
+    fmt = outcome.detected_format
+    first = outcome.messages[0] if outcome.messages else None
+    sender = _sender(first) if first else None
+    if len(outcome.messages) > 1:
+        ids = [m.message_control_id or "" for m in outcome.messages]
+        control_id: str | None = ",".join(ids) if all(ids) else None
+    else:
+        control_id = first.message_control_id if first else None
+    if outcome.inbox is not None:
+        return wh.DeviceOutcome(fmt, sender, control_id, inbox_reason=outcome.inbox.code.value,
+                                inbox_detail=outcome.inbox.detail)  # fmt: skip
+    if outcome.imaging is not None:
+        study = outcome.imaging
+        return wh.DeviceOutcome(fmt, "dicom", study.sop_instance_uid, imaging=map_imaging(study, raw))
+    return wh.DeviceOutcome(fmt, sender, control_id, results=tuple(map_message(m) for m in outcome.messages))
+
+
+def parse_raw(raw: bytes, source: str, filename: str | None = None) -> wh.DeviceOutcome:
+    """The ``RawParser`` the warehouse's inbox services re-process stored messages with."""
+    return to_device_outcome(process_bytes(raw, source, filename), raw)
+
+
+# --- ingest ------------------------------------------------------------------------------------------------
+
+
+def ingest_bytes(
+    session: Session,
+    practice_id: int,
+    raw: bytes,
+    source: str,
+    filename: str | None = None,
+    *,
+    master_key: bytes | None = None,
+    outcome: ParseOutcome | None = None,
+) -> wh.RecordResult:
+    """Parse (unless ``outcome`` is given) and store one blob in the caller's transaction. Never raises for
+    bad input; a database failure propagates (then nothing is committed and the caller must not ACK)."""
+    parsed = outcome if outcome is not None else process_bytes(raw, source, filename)
+    return wh.ingest_raw(session, practice_id, raw, source, filename, to_device_outcome(parsed, raw),
+                         master_key=master_key)  # fmt: skip
+
+
+@dataclass
+class DeviceStore:
+    """Where one practice's device feed lands: ``store`` for ``hl7_handler`` and the MLLP loss callbacks.
+
+    Each message is its own transaction, run in a worker thread so the event loop keeps serving other
+    connections; ``hl7_handler`` sends its ACK only after ``store`` returns, i.e. after the commit.
+    """
+
+    engine: Engine
+    practice_id: int
+    master_key: bytes | None = None
+
+    def store_sync(self, raw: bytes, source: str, outcome: ParseOutcome | None = None) -> wh.RecordResult:
+        context = AccessContext.for_practices([self.practice_id])
+        with tenant_session(self.engine, context) as session:
+            return ingest_bytes(
+                session, self.practice_id, raw, source, master_key=self.master_key, outcome=outcome
+            )
+
+    def store_inbox_sync(self, raw: bytes, source: str, reason: str, detail: str) -> wh.RecordResult:
+        context = AccessContext.for_practices([self.practice_id])
+        with tenant_session(self.engine, context) as session:
+            fmt = process_bytes(raw[:4096], source).detected_format if raw else "unknown"
+            outcome = wh.DeviceOutcome(fmt, inbox_reason=reason, inbox_detail=detail)
+            return wh.ingest_raw(session, self.practice_id, raw, source, None, outcome)
+
+    async def store(self, raw: bytes, peer: str, outcome: ParseOutcome) -> None:
+        await asyncio.to_thread(self.store_sync, raw, f"mllp:{peer}", outcome)
+
+    async def on_incomplete(self, raw: bytes, peer: str) -> None:
+        detail = f"connection from {peer} ended mid-message after {len(raw)} bytes (no MLLP end block)"
+        await asyncio.to_thread(self.store_inbox_sync, raw, f"mllp:{peer}", "mllp_incomplete", detail)
+
+    async def on_garbage(self, raw: bytes, peer: str) -> None:
+        detail = f"{len(raw)} bytes from {peer} outside an MLLP frame (expected 0x0B … 0x1C 0x0D)"
+        await asyncio.to_thread(self.store_inbox_sync, raw, f"mllp:{peer}", "mllp_garbage", detail)

@@ -1,0 +1,941 @@
+"""Device results into the record: raw first, then observations, imaging or an inbox entry (architecture §6).
+
+The inputs are plain frozen dataclasses defined here (``DeviceOutcome`` and friends), so this module knows
+nothing about HL7, ASTM or DICOM; ``connectors.devices.ingest`` maps parser output onto them. Re-processing a
+stored raw copy needs a parser, which is passed in as a ``RawParser`` callable for the same reason.
+
+Guarantees, and how they are kept:
+
+- **Raw first, never lost.** ``store_raw`` inserts the bytes before anything is interpreted, and everything
+  ``record_outcome`` writes happens inside a SAVEPOINT: a row the database rejects (a constraint, a value out
+  of range) rolls back to the savepoint and the message goes to the inbox as ``load_failed`` with the
+  database's reason, in the same transaction as the raw copy. One commit covers both, so an MLLP ``AA`` sent
+  after the commit means "stored and decided".
+- **Duplicates are decided by the database.** ``dedup_key`` (format, sender, control id) is claimed by the
+  raw INSERT itself with ``ON CONFLICT DO NOTHING`` on the partial unique index. A concurrent transaction
+  holding the same key makes PostgreSQL wait for it; the loser stores its copy as ``duplicate`` pointing at
+  the winner and loads nothing.
+- **Corrections keep history.** A corrected (HL7 ``C``) or cancelled result inserts a new row and points
+  every current earlier row of the same patient, lab order and code at it through ``superseded_by``; a final
+  result does the same to earlier preliminary ones. Nothing is updated in place except that pointer.
+- **Matching is exact.** Lab order by accession/order number first, then microchip, then patient id plus the
+  owner's last name. Anything else goes to the inbox with a reason naming what was looked for.
+
+Audited tables (lab_order, lab_observation, document…) lock the practice's audit chain head until commit, so
+every audited write is done last and the transaction ends right after it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import Row, bindparam, insert, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
+
+from warehouse.crypto import unwrap_data_key
+from warehouse.schema.clients import Client, ClientPatient, Patient
+from warehouse.schema.clinical import Document, LabObservation, LabOrder
+from warehouse.schema.ingestion import DeviceMessage, DocumentContent, ImagingStudy
+from warehouse.schema.tenancy import TenantDataKey
+
+__all__ = [
+    "DeviceOutcome",
+    "ImagingInput",
+    "InboxError",
+    "InboxItem",
+    "LabOrderInput",
+    "LabResultInput",
+    "ObservationInput",
+    "PatientChoice",
+    "PatientKeys",
+    "PatientMatch",
+    "RawParser",
+    "RecordResult",
+    "ReprocessSummary",
+    "dedup_key_for",
+    "document_bytes",
+    "find_patients",
+    "inbox",
+    "ingest_raw",
+    "match_patient",
+    "record_outcome",
+    "reprocess_inbox",
+    "resolve_inbox",
+    "store_raw",
+]
+
+# Column limits the mapper must respect (read from the schema, so they cannot drift).
+CODE_MAX = LabObservation.__table__.c.code.type.length
+CODE_SYSTEM_MAX = LabObservation.__table__.c.code_system.type.length
+TEXT_MAX = LabObservation.__table__.c.text.type.length
+UNIT_MAX = LabObservation.__table__.c.unit.type.length
+FLAG_MAX = LabObservation.__table__.c.abnormal_flag.type.length
+ACCESSION_MAX = LabOrder.__table__.c.accession_number.type.length
+NUMERIC_LIMIT = Decimal(10) ** 12  # Numeric(18, 6): twelve digits before the point
+OBSERVATION_STATUSES = ("preliminary", "final", "corrected", "cancelled")
+
+INBOX_NO_MATCH = "no_patient_match"
+INBOX_AMBIGUOUS = "ambiguous_patient"
+INBOX_CONFLICT = "patient_conflict"
+INBOX_LOAD_FAILED = "load_failed"
+INBOX_NO_KEY = "encryption_unavailable"
+
+
+# --- inputs ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationInput:
+    """One result, already shaped for ``lab_observation`` (lengths within the column limits)."""
+
+    code: str
+    status: str
+    code_system: str | None = None
+    text: str | None = None
+    value_numeric: Decimal | None = None
+    value_text: str | None = None
+    unit: str | None = None
+    ref_low: Decimal | None = None
+    ref_high: Decimal | None = None
+    ref_text: str | None = None
+    abnormal_flag: str | None = None
+    observed_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LabOrderInput:
+    accession: str | None
+    placer_number: str | None = None
+    test_code: str | None = None
+    test_name: str | None = None
+    observed_at: dt.datetime | None = None
+    observations: tuple[ObservationInput, ...] = ()
+
+    @property
+    def numbers(self) -> tuple[str, ...]:
+        return tuple(n for n in (self.accession, self.placer_number) if n)
+
+
+@dataclass(frozen=True, slots=True)
+class PatientKeys:
+    """What a device tells about the animal: exact keys only (no name guessing)."""
+
+    microchip: str | None = None
+    identifiers: tuple[str, ...] = ()
+    owner_name: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LabResultInput:
+    patient: PatientKeys
+    orders: tuple[LabOrderInput, ...]
+    sent_at: dt.datetime | None = None
+    lab: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImagingInput:
+    patient: PatientKeys
+    accession: str | None
+    content: bytes
+    content_type: str = "application/dicom"
+    study_uid: str | None = None
+    series_uid: str | None = None
+    instance_uid: str | None = None
+    modality: str | None = None
+    body_part: str | None = None
+    study_date: dt.date | None = None
+    description: str | None = None
+    animal_id_text: str | None = None
+    animal_name: str | None = None
+    species: str | None = None
+    breed: str | None = None
+    preview_png: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceOutcome:
+    """What one received blob means for the record: lab results, an imaging study, or an inbox reason."""
+
+    detected_format: str
+    sender: str | None = None
+    control_id: str | None = None
+    results: tuple[LabResultInput, ...] = ()
+    imaging: ImagingInput | None = None
+    inbox_reason: str | None = None
+    inbox_detail: str | None = None
+
+
+RawParser = Callable[[bytes, str, str | None], DeviceOutcome]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    message_id: int
+    status: str
+    observation_count: int = 0
+    patient_id: int | None = None
+    inbox_reason: str | None = None
+    inbox_detail: str | None = None
+    duplicate_of: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PatientMatch:
+    patient_id: int | None
+    how: str | None = None  # accession | microchip | patient_id_owner | chosen
+    reason: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    message_id: int
+    practice_id: int
+    received_at: dt.datetime
+    source: str
+    filename: str | None
+    detected_format: str | None
+    sender: str | None
+    control_id: str | None
+    reason: str | None
+    detail: str | None
+    attempts: int
+    size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class PatientChoice:
+    practice_id: int
+    patient_id: int
+    name: str
+    species: str
+    microchip: str | None
+    owners: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReprocessSummary:
+    retried: int = 0
+    ingested: int = 0
+    still_inbox: int = 0
+
+
+class InboxError(ValueError):
+    """An inbox action that cannot be done (unknown message, not in the inbox, unreadable raw copy)."""
+
+
+# --- storing -----------------------------------------------------------------------------------------------
+
+
+def dedup_key_for(outcome: DeviceOutcome) -> str | None:
+    """Sender + control id; None when the message does not carry both (then it cannot be told apart)."""
+    if not outcome.control_id or not outcome.sender:
+        return None
+    key = f"{outcome.detected_format}|{outcome.sender}|{outcome.control_id}"
+    max_len = DeviceMessage.__table__.c.dedup_key.type.length
+    return key if len(key) <= max_len else f"{outcome.detected_format}|sha256:{_sha(key.encode())}"
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _clip(value: str | None, length: int) -> str | None:
+    return value[:length] if value else None
+
+
+def store_raw(
+    session: Session,
+    practice_id: int,
+    raw: bytes,
+    source: str,
+    filename: str | None = None,
+    *,
+    dedup_key: str | None = None,
+) -> int:
+    """Store the bytes as received (status ``received``) and return the message id.
+
+    With ``dedup_key`` the insert also claims the key; if another message holds it (committed, or in a
+    concurrent transaction that then commits) this copy is stored as ``duplicate`` pointing at the original.
+    """
+    values = {
+        "practice_id": practice_id,
+        "source": source[:200],
+        "filename": _clip(filename, 255),
+        "raw": raw,
+        "sha256": _sha(raw),
+        "size_bytes": len(raw),
+        "status": "received",
+    }
+    if dedup_key is not None:
+        claimed = session.execute(
+            pg_insert(DeviceMessage)
+            .values(**values, dedup_key=dedup_key)
+            .on_conflict_do_nothing(
+                index_elements=["practice_id", "dedup_key"], index_where=text("dedup_key IS NOT NULL")
+            )
+            .returning(DeviceMessage.id)
+        ).scalar_one_or_none()
+        if claimed is not None:
+            return claimed
+        original = session.scalar(
+            select(DeviceMessage.id).where(
+                DeviceMessage.practice_id == practice_id, DeviceMessage.dedup_key == dedup_key
+            )
+        )
+        values |= {"status": "duplicate", "duplicate_of": original, "processed_at": _now()}
+    return session.execute(insert(DeviceMessage).values(**values).returning(DeviceMessage.id)).scalar_one()
+
+
+def ingest_raw(
+    session: Session,
+    practice_id: int,
+    raw: bytes,
+    source: str,
+    filename: str | None,
+    outcome: DeviceOutcome,
+    *,
+    master_key: bytes | None = None,
+) -> RecordResult:
+    """``store_raw`` (claiming the dedup key) + ``record_outcome`` in the caller's transaction."""
+    message_id = store_raw(session, practice_id, raw, source, filename, dedup_key=dedup_key_for(outcome))
+    return record_outcome(session, practice_id, message_id, outcome, master_key=master_key)
+
+
+def record_outcome(
+    session: Session,
+    practice_id: int,
+    message_id: int,
+    outcome: DeviceOutcome,
+    *,
+    master_key: bytes | None = None,
+    chosen_patient_id: int | None = None,
+    user_id: int | None = None,
+) -> RecordResult:
+    """Write what a stored message means: observations, an imaging study, or its inbox reason.
+
+    ``chosen_patient_id`` (a person's decision in the inbox) replaces automatic matching.
+    """
+    msg = session.execute(
+        select(DeviceMessage.status, DeviceMessage.duplicate_of, DeviceMessage.dedup_key).where(
+            DeviceMessage.practice_id == practice_id, DeviceMessage.id == message_id
+        )
+    ).one()
+    header = {
+        "detected_format": outcome.detected_format[:16],
+        "sender": _clip(outcome.sender, 200),
+        "control_id": _clip(outcome.control_id, 200),
+    }
+    if msg.status == "duplicate":
+        _set(session, practice_id, message_id, **header)
+        return RecordResult(message_id, "duplicate", duplicate_of=msg.duplicate_of)
+    if msg.dedup_key is None and (key := dedup_key_for(outcome)) is not None:
+        original = _claim(session, practice_id, message_id, key)
+        if original is not None:
+            _set(session, practice_id, message_id, **header, status="duplicate", duplicate_of=original,
+                 processed_at=_now())  # fmt: skip
+            return RecordResult(message_id, "duplicate", duplicate_of=original)
+
+    if outcome.inbox_reason is not None:
+        return _to_inbox(session, practice_id, message_id, header, outcome.inbox_reason, outcome.inbox_detail)
+
+    savepoint = session.begin_nested()
+    try:
+        if outcome.imaging is not None:
+            result = _load_imaging(session, practice_id, message_id, outcome.imaging, master_key,
+                                   chosen_patient_id)  # fmt: skip
+        else:
+            result = _load_results(session, practice_id, message_id, outcome.results, chosen_patient_id)
+    except DBAPIError as exc:
+        savepoint.rollback()
+        detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+        return _to_inbox(session, practice_id, message_id, header, INBOX_LOAD_FAILED, detail[:2000])
+    if isinstance(result, PatientMatch):  # nothing written: no patient
+        savepoint.rollback()
+        return _to_inbox(session, practice_id, message_id, header, result.reason or INBOX_NO_MATCH,
+                         result.detail)  # fmt: skip
+    savepoint.commit()
+    patient_id, count = result
+    status = "resolved" if chosen_patient_id is not None else "ingested"
+    _set(session, practice_id, message_id, **header, status=status, patient_id=patient_id,
+         observation_count=count, inbox_reason=None, inbox_detail=None, processed_at=_now(),
+         resolved_by=user_id if chosen_patient_id is not None else None)  # fmt: skip
+    return RecordResult(message_id, status, count, patient_id)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _set(session: Session, practice_id: int, message_id: int, **values: object) -> None:
+    session.execute(
+        update(DeviceMessage)
+        .where(DeviceMessage.practice_id == practice_id, DeviceMessage.id == message_id)
+        .values(**values)
+    )
+
+
+def _claim(session: Session, practice_id: int, message_id: int, key: str) -> int | None:
+    """Claim ``key`` for a stored message; the id of the message that already holds it, else None."""
+    savepoint = session.begin_nested()
+    try:
+        _set(session, practice_id, message_id, dedup_key=key)
+        savepoint.commit()
+        return None
+    except IntegrityError:
+        savepoint.rollback()
+    return session.scalar(
+        select(DeviceMessage.id).where(
+            DeviceMessage.practice_id == practice_id, DeviceMessage.dedup_key == key
+        )
+    )
+
+
+def _to_inbox(
+    session: Session, practice_id: int, message_id: int, header: dict, reason: str, detail: str | None
+) -> RecordResult:
+    _set(session, practice_id, message_id, **header, status="inbox", inbox_reason=reason[:64],
+         inbox_detail=detail, processed_at=_now())  # fmt: skip
+    return RecordResult(message_id, "inbox", inbox_reason=reason, inbox_detail=detail)
+
+
+# --- patient matching --------------------------------------------------------------------------------------
+
+
+def _norm(value: str) -> str:
+    return " ".join(value.split()).casefold()
+
+
+def owner_matches(owner_name: str, last_name: str) -> bool:
+    """Exact: the owner's name is the last name, or ends with it as whole words ("Anna de Vries" / "de Vries")."""
+    owner, last = _norm(owner_name), _norm(last_name)
+    return bool(last) and (owner == last or owner.endswith(" " + last))
+
+
+def match_patient(
+    session: Session, practice_id: int, keys: PatientKeys, order_numbers: Sequence[str] = ()
+) -> PatientMatch:
+    """Lab order number, then microchip, then patient id + owner last name; exact matches only."""
+    notes: list[str] = []
+    numbers = list(dict.fromkeys(n for n in order_numbers if n))
+    if numbers:
+        rows = session.execute(
+            select(LabOrder.accession_number, LabOrder.patient_id).where(
+                LabOrder.practice_id == practice_id, LabOrder.accession_number.in_(numbers)
+            )
+        ).all()
+        patients = {r.patient_id for r in rows}
+        if len(patients) > 1:
+            listed = ", ".join(f"{r.accession_number} → patient {r.patient_id}" for r in rows)
+            return PatientMatch(None, reason=INBOX_CONFLICT,
+                                detail=f"the message's orders belong to different patients ({listed})")  # fmt: skip
+        if patients:
+            (patient_id,) = patients
+            if keys.microchip:
+                chip = session.scalar(
+                    select(Patient.microchip).where(
+                        Patient.practice_id == practice_id, Patient.id == patient_id
+                    )
+                )
+                if chip and chip != keys.microchip:
+                    return PatientMatch(None, reason=INBOX_CONFLICT, detail=(
+                        f"order {rows[0].accession_number} is for patient {patient_id} (chip {chip}) but the "
+                        f"message names chip {keys.microchip}"))  # fmt: skip
+            return PatientMatch(patient_id, how="accession")
+        notes.append(f"no lab order {' or '.join(numbers)}")
+    if keys.microchip:
+        ids = session.scalars(
+            select(Patient.id).where(
+                Patient.practice_id == practice_id,
+                Patient.microchip == keys.microchip,
+                Patient.deleted_at.is_(None),
+            )
+        ).all()
+        if len(ids) == 1:
+            return PatientMatch(ids[0], how="microchip")
+        if len(ids) > 1:
+            return PatientMatch(None, reason=INBOX_AMBIGUOUS,
+                                detail=f"{len(ids)} patients match chip {keys.microchip}")  # fmt: skip
+        notes.append(f"no patient with chip {keys.microchip}")
+    identifiers = [i for i in dict.fromkeys(keys.identifiers) if i and i != keys.microchip]
+    if identifiers:
+        found = _by_identifier_and_owner(session, practice_id, identifiers, keys.owner_name, notes)
+        if isinstance(found, PatientMatch):
+            return found
+    detail = "; ".join(notes) if notes else "the message names no lab order, microchip or patient id"
+    return PatientMatch(None, reason=INBOX_NO_MATCH, detail=detail)
+
+
+def _by_identifier_and_owner(
+    session: Session, practice_id: int, identifiers: list[str], owner: str | None, notes: list[str]
+) -> PatientMatch | None:
+    numeric = [int(i) for i in identifiers if i.isdigit() and len(i) < 19]
+    condition = Patient.animana_id.in_(identifiers)
+    if numeric:
+        condition = condition | Patient.id.in_(numeric)
+    rows = session.execute(
+        select(Patient.id, Client.last_name)
+        .outerjoin(
+            ClientPatient,
+            (ClientPatient.practice_id == Patient.practice_id) & (ClientPatient.patient_id == Patient.id),
+        )  # fmt: skip
+        .outerjoin(
+            Client, (Client.practice_id == ClientPatient.practice_id) & (Client.id == ClientPatient.client_id)
+        )
+        .where(Patient.practice_id == practice_id, Patient.deleted_at.is_(None), condition)
+    ).all()
+    ids_text = " or ".join(f"'{i}'" for i in identifiers)
+    if owner is None:
+        notes.append(
+            f"patient id {ids_text} matches {len({r.id for r in rows})} patient(s) but the message has no owner "
+            f"name to confirm it"
+            if rows
+            else f"no patient with id {ids_text}"
+        )
+        return None
+    matched = sorted({r.id for r in rows if r.last_name and owner_matches(owner, r.last_name)})
+    if len(matched) == 1:
+        return PatientMatch(matched[0], how="patient_id_owner")
+    if len(matched) > 1:
+        return PatientMatch(None, reason=INBOX_AMBIGUOUS,
+                            detail=f"{len(matched)} patients match id {ids_text} and owner '{owner}'")  # fmt: skip
+    notes.append(f"no patient with id {ids_text} and owner '{owner}'")
+    return None
+
+
+# --- loading -----------------------------------------------------------------------------------------------
+
+
+def _load_results(
+    session: Session,
+    practice_id: int,
+    message_id: int,
+    results: Sequence[LabResultInput],
+    chosen_patient_id: int | None,
+) -> tuple[int, int] | PatientMatch:
+    if not results:
+        return PatientMatch(None, reason="no_observations", detail="the message holds no results")
+    matches: list[PatientMatch] = []
+    for result in results:
+        numbers = [n for order in result.orders for n in order.numbers]
+        match = (
+            PatientMatch(chosen_patient_id, how="chosen")
+            if chosen_patient_id is not None
+            else match_patient(session, practice_id, result.patient, numbers)
+        )
+        if match.patient_id is None:
+            return match
+        matches.append(match)
+    if chosen_patient_id is not None:
+        _require_patient(session, practice_id, chosen_patient_id)
+    count = 0
+    for result, match in zip(results, matches, strict=True):
+        assert match.patient_id is not None
+        for order in result.orders:
+            count += _load_order(session, practice_id, message_id, match.patient_id, result, order)
+    patient_ids = {m.patient_id for m in matches}
+    return (patient_ids.pop() if len(patient_ids) == 1 else matches[0].patient_id or 0), count
+
+
+def _require_patient(session: Session, practice_id: int, patient_id: int) -> None:
+    found = session.scalar(
+        select(Patient.id).where(Patient.practice_id == practice_id, Patient.id == patient_id)
+    )
+    if found is None:
+        raise InboxError(f"patient {patient_id} is not a patient of practice {practice_id}")
+
+
+def _order_status(order: LabOrderInput) -> str:
+    statuses = {o.status for o in order.observations}
+    if statuses and statuses <= {"cancelled"}:
+        return "cancelled"
+    return "partial" if "preliminary" in statuses else "resulted"
+
+
+def _lab_order(
+    session: Session, practice_id: int, patient_id: int, result: LabResultInput, order: LabOrderInput
+) -> tuple[int | None, bool]:
+    """The order's id (found by accession, else placer number, else created), and whether it is new."""
+    for number in order.numbers:
+        row = session.execute(
+            select(LabOrder.id, LabOrder.patient_id, LabOrder.status).where(
+                LabOrder.practice_id == practice_id, LabOrder.accession_number == number
+            )
+        ).one_or_none()
+        if row is not None:
+            if row.patient_id != patient_id:
+                return None, False  # a person chose another patient: keep the results off that order
+            if row.status in ("ordered", "partial"):
+                session.execute(
+                    update(LabOrder)
+                    .where(LabOrder.practice_id == practice_id, LabOrder.id == row.id)
+                    .values(status=_order_status(order))
+                )
+            return row.id, False
+    if not order.accession:
+        return None, False
+    created = session.execute(
+        pg_insert(LabOrder)
+        .values(
+            practice_id=practice_id,
+            patient_id=patient_id,
+            accession_number=order.accession[:ACCESSION_MAX],
+            test_code=_clip(order.test_code, 64),
+            test_name=_clip(order.test_name, 200),
+            lab=_clip(result.lab, 120),
+            status=_order_status(order),
+        )  # fmt: skip
+        .on_conflict_do_nothing(index_elements=["practice_id", "accession_number"])
+        .returning(LabOrder.id)
+    ).scalar_one_or_none()
+    if created is not None:
+        return created, True
+    return _lab_order(session, practice_id, patient_id, result, order)  # lost a race: now it exists
+
+
+def _load_order(
+    session: Session,
+    practice_id: int,
+    message_id: int,
+    patient_id: int,
+    result: LabResultInput,
+    order: LabOrderInput,
+) -> int:
+    if not order.observations:
+        return 0
+    lab_order_id, is_new = _lab_order(session, practice_id, patient_id, result, order)
+    fallback_time = order.observed_at or result.sent_at or _now()
+    rows = [
+        {
+            "practice_id": practice_id,
+            "patient_id": patient_id,
+            "lab_order_id": lab_order_id,
+            "device_message_id": message_id,
+            "code": obs.code,
+            "code_system": obs.code_system,
+            "text": obs.text,
+            "value_numeric": obs.value_numeric,
+            "value_text": obs.value_text,
+            "unit": obs.unit,
+            "ref_low": obs.ref_low,
+            "ref_high": obs.ref_high,
+            "ref_text": obs.ref_text,
+            "abnormal_flag": obs.abnormal_flag,
+            "status": obs.status,
+            "observed_at": obs.observed_at or fallback_time,
+        }
+        for obs in order.observations
+    ]
+    earlier = (
+        [] if is_new else _current_rows(session, practice_id, patient_id, lab_order_id, message_id, rows)
+    )
+    ids = (
+        session.execute(
+            insert(LabObservation).returning(LabObservation.id, sort_by_parameter_order=True), rows
+        )
+        .scalars()
+        .all()
+    )
+    if earlier:
+        new_by_code: dict[str, tuple[int, str]] = {}
+        for row, new_id in zip(rows, ids, strict=True):
+            new_by_code.setdefault(row["code"], (new_id, row["status"]))
+        pointers = []
+        for old in earlier:
+            new = new_by_code.get(old.code)
+            if new is None:
+                continue
+            new_id, new_status = new
+            if new_status in ("corrected", "cancelled") or (
+                new_status == "final" and old.status == "preliminary"
+            ):
+                pointers.append({"p": practice_id, "old": old.id, "new": new_id})
+        if pointers:
+            table = LabObservation.__table__
+            session.execute(
+                update(table)
+                .where(table.c.practice_id == bindparam("p"), table.c.id == bindparam("old"))
+                .values(superseded_by=bindparam("new")),
+                pointers,
+            )
+    return len(ids)
+
+
+def _current_rows(
+    session: Session,
+    practice_id: int,
+    patient_id: int,
+    lab_order_id: int | None,
+    message_id: int,
+    rows: Iterable[dict],
+) -> Sequence[Row]:
+    codes = sorted({r["code"] for r in rows if r["status"] in ("final", "corrected", "cancelled")})
+    if not codes:
+        return []
+    return session.execute(
+        select(LabObservation.id, LabObservation.code, LabObservation.status).where(
+            LabObservation.practice_id == practice_id,
+            LabObservation.patient_id == patient_id,
+            LabObservation.lab_order_id.is_not_distinct_from(lab_order_id),
+            LabObservation.superseded_by.is_(None),
+            LabObservation.code.in_(codes),
+            LabObservation.device_message_id.is_distinct_from(message_id),
+        )
+    ).all()
+
+
+# --- imaging -----------------------------------------------------------------------------------------------
+
+_DOC_FORMAT_V1 = b"\x01"
+
+
+def _data_key(session: Session, practice_id: int, master_key: bytes) -> tuple[bytes, int]:
+    row = session.execute(
+        select(TenantDataKey.wrapped_key, TenantDataKey.version)
+        .where(TenantDataKey.practice_id == practice_id)
+        .order_by(TenantDataKey.version.desc())
+        .limit(1)
+    ).one()
+    return unwrap_data_key(master_key, practice_id, row.wrapped_key), row.version
+
+
+def _aad(practice_id: int, document_id: int) -> bytes:
+    # Same shape as FieldCipher's "<practice>:<column>", plus the document id: bytes moved to another
+    # document or practice fail to decrypt.
+    return f"{practice_id}:document:{document_id}".encode()
+
+
+def _encrypt_document(data_key: bytes, practice_id: int, document_id: int, content: bytes) -> bytes:
+    nonce = os.urandom(12)
+    return _DOC_FORMAT_V1 + nonce + AESGCM(data_key).encrypt(nonce, content, _aad(practice_id, document_id))
+
+
+def document_bytes(session: Session, practice_id: int, document_id: int, master_key: bytes) -> bytes:
+    """The decrypted bytes of a document stored by the device loader."""
+    blob = bytes(
+        session.execute(
+            select(DocumentContent.ciphertext).where(
+                DocumentContent.practice_id == practice_id, DocumentContent.document_id == document_id
+            )
+        ).scalar_one()
+    )
+    data_key, _ = _data_key(session, practice_id, master_key)
+    return AESGCM(data_key).decrypt(blob[1:13], blob[13:], _aad(practice_id, document_id))
+
+
+def _load_imaging(
+    session: Session,
+    practice_id: int,
+    message_id: int,
+    study: ImagingInput,
+    master_key: bytes | None,
+    chosen_patient_id: int | None,
+) -> tuple[int, int] | PatientMatch:
+    if chosen_patient_id is not None:
+        _require_patient(session, practice_id, chosen_patient_id)
+        match = PatientMatch(chosen_patient_id, how="chosen")
+    else:
+        match = match_patient(
+            session, practice_id, study.patient, [study.accession] if study.accession else []
+        )
+    if match.patient_id is None:
+        return match
+    if master_key is None:
+        return PatientMatch(None, reason=INBOX_NO_KEY,
+                            detail="no master key configured: the DICOM file cannot be stored encrypted")  # fmt: skip
+    data_key, key_version = _data_key(session, practice_id, master_key)
+    title = (
+        " ".join(p for p in (study.modality, study.description or study.body_part) if p) or "Imaging study"
+    )
+    document = Document(
+        practice_id=practice_id,
+        patient_id=match.patient_id,
+        title=title[:200],
+        filename=f"{study.instance_uid or message_id}.dcm"[:255],
+        content_type=study.content_type,
+        size_bytes=len(study.content),
+        sha256=_sha(study.content),
+        storage_key=f"device_message/{message_id}",
+        source="device",
+    )
+    session.add(document)
+    session.flush()
+    session.add(
+        DocumentContent(
+            practice_id=practice_id,
+            document_id=document.id,
+            ciphertext=_encrypt_document(data_key, practice_id, document.id, study.content),
+            key_version=key_version,
+        )
+    )
+    session.add(
+        ImagingStudy(
+            practice_id=practice_id,
+            patient_id=match.patient_id,
+            device_message_id=message_id,
+            document_id=document.id,
+            study_uid=_clip(study.study_uid, 64),
+            series_uid=_clip(study.series_uid, 64),
+            modality=_clip(study.modality, 16),
+            body_part=_clip(study.body_part, 64),
+            study_date=study.study_date,
+            description=_clip(study.description, 200),
+            animal_id_text=_clip(study.animal_id_text, 64),
+            animal_name=_clip(study.animal_name, 100),
+            species=_clip(study.species, 64),
+            breed=_clip(study.breed, 64),
+            preview_png=study.preview_png,
+        )
+    )
+    session.flush()
+    return match.patient_id, 0
+
+
+# --- the inbox ---------------------------------------------------------------------------------------------
+
+
+def inbox(session: Session, *, limit: int = 200) -> list[InboxItem]:
+    """Messages waiting for a person, oldest first, in the practices the session may see."""
+    rows = session.execute(
+        select(DeviceMessage)
+        .where(DeviceMessage.status == "inbox")
+        .order_by(DeviceMessage.received_at, DeviceMessage.id)
+        .limit(limit)
+    ).scalars()
+    return [
+        InboxItem(
+            m.id,
+            m.practice_id,
+            m.received_at,
+            m.source,
+            m.filename,
+            m.detected_format,
+            m.sender,
+            m.control_id,
+            m.inbox_reason,
+            m.inbox_detail,
+            m.attempts,
+            m.size_bytes,
+        )  # fmt: skip
+        for m in rows
+    ]
+
+
+def _locked_inbox_message(session: Session, message_id: int) -> DeviceMessage:
+    msg = session.scalar(select(DeviceMessage).where(DeviceMessage.id == message_id).with_for_update())
+    if msg is None:
+        raise InboxError(f"no device message {message_id} in your practices")
+    if msg.status != "inbox":
+        raise InboxError(f"device message {message_id} is {msg.status}, not in the inbox")
+    return msg
+
+
+def resolve_inbox(
+    session: Session,
+    message_id: int,
+    patient_id: int,
+    user_id: int | None,
+    *,
+    parser: RawParser,
+    master_key: bytes | None = None,
+) -> RecordResult:
+    """A person picked the patient: re-process the stored raw copy for that patient (status ``resolved``)."""
+    msg = _locked_inbox_message(session, message_id)
+    outcome = parser(bytes(msg.raw), msg.source, msg.filename)
+    if outcome.inbox_reason is not None:
+        raise InboxError(
+            f"device message {message_id} cannot be loaded for any patient: {outcome.inbox_reason}: "
+            f"{outcome.inbox_detail}"
+        )
+    _require_patient(session, msg.practice_id, patient_id)
+    _set(session, msg.practice_id, message_id, attempts=msg.attempts + 1)
+    result = record_outcome(session, msg.practice_id, message_id, outcome, master_key=master_key,
+                            chosen_patient_id=patient_id, user_id=user_id)  # fmt: skip
+    if result.status != "resolved":
+        raise InboxError(f"device message {message_id} could not be loaded: {result.inbox_detail}")
+    return result
+
+
+def reprocess_inbox(
+    session: Session,
+    *,
+    parser: RawParser,
+    master_key: bytes | None = None,
+    limit: int = 100,
+    reasons: Sequence[str] | None = None,
+) -> ReprocessSummary:
+    """Retry inbox messages from their raw copy (an order or patient may exist by now). Rows locked by a
+    concurrent retry are skipped, so two retry runs never load one message twice."""
+    query = (
+        select(DeviceMessage)
+        .where(DeviceMessage.status == "inbox")
+        .order_by(DeviceMessage.received_at, DeviceMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    if reasons is not None:
+        query = query.where(DeviceMessage.inbox_reason.in_(list(reasons)))
+    retried = ingested = 0
+    for msg in session.scalars(query).all():
+        retried += 1
+        outcome = parser(bytes(msg.raw), msg.source, msg.filename)
+        _set(session, msg.practice_id, msg.id, attempts=msg.attempts + 1)
+        result = record_outcome(session, msg.practice_id, msg.id, outcome, master_key=master_key)
+        ingested += result.status == "ingested"
+    return ReprocessSummary(retried, ingested, retried - ingested)
+
+
+_CHIP = re.compile(r"\d{15}")
+
+
+def find_patients(session: Session, query: str, *, limit: int = 20) -> list[PatientChoice]:
+    """Exact search for the inbox: a 15-digit chip, a patient id, or a patient name / owner last name
+    (case-insensitive equality, no fuzzy matching)."""
+    q = query.strip()
+    if not q:
+        return []
+    if _CHIP.fullmatch(q):
+        condition = Patient.microchip == q
+    elif q.isdigit() and len(q) < 19:
+        condition = Patient.id == int(q)
+    else:
+        owner_ids = (
+            select(ClientPatient.patient_id)
+            .join(
+                Client,
+                (Client.practice_id == ClientPatient.practice_id) & (Client.id == ClientPatient.client_id),
+            )
+            .where(Client.practice_id == Patient.practice_id, text("lower(client.last_name) = lower(:q)"))
+        )
+        condition = or_(text("lower(patient.name) = lower(:q)"), Patient.id.in_(owner_ids))
+    patients = session.execute(
+        select(Patient.practice_id, Patient.id, Patient.name, Patient.species, Patient.microchip)
+        .where(condition, Patient.deleted_at.is_(None))
+        .order_by(Patient.practice_id, Patient.name, Patient.id)
+        .limit(limit),
+        {"q": q},
+    ).all()
+    choices = []
+    for p in patients:
+        owners = session.scalars(
+            select(Client.last_name)
+            .join(
+                ClientPatient,
+                (Client.practice_id == ClientPatient.practice_id) & (Client.id == ClientPatient.client_id),
+            )  # fmt: skip
+            .where(ClientPatient.practice_id == p.practice_id, ClientPatient.patient_id == p.id)
+            .order_by(Client.last_name)
+        ).all()
+        choices.append(PatientChoice(p.practice_id, p.id, p.name, p.species, p.microchip, ", ".join(owners)))
+    return choices
