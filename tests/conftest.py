@@ -8,6 +8,8 @@ state; a test that needs committed data gets its own database cloned from the mi
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -55,12 +57,15 @@ def _server_admin_url(tmp_root: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("pg")
+def server_url() -> Iterator[str]:
+    # Not under pytest's basetemp: another pytest session resets that tree to mode 0700, which would lock the
+    # server's (non-root) system user out of its own data directory mid-run.
+    root = Path(tempfile.mkdtemp(prefix="vetconnect-test-pg-"))
     url = _server_admin_url(root)
     yield url
     if not os.environ.get("DATABASE_URL"):
         pgserver.stop(root / "pgdata")
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def _libpq(url: str) -> str:
