@@ -242,7 +242,7 @@ def dedup_key_for(outcome: DeviceOutcome) -> str | None:
     """Sender + control id; None when the message does not carry both (then it cannot be told apart)."""
     if not outcome.control_id or not outcome.sender:
         return None
-    key = f"{outcome.detected_format}|{outcome.sender}|{outcome.control_id}"
+    key = _safe(f"{outcome.detected_format}|{outcome.sender}|{outcome.control_id}")
     max_len = DeviceMessage.__table__.c.dedup_key.type.length
     return key if len(key) <= max_len else f"{outcome.detected_format}|sha256:{_sha(key.encode())}"
 
@@ -252,7 +252,12 @@ def _sha(data: bytes) -> str:
 
 
 def _clip(value: str | None, length: int) -> str | None:
-    return value[:length] if value else None
+    return _safe(value)[:length] if value else None
+
+
+def _safe(value: str) -> str:
+    """PostgreSQL text cannot hold NUL; a device can send one. Shown as U+FFFD, the rest is kept."""
+    return value.replace("\x00", "\ufffd")
 
 
 def store_raw(
@@ -271,7 +276,7 @@ def store_raw(
     """
     values = {
         "practice_id": practice_id,
-        "source": source[:200],
+        "source": _safe(source)[:200],
         "filename": _clip(filename, 255),
         "raw": raw,
         "sha256": _sha(raw),
@@ -333,7 +338,7 @@ def record_outcome(
         )
     ).one()
     header = {
-        "detected_format": outcome.detected_format[:16],
+        "detected_format": _clip(outcome.detected_format, 16),
         "sender": _clip(outcome.sender, 200),
         "control_id": _clip(outcome.control_id, 200),
     }
@@ -405,7 +410,8 @@ def _claim(session: Session, practice_id: int, message_id: int, key: str) -> int
 def _to_inbox(
     session: Session, practice_id: int, message_id: int, header: dict, reason: str, detail: str | None
 ) -> RecordResult:
-    _set(session, practice_id, message_id, **header, status="inbox", inbox_reason=reason[:64],
+    detail = _safe(detail) if detail else detail
+    _set(session, practice_id, message_id, **header, status="inbox", inbox_reason=_safe(reason)[:64],
          inbox_detail=detail, processed_at=_now())  # fmt: skip
     return RecordResult(message_id, "inbox", inbox_reason=reason, inbox_detail=detail)
 

@@ -37,10 +37,15 @@ log = logging.getLogger(__name__)
 # --- mapping -----------------------------------------------------------------------------------------------
 
 
+def _text(value: str | None) -> str | None:
+    # PostgreSQL text cannot hold NUL, which a device can send; U+FFFD keeps the position visible.
+    return value.replace("\x00", "\ufffd") if value else value
+
+
 def _fit(value: str | None, length: int) -> str | None:
     if value is None:
         return None
-    value = value.strip()
+    value = (_text(value) or "").strip()
     return value[:length] if value else None
 
 
@@ -89,11 +94,11 @@ def map_observation(obs: Observation, order: Order) -> wh.ObservationInput:
         text=_fit(code_text, wh.TEXT_MAX),
         # "<2.0" is not the number 2.0: a comparator or a ratio keeps the value as text only.
         value_numeric=_numeric(obs.numeric) if not obs.comparator and obs.numeric_2 is None else None,
-        value_text=value_text,
+        value_text=_text(value_text),
         unit=_fit(obs.unit, wh.UNIT_MAX),
         ref_low=low,
         ref_high=high,
-        ref_text=rng.text if rng and rng.text else None,
+        ref_text=_text(rng.text) if rng and rng.text else None,
         abnormal_flag=_flags(obs.abnormal_flags),
         status=_status(obs, order),
         observed_at=obs.observed_at,
