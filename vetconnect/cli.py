@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vetconnect import pgserver
+from vetconnect.devices_cli import devices_app
 from vetconnect.runtime import SetupError, get_runtime
 from vetconnect.settings import MissingSetting, get_settings
 from warehouse import migrate
@@ -31,6 +32,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
+app.add_typer(devices_app, name="devices")
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)

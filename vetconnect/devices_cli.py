@@ -1,0 +1,230 @@
+"""``vetconnect devices``: import result files, listen for MLLP, process drop folders, work the inbox."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vetconnect.runtime import Runtime, get_runtime
+from vetconnect.settings import MissingSetting, get_settings
+
+devices_app = typer.Typer(
+    help="Lab analysers and imaging: HL7 v2 / ASTM / DICOM into the record.", no_args_is_help=True
+)
+
+PracticeOption = Annotated[
+    str, typer.Option("--practice", "-p", help="Practice code (see `vetconnect tenants list`)")
+]
+
+
+class UnknownPractice(ValueError):
+    pass
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    # Imported here: vetconnect.cli imports this module to mount it.
+    from vetconnect.cli import err, expected_errors
+    from warehouse.devices import InboxError
+
+    with expected_errors():
+        try:
+            yield
+        except (UnknownPractice, InboxError) as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(1) from None
+
+
+def _runtime() -> Runtime:
+    from warehouse import migrate
+
+    runtime = get_runtime()
+    migrate.require_current(runtime.reachable_admin_url)
+    return runtime
+
+
+def _practice_id(runtime: Runtime, code: str) -> int:
+    """Practice codes are looked up before any access context exists: one audited system read."""
+    from warehouse.tenancy import system_session
+    from warehouse.tenants import find_by_code
+
+    with system_session(
+        runtime.admin_engine, reason=f"devices: practice code {code!r} for a device feed"
+    ) as s:
+        tenant = find_by_code(s, code)
+        if tenant is None or tenant.kind != "practice":
+            raise UnknownPractice(f"no practice with code {code!r}")
+        return tenant.id
+
+
+def _master_key(runtime: Runtime) -> bytes | None:
+    """Needed only to store DICOM files encrypted; without it they wait in the inbox (encryption_unavailable)."""
+    try:
+        return runtime.master_key()
+    except MissingSetting:
+        return None
+
+
+def _describe(record) -> str:  # noqa: ANN001 - warehouse.devices.RecordResult
+    if record.status in ("ingested", "resolved"):
+        return f"{record.status} {record.observation_count} observations"
+    if record.status == "duplicate":
+        return f"duplicate of message {record.duplicate_of} (not loaded again)"
+    return f"inbox: {record.inbox_reason}: {record.inbox_detail}"
+
+
+@devices_app.command("import")
+def import_files(
+    files: Annotated[list[Path], typer.Argument(help="HL7 v2, ASTM or DICOM files")],
+    practice: PracticeOption,
+) -> None:
+    """Store each file raw and load its results (or send it to the inbox); one line per file."""
+    from vetconnect.cli import out
+    from warehouse.tenancy import AccessContext, tenant_session
+
+    with _errors():
+        from connectors.devices.ingest import ingest_bytes
+
+        runtime = _runtime()
+        practice_id = _practice_id(runtime, practice)
+        master_key = _master_key(runtime)
+        unreadable = 0
+        for path in files:
+            try:
+                raw = path.read_bytes()
+            except OSError as exc:
+                out.print(f"{path}: cannot read: {exc.strerror or exc}", highlight=False, soft_wrap=True)
+                unreadable += 1
+                continue
+            with tenant_session(runtime.app_engine, AccessContext.for_practices([practice_id])) as session:
+                record = ingest_bytes(session, practice_id, raw, "cli", path.name, master_key=master_key)
+            out.print(f"{path}: {_describe(record)}", highlight=False, soft_wrap=True)
+        if unreadable:
+            raise typer.Exit(1)
+
+
+@devices_app.command("listen")
+def listen(
+    practice: PracticeOption,
+    port: Annotated[int, typer.Option(help="TCP port (0: any free port, printed)")] = 2575,
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+) -> None:
+    """Run an MLLP listener for one practice until Ctrl-C. An AA is sent only after the message is committed."""
+    from vetconnect.cli import out
+
+    with _errors():
+        from connectors.devices.ingest import DeviceStore
+        from connectors.devices.mllp import MLLPServer, hl7_handler
+
+        runtime = _runtime()
+        practice_id = _practice_id(runtime, practice)
+        store = DeviceStore(runtime.app_engine, practice_id, _master_key(runtime))
+
+        async def serve() -> None:
+            server = MLLPServer(hl7_handler(store.store), on_incomplete=store.on_incomplete,
+                                on_garbage=store.on_garbage)  # fmt: skip
+            bound_host, bound_port = await server.start(host, port)
+            out.print(f"MLLP listening on {bound_host}:{bound_port} for practice {practice}; Ctrl-C to stop",
+                      highlight=False)  # fmt: skip
+            try:
+                await server.serve_forever()
+            finally:
+                await server.close()
+
+        try:
+            asyncio.run(serve())
+        except KeyboardInterrupt:
+            out.print("stopped")
+
+
+@devices_app.command("drop")
+def drop(
+    practice: Annotated[
+        str | None, typer.Option("--practice", "-p", help="Only this practice's folder")
+    ] = None,
+    min_age: Annotated[float, typer.Option(help="Skip files modified less than this many seconds ago")] = 0.0,
+) -> None:
+    """Process the drop folders once ($VETCONNECT_HOME/drop/<practice code>/): store, then move each file."""
+    from vetconnect.cli import out
+
+    with _errors():
+        from connectors.devices.drop import drop_root, pending_files, process_drop_file, scan_drop_folders
+
+        runtime = _runtime()
+        root = drop_root(get_settings().home.resolve())
+        files = (
+            pending_files(root / practice, practice, min_age=min_age)
+            if practice
+            else list(scan_drop_folders(root, min_age=min_age))
+        )
+        ids: dict[str, int] = {}
+        master_key = _master_key(runtime)
+        for dropped in files:
+            if dropped.practice_code not in ids:
+                ids[dropped.practice_code] = _practice_id(runtime, dropped.practice_code)
+            result = process_drop_file(runtime.app_engine, ids[dropped.practice_code], dropped.path,
+                                       practice_code=dropped.practice_code, master_key=master_key)  # fmt: skip
+            out.print(f"{dropped.path}: {_describe(result.record)} → {result.moved_to.parent.name}/",
+                      highlight=False, soft_wrap=True)  # fmt: skip
+        if not files:
+            out.print(f"nothing to do in {root}", highlight=False)
+
+
+@devices_app.command("inbox")
+def inbox_list(practice: PracticeOption) -> None:
+    """Messages waiting for a person, with the reason."""
+    from vetconnect.cli import out
+    from warehouse.devices import inbox
+    from warehouse.tenancy import AccessContext, tenant_session
+
+    with _errors():
+        runtime = _runtime()
+        practice_id = _practice_id(runtime, practice)
+        with tenant_session(runtime.app_engine, AccessContext.for_practices([practice_id])) as session:
+            items = inbox(session)
+        for item in items:
+            out.print(f"{item.message_id}\t{item.received_at:%Y-%m-%d %H:%M}\t{item.filename or item.source}\t"
+                      f"{item.reason}: {item.detail}", highlight=False, soft_wrap=True)  # fmt: skip
+        out.print(f"{len(items)} message(s) in the inbox")
+
+
+@devices_app.command("resolve")
+def resolve(message_id: int, patient_id: int, practice: PracticeOption) -> None:
+    """Load an inbox message for the patient a person picked (from its stored raw copy)."""
+    from vetconnect.cli import out
+    from warehouse.devices import resolve_inbox
+    from warehouse.tenancy import AccessContext, tenant_session
+
+    with _errors():
+        from connectors.devices.ingest import parse_raw
+
+        runtime = _runtime()
+        practice_id = _practice_id(runtime, practice)
+        with tenant_session(runtime.app_engine, AccessContext.for_practices([practice_id])) as session:
+            record = resolve_inbox(session, message_id, patient_id, None, parser=parse_raw,
+                                   master_key=_master_key(runtime))  # fmt: skip
+        out.print(f"message {message_id}: {_describe(record)}")
+
+
+@devices_app.command("retry")
+def retry(practice: PracticeOption) -> None:
+    """Re-process the inbox from the raw copies (an order or patient may exist by now)."""
+    from vetconnect.cli import out
+    from warehouse.devices import reprocess_inbox
+    from warehouse.tenancy import AccessContext, tenant_session
+
+    with _errors():
+        from connectors.devices.ingest import parse_raw
+
+        runtime = _runtime()
+        practice_id = _practice_id(runtime, practice)
+        with tenant_session(runtime.app_engine, AccessContext.for_practices([practice_id])) as session:
+            summary = reprocess_inbox(session, parser=parse_raw, master_key=_master_key(runtime))
+        out.print(
+            f"retried {summary.retried}: {summary.ingested} ingested, {summary.still_inbox} still in the inbox"
+        )
