@@ -1,0 +1,299 @@
+"""Animana records → plain warehouse rows (`warehouse.loaders` row types). No SQL here: the loader resolves
+Animana ids to warehouse ids by joins.
+
+Decisions:
+- Ids become text ``animana_id``s; staff and rooms/equipment share the warehouse ``resource`` table, so their ids
+  are namespaced (``staff:12``, ``resource:3``) — the agenda's ``resource_type`` picks the namespace.
+- gender → sex: ``neutered_male`` → ``male_neutered`` etc.; species outside the warehouse list → ``other``.
+- Microchip: the API model already insists on 15 digits; `normalise_microchip` also refuses reserved prefixes
+  (000, 999). Such a chip is stored as NULL and the record is noted (a *resolved* quarantine entry with the raw
+  payload): the patient, its owners and its history still load, and a person can see what was dropped.
+- Money stays integer cents; VAT percent → basis points (21 → 2100). Quantities become `Decimal`.
+- A record that cannot become a valid row (e.g. a zero payment, which the warehouse forbids) is rejected with
+  a reason; it never raises.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from warehouse.loaders import (
+    AppointmentRow,
+    Batch,
+    ClientRow,
+    DiagnosisRow,
+    InvoiceLineRow,
+    InvoiceRow,
+    LabObservationRow,
+    OwnerRow,
+    PatientRow,
+    PaymentRow,
+    PrescriptionRow,
+    ProductRow,
+    Rejection,
+    ResourceRow,
+    VaccinationRow,
+    VisitRow,
+    WeightRow,
+)
+from warehouse.schema.clients import SPECIES
+from warehouse.validation import InvalidMicrochip, normalise_microchip
+
+from . import models as m
+from .models import RejectedRecord, Tombstone
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+
+SEX_BY_GENDER = {
+    "male": "male",
+    "female": "female",
+    "neutered_male": "male_neutered",
+    "neutered_female": "female_neutered",
+    "unknown": "unknown",
+}
+PRODUCT_KIND_BY_CATEGORY = {
+    "service": "service",
+    "vaccine": "medicine",
+    "medication": "medicine",
+    "food": "food",
+    "other": "goods",
+}
+# Animana agenda types → the franchise appointment-type codes (unknown types load without a type).
+APPOINTMENT_TYPE_CODES = {
+    "consult": "consult",
+    "vaccinatie": "vacc",
+    "controle": "followup",
+    "check": "checkup",
+    "senior check": "checkup",
+    "operatie": "surgery",
+    "gebitsbehandeling": "dental",
+    "castratie": "castration",
+    "euthanasie": "euthanasia",
+}
+
+
+class MappingError(ValueError):
+    """The record is valid Animana but has no valid warehouse row."""
+
+
+def resource_key(kind: str, record_id: int) -> str:
+    """The namespaced animana_id of a bookable resource: ``staff:<id>`` or ``resource:<id>``."""
+    return f"{'staff' if kind == 'staff' else 'resource'}:{record_id}"
+
+
+def vat_bp(percent: int) -> int:
+    return int(percent) * 100
+
+
+def at_midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(0, 0), AMSTERDAM)
+
+
+def _s(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _blank(value: str | None) -> str | None:
+    return value if value else None
+
+
+def _address(street: str | None, house_number: str | None) -> str | None:
+    parts = [p for p in (street, house_number) if p]
+    return " ".join(parts) if parts else None
+
+
+def map_relation(r: m.Relation) -> ClientRow:
+    return ClientRow(
+        str(r.id), _blank(r.title), _blank(r.initials), _blank(r.first_name), r.last_name, r.postcode,
+        _blank(r.city), _blank(r.email), _blank(r.phone), _address(r.street, r.house_number), r.iban, r.active,
+    )  # fmt: skip
+
+
+def map_animal(a: m.Animal) -> tuple[PatientRow, list[OwnerRow], str | None]:
+    """The patient row, its owner links (first relation is primary) and a note when something was dropped."""
+    note = None
+    chip = None
+    if a.chip_number is not None:
+        try:
+            chip = normalise_microchip(a.chip_number)
+        except InvalidMicrochip as exc:
+            note = f"microchip not stored: {exc}"
+    species = a.species if a.species in SPECIES else "other"
+    row = PatientRow(
+        str(a.id), a.name, species, _blank(a.breed), SEX_BY_GENDER[a.gender], a.date_of_birth, _blank(a.colour),
+        chip, a.deceased, a.deceased_on,
+    )  # fmt: skip
+    owners = []
+    seen: set[int] = set()
+    for index, relation_id in enumerate(a.relation_ids):
+        if relation_id in seen:
+            continue
+        seen.add(relation_id)
+        owners.append(OwnerRow(str(a.id), str(relation_id), index == 0))
+    return row, owners, note
+
+
+def map_staff(s: m.Staff) -> ResourceRow:
+    return ResourceRow(resource_key("staff", s.id), "staff", f"{s.first_name} {s.last_name}"[:120], s.active)
+
+
+def map_resource(r: m.Resource) -> ResourceRow:
+    return ResourceRow(resource_key(r.kind, r.id), r.kind, r.name[:120], r.active)
+
+
+def map_product(p: m.Product) -> ProductRow:
+    return ProductRow(
+        p.code, p.name, PRODUCT_KIND_BY_CATEGORY[p.category], p.price_cents, vat_bp(p.vat_rate),
+        p.dispensing_category, p.active,
+    )  # fmt: skip
+
+
+def map_appointment(a: m.Appointment) -> AppointmentRow:
+    return AppointmentRow(
+        str(a.id), resource_key(a.resource_type, a.resource_id), str(a.animal_id), str(a.relation_id),
+        APPOINTMENT_TYPE_CODES.get(a.type.strip().lower()), a.start, a.end, a.status, a.reason, a.booked_at,
+        a.updated_at if a.status == "cancelled" else None,
+    )  # fmt: skip
+
+
+def map_consult(c: m.Consult) -> tuple[VisitRow, list[DiagnosisRow], list[WeightRow]]:
+    visit = VisitRow(
+        str(c.id), str(c.animal_id), _s(c.appointment_id), c.date, c.reason, c.soap.subjective or None,
+        c.soap.objective or None, c.soap.assessment or None, c.soap.plan or None,
+    )  # fmt: skip
+    diagnoses = [
+        DiagnosisRow(f"{c.id}:{i}", str(c.id), d.venom_code, d.description[:200], c.date)
+        for i, d in enumerate(c.diagnoses)
+    ]
+    weights = []
+    if c.weight_kg is not None:
+        grams = int((Decimal(repr(c.weight_kg)) * 1000).to_integral_value())
+        if 0 < grams < 2_000_000:
+            weights.append(WeightRow(f"consult:{c.id}", str(c.id), str(c.animal_id), c.date, grams))
+    return visit, diagnoses, weights
+
+
+def map_vaccination(v: m.Vaccination) -> VaccinationRow:
+    return VaccinationRow(
+        str(v.id), str(v.animal_id), _s(v.consult_id), v.vaccine[:120], _blank(v.batch_number), v.given_on,
+        v.due_on,
+    )  # fmt: skip
+
+
+def map_prescription(p: m.Prescription) -> PrescriptionRow:
+    return PrescriptionRow(
+        str(p.id), str(p.animal_id), _s(p.consult_id), p.product_code, p.product_name[:200],
+        Decimal(repr(p.quantity)).quantize(Decimal("0.001")), p.instructions, p.dispensing_category,
+        at_midnight(p.date),
+    )  # fmt: skip
+
+
+def _decimal(value: float | None) -> Decimal | None:
+    return None if value is None else Decimal(repr(value))
+
+
+def map_labresult(r: m.LabResult) -> LabObservationRow:
+    return LabObservationRow(
+        str(r.id), str(r.animal_id), r.test_code[:64], _blank(r.test_name), _decimal(r.value), _blank(r.unit),
+        _decimal(r.reference_low), _decimal(r.reference_high), r.flag, at_midnight(r.date),
+    )  # fmt: skip
+
+
+def map_invoice(i: m.Invoice) -> tuple[InvoiceRow, list[InvoiceLineRow]]:
+    row = InvoiceRow(
+        str(i.id), str(i.relation_id), i.number, i.date, "issued", i.total_excl_vat_cents, i.vat_cents,
+        i.total_cents,
+    )  # fmt: skip
+    lines = [
+        InvoiceLineRow(
+            f"{i.id}:{n}",
+            str(i.id),
+            line.product_code,
+            (line.description or line.product_code)[:200],
+            Decimal(line.quantity),
+            line.unit_price_cents,
+            vat_bp(line.vat_rate),
+            line.line_total_cents,
+            line.vat_cents,
+            line.line_total_cents + line.vat_cents,
+        )  # fmt: skip
+        for n, line in enumerate(i.lines)
+    ]
+    return row, lines
+
+
+def map_payment(p: m.Payment) -> PaymentRow:
+    if p.amount_cents == 0:
+        raise MappingError("amount_cents: a payment of zero is not a payment")
+    return PaymentRow(
+        str(p.id), str(p.invoice_id), _s(p.relation_id), p.method, p.amount_cents, at_midnight(p.date)
+    )
+
+
+def _raw(item: m.AnimanaRecord) -> str:
+    return json.dumps(item.model_dump(mode="json"), ensure_ascii=False)
+
+
+def map_items(resource: str, items: Iterable[m.Item]) -> Batch:
+    """Map one page's items (records, tombstones, rejected records) to a loader `Batch`."""
+    batch = Batch(resource)
+    children: dict[str, list[tuple]] = {}
+    stamps: list[dt.datetime] = []
+    for item in items:
+        if isinstance(item, RejectedRecord):
+            raw = item.raw if isinstance(item.raw, str) else json.dumps(item.raw, ensure_ascii=False)
+            batch.rejected.append(Rejection(_s(item.record_id), raw, item.reason))
+            continue
+        stamps.append(item.updated_at)
+        if isinstance(item, Tombstone):
+            batch.deleted.append(str(item.id))
+            continue
+        try:
+            _map_record(resource, item, batch, children)
+        except (MappingError, ValueError, ArithmeticError) as exc:
+            batch.rejected.append(Rejection(str(item.id), _raw(item), str(exc)))
+    batch.children = children
+    batch.high_water = max(stamps, default=None)
+    return batch
+
+
+def _map_record(resource: str, item: m.AnimanaRecord, batch: Batch, children: dict[str, list[tuple]]) -> None:
+    if resource == "relations":
+        batch.rows.append(map_relation(item))  # type: ignore[arg-type]
+    elif resource == "animals":
+        patient, owners, note = map_animal(item)  # type: ignore[arg-type]
+        batch.rows.append(patient)
+        children.setdefault("owners", []).extend(owners)
+        if note:
+            batch.rejected.append(Rejection(str(item.id), _raw(item), note, note=True))
+    elif resource == "staff":
+        batch.rows.append(map_staff(item))  # type: ignore[arg-type]
+    elif resource == "resources":
+        batch.rows.append(map_resource(item))  # type: ignore[arg-type]
+    elif resource == "products":
+        batch.rows.append(map_product(item))  # type: ignore[arg-type]
+    elif resource == "agenda":
+        batch.rows.append(map_appointment(item))  # type: ignore[arg-type]
+    elif resource == "consults":
+        visit, diagnoses, weights = map_consult(item)  # type: ignore[arg-type]
+        batch.rows.append(visit)
+        children.setdefault("diagnoses", []).extend(diagnoses)
+        children.setdefault("weights", []).extend(weights)
+    elif resource == "vaccinations":
+        batch.rows.append(map_vaccination(item))  # type: ignore[arg-type]
+    elif resource == "prescriptions":
+        batch.rows.append(map_prescription(item))  # type: ignore[arg-type]
+    elif resource == "labresults":
+        batch.rows.append(map_labresult(item))  # type: ignore[arg-type]
+    elif resource == "invoices":
+        invoice, lines = map_invoice(item)  # type: ignore[arg-type]
+        batch.rows.append(invoice)
+        children.setdefault("lines", []).extend(lines)
+    elif resource == "payments":
+        batch.rows.append(map_payment(item))  # type: ignore[arg-type]
+    else:
+        raise KeyError(f"no mapping for Animana resource {resource!r}")

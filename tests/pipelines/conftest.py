@@ -1,0 +1,17 @@
+"""Fixtures for the pipeline tests: a warehouse database linked to a running Animana simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from animana_sync_support import SECRET, SyncWorld, link_world
+
+from connectors.animana.simulator import running_simulator
+
+
+@pytest.fixture
+def animana_world(fresh_db) -> Iterator[SyncWorld]:  # noqa: ANN001
+    """A fresh warehouse with two practices linked to a small, seeded, fault-free simulator of their own."""
+    with running_simulator(seed=11, practices=2, client_secret=SECRET) as sim:
+        yield SyncWorld(fresh_db, sim, link_world(fresh_db, [1001, 1002]))
