@@ -20,7 +20,8 @@ FAST = RetryPolicy(
 
 # Everything the mirror holds, compared between runs (ids excluded: they are warehouse-assigned).
 SNAPSHOT_QUERIES = {
-    "client": "SELECT animana_id, title, initials, first_name, last_name, postcode, city, email_bidx, phone_bidx, "
+    "client": "SELECT animana_id, title, initials, first_name, last_name, postcode, city, email_enc IS NOT NULL, "
+    "phone_enc IS NOT NULL, address_enc IS NOT NULL, iban_enc IS NOT NULL, "
     "active, deleted_at IS NOT NULL FROM client WHERE animana_id IS NOT NULL",
     "patient": "SELECT animana_id, name, species, breed, sex, date_of_birth, colour, microchip, deceased, "
     "deceased_on, deleted_at IS NOT NULL FROM patient",

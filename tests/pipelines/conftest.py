@@ -15,3 +15,14 @@ def animana_world(fresh_db) -> Iterator[SyncWorld]:  # noqa: ANN001
     """A fresh warehouse with two practices linked to a small, seeded, fault-free simulator of their own."""
     with running_simulator(seed=11, practices=2, client_secret=SECRET) as sim:
         yield SyncWorld(fresh_db, sim, link_world(fresh_db, [1001, 1002]))
+
+
+@pytest.fixture
+def other_db(server_url: str, template_db: str) -> Iterator:
+    """A second migrated database, for comparing two ways of reaching the same state."""
+    from tests.conftest import drop_database, open_database
+
+    db = open_database(server_url, template_db)
+    yield db
+    db.dispose()
+    drop_database(server_url, db.name)
