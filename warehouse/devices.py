@@ -573,22 +573,27 @@ def _lab_order(
     session: Session, practice_id: int, patient_id: int, result: LabResultInput, order: LabOrderInput
 ) -> tuple[int | None, bool]:
     """The order's id (found by accession, else placer number, else created), and whether it is new."""
-    for number in order.numbers:
-        row = session.execute(
-            select(LabOrder.id, LabOrder.patient_id, LabOrder.status).where(
-                LabOrder.practice_id == practice_id, LabOrder.accession_number == number
+    numbers = list(order.numbers)
+    found = (
+        session.execute(
+            select(LabOrder.id, LabOrder.patient_id, LabOrder.status, LabOrder.accession_number).where(
+                LabOrder.practice_id == practice_id, LabOrder.accession_number.in_(numbers)
             )
-        ).one_or_none()
-        if row is not None:
-            if row.patient_id != patient_id:
-                return None, False  # a person chose another patient: keep the results off that order
-            if row.status in ("ordered", "partial"):
-                session.execute(
-                    update(LabOrder)
-                    .where(LabOrder.practice_id == practice_id, LabOrder.id == row.id)
-                    .values(status=_order_status(order))
-                )
-            return row.id, False
+        ).all()
+        if numbers
+        else []
+    )
+    if found:
+        row = min(found, key=lambda r: numbers.index(r.accession_number))  # accession before placer number
+        if row.patient_id != patient_id:
+            return None, False  # a person chose another patient: keep the results off that order
+        if row.status in ("ordered", "partial"):
+            session.execute(
+                update(LabOrder)
+                .where(LabOrder.practice_id == practice_id, LabOrder.id == row.id)
+                .values(status=_order_status(order))
+            )
+        return row.id, False
     if not order.accession:
         return None, False
     created = session.execute(
@@ -646,29 +651,28 @@ def _load_order(
     earlier = (
         [] if is_new else _current_rows(session, practice_id, patient_id, lab_order_id, message_id, rows)
     )
-    ids = (
-        session.execute(
-            insert(LabObservation).returning(LabObservation.id, sort_by_parameter_order=True), rows
-        )
-        .scalars()
-        .all()
-    )
+    # One multi-row INSERT: one statement, so one audit entry and one round trip, whatever the panel size.
+    table = LabObservation.__table__
+    inserted = session.execute(insert(table).values(rows).returning(table.c.id, table.c.code)).all()
+    ids = [r.id for r in inserted]
     if earlier:
-        new_by_code: dict[str, tuple[int, str]] = {}
-        for row, new_id in zip(rows, ids, strict=True):
-            new_by_code.setdefault(row["code"], (new_id, row["status"]))
+        new_by_code: dict[str, int] = {}
+        for r in sorted(inserted, key=lambda r: r.id):
+            new_by_code.setdefault(r.code, r.id)
+        status_by_code: dict[str, str] = {}
+        for row in rows:
+            status_by_code.setdefault(row["code"], row["status"])
         pointers = []
         for old in earlier:
-            new = new_by_code.get(old.code)
-            if new is None:
+            new_id = new_by_code.get(old.code)
+            if new_id is None:
                 continue
-            new_id, new_status = new
+            new_status = status_by_code[old.code]
             if new_status in ("corrected", "cancelled") or (
                 new_status == "final" and old.status == "preliminary"
             ):
                 pointers.append({"p": practice_id, "old": old.id, "new": new_id})
         if pointers:
-            table = LabObservation.__table__
             session.execute(
                 update(table)
                 .where(table.c.practice_id == bindparam("p"), table.c.id == bindparam("old"))

@@ -188,6 +188,14 @@ class _Reader:
         self.warnings.append(str(FieldIssue(location, segment, message)))
 
     def get(self, seg: Segment, pos: int, f: int, r: int = 1, c: int = 1, s: int = 1) -> str:
+        # Fast path for the common shapes (absent field, or a plain value with no escapes): the same result as
+        # extract_field at a fraction of the cost, which matters for 20-result panels at hundreds per second.
+        if f >= len(seg) and seg[0][0] != "MSH":
+            return ""
+        if r == c == s == 1 and seg[0][0] != "MSH":
+            field = seg[f]
+            if len(field) == 1 and isinstance(field[0], str) and seg.esc not in field[0]:
+                return field[0].strip()
         try:
             value = seg.extract_field(1, f, r, c, s)
         except IndexError:
