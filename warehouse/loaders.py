@@ -855,11 +855,12 @@ def _quarantine(cur: psycopg.Cursor, target: LoadTarget, resource: str, rejected
         return 0
     cur.executemany(
         "INSERT INTO ingest_quarantine (practice_id, source, resource, external_id, raw, reason, sync_run_id, "
-        "resolved_at) SELECT %(pid)s, 'animana', %(resource)s, %(external_id)s, %(raw)s, %(reason)s, %(run)s, "
-        "CASE WHEN %(note)s THEN clock_timestamp() END WHERE NOT EXISTS (SELECT 1 FROM ingest_quarantine q "
-        "WHERE q.practice_id = %(pid)s AND q.source = 'animana' AND q.resource = %(resource)s "
-        "AND q.external_id IS NOT DISTINCT FROM %(external_id)s AND q.reason = %(reason)s "
-        "AND (q.resolved_at IS NULL OR %(note)s))",
+        "resolved_at) SELECT %(pid)s, 'animana', %(resource)s::text, %(external_id)s::text, %(raw)s::text, "
+        "%(reason)s::text, %(run)s::bigint, CASE WHEN %(note)s::boolean THEN clock_timestamp() END "
+        "WHERE NOT EXISTS (SELECT 1 FROM ingest_quarantine q WHERE q.practice_id = %(pid)s "
+        "AND q.source = 'animana' AND q.resource = %(resource)s::text "
+        "AND q.external_id IS NOT DISTINCT FROM %(external_id)s::text AND q.reason = %(reason)s::text "
+        "AND (q.resolved_at IS NULL OR %(note)s::boolean))",
         [
             _params(
                 target,

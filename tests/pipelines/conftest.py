@@ -26,3 +26,15 @@ def other_db(server_url: str, template_db: str) -> Iterator:
     yield db
     db.dispose()
     drop_database(server_url, db.name)
+
+
+@pytest.fixture
+def synced_world(animana_world: SyncWorld) -> SyncWorld:
+    """`animana_world` after one complete sync."""
+    from animana_sync_support import MASTER_KEY
+
+    from pipelines.animana.sync import sync_all
+
+    with animana_world.client() as client:
+        sync_all(animana_world.db.app_engine, client, animana_world.practices, master_key=MASTER_KEY)
+    return animana_world

@@ -1,0 +1,141 @@
+"""Properties of the Animana → warehouse mapping (pure: no database, no HTTP)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from connectors.animana import models as m
+from connectors.animana.mapping import (
+    SEX_BY_GENDER,
+    map_animal,
+    map_invoice,
+    map_items,
+    map_product,
+    resource_key,
+)
+from warehouse.billing.vat import line_amounts
+from warehouse.schema.billing import PRODUCT_KINDS, VAT_RATES_BP
+from warehouse.schema.clients import SEXES, SPECIES
+
+STAMP = "2026-11-02T12:00:00Z"
+days = st.dates(min_value=dt.date(1990, 1, 1), max_value=dt.date(2030, 1, 1))
+chips = st.one_of(st.none(), st.text(alphabet="0123456789", min_size=15, max_size=15))
+
+
+@st.composite
+def animals(draw: st.DrawFn) -> m.Animal:
+    born = draw(st.one_of(st.none(), days))
+    deceased = draw(st.booleans())
+    died = draw(st.one_of(st.none(), days.filter(lambda d: born is None or d >= born))) if deceased else None
+    return m.Animal.model_validate(
+        {
+            "id": draw(st.integers(1, 10**9)), "updated_at": STAMP,
+            "relation_ids": draw(st.lists(st.integers(1, 50), min_size=1, max_size=4)),
+            "name": draw(st.text(min_size=1, max_size=30)),
+            "species": draw(st.sampled_from([*SPECIES, "axolotl", "stick_insect"])),
+            "gender": draw(st.sampled_from(list(SEX_BY_GENDER))), "chip_number": draw(chips),
+            "date_of_birth": born.isoformat() if born else None, "deceased": deceased,
+            "deceased_on": died.isoformat() if died else None,
+        }
+    )  # fmt: skip
+
+
+@given(animals())
+def test_any_valid_animal_maps_to_a_patient_row_the_table_accepts(animal: m.Animal):
+    row, owners, note = map_animal(animal)
+    base = animal.gender.removeprefix("neutered_")
+    assert row.sex in SEXES
+    assert row.sex == (f"{base}_neutered" if animal.gender.startswith("neutered_") else base)
+    assert row.species in SPECIES
+    assert row.microchip is None or re.fullmatch(r"[0-9]{15}", row.microchip)
+    if animal.chip_number is not None and row.microchip is None:
+        assert note and "microchip" in note  # a dropped chip is always noted
+    if animal.chip_number and animal.chip_number[:3] not in ("000", "999"):
+        assert row.microchip == animal.chip_number
+    assert (
+        not row.deceased
+        or row.deceased_on is None
+        or row.date_of_birth is None
+        or row.deceased_on >= row.date_of_birth
+    )
+    assert len({o.client_animana_id for o in owners}) == len(owners)
+    assert [o.is_primary for o in owners].count(True) == 1 and owners[0].is_primary
+
+
+@st.composite
+def invoices(draw: st.DrawFn) -> m.Invoice:
+    lines = []
+    for _ in range(draw(st.integers(1, 5))):
+        quantity, unit, rate = (
+            draw(st.integers(1, 20)),
+            draw(st.integers(0, 100_000)),
+            draw(st.sampled_from([0, 9, 21])),
+        )
+        total = quantity * unit
+        lines.append({"product_code": "C001", "description": "x", "quantity": quantity, "unit_price_cents": unit,
+                      "vat_rate": rate, "line_total_cents": total, "vat_cents": (total * rate + 50) // 100})  # fmt: skip
+    excl, vat = sum(x["line_total_cents"] for x in lines), sum(x["vat_cents"] for x in lines)
+    return m.Invoice.model_validate(
+        {"id": 7, "updated_at": STAMP, "relation_id": 3, "date": "2026-01-05", "number": "1001-2026-00001",
+         "lines": lines, "total_excl_vat_cents": excl, "vat_cents": vat, "total_cents": excl + vat}
+    )  # fmt: skip
+
+
+@given(invoices())
+def test_invoice_money_stays_integer_cents_with_dutch_vat_that_adds_up(invoice: m.Invoice):
+    row, lines = map_invoice(invoice)
+    assert row.total_incl_cents == row.total_excl_cents + row.vat_cents
+    assert sum(x.line_excl_cents for x in lines) == row.total_excl_cents
+    assert sum(x.line_vat_cents for x in lines) == row.vat_cents
+    for line in lines:
+        assert line.vat_rate_bp in VAT_RATES_BP
+        assert all(
+            isinstance(v, int) for v in (line.unit_price_cents, line.line_excl_cents, line.line_vat_cents)
+        )
+        assert line.line_incl_cents == line.line_excl_cents + line.line_vat_cents
+        # the same half-up rounding as our own invoices
+        assert (
+            line_amounts(line.quantity, line.unit_price_cents, line.vat_rate_bp).vat_cents
+            == line.line_vat_cents
+        )
+
+
+@given(
+    st.sampled_from(["service", "vaccine", "medication", "food", "other"]),
+    st.sampled_from([0, 9, 21]),
+    st.integers(0, 10**7),
+)
+def test_products_map_to_a_kind_and_vat_rate_the_price_list_accepts(category: str, rate: int, price: int):
+    product = m.Product.model_validate(
+        {"id": 1, "updated_at": STAMP, "code": "X1", "name": "X", "category": category, "price_cents": price,
+         "vat_rate": rate, "active": True}
+    )  # fmt: skip
+    row = map_product(product)
+    assert row.kind in PRODUCT_KINDS and row.vat_rate_bp in VAT_RATES_BP and row.price_cents == price
+
+
+def test_staff_and_rooms_never_share_an_animana_id():
+    assert resource_key("staff", 3) == "staff:3" and resource_key("room", 3) == "resource:3"
+    assert resource_key("equipment", 3) == "resource:3"
+
+
+def test_a_zero_payment_is_rejected_with_a_reason_and_tombstones_become_deletions():
+    payment = m.Payment.model_validate(
+        {
+            "id": 5,
+            "updated_at": STAMP,
+            "invoice_id": 1,
+            "method": "pin",
+            "amount_cents": 0,
+            "date": "2026-01-01",
+        }
+    )
+    tomb = m.Tombstone.model_validate({"id": 6, "updated_at": "2026-11-02T12:00:01Z", "deleted": True})
+    batch = map_items("payments", [payment, tomb])
+    assert batch.rows == [] and batch.deleted == ["6"]
+    assert batch.rejected[0].external_id == "5" and "zero" in batch.rejected[0].reason
+    assert batch.high_water == tomb.updated_at
