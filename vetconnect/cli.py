@@ -14,7 +14,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from connectors.animana.cli import animana_app
 from vetconnect import pgserver
+from vetconnect.animana_cli import sync_app
 from vetconnect.devices_cli import devices_app
 from vetconnect.runtime import SetupError, get_runtime
 from vetconnect.settings import MissingSetting, get_settings
@@ -33,6 +35,8 @@ app.add_typer(tenants_app, name="tenants")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 app.add_typer(devices_app, name="devices")
+app.add_typer(sync_app, name="sync")
+app.add_typer(animana_app, name="animana")
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)

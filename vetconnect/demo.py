@@ -4,11 +4,12 @@ resources a practice needs before its first appointment. Safe to run twice (exis
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from warehouse.billing.vat import vat_rate_for
@@ -123,6 +124,19 @@ def build_demo_world(session: Session, *, master_key: bytes, today: dt.date | No
             full_code = f"{code}-{dep_code}"
             _ensure(session, full_code, lambda p=practice, c=full_code, n=dep_name: add_department(
                 session, practice_id=p.id, code=c, name=n))  # fmt: skip
+    # Each demo practice mirrors a simulator practice (1001, 1002, ...); loaded after commit, see below.
+    for number, practice in enumerate(practices.values()):
+        if practice.animana_practice_id is None:
+            practice.animana_practice_id = str(1001 + number)
+    if os.environ.get("VETCONNECT_DEMO_ANIMANA", "1") != "0":
+        admin_url = session.get_bind().url.render_as_string(hide_password=False)
+
+        def load_animana(_session: Session) -> None:
+            from vetconnect.animana_cli import demo_sync
+
+            demo_sync(admin_url, list(practices), master_key=master_key)
+
+        event.listen(session, "after_commit", load_animana, once=True)
     tenants = {**franchises, **practices}
     for username, (full_name, role, codes) in ACCOUNTS.items():
         if session.scalar(select(AppUser.id).where(AppUser.username == username)) is None:
