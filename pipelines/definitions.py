@@ -1,0 +1,10 @@
+"""The one Dagster `Definitions` of VetConnect: every domain's definitions merged (`dagster dev` loads this,
+see `[tool.dagster]` in pyproject). Add a domain by merging its `defs` here."""
+
+from __future__ import annotations
+
+from dagster import Definitions
+
+from pipelines.animana import defs as animana_defs
+
+defs = Definitions.merge(animana_defs)
