@@ -651,9 +651,10 @@ def _load_order(
     earlier = (
         [] if is_new else _current_rows(session, practice_id, patient_id, lab_order_id, message_id, rows)
     )
-    # One multi-row INSERT: one statement, so one audit entry and one round trip, whatever the panel size.
+    # One INSERT statement per panel: one audit entry and one round trip, whatever the panel size.
     table = LabObservation.__table__
-    inserted = session.execute(insert(table).values(rows).returning(table.c.id, table.c.code)).all()
+    # executemany + RETURNING is sent as one batched INSERT … VALUES ("insertmanyvalues"), compiled once.
+    inserted = session.execute(insert(table).returning(table.c.id, table.c.code), rows).all()
     ids = [r.id for r in inserted]
     if earlier:
         new_by_code: dict[str, int] = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from sqlalchemy import Engine
@@ -226,13 +226,22 @@ def ingest_bytes(
 class DeviceStore:
     """Where one practice's device feed lands: ``store`` for ``hl7_handler`` and the MLLP loss callbacks.
 
-    Each message is its own transaction, run in a worker thread so the event loop keeps serving other
-    connections; ``hl7_handler`` sends its ACK only after ``store`` returns, i.e. after the commit.
+    Group commit: messages arriving on concurrent connections are written by ``writers`` worker tasks, each
+    taking whatever is queued (up to ``max_batch``, never waiting for more) into one transaction with a
+    SAVEPOINT per message, and committing once. Why: every audited write holds the practice's audit-chain
+    lock until commit, so one transaction per message serialises on the commit's WAL flush (~30 msg/s on
+    this machine); a batch pays that once. ``store`` returns only after the commit, so ``hl7_handler``'s AA
+    still means "stored and decided". A message that fails on its own rolls back to its savepoint and gets
+    AE; if the commit fails every message of the batch gets AE (the senders resend; nothing was ACKed).
     """
 
     engine: Engine
     practice_id: int
     master_key: bytes | None = None
+    max_batch: int = 64
+    writers: int = 2
+    _queue: asyncio.Queue | None = field(default=None, init=False, repr=False)
+    _tasks: list[asyncio.Task] = field(default_factory=list, init=False, repr=False)
 
     def store_sync(self, raw: bytes, source: str, outcome: ParseOutcome | None = None) -> wh.RecordResult:
         context = AccessContext.for_practices([self.practice_id])
@@ -241,6 +250,27 @@ class DeviceStore:
                 session, self.practice_id, raw, source, master_key=self.master_key, outcome=outcome
             )
 
+    def store_batch_sync(
+        self, items: list[tuple[bytes, str, ParseOutcome | None]]
+    ) -> list[wh.RecordResult | BaseException]:
+        results: list[wh.RecordResult | BaseException] = []
+        context = AccessContext.for_practices([self.practice_id])
+        with tenant_session(self.engine, context) as session:
+            for raw, source, outcome in items:
+                savepoint = session.begin_nested()
+                try:
+                    record = ingest_bytes(
+                        session, self.practice_id, raw, source, master_key=self.master_key, outcome=outcome
+                    )
+                except Exception as exc:  # this message only: the others of the batch still commit
+                    savepoint.rollback()
+                    log.exception("storing a device message from %s failed", source)
+                    results.append(exc)
+                    continue
+                savepoint.commit()
+                results.append(record)
+        return results
+
     def store_inbox_sync(self, raw: bytes, source: str, reason: str, detail: str) -> wh.RecordResult:
         context = AccessContext.for_practices([self.practice_id])
         with tenant_session(self.engine, context) as session:
@@ -248,8 +278,32 @@ class DeviceStore:
             outcome = wh.DeviceOutcome(fmt, inbox_reason=reason, inbox_detail=detail)
             return wh.ingest_raw(session, self.practice_id, raw, source, None, outcome)
 
-    async def store(self, raw: bytes, peer: str, outcome: ParseOutcome) -> None:
-        await asyncio.to_thread(self.store_sync, raw, f"mllp:{peer}", outcome)
+    async def store(self, raw: bytes, peer: str, outcome: ParseOutcome) -> wh.RecordResult:
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+            self._tasks = [asyncio.create_task(self._writer()) for _ in range(self.writers)]
+        done: asyncio.Future[wh.RecordResult] = asyncio.get_running_loop().create_future()
+        await self._queue.put((raw, f"mllp:{peer}", outcome, done))
+        return await done
+
+    async def _writer(self) -> None:
+        assert self._queue is not None
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                results = await asyncio.to_thread(self.store_batch_sync, [item[:3] for item in batch])
+            except Exception as exc:  # the commit (or the connection) failed: nobody gets an AA
+                log.exception("storing a batch of %d device messages failed", len(batch))
+                results = [exc] * len(batch)
+            for (*_, done), result in zip(batch, results, strict=True):
+                if done.done():
+                    continue
+                if isinstance(result, BaseException):
+                    done.set_exception(result)
+                else:
+                    done.set_result(result)
 
     async def on_incomplete(self, raw: bytes, peer: str) -> None:
         detail = f"connection from {peer} ended mid-message after {len(raw)} bytes (no MLLP end block)"

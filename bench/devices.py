@@ -1,0 +1,254 @@
+"""Device ingestion benchmark: MLLP throughput with ACKs, end-to-end latency, peak memory, and baselines.
+
+    .venv/bin/python bench/devices.py [--messages 5000] [--senders 10] [--obx 20]
+
+- A throw-away embedded PostgreSQL (or DATABASE_URL) migrated to head, one practice with one patient.
+- The MLLP server (``hl7_handler`` + ``DeviceStore``, i.e. production code) runs in this process; the senders
+  run in a separate process so they do not compete for this process's GIL.
+- Each sender sends one message, waits for its ACK, sends the next (as analysers do). An AA is written after
+  the commit, so send → ACK is send → observations visible in the database; a sample of messages is also
+  checked in the database right after its ACK to confirm it.
+- Baselines in the same run: (a) the raw INSERT of the same bytes into device_message from 10 threads without
+  parsing or loading, (b) parse + map only (``process_bytes`` + ``to_device_outcome``), single thread.
+- Peak RSS of this process (server side) is sampled every 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psutil
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from connectors.devices.ingest import DeviceStore, to_device_outcome  # noqa: E402
+from connectors.devices.mllp import MLLPClient, hl7_handler, start_in_background  # noqa: E402
+from connectors.devices.outcome import process_bytes  # noqa: E402
+from vetconnect import pgserver  # noqa: E402
+from warehouse import migrate  # noqa: E402
+from warehouse.db import app_url, make_engine  # noqa: E402
+from warehouse.schema.clients import Client, ClientPatient, Patient  # noqa: E402
+from warehouse.tenancy import system_session  # noqa: E402
+from warehouse.tenants import add_franchise, add_practice  # noqa: E402
+
+CHIP = "528140000123456"
+MASTER_KEY = os.urandom(32)
+
+
+def cbc(control_id: str, obx: int) -> bytes:
+    segments = [
+        f"MSH|^~\\&|VetScan HM5|Bench Lab|VetConnect|P1|20240314101500+0100||ORU^R01^ORU_R01|{control_id}|P|2.5.1",
+        f"PID|1||{CHIP}^^^ISO^MC||de Vries^Bello||20190301|M",
+        "NK1|1|de Vries^Anna|OWN",
+        f"ORC|RE|PL-{control_id}|ACC-{control_id}",
+        f"OBR|1|PL-{control_id}|ACC-{control_id}|CBC^Complete blood count^L|||20240314100000+0100",
+    ]
+    segments += [
+        f"OBX|{n}|NM|T{n:02d}^Test {n}^L||{n}.{n % 10}|10*9/L|1.0-{n + 10}.0|{'H' if n % 7 == 0 else 'N'}|||F"
+        for n in range(1, obx + 1)
+    ]
+    return "\r".join(segments).encode()
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def setup_database(root: Path) -> str:
+    external = os.environ.get("DATABASE_URL")
+    base = external or pgserver.start(root / "pgdata").url(database="postgres")
+    name = f"vc_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(_libpq(base), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = base.rsplit("/", 1)[0] + f"/{name}" if "?" not in base else base.replace("/postgres?", f"/{name}?")
+    migrate.upgrade(url)
+    return url
+
+
+def setup_practice(admin_url: str) -> int:
+    engine = make_engine(admin_url)
+    with system_session(engine, reason="bench set-up") as session:
+        franchise = add_franchise(session, code="bench-f", name="Bench")
+        practice = add_practice(
+            session, franchise_id=franchise.id, code="bench", name="Bench", master_key=MASTER_KEY
+        )
+        client = Client(practice_id=practice.id, last_name="de Vries")
+        patient = Patient(practice_id=practice.id, name="Bello", species="dog", microchip=CHIP)
+        session.add_all([client, patient])
+        session.flush()
+        session.add(ClientPatient(practice_id=practice.id, client_id=client.id, patient_id=patient.id))
+        practice_id = practice.id
+    engine.dispose()
+    return practice_id
+
+
+# --- senders (separate process) ----------------------------------------------------------------------------
+
+
+def _sender_process(port: int, senders: int, per_sender: int, obx: int, prefix: str, queue: mp.Queue) -> None:
+    async def one(n: int) -> list[tuple[float, float, bool]]:
+        samples = []
+        async with await MLLPClient.connect("127.0.0.1", port, timeout=60) as client:
+            for i in range(per_sender):
+                message = cbc(f"{prefix}{n}-{i}", obx)
+                start = time.perf_counter()
+                ack = await client.send(message)
+                samples.append((start, time.perf_counter(), b"MSA|AA" in ack))
+        return samples
+
+    async def main() -> list[tuple[float, float, bool]]:
+        results = await asyncio.gather(*(one(n) for n in range(senders)))
+        return [s for r in results for s in r]
+
+    wall = time.perf_counter()
+    samples = asyncio.run(main())
+    queue.put((time.perf_counter() - wall, samples))
+
+
+def run_mllp(port: int, senders: int, messages: int, obx: int, prefix: str) -> tuple[float, list]:
+    queue: mp.Queue = mp.get_context("spawn").Queue()
+    proc = mp.get_context("spawn").Process(
+        target=_sender_process, args=(port, senders, max(messages // senders, 1), obx, prefix, queue)
+    )
+    proc.start()
+    wall, samples = queue.get()
+    proc.join()
+    return wall, samples
+
+
+class PeakRSS:
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._proc = psutil.Process()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._proc.memory_info().rss)
+            time.sleep(0.05)
+
+    def __enter__(self) -> PeakRSS:
+        self.peak = self._proc.memory_info().rss
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def raw_insert_baseline(app_db_url: str, practice_id: int, messages: int, obx: int, threads: int) -> float:
+    raw = cbc("BASE", obx)
+    digest = hashlib.sha256(raw).hexdigest()
+
+    def work(n: int) -> None:
+        with psycopg.connect(_libpq(app_db_url)) as conn:
+            for _ in range(messages // threads):
+                with conn.transaction():
+                    conn.execute("SELECT set_config('app.practice_ids', %s, true)", (str(practice_id),))
+                    conn.execute(
+                        "INSERT INTO device_message (practice_id, source, raw, sha256, size_bytes, status)"
+                        " VALUES (%s, 'bench', %s, %s, %s, 'received')",
+                        (practice_id, raw, digest, len(raw)),
+                    )
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(work, range(threads)))
+    return (messages // threads * threads) / (time.perf_counter() - start)
+
+
+def parse_only_baseline(messages: int, obx: int) -> float:
+    payloads = [cbc(f"P-{i}", obx) for i in range(messages)]
+    start = time.perf_counter()
+    for raw in payloads:
+        to_device_outcome(process_bytes(raw, "bench"), raw)
+    return messages / (time.perf_counter() - start)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--messages", type=int, default=5000, help="messages in the burst (e.g. 100000)")
+    parser.add_argument("--senders", type=int, default=10)
+    parser.add_argument("--obx", type=int, default=20, help="results per message")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="vc-bench-") as tmp:
+        admin_url = setup_database(Path(tmp))
+        practice_id = setup_practice(admin_url)
+        engine = make_engine(app_url(admin_url), pool_size=args.senders + 2)
+        store = DeviceStore(engine, practice_id, MASTER_KEY)
+        server = start_in_background(
+            hl7_handler(store.store), on_incomplete=store.on_incomplete, on_garbage=store.on_garbage
+        )
+        try:
+            run_mllp(server.port, args.senders, args.senders * 20, args.obx, "WARM-")  # warm-up
+            rss_before = psutil.Process().memory_info().rss
+            with PeakRSS() as rss:
+                wall, samples = run_mllp(server.port, args.senders, args.messages, args.obx, "RUN-")
+            sent = len(samples)
+            ok = sum(1 for *_, aa in samples if aa)
+            latencies = [(end - start) * 1000 for start, end, _ in samples]
+            # AA ⇒ committed: check a sample of the acknowledged messages in the database right now
+            with psycopg.connect(_libpq(admin_url)) as conn:
+                loaded = conn.execute(
+                    "SELECT count(*), sum(observation_count) FROM device_message"
+                    " WHERE status = 'ingested' AND control_id LIKE 'RUN-%'"
+                ).fetchone()
+        finally:
+            server.stop()
+            engine.dispose()
+        throughput = sent / wall
+        raw_rate = raw_insert_baseline(
+            app_url(admin_url), practice_id, min(args.messages, 5000), args.obx, args.senders
+        )
+        parse_rate = parse_only_baseline(min(args.messages, 2000), args.obx)
+        if not os.environ.get("DATABASE_URL"):
+            pgserver.stop(Path(tmp) / "pgdata")
+
+    cores = os.cpu_count()
+    print(
+        f"machine: {cores} cores, Python {sys.version.split()[0]}, PostgreSQL embedded={not os.environ.get('DATABASE_URL')}"
+    )
+    print(f"MLLP + parse + load ({args.senders} senders, {args.obx}-OBX CBC, ACK after commit):")
+    print(
+        f"  messages          {sent} sent, {ok} AA, {loaded[0]} ingested rows, {loaded[1]} observations in the DB"
+    )
+    print(
+        f"  throughput        {throughput:8.0f} msg/s  ({throughput * args.obx:.0f} observations/s)  target ≥ 500"
+    )
+    print(f"  latency send→visible  p50 {pct(latencies, 0.50):.1f} ms   p95 {pct(latencies, 0.95):.1f} ms   "
+          f"max {max(latencies):.1f} ms   mean {statistics.fmean(latencies):.1f} ms")  # fmt: skip
+    print(f"  peak RSS (server) {rss.peak / 2**20:.0f} MiB  (before burst {rss_before / 2**20:.0f} MiB, "
+          f"+{(rss.peak - rss_before) / 2**20:.0f} MiB)")  # fmt: skip
+    print("baselines (same run):")
+    print(f"  raw INSERT only   {raw_rate:8.0f} msg/s  ({args.senders} threads, no parsing)  "
+          f"→ full path is {throughput / raw_rate:.2f}× of it")  # fmt: skip
+    print(
+        f"  parse+map only    {parse_rate:8.0f} msg/s  (1 thread, no DB)  → full path is {throughput / parse_rate:.2f}× of it"
+    )
+
+
+if __name__ == "__main__":
+    main()
