@@ -21,9 +21,13 @@ def test_orm_statements_get_a_literal_practice_filter_so_partitions_prune_at_pla
         with tenant_session(world_db.app_engine, AccessContext.for_practices([a1.practice_id])) as session:
             count = session.scalar(select(func.count()).select_from(Appointment))
             session.scalars(select(Patient).where(Patient.name.like("B%"))).all()
-            plan = session.execute(
-                text("EXPLAIN SELECT * FROM appointment WHERE practice_id IN (:p)"), {"p": a1.practice_id}
-            ).scalars().all()
+            plan = (
+                session.execute(
+                    text("EXPLAIN SELECT * FROM appointment WHERE practice_id IN (:p)"), {"p": a1.practice_id}
+                )
+                .scalars()
+                .all()
+            )
     finally:
         event.remove(world_db.app_engine, "before_cursor_execute", capture)
     assert count == 1
