@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import polars as pl
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+
+from warehouse.audit import record
 
 _OVERVIEW = text(
     """
@@ -35,3 +38,200 @@ def practice_overview(session: Session, day: dt.date, tz: dt.tzinfo) -> pl.DataF
     schema = {"practice_id": pl.Int64, "practice": pl.String, "city": pl.String, "patients": pl.Int64,
               "clients": pl.Int64, "appointments_today": pl.Int64, "staff": pl.Int64}  # fmt: skip
     return pl.DataFrame([dict(r) for r in rows], schema=schema)
+
+
+# --- today for the signed-in user ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Task:
+    kind: str  # unsigned_note, lab_review, unpaid_invoice, due_reminder
+    practice_id: int
+    id: int
+    title: str
+    detail: str
+    patient_id: int | None = None
+    client_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Today:
+    day: dt.date
+    agenda: (
+        pl.DataFrame
+    )  # today's appointments of the user's own column if they have one, else the practice's
+    own_agenda: bool
+    waiting: int
+    in_consult: int
+    tasks: tuple[Task, ...]
+    task_counts: dict[str, int]
+    # Filled by the models issue (next-action prediction); the hub reserves its place.
+    suggested_actions: tuple[str, ...] = ()
+
+
+TASK_LABELS = {
+    "unsigned_note": "Unsigned visit notes",
+    "lab_review": "Lab results to review",
+    "unpaid_invoice": "Unpaid invoices",
+    "due_reminder": "Reminders due",
+}
+_TASKS = text(
+    """
+    (SELECT 'unsigned_note' AS kind, v.practice_id, v.id, p.name AS title,
+            coalesce(v.reason, 'visit') || ' · ' || to_char(v.started_at AT TIME ZONE :tz, 'DD-MM HH24:MI') AS detail,
+            v.patient_id, NULL::bigint AS client_id, count(*) OVER () AS total
+     FROM visit v JOIN patient p ON p.practice_id = v.practice_id AND p.id = v.patient_id
+     WHERE v.practice_id = ANY(:p) AND v.signed_at IS NULL AND (CAST(:vet AS bigint) IS NULL OR v.vet_user_id = :vet)
+     ORDER BY v.started_at LIMIT :limit)
+    UNION ALL
+    (SELECT 'lab_review', o.practice_id, o.id, p.name, coalesce(o.test_name, o.test_code, o.accession_number),
+            o.patient_id, NULL, count(*) OVER ()
+     FROM lab_order o JOIN patient p ON p.practice_id = o.practice_id AND p.id = o.patient_id
+     WHERE o.practice_id = ANY(:p) AND o.status IN ('partial', 'resulted') AND o.reviewed_at IS NULL
+     ORDER BY o.ordered_at LIMIT :limit)
+    UNION ALL
+    (SELECT 'unpaid_invoice', i.practice_id, i.id, i.number,
+            c.last_name || ' · € ' || to_char((i.total_incl_cents - coalesce(paid.cents, 0)) / 100.0, 'FM999G990D00')
+              || ' open since ' || to_char(i.issued_on, 'DD-MM-YYYY'),
+            NULL, i.client_id, count(*) OVER ()
+     FROM invoice i JOIN client c ON c.practice_id = i.practice_id AND c.id = i.client_id
+     LEFT JOIN LATERAL (SELECT sum(amount_cents) AS cents FROM payment y
+                        WHERE y.practice_id = i.practice_id AND y.invoice_id = i.id) paid ON true
+     WHERE i.practice_id = ANY(:p) AND i.status = 'issued' AND i.total_incl_cents > coalesce(paid.cents, 0)
+     ORDER BY i.issued_on LIMIT :limit)
+    UNION ALL
+    (SELECT 'due_reminder', r.practice_id, r.id, p.name, r.kind || ' due ' || to_char(r.due_on, 'DD-MM-YYYY'),
+            r.patient_id, r.client_id, count(*) OVER ()
+     FROM reminder r JOIN patient p ON p.practice_id = r.practice_id AND p.id = r.patient_id
+     WHERE r.practice_id = ANY(:p) AND r.status = 'pending' AND r.due_on <= :due_by
+     ORDER BY r.due_on LIMIT :limit)
+    """
+)
+
+
+def today_for_user(
+    session: Session, *, user_id: int | None, roles: frozenset[str], now: dt.datetime, tz: dt.tzinfo,
+    limit: int = 5,
+) -> Today:  # fmt: skip
+    """The hub's "today": the user's agenda (their own column when they are bookable staff), the waiting
+    room in numbers, and open tasks of the practices in the session's access context."""
+    practices = list(session.execute(text("SELECT app_practice_ids()")).scalar_one() or [])
+    day = now.astimezone(tz).date()
+    start = dt.datetime.combine(day, dt.time(0), tz)
+    own = session.execute(
+        text("SELECT practice_id, id FROM resource WHERE practice_id = ANY(:p) AND user_id = :u AND active"),
+        {"p": practices, "u": user_id},
+    ).all()
+    agenda = _agenda(session, practices, start, own)
+    waiting = agenda.filter(pl.col("status") == "checked_in").height
+    in_consult = agenda.filter(pl.col("status") == "in_consult").height
+    vet_filter = user_id if "veterinarian" in roles else None
+    rows = session.execute(
+        _TASKS,
+        {
+            "p": practices,
+            "vet": vet_filter,
+            "limit": limit,
+            "tz": str(tz),
+            "due_by": day + dt.timedelta(days=7),
+        },
+    ).all()
+    tasks = tuple(
+        Task(r.kind, r.practice_id, r.id, r.title, r.detail, r.patient_id, r.client_id) for r in rows
+    )
+    counts = dict.fromkeys(TASK_LABELS, 0)
+    for r in rows:
+        counts[r.kind] = int(r.total)
+    return Today(day, agenda, bool(own), waiting, in_consult, tasks, counts)
+
+
+_AGENDA = text(
+    """
+    SELECT a.practice_id, a.id, a.starts_at, a.ends_at, a.status, r.name AS resource, p.name AS patient,
+           p.species, c.last_name AS client, coalesce(t.name, 'Afspraak') AS type, a.patient_id
+    FROM appointment a
+    JOIN resource r ON r.practice_id = a.practice_id AND r.id = a.resource_id
+    LEFT JOIN patient p ON p.practice_id = a.practice_id AND p.id = a.patient_id
+    LEFT JOIN client c ON c.practice_id = a.practice_id AND c.id = a.client_id
+    LEFT JOIN appointment_type t ON t.franchise_id = a.franchise_id AND t.id = a.appointment_type_id
+    WHERE a.practice_id = ANY(:p) AND a.starts_at >= :start AND a.starts_at < :end AND a.status <> 'cancelled'
+      AND (CAST(:own AS bigint[]) IS NULL OR a.resource_id = ANY(:own))
+    ORDER BY a.starts_at, r.name
+    LIMIT 200
+    """
+)
+AGENDA_SCHEMA = {
+    "practice_id": pl.Int64, "id": pl.Int64, "starts_at": pl.Datetime("us", "UTC"),
+    "ends_at": pl.Datetime("us", "UTC"), "status": pl.String, "resource": pl.String, "patient": pl.String,
+    "species": pl.String, "client": pl.String, "type": pl.String, "patient_id": pl.Int64,
+}  # fmt: skip
+
+
+def _agenda(session: Session, practices: list[int], start: dt.datetime, own: list) -> pl.DataFrame:  # noqa: ANN001
+    rows = session.execute(
+        _AGENDA,
+        {"p": practices, "start": start, "end": start + dt.timedelta(days=1),
+         "own": [rid for _, rid in own] if own else None},
+    )  # fmt: skip
+    return pl.DataFrame([dict(r._mapping) for r in rows], schema=AGENDA_SCHEMA)
+
+
+@dataclass(frozen=True)
+class PatientCard:
+    """What the hub shows when a patient is opened (the records workspace shows the full record)."""
+
+    practice_id: int
+    patient_id: int
+    name: str
+    species: str
+    breed: str | None
+    date_of_birth: dt.date | None
+    microchip: str | None
+    deceased: bool
+    owner: str | None
+    client_id: int | None
+    upcoming: pl.DataFrame
+
+
+def open_patient(
+    session: Session, practice_id: int, patient_id: int, *, now: dt.datetime
+) -> PatientCard | None:
+    """The patient's card; opening it is a read of a clinical record, so it is written to the audit log."""
+    row = session.execute(
+        text(
+            """SELECT p.name, p.species, p.breed, p.date_of_birth, p.microchip, p.deceased, o.client_id,
+                      o.owner
+               FROM patient p
+               LEFT JOIN LATERAL (SELECT cp.client_id, concat_ws(', ', c.last_name, c.initials) AS owner
+                                  FROM client_patient cp JOIN client c
+                                    ON c.practice_id = cp.practice_id AND c.id = cp.client_id
+                                  WHERE cp.practice_id = p.practice_id AND cp.patient_id = p.id
+                                  ORDER BY cp.is_primary DESC LIMIT 1) o ON true
+               WHERE p.practice_id = :practice AND p.id = :patient AND p.deleted_at IS NULL"""
+        ),
+        {"practice": practice_id, "patient": patient_id},
+    ).first()
+    if row is None:
+        return None
+    record(session, practice_id=practice_id, action="read", entity="patient", entity_ids=[patient_id],
+           detail={"view": "hub.patient_card"})  # fmt: skip
+    upcoming = session.execute(
+        text(
+            """SELECT a.id, a.starts_at, a.status, r.name AS resource FROM appointment a
+               JOIN resource r ON r.practice_id = a.practice_id AND r.id = a.resource_id
+               WHERE a.practice_id = :practice AND a.patient_id = :patient AND a.starts_at >= :since
+                 AND a.status <> 'cancelled' ORDER BY a.starts_at LIMIT 10"""
+        ),
+        {"practice": practice_id, "patient": patient_id, "since": now - dt.timedelta(hours=12)},
+    )
+    frame = pl.DataFrame(
+        [dict(r._mapping) for r in upcoming],
+        schema={
+            "id": pl.Int64,
+            "starts_at": pl.Datetime("us", "UTC"),
+            "status": pl.String,
+            "resource": pl.String,
+        },
+    )
+    return PatientCard(practice_id, patient_id, row.name, row.species, row.breed, row.date_of_birth, row.microchip,
+                       row.deceased, row.owner, row.client_id, frame)  # fmt: skip

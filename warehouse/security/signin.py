@@ -1,18 +1,49 @@
-"""Password sign-in: verifies the argon2id hash and returns who the user is and which practices they reach.
+"""Sign-in: password (argon2id), lockout after repeated failures, TOTP second factor, session expiry.
 
 Looking a user up happens before any access context exists, so it goes through the audited system session.
+
+The flow is two steps. :func:`begin_sign_in` checks the password and returns one of
+- :class:`SignedInUser` — done (no second factor needed),
+- :class:`MfaChallenge` — enter the code from the authenticator app (:func:`complete_mfa`),
+- :class:`MfaEnrolmentRequired` — the role requires MFA and none is set up yet: the user must scan a QR code
+  and confirm a first code (:func:`complete_enrolment`) before anything else opens,
+- :class:`Locked` — too many failures; says until when,
+- :class:`Rejected` — unknown user name or wrong password (indistinguishable on purpose).
+Wrong second-factor codes count as failures too, so the lockout also caps code guessing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
-from warehouse.schema.tenancy import AppUser, Membership
-from warehouse.security.accounts import practice_ids_for_user
-from warehouse.security.passwords import verify_password
+from warehouse.schema.tenancy import AppUser, Membership, Tenant
+from warehouse.security import mfa
+from warehouse.security.accounts import FRANCHISE_ROLES, practice_ids_for_user
+from warehouse.security.passwords import hash_password, needs_rehash, verify_password
 from warehouse.tenancy import AccessContext, system_session
+
+MFA_REQUIRED_ROLES = frozenset({"franchise_admin", "franchise_manager", "practice_manager"})
+MAX_FAILED_SIGN_INS = 5
+LOCKOUT = dt.timedelta(minutes=15)
+IDLE_TIMEOUT = dt.timedelta(hours=8)
+ABSOLUTE_TIMEOUT = dt.timedelta(hours=12)
+# The first step is valid this long; after it the password must be entered again.
+CHALLENGE_TTL = dt.timedelta(minutes=5)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class PracticeChoice:
+    id: int
+    code: str
+    name: str
 
 
 @dataclass(frozen=True)
@@ -22,15 +53,190 @@ class SignedInUser:
     full_name: str
     roles: frozenset[str]
     context: AccessContext
+    practices: tuple[PracticeChoice, ...] = ()
+    mfa_enabled: bool = False
+    signed_in_at: dt.datetime = field(default_factory=_now)
+
+    @property
+    def may_choose_all_practices(self) -> bool:
+        """Franchise-level roles may work across every practice of their franchise at once."""
+        return bool(self.roles & FRANCHISE_ROLES) and len(self.practices) > 1
+
+    @property
+    def mfa_required(self) -> bool:
+        return bool(self.roles & MFA_REQUIRED_ROLES)
+
+
+@dataclass(frozen=True)
+class MfaChallenge:
+    user_id: int
+    username: str
+    issued_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class MfaEnrolmentRequired:
+    user_id: int
+    username: str
+    issued_at: dt.datetime
+    enrolment: mfa.Enrolment
+
+
+@dataclass(frozen=True)
+class Locked:
+    until: dt.datetime
+
+    def message(self, tz: dt.tzinfo) -> str:
+        local = self.until.astimezone(tz)
+        return (
+            f"This account is locked after {MAX_FAILED_SIGN_INS} failed sign-in attempts. "
+            f"Try again after {local:%H:%M} ({local:%d-%m-%Y}), or ask a practice manager to unlock it."
+        )
+
+
+@dataclass(frozen=True)
+class Rejected:
+    reason: str = "Unknown user name or wrong password."
+
+
+SignInOutcome = SignedInUser | MfaChallenge | MfaEnrolmentRequired | Locked | Rejected
+
+
+def _load_signed_in(session: Session, user: AppUser) -> SignedInUser:
+    roles = frozenset(session.scalars(select(Membership.role).where(Membership.user_id == user.id)))
+    practice_ids = practice_ids_for_user(session, user.id)
+    practices = tuple(
+        PracticeChoice(pid, code, name)
+        for pid, code, name in session.execute(
+            select(Tenant.id, Tenant.code, Tenant.name)
+            .where(Tenant.id.in_(practice_ids))
+            .order_by(Tenant.name)
+        )
+    )
+    return SignedInUser(
+        user.id, user.username, user.full_name, roles,
+        AccessContext.for_practices(practice_ids, user_id=user.id), practices, user.mfa_enabled,
+    )  # fmt: skip
+
+
+def _register_failure(user: AppUser, now: dt.datetime) -> Locked | Rejected:
+    user.failed_logins += 1
+    if user.failed_logins >= MAX_FAILED_SIGN_INS:
+        user.locked_until = now + LOCKOUT
+        user.failed_logins = 0
+        return Locked(user.locked_until)
+    return Rejected()
+
+
+def _succeed(session: Session, user: AppUser, now: dt.datetime) -> SignedInUser:
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    return _load_signed_in(session, user)
+
+
+def _locked(user: AppUser, now: dt.datetime) -> Locked | None:
+    return Locked(user.locked_until) if user.locked_until and user.locked_until > now else None
+
+
+def _find(session: Session, username: str) -> AppUser | None:
+    return session.scalar(
+        select(AppUser).where(AppUser.username == username.strip().lower()).with_for_update()
+    )
+
+
+def begin_sign_in(
+    admin_engine: Engine, username: str, password: str, *, now: dt.datetime | None = None
+) -> SignInOutcome:
+    now = now or _now()
+    with system_session(admin_engine, reason=f"sign-in of {username.strip().lower()!r}") as session:
+        user = _find(session, username)
+        if user is None or not user.is_active:
+            return Rejected()
+        if locked := _locked(user, now):
+            return locked
+        if not verify_password(user.password_hash, password):
+            return _register_failure(user, now)
+        if needs_rehash(user.password_hash):
+            user.password_hash = hash_password(password)
+        roles = set(session.scalars(select(Membership.role).where(Membership.user_id == user.id)))
+        if user.mfa_enabled and user.totp_secret_enc:
+            return MfaChallenge(user.id, user.username, now)
+        if roles & MFA_REQUIRED_ROLES:
+            return MfaEnrolmentRequired(user.id, user.username, now, mfa.new_enrolment(user.username))
+        return _succeed(session, user, now)
+
+
+def complete_mfa(
+    admin_engine: Engine,
+    challenge: MfaChallenge,
+    code: str,
+    *,
+    master_key: bytes,
+    now: dt.datetime | None = None,
+) -> SignedInUser | Locked | Rejected:
+    now = now or _now()
+    if now - challenge.issued_at > CHALLENGE_TTL:
+        return Rejected("The sign-in took too long; enter your password again.")
+    with system_session(admin_engine, reason=f"second factor of user {challenge.user_id}") as session:
+        user = session.get(AppUser, challenge.user_id, with_for_update=True)
+        if user is None or not user.is_active or not user.totp_secret_enc:
+            return Rejected()
+        if locked := _locked(user, now):
+            return locked
+        secret = mfa.decrypt_secret(master_key, user.id, user.totp_secret_enc)
+        if not mfa.verify_code(secret, code):
+            outcome = _register_failure(user, now)
+            return (
+                outcome
+                if isinstance(outcome, Locked)
+                else Rejected("That code is not valid; try the next one.")
+            )
+        return _succeed(session, user, now)
+
+
+def complete_enrolment(
+    admin_engine: Engine, pending: MfaEnrolmentRequired, code: str, *, master_key: bytes,
+    now: dt.datetime | None = None,
+) -> SignedInUser | Rejected:  # fmt: skip
+    """First sign-in of a user whose role requires MFA: store the secret once they prove their app has it."""
+    now = now or _now()
+    if now - pending.issued_at > CHALLENGE_TTL:
+        return Rejected("The sign-in took too long; enter your password again.")
+    if not mfa.verify_code(pending.enrolment.secret, code):
+        return Rejected("That code does not match the QR code; check the time on your phone and try again.")
+    with system_session(admin_engine, reason=f"MFA enrolment of user {pending.user_id}") as session:
+        user = session.get(AppUser, pending.user_id, with_for_update=True)
+        if user is None or not user.is_active:
+            return Rejected()
+        user.totp_secret_enc = mfa.encrypt_secret(master_key, user.id, pending.enrolment.secret)
+        user.mfa_enabled = True
+        return _succeed(session, user, now)
 
 
 def authenticate(admin_engine: Engine, username: str, password: str) -> SignedInUser | None:
-    """The signed-in user, or None for an unknown name or a wrong password (indistinguishable on purpose)."""
-    with system_session(admin_engine, reason=f"sign-in of {username.strip().lower()!r}") as session:
-        user = session.scalar(select(AppUser).where(AppUser.username == username.strip().lower()))
-        if user is None or not user.is_active or not verify_password(user.password_hash, password):
-            return None
-        roles = frozenset(session.scalars(select(Membership.role).where(Membership.user_id == user.id)))
-        practices = practice_ids_for_user(session, user.id)
-        return SignedInUser(user.id, user.username, user.full_name, roles,
-                            AccessContext.for_practices(practices, user_id=user.id))  # fmt: skip
+    """Password-only sign-in for users without a second factor (scripts, tests); None otherwise."""
+    outcome = begin_sign_in(admin_engine, username, password)
+    return outcome if isinstance(outcome, SignedInUser) else None
+
+
+def session_expired(user: SignedInUser, last_seen: dt.datetime, now: dt.datetime | None = None) -> str | None:
+    """Why a browser session must sign in again (idle too long, or signed in too long ago), or None."""
+    now = now or _now()
+    if now - last_seen > IDLE_TIMEOUT:
+        return f"Signed out after {IDLE_TIMEOUT.total_seconds() / 3600:.0f} hours without activity."
+    if now - user.signed_in_at > ABSOLUTE_TIMEOUT:
+        return f"Signed out: sessions last at most {ABSOLUTE_TIMEOUT.total_seconds() / 3600:.0f} hours."
+    return None
+
+
+def context_for_choice(user: SignedInUser, practice_id: int | None) -> AccessContext:
+    """The access context for the practice the user picked in the switcher (None: all their practices, only
+    for franchise roles). A practice outside the user's own set is refused, so a page cannot widen access."""
+    if practice_id is None:
+        if user.may_choose_all_practices or len(user.context.practice_ids) <= 1:
+            return user.context
+        practice_id = user.context.practice_ids[0]
+    if practice_id not in user.context.practice_ids:
+        raise PermissionError(f"practice {practice_id} is not one of {user.username}'s practices")
+    return AccessContext.for_practices([practice_id], user_id=user.user_id)

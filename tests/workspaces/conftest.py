@@ -1,0 +1,64 @@
+"""Fixtures of the workspace tests: the factories' world plus a working week (shifts, today's appointments)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import delete
+
+from tests.conftest import MASTER_KEY, Database, drop_database, open_database
+from tests.factories import TZ, build_world
+from warehouse.schema.scheduling import Appointment, AppointmentType, StaffShift
+
+
+@dataclass
+class WorkWeek:
+    today: dt.date
+    cat_only_type: dict[str, int]  # franchise code -> appointment type id bookable for cats only
+    today_appointment: dict[str, int]  # practice code -> a booked appointment at 09:00 today
+
+
+def add_work_week(db: Database) -> WorkWeek:
+    today = dt.datetime.now(TZ).date()
+    week = WorkWeek(today, {}, {})
+    with db.system() as session:
+        for code, franchise_id in db.world.franchises.items():
+            kind = AppointmentType(franchise_id=franchise_id, code="castration", name="Castratie kat",
+                                   duration_minutes=30, species=["cat"])  # fmt: skip
+            session.add(kind)
+            session.flush()
+            week.cat_only_type[code] = kind.id
+        for code, rows in db.world.practices.items():
+            session.execute(delete(StaffShift).where(StaffShift.practice_id == rows.practice_id))
+            for offset in range(-1, 8):
+                day = today + dt.timedelta(days=offset)
+                session.add(StaffShift(
+                    practice_id=rows.practice_id, resource_id=rows.resource_id,
+                    starts_at=dt.datetime.combine(day, dt.time(8, 0), TZ),
+                    ends_at=dt.datetime.combine(day, dt.time(17, 30), TZ),
+                ))  # fmt: skip
+            start = dt.datetime.combine(today, dt.time(9, 0), TZ)
+            appointment = Appointment(
+                practice_id=rows.practice_id, resource_id=rows.resource_id, patient_id=rows.patient_id,
+                client_id=rows.client_id, franchise_id=rows.franchise_id, starts_at=start,
+                ends_at=start + dt.timedelta(minutes=20), status="booked", reason="Jaarlijkse controle",
+            )  # fmt: skip
+            session.add(appointment)
+            session.flush()
+            week.today_appointment[code] = appointment.id
+    return week
+
+
+@pytest.fixture
+def ws_db(server_url: str, template_db: str) -> Iterator[Database]:
+    """A world of its own per test (tests here book and check in, i.e. commit)."""
+    db = open_database(server_url, template_db)
+    with db.system() as session:
+        db.world = build_world(session, MASTER_KEY)  # type: ignore[attr-defined]
+    db.week = add_work_week(db)  # type: ignore[attr-defined]
+    yield db
+    db.dispose()
+    drop_database(server_url, db.name)

@@ -1,0 +1,81 @@
+"""What signed-in users change about their own account: password and second factor.
+
+These run in the user's own tenant session: the ``own_account`` policy lets the application role update only
+the row of ``app.user_id``, and only the password and MFA columns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func
+from sqlalchemy.orm import Session
+
+from warehouse.schema.tenancy import AppUser
+from warehouse.security import mfa
+from warehouse.security.passwords import WeakPassword, check_policy, hash_password, verify_password
+from warehouse.security.signin import MFA_REQUIRED_ROLES
+
+
+class AccountChangeError(ValueError):
+    """A change that was refused; ``field`` names the form field the message belongs to."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _me(session: Session, user_id: int) -> AppUser:
+    user = session.get(AppUser, user_id)
+    if user is None:
+        raise AccountChangeError("current", "account not found")
+    return user
+
+
+def change_password(session: Session, user_id: int, *, current: str, new: str, repeat: str) -> None:
+    user = _me(session, user_id)
+    if not verify_password(user.password_hash, current):
+        raise AccountChangeError("current", "The current password is not correct.")
+    if new != repeat:
+        raise AccountChangeError("repeat", "The two new passwords differ.")
+    if new == current:
+        raise AccountChangeError("new", "Choose a password different from the current one.")
+    try:
+        check_policy(new, username=user.username)
+    except WeakPassword as exc:
+        raise AccountChangeError("new", str(exc).capitalize() + ".") from None
+    user.password_hash = hash_password(new)
+    user.password_changed_at = func.now()
+    session.flush()
+
+
+def confirm_mfa_enrolment(
+    session: Session, user_id: int, enrolment: mfa.Enrolment, code: str, *, master_key: bytes
+) -> None:
+    if not mfa.verify_code(enrolment.secret, code):
+        raise AccountChangeError("code", "That code does not match; check the time on your phone and retry.")
+    user = _me(session, user_id)
+    user.totp_secret_enc = mfa.encrypt_secret(master_key, user_id, enrolment.secret)
+    user.mfa_enabled = True
+    session.flush()
+
+
+def disable_mfa(
+    session: Session, user_id: int, roles: frozenset[str], *, code: str, master_key: bytes
+) -> None:
+    if roles & MFA_REQUIRED_ROLES:
+        raise AccountChangeError("code", "Your role requires a second factor; it cannot be switched off.")
+    user = _me(session, user_id)
+    if not user.totp_secret_enc or not mfa.verify_code(
+        mfa.decrypt_secret(master_key, user_id, user.totp_secret_enc), code
+    ):
+        raise AccountChangeError("code", "That code is not valid.")
+    user.totp_secret_enc = None
+    user.mfa_enabled = False
+    session.flush()
+
+
+def account_status(session: Session, user_id: int) -> tuple[bool, dt.datetime, dt.datetime | None]:
+    """(MFA on, password last changed, last sign-in)."""
+    user = _me(session, user_id)
+    return user.mfa_enabled, user.password_changed_at, user.last_login_at
