@@ -17,12 +17,17 @@ from warehouse.security.accounts import access_context_for_user
 MASTER_KEY = bytes(range(32))
 
 
-def test_twenty_parallel_overlapping_bookings_one_wins_the_rest_see_the_winner(fresh_db):
+@pytest.fixture
+def vet_of_a1(fresh_db):
+    """Practice a1's rows and its vet's access context, committed in a database of the test's own."""
     with fresh_db.system() as session:
-        world = build_world(session, MASTER_KEY)
-    practice = world.practices["a1"]
-    with fresh_db.system() as session:
+        practice = build_world(session, MASTER_KEY).practices["a1"]
         context = access_context_for_user(session, practice.user_id)
+    return practice, context
+
+
+def test_twenty_parallel_overlapping_bookings_one_wins_the_rest_see_the_winner(fresh_db, vet_of_a1):
+    practice, context = vet_of_a1
     start = dt.datetime(2026, 12, 1, 10, 0, tzinfo=TZ)
     barrier = threading.Barrier(20)
 
@@ -59,12 +64,8 @@ def test_twenty_parallel_overlapping_bookings_one_wins_the_rest_see_the_winner(f
     assert stored == 1
 
 
-def test_cancelled_appointments_free_the_slot_and_back_to_back_is_fine(fresh_db):
-    with fresh_db.system() as session:
-        world = build_world(session, MASTER_KEY)
-    p = world.practices["a1"]
-    with fresh_db.system() as session:
-        context = access_context_for_user(session, p.user_id)
+def test_cancelled_appointments_free_the_slot_and_back_to_back_is_fine(fresh_db, vet_of_a1):
+    p, context = vet_of_a1
     start = dt.datetime(2026, 12, 2, 9, 0, tzinfo=TZ)
 
     def request(offset_min: int, length_min: int = 15) -> BookingRequest:
