@@ -59,12 +59,14 @@ __all__ = [
     "PatientKeys",
     "PatientMatch",
     "RawParser",
+    "RawItem",
     "RecordResult",
     "ReprocessSummary",
     "dedup_key_for",
     "document_bytes",
     "find_patients",
     "inbox",
+    "ingest_many",
     "ingest_raw",
     "match_patient",
     "record_outcome",
@@ -316,6 +318,261 @@ def ingest_raw(
     """``store_raw`` (claiming the dedup key) + ``record_outcome`` in the caller's transaction."""
     message_id = store_raw(session, practice_id, raw, source, filename, dedup_key=dedup_key_for(outcome))
     return record_outcome(session, practice_id, message_id, outcome, master_key=master_key)
+
+
+@dataclass(frozen=True, slots=True)
+class RawItem:
+    """One received blob and what it means, for :func:`ingest_many`."""
+
+    raw: bytes
+    source: str
+    outcome: DeviceOutcome
+    filename: str | None = None
+
+
+def ingest_many(
+    session: Session, practice_id: int, items: Sequence[RawItem], *, master_key: bytes | None = None
+) -> list[RecordResult | Exception]:
+    """``ingest_raw`` for many messages in the caller's transaction, one result (or the exception) per item.
+
+    The common case - a lab result for a known patient (by microchip) on a new accession number - is written
+    for the whole batch at once (:func:`_ingest_common`: one lookup, then one INSERT each into device_message,
+    lab_order and lab_observation, whatever the batch size) inside one SAVEPOINT. Everything else, and the
+    whole batch if that SAVEPOINT fails, goes through ``ingest_raw`` one message at a time, each in its own
+    SAVEPOINT so one bad message cannot take the others down. Either way a message's raw copy and its outcome
+    are written in the same transaction; the caller's commit makes them visible together.
+    """
+    results: list[RecordResult | Exception | None] = [None] * len(items)
+    savepoint = session.begin_nested()
+    try:
+        common = _ingest_common(session, practice_id, items)
+    except (DBAPIError, _Declined):  # e.g. a concurrent writer created the same accession: redo one by one
+        savepoint.rollback()
+        common = {}
+    else:
+        savepoint.commit()
+    for index, record in common.items():
+        results[index] = record
+    for index, item in enumerate(items):
+        if results[index] is not None:
+            continue
+        savepoint = session.begin_nested()
+        try:
+            results[index] = ingest_raw(session, practice_id, item.raw, item.source, item.filename,
+                                        item.outcome, master_key=master_key)  # fmt: skip
+        except Exception as exc:  # this message only; the caller reports it (an MLLP sender gets AE)
+            savepoint.rollback()
+            results[index] = exc
+        else:
+            savepoint.commit()
+    return [r for r in results if r is not None]
+
+
+_COMMON_LOOKUP = text(
+    """
+    SELECT 'order' AS kind, accession_number AS key, patient_id AS patient_id
+      FROM lab_order WHERE practice_id = :practice_id AND accession_number = ANY(CAST(:numbers AS text[]))
+    UNION ALL
+    SELECT 'chip', microchip, id
+      FROM patient WHERE practice_id = :practice_id AND microchip = ANY(CAST(:chips AS text[])) AND deleted_at IS NULL
+    """
+)
+_COMMON_MESSAGES = text(
+    """
+    INSERT INTO device_message (practice_id, source, filename, detected_format, sender, control_id, dedup_key,
+                                raw, sha256, size_bytes, status, patient_id, observation_count, processed_at)
+    SELECT :practice_id, m.source, m.filename, m.fmt, m.sender, m.control_id, m.dedup_key, m.raw, m.sha256,
+           m.size_bytes, 'ingested', m.patient_id, m.observation_count, clock_timestamp()
+    FROM unnest(CAST(:source AS text[]), CAST(:filename AS text[]), CAST(:fmt AS text[]),
+                CAST(:sender AS text[]), CAST(:control_id AS text[]), CAST(:dedup_key AS text[]),
+                CAST(:raw AS bytea[]), CAST(:sha256 AS text[]), CAST(:size_bytes AS bigint[]),
+                CAST(:patient_id AS bigint[]), CAST(:observation_count AS int[]))
+         AS m(source, filename, fmt, sender, control_id, dedup_key, raw, sha256, size_bytes, patient_id,
+              observation_count)
+    ON CONFLICT (practice_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING
+    RETURNING id, dedup_key
+    """
+)
+_COMMON_ORDERS = text(
+    """
+    INSERT INTO lab_order (practice_id, patient_id, accession_number, test_code, test_name, lab, status)
+    SELECT :practice_id, o.patient_id, o.accession, o.test_code, o.test_name, o.lab, o.status
+    FROM unnest(CAST(:patient_id AS bigint[]), CAST(:accession AS text[]), CAST(:test_code AS text[]),
+                CAST(:test_name AS text[]), CAST(:lab AS text[]), CAST(:status AS text[]))
+         AS o(patient_id, accession, test_code, test_name, lab, status)
+    ON CONFLICT (practice_id, accession_number) DO NOTHING
+    RETURNING id, accession_number
+    """
+)
+_OBSERVATION_COLUMNS = ("patient_id", "lab_order_id", "device_message_id", "code", "code_system", "text",
+                        "value_numeric", "value_text", "unit", "ref_low", "ref_high", "ref_text",
+                        "abnormal_flag", "status", "observed_at")  # fmt: skip
+_COMMON_OBSERVATIONS = text(
+    """
+    INSERT INTO lab_observation (practice_id, patient_id, lab_order_id, device_message_id, code, code_system,
+                                 text, value_numeric, value_text, unit, ref_low, ref_high, ref_text,
+                                 abnormal_flag, status, observed_at)
+    SELECT :practice_id, r.*
+    FROM unnest(CAST(:patient_id AS bigint[]), CAST(:lab_order_id AS bigint[]),
+                CAST(:device_message_id AS bigint[]), CAST(:code AS text[]), CAST(:code_system AS text[]),
+                CAST(:text AS text[]), CAST(:value_numeric AS numeric[]), CAST(:value_text AS text[]),
+                CAST(:unit AS text[]), CAST(:ref_low AS numeric[]), CAST(:ref_high AS numeric[]),
+                CAST(:ref_text AS text[]), CAST(:abnormal_flag AS text[]), CAST(:status AS text[]),
+                CAST(:observed_at AS timestamptz[])) AS r
+    """
+)
+
+
+class _Declined(Exception):
+    """The common path cannot decide this batch the way the one-by-one path would (a race): redo it."""
+
+
+def _common_candidate(outcome: DeviceOutcome) -> bool:
+    return (
+        outcome.inbox_reason is None
+        and outcome.imaging is None
+        and bool(outcome.results)
+        and dedup_key_for(outcome) is not None
+        and all(
+            r.patient.microchip and all(o.accession for o in r.orders if o.observations)
+            for r in outcome.results
+        )
+        and any(o.observations for r in outcome.results for o in r.orders)
+        # naive times are left to the row-by-row INSERT, which lets PostgreSQL apply the session time zone
+        and all(
+            _aware(obs.observed_at or o.observed_at or r.sent_at)
+            for r in outcome.results
+            for o in r.orders
+            for obs in o.observations
+        )
+    )
+
+
+def _aware(value: dt.datetime | None) -> bool:
+    return value is None or value.tzinfo is not None
+
+
+def _ingest_common(session: Session, practice_id: int, items: Sequence[RawItem]) -> dict[int, RecordResult]:
+    """Write the batch's common-case messages in a handful of statements; return {item index: result}.
+
+    A message qualifies when automatic matching would find its patient by microchip alone and every order
+    number it names is new - no order, earlier result or other message of the batch to reconcile with - so
+    ``record_outcome`` would create its orders and insert its observations, nothing more. Every other case is
+    left to the caller (``ingest_raw``), which decides it in full.
+    """
+    candidates = [i for i, item in enumerate(items) if _common_candidate(item.outcome)]
+    if not candidates:
+        return {}
+    numbers = sorted(
+        {n for i in candidates for r in items[i].outcome.results for o in r.orders for n in o.numbers}
+    )
+    chips = sorted(
+        {r.patient.microchip for i in candidates for r in items[i].outcome.results if r.patient.microchip}
+    )
+    known_orders: set[str] = set()
+    chip_patients: dict[str, list[int]] = {}
+    for row in session.execute(
+        _COMMON_LOOKUP, {"practice_id": practice_id, "numbers": numbers, "chips": chips}
+    ):
+        if row.kind == "order":
+            known_orders.add(row.key)
+        else:
+            chip_patients.setdefault(row.key, []).append(row.patient_id)
+
+    chosen: list[tuple[int, list[int], int]] = []  # (item index, patient per result, observation count)
+    claimed_numbers: set[str] = set()
+    claimed_keys: set[str | None] = set()
+    candidate_set = set(candidates)
+    for i, item in enumerate(items):
+        # Batch order is arrival order: a message naming an order an earlier one of the batch may create (by
+        # accession, as _lab_order does) or sharing its dedup key is left to the one-by-one path, which runs
+        # after this and sees the earlier one.
+        outcome = item.outcome
+        key = dedup_key_for(outcome)
+        mine = {n for r in outcome.results for o in r.orders for n in o.numbers}
+        patients = [chip_patients.get(r.patient.microchip or "", []) for r in outcome.results]
+        taken = (key is not None and key in claimed_keys) or bool(mine & (known_orders | claimed_numbers))
+        claimed_keys.add(key)
+        claimed_numbers |= {o.accession for r in outcome.results for o in r.orders if o.accession}
+        if i not in candidate_set or taken or any(len(p) != 1 for p in patients):
+            continue
+        count = sum(len(o.observations) for r in outcome.results for o in r.orders)
+        chosen.append((i, [p[0] for p in patients], count))
+    if not chosen:
+        return {}
+
+    def header(i: int) -> DeviceOutcome:
+        return items[i].outcome
+
+    stored = session.execute(
+        _COMMON_MESSAGES,
+        {
+            "practice_id": practice_id,
+            "source": [_safe(items[i].source)[:200] for i, *_ in chosen],
+            "filename": [_clip(items[i].filename, 255) for i, *_ in chosen],
+            "fmt": [_clip(header(i).detected_format, 16) for i, *_ in chosen],
+            "sender": [_clip(header(i).sender, 200) for i, *_ in chosen],
+            "control_id": [_clip(header(i).control_id, 200) for i, *_ in chosen],
+            "dedup_key": [dedup_key_for(header(i)) for i, *_ in chosen],
+            "raw": [items[i].raw for i, *_ in chosen],
+            "sha256": [_sha(items[i].raw) for i, *_ in chosen],
+            "size_bytes": [len(items[i].raw) for i, *_ in chosen],
+            "patient_id": [p[0] for _, p, _ in chosen],
+            "observation_count": [c for *_, c in chosen],
+        },
+    ).all()
+    message_ids = {row.dedup_key: row.id for row in stored}
+    # A message whose key another message already holds is left to ingest_raw (stored as a duplicate).
+    chosen = [c for c in chosen if dedup_key_for(header(c[0])) in message_ids]
+    if not chosen:
+        return {}
+
+    orders = [
+        (patient_id, result, order)
+        for i, patients, _ in chosen
+        for patient_id, result in zip(patients, header(i).results, strict=True)
+        for order in result.orders
+        if order.observations
+    ]
+    created = session.execute(
+        _COMMON_ORDERS,
+        {
+            "practice_id": practice_id,
+            "patient_id": [p for p, _, _ in orders],
+            "accession": [(o.accession or "")[:ACCESSION_MAX] for _, _, o in orders],
+            "test_code": [_clip(o.test_code, 64) for _, _, o in orders],
+            "test_name": [_clip(o.test_name, 200) for _, _, o in orders],
+            "lab": [_clip(r.lab, 120) for _, r, _ in orders],
+            "status": [_order_status(o) for _, _, o in orders],
+        },
+    ).all()
+    order_ids = {row.accession_number: row.id for row in created}
+    if len(order_ids) != len(orders):
+        raise _Declined("a concurrent transaction created one of these lab orders")
+
+    columns: dict[str, list[object]] = {name: [] for name in _OBSERVATION_COLUMNS}
+    now = _now()
+    for i, patients, _ in chosen:
+        message_id = message_ids[dedup_key_for(header(i))]  # type: ignore[index]
+        for patient_id, result in zip(patients, header(i).results, strict=True):
+            for order in result.orders:
+                fallback_time = order.observed_at or result.sent_at or now
+                lab_order_id = order_ids.get((order.accession or "")[:ACCESSION_MAX])
+                for obs in order.observations:
+                    for name, value in (
+                        ("patient_id", patient_id), ("lab_order_id", lab_order_id),
+                        ("device_message_id", message_id), ("code", obs.code), ("code_system", obs.code_system),
+                        ("text", obs.text), ("value_numeric", obs.value_numeric), ("value_text", obs.value_text),
+                        ("unit", obs.unit), ("ref_low", obs.ref_low), ("ref_high", obs.ref_high),
+                        ("ref_text", obs.ref_text), ("abnormal_flag", obs.abnormal_flag),
+                        ("status", obs.status), ("observed_at", obs.observed_at or fallback_time),
+                    ):  # fmt: skip
+                        columns[name].append(value)
+    session.execute(_COMMON_OBSERVATIONS, {"practice_id": practice_id, **columns})
+    return {
+        i: RecordResult(message_ids[dedup_key_for(header(i))], "ingested", count, patients[0])  # type: ignore[index]
+        for i, patients, count in chosen
+    }
 
 
 def record_outcome(

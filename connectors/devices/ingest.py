@@ -252,23 +252,19 @@ class DeviceStore:
 
     def store_batch_sync(
         self, items: list[tuple[bytes, str, ParseOutcome | None]]
-    ) -> list[wh.RecordResult | BaseException]:
-        results: list[wh.RecordResult | BaseException] = []
+    ) -> list[wh.RecordResult | Exception]:
+        """Store a batch in one transaction (``warehouse.devices.ingest_many``); one result per item."""
+        batch = [
+            wh.RawItem(raw, source, to_device_outcome(
+                outcome if outcome is not None else process_bytes(raw, source), raw))
+            for raw, source, outcome in items
+        ]  # fmt: skip
         context = AccessContext.for_practices([self.practice_id])
         with tenant_session(self.engine, context) as session:
-            for raw, source, outcome in items:
-                savepoint = session.begin_nested()
-                try:
-                    record = ingest_bytes(
-                        session, self.practice_id, raw, source, master_key=self.master_key, outcome=outcome
-                    )
-                except Exception as exc:  # this message only: the others of the batch still commit
-                    savepoint.rollback()
-                    log.exception("storing a device message from %s failed", source)
-                    results.append(exc)
-                    continue
-                savepoint.commit()
-                results.append(record)
+            results = wh.ingest_many(session, self.practice_id, batch, master_key=self.master_key)
+        for (_, source, _), result in zip(items, results, strict=True):
+            if isinstance(result, Exception):
+                log.error("storing a device message from %s failed: %s", source, result, exc_info=result)
         return results
 
     def store_inbox_sync(self, raw: bytes, source: str, reason: str, detail: str) -> wh.RecordResult:

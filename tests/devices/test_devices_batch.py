@@ -1,0 +1,141 @@
+"""``ingest_many`` (the MLLP store's group commit) decides every message exactly as ``ingest_raw`` one by one."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select, text, update
+
+from connectors.devices.ingest import parse_raw
+from tests.conftest import MASTER_KEY
+from tests.devices.devices_support import Clinic, ingest, make_clinic, messages, vet_oru
+from warehouse import devices as wh
+from warehouse.schema.clinical import LabObservation, LabOrder
+
+pytestmark = pytest.mark.xdist_group("devices-db")
+
+
+def mixed_batch() -> list[bytes]:
+    """Common-case messages interleaved with every case the batch path must leave to the one-by-one path."""
+    prelim = vet_oru("B-1", accession="ACC-B1", status="P", wbc="9.0")
+    return [
+        vet_oru("A-1", accession="ACC-A1", obx_count=5),  # common: new accession, chip match
+        prelim,  # common
+        vet_oru("B-2", accession="ACC-B1", status="F", wbc="9.5"),  # same accession in the batch: supersedes
+        vet_oru("A-1", accession="ACC-A1", obx_count=5),  # duplicate of the first, in the same batch
+        vet_oru("K-1", accession="ACC-KNOWN"),  # an order the practice already has
+        vet_oru("C-1", chip="999999999999999", accession="ACC-C1"),  # unknown chip, id + owner match
+        vet_oru("C-2", chip="999999999999999", owner="Jansen^Piet", accession="ACC-C2"),  # inbox
+        b"not a message at all",  # inbox, no dedup key
+        vet_oru("D-1", accession="ACC-D1", when=dt.datetime(2024, 5, 1, 8, 0)),  # common
+        vet_oru("A-1", sender="Other analyser", accession="ACC-E1"),  # same control id, other sender
+        vet_oru("N-1", accession="ACC-N1").replace(b"+0100", b""),  # times without an offset
+    ]
+
+
+def by_one(db, clinic: Clinic, batch: list[bytes]) -> list[wh.RecordResult]:
+    return [ingest(db, clinic, raw, "mllp:test") for raw in batch]
+
+
+def by_batch(db, clinic: Clinic, batch: list[bytes]) -> list[wh.RecordResult | Exception]:
+    items = [wh.RawItem(raw, "mllp:test", parse_raw(raw, "mllp:test")) for raw in batch]
+    with db.as_app(clinic.context) as session:
+        return wh.ingest_many(session, clinic.practice_id, items, master_key=MASTER_KEY)
+
+
+def shape(db, clinic: Clinic) -> tuple[list, list]:
+    """What a vet sees, with ids replaced by what identifies a message (the batch path stores the messages it
+    decides first, so ids are in another order) - two practices can then be compared."""
+    msgs = messages(db, clinic)
+    name = {m.id: (m.raw, m.status) for m in msgs}
+    with db.as_app(clinic.context) as session:
+        orders = {o.id: o.accession_number for o in session.scalars(select(LabOrder))}
+        obs = list(session.scalars(select(LabObservation)))
+        obs_name = {o.id: (name[o.device_message_id], o.code) for o in obs}
+        observed = sorted(
+            (name[o.device_message_id], orders.get(o.lab_order_id), o.code, o.value_numeric, o.unit,
+             o.ref_low, o.ref_high, o.abnormal_flag, o.status, o.observed_at,
+             obs_name.get(o.superseded_by) if o.superseded_by else None)
+            for o in obs
+        )  # fmt: skip
+    stored = sorted(
+        (m.raw, m.status, m.inbox_reason or "", m.observation_count, m.detected_format or "", m.sender or "",
+         m.control_id or "", name[m.duplicate_of] if m.duplicate_of else (b"", ""), m.sha256, m.size_bytes,
+         m.patient_id is not None)
+        for m in msgs
+    )  # fmt: skip
+    return stored, observed
+
+
+def test_a_mixed_batch_is_decided_exactly_as_one_by_one(fresh_db, monkeypatch):
+    one = make_clinic(fresh_db, "b1", orders=("ACC-KNOWN",))
+    many = make_clinic(fresh_db, "b2", orders=("ACC-KNOWN",))
+    batch = mixed_batch()
+    expected = by_one(fresh_db, one, batch)
+    common: list[int] = []
+    real = wh._ingest_common
+
+    def spy(*args, **kwargs):
+        done = real(*args, **kwargs)
+        common.extend(done)
+        return done
+
+    monkeypatch.setattr(wh, "_ingest_common", spy)
+    got = by_batch(fresh_db, many, batch)
+    assert sorted(common) == [0, 1, 8, 9]  # the rest were left to the one-by-one path
+    assert not [r for r in got if isinstance(r, Exception)]
+    assert [(r.status, r.observation_count, r.inbox_reason) for r in got] == [
+        (r.status, r.observation_count, r.inbox_reason) for r in expected
+    ]
+    assert [r.status for r in got] == ["ingested", "ingested", "ingested", "duplicate", "ingested", "ingested",
+                                       "inbox", "inbox", "ingested", "ingested", "ingested"]  # fmt: skip
+    assert shape(fresh_db, many) == shape(fresh_db, one)
+
+
+def test_a_batch_racing_another_writer_for_an_accession_falls_back_and_still_loads_everything(
+    fresh_db, monkeypatch
+):
+    clinic = make_clinic(fresh_db, "b3", orders=("ACC-R1",))
+    batch = [vet_oru(f"R-{n}", accession=f"ACC-R{n}") for n in range(3)]
+    items = [wh.RawItem(raw, "mllp:test", parse_raw(raw, "mllp:test")) for raw in batch]
+    # As if another transaction committed ACC-R1 between the lookup and the insert: the lookup misses it, the
+    # batch INSERT of the orders returns fewer rows, the batch path gives up and one by one decides everything.
+    chips_only = wh._COMMON_LOOKUP.text.split("UNION ALL")[1].replace(
+        "'chip', microchip, id", "'chip' AS kind, microchip AS key, id AS patient_id"
+    )
+    monkeypatch.setattr(
+        wh, "_COMMON_LOOKUP", text(chips_only + " AND cardinality(CAST(:numbers AS text[])) >= 0")
+    )
+    with fresh_db.as_app(clinic.context) as session:
+        results = wh.ingest_many(session, clinic.practice_id, items, master_key=MASTER_KEY)
+    assert [r.status for r in results] == ["ingested"] * 3
+    assert [m.observation_count for m in messages(fresh_db, clinic)] == [2, 2, 2]
+    with fresh_db.as_app(clinic.context) as session:
+        known = session.scalar(select(LabOrder.id).where(LabOrder.accession_number == "ACC-R1"))
+        assert (
+            len(session.scalars(select(LabObservation).where(LabObservation.lab_order_id == known)).all())
+            == 2
+        )
+
+
+def test_one_failing_message_does_not_take_the_batch_down(fresh_db, monkeypatch):
+    clinic = make_clinic(fresh_db, "b4")
+    good = [vet_oru(f"G-{n}", accession=f"ACC-G{n}") for n in range(2)]
+    items = [wh.RawItem(raw, "mllp:test", parse_raw(raw, "mllp:test")) for raw in good]
+    bad = wh.RawItem(b"x", "mllp:test", wh.DeviceOutcome("hl7v2", "S", "C", inbox_reason="r" * 10))
+    real = wh.ingest_raw
+
+    def failing(session, practice_id, raw, *args, **kwargs):
+        if raw == b"x":
+            session.execute(update(LabOrder).values(status="no such status"))  # a CHECK violation
+        return real(session, practice_id, raw, *args, **kwargs)
+
+    monkeypatch.setattr(wh, "ingest_raw", failing)
+    with fresh_db.as_app(clinic.context) as session:
+        results = wh.ingest_many(
+            session, clinic.practice_id, [items[0], bad, items[1]], master_key=MASTER_KEY
+        )
+    assert isinstance(results[1], Exception)
+    assert [r.status for r in (results[0], results[2])] == ["ingested", "ingested"]
+    assert [m.control_id for m in messages(fresh_db, clinic)] == ["G-0", "G-1"]
