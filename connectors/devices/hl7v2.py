@@ -20,7 +20,8 @@ from decimal import Decimal
 from itertools import count
 
 import hl7
-from hl7.containers import Segment
+from hl7.containers import Component, Repetition, Segment
+from hl7.util import unescape
 
 from connectors.devices.model import (
     CodedValue,
@@ -174,6 +175,30 @@ class _OrderBuilder:
         )
 
 
+_item = list.__getitem__  # hl7 containers are lists; this skips their slice-aware __getitem__
+
+
+def _leaf(field: list, r: int, c: int, s: int) -> str:
+    """``field``'s repetition ``r``, component ``c``, sub-component ``s`` (1-based), following the compatibility
+    rules of ``hl7.Segment.extract_field``: a tree deeper than the path follows first children, a tree that
+    ends early answers only if the rest of the path is 1; an absent part raises IndexError."""
+    rep = _item(field, r - 1)
+    if not isinstance(rep, Repetition):
+        if c == 1 and s == 1:
+            return rep
+        raise IndexError("field reaches a leaf before the path ends")
+    if c > len(rep):
+        if s == 1:
+            return ""
+        raise IndexError("component not present")
+    component = _item(rep, c - 1)
+    if not isinstance(component, Component):
+        if s == 1:
+            return component
+        raise IndexError("field reaches a leaf before the path ends")
+    return _item(component, s - 1) if s <= len(component) else ""
+
+
 class _Reader:
     """Field access on one parsed message that records issues instead of raising on the first one."""
 
@@ -188,26 +213,28 @@ class _Reader:
         self.warnings.append(str(FieldIssue(location, segment, message)))
 
     def get(self, seg: Segment, pos: int, f: int, r: int = 1, c: int = 1, s: int = 1) -> str:
-        # Fast path for the common shapes (absent field, or a plain value with no escapes): the same result as
-        # extract_field at a fraction of the cost, which matters for 20-result panels at hundreds per second.
-        if f >= len(seg) and seg[0][0] != "MSH":
-            return ""
-        if r == c == s == 1 and seg[0][0] != "MSH":
-            field = seg[f]
-            if len(field) == 1 and isinstance(field[0], str) and seg.esc not in field[0]:
-                return field[0].strip()
+        # Segment.extract_field's rules, walking the tree the library built with plain list indexing: the
+        # containers' own __getitem__/__call__ and the Accessor it builds per call cost more than the parse
+        # itself on a 20-result panel. Same answers; the escape handling is still the library's unescape.
+        if f >= len(seg):
+            return ""  # a non-present optional field
         try:
-            value = seg.extract_field(1, f, r, c, s)
+            value = _leaf(_item(seg, f), r, c, s)
         except IndexError:
             return ""  # deeper than the sender went: the component is simply absent
-        except (ValueError, TypeError) as exc:
-            # hl7.unescape raises on malformed escapes such as \.spX\ - report the field, keep going.
-            self.error(f"{seg[0][0]}-{f}", pos, f"invalid escape sequence ({exc})")
-            return ""
+        if f <= 2 and _item(_item(seg, 0), 0) == "MSH":
+            return value.strip()  # MSH-1/MSH-2 are the separators themselves, never unescaped
+        if seg.esc in value:
+            try:
+                value = unescape(seg, value)
+            except (ValueError, TypeError) as exc:
+                # hl7.unescape raises on malformed escapes such as \.spX\ - report the field, keep going.
+                self.error(f"{_item(_item(seg, 0), 0)}-{f}", pos, f"invalid escape sequence ({exc})")
+                return ""
         return str(value).strip()
 
     def repetitions(self, seg: Segment, f: int) -> int:
-        return len(seg[f]) if f < len(seg) else 0
+        return len(_item(seg, f)) if f < len(seg) else 0
 
     def coded(self, seg: Segment, pos: int, f: int, r: int = 1) -> CodedValue | None:
         code, text, system = (self.get(seg, pos, f, r, c) for c in (1, 2, 3))

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import hl7
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.devices.hl7v2 import build_ack
+from connectors.devices.hl7v2 import _Reader, build_ack
 from connectors.devices.outcome import InboxReasonCode, ParseOutcome, hl7_ack_for, process_bytes
 
 TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata"
@@ -182,3 +183,29 @@ def test_framed_noise_never_raises(chunks: list[bytes]) -> None:
 def test_ack_builder_survives_every_sample(code: str) -> None:
     for sample in HL7_SAMPLES:
         assert b"MSA" in build_ack(sample, code, "x|y^z").encode()
+
+
+_FIELD_TEXT = st.text(alphabet="ab1 ^~&\\.HXE", max_size=14)
+
+
+@given(
+    fields=st.lists(_FIELD_TEXT, min_size=1, max_size=6),
+    path=st.tuples(*(st.integers(1, 4) for _ in range(4))),
+)
+@settings(max_examples=400, deadline=None)
+def test_field_reader_answers_as_extract_field(fields, path):
+    """The reader walks the parsed tree itself (for speed); it must agree with the library's extract_field."""
+    message = hl7.parse("MSH|^~\\&|A|B|||20240101||ORU^R01|1|P|2.5.1\rOBX|" + "|".join(fields))
+    segment = message[1]
+    f, r, c, s = path
+    reader = _Reader()
+    got = reader.get(segment, 2, f, r, c, s)
+    try:
+        expected = str(segment.extract_field(1, f, r, c, s)).strip()
+    except IndexError:
+        expected = ""
+    except (ValueError, TypeError):
+        assert got == "" and reader.issues
+        return
+    assert got == expected
+    assert not reader.issues
