@@ -1,6 +1,6 @@
 """The VetConnect system-of-record schema. Importing this package registers every table on ``Base.metadata``."""
 
-from warehouse.schema import billing, clients, clinical, ingestion, operations, scheduling, tenancy
+from warehouse.schema import billing, clients, clinical, ingestion, marts, operations, scheduling, tenancy
 from warehouse.schema.base import Base, tenancy_of
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "clients",
     "clinical",
     "ingestion",
+    "marts",
     "operations",
     "scheduling",
     "tenancy",

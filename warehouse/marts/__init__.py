@@ -1,0 +1,1 @@
+"""Marts: build (``refresh``), reconcile with the record (``checks``), and read for dashboards (``kpis``)."""
