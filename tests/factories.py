@@ -175,6 +175,22 @@ def populate_practice(
         ImagingStudy(practice_id=practice_id, patient_id=patient.id, document_id=document_id, modality="CR"),
     ])  # fmt: skip
     session.flush()
+    # --- marts (issue 5): one row per practice in every mart table --------------------------------------------
+    from warehouse.schema import marts
+
+    session.add_all([
+        marts.MartPracticeDay(practice_id=practice_id, day=day.date(), visits=1, revenue_excl_cents=4700),
+        marts.MartStaffDay(practice_id=practice_id, day=day.date(), resource_id=vet.id, appts_booked=1),
+        marts.MartAppointmentTypeDay(practice_id=practice_id, day=day.date(), appointment_type_id=shared["type"]),
+        marts.MartHourDay(practice_id=practice_id, day=day.date(), hour=9, appts_booked=1),
+        marts.MartDiagnosisDay(practice_id=practice_id, day=day.date(), venom_code="", term="Gezond", diagnoses=1),
+        marts.MartPracticeMonth(practice_id=practice_id, month=day.date().replace(day=1), active_clients=1),
+        marts.MartOpenInvoice(practice_id=practice_id, invoice_id=invoice.id, client_id=client.id,
+                              issued_on=day.date(), total_incl_cents=0, paid_cents=0, outstanding_cents=0),
+        marts.MartDirtyDay(practice_id=practice_id, day=dt.date(2000, 1, 1)),  # triggers mark the real days
+    ])  # fmt: skip
+    session.flush()
+    # --- end marts -------------------------------------------------------------------------------------------
     return PracticeRows(
         practice_id, franchise_id, vet.id, room.id, client.id, patient.id, appointment.id, user.id
     )
