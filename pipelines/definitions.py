@@ -6,5 +6,6 @@ from __future__ import annotations
 from dagster import Definitions
 
 from pipelines.animana import defs as animana_defs
+from pipelines.marts import defs as marts_defs
 
-defs = Definitions.merge(animana_defs)
+defs = Definitions.merge(animana_defs, marts_defs)

@@ -1,0 +1,14 @@
+"""Marts domain: the practice marts asset, its reconciliation check, and its schedules (`defs`)."""
+
+from __future__ import annotations
+
+from dagster import Definitions
+
+from pipelines.marts.assets import practice_marts
+from pipelines.marts.schedules import marts_full_schedule, marts_incremental_schedule, marts_refresh_job
+
+defs = Definitions(
+    assets=[practice_marts],
+    jobs=[marts_refresh_job],
+    schedules=[marts_incremental_schedule, marts_full_schedule],
+)
