@@ -328,9 +328,13 @@ def _stage(cur: psycopg.Cursor, name: str, rows: Iterable[Sequence[Any]]) -> Non
     _ensure_staging(cur, name)
     cur.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(name)))
     columns = sql.SQL(", ").join(sql.Identifier(c.split()[0]) for c in STAGING[name])
+    count = 0
     with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(name), columns)) as copy:
         for row in rows:
             copy.write_row(row)
+            count += 1
+    if count > 20:  # a temp table has no statistics until analysed; the joins need them to plan well
+        cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(name)))
 
 
 # -- statements -----------------------------------------------------------------------------------------------
@@ -386,6 +390,18 @@ def _run_upsert(cur: psycopg.Cursor, statement: sql.Composed, params: dict[str, 
     cur.execute(statement, params)
     inserted, updated = cur.fetchone()  # type: ignore[misc]
     return int(inserted), int(updated)
+
+
+def _existing(cur: psycopg.Cursor, table: str, target: LoadTarget, ids: list[str]) -> list[str]:
+    """Which of ``ids`` the table already holds (before an upsert): only those can have stale child rows, so a
+    first load never pays for the stale-child deletes."""
+    cur.execute(
+        sql.SQL("SELECT animana_id FROM {} WHERE practice_id = %(pid)s AND animana_id = ANY(%(ids)s)").format(
+            sql.Identifier(table)
+        ),
+        _params(target, ids=ids),
+    )
+    return [r[0] for r in cur.fetchall()]
 
 
 _HAS = "EXISTS (SELECT 1 FROM {table} x WHERE x.practice_id = %(pid)s AND x.animana_id = s.{column})"
@@ -465,6 +481,7 @@ def _load_patients(
     cur: psycopg.Cursor, target: LoadTarget, rows: list[tuple], children: dict[str, list[tuple]]
 ) -> tuple[int, int, int]:
     _stage(cur, "stg_patient", rows)
+    existing = _existing(cur, "patient", target, [r[0] for r in rows])
     columns = [
         "name", "species", "breed", "sex", "date_of_birth", "colour", "microchip", "deceased",
         "deceased_on", "deleted_at",
@@ -477,15 +494,15 @@ def _load_patients(
     # Ownership: the page's patients get exactly the owners the source lists (unknown owners are skipped;
     # the patient still loads).
     _stage(cur, "stg_owner", children.get("owners", []))
-    parents = [r[0] for r in rows]
-    cur.execute(
-        "DELETE FROM client_patient cp USING patient p WHERE cp.practice_id = %(pid)s "
-        "AND p.practice_id = %(pid)s AND cp.patient_id = p.id AND p.animana_id = ANY(%(parents)s) "
-        "AND NOT EXISTS (SELECT 1 FROM stg_owner o JOIN client c ON c.practice_id = %(pid)s "
-        "AND c.animana_id = o.client_animana_id WHERE o.patient_animana_id = p.animana_id "
-        "AND c.id = cp.client_id)",
-        _params(target, parents=parents),
-    )
+    if existing:
+        keep = [f"{o[0]}/{o[1]}" for o in children.get("owners", [])]
+        cur.execute(
+            "DELETE FROM client_patient cp USING patient p, client c WHERE cp.practice_id = %(pid)s "
+            "AND p.practice_id = %(pid)s AND c.practice_id = %(pid)s AND p.animana_id = ANY(%(parents)s) "
+            "AND cp.patient_id = p.id AND c.id = cp.client_id "
+            "AND NOT ((p.animana_id || '/' || c.animana_id) = ANY(%(keep)s))",
+            _params(target, parents=existing, keep=keep),
+        )
     cur.execute(
         "INSERT INTO client_patient AS t (practice_id, client_id, patient_id, is_primary) "
         "SELECT %(pid)s, c.id, p.id, bool_or(o.is_primary) FROM stg_owner o "
@@ -529,6 +546,7 @@ def _load_visits(
     cur: psycopg.Cursor, target: LoadTarget, rows: list[tuple], children: dict[str, list[tuple]]
 ) -> tuple[int, int, int]:
     _stage(cur, "stg_visit", rows)
+    existing = _existing(cur, "visit", target, [r[0] for r in rows])
     quarantined = _quarantine_unresolved(
         cur, target, "consults", "stg_visit", _missing("patient", "patient_animana_id"),
         "'unknown animal ' || s.patient_animana_id",
@@ -544,16 +562,23 @@ def _load_visits(
         "LEFT JOIN appointment a ON a.practice_id = %(pid)s AND a.animana_id = s.appointment_animana_id"
     )
     counts = _run_upsert(cur, _upsert("visit", columns, select, touch=True), _params(target))
-    parents = [r[0] for r in rows]
-    params = _params(target, parents=parents, weight_ids=[f"consult:{p}" for p in parents])
-    # Diagnoses and the weight are parts of the consult: replaced with it.
-    _stage(cur, "stg_diagnosis", children.get("diagnoses", []))
-    cur.execute(
-        "DELETE FROM diagnosis d USING visit v WHERE d.practice_id = %(pid)s AND v.practice_id = %(pid)s "
-        "AND d.visit_id = v.id AND v.animana_id = ANY(%(parents)s) "
-        "AND NOT EXISTS (SELECT 1 FROM stg_diagnosis x WHERE x.animana_id = d.animana_id)",
-        params,
+    diagnoses, weights = children.get("diagnoses", []), children.get("weights", [])
+    params = _params(
+        target,
+        parents=existing,
+        weight_ids=[f"consult:{p}" for p in existing],
+        keep_diagnoses=[d[0] for d in diagnoses],
+        keep_weights=[w[0] for w in weights],
     )
+    # Diagnoses and the weight are parts of the consult: replaced with it (stale ones only on an update).
+    _stage(cur, "stg_diagnosis", diagnoses)
+    if existing:
+        cur.execute(
+            "DELETE FROM diagnosis d USING visit v WHERE d.practice_id = %(pid)s AND v.practice_id = %(pid)s "
+            "AND v.animana_id = ANY(%(parents)s) AND d.patient_id = v.patient_id AND d.visit_id = v.id "
+            "AND NOT (d.animana_id = ANY(%(keep_diagnoses)s))",
+            params,
+        )
     _run_upsert(
         cur,
         _upsert(
@@ -564,12 +589,13 @@ def _load_visits(
         ),
         params,
     )
-    _stage(cur, "stg_weight", children.get("weights", []))
-    cur.execute(
-        "DELETE FROM weight_measurement w WHERE w.practice_id = %(pid)s AND w.animana_id = ANY(%(weight_ids)s) "
-        "AND NOT EXISTS (SELECT 1 FROM stg_weight x WHERE x.animana_id = w.animana_id)",
-        params,
-    )
+    _stage(cur, "stg_weight", weights)
+    if existing:
+        cur.execute(
+            "DELETE FROM weight_measurement w WHERE w.practice_id = %(pid)s "
+            "AND w.animana_id = ANY(%(weight_ids)s) AND NOT (w.animana_id = ANY(%(keep_weights)s))",
+            params,
+        )
     _run_upsert(
         cur,
         _upsert(
@@ -648,6 +674,7 @@ def _load_invoices(
     cur: psycopg.Cursor, target: LoadTarget, rows: list[tuple], children: dict[str, list[tuple]]
 ) -> tuple[int, int, int]:
     _stage(cur, "stg_invoice", rows)
+    existing = _existing(cur, "invoice", target, [r[0] for r in rows])
     quarantined = _quarantine_unresolved(
         cur, target, "invoices", "stg_invoice", _missing("client", "client_animana_id"),
         "'unknown relation ' || s.client_animana_id",
@@ -667,14 +694,16 @@ def _load_invoices(
         "total_incl_cents",
     ]
     counts = _run_upsert(cur, _upsert("invoice", columns, select), _params(target))
-    _stage(cur, "stg_invoice_line", children.get("lines", []))
-    params = _params(target, parents=[r[0] for r in rows])
-    cur.execute(
-        "DELETE FROM invoice_line l USING invoice i WHERE l.practice_id = %(pid)s AND i.practice_id = %(pid)s "
-        "AND l.invoice_id = i.id AND i.animana_id = ANY(%(parents)s) "
-        "AND NOT EXISTS (SELECT 1 FROM stg_invoice_line x WHERE x.animana_id = l.animana_id)",
-        params,
-    )
+    lines = children.get("lines", [])
+    _stage(cur, "stg_invoice_line", lines)
+    params = _params(target, parents=existing, keep=[x[0] for x in lines])
+    if existing:
+        cur.execute(
+            "DELETE FROM invoice_line l USING invoice i WHERE l.practice_id = %(pid)s "
+            "AND i.practice_id = %(pid)s AND i.animana_id = ANY(%(parents)s) AND l.invoice_id = i.id "
+            "AND NOT (l.animana_id = ANY(%(keep)s))",
+            params,
+        )
     _run_upsert(
         cur,
         _upsert(
@@ -917,7 +946,10 @@ def load_batch(
     """Load one mapped page in the session's transaction (see the module docstring). Does not advance the
     cursor: call `commit_progress` in the same transaction."""
     handler = HANDLERS[batch.resource]
-    cur = driver_connection(session).cursor()
+    connection = driver_connection(session)
+    # Generic plans of prepared statements do not prune partitions by the parameter; plan each statement.
+    connection.prepare_threshold = None
+    cur = connection.cursor()
     counts = LoadCounts()
     if batch.rows:
         rows = batch.rows

@@ -44,10 +44,10 @@ def _checks(result) -> dict[str, bool]:  # noqa: ANN001
 def test_the_whole_definitions_object_loads():
     Definitions.validate_loadable(defs)
     repository = defs.get_repository_def()
-    assert len(repository.asset_graph.get_all_asset_keys()) == 12
-    assert {s.name for s in repository.schedule_defs} == {
-        "animana_incremental_schedule",
-        "animana_nightly_full_schedule",
+    animana = {k for k in repository.asset_graph.get_all_asset_keys() if k.path[0] == "animana"}
+    assert len(animana) == 12
+    assert {"animana_incremental_schedule", "animana_nightly_full_schedule"} <= {
+        s.name for s in repository.schedule_defs
     }
     assert repository.get_job("animana_sync_job")
 

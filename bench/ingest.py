@@ -1,0 +1,263 @@
+"""Animana ingest benchmark (not a test; prints figures).
+
+    .venv/bin/python bench/ingest.py --practices 20 --scale medium
+
+1. The simulator runs in its own process (no faults) so it does not share our GIL.
+2. End to end: `vetconnect sync animana --all` as a subprocess into a fresh migrated database: rows/s and the
+   subprocess's peak RSS.
+3. Physical baseline, same run: the rows the sync produced, read into memory (binary COPY TO), then COPYed
+   straight into the same tables of a second fresh database — no HTTP, no parsing, no joins.
+4. The peer: dlt's `rest_api` source (OAuth2 client credentials, cursor paginator) loading the same simulator
+   into the same PostgreSQL (``pip install "dlt[postgres]"`` into the venv for the bench only).
+
+Targets: sync >= 50 % of raw COPY, >= 3x dlt, peak memory < 1 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import psycopg
+from sqlalchemy.engine import make_url
+
+from vetconnect import pgserver
+from warehouse import migrate
+from warehouse.db import make_engine
+from warehouse.tenancy import system_session
+from warehouse.tenants import add_franchise, add_practice
+
+ROOT = Path(__file__).resolve().parents[1]
+MASTER_KEY = bytes(range(32))
+SECRET = "bench-secret-0123456789"
+RESOURCES = (
+    "staff", "resources", "products", "relations", "animals", "agenda", "consults", "vaccinations",
+    "prescriptions", "labresults", "invoices", "payments",
+)  # fmt: skip
+# Tables the sync writes, in an order that satisfies the foreign keys (for the raw COPY baseline).
+TABLES = (
+    "resource", "product", "product_price_override", "client", "patient", "client_patient", "appointment",
+    "visit", "diagnosis", "weight_measurement", "vaccination", "prescription", "lab_observation", "invoice",
+    "invoice_line", "payment", "ingest_quarantine",
+)  # fmt: skip
+
+
+def libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def new_database(server: str) -> str:
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(libpq(server), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    migrate.upgrade(url)
+    return url
+
+
+def link_practices(url: str, n: int) -> None:
+    engine = make_engine(url)
+    with system_session(engine, reason="bench set-up") as session:
+        franchise = add_franchise(session, code="bench", name="Bench")
+        for i in range(n):
+            add_practice(session, franchise_id=franchise.id, code=f"bench-{1001 + i}", name=f"Bench {1001 + i}",
+                         master_key=MASTER_KEY, animana_practice_id=str(1001 + i))  # fmt: skip
+    engine.dispose()
+
+
+def start_simulator(n: int, scale: str, port: int) -> subprocess.Popen:
+    code = (
+        "from connectors.animana.simulator.app import SimulatorConfig\n"
+        "from connectors.animana.simulator.server import serve\n"
+        f"serve(SimulatorConfig(seed=42, practices={n}, scale={scale!r}, client_secret={SECRET!r}, "
+        "cache_practices=3), port=" + str(port) + ")\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.post(f"http://127.0.0.1:{port}/oauth/token", timeout=1)
+            return proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("simulator did not start")
+
+
+def api_totals(base: str, n: int) -> int:
+    token = httpx.post(
+        f"{base}/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": "vetconnect-sim", "client_secret": SECRET},
+    ).json()["access_token"]
+    total = 0
+    for pid in range(1001, 1001 + n):
+        counts = httpx.get(f"{base}/v1/practices/{pid}/counts", headers={"Authorization": f"Bearer {token}"},
+                           timeout=600).json()["counts"]  # fmt: skip
+        total += sum(counts.values())
+    return total
+
+
+def warm(base: str, n: int) -> None:
+    """Ask for counts once so generation time is not billed to whoever reads first (the cache keeps 3)."""
+    api_totals(base, min(n, 1))
+
+
+def run_sync(url: str, base: str) -> tuple[float, int]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "VETCONNECT_MASTER_KEY": base64.b64encode(MASTER_KEY).decode(),
+        "VETCONNECT_ANIMANA_URL": base,
+        "VETCONNECT_ANIMANA_CLIENT_ID": "vetconnect-sim",
+        "VETCONNECT_ANIMANA_CLIENT_SECRET": SECRET,
+        "COLUMNS": "120",
+    }
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "vetconnect.cli", "sync", "animana", "--all"], env=env, cwd=ROOT,
+                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    elapsed = time.perf_counter() - started
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return elapsed, peak_kb
+
+
+def count_rows(url: str) -> int:
+    with psycopg.connect(libpq(url)) as conn:
+        return sum(conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in TABLES)  # type: ignore[index]
+
+
+def raw_copy(source: str, target: str) -> tuple[float, int]:
+    """Rows of the synced database, in memory per table, COPYed into the same tables of `target`."""
+    total_seconds, rows = 0.0, 0
+    with psycopg.connect(libpq(source)) as src, psycopg.connect(libpq(target)) as dst:
+        for table in TABLES:
+            cols = [r[0] for r in src.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = %s AND "
+                "is_generated = 'NEVER' ORDER BY ordinal_position", (table,)).fetchall()]  # fmt: skip
+            collist = ", ".join(f'"{c}"' for c in cols)
+            chunks: list[bytes] = []
+            with src.cursor().copy(
+                f'COPY (SELECT {collist} FROM "{table}") TO STDOUT (FORMAT binary)'
+            ) as copy:
+                chunks.extend(bytes(b) for b in copy)
+            n = src.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]  # type: ignore[index]
+            if table == "product":  # franchise list already exists in the target only if seeded; it is not
+                pass
+            started = time.perf_counter()
+            with dst.cursor().copy(f'COPY "{table}" ({collist}) FROM STDIN (FORMAT binary)') as copy:
+                for chunk in chunks:
+                    copy.write(chunk)
+            dst.commit()
+            total_seconds += time.perf_counter() - started
+            rows += n
+    return total_seconds, rows
+
+
+def run_dlt(url: str, base: str, n: int) -> tuple[float, int] | None:
+    try:
+        import dlt
+        from dlt.sources.helpers.rest_client.auth import OAuth2ClientCredentials
+        from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
+        from dlt.sources.rest_api import rest_api_source
+    except ImportError:
+        return None
+    resources = [
+        {"name": f"{r}_{pid}", "endpoint": {"path": f"v1/practices/{pid}/{r}", "params": {"limit": 500},
+                                           "data_selector": "data"}, "write_disposition": "append"}
+        for pid in range(1001, 1001 + n)
+        for r in RESOURCES
+    ]  # fmt: skip
+    source = rest_api_source(
+        {
+            "client": {
+                "base_url": base + "/",
+                "auth": OAuth2ClientCredentials(
+                    access_token_url=f"{base}/oauth/token",
+                    client_id="vetconnect-sim",
+                    client_secret=SECRET,
+                    access_token_request_data={"grant_type": "client_credentials"},
+                ),  # fmt: skip
+                "paginator": JSONResponseCursorPaginator(cursor_path="next_cursor", cursor_param="cursor"),
+            },
+            "resources": resources,
+        }
+    )
+    pipeline = dlt.pipeline(
+        pipeline_name=f"bench_{uuid.uuid4().hex[:6]}",
+        destination=dlt.destinations.postgres(credentials=libpq(url)),
+        dataset_name="dlt_animana",
+        pipelines_dir=tempfile.mkdtemp(prefix="dlt-bench-"),
+    )
+    started = time.perf_counter()
+    info = pipeline.run(source)
+    elapsed = time.perf_counter() - started
+    with psycopg.connect(libpq(url)) as conn:
+        tables = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'dlt_animana' "
+            "AND table_name NOT LIKE '\\_dlt%%'"
+        ).fetchall()
+        rows = sum(conn.execute(f'SELECT count(*) FROM dlt_animana."{t[0]}"').fetchone()[0] for t in tables)  # type: ignore[index]
+    del info
+    return elapsed, rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--practices", type=int, default=20)
+    parser.add_argument("--scale", default="medium")
+    parser.add_argument("--port", type=int, default=8799)
+    parser.add_argument(
+        "--pg-port", type=int, default=54329, help="TCP port of the bench server (dlt needs TCP)"
+    )
+    parser.add_argument("--skip-dlt", action="store_true")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="vetconnect-bench-"))
+    info = pgserver.start(workdir / "pgdata", tcp_port=args.pg_port)
+    server = info.url(database="postgres")
+    sim = start_simulator(args.practices, args.scale, args.port)
+    base = f"http://127.0.0.1:{args.port}"
+    try:
+        records = api_totals(base, args.practices)
+        print(f"simulator: {args.practices} practices at {args.scale}: {records:,} live API records")
+        sync_db = new_database(server)
+        link_practices(sync_db, args.practices)
+        elapsed, peak_kb = run_sync(sync_db, base)
+        written = count_rows(sync_db)
+        print(f"vetconnect sync animana --all: {elapsed:,.1f} s, {records / elapsed:,.0f} records/s "
+              f"({written:,} warehouse rows, {written / elapsed:,.0f} rows/s), peak RSS {peak_kb / 1024:,.0f} MB")  # fmt: skip
+        copy_db = new_database(server)
+        link_practices(copy_db, args.practices)
+        copy_seconds, copy_rows = raw_copy(sync_db, copy_db)
+        print(f"raw COPY of the same rows (in memory, same tables): {copy_seconds:,.1f} s, "
+              f"{copy_rows / copy_seconds:,.0f} rows/s")  # fmt: skip
+        print(f"sync / raw COPY = {(written / elapsed) / (copy_rows / copy_seconds):.0%}  (target >= 50 %)")
+        if not args.skip_dlt:
+            dlt_db = new_database(server)
+            tcp = make_url(dlt_db).set(host="127.0.0.1", port=args.pg_port, query={})
+            result = run_dlt(tcp.render_as_string(hide_password=False), base, args.practices)
+            if result is None:
+                print('dlt not installed: .venv/bin/uv pip install --python .venv/bin/python "dlt[postgres]"')
+            else:
+                dlt_seconds, dlt_rows = result
+                print(f"dlt rest_api -> postgres: {dlt_seconds:,.1f} s, {records / dlt_seconds:,.0f} records/s "
+                      f"({dlt_rows:,} rows incl. child tables)")  # fmt: skip
+                print(f"sync / dlt = {dlt_seconds / elapsed:.1f}x  (target >= 3x)")
+        print(f"peak memory {peak_kb / 1024:,.0f} MB (target < 1024 MB)")
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+        pgserver.stop(workdir / "pgdata")
+
+
+if __name__ == "__main__":
+    main()
