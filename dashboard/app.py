@@ -1,21 +1,65 @@
-"""VetConnect web app entry point: navigation is built from the signed-in user's roles."""
+"""VetConnect web app entry point: session expiry, the practice switcher, and navigation from the signed-in
+user's permissions (the page table lives in ``dashboard/components/pages.py``)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import streamlit as st
+
+from dashboard.components.pages import SIGN_IN, pages_for
+from dashboard.components.session import ALL_PRACTICES
+from warehouse.security.signin import session_expired
 
 st.set_page_config(page_title="VetConnect", page_icon="🐾", layout="wide")
 
-user = st.session_state.get("user")
-if user is None:
-    pages = [st.Page("workspaces/sign_in.py", title="Sign in", icon="🔑")]
-else:
-    pages = [st.Page("workspaces/hub.py", title="Hub", icon="🏠", default=True)]
-    with st.sidebar:
-        st.write(f"**{user.full_name}**")
-        st.caption(", ".join(sorted(user.roles)))
-        if st.button("Sign out"):
-            del st.session_state["user"]
-            st.rerun()
 
-st.navigation(pages).run()
+def _sign_out(reason: str | None = None) -> None:
+    for key in list(st.session_state.keys()):
+        del st.session_state[key]
+    if reason:
+        st.session_state["signed_out_reason"] = reason
+
+
+user = st.session_state.get("user")
+now = dt.datetime.now(dt.UTC)
+if user is not None:
+    expired = session_expired(user, st.session_state.get("last_seen", now), now)
+    if expired:
+        _sign_out(expired)
+        user = None
+    else:
+        st.session_state["last_seen"] = now
+
+if user is None:
+    navigation = st.navigation(
+        [st.Page(SIGN_IN.path, title=SIGN_IN.title, icon=SIGN_IN.icon)], position="hidden"
+    )
+else:
+    sections: dict[str, list] = {}
+    for spec in pages_for(user.roles):
+        sections.setdefault(spec.section, []).append(
+            st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.key, default=spec.key == "hub")
+        )
+    with st.sidebar:
+        st.markdown(f"**{user.full_name}**")
+        st.caption(", ".join(sorted(r.replace("_", " ") for r in user.roles)))
+        if len(user.practices) > 1:
+            options: list[object] = [p.id for p in user.practices]
+            labels = {p.id: p.name for p in user.practices}
+            if user.may_choose_all_practices:
+                options.insert(0, ALL_PRACTICES)
+                labels[ALL_PRACTICES] = "All practices"
+            current = st.session_state.get("practice_choice", options[0])
+            st.selectbox(
+                "Practice", options, index=options.index(current) if current in options else 0,
+                format_func=lambda o: labels[o], key="practice_choice",
+            )  # fmt: skip
+        elif user.practices:
+            st.caption(user.practices[0].name)
+        if st.button("Sign out", icon=":material/logout:"):
+            _sign_out()
+            st.rerun()
+    navigation = st.navigation(sections)
+
+navigation.run()

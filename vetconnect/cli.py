@@ -170,6 +170,10 @@ def demo(
         for username, (name, role, codes) in summary.accounts.items():
             table.add_row(username, name, role, ", ".join(codes))
         out.print(table)
+        out.print(
+            "• admin, franchise, franchise2 and manager need two-step sign-in: their first sign-in shows a QR "
+            "code to scan with any authenticator app (or its key to type in), then asks for the 6-digit code"
+        )
     if no_ui:
         return
     app_file = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"

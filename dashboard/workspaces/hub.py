@@ -1,25 +1,99 @@
-"""The hub: the signed-in user's practices at a glance (search and today's work arrive with the workspaces)."""
+"""The hub: one search box to reach anything, then today's work for the signed-in user."""
 
 from __future__ import annotations
 
-import datetime as dt
-from zoneinfo import ZoneInfo
-
+import polars as pl
 import streamlit as st
 
+from dashboard.components import session as ctx
+from dashboard.components.pages import page
+from dashboard.components.results import show_results
 from dashboard.runtime import app_runtime
-from warehouse.hub import practice_overview
-from warehouse.tenancy import tenant_session
+from warehouse.hub import TASK_LABELS, open_patient, today_for_user
+from warehouse.search import search
 
-user = st.session_state["user"]
-today = dt.date.today()
-with tenant_session(app_runtime().app_engine, user.context) as session:
-    overview = practice_overview(session, today, ZoneInfo("Europe/Amsterdam"))
+user = ctx.user()
+labels = {p.id: p.name for p in user.practices}
+focus = st.session_state.get("focus")
+card_open = focus is not None and focus.kind == "patient"
+ctx.breadcrumbs("Hub", *([focus.title] if card_open else []))
+
+query = st.text_input(
+    "Search", key="hub.query", placeholder="Search clients, patients, appointments, invoices — name, phone, "
+    "e-mail, chip, postcode or invoice number", label_visibility="collapsed", icon=":material/search:",
+)  # fmt: skip
+if unavailable := st.session_state.pop("focus_unavailable", None):
+    st.info(f"{unavailable.capitalize()}s open in a workspace that is not available to you yet.")
+if query.strip():
+    with ctx.tenant() as session:
+        results = search(session, query, master_key=app_runtime().master_key(), now=ctx.now())
+    show_results(results, user.roles, labels)
+
+if card_open:
+    with ctx.tenant() as session:
+        card = open_patient(session, focus.practice_id, focus.patient_id, now=ctx.now())
+    if card is not None:
+        with st.container(border=True):
+            head, close = st.columns([6, 1])
+            head.subheader(f"{card.name} · {card.species}{' (deceased)' if card.deceased else ''}")
+            if close.button("Close", key="hub.close_card"):
+                st.session_state.pop("focus", None)
+                st.rerun()
+            facts = [card.breed, f"born {card.date_of_birth:%d-%m-%Y}" if card.date_of_birth else None,
+                     f"chip {card.microchip}" if card.microchip else None, f"owner {card.owner}" if card.owner else None]  # fmt: skip
+            st.write(" · ".join(f for f in facts if f))
+            if card.upcoming.height:
+                st.dataframe(
+                    card.upcoming.with_columns(pl.col("starts_at").dt.convert_time_zone(str(ctx.TZ))).drop(
+                        "id"
+                    ),
+                    hide_index=True,
+                )
+            if st.button("Book an appointment", icon=":material/event:", key="hub.book_for_patient"):
+                st.switch_page(page("scheduling").path)
+
+with ctx.tenant() as session:
+    today = today_for_user(session, user_id=user.user_id, roles=user.roles, now=ctx.now(), tz=ctx.TZ)
 
 st.title(f"Goedendag, {user.full_name.split()[0]}")
-st.caption(f"{today:%A %d %B %Y} · {overview.height} practice(s)")
-cols = st.columns(3)
-cols[0].metric("Patients", f"{overview['patients'].sum():,}")
-cols[1].metric("Clients", f"{overview['clients'].sum():,}")
-cols[2].metric("Appointments today", f"{overview['appointments_today'].sum():,}")
-st.dataframe(overview.drop("practice_id"), hide_index=True, use_container_width=True)
+scope = (
+    "all practices"
+    if len(ctx.context().practice_ids) > 1
+    else ctx.practice_name(ctx.context().practice_ids[0])
+)
+st.caption(f"{today.day:%A %d %B %Y} · {scope}")
+cols = st.columns(4)
+cols[0].metric("Appointments today", today.agenda.height)
+cols[1].metric("Waiting", today.waiting)
+cols[2].metric("In consult", today.in_consult)
+cols[3].metric("Open tasks", sum(today.task_counts.values()))
+
+left, right = st.columns([3, 2])
+with left:
+    st.subheader("My agenda" if today.own_agenda else "Today's agenda")
+    if today.agenda.height:
+        shown = today.agenda.with_columns(
+            pl.col("starts_at").dt.convert_time_zone(str(ctx.TZ)).dt.strftime("%H:%M").alias("time")
+        )
+        st.dataframe(shown.select("time", "patient", "species", "client", "type", "resource", "status"),
+                     hide_index=True, width="stretch")  # fmt: skip
+    else:
+        st.write("No appointments today.")
+with right:
+    st.subheader("Open tasks")
+    for kind, label in TASK_LABELS.items():
+        tasks = [t for t in today.tasks if t.kind == kind]
+        with st.expander(
+            f"{label} · {today.task_counts[kind]}", expanded=bool(tasks) and kind == "unsigned_note"
+        ):
+            for task in tasks:
+                st.write(f"**{task.title}** — {task.detail}")
+            if not tasks:
+                st.caption("Nothing open.")
+    with st.container(border=True):
+        st.markdown("**Suggested next actions**")
+        if today.suggested_actions:
+            for action in today.suggested_actions:
+                st.write(action)
+        else:
+            st.caption("Suggestions from the next-action model will appear here.")

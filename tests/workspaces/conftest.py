@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
+import pyotp
 import pytest
 from sqlalchemy import delete
+from streamlit.testing.v1 import AppTest
 
 from tests.conftest import MASTER_KEY, Database, drop_database, open_database
-from tests.factories import TZ, build_world
+from tests.factories import PASSWORD, TZ, build_world
+from vetconnect.settings import get_settings
 from warehouse.schema.scheduling import Appointment, AppointmentType, StaffShift
+from warehouse.security.accounts import add_user
 
 
 @dataclass
@@ -62,3 +68,40 @@ def ws_db(server_url: str, template_db: str) -> Iterator[Database]:
     yield db
     db.dispose()
     drop_database(server_url, db.name)
+
+
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+RECEPTIONIST = "balie-a1"
+
+
+@pytest.fixture
+def app_env(ws_db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    """The app pointed at the workspace world, with a receptionist at a1 besides the factories' users."""
+    monkeypatch.setenv("DATABASE_URL", ws_db.admin_url)
+    monkeypatch.setenv("VETCONNECT_MASTER_KEY", base64.b64encode(MASTER_KEY).decode())
+    monkeypatch.delenv("VETCONNECT_DEMO", raising=False)
+    get_settings.cache_clear()
+    with ws_db.system() as session:
+        add_user(session, username=RECEPTIONIST, full_name="Balie A1", password=PASSWORD,
+                 memberships=[(ws_db.world.practices["a1"].practice_id, "receptionist")])  # fmt: skip
+    yield ws_db
+    get_settings.cache_clear()
+
+
+def sign_in(username: str, password: str = PASSWORD, *, secret: str | None = None) -> AppTest:
+    """Sign in through the page; with ``secret``, answer the TOTP step (enrolment or challenge) too."""
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.text_input[0].input(username)
+    at.text_input[1].input(password)
+    at.button[0].click().run()
+    pending = at.session_state["pending_sign_in"] if "pending_sign_in" in at.session_state else None
+    if pending is not None:
+        code_secret = secret or pending.enrolment.secret
+        at.text_input[0].input(pyotp.TOTP(code_secret).now())
+        at.button[0].click().run()
+    return at
+
+
+def click(at: AppTest, label: str) -> AppTest:
+    button = next(b for b in at.button if b.label == label)
+    return button.click().run()

@@ -1,0 +1,33 @@
+"""The agenda as a plotly timeline: one row per resource, one bar per appointment, coloured by type."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import plotly.express as px
+import polars as pl
+import streamlit as st
+
+
+def timeline(frame: pl.DataFrame, tz: dt.tzinfo, *, start: dt.datetime, end: dt.datetime, key: str) -> None:
+    if frame.is_empty():
+        st.info("No appointments in this period.")
+        return
+    local = frame.with_columns(
+        pl.col("starts_at").dt.convert_time_zone(str(tz)).dt.replace_time_zone(None),
+        pl.col("ends_at").dt.convert_time_zone(str(tz)).dt.replace_time_zone(None),
+        pl.col("patient").fill_null("—"),
+        pl.col("client").fill_null(""),
+    ).with_columns(pl.col("starts_at").dt.strftime("%a %d %H:%M").alias("when"))
+    colours = dict(zip(local["type"].to_list(), local["colour"].to_list(), strict=True))
+    figure = px.timeline(
+        local.to_pandas(), x_start="starts_at", x_end="ends_at", y="resource", color="type",
+        color_discrete_map=colours, text="patient",
+        hover_data={"when": True, "patient": True, "client": True, "status": True, "id": True, "resource": False},
+    )  # fmt: skip
+    figure.update_yaxes(autorange="reversed", title=None)
+    figure.update_xaxes(range=[start.replace(tzinfo=None), end.replace(tzinfo=None)], title=None)
+    figure.update_traces(textposition="inside", insidetextanchor="start")
+    figure.update_layout(height=140 + 48 * local["resource"].n_unique(), margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                         legend={"orientation": "h", "y": 1.12, "title": None})  # fmt: skip
+    st.plotly_chart(figure, width="stretch", key=key)

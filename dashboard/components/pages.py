@@ -1,0 +1,55 @@
+"""The page table: which workspaces exist, who may open them, and which workspace opens a search hit.
+
+To add a workspace, add one ``PageSpec`` (and, if it opens search hits, a line in ``OPENS``); ``app.py``
+builds the navigation from this table and the signed-in user's permissions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from warehouse.security.permissions import HUB, SCHEDULE_READ, WAITING_ROOM, permissions_for
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    key: str
+    path: str  # relative to dashboard/app.py
+    title: str
+    icon: str
+    permission: str | None  # None: every signed-in user
+    section: str = "Workspaces"
+
+
+PAGES: tuple[PageSpec, ...] = (
+    PageSpec("hub", "workspaces/hub.py", "Hub", ":material/home:", HUB),
+    PageSpec(
+        "scheduling", "workspaces/scheduling.py", "Scheduling", ":material/calendar_month:", SCHEDULE_READ
+    ),
+    PageSpec("waiting_room", "workspaces/waiting_room.py", "Waiting room", ":material/chair:", WAITING_ROOM),
+    # records / billing pages are added here by their workspaces.
+    PageSpec("account", "workspaces/account.py", "My account", ":material/person:", None, section="Account"),
+)
+SIGN_IN = PageSpec("sign_in", "workspaces/sign_in.py", "Sign in", ":material/login:", None)
+
+# Search-hit kind -> page key that opens it (the first one the user may open wins).
+OPENS: dict[str, tuple[str, ...]] = {
+    "patient": ("records", "hub"),
+    "client": ("records", "scheduling"),
+    "appointment": ("scheduling",),
+    "invoice": ("billing",),
+}
+
+
+def pages_for(roles: frozenset[str]) -> list[PageSpec]:
+    granted = permissions_for(roles)
+    return [p for p in PAGES if p.permission is None or p.permission in granted]
+
+
+def page(key: str) -> PageSpec:
+    return next(p for p in PAGES if p.key == key)
+
+
+def page_opening(kind: str, roles: frozenset[str]) -> PageSpec | None:
+    available = {p.key: p for p in pages_for(roles)}
+    return next((available[k] for k in OPENS.get(kind, ()) if k in available), None)

@@ -1,0 +1,86 @@
+"""My account: password change (with the policy) and the authenticator app (two-step sign-in)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.components import session as ctx
+from dashboard.runtime import app_runtime
+from warehouse.security import mfa
+from warehouse.security.self_service import (
+    AccountChangeError,
+    account_status,
+    change_password,
+    confirm_mfa_enrolment,
+    disable_mfa,
+)
+
+user = ctx.user()
+ctx.breadcrumbs("My account")
+st.title("My account")
+with ctx.tenant() as session:
+    mfa_on, password_changed, last_login = account_status(session, user.user_id)
+st.write(f"**{user.full_name}** ({user.username}) · {', '.join(p.name for p in user.practices)}")
+st.caption(
+    f"Password changed {password_changed.astimezone(ctx.TZ):%d-%m-%Y}"
+    + (f" · last sign-in {last_login.astimezone(ctx.TZ):%d-%m-%Y %H:%M}" if last_login else "")
+)
+if flash := st.session_state.pop("account.flash", None):
+    st.success(flash)
+
+password_tab, mfa_tab = st.tabs(["Password", "Two-step sign-in"])
+with password_tab, st.form("password"):
+    current = st.text_input("Current password", type="password", key="account.current")
+    slots = {"current": st.empty()}
+    new = st.text_input("New password", type="password", key="account.new",
+                        help="At least 12 characters, not your user name, not a common password.")  # fmt: skip
+    slots["new"] = st.empty()
+    repeat = st.text_input("Repeat the new password", type="password", key="account.repeat")
+    slots["repeat"] = st.empty()
+    if st.form_submit_button("Change password", type="primary"):
+        try:
+            with ctx.tenant() as session:
+                change_password(session, user.user_id, current=current, new=new, repeat=repeat)
+        except AccountChangeError as exc:
+            ctx.field_errors({exc.field: str(exc)}, slots)
+        else:
+            st.session_state["account.flash"] = "Password changed."
+            st.rerun()
+
+with mfa_tab:
+    master_key = app_runtime().master_key()
+    if mfa_on:
+        st.success("Two-step sign-in is on: you enter a code from your authenticator app at every sign-in.")
+        if user.mfa_required:
+            st.caption("Your role requires it, so it cannot be switched off.")
+        else:
+            with st.form("mfa_off"):
+                code = st.text_input("Current 6-digit code", key="account.off_code")
+                slot = st.empty()
+                if st.form_submit_button("Switch off"):
+                    try:
+                        with ctx.tenant() as session:
+                            disable_mfa(session, user.user_id, user.roles, code=code, master_key=master_key)
+                    except AccountChangeError as exc:
+                        slot.error(str(exc))
+                    else:
+                        st.session_state["account.flash"] = "Two-step sign-in switched off."
+                        st.rerun()
+    else:
+        enrolment = st.session_state.setdefault("account.enrolment", mfa.new_enrolment(user.username))
+        st.write("Scan the QR code with an authenticator app, then enter the code it shows.")
+        st.image(enrolment.qr_png, width=200)
+        st.caption(f"Or enter this key by hand: `{enrolment.secret}`")
+        with st.form("mfa_on"):
+            code = st.text_input("6-digit code", key="account.code")
+            slot = st.empty()
+            if st.form_submit_button("Switch on", type="primary"):
+                try:
+                    with ctx.tenant() as session:
+                        confirm_mfa_enrolment(session, user.user_id, enrolment, code, master_key=master_key)
+                except AccountChangeError as exc:
+                    slot.error(str(exc))
+                else:
+                    st.session_state.pop("account.enrolment", None)
+                    st.session_state["account.flash"] = "Two-step sign-in is on."
+                    st.rerun()

@@ -1,0 +1,82 @@
+"""The live waiting-room board: expected, waiting (and for how long), in consult, done — refreshes itself."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import streamlit as st
+
+from dashboard.components import session as ctx
+from warehouse import scheduling as sched
+from warehouse.security.permissions import CONSULT_WRITE, SCHEDULE_WRITE, allowed
+
+REFRESH = dt.timedelta(seconds=15)
+user = ctx.user()
+practice_ids = ctx.context().practice_ids
+if len(practice_ids) > 1:
+    practice_id = st.selectbox(
+        "Practice", practice_ids, format_func={p.id: p.name for p in user.practices}.get, key="wr.practice"
+    )
+else:
+    practice_id = practice_ids[0]
+ctx.breadcrumbs("Waiting room", ctx.practice_name(practice_id))
+st.title("Waiting room")
+can_write, can_consult = allowed(user.roles, SCHEDULE_WRITE), allowed(user.roles, CONSULT_WRITE)
+
+
+def _act(action, appointment_id: int) -> None:  # noqa: ANN001
+    try:
+        with ctx.tenant() as session:
+            action(session, ctx.actor(), practice_id=practice_id, appointment_id=appointment_id)
+    except sched.SchedulingError as exc:
+        st.session_state["wr.error"] = str(exc)
+
+
+def _entry(entry: sched.WaitingEntry, column: str) -> None:
+    with st.container(border=True):
+        st.markdown(f"**{entry.patient or '—'}** · {entry.client or ''}")
+        line = f"{entry.starts_at.astimezone(ctx.TZ):%H:%M} · {entry.type} · {entry.resource}"
+        if column == "waiting" and entry.waited_minutes is not None:
+            waited = entry.waited_minutes
+            st.markdown(
+                f"{line}  \n:{'red' if waited >= 20 else 'orange' if waited >= 10 else 'green'}[waiting {waited} min]"
+            )
+        elif column == "in_consult" and entry.waited_minutes is not None:
+            st.caption(f"{line} · waited {entry.waited_minutes} min")
+        else:
+            st.caption(line)
+        if column == "expected" and can_write:
+            st.button(
+                "Check in",
+                key=f"wr.in.{entry.appointment_id}",
+                on_click=_act,
+                args=(sched.check_in, entry.appointment_id),
+            )
+        if column == "waiting" and can_consult:
+            st.button("Start consult", key=f"wr.start.{entry.appointment_id}", on_click=_act,
+                      args=(sched.start_consult, entry.appointment_id))  # fmt: skip
+        if column == "in_consult" and can_consult:
+            st.button("Finish", key=f"wr.done.{entry.appointment_id}", on_click=_act,
+                      args=(sched.finish_consult, entry.appointment_id))  # fmt: skip
+
+
+@st.fragment(run_every=REFRESH)
+def board() -> None:
+    now = ctx.now()
+    with ctx.tenant() as session:
+        room = sched.waiting_room(session, practice_id, now)
+    if error := st.session_state.pop("wr.error", None):
+        st.error(error)
+    columns = st.columns(4)
+    for column, (key, title, entries) in zip(columns, [
+        ("expected", "Expected", room.expected), ("waiting", "Waiting", room.waiting),
+        ("in_consult", "In consult", room.in_consult), ("done", "Done", room.done),
+    ], strict=True):  # fmt: skip
+        with column:
+            st.subheader(f"{title} · {len(entries)}")
+            for entry in entries:
+                _entry(entry, key)
+    st.caption(f"Updated {now.astimezone(ctx.TZ):%H:%M:%S}; refreshes every {REFRESH.seconds} s.")
+
+
+board()
