@@ -1,0 +1,115 @@
+"""KPI tiles, cached mart reads and table downloads shared by the franchise and practice dashboards."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Sequence
+
+import polars as pl
+import polars.selectors as cs
+import streamlit as st
+
+from dashboard.runtime import app_runtime
+from warehouse.marts import kpis
+from warehouse.tenancy import AccessContext, tenant_session
+
+TTL = 300  # seconds: the marts refresh every 15 minutes
+
+
+def _fmt(unit: str, value: float | None) -> str:
+    if value is None:
+        return "–"
+    if unit == "eur":
+        return f"€ {value:,.0f}".replace(",", ".")
+    if unit == "pct":
+        return f"{value:.1%}"
+    if unit == "ratio":
+        return f"{value:.2f}"
+    return f"{value:,.0f}".replace(",", ".")
+
+
+@st.cache_data(ttl=TTL, max_entries=64, show_spinner=False)
+def overview(
+    context: AccessContext, practice_ids: tuple[int, ...], start: dt.date, end: dt.date
+) -> kpis.Overview:
+    # The access context is an argument, so the tenant is part of the cache key.
+    with tenant_session(app_runtime().app_engine, context) as session:
+        return kpis.overview(session, practice_ids, start, end)
+
+
+@st.cache_data(ttl=TTL, max_entries=256, show_spinner=False)
+def frame(
+    context: AccessContext, name: str, practice_ids: tuple[int, ...], start: dt.date, end: dt.date
+) -> pl.DataFrame:
+    """One of the period read functions of ``warehouse.marts.kpis`` by name."""
+    reader = {
+        "monthly_trend": kpis.monthly_trend,
+        "staff_breakdown": kpis.staff_breakdown,
+        "department_breakdown": kpis.department_breakdown,
+        "heatmap": kpis.heatmap,
+        "compliance": kpis.compliance,
+        "top_diagnoses": kpis.top_diagnoses,
+    }[name]
+    with tenant_session(app_runtime().app_engine, context) as session:
+        return reader(session, practice_ids, start, end)
+
+
+@st.cache_data(ttl=TTL, max_entries=64, show_spinner=False)
+def ageing(context: AccessContext, practice_ids: tuple[int, ...], as_of: dt.date) -> pl.DataFrame:
+    with tenant_session(app_runtime().app_engine, context) as session:
+        return kpis.receivables_ageing(session, practice_ids, as_of)
+
+
+@st.cache_data(ttl=60, max_entries=64, show_spinner=False)
+def no_shows(context: AccessContext, practice_id: int, start: dt.date, end: dt.date) -> pl.DataFrame:
+    with tenant_session(app_runtime().app_engine, context) as session:
+        return kpis.no_show_list(session, practice_id, start, end)
+
+
+def tiles(overview: kpis.Overview, keys: Sequence[str], *, columns: int = 4) -> None:
+    """KPI tiles: value, change vs the previous period, the franchise median, the definition as tooltip."""
+    chosen = [t for t in overview.tiles if t.kpi.key in keys]
+    for offset in range(0, len(chosen), columns):
+        for col, tile in zip(st.columns(columns), chosen[offset : offset + columns], strict=False):
+            delta = None if tile.change is None else f"{tile.change:+.1%} vs previous period"
+            median = (
+                "" if tile.median is None else f"\n\nFranchise median: {_fmt(tile.kpi.unit, tile.median)}"
+            )
+            col.metric(
+                tile.kpi.label,
+                _fmt(tile.kpi.unit, tile.value),
+                delta=delta,
+                delta_color="normal" if tile.kpi.higher_is_better else "inverse",
+                help=tile.kpi.definition + median,
+                border=True,
+            )
+            if tile.median is not None:
+                col.caption(f"median {_fmt(tile.kpi.unit, tile.median)}")
+
+
+def downloads(table: pl.DataFrame, name: str) -> None:
+    """CSV and Excel downloads of a table."""
+    left, right = st.columns(2)
+    left.download_button(
+        "CSV", table.write_csv().encode(), file_name=f"{name}.csv", mime="text/csv", key=f"csv.{name}",
+        icon=":material/download:",
+    )  # fmt: skip
+    buffer = io.BytesIO()
+    # Excel has no time zones: write local wall-clock times.
+    local = table.with_columns(
+        cs.datetime(time_zone="*").dt.convert_time_zone("Europe/Amsterdam").dt.replace_time_zone(None)
+    )
+    local.write_excel(buffer, worksheet=name[:31])
+    right.download_button(
+        "Excel", buffer.getvalue(), file_name=f"{name}.xlsx", key=f"xlsx.{name}", icon=":material/download:",
+        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )  # fmt: skip
+
+
+def period_picker(key: str, today: dt.date) -> tuple[dt.date, dt.date]:
+    default = (today.replace(day=1) - dt.timedelta(days=365)).replace(day=1), today
+    chosen = st.date_input("Period", value=default, key=f"{key}.period", format="DD-MM-YYYY")
+    if isinstance(chosen, tuple) and len(chosen) == 2:
+        return chosen[0], chosen[1]
+    return default
