@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from warehouse.security.permissions import HUB, SCHEDULE_READ, WAITING_ROOM, permissions_for
+from warehouse.security.permissions import (
+    DASHBOARD_FRANCHISE,
+    DASHBOARD_PRACTICE,
+    HUB,
+    SCHEDULE_READ,
+    WAITING_ROOM,
+    permissions_for,
+)
 
 
 @dataclass(frozen=True)
@@ -28,6 +35,22 @@ PAGES: tuple[PageSpec, ...] = (
     ),
     PageSpec("waiting_room", "workspaces/waiting_room.py", "Waiting room", ":material/chair:", WAITING_ROOM),
     # records / billing pages are added here by their workspaces.
+    PageSpec(
+        "franchise_dashboard",
+        "workspaces/franchise_dashboard.py",
+        "Franchise dashboard",
+        ":material/insights:",
+        DASHBOARD_FRANCHISE,
+        section="Dashboards",
+    ),
+    PageSpec(
+        "practice_dashboard",
+        "workspaces/practice_dashboard.py",
+        "Practice dashboard",
+        ":material/monitoring:",
+        DASHBOARD_PRACTICE,
+        section="Dashboards",
+    ),
     PageSpec("account", "workspaces/account.py", "My account", ":material/person:", None, section="Account"),
 )
 SIGN_IN = PageSpec("sign_in", "workspaces/sign_in.py", "Sign in", ":material/login:", None)

@@ -14,6 +14,8 @@ SCHEDULE_READ = "schedule.read"
 WAITING_ROOM = "waiting_room"
 RECORDS_READ = "records.read"
 BILLING_READ = "billing.read"
+DASHBOARD_FRANCHISE = "dashboard.franchise"  # franchise dashboard (issue 5)
+DASHBOARD_PRACTICE = "dashboard.practice"  # practice dashboard (issue 5)
 # Writing
 SCHEDULE_WRITE = "schedule.write"  # book, reschedule, cancel, no-show, check in
 CONSULT_WRITE = "consult.write"  # start/finish a consult: clinical
@@ -25,9 +27,9 @@ _FRONT_DESK = {HUB, SCHEDULE_READ, WAITING_ROOM, SCHEDULE_WRITE, BILLING_READ, B
 _CLINICAL = _FRONT_DESK | {RECORDS_READ, CONSULT_WRITE, RECORDS_WRITE}
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
-    "franchise_admin": frozenset(_FRONT_DESK | {RECORDS_READ}),
-    "franchise_manager": frozenset(_FRONT_DESK | {RECORDS_READ}),
-    "practice_manager": frozenset(_FRONT_DESK | {RECORDS_READ}),
+    "franchise_admin": frozenset(_FRONT_DESK | {RECORDS_READ, DASHBOARD_FRANCHISE, DASHBOARD_PRACTICE}),
+    "franchise_manager": frozenset(_FRONT_DESK | {RECORDS_READ, DASHBOARD_FRANCHISE, DASHBOARD_PRACTICE}),
+    "practice_manager": frozenset(_FRONT_DESK | {RECORDS_READ, DASHBOARD_PRACTICE}),
     "veterinarian": frozenset(_CLINICAL),
     "nurse": frozenset(_CLINICAL),
     "receptionist": frozenset(_FRONT_DESK),
