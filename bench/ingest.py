@@ -243,7 +243,8 @@ def main() -> None:
         print(f"sync / raw COPY = {(written / elapsed) / (copy_rows / copy_seconds):.0%}  (target >= 50 %)")
         if not args.skip_dlt:
             dlt_db = new_database(server)
-            tcp = make_url(dlt_db).set(host="127.0.0.1", port=args.pg_port, query={})
+            # trust auth ignores the password, but dlt insists on one
+            tcp = make_url(dlt_db).set(host="127.0.0.1", port=args.pg_port, query={}, password="bench")
             result = run_dlt(tcp.render_as_string(hide_password=False), base, args.practices)
             if result is None:
                 print('dlt not installed: .venv/bin/uv pip install --python .venv/bin/python "dlt[postgres]"')
