@@ -27,7 +27,7 @@ def timeline(frame: pl.DataFrame, tz: dt.tzinfo, *, start: dt.datetime, end: dt.
     )  # fmt: skip
     figure.update_yaxes(autorange="reversed", title=None)
     figure.update_xaxes(range=[start.replace(tzinfo=None), end.replace(tzinfo=None)], title=None)
-    figure.update_traces(textposition="inside", insidetextanchor="start")
-    figure.update_layout(height=140 + 48 * local["resource"].n_unique(), margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                         legend={"orientation": "h", "y": 1.12, "title": None})  # fmt: skip
+    figure.update_traces(textposition="inside", insidetextanchor="start", textangle=0)
+    figure.update_layout(height=140 + 48 * local["resource"].n_unique(), margin={"l": 10, "r": 10, "t": 60, "b": 10},
+                         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "title": None})  # fmt: skip
     st.plotly_chart(figure, width="stretch", key=key)

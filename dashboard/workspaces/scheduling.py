@@ -71,7 +71,9 @@ with book_tab:
             "Find patient", key="sched.patient_query", placeholder="Name or chip number"
         )
         with ctx.tenant() as session:
-            choices = sched.patient_choices(session, practice_id, query=query, patient_id=focus_patient,
+            # Keep the chosen patient among the choices while the user edits the rest of the form.
+            keep = focus_patient or state.get("sched.patient")
+            choices = sched.patient_choices(session, practice_id, query=query, patient_id=keep,
                                             client_id=focus_client)  # fmt: skip
         by_id = {c.id: c for c in choices}
         if focus_patient in by_id:

@@ -1,0 +1,152 @@
+"""The running app in a real browser: Playwright drives Debian's Chromium against ``streamlit run``.
+
+Signs in as a receptionist, searches, opens a patient, books the first free slot, and saves a screenshot of
+every workspace to ``test-artifacts/``. Skipped (with the reason) only when Chromium is not installed.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from tests.conftest import MASTER_KEY
+from tests.factories import PASSWORD
+from tests.workspaces.conftest import RECEPTIONIST
+from warehouse.schema.scheduling import Appointment
+from warehouse.security.accounts import add_user
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install -y chromium)"
+    ),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def running_app(ws_db) -> Iterator[tuple[str, object]]:
+    with ws_db.system() as session:
+        add_user(session, username=RECEPTIONIST, full_name="Balie A1", password=PASSWORD,
+                 memberships=[(ws_db.world.practices["a1"].practice_id, "receptionist")])  # fmt: skip
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": ws_db.admin_url,
+           "VETCONNECT_MASTER_KEY": base64.b64encode(MASTER_KEY).decode()}  # fmt: skip
+    env.pop("VETCONNECT_DEMO", None)
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = (ARTIFACTS / "streamlit.log").open("wb")  # a file, not a pipe: a full pipe would block the server
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.port", str(port),
+         "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("streamlit did not start within 60 s")
+        yield url, ws_db
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def settle(page) -> None:  # noqa: ANN001
+    """Wait until the script run has finished (the status widget is gone) and the grids have painted."""
+    from playwright.sync_api import expect
+
+    page.wait_for_timeout(300)
+    expect(page.get_by_role("button", name="Stop")).to_have_count(0, timeout=30_000)
+    page.wait_for_timeout(500)
+
+
+def shot(page, name: str) -> None:  # noqa: ANN001
+    settle(page)
+    page.screenshot(path=ARTIFACTS / name, full_page=True)
+
+
+def test_receptionist_signs_in_searches_and_books_in_the_browser(running_app):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, db = running_app
+    a1 = db.world.practices["a1"]
+    with db.system() as session:
+        before = session.scalar(
+            select(func.count()).select_from(Appointment).where(Appointment.practice_id == a1.practice_id)
+        )
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(30_000)
+        page.goto(url)
+        page.get_by_label("User name").fill(RECEPTIONIST)
+        page.get_by_role("textbox", name="Password").fill(PASSWORD)
+        shot(page, "01-sign-in.png")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_text("Goedendag, Balie")).to_be_visible()
+        shot(page, "02-hub.png")
+
+        search = page.get_by_placeholder("Search clients, patients", exact=False)
+        search.fill("Belo")
+        search.press("Enter")
+        hit = page.get_by_role("button", name="Bello-a1").first
+        expect(hit).to_be_visible()
+        shot(page, "03-search.png")
+        hit.click()
+        expect(page.get_by_role("button", name="Book an appointment")).to_be_visible()
+        shot(page, "04-patient-card.png")
+        page.get_by_role("button", name="Book an appointment").click()
+
+        expect(page.get_by_role("heading", name="Scheduling")).to_be_visible()
+        page.get_by_role("button", name="Find free slots").click()
+        first_slot = page.get_by_role("button", name="Dierenarts a1").first
+        expect(first_slot).to_be_visible()
+        shot(page, "05-free-slots.png")
+        first_slot.click()
+        expect(page.get_by_text("Booked Bello-a1")).to_be_visible()
+        shot(page, "06-scheduling-booked.png")
+
+        page.get_by_role("link", name="Waiting room").click()
+        expect(page.get_by_role("heading", name="Waiting room")).to_be_visible()
+        shot(page, "07-waiting-room.png")
+        page.get_by_role("link", name="My account").click()
+        expect(page.get_by_role("heading", name="My account")).to_be_visible()
+        shot(page, "08-account.png")
+        browser.close()
+    with db.system() as session:
+        after = session.scalar(
+            select(func.count()).select_from(Appointment).where(Appointment.practice_id == a1.practice_id)
+        )
+    assert after == before + 1
