@@ -1,0 +1,365 @@
+"""Benchmark: the services behind the clinical workspaces at 1 M patients / 700 k clients / 200 practices.
+
+Measures, through the real services in real tenant sessions (``vetconnect_app`` under RLS):
+- global search (``warehouse.search.search``) p50/p95 for a practice user and a franchise manager (50
+  practices), against a naive ``ILIKE '%…%'`` baseline over the same columns in the same run;
+- the free-slot finder (``find_free_slots``) p95;
+- the service calls behind each page (hub today, day/week agenda, waiting room, patient card, patient picker).
+
+    python bench/workspaces.py               # full scale: 200 practices × 5,000 patients, 3,500 clients
+    python bench/workspaces.py --scale 0.05  # a quick run (same 200 practices, 5 % of the rows)
+    python bench/workspaces.py --reuse       # measure again on the database of the previous run
+
+Uses DATABASE_URL if set, else a throw-away embedded server under ./.vetconnect/bench-pgdata.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import random
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.tenancy import libpq, percentile, progress, server_url  # noqa: E402
+from warehouse import migrate  # noqa: E402
+from warehouse.crypto import FieldCipher, new_data_key, unwrap_data_key, wrap_data_key  # noqa: E402
+from warehouse.db import app_url, make_engine  # noqa: E402
+from warehouse.hub import open_patient, today_for_user  # noqa: E402
+from warehouse.scheduling import (  # noqa: E402
+    PRACTICE_TZ,
+    SlotQuery,
+    appointment_types,
+    find_free_slots,
+    patient_choices,
+    schedule,
+    waiting_room,
+)
+from warehouse.search import naive_search, search  # noqa: E402
+from warehouse.tenancy import AccessContext, tenant_session  # noqa: E402
+
+DB_NAME = "vc_bench_workspaces"
+PRACTICES = 200
+PRACTICES_PER_FRANCHISE = 50
+PATIENTS_PER_PRACTICE = 5000
+CLIENTS_PER_PRACTICE = 3500
+STAFF = 4
+MASTER_KEY = bytes(32)
+VET, MANAGER = frozenset({"veterinarian"}), frozenset({"franchise_manager"})
+SURNAMES = (
+    "Jansen de Vries van den Berg van Dijk Bakker Janssen Visser Smit Meijer de Boer Mulder de Groot Bos Vos "
+    "Peters Hendriks van Leeuwen Dekker Brouwer de Wit Dijkstra Smits de Graaf van der Meer van der Linden "
+    "Kok Jacobs de Haan Vermeulen van den Heuvel van der Veen van den Broek de Bruijn de Jong van Beek "
+    "Willems Hoekstra Koster Prins Maas Verhoeven Kuipers Postma Huisman Boer Peeters Schouten Wouters "
+    "Timmermans Gerritsen Kramer van Vliet Molenaar Sanders Martens Lammers Veenstra Evers"
+).split()  # single words; multi-word names come from the prefix list
+PREFIXES = ("", "", "", "van ", "de ", "van der ", "ter ", "op den ")
+SUFFIXES = ("", "", "", "s", "ma", "ink", "man", "inga", "stra", "huis", "kamp", "veld", "berg", "hof")
+PETS = (
+    "Bello Max Luna Bobby Guus Pip Sam Lola Milo Lucky Tommy Simba Nala Loki Rocky Bruno Kira Saar Sammy Tijger "
+    "Bliksem Snuf Pluis Joep Diesel Storm Boris Fien Noor Moos Olivier Pien Sjors Dribbel Flip Tobi Kees Dikkie "
+    "Balou Coco Mimi Poekie Snoopy Bongo Tara Nova Jip Janneke Otto Bommel Dotje Nijn Stip Vlekje Sneeuw"
+).split()
+PET_SUFFIXES = ("", "", "", "tje", "y", "ie", "o", "je")
+SPECIES = ("dog", "dog", "dog", "cat", "cat", "cat", "rabbit", "guinea_pig", "bird", "horse")
+
+
+def _build_practice(conn: psycopg.Connection, pid: int, fid: int, n_patients: int, n_clients: int) -> None:
+    conn.execute(
+        "INSERT INTO resource (practice_id, kind, name) SELECT %s, 'staff', 'Dierenarts ' || g "
+        "FROM generate_series(1, %s) g UNION ALL SELECT %s, 'room', 'Spreekkamer ' || g FROM generate_series(1, 2) g",
+        (pid, STAFF, pid),
+    )
+    conn.execute(
+        """INSERT INTO client (practice_id, last_name, first_name, postcode, city)
+           SELECT %(p)s, (%(pre)s::text[])[1 + floor(random() * %(npre)s)::int] || (%(sur)s::text[])[1 + floor(random() * %(nsur)s)::int]
+                  || (%(suf)s::text[])[1 + floor(random() * %(nsuf)s)::int],
+                  NULL, (1000 + floor(random() * 8999))::int::text || chr(65 + (g %% 26)) || chr(65 + (g / 26 %% 26)),
+                  'Stad'
+           FROM generate_series(1, %(n)s) g""",
+        {"p": pid, "pre": list(PREFIXES), "npre": len(PREFIXES), "sur": SURNAMES, "nsur": len(SURNAMES),
+         "suf": list(SUFFIXES), "nsuf": len(SUFFIXES), "n": n_clients},
+    )  # fmt: skip
+    conn.execute(
+        """INSERT INTO patient (practice_id, name, species, microchip, date_of_birth)
+           SELECT %(p)s, (%(pets)s::text[])[1 + floor(random() * %(npets)s)::int] || (%(suf)s::text[])[1 + floor(random() * %(nsuf)s)::int],
+                  (%(species)s::text[])[1 + floor(random() * %(nsp)s)::int],
+                  '528' || lpad((%(p)s::bigint * 100000000 + g)::text, 12, '0'),
+                  date '2010-01-01' + floor(random() * 5000)::int
+           FROM generate_series(1, %(n)s) g""",
+        {"p": pid, "pets": PETS, "npets": len(PETS), "suf": list(PET_SUFFIXES), "nsuf": len(PET_SUFFIXES),
+         "species": list(SPECIES), "nsp": len(SPECIES), "n": n_patients},
+    )  # fmt: skip
+    conn.execute(
+        """WITH pt AS (SELECT array_agg(id ORDER BY id) ids FROM patient WHERE practice_id = %(p)s),
+                cl AS (SELECT array_agg(id ORDER BY id) ids FROM client WHERE practice_id = %(p)s)
+           INSERT INTO client_patient (practice_id, client_id, patient_id)
+           SELECT %(p)s, cl.ids[1 + (i - 1) %% %(nc)s], pt.ids[i] FROM pt, cl, generate_series(1, %(np)s) i""",
+        {"p": pid, "nc": n_clients, "np": n_patients},
+    )
+    # Shifts 08:00–17:30 on weekdays from 30 days ago to 14 days ahead; ~60 % of 30-minute slots booked.
+    conn.execute(
+        """INSERT INTO staff_shift (practice_id, resource_id, starts_at, ends_at)
+           SELECT %(p)s, r.id, d + time '08:00', d + time '17:30'
+           FROM resource r, generate_series(current_date - 30, current_date + 14, interval '1 day') d
+           WHERE r.practice_id = %(p)s AND r.kind = 'staff' AND extract(isodow FROM d) < 6""",
+        {"p": pid},
+    )
+    conn.execute(
+        """WITH pt AS (SELECT array_agg(id ORDER BY id) ids FROM patient WHERE practice_id = %(p)s),
+                cl AS (SELECT array_agg(id ORDER BY id) ids FROM client WHERE practice_id = %(p)s),
+                types AS (SELECT array_agg(id ORDER BY id) ids FROM appointment_type WHERE franchise_id = %(f)s),
+                slots AS (SELECT s.resource_id, s.starts_at + slot * interval '30 minutes' AS starts_at,
+                                 1 + floor(random() * %(np)s)::int AS k
+                          FROM staff_shift s CROSS JOIN generate_series(0, 18) slot
+                          WHERE s.practice_id = %(p)s AND random() < 0.6)
+           INSERT INTO appointment (practice_id, resource_id, patient_id, client_id, franchise_id,
+                                    appointment_type_id, starts_at, ends_at, status, source)
+           SELECT %(p)s, x.resource_id, pt.ids[x.k], cl.ids[1 + (x.k - 1) %% %(nc)s], %(f)s, types.ids[1 + x.k %% 4],
+                  x.starts_at, x.starts_at + interval '20 minutes',
+                  CASE WHEN x.starts_at > now() THEN 'booked'
+                       WHEN x.k %% 17 = 0 THEN 'no_show' WHEN x.k %% 13 = 0 THEN 'cancelled' ELSE 'done' END, 'native'
+           FROM slots x, pt, cl, types""",
+        {"p": pid, "f": fid, "np": n_patients, "nc": n_clients},
+    )  # fmt: skip
+    conn.execute(
+        """WITH cl AS (SELECT array_agg(id ORDER BY id) ids FROM client WHERE practice_id = %(p)s)
+           INSERT INTO invoice (practice_id, number, client_id, issued_on, status, total_excl_cents, vat_cents,
+                                total_incl_cents)
+           SELECT %(p)s, '2026-' || %(p)s || '-' || lpad(g::text, 5, '0'), cl.ids[1 + floor(random() * %(nc)s)::int],
+                  current_date - (g %% 90)::int, CASE WHEN g %% 5 = 0 THEN 'issued' ELSE 'paid' END, 4500, 945, 5445
+           FROM cl, generate_series(1, %(ni)s) g""",
+        {"p": pid, "nc": n_clients, "ni": max(50, n_patients // 5)},
+    )  # fmt: skip
+    conn.execute(
+        """INSERT INTO visit (practice_id, patient_id, started_at, reason)
+           SELECT %(p)s, id, now() - (id %% 5) * interval '1 day', 'Consult' FROM patient
+           WHERE practice_id = %(p)s ORDER BY id LIMIT 20""",
+        {"p": pid},
+    )
+    conn.execute(
+        """INSERT INTO reminder (practice_id, patient_id, kind, due_on)
+           SELECT %(p)s, id, 'vaccination', current_date + (id %% 30)::int FROM patient
+           WHERE practice_id = %(p)s ORDER BY id DESC LIMIT 100""",
+        {"p": pid},
+    )
+    # Blind indexes for a sample of clients (computing them for every row adds nothing to the measurement).
+    wrapped = conn.execute(
+        "SELECT wrapped_key FROM tenant_data_key WHERE practice_id = %s", (pid,)
+    ).fetchone()[0]
+    cipher = FieldCipher(pid, unwrap_data_key(MASTER_KEY, pid, bytes(wrapped)))
+    sample = conn.execute(
+        "SELECT id FROM client WHERE practice_id = %s ORDER BY id LIMIT 50", (pid,)
+    ).fetchall()
+    with conn.cursor() as cur:
+        cur.executemany(
+            "UPDATE client SET phone_bidx = %s, email_bidx = %s WHERE practice_id = %s AND id = %s",
+            [(cipher.phone_index(f"06-{pid:04d}{cid % 10000:04d}"), cipher.email_index(f"c{cid}@example.nl"), pid, cid)
+             for (cid,) in sample],
+        )  # fmt: skip
+
+
+def build(admin: str, scale: float) -> None:
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    url = make_url(admin).set(drivername="postgresql+psycopg", database=DB_NAME).render_as_string(False)
+    migrate.upgrade(url)
+    n_patients, n_clients = int(PATIENTS_PER_PRACTICE * scale), int(CLIENTS_PER_PRACTICE * scale)
+    with psycopg.connect(libpq(admin, DB_NAME)) as conn:
+        conn.execute("SET session_replication_role = replica")  # reads are measured, not the bulk-load audit
+        conn.execute("SELECT setseed(0.42)")
+        started = time.perf_counter()
+        done = 0
+        for f in range(PRACTICES // PRACTICES_PER_FRANCHISE):
+            fid = conn.execute("SELECT nextval(pg_get_serial_sequence('tenant', 'id'))").fetchone()[0]
+            conn.execute("INSERT INTO tenant (id, kind, franchise_id, code, name) VALUES (%s, 'franchise', %s, %s, %s)",
+                         (fid, fid, f"f{f}", f"Franchise {f}"))  # fmt: skip
+            for code, name, minutes in (("consult", "Consult", 15), ("vacc", "Vaccinatie", 15),
+                                        ("checkup", "Gezondheidscheck", 20), ("surgery", "Operatie", 60)):  # fmt: skip
+                conn.execute("INSERT INTO appointment_type (franchise_id, code, name, duration_minutes) "
+                             "VALUES (%s, %s, %s, %s)", (fid, code, name, minutes))  # fmt: skip
+            for _ in range(PRACTICES_PER_FRANCHISE):
+                pid = conn.execute("SELECT nextval(pg_get_serial_sequence('tenant', 'id'))").fetchone()[0]
+                conn.execute(
+                    "INSERT INTO tenant (id, kind, parent_id, franchise_id, practice_id, code, name) "
+                    "VALUES (%s, 'practice', %s, %s, %s, %s, %s)",
+                    (pid, fid, fid, pid, f"p{pid}", f"Praktijk {pid}"),
+                )
+                conn.execute("SELECT onboard_practice(%s)", (pid,))
+                conn.execute("INSERT INTO tenant_data_key (practice_id, version, wrapped_key) VALUES (%s, 1, %s)",
+                             (pid, wrap_data_key(MASTER_KEY, pid, new_data_key())))  # fmt: skip
+                _build_practice(conn, pid, fid, n_patients, n_clients)
+                conn.commit()
+                done += 1
+                progress("practices", done, PRACTICES, started)
+        print()
+        conn.execute("SET session_replication_role = origin")
+    with psycopg.connect(libpq(admin, DB_NAME), autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
+def _typo(word: str, rng: random.Random) -> str:
+    if len(word) < 5:
+        return word
+    i = rng.randrange(1, len(word) - 1)
+    return word[:i] + word[i + 1 :]  # one letter dropped
+
+
+def sample(conn: psycopg.Connection, rng: random.Random) -> tuple[list[dict], list[list[int]]]:
+    franchises = [r[0] for r in conn.execute(
+        "SELECT array_agg(id ORDER BY id) FROM tenant WHERE kind = 'practice' GROUP BY franchise_id")]  # fmt: skip
+    cases = []
+    for i in range(120):
+        practices = rng.choice(franchises)
+        pid = rng.choice(practices)
+        kind = i % 6
+        if kind in (0, 1):  # client last name, half with a typo
+            (name,) = conn.execute("SELECT last_name FROM client WHERE practice_id = %s ORDER BY random() LIMIT 1",
+                                   (pid,)).fetchone()  # fmt: skip
+            word = max(name.split(), key=len)
+            term = _typo(word, rng) if kind == 1 else word
+        elif kind in (2, 3):  # patient name, half with a typo
+            (name,) = conn.execute("SELECT name FROM patient WHERE practice_id = %s ORDER BY random() LIMIT 1",
+                                   (pid,)).fetchone()  # fmt: skip
+            term = _typo(name, rng) if kind == 3 else name
+        elif kind == 4:  # chip, phone or postcode
+            choice = rng.randrange(3)
+            if choice == 0:
+                term = conn.execute("SELECT microchip FROM patient WHERE practice_id = %s ORDER BY random() LIMIT 1",
+                                    (pid,)).fetchone()[0]  # fmt: skip
+            elif choice == 1:
+                cid = conn.execute("SELECT id FROM client WHERE practice_id = %s AND phone_bidx IS NOT NULL "
+                                   "ORDER BY random() LIMIT 1", (pid,)).fetchone()[0]  # fmt: skip
+                term = f"06 {pid:04d} {cid % 10000:04d}"
+            else:
+                code = conn.execute("SELECT postcode FROM client WHERE practice_id = %s ORDER BY random() LIMIT 1",
+                                    (pid,)).fetchone()[0]  # fmt: skip
+                term = f"{code[:4]} {code[4:].lower()}"
+        else:  # invoice number prefix
+            term = conn.execute("SELECT number FROM invoice WHERE practice_id = %s ORDER BY random() LIMIT 1",
+                                (pid,)).fetchone()[0][:-1]  # fmt: skip
+        patient = conn.execute("SELECT id FROM patient WHERE practice_id = %s ORDER BY random() LIMIT 1",
+                               (pid,)).fetchone()[0]  # fmt: skip
+        cases.append(
+            {"practice": pid, "franchise": practices, "term": term, "kind": kind, "patient": patient}
+        )
+    return cases, franchises
+
+
+def timed(fn: Callable[..., object], *args: object, **kwargs: object) -> float:
+    started = time.perf_counter()
+    fn(*args, **kwargs)
+    return (time.perf_counter() - started) * 1000
+
+
+def measure(url: str, cases: list[dict], rounds: int) -> dict[str, list[float]]:
+    engine = make_engine(app_url(url), pool_size=2)
+    now = dt.datetime.now(dt.UTC)
+    today = now.astimezone(PRACTICE_TZ).date()
+    monday = today - dt.timedelta(days=today.weekday())
+    out: dict[str, list[float]] = {}
+
+    def add(name: str, value: float, warm: bool) -> None:
+        if not warm:
+            out.setdefault(name, []).append(value)
+
+    for round_no in range(rounds):
+        warm = round_no == 0
+        for case in cases:
+            pid, term = case["practice"], case["term"]
+            practice = AccessContext.for_practices([pid])
+            franchise = AccessContext.for_practices(case["franchise"])
+            names = case["kind"] < 4
+            with tenant_session(engine, practice) as s:
+                add("search: practice user (all kinds)", timed(search, s, term, master_key=MASTER_KEY), warm)
+                if names:
+                    add("search: practice user (names)", timed(search, s, term, master_key=MASTER_KEY), warm)
+                    add("naive ILIKE: practice user (names)", timed(naive_search, s, term), warm)
+            with tenant_session(engine, franchise) as s:
+                add(
+                    "search: franchise, 50 practices (all kinds)",
+                    timed(search, s, term, master_key=MASTER_KEY),
+                    warm,
+                )
+                if names:
+                    add(
+                        "search: franchise, 50 practices (names)",
+                        timed(search, s, term, master_key=MASTER_KEY),
+                        warm,
+                    )
+                    add("naive ILIKE: franchise (names)", timed(naive_search, s, term), warm)
+            with tenant_session(engine, practice) as s:
+                type_id = appointment_types(s, pid)[0].id
+                not_before = now + dt.timedelta(days=case["patient"] % 7, minutes=case["patient"] % 600)
+                add(
+                    "free-slot finder (7 days, 4 vets)",
+                    timed(find_free_slots, s, SlotQuery(pid, type_id, not_before)),
+                    warm,
+                )
+                add(
+                    "hub: today_for_user (practice)",
+                    timed(today_for_user, s, user_id=None, roles=VET, now=now, tz=PRACTICE_TZ),
+                    warm,
+                )
+                add(
+                    "hub: patient card (audited read)",
+                    timed(open_patient, s, pid, case["patient"], now=now),
+                    warm,
+                )
+                add("scheduling: appointment types", timed(appointment_types, s, pid), warm)
+                add("scheduling: day agenda", timed(schedule, s, pid, today), warm)
+                add("scheduling: week agenda", timed(schedule, s, pid, monday, days=7), warm)
+                add("scheduling: patient picker", timed(patient_choices, s, pid, query=term[:5]), warm)
+                add("waiting room: board", timed(waiting_room, s, pid, now), warm)
+            with tenant_session(engine, franchise) as s:
+                add(
+                    "hub: today_for_user (franchise)",
+                    timed(today_for_user, s, user_id=None, roles=MANAGER, now=now, tz=PRACTICE_TZ),
+                    warm,
+                )
+    engine.dispose()
+    return out
+
+
+def report(timings: dict[str, list[float]], title: str) -> None:
+    print(f"\n{title}\n{'call':<46}{'n':>5}{'p50':>10}{'p95':>10}{'max':>10}")
+    for name, values in timings.items():
+        print(f"{name:<46}{len(values):>5}{percentile(values, 0.5):>8.2f}ms{percentile(values, 0.95):>8.2f}ms"
+              f"{max(values):>8.1f}ms")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="fraction of 5,000 patients / 3,500 clients per practice"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="passes over 120 cases (the first is warm-up)")
+    parser.add_argument("--reuse", action="store_true", help="reuse the database of a previous run")
+    args = parser.parse_args()
+    admin = libpq(server_url())
+    if not args.reuse:
+        print(f"building 200 practices at scale {args.scale} …")
+        t0 = time.perf_counter()
+        build(admin, args.scale)
+        print(f"built in {time.perf_counter() - t0:,.0f}s")
+    url = make_url(admin).set(drivername="postgresql+psycopg", database=DB_NAME).render_as_string(False)
+    with psycopg.connect(libpq(admin, DB_NAME)) as conn:
+        counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608 - constant names
+                  for t in ("patient", "client", "appointment", "invoice")}  # fmt: skip
+        cases, _ = sample(conn, random.Random(7))
+    print(", ".join(f"{t}: {n:,}" for t, n in counts.items()))
+    report(measure(url, cases, args.rounds), "timings (vetconnect_app, RLS, through the services)")
+
+
+if __name__ == "__main__":
+    main()
