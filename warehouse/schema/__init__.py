@@ -1,5 +1,6 @@
 """The VetConnect system-of-record schema. Importing this package registers every table on ``Base.metadata``."""
 
+import warehouse.schema.models  # noqa: F401 - registers model_artifact, suggestion_log
 from warehouse.schema import billing, clients, clinical, ingestion, marts, operations, scheduling, tenancy
 from warehouse.schema.base import Base, tenancy_of
 

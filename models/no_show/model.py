@@ -1,0 +1,212 @@
+"""No-show risk: the probability that a booked appointment is missed.
+
+Input: an appointment frame (``warehouse.eventlog.appointment_frame``) with ``practice_id``, ``appointment_id``,
+``client_id``, ``appointment_type``, ``species``, ``booked_at``, ``starts_at`` (aware or UTC), ``status``.
+Features per appointment: lead time, local weekday/hour, month (season), appointment type, species, practice,
+and the client's history *before* the appointment starts (appointments, no-shows, cancellations, rates).
+
+Model: histogram gradient boosting, calibrated with ``CalibratedClassifierCV`` (isotonic on enough data,
+sigmoid on little), against a history-only logistic baseline. Evaluation: chronological split by start
+time (first 2/3 train), ROC AUC, Brier score and a calibration curve for both.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+from sklearn.calibration import CalibratedClassifierCV, calibration_curve
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss, roc_auc_score
+
+from models.runtime import limit_model_threads
+
+KIND = "no_show"
+LOCAL_TZ = "Europe/Amsterdam"
+LABELLED = (
+    "done",
+    "no_show",
+    "checked_in",
+    "in_consult",
+)  # cancelled: never a no-show; booked: not yet known
+CATEGORICAL = ("appointment_type", "species", "practice")
+NUMERIC = ("lead_days", "weekday", "hour", "month", "prior_appts", "prior_no_shows", "prior_cancels",
+           "no_show_rate", "cancel_rate", "days_since_last")  # fmt: skip
+HISTORY = ("prior_appts", "prior_no_shows", "no_show_rate")
+
+
+def features(appointments: pl.DataFrame) -> pl.DataFrame:
+    """Add the feature columns. History uses only appointments of the same client that started earlier."""
+    frame = appointments.with_columns(
+        starts_local=_local(pl.col("starts_at")),
+        booked_utc=_utc(pl.col("booked_at")),
+        starts_utc=_utc(pl.col("starts_at")),
+    ).sort(["client_id", "starts_utc", "appointment_id"], nulls_last=True)
+    prior = pl.int_range(pl.len()).over("client_id")
+    shifted = pl.col("starts_utc").shift(1).over("client_id")
+    frame = frame.with_columns(
+        lead_days=((pl.col("starts_utc") - pl.col("booked_utc")).dt.total_seconds() / 86400.0).clip(0, None),
+        weekday=pl.col("starts_local").dt.weekday().cast(pl.Float64),
+        hour=pl.col("starts_local").dt.hour().cast(pl.Float64) + pl.col("starts_local").dt.minute() / 60.0,
+        month=pl.col("starts_local").dt.month().cast(pl.Float64),
+        prior_appts=prior.cast(pl.Float64),
+        prior_no_shows=(pl.col("status") == "no_show")
+        .cast(pl.Float64)
+        .cum_sum()
+        .shift(1, fill_value=0)
+        .over("client_id"),
+        prior_cancels=(pl.col("status") == "cancelled")
+        .cast(pl.Float64)
+        .cum_sum()
+        .shift(1, fill_value=0)
+        .over("client_id"),
+        days_since_last=((pl.col("starts_utc") - shifted).dt.total_seconds() / 86400.0),
+    )
+    no_client = pl.col("client_id").is_null()
+    return frame.with_columns(
+        *(
+            pl.when(no_client).then(0.0).otherwise(pl.col(c)).alias(c)
+            for c in ("prior_appts", "prior_no_shows", "prior_cancels")
+        ),  # fmt: skip
+    ).with_columns(
+        no_show_rate=(pl.col("prior_no_shows") + 0.1) / (pl.col("prior_appts") + 2.0),
+        cancel_rate=(pl.col("prior_cancels") + 0.1) / (pl.col("prior_appts") + 2.0),
+        appointment_type=pl.col("appointment_type").cast(pl.String).fill_null(""),
+        species=pl.col("species").cast(pl.String).fill_null(""),
+        practice=pl.col("practice_id").cast(pl.String),
+    )
+
+
+def _utc(col: pl.Expr) -> pl.Expr:
+    return col.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+
+
+def _local(col: pl.Expr) -> pl.Expr:
+    return col.dt.convert_time_zone(LOCAL_TZ)
+
+
+def _aware(frame: pl.DataFrame) -> pl.DataFrame:
+    """Naive timestamps are taken as UTC."""
+    out = frame
+    for name in ("booked_at", "starts_at"):
+        dtype = out.schema[name]
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
+            out = out.with_columns(pl.col(name).dt.replace_time_zone("UTC"))
+    return out
+
+
+@dataclass
+class NoShowModel:
+    vocab: dict[str, list[str]]
+    estimator: Any  # CalibratedClassifierCV over HistGradientBoosting
+    baseline: Any  # LogisticRegression over the history features
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def fit(cls, appointments: pl.DataFrame, *, seed: int = 0) -> NoShowModel:
+        started = time.perf_counter()
+        frame = labelled(features(_aware(appointments)))
+        if frame.height < 20 or frame["no_show"].n_unique() < 2:
+            raise ValueError("too few labelled appointments (or no no-shows at all) to train a no-show model")
+        vocab = {c: sorted(set(frame[c].to_list()))[:254] for c in CATEGORICAL}
+        model = cls(vocab, None, None)
+        x, y = model.matrix(frame), frame["no_show"].to_numpy()
+        positives = int(y.sum())
+        hgb = HistGradientBoostingClassifier(
+            max_iter=150, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=40, l2_regularization=1.0,
+            categorical_features=[True] * len(CATEGORICAL) + [False] * len(NUMERIC), random_state=seed,
+        )  # fmt: skip
+        folds = max(2, min(5, positives // 10, len(y) - positives))
+        method = "isotonic" if positives >= 200 else "sigmoid"
+        limit_model_threads()
+        model.estimator = CalibratedClassifierCV(hgb, method=method, cv=folds).fit(x, y)
+        model.baseline = LogisticRegression(max_iter=500).fit(history_matrix(frame), y)
+        model.info = {"train_rows": frame.height, "train_no_shows": positives, "calibration": method,
+                      "train_seconds": round(time.perf_counter() - started, 3)}  # fmt: skip
+        return model
+
+    def matrix(self, frame: pl.DataFrame) -> np.ndarray:
+        cats = [
+            frame[c].replace_strict(
+                {v: i for i, v in enumerate(self.vocab[c])}, default=254, return_dtype=pl.Float64
+            )
+            for c in CATEGORICAL
+        ]
+        nums = [frame[c].cast(pl.Float64) for c in NUMERIC]
+        return pl.DataFrame([*cats, *nums]).fill_null(np.nan).to_numpy()
+
+    def predict(self, appointments: pl.DataFrame, *, history: pl.DataFrame | None = None) -> pl.DataFrame:
+        """``appointment_id`` → ``p_no_show`` for the appointments in ``appointments`` (their clients' earlier
+        appointments may be passed in ``history`` or included in ``appointments``)."""
+        wanted = appointments["appointment_id"]
+        rows = appointments if history is None else pl.concat([appointments, history], how="diagonal_relaxed")
+        frame = features(_aware(rows.unique(["practice_id", "appointment_id"]))).filter(
+            pl.col("appointment_id").is_in(wanted.implode())
+        )
+        limit_model_threads()
+        p = self.estimator.predict_proba(self.matrix(frame))[:, 1] if frame.height else np.array([])
+        return frame.select("practice_id", "appointment_id").with_columns(
+            p_no_show=pl.Series(p, dtype=pl.Float64)
+        )
+
+    def state(self) -> dict[str, Any]:
+        return {"vocab": self.vocab, "info": self.info}
+
+    def estimators(self) -> dict[str, Any]:
+        return {"model": self.estimator, "baseline": self.baseline}
+
+    @classmethod
+    def from_parts(cls, estimators: Mapping[str, Any], state: Mapping[str, Any]) -> NoShowModel:
+        return cls({k: list(v) for k, v in state["vocab"].items()}, estimators["model"], estimators["baseline"],
+                   dict(state.get("info", {})))  # fmt: skip
+
+
+def labelled(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.filter(pl.col("status").is_in(LABELLED)).with_columns(
+        no_show=(pl.col("status") == "no_show").cast(pl.Int8)
+    )
+
+
+def history_matrix(frame: pl.DataFrame) -> np.ndarray:
+    return frame.select(HISTORY).cast(pl.Float64).to_numpy()
+
+
+def evaluate_no_show(
+    appointments: pl.DataFrame, *, train_fraction: float = 2 / 3, bins: int = 10
+) -> tuple[dict[str, Any], NoShowModel]:
+    """Chronological split by start time; metrics of the model and of the history-only baseline on the test part."""
+    appointments = _aware(appointments).sort("starts_at")
+    cut = appointments["starts_at"][int(appointments.height * train_fraction)]
+    started = time.perf_counter()
+    model = NoShowModel.fit(appointments.filter(pl.col("starts_at") < cut))
+    train_seconds = time.perf_counter() - started
+    # Test rows keep their full history (training-period appointments count as history, not as test rows).
+    test = labelled(features(appointments)).filter(pl.col("starts_at") >= cut)
+    y = test["no_show"].to_numpy()
+    if len(set(y.tolist())) < 2:
+        raise ValueError("the test period has no no-shows (or only no-shows): cannot compute ROC AUC")
+    limit_model_threads()
+    p_model = model.estimator.predict_proba(model.matrix(test))[:, 1]
+    p_base = model.baseline.predict_proba(history_matrix(test))[:, 1]
+    report: dict[str, Any] = {
+        "n_train": model.info["train_rows"], "n_test": len(y), "test_no_show_rate": round(float(y.mean()), 4),
+        "split_at": str(cut), "train_seconds": round(train_seconds, 3), "calibration": model.info["calibration"],
+    }  # fmt: skip
+    for name, p in (("model", p_model), ("history_baseline", p_base)):
+        frac_pos, mean_pred = calibration_curve(y, p, n_bins=bins, strategy="quantile")
+        report[name] = {
+            "roc_auc": round(float(roc_auc_score(y, p)), 4),
+            "brier": round(float(brier_score_loss(y, p)), 5),
+            "mean_predicted": round(float(p.mean()), 4),
+            "calibration": {
+                "mean_predicted": [round(float(v), 4) for v in mean_pred],
+                "observed": [round(float(v), 4) for v in frac_pos],
+            },  # fmt: skip
+        }
+    report["brier_climatology"] = round(float(brier_score_loss(y, np.full(len(y), y.mean()))), 5)
+    return report, model
