@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
@@ -113,20 +113,48 @@ def _sender_process(port: int, senders: int, per_sender: int, obx: int, prefix: 
         results = await asyncio.gather(*(one(n) for n in range(senders)))
         return [s for r in results for s in r]
 
-    wall = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     samples = asyncio.run(main())
-    queue.put((time.perf_counter() - wall, samples))
+    queue.put((time.perf_counter() - wall, samples, time.process_time() - cpu))
 
 
-def run_mllp(port: int, senders: int, messages: int, obx: int, prefix: str) -> tuple[float, list]:
+def run_mllp(port: int, senders: int, messages: int, obx: int, prefix: str) -> tuple[float, list, float]:
     queue: mp.Queue = mp.get_context("spawn").Queue()
     proc = mp.get_context("spawn").Process(
         target=_sender_process, args=(port, senders, max(messages // senders, 1), obx, prefix, queue)
     )
     proc.start()
-    wall, samples = queue.get()
+    wall, samples, cpu = queue.get()
     proc.join()
-    return wall, samples
+    return wall, samples, cpu
+
+
+def postgres_cpu(pgdata: Path) -> float:
+    """CPU seconds used so far by the embedded server's processes (0 with an external DATABASE_URL)."""
+    pid_file = pgdata / "postmaster.pid"
+    if not pid_file.exists():
+        return 0.0
+    postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
+    total = 0.0
+    for proc in [postmaster, *postmaster.children()]:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def own_cpu() -> float:
+    """CPU seconds of this process and its children (a parse process pool)."""
+    me = psutil.Process()
+    total = sum(me.cpu_times()[:2])
+    for child in me.children(recursive=True):
+        try:
+            total += sum(child.cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            continue
+    return total
 
 
 class PeakRSS:
@@ -192,21 +220,46 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=5000, help="messages in the burst (e.g. 100000)")
     parser.add_argument("--senders", type=int, default=10)
     parser.add_argument("--obx", type=int, default=20, help="results per message")
+    parser.add_argument("--writers", type=int, default=DeviceStore.writers, help="DeviceStore writer tasks")
+    parser.add_argument(
+        "--parse-processes",
+        type=int,
+        default=0,
+        help="parse in a process pool of this size (0: the event loop's thread pool)",
+    )
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        default=None,
+        help="sys.setswitchinterval for the server process, in seconds (default: Python's 0.005)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="vc-bench-") as tmp:
         admin_url = setup_database(Path(tmp))
         practice_id = setup_practice(admin_url)
         engine = make_engine(app_url(admin_url), pool_size=args.senders + 2)
-        store = DeviceStore(engine, practice_id, MASTER_KEY)
+        store = DeviceStore(engine, practice_id, MASTER_KEY, writers=args.writers)
+        if args.switch_interval:
+            sys.setswitchinterval(args.switch_interval)
+        pool = ProcessPoolExecutor(args.parse_processes) if args.parse_processes else None
         server = start_in_background(
-            hl7_handler(store.store), on_incomplete=store.on_incomplete, on_garbage=store.on_garbage
+            hl7_handler(store.store, executor=pool),
+            on_incomplete=store.on_incomplete,
+            on_garbage=store.on_garbage,
         )
         try:
             run_mllp(server.port, args.senders, args.senders * 20, args.obx, "WARM-")  # warm-up
             rss_before = psutil.Process().memory_info().rss
+            pg_cpu, server_cpu = postgres_cpu(Path(tmp) / "pgdata"), own_cpu()
+            load_before = os.getloadavg()
             with PeakRSS() as rss:
-                wall, samples = run_mllp(server.port, args.senders, args.messages, args.obx, "RUN-")
+                wall, samples, sender_cpu = run_mllp(
+                    server.port, args.senders, args.messages, args.obx, "RUN-"
+                )
+            pg_cpu = postgres_cpu(Path(tmp) / "pgdata") - pg_cpu
+            server_cpu = own_cpu() - server_cpu
+            load_after = os.getloadavg()
             sent = len(samples)
             ok = sum(1 for *_, aa in samples if aa)
             latencies = [(end - start) * 1000 for start, end, _ in samples]
@@ -219,6 +272,8 @@ def main() -> None:
         finally:
             server.stop()
             engine.dispose()
+            if pool is not None:
+                pool.shutdown()
         throughput = sent / wall
         raw_rate = raw_insert_baseline(
             app_url(admin_url), practice_id, min(args.messages, 5000), args.obx, args.senders
@@ -231,7 +286,9 @@ def main() -> None:
     print(
         f"machine: {cores} cores, Python {sys.version.split()[0]}, PostgreSQL embedded={not os.environ.get('DATABASE_URL')}"
     )
-    print(f"MLLP + parse + load ({args.senders} senders, {args.obx}-OBX CBC, ACK after commit):")
+    print(f"MLLP + parse + load ({args.senders} senders, {args.obx}-OBX CBC, ACK after commit; writers="
+          f"{args.writers}, parse={f'{args.parse_processes} processes' if args.parse_processes else 'threads'}, "
+          f"switch interval={sys.getswitchinterval() * 1000:.1f} ms):")  # fmt: skip
     print(
         f"  messages          {sent} sent, {ok} AA, {loaded[0]} ingested rows, {loaded[1]} observations in the DB"
     )
@@ -240,6 +297,12 @@ def main() -> None:
     )
     print(f"  latency send→visible  p50 {pct(latencies, 0.50):.1f} ms   p95 {pct(latencies, 0.95):.1f} ms   "
           f"max {max(latencies):.1f} ms   mean {statistics.fmean(latencies):.1f} ms")  # fmt: skip
+    per_msg = {"server": server_cpu, "postgres": pg_cpu, "senders": sender_cpu}
+    total_cpu = sum(per_msg.values())
+    print("  CPU per message   " + ", ".join(f"{k} {v / sent * 1000:.2f} ms" for k, v in per_msg.items())
+          + f"  = {total_cpu / sent * 1000:.2f} ms → on {cores} idle cores ≈ {cores * sent / total_cpu:.0f} msg/s")  # fmt: skip
+    print(f"  machine load      1-min load average {load_before[0]:.1f} before, {load_after[0]:.1f} after the burst "
+          f"(other processes share these {cores} cores)")  # fmt: skip
     print(f"  peak RSS (server) {rss.peak / 2**20:.0f} MiB  (before burst {rss_before / 2**20:.0f} MiB, "
           f"+{(rss.peak - rss_before) / 2**20:.0f} MiB)")  # fmt: skip
     print("baselines (same run):")

@@ -18,6 +18,7 @@ import inspect
 import logging
 import threading
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -402,16 +403,23 @@ def start_in_background(
 
 def hl7_handler(
     store: Callable[[bytes, str, Any], Awaitable[None] | None] | None = None,
+    *,
+    executor: Executor | None = None,
 ) -> Handler:
     """The standard handler: ``process_bytes`` off the event loop, ``store(raw, peer, outcome)``, then the ACK.
 
     ``store`` is where the loader writes the raw message and its outcome; it runs before the ACK is sent so
     an ``AA`` means "safely stored" (if it raises, the server answers AE and the sender retries).
+
+    ``executor`` runs the parsing (default: the loop's thread pool). Parsing is pure Python and holds the GIL,
+    so in a busy listener a ``ProcessPoolExecutor`` keeps it from slowing the database thread's round trips
+    (each of which has to win the GIL back); see bench/devices.py ``--parse-processes``.
     """
     from connectors.devices.outcome import hl7_ack_for, process_bytes
 
     async def handle(raw: bytes, peer: str) -> bytes:
-        outcome = await asyncio.to_thread(process_bytes, raw, f"mllp:{peer}")
+        loop = asyncio.get_running_loop()
+        outcome = await loop.run_in_executor(executor, process_bytes, raw, f"mllp:{peer}")
         if store is not None:
             result = store(raw, peer, outcome)
             if inspect.isawaitable(result):
