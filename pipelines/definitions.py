@@ -6,6 +6,7 @@ from __future__ import annotations
 from dagster import Definitions
 
 from pipelines.animana import defs as animana_defs
+from pipelines.devices import defs as devices_defs
 from pipelines.marts import defs as marts_defs
 
-defs = Definitions.merge(animana_defs, marts_defs)
+defs = Definitions.merge(animana_defs, marts_defs, devices_defs)
