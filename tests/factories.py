@@ -191,6 +191,17 @@ def populate_practice(
     ])  # fmt: skip
     session.flush()
     # --- end marts -------------------------------------------------------------------------------------------
+    # --- models (issue 6): a model artefact of the franchise and a suggestion shown, per practice --------------
+    from warehouse.schema.models import ModelArtifact, SuggestionLog
+
+    session.add_all([
+        ModelArtifact(franchise_id=franchise_id, kind="next_action", version=practice_id, status="candidate",
+                      manifest={}, code_version="test", sha256="0" * 64, blob=b"model"),
+        SuggestionLog(practice_id=practice_id, user_id=user.id, patient_id=patient.id, activity="invoice",
+                      action="create_invoice", rank=1, score=0.5),
+    ])  # fmt: skip
+    session.flush()
+    # --- end models ------------------------------------------------------------------------------------------
     return PracticeRows(
         practice_id, franchise_id, vet.id, room.id, client.id, patient.id, appointment.id, user.id
     )

@@ -95,8 +95,7 @@ def upgrade() -> None:
     for table in FRANCHISE_TABLES:
         op.execute(protect_franchise_table(table))
     for table in PRACTICE_TABLES:
-        # A suggestion's outcome is recorded once; the log is never deleted by the application.
-        op.execute(protect_practice_table(table, app_privileges="SELECT, INSERT, UPDATE"))
+        op.execute(protect_practice_table(table))
 
 
 def downgrade() -> None:
