@@ -1,0 +1,98 @@
+"""Device inbox: results the analysers sent that could not be put in a record by themselves. A vet, nurse or
+practice manager finds the patient (exact search) and the message is re-processed from its stored raw copy."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.components import session as ctx
+from vetconnect.device_parsing import device_master_key, device_parser
+from warehouse import devices as wh
+
+RESOLVERS = frozenset({"veterinarian", "nurse", "practice_manager"})
+REASONS = {
+    "no_patient_match": "No matching patient",
+    "ambiguous_patient": "More than one patient matches",
+    "patient_conflict": "Order and patient disagree",
+    "no_observations": "No results in the message",
+    "load_failed": "Could not be stored",
+    "encryption_unavailable": "Cannot store the file encrypted",
+}
+
+
+def inbox_rows(items: list[wh.InboxItem], practice_names: dict[int, str]) -> list[dict[str, object]]:
+    return [
+        {
+            "message": i.message_id,
+            "received": i.received_at.astimezone(ctx.TZ).strftime("%d-%m-%Y %H:%M"),
+            "practice": practice_names.get(i.practice_id, str(i.practice_id)),
+            "reason": REASONS.get(i.reason or "", i.reason),
+            "detail": i.detail,
+            "sender": i.sender or i.source,
+            "file": i.filename,
+            "format": i.detected_format,
+            "tries": i.attempts,
+        }
+        for i in items
+    ]
+
+
+user = ctx.user()
+ctx.breadcrumbs("Device inbox")
+st.title("Device inbox")
+st.caption("Lab and imaging results that need a person: match them to a patient and they are loaded from the copy "
+           "stored when they arrived.")  # fmt: skip
+if flash := st.session_state.pop("dev_inbox.flash", None):
+    st.success(flash)
+with ctx.tenant() as session:
+    items = wh.inbox(session, limit=500)
+if not items:
+    st.info("Nothing waiting: every device message is in a patient record.")
+    st.stop()
+
+names = {p.id: p.name for p in user.practices}
+st.dataframe(inbox_rows(items, names), hide_index=True, width="stretch")
+
+by_id = {i.message_id: i for i in items}
+message_id = st.selectbox(
+    "Message", list(by_id), key="dev_inbox.message",
+    format_func=lambda m: f"#{m} · {by_id[m].sender or by_id[m].source} · {REASONS.get(by_id[m].reason or '', by_id[m].reason)}",
+)  # fmt: skip
+item = by_id[message_id]
+st.markdown(f"**{REASONS.get(item.reason or '', item.reason)}** — {item.detail or ''}")
+if not user.roles & RESOLVERS:
+    st.info("A veterinarian, nurse or practice manager matches these messages to a patient.")
+    st.stop()
+
+query = st.text_input("Find the patient: microchip, patient id, or the patient's or owner's name (exact)",
+                      key="dev_inbox.query")  # fmt: skip
+if query.strip():
+    with ctx.tenant() as session:
+        choices = [c for c in wh.find_patients(session, query) if c.practice_id == item.practice_id]
+    if not choices:
+        st.warning(
+            f"No patient of {names.get(item.practice_id, 'this practice')} matches '{query.strip()}' exactly."
+        )
+    else:
+        by_patient = {c.patient_id: c for c in choices}
+        patient_id = st.radio(
+            "Patient", list(by_patient), key="dev_inbox.patient",
+            format_func=lambda p: f"{by_patient[p].name} ({by_patient[p].species}) · owner {by_patient[p].owners or '—'}"
+            f" · chip {by_patient[p].microchip or '—'} · id {p}",
+        )  # fmt: skip
+        if st.button("Load the results for this patient", type="primary", key="dev_inbox.resolve"):
+            try:
+                with ctx.tenant() as session:
+                    result = wh.resolve_inbox(session, item.message_id, patient_id, user.user_id,
+                                              parser=device_parser(), master_key=device_master_key())  # fmt: skip
+            except wh.InboxError as exc:
+                st.error(str(exc))
+            else:
+                chosen = by_patient[patient_id]
+                st.session_state["dev_inbox.flash"] = (
+                    f"Message #{item.message_id}: {result.observation_count} observations ingested for "
+                    f"{chosen.name} (patient {chosen.patient_id})."
+                )
+                for key in ("dev_inbox.query", "dev_inbox.patient", "dev_inbox.message"):
+                    st.session_state.pop(key, None)
+                st.rerun()
