@@ -12,6 +12,7 @@ from warehouse.security.permissions import (
     DASHBOARD_FRANCHISE,
     DASHBOARD_PRACTICE,
     HUB,
+    RECORDS_READ,
     SCHEDULE_READ,
     WAITING_ROOM,
     permissions_for,
@@ -34,6 +35,9 @@ PAGES: tuple[PageSpec, ...] = (
         "scheduling", "workspaces/scheduling.py", "Scheduling", ":material/calendar_month:", SCHEDULE_READ
     ),
     PageSpec("waiting_room", "workspaces/waiting_room.py", "Waiting room", ":material/chair:", WAITING_ROOM),
+    PageSpec(
+        "device_inbox", "workspaces/device_inbox.py", "Device inbox", ":material/biotech:", RECORDS_READ
+    ),
     # records / billing pages are added here by their workspaces.
     PageSpec(
         "franchise_dashboard",
