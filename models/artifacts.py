@@ -26,6 +26,9 @@ import skops.io as sio
 FORMAT = 1
 # Types skops may instantiate when loading (checked after the hash): our models are scikit-learn estimators.
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.", "collections.")
+# HistGradientBoosting keeps a ``functools.partial`` of a scikit-learn function; skops checks what it wraps
+# separately (a partial of anything outside the prefixes above is still refused).
+TRUSTED_NAMES = frozenset({"functools.partial"})
 
 
 class ArtifactError(ValueError):
@@ -102,7 +105,7 @@ def load_estimator(artifact: Artifact, expected_sha256: str | None = None, *, ki
         untrusted = sio.get_untrusted_types(data=artifact.blob)
     except Exception as exc:  # noqa: BLE001 - skops raises several types on a corrupt file
         raise ArtifactError(f"corrupt model artefact: {exc}") from None
-    foreign = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+    foreign = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES) and t not in TRUSTED_NAMES]
     if foreign:
         raise ArtifactError(f"model artefact contains types outside scikit-learn/numpy: {foreign}")
     return sio.loads(artifact.blob, trusted=untrusted)

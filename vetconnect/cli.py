@@ -18,6 +18,7 @@ from connectors.animana.cli import animana_app
 from vetconnect import pgserver
 from vetconnect.animana_cli import sync_app
 from vetconnect.devices_cli import devices_app
+from vetconnect.models_cli import models_app
 from vetconnect.runtime import SetupError, get_runtime
 from vetconnect.settings import MissingSetting, get_settings
 from warehouse import migrate
@@ -37,6 +38,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(devices_app, name="devices")
 app.add_typer(sync_app, name="sync")
 app.add_typer(animana_app, name="animana")
+app.add_typer(models_app, name="models")
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)

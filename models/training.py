@@ -1,0 +1,198 @@
+"""Training on the warehouse, per franchise, and the promotion rule.
+
+A training run reads the franchise's data under RLS, evaluates with the chronological protocol, and stores the
+model as a ``candidate`` artefact with its metrics. :func:`promotion_decision` then re-scores the candidate and
+the currently promoted model on the *latest* holdout (the newest third of the cases or appointments) and
+promotes only a candidate that is at least as good as the current model and — for next-action — at least as
+good as the Markov baseline (for no-show: better-calibrated than the history-only baseline).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+from sklearn.metrics import brier_score_loss, roc_auc_score
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from models import artifacts
+from models.eventlog import LogColumns, chronological_split, normalise
+from models.next_action import NextActionModel, evaluate_next_action
+from models.next_action.evaluate import score
+from models.no_show.model import NoShowModel, evaluate_no_show, features, history_matrix, labelled
+from warehouse import model_store
+from warehouse.eventlog import appointment_frame, care_episode_log
+
+KINDS = ("next_action", "no_show")
+CARE_ATTRS = ("species", "appointment_type")
+
+
+def care_log(session: Session, practice_ids: list[int], **window: Any) -> pl.DataFrame:
+    """The warehouse's care episodes as a normalised event log (attributes: species, appointment type)."""
+    raw = care_episode_log(session, practice_ids, **window)
+    if raw.height == 0:
+        return raw
+    return normalise(raw, LogColumns("case_id", "activity", "timestamp", CARE_ATTRS))
+
+
+def practices_of(session: Session, franchise_id: int) -> list[int]:
+    return list(session.scalars(text("SELECT id FROM tenant WHERE kind = 'practice' AND parent_id = :f"),
+                                {"f": franchise_id}))  # fmt: skip
+
+
+def franchise_of(session: Session, practice_id: int) -> int:
+    found = session.scalar(
+        text("SELECT parent_id FROM tenant WHERE id = :p AND kind = 'practice'"), {"p": practice_id}
+    )
+    if found is None:
+        raise LookupError(f"no practice {practice_id}")
+    return int(found)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    artifact: model_store.StoredArtifact
+    report: dict[str, Any]
+
+
+def train(
+    session: Session, franchise_id: int, kind: str, practice_ids: list[int] | None = None
+) -> TrainResult:
+    """Train ``kind`` on the franchise's practices (those visible in the session) and store a candidate."""
+    practice_ids = practice_ids or practices_of(session, franchise_id)
+    if kind == "next_action":
+        log = care_log(session, practice_ids)
+        if log.height == 0 or log["case_id"].n_unique() < 10:
+            raise ValueError(f"franchise {franchise_id}: too few care episodes to train a next-action model")
+        report, model = evaluate_next_action(log)
+        estimator, state = model.estimator, model.state()
+        window = (log["timestamp"].min(), log["timestamp"].max())
+    elif kind == "no_show":
+        frame = appointment_frame(session, practice_ids)
+        report, ns_model = evaluate_no_show(frame)
+        estimator, state = ns_model.estimators(), ns_model.state()
+        window = (frame["starts_at"].min(), frame["starts_at"].max())
+    else:
+        raise ValueError(f"unknown model kind {kind!r} (known: {', '.join(KINDS)})")
+    data_from, data_to = (_aware(w) for w in window)
+    metadata = {"data_window": [str(data_from), str(data_to)], "metrics": _summary(kind, report),
+                "franchise_id": franchise_id, "practice_ids": practice_ids}  # fmt: skip
+    artifact = artifacts.build(kind, estimator, state, metadata)
+    stored = model_store.save_candidate(
+        session, franchise_id, kind=kind, blob=artifact.blob, manifest=artifact.manifest(), sha256=artifact.sha256,
+        metrics=metadata["metrics"], data_from=data_from, data_to=data_to,
+        code_version=artifact.metadata["code_version"],
+    )  # fmt: skip
+    return TrainResult(stored, report)
+
+
+def _aware(value: Any) -> dt.datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _summary(kind: str, report: dict[str, Any]) -> dict[str, Any]:
+    if kind == "next_action":
+        keys = (
+            "top1",
+            "top3",
+            "markov_top1",
+            "markov_top3",
+            "most_frequent_top1",
+            "n_test_prefixes",
+            "train_seconds",
+        )
+        return {k: report[k] for k in keys}
+    return {"roc_auc": report["model"]["roc_auc"], "brier": report["model"]["brier"],
+            "baseline_roc_auc": report["history_baseline"]["roc_auc"],
+            "baseline_brier": report["history_baseline"]["brier"], "n_test": report["n_test"],
+            "train_seconds": report["train_seconds"]}  # fmt: skip
+
+
+# --- loading ----------------------------------------------------------------------------------------------
+def load(stored: model_store.StoredArtifact) -> NextActionModel | NoShowModel:
+    """Verify the hash (against the warehouse's ``sha256`` column) and rebuild the model."""
+    key = (stored.kind, stored.sha256)
+    if key not in _LOADED:
+        if len(_LOADED) >= 16:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = _load(stored.kind, stored.sha256, stored)
+    return _LOADED[key]
+
+
+# Loaded models by (kind, sha256): the hash is verified once per process and content; bounded.
+_LOADED: dict[tuple[str, str], NextActionModel | NoShowModel] = {}
+
+
+def _load(kind: str, sha256: str, stored: model_store.StoredArtifact) -> NextActionModel | NoShowModel:
+    manifest = stored.manifest
+    artifact = artifacts.Artifact(manifest["kind"], stored.blob, manifest["state"], manifest["metadata"],
+                                  manifest["sha256"])  # fmt: skip
+    estimator = artifacts.load_estimator(artifact, expected_sha256=sha256, kind=kind)
+    if kind == "next_action":
+        return NextActionModel.from_parts(estimator, artifact.state)
+    return NoShowModel.from_parts(estimator, artifact.state)
+
+
+# --- promotion ----------------------------------------------------------------------------------------------
+def promotion_decision(session: Session, franchise_id: int, candidate_id: int) -> dict[str, Any]:
+    """Score candidate and current model on the latest holdout; ``passed`` says whether to promote."""
+    candidate = model_store.get(session, franchise_id, candidate_id)
+    if candidate is None:
+        raise LookupError(f"no candidate {candidate_id}")
+    current = model_store.promoted(session, franchise_id, candidate.kind)
+    practice_ids = list(
+        candidate.manifest["metadata"].get("practice_ids") or practices_of(session, franchise_id)
+    )
+    new_model = load(candidate)
+    old_model = load(current) if current is not None else None
+    if candidate.kind == "next_action":
+        log = care_log(session, practice_ids)
+        train_part, holdout = chronological_split(log)
+        new = score(new_model, train_part, holdout)  # type: ignore[arg-type]
+        old = score(old_model, train_part, holdout) if old_model is not None else None  # type: ignore[arg-type]
+        reasons = []
+        if new["top1"] < new["markov_top1"]:
+            reasons.append(f"top-1 {new['top1']} below the Markov baseline {new['markov_top1']}")
+        if old is not None and new["top1"] < old["top1"]:
+            reasons.append(f"top-1 {new['top1']} below the current model's {old['top1']}")
+        figures = {"candidate_top1": new["top1"], "candidate_top3": new["top3"], "markov_top1": new["markov_top1"],
+                   "current_top1": None if old is None else old["top1"], "n_holdout": new["n_test_prefixes"]}  # fmt: skip
+    else:
+        frame = appointment_frame(session, practice_ids).sort("starts_at")
+        cut = frame["starts_at"][int(frame.height * 2 / 3)]
+        test = labelled(features(frame)).filter(pl.col("starts_at") >= cut)
+        y = test["no_show"].to_numpy()
+        p_new = new_model.estimator.predict_proba(new_model.matrix(test))[:, 1]  # type: ignore[union-attr]
+        p_base = new_model.baseline.predict_proba(history_matrix(test))[:, 1]  # type: ignore[union-attr]
+        figures = {"candidate_brier": _brier(y, p_new), "baseline_brier": _brier(y, p_base),
+                   "candidate_auc": _auc(y, p_new), "n_holdout": len(y)}  # fmt: skip
+        reasons = []
+        if figures["candidate_brier"] > figures["baseline_brier"]:
+            reasons.append("Brier score worse than the history-only baseline")
+        if old_model is not None:
+            p_old = old_model.estimator.predict_proba(old_model.matrix(test))[:, 1]  # type: ignore[union-attr]
+            figures["current_brier"] = _brier(y, p_old)
+            if figures["candidate_brier"] > figures["current_brier"]:
+                reasons.append("Brier score worse than the current model's")
+    return {"passed": not reasons, "reasons": reasons, "current_id": None if current is None else current.id,
+            **figures}  # fmt: skip
+
+
+def _brier(y: np.ndarray, p: np.ndarray) -> float:
+    return round(float(brier_score_loss(y, p)), 6) if len(y) else float("nan")
+
+
+def _auc(y: np.ndarray, p: np.ndarray) -> float | None:
+    return round(float(roc_auc_score(y, p)), 4) if len(set(y.tolist())) == 2 else None
+
+
+def decide(session: Session, franchise_id: int, candidate_id: int) -> dict[str, Any]:
+    decision = promotion_decision(session, franchise_id, candidate_id)
+    model_store.decide(session, franchise_id, candidate_id, promote=decision["passed"], decision=decision)
+    return decision

@@ -1,0 +1,34 @@
+"""Models tests: small event logs in memory, and one warehouse synced from the Animana simulator per module."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pipelines"))
+
+from animana_sync_support import MASTER_KEY, SECRET, SyncWorld, link_world  # noqa: E402
+
+from connectors.animana.simulator import running_simulator  # noqa: E402
+from pipelines.animana.sync import sync_all  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def model_world(server_url: str, template_db: str) -> Iterator[SyncWorld]:
+    """Two practices of one franchise ("fr-sync"), synced once from a seeded simulator (module-wide: tests
+    that write must clean up or only add rows others ignore)."""
+    from tests.conftest import drop_database, open_database
+
+    db = open_database(server_url, template_db)
+    with running_simulator(
+        seed=11, practices=2, client_secret=SECRET, scale="small", history_years=3.0
+    ) as sim:
+        world = SyncWorld(db, sim, link_world(db, [1001, 1002]))
+        with world.client() as client:
+            sync_all(db.app_engine, client, world.practices, master_key=MASTER_KEY)
+        yield world
+    db.dispose()
+    drop_database(server_url, db.name)
