@@ -102,7 +102,8 @@ def import_files(
                 unreadable += 1
                 continue
             with tenant_session(runtime.app_engine, AccessContext.for_practices([practice_id])) as session:
-                record = ingest_bytes(session, practice_id, raw, "cli", path.name, master_key=master_key)
+                record = ingest_bytes(session, practice_id, raw, "cli", path.name, master_key=master_key,
+                                      dedup_by_content=True)  # fmt: skip
             out.print(f"{path}: {_describe(record)}", highlight=False, soft_wrap=True)
         if unreadable:
             raise typer.Exit(1)
@@ -123,7 +124,11 @@ def listen(
 
         runtime = _runtime()
         practice_id = _practice_id(runtime, practice)
-        store = DeviceStore(runtime.app_engine, practice_id, _master_key(runtime))
+        # Partial frames and garbage have no sender to resend them: while the database is down they wait here.
+        spool = get_settings().home.resolve() / "spool" / "mllp" / practice
+        store = DeviceStore(runtime.app_engine, practice_id, _master_key(runtime), spool_dir=spool)
+        if replayed := store.replay_spool():
+            out.print(f"stored {replayed} spooled chunk(s) from {spool} in the inbox", highlight=False)
 
         async def serve() -> None:
             server = MLLPServer(hl7_handler(store.store), on_incomplete=store.on_incomplete,

@@ -62,6 +62,7 @@ __all__ = [
     "RawItem",
     "RecordResult",
     "ReprocessSummary",
+    "content_dedup_key",
     "dedup_key_for",
     "document_bytes",
     "find_patients",
@@ -305,6 +306,12 @@ def store_raw(
     return session.execute(insert(DeviceMessage).values(**values).returning(DeviceMessage.id)).scalar_one()
 
 
+def content_dedup_key(raw: bytes) -> str:
+    """The dedup key of a file that carries no control id: its content. The same bytes dropped again (an
+    import that stopped between its commit and moving the file, or a re-sent file) are then a duplicate."""
+    return f"content|sha256:{_sha(raw)}"
+
+
 def ingest_raw(
     session: Session,
     practice_id: int,
@@ -314,9 +321,15 @@ def ingest_raw(
     outcome: DeviceOutcome,
     *,
     master_key: bytes | None = None,
+    dedup_by_content: bool = False,
 ) -> RecordResult:
-    """``store_raw`` (claiming the dedup key) + ``record_outcome`` in the caller's transaction."""
-    message_id = store_raw(session, practice_id, raw, source, filename, dedup_key=dedup_key_for(outcome))
+    """``store_raw`` (claiming the dedup key) + ``record_outcome`` in the caller's transaction.
+
+    ``dedup_by_content`` (file imports): a message without sender + control id is keyed by its bytes."""
+    key = dedup_key_for(outcome)
+    if key is None and dedup_by_content:
+        key = content_dedup_key(raw)
+    message_id = store_raw(session, practice_id, raw, source, filename, dedup_key=key)
     return record_outcome(session, practice_id, message_id, outcome, master_key=master_key)
 
 

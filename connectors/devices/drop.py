@@ -2,8 +2,9 @@
 
 A file is read, stored (raw + outcome, one committed transaction) and only then moved: to ``processed/`` when
 its results are in the record (or it was a duplicate), to ``failed/`` when it went to the inbox. Moving after
-the commit means a crash in between leaves the file in place to be picked up again (an HL7 file is then a
-duplicate by sender + control id; nothing is lost either way). Names are prefixed with the message id so a
+the commit means a crash in between leaves the file in place to be picked up again: it is then a duplicate -
+by sender + control id, or, for a file without one (many ASTM transcripts), by its content - and is stored as
+such without loading anything twice. Names are prefixed with the message id so a
 file can be found from the inbox and two drops of ``result.hl7`` never overwrite each other.
 
 Files still being written are skipped: dot-files, ``*.part``/``*.tmp``/``*.partial``, and files younger than
@@ -99,9 +100,8 @@ def process_drop_file(
     """Store one dropped file (committed), then move it to ``processed/`` or ``failed/``."""
     raw = path.read_bytes()
     with tenant_session(engine, AccessContext.for_practices([practice_id])) as session:
-        record = ingest_bytes(
-            session, practice_id, raw, f"drop:{practice_code}", path.name, master_key=master_key
-        )
+        record = ingest_bytes(session, practice_id, raw, f"drop:{practice_code}", path.name,
+                              master_key=master_key, dedup_by_content=True)  # fmt: skip
     target_dir = path.parent / (FAILED if record.status == "inbox" else PROCESSED)
     target_dir.mkdir(exist_ok=True)
     target = _unique(target_dir, f"{record.message_id}-{path.name}")

@@ -11,9 +11,15 @@ Every write goes through ``warehouse.devices``; this module writes no SQL.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import json
 import logging
+import os
+import time
+import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -32,6 +38,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+_SPOOL_SUFFIX = ".spool"
 
 
 # --- mapping -----------------------------------------------------------------------------------------------
@@ -214,12 +221,14 @@ def ingest_bytes(
     *,
     master_key: bytes | None = None,
     outcome: ParseOutcome | None = None,
+    dedup_by_content: bool = False,
 ) -> wh.RecordResult:
     """Parse (unless ``outcome`` is given) and store one blob in the caller's transaction. Never raises for
-    bad input; a database failure propagates (then nothing is committed and the caller must not ACK)."""
+    bad input; a database failure propagates (then nothing is committed and the caller must not ACK).
+    ``dedup_by_content``: files - the same bytes without a control id are a duplicate, not a second result."""
     parsed = outcome if outcome is not None else process_bytes(raw, source, filename)
     return wh.ingest_raw(session, practice_id, raw, source, filename, to_device_outcome(parsed, raw),
-                         master_key=master_key)  # fmt: skip
+                         master_key=master_key, dedup_by_content=dedup_by_content)  # fmt: skip
 
 
 @dataclass
@@ -227,12 +236,17 @@ class DeviceStore:
     """Where one practice's device feed lands: ``store`` for ``hl7_handler`` and the MLLP loss callbacks.
 
     Group commit: messages arriving on concurrent connections are written by ``writers`` worker tasks, each
-    taking whatever is queued (up to ``max_batch``, never waiting for more) into one transaction with a
-    SAVEPOINT per message, and committing once. Why: every audited write holds the practice's audit-chain
-    lock until commit, so one transaction per message serialises on the commit's WAL flush (~30 msg/s on
-    this machine); a batch pays that once. ``store`` returns only after the commit, so ``hl7_handler``'s AA
-    still means "stored and decided". A message that fails on its own rolls back to its savepoint and gets
-    AE; if the commit fails every message of the batch gets AE (the senders resend; nothing was ACKed).
+    taking whatever is queued (up to ``max_batch``, never waiting for more) into one transaction
+    (``warehouse.devices.ingest_many``: the common case for the whole batch in a few statements, the rest one
+    by one, each in a SAVEPOINT), and committing once. Why: every audited write holds the practice's
+    audit-chain lock until commit, so one transaction per message serialises on it; a batch pays that once.
+    ``store`` returns only after the commit, so ``hl7_handler``'s AA still means "stored and decided". A
+    message that fails on its own gets AE; if the commit fails every message of the batch gets AE (the senders
+    resend; nothing was ACKed).
+
+    Bytes that are not a message (a partial frame, garbage) have no sender waiting to resend them. If the
+    database cannot take them, they are written to ``spool_dir`` (fsynced) and stored by ``replay_spool`` -
+    called at the start of the listener and after each batch the database took.
     """
 
     engine: Engine
@@ -240,8 +254,13 @@ class DeviceStore:
     master_key: bytes | None = None
     max_batch: int = 64
     writers: int = 2
+    spool_dir: Path | None = None
     _queue: asyncio.Queue | None = field(default=None, init=False, repr=False)
     _tasks: list[asyncio.Task] = field(default_factory=list, init=False, repr=False)
+    _spooled: bool = field(default=False, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._spooled = self._has_spool()
 
     def store_sync(self, raw: bytes, source: str, outcome: ParseOutcome | None = None) -> wh.RecordResult:
         context = AccessContext.for_practices([self.practice_id])
@@ -293,6 +312,9 @@ class DeviceStore:
             except Exception as exc:  # the commit (or the connection) failed: nobody gets an AA
                 log.exception("storing a batch of %d device messages failed", len(batch))
                 results = [exc] * len(batch)
+            else:
+                if self._spooled:  # the database is back: store what waited on disk
+                    await asyncio.to_thread(self.replay_spool)
             for (*_, done), result in zip(batch, results, strict=True):
                 if done.done():
                     continue
@@ -303,8 +325,68 @@ class DeviceStore:
 
     async def on_incomplete(self, raw: bytes, peer: str) -> None:
         detail = f"connection from {peer} ended mid-message after {len(raw)} bytes (no MLLP end block)"
-        await asyncio.to_thread(self.store_inbox_sync, raw, f"mllp:{peer}", "mllp_incomplete", detail)
+        await asyncio.to_thread(self._store_or_spool, raw, f"mllp:{peer}", "mllp_incomplete", detail)
 
     async def on_garbage(self, raw: bytes, peer: str) -> None:
         detail = f"{len(raw)} bytes from {peer} outside an MLLP frame (expected 0x0B … 0x1C 0x0D)"
-        await asyncio.to_thread(self.store_inbox_sync, raw, f"mllp:{peer}", "mllp_garbage", detail)
+        await asyncio.to_thread(self._store_or_spool, raw, f"mllp:{peer}", "mllp_garbage", detail)
+
+    # --- the spool: what the database could not take, kept on disk until it can ------------------------
+
+    def _store_or_spool(self, raw: bytes, source: str, reason: str, detail: str) -> None:
+        try:
+            self.store_inbox_sync(raw, source, reason, detail)
+        except Exception:
+            if self.spool_dir is None:
+                raise
+            path = self._spool(raw, source, reason, detail)
+            log.exception("database unavailable: %d bytes from %s spooled to %s", len(raw), source, path)
+            return
+        self._spooled = self._spooled or self._has_spool()
+        if self._spooled:
+            self.replay_spool()
+
+    def _spool(self, raw: bytes, source: str, reason: str, detail: str) -> Path:
+        assert self.spool_dir is not None
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        header = json.dumps({"source": source, "reason": reason, "detail": detail,
+                             "spooled_at": dt.datetime.now(dt.UTC).isoformat()})  # fmt: skip
+        name = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}"
+        tmp = self.spool_dir / f".{name}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(header.encode() + b"\n" + raw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        target = self.spool_dir / f"{name}{_SPOOL_SUFFIX}"
+        os.replace(tmp, target)
+        self._spooled = True
+        return target
+
+    def _has_spool(self) -> bool:
+        return self.spool_dir is not None and any(self.spool_dir.glob(f"*{_SPOOL_SUFFIX}"))
+
+    def replay_spool(self) -> int:
+        """Store spooled bytes in the inbox (oldest first), deleting each file after its commit; the count
+        stored. Stops at the first database error (the rest waits for the next call). A file stored but not
+        yet deleted when the process stops is stored again as a ``duplicate`` of itself (keyed by content)."""
+        if self.spool_dir is None or not self.spool_dir.is_dir():
+            self._spooled = False
+            return 0
+        stored = 0
+        for path in sorted(self.spool_dir.glob(f"*{_SPOOL_SUFFIX}")):
+            header, _, raw = path.read_bytes().partition(b"\n")
+            meta = json.loads(header)
+            detail = f"{meta['detail']} (spooled at {meta['spooled_at']}: the database was unreachable)"
+            context = AccessContext.for_practices([self.practice_id])
+            try:
+                with tenant_session(self.engine, context) as session:
+                    outcome = wh.DeviceOutcome("unknown", inbox_reason=meta["reason"], inbox_detail=detail)
+                    wh.ingest_raw(session, self.practice_id, raw, meta["source"], None, outcome,
+                                  dedup_by_content=True)  # fmt: skip
+            except Exception:
+                log.exception("replaying the spool %s failed; it stays for the next attempt", path)
+                return stored
+            path.unlink()
+            stored += 1
+        self._spooled = False
+        return stored

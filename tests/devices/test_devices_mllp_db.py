@@ -21,6 +21,7 @@ from connectors.devices.mllp import (
 )
 from tests.conftest import MASTER_KEY
 from tests.devices.devices_support import Clinic, make_clinic, messages, observations, vet_oru
+from warehouse.db import make_engine
 
 pytestmark = pytest.mark.xdist_group("devices-db")
 
@@ -146,3 +147,28 @@ def test_two_concurrent_identical_messages_over_mllp_load_once(fresh_db, feed):
     assert [msa(a) for a in acks] == [("AA", "TWIN-1")] * 3  # the sender must not resend a duplicate
     assert sorted(m.status for m in messages(fresh_db, clinic)) == ["duplicate", "duplicate", "ingested"]
     assert len(observations(fresh_db, clinic)) == 20
+
+
+def test_garbage_arriving_while_the_database_is_down_is_spooled_and_stored_when_it_is_back(
+    fresh_db, tmp_path
+):
+    clinic = make_clinic(fresh_db)
+    spool = tmp_path / "spool"
+    down = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1")
+    try:
+        offline = DeviceStore(down, clinic.practice_id, MASTER_KEY, spool_dir=spool)
+        asyncio.run(offline.on_garbage(b"\x00\x01 line noise", "10.0.0.9:4000"))
+        asyncio.run(offline.on_incomplete(b"MSH|^~\\&|HM5|", "10.0.0.9:4001"))
+    finally:
+        down.dispose()
+    assert len(list(spool.glob("*.spool"))) == 2 and messages(fresh_db, clinic) == []
+
+    back = DeviceStore(fresh_db.app_engine, clinic.practice_id, MASTER_KEY, spool_dir=spool)
+    assert back.replay_spool() == 2
+    assert list(spool.iterdir()) == []
+    stored = messages(fresh_db, clinic)
+    assert [(m.status, m.inbox_reason, bytes(m.raw)) for m in stored] == [
+        ("inbox", "mllp_garbage", b"\x00\x01 line noise"),
+        ("inbox", "mllp_incomplete", b"MSH|^~\\&|HM5|"),
+    ]
+    assert "the database was unreachable" in stored[0].inbox_detail
