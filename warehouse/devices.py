@@ -356,14 +356,16 @@ def ingest_many(
     are written in the same transaction; the caller's commit makes them visible together.
     """
     results: list[RecordResult | Exception | None] = [None] * len(items)
-    savepoint = session.begin_nested()
-    try:
-        common = _ingest_common(session, practice_id, items)
-    except (DBAPIError, _Declined):  # e.g. a concurrent writer created the same accession: redo one by one
-        savepoint.rollback()
-        common = {}
-    else:
-        savepoint.commit()
+    common: dict[int, RecordResult] = {}
+    if any(_common_candidate(item.outcome) for item in items):
+        savepoint = session.begin_nested()
+        try:
+            common = _ingest_common(session, practice_id, items)
+        except (DBAPIError, _Declined):  # e.g. a concurrent writer created the same accession: one by one
+            savepoint.rollback()
+            common = {}
+        else:
+            savepoint.commit()
     for index, record in common.items():
         results[index] = record
     for index, item in enumerate(items):
