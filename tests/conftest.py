@@ -26,6 +26,10 @@ from warehouse.db import app_url, make_engine, normalise_url
 from warehouse.tenancy import AccessContext, system_session, tenant_session
 
 MASTER_KEY = bytes(range(32))
+# Still argon2id, at a cost that lets the suite create hundreds of accounts on 2 cores (the default costs
+# ~0.5 s per hash here). Subprocesses started by tests inherit it.
+os.environ.setdefault("VETCONNECT_ARGON2_TIME_COST", "1")
+os.environ.setdefault("VETCONNECT_ARGON2_MEMORY_KIB", "8192")
 
 
 @dataclass

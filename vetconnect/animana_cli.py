@@ -5,6 +5,7 @@ The command, the demo and the Dagster assets all run `pipelines.animana.sync` â€
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated
@@ -136,7 +137,12 @@ def print_summary(results: Sequence[PracticeResult], console: Console | None = N
 
 
 # --- demo ------------------------------------------------------------------------------------------------
-DEMO_SIMULATOR = {"seed": 2026, "scale": "small"}
+DEMO_SEED = 2026
+
+
+def demo_scale() -> str:
+    """VETCONNECT_DEMO_SCALE=small keeps the demo quick for tests; "demo" gives dashboards and models enough."""
+    return os.environ.get("VETCONNECT_DEMO_SCALE", "demo")
 
 
 def demo_sync(admin_url: str, codes: Sequence[str], *, master_key: bytes) -> list[PracticeResult]:
@@ -150,7 +156,7 @@ def demo_sync(admin_url: str, codes: Sequence[str], *, master_key: bytes) -> lis
     try:
         practices = [p for p in linked_practices(admin_engine) if p.code in set(codes)]
         animana_ids = [p.animana_id for p in practices]
-        with running_simulator(practices=max(animana_ids) - 1000, **DEMO_SIMULATOR) as sim:
+        with running_simulator(practices=max(animana_ids) - 1000, seed=DEMO_SEED, scale=demo_scale()) as sim:
             settings = load_settings(
                 url=sim.base_url, client_id=sim.client_id, client_secret=sim.client_secret
             )

@@ -166,6 +166,15 @@ def demo(
             summary = build_demo_world(session, master_key=runtime.master_key())
         verb = "created" if summary.created else "already present"
         out.print(f"• demo world {verb}: {summary.franchises} franchises, {summary.practices} practices")
+        if os.environ.get("VETCONNECT_DEMO_ANIMANA", "1") != "0":
+            # Clinical history arrives the way it will in production: from Animana, through the sync pipeline.
+            from vetconnect.animana_cli import demo_sync
+
+            demo_sync(runtime.admin_url, summary.practice_codes, master_key=runtime.master_key())
+        from warehouse.marts.refresh import refresh_all
+
+        refreshed = refresh_all(runtime.app_engine, runtime.admin_engine)
+        out.print(f"• dashboards' marts refreshed for {len(refreshed)} practice(s)")
         table = Table(title=f"Demo accounts (password for all: {DEMO_PASSWORD})")
         for column in ("user", "name", "role", "at"):
             table.add_column(column)

@@ -4,12 +4,11 @@ resources a practice needs before its first appointment. Safe to run twice (exis
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from warehouse.billing.vat import vat_rate_for
@@ -95,6 +94,7 @@ class DemoSummary:
     practices: int
     accounts: dict[str, tuple[str, str, list[str]]]
     created: bool
+    practice_codes: list[str]
 
 
 def _ensure(session: Session, code: str, create: Callable[[], Tenant]) -> Tenant:
@@ -128,15 +128,6 @@ def build_demo_world(session: Session, *, master_key: bytes, today: dt.date | No
     for number, practice in enumerate(practices.values()):
         if practice.animana_practice_id is None:
             practice.animana_practice_id = str(1001 + number)
-    if os.environ.get("VETCONNECT_DEMO_ANIMANA", "1") != "0":
-        admin_url = session.get_bind().url.render_as_string(hide_password=False)
-
-        def load_animana(_session: Session) -> None:
-            from vetconnect.animana_cli import demo_sync
-
-            demo_sync(admin_url, list(practices), master_key=master_key)
-
-        event.listen(session, "after_commit", load_animana, once=True)
     tenants = {**franchises, **practices}
     for username, (full_name, role, codes) in ACCOUNTS.items():
         if session.scalar(select(AppUser.id).where(AppUser.username == username)) is None:
@@ -148,7 +139,7 @@ def build_demo_world(session: Session, *, master_key: bytes, today: dt.date | No
         for practice in practices.values():
             _seed_practice_resources(session, practice, today)
     session.flush()
-    return DemoSummary(len(franchises), len(practices), ACCOUNTS, created)
+    return DemoSummary(len(franchises), len(practices), ACCOUNTS, created, list(practices))
 
 
 def _seed_franchise_resources(session: Session, franchise_id: int) -> None:

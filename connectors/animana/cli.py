@@ -22,6 +22,7 @@ animana_app = typer.Typer(help="IDEXX Animana: simulator and API tools.", no_arg
 
 class ScaleName(StrEnum):
     small = "small"
+    demo = "demo"
     medium = "medium"
     large = "large"
 
@@ -33,7 +34,7 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 42,
     practices: Annotated[int, typer.Option(min=1, help="Number of practices.")] = 3,
     scale: Annotated[
-        ScaleName, typer.Option(help="small (tests), medium (~100k rows/practice), large.")
+        ScaleName, typer.Option(help="small (tests), demo (a few thousand rows/practice), medium (~100k rows/practice), large.")
     ] = ScaleName.small,
     faults: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Share of requests that fail, stall or truncate.")

@@ -19,6 +19,7 @@ from vetconnect.settings import get_settings
 def cli_env(fresh_db, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", fresh_db.admin_url)
     monkeypatch.setenv("VETCONNECT_DEMO", "1")
+    monkeypatch.setenv("VETCONNECT_DEMO_SCALE", "small")
     get_settings.cache_clear()
     yield fresh_db
     get_settings.cache_clear()
@@ -46,6 +47,10 @@ def test_demo_twice_then_list_tenants_and_users(cli_env):
     with psycopg.connect(_libpq(cli_env.admin_url)) as conn:
         assert conn.execute("SELECT count(*) FROM tenant WHERE kind = 'practice'").fetchone()[0] == 5
         assert conn.execute("SELECT count(*) FROM app_user").fetchone()[0] == 9
+        # Clinical history came from the Animana simulator through the sync, and the marts were built from it.
+        synced = conn.execute("SELECT count(DISTINCT practice_id) FROM client WHERE animana_id IS NOT NULL")
+        assert synced.fetchone()[0] == 5
+        assert conn.execute("SELECT count(DISTINCT practice_id) FROM mart_practice_day").fetchone()[0] == 5
 
 
 def test_tenant_and_user_commands_create_what_they_say(cli_env):

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from importlib.resources import files
 
-from argon2 import PasswordHasher
+from argon2 import DEFAULT_MEMORY_COST, DEFAULT_TIME_COST, PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 MIN_LENGTH = 12
-_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+
+
+@lru_cache(maxsize=1)
+def _hasher() -> PasswordHasher:
+    """argon2id with the library's recommended cost unless the deployment tunes it (VETCONNECT_ARGON2_TIME_COST,
+    VETCONNECT_ARGON2_MEMORY_KIB) — e.g. a small box, or a test suite that hashes hundreds of passwords.
+    Hashes record their parameters, so changing them later only makes ``needs_rehash`` true for old hashes."""
+    return PasswordHasher(
+        time_cost=int(os.environ.get("VETCONNECT_ARGON2_TIME_COST", DEFAULT_TIME_COST)),
+        memory_cost=int(os.environ.get("VETCONNECT_ARGON2_MEMORY_KIB", DEFAULT_MEMORY_COST)),
+    )
 
 
 class WeakPassword(ValueError):
@@ -37,15 +48,15 @@ def check_policy(password: str, *, username: str) -> None:
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def verify_password(stored_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(stored_hash, password)
+        return _hasher().verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
 
 def needs_rehash(stored_hash: str) -> bool:
-    return _hasher.check_needs_rehash(stored_hash)
+    return _hasher().check_needs_rehash(stored_hash)

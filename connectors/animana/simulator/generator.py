@@ -61,9 +61,11 @@ class Scale:
     rooms: int
 
 
-# small: a few hundred rows per practice (tests); medium: ~100k rows per practice; large: ~5x medium.
+# small: a few hundred rows per practice (tests); demo: a few thousand, enough for dashboards and models to show
+# something while `make demo` stays under a minute; medium: ~100k rows per practice; large: ~5x medium.
 SCALES: dict[str, Scale] = {
     "small": Scale(relations=20, appointments_per_day=0.08, staff=5, rooms=3),
+    "demo": Scale(relations=300, appointments_per_day=2.5, staff=6, rooms=3),
     "medium": Scale(relations=2700, appointments_per_day=14.5, staff=12, rooms=6),
     "large": Scale(relations=10000, appointments_per_day=52.0, staff=40, rooms=12),
 }
