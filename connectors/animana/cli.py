@@ -34,7 +34,10 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 42,
     practices: Annotated[int, typer.Option(min=1, help="Number of practices.")] = 3,
     scale: Annotated[
-        ScaleName, typer.Option(help="small (tests), demo (a few thousand rows/practice), medium (~100k rows/practice), large.")
+        ScaleName,
+        typer.Option(
+            help="small (tests), demo (a few thousand rows/practice), medium (~100k rows/practice), large."
+        ),
     ] = ScaleName.small,
     faults: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Share of requests that fail, stall or truncate.")
