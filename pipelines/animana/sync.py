@@ -1,10 +1,16 @@
 """The Animana sync service: one function the CLI, the demo and the Dagster assets all call.
 
 Per practice, resources load parents first (`RESOURCE_ORDER`). Each page is mapped (connectors) and loaded
-(warehouse) in ONE transaction under the practice's RLS context together with its `sync_state` cursor and the
-run's counts; a crash at any point loses at most the page in flight, and the rerun resumes from the committed
-cursor (upserts on animana_id make a replayed page harmless). Pages stream: only one page per resource is in
-memory at a time.
+(warehouse); consecutive pages of a resource are merged into one batch of up to `BATCH_RECORDS` records, loaded in
+ONE transaction under the practice's RLS context together with its `sync_state` cursor and the run's counts; a
+crash at any point loses at most the batch in flight, and the rerun resumes from the committed cursor (upserts on
+animana_id make a replayed page harmless). A page that repeats a key already in the batch (a record edited while
+the stream was read) starts a new batch, so each batch applies its pages in order.
+
+Fetching overlaps loading: one producer thread per practice reads, validates and maps the pages (all resources in
+order) while the caller's thread loads; at most `PREFETCH_BATCHES` mapped batches wait in memory, so memory is
+bounded whatever the history. `sync_all` runs up to `workers` practices at once (one connection each; practices
+do not share an audit chain, so their transactions do not wait on each other).
 
 Incremental: ``updated_since`` = the committed cursor (strictly after, so nothing repeats or is lost).
 Full (``full=True``): every resource is re-read from the start and upserted (unchanged rows are not rewritten,
@@ -15,7 +21,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable, Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, text
@@ -23,7 +32,7 @@ from sqlalchemy import Engine, text
 from connectors.animana import AnimanaClient
 from connectors.animana.mapping import map_items
 from warehouse import loaders
-from warehouse.loaders import LoadCounts, LoadTarget
+from warehouse.loaders import Batch, LoadCounts, LoadTarget
 from warehouse.tenancy import AccessContext, system_session, tenant_session
 
 log = logging.getLogger(__name__)
@@ -44,6 +53,9 @@ RESOURCE_ORDER: tuple[str, ...] = (
 )
 # Small resources re-read completely on every run (products: the live list is reconciled).
 ALWAYS_FULL = ("products",)
+# Records per load transaction (consecutive pages merged), and mapped batches buffered ahead of the loader.
+BATCH_RECORDS = 5000
+PREFETCH_BATCHES = 2
 
 Progress = Callable[[str, str, int], None]  # (practice code, resource, records in the page just loaded)
 
@@ -113,22 +125,33 @@ def sync_practice(
     full: bool = False,
     resources: Iterable[str] = RESOURCE_ORDER,
     progress: Progress | None = None,
+    batch_records: int = BATCH_RECORDS,
 ) -> PracticeResult:
     """Sync one practice (see the module docstring). Raises on API or database errors after recording the
     run as failed; whatever was committed before stays (and is where the next run resumes)."""
     context = AccessContext.for_practices([practice.practice_id])
+    resources = [r for r in RESOURCE_ORDER if r in set(resources)]
     with tenant_session(app_engine, context) as session:
         run_id = loaders.start_run(session, practice.practice_id, full=full)
         cipher = loaders.practice_cipher(session, practice.practice_id, master_key)
+        since = {
+            r: None if full or r in ALWAYS_FULL else loaders.read_cursor(session, practice.practice_id, r)
+            for r in resources
+        }
     target = LoadTarget(practice.practice_id, practice.franchise_id, run_id)
     result = PracticeResult(practice, run_id, full)
-    resources = [r for r in RESOURCE_ORDER if r in set(resources)]
     try:
-        for resource in resources:
-            result.counts[resource] = _sync_resource(
-                app_engine, client, practice, target, resource, cipher=cipher, full=full, progress=progress,
+        with _Prefetch(client, practice, resources, since, batch_records) as batches:
+            _load(
+                app_engine,
+                practice,
+                target,
+                batches,
+                cipher=cipher,
+                full=full,
+                progress=progress,
                 result=result,
-            )  # fmt: skip
+            )
     except BaseException as exc:
         with tenant_session(app_engine, context) as session:
             loaders.finish_run(
@@ -141,28 +164,142 @@ def sync_practice(
     return result
 
 
-def _sync_resource(
+@dataclass
+class _Mapped:
+    """What the producer hands the loader: a merged batch of one resource (``batch`` None: the resource's stream
+    is complete) and how many source records it holds."""
+
+    resource: str
+    batch: Batch | None
+    records: int = 0
+
+
+def _merge(resource: str, parts: list[Batch]) -> Batch:
+    if len(parts) == 1:
+        return parts[0]
+    merged = Batch(resource)
+    for part in parts:
+        merged.rows.extend(part.rows)
+        for name, rows in part.children.items():
+            merged.children.setdefault(name, []).extend(rows)
+        merged.deleted.extend(part.deleted)
+        merged.rejected.extend(part.rejected)
+        if part.high_water is not None and (merged.high_water is None or part.high_water > merged.high_water):
+            merged.high_water = part.high_water
+    return merged
+
+
+def _batches(
+    client: AnimanaClient, practice: LinkedPractice, resource: str, since: dt.datetime | None, limit: int
+) -> Iterator[_Mapped]:
+    """Mapped pages of one resource, merged up to ``limit`` records. A page that names a key the pending batch
+    already holds (as a row or a tombstone) closes the batch first: within a batch every key is unique, so the
+    set-based upsert never meets a key twice and an upsert never follows its own tombstone."""
+    parts: list[Batch] = []
+    keys: set[str] = set()
+    records = 0
+    for page in client.iter_pages(practice.animana_id, resource, updated_since=since):
+        batch = map_items(resource, page.items)
+        page_keys = {row[0] for row in batch.rows}
+        page_keys.update(batch.deleted)
+        if parts and (records + len(page.items) > limit or not keys.isdisjoint(page_keys)):
+            yield _Mapped(resource, _merge(resource, parts), records)
+            parts, keys, records = [], set(), 0
+        parts.append(batch)
+        keys |= page_keys
+        records += len(page.items)
+    if parts:
+        yield _Mapped(resource, _merge(resource, parts), records)
+    yield _Mapped(resource, None)
+
+
+class _Failure:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class _Prefetch:
+    """A producer thread that fetches and maps every resource of one practice in order, at most
+    ``PREFETCH_BATCHES`` batches ahead of the loader. Iterate it in the loading thread; an error in the producer
+    is raised there. Leaving the ``with`` block stops the producer (it never blocks on a full buffer for long)."""
+
+    def __init__(
+        self,
+        client: AnimanaClient,
+        practice: LinkedPractice,
+        resources: Sequence[str],
+        since: dict[str, dt.datetime | None],
+        limit: int,
+    ) -> None:
+        self._queue: queue.Queue[_Mapped | _Failure | None] = queue.Queue(maxsize=PREFETCH_BATCHES)
+        self._stop = threading.Event()
+        self._args = (client, practice, resources, since, limit)
+        self._thread = threading.Thread(target=self._produce, name=f"animana-{practice.code}", daemon=True)
+
+    def __enter__(self) -> Iterator[_Mapped]:
+        self._thread.start()
+        return self._consume()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _put(self, item: _Mapped | _Failure | None) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
+        client, practice, resources, since, limit = self._args
+        try:
+            for resource in resources:
+                for mapped in _batches(client, practice, resource, since[resource], limit):
+                    if not self._put(mapped):
+                        return
+        except BaseException as exc:  # handed to the loading thread, which raises it
+            self._put(_Failure(exc))
+            return
+        self._put(None)
+
+    def _consume(self) -> Iterator[_Mapped]:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item
+
+
+def _load(
     app_engine: Engine,
-    client: AnimanaClient,
     practice: LinkedPractice,
     target: LoadTarget,
-    resource: str,
+    batches: Iterable[_Mapped],
     *,
     cipher: loaders.FieldCipher,
     full: bool,
     progress: Progress | None,
     result: PracticeResult,
-) -> LoadCounts:
+) -> None:
     context = AccessContext.for_practices([practice.practice_id])
-    whole = full or resource in ALWAYS_FULL
-    since: dt.datetime | None = None
-    if not whole:
-        with tenant_session(app_engine, context) as session:
-            since = loaders.read_cursor(session, practice.practice_id, resource)
-    counts = LoadCounts()
     live_codes: list[str] = []
-    for page in client.iter_pages(practice.animana_id, resource, updated_since=since):
-        batch = map_items(resource, page.items)
+    for mapped in batches:
+        resource, batch = mapped.resource, mapped.batch
+        counts = result.counts.setdefault(resource, LoadCounts())
+        whole = full or resource in ALWAYS_FULL
+        if batch is None:  # the resource's stream is complete
+            if resource == "products" and live_codes:
+                with tenant_session(app_engine, context) as session:
+                    counts.deleted += loaders.reconcile_products(session, target, live_codes)
+                    loaders.commit_progress(
+                        session, target, resource, None, full=True, run_counts=counts.as_dict()
+                    )
+            continue
         if resource == "products":
             live_codes.extend(row[0] for row in batch.rows)
         with tenant_session(app_engine, context) as session:
@@ -171,14 +308,9 @@ def _sync_resource(
             loaders.commit_progress(
                 session, target, resource, batch.high_water, full=whole, run_counts=counts.as_dict()
             )
-        result.records += len(page.items)
+        result.records += mapped.records
         if progress is not None:
-            progress(practice.code, resource, len(page.items))
-    if resource == "products" and live_codes:
-        with tenant_session(app_engine, context) as session:
-            counts.deleted += loaders.reconcile_products(session, target, live_codes)
-            loaders.commit_progress(session, target, resource, None, full=True, run_counts=counts.as_dict())
-    return counts
+            progress(practice.code, resource, mapped.records)
 
 
 def sync_all(
@@ -190,15 +322,33 @@ def sync_all(
     full: bool = False,
     progress: Progress | None = None,
     resources: Iterable[str] = RESOURCE_ORDER,
+    workers: int = 1,
 ) -> list[PracticeResult]:
-    """Sync practices one after the other (the simulator and the warehouse both favour practice locality)."""
+    """Sync practices, up to ``workers`` at once (one connection each, results in the order given). The first
+    error is raised once the practices already started have finished; practices not yet started are skipped."""
     resources = tuple(resources)
-    return [
-        sync_practice(
-            app_engine, client, p, master_key=master_key, full=full, progress=progress, resources=resources
+
+    def one(practice: LinkedPractice) -> PracticeResult:
+        return sync_practice(
+            app_engine,
+            client,
+            practice,
+            master_key=master_key,
+            full=full,
+            progress=progress,
+            resources=resources,
         )
-        for p in practices
-    ]
+
+    if workers <= 1 or len(practices) <= 1:
+        return [one(p) for p in practices]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="animana-sync") as pool:
+        futures = [pool.submit(one, p) for p in practices]
+        try:
+            return [f.result() for f in futures]
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
 
 
 @dataclass(frozen=True)
