@@ -1,0 +1,197 @@
+"""Records services against real PostgreSQL under RLS: client card, patient record (audited reads), consult
+notes from an appointment, vaccinations with their booster reminder, prescriptions (UDD only by a vet),
+attachments (limits, encryption, round trip)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select, text
+
+from tests.conftest import MASTER_KEY
+from tests.factories import TZ
+from warehouse import documents, records
+from warehouse.crypto import DecryptionError
+from warehouse.records import Actor, ConsultNote, RecordsError
+from warehouse.schema.clinical import Diagnosis, LabObservation, Reminder, Vaccination, Visit
+from warehouse.schema.ingestion import DocumentContent
+from warehouse.schema.scheduling import Appointment
+from warehouse.security.accounts import access_context_for_user
+from warehouse.security.permissions import NotPermitted
+
+VET = frozenset({"veterinarian"})
+NURSE = frozenset({"nurse"})
+RECEPTION = frozenset({"receptionist"})
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PDF = b"%PDF-1.4\n%test\n"
+
+
+def _ctx(db, code):
+    with db.system() as session:
+        return access_context_for_user(session, db.world.practices[code].user_id)
+
+
+def _audit_reads(db, practice_id, entity):
+    with db.system() as session:
+        return session.execute(
+            text("SELECT count(*) FROM audit_log WHERE practice_id = :p AND action = 'read' AND entity = :e"),
+            {"p": practice_id, "e": entity},
+        ).scalar_one()
+
+
+def test_client_card_and_patient_record_are_decrypted_flagged_and_audited(ws_db):
+    a1 = ws_db.world.practices["a1"]
+    with ws_db.system() as session:
+        session.add(LabObservation(practice_id=a1.practice_id, patient_id=a1.patient_id, code="ALT",
+                                   value_numeric=Decimal("120"), unit="U/L", ref_low=Decimal("10"),
+                                   ref_high=Decimal("100"), status="final",
+                                   observed_at=dt.datetime(2026, 11, 24, 10, tzinfo=TZ)))  # fmt: skip
+    before = _audit_reads(ws_db, a1.practice_id, "patient"), _audit_reads(ws_db, a1.practice_id, "client")
+    with ws_db.as_app(_ctx(ws_db, "a1")) as session:
+        card = records.client_card(session, a1.practice_id, a1.client_id, master_key=MASTER_KEY)
+        rec = records.patient_record(session, a1.practice_id, a1.patient_id, today=dt.date(2029, 12, 1))
+        # Another practice's patient does not exist in this session.
+        b1 = ws_db.world.practices["b1"]
+        assert (
+            records.patient_record(session, b1.practice_id, b1.patient_id, today=dt.date(2026, 1, 1)) is None
+        )
+        assert records.client_card(session, b1.practice_id, b1.client_id, master_key=MASTER_KEY) is None
+    assert card.email == "jansen.a1@example.nl" and card.phone == "06-12345678" and card.address == "Damrak 1"
+    assert card.patients["name"].to_list() == ["Bello-a1"]
+    assert card.balance.outstanding_cents == 0 and card.balance.invoiced_cents == 5687
+    assert not card.consent_reminders_email
+    assert rec.visits["subjective"][0] == "Eet goed" and rec.visits["diagnoses"][0] == "Gezond"
+    # Given 2026-11-24, booster after 1095 days: overdue by 2029-12-01.
+    assert rec.vaccinations["status"].to_list() == ["overdue"]
+    flags = dict(zip(rec.lab_results["code"], rec.lab_results["flag"], strict=True))
+    assert flags == {"ALT": "H", "GLU": ""}
+    assert rec.weights["weight_kg"].to_list() == [31.5]
+    assert set(rec.timeline["kind"]) >= {"visit", "vaccination", "prescription", "lab", "document"}
+    assert _audit_reads(ws_db, a1.practice_id, "patient") == before[0] + 1
+    assert _audit_reads(ws_db, a1.practice_id, "client") == before[1] + 1
+
+
+def test_consult_note_moves_the_appointment_and_receptionist_cannot_write(ws_db):
+    a1, week = ws_db.world.practices["a1"], ws_db.week
+    appointment_id = week.today_appointment["a1"]
+    note = ConsultNote(subjective="Hoest sinds 3 dagen", objective="T 39.1", assessment="Kennelhoest",
+                       plan="Rust", diagnoses=("Kennelhoest",))  # fmt: skip
+    with ws_db.as_app(_ctx(ws_db, "a1")) as session:
+        with pytest.raises(NotPermitted):
+            records.write_consult(session, Actor(a1.user_id, RECEPTION), practice_id=a1.practice_id,
+                                  appointment_id=appointment_id, note=note)  # fmt: skip
+        with pytest.raises(RecordsError) as empty:
+            records.write_consult(session, Actor(a1.user_id, VET), practice_id=a1.practice_id,
+                                  appointment_id=appointment_id, note=ConsultNote())  # fmt: skip
+        assert empty.value.field == "subjective"
+        visit = records.write_consult(session, Actor(a1.user_id, VET), practice_id=a1.practice_id,
+                                      appointment_id=appointment_id, note=note)  # fmt: skip
+        assert session.get(Appointment, (a1.practice_id, appointment_id)).status == "in_consult"
+        again = records.write_consult(session, Actor(a1.user_id, VET), practice_id=a1.practice_id,
+                                      appointment_id=appointment_id, note=note, sign=True, finish=True)  # fmt: skip
+        assert again.id == visit.id
+    with ws_db.system() as session:
+        row = session.get(Visit, (a1.practice_id, visit.id))
+        assert row.assessment == "Kennelhoest" and row.signed_at is not None and row.vet_user_id == a1.user_id
+        assert session.get(Appointment, (a1.practice_id, appointment_id)).status == "done"
+        assert session.scalars(select(Diagnosis.term).where(Diagnosis.visit_id == visit.id)).all() == [
+            "Kennelhoest"
+        ]
+        audited = session.execute(text("SELECT count(*) FROM audit_log WHERE entity = 'visit' AND :v = ANY(entity_ids)"),
+                                  {"v": visit.id}).scalar_one()  # fmt: skip
+    assert audited >= 1
+    with ws_db.as_app(_ctx(ws_db, "a1")) as session, pytest.raises(RecordsError, match="signed"):
+        records.write_consult(session, Actor(a1.user_id, VET), practice_id=a1.practice_id,
+                              appointment_id=appointment_id, note=note)  # fmt: skip
+
+
+def test_vaccination_sets_the_booster_from_the_practice_interval_and_closes_the_old_reminder(ws_db):
+    a1 = ws_db.world.practices["a1"]
+    today = dt.date(2027, 3, 1)
+    with ws_db.as_app(_ctx(ws_db, "a1")) as session:
+        protocols = records.vaccine_protocols(session, a1.practice_id, "dog")
+        assert [(p.booster_interval_days, p.overridden) for p in protocols] == [(365, True)]  # a1 override
+        first, _ = records.record_vaccination(session, Actor(a1.user_id, NURSE), practice_id=a1.practice_id,
+                                              patient_id=a1.patient_id, protocol_id=protocols[0].id,
+                                              given_on=dt.date(2027, 2, 1), today=today)  # fmt: skip
+        second, reminder = records.record_vaccination(
+            session, Actor(a1.user_id, NURSE), practice_id=a1.practice_id, patient_id=a1.patient_id,
+            protocol_id=protocols[0].id, given_on=today, today=today, batch_number="B123")  # fmt: skip
+        with pytest.raises(RecordsError) as future:
+            records.record_vaccination(session, Actor(a1.user_id, NURSE), practice_id=a1.practice_id,
+                                       patient_id=a1.patient_id, protocol_id=protocols[0].id,
+                                       given_on=today + dt.timedelta(days=1), today=today)  # fmt: skip
+        assert future.value.field == "given_on"
+        with pytest.raises(NotPermitted):
+            records.record_vaccination(session, Actor(a1.user_id, RECEPTION), practice_id=a1.practice_id,
+                                       patient_id=a1.patient_id, protocol_id=protocols[0].id, given_on=today,
+                                       today=today)  # fmt: skip
+    assert second.due_on == dt.date(2028, 2, 29) == reminder.due_on  # 365 days (2028 is a leap year)
+    with ws_db.system() as session:
+        statuses = dict(session.execute(select(Reminder.vaccination_id, Reminder.status).where(
+            Reminder.vaccination_id.in_([first.id, second.id]))).all())  # fmt: skip
+        assert statuses == {first.id: "done", second.id: "pending"}
+        assert session.get(Reminder, (a1.practice_id, reminder.id)).template_id is not None
+        assert session.get(Vaccination, (a1.practice_id, second.id)).batch_number == "B123"
+    with ws_db.as_app(_ctx(ws_db, "a1")) as session:
+        rec = records.patient_record(session, a1.practice_id, a1.patient_id, today=today)
+    assert rec.vaccinations["status"].to_list()[:2] == ["ok", "renewed"]
+
+
+def test_udd_only_by_a_vet_and_quantities_are_validated(ws_db):
+    a1 = ws_db.world.practices["a1"]
+    with ws_db.as_app(_ctx(ws_db, "a1")) as session:
+        with pytest.raises(NotPermitted, match="veterinarian"):
+            records.prescribe(session, Actor(a1.user_id, NURSE), practice_id=a1.practice_id, patient_id=a1.patient_id,
+                              product_name="Ketamine", dispensing_category="UDD", quantity="1")  # fmt: skip
+        with pytest.raises(RecordsError) as bad:
+            records.prescribe(session, Actor(a1.user_id, VET), practice_id=a1.practice_id, patient_id=a1.patient_id,
+                              product_name="Ketamine", dispensing_category="UDD", quantity="-2")  # fmt: skip
+        assert bad.value.field == "quantity"
+        ok = records.prescribe(session, Actor(a1.user_id, VET), practice_id=a1.practice_id, patient_id=a1.patient_id,
+                               product_name="Ketamine", dispensing_category="UDD", quantity="0,5",
+                               dosage_instructions="Eenmalig")  # fmt: skip
+        nurse = records.prescribe(session, Actor(a1.user_id, NURSE), practice_id=a1.practice_id,
+                                  patient_id=a1.patient_id, product_name="Ontwormer", dispensing_category="URA",
+                                  quantity="2")  # fmt: skip
+    assert ok.quantity == Decimal("0.5") and nurse.dispensing_category == "URA"
+
+
+def test_upload_limits_and_encrypted_round_trip(ws_db, monkeypatch):
+    a1 = ws_db.world.practices["a1"]
+    actor = Actor(a1.user_id, NURSE)
+    with ws_db.as_app(_ctx(ws_db, "a1")) as session:
+        for name, content, message in (
+            ("scan.pdf", b"", "empty"),
+            ("scan.exe", b"MZ\x90\x00", "only pdf"),
+            ("scan.pdf", PNG, "named like a PDF but its content is a PNG image"),
+            ("foto.png", b"\x00\x01garbage\xff\xfe", "not a file type that can be attached"),
+        ):
+            with pytest.raises(RecordsError, match=message) as refused:
+                documents.upload_document(session, actor, practice_id=a1.practice_id, patient_id=a1.patient_id,
+                                          filename=name, content=content, master_key=MASTER_KEY)  # fmt: skip
+            assert refused.value.field == "file"
+        monkeypatch.setattr(documents, "MAX_BYTES", 1024)
+        with pytest.raises(RecordsError, match="the limit is"):
+            documents.upload_document(session, actor, practice_id=a1.practice_id, patient_id=a1.patient_id,
+                                      filename="big.pdf", content=PDF + b"0" * 2000, master_key=MASTER_KEY)  # fmt: skip
+        with pytest.raises(NotPermitted):
+            documents.upload_document(session, Actor(a1.user_id, RECEPTION), practice_id=a1.practice_id,
+                                      patient_id=a1.patient_id, filename="x.pdf", content=PDF, master_key=MASTER_KEY)  # fmt: skip
+        doc = documents.upload_document(session, actor, practice_id=a1.practice_id, patient_id=a1.patient_id,
+                                        filename="bloed.pdf", content=PDF, master_key=MASTER_KEY, title="Uitslag")  # fmt: skip
+    with ws_db.system() as session:
+        stored = session.get(DocumentContent, (a1.practice_id, doc.id))
+        assert PDF not in bytes(stored.ciphertext) and b"%PDF" not in bytes(stored.ciphertext)
+        # Bytes moved to another document do not decrypt.
+        key = records.cipher(session, a1.practice_id, MASTER_KEY).data_key
+        with pytest.raises(DecryptionError):
+            documents.decrypt_content(key, a1.practice_id, doc.id + 1, stored.ciphertext)
+    before = _audit_reads(ws_db, a1.practice_id, "document")
+    with ws_db.as_app(_ctx(ws_db, "a1")) as session:
+        read = documents.read_document(session, actor, practice_id=a1.practice_id, document_id=doc.id,
+                                       master_key=MASTER_KEY)  # fmt: skip
+    assert read.content == PDF and read.content_type == "application/pdf" and read.title == "Uitslag"
+    assert _audit_reads(ws_db, a1.practice_id, "document") == before + 1
