@@ -118,15 +118,19 @@ def _summary(kind: str, report: dict[str, Any]) -> dict[str, Any]:
 def load(stored: model_store.StoredArtifact) -> NextActionModel | NoShowModel:
     """Verify the hash (against the warehouse's ``sha256`` column) and rebuild the model."""
     key = (stored.kind, stored.sha256)
-    if key not in _LOADED:
+    cached = _LOADED.get(key)
+    # A cache hit still needs the same bytes (memcmp, ~0.1 ms/MB): a row altered after it was first verified
+    # is verified again, and refused.
+    if cached is None or cached[0] != stored.blob:
         if len(_LOADED) >= 16:
             _LOADED.pop(next(iter(_LOADED)))
-        _LOADED[key] = _load(stored.kind, stored.sha256, stored)
-    return _LOADED[key]
+        _LOADED.pop(key, None)
+        _LOADED[key] = (stored.blob, _load(stored.kind, stored.sha256, stored))
+    return _LOADED[key][1]
 
 
-# Loaded models by (kind, sha256): the hash is verified once per process and content; bounded.
-_LOADED: dict[tuple[str, str], NextActionModel | NoShowModel] = {}
+# Loaded models by (kind, sha256) with the verified bytes; bounded.
+_LOADED: dict[tuple[str, str], tuple[bytes, NextActionModel | NoShowModel]] = {}
 
 
 def _load(kind: str, sha256: str, stored: model_store.StoredArtifact) -> NextActionModel | NoShowModel:

@@ -42,12 +42,26 @@ class PrefixEncoder:
     activities: list[str] = field(default_factory=list)
     attrs: dict[str, list[str]] = field(default_factory=dict)  # attribute (without "attr_") -> vocabulary
     counted: int = 0  # the first ``counted`` activities of the vocabulary get a count feature
+    # First-order transition probabilities P(next | last activity) from the training log, one row per activity
+    # code (plus "unseen"), one column per successor (the vocabulary, then END). Given as features, they let
+    # the trees start from what the Markov baseline knows instead of having to rediscover it.
+    transitions: list[list[float]] = field(default_factory=list)
 
     @classmethod
     def fit(cls, log: pl.DataFrame, *, k: int = 5, max_counted: int = 40) -> PrefixEncoder:
         acts = _vocab(log["activity"])
         attrs = {c.removeprefix("attr_"): _vocab(log[c]) for c in log.columns if c.startswith("attr_")}
-        return cls(k=k, activities=acts, attrs=attrs, counted=min(max_counted, len(acts)))
+        encoder = cls(k=k, activities=acts, attrs=attrs, counted=min(max_counted, len(acts)))
+        index = {a: i for i, a in enumerate(acts)}
+        counts = np.ones((len(acts) + 1, len(acts) + 1))  # Laplace smoothing
+        pairs = log.sort(["case_id", "seq"]).select(
+            last=pl.col("activity"), nxt=pl.col("activity").shift(-1).over("case_id").fill_null(END)
+        )
+        for last, nxt, n in pairs.group_by(["last", "nxt"]).len().iter_rows():
+            row = index.get(last, len(acts))
+            counts[row, index.get(nxt, len(acts)) if nxt != END else len(acts)] += n
+        encoder.transitions = (counts / counts.sum(axis=1, keepdims=True)).round(6).tolist()
+        return encoder
 
     # --- description -------------------------------------------------------------------------------------
     @property
@@ -61,20 +75,27 @@ class PrefixEncoder:
             "hour",
             *(f"attr_{a}" for a in self.attrs),
             *(f"count_{a}" for a in self.activities[: self.counted]),
+            *(
+                f"p_next_{a}"
+                for a in [*self.activities, END][: len(self.transitions[0]) if self.transitions else 0]
+            ),
         ]
 
     @property
     def categorical_mask(self) -> np.ndarray:
         n_attr = len(self.attrs)
-        return np.array([True] * self.k + [False] * 5 + [True] * n_attr + [False] * self.counted)
+        n_markov = len(self.transitions[0]) if self.transitions else 0
+        return np.array([True] * self.k + [False] * 5 + [True] * n_attr + [False] * (self.counted + n_markov))
 
     def state(self) -> dict[str, Any]:
-        return {"k": self.k, "activities": self.activities, "attrs": self.attrs, "counted": self.counted}
+        return {"k": self.k, "activities": self.activities, "attrs": self.attrs, "counted": self.counted,
+                "transitions": self.transitions}  # fmt: skip
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> PrefixEncoder:
         return cls(k=int(state["k"]), activities=list(state["activities"]),
-                   attrs={k: list(v) for k, v in state["attrs"].items()}, counted=int(state["counted"]))  # fmt: skip
+                   attrs={k: list(v) for k, v in state["attrs"].items()}, counted=int(state["counted"]),
+                   transitions=[list(r) for r in state.get("transitions", [])])  # fmt: skip
 
     # --- batch -------------------------------------------------------------------------------------------
     def _codes(self, column: pl.Expr, vocab: list[str]) -> pl.Expr:
@@ -103,12 +124,16 @@ class PrefixEncoder:
                 for i, a in enumerate(self.activities[: self.counted])
             },
         )
-        return frame.select("case_id", "target", *self.feature_names).with_columns(
-            pl.col("prefix_len").cast(pl.Int32)
-        )
+        base = [n for n in self.feature_names if not n.startswith("p_next_")]
+        return frame.select("case_id", "target", *base).with_columns(pl.col("prefix_len").cast(pl.Int32))
 
     def matrix(self, prefixes: pl.DataFrame) -> np.ndarray:
-        return prefixes.select(self.feature_names).cast(pl.Float64).fill_null(np.nan).to_numpy()
+        base = [n for n in self.feature_names if not n.startswith("p_next_")]
+        x = prefixes.select(base).cast(pl.Float64).fill_null(np.nan).to_numpy()
+        if not self.transitions:
+            return x
+        last = prefixes["last_0"].cast(pl.Int64).to_numpy()
+        return np.hstack([x, np.asarray(self.transitions)[last]])
 
     # --- one context -------------------------------------------------------------------------------------
     def context_vector(
@@ -143,4 +168,7 @@ class PrefixEncoder:
         if self.counted:
             counts = np.bincount([c for c in codes if c < self.counted], minlength=self.counted)
             row[base : base + self.counted] = counts
+        base += self.counted
+        if self.transitions:
+            row[base:] = self.transitions[codes[-1]]
         return row

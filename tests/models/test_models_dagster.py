@@ -37,18 +37,20 @@ def test_sensor_adds_franchises_then_the_asset_trains_and_the_check_promotes(mod
     with build_sensor_context(instance=instance, resources={"warehouse": warehouse_resource}) as context:
         first = models_after_large_sync_sensor(context)
     assert first.run_requests == []  # the small world's sync is below the threshold
+    # A blocking check that fails (a candidate worse than the baseline) fails the run: not raised here.
     run = materialize([franchise_models], partition_key="fr-sync", instance=instance,
-                      resources={"warehouse": warehouse_resource})  # fmt: skip
-    assert run.success
-    checks = {e.asset_check_evaluation_data.asset_key.path[-1]: e.asset_check_evaluation_data.passed
-              for e in run.get_asset_check_evaluations()} if hasattr(run, "get_asset_check_evaluations") else {
-        e.event_specific_data.asset_key.path[-1]: e.event_specific_data.passed
-        for e in run.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}  # fmt: skip
-    assert checks.get("next_action_model") is True
+                      resources={"warehouse": warehouse_resource}, raise_on_error=False)  # fmt: skip
+    checks = {e.event_specific_data.asset_key.path[-1]: e.event_specific_data.passed
+              for e in run.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}  # fmt: skip
+    assert set(checks) == {"next_action_model", "no_show_model"}
+    assert run.success == all(checks.values())
     with model_world.db.system() as session:
         franchise_id = session.scalar(text("SELECT id FROM tenant WHERE code = 'fr-sync'"))
         practices = list(
             session.scalars(text("SELECT id FROM tenant WHERE parent_id = :f"), {"f": franchise_id})
         )
     with model_world.db.as_app(AccessContext.for_practices(practices)) as session:
-        assert model_store.promoted(session, franchise_id, "next_action") is not None
+        for asset, passed in checks.items():
+            kind = asset.removesuffix("_model")
+            latest = model_store.history(session, franchise_id, kind)[-1]
+            assert latest["status"] == ("promoted" if passed else "rejected")
