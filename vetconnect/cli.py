@@ -129,8 +129,12 @@ def db_psql() -> None:
 def db_migrate() -> None:
     """Upgrade the schema to the newest migration."""
     with expected_errors():
-        url = get_runtime().reachable_admin_url
+        runtime = get_runtime()
+        url = runtime.reachable_admin_url
         migrate.upgrade(url)
+        if runtime.settings.app_db_password is not None:
+            migrate.set_app_role_password(url, runtime.settings.app_db_password.get_secret_value())
+            out.print("vetconnect_app password set from VETCONNECT_APP_DB_PASSWORD")
         out.print(f"schema at {migrate.current_revision(url)}")
 
 

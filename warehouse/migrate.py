@@ -32,6 +32,17 @@ def downgrade(url: str, revision: str) -> None:
     command.downgrade(alembic_config(url), revision)
 
 
+def set_app_role_password(url: str, password: str) -> None:
+    """Give ``vetconnect_app`` a password, for servers that do not trust local connections (DATABASE_URL)."""
+    import psycopg
+    from psycopg import sql
+    from sqlalchemy.engine import make_url
+
+    libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq, autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER ROLE vetconnect_app PASSWORD {}").format(sql.Literal(password)))
+
+
 def head_revision() -> str | None:
     return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
 

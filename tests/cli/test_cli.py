@@ -219,3 +219,36 @@ def test_missing_master_key_outside_demo_mode_is_a_startup_error_naming_it(cli_e
     get_settings.cache_clear()
     wrong = run("tenants", "add-practice", "--franchise", "fk", "pk", "Praktijk K")
     assert "must decode to exactly 32 bytes" in wrong.output
+
+
+def test_migrate_sets_the_app_role_password_and_the_app_signs_in_with_it(server_url, monkeypatch):
+    """On a server that checks passwords, the app role signs in with VETCONNECT_APP_DB_PASSWORD."""
+    from sqlalchemy import text
+
+    from tests.conftest import create_database, drop_database
+
+    url = create_database(server_url, "vc_password")
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("VETCONNECT_APP_DB_PASSWORD", "Rol-Wachtwoord-42")
+    get_settings.cache_clear()
+    try:
+        result = run("db", "migrate")
+        assert result.exit_code == 0, result.output
+        assert "vetconnect_app password set" in result.output
+        with psycopg.connect(_libpq(url)) as conn:
+            stored = conn.execute(
+                "SELECT rolpassword FROM pg_authid WHERE rolname = 'vetconnect_app'"
+            ).fetchone()[0]
+        assert stored.startswith("SCRAM-SHA-256$")
+        from vetconnect.runtime import get_runtime
+
+        engine = get_runtime().app_engine
+        assert engine.url.password == "Rol-Wachtwoord-42"
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT current_user")).scalar() == "vetconnect_app"
+        engine.dispose()
+    finally:
+        with psycopg.connect(_libpq(server_url), autocommit=True) as conn:
+            conn.execute("ALTER ROLE vetconnect_app PASSWORD NULL")
+        get_settings.cache_clear()
+        drop_database(server_url, "vc_password")
