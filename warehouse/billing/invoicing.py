@@ -1,0 +1,429 @@
+"""Invoices: drafted from a visit with the practice's price list, Dutch VAT per line, discounts, issued with a
+gap-free number per practice and year, paid (cash, pin, transfer), and credited by a negative invoice.
+
+Numbering: issuing takes a transaction-level advisory lock per practice, reads the year's highest number and
+writes the next one in the same transaction. A concurrent issuer of the same practice waits for the lock and
+then sees the committed number; a rolled-back issue releases the lock without having used its number, so the
+series never has a gap. Drafts carry a placeholder number (``CONCEPT-…``) that is never part of the series.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+import polars as pl
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.orm import Session
+
+from warehouse.billing.vat import InvoiceTotals, LineAmounts, invoice_totals, line_amounts, round_cents
+from warehouse.records import Actor, RecordsError, client_balance, client_name, parse_quantity
+from warehouse.schema.billing import PAYMENT_METHODS, Invoice, InvoiceLine, Payment
+from warehouse.schema.clients import Client, ClientPatient
+from warehouse.schema.clinical import Prescription, Visit
+from warehouse.security.permissions import BILLING_WRITE, require
+from warehouse.shared_resources import EffectivePrice, effective_prices
+
+DRAFT_PREFIX = "CONCEPT-"
+CONSULT_CODE = "C-CONS"
+PAYMENT_TERM_DAYS = 14
+_NUMBER_LOCK = 4_2001  # first key of the advisory lock (the practice id is the second)
+
+
+class BillingError(RecordsError):
+    """Input or a state the billing rules refuse; ``field`` names the form field."""
+
+
+def number_format(year: int, seq: int) -> str:
+    return f"{year}-{seq:06d}"
+
+
+def price_list(session: Session, practice_id: int) -> list[EffectivePrice]:
+    return effective_prices(session, practice_id)
+
+
+def _invoice(session: Session, practice_id: int, invoice_id: int, *, lock: bool = True) -> Invoice:
+    query = select(Invoice).where(Invoice.practice_id == practice_id, Invoice.id == invoice_id)
+    invoice = session.scalar(query.with_for_update() if lock else query)
+    if invoice is None:
+        raise BillingError("invoice", f"Invoice {invoice_id} does not exist here.")
+    return invoice
+
+
+def _require_draft(invoice: Invoice) -> None:
+    if invoice.status != "draft":
+        raise BillingError(
+            "invoice", f"Invoice {invoice.number} is {invoice.status}; only a draft can change."
+        )
+
+
+def _lines(session: Session, practice_id: int, invoice_id: int) -> list[InvoiceLine]:
+    return list(session.scalars(select(InvoiceLine).where(
+        InvoiceLine.practice_id == practice_id, InvoiceLine.invoice_id == invoice_id).order_by(InvoiceLine.id)))  # fmt: skip
+
+
+def _recompute(session: Session, invoice: Invoice) -> InvoiceTotals:
+    session.flush()
+    lines = _lines(session, invoice.practice_id, invoice.id)
+    totals = invoice_totals((line_amounts_of(line), line.vat_rate_bp) for line in lines)
+    invoice.total_excl_cents, invoice.vat_cents = totals.excl_cents, totals.vat_cents
+    invoice.total_incl_cents = totals.incl_cents
+    session.flush()
+    return totals
+
+
+def line_amounts_of(line: InvoiceLine) -> LineAmounts:
+    return LineAmounts(line.line_excl_cents, line.line_vat_cents, line.line_incl_cents)
+
+
+def create_draft(
+    session: Session, actor: Actor, *, practice_id: int, client_id: int, visit_id: int | None = None
+) -> Invoice:
+    require(actor.roles, BILLING_WRITE)
+    exists = session.scalar(select(Client.id).where(Client.practice_id == practice_id, Client.id == client_id,
+                                                    Client.deleted_at.is_(None)))  # fmt: skip
+    if exists is None:
+        raise BillingError("client", "Choose a client of this practice.")
+    invoice = Invoice(practice_id=practice_id, number=f"{DRAFT_PREFIX}{uuid.uuid4().hex[:12]}", client_id=client_id,
+                      visit_id=visit_id, issued_on=dt.date.today(), status="draft", created_by=actor.user_id)  # fmt: skip
+    session.add(invoice)
+    session.flush()
+    return invoice
+
+
+def draft_from_visit(session: Session, actor: Actor, *, practice_id: int, visit_id: int) -> Invoice:
+    """A draft for the visit's primary owner: the consult from the practice's price list, and every prescribed
+    product of the visit (at the practice's price where it overrides the franchise's)."""
+    require(actor.roles, BILLING_WRITE)
+    visit = session.scalar(select(Visit).where(Visit.practice_id == practice_id, Visit.id == visit_id))
+    if visit is None:
+        raise BillingError("visit", "Choose a visit of this practice.")
+    already = session.scalar(select(Invoice.number).where(
+        Invoice.practice_id == practice_id, Invoice.visit_id == visit_id, Invoice.credit_of_id.is_(None),
+        Invoice.status.in_(("draft", "issued", "paid"))).limit(1))  # fmt: skip
+    if already is not None:
+        raise BillingError("visit", f"This visit is already on invoice {already}.")
+    client_id = session.scalar(
+        select(ClientPatient.client_id)
+        .where(ClientPatient.practice_id == practice_id, ClientPatient.patient_id == visit.patient_id)
+        .order_by(ClientPatient.is_primary.desc()).limit(1)
+    )  # fmt: skip
+    if client_id is None:
+        raise BillingError("visit", "The patient has no owner to invoice.")
+    invoice = create_draft(session, actor, practice_id=practice_id, client_id=client_id, visit_id=visit_id)
+    prices = {p.product_id: p for p in price_list(session, practice_id)}
+    consult = next((p for p in prices.values() if p.code == CONSULT_CODE), None)
+    if consult is not None:
+        _add_line(session, invoice, consult, Decimal(1), 0, None)
+    for product_id, quantity in session.execute(
+        select(Prescription.product_id, Prescription.quantity).where(
+            Prescription.practice_id == practice_id, Prescription.visit_id == visit_id,
+            Prescription.product_id.is_not(None)).order_by(Prescription.id)
+    ):  # fmt: skip
+        if product_id in prices:
+            _add_line(session, invoice, prices[product_id], Decimal(quantity), 0, None)
+    _recompute(session, invoice)
+    return invoice
+
+
+def discount_cents(quantity: Decimal, unit_price_cents: int, *, percent: str | Decimal | None = None,
+                   cents: int | None = None) -> int:  # fmt: skip
+    """A line discount in cents, from a percentage of the line's gross amount or a fixed amount."""
+    gross = round_cents(quantity * unit_price_cents)
+    if percent not in (None, ""):
+        try:
+            pct = Decimal(str(percent).replace(",", ".").strip())
+        except ArithmeticError:
+            raise BillingError("discount", "Enter the discount as a percentage, e.g. 10.") from None
+        if not pct.is_finite() or pct < 0 or pct > 100:
+            raise BillingError("discount", "A discount is between 0 and 100 %.")
+        return round_cents(gross * pct / 100)
+    value = cents or 0
+    if value < 0 or value > gross:
+        raise BillingError("discount", "A discount cannot be negative or more than the line's amount.")
+    return value
+
+
+def _add_line(session: Session, invoice: Invoice, price: EffectivePrice, quantity: Decimal, discount: int,
+              description: str | None) -> InvoiceLine:  # fmt: skip
+    amounts = line_amounts(quantity, price.price_cents, price.vat_rate_bp, discount)
+    line = InvoiceLine(practice_id=invoice.practice_id, invoice_id=invoice.id, franchise_id=price.franchise_id,
+                       product_id=price.product_id, description=(description or price.name)[:200], quantity=quantity,
+                       unit_price_cents=price.price_cents, discount_cents=discount, vat_rate_bp=price.vat_rate_bp,
+                       line_excl_cents=amounts.excl_cents, line_vat_cents=amounts.vat_cents,
+                       line_incl_cents=amounts.incl_cents)  # fmt: skip
+    session.add(line)
+    return line
+
+
+def add_line(
+    session: Session, actor: Actor, *, practice_id: int, invoice_id: int, product_id: int | None,
+    quantity: str | Decimal, discount_percent: str | Decimal | None = None, discount_cents_: int | None = None,
+    description: str | None = None,
+) -> InvoiceLine:  # fmt: skip
+    """A line from the practice's price list (its price and VAT rate), with an optional discount."""
+    require(actor.roles, BILLING_WRITE)
+    invoice = _invoice(session, practice_id, invoice_id)
+    _require_draft(invoice)
+    price = next((p for p in price_list(session, practice_id) if p.product_id == product_id), None)
+    if price is None:
+        raise BillingError("product", "Choose an item of the practice's price list.")
+    amount = parse_quantity(quantity)
+    discount = discount_cents(amount, price.price_cents, percent=discount_percent, cents=discount_cents_)
+    line = _add_line(session, invoice, price, amount, discount, (description or "").strip() or None)
+    _recompute(session, invoice)
+    return line
+
+
+def remove_line(session: Session, actor: Actor, *, practice_id: int, invoice_id: int, line_id: int) -> None:
+    require(actor.roles, BILLING_WRITE)
+    invoice = _invoice(session, practice_id, invoice_id)
+    _require_draft(invoice)
+    session.execute(delete(InvoiceLine).where(InvoiceLine.practice_id == practice_id,
+                                              InvoiceLine.invoice_id == invoice_id, InvoiceLine.id == line_id))  # fmt: skip
+    _recompute(session, invoice)
+
+
+def next_number(session: Session, practice_id: int, year: int) -> str:
+    """The next number of the practice's series for ``year``. Call only under the numbering lock."""
+    pattern = f"{year}-______"
+    highest = session.scalar(
+        select(func.max(Invoice.number)).where(
+            Invoice.practice_id == practice_id, Invoice.number.like(pattern), Invoice.number.regexp_match(r"^\d{4}-\d{6}$")
+        )
+    )  # fmt: skip
+    return number_format(year, int(highest[5:]) + 1 if highest else 1)
+
+
+def _take_number(session: Session, invoice: Invoice, issued_on: dt.date) -> None:
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(:k, :p)"), {"k": _NUMBER_LOCK, "p": invoice.practice_id}
+    )
+    invoice.number = next_number(session, invoice.practice_id, issued_on.year)
+    invoice.issued_on = issued_on
+    invoice.due_on = issued_on + dt.timedelta(days=PAYMENT_TERM_DAYS)
+    invoice.status = "issued"
+    session.flush()
+
+
+def issue(
+    session: Session, actor: Actor, *, practice_id: int, invoice_id: int, issued_on: dt.date
+) -> Invoice:
+    """Give a draft its number and make it owed; an issued invoice never changes (correct it by a credit note)."""
+    require(actor.roles, BILLING_WRITE)
+    invoice = _invoice(session, practice_id, invoice_id)
+    _require_draft(invoice)
+    if not _lines(session, practice_id, invoice_id):
+        raise BillingError("lines", "Add at least one line before issuing.")
+    _recompute(session, invoice)
+    _take_number(session, invoice, issued_on)
+    return invoice
+
+
+def paid_cents(session: Session, practice_id: int, invoice_id: int) -> int:
+    return int(session.scalar(select(func.coalesce(func.sum(Payment.amount_cents), 0)).where(
+        Payment.practice_id == practice_id, Payment.invoice_id == invoice_id)) or 0)  # fmt: skip
+
+
+def parse_amount(raw: str | int) -> int:
+    """Euros as typed (``12,50``, ``12.50``, ``€ 12``) to cents."""
+    if isinstance(raw, int):
+        return raw
+    cleaned = str(raw).replace("€", "").replace(" ", "").strip()
+    if "," in cleaned:
+        cleaned = cleaned.replace(".", "").replace(",", ".")
+    try:
+        value = Decimal(cleaned)
+    except ArithmeticError:
+        raise BillingError("amount", "Enter an amount in euros, e.g. 56,87.") from None
+    if not value.is_finite() or value != value.quantize(Decimal("0.01")):
+        raise BillingError("amount", "Enter an amount in euros with at most two decimals.")
+    return int(value * 100)
+
+
+def record_payment(
+    session: Session, actor: Actor, *, practice_id: int, invoice_id: int, method: str, amount_cents: int
+) -> Payment:
+    """A payment against an issued invoice (at most what is still open); a fully paid invoice becomes paid."""
+    require(actor.roles, BILLING_WRITE)
+    if method not in PAYMENT_METHODS:
+        raise BillingError("method", "Choose cash, pin or transfer.")
+    invoice = _invoice(session, practice_id, invoice_id)
+    if invoice.status != "issued" or invoice.total_incl_cents <= 0:
+        raise BillingError(
+            "invoice", f"Invoice {invoice.number} is {invoice.status}; nothing can be paid on it."
+        )
+    open_cents = invoice.total_incl_cents - paid_cents(session, practice_id, invoice_id)
+    if amount_cents <= 0:
+        raise BillingError("amount", "The amount must be more than € 0.")
+    if amount_cents > open_cents:
+        raise BillingError(
+            "amount", f"Only € {open_cents / 100:.2f} is open on {invoice.number}.".replace(".", ",")
+        )
+    payment = Payment(practice_id=practice_id, invoice_id=invoice_id, client_id=invoice.client_id, method=method,
+                      amount_cents=amount_cents, received_by=actor.user_id)  # fmt: skip
+    session.add(payment)
+    if amount_cents == open_cents:
+        invoice.status = "paid"
+    session.flush()
+    return payment
+
+
+def credit(
+    session: Session, actor: Actor, *, practice_id: int, invoice_id: int, issued_on: dt.date
+) -> Invoice:
+    """A credit note: a negative copy of every line, numbered in the same series and pointing at the original,
+    which becomes ``credited``. The client's balance drops by the original total (below zero when it was paid:
+    a refund is owed)."""
+    require(actor.roles, BILLING_WRITE)
+    original = _invoice(session, practice_id, invoice_id)
+    if original.status not in ("issued", "paid") or original.credit_of_id is not None:
+        raise BillingError(
+            "invoice", f"Invoice {original.number} is {original.status}; it cannot be credited."
+        )
+    note = Invoice(practice_id=practice_id, number=f"{DRAFT_PREFIX}{uuid.uuid4().hex[:12]}",
+                   client_id=original.client_id, visit_id=original.visit_id, credit_of_id=original.id,
+                   issued_on=issued_on, status="draft", created_by=actor.user_id)  # fmt: skip
+    session.add(note)
+    session.flush()
+    for line in _lines(session, practice_id, original.id):
+        session.add(InvoiceLine(practice_id=practice_id, invoice_id=note.id, franchise_id=line.franchise_id,
+                                product_id=line.product_id, description=line.description[:200],
+                                quantity=-line.quantity, unit_price_cents=line.unit_price_cents,
+                                discount_cents=-line.discount_cents, vat_rate_bp=line.vat_rate_bp,
+                                line_excl_cents=-line.line_excl_cents, line_vat_cents=-line.line_vat_cents,
+                                line_incl_cents=-line.line_incl_cents))  # fmt: skip
+    _recompute(session, note)
+    _take_number(session, note, issued_on)
+    original.status = "credited"
+    session.flush()
+    return note
+
+
+# --- reading ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InvoiceView:
+    practice_id: int
+    id: int
+    number: str
+    status: str
+    client_id: int
+    client: str
+    visit_id: int | None
+    credit_of: str | None
+    credited_by: str | None
+    issued_on: dt.date
+    due_on: dt.date | None
+    total_excl_cents: int
+    vat_cents: int
+    total_incl_cents: int
+    vat_by_rate: dict[int, int]
+    excl_by_rate: dict[int, int]
+    lines: pl.DataFrame  # id, description, quantity, unit_price_cents, discount_cents, vat_rate_bp, line_*
+    payments: pl.DataFrame  # id, paid_at, method, amount_cents
+    paid_cents: int
+
+    @property
+    def open_cents(self) -> int:
+        return self.total_incl_cents - self.paid_cents if self.status == "issued" else 0
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == "draft"
+
+
+_LINE_SCHEMA = {"id": pl.Int64, "description": pl.String, "quantity": pl.Float64, "unit_price_cents": pl.Int64,
+                "discount_cents": pl.Int64, "vat_rate_bp": pl.Int64, "line_excl_cents": pl.Int64,
+                "line_vat_cents": pl.Int64, "line_incl_cents": pl.Int64}  # fmt: skip
+
+
+def invoice_view(session: Session, practice_id: int, invoice_id: int) -> InvoiceView | None:
+    invoice = session.scalar(
+        select(Invoice).where(Invoice.practice_id == practice_id, Invoice.id == invoice_id)
+    )
+    if invoice is None:
+        return None
+    client = session.get(Client, (practice_id, invoice.client_id))
+    lines = _lines(session, practice_id, invoice_id)
+    frame = pl.DataFrame(
+        [(ln.id, ln.description, float(ln.quantity), ln.unit_price_cents, ln.discount_cents, ln.vat_rate_bp,
+          ln.line_excl_cents, ln.line_vat_cents, ln.line_incl_cents) for ln in lines],
+        schema=_LINE_SCHEMA, orient="row",
+    )  # fmt: skip
+    vat_by_rate: dict[int, int] = {}
+    excl_by_rate: dict[int, int] = {}
+    for ln in lines:
+        vat_by_rate[ln.vat_rate_bp] = vat_by_rate.get(ln.vat_rate_bp, 0) + ln.line_vat_cents
+        excl_by_rate[ln.vat_rate_bp] = excl_by_rate.get(ln.vat_rate_bp, 0) + ln.line_excl_cents
+    payments = session.execute(select(Payment.id, Payment.paid_at, Payment.method, Payment.amount_cents).where(
+        Payment.practice_id == practice_id, Payment.invoice_id == invoice_id).order_by(Payment.paid_at)).all()  # fmt: skip
+    pay_frame = pl.DataFrame([tuple(p) for p in payments], orient="row", schema={
+        "id": pl.Int64, "paid_at": pl.Datetime("us", "UTC"), "method": pl.String, "amount_cents": pl.Int64})  # fmt: skip
+    credit_of = (
+        session.scalar(select(Invoice.number).where(Invoice.practice_id == practice_id,
+                                                    Invoice.id == invoice.credit_of_id))
+        if invoice.credit_of_id else None
+    )  # fmt: skip
+    credited_by = session.scalar(select(Invoice.number).where(
+        Invoice.practice_id == practice_id, Invoice.credit_of_id == invoice.id).limit(1))  # fmt: skip
+    return InvoiceView(
+        practice_id, invoice.id, invoice.number, invoice.status, invoice.client_id,
+        client_name(client) if client else "?", invoice.visit_id, credit_of, credited_by, invoice.issued_on,
+        invoice.due_on, invoice.total_excl_cents, invoice.vat_cents, invoice.total_incl_cents, vat_by_rate,
+        excl_by_rate, frame, pay_frame, sum(p.amount_cents for p in payments),
+    )  # fmt: skip
+
+
+_LIST_SCHEMA = {"id": pl.Int64, "number": pl.String, "status": pl.String, "issued_on": pl.Date,
+                "client_id": pl.Int64, "client": pl.String, "total_incl_cents": pl.Int64, "paid_cents": pl.Int64,
+                "open_cents": pl.Int64, "credit_of_id": pl.Int64}  # fmt: skip
+
+
+def invoices(session: Session, practice_id: int, *, client_id: int | None = None, status: str | None = None,
+             limit: int = 200) -> pl.DataFrame:  # fmt: skip
+    rows = session.execute(
+        text(
+            """SELECT i.id, i.number, i.status, i.issued_on, i.client_id, c.last_name AS client, i.total_incl_cents,
+                      coalesce(p.cents, 0) AS paid_cents,
+                      CASE WHEN i.status = 'issued' THEN i.total_incl_cents - coalesce(p.cents, 0) ELSE 0 END
+                        AS open_cents, i.credit_of_id
+               FROM invoice i JOIN client c ON c.practice_id = i.practice_id AND c.id = i.client_id
+               LEFT JOIN LATERAL (SELECT sum(amount_cents) AS cents FROM payment y
+                                  WHERE y.practice_id = i.practice_id AND y.invoice_id = i.id) p ON true
+               WHERE i.practice_id = :p AND (CAST(:c AS bigint) IS NULL OR i.client_id = :c)
+                 AND (CAST(:s AS text) IS NULL OR i.status = :s)
+               ORDER BY i.status = 'draft' DESC, i.issued_on DESC, i.id DESC LIMIT :limit"""
+        ),
+        {"p": practice_id, "c": client_id, "s": status, "limit": limit},
+    )
+    return pl.DataFrame([dict(r._mapping) for r in rows], schema=_LIST_SCHEMA)
+
+
+def uninvoiced_visits(session: Session, practice_id: int, *, limit: int = 50) -> pl.DataFrame:
+    """Recent visits without an invoice (what the front desk bills next)."""
+    rows = session.execute(
+        text(
+            """SELECT v.id, v.started_at, p.name AS patient, c.last_name AS client, v.reason
+               FROM visit v JOIN patient p ON p.practice_id = v.practice_id AND p.id = v.patient_id
+               LEFT JOIN LATERAL (SELECT cl.last_name FROM client_patient cp JOIN client cl
+                                    ON cl.practice_id = cp.practice_id AND cl.id = cp.client_id
+                                  WHERE cp.practice_id = v.practice_id AND cp.patient_id = v.patient_id
+                                  ORDER BY cp.is_primary DESC LIMIT 1) c ON true
+               WHERE v.practice_id = :p AND NOT EXISTS (
+                 SELECT 1 FROM invoice i WHERE i.practice_id = v.practice_id AND i.visit_id = v.id
+                   AND i.credit_of_id IS NULL AND i.status IN ('draft', 'issued', 'paid'))
+               ORDER BY v.started_at DESC LIMIT :limit"""
+        ),
+        {"p": practice_id, "limit": limit},
+    )
+    return pl.DataFrame([dict(r._mapping) for r in rows], schema={
+        "id": pl.Int64, "started_at": pl.Datetime("us", "UTC"), "patient": pl.String, "client": pl.String,
+        "reason": pl.String})  # fmt: skip
+
+
+def client_outstanding(session: Session, practice_id: int, client_id: int) -> int:
+    return client_balance(session, practice_id, client_id).outstanding_cents
