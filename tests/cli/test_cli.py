@@ -222,7 +222,8 @@ def test_missing_master_key_outside_demo_mode_is_a_startup_error_naming_it(cli_e
 
 
 def test_migrate_sets_the_app_role_password_and_the_app_signs_in_with_it(server_url, monkeypatch):
-    """On a server that checks passwords, the app role signs in with VETCONNECT_APP_DB_PASSWORD."""
+    """The role gets a SCRAM password and the app engine signs in with it (the embedded server trusts local
+    connections, so this checks what is stored and sent, not that a wrong password is refused)."""
     from sqlalchemy import text
 
     from tests.conftest import create_database, drop_database
