@@ -9,8 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from warehouse.security.permissions import (
+    BILLING_READ,
+    CLIENTS_READ,
     DASHBOARD_FRANCHISE,
     DASHBOARD_PRACTICE,
+    DEVICE_INBOX,
     HUB,
     RECORDS_READ,
     SCHEDULE_READ,
@@ -36,9 +39,11 @@ PAGES: tuple[PageSpec, ...] = (
     ),
     PageSpec("waiting_room", "workspaces/waiting_room.py", "Waiting room", ":material/chair:", WAITING_ROOM),
     PageSpec(
-        "device_inbox", "workspaces/device_inbox.py", "Device inbox", ":material/biotech:", RECORDS_READ
+        "device_inbox", "workspaces/device_inbox.py", "Device inbox", ":material/biotech:", DEVICE_INBOX
     ),
-    # records / billing pages are added here by their workspaces.
+    PageSpec("records", "workspaces/records.py", "Patient record", ":material/pets:", RECORDS_READ),
+    PageSpec("client_card", "workspaces/client_card.py", "Client card", ":material/person:", CLIENTS_READ),
+    PageSpec("billing", "workspaces/billing.py", "Billing", ":material/receipt_long:", BILLING_READ),
     PageSpec(
         "franchise_dashboard",
         "workspaces/franchise_dashboard.py",
@@ -62,7 +67,7 @@ SIGN_IN = PageSpec("sign_in", "workspaces/sign_in.py", "Sign in", ":material/log
 # Search-hit kind -> page key that opens it (the first one the user may open wins).
 OPENS: dict[str, tuple[str, ...]] = {
     "patient": ("records", "hub"),
-    "client": ("records", "scheduling"),
+    "client": ("client_card", "records", "scheduling"),
     "appointment": ("scheduling",),
     "invoice": ("billing",),
 }

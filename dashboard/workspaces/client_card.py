@@ -1,0 +1,106 @@
+"""Client card: contact details (decrypted), consent flags, the client's animals, balance and invoices."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from dashboard.components import session as ctx
+from dashboard.components.pages import page
+from dashboard.runtime import app_runtime
+from warehouse import records
+from warehouse.billing import invoicing
+from warehouse.search import search
+from warehouse.security.permissions import BILLING_READ, CLIENTS_READ, RECORDS_READ, allowed
+
+user = ctx.user()
+state = st.session_state
+if not allowed(user.roles, CLIENTS_READ):
+    st.error("Your role cannot open client cards.")
+    st.stop()
+practice_ids = ctx.context().practice_ids
+focus = state.get("focus")
+if focus is not None and focus.kind == "client" and focus.practice_id in practice_ids:
+    state.pop("focus")
+    state["card.client"] = (focus.practice_id, focus.id)
+
+query = st.text_input("Find client", key="card.query", placeholder="Name, phone, e-mail or postcode",
+                      icon=":material/search:")  # fmt: skip
+if query.strip():
+    with ctx.tenant() as session:
+        hits = search(session, query, master_key=app_runtime().master_key(), now=ctx.now()).group("client")
+    if not hits:
+        st.info(f"No client found for “{query}”.")
+    for hit in hits[:8]:
+        if st.button(f"**{hit.title}** · {hit.detail}", key=f"card.hit.{hit.practice_id}.{hit.id}",
+                     icon=":material/person:"):  # fmt: skip
+            state["card.client"] = (hit.practice_id, hit.id)
+            state.pop("card.query", None)
+            st.rerun()
+
+chosen = state.get("card.client")
+if chosen is None or chosen[0] not in practice_ids:
+    ctx.breadcrumbs("Client card")
+    st.title("Client card")
+    st.info("Search for a client, or open one from the hub's search or a patient record.")
+    st.stop()
+practice_id, client_id = chosen
+with ctx.tenant() as session:
+    card = records.client_card(session, practice_id, client_id, master_key=app_runtime().master_key())
+    client_invoices = invoicing.invoices(session, practice_id, client_id=client_id, limit=20)
+if card is None:
+    st.warning("This client is not available.")
+    st.stop()
+
+ctx.breadcrumbs("Client card", ctx.practice_name(practice_id), card.name)
+st.title(card.name + ("" if card.active else " (inactive)"))
+left, right = st.columns([3, 2])
+with left, st.container(border=True):
+    st.markdown("**Contact**")
+    st.write(f"✉️ {card.email or '—'}  \n📞 {card.phone or '—'}")
+    st.write(
+        ", ".join(p for p in (card.address, " ".join(x for x in (card.postcode, card.city) if x)) if p)
+        or "No address"
+    )
+    st.markdown("**Consent**")
+    consent = [f"{'✅' if card.consent_reminders_email else '❌'} reminders by e-mail",
+               f"{'✅' if card.consent_reminders_sms else '❌'} reminders by SMS"]  # fmt: skip
+    st.write("  \n".join(consent))
+    if card.consent_recorded_at:
+        st.caption(f"Consent recorded {card.consent_recorded_at.astimezone(ctx.TZ):%d-%m-%Y}")
+    else:
+        st.caption("No consent recorded.")
+with right:
+    balance = card.balance
+    st.metric(
+        "Outstanding",
+        f"€ {balance.outstanding_cents / 100:,.2f}".replace(",", "X").replace(".", ",").replace("X", "."),
+    )
+    st.caption(
+        f"Invoiced € {balance.invoiced_cents / 100:.2f} · paid € {balance.paid_cents / 100:.2f}".replace(
+            ".", ","
+        )
+    )
+
+st.subheader(f"Animals · {card.patients.height}")
+for animal in card.patients.iter_rows(named=True):
+    cols = st.columns([4, 1])
+    born = f" · born {animal['date_of_birth']:%d-%m-%Y}" if animal["date_of_birth"] else ""
+    cols[0].write(f"**{animal['name']}** · {animal['species']}{' · ' + animal['breed'] if animal['breed'] else ''}"
+                  f"{born}{' · deceased' if animal['deceased'] else ''}")  # fmt: skip
+    if allowed(user.roles, RECORDS_READ) and cols[1].button("Open record", key=f"card.open.{animal['id']}"):
+        state["rec.practice"], state["rec.patient"] = practice_id, animal["id"]
+        st.switch_page(page("records").path)
+
+if allowed(user.roles, BILLING_READ):
+    st.subheader("Invoices")
+    if client_invoices.height:
+        shown = client_invoices.with_columns(
+            (pl.col(c) / 100).alias(c.replace("_cents", "")) for c in ("total_incl_cents", "paid_cents", "open_cents")
+        ).select("number", "status", "issued_on", "total_incl", "paid", "open")  # fmt: skip
+        st.dataframe(shown, hide_index=True, width="stretch")
+        if st.button("Open in billing", key="card.billing"):
+            state["bill.client"] = (practice_id, client_id)
+            st.switch_page(page("billing").path)
+    else:
+        st.caption("No invoices.")

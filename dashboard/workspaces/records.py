@@ -1,0 +1,350 @@
+"""Patient record: timeline, SOAP notes, vaccinations (due/overdue), prescriptions, flagged lab results, weight
+chart, documents; and the clinical writes (consult note, vaccination, prescription, attachment)."""
+
+from __future__ import annotations
+
+import plotly.express as px
+import polars as pl
+import streamlit as st
+
+from dashboard.components import session as ctx
+from dashboard.components.pages import page
+from dashboard.runtime import app_runtime
+from warehouse import documents, records
+from warehouse import scheduling as sched
+from warehouse.schema.clinical import DISPENSING_CATEGORIES
+from warehouse.security.permissions import (
+    CLIENTS_READ,
+    CONSULT_WRITE,
+    RECORDS_READ,
+    RECORDS_WRITE,
+    NotPermitted,
+    allowed,
+)
+
+user = ctx.user()
+state = st.session_state
+if not allowed(user.roles, RECORDS_READ):
+    st.error("Your role cannot open patient records.")
+    st.stop()
+can_write = allowed(user.roles, RECORDS_WRITE)
+can_consult = can_write and allowed(user.roles, CONSULT_WRITE)
+
+practice_ids = ctx.context().practice_ids
+focus = state.get("focus")
+if focus is not None and focus.kind in ("patient", "appointment") and focus.practice_id in practice_ids:
+    state.pop("focus")
+    state["rec.practice"] = focus.practice_id
+    state["rec.patient"] = focus.id if focus.kind == "patient" else focus.patient_id
+if len(practice_ids) > 1:
+    practice_id = st.selectbox("Practice", practice_ids, key="rec.practice",
+                               format_func={p.id: p.name for p in user.practices}.get)  # fmt: skip
+else:
+    practice_id = practice_ids[0]
+
+finder, picker = st.columns(2)
+query = finder.text_input("Find patient", key="rec.query", placeholder="Name or chip number")
+with ctx.tenant() as session:
+    choices = sched.patient_choices(session, practice_id, query=query, patient_id=state.get("rec.patient"))
+by_id = {c.id: c for c in choices}
+if state.get("rec.patient") not in by_id:
+    state.pop("rec.patient", None)
+patient_id = picker.selectbox("Patient", list(by_id), format_func=lambda i: by_id[i].label, index=None,
+                              placeholder="Find the patient, then choose", key="rec.patient")  # fmt: skip
+if patient_id is None:
+    ctx.breadcrumbs("Patient record")
+    st.title("Patient record")
+    st.info("Search for a patient by name or chip number to open the record.")
+    st.stop()
+
+today = ctx.now().astimezone(ctx.TZ).date()
+with ctx.tenant() as session:
+    rec = records.patient_record(session, practice_id, patient_id, today=today, now=ctx.now())
+if rec is None:
+    st.warning("This patient is not available.")
+    st.stop()
+
+ctx.breadcrumbs("Patient record", ctx.practice_name(practice_id), rec.name)
+st.title(f"{rec.name} · {rec.species}{' (deceased)' if rec.deceased else ''}")
+age = f"born {rec.date_of_birth:%d-%m-%Y}" if rec.date_of_birth else None
+st.write(" · ".join(f for f in (rec.breed, rec.sex.replace("_", " "), age,
+                                f"chip {rec.microchip}" if rec.microchip else None,
+                                f"insured with {rec.insured_with}" if rec.insured_with else None) if f))  # fmt: skip
+if rec.owners.height:
+    owner_cols = st.columns(min(rec.owners.height, 4) + 1)
+    owner_cols[0].caption("Owners")
+    for col, owner in zip(owner_cols[1:], rec.owners.iter_rows(named=True), strict=False):
+        label = f"{owner['name']}{' (primary)' if owner['primary'] and rec.owners.height > 1 else ''}"
+        if allowed(user.roles, CLIENTS_READ) and col.button(label, key=f"rec.owner.{owner['client_id']}",
+                                                             icon=":material/person:"):  # fmt: skip
+            state["card.client"] = (practice_id, owner["client_id"])
+            st.switch_page(page("client_card").path)
+
+overdue = rec.vaccinations.filter(pl.col("status") == "overdue").height
+due = rec.vaccinations.filter(pl.col("status") == "due").height
+flagged = rec.lab_results.filter(pl.col("flag") != "").height
+metrics = st.columns(4)
+metrics[0].metric("Visits", rec.visits.height)
+metrics[1].metric("Vaccinations overdue / due", f"{overdue} / {due}")
+metrics[2].metric("Lab values flagged", flagged)
+metrics[3].metric("Last weight", f"{rec.weights['weight_kg'][-1]:.1f} kg" if rec.weights.height else "—")
+if flash := state.pop("rec.flash", None):
+    st.success(flash)
+
+
+def _local(frame: pl.DataFrame, *cols: str) -> pl.DataFrame:
+    return frame.with_columns(
+        pl.col(c).dt.convert_time_zone(str(ctx.TZ)).dt.strftime("%d-%m-%Y %H:%M") for c in cols
+    )
+
+
+tab_names = ["Timeline", "Visits", "Vaccinations", "Prescriptions", "Lab results", "Weight", "Documents"]
+if can_write:
+    tab_names.append("Write")
+tabs = dict(zip(tab_names, st.tabs(tab_names), strict=True))
+
+with tabs["Timeline"]:
+    if rec.timeline.height:
+        st.dataframe(_local(rec.timeline, "at"), hide_index=True, width="stretch")
+    else:
+        st.caption("Nothing recorded yet.")
+
+with tabs["Visits"]:
+    for index, visit in enumerate(rec.visits.iter_rows(named=True)):
+        when = visit["started_at"].astimezone(ctx.TZ)
+        signed = "signed" if visit["signed_at"] else "not signed"
+        with st.expander(f"{when:%d-%m-%Y %H:%M} · {visit['reason'] or 'Consult'} · {visit['vet'] or ''} · {signed}",
+                         expanded=index == 0):  # fmt: skip
+            for label, key in (("S — Subjective", "subjective"), ("O — Objective", "objective"),
+                               ("A — Assessment", "assessment"), ("P — Plan", "plan")):  # fmt: skip
+                if visit[key]:
+                    st.markdown(f"**{label}**  \n{visit[key]}")
+            if visit["diagnoses"]:
+                st.markdown(f"**Diagnoses:** {visit['diagnoses']}")
+    if not rec.visits.height:
+        st.caption("No visits yet.")
+
+with tabs["Vaccinations"]:
+    if rec.vaccinations.height:
+
+        def _colour(status: str) -> str:
+            return {"overdue": "🔴 overdue", "due": "🟠 due", "ok": "🟢 ok"}.get(status, status)
+
+        st.dataframe(rec.vaccinations.drop("id").with_columns(pl.col("status").map_elements(_colour, return_dtype=pl.String)),
+                     hide_index=True, width="stretch")  # fmt: skip
+    else:
+        st.caption("No vaccinations recorded.")
+
+with tabs["Prescriptions"]:
+    if rec.prescriptions.height:
+        st.dataframe(_local(rec.prescriptions.drop("id"), "prescribed_at"), hide_index=True, width="stretch")
+    else:
+        st.caption("No prescriptions.")
+
+with tabs["Lab results"]:
+    if rec.lab_results.height:
+        shown = _local(rec.lab_results, "observed_at").with_columns(
+            pl.concat_str([pl.col("ref_low").fill_null(""), pl.col("ref_high").fill_null("")], separator=" – ").alias("reference"),
+            pl.when(pl.col("flag") == "H").then(pl.lit("▲ high")).when(pl.col("flag") == "L").then(pl.lit("▼ low"))
+            .otherwise(pl.col("flag")).alias("flag"),
+        ).select("observed_at", "code", "text", "value", "unit", "reference", "flag", "status")  # fmt: skip
+        st.dataframe(shown, hide_index=True, width="stretch")
+        if flagged:
+            st.warning(f"{flagged} value(s) outside the reference range.")
+    else:
+        st.caption("No lab results.")
+
+with tabs["Weight"]:
+    if rec.weights.height:
+        chart = rec.weights.with_columns(pl.col("measured_at").dt.convert_time_zone(str(ctx.TZ)))
+        fig = px.line(chart.to_pandas(), x="measured_at", y="weight_kg", markers=True,
+                      labels={"measured_at": "", "weight_kg": "kg"})  # fmt: skip
+        fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 10, "b": 10})
+        st.plotly_chart(fig, key="rec.weight_chart")
+    else:
+        st.caption("No weights recorded.")
+
+with tabs["Documents"]:
+    if rec.documents.height:
+        st.dataframe(_local(rec.documents.drop("stored"), "uploaded_at"), hide_index=True, width="stretch")
+        stored = {r["id"]: r for r in rec.documents.filter(pl.col("stored")).iter_rows(named=True)}
+        if stored:
+            doc_cols = st.columns([3, 1])
+            chosen = doc_cols[0].selectbox("Document", list(stored), key="rec.document",
+                                           format_func=lambda i: f"{stored[i]['title']} ({stored[i]['filename']})")  # fmt: skip
+            if doc_cols[1].button("Open", key="rec.open_document"):
+                try:
+                    with ctx.tenant() as session:
+                        state["rec.document_bytes"] = documents.read_document(
+                            session, ctx.actor(), practice_id=practice_id, document_id=chosen,
+                            master_key=app_runtime().master_key())  # fmt: skip
+                except (records.RecordsError, ValueError) as exc:
+                    st.error(f"The document cannot be opened: {exc}")
+            opened = state.get("rec.document_bytes")
+            if opened is not None and opened.id == chosen:
+                st.download_button(f"Download {opened.filename}", opened.content, file_name=opened.filename,
+                                   mime=opened.content_type, key="rec.download")  # fmt: skip
+    else:
+        st.caption("No documents.")
+
+if not can_write:
+    st.stop()
+
+
+def _done(message: str, *keys: str) -> None:
+    for key in keys:
+        state.pop(key, None)
+    state["rec.flash"] = message
+    st.rerun()
+
+
+with tabs["Write"]:
+    consult_tab, vacc_tab, rx_tab, upload_tab = st.tabs(
+        ["Consult note", "Vaccination", "Prescription", "Attachment"]
+    )
+    with consult_tab:
+        appointments = {r["id"]: r for r in rec.open_appointments.iter_rows(named=True)}
+        if not can_consult:
+            st.info("Your role cannot write consult notes.")
+        elif not appointments:
+            st.info("No appointment of this patient today to write a consult for (book or check in first).")
+        else:
+            errors: dict[str, str] = {}
+            with st.form("rec.consult_form"):
+                appointment_id = st.selectbox(
+                    "Appointment", list(appointments), key="rec.c.appointment",
+                    format_func=lambda i: f"{appointments[i]['starts_at'].astimezone(ctx.TZ):%d-%m %H:%M} · "
+                                         f"{appointments[i]['type']} · {appointments[i]['status'].replace('_', ' ')}")  # fmt: skip
+                appointment_slot = st.empty()
+                subjective = st.text_area("S — Subjective (history)", key="rec.c.subjective")
+                subjective_slot = st.empty()
+                objective = st.text_area("O — Objective (examination)", key="rec.c.objective")
+                objective_slot = st.empty()
+                assessment = st.text_area("A — Assessment", key="rec.c.assessment")
+                assessment_slot = st.empty()
+                plan = st.text_area("P — Plan", key="rec.c.plan")
+                plan_slot = st.empty()
+                diagnoses = st.text_input("Diagnoses (separate with ;)", key="rec.c.diagnoses")
+                diagnoses_slot = st.empty()
+                cols = st.columns(2)
+                sign = cols[0].checkbox("Sign the note (final)", key="rec.c.sign")
+                finish = cols[1].checkbox("Finish the consult", key="rec.c.finish")
+                submitted = st.form_submit_button("Save note", type="primary")
+            if submitted:
+                try:
+                    with ctx.tenant() as session:
+                        visit = records.write_consult(
+                            session, ctx.actor(), practice_id=practice_id, appointment_id=appointment_id,
+                            note=records.ConsultNote(subjective, objective, assessment, plan,
+                                                     tuple(d for d in diagnoses.split(";"))),
+                            sign=sign, finish=finish)  # fmt: skip
+                        visit_id = visit.id
+                except records.RecordsError as exc:
+                    errors[exc.field] = str(exc)
+                except (NotPermitted, sched.SchedulingError) as exc:
+                    errors["appointment"] = str(exc)
+                else:
+                    _done(f"Consult note saved (visit {visit_id}).", "rec.c.subjective", "rec.c.objective",
+                          "rec.c.assessment", "rec.c.plan", "rec.c.diagnoses", "rec.c.sign", "rec.c.finish")  # fmt: skip
+            ctx.field_errors(errors, {"appointment": appointment_slot, "subjective": subjective_slot,
+                                      "objective": objective_slot, "assessment": assessment_slot, "plan": plan_slot,
+                                      "diagnoses": diagnoses_slot})  # fmt: skip
+
+    with vacc_tab:
+        with ctx.tenant() as session:
+            protocols = {p.id: p for p in records.vaccine_protocols(session, practice_id, rec.species)}
+        if not protocols:
+            st.info(f"The franchise has no vaccine protocol for {rec.species}s.")
+        else:
+            errors = {}
+            with st.form("rec.vacc_form"):
+                protocol_id = st.selectbox("Vaccine", list(protocols), key="rec.v.protocol", format_func=lambda i: (
+                    f"{protocols[i].name} · booster after {protocols[i].booster_interval_days} days"
+                    f"{' (practice interval)' if protocols[i].overridden else ''}"))  # fmt: skip
+                protocol_slot = st.empty()
+                given_on = st.date_input("Given on", value=today, format="DD-MM-YYYY", key="rec.v.given_on")
+                given_slot = st.empty()
+                batch = st.text_input("Batch number", key="rec.v.batch")
+                batch_slot = st.empty()
+                submitted = st.form_submit_button("Record vaccination", type="primary")
+            if submitted:
+                try:
+                    with ctx.tenant() as session:
+                        vaccination, reminder = records.record_vaccination(
+                            session, ctx.actor(), practice_id=practice_id, patient_id=patient_id,
+                            protocol_id=protocol_id, given_on=given_on, today=today, batch_number=batch)  # fmt: skip
+                        due_on = reminder.due_on
+                except records.RecordsError as exc:
+                    errors[exc.field] = str(exc)
+                except NotPermitted as exc:
+                    errors["protocol"] = str(exc)
+                else:
+                    _done(f"Vaccination recorded; booster reminder due {due_on:%d-%m-%Y}.", "rec.v.batch")
+            ctx.field_errors(
+                errors, {"protocol": protocol_slot, "given_on": given_slot, "batch_number": batch_slot}
+            )
+
+    with rx_tab:
+        with ctx.tenant() as session:
+            meds = {m.product_id: m for m in records.medicines(session, practice_id)}
+        errors = {}
+        is_vet = "veterinarian" in user.roles
+        with st.form("rec.rx_form"):
+            product_id = st.selectbox("Medicine from the price list", [None, *meds], key="rec.p.product",
+                                      format_func=lambda i: "— type a name below —" if i is None else
+                                      f"{meds[i].name} ({meds[i].dispensing_category or '?'})")  # fmt: skip
+            name = st.text_input("Or the medicine's name", key="rec.p.name")
+            product_slot = st.empty()
+            category = st.selectbox("Dispensing category", DISPENSING_CATEGORIES, index=None, key="rec.p.category",
+                                    help="UDD medicines may be prescribed by a veterinarian only.")  # fmt: skip
+            category_slot = st.empty()
+            quantity = st.text_input("Quantity", key="rec.p.quantity", placeholder="e.g. 2 or 0,5")
+            quantity_slot = st.empty()
+            dosage = st.text_area("Dosage instructions", key="rec.p.dosage")
+            submitted = st.form_submit_button("Prescribe", type="primary")
+        if not is_vet:
+            st.caption("UDD (vet-only) medicines need a veterinarian.")
+        if submitted:
+            try:
+                with ctx.tenant() as session:
+                    prescription = records.prescribe(
+                        session, ctx.actor(), practice_id=practice_id, patient_id=patient_id, product_id=product_id,
+                        product_name=name, dispensing_category=category, quantity=quantity,
+                        dosage_instructions=dosage)  # fmt: skip
+                    label = prescription.product_name
+            except records.RecordsError as exc:
+                errors[exc.field] = str(exc)
+            except NotPermitted as exc:
+                errors["dispensing_category"] = f"Not allowed: {exc}."
+            else:
+                _done(f"Prescribed {label}.", "rec.p.product", "rec.p.name", "rec.p.category", "rec.p.quantity",
+                      "rec.p.dosage")  # fmt: skip
+        ctx.field_errors(errors, {"product": product_slot, "dispensing_category": category_slot,
+                                  "quantity": quantity_slot})  # fmt: skip
+
+    with upload_tab:
+        errors = {}
+        with st.form("rec.upload_form"):
+            upload = st.file_uploader(
+                f"File ({', '.join(documents.ALLOWED_EXTENSIONS)}; at most {documents.MAX_BYTES // 1024 // 1024} MB)",
+                key="rec.u.file")  # fmt: skip
+            file_slot = st.empty()
+            title = st.text_input("Title", key="rec.u.title")
+            title_slot = st.empty()
+            submitted = st.form_submit_button("Upload", type="primary")
+        if submitted:
+            if upload is None:
+                errors["file"] = "Choose a file to upload."
+            else:
+                try:
+                    with ctx.tenant() as session:
+                        document = documents.upload_document(
+                            session, ctx.actor(), practice_id=practice_id, patient_id=patient_id,
+                            filename=upload.name, content=upload.getvalue(), title=title,
+                            master_key=app_runtime().master_key())  # fmt: skip
+                        stored_name = document.filename
+                except records.RecordsError as exc:
+                    errors[exc.field] = str(exc)
+                else:
+                    _done(f"{stored_name} is attached (stored encrypted).", "rec.u.title")
+        ctx.field_errors(errors, {"file": file_slot, "title": title_slot})
