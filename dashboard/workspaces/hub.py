@@ -8,7 +8,9 @@ import streamlit as st
 from dashboard.components import session as ctx
 from dashboard.components.pages import page
 from dashboard.components.results import show_results
+from dashboard.components.suggestions import render_suggestions, shown_once
 from dashboard.runtime import app_runtime
+from models.serving import suggest_next_actions
 from warehouse.hub import TASK_LABELS, open_patient, today_for_user
 from warehouse.search import search
 
@@ -51,6 +53,13 @@ if card_open:
                 )
             if st.button("Book an appointment", icon=":material/event:", key="hub.book_for_patient"):
                 st.switch_page(page("scheduling").path)
+            st.markdown("**Suggested next actions for this patient**")
+            def _for_patient() -> list:
+                with ctx.tenant() as session:
+                    return suggest_next_actions(session, ctx.context(), patient_id=focus.patient_id)
+
+            for_patient = shown_once(f"patient:{focus.patient_id}:{ctx.context()}", _for_patient)
+            render_suggestions(for_patient, key="hub.patient_suggestion")
 
 with ctx.tenant() as session:
     today = today_for_user(session, user_id=user.user_id, roles=user.roles, now=ctx.now(), tz=ctx.TZ)
@@ -92,8 +101,8 @@ with right:
                 st.caption("Nothing open.")
     with st.container(border=True):
         st.markdown("**Suggested next actions**")
-        if today.suggested_actions:
-            for action in today.suggested_actions:
-                st.write(action)
-        else:
-            st.caption("Suggestions from the next-action model will appear here.")
+        def _for_user() -> list:
+            with ctx.tenant() as session:
+                return suggest_next_actions(session, ctx.context(), user_id=user.user_id)
+
+        render_suggestions(shown_once(f"user:{ctx.context()}", _for_user), key="hub.user_suggestion")
