@@ -18,6 +18,7 @@ from warehouse.security.permissions import (
     CONSULT_WRITE,
     RECORDS_READ,
     RECORDS_WRITE,
+    SCHEDULE_WRITE,
     NotPermitted,
     allowed,
 )
@@ -79,6 +80,13 @@ if rec.owners.height:
                                                              icon=":material/person:"):  # fmt: skip
             state["card.client"] = (practice_id, owner["client_id"])
             st.switch_page(page("client_card").path)
+
+if allowed(user.roles, SCHEDULE_WRITE) and st.button(
+    "Book an appointment", icon=":material/event:", key="rec.book"
+):
+    state["sched.practice"] = practice_id
+    state["sched.patient_focus"] = (patient_id, rec.primary_client_id)
+    st.switch_page(page("scheduling").path)
 
 overdue = rec.vaccinations.filter(pl.col("status") == "overdue").height
 due = rec.vaccinations.filter(pl.col("status") == "due").height

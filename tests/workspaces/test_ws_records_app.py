@@ -76,3 +76,11 @@ def test_client_card_of_another_practice_is_not_shown(app_env):
     at.switch_page("workspaces/client_card.py").run()
     ok(at)
     assert "Jansen-b1" not in texts(at) and "jansen.b1" not in texts(at)
+
+
+def test_book_from_the_record_opens_scheduling_with_the_patient(app_env):
+    a1 = app_env.world.practices["a1"]
+    at = _open_patient(sign_in("vet-a1"), a1)
+    at.button(key="rec.book").click().run()
+    ok(at)
+    assert at.title[0].value == "Scheduling" and at.selectbox(key="sched.patient").value == a1.patient_id
