@@ -3,12 +3,15 @@ receivables ageing, reminder and vaccination compliance."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import plotly.express as px
 import polars as pl
 import streamlit as st
 
 from dashboard.components import kpi as ui
 from dashboard.components import session as ctx
+from models.serving import expected_no_shows
 from warehouse.tenancy import AccessContext
 
 TILES = ("revenue_excl", "revenue_incl", "visits", "atv", "appts_booked", "no_show_rate", "utilisation",
@@ -44,6 +47,17 @@ with schedule:
         st.plotly_chart(px.density_heatmap(grid.to_pandas(), x="hour", y="day", z="appts_booked", histfunc="sum",
                         category_orders={"day": list(WEEKDAYS.values())}, nbinsx=24), width="stretch")  # fmt: skip
     st.subheader("No-shows")
+    monday = ctx.now().date() - dt.timedelta(days=ctx.now().weekday())
+    with ctx.tenant() as session:
+        expected = expected_no_shows(session, practice_id, monday)
+    if expected["scored"]:
+        st.metric(
+            "Expected no-shows this week", f"{expected['expected_no_shows']:.1f}",
+            help=f"Sum of the no-show model's probabilities over the {expected['scored']} booked appointments "
+            f"of the week starting {monday:%d-%m} (of {expected['appointments']} booked).",
+        )  # fmt: skip
+    else:
+        st.caption("Expected no-shows this week: no promoted no-show model for this franchise yet.")
     missed = ui.no_shows(context, practice_id, start, end)
     st.dataframe(missed, hide_index=True, width="stretch")
     if missed.height:

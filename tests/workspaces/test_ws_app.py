@@ -149,7 +149,7 @@ def test_check_in_from_the_waiting_room_and_the_vet_starts_the_consult(app_env):
     assert row.status == "in_consult" and row.checked_in_at and row.consult_started_at
 
 
-def test_hub_search_opens_the_patient_card_audited_and_never_shows_another_practice(app_env):
+def test_hub_search_opens_the_patient_record_audited_and_never_shows_another_practice(app_env):
     a1, b1 = app_env.world.practices["a1"], app_env.world.practices["b1"]
     at = sign_in("vet-a1")
     at.text_input(key="hub.query").input("Bello").run()
@@ -161,8 +161,8 @@ def test_hub_search_opens_the_patient_card_audited_and_never_shows_another_pract
     at.text_input(key="hub.query").input("Belo").run()
     at.button(key=f"hit-patient-{a1.practice_id}-{a1.patient_id}").click().run()
     ok(at)
-    assert any("Bello-a1 · dog" in s.value for s in at.subheader)
-    assert "Hub › Bello-a1" in at.caption[0].value
+    assert any("Bello-a1 · dog" in t.value for t in at.title)  # a patient hit opens the patient record
+    assert any("Patient record › Praktijk a1 › Bello-a1" in c.value for c in at.caption)
     with app_env.system() as session:
         reads = session.execute(
             text(
@@ -171,7 +171,7 @@ def test_hub_search_opens_the_patient_card_audited_and_never_shows_another_pract
             {"p": a1.practice_id},
         ).scalar_one()
     assert reads >= 1
-    at.button(key="hub.book_for_patient").click().run()
+    at.button(key="rec.book").click().run()
     ok(at)
     assert at.title[0].value == "Scheduling"
     assert at.selectbox(key="sched.patient").value == a1.patient_id
