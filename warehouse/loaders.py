@@ -315,6 +315,9 @@ STAGING: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
+STAGING_TYPES = {name: [c.split()[1] for c in columns] for name, columns in STAGING.items()}
+
+
 def _ensure_staging(cur: psycopg.Cursor, name: str) -> None:
     columns = sql.SQL(", ").join(sql.SQL(c) for c in STAGING[name])
     cur.execute(
@@ -325,16 +328,16 @@ def _ensure_staging(cur: psycopg.Cursor, name: str) -> None:
 
 
 def _stage(cur: psycopg.Cursor, name: str, rows: Iterable[Sequence[Any]]) -> None:
+    """Binary COPY into the staging table (the mapped values are already typed; binary spares the server the
+    text parsing). Not analysed: the loader's joins are hash joins whatever the estimates (see `load_batch`)."""
     _ensure_staging(cur, name)
     cur.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(name)))
     columns = sql.SQL(", ").join(sql.Identifier(c.split()[0]) for c in STAGING[name])
-    count = 0
-    with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(name), columns)) as copy:
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(sql.Identifier(name), columns)
+    with cur.copy(statement) as copy:
+        copy.set_types(STAGING_TYPES[name])
         for row in rows:
             copy.write_row(row)
-            count += 1
-    if count > 20:  # a temp table has no statistics until analysed; the joins need them to plan well
-        cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(name)))
 
 
 # -- statements -----------------------------------------------------------------------------------------------
@@ -960,16 +963,18 @@ def load_batch(
     # Generic plans of prepared statements do not prune partitions by the parameter; plan each statement.
     connection.prepare_threshold = None
     cur = connection.cursor()
-    # The foreign-key checks (and the triggers' statements) run cached plans that the backend picked as generic
-    # after a few rows; a plan picked while the parent partition was nearly empty seq-scans it for every child
-    # row, for the rest of the session (measured: invoice_line's FK check on invoice, 2.7 ms a row by the
-    # twentieth page). Replanning once per transaction costs a few milliseconds.
-    cur.execute("DISCARD PLANS")
-    # The tables being loaded have no statistics until autovacuum analyses them (the application role may not
-    # ANALYZE): the planner then takes a partition of thousands of rows for one row and nests loops over it —
-    # quadratic (measured: 5,000 appointments against 4,000 patients, 9.5 M rows filtered, 5 s a batch). Hash
-    # joins read each parent partition once per batch whatever the estimates.
-    cur.execute("SET LOCAL enable_nestloop = off")
+    # Per transaction:
+    # - DISCARD PLANS: the foreign-key checks (and the triggers' statements) run cached plans that the backend
+    #   made generic after a few rows; one made while the parent partition was nearly empty seq-scans it for
+    #   every child row for the rest of the session (measured: invoice_line's FK check on invoice, 2.7 ms a row
+    #   by the twentieth page). Replanning once per transaction costs a few milliseconds.
+    # - no nested loops: the tables being loaded have no statistics until autovacuum analyses them (the
+    #   application role may not ANALYZE), so the planner takes a partition of thousands of rows for one row and
+    #   nests loops over it, quadratic (measured: 5,000 appointments against 4,000 patients, 9.5 M rows
+    #   filtered, 5 s a batch). Hash joins read each parent partition once per batch whatever the estimates.
+    # - asynchronous commit: the batch and its cursor stay one atomic transaction; a server crash can only lose
+    #   the last few committed batches together with their cursor, and the next run reads them again.
+    cur.execute("DISCARD PLANS; SET LOCAL enable_nestloop = off; SET LOCAL synchronous_commit = off")
     counts = LoadCounts()
     if batch.rows:
         rows = batch.rows
