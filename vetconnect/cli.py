@@ -179,6 +179,12 @@ def demo(
 
         refreshed = refresh_all(runtime.app_engine, runtime.admin_engine)
         out.print(f"• dashboards' marts refreshed for {len(refreshed)} practice(s)")
+        if summary.created and os.environ.get("VETCONNECT_DEMO_MODELS", "1") != "0":
+            # First run only: later runs keep the promoted models (retrain with `vetconnect models train`).
+            from vetconnect.models_cli import train_cmd
+
+            out.print("• training the next-action and no-show models per franchise (one JSON line each)")
+            train_cmd(franchise=None, kind=None, promote=True)
         table = Table(title=f"Demo accounts (password for all: {DEMO_PASSWORD})")
         for column in ("user", "name", "role", "at"):
             table.add_column(column)

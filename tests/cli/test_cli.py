@@ -20,6 +20,9 @@ def cli_env(fresh_db, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", fresh_db.admin_url)
     monkeypatch.setenv("VETCONNECT_DEMO", "1")
     monkeypatch.setenv("VETCONNECT_DEMO_SCALE", "small")
+    monkeypatch.setenv(
+        "VETCONNECT_DEMO_MODELS", "0"
+    )  # models have their own tests; small data would not train
     get_settings.cache_clear()
     yield fresh_db
     get_settings.cache_clear()

@@ -99,6 +99,10 @@ def shot(page, name: str) -> None:  # noqa: ANN001
 def test_receptionist_signs_in_searches_and_books_in_the_browser(running_app):
     from playwright.sync_api import expect, sync_playwright
 
+    # The first render of a page imports its libraries (plotly, scikit-learn for suggestions): on a loaded
+    # 2-core CI machine that can take longer than Playwright's 5 s default.
+    expect.set_options(timeout=30_000)
+
     url, db = running_app
     a1 = db.world.practices["a1"]
     with db.system() as session:
