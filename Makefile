@@ -34,7 +34,7 @@ test-fast: install ## Tests without the browser ones
 lint: install ## ruff
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-bench: install ## Run the benchmarks (figures go to stdout)
+bench: install ## Run the tenancy benchmark (figures go to stdout; other benches: bench/*.py --help)
 	$(BIN)/python bench/tenancy.py
 
 clean: ## Stop the embedded server and remove the venv
