@@ -17,6 +17,7 @@ Uses DATABASE_URL if set, else a throw-away embedded server under ./.vetconnect/
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime as dt
 import os
 import random
@@ -32,6 +33,7 @@ import polars as pl
 import psycopg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -45,6 +47,7 @@ from warehouse.marts.refresh import refresh_all  # noqa: E402
 from warehouse.tenancy import AccessContext, tenant_session  # noqa: E402
 
 DB_NAME = "vc_bench_dashboards"
+timeouts: collections.Counter[tuple[str, str, str]] = collections.Counter()
 PRACTICES_PER_FRANCHISE = 50
 STAFF, ROOMS = 6, 2  # bookable resources per practice
 DAYS = 365  # history generated, ending yesterday
@@ -472,7 +475,12 @@ FUNCTIONS: dict[str, tuple[Call, Call | None]] = {
 
 
 def measure(
-    engine: Any, scopes: dict[str, list[list[int]]], samples: int, start: dt.date, end: dt.date
+    engine: Any,
+    scopes: dict[str, list[list[int]]],
+    samples: int,
+    start: dt.date,
+    end: dt.date,
+    raw_timeout: float,
 ) -> dict:
     """Per scope, function and arm: milliseconds per call, each call in its own tenant session (as a page
     does). Arms alternate call by call so both see the same load; the first sample is a warm-up."""
@@ -488,10 +496,18 @@ def measure(
                     if fn is None:
                         continue
                     t0 = time.perf_counter()
-                    with tenant_session(engine, context) as session:
-                        if arm == "raw":  # CTE row estimates are poor: nested loops over them take minutes
-                            session.execute(text("SET LOCAL enable_nestloop = off"))
-                        fn(session, ids, start, end)
+                    try:
+                        with tenant_session(engine, context) as session:
+                            if (
+                                arm == "raw"
+                            ):  # CTE row estimates are poor: nested loops over them take minutes
+                                session.execute(text("SET LOCAL enable_nestloop = off"))
+                                session.execute(
+                                    text(f"SET LOCAL statement_timeout = {int(raw_timeout * 1000)}")
+                                )
+                            fn(session, ids, start, end)
+                    except OperationalError:  # the raw arm hit its timeout: counted as the timeout
+                        timeouts[(scope, name, arm)] = timeouts.get((scope, name, arm), 0) + 1
                     if n:
                         timings.setdefault((scope, name, arm), []).append((time.perf_counter() - t0) * 1000)
             done += 1
@@ -530,6 +546,9 @@ def main() -> None:
     parser.add_argument("--appointments-per-practice", type=int, default=50_000)
     parser.add_argument("--lines-per-practice", type=int, default=100_000)
     parser.add_argument("--samples", type=int, default=20, help="timed calls per function, arm and scope")
+    parser.add_argument(
+        "--raw-timeout", type=float, default=120, help="seconds; a raw query over it counts as it"
+    )
     parser.add_argument("--reuse", action="store_true", help="reuse the database of a previous run")
     args = parser.parse_args()
 
@@ -568,7 +587,8 @@ def main() -> None:
         f"franchise ({max(len(ids) for _, ids in franchises)})": [list(ids) for _, ids in franchises],
     }
     print(f"period: {start} … {end} (12 months); {args.samples} samples per function, arm and scope")
-    timings = measure(app_engine, scopes, args.samples, start, end)
+    timings = measure(app_engine, scopes, args.samples, start, end, args.raw_timeout)
+    print(f"raw calls that hit the {args.raw_timeout:.0f}s timeout: {dict(timeouts) or 'none'}")
 
     day = end - dt.timedelta(days=7)
     dirty = touch_one_day(app_engine, practice_ids, day)
