@@ -54,6 +54,7 @@ if card_open:
             if st.button("Book an appointment", icon=":material/event:", key="hub.book_for_patient"):
                 st.switch_page(page("scheduling").path)
             st.markdown("**Suggested next actions for this patient**")
+
             def _for_patient() -> list:
                 with ctx.tenant() as session:
                     return suggest_next_actions(session, ctx.context(), patient_id=focus.patient_id)
@@ -101,6 +102,7 @@ with right:
                 st.caption("Nothing open.")
     with st.container(border=True):
         st.markdown("**Suggested next actions**")
+
         def _for_user() -> list:
             with ctx.tenant() as session:
                 return suggest_next_actions(session, ctx.context(), user_id=user.user_id)

@@ -19,7 +19,9 @@ security = importlib.import_module("warehouse.migrations.versions.0002_tenancy_s
 ingestion = importlib.import_module("warehouse.migrations.versions.0003_ingestion")
 marts = importlib.import_module("warehouse.migrations.versions.0006_marts")
 models = importlib.import_module("warehouse.migrations.versions.0007_models")
-LATER_PRACTICE_TABLES = set(ingestion.PRACTICE_TABLES) | set(marts.PRACTICE_TABLES) | set(models.PRACTICE_TABLES)
+LATER_PRACTICE_TABLES = (
+    set(ingestion.PRACTICE_TABLES) | set(marts.PRACTICE_TABLES) | set(models.PRACTICE_TABLES)
+)
 
 
 def _tables(url: str) -> set[str]:
@@ -75,7 +77,9 @@ def test_migration_table_lists_cover_the_metadata():
         "audit_log",
         "audit_chain_head",
     }
-    assert franchise == set(security.FRANCHISE_TABLES) | set(models.FRANCHISE_TABLES) | {"shared_resource_change"}
+    assert franchise == set(security.FRANCHISE_TABLES) | set(models.FRANCHISE_TABLES) | {
+        "shared_resource_change"
+    }
 
 
 def test_onboarding_partitions_exactly_the_tables_the_models_declare_partitioned(fresh_db):
