@@ -17,6 +17,8 @@ from warehouse.schema.clients import ClientPatient, Patient
 from warehouse.schema.operations import Event
 from warehouse.schema.scheduling import Appointment, Resource, StaffShift
 from warehouse.security.permissions import CONSULT_WRITE, SCHEDULE_WRITE, require
+from warehouse.shared_resources import EffectiveAppointmentType as AppointmentTypeView
+from warehouse.shared_resources import effective_appointment_types
 
 # Messages show local time; every demo and Animana practice is Dutch (tenant.timezone holds it per practice).
 PRACTICE_TZ = ZoneInfo("Europe/Amsterdam")
@@ -147,18 +149,6 @@ class Actor:
 
 
 @dataclass(frozen=True)
-class AppointmentTypeView:
-    id: int
-    franchise_id: int
-    code: str
-    name: str
-    duration_minutes: int
-    colour: str
-    species: tuple[str, ...] | None
-    requires_vet: bool
-
-
-@dataclass(frozen=True)
 class ResourceView:
     id: int
     kind: str
@@ -185,37 +175,10 @@ class SlotQuery:
     limit: int = 10
 
 
-_TYPES = text(
-    """
-    SELECT t.id, t.franchise_id, t.code, t.name,
-           coalesce(o.duration_minutes, t.duration_minutes) AS duration_minutes,
-           coalesce(o.colour, t.colour) AS colour, t.species, t.requires_vet
-    FROM appointment_type t
-    JOIN tenant p ON p.id = :practice_id AND p.franchise_id = t.franchise_id
-    LEFT JOIN appointment_type_override o
-      ON o.practice_id = :practice_id AND o.appointment_type_id = t.id AND o.franchise_id = t.franchise_id
-    WHERE t.active AND coalesce(o.active, true)
-    ORDER BY t.name
-    """
-)
-
-
 def appointment_types(session: Session, practice_id: int) -> list[AppointmentTypeView]:
     """The franchise's appointment types as this practice uses them (its duration/colour overrides applied,
     switched-off types left out)."""
-    return [
-        AppointmentTypeView(
-            r.id,
-            r.franchise_id,
-            r.code,
-            r.name,
-            r.duration_minutes,
-            r.colour,
-            tuple(r.species) if r.species else None,
-            r.requires_vet,
-        )  # fmt: skip
-        for r in session.execute(_TYPES, {"practice_id": practice_id})
-    ]
+    return effective_appointment_types(session, practice_id)
 
 
 def appointment_type(session: Session, practice_id: int, type_id: int) -> AppointmentTypeView:

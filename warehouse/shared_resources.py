@@ -23,6 +23,7 @@ class EffectiveAppointmentType:
     duration_minutes: int
     colour: str
     species: tuple[str, ...] | None
+    requires_vet: bool
     overridden: bool
 
 
@@ -66,6 +67,7 @@ def effective_appointment_types(session: Session, practice_id: int) -> list[Effe
             duration_minutes=(ov.duration_minutes if ov and ov.duration_minutes else t.duration_minutes),
             colour=(ov.colour if ov and ov.colour else t.colour),
             species=tuple(t.species) if t.species else None,
+            requires_vet=t.requires_vet,
             overridden=ov is not None,
         )  # fmt: skip
         for t, ov in rows
