@@ -13,7 +13,7 @@ from dagster import (
 )
 
 from pipelines.animana.assets import animana_sync
-from pipelines.animana.partitions import animana_practices
+from pipelines.practice_runs import per_practice_requests
 
 animana_sync_job = define_asset_job(
     "animana_sync_job",
@@ -22,23 +22,12 @@ animana_sync_job = define_asset_job(
 )
 
 
-def _requests(context: ScheduleEvaluationContext, *, full: bool) -> Iterator[RunRequest]:
-    mode = "full" if full else "incremental"
-    for code in animana_practices.get_partition_keys(dynamic_partitions_store=context.instance):
-        yield RunRequest(
-            partition_key=code,
-            run_key=f"{mode}:{code}:{context.scheduled_execution_time.isoformat()}",
-            run_config={"ops": {"animana_sync": {"config": {"full": full}}}},
-            tags={"animana/mode": mode},
-        )
-
-
 @schedule(cron_schedule="*/15 * * * *", job=animana_sync_job, execution_timezone="Europe/Amsterdam")
 def animana_incremental_schedule(context: ScheduleEvaluationContext) -> Iterator[RunRequest]:
-    yield from _requests(context, full=False)
+    yield from per_practice_requests(context, domain="animana", op="animana_sync", full=False)
 
 
 @schedule(cron_schedule="30 2 * * *", job=animana_sync_job, execution_timezone="Europe/Amsterdam")
 def animana_nightly_full_schedule(context: ScheduleEvaluationContext) -> Iterator[RunRequest]:
     """Full reconciliation: re-read everything; rows it changes are drift, reported in the check metadata."""
-    yield from _requests(context, full=True)
+    yield from per_practice_requests(context, domain="animana", op="animana_sync", full=True)
