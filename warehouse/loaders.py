@@ -385,6 +385,14 @@ def _quarantine_unresolved(
     return cur.rowcount
 
 
+def _quarantine_unknown_animal(cur: psycopg.Cursor, target: LoadTarget, resource: str, staging: str) -> int:
+    """Quarantine staged clinical rows whose animal is not (yet) in the warehouse."""
+    return _quarantine_unresolved(
+        cur, target, resource, staging, _missing("patient", "patient_animana_id"),
+        "'unknown animal ' || s.patient_animana_id",
+    )  # fmt: skip
+
+
 def _params(target: LoadTarget, **extra: Any) -> dict[str, Any]:
     return {"pid": target.practice_id, "fid": target.franchise_id, "run": target.sync_run_id, **extra}
 
@@ -562,10 +570,7 @@ def _load_visits(
 ) -> tuple[int, int, int]:
     _stage(cur, "stg_visit", rows)
     existing = _existing(cur, "visit", target, [r[0] for r in rows])
-    quarantined = _quarantine_unresolved(
-        cur, target, "consults", "stg_visit", _missing("patient", "patient_animana_id"),
-        "'unknown animal ' || s.patient_animana_id",
-    )  # fmt: skip
+    quarantined = _quarantine_unknown_animal(cur, target, "consults", "stg_visit")
     columns = [
         "patient_id", "appointment_id", "started_at", "reason", "subjective", "objective", "assessment",
         "plan",
@@ -628,10 +633,7 @@ def _load_vaccinations(
     cur: psycopg.Cursor, target: LoadTarget, rows: list[tuple], children: dict[str, list[tuple]]
 ) -> tuple[int, int, int]:
     _stage(cur, "stg_vaccination", rows)
-    quarantined = _quarantine_unresolved(
-        cur, target, "vaccinations", "stg_vaccination", _missing("patient", "patient_animana_id"),
-        "'unknown animal ' || s.patient_animana_id",
-    )  # fmt: skip
+    quarantined = _quarantine_unknown_animal(cur, target, "vaccinations", "stg_vaccination")
     select = (
         "SELECT %(pid)s, s.animana_id, p.id, v.id, s.vaccine_name, s.batch_number, s.given_on, s.due_on "
         "FROM stg_vaccination s "
@@ -645,10 +647,7 @@ def _load_prescriptions(
     cur: psycopg.Cursor, target: LoadTarget, rows: list[tuple], children: dict[str, list[tuple]]
 ) -> tuple[int, int, int]:
     _stage(cur, "stg_prescription", rows)
-    quarantined = _quarantine_unresolved(
-        cur, target, "prescriptions", "stg_prescription", _missing("patient", "patient_animana_id"),
-        "'unknown animal ' || s.patient_animana_id",
-    )  # fmt: skip
+    quarantined = _quarantine_unknown_animal(cur, target, "prescriptions", "stg_prescription")
     select = (
         "SELECT %(pid)s, s.animana_id, p.id, v.id, CASE WHEN pr.id IS NULL THEN NULL ELSE %(fid)s END, "
         "pr.id, s.product_name, s.quantity, s.dosage_instructions, s.dispensing_category, s.prescribed_at "
@@ -667,10 +666,7 @@ def _load_labresults(
     cur: psycopg.Cursor, target: LoadTarget, rows: list[tuple], children: dict[str, list[tuple]]
 ) -> tuple[int, int, int]:
     _stage(cur, "stg_lab", rows)
-    quarantined = _quarantine_unresolved(
-        cur, target, "labresults", "stg_lab", _missing("patient", "patient_animana_id"),
-        "'unknown animal ' || s.patient_animana_id",
-    )  # fmt: skip
+    quarantined = _quarantine_unknown_animal(cur, target, "labresults", "stg_lab")
     select = (
         "SELECT %(pid)s, s.animana_id, p.id, s.code, 'animana', s.text, s.value_numeric, s.unit, s.ref_low, "
         "s.ref_high, s.abnormal_flag, 'final', s.observed_at FROM stg_lab s "
