@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -265,14 +266,24 @@ def practices_to_refresh(admin_engine: Engine, *, full: bool = False) -> list[in
         return list(session.scalars(text(query)))
 
 
-def refresh(app_engine: Engine, practice_ids: Sequence[int], *, full: bool = False) -> list[RefreshResult]:
-    """Refresh each practice in its own transaction under its own RLS context."""
-    results = []
-    for practice_id in practice_ids:
+def refresh(
+    app_engine: Engine, practice_ids: Sequence[int], *, full: bool = False, workers: int = 1
+) -> list[RefreshResult]:
+    """Refresh each practice in its own transaction under its own RLS context. Practices share no mart rows,
+    so ``workers`` > 1 refreshes that many practices at once (one connection each; the engine's pool must
+    allow it)."""
+
+    def one(practice_id: int) -> RefreshResult:
         with tenant_session(app_engine, AccessContext.for_practices([practice_id])) as session:
-            results.append(refresh_practice(session, practice_id, full=full))
-    return results
+            return refresh_practice(session, practice_id, full=full)
+
+    if workers <= 1:
+        return [one(practice_id) for practice_id in practice_ids]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="marts-refresh") as pool:
+        return list(pool.map(one, practice_ids))
 
 
-def refresh_all(app_engine: Engine, admin_engine: Engine, *, full: bool = False) -> list[RefreshResult]:
-    return refresh(app_engine, practices_to_refresh(admin_engine, full=full), full=full)
+def refresh_all(
+    app_engine: Engine, admin_engine: Engine, *, full: bool = False, workers: int = 1
+) -> list[RefreshResult]:
+    return refresh(app_engine, practices_to_refresh(admin_engine, full=full), full=full, workers=workers)
