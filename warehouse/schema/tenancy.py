@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     LargeBinary,
     String,
+    UniqueConstraint,
     func,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -81,6 +82,9 @@ class AppUser(Base):
     email: Mapped[str | None] = mapped_column(String(254))
     password_hash: Mapped[str] = mapped_column(String(255))
     totp_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The last accepted TOTP time step (unix time // 30): a code is accepted only for a later step, so a code
+    # seen over someone's shoulder or replayed from a proxy log cannot be used again while it is still valid.
+    totp_last_step: Mapped[int | None]
     mfa_enabled: Mapped[bool] = mapped_column(server_default="false")
     failed_logins: Mapped[int] = mapped_column(server_default="0")
     locked_until: Mapped[dt.datetime | None]
@@ -88,6 +92,50 @@ class AppUser(Base):
     password_changed_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     is_active: Mapped[bool] = mapped_column(server_default="true")
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class UserSession(Base):
+    """A signed-in browser session. The browser's Streamlit session holds only a random token; this row holds
+    its SHA-256, so revoking the row (sign-out everywhere, an admin, a deactivated account, a password or role
+    change) ends the session at its next page load. Global like ``app_user``: not practice data."""
+
+    __tablename__ = "user_session"
+    __table_args__ = {"info": {"tenancy": "global"}}
+
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    token_sha256: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    method: Mapped[str] = mapped_column(choice("password", "oidc", name="sign_in_method"))
+    user_agent: Mapped[str | None] = mapped_column(String(400))
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    last_seen_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    idle_timeout: Mapped[dt.timedelta]
+    expires_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class OidcIdentity(Base):
+    """An external (OIDC) identity an admin linked to an account: by issuer and subject, or — before the person
+    first signs in — by issuer and e-mail, bound to the subject at the first sign-in with that e-mail verified.
+    Nothing is provisioned from the identity provider: roles come only from ``membership``."""
+
+    __tablename__ = "oidc_identity"
+    __table_args__ = (
+        CheckConstraint("subject IS NOT NULL OR email IS NOT NULL", name="subject_or_email"),
+        UniqueConstraint("issuer", "subject"),
+        UniqueConstraint("issuer", "email"),
+        {"info": {"tenancy": "global"}},
+    )
+
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    issuer: Mapped[str] = mapped_column(String(400))
+    subject: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(254))
+    linked_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    linked_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    last_used_at: Mapped[dt.datetime | None]
 
 
 class Membership(Base):
@@ -134,3 +182,4 @@ class TenantDataKey(Base):
 
 
 Index("ix_membership_tenant", Membership.tenant_id)
+Index("ix_user_session_live", UserSession.user_id, postgresql_where=UserSession.revoked_at.is_(None))
