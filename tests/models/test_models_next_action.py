@@ -120,3 +120,32 @@ def test_a_tampered_artefact_is_refused(evaluated, tmp_path):
     (directory / "model.skops").write_bytes(artifact.blob)
     with pytest.raises(artifacts.TamperedArtifact):
         artifacts.load_estimator(artifacts.read_dir(directory), expected_sha256=artifact.sha256)
+
+
+def test_one_context_prediction_equals_scikit_learn_on_every_prefix(loan, evaluated):
+    """The app's flat-array trees give scikit-learn's probabilities: on every prefix of the log, after a skops
+    round trip (first 1,200 prefixes), and with values the training never saw (unknown activity and attribute codes, missing)."""
+    _, trained = evaluated
+    artifact = artifacts.build("next_action", trained.estimator, trained.state(), {})
+    model = NextActionModel.from_parts(artifacts.load_estimator(artifact, kind="next_action"), artifact.state)
+    assert model.forest is not None
+    x = model.encoder.matrix(model.encoder.prefixes(loan))[:1200]
+    odd = x[:200].copy()
+    odd[:50, 0] = len(model.encoder.activities)  # the "unseen activity" code
+    odd[50:100, model.encoder.k + 5] = 250.0  # an attribute code never seen in training
+    odd[100:150, 1:3] = np.nan  # shorter prefix: missing previous activities
+    odd[150:, model.encoder.k + 1] = 1e6  # far outside every numeric threshold
+    for rows in (x, odd):
+        expected = model.estimator.predict_proba(rows)
+        got = np.array([model.forest.predict_proba_one(row) for row in rows])
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def test_one_context_prediction_of_a_two_class_model(loan):
+    """Two outcomes (the logistic link instead of softmax): one activity, so "again" or "case ends"."""
+    two = loan.with_columns(activity=pl.lit("step"))
+    model = NextActionModel.fit(two, max_iter=15)
+    assert model.classes == sorted(["step", END]) and model.forest is not None
+    x = model.encoder.matrix(model.encoder.prefixes(two))[:300]
+    got = np.array([model.forest.predict_proba_one(row) for row in x])
+    np.testing.assert_allclose(got, model.estimator.predict_proba(x), rtol=0, atol=1e-12)
