@@ -1,12 +1,16 @@
 """Global search of the hub: clients, patients, appointments and invoices in one typed box.
 
-- Names are typo-tolerant: pg_trgm ``word_similarity`` (``<%``, served by the trigram indexes), ranked by it.
+- Names, postcodes and invoice numbers are looked up in the search's own word index (``search_term``, kept
+  current by triggers, migration 0402): exact words first (newest first), then words the query is a prefix
+  of, and only when those are fewer than the page shows, typos — pg_trgm ``word_similarity`` (``<%``)
+  against the practice's distinct words (``search_word``), ranked by it. Each step is an index range scan
+  that stops at the page size, so a common name costs the same among 5,000 or 250,000 patients.
 - E-mail and phone are stored only encrypted, so they are found by their blind index: the typed value is
-  normalised and HMAC'd with each visible practice's index key, then matched exactly.
-- Microchip (15 digits) and postcode (``1234 AB``) are exact; invoice numbers match by prefix or substring.
+  normalised and HMAC'd with each visible practice's index key, then matched exactly. Microchips (15 digits)
+  are exact.
 - Every query carries the visible practices as a literal filter (read from the transaction's own context, so
   the caller cannot widen it), which lets the planner use the per-practice indexes and prune partitions; RLS
-  still decides what is visible.
+  on the record and on the word index still decides what is visible.
 """
 
 from __future__ import annotations
@@ -87,24 +91,42 @@ def _blind_indexes(
     return found
 
 
+# Hits of one kind from the word index, best first, at most :limit. The three branches run in order and the
+# outer LIMIT stops the Append as soon as it has enough, so the typo branch runs only when exact and prefix
+# matches are too few. Exact and prefix hits come out of a btree in (word, entity) order; the typo branch
+# ranks the few distinct words that are similar to the query (search_word) and only then reads their entries.
+# Exact hits show newest first; a typo scores its word similarity, below any prefix hit.
+_TERMS = """
+    (SELECT 1.0 AS score, t.practice_id, t.entity_id FROM search_term t
+      WHERE t.kind = :kind AND t.practice_id = ANY(:p) AND t.word = :w
+      ORDER BY t.entity_id DESC LIMIT :limit)
+    UNION ALL
+    (SELECT 0.9, t.practice_id, t.entity_id FROM search_term t
+      WHERE t.kind = :kind AND t.practice_id = ANY(:p) AND t.word > :w AND t.word < :w_end
+      ORDER BY t.word, t.entity_id LIMIT :limit)
+    UNION ALL
+    (SELECT least(v.score, 0.85), t.practice_id, t.entity_id
+       FROM (SELECT w.word, max(word_similarity(:w, w.word)) AS score FROM search_word w
+              WHERE w.kind = :kind AND w.practice_id = ANY(:p) AND :w <% w.word
+                AND NOT (w.word >= :w AND w.word < :w_end)
+              GROUP BY w.word ORDER BY score DESC, w.word LIMIT 5) v
+       JOIN search_term t ON t.kind = :kind AND t.word = v.word AND t.practice_id = ANY(:p)
+      ORDER BY v.score DESC, v.word, t.entity_id LIMIT :limit)
+    LIMIT :limit"""
 _CLIENT_COLUMNS = """c.practice_id, c.id, c.last_name, c.first_name, c.initials, c.postcode, c.city,
     (SELECT string_agg(p.name, ', ' ORDER BY p.name) FROM client_patient cp
        JOIN patient p ON p.practice_id = cp.practice_id AND p.id = cp.patient_id AND p.deleted_at IS NULL
       WHERE cp.practice_id = c.practice_id AND cp.client_id = c.id) AS animals"""
-_CLIENTS_BY_NAME = text(
-    f"""SELECT {_CLIENT_COLUMNS}, word_similarity(:q, c.last_name) AS score
-    FROM client c
-    WHERE c.practice_id = ANY(:p) AND c.deleted_at IS NULL AND :q <% c.last_name
-    ORDER BY score DESC, c.last_name, c.id LIMIT :limit"""
+_CLIENTS_BY_TERM = text(
+    f"""WITH hits AS MATERIALIZED ({_TERMS})
+    SELECT {_CLIENT_COLUMNS}, max(h.score) AS score FROM hits h
+    JOIN client c ON c.practice_id = h.practice_id AND c.id = h.entity_id
+    WHERE c.practice_id = ANY(:p) AND c.deleted_at IS NULL
+    GROUP BY c.practice_id, c.id"""
 )
 _CLIENTS_BY_BIDX = text(
     f"""SELECT {_CLIENT_COLUMNS}, 1.0 AS score FROM client c
     WHERE c.practice_id = ANY(:p) AND c.deleted_at IS NULL AND (c.email_bidx = ANY(:b) OR c.phone_bidx = ANY(:b))
-    ORDER BY c.last_name LIMIT :limit"""
-)
-_CLIENTS_BY_POSTCODE = text(
-    f"""SELECT {_CLIENT_COLUMNS}, 1.0 AS score FROM client c
-    WHERE c.practice_id = ANY(:p) AND c.deleted_at IS NULL AND upper(replace(c.postcode, ' ', '')) = :postcode
     ORDER BY c.last_name LIMIT :limit"""
 )
 _PATIENT_COLUMNS = """p.practice_id, p.id, p.name, p.species, p.breed, p.microchip, p.deceased, o.client_id,
@@ -112,11 +134,12 @@ _PATIENT_COLUMNS = """p.practice_id, p.id, p.name, p.species, p.breed, p.microch
 _OWNER = """LEFT JOIN LATERAL (SELECT cp.client_id, c.last_name FROM client_patient cp
       JOIN client c ON c.practice_id = cp.practice_id AND c.id = cp.client_id
      WHERE cp.practice_id = p.practice_id AND cp.patient_id = p.id ORDER BY cp.is_primary DESC LIMIT 1) o ON true"""
-_PATIENTS_BY_NAME = text(
-    f"""SELECT {_PATIENT_COLUMNS}, word_similarity(:q, p.name) AS score
-    FROM patient p {_OWNER}
-    WHERE p.practice_id = ANY(:p) AND p.deleted_at IS NULL AND :q <% p.name
-    ORDER BY score DESC, p.deceased, p.name, p.id LIMIT :limit"""
+_PATIENTS_BY_TERM = text(
+    f"""WITH hits AS MATERIALIZED ({_TERMS})
+    SELECT {_PATIENT_COLUMNS}, h.score FROM (SELECT practice_id, entity_id, max(score) AS score FROM hits
+                                             GROUP BY practice_id, entity_id) h
+    JOIN patient p ON p.practice_id = h.practice_id AND p.id = h.entity_id {_OWNER}
+    WHERE p.practice_id = ANY(:p) AND p.deleted_at IS NULL"""
 )
 _PATIENTS_BY_CHIP = text(
     f"""SELECT {_PATIENT_COLUMNS}, 1.0 AS score FROM patient p {_OWNER}
@@ -139,13 +162,13 @@ _APPOINTMENTS = text(
       AND a.status <> 'cancelled' AND a.starts_at >= :from AND a.starts_at < :to
     ORDER BY abs(extract(epoch FROM a.starts_at - :now)), a.id LIMIT 200"""
 )
-_INVOICES = text(
-    """SELECT i.practice_id, i.id, i.number, i.issued_on, i.status, i.total_incl_cents, i.client_id,
-           c.last_name AS client,
-           CASE WHEN i.number ILIKE :q THEN 1.0 WHEN i.number ILIKE :q || '%' THEN 0.9 ELSE 0.7 END AS score
-    FROM invoice i JOIN client c ON c.practice_id = i.practice_id AND c.id = i.client_id
-    WHERE i.practice_id = ANY(:p) AND i.number ILIKE '%' || :q || '%'
-    ORDER BY score DESC, i.issued_on DESC LIMIT :limit"""
+_INVOICES_BY_TERM = text(
+    f"""WITH hits AS MATERIALIZED ({_TERMS})
+    SELECT i.practice_id, i.id, i.number, i.issued_on, i.status, i.total_incl_cents, i.client_id,
+           c.last_name AS client, h.score
+    FROM hits h JOIN invoice i ON i.practice_id = h.practice_id AND i.id = h.entity_id
+    JOIN client c ON c.practice_id = i.practice_id AND c.id = i.client_id
+    WHERE i.practice_id = ANY(:p)"""
 )
 
 
@@ -167,6 +190,16 @@ def _patient_hit(row) -> SearchHit:  # noqa: ANN001
     )  # fmt: skip
 
 
+def _term_args(kind: str, word: str) -> dict[str, str]:
+    """Parameters of ``_TERMS``: the word, and the upper end of the range of words it is a prefix of (in the
+    C collation of ``search_term.word``, every such word sorts between the word and word + U+10FFFF)."""
+    return {"kind": kind, "w": word, "w_end": word + "\U0010ffff"}
+
+
+def _rank(hit: SearchHit) -> tuple[float, str, int, int]:
+    return (-hit.score, hit.title.lower(), hit.practice_id, hit.id)
+
+
 def search(
     session: Session, query: str, *, master_key: bytes, now: dt.datetime | None = None, limit: int = 8
 ) -> SearchResults:
@@ -176,37 +209,49 @@ def search(
     if len(q) < 2:
         return SearchResults(q, (), 0.0)
     now = now or dt.datetime.now(dt.UTC)
-    practices = _visible_practices(session)
-    session.execute(
-        text("SELECT set_config('pg_trgm.word_similarity_threshold', :t, true)"),
+    # One round trip for the practice set and the transaction-local trigram threshold.
+    practices = list(session.execute(
+        text("SELECT app_practice_ids(), set_config('pg_trgm.word_similarity_threshold', :t, true)"),
         {"t": str(WORD_SIMILARITY_THRESHOLD)},
-    )
+    ).one()[0] or [])  # fmt: skip
     args = {"p": practices, "limit": limit}
     hits: list[SearchHit] = []
     digits = re.sub(r"\D", "", q)
+    chip = len(digits) == 15 and digits == q.replace(" ", "")
+    postcode = _POSTCODE.match(q)
     if "@" in q:
         bidx = _blind_indexes(session, practices, master_key, "email", normalise_email(q))
         hits += [_client_hit(r) for r in session.execute(_CLIENTS_BY_BIDX, {**args, "b": bidx})]
-    elif _PHONE.match(q) and len(digits) >= 8 and len(digits) != 15:
+    elif _PHONE.match(q) and len(digits) >= 8 and not chip:
         bidx = _blind_indexes(session, practices, master_key, "phone", normalise_phone(q))
         hits += [_client_hit(r) for r in session.execute(_CLIENTS_BY_BIDX, {**args, "b": bidx})]
-    if len(digits) == 15 and digits == q.replace(" ", ""):
+    if chip:
         hits += [_patient_hit(r) for r in session.execute(_PATIENTS_BY_CHIP, {**args, "chip": digits})]
-    if postcode := _POSTCODE.match(q):
-        code = (postcode.group(1) + postcode.group(2)).upper()
-        hits += [_client_hit(r) for r in session.execute(_CLIENTS_BY_POSTCODE, {**args, "postcode": code})]
+    if postcode:
+        code = _term_args("postcode", (postcode.group(1) + postcode.group(2)).lower())
+        hits += [_client_hit(r) for r in session.execute(_CLIENTS_BY_TERM, {**args, **code})]
     if species := SPECIES_WORDS.get(q.lower()):
         hits += [_patient_hit(r) for r in session.execute(_PATIENTS_BY_SPECIES, {**args, "species": species})]
-    if digits and len(q) >= 3:
-        for row in session.execute(_INVOICES, {**args, "q": q}):
+    if digits and len(q) >= 3 and "@" not in q and not chip and not postcode:
+        number = _term_args("invoice", q.lower().replace(" ", ""))
+        for row in session.execute(_INVOICES_BY_TERM, {**args, **number}):
             detail = f"{row.client} · {row.issued_on:%d-%m-%Y} · € {row.total_incl_cents / 100:,.2f} · {row.status}"
             hits.append(SearchHit("invoice", row.practice_id, row.id, row.number, detail, float(row.score),
                                   client_id=row.client_id))  # fmt: skip
-    if any(ch.isalpha() for ch in q) and "@" not in q and not postcode:
-        hits += [_client_hit(r) for r in session.execute(_CLIENTS_BY_NAME, {**args, "q": q})]
-        patients = [
-            _patient_hit(r) for r in session.execute(_PATIENTS_BY_NAME, {**args, "q": q, "limit": 3 * limit})
+    words = [w for w in re.split(r"[\W_]+", q.lower()) if w]
+    if (
+        any(ch.isalpha() for ch in q)
+        and "@" not in q
+        and not postcode
+        and len(word := max(words, key=len)) >= 2
+    ):
+        hits += [
+            _client_hit(r) for r in session.execute(_CLIENTS_BY_TERM, {**args, **_term_args("client", word)})
         ]
+        patient_args = {**args, **_term_args("patient", word), "limit": 3 * limit}
+        patients = sorted(
+            (_patient_hit(r) for r in session.execute(_PATIENTS_BY_TERM, patient_args)), key=_rank
+        )
         hits += patients[:limit]
         hits += _appointments_of(session, patients, now, limit)
     unique: dict[tuple[str, int, int], SearchHit] = {}
@@ -214,7 +259,7 @@ def search(
         key = (hit.kind, hit.practice_id, hit.id)
         if key not in unique or unique[key].score < hit.score:
             unique[key] = hit
-    ranked = sorted(unique.values(), key=lambda h: (KINDS.index(h.kind), -h.score))
+    ranked = sorted(unique.values(), key=lambda h: (KINDS.index(h.kind), *_rank(h)))
     return SearchResults(q, tuple(ranked), (time.perf_counter() - started) * 1000)
 
 

@@ -19,8 +19,12 @@ security = importlib.import_module("warehouse.migrations.versions.0002_tenancy_s
 ingestion = importlib.import_module("warehouse.migrations.versions.0003_ingestion")
 marts = importlib.import_module("warehouse.migrations.versions.0006_marts")
 models = importlib.import_module("warehouse.migrations.versions.0007_models")
+search = importlib.import_module("warehouse.migrations.versions.0402_search_terms")
 LATER_PRACTICE_TABLES = (
-    set(ingestion.PRACTICE_TABLES) | set(marts.PRACTICE_TABLES) | set(models.PRACTICE_TABLES)
+    set(ingestion.PRACTICE_TABLES)
+    | set(marts.PRACTICE_TABLES)
+    | set(models.PRACTICE_TABLES)
+    | set(search.PRACTICE_TABLES)
 )
 
 

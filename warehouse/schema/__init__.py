@@ -1,7 +1,17 @@
 """The VetConnect system-of-record schema. Importing this package registers every table on ``Base.metadata``."""
 
 import warehouse.schema.models  # noqa: F401 - registers model_artifact, suggestion_log
-from warehouse.schema import billing, clients, clinical, ingestion, marts, operations, scheduling, tenancy
+from warehouse.schema import (
+    billing,
+    clients,
+    clinical,
+    ingestion,
+    marts,
+    operations,
+    scheduling,
+    search,
+    tenancy,
+)
 from warehouse.schema.base import Base, tenancy_of
 
 __all__ = [
@@ -13,6 +23,7 @@ __all__ = [
     "marts",
     "operations",
     "scheduling",
+    "search",
     "tenancy",
     "tenancy_of",
 ]
