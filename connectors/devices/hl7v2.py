@@ -20,7 +20,8 @@ from decimal import Decimal
 from itertools import count
 
 import hl7
-from hl7.containers import Component, Repetition, Segment
+from hl7.containers import Component, Factory, Repetition, Segment
+from hl7.parser import _ParsePlan, _split, create_parse_plan
 from hl7.util import unescape
 
 from connectors.devices.model import (
@@ -175,6 +176,51 @@ class _OrderBuilder:
         )
 
 
+class _Plan(_ParsePlan):
+    """``hl7``'s own parse plan, with what it recomputes at every node of the tree computed once per level.
+
+    ``hl7.parse`` runs the library's tokenizer (``hl7.parser._split``) over a ``_ParsePlan`` that builds a new
+    plan object for the next level, re-derives the separator list and calls each container's constructor chain
+    (three ``__init__`` levels with asserts) at each of the ~400 nodes of a 20-result panel; that bookkeeping,
+    not the splitting, was most of its cost (~1 ms per panel). Same tokenizer, same tree: the next level is
+    memoised and nodes are built as the library's own classes with the attributes their constructors set
+    (``test_parse_tree_is_the_librarys`` holds the result equal, type for type, to ``hl7.parse``).
+    """
+
+    def __init__(self, separator: str, separators: str, containers: list, esc: str, factory: type) -> None:
+        super().__init__(separator, separators, containers, esc, factory)
+        self._child: _Plan | None = None
+        # ``applies`` (does the text hold this level's separator or a deeper one?) as one regex search.
+        level_separators = separators[separators.find(separator) :]
+        self.applies = re.compile(f"[{re.escape(level_separators)}]").search  # type: ignore[method-assign]
+        self._cls = containers[0]
+        # What Container.__init__ would set: the separator this level's nodes are joined with, and the rest.
+        self._attributes = {
+            "separator": separators[len(separators) - len(containers)],
+            "esc": esc,
+            "separators": separators,
+            "factory": Factory,
+        }
+
+    def next(self) -> _Plan | None:
+        if self._child is None and len(self.containers) > 1:
+            self._child = super().next()
+        return self._child
+
+    def container(self, data: list) -> list:
+        node = self._cls.__new__(self._cls)
+        list.__init__(node, data)
+        node.__dict__.update(self._attributes)
+        return node
+
+
+def _parse_tree(text: str) -> hl7.Message:
+    """``hl7.parse(text)`` - the library's tokenizer and tree - without its per-node plan bookkeeping."""
+    text = text.strip()
+    plan = create_parse_plan(text)
+    return _split(text, _Plan(plan.separator, plan.separators, plan.containers, plan.esc, plan.factory))
+
+
 _item = list.__getitem__  # hl7 containers are lists; this skips their slice-aware __getitem__
 
 
@@ -222,6 +268,29 @@ class _Reader:
             value = _leaf(_item(seg, f), r, c, s)
         except IndexError:
             return ""  # deeper than the sender went: the component is simply absent
+        return self._finish(seg, pos, f, value) if value else ""
+
+    def parts(self, seg: Segment, pos: int, f: int, count: int, r: int = 1) -> list[str]:
+        """``[get(seg, pos, f, r, c) for c in 1..count]`` in one walk: a coded value, a unit, an SN value."""
+        if f >= len(seg):
+            return [""] * count
+        field = _item(seg, f)
+        if r > len(field):
+            return [""] * count
+        rep = _item(field, r - 1)
+        if not isinstance(rep, Repetition):
+            values = [rep] + [""] * (count - 1)  # a plain value is component 1; the rest is absent
+        else:
+            values = []
+            for c in range(min(count, len(rep))):
+                component = _item(rep, c)
+                if isinstance(component, Component):
+                    component = _item(component, 0) if component else ""
+                values.append(component)
+            values += [""] * (count - len(values))
+        return [self._finish(seg, pos, f, v) if v else "" for v in values]
+
+    def _finish(self, seg: Segment, pos: int, f: int, value: str) -> str:
         if f <= 2 and _item(_item(seg, 0), 0) == "MSH":
             return value.strip()  # MSH-1/MSH-2 are the separators themselves, never unescaped
         if seg.esc in value:
@@ -237,8 +306,7 @@ class _Reader:
         return len(_item(seg, f)) if f < len(seg) else 0
 
     def coded(self, seg: Segment, pos: int, f: int, r: int = 1) -> CodedValue | None:
-        code, text, system = (self.get(seg, pos, f, r, c) for c in (1, 2, 3))
-        original = self.get(seg, pos, f, r, 9)  # CWE-9 original text
+        code, text, system, *_, original = self.parts(seg, pos, f, 9, r)  # CWE-9 original text
         if not (code or text or original):
             return None
         return CodedValue(code or None, text or original or None, system or None)
@@ -313,7 +381,7 @@ def _check_msh(text: str) -> None:
 def _parse_one(text: str, decode_warnings: tuple[str, ...]) -> LabMessage:
     _check_msh(text)
     try:
-        message = hl7.parse(text)
+        message = _parse_tree(text)
     except Exception as exc:  # the library raises assorted types on malformed input; report, don't crash
         raise DeviceParseError(
             [FieldIssue("MSH", 1, f"hl7 library could not split the message: {exc}")]
@@ -474,7 +542,8 @@ def _patient(rd: _Reader, seg: Segment, pos: int, owner: str | None) -> Patient:
 
 
 def _observation(rd: _Reader, seg: Segment, pos: int, order_time: datetime | None) -> Observation | None:
-    loc = f"(OBX {rd.get(seg, pos, 1) or '?'})"
+    set_id = rd.get(seg, pos, 1)
+    loc = f"(OBX {set_id or '?'})"
     value_type = rd.get(seg, pos, 2).upper()
     code = rd.coded(seg, pos, 3)
     n_issues = len(rd.issues)
@@ -496,7 +565,7 @@ def _observation(rd: _Reader, seg: Segment, pos: int, order_time: datetime | Non
         value_text = rd.get(seg, pos, 5)
         numeric, comparator = _nm(rd, pos, value_text, loc)
     elif value_type == "SN":
-        parts = [rd.get(seg, pos, 5, 1, c) for c in (1, 2, 3, 4)]
+        parts = rd.parts(seg, pos, 5, 4)
         value_text = "".join(parts)
         numeric, comparator, separator, numeric_2 = _sn(rd, pos, parts, loc)
     elif value_type in _CODED_TYPES:
@@ -529,11 +598,11 @@ def _observation(rd: _Reader, seg: Segment, pos: int, order_time: datetime | Non
             rd.warn("OBX-8", pos, f"unknown abnormal flag {flag!r} {loc}")
 
     observed_at = rd.stamp(seg, pos, 14) or order_time
-    unit_code, unit_text, unit_system = (rd.get(seg, pos, 6, 1, c) for c in (1, 2, 3))
+    unit_code, unit_text, unit_system = rd.parts(seg, pos, 6, 3)
     if len(rd.issues) > n_issues or code is None:
         return None
     return Observation(
-        set_id=rd.get(seg, pos, 1) or None,
+        set_id=set_id or None,
         value_type=value_type,
         code=code,
         value_text=value_text or None,

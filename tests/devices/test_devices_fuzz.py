@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.devices.hl7v2 import _Reader, build_ack
+from connectors.devices.hl7v2 import _parse_tree, _Reader, build_ack, normalise_hl7, split_hl7_messages
 from connectors.devices.outcome import InboxReasonCode, ParseOutcome, hl7_ack_for, process_bytes
 
 TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata"
@@ -209,3 +209,54 @@ def test_field_reader_answers_as_extract_field(fields, path):
         return
     assert got == expected
     assert not reader.issues
+
+
+def _same_tree(ours: object, library: object) -> bool:
+    """Equal values, node for node of the same class with the same separators and escape character."""
+    if type(ours) is not type(library):
+        return False
+    if isinstance(library, str):
+        return ours == library
+    if (ours.separator, ours.esc, ours.separators) != (library.separator, library.esc, library.separators):
+        return False
+    return len(ours) == len(library) and all(_same_tree(a, b) for a, b in zip(ours, library, strict=True))
+
+
+def test_parse_tree_is_the_librarys_for_every_sample() -> None:
+    for sample in HL7_SAMPLES:
+        text, _ = normalise_hl7(sample)
+        for chunk in split_hl7_messages(text):
+            if chunk.startswith("MSH"):
+                assert _same_tree(_parse_tree(chunk), hl7.parse(chunk)), chunk[:60]
+
+
+@given(
+    encoding=st.sampled_from(["^~\\&", "^~\\", "#*!%$", "^~"]),
+    fields=st.lists(st.text(alphabet="ab1 ^~&\\#*!%$|\r", max_size=20), max_size=12),
+)
+@settings(max_examples=300, deadline=None)
+def test_parse_tree_is_the_librarys(encoding: str, fields: list[str]) -> None:
+    """``_parse_tree`` only memoises ``hl7``'s parse plan: whatever the text, it builds the library's tree."""
+    text = f"MSH|{encoding}|A|B|||20240101||ORU^R01|1|P|2.5.1\r" + "|".join(fields)
+    try:
+        expected = hl7.parse(text)
+    except Exception as exc:  # the library's own failures must stay the same failures
+        with pytest.raises(type(exc)):
+            _parse_tree(text)
+        return
+    assert _same_tree(_parse_tree(text), expected)
+
+
+@given(
+    fields=st.lists(_FIELD_TEXT, min_size=1, max_size=6),
+    f=st.integers(1, 7),
+    r=st.integers(1, 3),
+    count=st.integers(1, 9),
+)
+@settings(max_examples=200, deadline=None)
+def test_field_parts_answer_as_get(fields, f, r, count):
+    """``parts`` (several components in one walk) gives what ``get`` gives for each of them."""
+    segment = hl7.parse("MSH|^~\\&|A|B|||20240101||ORU^R01|1|P|2.5.1\rOBX|" + "|".join(fields))[1]
+    one, many = _Reader(), _Reader()
+    assert many.parts(segment, 2, f, count, r) == [one.get(segment, 2, f, r, c) for c in range(1, count + 1)]
+    assert [str(i) for i in many.issues] == [str(i) for i in one.issues]
