@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 from models.eventlog import END
 from models.next_action import NextActionModel
 from models.no_show.model import NoShowModel
-from models.training import care_log, franchise_of, load
+from models.training import WORK_SESSION, care_log, franchise_of, load
+from models.work_sessions import SESSION_ATTRS, SESSION_GAP, actor_events, normalise_sessions, split_sessions
 from warehouse import model_store
 from warehouse.eventlog import appointment_frame
 from warehouse.tenancy import AccessContext
@@ -41,6 +42,9 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "prescription": ("open_consult", "Write the prescription"),
     "invoice": ("create_invoice", "Create the invoice"),
     "payment": ("take_payment", "Take the payment"),
+    # what VetConnect's scheduling logs (user work sessions)
+    "consult_started": ("open_consult", "Start the consult"),
+    "consult_completed": ("open_consult", "Complete the consult"),
 }
 
 
@@ -86,9 +90,15 @@ def suggest_next_actions(
     k: int = 3,
     log: bool = True,
 ) -> list[Suggestion]:
-    """Top ``k`` next actions for a patient's latest care episode (or the patient a user is working on).
-    Empty when there is no promoted model or no history. Shown suggestions are logged when ``log``."""
+    """Top ``k`` next actions. For a patient: from their latest care episode (care-episode model). For a user:
+    what they will likely do next in their current work session (work-session model) when they have one,
+    else for the patient they are working on. Empty when there is no promoted model or no history. Shown
+    suggestions are logged when ``log``."""
     if patient_id is None and user_id is not None:
+        for_session = _for_work_session(session, context, user_id)
+        if for_session is not None:
+            stored, ranked, params = for_session
+            return _pick(session, stored, ranked, params, user_id or context.user_id, k, log)
         patient_id = _patient_of_user(session, context, user_id)
     if patient_id is None:
         return []
@@ -109,6 +119,51 @@ def suggest_next_actions(
                            {a: last[f"attr_{a}"] for a in ("species", "appointment_type")}, k=len(model.classes))  # fmt: skip
     params = {"patient_id": patient_id, "appointment_id": appointment_id, "practice_id": practice_id,
               "appointment_type": last["attr_appointment_type"] or None}  # fmt: skip
+    return _pick(session, stored, ranked, params, user_id or context.user_id, k, log)
+
+
+def _for_work_session(
+    session: Session, context: AccessContext, user_id: int, now: dt.datetime | None = None
+) -> tuple[model_store.StoredArtifact, list[tuple[str, float]], dict[str, Any]] | None:
+    """The work-session model's ranking for the user's current session: one whose last event is at most
+    ``SESSION_GAP`` ago and that names a patient (the suggestions act on it). ``None`` when there is no such
+    session or no promoted work-session model."""
+    now = now or dt.datetime.now(dt.UTC)
+    since = now - dt.timedelta(hours=16)  # a working day; sessions never cross a local day
+    events = actor_events(session, list(context.practice_ids), since=since)
+    events = events.filter((pl.col("actor") == f"user:{user_id}") & (pl.col("timestamp") <= now))
+    if events.height == 0 or events["timestamp"].max() < now - SESSION_GAP:
+        return None
+    sessions = normalise_sessions(split_sessions(events))
+    current = sessions.filter(pl.col("case_id") == sessions["case_id"][-1])
+    with_patient = current.filter(pl.col("patient_id").is_not_null())
+    if with_patient.height == 0:
+        return None
+    practice_id = int(current["practice_id"][-1])
+    stored = model_store.promoted(session, franchise_of(session, practice_id), WORK_SESSION)
+    if stored is None:
+        return None
+    model = load(stored)
+    assert isinstance(model, NextActionModel)
+    last = current.row(-1, named=True)
+    focus = with_patient.row(-1, named=True)
+    ranked = model.suggest(current["activity"].to_list(), current["timestamp"].to_list(),
+                           {a: last[f"attr_{a}"] for a in SESSION_ATTRS}, k=len(model.classes))  # fmt: skip
+    params = {"patient_id": focus["patient_id"], "appointment_id": focus["appointment_id"],
+              "practice_id": practice_id, "appointment_type": focus["attr_appointment_type"] or None}  # fmt: skip
+    return stored, ranked, params
+
+
+def _pick(
+    session: Session,
+    stored: model_store.StoredArtifact,
+    ranked: list[tuple[str, float]],
+    params: dict[str, Any],
+    user_id: int | None,
+    k: int,
+    log: bool,
+) -> list[Suggestion]:
+    """The ``k`` best-ranked activities that are one-click actions, logged as shown when ``log``."""
     picked: list[Suggestion] = []
     for activity, p in ranked:
         if activity == END or activity not in ACTIONS or len(picked) == k:
@@ -117,8 +172,8 @@ def suggest_next_actions(
         extra = {"appointment_type": "vaccination"} if activity == "vaccination" else {}
         picked.append(Suggestion(activity, action, label, round(p, 4), len(picked) + 1, {**params, **extra}))
     if log and picked:
-        ids = model_store.log_shown(session, practice_id, [
-            {"user_id": user_id or context.user_id, "patient_id": patient_id, "appointment_id": appointment_id,
+        ids = model_store.log_shown(session, params["practice_id"], [
+            {"user_id": user_id, "patient_id": params["patient_id"], "appointment_id": params["appointment_id"],
              "model_artifact_id": stored.id, "activity": s.activity, "action": s.action, "rank": s.rank,
              "score": s.score}
             for s in picked

@@ -24,10 +24,14 @@ from models.eventlog import LogColumns, chronological_split, normalise
 from models.next_action import NextActionModel, evaluate_next_action
 from models.next_action.evaluate import score
 from models.no_show.model import NoShowModel, evaluate_no_show, features, history_matrix, labelled
+from models.work_sessions import work_session_log
 from warehouse import model_store
 from warehouse.eventlog import appointment_frame, care_episode_log
 
-KINDS = ("next_action", "no_show")
+# Next action on patient care episodes, next action on user work sessions (``models.work_sessions``), no-show.
+WORK_SESSION = "next_action_work_session"
+NEXT_ACTION_KINDS = ("next_action", WORK_SESSION)
+KINDS = (*NEXT_ACTION_KINDS, "no_show")
 CARE_ATTRS = ("species", "appointment_type")
 
 
@@ -37,6 +41,13 @@ def care_log(session: Session, practice_ids: list[int], **window: Any) -> pl.Dat
     if raw.height == 0:
         return raw
     return normalise(raw, LogColumns("case_id", "activity", "timestamp", CARE_ATTRS))
+
+
+def next_action_log(session: Session, kind: str, practice_ids: list[int]) -> pl.DataFrame:
+    """The event log a next-action kind learns from: care episodes, or user work sessions."""
+    if kind == WORK_SESSION:
+        return work_session_log(session, practice_ids)
+    return care_log(session, practice_ids)
 
 
 def practices_of(session: Session, franchise_id: int) -> list[int]:
@@ -64,10 +75,11 @@ def train(
 ) -> TrainResult:
     """Train ``kind`` on the franchise's practices (those visible in the session) and store a candidate."""
     practice_ids = practice_ids or practices_of(session, franchise_id)
-    if kind == "next_action":
-        log = care_log(session, practice_ids)
+    if kind in NEXT_ACTION_KINDS:
+        log = next_action_log(session, kind, practice_ids)
         if log.height == 0 or log["case_id"].n_unique() < 10:
-            raise ValueError(f"franchise {franchise_id}: too few care episodes to train a next-action model")
+            cases = "care episodes" if kind == "next_action" else "user work sessions"
+            raise ValueError(f"franchise {franchise_id}: too few {cases} to train a {kind} model")
         report, model = evaluate_next_action(log)
         estimator, state = model.estimator, model.state()
         window = (log["timestamp"].min(), log["timestamp"].max())
@@ -97,7 +109,7 @@ def _aware(value: Any) -> dt.datetime | None:
 
 
 def _summary(kind: str, report: dict[str, Any]) -> dict[str, Any]:
-    if kind == "next_action":
+    if kind in NEXT_ACTION_KINDS:
         keys = (
             "top1",
             "top3",
@@ -138,7 +150,7 @@ def _load(kind: str, sha256: str, stored: model_store.StoredArtifact) -> NextAct
     artifact = artifacts.Artifact(manifest["kind"], stored.blob, manifest["state"], manifest["metadata"],
                                   manifest["sha256"])  # fmt: skip
     estimator = artifacts.load_estimator(artifact, expected_sha256=sha256, kind=kind)
-    if kind == "next_action":
+    if kind in NEXT_ACTION_KINDS:
         return NextActionModel.from_parts(estimator, artifact.state)
     return NoShowModel.from_parts(estimator, artifact.state)
 
@@ -155,8 +167,8 @@ def promotion_decision(session: Session, franchise_id: int, candidate_id: int) -
     )
     new_model = load(candidate)
     old_model = load(current) if current is not None else None
-    if candidate.kind == "next_action":
-        log = care_log(session, practice_ids)
+    if candidate.kind in NEXT_ACTION_KINDS:
+        log = next_action_log(session, candidate.kind, practice_ids)
         train_part, holdout = chronological_split(log)
         new = score(new_model, train_part, holdout)  # type: ignore[arg-type]
         old = score(old_model, train_part, holdout) if old_model is not None else None  # type: ignore[arg-type]

@@ -42,7 +42,7 @@ def test_sensor_adds_franchises_then_the_asset_trains_and_the_check_promotes(mod
                       resources={"warehouse": warehouse_resource}, raise_on_error=False)  # fmt: skip
     checks = {e.event_specific_data.asset_key.path[-1]: e.event_specific_data.passed
               for e in run.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}  # fmt: skip
-    assert set(checks) == {"next_action_model", "no_show_model"}
+    assert set(checks) == {"next_action_model", "next_action_work_session_model", "no_show_model"}
     assert run.success == all(checks.values())
     with model_world.db.system() as session:
         franchise_id = session.scalar(text("SELECT id FROM tenant WHERE code = 'fr-sync'"))

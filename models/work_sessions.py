@@ -1,0 +1,131 @@
+"""User work sessions as an event log: case = one person's stretch of work, activity = what they did.
+
+What the warehouse knows about *who* did something (read under the caller's RLS):
+
+- ``event.actor_user_id`` / ``actor_role``: written by VetConnect itself (scheduling: bookings, check-ins,
+  cancellations, …). Synced Animana history has no such rows.
+- Synced Animana records carry no user: the mapper keeps neither the consult's vet nor the booking clerk.
+  What they do keep is the agenda: each appointment is booked on a staff member (a ``resource`` of kind
+  ``staff``, linked to an app user when the practice set that up). The clinical work of an appointment's care
+  episode (consult, diagnosis, lab order, lab review, vaccination, prescription) is attributed to that staff
+  member — or to ``visit.vet_user_id`` when VetConnect recorded who held the consult. Front-desk work of synced
+  history (booking, check-in, invoice, payment) has no known actor and is left out rather than guessed;
+  appointments booked on a room (surgery) have no staff member and are left out as well.
+
+So an actor is ``user:<app user id>`` or ``staff:<resource id>`` (a synced staff member without an account).
+A work session is one actor's events in one practice with no gap over :data:`SESSION_GAP` and within one local
+(Amsterdam) day. Attributes: the actor's role where VetConnect recorded it, and the appointment type.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import polars as pl
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from models.eventlog import LogColumns, normalise
+from warehouse.eventlog import care_episode_log
+
+SESSION_GAP = dt.timedelta(hours=2)
+LOCAL_TZ = "Europe/Amsterdam"
+SESSION_ATTRS = ("role", "appointment_type")
+# Care-episode activities done by the clinician the appointment is booked on.
+CLINICAL = ("consult", "diagnosis", "lab_order", "lab_result_reviewed", "vaccination", "prescription")
+
+_ACTORS = """
+SELECT a.practice_id, a.id,
+       coalesce((SELECT v.vet_user_id FROM visit v WHERE v.practice_id = a.practice_id AND v.appointment_id = a.id
+                 AND v.vet_user_id IS NOT NULL ORDER BY v.started_at LIMIT 1), r.user_id),
+       CASE WHEN r.kind = 'staff' THEN r.id END
+FROM appointment a LEFT JOIN resource r ON r.practice_id = a.practice_id AND r.id = a.resource_id
+WHERE a.practice_id = ANY(:practices) AND (CAST(:since AS timestamptz) IS NULL OR a.starts_at >= :since)
+"""
+_APP_EVENTS = """
+SELECT e.practice_id, 'user:' || e.actor_user_id, e.activity, e.occurred_at, coalesce(e.actor_role, ''),
+       e.patient_id, e.appointment_id, coalesce(t.code, ''), e.id
+FROM event e
+LEFT JOIN appointment a ON a.practice_id = e.practice_id AND a.id = e.appointment_id
+LEFT JOIN appointment_type t ON t.franchise_id = a.franchise_id AND t.id = a.appointment_type_id
+WHERE e.practice_id = ANY(:practices) AND e.actor_user_id IS NOT NULL
+  AND (CAST(:since AS timestamptz) IS NULL OR e.occurred_at >= :since)
+"""
+RAW_SCHEMA = {
+    "practice_id": pl.Int64, "actor": pl.String, "activity": pl.String, "timestamp": pl.Datetime("us", "UTC"),
+    "role": pl.String, "patient_id": pl.Int64, "appointment_id": pl.Int64, "appointment_type": pl.String,
+    "order": pl.Int64,
+}  # fmt: skip
+
+
+def actor_events(
+    session: Session, practice_ids: Sequence[int], *, since: dt.datetime | None = None
+) -> pl.DataFrame:
+    """Every event with a known actor (see the module docstring), oldest first (columns: ``RAW_SCHEMA``)."""
+    params = {"practices": list(practice_ids), "since": since}
+    app = pl.DataFrame([tuple(r) for r in session.execute(text(_APP_EVENTS), params)], schema=RAW_SCHEMA,
+                       orient="row")  # fmt: skip
+    # Appointments that started up to a day before ``since`` can still have work after it.
+    starts_from = None if since is None else since - dt.timedelta(days=1)
+    episodes = care_episode_log(session, practice_ids, since=starts_from)
+    rows = session.execute(text(_ACTORS), {**params, "since": starts_from})
+    actors = pl.DataFrame([tuple(r) for r in rows], orient="row", schema={
+        "practice_id": pl.Int64, "appointment_id": pl.Int64, "user_id": pl.Int64, "staff_id": pl.Int64})  # fmt: skip
+    clinical = (
+        episodes.filter(pl.col("activity").is_in(CLINICAL) & (pl.col("stage") < 20))
+        .join(actors, on=["practice_id", "appointment_id"], how="inner")
+        .with_columns(
+            actor=pl.when(pl.col("user_id").is_not_null())
+            .then(pl.format("user:{}", "user_id"))
+            .otherwise(pl.format("staff:{}", "staff_id")),
+            role=pl.lit(""),
+            order=pl.col("stage").cast(pl.Int64),
+        )
+        .filter(pl.col("actor").is_not_null())
+        .select(list(RAW_SCHEMA))
+    )
+    if since is not None:
+        clinical = clinical.filter(pl.col("timestamp") >= since)
+    return pl.concat([app.cast(RAW_SCHEMA), clinical.cast(RAW_SCHEMA)]).sort(
+        ["practice_id", "actor", "timestamp", "order"]
+    )
+
+
+def split_sessions(events: pl.DataFrame, gap: dt.timedelta = SESSION_GAP) -> pl.DataFrame:
+    """Add ``case_id`` (``practice:actor:n``): a new session after a gap over ``gap`` or on a new local day."""
+    key = ["practice_id", "actor"]
+    ts = pl.col("timestamp")
+    day = ts.dt.convert_time_zone(LOCAL_TZ).dt.date()
+    starts = (
+        ts.shift(1).over(key).is_null()
+        | ((ts - ts.shift(1).over(key)) > gap)
+        | (day != day.shift(1).over(key))
+    )
+    return (
+        events.sort([*key, "timestamp", "order"])
+        .with_columns(session_no=starts.cast(pl.Int32).cum_sum().over(key))
+        .with_columns(case_id=pl.format("{}:{}:{}", "practice_id", "actor", "session_no"))
+        .drop("session_no")
+    )
+
+
+def work_session_log(
+    session: Session, practice_ids: Sequence[int], *, since: dt.datetime | None = None
+) -> pl.DataFrame:
+    """The practices' work sessions as a normalised event log (attributes: role, appointment type); the
+    columns ``actor``, ``practice_id``, ``patient_id`` and ``appointment_id`` are kept beside it."""
+    events = actor_events(session, practice_ids, since=since)
+    if events.height == 0:
+        return events
+    return normalise_sessions(split_sessions(events))
+
+
+def normalise_sessions(sessions: pl.DataFrame) -> pl.DataFrame:
+    """:func:`models.eventlog.normalise` for session rows (already in order), keeping the context columns."""
+    # normalise sorts by (case, time, original row): rows given in that order stay in it, so the context
+    # columns line up with the normalised rows.
+    ordered = sessions.sort(["case_id", "timestamp", "order"])
+    log = normalise(ordered, LogColumns("case_id", "activity", "timestamp", SESSION_ATTRS))
+    context = ordered.select("practice_id", "actor", "patient_id", "appointment_id")
+    return pl.concat([log, context], how="horizontal")
