@@ -1,35 +1,16 @@
-"""VetConnect web app entry point: session expiry, the practice switcher, and navigation from the signed-in
-user's permissions (the page table lives in ``dashboard/components/pages.py``)."""
+"""VetConnect web app entry point: the server-side session check, the practice switcher, and navigation from
+the signed-in user's permissions (the page table lives in ``dashboard/components/pages.py``)."""
 
 from __future__ import annotations
-
-import datetime as dt
 
 import streamlit as st
 
 from dashboard.components.pages import SIGN_IN, pages_for
-from dashboard.components.session import ALL_PRACTICES
-from warehouse.security.signin import session_expired
+from dashboard.components.session import ALL_PRACTICES, sign_out, signed_in_user
 
 st.set_page_config(page_title="VetConnect", page_icon="🐾", layout="wide")
 
-
-def _sign_out(reason: str | None = None) -> None:
-    for key in list(st.session_state.keys()):
-        del st.session_state[key]
-    if reason:
-        st.session_state["signed_out_reason"] = reason
-
-
-user = st.session_state.get("user")
-now = dt.datetime.now(dt.UTC)
-if user is not None:
-    expired = session_expired(user, st.session_state.get("last_seen", now), now)
-    if expired:
-        _sign_out(expired)
-        user = None
-    else:
-        st.session_state["last_seen"] = now
+user = signed_in_user()
 
 if user is None:
     navigation = st.navigation(
@@ -58,7 +39,7 @@ else:
         elif user.practices:
             st.caption(user.practices[0].name)
         if st.button("Sign out", icon=":material/logout:"):
-            _sign_out()
+            sign_out(end_server_session=True)
             st.rerun()
     navigation = st.navigation(sections)
 

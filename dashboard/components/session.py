@@ -2,24 +2,94 @@
 
 Pages never build an access context themselves: they call :func:`tenant`, which uses the context of the
 signed-in user narrowed by their own choice in the switcher (validated by ``context_for_choice``).
+
+The browser session's authority is the token of its server-side session: :func:`signed_in_user` (called by
+the entry point on every page load) validates it and signs the browser session out when the server says the
+session has ended. The profile kept beside it (roles, practices) is what the user signed in with; a change of
+roles revokes the server session (migration 0401), so the profile cannot outlive it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import streamlit as st
 from sqlalchemy.orm import Session
 
 from dashboard.runtime import app_runtime
 from warehouse.scheduling import PRACTICE_TZ, Actor
+from warehouse.security.sessions import ENDED_MESSAGES, check_session, end_session
 from warehouse.security.signin import SignedInUser, context_for_choice
 from warehouse.tenancy import AccessContext, tenant_session
 
 TZ = PRACTICE_TZ
 ALL_PRACTICES = "all"
+
+
+@dataclass(frozen=True)
+class OidcProvider:
+    name: (
+        str | None
+    )  # the [auth.NAME] section for st.login; None: the default provider (keys right in [auth])
+    label: str
+
+
+def oidc_provider() -> OidcProvider | None:
+    """The identity provider configured for ``st.login`` in secrets.toml, or None (then only local accounts).
+
+    One provider: either the keys directly in ``[auth]`` or the first ``[auth.NAME]`` section. The button
+    says "Sign in with <display_name>" (an extra key VetConnect reads; Streamlit ignores it)."""
+    if not st.secrets.load_if_toml_exists():
+        return None
+    auth = st.secrets.get("auth")
+    if not auth or "redirect_uri" not in auth or "cookie_secret" not in auth:
+        return None
+    if "client_id" in auth:
+        return OidcProvider(None, str(auth.get("display_name", "single sign-on")))
+    for name, section in auth.items():
+        if isinstance(section, Mapping) and "client_id" in section:
+            return OidcProvider(name, str(section.get("display_name", name.capitalize())))
+    return None
+
+
+def user_agent() -> str | None:
+    """The browser's User-Agent header (shown in the user's list of sessions), when there is a browser."""
+    return st.context.headers.get("User-Agent")
+
+
+def signed_in_user() -> SignedInUser | None:
+    """The signed-in user if their server-side session is still valid; otherwise sign the browser session
+    out (the sign-in page then says why) and return None."""
+    signed_in = st.session_state.get("user")
+    if signed_in is None:
+        return None
+    if signed_in.session_token is None:
+        sign_out(ENDED_MESSAGES["unknown"])
+        return None
+    check = check_session(app_runtime().app_engine, signed_in.session_token)
+    if check.ended is not None or check.user_id != signed_in.user_id:
+        sign_out(check.message)
+        return None
+    return signed_in
+
+
+def sign_out(reason: str | None = None, *, end_server_session: bool = False) -> None:
+    """Forget everything of this browser session; with ``end_server_session``, revoke it on the server first
+    (the sign-out button), so the token is worthless even if it was copied. After an OIDC sign-in the user
+    chose to end, Streamlit's identity cookie goes too (``st.logout`` reloads the app)."""
+    signed_in = st.session_state.get("user")
+    if end_server_session and signed_in is not None and signed_in.session_id is not None:
+        with tenant_session(app_runtime().app_engine, signed_in.context) as session:
+            end_session(session, signed_in.session_id)
+    for key in list(st.session_state.keys()):
+        del st.session_state[key]
+    if reason:
+        st.session_state["signed_out_reason"] = reason
+    if end_server_session and signed_in is not None and signed_in.sign_in_method == "oidc":
+        st.logout()
 
 
 def user() -> SignedInUser:

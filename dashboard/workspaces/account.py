@@ -1,4 +1,5 @@
-"""My account: password change (with the policy) and the authenticator app (two-step sign-in)."""
+"""My account: password change (with the policy), the authenticator app (two-step sign-in), and the
+signed-in sessions (sign out everywhere)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from warehouse.security.self_service import (
     confirm_mfa_enrolment,
     disable_mfa,
 )
+from warehouse.security.sessions import ENDED_MESSAGES, live_sessions, revoke_sessions
 
 user = ctx.user()
 ctx.breadcrumbs("My account")
@@ -28,7 +30,7 @@ st.caption(
 if flash := st.session_state.pop("account.flash", None):
     st.success(flash)
 
-password_tab, mfa_tab = st.tabs(["Password", "Two-step sign-in"])
+password_tab, mfa_tab, sessions_tab = st.tabs(["Password", "Two-step sign-in", "Sessions"])
 with password_tab, st.form("password"):
     current = st.text_input("Current password", type="password", key="account.current")
     slots = {"current": st.empty()}
@@ -40,11 +42,14 @@ with password_tab, st.form("password"):
     if st.form_submit_button("Change password", type="primary"):
         try:
             with ctx.tenant() as session:
-                change_password(session, user.user_id, current=current, new=new, repeat=repeat)
+                ended = change_password(session, user.user_id, current=current, new=new, repeat=repeat,
+                                        current_session_id=user.session_id)  # fmt: skip
         except AccountChangeError as exc:
             ctx.field_errors({exc.field: str(exc)}, slots)
         else:
-            st.session_state["account.flash"] = "Password changed."
+            st.session_state["account.flash"] = "Password changed." + (
+                f" Signed out {ended} other session{'s' if ended != 1 else ''}." if ended else ""
+            )
             st.rerun()
 
 with mfa_tab:
@@ -84,3 +89,28 @@ with mfa_tab:
                     st.session_state.pop("account.enrolment", None)
                     st.session_state["account.flash"] = "Two-step sign-in is on."
                     st.rerun()
+
+with sessions_tab:
+    with ctx.tenant() as session:
+        sessions = live_sessions(session, user.user_id)
+    st.dataframe(
+        [
+            {
+                "": "this session" if row.id == user.session_id else "",
+                "device": row.user_agent or "unknown",
+                "signed in with": row.method,
+                "since": row.created_at.astimezone(ctx.TZ).strftime("%d-%m-%Y %H:%M"),
+                "last active": row.last_seen_at.astimezone(ctx.TZ).strftime("%d-%m-%Y %H:%M"),
+            }
+            for row in sessions
+        ],
+        hide_index=True,
+    )
+    st.caption(
+        "Lost a phone or used a shared computer? Sign out everywhere ends every session, this one too."
+    )
+    if st.button("Sign out everywhere", key="account.sign_out_everywhere"):
+        with ctx.tenant() as session:
+            revoke_sessions(session, user.user_id, reason="signed out everywhere")
+        ctx.sign_out(ENDED_MESSAGES["signed out everywhere"])
+        st.rerun()

@@ -96,8 +96,11 @@ def sign_in(username: str, password: str = PASSWORD, *, secret: str | None = Non
     at.button[0].click().run()
     pending = at.session_state["pending_sign_in"] if "pending_sign_in" in at.session_state else None
     if pending is not None:
-        code_secret = secret or pending.enrolment.secret
-        at.text_input[0].input(pyotp.TOTP(code_secret).now())
+        # Enrolment: the current code. A later challenge: the next step's code, because a code is accepted
+        # only once and the enrolment may have used the current one.
+        totp = pyotp.TOTP(secret or pending.enrolment.secret)
+        code = totp.at(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)) if secret else totp.now()
+        at.text_input[0].input(code)
         at.button[0].click().run()
     return at
 

@@ -135,7 +135,8 @@ class OidcIdentity(Base):
     email: Mapped[str | None] = mapped_column(String(254))
     linked_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     linked_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
-    last_used_at: Mapped[dt.datetime | None]
+    # The issue time of the last ID token that opened a session: a token opens at most one.
+    last_id_token_issued_at: Mapped[dt.datetime | None]
 
 
 class Membership(Base):

@@ -63,6 +63,16 @@ def grant_role(session: Session, *, user_id: int, tenant_id: int, role: str) -> 
     session.flush()
 
 
+def deactivate_user(session: Session, user_id: int) -> None:
+    """Switch an account off (system session): sign-in is refused and its sessions end at once (a trigger
+    revokes them, migration 0401)."""
+    user = session.get(AppUser, user_id, with_for_update=True)
+    if user is None:
+        raise AccountError(f"no user with id {user_id}")
+    user.is_active = False
+    session.flush()
+
+
 def list_users(session: Session) -> list[UserRow]:
     rows = session.execute(
         select(AppUser.id, AppUser.username, AppUser.full_name, Tenant.code, Membership.role)

@@ -6,6 +6,8 @@ copied onto another account does not decrypt (and so cannot be used to pass that
 
 from __future__ import annotations
 
+import datetime as dt
+import hmac
 import io
 import os
 from dataclasses import dataclass
@@ -44,9 +46,24 @@ def decrypt_secret(master_key: bytes, user_id: int, blob: bytes) -> str:
         raise DecryptionError(f"TOTP secret does not belong to user {user_id}") from exc
 
 
-def verify_code(secret: str, code: str) -> bool:
+def accepted_step(
+    secret: str, code: str, *, last_step: int | None = None, at: dt.datetime | None = None
+) -> int | None:
+    """The time step (unix time // 30) a code belongs to when it is valid at ``at`` (± ``VALID_WINDOW``
+    steps) and later than ``last_step``, the step accepted last time; None otherwise.
+
+    Storing the returned step and passing it back next time makes every code single-use (RFC 6238 §5.2):
+    a code seen over a shoulder or replayed cannot be used again while it is still inside its window.
+    """
     cleaned = "".join(ch for ch in code if ch.isdigit())
-    return len(cleaned) == 6 and pyotp.TOTP(secret).verify(cleaned, valid_window=VALID_WINDOW)
+    if len(cleaned) != 6:
+        return None
+    totp = pyotp.TOTP(secret)
+    current = totp.timecode(at or dt.datetime.now(dt.UTC))
+    for step in range(current - VALID_WINDOW, current + VALID_WINDOW + 1):
+        if (last_step is None or step > last_step) and hmac.compare_digest(totp.generate_otp(step), cleaned):
+            return step
+    return None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from warehouse.schema.tenancy import AppUser
 from warehouse.security import mfa
 from warehouse.security.passwords import WeakPassword, check_policy, hash_password, verify_password
+from warehouse.security.sessions import revoke_sessions
 from warehouse.security.signin import MFA_REQUIRED_ROLES
 
 
@@ -32,7 +33,11 @@ def _me(session: Session, user_id: int) -> AppUser:
     return user
 
 
-def change_password(session: Session, user_id: int, *, current: str, new: str, repeat: str) -> None:
+def change_password(
+    session: Session, user_id: int, *, current: str, new: str, repeat: str, current_session_id: int | None
+) -> int:
+    """Set a new password and end the user's other sessions (someone who knew the old password may have
+    one); returns how many were ended. The session it was changed from stays signed in."""
     user = _me(session, user_id)
     if not verify_password(user.password_hash, current):
         raise AccountChangeError("current", "The current password is not correct.")
@@ -47,16 +52,19 @@ def change_password(session: Session, user_id: int, *, current: str, new: str, r
     user.password_hash = hash_password(new)
     user.password_changed_at = func.now()
     session.flush()
+    return revoke_sessions(session, user_id, reason="password changed", except_session_id=current_session_id)
 
 
 def confirm_mfa_enrolment(
     session: Session, user_id: int, enrolment: mfa.Enrolment, code: str, *, master_key: bytes
 ) -> None:
-    if not mfa.verify_code(enrolment.secret, code):
+    step = mfa.accepted_step(enrolment.secret, code)
+    if step is None:
         raise AccountChangeError("code", "That code does not match; check the time on your phone and retry.")
     user = _me(session, user_id)
     user.totp_secret_enc = mfa.encrypt_secret(master_key, user_id, enrolment.secret)
     user.mfa_enabled = True
+    user.totp_last_step = step
     session.flush()
 
 
@@ -65,13 +73,17 @@ def disable_mfa(
 ) -> None:
     if roles & MFA_REQUIRED_ROLES:
         raise AccountChangeError("code", "Your role requires a second factor; it cannot be switched off.")
-    user = _me(session, user_id)
-    if not user.totp_secret_enc or not mfa.verify_code(
-        mfa.decrypt_secret(master_key, user_id, user.totp_secret_enc), code
-    ):
-        raise AccountChangeError("code", "That code is not valid.")
+    user = session.get(AppUser, user_id, with_for_update=True)
+    if user is None or not user.totp_secret_enc:
+        raise AccountChangeError("code", "Two-step sign-in is not on.")
+    secret = mfa.decrypt_secret(master_key, user_id, user.totp_secret_enc)
+    if mfa.accepted_step(secret, code, last_step=user.totp_last_step) is None:
+        raise AccountChangeError(
+            "code", "That code is not valid (or was used already); wait for the next one."
+        )
     user.totp_secret_enc = None
     user.mfa_enabled = False
+    user.totp_last_step = None
     session.flush()
 
 

@@ -1,4 +1,4 @@
-"""Sign-in: password (argon2id), lockout after repeated failures, TOTP second factor, session expiry.
+"""Sign-in: password (argon2id), lockout after repeated failures, TOTP second factor, a server-side session.
 
 Looking a user up happens before any access context exists, so it goes through the audited system session.
 
@@ -9,7 +9,10 @@ The flow is two steps. :func:`begin_sign_in` checks the password and returns one
   and confirm a first code (:func:`complete_enrolment`) before anything else opens,
 - :class:`Locked` — too many failures; says until when,
 - :class:`Rejected` — unknown user name or wrong password (indistinguishable on purpose).
-Wrong second-factor codes count as failures too, so the lockout also caps code guessing.
+Wrong second-factor codes count as failures too, so the lockout also caps code guessing. A code is accepted
+once: the accepted time step is stored under the user's row lock, so neither a replay nor two concurrent
+sign-ins with the same code both pass. A successful sign-in opens a server-side session
+(:mod:`warehouse.security.sessions`); :class:`SignedInUser` carries its token to the browser session.
 """
 
 from __future__ import annotations
@@ -24,13 +27,12 @@ from warehouse.schema.tenancy import AppUser, Membership, Tenant
 from warehouse.security import mfa
 from warehouse.security.accounts import FRANCHISE_ROLES, practice_ids_for_user
 from warehouse.security.passwords import hash_password, needs_rehash, verify_password
+from warehouse.security.sessions import open_session
 from warehouse.tenancy import AccessContext, system_session
 
 MFA_REQUIRED_ROLES = frozenset({"franchise_admin", "franchise_manager", "practice_manager"})
 MAX_FAILED_SIGN_INS = 5
 LOCKOUT = dt.timedelta(minutes=15)
-IDLE_TIMEOUT = dt.timedelta(hours=8)
-ABSOLUTE_TIMEOUT = dt.timedelta(hours=12)
 # The first step is valid this long; after it the password must be entered again.
 CHALLENGE_TTL = dt.timedelta(minutes=5)
 
@@ -55,7 +57,10 @@ class SignedInUser:
     context: AccessContext
     practices: tuple[PracticeChoice, ...] = ()
     mfa_enabled: bool = False
-    signed_in_at: dt.datetime = field(default_factory=_now)
+    # The server-side session (None for a profile built without signing in, e.g. a page test).
+    sign_in_method: str = "password"
+    session_id: int | None = None
+    session_token: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def may_choose_all_practices(self) -> bool:
@@ -72,6 +77,7 @@ class MfaChallenge:
     user_id: int
     username: str
     issued_at: dt.datetime
+    method: str = "password"  # how the first step was passed: "password" or "oidc"
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,7 @@ class MfaEnrolmentRequired:
     username: str
     issued_at: dt.datetime
     enrolment: mfa.Enrolment
+    method: str = "password"
 
 
 @dataclass(frozen=True)
@@ -102,7 +109,11 @@ class Rejected:
 SignInOutcome = SignedInUser | MfaChallenge | MfaEnrolmentRequired | Locked | Rejected
 
 
-def _load_signed_in(session: Session, user: AppUser) -> SignedInUser:
+def load_signed_in(
+    session: Session, user: AppUser, *, method: str = "password", session_id: int | None = None,
+    session_token: str | None = None,
+) -> SignedInUser:  # fmt: skip
+    """The profile a browser session works with: roles, the practice set and the practices' names."""
     roles = frozenset(session.scalars(select(Membership.role).where(Membership.user_id == user.id)))
     practice_ids = practice_ids_for_user(session, user.id)
     practices = tuple(
@@ -116,6 +127,7 @@ def _load_signed_in(session: Session, user: AppUser) -> SignedInUser:
     return SignedInUser(
         user.id, user.username, user.full_name, roles,
         AccessContext.for_practices(practice_ids, user_id=user.id), practices, user.mfa_enabled,
+        method, session_id, session_token,
     )  # fmt: skip
 
 
@@ -128,11 +140,20 @@ def _register_failure(user: AppUser, now: dt.datetime) -> Locked | Rejected:
     return Rejected()
 
 
-def _succeed(session: Session, user: AppUser, now: dt.datetime) -> SignedInUser:
+def succeed(
+    session: Session,
+    user: AppUser,
+    now: dt.datetime,
+    *,
+    method: str = "password",
+    user_agent: str | None = None,
+) -> SignedInUser:
+    """The user has proved who they are: reset the failure count and open a server-side session."""
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
-    return _load_signed_in(session, user)
+    session_id, token = open_session(session, user.id, method=method, user_agent=user_agent)
+    return load_signed_in(session, user, method=method, session_id=session_id, session_token=token)
 
 
 def _locked(user: AppUser, now: dt.datetime) -> Locked | None:
@@ -146,8 +167,9 @@ def _find(session: Session, username: str) -> AppUser | None:
 
 
 def begin_sign_in(
-    admin_engine: Engine, username: str, password: str, *, now: dt.datetime | None = None
-) -> SignInOutcome:
+    admin_engine: Engine, username: str, password: str, *, now: dt.datetime | None = None,
+    user_agent: str | None = None,
+) -> SignInOutcome:  # fmt: skip
     now = now or _now()
     with system_session(admin_engine, reason=f"sign-in of {username.strip().lower()!r}") as session:
         user = _find(session, username)
@@ -164,7 +186,7 @@ def begin_sign_in(
             return MfaChallenge(user.id, user.username, now)
         if roles & MFA_REQUIRED_ROLES:
             return MfaEnrolmentRequired(user.id, user.username, now, mfa.new_enrolment(user.username))
-        return _succeed(session, user, now)
+        return succeed(session, user, now, user_agent=user_agent)
 
 
 def complete_mfa(
@@ -174,60 +196,59 @@ def complete_mfa(
     *,
     master_key: bytes,
     now: dt.datetime | None = None,
+    user_agent: str | None = None,
 ) -> SignedInUser | Locked | Rejected:
     now = now or _now()
     if now - challenge.issued_at > CHALLENGE_TTL:
         return Rejected("The sign-in took too long; enter your password again.")
     with system_session(admin_engine, reason=f"second factor of user {challenge.user_id}") as session:
+        # The row lock serialises concurrent attempts for this user: the second one reads the step the first
+        # stored, so one code opens one session.
         user = session.get(AppUser, challenge.user_id, with_for_update=True)
         if user is None or not user.is_active or not user.totp_secret_enc:
             return Rejected()
         if locked := _locked(user, now):
             return locked
         secret = mfa.decrypt_secret(master_key, user.id, user.totp_secret_enc)
-        if not mfa.verify_code(secret, code):
+        step = mfa.accepted_step(secret, code, last_step=user.totp_last_step, at=now)
+        if step is None:
             outcome = _register_failure(user, now)
             return (
                 outcome
                 if isinstance(outcome, Locked)
-                else Rejected("That code is not valid; try the next one.")
+                else Rejected("That code is not valid (or was used already); wait for the next one.")
             )
-        return _succeed(session, user, now)
+        user.totp_last_step = step
+        return succeed(session, user, now, method=challenge.method, user_agent=user_agent)
 
 
 def complete_enrolment(
     admin_engine: Engine, pending: MfaEnrolmentRequired, code: str, *, master_key: bytes,
-    now: dt.datetime | None = None,
+    now: dt.datetime | None = None, user_agent: str | None = None,
 ) -> SignedInUser | Rejected:  # fmt: skip
     """First sign-in of a user whose role requires MFA: store the secret once they prove their app has it."""
     now = now or _now()
     if now - pending.issued_at > CHALLENGE_TTL:
         return Rejected("The sign-in took too long; enter your password again.")
-    if not mfa.verify_code(pending.enrolment.secret, code):
+    step = mfa.accepted_step(pending.enrolment.secret, code, at=now)
+    if step is None:
         return Rejected("That code does not match the QR code; check the time on your phone and try again.")
     with system_session(admin_engine, reason=f"MFA enrolment of user {pending.user_id}") as session:
         user = session.get(AppUser, pending.user_id, with_for_update=True)
         if user is None or not user.is_active:
             return Rejected()
+        if user.mfa_enabled:  # a second tab (or a replay) confirming the same enrolment
+            return Rejected("Two-step sign-in is already set up; enter your password again.")
         user.totp_secret_enc = mfa.encrypt_secret(master_key, user.id, pending.enrolment.secret)
         user.mfa_enabled = True
-        return _succeed(session, user, now)
+        user.totp_last_step = step
+        return succeed(session, user, now, method=pending.method, user_agent=user_agent)
 
 
 def authenticate(admin_engine: Engine, username: str, password: str) -> SignedInUser | None:
     """Password-only sign-in for users without a second factor (scripts, tests); None otherwise."""
     outcome = begin_sign_in(admin_engine, username, password)
     return outcome if isinstance(outcome, SignedInUser) else None
-
-
-def session_expired(user: SignedInUser, last_seen: dt.datetime, now: dt.datetime | None = None) -> str | None:
-    """Why a browser session must sign in again (idle too long, or signed in too long ago), or None."""
-    now = now or _now()
-    if now - last_seen > IDLE_TIMEOUT:
-        return f"Signed out after {IDLE_TIMEOUT.total_seconds() / 3600:.0f} hours without activity."
-    if now - user.signed_in_at > ABSOLUTE_TIMEOUT:
-        return f"Signed out: sessions last at most {ABSOLUTE_TIMEOUT.total_seconds() / 3600:.0f} hours."
-    return None
 
 
 def context_for_choice(user: SignedInUser, practice_id: int | None) -> AccessContext:

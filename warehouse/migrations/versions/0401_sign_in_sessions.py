@@ -59,7 +59,7 @@ BEGIN
     END IF;
   END IF;
   RETURN QUERY SELECT s.user_id, s.id,
-    CASE WHEN s.revoked_at IS NULL THEN NULL ELSE coalesce(s.revoked_reason, 'revoked') END;
+    CASE WHEN s.revoked_at IS NULL THEN NULL ELSE coalesce(s.revoked_reason, 'revoked')::text END;
 END $$;
 
 CREATE FUNCTION revoke_sessions_of_changed_user() RETURNS trigger
@@ -124,7 +124,7 @@ def upgrade() -> None:
         sa.Column("email", sa.String(length=254), nullable=True),
         sa.Column("linked_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("linked_by", sa.BigInteger(), nullable=True),
-        sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_id_token_issued_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint(
             "subject IS NOT NULL OR email IS NOT NULL", name=op.f("ck_oidc_identity_subject_or_email")
         ),
