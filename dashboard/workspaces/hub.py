@@ -73,7 +73,7 @@ scope = (
 )
 st.caption(f"{today.day:%A %d %B %Y} · {scope}")
 cols = st.columns(4)
-cols[0].metric("Appointments today", today.agenda.height)
+cols[0].metric("Appointments today", today.appointments)
 cols[1].metric("Waiting", today.waiting)
 cols[2].metric("In consult", today.in_consult)
 cols[3].metric("Open tasks", sum(today.task_counts.values()))

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -87,6 +88,15 @@ class Invoice(Base):
         CheckConstraint("total_incl_cents = total_excl_cents + vat_cents", name="totals"),
         Index("ix_invoice_client", "practice_id", "client_id"),
         Index("ix_invoice_issued", "practice_id", "issued_on"),
+        # The hub's "unpaid invoices" of every visible practice, read from the index alone (migration 0402).
+        Index(
+            "ix_invoice_unpaid",
+            "practice_id",
+            "issued_on",
+            "id",
+            postgresql_where=text("status = 'issued'"),
+            postgresql_include=["number", "client_id", "total_incl_cents"],
+        ),  # fmt: skip
         {"info": practice_table()},
     )
 

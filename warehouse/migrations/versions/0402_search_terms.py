@@ -10,6 +10,9 @@ in one INSERT…SELECT. An UPDATE re-indexes only what changed (old terms EXCEPT
 ``search_reindex(practice)`` rebuilds one practice (for loads run with triggers off, e.g. the benchmarks).
 Deleting the last entry of a word also removes the word, so an erased name does not stay in the vocabulary.
 
+Also ``ix_invoice_unpaid``: the hub's unpaid invoices of a franchise manager's 50 practices (~10,000 of 50,000)
+were read row by row from the heap; the partial index answers the list and the count from the index alone.
+
 Revision ID: 0402
 Revises: 0401
 Create Date: 2026-11-23
@@ -140,10 +143,15 @@ def upgrade() -> None:
         "ix_search_word_trgm", "search_word", ["word"], postgresql_using="gin",
         postgresql_ops={"word": "gin_trgm_ops"},
     )  # fmt: skip
+    op.create_index(
+        "ix_invoice_unpaid", "invoice", ["practice_id", "issued_on", "id"], postgresql_where=sa.text("status = 'issued'"),
+        postgresql_include=["number", "client_id", "total_incl_cents"],
+    )  # fmt: skip
     op.execute("ANALYZE search_term; ANALYZE search_word")
 
 
 def downgrade() -> None:
+    op.drop_index("ix_invoice_unpaid", table_name="invoice")
     for table in TERMS:
         for event in ("insert", "update", "delete"):
             op.execute(f"DROP TRIGGER search_sync_{event} ON {q(table)}")
