@@ -20,6 +20,7 @@ from vetconnect.animana_cli import sync_app
 from vetconnect.devices_cli import devices_app
 from vetconnect.models_cli import models_app
 from vetconnect.runtime import SetupError, get_runtime
+from vetconnect.schedule_cli import reminders_app, schedule_app
 from vetconnect.settings import MissingSetting, get_settings
 from warehouse import migrate
 from warehouse.security.accounts import AccountError
@@ -39,6 +40,8 @@ app.add_typer(devices_app, name="devices")
 app.add_typer(sync_app, name="sync")
 app.add_typer(animana_app, name="animana")
 app.add_typer(models_app, name="models")
+app.add_typer(schedule_app, name="schedule")
+app.add_typer(reminders_app, name="reminders")
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -175,6 +178,13 @@ def demo(
             from vetconnect.animana_cli import demo_sync
 
             demo_sync(runtime.admin_url, summary.practice_codes, master_key=runtime.master_key())
+            from vetconnect.demo import roster_and_remind
+
+            for upkeep in roster_and_remind(runtime.app_engine, runtime.admin_engine, summary.practice_codes):
+                out.print(
+                    f"• {upkeep.code}: {upkeep.shifts_created} roster shift(s) over the synced agenda, "
+                    f"{upkeep.reminders.created} vaccination reminder(s) created, {upkeep.reminders.closed} closed"
+                )
         from warehouse.marts.refresh import refresh_all
 
         refreshed = refresh_all(runtime.app_engine, runtime.admin_engine)

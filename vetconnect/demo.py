@@ -8,15 +8,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from warehouse.billing.vat import vat_rate_for
+from warehouse.reminders import ReminderRun, generate_vaccination_reminders
+from warehouse.rosters import STANDARD_WEEK, WeeklyShift, create_roster, roster_agenda
 from warehouse.schema.billing import Product
 from warehouse.schema.clinical import ReminderTemplate, VaccineProtocol
-from warehouse.schema.scheduling import AppointmentType, Resource, StaffShift
+from warehouse.schema.scheduling import AppointmentType, Resource
 from warehouse.schema.tenancy import AppUser, Membership, Tenant
 from warehouse.security.accounts import add_user
+from warehouse.tenancy import AccessContext, system_session, tenant_session
 from warehouse.tenants import add_department, add_franchise, add_practice, find_by_code
 
 DEMO_PASSWORD = "Kliniek-Demo-2026"
@@ -175,15 +178,37 @@ def _seed_practice_resources(session: Session, practice: Tenant, today: dt.date)
     resources += [Resource(practice_id=practice.id, kind="room", name=room) for room in ROOMS]
     session.add_all(resources)
     session.flush()
-    for offset in range(14):
-        day = today + dt.timedelta(days=offset)
-        if day.weekday() >= 5:
-            continue
-        for resource in resources:
-            if resource.kind != "staff":
-                continue
-            session.add(StaffShift(
-                practice_id=practice.id, resource_id=resource.id,
-                starts_at=dt.datetime.combine(day, dt.time(8, 0), AMSTERDAM),
-                ends_at=dt.datetime.combine(day, dt.time(17, 30), AMSTERDAM),
-            ))  # fmt: skip
+    create_roster(
+        session, practice_id=practice.id, resource_ids=[r.id for r in resources if r.kind == "staff"],
+        week=[WeeklyShift(day, dt.time(8, 0), dt.time(17, 30)) for day in range(1, 6)],
+        first_day=today, last_day=today + dt.timedelta(days=13),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PracticeUpkeep:
+    code: str
+    shifts_created: int
+    reminders: ReminderRun
+
+
+def roster_and_remind(
+    app_engine: Engine, admin_engine: Engine, codes: list[str], *, today: dt.date | None = None
+) -> list[PracticeUpkeep]:
+    """After the sync: Animana delivers neither rosters nor reminders. Each practice's synced staff and rooms
+    get the standard week (weekdays 08:00–18:30, Saturday 09:00–13:00) over their agenda's span, so
+    utilisation has shift minutes to divide by; and the vaccination reminders falling due are generated.
+    Idempotent (a rerun adds nothing)."""
+    today = today or dt.datetime.now(AMSTERDAM).date()
+    with system_session(admin_engine, reason="demo: practices to roster and remind") as session:
+        tenants = {code: find_by_code(session, code) for code in codes}
+    if missing := [code for code, tenant in tenants.items() if tenant is None]:
+        raise LookupError(f"no demo practice with code(s) {missing}")
+    practices = {code: tenant.id for code, tenant in tenants.items() if tenant is not None}
+    done = []
+    for code, practice_id in practices.items():
+        with tenant_session(app_engine, AccessContext.for_practices([practice_id])) as session:
+            shifts = roster_agenda(session, practice_id, STANDARD_WEEK)
+            reminders = generate_vaccination_reminders(session, practice_id, today=today)
+        done.append(PracticeUpkeep(code, shifts, reminders))
+    return done

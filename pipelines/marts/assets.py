@@ -25,6 +25,7 @@ from pipelines.animana.assets import asset_key as animana_key
 from pipelines.animana.partitions import animana_practices
 from pipelines.animana.resources import WarehouseResource
 from pipelines.animana.sync import RESOURCE_ORDER
+from pipelines.marts.reminders import REMINDERS_KEY
 from warehouse.marts.checks import reconcile
 from warehouse.marts.refresh import refresh_practice
 from warehouse.tenancy import AccessContext, system_session, tenant_session
@@ -51,7 +52,7 @@ def practice_id_for(admin_engine, code: str) -> int:  # noqa: ANN001
         AssetSpec(
             MARTS_KEY,
             group_name="marts",
-            deps=[animana_key(r) for r in RESOURCE_ORDER],
+            deps=[*(animana_key(r) for r in RESOURCE_ORDER), REMINDERS_KEY],
             description="Daily, monthly and receivables marts of one practice (warehouse.marts)",
         )
     ],

@@ -1,4 +1,5 @@
-"""Every 15 minutes (after the Animana sync) an incremental refresh of every practice; nightly a full rebuild."""
+"""Every 15 minutes (after the Animana sync) the practice's due vaccination reminders, then an incremental marts
+refresh of every practice; nightly a full rebuild."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from collections.abc import Iterator
 from dagster import AssetSelection, RunRequest, ScheduleEvaluationContext, define_asset_job, schedule
 
 from pipelines.marts.assets import practice_marts
+from pipelines.marts.reminders import vaccination_reminders
 from pipelines.practice_runs import per_practice_requests
 
 marts_refresh_job = define_asset_job(
-    "marts_refresh_job", selection=AssetSelection.assets(practice_marts), tags={"dagster/max_retries": "2"}
+    "marts_refresh_job",
+    selection=AssetSelection.assets(vaccination_reminders, practice_marts),
+    tags={"dagster/max_retries": "2"},
 )
 
 

@@ -50,8 +50,9 @@ KPIS: tuple[Kpi, ...] = (
         "with a shift that day."),
     Kpi("vacc_compliance", "Vaccination compliance", "pct", "Boosters falling due in the period that were given "
         "within 30 days of the due date ÷ boosters due (recent due dates are still open)."),
-    Kpi("reminder_compliance", "Reminder compliance", "pct", "Reminders due in the period marked done ÷ "
-        "reminders due (cancelled excluded)."),
+    Kpi("reminder_compliance", "Reminder compliance", "pct", "Reminders due in the period that worked ÷ "
+        "reminders due (cancelled excluded): a vaccination reminder worked when the same vaccine was given "
+        "within 30 days of its due date, any other reminder when marked done."),
     Kpi("lab_revenue", "Lab revenue", "eur", "Invoice lines excl. VAT of products of kind lab."),
     Kpi("receivables", "Receivables", "eur", "Outstanding on issued invoices today (total incl. VAT minus "
         "payments); not limited to the period.", higher_is_better=False),

@@ -153,9 +153,18 @@ WITH {_STAFF},
                AND w.given_on BETWEEN v.due_on - 30 AND v.due_on + 30)) AS vacc_done_30d
     FROM vaccination v WHERE v.practice_id = :p AND v.due_on IS NOT NULL AND {_date_in_days("v.due_on")}
     GROUP BY 1),
+  -- A vaccination reminder is done when the booster was given within 30 days of its due date (the
+  -- vaccination compliance rule), whatever its status says; other reminders when marked done.
   rem AS (
-    SELECT r.due_on AS day, count(*) AS reminders_due, count(*) FILTER (WHERE r.status = 'done') AS reminders_done
-    FROM reminder r WHERE r.practice_id = :p AND r.status <> 'cancelled' AND {_date_in_days("r.due_on")}
+    SELECT r.due_on AS day, count(*) AS reminders_due,
+           count(*) FILTER (WHERE CASE WHEN v.id IS NULL THEN r.status = 'done' ELSE EXISTS (
+             SELECT 1 FROM vaccination w
+             WHERE w.practice_id = v.practice_id AND w.patient_id = v.patient_id AND w.vaccine_name = v.vaccine_name
+               AND w.id <> v.id AND w.given_on > v.given_on
+               AND w.given_on BETWEEN r.due_on - 30 AND r.due_on + 30) END) AS reminders_done
+    FROM reminder r
+    LEFT JOIN vaccination v ON r.kind = 'vaccination' AND v.practice_id = r.practice_id AND v.id = r.vaccination_id
+    WHERE r.practice_id = :p AND r.status <> 'cancelled' AND {_date_in_days("r.due_on")}
     GROUP BY 1),
   days AS (SELECT day FROM sched UNION SELECT day FROM inv UNION SELECT day FROM vis UNION SELECT day FROM vacc
            UNION SELECT day FROM rem)

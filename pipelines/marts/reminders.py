@@ -1,0 +1,60 @@
+"""Vaccination reminders of one practice, generated from its vaccinations after each Animana sync.
+
+Animana's API has no reminders; VetConnect creates them (``warehouse.reminders``). Partitioned by practice like
+the Animana assets, downstream of their vaccinations and animals, upstream of the practice marts (reminder
+compliance reads the reminders). Idempotent, so every marts run can include it.
+"""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    Backoff,
+    MaterializeResult,
+    RetryPolicy,
+    asset,
+)
+from sqlalchemy import text
+
+from pipelines.animana.assets import asset_key as animana_key
+from pipelines.animana.partitions import animana_practices
+from pipelines.animana.resources import WarehouseResource
+from warehouse.reminders import generate_vaccination_reminders
+from warehouse.tenancy import AccessContext, system_session, tenant_session
+
+REMINDERS_KEY = AssetKey(["marts", "vaccination_reminders"])
+
+
+@asset(
+    key=REMINDERS_KEY,
+    group_name="marts",
+    deps=[animana_key("animals"), animana_key("vaccinations")],
+    partitions_def=animana_practices,
+    retry_policy=RetryPolicy(max_retries=2, delay=10, backoff=Backoff.EXPONENTIAL),
+    description="Vaccination reminders due from the practice's vaccinations (warehouse.reminders)",
+    compute_kind="sql",
+)
+def vaccination_reminders(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    with system_session(
+        warehouse.admin_engine, reason=f"reminders: resolve practice {context.partition_key}"
+    ) as s:
+        found = s.execute(
+            text("SELECT id, timezone FROM tenant WHERE kind = 'practice' AND code = :code"),
+            {"code": context.partition_key},
+        ).one_or_none()
+    if found is None:
+        raise LookupError(f"no practice with code {context.partition_key!r}")
+    practice_id, timezone = int(found[0]), found[1]
+    today = dt.datetime.now(ZoneInfo(timezone)).date()  # the practice's today, not the server's
+    with tenant_session(warehouse.app_engine, AccessContext.for_practices([practice_id])) as session:
+        run = generate_vaccination_reminders(session, practice_id, today=today)
+    return MaterializeResult(
+        metadata={
+            "practice_id": practice_id,
+            "created": run.created,
+            "closed": run.closed,
+            "today": str(today),
+        }
+    )
