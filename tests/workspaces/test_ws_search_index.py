@@ -1,0 +1,112 @@
+"""The search's word index (migration 0402) against real PostgreSQL under RLS: it follows every write of the
+record, ranks exact before prefix before typo, stops at the page size, and never crosses a practice."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import text
+
+from tests.conftest import MASTER_KEY
+from warehouse.schema.clients import Client, ClientPatient, Patient
+from warehouse.search import search
+from warehouse.tenancy import AccessContext
+
+
+def _titles(results, kind):  # noqa: ANN001, ANN202
+    return [h.title for h in results.group(kind)]
+
+
+def _words(session, practice_id, kind):  # noqa: ANN001, ANN202
+    return set(session.execute(
+        text("SELECT word FROM search_word WHERE practice_id = :p AND kind = :k"), {"p": practice_id, "k": kind}
+    ).scalars())  # fmt: skip
+
+
+def test_the_index_follows_inserts_renames_and_deletes_made_by_the_app_role(ws_db):
+    a1 = ws_db.world.practices["a1"]
+    practice = AccessContext.for_practices([a1.practice_id], user_id=a1.user_id)
+    with ws_db.as_app(practice) as session:
+        client = Client(
+            practice_id=a1.practice_id, last_name="Zwanenburg", first_name="Ilse", postcode="3512 JK"
+        )
+        session.add(client)
+        session.flush()
+        client_id = client.id
+    with ws_db.as_app(practice) as session:
+        assert [h.id for h in search(session, "Zwanenburg", master_key=MASTER_KEY).group("client")] == [
+            client_id
+        ]
+        assert [h.id for h in search(session, "ilse", master_key=MASTER_KEY).group("client")] == [client_id]
+        assert client_id in {h.id for h in search(session, "3512jk", master_key=MASTER_KEY).group("client")}
+        session.get(Client, (a1.practice_id, client_id)).last_name = "Kraaijeveld"
+    with ws_db.as_app(practice) as session:
+        assert not search(session, "Zwanenburg", master_key=MASTER_KEY).group("client")
+        assert [h.id for h in search(session, "Kraaijveld", master_key=MASTER_KEY).group("client")] == [
+            client_id
+        ]
+        # The old name left the typo vocabulary with its last entry (an erased name must not linger there).
+        assert "zwanenburg" not in _words(session, a1.practice_id, "client")
+        session.get(Client, (a1.practice_id, client_id)).deleted_at = dt.datetime.now(dt.UTC)
+    with ws_db.as_app(practice) as session:
+        assert not search(session, "Kraaijeveld", master_key=MASTER_KEY).group("client")
+        assert "kraaijeveld" not in _words(session, a1.practice_id, "client")
+        invoice_number = session.execute(
+            text("SELECT number FROM invoice WHERE practice_id = :p"), {"p": a1.practice_id}
+        ).scalar_one()
+        session.execute(text("DELETE FROM payment WHERE practice_id = :p"), {"p": a1.practice_id})
+        session.execute(
+            text("UPDATE invoice SET number = '2026-a1-7777' WHERE practice_id = :p"), {"p": a1.practice_id}
+        )
+    with ws_db.as_app(practice) as session:
+        assert _titles(search(session, "2026-a1-77", master_key=MASTER_KEY), "invoice") == ["2026-a1-7777"]
+        assert not search(session, invoice_number, master_key=MASTER_KEY).group("invoice")
+
+
+def test_exact_before_prefix_before_typo_and_a_common_name_stops_at_the_page(ws_db):
+    a1 = ws_db.world.practices["a1"]
+    practice = AccessContext.for_practices([a1.practice_id], user_id=a1.user_id)
+    with ws_db.as_app(practice) as session:
+        for name in ("Saartje", "Saar", "Sar", "Sarah"):
+            session.add(Patient(practice_id=a1.practice_id, name=name, species="cat"))
+    with ws_db.as_app(practice) as session:
+        hits = search(session, "saar", master_key=MASTER_KEY).group("patient")
+        assert [h.title for h in hits][:2] == ["Saar", "Saartje"]
+        assert hits[0].score == 1.0 and hits[0].score > hits[1].score
+        # A typo (a letter dropped inside) finds by similarity, ranked below anything that matches as typed.
+        typo = search(session, "Sartje", master_key=MASTER_KEY).group("patient")
+        assert [h.title for h in typo][0] == "Saartje"
+        assert all(h.score < 0.9 for h in typo)
+        session.add_all(
+            Patient(practice_id=a1.practice_id, name=f"Max {n}", species="dog", date_of_birth=dt.date(2020, 1, 1))
+            for n in range(30)
+        )  # fmt: skip
+    with ws_db.as_app(practice) as session:
+        common = search(session, "max", master_key=MASTER_KEY, limit=8).group("patient")
+        assert len(common) == 8 and all(h.score == 1.0 for h in common)
+
+
+def test_the_index_never_answers_with_another_practice_or_franchise(ws_db):
+    world = ws_db.world
+    a1, a2, b1 = (world.practices[c] for c in ("a1", "a2", "b1"))
+    with ws_db.as_app(AccessContext.for_practices([b1.practice_id], user_id=b1.user_id)) as session:
+        patient = Patient(practice_id=b1.practice_id, name="Quirijntje", species="rabbit")
+        session.add(patient)
+        session.flush()
+        session.add(ClientPatient(practice_id=b1.practice_id, client_id=b1.client_id, patient_id=patient.id))
+    for context in (
+        AccessContext.for_practices([a1.practice_id], user_id=a1.user_id),
+        AccessContext.for_practices([a1.practice_id, a2.practice_id], user_id=world.franchise_manager_id),
+    ):
+        with ws_db.as_app(context) as session:
+            for query in ("Quirijntje", "Quirijnt", "Qurijntje"):  # exact, prefix, typo
+                assert not search(session, query, master_key=MASTER_KEY).hits, query
+            # The common test names exist in every practice: only the context's practices answer.
+            found = search(session, "Bello", master_key=MASTER_KEY)
+            assert {h.practice_id for h in found.hits} <= set(context.practice_ids)
+            assert {h.practice_id for h in found.group("patient")} == set(context.practice_ids)
+            assert not session.execute(
+                text("SELECT count(*) FROM search_term WHERE practice_id = :b"), {"b": b1.practice_id}
+            ).scalar_one()
+    with ws_db.as_app(AccessContext.for_practices([b1.practice_id], user_id=b1.user_id)) as session:
+        assert _titles(search(session, "Qurijntje", master_key=MASTER_KEY), "patient") == ["Quirijntje"]
