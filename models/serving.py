@@ -130,8 +130,10 @@ def _for_work_session(
     session or no promoted work-session model."""
     now = now or dt.datetime.now(dt.UTC)
     since = now - dt.timedelta(hours=16)  # a working day; sessions never cross a local day
-    events = actor_events(session, list(context.practice_ids), since=since)
-    events = events.filter((pl.col("actor") == f"user:{user_id}") & (pl.col("timestamp") <= now))
+    events = actor_events(
+        session, list(context.practice_ids), since=since, until=now + dt.timedelta(seconds=1)
+    )
+    events = events.filter(pl.col("actor") == f"user:{user_id}")
     if events.height == 0 or events["timestamp"].max() < now - SESSION_GAP:
         return None
     sessions = normalise_sessions(split_sessions(events))

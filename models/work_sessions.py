@@ -42,6 +42,7 @@ SELECT a.practice_id, a.id,
        CASE WHEN r.kind = 'staff' THEN r.id END
 FROM appointment a LEFT JOIN resource r ON r.practice_id = a.practice_id AND r.id = a.resource_id
 WHERE a.practice_id = ANY(:practices) AND (CAST(:since AS timestamptz) IS NULL OR a.starts_at >= :since)
+  AND (CAST(:until AS timestamptz) IS NULL OR a.starts_at < :until)
 """
 _APP_EVENTS = """
 SELECT e.practice_id, 'user:' || e.actor_user_id, e.activity, e.occurred_at, coalesce(e.actor_role, ''),
@@ -51,6 +52,7 @@ LEFT JOIN appointment a ON a.practice_id = e.practice_id AND a.id = e.appointmen
 LEFT JOIN appointment_type t ON t.franchise_id = a.franchise_id AND t.id = a.appointment_type_id
 WHERE e.practice_id = ANY(:practices) AND e.actor_user_id IS NOT NULL
   AND (CAST(:since AS timestamptz) IS NULL OR e.occurred_at >= :since)
+  AND (CAST(:until AS timestamptz) IS NULL OR e.occurred_at < :until)
 """
 RAW_SCHEMA = {
     "practice_id": pl.Int64, "actor": pl.String, "activity": pl.String, "timestamp": pl.Datetime("us", "UTC"),
@@ -60,15 +62,20 @@ RAW_SCHEMA = {
 
 
 def actor_events(
-    session: Session, practice_ids: Sequence[int], *, since: dt.datetime | None = None
+    session: Session,
+    practice_ids: Sequence[int],
+    *,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
 ) -> pl.DataFrame:
-    """Every event with a known actor (see the module docstring), oldest first (columns: ``RAW_SCHEMA``)."""
-    params = {"practices": list(practice_ids), "since": since}
+    """Every event with a known actor (see the module docstring) in ``[since, until)``, oldest first (columns:
+    ``RAW_SCHEMA``); clinical work of appointments starting before ``until``."""
+    params = {"practices": list(practice_ids), "since": since, "until": until}
     app = pl.DataFrame([tuple(r) for r in session.execute(text(_APP_EVENTS), params)], schema=RAW_SCHEMA,
                        orient="row")  # fmt: skip
     # Appointments that started up to a day before ``since`` can still have work after it.
     starts_from = None if since is None else since - dt.timedelta(days=1)
-    episodes = care_episode_log(session, practice_ids, since=starts_from)
+    episodes = care_episode_log(session, practice_ids, since=starts_from, until=until)
     rows = session.execute(text(_ACTORS), {**params, "since": starts_from})
     actors = pl.DataFrame([tuple(r) for r in rows], orient="row", schema={
         "practice_id": pl.Int64, "appointment_id": pl.Int64, "user_id": pl.Int64, "staff_id": pl.Int64})  # fmt: skip
@@ -87,6 +94,8 @@ def actor_events(
     )
     if since is not None:
         clinical = clinical.filter(pl.col("timestamp") >= since)
+    if until is not None:
+        clinical = clinical.filter(pl.col("timestamp") < until)
     return pl.concat([app.cast(RAW_SCHEMA), clinical.cast(RAW_SCHEMA)]).sort(
         ["practice_id", "actor", "timestamp", "order"]
     )
