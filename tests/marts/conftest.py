@@ -15,21 +15,9 @@ from animana_sync_support import MASTER_KEY, SECRET, SyncWorld, link_world  # no
 
 from connectors.animana.simulator import running_simulator  # noqa: E402
 from pipelines.animana.sync import sync_all  # noqa: E402
-from warehouse.reminders import generate_vaccination_reminders  # noqa: E402
-from warehouse.rosters import roster_agenda  # noqa: E402
-from warehouse.tenancy import AccessContext  # noqa: E402
+from vetconnect.demo import roster_and_remind  # noqa: E402
 
 TODAY = dt.date(2026, 11, 1)
-
-
-def roster_and_remind(world: SyncWorld) -> None:
-    """What the demo does after a sync (Animana has neither rosters nor reminders): the standard week over
-    each resource's agenda, and the vaccination reminders due by ``TODAY``."""
-    for practice in world.practices:
-        context = AccessContext.for_practices([practice.practice_id])
-        with world.db.as_app(context) as session:
-            roster_agenda(session, practice.practice_id)
-            generate_vaccination_reminders(session, practice.practice_id, today=TODAY)
 
 
 @pytest.fixture
@@ -39,7 +27,10 @@ def mart_world(fresh_db) -> Iterator[SyncWorld]:  # noqa: ANN001
     with running_simulator(seed=11, practices=2, client_secret=SECRET) as sim:
         world = SyncWorld(fresh_db, sim, link_world(fresh_db, [1001, 1002]))
         sync(world)
-        roster_and_remind(world)
+        # What `vetconnect demo` does after its sync: Animana has neither rosters nor reminders.
+        roster_and_remind(
+            fresh_db.app_engine, fresh_db.admin_engine, [p.code for p in world.practices], today=TODAY
+        )
         yield world
 
 

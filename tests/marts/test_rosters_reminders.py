@@ -3,6 +3,7 @@ practices loaded from Animana (which delivers neither)."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from zoneinfo import ZoneInfo
 
@@ -10,7 +11,10 @@ import pytest
 from animana_sync_support import MASTER_KEY
 from conftest import TODAY
 from sqlalchemy import text
+from typer.testing import CliRunner
 
+from vetconnect.cli import app
+from vetconnect.settings import get_settings
 from warehouse.marts.refresh import refresh_all
 from warehouse.reminders import generate_vaccination_reminders
 from warehouse.rosters import RosterError, WeeklyShift, create_roster, parse_week
@@ -155,3 +159,39 @@ def test_reminders_follow_the_vaccinations_once_each_and_the_mart_counts_a_renew
             {"p": practice, "d": pending.due_on},
         ).one()  # fmt: skip
     assert (after.reminders_due, after.reminders_done) == (before.reminders_due, before.reminders_done + 1)
+
+
+def test_cli_rosters_named_resources_and_generates_reminders_for_every_practice(
+    mart_world, monkeypatch, tmp_path
+):
+    db, practice = mart_world.db, mart_world.practices[0]
+    for key, value in {"DATABASE_URL": db.admin_url, "VETCONNECT_HOME": str(tmp_path),
+                       "VETCONNECT_MASTER_KEY": base64.b64encode(MASTER_KEY).decode()}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    runner = CliRunner()
+    with db.system() as session:
+        name = session.scalar(
+            text("SELECT name FROM resource WHERE practice_id = :p AND active ORDER BY id LIMIT 1"),
+            {"p": practice.practice_id},
+        )
+    # After the synced agenda ends: two weeks of Monday/Thursday mornings for one resource.
+    args = ["schedule", "roster", "--practice", practice.code, "--week", "mon,thu 08:00-12:00",
+            "--from", "2027-01-04", "--to", "2027-01-17", "--resource", name]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert f"{practice.code}: 4 shift(s) created for 1 resource(s)" in result.output
+    assert "0 shift(s)" in runner.invoke(app, args).output  # again: nothing new
+    wrong = runner.invoke(app, [*args[:-1], "Nobody"])
+    assert wrong.exit_code == 1 and "no active resource named 'Nobody'" in wrong.output
+    bad = runner.invoke(app, [*args[:5], "sun 18:00-08:00", *args[6:]])
+    assert bad.exit_code == 1 and "ends after it starts" in bad.output
+
+    generated = runner.invoke(app, ["reminders", "generate", "--all"])
+    assert generated.exit_code == 0, generated.output
+    lines = sorted(generated.output.strip().splitlines())
+    assert [line.split(":")[0] for line in lines] == sorted(p.code for p in mart_world.practices)
+    assert all("reminder(s) created" in line for line in lines)
+    again = runner.invoke(app, ["reminders", "generate", "--practice", practice.code])
+    assert f"{practice.code}: 0 reminder(s) created, 0 closed" in again.output
+    get_settings.cache_clear()
