@@ -1,4 +1,5 @@
-"""The next-action and no-show models of one franchise, trained from the warehouse.
+"""The models of one franchise, trained from the warehouse: next action on patient care episodes, next action
+on user work sessions (``models.work_sessions``) and no-show risk — one asset each (``models.training.KINDS``).
 
 Materialising stores a *candidate* artefact per model (``model_artifact``, with data window, metrics and code
 version). The blocking check ``beats_current_and_baseline`` then re-scores the candidate and the promoted
