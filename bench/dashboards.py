@@ -572,6 +572,9 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=2, help="practices generated / refreshed at once")
     parser.add_argument("--reuse", action="store_true", help="reuse the database of a previous run")
+    parser.add_argument(
+        "--no-rebuild", action="store_true", help="with --reuse: keep its marts (skip the timed full rebuild)"
+    )
     args = parser.parse_args()
 
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; cpus: {os.cpu_count()}")
@@ -596,14 +599,17 @@ def main() -> None:
     print("rows: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
     practice_ids = sorted(p for _, ids in franchises for p in ids)
 
-    t0 = time.perf_counter()
-    rebuilt = refresh_all(app_engine, admin_engine, full=True, workers=args.workers)
-    full_seconds = time.perf_counter() - t0
-    print(f"full rebuild: {len(rebuilt)} practices, {args.workers} at a time, in {full_seconds:,.1f}s")
-    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    with psycopg.connect(libpq(admin, DB_NAME), autocommit=True) as conn:
-        for table in ALL_MARTS:  # the source tables were analysed after the build
-            conn.execute(f"VACUUM ANALYZE {table}")
+    rebuilt: list = []
+    full_seconds = float("nan")
+    if not (args.reuse and args.no_rebuild):
+        t0 = time.perf_counter()
+        rebuilt = refresh_all(app_engine, admin_engine, full=True, workers=args.workers)
+        full_seconds = time.perf_counter() - t0
+        print(f"full rebuild: {len(rebuilt)} practices, {args.workers} at a time, in {full_seconds:,.1f}s")
+        print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        with psycopg.connect(libpq(admin, DB_NAME), autocommit=True) as conn:
+            for table in ALL_MARTS:  # the source tables were analysed after the build
+                conn.execute(f"VACUUM ANALYZE {table}")
 
     end = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     start = end - dt.timedelta(days=DAYS - 1)
