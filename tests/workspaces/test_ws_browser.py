@@ -1,7 +1,8 @@
 """The running app in a real browser: Playwright drives Debian's Chromium against ``streamlit run``.
 
-Signs in as a receptionist, searches, opens a patient, books the first free slot, and saves a screenshot of
-every workspace to ``test-artifacts/``. Skipped (with the reason) only when Chromium is not installed.
+Signs in as a receptionist, searches, opens a patient, books the first free slot, opens an invoice, signs
+out; signs in as a vet and opens the patient record. Saves a screenshot of every workspace to
+``test-artifacts/``. Skipped (with the reason) only when Chromium is not installed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -31,6 +33,10 @@ ARTIFACTS = ROOT / "test-artifacts"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 
+# The first render after sign-in imports the hub's libraries (plotly, scikit-learn) in the server process;
+# with other work on a 2-core machine that has taken over 30 s.
+FIRST_RENDER_MS = 90_000
+
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(
@@ -45,23 +51,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def running_app(ws_db) -> Iterator[tuple[str, object]]:
-    with ws_db.system() as session:
-        add_user(session, username=RECEPTIONIST, full_name="Balie A1", password=PASSWORD,
-                 memberships=[(ws_db.world.practices["a1"].practice_id, "receptionist")])  # fmt: skip
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": ws_db.admin_url,
+@contextmanager
+def streamlit_app(db, port: int, *extra_args: str, log_name: str = "streamlit.log") -> Iterator[str]:  # noqa: ANN001
+    """``streamlit run dashboard/app.py`` against ``db`` on ``port``; yields its URL once it is healthy."""
+    env = {**os.environ, "DATABASE_URL": db.admin_url,
            "VETCONNECT_MASTER_KEY": base64.b64encode(MASTER_KEY).decode()}  # fmt: skip
     env.pop("VETCONNECT_DEMO", None)
     ARTIFACTS.mkdir(exist_ok=True)
-    log = (ARTIFACTS / "streamlit.log").open("wb")  # a file, not a pipe: a full pipe would block the server
+    log = (ARTIFACTS / log_name).open("wb")  # a file, not a pipe: a full pipe would block the server
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+         "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+         *extra_args],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://localhost:{port}"
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -72,7 +76,7 @@ def running_app(ws_db) -> Iterator[tuple[str, object]]:
                 time.sleep(0.3)
         else:
             pytest.fail("streamlit did not start within 60 s")
-        yield url, ws_db
+        yield url
     finally:
         server.terminate()
         try:
@@ -80,6 +84,15 @@ def running_app(ws_db) -> Iterator[tuple[str, object]]:
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+@pytest.fixture
+def running_app(ws_db) -> Iterator[tuple[str, object]]:
+    with ws_db.system() as session:
+        add_user(session, username=RECEPTIONIST, full_name="Balie A1", password=PASSWORD,
+                 memberships=[(ws_db.world.practices["a1"].practice_id, "receptionist")])  # fmt: skip
+    with streamlit_app(ws_db, _free_port()) as url:
+        yield url, ws_db
 
 
 def settle(page) -> None:  # noqa: ANN001
@@ -119,7 +132,7 @@ def test_receptionist_signs_in_searches_and_books_in_the_browser(running_app):
         page.get_by_role("textbox", name="Password").fill(PASSWORD)
         shot(page, "01-sign-in.png")
         page.get_by_role("button", name="Sign in").click()
-        expect(page.get_by_text("Goedendag, Balie")).to_be_visible()
+        expect(page.get_by_text("Goedendag, Balie")).to_be_visible(timeout=FIRST_RENDER_MS)
         shot(page, "02-hub.png")
 
         search = page.get_by_placeholder("Search clients, patients", exact=False)
@@ -148,6 +161,24 @@ def test_receptionist_signs_in_searches_and_books_in_the_browser(running_app):
         page.get_by_role("link", name="My account").click()
         expect(page.get_by_role("heading", name="My account")).to_be_visible()
         shot(page, "08-account.png")
+        page.get_by_role("link", name="Billing").click()
+        expect(page.get_by_role("heading", name="Invoice 2026-a1-0001", exact=False)).to_be_visible()
+        shot(page, "09-billing-invoice.png")
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+
+        # A vet of the same practice: the hub with the day's agenda, and the clinical patient record.
+        page.get_by_label("User name").fill("vet-a1")
+        page.get_by_role("textbox", name="Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_text("Goedendag, Vet")).to_be_visible()
+        shot(page, "10-hub-vet.png")
+        search = page.get_by_placeholder("Search clients, patients", exact=False)
+        search.fill("Bello")
+        search.press("Enter")
+        page.get_by_role("button", name="Bello-a1").first.click()
+        expect(page.get_by_role("heading", name="Bello-a1 · dog")).to_be_visible(timeout=FIRST_RENDER_MS)
+        shot(page, "11-patient-record.png")
         browser.close()
     with db.system() as session:
         after = session.scalar(
