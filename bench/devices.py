@@ -1,6 +1,6 @@
 """Device ingestion benchmark: MLLP throughput with ACKs, end-to-end latency, peak memory, and baselines.
 
-    .venv/bin/python bench/devices.py [--messages 5000] [--senders 10] [--obx 20]
+    .venv/bin/python bench/devices.py [--messages 5000] [--senders 10] [--obx 20] [--burst 100000]
 
 - A throw-away embedded PostgreSQL (or DATABASE_URL) migrated to head, one practice with one patient.
 - The MLLP server (``hl7_handler`` + ``DeviceStore``, i.e. production code) runs in this process; the senders
@@ -11,12 +11,17 @@
 - Baselines in the same run: (a) the raw INSERT of the same bytes into device_message from 10 threads without
   parsing or loading, (b) parse + map only (``process_bytes`` + ``to_device_outcome``), single thread.
 - Peak RSS of this process (server side) is sampled every 50 ms.
+- ``--burst N`` (0: skip) then sends N more messages with every sender streaming its share without waiting
+  for ACKs (ACKs are read as they come): the listener is fed faster than it can store, and its RSS must stay
+  flat - per connection it handles one message at a time, so TCP flow control holds the rest back. RSS is
+  reported at each quarter of the burst.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import hashlib
 import multiprocessing as mp
 import os
@@ -27,6 +32,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -35,7 +41,14 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from connectors.devices.ingest import DeviceStore, to_device_outcome  # noqa: E402
-from connectors.devices.mllp import MLLPClient, hl7_handler, start_in_background  # noqa: E402
+from connectors.devices.mllp import (  # noqa: E402
+    END_BLOCK,
+    START_BLOCK,
+    MLLPClient,
+    freeze_startup_heap,
+    hl7_handler,
+    start_in_background,
+)
 from connectors.devices.outcome import process_bytes  # noqa: E402
 from vetconnect import pgserver  # noqa: E402
 from warehouse import migrate  # noqa: E402
@@ -98,7 +111,9 @@ def setup_practice(admin_url: str) -> int:
 # --- senders (separate process) ----------------------------------------------------------------------------
 
 
-def _sender_process(port: int, senders: int, per_sender: int, obx: int, prefix: str, queue: mp.Queue) -> None:
+def _sender_process(
+    port: int, senders: int, per_sender: int, obx: int, prefix: str, pipelined: bool, queue: mp.Queue
+) -> None:
     async def one(n: int) -> list[tuple[float, float, bool]]:
         samples = []
         async with await MLLPClient.connect("127.0.0.1", port, timeout=60) as client:
@@ -109,8 +124,29 @@ def _sender_process(port: int, senders: int, per_sender: int, obx: int, prefix: 
                 samples.append((start, time.perf_counter(), b"MSA|AA" in ack))
         return samples
 
+    async def streaming(n: int) -> list[tuple[float, float, bool]]:
+        # Writes as fast as the listener's TCP window lets it; ACKs come back in order on the same connection.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        sent_at: collections.deque[float] = collections.deque()
+        samples: list[tuple[float, float, bool]] = []
+
+        async def send_all() -> None:
+            for i in range(per_sender):
+                sent_at.append(time.perf_counter())
+                writer.write(START_BLOCK + cbc(f"{prefix}{n}-{i}", obx) + END_BLOCK)
+                await writer.drain()
+
+        async def read_all() -> None:
+            for _ in range(per_sender):
+                ack = await asyncio.wait_for(reader.readuntil(END_BLOCK), 120)
+                samples.append((sent_at.popleft(), time.perf_counter(), b"MSA|AA" in ack))
+
+        await asyncio.gather(send_all(), read_all())
+        writer.close()
+        return samples
+
     async def main() -> list[tuple[float, float, bool]]:
-        results = await asyncio.gather(*(one(n) for n in range(senders)))
+        results = await asyncio.gather(*((streaming if pipelined else one)(n) for n in range(senders)))
         return [s for r in results for s in r]
 
     wall, cpu = time.perf_counter(), time.process_time()
@@ -118,10 +154,13 @@ def _sender_process(port: int, senders: int, per_sender: int, obx: int, prefix: 
     queue.put((time.perf_counter() - wall, samples, time.process_time() - cpu))
 
 
-def run_mllp(port: int, senders: int, messages: int, obx: int, prefix: str) -> tuple[float, list, float]:
+def run_mllp(
+    port: int, senders: int, messages: int, obx: int, prefix: str, pipelined: bool = False
+) -> tuple[float, list, float]:
     queue: mp.Queue = mp.get_context("spawn").Queue()
     proc = mp.get_context("spawn").Process(
-        target=_sender_process, args=(port, senders, max(messages // senders, 1), obx, prefix, queue)
+        target=_sender_process,
+        args=(port, senders, max(messages // senders, 1), obx, prefix, pipelined, queue),
     )
     proc.start()
     wall, samples, cpu = queue.get()
@@ -158,16 +197,26 @@ def own_cpu() -> float:
 
 
 class PeakRSS:
+    """Samples this process's RSS every 50 ms: the peak, and the series (to show it does not grow)."""
+
     def __init__(self) -> None:
         self.peak = 0
+        self.series: list[int] = []
         self._stop = threading.Event()
         self._proc = psutil.Process()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._proc.memory_info().rss)
+            rss = self._proc.memory_info().rss
+            self.series.append(rss)
+            self.peak = max(self.peak, rss)
             time.sleep(0.05)
+
+    def quarters(self) -> list[int]:
+        """RSS at 25, 50, 75 and 100 % of the sampled period."""
+        n = len(self.series)
+        return [self.series[min(n - 1, max(0, n * q // 4 - 1))] for q in (1, 2, 3, 4)] if n else []
 
     def __enter__(self) -> PeakRSS:
         self.peak = self._proc.memory_info().rss
@@ -213,104 +262,154 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
 
 
+@dataclass
+class Run:
+    """One measured MLLP run: what the senders saw and what the listener and PostgreSQL spent."""
+
+    wall: float
+    samples: list
+    sender_cpu: float
+    server_cpu: float
+    pg_cpu: float
+    load: tuple[float, float]
+    rss_before: int
+    rss: PeakRSS
+    batches: int
+    batched: int
+
+    @property
+    def sent(self) -> int:
+        return len(self.samples)
+
+    @property
+    def latencies(self) -> list[float]:
+        return [(end - start) * 1000 for start, end, _ in self.samples]
+
+
+def measure(server_port: int, store: DeviceStore, pgdata: Path, args: argparse.Namespace, messages: int,
+            prefix: str, pipelined: bool) -> Run:  # fmt: skip
+    rss_before = psutil.Process().memory_info().rss
+    pg_cpu, server_cpu = postgres_cpu(pgdata), own_cpu()
+    batches, batched = store.batches, store.batched_messages
+    load_before = os.getloadavg()[0]
+    with PeakRSS() as rss:
+        wall, samples, sender_cpu = run_mllp(server_port, args.senders, messages, args.obx, prefix, pipelined)
+    return Run(wall, samples, sender_cpu, own_cpu() - server_cpu, postgres_cpu(pgdata) - pg_cpu,
+               (load_before, os.getloadavg()[0]), rss_before, rss, store.batches - batches,
+               store.batched_messages - batched)  # fmt: skip
+
+
+def report(title: str, run: Run, loaded: tuple, obx: int, cores: int) -> None:
+    ok = sum(1 for *_, aa in run.samples if aa)
+    throughput = run.sent / run.wall
+    lat = run.latencies
+    print(title)
+    print(f"  messages          {run.sent} sent, {ok} AA, {loaded[0]} ingested rows, {loaded[1]} observations in the DB;"
+          f" {run.batches} commits, {run.batched / max(run.batches, 1):.1f} messages per commit")  # fmt: skip
+    print(
+        f"  throughput        {throughput:8.0f} msg/s  ({throughput * obx:.0f} observations/s)  target ≥ 500"
+    )
+    print(f"  latency send→visible  p50 {pct(lat, 0.50):.1f} ms   p95 {pct(lat, 0.95):.1f} ms   "
+          f"max {max(lat):.1f} ms   mean {statistics.fmean(lat):.1f} ms")  # fmt: skip
+    per_msg = {"listener": run.server_cpu, "postgres": run.pg_cpu, "senders": run.sender_cpu}
+    total_cpu = sum(per_msg.values())
+    print("  CPU per message   " + ", ".join(f"{k} {v / run.sent * 1000:.2f} ms" for k, v in per_msg.items())
+          + f"  = {total_cpu / run.sent * 1000:.2f} ms → on {cores} idle cores ≈ {cores * run.sent / total_cpu:.0f} msg/s")  # fmt: skip
+    print(f"  machine load      1-min load average {run.load[0]:.1f} before, {run.load[1]:.1f} after "
+          f"(other processes share these {cores} cores)")  # fmt: skip
+    quarters = " → ".join(f"{q / 2**20:.0f}" for q in run.rss.quarters())
+    print(f"  listener RSS      peak {run.rss.peak / 2**20:.0f} MiB (before {run.rss_before / 2**20:.0f} MiB, "
+          f"+{(run.rss.peak - run.rss_before) / 2**20:.0f} MiB); at 25/50/75/100 % of the run: {quarters} MiB")  # fmt: skip
+
+
+def count_loaded(admin_url: str, prefix: str) -> tuple:
+    # AA ⇒ committed: the acknowledged messages must be in the database right now
+    with psycopg.connect(_libpq(admin_url)) as conn:
+        return conn.execute(
+            "SELECT count(*), coalesce(sum(observation_count), 0) FROM device_message"
+            " WHERE status = 'ingested' AND control_id LIKE %s",
+            (prefix + "%",),
+        ).fetchone()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--messages", type=int, default=5000, help="messages in the burst (e.g. 100000)")
+    parser.add_argument("--messages", type=int, default=5000, help="messages in the measured run")
+    parser.add_argument("--burst", type=int, default=0,
+                        help="then a burst of this many messages from streaming senders (e.g. 100000; 0: none)")  # fmt: skip
     parser.add_argument("--senders", type=int, default=10)
     parser.add_argument("--obx", type=int, default=20, help="results per message")
     parser.add_argument("--writers", type=int, default=DeviceStore.writers, help="DeviceStore writer tasks")
+    parser.add_argument("--max-wait", type=float, default=DeviceStore.max_wait,
+                        help="DeviceStore: seconds a writer lingers for more messages before committing")  # fmt: skip
+    parser.add_argument("--max-batch", type=int, default=DeviceStore.max_batch)
     parser.add_argument(
         "--parse-processes",
         type=int,
         default=0,
-        help="parse in a process pool of this size (0: the event loop's thread pool)",
-    )
-    parser.add_argument(
-        "--switch-interval",
-        type=float,
-        default=None,
-        help="sys.setswitchinterval for the server process, in seconds (default: Python's 0.005)",
+        help="parse in a process pool of this size (0: on the listener's event loop)",
     )
     args = parser.parse_args()
+    cores = os.cpu_count() or 1
 
     with tempfile.TemporaryDirectory(prefix="vc-bench-") as tmp:
+        pgdata = Path(tmp) / "pgdata"
         admin_url = setup_database(Path(tmp))
         practice_id = setup_practice(admin_url)
-        engine = make_engine(app_url(admin_url), pool_size=args.senders + 2)
-        store = DeviceStore(engine, practice_id, MASTER_KEY, writers=args.writers)
-        if args.switch_interval:
-            sys.setswitchinterval(args.switch_interval)
+        engine = make_engine(app_url(admin_url), pool_size=args.writers + 2)
+        store = DeviceStore(engine, practice_id, MASTER_KEY, writers=args.writers, max_wait=args.max_wait,
+                            max_batch=args.max_batch)  # fmt: skip
         pool = ProcessPoolExecutor(args.parse_processes) if args.parse_processes else None
         server = start_in_background(
             hl7_handler(store.store, executor=pool),
             on_incomplete=store.on_incomplete,
             on_garbage=store.on_garbage,
         )
+        burst = None
         try:
             run_mllp(server.port, args.senders, args.senders * 20, args.obx, "WARM-")  # warm-up
-            rss_before = psutil.Process().memory_info().rss
-            pg_cpu, server_cpu = postgres_cpu(Path(tmp) / "pgdata"), own_cpu()
-            load_before = os.getloadavg()
-            with PeakRSS() as rss:
-                wall, samples, sender_cpu = run_mllp(
-                    server.port, args.senders, args.messages, args.obx, "RUN-"
-                )
-            pg_cpu = postgres_cpu(Path(tmp) / "pgdata") - pg_cpu
-            server_cpu = own_cpu() - server_cpu
-            load_after = os.getloadavg()
-            sent = len(samples)
-            ok = sum(1 for *_, aa in samples if aa)
-            latencies = [(end - start) * 1000 for start, end, _ in samples]
-            # AA ⇒ committed: check a sample of the acknowledged messages in the database right now
-            with psycopg.connect(_libpq(admin_url)) as conn:
-                loaded = conn.execute(
-                    "SELECT count(*), sum(observation_count) FROM device_message"
-                    " WHERE status = 'ingested' AND control_id LIKE 'RUN-%'"
-                ).fetchone()
+            freeze_startup_heap()  # as `vetconnect devices listen` does once it is listening
+            main_run = measure(server.port, store, pgdata, args, args.messages, "RUN-", pipelined=False)
+            main_loaded = count_loaded(admin_url, "RUN-")
+            if args.burst:
+                burst = measure(server.port, store, pgdata, args, args.burst, "BURST-", pipelined=True)
+                burst_loaded = count_loaded(admin_url, "BURST-")
         finally:
             server.stop()
             engine.dispose()
             if pool is not None:
                 pool.shutdown()
-        throughput = sent / wall
         raw_rate = raw_insert_baseline(
             app_url(admin_url), practice_id, min(args.messages, 5000), args.obx, args.senders
         )
         parse_rate = parse_only_baseline(min(args.messages, 2000), args.obx)
         if not os.environ.get("DATABASE_URL"):
-            pgserver.stop(Path(tmp) / "pgdata")
+            pgserver.stop(pgdata)
 
-    cores = os.cpu_count()
     print(
         f"machine: {cores} cores, Python {sys.version.split()[0]}, PostgreSQL embedded={not os.environ.get('DATABASE_URL')}"
     )
-    print(f"MLLP + parse + load ({args.senders} senders, {args.obx}-OBX CBC, ACK after commit; writers="
-          f"{args.writers}, parse={f'{args.parse_processes} processes' if args.parse_processes else 'threads'}, "
-          f"switch interval={sys.getswitchinterval() * 1000:.1f} ms):")  # fmt: skip
-    print(
-        f"  messages          {sent} sent, {ok} AA, {loaded[0]} ingested rows, {loaded[1]} observations in the DB"
+    setup = (f"{args.senders} senders, {args.obx}-OBX CBC, ACK after commit; writers={args.writers}, "
+             f"max wait {args.max_wait * 1000:g} ms, max batch {args.max_batch}, "
+             f"parse={f'{args.parse_processes} processes' if args.parse_processes else 'event loop'}")  # fmt: skip
+    report(
+        f"MLLP + parse + load ({setup}), each sender waits for its ACK:",
+        main_run,
+        main_loaded,
+        args.obx,
+        cores,
     )
-    print(
-        f"  throughput        {throughput:8.0f} msg/s  ({throughput * args.obx:.0f} observations/s)  target ≥ 500"
-    )
-    print(f"  latency send→visible  p50 {pct(latencies, 0.50):.1f} ms   p95 {pct(latencies, 0.95):.1f} ms   "
-          f"max {max(latencies):.1f} ms   mean {statistics.fmean(latencies):.1f} ms")  # fmt: skip
-    per_msg = {"server": server_cpu, "postgres": pg_cpu, "senders": sender_cpu}
-    total_cpu = sum(per_msg.values())
-    print("  CPU per message   " + ", ".join(f"{k} {v / sent * 1000:.2f} ms" for k, v in per_msg.items())
-          + f"  = {total_cpu / sent * 1000:.2f} ms → on {cores} idle cores ≈ {cores * sent / total_cpu:.0f} msg/s")  # fmt: skip
-    print(f"  machine load      1-min load average {load_before[0]:.1f} before, {load_after[0]:.1f} after the burst "
-          f"(other processes share these {cores} cores)")  # fmt: skip
-    print(f"  peak RSS (server) {rss.peak / 2**20:.0f} MiB  (before burst {rss_before / 2**20:.0f} MiB, "
-          f"+{(rss.peak - rss_before) / 2**20:.0f} MiB)")  # fmt: skip
+    if burst is not None:
+        report(f"burst of {args.burst}: senders stream without waiting for ACKs (latency includes queueing):",
+               burst, burst_loaded, args.obx, cores)  # fmt: skip
+    throughput = main_run.sent / main_run.wall
     print("baselines (same run):")
     print(f"  raw INSERT only   {raw_rate:8.0f} msg/s  ({args.senders} threads, no parsing)  "
           f"→ full path is {throughput / raw_rate:.2f}× of it")  # fmt: skip
-    print(
-        f"  parse+map only    {parse_rate:8.0f} msg/s  (1 thread, no DB)  → full path is {throughput / parse_rate:.2f}× of it"
-    )
+    print(f"  parse+map only    {parse_rate:8.0f} msg/s  (1 thread, no DB)  → full path is "
+          f"{throughput / parse_rate:.2f}× of it")  # fmt: skip
 
 
 if __name__ == "__main__":

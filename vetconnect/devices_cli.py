@@ -120,7 +120,7 @@ def listen(
 
     with _errors():
         from connectors.devices.ingest import DeviceStore
-        from connectors.devices.mllp import MLLPServer, hl7_handler
+        from connectors.devices.mllp import MLLPServer, freeze_startup_heap, hl7_handler
 
         runtime = _runtime()
         practice_id = _practice_id(runtime, practice)
@@ -134,6 +134,7 @@ def listen(
             server = MLLPServer(hl7_handler(store.store), on_incomplete=store.on_incomplete,
                                 on_garbage=store.on_garbage)  # fmt: skip
             bound_host, bound_port = await server.start(host, port)
+            freeze_startup_heap()
             out.print(f"MLLP listening on {bound_host}:{bound_port} for practice {practice}; Ctrl-C to stop",
                       highlight=False)  # fmt: skip
             try:

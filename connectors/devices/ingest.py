@@ -235,14 +235,17 @@ def ingest_bytes(
 class DeviceStore:
     """Where one practice's device feed lands: ``store`` for ``hl7_handler`` and the MLLP loss callbacks.
 
-    Group commit: messages arriving on concurrent connections are written by ``writers`` worker tasks, each
-    taking whatever is queued (up to ``max_batch``, never waiting for more) into one transaction
-    (``warehouse.devices.ingest_many``: the common case for the whole batch in a few statements, the rest one
-    by one, each in a SAVEPOINT), and committing once. Why: every audited write holds the practice's
-    audit-chain lock until commit, so one transaction per message serialises on it; a batch pays that once.
-    ``store`` returns only after the commit, so ``hl7_handler``'s AA still means "stored and decided". A
-    message that fails on its own gets AE; if the commit fails every message of the batch gets AE (the senders
-    resend; nothing was ACKed).
+    Group commit: messages arriving on concurrent connections are queued for ``writers`` writer tasks (one by
+    default). A writer takes what is queued, lingers up to ``max_wait`` seconds for more (the senders whose
+    ACKs just went out are sending their next message, which is still being parsed) up to ``max_batch``, and
+    stores the batch in one transaction (``warehouse.devices.ingest_many``: the common case for the whole
+    batch in a few statements, the rest one by one, each in a SAVEPOINT so one bad message goes to the inbox
+    or gets AE without rolling back the others), then commits once. Why: a commit (a WAL flush) and the
+    practice's audit-chain lock, which every audited write holds until commit, are paid once per batch instead
+    of once per message. ``store`` returns only after the commit, so ``hl7_handler``'s AA still means "stored
+    and decided"; if the commit fails every message of the batch gets AE (the senders resend; nothing was
+    ACKed). Duplicates (sender + control id) inside a batch and across batches are decided by the database's
+    unique index, as for single messages.
 
     Bytes that are not a message (a partial frame, garbage) have no sender waiting to resend them. If the
     database cannot take them, they are written to ``spool_dir`` (fsynced) and stored by ``replay_spool`` -
@@ -253,14 +256,22 @@ class DeviceStore:
     practice_id: int
     master_key: bytes | None = None
     max_batch: int = 64
-    writers: int = 2
+    max_wait: float = 0.002
+    writers: int = 1
     spool_dir: Path | None = None
+    batches: int = field(default=0, init=False)  # committed batches and the messages in them, for benchmarks
+    batched_messages: int = field(default=0, init=False)
     _queue: asyncio.Queue | None = field(default=None, init=False, repr=False)
     _tasks: list[asyncio.Task] = field(default_factory=list, init=False, repr=False)
     _spooled: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._spooled = self._has_spool()
+
+    @property
+    def queued(self) -> int:
+        """Messages waiting for a writer (received and parsed, not yet in a batch)."""
+        return self._queue.qsize() if self._queue is not None else 0
 
     def store_sync(self, raw: bytes, source: str, outcome: ParseOutcome | None = None) -> wh.RecordResult:
         context = AccessContext.for_practices([self.practice_id])
@@ -278,8 +289,7 @@ class DeviceStore:
                 outcome if outcome is not None else process_bytes(raw, source), raw))
             for raw, source, outcome in items
         ]  # fmt: skip
-        context = AccessContext.for_practices([self.practice_id])
-        with tenant_session(self.engine, context) as session:
+        with wh.device_session(self.engine, self.practice_id) as session:
             results = wh.ingest_many(session, self.practice_id, batch, master_key=self.master_key)
         for (_, source, _), result in zip(items, results, strict=True):
             if isinstance(result, Exception):
@@ -303,16 +313,29 @@ class DeviceStore:
 
     async def _writer(self) -> None:
         assert self._queue is not None
+        queue, loop = self._queue, asyncio.get_running_loop()
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self.max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            batch = [await queue.get()]
+            deadline = loop.time() + self.max_wait
+            while len(batch) < self.max_batch:
+                if not queue.empty():
+                    batch.append(queue.get_nowait())
+                    continue
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(queue.get(), remaining))
+                except TimeoutError:
+                    break
             try:
                 results = await asyncio.to_thread(self.store_batch_sync, [item[:3] for item in batch])
             except Exception as exc:  # the commit (or the connection) failed: nobody gets an AA
                 log.exception("storing a batch of %d device messages failed", len(batch))
                 results = [exc] * len(batch)
             else:
+                self.batches += 1
+                self.batched_messages += len(batch)
                 if self._spooled:  # the database is back: store what waited on disk
                     await asyncio.to_thread(self.replay_spool)
             for (*_, done), result in zip(batch, results, strict=True):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import inspect
 import logging
 import threading
@@ -38,6 +39,7 @@ __all__ = [
     "MLLPServer",
     "Oversize",
     "hl7_handler",
+    "freeze_startup_heap",
     "serve_forever",
     "start_in_background",
 ]
@@ -313,6 +315,19 @@ class MLLPServer:
         await writer.drain()
 
 
+def freeze_startup_heap() -> None:
+    """Take everything a listener process loaded before serving (modules, the SQLAlchemy metadata, the engine)
+    out of the cyclic garbage collector's scans.
+
+    Parsing a 20-result HL7 panel allocates ~400 ``hl7`` containers, so collections run every message or two,
+    and every older-generation collection walks the whole startup heap (~130 k objects) again: ~30 % of the
+    parse CPU in a loaded listener process. Nothing is disabled - objects allocated later are collected as
+    usual; the frozen startup objects were going to live as long as the process anyway.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 async def serve_forever(
     host: str,
     port: int,
@@ -325,6 +340,7 @@ async def serve_forever(
     """Run an MLLP listener until cancelled (the production entry point)."""
     server = MLLPServer(handler, on_incomplete=on_incomplete, on_garbage=on_garbage, config=config)
     await server.start(host, port)
+    freeze_startup_heap()
     try:
         await server.serve_forever()
     finally:
@@ -406,20 +422,25 @@ def hl7_handler(
     *,
     executor: Executor | None = None,
 ) -> Handler:
-    """The standard handler: ``process_bytes`` off the event loop, ``store(raw, peer, outcome)``, then the ACK.
+    """The standard handler: ``process_bytes``, ``store(raw, peer, outcome)``, then the ACK.
 
     ``store`` is where the loader writes the raw message and its outcome; it runs before the ACK is sent so
     an ``AA`` means "safely stored" (if it raises, the server answers AE and the sender retries).
 
-    ``executor`` runs the parsing (default: the loop's thread pool). Parsing is pure Python and holds the GIL,
-    so in a busy listener a ``ProcessPoolExecutor`` keeps it from slowing the database thread's round trips
-    (each of which has to win the GIL back); see bench/devices.py ``--parse-processes``.
+    ``executor`` runs the parsing; by default it runs on the event loop itself. A 20-result panel parses in
+    well under a millisecond, and parsing is pure Python that holds the GIL wherever it runs: handing it to a
+    thread only added a wake-up of the loop per message and GIL hand-overs with the database thread. A
+    ``ProcessPoolExecutor`` moves it to other cores when there are cores to spare (bench/devices.py
+    ``--parse-processes``).
     """
     from connectors.devices.outcome import hl7_ack_for, process_bytes
 
     async def handle(raw: bytes, peer: str) -> bytes:
-        loop = asyncio.get_running_loop()
-        outcome = await loop.run_in_executor(executor, process_bytes, raw, f"mllp:{peer}")
+        source = f"mllp:{peer}"
+        if executor is None:
+            outcome = process_bytes(raw, source)
+        else:
+            outcome = await asyncio.get_running_loop().run_in_executor(executor, process_bytes, raw, source)
         if store is not None:
             result = store(raw, peer, outcome)
             if inspect.isawaitable(result):
