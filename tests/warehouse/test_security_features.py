@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from sqlalchemy import select, text
 
-from tests.conftest import MASTER_KEY, _libpq
+from tests.conftest import MASTER_KEY, _libpq, as_role
 from tests.factories import cipher_for
 from warehouse.crypto import DecryptionError, normalise_phone, unwrap_data_key
 from warehouse.schema.clients import Client
@@ -135,3 +135,36 @@ def test_offboarding_detaches_the_practice_partitions(fresh_db):
         assert practice_ids_for_user(session, world.franchise_manager_id) == (
             world.practices["a1"].practice_id,
         )
+
+
+def test_sessions_and_linked_identities_are_visible_only_to_their_own_user(world_db, admin_conn):
+    """user_session and oidc_identity are global (not practice data) like app_user: RLS shows a user their own
+    rows only, whatever practices they share; the token digest is not readable by the application at all."""
+    a1, a2 = world_db.world.practices["a1"], world_db.world.practices["a2"]
+    for user_id in (a1.user_id, a2.user_id):
+        admin_conn.execute(
+            "INSERT INTO user_session (user_id, token_sha256, method, idle_timeout, expires_at) "
+            "VALUES (%s, gen_random_uuid()::text::bytea, 'password', '8 hours', now() + interval '12 hours')",
+            (user_id,),
+        )
+        admin_conn.execute(
+            "INSERT INTO oidc_identity (user_id, issuer, subject) VALUES (%s, 'https://idp.example', %s)",
+            (user_id, f"sub-{user_id}"),
+        )
+    # A franchise manager sees every practice of the franchise, but not other people's sessions.
+    as_role(admin_conn, AccessContext.for_practices([a1.practice_id, a2.practice_id], user_id=a1.user_id))
+    assert admin_conn.execute("SELECT user_id FROM user_session").fetchall() == [(a1.user_id,)]
+    assert admin_conn.execute("SELECT user_id FROM oidc_identity").fetchall() == [(a1.user_id,)]
+    ended = admin_conn.execute(
+        "UPDATE user_session SET revoked_at = now() WHERE user_id = %s", (a2.user_id,)
+    ).rowcount
+    assert ended == 0
+    for statement in (
+        "SELECT token_sha256 FROM user_session",
+        "UPDATE oidc_identity SET subject = 'taken' WHERE user_id = " + str(int(a1.user_id)),
+        "DELETE FROM user_session",
+    ):
+        admin_conn.execute("SAVEPOINT denied")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            admin_conn.execute(statement)
+        admin_conn.execute("ROLLBACK TO SAVEPOINT denied")
