@@ -700,7 +700,7 @@ def build_ack(
         _check_msh(header)
         # hl7's create_ack reads MSH-9..12 by index; a sender may stop after MSH-10, so pad empty fields.
         missing = 13 - len(header.split(header[3]))
-        source = hl7.parse(header + header[3] * max(missing, 0))
+        source = _parse_tree(header + header[3] * max(missing, 0))
         if not str(source[0](10)).strip():
             raise DeviceParseError([FieldIssue("MSH-10", 1, "empty")])
         ack = source.create_ack(ack_code=code, message_id=control_id or _new_control_id())

@@ -313,21 +313,13 @@ class DeviceStore:
 
     async def _writer(self) -> None:
         assert self._queue is not None
-        queue, loop = self._queue, asyncio.get_running_loop()
+        queue = self._queue
         while True:
             batch = [await queue.get()]
-            deadline = loop.time() + self.max_wait
-            while len(batch) < self.max_batch:
-                if not queue.empty():
-                    batch.append(queue.get_nowait())
-                    continue
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(queue.get(), remaining))
-                except TimeoutError:
-                    break
+            if queue.qsize() + 1 < self.max_batch and self.max_wait > 0:
+                await asyncio.sleep(self.max_wait)
+            while len(batch) < self.max_batch and not queue.empty():
+                batch.append(queue.get_nowait())
             try:
                 results = await asyncio.to_thread(self.store_batch_sync, [item[:3] for item in batch])
             except Exception as exc:  # the commit (or the connection) failed: nobody gets an AA
