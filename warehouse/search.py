@@ -95,35 +95,37 @@ def _blind_indexes(
 # outer LIMIT stops the Append as soon as it has enough, so the typo branch runs only when exact and prefix
 # matches are too few. Exact and prefix hits come out of a btree in (word, entity) order; the typo branch
 # ranks the few distinct words that are similar to the query (search_word) and only then reads their entries.
-# Exact hits show newest first; a typo scores its word similarity, below any prefix hit.
+# Exact hits show newest first; a typo scores its word similarity, below any prefix hit. The kind is written into
+# the statement (one statement per kind, from the constants below): the typo vocabulary has a trigram index per
+# kind (partial indexes), which the planner can only choose when the kind is a literal.
 _TERMS = """
     (SELECT 1.0 AS score, t.practice_id, t.entity_id FROM search_term t
-      WHERE t.kind = :kind AND t.practice_id = ANY(:p) AND t.word = :w
+      WHERE t.kind = '{kind}' AND t.practice_id = ANY(:p) AND t.word = :w
       ORDER BY t.entity_id DESC LIMIT :limit)
     UNION ALL
     (SELECT 0.9, t.practice_id, t.entity_id FROM search_term t
-      WHERE t.kind = :kind AND t.practice_id = ANY(:p) AND t.word > :w AND t.word < :w_end
+      WHERE t.kind = '{kind}' AND t.practice_id = ANY(:p) AND t.word > :w AND t.word < :w_end
       ORDER BY t.word, t.entity_id LIMIT :limit)
     UNION ALL
     (SELECT least(v.score, 0.85), t.practice_id, t.entity_id
        FROM (SELECT w.word, max(word_similarity(:w, w.word)) AS score FROM search_word w
-              WHERE w.kind = :kind AND w.practice_id = ANY(:p) AND :w <% w.word
+              WHERE w.kind = '{kind}' AND w.practice_id = ANY(:p) AND :w <% w.word
                 AND NOT (w.word >= :w AND w.word < :w_end)
               GROUP BY w.word ORDER BY score DESC, w.word LIMIT 5) v
-       JOIN search_term t ON t.kind = :kind AND t.word = v.word AND t.practice_id = ANY(:p)
+       JOIN search_term t ON t.kind = '{kind}' AND t.word = v.word AND t.practice_id = ANY(:p)
       ORDER BY v.score DESC, v.word, t.entity_id LIMIT :limit)
     LIMIT :limit"""
 _CLIENT_COLUMNS = """c.practice_id, c.id, c.last_name, c.first_name, c.initials, c.postcode, c.city,
     (SELECT string_agg(p.name, ', ' ORDER BY p.name) FROM client_patient cp
        JOIN patient p ON p.practice_id = cp.practice_id AND p.id = cp.patient_id AND p.deleted_at IS NULL
       WHERE cp.practice_id = c.practice_id AND cp.client_id = c.id) AS animals"""
-_CLIENTS_BY_TERM = text(
-    f"""WITH hits AS MATERIALIZED ({_TERMS})
+_CLIENTS_BY_TERM = {kind: text(
+    f"""WITH hits AS MATERIALIZED ({_TERMS.format(kind=kind)})
     SELECT {_CLIENT_COLUMNS}, max(h.score) AS score FROM hits h
     JOIN client c ON c.practice_id = h.practice_id AND c.id = h.entity_id
     WHERE c.practice_id = ANY(:p) AND c.deleted_at IS NULL
     GROUP BY c.practice_id, c.id"""
-)
+) for kind in ("client", "postcode")}  # fmt: skip
 _CLIENTS_BY_BIDX = text(
     f"""SELECT {_CLIENT_COLUMNS}, 1.0 AS score FROM client c
     WHERE c.practice_id = ANY(:p) AND c.deleted_at IS NULL AND (c.email_bidx = ANY(:b) OR c.phone_bidx = ANY(:b))
@@ -135,7 +137,7 @@ _OWNER = """LEFT JOIN LATERAL (SELECT cp.client_id, c.last_name FROM client_pati
       JOIN client c ON c.practice_id = cp.practice_id AND c.id = cp.client_id
      WHERE cp.practice_id = p.practice_id AND cp.patient_id = p.id ORDER BY cp.is_primary DESC LIMIT 1) o ON true"""
 _PATIENTS_BY_TERM = text(
-    f"""WITH hits AS MATERIALIZED ({_TERMS})
+    f"""WITH hits AS MATERIALIZED ({_TERMS.format(kind="patient")})
     SELECT {_PATIENT_COLUMNS}, h.score FROM (SELECT practice_id, entity_id, max(score) AS score FROM hits
                                              GROUP BY practice_id, entity_id) h
     JOIN patient p ON p.practice_id = h.practice_id AND p.id = h.entity_id {_OWNER}
@@ -163,7 +165,7 @@ _APPOINTMENTS = text(
     ORDER BY abs(extract(epoch FROM a.starts_at - :now)), a.id LIMIT 200"""
 )
 _INVOICES_BY_TERM = text(
-    f"""WITH hits AS MATERIALIZED ({_TERMS})
+    f"""WITH hits AS MATERIALIZED ({_TERMS.format(kind="invoice")})
     SELECT i.practice_id, i.id, i.number, i.issued_on, i.status, i.total_incl_cents, i.client_id,
            c.last_name AS client, h.score
     FROM hits h JOIN invoice i ON i.practice_id = h.practice_id AND i.id = h.entity_id
@@ -190,10 +192,10 @@ def _patient_hit(row) -> SearchHit:  # noqa: ANN001
     )  # fmt: skip
 
 
-def _term_args(kind: str, word: str) -> dict[str, str]:
+def _term_args(word: str) -> dict[str, str]:
     """Parameters of ``_TERMS``: the word, and the upper end of the range of words it is a prefix of (in the
     C collation of ``search_term.word``, every such word sorts between the word and word + U+10FFFF)."""
-    return {"kind": kind, "w": word, "w_end": word + "\U0010ffff"}
+    return {"w": word, "w_end": word + "\U0010ffff"}
 
 
 def _rank(hit: SearchHit) -> tuple[float, str, int, int]:
@@ -228,12 +230,12 @@ def search(
     if chip:
         hits += [_patient_hit(r) for r in session.execute(_PATIENTS_BY_CHIP, {**args, "chip": digits})]
     if postcode:
-        code = _term_args("postcode", (postcode.group(1) + postcode.group(2)).lower())
-        hits += [_client_hit(r) for r in session.execute(_CLIENTS_BY_TERM, {**args, **code})]
+        code = _term_args((postcode.group(1) + postcode.group(2)).lower())
+        hits += [_client_hit(r) for r in session.execute(_CLIENTS_BY_TERM["postcode"], {**args, **code})]
     if species := SPECIES_WORDS.get(q.lower()):
         hits += [_patient_hit(r) for r in session.execute(_PATIENTS_BY_SPECIES, {**args, "species": species})]
     if digits and len(q) >= 3 and "@" not in q and not chip and not postcode:
-        number = _term_args("invoice", q.lower().replace(" ", ""))
+        number = _term_args(q.lower().replace(" ", ""))
         for row in session.execute(_INVOICES_BY_TERM, {**args, **number}):
             detail = f"{row.client} · {row.issued_on:%d-%m-%Y} · € {row.total_incl_cents / 100:,.2f} · {row.status}"
             hits.append(SearchHit("invoice", row.practice_id, row.id, row.number, detail, float(row.score),
@@ -246,9 +248,9 @@ def search(
         and len(word := max(words, key=len)) >= 2
     ):
         hits += [
-            _client_hit(r) for r in session.execute(_CLIENTS_BY_TERM, {**args, **_term_args("client", word)})
+            _client_hit(r) for r in session.execute(_CLIENTS_BY_TERM["client"], {**args, **_term_args(word)})
         ]
-        patient_args = {**args, **_term_args("patient", word), "limit": 3 * limit}
+        patient_args = {**args, **_term_args(word), "limit": 3 * limit}
         patients = sorted(
             (_patient_hit(r) for r in session.execute(_PATIENTS_BY_TERM, patient_args)), key=_rank
         )

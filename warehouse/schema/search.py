@@ -15,7 +15,7 @@ a practice's writes can only index that practice's rows.
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKeyConstraint, Index, String, Text
+from sqlalchemy import ForeignKeyConstraint, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from warehouse.schema.base import Base, practice_table
@@ -44,7 +44,16 @@ class SearchWord(Base):
     __tablename__ = "search_word"
     __table_args__ = (
         ForeignKeyConstraint(["practice_id"], ["tenant.id"]),
-        Index("ix_search_word_trgm", "word", postgresql_using="gin", postgresql_ops={"word": "gin_trgm_ops"}),
+        *(
+            Index(
+                f"ix_search_word_{kind}_trgm",
+                "word",
+                postgresql_using="gin",
+                postgresql_ops={"word": "gin_trgm_ops"},
+                postgresql_where=text(f"kind = '{kind}'"),
+            )
+            for kind in ("client", "patient")
+        ),  # fmt: skip
         {"info": practice_table()},
     )
 

@@ -33,6 +33,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 PRACTICE_TABLES = ("search_term", "search_word")
+FUZZY_KINDS = ("client", "patient")  # the kinds with a typo vocabulary
 
 # What each indexed table contributes, as a query over a row set ``{rows}`` (a transition table or the table).
 # Columns: practice_id, kind, word, entity_id.
@@ -54,7 +55,7 @@ TERMS = {
 }
 
 # Postcodes and invoice numbers are identifiers, matched exactly or by prefix: only names are in the typo
-# vocabulary (digit trigrams would make every number a candidate for every other).
+# vocabulary (digit trigrams would make every number a candidate for every other): the FUZZY_KINDS.
 _ADD = """
     INSERT INTO search_word (practice_id, kind, word) SELECT DISTINCT practice_id, kind, word FROM ({terms}) s
       WHERE kind IN ('client', 'patient') ON CONFLICT DO NOTHING;
@@ -139,10 +140,13 @@ def upgrade() -> None:
         "ix_search_term_kind_word", "search_term", ["kind", "word", "entity_id"],
         postgresql_include=["practice_id"],
     )  # fmt: skip
-    op.create_index(
-        "ix_search_word_trgm", "search_word", ["word"], postgresql_using="gin",
-        postgresql_ops={"word": "gin_trgm_ops"},
-    )  # fmt: skip
+    # One trigram index per kind: a patient's name typed in the box is also looked for among client words, and
+    # with one index for both it would recheck every practice's patient words that share its trigrams.
+    for kind in FUZZY_KINDS:
+        op.create_index(
+            f"ix_search_word_{kind}_trgm", "search_word", ["word"], postgresql_using="gin",
+            postgresql_ops={"word": "gin_trgm_ops"}, postgresql_where=sa.text(f"kind = '{kind}'"),
+        )  # fmt: skip
     op.create_index(
         "ix_invoice_unpaid", "invoice", ["practice_id", "issued_on", "id"], postgresql_where=sa.text("status = 'issued'"),
         postgresql_include=["number", "client_id", "total_incl_cents"],
