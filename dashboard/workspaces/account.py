@@ -8,6 +8,7 @@ import streamlit as st
 from dashboard.components import session as ctx
 from dashboard.runtime import app_runtime
 from warehouse.security import mfa
+from warehouse.security.oidc import linked_identities
 from warehouse.security.self_service import (
     AccountChangeError,
     account_status,
@@ -93,6 +94,7 @@ with mfa_tab:
 with sessions_tab:
     with ctx.tenant() as session:
         sessions = live_sessions(session, user.user_id)
+        identities = linked_identities(session, user.user_id)
     st.dataframe(
         [
             {
@@ -106,6 +108,12 @@ with sessions_tab:
         ],
         hide_index=True,
     )
+    if identities:
+        st.caption(
+            "You can also sign in as "
+            + ", ".join(f"{shown} at {issuer}" for issuer, shown in identities)
+            + "."
+        )
     st.caption(
         "Lost a phone or used a shared computer? Sign out everywhere ends every session, this one too."
     )

@@ -19,6 +19,7 @@ from tests.workspaces.conftest import click, sign_in
 from warehouse.schema.tenancy import UserSession
 from warehouse.security import self_service, signin
 from warehouse.security.accounts import deactivate_user, grant_role
+from warehouse.security.oidc import link_identity
 from warehouse.security.sessions import ABSOLUTE_TIMEOUT, check_session, live_sessions, revoke_sessions
 
 
@@ -151,10 +152,15 @@ def test_sign_out_and_sign_out_everywhere_end_the_server_sessions(app_env):
     click(at, "Sign out")
     assert "user" not in at.session_state
     assert check_session(app_env.app_engine, first.session_token).ended == "signed out"
+    with app_env.system(reason="admin links vet-a1 to the practice IdP") as session:
+        link_identity(
+            session, user_id=first.user_id, issuer="https://idp.praktijk.nl", email="vet.a1@praktijk.nl"
+        )
     phone, laptop = sign_in("vet-a1"), sign_in("vet-a1")
     laptop.switch_page("workspaces/account.py").run()
     assert not laptop.exception
     assert len(laptop.dataframe[0].value) == 2  # both live sessions listed
+    assert any("vet.a1@praktijk.nl at https://idp.praktijk.nl" in c.value for c in laptop.caption)
     click(laptop, "Sign out everywhere")
     assert laptop.info[0].value == "You signed out on every device."
     phone.run()
