@@ -57,6 +57,7 @@ class Suggestion:
     rank: int
     params: dict[str, Any] = field(default_factory=dict)
     suggestion_id: int | None = None  # the suggestion_log row, for log_suggestion_outcome
+    basis: str = "care_episode"  # or "work_session": what the user will likely do next in their session
 
 
 def _single_practice(session: Session, context: AccessContext, patient_id: int) -> int:
@@ -98,7 +99,7 @@ def suggest_next_actions(
         for_session = _for_work_session(session, context, user_id)
         if for_session is not None:
             stored, ranked, params = for_session
-            return _pick(session, stored, ranked, params, user_id or context.user_id, k, log)
+            return _pick(session, stored, ranked, params, user_id or context.user_id, k, log, "work_session")
         patient_id = _patient_of_user(session, context, user_id)
     if patient_id is None:
         return []
@@ -164,6 +165,7 @@ def _pick(
     user_id: int | None,
     k: int,
     log: bool,
+    basis: str = "care_episode",
 ) -> list[Suggestion]:
     """The ``k`` best-ranked activities that are one-click actions, logged as shown when ``log``."""
     picked: list[Suggestion] = []
@@ -172,7 +174,8 @@ def _pick(
             continue
         action, label = ACTIONS[activity]
         extra = {"appointment_type": "vaccination"} if activity == "vaccination" else {}
-        picked.append(Suggestion(activity, action, label, round(p, 4), len(picked) + 1, {**params, **extra}))
+        picked.append(Suggestion(activity, action, label, round(p, 4), len(picked) + 1, {**params, **extra},
+                                 basis=basis))  # fmt: skip
     if log and picked:
         ids = model_store.log_shown(session, params["practice_id"], [
             {"user_id": user_id, "patient_id": params["patient_id"], "appointment_id": params["appointment_id"],

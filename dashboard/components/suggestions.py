@@ -36,6 +36,8 @@ def render_suggestions(suggestions: list[Suggestion], key: str) -> None:
     if not suggestions:
         st.caption("No suggestion yet: the next-action model has no history for this context.")
         return
+    if suggestions[0].basis == "work_session":
+        st.caption("What you will likely do next in your current work session")
     roles = ctx.user().roles
     for suggestion in suggestions:
         target = page_opening(ACTION_OPENS.get(suggestion.action, "patient"), roles)

@@ -119,6 +119,7 @@ def test_suggestions_are_one_click_actions_and_their_outcome_is_logged(model_wor
         assert [s.rank for s in suggestions] == list(range(1, len(suggestions) + 1))
         assert all(s.action in {a for a, _ in serving.ACTIONS.values()} for s in suggestions)
         assert all(s.params["patient_id"] == patient and s.suggestion_id for s in suggestions)
+        assert {s.basis for s in suggestions} == {"care_episode"}
         serving.log_suggestion_outcome(session, practice, suggestions[0].suggestion_id, accepted=True)
         with pytest.raises(LookupError):  # an outcome is recorded once
             serving.log_suggestion_outcome(session, practice, suggestions[0].suggestion_id, accepted=False)

@@ -112,7 +112,7 @@ def test_hub_suggests_what_the_user_will_likely_do_next_in_their_session(model_w
         scheduling.check_in(session, scheduling.Actor(user_id, frozenset({"receptionist"})),
                             practice_id=practice, appointment_id=appointment_id)  # fmt: skip
         suggestions = serving.suggest_next_actions(session, context, user_id=user_id)
-        assert 1 <= len(suggestions) <= 3
+        assert 1 <= len(suggestions) <= 3 and {s.basis for s in suggestions} == {"work_session"}
         assert all(s.params["patient_id"] == patient_id and s.params["appointment_id"] == appointment_id
                    for s in suggestions)  # fmt: skip
         logged = session.execute(text(
