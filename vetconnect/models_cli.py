@@ -85,7 +85,10 @@ def train_cmd(
         str | None, typer.Option("--franchise", "-f", help="Franchise code (default: every franchise)")
     ] = None,
     kind: Annotated[
-        list[str] | None, typer.Option("--kind", help="next_action and/or no_show (default both)")
+        list[str] | None,
+        typer.Option(
+            "--kind", help="next_action, next_action_work_session and/or no_show (default: all three)"
+        ),
     ] = None,
     promote: Annotated[
         bool, typer.Option(help="Run the promotion check and promote a candidate that passes")

@@ -8,8 +8,8 @@ episode is one appointment and what followed from it:
 
 Records that carry only a date (vaccinations, invoices, lab results, payments) are placed after the consult
 in that order, so the episode's order is the clinical order. Rows of ``event`` that name an appointment are
-added to its episode as they are (their ``activity`` text). ``work_session_log`` turns ``event`` rows into
-user work sessions (one case per user and local day).
+added to its episode as they are (their ``activity`` text). User work sessions are built in
+``models.work_sessions``.
 
 Every query filters on the practice ids explicitly (partition pruning) *and* runs under RLS.
 """
@@ -164,30 +164,6 @@ def care_episode_log(
             "stage",
         )  # fmt: skip
     )
-
-
-def work_session_log(
-    session: Session,
-    practice_ids: Sequence[int],
-    *,
-    since: dt.datetime | None = None,
-    user_id: int | None = None,
-) -> pl.DataFrame:
-    """``event`` rows as user work sessions: case = practice, user and local day. Columns: ``case_id``,
-    ``activity``, ``timestamp`` (UTC), ``practice_id``, ``user_id``, ``role``, ``patient_id``."""
-    sql = (
-        "SELECT e.practice_id || ':' || e.actor_user_id || ':' || "
-        "  ((e.occurred_at AT TIME ZONE 'Europe/Amsterdam')::date)::text, e.activity, e.occurred_at, "
-        "  e.practice_id, e.actor_user_id, coalesce(e.actor_role, ''), e.patient_id, e.id "
-        "FROM event e WHERE e.practice_id = ANY(:practices) AND e.actor_user_id IS NOT NULL "
-        "AND (CAST(:since AS timestamptz) IS NULL OR e.occurred_at >= :since) "
-        "AND (CAST(:user AS bigint) IS NULL OR e.actor_user_id = :user)"
-    )
-    frame = _frame(session, sql, {"practices": list(practice_ids), "since": since, "user": user_id},
-                   {"case_id": pl.String, "activity": pl.String, "timestamp": pl.Datetime("us", "UTC"),
-                    "practice_id": pl.Int64, "user_id": pl.Int64, "role": pl.String, "patient_id": pl.Int64,
-                    "event_id": pl.Int64})  # fmt: skip
-    return frame.sort(["case_id", "timestamp", "event_id"]).drop("event_id")
 
 
 _APPOINTMENTS = """
