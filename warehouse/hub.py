@@ -136,7 +136,11 @@ def today_for_user(
 ) -> Today:  # fmt: skip
     """The hub's "today": the user's agenda (their own column when they are bookable staff), the waiting
     room in numbers, and open tasks of the practices in the session's access context."""
-    practices = list(session.execute(text("SELECT app_practice_ids()")).scalar_one() or [])
+    # Custom plans only (transaction-local): a generic plan of a prepared statement cannot prune the
+    # appointment and visit partitions to the visible practices (see warehouse.search).
+    practices = list(session.execute(
+        text("SELECT app_practice_ids(), set_config('plan_cache_mode', 'force_custom_plan', true)")
+    ).one()[0] or [])  # fmt: skip
     day = now.astimezone(tz).date()
     start = dt.datetime.combine(day, dt.time(0), tz)
     own = session.execute(
