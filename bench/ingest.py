@@ -3,12 +3,18 @@
     .venv/bin/python bench/ingest.py --practices 20 --scale medium
 
 1. The simulator runs in its own process (no faults) so it does not share our GIL.
-2. End to end: `vetconnect sync animana --all` as a subprocess into a fresh migrated database: rows/s and the
-   subprocess's peak RSS.
+2. End to end: `vetconnect sync animana --all --workers N` as a subprocess into a fresh migrated database:
+   rows/s and the subprocess's peak RSS.
 3. Physical baseline, same run: the rows the sync produced, read into memory (binary COPY TO), then COPYed
-   straight into the same tables of a second fresh database — no HTTP, no parsing, no joins.
+   straight into the same tables of a second fresh database — no HTTP, no parsing, no joins — with the load
+   transaction's settings (`warehouse.loaders.LOAD_SETTINGS`), so the baseline gets every database-side
+   advantage the loader has.
 4. The peer: dlt's `rest_api` source (OAuth2 client credentials, cursor paginator) loading the same simulator
    into the same PostgreSQL (``pip install "dlt[postgres]"`` into the venv for the bench only).
+
+5. The floor set by the simulator: every page of every practice fetched (bytes only, no parsing, no
+   database) with the sync's concurrency. The simulator's CPU seconds are printed for each arm: on a 2-core
+   machine it competes with the contenders for the same cores.
 
 Targets: sync >= 50 % of raw COPY, >= 3x dlt, peak memory < 1 GB.
 """
@@ -33,6 +39,7 @@ from sqlalchemy.engine import make_url
 from vetconnect import pgserver
 from warehouse import migrate
 from warehouse.db import make_engine
+from warehouse.loaders import LOAD_SETTINGS
 from warehouse.tenancy import system_session
 from warehouse.tenants import add_franchise, add_practice
 
@@ -108,7 +115,49 @@ def api_totals(base: str, n: int) -> int:
     return total
 
 
-def run_sync(url: str, base: str) -> tuple[float, int]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def fetch_floor(base: str, n: int, workers: int) -> tuple[float, int]:
+    """Every page of every practice and resource, bytes only, `workers` practices at a time: the time the
+    simulator needs to serve what the sync reads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = httpx.post(
+        f"{base}/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": "vetconnect-sim", "client_secret": SECRET},
+    ).json()["access_token"]
+
+    def practice(pid: int) -> int:
+        size = 0
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=600) as http:
+            for resource in RESOURCES:
+                cursor = None
+                while True:
+                    params = {"limit": 500, **({"cursor": cursor} if cursor else {})}
+                    response = http.get(f"/v1/practices/{pid}/{resource}", params=params)
+                    size += len(response.content)
+                    # the cursor is the body's last field: no need to parse the page to find it
+                    tail = response.content[-300:].decode()
+                    cursor = (
+                        None
+                        if tail.endswith('"next_cursor":null}')
+                        else tail.rsplit('"next_cursor":"', 1)[1][:-2]
+                    )
+                    if cursor is None:
+                        break
+        return size
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        size = sum(pool.map(practice, range(1001, 1001 + n)))
+    return time.perf_counter() - started, size
+
+
+def run_sync(url: str, base: str, workers: int) -> tuple[float, int]:
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -119,8 +168,8 @@ def run_sync(url: str, base: str) -> tuple[float, int]:
         "COLUMNS": "120",
     }
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "vetconnect.cli", "sync", "animana", "--all"], env=env, cwd=ROOT,
-                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run([sys.executable, "-m", "vetconnect.cli", "sync", "animana", "--all", "--workers", str(workers)],
+                   env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
     elapsed = time.perf_counter() - started
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return elapsed, peak_kb
@@ -149,6 +198,7 @@ def raw_copy(source: str, target: str) -> tuple[float, int]:
             if table == "product":  # franchise list already exists in the target only if seeded; it is not
                 pass
             started = time.perf_counter()
+            dst.execute(LOAD_SETTINGS)
             with dst.cursor().copy(f'COPY "{table}" ({collist}) FROM STDIN (FORMAT binary)') as copy:
                 for chunk in chunks:
                     copy.write(chunk)
@@ -215,6 +265,7 @@ def main() -> None:
         "--pg-port", type=int, default=54329, help="TCP port of the bench server (dlt needs TCP)"
     )
     parser.add_argument("--skip-dlt", action="store_true")
+    parser.add_argument("--workers", type=int, default=2, help="practices the sync loads at once")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="vetconnect-bench-"))
     info = pgserver.start(workdir / "pgdata", tcp_port=args.pg_port)
@@ -229,10 +280,13 @@ def main() -> None:
         print(f"simulator: {args.practices} practices at {args.scale}: {records:,} live API records")
         sync_db = new_database(server)
         link_practices(sync_db, args.practices)
-        elapsed, peak_kb = run_sync(sync_db, base)
+        sim_cpu = cpu_seconds(sim.pid)
+        elapsed, peak_kb = run_sync(sync_db, base, args.workers)
+        sim_cpu = cpu_seconds(sim.pid) - sim_cpu
         written = count_rows(sync_db)
-        print(f"vetconnect sync animana --all: {elapsed:,.1f} s, {records / elapsed:,.0f} records/s "
-              f"({written:,} warehouse rows, {written / elapsed:,.0f} rows/s), peak RSS {peak_kb / 1024:,.0f} MB")  # fmt: skip
+        print(f"vetconnect sync animana --all --workers {args.workers}: {elapsed:,.1f} s, {records / elapsed:,.0f} "
+              f"records/s ({written:,} warehouse rows, {written / elapsed:,.0f} rows/s), peak RSS "
+              f"{peak_kb / 1024:,.0f} MB; simulator CPU {sim_cpu:,.1f} s")  # fmt: skip
         copy_db = new_database(server)
         link_practices(copy_db, args.practices)
         copy_seconds, copy_rows = raw_copy(sync_db, copy_db)
@@ -243,14 +297,24 @@ def main() -> None:
             dlt_db = new_database(server)
             # trust auth ignores the password, but dlt insists on one
             tcp = make_url(dlt_db).set(host="127.0.0.1", port=args.pg_port, query={}, password="bench")
+            sim_cpu = cpu_seconds(sim.pid)
             result = run_dlt(tcp.render_as_string(hide_password=False), base, args.practices)
+            sim_cpu = cpu_seconds(sim.pid) - sim_cpu
             if result is None:
                 print('dlt not installed: .venv/bin/uv pip install --python .venv/bin/python "dlt[postgres]"')
             else:
                 dlt_seconds, dlt_rows = result
                 print(f"dlt rest_api -> postgres: {dlt_seconds:,.1f} s, {records / dlt_seconds:,.0f} records/s "
-                      f"({dlt_rows:,} rows incl. child tables, {dlt_rows / dlt_seconds:,.0f} rows/s)")  # fmt: skip
+                      f"({dlt_rows:,} rows incl. child tables, {dlt_rows / dlt_seconds:,.0f} rows/s); "
+                      f"simulator CPU {sim_cpu:,.1f} s")  # fmt: skip
                 print(f"sync / dlt = {dlt_seconds / elapsed:.1f}x  (target >= 3x)")
+                print(f"3x dlt needs the sync in {dlt_seconds / 3:,.1f} s = {written / (dlt_seconds / 3):,.0f} rows/s "
+                      f"(raw COPY alone takes {copy_seconds:,.1f} s)")  # fmt: skip
+        sim_cpu = cpu_seconds(sim.pid)
+        floor_seconds, floor_bytes = fetch_floor(base, args.practices, args.workers)
+        sim_cpu = cpu_seconds(sim.pid) - sim_cpu
+        print(f"simulator floor (every page fetched, bytes only, {args.workers} at a time): {floor_seconds:,.1f} s, "
+              f"{floor_bytes / 1e6:,.0f} MB, {records / floor_seconds:,.0f} records/s; simulator CPU {sim_cpu:,.1f} s")  # fmt: skip
         print(f"peak memory {peak_kb / 1024:,.0f} MB (target < 1024 MB)")
         print(f"load average at end: {os.getloadavg()[0]:.1f}")
     finally:

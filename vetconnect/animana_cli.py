@@ -21,7 +21,7 @@ from pipelines.animana.sync import (
     LinkedPractice,
     PracticeResult,
     linked_practices,
-    sync_practice,
+    sync_all,
 )
 from vetconnect.runtime import SetupError, get_runtime
 from vetconnect.settings import MissingSetting
@@ -48,6 +48,16 @@ def sync_animana(
     ] = None,
     all_practices: Annotated[bool, typer.Option("--all", help="Every practice linked to Animana")] = False,
     full: Annotated[bool, typer.Option("--full", help="Re-read everything and report drift")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            "-w",
+            min=1,
+            max=8,
+            help="Practices synced at once (one database connection and one fetch thread each)",
+        ),
+    ] = 1,
 ) -> None:
     """Incremental (default) or full sync of Animana practices into the warehouse."""
     if bool(practice) == all_practices:
@@ -62,7 +72,12 @@ def sync_animana(
             return
         with AnimanaClient.from_env() as client:
             results = run_sync(
-                runtime.app_engine, client, practices, master_key=runtime.master_key(), full=full
+                runtime.app_engine,
+                client,
+                practices,
+                master_key=runtime.master_key(),
+                full=full,
+                workers=workers,
             )
     print_summary(results)
 
@@ -75,8 +90,10 @@ def run_sync(
     master_key: bytes,
     full: bool = False,
     console: Console | None = None,
+    workers: int = 1,
 ) -> list[PracticeResult]:
-    """Sync practice by practice with a progress bar per resource (rows, rate, ETA against the API totals)."""
+    """Sync the practices, ``workers`` at a time, with a progress bar per resource (rows, rate, ETA against the
+    API totals)."""
     console = console or out
     totals = dict.fromkeys(RESOURCE_ORDER, 0)
     for p in practices:
@@ -91,7 +108,6 @@ def run_sync(
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    results = []
     with Progress(*columns, console=console, transient=False) as progress:
         tasks: dict[str, TaskID] = {
             r: progress.add_task(r, total=totals[r] or None, rate="-") for r in RESOURCE_ORDER
@@ -103,10 +119,15 @@ def run_sync(
             speed = progress.tasks[task].speed
             progress.update(task, rate=f"{speed:,.0f}" if speed else "-")
 
-        for p in practices:
-            results.append(
-                sync_practice(app_engine, client, p, master_key=master_key, full=full, progress=advance)
-            )
+        results = sync_all(
+            app_engine,
+            client,
+            practices,
+            master_key=master_key,
+            full=full,
+            progress=advance,
+            workers=workers,
+        )
         for task in tasks.values():  # incremental runs read less than the totals: done is done
             progress.update(
                 task, total=progress.tasks[task].completed or 1, completed=progress.tasks[task].completed or 1

@@ -55,6 +55,7 @@ from .models import (
     RelationCreate,
     RelationUpdate,
     Tombstone,
+    parse_page,
     parse_record,
 )
 from .pagination import CursorPaginator, PageRequest, Paginator
@@ -232,8 +233,14 @@ class AnimanaClient:
         if updated_since is not None:
             params["updated_since"] = _iso(updated_since)
         paginator = CursorPaginator(start_cursor)
-        for cursor, body in self._paged(f"/v1/practices/{practice_id}/{resource}", params, paginator):
-            items = [parse_record(practice_id, resource, raw) for raw in body["data"]]
+        path = f"/v1/practices/{practice_id}/{resource}"
+        for cursor, body in self._paged(path, params, paginator, decode=_PageDecoder(resource)):
+            data = body["data"]
+            items: list[Item] = (
+                data
+                if isinstance(data, _ValidRecords)
+                else [parse_record(practice_id, resource, raw) for raw in data]
+            )
             stamps = [s for s in map(_stamp, items) if s is not None]
             yield Page(practice_id, resource, items, cursor, body["next_cursor"], max(stamps, default=None))
 
@@ -319,13 +326,19 @@ class AnimanaClient:
 
     # -- plumbing ------------------------------------------------------------------------------------
     def _paged(
-        self, path: str, params: dict[str, Any], paginator: Paginator
+        self,
+        path: str,
+        params: dict[str, Any],
+        paginator: Paginator,
+        decode: Callable[[bytes], Any] | None = None,
     ) -> Iterator[tuple[str | None, Any]]:
         while paginator.has_next_page:
             request = PageRequest(path, dict(params))
             paginator.update_request(request)
             cursor = request.params.get("cursor")
-            response, body = self._call("GET", request.path, params=request.params, expect=_expect_page)
+            response, body = self._call(
+                "GET", request.path, params=request.params, expect=_expect_page, decode=decode
+            )
             paginator.update_state(response, body)
             yield cursor, body
 
@@ -399,7 +412,10 @@ class AnimanaClient:
         headers: dict[str, str] | None = None,
         auth: bool = True,
         expect: Callable[[Any], str | None] | None = None,
+        decode: Callable[[bytes], Any] | None = None,
     ) -> tuple[httpx.Response, Any]:
+        """``decode``: a fast path from the body's bytes to the body; when it returns None the body is read as
+        JSON and checked with ``expect`` as usual."""
         state = _Call(headers=dict(headers or {}))
         policy = self.retry
         for attempt in stamina.retry_context(
@@ -411,7 +427,7 @@ class AnimanaClient:
             wait_jitter=policy.wait_jitter,
         ):
             with attempt:
-                return self._attempt(method, path, params, json, data, auth, expect, state)
+                return self._attempt(method, path, params, json, data, auth, expect, decode, state)
         raise AssertionError("unreachable: stamina re-raises the last error")
 
     def _attempt(
@@ -423,6 +439,7 @@ class AnimanaClient:
         data: dict[str, str] | None,
         auth: bool,
         expect: Callable[[Any], str | None] | None,
+        decode: Callable[[bytes], Any] | None,
         state: _Call,
     ) -> tuple[httpx.Response, Any]:
         request_headers = dict(state.headers)
@@ -465,6 +482,10 @@ class AnimanaClient:
                 error_code=code,
             )
         self._raise_for_status(method, path, response)
+        if decode is not None:
+            decoded = decode(response.content)
+            if decoded is not None:
+                return response, decoded
         try:
             body = response.json()
         except ValueError:
@@ -519,6 +540,26 @@ class AnimanaClient:
                 pass
             raise ValidationFailed(text + (f" {fields}" if fields else ""), fields=fields, error_code=code)
         raise AnimanaError(text, status_code=status, error_code=code)
+
+
+class _ValidRecords(list[AnimanaRecord]):
+    """A page's records already validated from the bytes (see `_PageDecoder`)."""
+
+
+@dataclass(frozen=True)
+class _PageDecoder:
+    """Pages of one resource validated in one pass from the body's bytes (`models.parse_page`); None (read it as
+    JSON, record by record) when the page holds a tombstone or a record that does not validate, or is not a
+    well-formed page (e.g. truncated — the JSON path then raises `InvalidResponse`, which is retried)."""
+
+    resource: str
+
+    def __call__(self, content: bytes) -> dict[str, Any] | None:
+        parsed = parse_page(self.resource, content)
+        if parsed is None:
+            return None
+        records, next_cursor = parsed
+        return {"data": _ValidRecords(records), "next_cursor": next_cursor}
 
 
 def _check_resource(resource: str) -> None:

@@ -376,6 +376,33 @@ def parse_record(practice_id: int, resource: str, raw: Any) -> Item:
         return RejectedRecord(practice_id, resource, raw, _reason(exc), record_id, updated_at)
 
 
+class _LivePage(_Model):
+    """A page whose every record is live and valid: the common case, validated in one pass from the bytes."""
+
+    data: list[AnimanaRecord]
+    next_cursor: Text | None
+
+
+def _live_page_model(model: type[AnimanaRecord]) -> type[_LivePage]:
+    return type(f"{model.__name__}Page", (_LivePage,), {"__annotations__": {"data": list[model]}})
+
+
+_LIVE_PAGES: dict[str, type[_LivePage]] = {r: _live_page_model(m) for r, m in RESOURCE_MODELS.items()}
+
+
+def parse_page(resource: str, body: bytes) -> tuple[list[AnimanaRecord], str | None] | None:
+    """Validate a whole page of ``resource`` from its JSON bytes in one pass (pydantic-core parses and validates
+    without building Python dicts first): the records and ``next_cursor``, or None when any record is not a valid
+    live record (a tombstone, a bad record) or the body is not a well-formed page — then the caller parses it
+    record by record with `parse_record`, which sorts out tombstones and rejects with their reasons. The fast
+    path only ever accepts what `parse_record` would accept: both validate with the same models."""
+    try:
+        page = _LIVE_PAGES[resource].model_validate_json(body)
+    except ValidationError:
+        return None
+    return page.data, page.next_cursor
+
+
 class Counts(_Model):
     practice_id: Id
     counts: dict[str, Annotated[int, Strict(), Field(ge=0)]]

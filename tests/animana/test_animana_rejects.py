@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.animana import RESOURCE_MODELS, AnimanaRecord, RejectedRecord, Tombstone
-from connectors.animana.models import parse_record
+from connectors.animana.models import parse_page, parse_record
 
 PRACTICE = 1003  # this module's practice on the shared simulator: it only ever receives injections
 
@@ -154,3 +154,31 @@ def test_parse_record_never_raises(resource, raw):
     assert isinstance(result, AnimanaRecord | Tombstone | RejectedRecord)
     if isinstance(result, RejectedRecord):
         assert result.reason
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=corruption(), field_value=st.tuples(st.text(max_size=12), json_values), corrupt=st.integers(0, 2))
+def test_a_page_validated_from_bytes_accepts_exactly_what_record_by_record_parsing_accepts(
+    samples, case, field_value, corrupt
+):
+    """The client's fast path (`parse_page`, the whole page from its bytes) must never let through a record that
+    `parse_record` would reject or turn into a tombstone; when it accepts, the records are the same."""
+    resource, (action, field, value) = case
+    valid = {**samples[resource], "id": 7}
+    record = copy.deepcopy(valid)
+    if corrupt == 1 and action == "set":
+        record[field] = value
+    elif corrupt == 1 and action == "drop":
+        record.pop(field)
+    elif corrupt == 2:  # any JSON value in a known or unknown field
+        name = field_value[0] if field_value[0] in valid or len(field_value[0]) % 2 else sorted(valid)[0]
+        record[name] = field_value[1]
+    page = json.dumps({"data": [valid, record], "next_cursor": "c2"}).encode()
+
+    one_by_one = [parse_record(PRACTICE, resource, raw) for raw in json.loads(page)["data"]]
+    fast = parse_page(resource, page)
+
+    if all(type(item) is RESOURCE_MODELS[resource] for item in one_by_one):
+        assert fast == (one_by_one, "c2")
+    else:
+        assert fast is None

@@ -25,7 +25,7 @@ def test_cli_sync_all_then_incremental_then_one_practice_full(animana_world: Syn
     get_settings.cache_clear()
     runner = CliRunner()
     try:
-        first = runner.invoke(app, ["sync", "animana", "--all"])
+        first = runner.invoke(app, ["sync", "animana", "--all", "--workers", "2"])  # practices in parallel
         assert first.exit_code == 0, first.output
         assert "Animana sync" in first.output and "sync-1001" in first.output and "relations" in first.output
         world.assert_counts_match()
@@ -40,5 +40,7 @@ def test_cli_sync_all_then_incremental_then_one_practice_full(animana_world: Syn
         assert unknown.exit_code == 1 and "nope" in unknown.output
         neither = runner.invoke(app, ["sync", "animana"])
         assert neither.exit_code == 2
+        no_workers = runner.invoke(app, ["sync", "animana", "--all", "--workers", "0"])
+        assert no_workers.exit_code == 2
     finally:
         get_settings.cache_clear()
