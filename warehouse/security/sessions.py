@@ -52,7 +52,7 @@ def open_session(
         user_id=user_id,
         token_sha256=token_digest(token),
         method=method,
-        user_agent=(user_agent or None) and user_agent[:_USER_AGENT_CHARS],
+        user_agent=user_agent[:_USER_AGENT_CHARS] if user_agent else None,
         idle_timeout=IDLE_TIMEOUT,
         expires_at=func.now() + ABSOLUTE_TIMEOUT,
     )

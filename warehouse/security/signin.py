@@ -57,8 +57,8 @@ class SignedInUser:
     context: AccessContext
     practices: tuple[PracticeChoice, ...] = ()
     mfa_enabled: bool = False
+    sign_in_method: str = "password"  # or "oidc"
     # The server-side session (None for a profile built without signing in, e.g. a page test).
-    sign_in_method: str = "password"
     session_id: int | None = None
     session_token: str | None = field(default=None, repr=False, compare=False)
 
