@@ -96,18 +96,27 @@ def _blind_indexes(
 
 # Hits of one kind from the word index, best first, at most :limit. The three branches run in order and the
 # outer LIMIT stops the Append as soon as it has enough, so the typo branch runs only when exact and prefix
-# matches are too few. Exact and prefix hits come out of a btree in (word, entity) order; the typo branch
-# ranks the few distinct words that are similar to the query (search_word) and only then reads their entries.
-# Exact hits show newest first; a typo scores its word similarity, below any prefix hit. The kind is written into
-# the statement (one statement per kind, from the constants below): the typo vocabulary has a trigram index per
-# kind (partial indexes), which the planner can only choose when the kind is a literal.
+# matches are too few. Each branch reads at most :limit entries per visible practice (a primary-key range scan
+# per practice, in (word, entity) order), so a word shared by 20,000 clients of other franchises, or of this one,
+# costs 50 short scans, not a walk past all of them; the typo branch ranks the few distinct words similar to the
+# query (search_word) and only then reads their entries. Exact hits show newest first; a typo scores its word
+# similarity, below any prefix hit. The kind is written into the statement (one statement per kind, from the
+# constants below): the typo vocabulary has a trigram index per kind (partial indexes), which the planner can
+# only choose when the kind is a literal.
 _TERMS = """
-    (SELECT 1.0 AS score, t.practice_id, t.entity_id FROM search_term t
-      WHERE t.kind = '{kind}' AND t.practice_id = ANY(:p) AND t.word = :w
+    (SELECT 1.0 AS score, t.practice_id, t.entity_id
+       FROM unnest(CAST(:p AS bigint[])) AS v(practice_id)
+       CROSS JOIN LATERAL (SELECT t.practice_id, t.entity_id FROM search_term t
+                            WHERE t.practice_id = v.practice_id AND t.kind = '{kind}' AND t.word = :w
+                            ORDER BY t.entity_id DESC LIMIT :limit) t
       ORDER BY t.entity_id DESC LIMIT :limit)
     UNION ALL
-    (SELECT 0.9, t.practice_id, t.entity_id FROM search_term t
-      WHERE t.kind = '{kind}' AND t.practice_id = ANY(:p) AND t.word > :w AND t.word < :w_end
+    (SELECT 0.9, t.practice_id, t.entity_id
+       FROM unnest(CAST(:p AS bigint[])) AS v(practice_id)
+       CROSS JOIN LATERAL (SELECT t.practice_id, t.word, t.entity_id FROM search_term t
+                            WHERE t.practice_id = v.practice_id AND t.kind = '{kind}' AND t.word > :w
+                              AND t.word < :w_end
+                            ORDER BY t.word, t.entity_id LIMIT :limit) t
       ORDER BY t.word, t.entity_id LIMIT :limit)
     UNION ALL
     (SELECT least(v.score, 0.85), t.practice_id, t.entity_id
@@ -115,8 +124,9 @@ _TERMS = """
               WHERE CAST(:typos AS boolean) AND w.kind = '{kind}' AND w.practice_id = ANY(:p) AND :w <% w.word
                 AND NOT (w.word >= :w AND w.word < :w_end)
               GROUP BY w.word ORDER BY score DESC, w.word LIMIT 5) v
+       CROSS JOIN unnest(CAST(:p AS bigint[])) AS pr(practice_id)
        CROSS JOIN LATERAL (SELECT t.practice_id, t.entity_id FROM search_term t
-                            WHERE t.kind = '{kind}' AND t.word = v.word AND t.practice_id = ANY(:p)
+                            WHERE t.practice_id = pr.practice_id AND t.kind = '{kind}' AND t.word = v.word
                             ORDER BY t.entity_id LIMIT :limit) t
       ORDER BY v.score DESC, v.word, t.entity_id LIMIT :limit)
     LIMIT :limit"""

@@ -3,8 +3,9 @@
 - ``search_term``: (practice, kind, word, entity). ``kind`` is what a hit opens and which field matched:
   ``client`` and ``patient`` (words of the name), ``postcode`` (a client's postcode without the space) and
   ``invoice`` (the number). Words are lower case, split on anything that is not a letter or digit. Exact and
-  prefix lookups are range scans of a btree in word order, so a common name among 250,000 patients costs
-  reading 8 index entries, not ranking thousands of rows.
+  prefix lookups are range scans of the primary key (practice, kind, word, entity), at most a page per visible
+  practice, so a common name among 250,000 patients costs reading a few index entries per practice, not
+  ranking thousands of rows.
 - ``search_word``: the distinct words per practice and kind, with a trigram index. Typo tolerance matches the
   query against these few words and then looks their entries up by the btree, instead of computing a
   similarity for every row that shares trigrams with the query.
@@ -27,15 +28,12 @@ class SearchTerm(Base):
     __tablename__ = "search_term"
     __table_args__ = (
         ForeignKeyConstraint(["practice_id"], ["tenant.id"]),
-        # Franchise users: one range scan in (word, entity) order for all their practices at once, the practice
-        # filter read from the index tuple (the primary key serves a single practice the same way).
-        Index("ix_search_term_kind_word", "kind", "word", "entity_id", postgresql_include=["practice_id"]),
         {"info": practice_table()},
     )
 
     practice_id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
-    # C collation: byte order, so ``LIKE 'abc%'`` is a btree range scan.
+    # C collation: byte order, so every word starting with "abc" lies between "abc" and "abc" + U+10FFFF.
     word: Mapped[str] = mapped_column(Text(collation="C"), primary_key=True)
     entity_id: Mapped[int] = mapped_column(primary_key=True)
 

@@ -136,10 +136,6 @@ def upgrade() -> None:
     op.execute(_reindex_function())
     op.execute("SELECT search_reindex(id) FROM tenant WHERE kind = 'practice'")
     # Built after the backfill: one sort instead of millions of index insertions.
-    op.create_index(
-        "ix_search_term_kind_word", "search_term", ["kind", "word", "entity_id"],
-        postgresql_include=["practice_id"],
-    )  # fmt: skip
     # One trigram index per kind: a patient's name typed in the box is also looked for among client words, and
     # with one index for both it would recheck every practice's patient words that share its trigrams.
     for kind in FUZZY_KINDS:
