@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,19 +152,31 @@ def _sender_process(
 
     wall, cpu = time.perf_counter(), time.process_time()
     samples = asyncio.run(main())
-    queue.put((time.perf_counter() - wall, samples, time.process_time() - cpu))
+    queue.put((time.perf_counter() - wall, time.process_time() - cpu))
+    queue.put(samples)  # separately: receiving 100 k samples costs the listener's process ~14 MiB
 
 
 def run_mllp(
-    port: int, senders: int, messages: int, obx: int, prefix: str, pipelined: bool = False
+    port: int,
+    senders: int,
+    messages: int,
+    obx: int,
+    prefix: str,
+    pipelined: bool = False,
+    on_done: Callable[[], None] | None = None,
 ) -> tuple[float, list, float]:
+    """Run the senders in their own process; ``on_done`` is called when they finish, before their samples
+    are received (so that memory sampling of this process stops before the samples arrive)."""
     queue: mp.Queue = mp.get_context("spawn").Queue()
     proc = mp.get_context("spawn").Process(
         target=_sender_process,
         args=(port, senders, max(messages // senders, 1), obx, prefix, pipelined, queue),
     )
     proc.start()
-    wall, samples, cpu = queue.get()
+    wall, cpu = queue.get()
+    if on_done is not None:
+        on_done()
+    samples = queue.get()
     proc.join()
     return wall, samples, cpu
 
@@ -214,18 +227,29 @@ class PeakRSS:
             time.sleep(0.05)
 
     def quarters(self) -> list[int]:
-        """RSS at 25, 50, 75 and 100 % of the sampled period."""
+        """The highest RSS in each quarter of the sampled period (growth with the burst shows as a rising row)."""
         n = len(self.series)
-        return [self.series[min(n - 1, max(0, n * q // 4 - 1))] for q in (1, 2, 3, 4)] if n else []
+        return (
+            [max(self.series[n * q // 4 : max(n * (q + 1) // 4, n * q // 4 + 1)]) for q in range(4)]
+            if n
+            else []
+        )
+
+    def peak_at(self) -> float:
+        """Where in the sampled period (0-1) the peak was first reached."""
+        return self.series.index(max(self.series)) / len(self.series) if self.series else 0.0
 
     def __enter__(self) -> PeakRSS:
         self.peak = self._proc.memory_info().rss
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def raw_insert_baseline(app_db_url: str, practice_id: int, messages: int, obx: int, threads: int) -> float:
@@ -293,7 +317,9 @@ def measure(server_port: int, store: DeviceStore, pgdata: Path, args: argparse.N
     batches, batched = store.batches, store.batched_messages
     load_before = os.getloadavg()[0]
     with PeakRSS() as rss:
-        wall, samples, sender_cpu = run_mllp(server_port, args.senders, messages, args.obx, prefix, pipelined)
+        wall, samples, sender_cpu = run_mllp(
+            server_port, args.senders, messages, args.obx, prefix, pipelined, on_done=rss.stop
+        )
     return Run(wall, samples, sender_cpu, own_cpu() - server_cpu, postgres_cpu(pgdata) - pg_cpu,
                (load_before, os.getloadavg()[0]), rss_before, rss, store.batches - batches,
                store.batched_messages - batched)  # fmt: skip
@@ -319,7 +345,8 @@ def report(title: str, run: Run, loaded: tuple, obx: int, cores: int) -> None:
           f"(other processes share these {cores} cores)")  # fmt: skip
     quarters = " → ".join(f"{q / 2**20:.0f}" for q in run.rss.quarters())
     print(f"  listener RSS      peak {run.rss.peak / 2**20:.0f} MiB (before {run.rss_before / 2**20:.0f} MiB, "
-          f"+{(run.rss.peak - run.rss_before) / 2**20:.0f} MiB); at 25/50/75/100 % of the run: {quarters} MiB")  # fmt: skip
+          f"+{(run.rss.peak - run.rss_before) / 2**20:.0f} MiB, reached at {run.rss.peak_at():.0%} of the run); "
+          f"highest per quarter of the run: {quarters} MiB")  # fmt: skip
 
 
 def count_loaded(admin_url: str, prefix: str) -> tuple:
