@@ -168,3 +168,27 @@ def test_sessions_and_linked_identities_are_visible_only_to_their_own_user(world
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             admin_conn.execute(statement)
         admin_conn.execute("ROLLBACK TO SAVEPOINT denied")
+
+
+def test_colleagues_names_are_readable_but_only_your_own_credentials(world_db, admin_conn):
+    """Migration 0403: the application role selects every app_user column but the password hash and the TOTP
+    secret; a user reads their own through own_credentials(), which knows no other user."""
+    a1, a2 = world_db.world.practices["a1"], world_db.world.practices["a2"]
+    admin_conn.execute("UPDATE app_user SET totp_secret_enc = '\\x0102'::bytea WHERE id = %s", (a1.user_id,))
+    as_role(admin_conn, AccessContext.for_practices([a1.practice_id, a2.practice_id], user_id=a1.user_id))
+    names = admin_conn.execute("SELECT id, username FROM app_user ORDER BY id").fetchall()
+    assert {a1.user_id, a2.user_id} <= {row[0] for row in names}
+    for statement in (
+        "SELECT password_hash FROM app_user",
+        "SELECT * FROM app_user",
+        "SELECT totp_secret_enc FROM app_user WHERE id = " + str(int(a1.user_id)),
+    ):
+        admin_conn.execute("SAVEPOINT denied")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            admin_conn.execute(statement)
+        admin_conn.execute("ROLLBACK TO SAVEPOINT denied")
+    own = admin_conn.execute("SELECT password_hash, totp_secret_enc FROM own_credentials()").fetchall()
+    assert len(own) == 1 and own[0][0].startswith("$argon2id$") and bytes(own[0][1]) == b"\x01\x02"
+    as_role(admin_conn, AccessContext.for_practices([a1.practice_id, a2.practice_id], user_id=a2.user_id))
+    theirs = admin_conn.execute("SELECT totp_secret_enc FROM own_credentials()").fetchall()
+    assert theirs == [(None,)]

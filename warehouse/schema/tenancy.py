@@ -80,8 +80,11 @@ class AppUser(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     full_name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(254))
-    password_hash: Mapped[str] = mapped_column(String(255))
-    totp_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Deferred: the application role may not select these two (migration 0403), so loading a colleague's
+    # account must not ask for them; sign-in reads them in the system session, self-service via
+    # ``own_credentials()``.
+    password_hash: Mapped[str] = mapped_column(String(255), deferred=True)
+    totp_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     # The last accepted TOTP time step (unix time // 30): a code is accepted only for a later step, so a code
     # seen over someone's shoulder or replayed from a proxy log cannot be used again while it is still valid.
     totp_last_step: Mapped[int | None]

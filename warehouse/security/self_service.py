@@ -1,14 +1,15 @@
 """What signed-in users change about their own account: password and second factor.
 
 These run in the user's own tenant session: the ``own_account`` policy lets the application role update only
-the row of ``app.user_id``, and only the password and MFA columns.
+the row of ``app.user_id``, and only the password and MFA columns. The role cannot select credential columns
+(migration 0403); the user's own come from ``own_credentials()``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlalchemy.orm import Session
 
 from warehouse.schema.tenancy import AppUser
@@ -33,13 +34,20 @@ def _me(session: Session, user_id: int) -> AppUser:
     return user
 
 
+def _own_credentials(session: Session) -> tuple[str, bytes | None]:
+    """(password hash, encrypted TOTP secret) of the signed-in user — nobody else's is readable."""
+    row = session.execute(text("SELECT password_hash, totp_secret_enc FROM own_credentials()")).one()
+    return row.password_hash, row.totp_secret_enc
+
+
 def change_password(
     session: Session, user_id: int, *, current: str, new: str, repeat: str, current_session_id: int | None
 ) -> int:
     """Set a new password and end the user's other sessions (someone who knew the old password may have
     one); returns how many were ended. The session it was changed from stays signed in."""
     user = _me(session, user_id)
-    if not verify_password(user.password_hash, current):
+    password_hash, _ = _own_credentials(session)
+    if not verify_password(password_hash, current):
         raise AccountChangeError("current", "The current password is not correct.")
     if new != repeat:
         raise AccountChangeError("repeat", "The two new passwords differ.")
@@ -74,9 +82,10 @@ def disable_mfa(
     if roles & MFA_REQUIRED_ROLES:
         raise AccountChangeError("code", "Your role requires a second factor; it cannot be switched off.")
     user = session.get(AppUser, user_id, with_for_update=True)
-    if user is None or not user.totp_secret_enc:
+    _, totp_secret_enc = _own_credentials(session)
+    if user is None or not totp_secret_enc:
         raise AccountChangeError("code", "Two-step sign-in is not on.")
-    secret = mfa.decrypt_secret(master_key, user_id, user.totp_secret_enc)
+    secret = mfa.decrypt_secret(master_key, user_id, totp_secret_enc)
     if mfa.accepted_step(secret, code, last_step=user.totp_last_step) is None:
         raise AccountChangeError(
             "code", "That code is not valid (or was used already); wait for the next one."
