@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -26,6 +26,9 @@ from warehouse import migrate
 from warehouse.security.accounts import AccountError
 from warehouse.security.passwords import WeakPassword
 from warehouse.tenants import TenantError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 app = typer.Typer(help="VetConnect: operations hub for veterinary practices.", no_args_is_help=True)
 db_app = typer.Typer(help="The PostgreSQL server and schema.", no_args_is_help=True)
@@ -328,6 +331,59 @@ def users_list() -> None:
         for u in list_users(session):
             table.add_row(str(u.id), u.username, u.full_name, ", ".join(f"{r}@{c}" for c, r in u.memberships))
         out.print(table)
+
+
+def _user_id(session: Session, username: str) -> int:
+    from sqlalchemy import select
+
+    from warehouse.schema.tenancy import AppUser
+
+    user_id = session.scalar(select(AppUser.id).where(AppUser.username == username.strip().lower()))
+    if user_id is None:
+        raise AccountError(f"no user named {username!r} (see `vetconnect users list`)")
+    return user_id
+
+
+@users_app.command("link-oidc")
+def users_link_oidc(
+    username: str,
+    issuer: Annotated[str, typer.Option(help="The provider's issuer URL, exactly as in the ID token's iss")],
+    subject: Annotated[str | None, typer.Option(help="The identity's subject (sub)")] = None,
+    email: Annotated[str | None, typer.Option(help="Or: the identity's verified e-mail address")] = None,
+) -> None:
+    """Link an account to an external (OIDC) identity, so it can sign in with the provider's button."""
+    from warehouse.security.oidc import link_identity
+
+    with expected_errors(), _system(f"cli: link OIDC identity to {username}") as session:
+        link_identity(
+            session, user_id=_user_id(session, username), issuer=issuer, subject=subject, email=email
+        )
+        out.print(f"{username} linked to {subject or email} at {issuer.strip()}")
+
+
+@users_app.command("revoke-sessions")
+def users_revoke_sessions(
+    username: str,
+    reason: Annotated[
+        str, typer.Option(help="Shown to the user on the sign-in page")
+    ] = "ended by an administrator",
+) -> None:
+    """Sign a user out of every browser at once (their next page load asks them to sign in)."""
+    from warehouse.security.sessions import revoke_sessions
+
+    with expected_errors(), _system(f"cli: revoke sessions of {username}") as session:
+        ended = revoke_sessions(session, _user_id(session, username), reason=reason)
+        out.print(f"{ended} session(s) of {username} ended")
+
+
+@users_app.command("deactivate")
+def users_deactivate(username: str) -> None:
+    """Switch an account off: sign-in is refused and its sessions end at once."""
+    from warehouse.security.accounts import deactivate_user
+
+    with expected_errors(), _system(f"cli: deactivate {username}") as session:
+        deactivate_user(session, _user_id(session, username))
+        out.print(f"{username} deactivated")
 
 
 # --- audit -----------------------------------------------------------------------------------------------

@@ -77,6 +77,40 @@ def test_tenant_and_user_commands_create_what_they_say(cli_env):
         assert stored_hash.startswith("$argon2id$")
 
 
+def test_admin_commands_link_an_identity_end_sessions_and_deactivate(cli_env):
+    assert run("tenants", "add-franchise", "fx", "Franchise X").exit_code == 0
+    assert run("tenants", "add-practice", "--franchise", "fx", "px", "Praktijk X").exit_code == 0
+    assert run("users", "add", "dokter", "--name", "D", "--role", "veterinarian@px",
+               "--password", "Zeer-Lang-Wachtwoord-7").exit_code == 0  # fmt: skip
+    with psycopg.connect(_libpq(cli_env.admin_url)) as conn:
+        user_id = conn.execute("SELECT id FROM app_user WHERE username = 'dokter'").fetchone()[0]
+        for _ in range(2):
+            conn.execute(
+                "INSERT INTO user_session (user_id, token_sha256, method, idle_timeout, expires_at) VALUES "
+                "(%s, gen_random_uuid()::text::bytea, 'password', '8 hours', now() + interval '12 hours')",
+                (user_id,),
+            )
+    linked = run(
+        "users", "link-oidc", "dokter", "--issuer", "https://idp.example/", "--email", "D@Example.nl"
+    )
+    assert linked.exit_code == 0, linked.output
+    again = run("users", "link-oidc", "dokter", "--issuer", "https://idp.example/", "--email", "d@example.nl")
+    assert again.exit_code == 1 and "already linked" in again.output
+    assert "no user named 'nobody'" in run("users", "revoke-sessions", "nobody").output
+    revoked = run("users", "revoke-sessions", "dokter", "--reason", "laptop stolen")
+    assert revoked.exit_code == 0 and "2 session(s) of dokter ended" in revoked.output
+    assert run("users", "deactivate", "dokter").exit_code == 0
+    with psycopg.connect(_libpq(cli_env.admin_url)) as conn:
+        assert conn.execute(
+            "SELECT issuer, email FROM oidc_identity WHERE user_id = %s", (user_id,)
+        ).fetchall() == [("https://idp.example/", "d@example.nl")]
+        reasons = conn.execute(
+            "SELECT revoked_reason FROM user_session WHERE user_id = %s", (user_id,)
+        ).fetchall()
+        assert reasons == [("laptop stolen",), ("laptop stolen",)]
+        assert conn.execute("SELECT is_active FROM app_user WHERE id = %s", (user_id,)).fetchone() == (False,)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
