@@ -62,6 +62,10 @@ def _entry(entry: sched.WaitingEntry, column: str) -> None:
 
 @st.fragment(run_every=REFRESH)
 def board() -> None:
+    # A fragment rerun skips app.py's session check: without this, a board left open would keep refreshing
+    # after its session was revoked or expired. The full rerun lands on the sign-in page with the reason.
+    if ctx.signed_in_user() is None:
+        st.rerun(scope="app")
     now = ctx.now()
     with ctx.tenant() as session:
         room = sched.waiting_room(session, practice_id, now)
