@@ -3,7 +3,8 @@
 - Names, postcodes and invoice numbers are looked up in the search's own word index (``search_term``, kept
   current by triggers, migration 0402): exact words first (newest first), then words the query is a prefix
   of, and only when those are fewer than the page shows, typos — pg_trgm ``word_similarity`` (``<%``)
-  against the practice's distinct words (``search_word``), ranked by it. Each step is an index range scan
+  against the warehouse's distinct name words (``search_vocabulary``, migration 0404) through
+  ``search_similar_words()``, which keeps the words one of the caller's practices has, ranked by it. Each step is an index range scan
   that stops at the page size, so a common name costs the same among 5,000 or 250,000 patients.
 - E-mail and phone are stored only encrypted, so they are found by their blind index: the typed value is
   normalised and HMAC'd with each visible practice's index key, then matched exactly. Microchips (15 digits)
@@ -99,10 +100,9 @@ def _blind_indexes(
 # matches are too few. Each branch reads at most :limit entries per visible practice (a primary-key range scan
 # per practice, in (word, entity) order), so a word shared by 20,000 clients of other franchises, or of this one,
 # costs 50 short scans, not a walk past all of them; the typo branch ranks the few distinct words similar to the
-# query (search_word) and only then reads their entries. Exact hits show newest first; a typo scores its word
-# similarity, below any prefix hit. The kind is written into the statement (one statement per kind, from the
-# constants below): the typo vocabulary has a trigram index per kind (partial indexes), which the planner can
-# only choose when the kind is a literal.
+# query (search_similar_words over search_vocabulary) and only then reads their entries. Exact hits show newest
+# first; a typo scores its word similarity, below any prefix hit. The kind is written into the statement (one
+# statement per kind, from the constants below), so each kind's statement is planned for its own branches.
 _TERMS = """
     (SELECT 1.0 AS score, t.practice_id, t.entity_id
        FROM unnest(CAST(:p AS bigint[])) AS v(practice_id)
@@ -120,10 +120,9 @@ _TERMS = """
       ORDER BY t.word, t.entity_id LIMIT :limit)
     UNION ALL
     (SELECT least(v.score, 0.85), t.practice_id, t.entity_id
-       FROM (SELECT w.word, max(word_similarity(:w, w.word)) AS score FROM search_word w
-              WHERE CAST(:typos AS boolean) AND w.kind = '{kind}' AND w.practice_id = ANY(:p) AND :w <% w.word
-                AND NOT (w.word >= :w AND w.word < :w_end)
-              GROUP BY w.word ORDER BY score DESC, w.word LIMIT 5) v
+       FROM (SELECT s.word, s.score FROM search_similar_words('{kind}', :w, 10) s
+              WHERE CAST(:typos AS boolean) AND NOT (s.word COLLATE "C" >= :w AND s.word COLLATE "C" < :w_end)
+              ORDER BY s.score DESC, s.word LIMIT 5) v
        CROSS JOIN unnest(CAST(:p AS bigint[])) AS pr(practice_id)
        CROSS JOIN LATERAL (SELECT t.practice_id, t.entity_id FROM search_term t
                             WHERE t.practice_id = pr.practice_id AND t.kind = '{kind}' AND t.word = v.word

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import ProgrammingError
 
 from tests.conftest import MASTER_KEY
 from warehouse.schema.clients import Client, ClientPatient, Patient
@@ -110,3 +112,31 @@ def test_the_index_never_answers_with_another_practice_or_franchise(ws_db):
             ).scalar_one()
     with ws_db.as_app(AccessContext.for_practices([b1.practice_id], user_id=b1.user_id)) as session:
         assert _titles(search(session, "Qurijntje", master_key=MASTER_KEY), "patient") == ["Quirijntje"]
+
+
+def test_the_warehouse_vocabulary_is_unreadable_and_answers_only_with_the_callers_words(ws_db):
+    """search_vocabulary (0404) spans tenants: the application role cannot select it, and
+    search_similar_words() returns only words one of the caller's practices has; an erased word leaves it."""
+    world = ws_db.world
+    a1, b1 = world.practices["a1"], world.practices["b1"]
+    with ws_db.as_app(AccessContext.for_practices([b1.practice_id], user_id=b1.user_id)) as session:
+        patient = Patient(practice_id=b1.practice_id, name="Wolkewietje", species="rabbit")
+        session.add(patient)
+        session.flush()
+        patient_id = patient.id
+    similar = text("SELECT word FROM search_similar_words('patient', :w, 10)")
+    with ws_db.as_app(AccessContext.for_practices([a1.practice_id], user_id=a1.user_id)) as session:
+        session.execute(text("SELECT set_config('pg_trgm.word_similarity_threshold', '0.5', true)"))
+        assert "wolkewietje" not in session.execute(similar, {"w": "wolkewitje"}).scalars().all()
+        session.execute(text("SAVEPOINT denied"))
+        with pytest.raises(ProgrammingError, match="permission denied"):
+            session.execute(text("SELECT word FROM search_vocabulary"))
+        session.execute(text("ROLLBACK TO SAVEPOINT denied"))
+    b_only = AccessContext.for_practices([b1.practice_id], user_id=b1.user_id)
+    with ws_db.as_app(b_only) as session:
+        session.execute(text("SELECT set_config('pg_trgm.word_similarity_threshold', '0.5', true)"))
+        assert session.execute(similar, {"w": "wolkewitje"}).scalars().all() == ["wolkewietje"]
+        session.get(Patient, (b1.practice_id, patient_id)).deleted_at = dt.datetime.now(dt.UTC)
+    with ws_db.system() as session:
+        left = session.execute(text("SELECT count(*) FROM search_vocabulary WHERE word = 'wolkewietje'"))
+        assert left.scalar_one() == 0
