@@ -83,6 +83,15 @@ def test_every_kpi_recomputed_from_the_source_tables_matches_the_marts(mart_worl
             expected = session.scalar(text(sql), {"p": practice, "start": START, "end": END})
             expected = None if expected is None else float(expected)
             assert tiles[key] == pytest.approx(expected, rel=1e-9), key
+        no_shows = kpis.no_show_list(session, practice, START, END, limit=5)
+        newest = session.scalars(
+            text("SELECT starts_at FROM appointment WHERE practice_id = :p AND status = 'no_show' AND "
+                 "(starts_at AT TIME ZONE 'Europe/Amsterdam')::date BETWEEN :start AND :end "
+                 "ORDER BY starts_at DESC LIMIT 5"),
+            {"p": practice, "start": START, "end": END},
+        ).all()  # fmt: skip
+        assert no_shows["starts_at"].to_list() == newest and newest
+        assert no_shows["patient"].null_count() == 0
     assert tiles["visits"] > 0
     # Filled for a practice loaded from Animana: the roster and the reminders are VetConnect's own.
     assert 0 < tiles["utilisation"] < 1

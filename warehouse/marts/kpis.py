@@ -327,17 +327,25 @@ def no_show_list(
     session: Session, practice_id: int, start: dt.date, end: dt.date, limit: int = 200
 ) -> pl.DataFrame:
     """The no-shows of a practice in the period (an operational list, read from the agenda itself)."""
+    # The newest ``limit`` no-shows first, names joined to those only (not to every no-show of the period);
+    # the UTC window around the local days lets the agenda's time index do the range.
     sql = """
+    WITH picked AS (
+      SELECT a.* FROM appointment a JOIN tenant pr ON pr.id = a.practice_id
+      WHERE a.practice_id = :p AND a.status = 'no_show' AND a.starts_at >= :lo AND a.starts_at < :hi
+        AND (a.starts_at AT TIME ZONE pr.timezone)::date BETWEEN :start AND :end
+      ORDER BY a.starts_at DESC LIMIT :limit)
     SELECT a.starts_at, p.name AS patient, c.last_name AS client, r.name AS resource, t.name AS type,
            (a.starts_at::date - a.booked_at::date) AS lead_days
-    FROM appointment a
-    JOIN tenant pr ON pr.id = a.practice_id
+    FROM picked a
     JOIN resource r ON r.practice_id = a.practice_id AND r.id = a.resource_id
     LEFT JOIN patient p ON p.practice_id = a.practice_id AND p.id = a.patient_id
     LEFT JOIN client c ON c.practice_id = a.practice_id AND c.id = a.client_id
     LEFT JOIN appointment_type t ON t.franchise_id = a.franchise_id AND t.id = a.appointment_type_id
-    WHERE a.practice_id = :p AND a.status = 'no_show'
-      AND (a.starts_at AT TIME ZONE pr.timezone)::date BETWEEN :start AND :end
-    ORDER BY a.starts_at DESC LIMIT :limit
+    ORDER BY a.starts_at DESC
     """
-    return _frame(session, sql, {"p": practice_id, "start": start, "end": end, "limit": limit})
+    lo = dt.datetime.combine(start - dt.timedelta(days=1), dt.time(), dt.UTC)
+    hi = dt.datetime.combine(end + dt.timedelta(days=2), dt.time(), dt.UTC)
+    return _frame(
+        session, sql, {"p": practice_id, "start": start, "end": end, "limit": limit, "lo": lo, "hi": hi}
+    )
