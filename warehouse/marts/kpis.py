@@ -236,16 +236,18 @@ def staff_breakdown(
 ) -> pl.DataFrame:
     """Per resource (vet, nurse, room): appointments, no-shows, booked/shift minutes, utilisation, visits,
     with its department (for the drill-down practice → department → vet)."""
+    # Sum per resource first, then name the few hundred sums (not every resource-day row).
     sql = """
     SELECT s.practice_id, s.resource_id, r.name AS resource, r.kind, coalesce(dep.name, '(no department)') AS department,
-           sum(s.appts_booked) AS appts_booked, sum(s.appts_completed) AS appts_completed,
-           sum(s.appts_no_show) AS appts_no_show, sum(s.appts_cancelled) AS appts_cancelled,
-           sum(s.booked_minutes) AS booked_minutes, sum(s.shift_minutes) AS shift_minutes, sum(s.visits) AS visits
-    FROM mart_staff_day s
+           s.appts_booked, s.appts_completed, s.appts_no_show, s.appts_cancelled, s.booked_minutes, s.shift_minutes,
+           s.visits
+    FROM (SELECT practice_id, resource_id, sum(appts_booked) AS appts_booked, sum(appts_completed) AS appts_completed,
+                 sum(appts_no_show) AS appts_no_show, sum(appts_cancelled) AS appts_cancelled,
+                 sum(booked_minutes) AS booked_minutes, sum(shift_minutes) AS shift_minutes, sum(visits) AS visits
+          FROM mart_staff_day WHERE practice_id = ANY(:ids) AND day BETWEEN :start AND :end GROUP BY 1, 2) s
     JOIN resource r ON r.practice_id = s.practice_id AND r.id = s.resource_id
     LEFT JOIN tenant dep ON dep.id = r.department_id
-    WHERE s.practice_id = ANY(:ids) AND s.day BETWEEN :start AND :end
-    GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 3
+    ORDER BY 1, 3
     """
     frame = _frame(session, sql, {"ids": list(practice_ids), "start": start, "end": end})
     if not frame.height:
