@@ -511,7 +511,7 @@ def measure(
             context = AccessContext.for_practices(ids)
             for name, (mart_fn, raw_fn) in FUNCTIONS.items():
                 for arm, fn in (("marts", mart_fn), ("raw", raw_fn)):
-                    if fn is None or (arm == "raw" and n > raw_samples):
+                    if fn is None or (arm == "raw" and (n > raw_samples or not raw_samples)):
                         continue
                     t0 = time.perf_counter()
                     try:
@@ -641,8 +641,10 @@ def main() -> None:
             if raw:
                 r50, r95 = percentile(raw, 0.5), percentile(raw, 0.95)
                 tail = f"{r50:>8.1f}ms{r95:>8.1f}ms{r95 / m95:>14.1f}x"
-            else:
+            elif FUNCTIONS[name][1] is None:
                 tail = f"{'(reads the agenda: no mart)':>33}"
+            else:
+                tail = f"{'(raw arm not timed)':>33}"
             flag = "" if m95 < 300 else "  > 300 ms"
             print(f"{scope:<15}{name:<22}{m50:>8.1f}ms{m95:>7.1f}ms{tail}{flag}")
     print(f"\nfull rebuild ({len(rebuilt)} practices): {full_seconds:,.1f}s")
