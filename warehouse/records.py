@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 import polars as pl
-from sqlalchemy import select, text, update
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.orm import Session
 
 from warehouse import scheduling as sched
@@ -534,12 +534,18 @@ def record_vaccination(
                Reminder.vaccination_id.in_(earlier))
         .values(status="done")
     )  # fmt: skip
+    # The same template the reminder generator picks (warehouse/reminders.py): a franchise may keep one
+    # vaccination template ("vacc") or one per channel ("vacc-email", "vacc-sms"); the longest lead time wins.
     template_id = session.scalar(
-        select(ReminderTemplate.id).where(
+        select(ReminderTemplate.id)
+        .where(
             ReminderTemplate.franchise_id == protocol.franchise_id,
-            ReminderTemplate.code == VACCINATION_TEMPLATE_CODE,
+            or_(ReminderTemplate.code == VACCINATION_TEMPLATE_CODE,
+                ReminderTemplate.code.like(VACCINATION_TEMPLATE_CODE + "-%")),
         )
-    )
+        .order_by(ReminderTemplate.days_before_due.desc(), ReminderTemplate.id)
+        .limit(1)
+    )  # fmt: skip
     reminder = Reminder(practice_id=practice_id, patient_id=patient_id,
                         client_id=_primary_client_id(session, practice_id, patient_id), kind="vaccination",
                         due_on=due_on, franchise_id=protocol.franchise_id if template_id else None,

@@ -195,3 +195,27 @@ def test_upload_limits_and_encrypted_round_trip(ws_db, monkeypatch):
                                        master_key=MASTER_KEY)  # fmt: skip
     assert read.content == PDF and read.content_type == "application/pdf" and read.title == "Uitslag"
     assert _audit_reads(ws_db, a1.practice_id, "document") == before + 1
+
+
+def test_a_vaccination_reminder_uses_a_per_channel_template_with_the_longest_lead(ws_db):
+    """Franchises may keep one template per channel (the demo has vacc-email and vacc-sms): the booster
+    reminder gets the one the reminder generator would pick, not none."""
+    a1 = ws_db.world.practices["a1"]
+    today = dt.date(2027, 3, 1)
+    with ws_db.system() as session:
+        franchise_id = session.execute(text("SELECT franchise_id FROM tenant WHERE id = :p"),
+                                       {"p": a1.practice_id}).scalar_one()  # fmt: skip
+        session.execute(text("UPDATE reminder_template SET code = 'vacc-email', days_before_due = 21 "
+                             "WHERE franchise_id = :f AND code = 'vacc'"), {"f": franchise_id})  # fmt: skip
+        sms = session.execute(text(
+            "INSERT INTO reminder_template (franchise_id, code, channel, subject, body, days_before_due) "
+            "VALUES (:f, 'vacc-sms', 'sms', 'Vaccinatie', '{patient}', 7) RETURNING id"), {"f": franchise_id}
+        ).scalar_one()  # fmt: skip
+        email = session.execute(text("SELECT id FROM reminder_template WHERE franchise_id = :f AND code = "
+                                     "'vacc-email'"), {"f": franchise_id}).scalar_one()  # fmt: skip
+    with ws_db.as_app(_ctx(ws_db, "a1")) as session:
+        protocol = records.vaccine_protocols(session, a1.practice_id, "dog")[0]
+        _, reminder = records.record_vaccination(session, Actor(a1.user_id, NURSE), practice_id=a1.practice_id,
+                                                 patient_id=a1.patient_id, protocol_id=protocol.id,
+                                                 given_on=today, today=today)  # fmt: skip
+    assert reminder.template_id == email != sms
