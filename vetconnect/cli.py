@@ -19,7 +19,7 @@ from vetconnect import pgserver
 from vetconnect.animana_cli import sync_app
 from vetconnect.devices_cli import devices_app
 from vetconnect.models_cli import models_app
-from vetconnect.runtime import SetupError, get_runtime
+from vetconnect.runtime import SetupError, get_runtime, migrated_runtime
 from vetconnect.schedule_cli import reminders_app, schedule_app
 from vetconnect.settings import MissingSetting, get_settings
 from warehouse import migrate
@@ -51,13 +51,14 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 @contextmanager
-def expected_errors() -> Iterator[None]:
-    """Expected conditions end the command with one line and exit code 1, never a traceback."""
+def expected_errors(*also: type[Exception]) -> Iterator[None]:
+    """Expected conditions (the set-up's, and a sub-command's own ``also``) end the command with one line and
+    exit code 1, never a traceback."""
     try:
         yield
     except (
         SetupError, pgserver.ServerError, migrate.MigrationsBehind, MissingSetting, TenantError, AccountError,
-        WeakPassword,
+        WeakPassword, *also,
     ) as exc:  # fmt: skip
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from None
@@ -225,9 +226,7 @@ def demo(
 def _system(reason: str):  # noqa: ANN202 - context manager passthrough
     from warehouse.tenancy import system_session
 
-    runtime = get_runtime()
-    migrate.require_current(runtime.reachable_admin_url)
-    return system_session(runtime.admin_engine, reason=reason)
+    return system_session(migrated_runtime().admin_engine, reason=reason)
 
 
 @tenants_app.command("add-franchise")

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from vetconnect.runtime import Runtime, get_runtime
+from vetconnect.runtime import Runtime, migrated_runtime
 from vetconnect.settings import MissingSetting, get_settings
 
 devices_app = typer.Typer(
@@ -29,23 +29,11 @@ class UnknownPractice(ValueError):
 @contextmanager
 def _errors() -> Iterator[None]:
     # Imported here: vetconnect.cli imports this module to mount it.
-    from vetconnect.cli import err, expected_errors
+    from vetconnect.cli import expected_errors
     from warehouse.devices import InboxError
 
-    with expected_errors():
-        try:
-            yield
-        except (UnknownPractice, InboxError) as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
-            raise typer.Exit(1) from None
-
-
-def _runtime() -> Runtime:
-    from warehouse import migrate
-
-    runtime = get_runtime()
-    migrate.require_current(runtime.reachable_admin_url)
-    return runtime
+    with expected_errors(UnknownPractice, InboxError):
+        yield
 
 
 def _practice_id(runtime: Runtime, code: str) -> int:
@@ -90,7 +78,7 @@ def import_files(
     with _errors():
         from connectors.devices.ingest import ingest_bytes
 
-        runtime = _runtime()
+        runtime = migrated_runtime()
         practice_id = _practice_id(runtime, practice)
         master_key = _master_key(runtime)
         unreadable = 0
@@ -122,7 +110,7 @@ def listen(
         from connectors.devices.ingest import DeviceStore
         from connectors.devices.mllp import MLLPServer, freeze_startup_heap, hl7_handler
 
-        runtime = _runtime()
+        runtime = migrated_runtime()
         practice_id = _practice_id(runtime, practice)
         # Partial frames and garbage have no sender to resend them: while the database is down they wait here.
         spool = get_settings().home.resolve() / "spool" / "mllp" / practice
@@ -161,7 +149,7 @@ def drop(
     with _errors():
         from connectors.devices.drop import drop_root, pending_files, process_drop_file, scan_drop_folders
 
-        runtime = _runtime()
+        runtime = migrated_runtime()
         root = drop_root(get_settings().home.resolve())
         files = (
             pending_files(root / practice, practice, min_age=min_age)
@@ -189,7 +177,7 @@ def inbox_list(practice: PracticeOption) -> None:
     from warehouse.tenancy import AccessContext, tenant_session
 
     with _errors():
-        runtime = _runtime()
+        runtime = migrated_runtime()
         practice_id = _practice_id(runtime, practice)
         with tenant_session(runtime.app_engine, AccessContext.for_practices([practice_id])) as session:
             items = inbox(session)
@@ -209,7 +197,7 @@ def resolve(message_id: int, patient_id: int, practice: PracticeOption) -> None:
     with _errors():
         from connectors.devices.ingest import parse_raw
 
-        runtime = _runtime()
+        runtime = migrated_runtime()
         practice_id = _practice_id(runtime, practice)
         with tenant_session(runtime.app_engine, AccessContext.for_practices([practice_id])) as session:
             record = resolve_inbox(session, message_id, patient_id, None, parser=parse_raw,
@@ -227,7 +215,7 @@ def retry(practice: PracticeOption) -> None:
     with _errors():
         from connectors.devices.ingest import parse_raw
 
-        runtime = _runtime()
+        runtime = migrated_runtime()
         practice_id = _practice_id(runtime, practice)
         with tenant_session(runtime.app_engine, AccessContext.for_practices([practice_id])) as session:
             summary = reprocess_inbox(session, parser=parse_raw, master_key=_master_key(runtime))

@@ -75,3 +75,12 @@ class Runtime:
 
 def get_runtime() -> Runtime:
     return Runtime(get_settings())
+
+
+def migrated_runtime() -> Runtime:
+    """The runtime, after checking the schema is at head (else ``MigrationsBehind`` names the fix)."""
+    from warehouse import migrate  # imported here: warehouse modules import this one
+
+    runtime = get_runtime()
+    migrate.require_current(runtime.reachable_admin_url)
+    return runtime

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from vetconnect.runtime import Runtime, get_runtime
+from vetconnect.runtime import Runtime, migrated_runtime
 
 schedule_app = typer.Typer(help="Rosters: the shifts utilisation is measured against.", no_args_is_help=True)
 reminders_app = typer.Typer(help="Vaccination reminders from the vaccination record.", no_args_is_help=True)
@@ -24,23 +24,11 @@ class CliError(ValueError):
 @contextmanager
 def _errors() -> Iterator[None]:
     # Imported here: vetconnect.cli imports this module to mount it.
-    from vetconnect.cli import err, expected_errors
+    from vetconnect.cli import expected_errors
     from warehouse.rosters import RosterError
 
-    with expected_errors():
-        try:
-            yield
-        except (CliError, RosterError) as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
-            raise typer.Exit(1) from None
-
-
-def _runtime() -> Runtime:
-    from warehouse import migrate
-
-    runtime = get_runtime()
-    migrate.require_current(runtime.reachable_admin_url)
-    return runtime
+    with expected_errors(CliError, RosterError):
+        yield
 
 
 def _practices(runtime: Runtime, codes: list[str], every: bool, purpose: str) -> list[tuple[int, str, str]]:
@@ -87,7 +75,7 @@ def roster(
 
     with _errors():
         pattern = parse_week(week)
-        runtime = _runtime()
+        runtime = migrated_runtime()
         ((practice_id, code, _),) = _practices(runtime, [practice], False, "roster")
         with tenant_session(runtime.app_engine, AccessContext.for_practices([practice_id])) as session:
             rows = session.execute(
@@ -118,7 +106,7 @@ def generate(
     from warehouse.tenancy import AccessContext, tenant_session
 
     with _errors():
-        runtime = _runtime()
+        runtime = migrated_runtime()
         for practice_id, code, timezone in _practices(runtime, practice or [], every, "reminders"):
             with tenant_session(runtime.app_engine, AccessContext.for_practices([practice_id])) as session:
                 run = generate_vaccination_reminders(

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import hl7
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -126,3 +129,23 @@ def vet_oru(
             f"OBX|2|NM|HCT^Haematocrit^L||0.45|L/L|0.37-0.55|N|||{status}",
         ]
     return "\r".join(segments).encode()
+
+
+def ack_fields(ack: bytes) -> tuple[str, str, str]:
+    """MSA-1 (AA/AE/AR), MSA-2 (the acknowledged control id) and MSA-3 (the reason, unescaped) of an ACK."""
+    parsed = hl7.parse(ack.decode())
+    seg = parsed.segment("MSA")
+    return str(seg(1)), str(seg(2)), parsed.unescape(str(seg(3))) if len(seg) > 3 else ""
+
+
+def msa(ack: bytes) -> tuple[str, str]:
+    """(acknowledgement code, control id) of an ACK."""
+    return ack_fields(ack)[:2]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import hl7
 import pytest
@@ -19,6 +19,7 @@ from connectors.devices.mllp import (
     hl7_handler,
     start_in_background,
 )
+from tests.devices.devices_support import ack_fields, wait_for
 
 MESSAGE = (
     "MSH|^~\\&|VetScan|Lab|VetConnect|P12|20240314101500||ORU^R01|{cid}|P|2.5.1\r"
@@ -48,20 +49,6 @@ class Recorder:
             self.garbage.append((raw, peer))
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
-
-
-def msa(ack: bytes) -> tuple[str, str, str]:
-    parsed = hl7.parse(ack.decode())
-    seg = parsed.segment("MSA")
-    return str(seg(1)), str(seg(2)), parsed.unescape(str(seg(3))) if len(seg) > 3 else ""
-
-
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
@@ -84,7 +71,9 @@ def test_many_concurrent_senders(server: BackgroundMLLPServer, recorder: Recorde
 
     async def sender(n: int) -> list[tuple[str, str, str]]:
         async with await MLLPClient.connect(server.host, server.port) as client:
-            return [msa(await client.send(MESSAGE.format(cid=f"S{n}-M{m}"))) for m in range(per_sender)]
+            return [
+                ack_fields(await client.send(MESSAGE.format(cid=f"S{n}-M{m}"))) for m in range(per_sender)
+            ]
 
     async def main() -> list[list[tuple[str, str, str]]]:
         return await asyncio.gather(*(sender(n) for n in range(senders)))
@@ -110,7 +99,7 @@ def test_frame_split_across_many_writes(server: BackgroundMLLPServer, recorder: 
                 last = cut
             return await client.read_ack()
 
-    assert msa(asyncio.run(main()))[:2] == ("AA", "SPLIT-1")
+    assert ack_fields(asyncio.run(main()))[:2] == ("AA", "SPLIT-1")
     assert recorder.stored[0][0] == MESSAGE.format(cid="SPLIT-1").encode()
 
 
@@ -131,7 +120,7 @@ def test_disconnect_mid_message_hands_bytes_to_on_incomplete(
     assert recorder.stored == []  # not processed, not acknowledged
     # ... and the listener is still fine
     ack = asyncio.run(_send_one(server, MESSAGE.format(cid="AFTER-1")))
-    assert msa(ack)[:2] == ("AA", "AFTER-1")
+    assert ack_fields(ack)[:2] == ("AA", "AFTER-1")
 
 
 async def _send_one(server: BackgroundMLLPServer, message: str) -> bytes:
@@ -157,11 +146,11 @@ def test_unframed_garbage_is_nacked_reported_and_bounded(
             return first, [not_hl7, *bounded, rest], ok
 
     first, nacks, ok = asyncio.run(main())
-    code, _, text = msa(first)
+    code, _, text = ack_fields(first)
     assert code == "AR"
     assert "outside an MLLP frame" in text
-    assert all(msa(n)[0] == "AR" for n in nacks)
-    assert msa(ok)[:2] == ("AA", "AFTER-GARBAGE")
+    assert all(ack_fields(n)[0] == "AR" for n in nacks)
+    assert ack_fields(ok)[:2] == ("AA", "AFTER-GARBAGE")
     assert recorder.garbage[0][0] == b"MSH|^~\\&|unframed sender\r"
     assert all(len(g) <= 1024 for g, _ in recorder.garbage)
     assert sum(len(g) for g, _ in recorder.garbage[1:]) == 5000
@@ -175,12 +164,12 @@ def test_oversize_frame_is_cut_reported_and_nacked(recorder: Recorder) -> None:
     ) as bg:
         big = MESSAGE.format(cid="BIG").encode() + b"\rNTE|1||" + b"y" * 5000
         ack = asyncio.run(_send_one(bg, big.decode()))
-        code, _, text = msa(ack)
+        code, _, text = ack_fields(ack)
         assert code == "AR"
         assert "exceeds 1000" in text
         assert recorder.incomplete[0][0] == big[:1000]
         assert recorder.stored == []
-        assert msa(asyncio.run(_send_one(bg, MESSAGE.format(cid="SMALL"))))[:2] == ("AA", "SMALL")
+        assert ack_fields(asyncio.run(_send_one(bg, MESSAGE.format(cid="SMALL"))))[:2] == ("AA", "SMALL")
 
 
 def test_idle_connection_is_closed() -> None:
@@ -211,8 +200,8 @@ def test_handler_failure_answers_ae_and_keeps_serving() -> None:
 
     with start_in_background(flaky) as bg:
         first = asyncio.run(_send_one(bg, MESSAGE.format(cid="FAIL-1")))
-        assert msa(first)[:2] == ("AE", "FAIL-1")
+        assert ack_fields(first)[:2] == ("AE", "FAIL-1")
         assert str(hl7.parse(first.decode()).segment("ERR")(3)(1)(1)) == "207"
         second = asyncio.run(_send_one(bg, MESSAGE.format(cid="OK-2")))
-        assert msa(second)[0] == "AA"
+        assert ack_fields(second)[0] == "AA"
         assert bg.server.stats.handler_errors == 1

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
-import hl7
 import pytest
 
 from connectors.devices.ingest import DeviceStore
@@ -20,23 +18,10 @@ from connectors.devices.mllp import (
     start_in_background,
 )
 from tests.conftest import MASTER_KEY
-from tests.devices.devices_support import Clinic, make_clinic, messages, observations, vet_oru
+from tests.devices.devices_support import Clinic, make_clinic, messages, msa, observations, vet_oru, wait_for
 from warehouse.db import make_engine
 
 pytestmark = pytest.mark.xdist_group("devices-db")
-
-
-def msa(ack: bytes) -> tuple[str, str]:
-    seg = hl7.parse(ack.decode()).segment("MSA")
-    return str(seg(1)), str(seg(2))
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 @pytest.fixture
