@@ -111,6 +111,10 @@ with book_tab:
         patient_id = picker.selectbox("Patient", list(by_id), format_func=lambda i: by_id[i].label, index=None,
                                       placeholder="Find the patient, then choose", key="sched.patient")  # fmt: skip
         patient_slot = picker.empty()
+        if patient_id is not None and (state.get("sched.offer_for") or (patient_id,))[0] != patient_id:
+            # Another patient was chosen: the slots on offer were for the previous one.
+            state.pop("sched.offer", None)
+            state.pop("sched.offer_for", None)
         species = by_id[patient_id].species if patient_id in by_id else None
         # Only the types this patient's species may have (the service checks again).
         type_by_id = {
@@ -143,17 +147,23 @@ with book_tab:
             find_clicked = buttons[1].form_submit_button("Find free slots")
         slots_box = st.container()
 
-        def _book(resource: int, starts_at: dt.datetime) -> None:
+        def _book(resource: int, starts_at: dt.datetime, patient: int, patient_name: str) -> None:
             with ctx.tenant() as session:
                 appointment = sched.book(session, ctx.actor(), practice_id=practice_id, appointment_type_id=type_id,
-                                         resource_id=resource, starts_at=starts_at, patient_id=patient_id,
+                                         resource_id=resource, starts_at=starts_at, patient_id=patient,
                                          reason=reason)  # fmt: skip
                 booked_id = appointment.id
             state["sched.flash"] = (
-                f"Booked {by_id[patient_id].name} on {starts_at.astimezone(ctx.TZ):%a %d-%m at %H:%M} "
+                f"Booked {patient_name} on {starts_at.astimezone(ctx.TZ):%a %d-%m at %H:%M} "
                 f"with {staff_names.get(resource, resource)} (appointment {booked_id})."
             )
-            for key in ("sched.reason", "sched.patient_query", "sched.patient", "sched.offer"):
+            for key in (
+                "sched.reason",
+                "sched.patient_query",
+                "sched.patient",
+                "sched.offer",
+                "sched.offer_for",
+            ):
                 state.pop(key, None)
             state["sched.day"] = starts_at.astimezone(ctx.TZ).date()
             st.rerun()
@@ -164,6 +174,9 @@ with book_tab:
                     session, sched.SlotQuery(practice_id, type_id, not_before, resource_id=resource,
                                              species=by_id[patient_id].species if patient_id else None, limit=8),
                 )  # fmt: skip
+            # The slots were found for this patient (species rules): a slot books for them, whatever the patient
+            # box says on the rerun the click causes (its widget value can arrive empty from the browser then).
+            state["sched.offer_for"] = (patient_id, by_id[patient_id].name) if patient_id else None
 
         if book_clicked or find_clicked:
             if patient_id is None:
@@ -178,7 +191,7 @@ with book_tab:
             if not errors:
                 try:
                     if book_clicked:
-                        _book(resource_id, requested)
+                        _book(resource_id, requested, patient_id, by_id[patient_id].name)
                     else:
                         _offer(max(requested, ctx.now()), resource_id)
                 except sched.BookingConflict as conflict:
@@ -200,18 +213,20 @@ with book_tab:
                 if not offer:
                     st.warning("No free slot in the next 7 days for this type and vet.")
                 else:
-                    st.markdown("**Free slots**")
+                    offered_name = (state.get("sched.offer_for") or (None, ""))[1]
+                    st.markdown(f"**Free slots** for {offered_name}" if offered_name else "**Free slots**")
                     cols = st.columns(4)
                     for i, slot in enumerate(offer):
                         label = f"{slot.starts_at.astimezone(ctx.TZ):%a %d-%m %H:%M} · {slot.resource_name}"
                         if cols[i % 4].button(
                             label, key=f"slot-{slot.resource_id}-{slot.starts_at:%Y%m%d%H%M}"
                         ):
-                            if patient_id is None:
+                            offered_for = state.get("sched.offer_for")
+                            if offered_for is None:
                                 st.error("Choose the patient first.")
                             else:
                                 try:
-                                    _book(slot.resource_id, slot.starts_at)
+                                    _book(slot.resource_id, slot.starts_at, *offered_for)
                                 except (sched.BookingConflict, sched.SchedulingError) as exc:
                                     st.error(f"{exc} — pick another slot.")
 

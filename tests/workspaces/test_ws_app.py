@@ -108,6 +108,16 @@ def test_receptionist_books_from_the_form_conflict_offers_slots_then_reschedules
     assert at.text_input(key="sched.reason").value == "Tweede poging"  # nothing typed is lost
     slot_buttons = [b for b in at.button if b.key and b.key.startswith("slot-")]
     assert slot_buttons and "11:20" in slot_buttons[0].label
+    # A slot books for the patient it was offered for, even when the patient box arrives empty with the click
+    # (a browser can send the widget's old value on that rerun).
+    at.selectbox(key="sched.patient").set_value(None)
+    slot_buttons[0].click().run()
+    ok(at)
+    assert any("Booked" in s.value and "11:20" in s.value for s in at.success)
+    with app_env.system() as session:
+        slotted = session.scalar(select(Appointment).where(Appointment.reason == "Tweede poging"))
+    assert slotted.patient_id == a1.patient_id
+    assert slotted.starts_at.astimezone(TZ) == dt.datetime.combine(tomorrow, dt.time(11, 20), TZ)
     # Manage it: reschedule to 14:00, then cancel with a reason.
     at.date_input[0].set_value(tomorrow).run()
     at.selectbox(key="sched.appointment").set_value(booked.id).run()
