@@ -112,6 +112,8 @@ SELECT practice_id, appointment_id, activity, at, stage FROM (
   SELECT e.practice_id, e.appointment_id, e.activity, e.occurred_at, 20
   FROM event e JOIN a ON a.practice_id = e.practice_id AND a.appointment_id = e.appointment_id
   WHERE e.practice_id = ANY(:practices)
+    -- Already derived above from the appointment itself; the event would count the same step twice.
+    AND e.activity NOT IN ('booking_made', 'check_in', 'no_show', 'appointment_cancelled')
 ) x
 """
 

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from models import serving, training
 from models.work_sessions import CLINICAL, SESSION_GAP, split_sessions, work_session_log
 from warehouse import model_store, scheduling
+from warehouse.eventlog import care_episode_log
 from warehouse.tenancy import AccessContext
 
 
@@ -119,6 +120,10 @@ def test_hub_suggests_what_the_user_will_likely_do_next_in_their_session(model_w
             "SELECT DISTINCT model_artifact_id, user_id FROM suggestion_log WHERE practice_id = :p "
             "AND id = ANY(:ids)"), {"p": practice, "ids": [s.suggestion_id for s in suggestions]}).all()  # fmt: skip
         assert logged == [(trained[0].artifact.id, user_id)]  # from the work-session model, for this user
+        # The care episode counts the check-in once, though VetConnect also logged it as an event.
+        episode = care_episode_log(session, [practice]).filter(pl.col("appointment_id") == appointment_id)
+        assert episode["activity"].to_list().count("check_in") == 1
+        assert episode["activity"].to_list().count("booking_made") == 1
         # The session is over once its last event is more than the gap ago.
         later = dt.datetime.now(dt.UTC) + SESSION_GAP + dt.timedelta(minutes=5)
         assert serving._for_work_session(session, context, user_id, now=later) is None
