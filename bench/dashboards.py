@@ -39,9 +39,8 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.tenancy import libpq, percentile, progress, server_url  # noqa: E402
+from bench.tenancy import add_bench_franchise, add_bench_practice, libpq, percentile, progress, server_url  # noqa: E402
 from warehouse import migrate  # noqa: E402
-from warehouse.crypto import new_data_key, wrap_data_key  # noqa: E402
 from warehouse.db import app_url, make_engine  # noqa: E402
 from warehouse.marts import kpis  # noqa: E402
 from warehouse.marts.refresh import ALL_MARTS, refresh_all  # noqa: E402
@@ -152,11 +151,7 @@ def build(admin: str, practices: int, per_practice: int, lines: int, workers: in
         started = time.perf_counter()
         plan: list[tuple[int, int]] = []
         for f in range(franchises):
-            fid = conn.execute("SELECT nextval(pg_get_serial_sequence('tenant', 'id'))").fetchone()[0]
-            conn.execute(
-                "INSERT INTO tenant (id, kind, franchise_id, code, name) VALUES (%s, 'franchise', %s, %s, %s)",
-                (fid, fid, f"f{f}", f"Franchise {f}"),
-            )
+            fid = add_bench_franchise(conn, f)
             conn.execute(
                 "INSERT INTO appointment_type (franchise_id, code, name, duration_minutes) "
                 "SELECT %s, 'T' || g, (ARRAY['Consult', 'Vaccination', 'Surgery', 'Check-up'])[g], 15 "
@@ -171,18 +166,7 @@ def build(admin: str, practices: int, per_practice: int, lines: int, workers: in
                 (fid,),
             )  # fmt: skip
             for _ in range(min(PRACTICES_PER_FRANCHISE, practices - f * PRACTICES_PER_FRANCHISE)):
-                pid = conn.execute("SELECT nextval(pg_get_serial_sequence('tenant', 'id'))").fetchone()[0]
-                conn.execute(
-                    "INSERT INTO tenant (id, kind, parent_id, franchise_id, practice_id, code, name) "
-                    "VALUES (%s, 'practice', %s, %s, %s, %s, %s)",
-                    (pid, fid, fid, pid, f"p{pid}", f"Praktijk {pid}"),
-                )
-                conn.execute("SELECT onboard_practice(%s)", (pid,))
-                conn.execute(
-                    "INSERT INTO tenant_data_key (practice_id, version, wrapped_key) VALUES (%s, 1, %s)",
-                    (pid, wrap_data_key(master, pid, new_data_key())),
-                )
-                plan.append((pid, fid))
+                plan.append((add_bench_practice(conn, fid, master), fid))
             conn.commit()
             progress("practices", len(plan), practices, started)
         print()

@@ -60,6 +60,32 @@ def progress(label: str, done: int, total: int, started: float) -> None:
     print(f"\r  {label}: {done}/{total} ({rate:,.0f}/s, ETA {eta:,.0f}s)   ", end="", flush=True)
 
 
+def add_bench_franchise(conn: psycopg.Connection, number: int) -> int:
+    """A franchise ``f<number>``; returns its id. The bench builders share it with ``add_bench_practice``."""
+    fid = conn.execute("SELECT nextval(pg_get_serial_sequence('tenant', 'id'))").fetchone()[0]
+    conn.execute(
+        "INSERT INTO tenant (id, kind, franchise_id, code, name) VALUES (%s, 'franchise', %s, %s, %s)",
+        (fid, fid, f"f{number}", f"Franchise {number}"),
+    )
+    return fid
+
+
+def add_bench_practice(conn: psycopg.Connection, franchise_id: int, master_key: bytes) -> int:
+    """A practice of ``franchise_id``, onboarded (partitions) with its data key; returns its id."""
+    pid = conn.execute("SELECT nextval(pg_get_serial_sequence('tenant', 'id'))").fetchone()[0]
+    conn.execute(
+        "INSERT INTO tenant (id, kind, parent_id, franchise_id, practice_id, code, name) "
+        "VALUES (%s, 'practice', %s, %s, %s, %s, %s)",
+        (pid, franchise_id, franchise_id, pid, f"p{pid}", f"Praktijk {pid}"),
+    )
+    conn.execute("SELECT onboard_practice(%s)", (pid,))
+    conn.execute(
+        "INSERT INTO tenant_data_key (practice_id, version, wrapped_key) VALUES (%s, 1, %s)",
+        (pid, wrap_data_key(master_key, pid, new_data_key())),
+    )
+    return pid
+
+
 def build(admin: str, practices: int, per_practice: int) -> None:
     """Tenants through the real onboarding function; bulk rows generated inside the server (INSERT…SELECT),
     with triggers off (session_replication_role) because we measure reads, not the audit of a bulk load."""
@@ -74,23 +100,9 @@ def build(admin: str, practices: int, per_practice: int) -> None:
         franchises = (practices + PRACTICES_PER_FRANCHISE - 1) // PRACTICES_PER_FRANCHISE
         started = time.perf_counter()
         for f in range(franchises):
-            fid = conn.execute("SELECT nextval(pg_get_serial_sequence('tenant', 'id'))").fetchone()[0]
-            conn.execute(
-                "INSERT INTO tenant (id, kind, franchise_id, code, name) VALUES (%s, 'franchise', %s, %s, %s)",
-                (fid, fid, f"f{f}", f"Franchise {f}"),
-            )
+            fid = add_bench_franchise(conn, f)
             for _ in range(min(PRACTICES_PER_FRANCHISE, practices - f * PRACTICES_PER_FRANCHISE)):
-                pid = conn.execute("SELECT nextval(pg_get_serial_sequence('tenant', 'id'))").fetchone()[0]
-                conn.execute(
-                    "INSERT INTO tenant (id, kind, parent_id, franchise_id, practice_id, code, name) "
-                    "VALUES (%s, 'practice', %s, %s, %s, %s, %s)",
-                    (pid, fid, fid, pid, f"p{pid}", f"Praktijk {pid}"),
-                )
-                conn.execute("SELECT onboard_practice(%s)", (pid,))
-                conn.execute(
-                    "INSERT INTO tenant_data_key (practice_id, version, wrapped_key) VALUES (%s, 1, %s)",
-                    (pid, wrap_data_key(master, pid, new_data_key())),
-                )
+                add_bench_practice(conn, fid, master)
             conn.commit()
             progress("practices", min((f + 1) * PRACTICES_PER_FRANCHISE, practices), practices, started)
         print()

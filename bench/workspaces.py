@@ -33,11 +33,11 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.tenancy import libpq, percentile, progress, server_url  # noqa: E402
+from bench.tenancy import add_bench_franchise, add_bench_practice, libpq, percentile, progress, server_url  # noqa: E402
 from warehouse import migrate  # noqa: E402
 from warehouse.billing import invoicing  # noqa: E402
 from warehouse.billing.balances import client_balances  # noqa: E402
-from warehouse.crypto import FieldCipher, new_data_key, unwrap_data_key, wrap_data_key  # noqa: E402
+from warehouse.crypto import FieldCipher, unwrap_data_key  # noqa: E402
 from warehouse.db import app_url, make_engine  # noqa: E402
 from warehouse.hub import open_patient, today_for_user  # noqa: E402
 from warehouse.records import client_card, patient_record  # noqa: E402
@@ -193,23 +193,13 @@ def build(admin: str, scale: float) -> None:
         started = time.perf_counter()
         done = 0
         for f in range(PRACTICES // PRACTICES_PER_FRANCHISE):
-            fid = conn.execute("SELECT nextval(pg_get_serial_sequence('tenant', 'id'))").fetchone()[0]
-            conn.execute("INSERT INTO tenant (id, kind, franchise_id, code, name) VALUES (%s, 'franchise', %s, %s, %s)",
-                         (fid, fid, f"f{f}", f"Franchise {f}"))  # fmt: skip
+            fid = add_bench_franchise(conn, f)
             for code, name, minutes in (("consult", "Consult", 15), ("vacc", "Vaccinatie", 15),
                                         ("checkup", "Gezondheidscheck", 20), ("surgery", "Operatie", 60)):  # fmt: skip
                 conn.execute("INSERT INTO appointment_type (franchise_id, code, name, duration_minutes) "
                              "VALUES (%s, %s, %s, %s)", (fid, code, name, minutes))  # fmt: skip
             for _ in range(PRACTICES_PER_FRANCHISE):
-                pid = conn.execute("SELECT nextval(pg_get_serial_sequence('tenant', 'id'))").fetchone()[0]
-                conn.execute(
-                    "INSERT INTO tenant (id, kind, parent_id, franchise_id, practice_id, code, name) "
-                    "VALUES (%s, 'practice', %s, %s, %s, %s, %s)",
-                    (pid, fid, fid, pid, f"p{pid}", f"Praktijk {pid}"),
-                )
-                conn.execute("SELECT onboard_practice(%s)", (pid,))
-                conn.execute("INSERT INTO tenant_data_key (practice_id, version, wrapped_key) VALUES (%s, 1, %s)",
-                             (pid, wrap_data_key(MASTER_KEY, pid, new_data_key())))  # fmt: skip
+                pid = add_bench_practice(conn, fid, MASTER_KEY)
                 _build_practice(conn, pid, fid, n_patients, n_clients)
                 conn.execute("SELECT search_reindex(%s)", (pid,))  # its triggers are off during the bulk load
                 conn.commit()
