@@ -69,21 +69,30 @@ _REMOVE = """
                         WHERE t.practice_id = s.practice_id AND t.kind = s.kind AND t.word = s.word);"""
 
 
-def _sync_function(table: str) -> str:
+def sync_function_body(table: str, add: str = _ADD, remove: str = _REMOVE, declare: str = "") -> str:
+    """``CREATE OR REPLACE`` of ``search_sync_<table>()`` from the add/remove statements (0404 passes its own)."""
     new, old = TERMS[table].format(rows="new_rows"), TERMS[table].format(rows="old_rows")
     return f"""
-    CREATE FUNCTION search_sync_{table}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    CREATE OR REPLACE FUNCTION search_sync_{table}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    {declare}
     BEGIN
       IF TG_OP = 'INSERT' THEN
-        {_ADD.format(terms=new)}
+        {add.format(terms=new)}
       ELSIF TG_OP = 'DELETE' THEN
-        {_REMOVE.format(terms=old)}
+        {remove.format(terms=old)}
       ELSE
-        {_REMOVE.format(terms=f"{old} EXCEPT {new}")}
-        {_ADD.format(terms=f"{new} EXCEPT {old}")}
+        {remove.format(terms=f"{old} EXCEPT {new}")}
+        {add.format(terms=f"{new} EXCEPT {old}")}
       END IF;
       RETURN NULL;
     END $fn$;
+    """
+
+
+def _sync_function(table: str) -> str:
+    return (
+        sync_function_body(table)
+        + f"""
     CREATE TRIGGER search_sync_insert AFTER INSERT ON {q(table)} REFERENCING NEW TABLE AS new_rows
       FOR EACH STATEMENT EXECUTE FUNCTION search_sync_{table}();
     CREATE TRIGGER search_sync_update AFTER UPDATE ON {q(table)} REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
@@ -91,15 +100,18 @@ def _sync_function(table: str) -> str:
     CREATE TRIGGER search_sync_delete AFTER DELETE ON {q(table)} REFERENCING OLD TABLE AS old_rows
       FOR EACH STATEMENT EXECUTE FUNCTION search_sync_{table}();
     """
+    )
 
 
-def _reindex_function() -> str:
+def reindex_function(add: str = _ADD, declare: str = "") -> str:
+    """``CREATE OR REPLACE`` of ``search_reindex(practice)`` from the add statements (0404 passes its own)."""
     inserts = "\n".join(
-        _ADD.format(terms=terms.format(rows=f"(SELECT * FROM {q(table)} WHERE practice_id = p_practice)"))
+        add.format(terms=terms.format(rows=f"(SELECT * FROM {q(table)} WHERE practice_id = p_practice)"))
         for table, terms in TERMS.items()
     )
     return f"""
-    CREATE FUNCTION search_reindex(p_practice bigint) RETURNS void LANGUAGE plpgsql AS $fn$
+    CREATE OR REPLACE FUNCTION search_reindex(p_practice bigint) RETURNS void LANGUAGE plpgsql AS $fn$
+    {declare}
     BEGIN
       DELETE FROM search_term WHERE practice_id = p_practice;
       DELETE FROM search_word WHERE practice_id = p_practice;
@@ -133,7 +145,7 @@ def upgrade() -> None:
     )
     for table in TERMS:
         op.execute(_sync_function(table))
-    op.execute(_reindex_function())
+    op.execute(reindex_function())
     op.execute("SELECT search_reindex(id) FROM tenant WHERE kind = 'practice'")
     # Built after the backfill: one sort instead of millions of index insertions.
     # One trigram index per kind: a patient's name typed in the box is also looked for among client words, and

@@ -57,39 +57,8 @@ _REMOVE = """
     SELECT search_vocabulary_forget(array_agg(kind::text), array_agg(word)) INTO changed FROM gone;"""
 
 
-def _sync_function(table: str, add: str, remove: str) -> str:
-    new, old = _terms.TERMS[table].format(rows="new_rows"), _terms.TERMS[table].format(rows="old_rows")
-    return f"""
-    CREATE OR REPLACE FUNCTION search_sync_{table}() RETURNS trigger LANGUAGE plpgsql AS $fn$
-    DECLARE changed int;
-    BEGIN
-      IF TG_OP = 'INSERT' THEN
-        {add.format(terms=new)}
-      ELSIF TG_OP = 'DELETE' THEN
-        {remove.format(terms=old)}
-      ELSE
-        {remove.format(terms=f"{old} EXCEPT {new}")}
-        {add.format(terms=f"{new} EXCEPT {old}")}
-      END IF;
-      RETURN NULL;
-    END $fn$;
-    """
-
-
-def _reindex_function(add: str) -> str:
-    inserts = "\n".join(
-        add.format(terms=terms.format(rows=f"(SELECT * FROM {table} WHERE practice_id = p_practice)"))
-        for table, terms in _terms.TERMS.items()
-    )
-    return f"""
-    CREATE OR REPLACE FUNCTION search_reindex(p_practice bigint) RETURNS void LANGUAGE plpgsql AS $fn$
-    DECLARE changed int;
-    BEGIN
-      DELETE FROM search_term WHERE practice_id = p_practice;
-      DELETE FROM search_word WHERE practice_id = p_practice;
-      {inserts}
-    END $fn$;
-    """
+# The functions' one local: the vocabulary calls return a count that plpgsql must select INTO something.
+_DECLARE = "DECLARE changed int;"
 
 
 _FUNCTIONS = """
@@ -166,8 +135,8 @@ def upgrade() -> None:
         op.execute(f"REVOKE ALL ON FUNCTION {name} FROM PUBLIC")
         op.execute(f"GRANT EXECUTE ON FUNCTION {name} TO {APP_ROLE}, {SYSTEM_ROLE}")
     for table in _terms.TERMS:
-        op.execute(_sync_function(table, _ADD, _REMOVE))
-    op.execute(_reindex_function(_ADD))
+        op.execute(_terms.sync_function_body(table, _ADD, _REMOVE, _DECLARE))
+    op.execute(_terms.reindex_function(_ADD, _DECLARE))
     # Typo matching no longer reads search_word by trigram (only by primary key): its trigram indexes only
     # cost writes now.
     for kind in _terms.FUZZY_KINDS:
@@ -182,8 +151,8 @@ def downgrade() -> None:
             postgresql_ops={"word": "gin_trgm_ops"}, postgresql_where=sa.text(f"kind = '{kind}'"),
         )  # fmt: skip
     for table in _terms.TERMS:
-        op.execute(_sync_function(table, _terms._ADD, _terms._REMOVE))
-    op.execute(_reindex_function(_terms._ADD))
+        op.execute(_terms.sync_function_body(table))
+    op.execute(_terms.reindex_function())
     for name in _NAMES:
         op.execute(f"DROP FUNCTION {name}")
     op.drop_table("search_vocabulary")
