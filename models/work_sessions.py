@@ -23,11 +23,10 @@ import datetime as dt
 from collections.abc import Sequence
 
 import polars as pl
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from models.eventlog import LogColumns, normalise
-from warehouse.eventlog import care_episode_log
+from warehouse.eventlog import care_episode_log, query_frame
 
 SESSION_GAP = dt.timedelta(hours=2)
 LOCAL_TZ = "Europe/Amsterdam"
@@ -71,13 +70,11 @@ def actor_events(
     """Every event with a known actor (see the module docstring) in ``[since, until)``, oldest first (columns:
     ``RAW_SCHEMA``); clinical work of appointments starting before ``until``."""
     params = {"practices": list(practice_ids), "since": since, "until": until}
-    app = pl.DataFrame([tuple(r) for r in session.execute(text(_APP_EVENTS), params)], schema=RAW_SCHEMA,
-                       orient="row")  # fmt: skip
+    app = query_frame(session, _APP_EVENTS, params, RAW_SCHEMA)
     # Appointments that started up to a day before ``since`` can still have work after it.
     starts_from = None if since is None else since - dt.timedelta(days=1)
     episodes = care_episode_log(session, practice_ids, since=starts_from, until=until)
-    rows = session.execute(text(_ACTORS), {**params, "since": starts_from})
-    actors = pl.DataFrame([tuple(r) for r in rows], orient="row", schema={
+    actors = query_frame(session, _ACTORS, {**params, "since": starts_from}, {
         "practice_id": pl.Int64, "appointment_id": pl.Int64, "user_id": pl.Int64, "staff_id": pl.Int64})  # fmt: skip
     clinical = (
         episodes.filter(pl.col("activity").is_in(CLINICAL) & (pl.col("stage") < 20))

@@ -118,7 +118,8 @@ SELECT practice_id, appointment_id, activity, at, stage FROM (
 """
 
 
-def _frame(session: Session, sql: str, params: dict, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+def query_frame(session: Session, sql: str, params: dict, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """The rows of ``sql`` as a polars frame with exactly ``schema`` (also for an empty result)."""
     rows = session.execute(text(sql), params).all()
     return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
 
@@ -136,9 +137,9 @@ def care_episode_log(
     Columns: ``case_id`` ("practice:appointment"), ``activity``, ``timestamp`` (UTC), ``practice_id``,
     ``appointment_id``, ``patient_id``, ``species``, ``appointment_type``, ``stage`` (tie-break order)."""
     params = {"practices": list(practice_ids), "since": since, "until": until, "patient": patient_id}
-    events = _frame(session, _EPISODES, params, {"practice_id": pl.Int64, "appointment_id": pl.Int64,
+    events = query_frame(session, _EPISODES, params, {"practice_id": pl.Int64, "appointment_id": pl.Int64,
                     "activity": pl.String, "timestamp": pl.Datetime("us", "UTC"), "stage": pl.Int32})  # fmt: skip
-    cases = _frame(
+    cases = query_frame(
         session,
         "SELECT a.practice_id, a.id, a.patient_id, coalesce(p.species, ''), coalesce(t.code, '') FROM appointment a "
         "LEFT JOIN patient p ON p.practice_id = a.practice_id AND p.id = a.patient_id "
@@ -202,4 +203,4 @@ def appointment_frame(
     params = {"practices": list(practice_ids), "since": since, "until": until,
               "ids": None if appointment_ids is None else [int(i) for i in appointment_ids],
               "with_history": with_client_history}  # fmt: skip
-    return _frame(session, _APPOINTMENTS, params, APPOINTMENT_SCHEMA)
+    return query_frame(session, _APPOINTMENTS, params, APPOINTMENT_SCHEMA)
