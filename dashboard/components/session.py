@@ -127,6 +127,16 @@ def tenant() -> Iterator[Session]:
         yield session
 
 
+def one_practice(key: str) -> int:
+    """The practice a single-practice workspace shows: the only one of the context, or the one the user picks
+    (``key`` keeps each workspace's own choice)."""
+    practice_ids = context().practice_ids
+    if len(practice_ids) == 1:
+        return practice_ids[0]
+    names = {p.id: p.name for p in user().practices}
+    return st.selectbox("Practice", practice_ids, format_func=names.get, key=key)
+
+
 def practice_name(practice_id: int) -> str:
     return next((p.name for p in user().practices if p.id == practice_id), str(practice_id))
 

@@ -26,11 +26,7 @@ if focus is not None and focus.kind == "invoice" and focus.practice_id in practi
     state["bill.practice"], state["bill.invoice"] = focus.practice_id, focus.id
 if "bill.goto" in state:
     state["bill.invoice"] = state.pop("bill.goto")
-if len(practice_ids) > 1:
-    practice_id = st.selectbox("Practice", practice_ids, key="bill.practice",
-                               format_func={p.id: p.name for p in user.practices}.get)  # fmt: skip
-else:
-    practice_id = practice_ids[0]
+practice_id = ctx.one_practice("bill.practice")
 client_filter = state.get("bill.client")
 client_id = client_filter[1] if client_filter and client_filter[0] == practice_id else None
 ctx.breadcrumbs("Billing", ctx.practice_name(practice_id))

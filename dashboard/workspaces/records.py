@@ -37,11 +37,7 @@ if focus is not None and focus.kind in ("patient", "appointment") and focus.prac
     state.pop("focus")
     state["rec.practice"] = focus.practice_id
     state["rec.patient"] = focus.id if focus.kind == "patient" else focus.patient_id
-if len(practice_ids) > 1:
-    practice_id = st.selectbox("Practice", practice_ids, key="rec.practice",
-                               format_func={p.id: p.name for p in user.practices}.get)  # fmt: skip
-else:
-    practice_id = practice_ids[0]
+practice_id = ctx.one_practice("rec.practice")
 
 finder, picker = st.columns(2)
 query = finder.text_input("Find patient", key="rec.query", placeholder="Name or chip number")

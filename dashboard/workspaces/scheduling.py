@@ -30,12 +30,7 @@ if focus is not None and focus.practice_id in practice_ids:
         state["sched.day"] = focus.starts_at.astimezone(ctx.TZ).date()
         state["sched.appointment"] = focus.id
     state["sched.patient_focus"] = (focus.patient_id, focus.client_id)
-if len(practice_ids) > 1:
-    practice_id = st.selectbox(
-        "Practice", practice_ids, format_func={p.id: p.name for p in user.practices}.get, key="sched.practice"
-    )
-else:
-    practice_id = practice_ids[0]
+practice_id = ctx.one_practice("sched.practice")
 ctx.breadcrumbs("Scheduling", ctx.practice_name(practice_id))
 st.title("Scheduling")
 

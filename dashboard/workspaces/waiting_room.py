@@ -12,13 +12,7 @@ from warehouse.security.permissions import CONSULT_WRITE, SCHEDULE_WRITE, allowe
 
 REFRESH = dt.timedelta(seconds=15)
 user = ctx.user()
-practice_ids = ctx.context().practice_ids
-if len(practice_ids) > 1:
-    practice_id = st.selectbox(
-        "Practice", practice_ids, format_func={p.id: p.name for p in user.practices}.get, key="wr.practice"
-    )
-else:
-    practice_id = practice_ids[0]
+practice_id = ctx.one_practice("wr.practice")
 ctx.breadcrumbs("Waiting room", ctx.practice_name(practice_id))
 st.title("Waiting room")
 can_write, can_consult = allowed(user.roles, SCHEDULE_WRITE), allowed(user.roles, CONSULT_WRITE)
