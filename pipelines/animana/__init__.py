@@ -1,36 +1,22 @@
-"""Animana domain: sync service (`sync.py`) and its Dagster definitions (`defs`)."""
+"""Animana domain: sync service (`sync.py`) and its Dagster definitions (`defs`, in `definitions.py`).
+
+`defs` is loaded on first access: `vetconnect sync animana` runs the sync service in-process and must not pay
+for importing Dagster (about 0.7 s of CPU per start, more when sources are compiled).
+"""
 
 from __future__ import annotations
 
-from dagster import Definitions, EnvVar
+from typing import TYPE_CHECKING, Any
 
-from pipelines.animana.assets import animana_sync
-from pipelines.animana.resources import AnimanaResource, WarehouseResource
-from pipelines.animana.schedules import (
-    animana_incremental_schedule,
-    animana_nightly_full_schedule,
-    animana_sync_job,
-)
-from pipelines.animana.sensors import animana_practices_sensor
+if TYPE_CHECKING:
+    from dagster import Definitions
+
+    defs: Definitions
 
 
-def resources() -> dict[str, object]:
-    return {
-        "warehouse": WarehouseResource(
-            database_url=EnvVar("DATABASE_URL"), master_key=EnvVar("VETCONNECT_MASTER_KEY")
-        ),
-        "animana": AnimanaResource(
-            url=EnvVar("VETCONNECT_ANIMANA_URL"),
-            client_id=EnvVar("VETCONNECT_ANIMANA_CLIENT_ID"),
-            client_secret=EnvVar("VETCONNECT_ANIMANA_CLIENT_SECRET"),
-        ),
-    }
+def __getattr__(name: str) -> Any:
+    if name == "defs":
+        from pipelines.animana.definitions import defs
 
-
-defs = Definitions(
-    assets=[animana_sync],
-    jobs=[animana_sync_job],
-    schedules=[animana_incremental_schedule, animana_nightly_full_schedule],
-    sensors=[animana_practices_sensor],
-    resources=resources(),
-)
+        return defs
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """Dagster resources: the warehouse (engines + master key) and the Animana API client.
 
 Both open what they hold in `setup_for_execution` and close it in `teardown_after_execution`; secrets come from
-the environment through `EnvVar` in `pipelines/animana/__init__.py`. Which Animana (live API or simulator) is
+the environment through `EnvVar` in `pipelines/animana/definitions.py`. Which Animana (live API or simulator) is
 chosen by configuration (the URL), never by code paths.
 """
 

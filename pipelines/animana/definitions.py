@@ -1,0 +1,37 @@
+"""The Animana domain's Dagster `Definitions` (assets, schedules, sensor, resources), exposed as
+`pipelines.animana.defs`."""
+
+from __future__ import annotations
+
+from dagster import Definitions, EnvVar
+
+from pipelines.animana.assets import animana_sync
+from pipelines.animana.resources import AnimanaResource, WarehouseResource
+from pipelines.animana.schedules import (
+    animana_incremental_schedule,
+    animana_nightly_full_schedule,
+    animana_sync_job,
+)
+from pipelines.animana.sensors import animana_practices_sensor
+
+
+def resources() -> dict[str, object]:
+    return {
+        "warehouse": WarehouseResource(
+            database_url=EnvVar("DATABASE_URL"), master_key=EnvVar("VETCONNECT_MASTER_KEY")
+        ),
+        "animana": AnimanaResource(
+            url=EnvVar("VETCONNECT_ANIMANA_URL"),
+            client_id=EnvVar("VETCONNECT_ANIMANA_CLIENT_ID"),
+            client_secret=EnvVar("VETCONNECT_ANIMANA_CLIENT_SECRET"),
+        ),
+    }
+
+
+defs = Definitions(
+    assets=[animana_sync],
+    jobs=[animana_sync_job],
+    schedules=[animana_incremental_schedule, animana_nightly_full_schedule],
+    sensors=[animana_practices_sensor],
+    resources=resources(),
+)
