@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import json as json_text
 import logging
 import queue
 import random
@@ -350,8 +351,8 @@ class AnimanaClient:
         return self._model(model, answer, path)
 
     def _model(self, model: type[M], raw: Any, what: str) -> M:
-        try:
-            return model.model_validate(raw)
+        try:  # from JSON text: the payload models' strict date/time types accept only ISO strings there
+            return model.model_validate_json(json_text.dumps(raw, ensure_ascii=False))
         except ValidationError as exc:
             reason = "; ".join(
                 f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False)

@@ -5,6 +5,9 @@ true -> 1), timestamps must be ISO strings with a timezone, enums are closed, an
 after start, invoice totals add up, chip numbers have 15 digits) are checked. Unknown extra fields are
 ignored so an additive API change does not quarantine every record.
 
+The models describe the wire: validate JSON text (`model_validate_json`). From Python objects the strict
+date/time fields take only `datetime`/`date` values, not ISO strings.
+
 A record that fails validation becomes a `RejectedRecord` in the client's stream instead of an exception,
 so the pipeline can quarantine it and carry on.
 """
@@ -28,13 +31,6 @@ from pydantic import (
 )
 
 
-def _iso_string(value: Any) -> Any:
-    # Lax pydantic would read an integer as a Unix timestamp; an integer here means the upstream is broken.
-    if not isinstance(value, str | dt.date):
-        raise ValueError("expected an ISO 8601 string")
-    return value
-
-
 def _exactly(kind: type) -> BeforeValidator:
     # Literal[False] would accept 0 and Literal[9, 21] would accept 9.0; the JSON type must match too.
     def check(value: Any) -> Any:
@@ -51,8 +47,11 @@ NonEmpty = Annotated[str, Strict(), Field(min_length=1)]
 Flag = Annotated[bool, Strict()]
 Cents = Annotated[int, Strict()]
 Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_string)]
-Day = Annotated[dt.date, BeforeValidator(_iso_string)]
+# Strict: from JSON only an ISO 8601 string (lax pydantic would read an integer as a Unix timestamp, and an integer
+# here means the upstream is broken); checked in pydantic-core, no Python call per value. Strict types accept only
+# strings when validating JSON, so every API payload is validated from JSON text (`parse_record`, `parse_page`).
+Timestamp = Annotated[AwareDatetime, Strict()]
+Day = Annotated[dt.date, Strict()]
 VatRate = Annotated[Literal[0, 9, 21], _exactly(int)]
 DispensingCategory = Literal["VRIJ", "URA", "UDA", "UDD"]
 AppointmentStatus = Literal["booked", "checked_in", "done", "cancelled", "no_show"]
@@ -371,7 +370,8 @@ def parse_record(practice_id: int, resource: str, raw: Any) -> Item:
         Tombstone if raw.get("deleted") is True else RESOURCE_MODELS[resource]
     )
     try:
-        return model.model_validate(raw)
+        # From JSON text, like the page fast path: the same strict rules, hence the same verdicts and reasons.
+        return model.model_validate_json(json.dumps(raw, ensure_ascii=False))
     except ValidationError as exc:
         return RejectedRecord(practice_id, resource, raw, _reason(exc), record_id, updated_at)
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+from typing import Any, TypeVar
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -23,6 +25,15 @@ from warehouse.schema.clients import SEXES, SPECIES
 
 STAMP = "2026-11-02T12:00:00Z"
 days = st.dates(min_value=dt.date(1990, 1, 1), max_value=dt.date(2030, 1, 1))
+
+M = TypeVar("M", bound=m.AnimanaRecord)
+
+
+def wire(model: type[M], payload: dict[str, Any]) -> M:
+    """The record as the client gets it: validated from JSON text (the models' dates are strict ISO strings)."""
+    return model.model_validate_json(json.dumps(payload))
+
+
 chips = st.one_of(st.none(), st.text(alphabet="0123456789", min_size=15, max_size=15))
 
 
@@ -31,7 +42,8 @@ def animals(draw: st.DrawFn) -> m.Animal:
     born = draw(st.one_of(st.none(), days))
     deceased = draw(st.booleans())
     died = draw(st.one_of(st.none(), days.filter(lambda d: born is None or d >= born))) if deceased else None
-    return m.Animal.model_validate(
+    return wire(
+        m.Animal,
         {
             "id": draw(st.integers(1, 10**9)), "updated_at": STAMP,
             "relation_ids": draw(st.lists(st.integers(1, 50), min_size=1, max_size=4)),
@@ -79,7 +91,8 @@ def invoices(draw: st.DrawFn) -> m.Invoice:
         lines.append({"product_code": "C001", "description": "x", "quantity": quantity, "unit_price_cents": unit,
                       "vat_rate": rate, "line_total_cents": total, "vat_cents": (total * rate + 50) // 100})  # fmt: skip
     excl, vat = sum(x["line_total_cents"] for x in lines), sum(x["vat_cents"] for x in lines)
-    return m.Invoice.model_validate(
+    return wire(
+        m.Invoice,
         {"id": 7, "updated_at": STAMP, "relation_id": 3, "date": "2026-01-05", "number": "1001-2026-00001",
          "lines": lines, "total_excl_vat_cents": excl, "vat_cents": vat, "total_cents": excl + vat}
     )  # fmt: skip
@@ -110,7 +123,8 @@ def test_invoice_money_stays_integer_cents_with_dutch_vat_that_adds_up(invoice: 
     st.integers(0, 10**7),
 )
 def test_products_map_to_a_kind_and_vat_rate_the_price_list_accepts(category: str, rate: int, price: int):
-    product = m.Product.model_validate(
+    product = wire(
+        m.Product,
         {"id": 1, "updated_at": STAMP, "code": "X1", "name": "X", "category": category, "price_cents": price,
          "vat_rate": rate, "active": True}
     )  # fmt: skip
@@ -124,7 +138,8 @@ def test_staff_and_rooms_never_share_an_animana_id():
 
 
 def test_a_zero_payment_is_rejected_with_a_reason_and_tombstones_become_deletions():
-    payment = m.Payment.model_validate(
+    payment = wire(
+        m.Payment,
         {
             "id": 5,
             "updated_at": STAMP,
@@ -132,9 +147,9 @@ def test_a_zero_payment_is_rejected_with_a_reason_and_tombstones_become_deletion
             "method": "pin",
             "amount_cents": 0,
             "date": "2026-01-01",
-        }
+        },
     )
-    tomb = m.Tombstone.model_validate({"id": 6, "updated_at": "2026-11-02T12:00:01Z", "deleted": True})
+    tomb = wire(m.Tombstone, {"id": 6, "updated_at": "2026-11-02T12:00:01Z", "deleted": True})
     batch = map_items("payments", [payment, tomb])
     assert batch.rows == [] and batch.deleted == ["6"]
     assert batch.rejected[0].external_id == "5" and "zero" in batch.rejected[0].reason
