@@ -16,6 +16,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from connectors.animana import AnimanaClient, AnimanaError
+from pipelines.animana.processes import streaming_gc
 from pipelines.animana.sync import (
     RESOURCE_ORDER,
     LinkedPractice,
@@ -55,7 +56,7 @@ def sync_animana(
             "-w",
             min=1,
             max=8,
-            help="Practices synced at once (one database connection and one fetch thread each)",
+            help="Practices synced at once (a worker process each, with its own database connection and HTTP client)",
         ),
     ] = 1,
 ) -> None:
@@ -70,7 +71,7 @@ def sync_animana(
         if not practices:
             out.print("no practice is linked to Animana (tenant.animana_practice_id)")
             return
-        with AnimanaClient.from_env() as client:
+        with streaming_gc(), AnimanaClient.from_env() as client:
             results = run_sync(
                 runtime.app_engine,
                 client,
@@ -127,6 +128,7 @@ def run_sync(
             full=full,
             progress=advance,
             workers=workers,
+            processes=True,
         )
         for task in tasks.values():  # incremental runs read less than the totals: done is done
             progress.update(

@@ -10,7 +10,8 @@ the stream was read) starts a new batch, so each batch applies its pages in orde
 Fetching overlaps loading: one producer thread per practice reads, validates and maps the pages (all resources in
 order) while the caller's thread loads; at most `PREFETCH_BATCHES` mapped batches wait in memory, so memory is
 bounded whatever the history. `sync_all` runs up to `workers` practices at once (one connection each; practices
-do not share an audit chain, so their transactions do not wait on each other).
+do not share an audit chain, so their transactions do not wait on each other), as threads or, with
+``processes=True``, in worker processes (`pipelines.animana.processes`).
 
 Incremental: ``updated_since`` = the committed cursor (strictly after, so nothing repeats or is lost).
 Full (``full=True``): every resource is re-read from the start and upserted (unchanged rows are not rewritten,
@@ -323,10 +324,27 @@ def sync_all(
     progress: Progress | None = None,
     resources: Iterable[str] = RESOURCE_ORDER,
     workers: int = 1,
+    processes: bool = False,
 ) -> list[PracticeResult]:
     """Sync practices, up to ``workers`` at once (one connection each, results in the order given). The first
-    error is raised once the practices already started have finished; practices not yet started are skipped."""
+    error is raised once the practices already started have finished; practices not yet started are skipped.
+
+    ``processes``: the practices run in worker processes (`pipelines.animana.processes`; they parse and map in
+    parallel instead of sharing one GIL) rather than threads of this process."""
     resources = tuple(resources)
+    if processes and workers > 1 and len(practices) > 1:
+        from pipelines.animana.processes import sync_in_processes
+
+        return sync_in_processes(
+            app_engine,
+            client,
+            practices,
+            master_key=master_key,
+            full=full,
+            resources=resources,
+            progress=progress,
+            workers=workers,
+        )
 
     def one(practice: LinkedPractice) -> PracticeResult:
         return sync_practice(

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from animana_sync_support import MASTER_KEY, SyncWorld, link_world
 from sqlalchemy import text
 
@@ -82,12 +83,36 @@ from warehouse.db import app_url, make_engine
 admin = make_engine(sys.argv[1])
 app = make_engine(app_url(sys.argv[1]))
 client = AnimanaClient(load_settings(page_size=7))
-sync_all(app, client, linked_practices(admin), master_key=bytes(range(32)))
+workers = int(sys.argv[2])
+sync_all(app, client, linked_practices(admin), master_key=bytes(range(32)), workers=workers, processes=workers > 1)
 print("finished")
 """
 
 
-def test_a_sync_killed_mid_way_resumes_to_the_same_state_without_duplicates(animana_world, other_db):
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["one-process", "worker-processes"])
+def test_a_sync_killed_mid_way_resumes_to_the_same_state_without_duplicates(animana_world, other_db, workers):
+    """Killed mid-way (with worker processes: the parent is killed, and its workers must not outlive it), the
+    rerun reaches the state of an uninterrupted sync."""
     world = animana_world
     clean = SyncWorld(other_db, world.sim, link_world(other_db, [1001, 1002]))
     _sync(clean)
@@ -99,7 +124,10 @@ def test_a_sync_killed_mid_way_resumes_to_the_same_state_without_duplicates(anim
         "VETCONNECT_ANIMANA_CLIENT_SECRET": world.sim.client_secret,
         "PYTHONPATH": str(ROOT),
     }
-    child = subprocess.Popen([sys.executable, "-c", CHILD, world.db.admin_url], env=env, cwd=ROOT)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, world.db.admin_url, str(workers)], env=env, cwd=ROOT
+    )
+    workers_seen: set[int] = set()
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -109,13 +137,20 @@ def test_a_sync_killed_mid_way_resumes_to_the_same_state_without_duplicates(anim
                 break
             assert child.poll() is None, "the sync finished before it could be killed"
             time.sleep(0.05)
+        workers_seen = _children(child.pid) - {child.pid}
         os.kill(child.pid, signal.SIGKILL)
         child.wait(timeout=10)
+        gone = time.monotonic() + 10
+        while any(map(_alive, workers_seen)) and time.monotonic() < gone:
+            time.sleep(0.05)
     finally:
         if child.poll() is None:
             child.kill()
         world.sim.configure(faults=0.0)
     assert child.returncode == -signal.SIGKILL
+    if workers > 1:  # the spawned workers (and their resource tracker) were running, and died with the parent
+        assert len(workers_seen) >= 2
+        assert not [pid for pid in workers_seen if _alive(pid)]
     with world.db.system() as session:
         running = session.execute(text("SELECT count(*) FROM sync_run WHERE status = 'running'")).scalar_one()
         partial = session.execute(text("SELECT count(*) FROM patient")).scalar_one()
