@@ -403,11 +403,44 @@ def _run_upsert(cur: psycopg.Cursor, statement: sql.Composed, params: dict[str, 
     return int(inserted), int(updated)
 
 
+def _write(
+    cur: psycopg.Cursor,
+    table: str,
+    columns: Sequence[str],
+    select: str,
+    params: dict[str, Any],
+    *,
+    new: bool,
+    touch: bool = False,
+) -> tuple[int, int]:
+    """Write the selected rows as `_upsert` does; returns (inserted, updated).
+
+    ``new``: none of the batch's keys was in the table when the batch started (a first load). Then a plain
+    ``INSERT`` gives the same rows, counts and trigger effects (the upsert's UPDATE statement triggers see no
+    rows) without the upsert's per-row arbiter probe and speculative insertion (measured: visit 363 -> 329 ms,
+    appointment 848 -> 786 ms for one medium practice's rows). Should a key exist after all (another load of
+    the same practice committed it meanwhile, or a row was added by hand) the unique violation rolls the
+    ``INSERT`` back to its savepoint and the upsert decides, so the outcome is the upsert's in every case."""
+    if new:
+        cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+        statement = sql.SQL("INSERT INTO {} (practice_id, animana_id, {}) {}").format(
+            sql.Identifier(table), cols, sql.SQL(select)
+        )
+        try:
+            with cur.connection.transaction():
+                cur.execute(statement, params)
+                return cur.rowcount, 0
+        except psycopg.errors.UniqueViolation:
+            pass
+    return _run_upsert(cur, _upsert(table, columns, select, touch=touch), params)
+
+
 def _existing(cur: psycopg.Cursor, table: str, target: LoadTarget, ids: list[str]) -> list[str]:
     """Which of ``ids`` the table already holds (before an upsert): only those can have stale child rows, so a
-    first load never pays for the stale-child deletes. A join on the unnested ids, not ``animana_id = ANY(ids)``:
-    the latter filters a scan of the partition by searching the 5,000-id array linearly for every row (measured:
-    1.45 s per batch for the visit partition of one medium practice); joined, the ids are hashed once."""
+    first load never pays for the stale-child deletes; none at all lets `_write` insert without the upsert.
+    A join on the unnested ids, not ``animana_id = ANY(ids)``: the latter filters a scan of the partition by
+    searching the 5,000-id array linearly for every row (measured: 1.45 s per batch for the visit partition of
+    one medium practice); joined, the ids are hashed once."""
     cur.execute(
         sql.SQL(
             "SELECT t.animana_id FROM unnest(%(ids)s::text[]) AS i(animana_id) "
@@ -501,7 +534,8 @@ def _load_clients(
         "s.email_enc, s.phone_enc, s.address_enc, s.iban_enc, s.email_bidx, s.phone_bidx, s.active, "
         "NULL::timestamptz FROM stg_client s"
     )
-    return (*_run_upsert(cur, _upsert("client", columns, select, touch=True), _params(target)), 0)
+    new = not _existing(cur, "client", target, [r[0] for r in rows])
+    return (*_write(cur, "client", columns, select, _params(target), new=new, touch=True), 0)
 
 
 def _load_patients(
@@ -517,7 +551,7 @@ def _load_patients(
         "SELECT %(pid)s, s.animana_id, s.name, s.species, s.breed, s.sex, s.date_of_birth, s.colour, "
         "s.microchip, s.deceased, s.deceased_on, NULL::timestamptz FROM stg_patient s"
     )
-    counts = _run_upsert(cur, _upsert("patient", columns, select, touch=True), _params(target))
+    counts = _write(cur, "patient", columns, select, _params(target), new=not existing, touch=True)
     # Ownership: the page's patients get exactly the owners the source lists (unknown owners are skipped;
     # the patient still loads).
     _stage(cur, "stg_owner", children.get("owners", []))
@@ -562,8 +596,9 @@ def _load_appointments(
         f"{_ref('patient', 's.patient_animana_id', 'p')} {_ref('client', 's.client_animana_id', 'c')} "
         "LEFT JOIN appointment_type at ON at.franchise_id = %(fid)s AND at.code = s.type_code"
     )
+    new = not _existing(cur, "appointment", target, [r[0] for r in rows])
     return (
-        *_run_upsert(cur, _upsert("appointment", columns, select, touch=True), _params(target)),
+        *_write(cur, "appointment", columns, select, _params(target), new=new, touch=True),
         quarantined,
     )
 
@@ -584,7 +619,7 @@ def _load_visits(
         f"{_ref('patient', 's.patient_animana_id', 'p', required=True)} "
         f"{_ref('appointment', 's.appointment_animana_id', 'a')}"
     )
-    counts = _run_upsert(cur, _upsert("visit", columns, select, touch=True), _params(target))
+    counts = _write(cur, "visit", columns, select, _params(target), new=not existing, touch=True)
     diagnoses, weights = children.get("diagnoses", []), children.get("weights", [])
     params = _params(
         target,
@@ -602,15 +637,15 @@ def _load_visits(
             "AND NOT (d.animana_id = ANY(%(keep_diagnoses)s))",
             params,
         )
-    _run_upsert(
+    # A diagnosis or weight is keyed by its consult's id: new consults have none yet.
+    _write(
         cur,
-        _upsert(
-            "diagnosis",
-            ["visit_id", "patient_id", "venom_code", "term", "diagnosed_at"],
-            "SELECT %(pid)s, x.animana_id, v.id, v.patient_id, x.venom_code, x.term, x.diagnosed_at "
-            f"FROM stg_diagnosis x {_ref('visit', 'x.visit_animana_id', 'v', ('id', 'patient_id'), required=True)}",
-        ),
+        "diagnosis",
+        ["visit_id", "patient_id", "venom_code", "term", "diagnosed_at"],
+        "SELECT %(pid)s, x.animana_id, v.id, v.patient_id, x.venom_code, x.term, x.diagnosed_at "
+        f"FROM stg_diagnosis x {_ref('visit', 'x.visit_animana_id', 'v', ('id', 'patient_id'), required=True)}",
         params,
+        new=not existing,
     )
     _stage(cur, "stg_weight", weights)
     if existing:
@@ -619,15 +654,14 @@ def _load_visits(
             "AND w.animana_id = ANY(%(weight_ids)s) AND NOT (w.animana_id = ANY(%(keep_weights)s))",
             params,
         )
-    _run_upsert(
+    _write(
         cur,
-        _upsert(
-            "weight_measurement",
-            ["patient_id", "measured_at", "weight_grams"],
-            "SELECT %(pid)s, x.animana_id, v.patient_id, x.measured_at, x.weight_grams "
-            f"FROM stg_weight x {_ref('visit', 'x.visit_animana_id', 'v', ('patient_id',), required=True)}",
-        ),
+        "weight_measurement",
+        ["patient_id", "measured_at", "weight_grams"],
+        "SELECT %(pid)s, x.animana_id, v.patient_id, x.measured_at, x.weight_grams "
+        f"FROM stg_weight x {_ref('visit', 'x.visit_animana_id', 'v', ('patient_id',), required=True)}",
         params,
+        new=not existing,
     )
     return (*counts, quarantined)
 
@@ -643,7 +677,8 @@ def _load_vaccinations(
         f"{_ref('patient', 's.patient_animana_id', 'p', required=True)} {_ref('visit', 's.visit_animana_id', 'v')}"
     )
     columns = ["patient_id", "visit_id", "vaccine_name", "batch_number", "given_on", "due_on"]
-    return (*_run_upsert(cur, _upsert("vaccination", columns, select), _params(target)), quarantined)
+    new = not _existing(cur, "vaccination", target, [r[0] for r in rows])
+    return (*_write(cur, "vaccination", columns, select, _params(target), new=new), quarantined)
 
 
 def _load_prescriptions(
@@ -662,7 +697,8 @@ def _load_prescriptions(
         "patient_id", "visit_id", "franchise_id", "product_id", "product_name", "quantity",
         "dosage_instructions", "dispensing_category", "prescribed_at",
     ]  # fmt: skip
-    return (*_run_upsert(cur, _upsert("prescription", columns, select), _params(target)), quarantined)
+    new = not _existing(cur, "prescription", target, [r[0] for r in rows])
+    return (*_write(cur, "prescription", columns, select, _params(target), new=new), quarantined)
 
 
 def _load_labresults(
@@ -679,7 +715,8 @@ def _load_labresults(
         "patient_id", "code", "code_system", "text", "value_numeric", "unit", "ref_low", "ref_high",
         "abnormal_flag", "status", "observed_at",
     ]  # fmt: skip
-    return (*_run_upsert(cur, _upsert("lab_observation", columns, select), _params(target)), quarantined)
+    new = not _existing(cur, "lab_observation", target, [r[0] for r in rows])
+    return (*_write(cur, "lab_observation", columns, select, _params(target), new=new), quarantined)
 
 
 def _load_invoices(
@@ -705,7 +742,7 @@ def _load_invoices(
         "vat_cents",
         "total_incl_cents",
     ]
-    counts = _run_upsert(cur, _upsert("invoice", columns, select), _params(target))
+    counts = _write(cur, "invoice", columns, select, _params(target), new=not existing)
     lines = children.get("lines", [])
     _stage(cur, "stg_invoice_line", lines)
     params = _params(target, parents=existing, keep=[x[0] for x in lines])
@@ -716,29 +753,29 @@ def _load_invoices(
             "AND NOT (l.animana_id = ANY(%(keep)s))",
             params,
         )
-    _run_upsert(
+    # A line is keyed by its invoice's id: new invoices have none yet.
+    _write(
         cur,
-        _upsert(
-            "invoice_line",
-            [
-                "invoice_id",
-                "franchise_id",
-                "product_id",
-                "description",
-                "quantity",
-                "unit_price_cents",
-                "vat_rate_bp",
-                "line_excl_cents",
-                "line_vat_cents",
-                "line_incl_cents",
-            ],  # fmt: skip
-            "SELECT %(pid)s, x.animana_id, i.id, CASE WHEN pr.id IS NULL THEN NULL ELSE %(fid)s END, pr.id, "
-            "x.description, x.quantity, x.unit_price_cents, x.vat_rate_bp, x.line_excl_cents, "
-            "x.line_vat_cents, x.line_incl_cents FROM stg_invoice_line x "
-            f"{_ref('invoice', 'x.invoice_animana_id', 'i', required=True)} "
-            "LEFT JOIN product pr ON pr.franchise_id = %(fid)s AND pr.code = x.product_code",
-        ),
+        "invoice_line",
+        [
+            "invoice_id",
+            "franchise_id",
+            "product_id",
+            "description",
+            "quantity",
+            "unit_price_cents",
+            "vat_rate_bp",
+            "line_excl_cents",
+            "line_vat_cents",
+            "line_incl_cents",
+        ],  # fmt: skip
+        "SELECT %(pid)s, x.animana_id, i.id, CASE WHEN pr.id IS NULL THEN NULL ELSE %(fid)s END, pr.id, "
+        "x.description, x.quantity, x.unit_price_cents, x.vat_rate_bp, x.line_excl_cents, "
+        "x.line_vat_cents, x.line_incl_cents FROM stg_invoice_line x "
+        f"{_ref('invoice', 'x.invoice_animana_id', 'i', required=True)} "
+        "LEFT JOIN product pr ON pr.franchise_id = %(fid)s AND pr.code = x.product_code",
         params,
+        new=not existing,
     )
     return (*counts, quarantined)
 
@@ -761,7 +798,8 @@ def _load_payments(
         "WHERE coalesce(c.id, i.client_id) IS NOT NULL"
     )
     columns = ["invoice_id", "client_id", "method", "amount_cents", "paid_at"]
-    return (*_run_upsert(cur, _upsert("payment", columns, select), _params(target)), quarantined)
+    new = not _existing(cur, "payment", target, [r[0] for r in rows])
+    return (*_write(cur, "payment", columns, select, _params(target), new=new), quarantined)
 
 
 HANDLERS: dict[str, Handler] = {
