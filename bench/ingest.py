@@ -25,6 +25,7 @@ import argparse
 import base64
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -279,8 +280,11 @@ def run_dlt(url: str, base: str, n: int) -> tuple[float, int] | None:
         pipelines_dir=tempfile.mkdtemp(prefix="dlt-bench-"),
     )
     started = time.perf_counter()
-    info = pipeline.run(source)
-    elapsed = time.perf_counter() - started
+    try:
+        info = pipeline.run(source)
+    finally:
+        elapsed = time.perf_counter() - started
+        shutil.rmtree(pipeline.pipelines_dir, ignore_errors=True)
     with psycopg.connect(libpq(url)) as conn:
         tables = conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'dlt_animana' "
@@ -359,6 +363,8 @@ def main() -> None:
         sim.terminate()
         sim.wait(timeout=10)
         pgserver.stop(workdir / "pgdata")
+        # Three databases of a 20-practice run take ~7 GB: never leave them behind (a full disk stops everyone).
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
