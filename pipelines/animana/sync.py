@@ -23,12 +23,19 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import queue
+import random
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
+from typing import TypeVar
 
+import psycopg
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from connectors.animana import AnimanaClient
 from connectors.animana.mapping import map_items
@@ -57,6 +64,9 @@ ALWAYS_FULL = ("products",)
 # Records per load transaction (consecutive pages merged), and mapped batches buffered ahead of the loader.
 BATCH_RECORDS = 5000
 PREFETCH_BATCHES = 2
+# A load transaction the server rolled back (deadlock, serialization failure) is run again, this often in all.
+TRANSACTION_ATTEMPTS = 4
+ROLLED_BACK_BY_SERVER = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 
 Progress = Callable[[str, str, int], None]  # (practice code, resource, records in the page just loaded)
 
@@ -295,23 +305,81 @@ def _load(
         whole = full or resource in ALWAYS_FULL
         if batch is None:  # the resource's stream is complete
             if resource == "products" and live_codes:
-                with tenant_session(app_engine, context) as session:
-                    counts.deleted += loaders.reconcile_products(session, target, live_codes)
-                    loaders.commit_progress(
-                        session, target, resource, None, full=True, run_counts=counts.as_dict()
-                    )
+                reconcile = partial(_reconcile_products, target=target, live_codes=live_codes, counts=counts)
+                counts.add(in_transaction(app_engine, context, reconcile))
             continue
         if resource == "products":
             live_codes.extend(row[0] for row in batch.rows)
-        with tenant_session(app_engine, context) as session:
-            page_counts = loaders.load_batch(session, target, batch, cipher=cipher)
-            counts.add(page_counts)
-            loaders.commit_progress(
-                session, target, resource, batch.high_water, full=whole, run_counts=counts.as_dict()
-            )
+        load = partial(_load_batch, target=target, batch=batch, cipher=cipher, counts=counts, full=whole)
+        counts.add(in_transaction(app_engine, context, load))
         result.records += mapped.records
         if progress is not None:
             progress(practice.code, resource, mapped.records)
+
+
+def _load_batch(
+    session: Session,
+    *,
+    target: LoadTarget,
+    batch: Batch,
+    cipher: loaders.FieldCipher,
+    counts: LoadCounts,
+    full: bool,
+) -> LoadCounts:
+    """One batch and its cursor (one transaction): what it changed. ``counts`` (the resource's so far) is read only."""
+    loaded = loaders.load_batch(session, target, batch, cipher=cipher)
+    run_counts = _plus(counts, loaded)
+    loaders.commit_progress(
+        session, target, batch.resource, batch.high_water, full=full, run_counts=run_counts
+    )
+    return loaded
+
+
+def _reconcile_products(
+    session: Session, *, target: LoadTarget, live_codes: list[str], counts: LoadCounts
+) -> LoadCounts:
+    gone = LoadCounts(deleted=loaders.reconcile_products(session, target, live_codes))
+    loaders.commit_progress(session, target, "products", None, full=True, run_counts=_plus(counts, gone))
+    return gone
+
+
+def _plus(counts: LoadCounts, more: LoadCounts) -> dict[str, int]:
+    total = LoadCounts(**counts.as_dict())
+    total.add(more)
+    return total.as_dict()
+
+
+T = TypeVar("T")
+
+
+def in_transaction(
+    app_engine: Engine,
+    context: AccessContext,
+    work: Callable[[Session], T],
+    *,
+    attempts: int = TRANSACTION_ATTEMPTS,
+) -> T:
+    """``work(session)`` in one `tenant_session` transaction, run again (up to ``attempts`` times in all) when the
+    server rolled it back for a deadlock or a serialization failure. Practices of one franchise share its product
+    list, so concurrent practices can deadlock there; the batch and its cursor are one transaction and the upserts
+    are idempotent, so running the same batch again is exact. ``work`` must not change anything outside the
+    transaction (counts are added by the caller once it committed)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with tenant_session(app_engine, context) as session:
+                return work(session)
+        except (psycopg.Error, DBAPIError) as exc:
+            cause = exc.orig if isinstance(exc, DBAPIError) else exc
+            if attempt == attempts or getattr(cause, "sqlstate", None) not in ROLLED_BACK_BY_SERVER:
+                raise
+            log.warning(
+                "animana: %s, running the transaction again (%d of %d)",
+                type(cause).__name__,
+                attempt + 1,
+                attempts,
+            )
+            time.sleep(random.uniform(0.05, 0.25) * attempt)  # the other transaction finishes first
+    raise AssertionError("unreachable")
 
 
 def sync_all(

@@ -1,13 +1,20 @@
 """Practices synced in worker processes (`sync_all(..., processes=True)`, what `vetconnect sync animana
---workers N` runs) end where syncing them one at a time ends, with progress relayed to the parent."""
+--workers N` runs) end where syncing them one at a time ends, with progress relayed to the parent; a load
+transaction the server rolls back for a deadlock runs again."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from animana_sync_support import MASTER_KEY, SyncWorld, link_world
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from connectors.animana import NotFound
-from pipelines.animana.sync import LinkedPractice, sync_all
+from pipelines.animana.sync import LinkedPractice, in_transaction, sync_all
+from warehouse.tenancy import AccessContext, tenant_session
 
 
 def test_worker_processes_reach_the_same_state_as_one_practice_at_a_time(animana_world, other_db):
@@ -45,3 +52,59 @@ def test_an_error_in_a_worker_process_reaches_the_caller_with_its_type(animana_w
             world.db.app_engine, client, [world.practices[1], unknown], master_key=MASTER_KEY, workers=2,
             processes=True,
         )  # fmt: skip
+
+
+def test_a_batch_transaction_rolled_back_for_a_deadlock_runs_again(animana_world):
+    """Concurrent practices of one franchise can deadlock on its shared product list: the server rolls one
+    transaction back, and `in_transaction` runs it again. A real deadlock between two sessions here."""
+    engine = animana_world.db.app_engine
+    context = AccessContext.for_practices([animana_world.practices[0].practice_id])
+    pid = animana_world.practices[0].practice_id
+    touch = text("UPDATE sync_state SET cursor = :v WHERE practice_id = :pid AND resource = :r")
+    with tenant_session(engine, context) as session:
+        for resource in ("lock-a", "lock-b"):
+            session.execute(
+                text("INSERT INTO sync_state (practice_id, source, resource) VALUES (:pid, 'animana', :r)"),
+                {"pid": pid, "r": resource},
+            )
+    other_holds_b, work_holds_a = threading.Event(), threading.Event()
+    other_failed: list[BaseException] = []
+    attempts: list[int] = []
+
+    def work(session: Session) -> int:
+        attempts.append(1)
+        session.execute(touch, {"v": "work", "pid": pid, "r": "lock-a"})
+        if len(attempts) == 1:
+            work_holds_a.set()
+            other_holds_b.wait(10)
+        session.execute(touch, {"v": "work", "pid": pid, "r": "lock-b"})  # first time: waits for the other
+        return len(attempts)
+
+    def other() -> None:
+        try:
+            with tenant_session(engine, context) as session:
+                session.execute(touch, {"v": "other", "pid": pid, "r": "lock-b"})
+                other_holds_b.set()
+                work_holds_a.wait(10)
+                time.sleep(
+                    0.3
+                )  # `work` waits first, so its deadlock check fires first: it is the one rolled back
+                session.execute(touch, {"v": "other", "pid": pid, "r": "lock-a"})
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            other_failed.append(exc)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    ran = in_transaction(engine, context, work)
+    thread.join(10)
+
+    assert (
+        ran == 2 and not other_failed
+    )  # rolled back once, then committed; the other transaction committed too
+    with tenant_session(engine, context) as session:
+        final = dict(
+            session.execute(
+                text("SELECT resource, cursor FROM sync_state WHERE resource LIKE 'lock-%'")
+            ).all()
+        )
+    assert final == {"lock-a": "work", "lock-b": "work"}
