@@ -10,7 +10,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.devices.hl7v2 import _parse_tree, _Reader, build_ack, normalise_hl7, split_hl7_messages
+from connectors.devices.hl7v2 import (
+    _parse_tree,
+    _plain_ack,
+    _Reader,
+    build_ack,
+    normalise_hl7,
+    split_hl7_messages,
+)
 from connectors.devices.outcome import InboxReasonCode, ParseOutcome, hl7_ack_for, process_bytes
 
 TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata"
@@ -183,6 +190,54 @@ def test_framed_noise_never_raises(chunks: list[bytes]) -> None:
 def test_ack_builder_survives_every_sample(code: str) -> None:
     for sample in HL7_SAMPLES:
         assert b"MSA" in build_ack(sample, code, "x|y^z").encode()
+
+
+def _library_ack(padded_header: str, code: str) -> str | None:
+    """What build_ack makes through hl7's create_ack (its timestamp, MSH-7, blanked); None if that fails."""
+    try:
+        ack = _parse_tree(padded_header).create_ack(ack_code=code, message_id="C-1")
+    except Exception:
+        return None
+    return _blank_timestamp(str(ack).rstrip("\r") + "\r")
+
+
+def _blank_timestamp(ack: str) -> str:
+    fields = ack.split(ack[3])
+    return ack[3].join(fields[:6] + [""] + fields[7:])
+
+
+def _padded(header: str) -> str:
+    return header + header[3] * max(13 - len(header.split(header[3])), 0)
+
+
+def test_plain_ack_is_the_librarys_for_every_sample() -> None:
+    plain = 0
+    for sample in HL7_SAMPLES:
+        text, _ = normalise_hl7(sample)
+        for chunk in split_hl7_messages(text):
+            header = _padded(chunk.split("\r", 1)[0])
+            got = _plain_ack(header, "AA", "C-1")
+            if got is not None:
+                plain += 1
+                assert _blank_timestamp(got) == _library_ack(header, "AA"), header
+    assert plain >= min(len(HL7_SAMPLES), 3)  # the plain path is the one real messages take
+
+
+@given(
+    encoding=st.sampled_from(["^~\\&", "^~\\", "#*!%", "^~", "^^\\&"]),
+    lead=st.sampled_from(["MSH", " MSH", "MSx"]),
+    fields=st.lists(st.text(alphabet="ab1 ^~&\\#*!%", max_size=12), max_size=12),
+    code=st.sampled_from(["AA", "AE", "AR"]),
+)
+@settings(max_examples=400, deadline=None)
+def test_plain_ack_is_the_librarys(encoding: str, lead: str, fields: list[str], code: str) -> None:
+    """The ACK written out from the header's text is, byte for byte, what hl7's create_ack builds; when the
+    header is not plain enough to be sure of that, it declines and the library's way is taken."""
+    header = "|".join([f"{lead}|{encoding}", *fields])
+    got = _plain_ack(_padded(header), code, "C-1")
+    if got is not None:
+        assert _blank_timestamp(got) == _library_ack(_padded(header), code)
+        assert build_ack(header.encode(), code, control_id="C-1")[:20] == got[:20]
 
 
 _FIELD_TEXT = st.text(alphabet="ab1 ^~&\\.HXE", max_size=14)
