@@ -500,10 +500,13 @@ def _load_products(
     """Animana keeps a price list per practice; ours is per franchise with practice overrides. A code the
     franchise lacks is added to the franchise list; the practice's price and state land in its override."""
     _stage(cur, "stg_product", rows)
+    # In code order: practices of one franchise load at once and meet each other's new codes in the unique
+    # index; taken in one order, one waits for the other instead of both waiting (a deadlock, seen with three
+    # worker processes).
     cur.execute(
         "INSERT INTO product (franchise_id, code, name, kind, price_cents, vat_rate_bp, dispensing_category) "
         "SELECT %(fid)s, s.code, s.name, s.kind, s.price_cents, s.vat_rate_bp, s.dispensing_category "
-        "FROM stg_product s ON CONFLICT (franchise_id, code) DO NOTHING",
+        "FROM stg_product s ORDER BY s.code ON CONFLICT (franchise_id, code) DO NOTHING",
         _params(target),
     )
     cur.execute(
