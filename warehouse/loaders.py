@@ -6,7 +6,8 @@ source resource and, in the caller's transaction (a ``tenant_session`` for that 
 1. ``COPY``s them into a TEMP staging table (``ON COMMIT DELETE ROWS``, created once per connection);
 2. resolves the source's foreign ids to warehouse ids by joins on ``animana_id`` and upserts with
    ``INSERT … SELECT … ON CONFLICT (practice_id, animana_id) DO UPDATE … WHERE row IS DISTINCT FROM`` — so an
-   unchanged row is not rewritten and the counts say what really changed;
+   unchanged row is not rewritten and the counts say what really changed; a batch none of whose keys exists yet
+   (a first load) takes a plain ``INSERT`` with the upsert as fallback (`_write`), same outcome, less work;
 3. quarantines rows whose required parent is unknown (and, if the set-based statement hits a constraint, falls
    back to row-by-row savepoints and quarantines exactly the offending rows with the database's message);
 4. applies tombstones (``deleted_at`` where the table has it, otherwise delete; an appointment is flagged
