@@ -62,7 +62,9 @@ RESOURCE_ORDER: tuple[str, ...] = (
 # Small resources re-read completely on every run (products: the live list is reconciled).
 ALWAYS_FULL = ("products",)
 # Records per load transaction (consecutive pages merged), and mapped batches buffered ahead of the loader.
-BATCH_RECORDS = 5000
+# 20,000 rather than 5,000: each transaction pays its statements, statement triggers, audit entries and
+# FK-plan builds once; 2 medium practices, A/B twice: sync/raw COPY 64-66 % -> 68-72 %, peak RSS +9 MB.
+BATCH_RECORDS = 20_000
 PREFETCH_BATCHES = 2
 # A load transaction the server rolled back (deadlock, serialization failure) is run again, this often in all.
 TRANSACTION_ATTEMPTS = 4
