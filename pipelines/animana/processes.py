@@ -81,6 +81,24 @@ def streaming_gc() -> Iterator[None]:
         gc.unfreeze()
 
 
+@contextmanager
+def _parent_main_hidden() -> Iterator[None]:
+    """While workers are spawned, the parent's ``__main__`` shows neither a module name nor a file.
+
+    A spawned process first re-runs the parent's ``__main__`` (multiprocessing's preparation step). Workers
+    need nothing from it: what they run is imported by name. Re-running it cost each worker the whole CLI's
+    import, and in a host whose ``__main__`` is some script (Streamlit's AppTest leaves a page script there)
+    the workers ran that script and died before syncing anything."""
+    main = sys.modules["__main__"]
+    saved = {name: main.__dict__.pop(name) for name in ("__spec__", "__file__") if name in main.__dict__}
+    main.__spec__ = None  # multiprocessing reads the attribute; absent would raise
+    try:
+        yield
+    finally:
+        del main.__spec__
+        main.__dict__.update(saved)
+
+
 def _die_with_parent(parent_pid: int) -> None:
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
@@ -175,7 +193,8 @@ def sync_in_processes(
             initializer=_start_worker,
             initargs=(setup, updates),
         ) as pool:
-            futures = [pool.submit(_sync_in_worker, p, full, resources) for p in practices]
+            with _parent_main_hidden():  # spawn starts the workers inside submit()
+                futures = [pool.submit(_sync_in_worker, p, full, resources) for p in practices]
             try:
                 return [f.result() for f in futures]
             except BaseException:

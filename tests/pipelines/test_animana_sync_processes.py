@@ -4,6 +4,7 @@ transaction the server rolls back for a deadlock runs again."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -108,3 +109,21 @@ def test_a_batch_transaction_rolled_back_for_a_deadlock_runs_again(animana_world
             ).all()
         )
     assert final == {"lock-a": "work", "lock-b": "work"}
+
+
+def test_workers_do_not_run_the_hosts_main_script(animana_world, tmp_path, monkeypatch):
+    """Spawned workers would re-run the parent's ``__main__`` file first; a host whose ``__main__`` is some
+    script (Streamlit's AppTest leaves a page script there) must not have it run in every worker."""
+    script = tmp_path / "host_script.py"
+    script.write_text("raise SystemExit('the host script ran in a worker')\n")
+    main = sys.modules["__main__"]
+    monkeypatch.setattr(main, "__spec__", None, raising=False)
+    monkeypatch.setattr(main, "__file__", str(script), raising=False)
+    world = animana_world
+    with world.client() as client:
+        results = sync_all(
+            world.db.app_engine, client, world.practices, master_key=MASTER_KEY, workers=2, processes=True
+        )
+    assert all(r.records > 0 for r in results)
+    world.assert_counts_match()
+    assert main.__file__ == str(script) and main.__spec__ is None  # the host's __main__ is left as it was
