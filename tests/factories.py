@@ -107,7 +107,8 @@ def populate_practice(
                       sex="male_neutered", microchip="528140000123456", date_of_birth=dt.date(2019, 4, 1))  # fmt: skip
     session.add_all([vet, room, client, patient])
     session.flush()
-    day = dt.datetime(2026, 11, 24, 9, 0, tzinfo=TZ)
+    # A fixed day in the past: never "today" for the workspace tests, whose work week books 09:00 today.
+    day = dt.datetime(2026, 11, 10, 9, 0, tzinfo=TZ)
     session.add_all([
         ClientPatient(practice_id=practice_id, client_id=client.id, patient_id=patient.id),
         WeightMeasurement(practice_id=practice_id, patient_id=patient.id, measured_at=day, weight_grams=31500),

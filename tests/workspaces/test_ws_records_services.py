@@ -47,7 +47,7 @@ def test_client_card_and_patient_record_are_decrypted_flagged_and_audited(ws_db)
         session.add(LabObservation(practice_id=a1.practice_id, patient_id=a1.patient_id, code="ALT",
                                    value_numeric=Decimal("120"), unit="U/L", ref_low=Decimal("10"),
                                    ref_high=Decimal("100"), status="final",
-                                   observed_at=dt.datetime(2026, 11, 24, 10, tzinfo=TZ)))  # fmt: skip
+                                   observed_at=dt.datetime(2026, 11, 10, 10, tzinfo=TZ)))  # fmt: skip
     before = _audit_reads(ws_db, a1.practice_id, "patient"), _audit_reads(ws_db, a1.practice_id, "client")
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
         card = records.client_card(session, a1.practice_id, a1.client_id, master_key=MASTER_KEY)
@@ -63,7 +63,7 @@ def test_client_card_and_patient_record_are_decrypted_flagged_and_audited(ws_db)
     assert card.balance.outstanding_cents == 0 and card.balance.invoiced_cents == 5687
     assert not card.consent_reminders_email
     assert rec.visits["subjective"][0] == "Eet goed" and rec.visits["diagnoses"][0] == "Gezond"
-    # Given 2026-11-24, booster after 1095 days: overdue by 2029-12-01.
+    # Given 2026-11-10, booster after 1095 days: overdue by 2029-12-01.
     assert rec.vaccinations["status"].to_list() == ["overdue"]
     flags = dict(zip(rec.lab_results["code"], rec.lab_results["flag"], strict=True))
     assert flags == {"ALT": "H", "GLU": ""}
