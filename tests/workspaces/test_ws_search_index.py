@@ -4,6 +4,7 @@ record, ranks exact before prefix before typo, stops at the page size, and never
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from sqlalchemy import text
@@ -140,3 +141,51 @@ def test_the_warehouse_vocabulary_is_unreadable_and_answers_only_with_the_caller
     with ws_db.system() as session:
         left = session.execute(text("SELECT count(*) FROM search_vocabulary WHERE word = 'wolkewietje'"))
         assert left.scalar_one() == 0
+
+
+def test_a_bulk_insert_indexes_every_name_word_as_a_rebuild_does(ws_db):
+    """One statement of many rows (what a sync batch is): every word of every live name is an entry, each
+    practice word is in its vocabulary, and rebuilding the practice's index from the tables changes nothing."""
+    a1 = ws_db.world.practices["a1"]
+    names = [(f"Van der Berg-{i}", f"Anna Lies {i % 7}") for i in range(150)] + [("de  Vries", None)] * 3
+    practice = AccessContext.for_practices([a1.practice_id], user_id=a1.user_id)
+    with ws_db.as_app(practice) as session:
+        ids = session.execute(
+            text("INSERT INTO client (practice_id, last_name, first_name) "
+                 "SELECT :p, l, f FROM unnest(CAST(:l AS text[]), CAST(:f AS text[])) AS n(l, f) RETURNING id"),
+            {"p": a1.practice_id, "l": [n[0] for n in names], "f": [n[1] for n in names]},
+        ).scalars().all()  # fmt: skip
+
+    def words(last: str, first: str | None) -> set[str]:
+        return {w for w in re.split(r"[^0-9a-z]+", f"{last} {first or ''}".lower()) if w}
+
+    expected = {
+        (word, client_id) for client_id, name in zip(ids, names, strict=True) for word in words(*name)
+    }
+    snapshot = text(
+        "SELECT (SELECT array_agg(t ORDER BY t) FROM (SELECT kind, word, entity_id FROM search_term "
+        "WHERE practice_id = :p) t), (SELECT array_agg(w ORDER BY w) FROM (SELECT kind, word FROM search_word "
+        "WHERE practice_id = :p) w)"
+    )
+    with ws_db.system() as session:
+        entries = set(session.execute(
+            text("SELECT word, entity_id FROM search_term WHERE practice_id = :p AND kind = 'client' "
+                 "AND entity_id = ANY(:ids)"), {"p": a1.practice_id, "ids": ids},
+        ).tuples())  # fmt: skip
+        vocabulary = set(
+            session.execute(text("SELECT word FROM search_vocabulary WHERE kind = 'client'")).scalars()
+        )
+        maintained = session.execute(snapshot, {"p": a1.practice_id}).one()
+        session.execute(text("SELECT search_reindex(:p)"), {"p": a1.practice_id})
+        rebuilt = session.execute(snapshot, {"p": a1.practice_id}).one()
+    assert entries == expected
+    assert {word for word, _ in expected} <= _words_of(ws_db, a1.practice_id) and {
+        "berg",
+        "vries",
+    } <= vocabulary
+    assert maintained == rebuilt
+
+
+def _words_of(db, practice_id):  # noqa: ANN001, ANN202
+    with db.system() as session:
+        return _words(session, practice_id, "client")
