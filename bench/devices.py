@@ -10,9 +10,9 @@
   checked in the database right after its ACK to confirm it.
 - Baselines in the same run: (a) the raw INSERT of the same bytes into device_message from 10 threads without
   parsing or loading, (b) parse + map only (``process_bytes`` + ``to_device_outcome``), single thread.
-- After the warm-up the database is ANALYZEd and autovacuum looks every second (``keep_statistics_current``):
-  the measured run sees the planner statistics a database in use has. ``--fresh-statistics`` measures a
-  brand-new database instead (its first minute, before autovacuum's first look).
+- After the warm-up the database is ANALYZEd once (``analyse_after_warm_up``): the measured run starts with the
+  planner statistics a database in use has. ``--fresh-statistics`` measures a brand-new database instead (its
+  first minute, before autovacuum's first look).
 - Peak RSS of this process (server side) is sampled every 50 ms.
 - ``--burst N`` (0: skip) then sends N more messages with every sender streaming its share without waiting
   for ACKs (ACKs are read as they come): the listener is fed faster than it can store, and its RSS must stay
@@ -95,23 +95,18 @@ def setup_database(root: Path) -> str:
     return url
 
 
-def keep_statistics_current(admin_url: str, embedded: bool) -> None:
-    """Give the planner the statistics a database in use has: ANALYZE now, and (on the bench's own throw-away
-    server) let autovacuum look every second instead of every minute.
+def analyse_after_warm_up(admin_url: str) -> None:
+    """Give the planner the statistics a database in use has: one ANALYZE after the warm-up.
 
     Why: every lab_observation row runs two foreign-key checks (patient, lab_order), each a cached plan of
-    ``SELECT 1 FROM lab_order WHERE practice_id = $1 AND id = $2``. On a brand-new database lab_order has no
-    statistics and the planner, seeing a tiny table, scans the practice's orders (a sequential scan, or the
-    ``(practice_id, animana_id)`` index with ``id`` as a filter) for every row: the check costs grow with the
-    table, 108 µs a row at 2,000 orders. Autovacuum analyses a table after 50 + 10 % changed rows and that
-    invalidates the cached plans; it looks once a minute, so a run of a few seconds never sees it. A database
-    in use has had its minute: measured directly (ingest_many, batches of 10, 2,000 CBCs), PostgreSQL CPU per
-    message is 1.35 ms with the fresh statistics and 0.36 ms with current ones.
+    ``SELECT 1 FROM lab_order WHERE practice_id = $1 AND id = $2``. On a never-analysed lab_order the planner
+    scans the practice's orders (a sequential scan, or the ``(practice_id, animana_id)`` index with ``id`` as a
+    filter) for every row: 108 µs a row at 2,000 orders. A database in use has been analysed by autovacuum;
+    a run of a few seconds never sees autovacuum's first look. As lab_order grows during the run, the device
+    connection re-plans once a second (``warehouse.devices.REPLAN_SECONDS``), so a plan made at the warm-up's
+    size does not stay: without that, the same run measured 279 msg/s.
     """
     with psycopg.connect(_libpq(admin_url), autocommit=True) as conn:
-        if embedded:
-            conn.execute("ALTER SYSTEM SET autovacuum_naptime = '1s'")
-            conn.execute("SELECT pg_reload_conf()")
         conn.execute("ANALYZE")
 
 
@@ -423,7 +418,7 @@ def main() -> None:
         try:
             run_mllp(server.port, args.senders, args.senders * 20, args.obx, "WARM-")  # warm-up
             if not args.fresh_statistics:
-                keep_statistics_current(admin_url, embedded=not os.environ.get("DATABASE_URL"))
+                analyse_after_warm_up(admin_url)
             freeze_startup_heap()  # as `vetconnect devices listen` does once it is listening
             main_run = measure(server.port, store, pgdata, args, args.messages, "RUN-", pipelined=False)
             main_loaded = count_loaded(admin_url, "RUN-")
