@@ -169,6 +169,8 @@ def sync_in_processes(
     default engine options and build their own client from ``client``'s settings and retry policy. Results come
     in the order given; the first error is raised once the practices already started have finished, practices
     not yet started are skipped."""
+    from pipelines.animana.sync import results_in_order
+
     context = multiprocessing.get_context("spawn")
     updates: Queue[tuple[str, str, int] | None] = context.Queue()
     setup = _Setup(
@@ -195,12 +197,7 @@ def sync_in_processes(
         ) as pool:
             with _parent_main_hidden():  # spawn starts the workers inside submit()
                 futures = [pool.submit(_sync_in_worker, p, full, resources) for p in practices]
-            try:
-                return [f.result() for f in futures]
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
+            return results_in_order(futures)
     finally:
         # The pool has joined its workers, so their progress is in the queue ahead of the end mark.
         updates.put(None)

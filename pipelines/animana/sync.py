@@ -27,7 +27,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
@@ -430,13 +430,18 @@ def sync_all(
     if workers <= 1 or len(practices) <= 1:
         return [one(p) for p in practices]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="animana-sync") as pool:
-        futures = [pool.submit(one, p) for p in practices]
-        try:
-            return [f.result() for f in futures]
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
+        return results_in_order([pool.submit(one, p) for p in practices])
+
+
+def results_in_order(futures: Sequence[Future[T]]) -> list[T]:
+    """The futures' results in their order; on the first error the ones not yet started are cancelled (those
+    already running finish) and the error is raised."""
+    try:
+        return [f.result() for f in futures]
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        raise
 
 
 @dataclass(frozen=True)
