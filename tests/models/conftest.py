@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pipelines"))
 
@@ -32,3 +33,11 @@ def model_world(server_url: str, template_db: str) -> Iterator[SyncWorld]:
         yield world
     db.dispose()
     drop_database(server_url, db.name)
+
+
+@pytest.fixture(scope="module")
+def franchise(model_world: SyncWorld) -> tuple[int, list[int]]:
+    """The world's franchise id and its practice ids."""
+    with model_world.db.system() as session:
+        franchise_id = session.scalar(text("SELECT id FROM tenant WHERE code = 'fr-sync'"))
+    return franchise_id, [p.practice_id for p in model_world.practices]

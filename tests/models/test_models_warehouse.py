@@ -17,13 +17,6 @@ from warehouse.tenancy import AccessContext
 
 
 @pytest.fixture(scope="module")
-def franchise(model_world) -> tuple[int, list[int]]:
-    with model_world.db.system() as session:
-        franchise_id = session.scalar(text("SELECT id FROM tenant WHERE code = 'fr-sync'"))
-    return franchise_id, [p.practice_id for p in model_world.practices]
-
-
-@pytest.fixture(scope="module")
 def trained(model_world, franchise):
     """Both models trained on the synced world and put through the promotion check (committed)."""
     franchise_id, practices = franchise

@@ -18,13 +18,6 @@ from warehouse.tenancy import AccessContext
 
 
 @pytest.fixture(scope="module")
-def franchise(model_world) -> tuple[int, list[int]]:
-    with model_world.db.system() as session:
-        franchise_id = session.scalar(text("SELECT id FROM tenant WHERE code = 'fr-sync'"))
-    return franchise_id, [p.practice_id for p in model_world.practices]
-
-
-@pytest.fixture(scope="module")
 def sessions(model_world, franchise) -> pl.DataFrame:
     _, practices = franchise
     with model_world.db.as_app(AccessContext.for_practices(practices)) as session:
