@@ -14,46 +14,30 @@ Create Date: 2026-11-23
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 
 from alembic import op
-
-from warehouse.migrations.ddl import q
 
 revision: str = "0302"
 down_revision: str | Sequence[str] | None = "0404"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+_queue = importlib.import_module("warehouse.migrations.versions.0301_set_based_mart_queue")
+
 TODAY_ONCE = (
     "SELECT p.practice_id, mart_local_day(p.practice_id, now()) FROM (SELECT DISTINCT practice_id FROM {rows} "
     "OFFSET 0) p"
 )
-TODAY_0301 = "SELECT p.practice_id, mart_local_day(p.practice_id, now()) FROM (SELECT DISTINCT practice_id FROM {rows}) p"
 TABLES = ("payment", "client_patient")
-
-
-def _function(table: str, days: str) -> str:
-    """0301's trigger function for ``table`` with ``days`` as its (practice_id, day) source."""
-    insert = (
-        "INSERT INTO mart_dirty_day (practice_id, day) SELECT d.practice_id, d.day "
-        f"FROM ({days}) AS d(practice_id, day) WHERE d.day IS NOT NULL ON CONFLICT DO NOTHING;"
-    )
-    return f"""
-    CREATE OR REPLACE FUNCTION {q("mart_dirty_" + table)}() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      IF TG_OP <> 'DELETE' THEN {insert.format(rows="new_rows")} END IF;
-      IF TG_OP <> 'INSERT' THEN {insert.format(rows="old_rows")} END IF;
-      RETURN NULL;
-    END $$;
-    """
 
 
 def upgrade() -> None:
     for table in TABLES:
-        op.execute(_function(table, TODAY_ONCE))
+        op.execute(_queue.queue_function(table, TODAY_ONCE))
 
 
 def downgrade() -> None:
     for table in TABLES:
-        op.execute(_function(table, TODAY_0301))
+        op.execute(_queue.queue_function(table, _queue.DAYS_OF_ROWS[table]))
