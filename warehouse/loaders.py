@@ -436,6 +436,22 @@ def _write(
     return _run_upsert(cur, _upsert(table, columns, select, touch=touch), params)
 
 
+def _write_batch(
+    cur: psycopg.Cursor,
+    table: str,
+    columns: Sequence[str],
+    select: str,
+    target: LoadTarget,
+    rows: Sequence[Sequence[Any]],
+    *,
+    touch: bool = False,
+) -> tuple[int, int]:
+    """`_write` of a batch whose rows are keyed by their own id (the first value of each row): new when none of
+    them is in the table yet."""
+    new = not _existing(cur, table, target, [r[0] for r in rows])
+    return _write(cur, table, columns, select, _params(target), new=new, touch=touch)
+
+
 def _existing(cur: psycopg.Cursor, table: str, target: LoadTarget, ids: list[str]) -> list[str]:
     """Which of ``ids`` the table already holds (before an upsert): only those can have stale child rows, so a
     first load never pays for the stale-child deletes; none at all lets `_write` insert without the upsert.
@@ -538,8 +554,7 @@ def _load_clients(
         "s.email_enc, s.phone_enc, s.address_enc, s.iban_enc, s.email_bidx, s.phone_bidx, s.active, "
         "NULL::timestamptz FROM stg_client s"
     )
-    new = not _existing(cur, "client", target, [r[0] for r in rows])
-    return (*_write(cur, "client", columns, select, _params(target), new=new, touch=True), 0)
+    return (*_write_batch(cur, "client", columns, select, target, rows, touch=True), 0)
 
 
 def _load_patients(
@@ -600,11 +615,7 @@ def _load_appointments(
         f"{_ref('patient', 's.patient_animana_id', 'p')} {_ref('client', 's.client_animana_id', 'c')} "
         "LEFT JOIN appointment_type at ON at.franchise_id = %(fid)s AND at.code = s.type_code"
     )
-    new = not _existing(cur, "appointment", target, [r[0] for r in rows])
-    return (
-        *_write(cur, "appointment", columns, select, _params(target), new=new, touch=True),
-        quarantined,
-    )
+    return (*_write_batch(cur, "appointment", columns, select, target, rows, touch=True), quarantined)
 
 
 def _load_visits(
@@ -681,8 +692,7 @@ def _load_vaccinations(
         f"{_ref('patient', 's.patient_animana_id', 'p', required=True)} {_ref('visit', 's.visit_animana_id', 'v')}"
     )
     columns = ["patient_id", "visit_id", "vaccine_name", "batch_number", "given_on", "due_on"]
-    new = not _existing(cur, "vaccination", target, [r[0] for r in rows])
-    return (*_write(cur, "vaccination", columns, select, _params(target), new=new), quarantined)
+    return (*_write_batch(cur, "vaccination", columns, select, target, rows), quarantined)
 
 
 def _load_prescriptions(
@@ -701,8 +711,7 @@ def _load_prescriptions(
         "patient_id", "visit_id", "franchise_id", "product_id", "product_name", "quantity",
         "dosage_instructions", "dispensing_category", "prescribed_at",
     ]  # fmt: skip
-    new = not _existing(cur, "prescription", target, [r[0] for r in rows])
-    return (*_write(cur, "prescription", columns, select, _params(target), new=new), quarantined)
+    return (*_write_batch(cur, "prescription", columns, select, target, rows), quarantined)
 
 
 def _load_labresults(
@@ -719,8 +728,7 @@ def _load_labresults(
         "patient_id", "code", "code_system", "text", "value_numeric", "unit", "ref_low", "ref_high",
         "abnormal_flag", "status", "observed_at",
     ]  # fmt: skip
-    new = not _existing(cur, "lab_observation", target, [r[0] for r in rows])
-    return (*_write(cur, "lab_observation", columns, select, _params(target), new=new), quarantined)
+    return (*_write_batch(cur, "lab_observation", columns, select, target, rows), quarantined)
 
 
 def _load_invoices(
@@ -802,8 +810,7 @@ def _load_payments(
         "WHERE coalesce(c.id, i.client_id) IS NOT NULL"
     )
     columns = ["invoice_id", "client_id", "method", "amount_cents", "paid_at"]
-    new = not _existing(cur, "payment", target, [r[0] for r in rows])
-    return (*_write(cur, "payment", columns, select, _params(target), new=new), quarantined)
+    return (*_write_batch(cur, "payment", columns, select, target, rows), quarantined)
 
 
 HANDLERS: dict[str, Handler] = {
