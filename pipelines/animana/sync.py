@@ -21,11 +21,8 @@ so the counts are the drift), products are reconciled against the live list.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import queue
-import random
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,6 +30,7 @@ from functools import partial
 from typing import TypeVar
 
 import psycopg
+import stamina
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -42,8 +40,6 @@ from connectors.animana.mapping import map_items
 from warehouse import loaders
 from warehouse.loaders import Batch, LoadCounts, LoadTarget
 from warehouse.tenancy import AccessContext, system_session, tenant_session
-
-log = logging.getLogger(__name__)
 
 RESOURCE_ORDER: tuple[str, ...] = (
     "staff",
@@ -361,27 +357,27 @@ def in_transaction(
     *,
     attempts: int = TRANSACTION_ATTEMPTS,
 ) -> T:
-    """``work(session)`` in one `tenant_session` transaction, run again (up to ``attempts`` times in all) when the
-    server rolled it back for a deadlock or a serialization failure. Practices of one franchise share its product
-    list, so concurrent practices can deadlock there; the batch and its cursor are one transaction and the upserts
-    are idempotent, so running the same batch again is exact. ``work`` must not change anything outside the
-    transaction (counts are added by the caller once it committed)."""
-    for attempt in range(1, attempts + 1):
-        try:
-            with tenant_session(app_engine, context) as session:
-                return work(session)
-        except (psycopg.Error, DBAPIError) as exc:
-            cause = exc.orig if isinstance(exc, DBAPIError) else exc
-            if attempt == attempts or getattr(cause, "sqlstate", None) not in ROLLED_BACK_BY_SERVER:
-                raise
-            log.warning(
-                "animana: %s, running the transaction again (%d of %d)",
-                type(cause).__name__,
-                attempt + 1,
-                attempts,
-            )
-            time.sleep(random.uniform(0.05, 0.25) * attempt)  # the other transaction finishes first
-    raise AssertionError("unreachable")
+    """``work(session)`` in one `tenant_session` transaction, run again (up to ``attempts`` times in all, stamina's
+    backoff with jitter) when the server rolled it back for a deadlock or a serialization failure. Practices of
+    one franchise share its product list, so concurrent practices can deadlock there; the batch and its cursor
+    are one transaction and the upserts are idempotent, so running the same batch again is exact. ``work`` must
+    not change anything outside the transaction (counts are added by the caller once it committed)."""
+    for attempt in stamina.retry_context(
+        on=_rolled_back_by_server,
+        attempts=attempts,
+        timeout=None,
+        wait_initial=0.05,
+        wait_max=1.0,
+        wait_jitter=0.2,
+    ):
+        with attempt, tenant_session(app_engine, context) as session:
+            return work(session)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _rolled_back_by_server(exc: Exception) -> bool:
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    return isinstance(cause, psycopg.Error) and cause.sqlstate in ROLLED_BACK_BY_SERVER
 
 
 def sync_all(
