@@ -1,5 +1,6 @@
 """Booking appointments. The exclusion constraint ``no_double_booking`` is the final guard against double
-booking; this module turns its violation into a :class:`BookingConflict` that names the appointment in the way."""
+booking; this module turns its violation into a :class:`BookingConflict` that names the appointment in the way.
+Only appointments that hold their slot (``SLOT_HOLDING_STATUSES``) are in the way, here as in the constraint."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from warehouse.schema.clients import ClientPatient, Patient
 from warehouse.schema.operations import Event
-from warehouse.schema.scheduling import Appointment, Resource, StaffShift
+from warehouse.schema.scheduling import SLOT_HOLDING_STATUSES, Appointment, Resource, StaffShift
 from warehouse.security.permissions import CONSULT_WRITE, SCHEDULE_WRITE, require
 from warehouse.shared_resources import EffectiveAppointmentType as AppointmentTypeView
 from warehouse.shared_resources import effective_appointment_types
@@ -71,7 +72,7 @@ def overlapping_appointments(
             .where(
                 Appointment.practice_id == practice_id,
                 Appointment.resource_id == resource_id,
-                Appointment.status != "cancelled",
+                Appointment.status.in_(SLOT_HOLDING_STATUSES),
                 Appointment.starts_at < ends_at,
                 Appointment.ends_at > starts_at,
             )
@@ -215,7 +216,7 @@ def _check_species(kind: AppointmentTypeView, species: str | None) -> None:
 
 def find_free_slots(session: Session, query: SlotQuery) -> list[Slot]:
     """The earliest free slots on or after ``not_before``: inside the resource's shifts, clear of every
-    booking that is not cancelled, on a 5-minute grid, with the practice's duration for the type."""
+    booking that holds its slot, on a 5-minute grid, with the practice's duration for the type."""
     kind = appointment_type(session, query.practice_id, query.appointment_type_id)
     _check_species(kind, query.species)
     length = dt.timedelta(minutes=query.duration_minutes or kind.duration_minutes)
@@ -237,7 +238,7 @@ def find_free_slots(session: Session, query: SlotQuery) -> list[Slot]:
     for rid, start, end in session.execute(
         select(Appointment.resource_id, Appointment.starts_at, Appointment.ends_at)
         .where(Appointment.practice_id == query.practice_id, Appointment.resource_id.in_(candidates),
-               Appointment.status != "cancelled", Appointment.ends_at > query.not_before,
+               Appointment.status.in_(SLOT_HOLDING_STATUSES), Appointment.ends_at > query.not_before,
                Appointment.starts_at < window_end)
         .order_by(Appointment.starts_at)
     ):  # fmt: skip

@@ -96,6 +96,41 @@ def test_check_in_consult_flow_and_receptionist_gets_no_clinical_writes(ws_db):
 
 
 @pytest.mark.parametrize(
+    ("steps", "holds"),
+    [
+        ((), True),
+        ((sched.check_in,), True),
+        ((sched.check_in, sched.start_consult), True),
+        ((sched.check_in, sched.start_consult, sched.finish_consult), False),
+        ((sched.mark_no_show,), False),
+    ],
+    ids=["booked", "checked-in", "in-consult", "done", "no-show"],
+)
+def test_an_appointment_holds_its_slot_until_it_is_finished_or_a_no_show(ws_db, steps, holds):
+    """The 09:00-09:20 booking, taken through `steps`, then a walk-in at 09:10 for the same vet: refused while
+    the booking can still happen or is happening, by the database as much as by the slot finder."""
+    a1, week = ws_db.world.practices["a1"], ws_db.week
+    blocker = week.today_appointment["a1"]
+    staff = sched.Actor(a1.user_id, RECEPTION | VET)
+    with ws_db.as_app(_ctx(ws_db, "a1")) as session:
+        for step in steps:
+            step(session, staff, practice_id=a1.practice_id, appointment_id=blocker)
+        type_id = next(t.id for t in sched.appointment_types(session, a1.practice_id) if t.code == "consult")
+        slots = sched.find_free_slots(
+            session, sched.SlotQuery(a1.practice_id, type_id, at(week.today, 9), limit=1)
+        )
+        assert slots[0].starts_at == (at(week.today, 9, 20) if holds else at(week.today, 9))
+        walk_in = dict(practice_id=a1.practice_id, appointment_type_id=type_id, resource_id=a1.resource_id,
+                       starts_at=at(week.today, 9, 10), patient_id=a1.patient_id)  # fmt: skip
+        if holds:
+            with pytest.raises(sched.BookingConflict) as conflict:
+                sched.book(session, staff, **walk_in)
+            assert conflict.value.existing_appointment_id == blocker
+        else:
+            assert sched.book(session, staff, **walk_in).starts_at == at(week.today, 9, 10)
+
+
+@pytest.mark.parametrize(
     ("query", "kind"),
     [("Belo", "patient"), ("Jansn", "client"), ("JANSEN.a1@example.NL", "client"), ("+31 6 1234 5678", "client"),
      ("528140000123456", "patient"), ("1012 ab", "client"), ("2026-a1", "invoice"), ("hond", "patient")],

@@ -1,7 +1,7 @@
 """Scheduling: bookable resources, appointment types (franchise-level, practice overrides), shifts, appointments.
 
 Double booking is made impossible by the database itself: an exclusion constraint over
-(practice, resource, time range) for every appointment that is not cancelled.
+(practice, resource, time range) for every appointment that holds its slot (`SLOT_HOLDING_STATUSES`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,11 @@ from warehouse.schema.tenancy import choice
 
 RESOURCE_KINDS = ("staff", "room", "equipment")
 APPOINTMENT_STATUSES = ("booked", "checked_in", "in_consult", "done", "cancelled", "no_show")
+# An appointment holds its resource's time while it can still happen or is happening. A finished consult, a
+# no-show and a cancellation free the rest of the slot (a walk-in can take it), so the past — nearly all of an
+# Animana mirror — is not checked against anything: that check was most of the cost of loading an appointment
+# (migration 0304).
+SLOT_HOLDING_STATUSES = ("booked", "checked_in", "in_consult")
 
 
 class Resource(Base):
@@ -134,7 +139,7 @@ class Appointment(Base):
             (text("tstzrange(starts_at, ends_at, '[)')"), "&&"),
             name="no_double_booking",
             using="gist",
-            where=text("status <> 'cancelled'"),
+            where=text(f"status IN ({', '.join(repr(s) for s in SLOT_HOLDING_STATUSES)})"),
         ),
         Index("ix_appointment_day", "practice_id", "starts_at"),
         Index("ix_appointment_patient", "practice_id", "patient_id", "starts_at"),
