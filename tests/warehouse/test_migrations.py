@@ -20,6 +20,7 @@ ingestion = importlib.import_module("warehouse.migrations.versions.0003_ingestio
 marts = importlib.import_module("warehouse.migrations.versions.0006_marts")
 models = importlib.import_module("warehouse.migrations.versions.0007_models")
 search = importlib.import_module("warehouse.migrations.versions.0402_search_terms")
+implied_tenant = importlib.import_module("warehouse.migrations.versions.0305_implied_tenant_keys")
 LATER_PRACTICE_TABLES = (
     set(ingestion.PRACTICE_TABLES)
     | set(marts.PRACTICE_TABLES)
@@ -91,3 +92,31 @@ def test_onboarding_partitions_exactly_the_tables_the_models_declare_partitioned
     with psycopg.connect(_libpq(fresh_db.admin_url)) as conn:
         found = {r[0] for r in conn.execute("SELECT practice_partitioned_tables()").fetchall()}
     assert found == declared
+
+
+def test_every_practice_row_reaches_a_tenant_through_its_foreign_keys(fresh_db):
+    """Each practice-owned table references ``tenant`` itself or, through NOT NULL composite keys led by
+    ``practice_id``, a table that does (0305 dropped the direct keys that such a key implies); otherwise a row
+    could name a practice that does not exist."""
+    practice_tables = {t.name for t in Base.metadata.sorted_tables if tenancy_of(t.info) == "practice"}
+    with psycopg.connect(_libpq(fresh_db.admin_url)) as conn:
+        keys = conn.execute(
+            """SELECT c.conrelid::regclass::text, c.confrelid::regclass::text,
+                      bool_and(a.attnotnull), (array_agg(a.attname ORDER BY k.n))[1]
+               FROM pg_constraint c
+               CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, n)
+               JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+               WHERE c.contype = 'f' AND c.conparentid = 0
+               GROUP BY c.oid, c.conrelid, c.confrelid"""
+        ).fetchall()
+    direct = {table for table, parent, _, _ in keys if parent == "tenant"}
+    practice_led = {
+        (table, parent) for table, parent, not_null, first in keys if not_null and first == "practice_id"
+    }
+    reaches = set(direct)
+    while grown := {table for table, parent in practice_led if parent in reaches} - reaches:
+        reaches |= grown
+    for table, implied_by in implied_tenant.IMPLIED_BY.items():
+        assert table not in direct
+        assert (table, implied_by) in practice_led and implied_by in direct
+    assert practice_tables <= reaches

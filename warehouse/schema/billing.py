@@ -79,7 +79,6 @@ class ProductPriceOverride(Timestamps, Base):
 class Invoice(Base):
     __tablename__ = "invoice"
     __table_args__ = (
-        ForeignKeyConstraint(["practice_id"], ["tenant.id"]),
         ForeignKeyConstraint(["practice_id", "client_id"], ["client.practice_id", "client.id"]),
         ForeignKeyConstraint(["practice_id", "visit_id"], ["visit.practice_id", "visit.id"]),
         ForeignKeyConstraint(["practice_id", "credit_of_id"], ["invoice.practice_id", "invoice.id"]),

@@ -40,7 +40,6 @@ class Visit(Base):
 
     __tablename__ = "visit"
     __table_args__ = (
-        ForeignKeyConstraint(["practice_id"], ["tenant.id"]),
         _patient_fk(),
         ForeignKeyConstraint(
             ["practice_id", "appointment_id"], ["appointment.practice_id", "appointment.id"]

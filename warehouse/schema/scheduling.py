@@ -124,7 +124,6 @@ class StaffShift(Base):
 class Appointment(Base):
     __tablename__ = "appointment"
     __table_args__ = (
-        ForeignKeyConstraint(["practice_id"], ["tenant.id"]),
         ForeignKeyConstraint(["practice_id", "resource_id"], ["resource.practice_id", "resource.id"]),
         ForeignKeyConstraint(["practice_id", "patient_id"], ["patient.practice_id", "patient.id"]),
         ForeignKeyConstraint(["practice_id", "client_id"], ["client.practice_id", "client.id"]),
