@@ -78,6 +78,30 @@ def test_writes_are_audited_with_the_actor_and_the_row_ids(world_db, admin_conn)
     assert (action, entity, ids, actor) == ("update", "patient", [a1.patient_id], a1.user_id)
 
 
+def test_a_bulk_write_is_audited_with_every_id_stored_uncompressed(world_db, admin_conn):
+    """Partitions made at onboarding (after the migrations) keep the parent's EXTERNAL storage, so a large id
+    list is written out of line without pglz (migration 0306)."""
+    a1 = world_db.world.practices["a1"]
+    storage = admin_conn.execute(
+        "SELECT c.relname, a.attstorage FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'entity_ids' "
+        "WHERE i.inhparent = 'audit_log'::regclass"
+    ).fetchall()
+    assert storage and {s for _, s in storage} == {"e"}
+    admin_conn.execute("SET LOCAL ROLE vetconnect_app")
+    admin_conn.execute("SELECT set_config('app.practice_ids', %s, true)", (str(a1.practice_id),))
+    written = admin_conn.execute(
+        "INSERT INTO weight_measurement (practice_id, patient_id, measured_at, weight_grams) "
+        "SELECT %s, %s, now() - g * interval '1 day', 4000 + g FROM generate_series(1, 5000) g RETURNING id",
+        (a1.practice_id, a1.patient_id),
+    ).fetchall()
+    ids, compression = admin_conn.execute(
+        "SELECT entity_ids, pg_column_compression(entity_ids) FROM audit_log "
+        "WHERE entity = 'weight_measurement' ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    assert ids == sorted(r[0] for r in written) and compression is None
+
+
 def test_shared_resource_changes_are_versioned_with_old_and_new(world_db, admin_conn):
     a1 = world_db.world.practices["a1"]
     admin_conn.execute("SET LOCAL ROLE vetconnect_app")
