@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, TypeVar
 
 import httpx
@@ -86,7 +87,14 @@ class Page:
     items: list[Item]
     cursor: str | None  # the cursor that fetched this page (None for the first)
     next_cursor: str | None
-    max_updated_at: dt.datetime | None = None
+
+    @cached_property
+    def max_updated_at(self) -> dt.datetime | None:
+        # Computed when asked (the sync takes its batches' high-water marks from `mapping.map_items` instead):
+        # pydantic-core's datetimes each carry their own `TzInfo`, so every comparison makes two Python-level
+        # utcoffset() calls; the max over a page cost ~0.3 us per record, ~4 % of the sync's producer thread.
+        stamps = [s for s in map(_stamp, self.items) if s is not None]
+        return max(stamps, default=None)
 
     @property
     def records(self) -> list[AnimanaRecord]:
@@ -242,8 +250,7 @@ class AnimanaClient:
                 if isinstance(data, _ValidRecords)
                 else [parse_record(practice_id, resource, raw) for raw in data]
             )
-            stamps = [s for s in map(_stamp, items) if s is not None]
-            yield Page(practice_id, resource, items, cursor, body["next_cursor"], max(stamps, default=None))
+            yield Page(practice_id, resource, items, cursor, body["next_cursor"])
 
     def iter_records(
         self,

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import re
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -24,6 +25,7 @@ from warehouse.schema.billing import PRODUCT_KINDS, VAT_RATES_BP
 from warehouse.schema.clients import SEXES, SPECIES
 
 STAMP = "2026-11-02T12:00:00Z"
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 days = st.dates(min_value=dt.date(1990, 1, 1), max_value=dt.date(2030, 1, 1))
 
 M = TypeVar("M", bound=m.AnimanaRecord)
@@ -154,3 +156,23 @@ def test_a_zero_payment_is_rejected_with_a_reason_and_tombstones_become_deletion
     assert batch.rows == [] and batch.deleted == ["6"]
     assert batch.rejected[0].external_id == "5" and "zero" in batch.rejected[0].reason
     assert batch.high_water == tomb.updated_at
+
+
+@given(st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2040, 12, 31)))
+def test_a_day_becomes_the_instant_of_its_midnight_in_amsterdam(day: dt.date):
+    """Payments, prescriptions and lab results carry a day; the row holds that day's local midnight (given in UTC,
+    the same instant), on both sides of a daylight-saving change."""
+    payment = wire(
+        m.Payment,
+        {"id": 5, "updated_at": STAMP, "invoice_id": 1, "method": "pin", "amount_cents": 100,
+         "date": day.isoformat()},
+    )  # fmt: skip
+    paid_at = map_items("payments", [payment]).rows[0].paid_at
+    assert paid_at == dt.datetime.combine(day, dt.time(0, 0), AMSTERDAM)
+    local = paid_at.astimezone(AMSTERDAM)
+    assert local.date() == day and local.time() == dt.time(0, 0)
+
+
+def test_iban_checksum():
+    assert m.iban_is_valid("NL91ABNA0417164300") and m.iban_is_valid("GB82WEST12345698765432")
+    assert not m.iban_is_valid("NL91ABNA0417164301") and not m.iban_is_valid("NL00INGB0000000001")
