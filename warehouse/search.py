@@ -1,11 +1,12 @@
 """Global search of the hub: clients, patients, appointments and invoices in one typed box.
 
-- Names, postcodes and invoice numbers are looked up in the search's own word index (``search_term``, kept
+- Names and postcodes are looked up in the search's own word index (``search_term``, kept
   current by triggers, migration 0402): exact words first (newest first), then words the query is a prefix
   of, and only when those are fewer than the page shows, typos — pg_trgm ``word_similarity`` (``<%``)
   against the warehouse's distinct name words (``search_vocabulary``, migration 0404) through
   ``search_similar_words()``, which keeps the words one of the caller's practices has, ranked by it. Each step is an index range scan
   that stops at the page size, so a common name costs the same among 5,000 or 250,000 patients.
+- Invoice numbers, exactly or as a prefix, from the invoice table's own index (``ix_invoice_number_search``).
 - E-mail and phone are stored only encrypted, so they are found by their blind index: the typed value is
   normalised and HMAC'd with each visible practice's index key, then matched exactly. Microchips (15 digits)
   are exact.
@@ -181,11 +182,29 @@ _APPOINTMENTS = text(
       AND a.status <> 'cancelled' AND a.starts_at >= :from AND a.starts_at < :to
     ORDER BY abs(extract(epoch FROM a.starts_at - :now)), a.id LIMIT 200"""
 )
-_INVOICES_BY_TERM = text(
-    f"""WITH hits AS MATERIALIZED ({_TERMS.format(kind="invoice")})
+# Invoices by number, from the invoice table's own index (migration 0307): the exact number first (newest
+# first), then numbers it is a prefix of, each branch a range scan of ix_invoice_number_search per visible
+# practice, stopped at the page size. Numbers are identifiers: no typo branch.
+_NUMBER = 'lower(i.number) COLLATE "C"'
+_INVOICES_BY_NUMBER = text(
+    f"""WITH hits AS MATERIALIZED (
+      (SELECT 1.0 AS score, i.practice_id, i.id
+         FROM unnest(CAST(:p AS bigint[])) AS v(practice_id)
+         CROSS JOIN LATERAL (SELECT i.practice_id, i.id FROM invoice i
+                              WHERE i.practice_id = v.practice_id AND {_NUMBER} = :w
+                              ORDER BY i.id DESC LIMIT :limit) i
+        ORDER BY i.id DESC LIMIT :limit)
+      UNION ALL
+      (SELECT 0.9, i.practice_id, i.id
+         FROM unnest(CAST(:p AS bigint[])) AS v(practice_id)
+         CROSS JOIN LATERAL (SELECT i.practice_id, {_NUMBER} AS word, i.id FROM invoice i
+                              WHERE i.practice_id = v.practice_id AND {_NUMBER} > :w AND {_NUMBER} < :w_end
+                              ORDER BY {_NUMBER}, i.id LIMIT :limit) i
+        ORDER BY i.word, i.id LIMIT :limit)
+      LIMIT :limit)
     SELECT i.practice_id, i.id, i.number, i.issued_on, i.status, i.total_incl_cents, i.client_id,
            c.last_name AS client, h.score
-    FROM hits h JOIN invoice i ON i.practice_id = h.practice_id AND i.id = h.entity_id
+    FROM hits h JOIN invoice i ON i.practice_id = h.practice_id AND i.id = h.id
     JOIN client c ON c.practice_id = i.practice_id AND c.id = i.client_id"""
 )
 
@@ -256,7 +275,7 @@ def search(
         hits += [_patient_hit(r) for r in session.execute(_PATIENTS_BY_SPECIES, {**args, "species": species})]
     if digits and len(q) >= 3 and "@" not in q and not chip and not postcode:
         number = _term_args(q.lower().replace(" ", ""))
-        for row in session.execute(_INVOICES_BY_TERM, {**args, **number}):
+        for row in session.execute(_INVOICES_BY_NUMBER, {**args, **number}):
             detail = f"{row.client} · {row.issued_on:%d-%m-%Y} · € {row.total_incl_cents / 100:,.2f} · {row.status}"
             hits.append(SearchHit("invoice", row.practice_id, row.id, row.number, detail, float(row.score),
                                   client_id=row.client_id))  # fmt: skip

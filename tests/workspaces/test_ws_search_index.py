@@ -66,6 +66,28 @@ def test_the_index_follows_inserts_renames_and_deletes_made_by_the_app_role(ws_d
         assert not search(session, invoice_number, master_key=MASTER_KEY).group("invoice")
 
 
+def test_invoice_numbers_match_exactly_first_then_as_prefix_in_any_case(ws_db):
+    a1 = ws_db.world.practices["a1"]
+    practice = AccessContext.for_practices([a1.practice_id], user_id=a1.user_id)
+    with ws_db.as_app(practice) as session:
+        source = session.execute(
+            text("SELECT client_id, issued_on FROM invoice WHERE practice_id = :p"), {"p": a1.practice_id}
+        ).one()
+        for number in ("F2026-0412", "F2026-04", "F2026-0401", "F2027-04"):
+            session.execute(
+                text(
+                    "INSERT INTO invoice (practice_id, number, client_id, issued_on, status, total_excl_cents, "
+                    "vat_cents, total_incl_cents) VALUES (:p, :n, :c, :d, 'issued', 100, 21, 121)"
+                ),
+                {"p": a1.practice_id, "n": number, "c": source.client_id, "d": source.issued_on},
+            )
+    with ws_db.as_app(practice) as session:
+        found = search(session, "f2026-04", master_key=MASTER_KEY).group("invoice")
+        # The exact number first, then the numbers it begins, in number order; other numbers not at all.
+        assert [h.title for h in found] == ["F2026-04", "F2026-0401", "F2026-0412"]
+        assert found[0].score > found[1].score
+
+
 def test_exact_before_prefix_before_typo_and_a_common_name_stops_at_the_page(ws_db):
     a1 = ws_db.world.practices["a1"]
     practice = AccessContext.for_practices([a1.practice_id], user_id=a1.user_id)

@@ -87,6 +87,8 @@ class Invoice(Base):
         CheckConstraint("total_incl_cents = total_excl_cents + vat_cents", name="totals"),
         Index("ix_invoice_client", "practice_id", "client_id"),
         Index("ix_invoice_issued", "practice_id", "issued_on"),
+        # The global search's invoice numbers: exact or prefix, lower case, per practice (migration 0307).
+        Index("ix_invoice_number_search", "practice_id", text('(lower(number) COLLATE "C")'), "id"),
         # The hub's "unpaid invoices" of every visible practice, read from the index alone (migration 0402).
         Index(
             "ix_invoice_unpaid",

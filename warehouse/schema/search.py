@@ -1,8 +1,8 @@
 """The global search's own index: one row per searchable word, filled by triggers on the record (migration 0402).
 
 - ``search_term``: (practice, kind, word, entity). ``kind`` is what a hit opens and which field matched:
-  ``client`` and ``patient`` (words of the name), ``postcode`` (a client's postcode without the space) and
-  ``invoice`` (the number). Words are lower case, split on anything that is not a letter or digit. Exact and
+  ``client`` and ``patient`` (words of the name) and ``postcode`` (a client's postcode without the space);
+  invoice numbers are searched in the invoice table's own index (migration 0307). Words are lower case, split on anything that is not a letter or digit. Exact and
   prefix lookups are range scans of the primary key (practice, kind, word, entity), at most a page per visible
   practice, so a common name among 250,000 patients costs reading a few index entries per practice, not
   ranking thousands of rows.
@@ -21,8 +21,6 @@ from sqlalchemy import BigInteger, ForeignKeyConstraint, Identity, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from warehouse.schema.base import Base, practice_table
-
-SEARCH_KINDS = ("client", "patient", "postcode", "invoice")
 
 
 class SearchTerm(Base):

@@ -103,11 +103,14 @@ def _sync_function(table: str) -> str:
     )
 
 
-def reindex_function(add: str = _ADD, declare: str = "") -> str:
-    """``CREATE OR REPLACE`` of ``search_reindex(practice)`` from the add statements (0404 passes its own)."""
+def reindex_function(add: str = _ADD, declare: str = "", tables: Sequence[str] = tuple(TERMS)) -> str:
+    """``CREATE OR REPLACE`` of ``search_reindex(practice)`` from the add statements (0404 passes its own) for the
+    indexed ``tables`` (0307 leaves invoices out)."""
     inserts = "\n".join(
-        add.format(terms=terms.format(rows=f"(SELECT * FROM {q(table)} WHERE practice_id = p_practice)"))
-        for table, terms in TERMS.items()
+        add.format(
+            terms=TERMS[table].format(rows=f"(SELECT * FROM {q(table)} WHERE practice_id = p_practice)")
+        )
+        for table in tables
     )
     return f"""
     CREATE OR REPLACE FUNCTION search_reindex(p_practice bigint) RETURNS void LANGUAGE plpgsql AS $fn$
