@@ -57,8 +57,12 @@ from .models import (
     RelationCreate,
     RelationUpdate,
     Tombstone,
+    WireItem,
+    WireRecord,
+    as_wire,
     parse_page,
     parse_record,
+    parse_wire_page,
 )
 from .pagination import CursorPaginator, PageRequest, Paginator
 from .settings import AnimanaSettings, load_settings
@@ -80,11 +84,12 @@ class RetryPolicy:
 @dataclass(frozen=True)
 class Page:
     """One page of a stream. Commit `next_cursor` with the page's rows to resume mid-stream; use
-    `max_updated_at` (over the whole stream) as the next run's `updated_since`."""
+    `max_updated_at` (over the whole stream) as the next run's `updated_since`. Live records are models, or
+    `WireRecord` dicts when the page came from ``iter_pages(..., wire=True)``."""
 
     practice_id: int
     resource: str
-    items: list[Item]
+    items: list[Item] | list[WireItem]
     cursor: str | None  # the cursor that fetched this page (None for the first)
     next_cursor: str | None
 
@@ -97,8 +102,8 @@ class Page:
         return max(stamps, default=None)
 
     @property
-    def records(self) -> list[AnimanaRecord]:
-        return [i for i in self.items if isinstance(i, AnimanaRecord)]
+    def records(self) -> list[AnimanaRecord] | list[WireRecord]:
+        return [i for i in self.items if isinstance(i, AnimanaRecord | dict)]  # type: ignore[return-value]
 
     @property
     def tombstones(self) -> list[Tombstone]:
@@ -147,7 +152,9 @@ def _iso(value: dt.datetime | str) -> str:
     return value.isoformat()
 
 
-def _stamp(item: Item) -> dt.datetime | None:
+def _stamp(item: Item | WireItem) -> dt.datetime | None:
+    if isinstance(item, dict):
+        return item["updated_at"]
     if isinstance(item, AnimanaRecord | Tombstone):
         return item.updated_at
     if item.updated_at:
@@ -231,11 +238,14 @@ class AnimanaClient:
         updated_since: dt.datetime | str | None = None,
         start_cursor: str | None = None,
         page_size: int | None = None,
+        wire: bool = False,
     ) -> Iterator[Page]:
         """Yield pages of `resource` ordered by (updated_at, id), lazily, one HTTP call per page.
 
         `updated_since` (timezone-aware) returns records changed strictly after it, tombstones included.
         `start_cursor` resumes a stream from a committed `Page.next_cursor`.
+        `wire`: live records come as `WireRecord` dicts rather than models (same validation; cheaper for a
+        consumer that only reads their fields, like the sync's mapping).
         """
         _check_resource(resource)
         params: dict[str, Any] = {"limit": page_size or self.settings.page_size}
@@ -243,13 +253,15 @@ class AnimanaClient:
             params["updated_since"] = _iso(updated_since)
         paginator = CursorPaginator(start_cursor)
         path = f"/v1/practices/{practice_id}/{resource}"
-        for cursor, body in self._paged(path, params, paginator, decode=_PageDecoder(resource)):
+        for cursor, body in self._paged(path, params, paginator, decode=_PageDecoder(resource, wire)):
             data = body["data"]
-            items: list[Item] = (
-                data
-                if isinstance(data, _ValidRecords)
-                else [parse_record(practice_id, resource, raw) for raw in data]
-            )
+            items: list[Item] | list[WireItem]
+            if isinstance(data, _ValidRecords):
+                items = data
+            elif wire:
+                items = [as_wire(parse_record(practice_id, resource, raw)) for raw in data]
+            else:
+                items = [parse_record(practice_id, resource, raw) for raw in data]
             yield Page(practice_id, resource, items, cursor, body["next_cursor"])
 
     def iter_records(
@@ -550,8 +562,8 @@ class AnimanaClient:
         raise AnimanaError(text, status_code=status, error_code=code)
 
 
-class _ValidRecords(list[AnimanaRecord]):
-    """A page's records already validated from the bytes (see `_PageDecoder`)."""
+class _ValidRecords(list[Any]):
+    """A page's records (models or wire records) already validated from the bytes (see `_PageDecoder`)."""
 
 
 @dataclass(frozen=True)
@@ -561,9 +573,10 @@ class _PageDecoder:
     well-formed page (e.g. truncated — the JSON path then raises `InvalidResponse`, which is retried)."""
 
     resource: str
+    wire: bool = False
 
     def __call__(self, content: bytes) -> dict[str, Any] | None:
-        parsed = parse_page(self.resource, content)
+        parsed = (parse_wire_page if self.wire else parse_page)(self.resource, content)
         if parsed is None:
             return None
         records, next_cursor = parsed

@@ -20,8 +20,9 @@ import json
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
 from zoneinfo import ZoneInfo
+
+from pydantic_core import to_jsonable_python
 
 from warehouse.loaders import (
     AppointmentRow,
@@ -46,7 +47,7 @@ from warehouse.schema.clients import SPECIES
 from warehouse.validation import InvalidMicrochip, normalise_microchip
 
 from . import models as m
-from .models import RejectedRecord, Tombstone
+from .models import RejectedRecord, Tombstone, WireRecord
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
@@ -113,89 +114,94 @@ def _address(street: str | None, house_number: str | None) -> str | None:
     return " ".join(parts) if parts else None
 
 
-def map_relation(r: m.Relation) -> ClientRow:
+def map_relation(r: WireRecord) -> ClientRow:
     return ClientRow(
-        str(r.id), _blank(r.title), _blank(r.initials), _blank(r.first_name), r.last_name, r.postcode,
-        _blank(r.city), _blank(r.email), _blank(r.phone), _address(r.street, r.house_number), r.iban, r.active,
+        str(r["id"]), _blank(r["title"]), _blank(r["initials"]), _blank(r["first_name"]), r["last_name"],
+        r["postcode"], _blank(r["city"]), _blank(r["email"]), _blank(r["phone"]),
+        _address(r["street"], r["house_number"]), r["iban"], r["active"],
     )  # fmt: skip
 
 
-def map_animal(a: m.Animal) -> tuple[PatientRow, list[OwnerRow], str | None]:
+def map_animal(a: WireRecord) -> tuple[PatientRow, list[OwnerRow], str | None]:
     """The patient row, its owner links (first relation is primary) and a note when something was dropped."""
     note = None
     chip = None
-    if a.chip_number is not None:
+    if a["chip_number"] is not None:
         try:
-            chip = normalise_microchip(a.chip_number)
+            chip = normalise_microchip(a["chip_number"])
         except InvalidMicrochip as exc:
             note = f"microchip not stored: {exc}"
-    species = a.species if a.species in SPECIES else "other"
+    animal_id = str(a["id"])
+    species = a["species"] if a["species"] in SPECIES else "other"
     row = PatientRow(
-        str(a.id), a.name, species, _blank(a.breed), SEX_BY_GENDER[a.gender], a.date_of_birth, _blank(a.colour),
-        chip, a.deceased, a.deceased_on,
+        animal_id, a["name"], species, _blank(a["breed"]), SEX_BY_GENDER[a["gender"]], a["date_of_birth"],
+        _blank(a["colour"]), chip, a["deceased"], a["deceased_on"],
     )  # fmt: skip
     owners = []
     seen: set[int] = set()
-    for index, relation_id in enumerate(a.relation_ids):
+    for index, relation_id in enumerate(a["relation_ids"]):
         if relation_id in seen:
             continue
         seen.add(relation_id)
-        owners.append(OwnerRow(str(a.id), str(relation_id), index == 0))
+        owners.append(OwnerRow(animal_id, str(relation_id), index == 0))
     return row, owners, note
 
 
-def map_staff(s: m.Staff) -> ResourceRow:
-    return ResourceRow(resource_key("staff", s.id), "staff", f"{s.first_name} {s.last_name}"[:120], s.active)
+def map_staff(s: WireRecord) -> ResourceRow:
+    name = f"{s['first_name']} {s['last_name']}"[:120]
+    return ResourceRow(resource_key("staff", s["id"]), "staff", name, s["active"])
 
 
-def map_resource(r: m.Resource) -> ResourceRow:
-    return ResourceRow(resource_key(r.kind, r.id), r.kind, r.name[:120], r.active)
+def map_resource(r: WireRecord) -> ResourceRow:
+    return ResourceRow(resource_key(r["kind"], r["id"]), r["kind"], r["name"][:120], r["active"])
 
 
-def map_product(p: m.Product) -> ProductRow:
+def map_product(p: WireRecord) -> ProductRow:
     return ProductRow(
-        p.code, p.name, PRODUCT_KIND_BY_CATEGORY[p.category], p.price_cents, vat_bp(p.vat_rate),
-        p.dispensing_category, p.active,
+        p["code"], p["name"], PRODUCT_KIND_BY_CATEGORY[p["category"]], p["price_cents"], vat_bp(p["vat_rate"]),
+        p["dispensing_category"], p["active"],
     )  # fmt: skip
 
 
-def map_appointment(a: m.Appointment) -> AppointmentRow:
+def map_appointment(a: WireRecord) -> AppointmentRow:
+    status = a["status"]
     return AppointmentRow(
-        str(a.id), resource_key(a.resource_type, a.resource_id), str(a.animal_id), str(a.relation_id),
-        APPOINTMENT_TYPE_CODES.get(a.type.strip().lower()), a.start, a.end, a.status, a.reason, a.booked_at,
-        a.updated_at if a.status == "cancelled" else None,
+        str(a["id"]), resource_key(a["resource_type"], a["resource_id"]), str(a["animal_id"]),
+        str(a["relation_id"]), APPOINTMENT_TYPE_CODES.get(a["type"].strip().lower()), a["start"], a["end"],
+        status, a["reason"], a["booked_at"], a["updated_at"] if status == "cancelled" else None,
     )  # fmt: skip
 
 
-def map_consult(c: m.Consult) -> tuple[VisitRow, list[DiagnosisRow], list[WeightRow]]:
+def map_consult(c: WireRecord) -> tuple[VisitRow, list[DiagnosisRow], list[WeightRow]]:
+    consult_id, animal_id, date, soap = str(c["id"]), str(c["animal_id"]), c["date"], c["soap"]
     visit = VisitRow(
-        str(c.id), str(c.animal_id), _s(c.appointment_id), c.date, c.reason, c.soap.subjective or None,
-        c.soap.objective or None, c.soap.assessment or None, c.soap.plan or None,
+        consult_id, animal_id, _s(c["appointment_id"]), date, c["reason"], soap.subjective or None,
+        soap.objective or None, soap.assessment or None, soap.plan or None,
     )  # fmt: skip
     diagnoses = [
-        DiagnosisRow(f"{c.id}:{i}", str(c.id), d.venom_code, d.description[:200], c.date)
-        for i, d in enumerate(c.diagnoses)
+        DiagnosisRow(f"{consult_id}:{i}", consult_id, d.venom_code, d.description[:200], date)
+        for i, d in enumerate(c["diagnoses"])
     ]
     weights = []
-    if c.weight_kg is not None:
-        grams = int((Decimal(repr(c.weight_kg)) * 1000).to_integral_value())
+    if c["weight_kg"] is not None:
+        grams = int((Decimal(repr(c["weight_kg"])) * 1000).to_integral_value())
         if 0 < grams < 2_000_000:
-            weights.append(WeightRow(f"consult:{c.id}", str(c.id), str(c.animal_id), c.date, grams))
+            weights.append(WeightRow(f"consult:{consult_id}", consult_id, animal_id, date, grams))
     return visit, diagnoses, weights
 
 
-def map_vaccination(v: m.Vaccination) -> VaccinationRow:
+def map_vaccination(v: WireRecord) -> VaccinationRow:
     return VaccinationRow(
-        str(v.id), str(v.animal_id), _s(v.consult_id), v.vaccine[:120], _blank(v.batch_number), v.given_on,
-        v.due_on,
+        str(v["id"]), str(v["animal_id"]), _s(v["consult_id"]), v["vaccine"][:120], _blank(v["batch_number"]),
+        v["given_on"], v["due_on"],
     )  # fmt: skip
 
 
-def map_prescription(p: m.Prescription) -> PrescriptionRow:
+def map_prescription(p: WireRecord) -> PrescriptionRow:
     return PrescriptionRow(
-        str(p.id), str(p.animal_id), _s(p.consult_id), p.product_code, p.product_name[:200],
-        Decimal(repr(p.quantity)).quantize(Decimal("0.001")), p.instructions, p.dispensing_category,
-        at_midnight(p.date),
+        str(p["id"]), str(p["animal_id"]), _s(p["consult_id"]), p["product_code"], p["product_name"][:200],
+        Decimal(repr(p["quantity"])).quantize(Decimal("0.001")), p["instructions"], p["dispensing_category"],
+        at_midnight(p["date"]),
     )  # fmt: skip
 
 
@@ -203,22 +209,24 @@ def _decimal(value: float | None) -> Decimal | None:
     return None if value is None else Decimal(repr(value))
 
 
-def map_labresult(r: m.LabResult) -> LabObservationRow:
+def map_labresult(r: WireRecord) -> LabObservationRow:
     return LabObservationRow(
-        str(r.id), str(r.animal_id), r.test_code[:64], _blank(r.test_name), _decimal(r.value), _blank(r.unit),
-        _decimal(r.reference_low), _decimal(r.reference_high), r.flag, at_midnight(r.date),
+        str(r["id"]), str(r["animal_id"]), r["test_code"][:64], _blank(r["test_name"]), _decimal(r["value"]),
+        _blank(r["unit"]), _decimal(r["reference_low"]), _decimal(r["reference_high"]), r["flag"],
+        at_midnight(r["date"]),
     )  # fmt: skip
 
 
-def map_invoice(i: m.Invoice) -> tuple[InvoiceRow, list[InvoiceLineRow]]:
+def map_invoice(i: WireRecord) -> tuple[InvoiceRow, list[InvoiceLineRow]]:
+    invoice_id = str(i["id"])
     row = InvoiceRow(
-        str(i.id), str(i.relation_id), i.number, i.date, "issued", i.total_excl_vat_cents, i.vat_cents,
-        i.total_cents,
+        invoice_id, str(i["relation_id"]), i["number"], i["date"], "issued", i["total_excl_vat_cents"],
+        i["vat_cents"], i["total_cents"],
     )  # fmt: skip
     lines = [
         InvoiceLineRow(
-            f"{i.id}:{n}",
-            str(i.id),
+            f"{invoice_id}:{n}",
+            invoice_id,
             line.product_code,
             (line.description or line.product_code)[:200],
             Decimal(line.quantity),
@@ -228,25 +236,28 @@ def map_invoice(i: m.Invoice) -> tuple[InvoiceRow, list[InvoiceLineRow]]:
             line.vat_cents,
             line.line_total_cents + line.vat_cents,
         )  # fmt: skip
-        for n, line in enumerate(i.lines)
+        for n, line in enumerate(i["lines"])
     ]
     return row, lines
 
 
-def map_payment(p: m.Payment) -> PaymentRow:
-    if p.amount_cents == 0:
+def map_payment(p: WireRecord) -> PaymentRow:
+    if p["amount_cents"] == 0:
         raise MappingError("amount_cents: a payment of zero is not a payment")
     return PaymentRow(
-        str(p.id), str(p.invoice_id), _s(p.relation_id), p.method, p.amount_cents, at_midnight(p.date)
-    )
+        str(p["id"]), str(p["invoice_id"]), _s(p["relation_id"]), p["method"], p["amount_cents"],
+        at_midnight(p["date"]),
+    )  # fmt: skip
 
 
-def _raw(item: m.AnimanaRecord) -> str:
-    return json.dumps(item.model_dump(mode="json"), ensure_ascii=False)
+def _raw(record: WireRecord) -> str:
+    """The record as JSON, as its model would dump it (for the quarantine table)."""
+    return json.dumps(to_jsonable_python(record), ensure_ascii=False)
 
 
-def map_items(resource: str, items: Iterable[m.Item]) -> Batch:
-    """Map one page's items (records, tombstones, rejected records) to a loader `Batch`."""
+def map_items(resource: str, items: Iterable[m.WireItem]) -> Batch:
+    """Map one page's items (wire records, tombstones, rejected records: ``iter_pages(..., wire=True)``) to a
+    loader `Batch`."""
     # The mapping is looked up once per page, not per record: most resources map one record to one row.
     row_of = _ROW_MAPPERS.get(resource)
     if row_of is None and resource not in _CHILD_RESOURCES:
@@ -260,24 +271,25 @@ def map_items(resource: str, items: Iterable[m.Item]) -> Batch:
             raw = item.raw if isinstance(item.raw, str) else json.dumps(item.raw, ensure_ascii=False)
             batch.rejected.append(Rejection(_s(item.record_id), raw, item.reason))
             continue
-        stamps.append(item.updated_at)
         if isinstance(item, Tombstone):
+            stamps.append(item.updated_at)
             batch.deleted.append(str(item.id))
             continue
+        stamps.append(item["updated_at"])
         try:
             if row_of is not None:
                 rows.append(row_of(item))
             else:
                 _map_with_children(resource, item, batch, children)
         except (MappingError, ValueError, ArithmeticError) as exc:
-            batch.rejected.append(Rejection(str(item.id), _raw(item), str(exc)))
+            batch.rejected.append(Rejection(str(item["id"]), _raw(item), str(exc)))
     batch.children = children
     batch.high_water = max(stamps, default=None)
     return batch
 
 
 # Resources whose record becomes exactly one row.
-_ROW_MAPPERS: dict[str, Callable[[Any], tuple]] = {
+_ROW_MAPPERS: dict[str, Callable[[WireRecord], tuple]] = {
     "relations": map_relation,
     "staff": map_staff,
     "resources": map_resource,
@@ -293,20 +305,20 @@ _CHILD_RESOURCES = ("animals", "consults", "invoices")
 
 
 def _map_with_children(
-    resource: str, item: m.AnimanaRecord, batch: Batch, children: dict[str, list[tuple]]
+    resource: str, item: WireRecord, batch: Batch, children: dict[str, list[tuple]]
 ) -> None:
     if resource == "animals":
-        patient, owners, note = map_animal(item)  # type: ignore[arg-type]
+        patient, owners, note = map_animal(item)
         batch.rows.append(patient)
         children.setdefault("owners", []).extend(owners)
         if note:
-            batch.rejected.append(Rejection(str(item.id), _raw(item), note, note=True))
+            batch.rejected.append(Rejection(str(item["id"]), _raw(item), note, note=True))
     elif resource == "consults":
-        visit, diagnoses, weights = map_consult(item)  # type: ignore[arg-type]
+        visit, diagnoses, weights = map_consult(item)
         batch.rows.append(visit)
         children.setdefault("diagnoses", []).extend(diagnoses)
         children.setdefault("weights", []).extend(weights)
     else:  # invoices
-        invoice, lines = map_invoice(item)  # type: ignore[arg-type]
+        invoice, lines = map_invoice(item)
         batch.rows.append(invoice)
         children.setdefault("lines", []).extend(lines)

@@ -207,7 +207,7 @@ def _batches(
     parts: list[Batch] = []
     keys: set[str] = set()
     records = 0
-    for page in client.iter_pages(practice.animana_id, resource, updated_since=since):
+    for page in client.iter_pages(practice.animana_id, resource, updated_since=since, wire=True):
         batch = map_items(resource, page.items)
         page_keys = {row[0] for row in batch.rows}
         page_keys.update(batch.deleted)

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.animana import RESOURCE_MODELS, AnimanaRecord, RejectedRecord, Tombstone
-from connectors.animana.models import parse_page, parse_record
+from connectors.animana.models import as_wire, parse_page, parse_record, parse_wire_page
 
 PRACTICE = 1003  # this module's practice on the shared simulator: it only ever receives injections
 
@@ -161,8 +161,9 @@ def test_parse_record_never_raises(resource, raw):
 def test_a_page_validated_from_bytes_accepts_exactly_what_record_by_record_parsing_accepts(
     samples, case, field_value, corrupt
 ):
-    """The client's fast path (`parse_page`, the whole page from its bytes) must never let through a record that
-    `parse_record` would reject or turn into a tombstone; when it accepts, the records are the same."""
+    """The client's fast paths (`parse_page`, and `parse_wire_page` for the sync, the whole page from its bytes)
+    must never let through a record that `parse_record` would reject or turn into a tombstone; when they accept,
+    the records are the same (the wire records have the models' fields)."""
     resource, (action, field, value) = case
     valid = {**samples[resource], "id": 7}
     record = copy.deepcopy(valid)
@@ -177,8 +178,44 @@ def test_a_page_validated_from_bytes_accepts_exactly_what_record_by_record_parsi
 
     one_by_one = [parse_record(PRACTICE, resource, raw) for raw in json.loads(page)["data"]]
     fast = parse_page(resource, page)
+    wire = parse_wire_page(resource, page)
 
     if all(type(item) is RESOURCE_MODELS[resource] for item in one_by_one):
         assert fast == (one_by_one, "c2")
+        assert wire == ([as_wire(item) for item in one_by_one], "c2")
     else:
-        assert fast is None
+        assert fast is None and wire is None
+
+
+# Each resource's cross-field rules (`AnimanaRecord.check`): a record that breaks one, and part of the reason.
+CROSS_FIELD = [
+    ("agenda", lambda r: {"end": r["start"]}, "end must be after start"),
+    ("relations", lambda r: {"iban": "NL00INGB0000000001"}, "iban: checksum does not match"),
+    ("animals", lambda r: {"deceased": False, "deceased_on": "2020-01-02"}, "deceased_on is set"),
+    (
+        "animals",
+        lambda r: {"deceased": True, "date_of_birth": "2020-01-02", "deceased_on": "2020-01-01"},
+        "deceased_on is before date_of_birth",
+    ),
+    ("vaccinations", lambda r: {"due_on": r["given_on"]}, "due_on must be after given_on"),
+    ("labresults", lambda r: {"reference_low": 5.0, "reference_high": 1.0}, "reference_low is above"),
+    ("invoices", lambda r: {"total_cents": r["total_cents"] + 1}, "total_cents != total_excl_vat_cents"),
+    ("invoices", lambda r: {"vat_cents": r["vat_cents"] + 1}, "vat_cents is not the sum of the lines"),
+]
+
+
+@pytest.mark.parametrize(("resource", "change", "reason"), CROSS_FIELD)
+def test_cross_field_rules_hold_on_every_path(client_module, resource, change, reason):
+    """Both page fast paths refuse a record that breaks a cross-field rule (so the page is read record by record),
+    and `parse_record` rejects it with the rule's reason; the untouched record passes all three."""
+    valid = next(
+        i for i in client_module.iter_records(PRACTICE, resource) if isinstance(i, AnimanaRecord)
+    ).model_dump(mode="json")
+    broken = {**valid, **change(valid)}
+    good_page = json.dumps({"data": [valid], "next_cursor": None}).encode()
+    bad_page = json.dumps({"data": [valid, broken], "next_cursor": None}).encode()
+
+    assert parse_page(resource, good_page) is not None and parse_wire_page(resource, good_page) is not None
+    assert parse_page(resource, bad_page) is None and parse_wire_page(resource, bad_page) is None
+    rejected = parse_record(PRACTICE, resource, broken)
+    assert isinstance(rejected, RejectedRecord) and reason in rejected.reason
