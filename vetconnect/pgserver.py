@@ -137,6 +137,22 @@ def _check_owned_by_us(pgdata: Path, info: PostmasterInfo) -> None:
         )
 
 
+def _clear_stale_socket(socket_dir: Path, port: int, lock: Path) -> None:
+    """A socket and lock file left by a server that is gone (a crash, a reboot) are removed, as PostgreSQL
+    itself does with a lock naming a dead process; a lock held by a live process is another server's."""
+    try:
+        holder = int(lock.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        holder = None
+    if holder is not None and psutil.pid_exists(holder):
+        raise ServerError(
+            f"socket {socket_dir}/.s.PGSQL.{port} is in use by process {holder}. Stop that server, or set "
+            "VETCONNECT_HOME to another directory."
+        )
+    for leftover in (lock, socket_dir / f".s.PGSQL.{port}"):
+        leftover.unlink(missing_ok=True)
+
+
 def _port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -190,13 +206,9 @@ def start(pgdata: Path, tcp_port: int | None = None) -> ServerInfo:
         socket_dir.mkdir(parents=True, exist_ok=True)
         socket_dir.chmod(0o777)
     if (socket_dir / f".s.PGSQL.{port}").exists() and _running_postmaster(pgdata) is None:
-        # A socket file left by a crashed server in the same dir; PostgreSQL would refuse to start.
         lock = socket_dir / f".s.PGSQL.{port}.lock"
         if lock.exists():
-            raise ServerError(
-                f"socket {socket_dir}/.s.PGSQL.{port} is busy (lock file present). Stop the other server or "
-                "remove the stale lock file if no server is running."
-            )
+            _clear_stale_socket(socket_dir, port, lock)
     options = f"-k {socket_dir} -p {port} " + ("-h 127.0.0.1" if tcp_port else "-h ''")
     done = _pg(
         "pg_ctl",
