@@ -6,7 +6,7 @@
   against the warehouse's distinct name words (``search_vocabulary``, migration 0404) through
   ``search_similar_words()``, which keeps the words one of the caller's practices has, ranked by it. Each step is an index range scan
   that stops at the page size, so a common name costs the same among 5,000 or 250,000 patients.
-- Invoice numbers, exactly or as a prefix, from the invoice table's own index (``ix_invoice_number_search``).
+- Invoice numbers, exactly or as a prefix, from the invoice table's own index (``invoice.search_number``).
 - E-mail and phone are stored only encrypted, so they are found by their blind index: the typed value is
   normalised and HMAC'd with each visible practice's index key, then matched exactly. Microchips (15 digits)
   are exact.
@@ -185,22 +185,22 @@ _APPOINTMENTS = text(
 # Invoices by number, from the invoice table's own index (migration 0307): the exact number first (newest
 # first), then numbers it is a prefix of, each branch a range scan of ix_invoice_number_search per visible
 # practice, stopped at the page size. Numbers are identifiers: no typo branch.
-_NUMBER = 'lower(i.number) COLLATE "C"'
 _INVOICES_BY_NUMBER = text(
-    f"""WITH hits AS MATERIALIZED (
+    """WITH hits AS MATERIALIZED (
       (SELECT 1.0 AS score, i.practice_id, i.id
          FROM unnest(CAST(:p AS bigint[])) AS v(practice_id)
          CROSS JOIN LATERAL (SELECT i.practice_id, i.id FROM invoice i
-                              WHERE i.practice_id = v.practice_id AND {_NUMBER} = :w
+                              WHERE i.practice_id = v.practice_id AND i.search_number = :w
                               ORDER BY i.id DESC LIMIT :limit) i
         ORDER BY i.id DESC LIMIT :limit)
       UNION ALL
       (SELECT 0.9, i.practice_id, i.id
          FROM unnest(CAST(:p AS bigint[])) AS v(practice_id)
-         CROSS JOIN LATERAL (SELECT i.practice_id, {_NUMBER} AS word, i.id FROM invoice i
-                              WHERE i.practice_id = v.practice_id AND {_NUMBER} > :w AND {_NUMBER} < :w_end
-                              ORDER BY {_NUMBER}, i.id LIMIT :limit) i
-        ORDER BY i.word, i.id LIMIT :limit)
+         CROSS JOIN LATERAL (SELECT i.practice_id, i.search_number, i.id FROM invoice i
+                              WHERE i.practice_id = v.practice_id AND i.search_number > :w
+                                AND i.search_number < :w_end
+                              ORDER BY i.search_number, i.id LIMIT :limit) i
+        ORDER BY i.search_number, i.id LIMIT :limit)
       LIMIT :limit)
     SELECT i.practice_id, i.id, i.number, i.issued_on, i.status, i.total_incl_cents, i.client_id,
            c.last_name AS client, h.score

@@ -11,12 +11,14 @@ from decimal import Decimal
 
 from sqlalchemy import (
     CheckConstraint,
+    Computed,
     Date,
     ForeignKeyConstraint,
     Identity,
     Index,
     Numeric,
     String,
+    Text,
     UniqueConstraint,
     func,
     text,
@@ -88,7 +90,7 @@ class Invoice(Base):
         Index("ix_invoice_client", "practice_id", "client_id"),
         Index("ix_invoice_issued", "practice_id", "issued_on"),
         # The global search's invoice numbers: exact or prefix, lower case, per practice (migration 0307).
-        Index("ix_invoice_number_search", "practice_id", text('(lower(number) COLLATE "C")'), "id"),
+        Index("ix_invoice_number_search", "practice_id", "search_number", "id"),
         # The hub's "unpaid invoices" of every visible practice, read from the index alone (migration 0402).
         Index(
             "ix_invoice_unpaid",
@@ -105,6 +107,8 @@ class Invoice(Base):
     id: Mapped[int] = mapped_column(Identity(), primary_key=True)
     animana_id: Mapped[str | None] = mapped_column(String(64))
     number: Mapped[str] = mapped_column(String(32))
+    # The number as the global search matches it (lower case, byte order; migration 0307).
+    search_number: Mapped[str] = mapped_column(Text(collation="C"), Computed("lower(number)", persisted=True))
     client_id: Mapped[int]
     visit_id: Mapped[int | None]
     credit_of_id: Mapped[int | None]
