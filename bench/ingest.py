@@ -231,8 +231,6 @@ def raw_copy(source: str, target: str) -> tuple[float, int]:
             ) as copy:
                 chunks.extend(bytes(b) for b in copy)
             n = src.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]  # type: ignore[index]
-            if table == "product":  # franchise list already exists in the target only if seeded; it is not
-                pass
             started = time.perf_counter()
             dst.execute(LOAD_SETTINGS)
             with dst.cursor().copy(f'COPY "{table}" ({collist}) FROM STDIN (FORMAT binary)') as copy:
