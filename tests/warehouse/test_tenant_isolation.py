@@ -41,10 +41,19 @@ def test_practice_a_cannot_read_insert_update_or_delete_practice_b_rows(world_db
     visible = admin_conn.execute(sql.SQL("SELECT DISTINCT practice_id FROM {}").format(t)).fetchall()
     assert visible == [(a.practice_id,)]
 
+    # Every column but the generated ones (PostgreSQL computes those and refuses a value for them).
+    columns = [
+        sql.Identifier(name)
+        for (name,) in admin_conn.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
+            "AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
+            (table,),
+        )
+    ]
     copy_into_b = sql.SQL(
-        "INSERT INTO {t} SELECT (jsonb_populate_record(NULL::{t}, to_jsonb(r) || jsonb_build_object("
-        "'practice_id', %s::bigint))).* FROM {t} r LIMIT 1"
-    ).format(t=t)
+        "INSERT INTO {t} ({cols}) SELECT {cols} FROM jsonb_populate_record(NULL::{t}, "
+        "(SELECT to_jsonb(r) FROM {t} r LIMIT 1) || jsonb_build_object('practice_id', %s::bigint))"
+    ).format(t=t, cols=sql.SQL(", ").join(columns))
     _expect_denied(admin_conn, copy_into_b, (b.practice_id,))
 
     append_only = table in ("audit_log", "audit_chain_head")
