@@ -480,6 +480,10 @@ class AnimanaClient:
             raise ApiUnavailable(f"{method} {path}: timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
             raise ApiUnavailable(f"{method} {path}: connection failed ({type(exc).__name__})") from exc
+        # The body is read and the connection released. httpx leaves each response in a reference cycle (its
+        # bound stream refers back to it), so the body (~250 KB a page) would wait for the garbage collector,
+        # which the sync's workers run rarely; without the stream the response goes as soon as it is dropped.
+        response.stream = _READ
         log.debug(
             "animana: %s %s %s -> %s in %.3f s",
             method,
@@ -560,6 +564,9 @@ class AnimanaClient:
                 pass
             raise ValidationFailed(text + (f" {fields}" if fields else ""), fields=fields, error_code=code)
         raise AnimanaError(text, status_code=status, error_code=code)
+
+
+_READ = httpx.ByteStream(b"")  # stands in for the stream of a response whose body has been read
 
 
 class _ValidRecords(list[Any]):

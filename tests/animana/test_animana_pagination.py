@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 
 import httpx
 import pytest
@@ -193,3 +194,21 @@ def test_retried_write_is_applied_once(sim, client):
     assert first.status_code == second.status_code == 201
     assert first.json() == second.json()
     assert client.counts(1004)["relations"] == before + 1
+
+
+def test_read_pages_leave_no_response_for_the_garbage_collector(client):
+    """The sync's workers collect garbage rarely (pipelines.animana.processes), so a page's HTTP response, body
+    and all, must be freed by reference counting once the page is dropped, not wait in a reference cycle."""
+    gc.collect()
+    gc.disable()
+    try:
+        for page in client.iter_pages(1001, "agenda", page_size=50, wire=True):
+            assert page.items
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        left = [o for o in gc.garbage if isinstance(o, httpx.Response)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert left == []
