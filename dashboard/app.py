@@ -7,8 +7,10 @@ import streamlit as st
 
 from dashboard.components.pages import SIGN_IN, pages_for
 from dashboard.components.session import ALL_PRACTICES, sign_out, signed_in_user
+from dashboard.runtime import start_warm_up
 
 st.set_page_config(page_title="VetConnect", page_icon="🐾", layout="wide")
+start_warm_up()
 
 user = signed_in_user()
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import gc
+import importlib
+import logging
+import threading
+
 import streamlit as st
 
 from vetconnect.runtime import Runtime
@@ -19,3 +24,36 @@ def _runtime_for(database_url: str | None, home: str) -> Runtime:
 def app_runtime() -> Runtime:
     settings = get_settings()
     return _runtime_for(settings.database_url, str(settings.home))
+
+
+# What the workspaces import on their first render: scikit-learn, scipy, pandas and skops (the suggestions and
+# the no-show risk) and plotly (agenda and dashboards) take seconds to import, which the first user after a
+# server start used to wait for on their first click.
+_WARM_MODULES = (
+    "models.serving",
+    "dashboard.components.suggestions",
+    "dashboard.components.agenda",
+    "plotly.express",
+    "warehouse.billing.pdf",
+)
+_log = logging.getLogger(__name__)
+
+
+def _warm_up() -> None:
+    for name in _WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # a page that needs it reports the error itself, with its id
+            _log.exception("warm-up import of %s failed", name)
+    # Everything imported so far lives as long as the process: keep it out of every later garbage collection
+    # (a full collection walks ~300,000 objects otherwise); collect first so that no garbage is frozen.
+    gc.collect()
+    gc.freeze()
+
+
+@st.cache_resource
+def start_warm_up() -> threading.Thread:
+    """Import the workspaces' heavy libraries in the background, once per server process."""
+    thread = threading.Thread(target=_warm_up, name="vetconnect-warm-up", daemon=True)
+    thread.start()
+    return thread

@@ -216,6 +216,7 @@ def demo(
     subprocess.run(
         [sys.executable, "-m", "streamlit", "run", str(app_file), "--server.port", str(port),
          "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=app_file.parents[1],  # where .streamlit/config.toml is
         check=False,
     )  # fmt: skip
 
