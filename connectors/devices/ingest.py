@@ -300,6 +300,12 @@ class DeviceStore:
         for (_, source, _), result in zip(items, results, strict=True):
             if isinstance(result, Exception):
                 log.error("storing a device message from %s failed: %s", source, result, exc_info=result)
+            elif result.status == "duplicate":
+                log.info("message %d from %s: duplicate of message %s (same content, not loaded again)",
+                         result.message_id, source, result.duplicate_of)  # fmt: skip
+            elif result.same_control_id_as is not None:
+                log.info("message %d from %s: a new message under the control id of message %d (other content)",
+                         result.message_id, source, result.same_control_id_as)  # fmt: skip
         return results
 
     def store_inbox_sync(self, raw: bytes, source: str, reason: str, detail: str) -> wh.RecordResult:
