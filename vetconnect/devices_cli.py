@@ -59,11 +59,18 @@ def _master_key(runtime: Runtime) -> bytes | None:
 
 
 def _describe(record) -> str:  # noqa: ANN001 - warehouse.devices.RecordResult
-    if record.status in ("ingested", "resolved"):
-        return f"{record.status} {record.observation_count} observations"
     if record.status == "duplicate":
-        return f"duplicate of message {record.duplicate_of} (not loaded again)"
-    return f"inbox: {record.inbox_reason}: {record.inbox_detail}"
+        return f"duplicate of message {record.duplicate_of}: same content (not loaded again)"
+    if record.status in ("ingested", "resolved"):
+        described = f"{record.status} {record.observation_count} observations"
+    else:
+        described = f"inbox: {record.inbox_reason}: {record.inbox_detail}"
+    if record.same_control_id_as is not None:
+        described += (
+            f" (a new message: its control id was used before by message {record.same_control_id_as},"
+            " with other content)"
+        )
+    return described
 
 
 @devices_app.command("import")

@@ -11,10 +11,13 @@ Guarantees, and how they are kept:
   of range) rolls back to the savepoint and the message goes to the inbox as ``load_failed`` with the
   database's reason, in the same transaction as the raw copy. One commit covers both, so an MLLP ``AA`` sent
   after the commit means "stored and decided".
-- **Duplicates are decided by the database.** ``dedup_key`` (format, sender, control id) is claimed by the
-  raw INSERT itself with ``ON CONFLICT DO NOTHING`` on the partial unique index. A concurrent transaction
-  holding the same key makes PostgreSQL wait for it; the loser stores its copy as ``duplicate`` pointing at
-  the winner and loads nothing.
+- **Duplicates are decided by the database, by content.** ``dedup_key`` (format + the fingerprint of the
+  content without the transmission envelope, ``DeviceOutcome.fingerprint``) is claimed by the raw INSERT itself
+  with ``ON CONFLICT DO NOTHING`` on the partial unique index. A concurrent transaction holding the same key
+  makes PostgreSQL wait for it; the loser stores its copy as ``duplicate`` pointing at the winner and loads
+  nothing. A control id is not a key: analysers reuse them, so the same sender + control id with other
+  content is a new message, loaded, with ``same_control_id_as`` pointing at the first other one (a note a
+  person sees). The batch path (``_ingest_common``) and ``record_outcome`` use the same key and the same note.
 - **Corrections keep history.** A corrected (HL7 ``C``) or cancelled result inserts a new row and points
   every current earlier row of the same patient, lab order and code at it through ``superseded_by``; a final
   result does the same to earlier preliminary ones. Nothing is updated in place except that pointer.
@@ -35,7 +38,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -182,6 +185,9 @@ class DeviceOutcome:
     imaging: ImagingInput | None = None
     inbox_reason: str | None = None
     inbox_detail: str | None = None
+    # SHA-256 of the content without what a resend may change (connectors.devices.fingerprint): the same
+    # fingerprint from the same format is the same message. None: nothing to compare, never a duplicate.
+    fingerprint: str | None = None
 
 
 RawParser = Callable[[bytes, str, str | None], DeviceOutcome]
@@ -196,6 +202,7 @@ class RecordResult:
     inbox_reason: str | None = None
     inbox_detail: str | None = None
     duplicate_of: int | None = None
+    same_control_id_as: int | None = None  # loaded although this sender's control id was seen (other content)
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,12 +288,12 @@ def _replan_when_due(session: Session) -> None:
 
 
 def dedup_key_for(outcome: DeviceOutcome) -> str | None:
-    """Sender + control id; None when the message does not carry both (then it cannot be told apart)."""
-    if not outcome.control_id or not outcome.sender:
+    """Format + content fingerprint; None without a fingerprint (then the message is never a duplicate).
+
+    The sender is part of the fingerprinted content (MSH-3/4, H-5), so it needs no place of its own here."""
+    if not outcome.fingerprint:
         return None
-    key = _safe(f"{outcome.detected_format}|{outcome.sender}|{outcome.control_id}")
-    max_len = DeviceMessage.__table__.c.dedup_key.type.length
-    return key if len(key) <= max_len else f"{outcome.detected_format}|sha256:{_sha(key.encode())}"
+    return f"{_safe(outcome.detected_format)[:16]}|sha256:{outcome.fingerprint}"
 
 
 def _sha(data: bytes) -> str:
@@ -583,6 +590,7 @@ def _ingest_common(session: Session, practice_id: int, items: Sequence[RawItem])
     chosen = [c for c in chosen if dedup_key_for(header(c[0])) in message_ids]
     if not chosen:
         return {}
+    notes = _note_shared_control_ids(session, practice_id, list(message_ids.values()))
 
     orders = [
         (patient_id, result, order)
@@ -626,10 +634,12 @@ def _ingest_common(session: Session, practice_id: int, items: Sequence[RawItem])
         _COMMON_OBSERVATIONS,
         {"practice_id": practice_id, "rows": json.dumps(rows, default=_json_scalar, separators=(",", ":"))},
     )
-    return {
-        i: RecordResult(message_ids[dedup_key_for(header(i))], "ingested", count, patients[0])  # type: ignore[index]
-        for i, patients, count in chosen
-    }
+    results: dict[int, RecordResult] = {}
+    for i, patients, count in chosen:
+        message_id = message_ids[dedup_key_for(header(i))]  # type: ignore[index]
+        results[i] = RecordResult(message_id, "ingested", count, patients[0],
+                                  same_control_id_as=notes.get(message_id))  # fmt: skip
+    return results
 
 
 def record_outcome(
@@ -644,8 +654,25 @@ def record_outcome(
 ) -> RecordResult:
     """Write what a stored message means: observations, an imaging study, or its inbox reason.
 
-    ``chosen_patient_id`` (a person's decision in the inbox) replaces automatic matching.
+    ``chosen_patient_id`` (a person's decision in the inbox) replaces automatic matching. A message that is not
+    a duplicate notes an earlier one of its sender with the same control id (``same_control_id_as``).
     """
+    result = _record(session, practice_id, message_id, outcome, master_key, chosen_patient_id, user_id)
+    if result.status == "duplicate":
+        return result
+    note = _note_shared_control_ids(session, practice_id, [message_id]).get(message_id)
+    return replace(result, same_control_id_as=note) if note is not None else result
+
+
+def _record(
+    session: Session,
+    practice_id: int,
+    message_id: int,
+    outcome: DeviceOutcome,
+    master_key: bytes | None,
+    chosen_patient_id: int | None,
+    user_id: int | None,
+) -> RecordResult:
     msg = session.execute(
         select(DeviceMessage.status, DeviceMessage.duplicate_of, DeviceMessage.dedup_key).where(
             DeviceMessage.practice_id == practice_id, DeviceMessage.id == message_id
@@ -703,6 +730,33 @@ def _set(session: Session, practice_id: int, message_id: int, **values: object) 
         .where(DeviceMessage.practice_id == practice_id, DeviceMessage.id == message_id)
         .values(**values)
     )
+
+
+# The first other message of the same format and sender with the same control id (duplicates aside: they
+# point at their original already), set on the messages of ``ids`` that have one. One statement for a batch;
+# it sees the batch's own rows, so an analyser that sends one control id for everything is noted within a batch.
+_NOTE_SHARED_CONTROL_IDS = text(
+    """
+    UPDATE device_message d SET same_control_id_as = f.first
+    FROM (
+        SELECT m.id,
+               (SELECT min(o.id) FROM device_message o
+                 WHERE o.practice_id = :practice_id AND o.sender = m.sender AND o.control_id = m.control_id
+                   AND o.detected_format = m.detected_format AND o.id < m.id AND o.status <> 'duplicate'
+               ) AS first
+          FROM device_message m
+         WHERE m.practice_id = :practice_id AND m.id = ANY(CAST(:ids AS bigint[])) AND m.control_id IS NOT NULL
+    ) f
+    WHERE d.practice_id = :practice_id AND d.id = f.id AND f.first IS NOT NULL
+    RETURNING d.id, d.same_control_id_as
+    """
+)
+
+
+def _note_shared_control_ids(session: Session, practice_id: int, ids: list[int]) -> dict[int, int]:
+    """{message id: the earlier message with its sender's control id} for those of ``ids`` that share one."""
+    rows = session.execute(_NOTE_SHARED_CONTROL_IDS, {"practice_id": practice_id, "ids": ids})
+    return {row.id: row.same_control_id_as for row in rows}
 
 
 def _claim(session: Session, practice_id: int, message_id: int, key: str) -> int | None:

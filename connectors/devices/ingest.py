@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from connectors.devices.dicom import DicomStudy
+from connectors.devices.fingerprint import content_fingerprint
 from connectors.devices.model import STATUS_CATEGORIES, LabMessage, Observation, Order, Patient
 from connectors.devices.outcome import ParseOutcome, process_bytes
 from warehouse import devices as wh
@@ -195,13 +196,18 @@ def to_device_outcome(outcome: ParseOutcome, raw: bytes = b"") -> wh.DeviceOutco
         control_id: str | None = ",".join(ids) if all(ids) else None
     else:
         control_id = first.message_control_id if first else None
+    # Duplicates are told by content, not by control id (see connectors.devices.fingerprint); without the
+    # bytes (a caller that passes none) nothing can be compared and nothing is judged a duplicate.
+    fingerprint = content_fingerprint(raw, fmt) if raw else None
     if outcome.inbox is not None:
         return wh.DeviceOutcome(fmt, sender, control_id, inbox_reason=outcome.inbox.code.value,
-                                inbox_detail=outcome.inbox.detail)  # fmt: skip
+                                inbox_detail=outcome.inbox.detail, fingerprint=fingerprint)  # fmt: skip
     if outcome.imaging is not None:
         study = outcome.imaging
-        return wh.DeviceOutcome(fmt, "dicom", study.sop_instance_uid, imaging=map_imaging(study, raw))
-    return wh.DeviceOutcome(fmt, sender, control_id, results=tuple(map_message(m) for m in outcome.messages))
+        return wh.DeviceOutcome(fmt, "dicom", study.sop_instance_uid, imaging=map_imaging(study, raw),
+                                fingerprint=fingerprint)  # fmt: skip
+    return wh.DeviceOutcome(fmt, sender, control_id, results=tuple(map_message(m) for m in outcome.messages),
+                            fingerprint=fingerprint)  # fmt: skip
 
 
 def parse_raw(raw: bytes, source: str, filename: str | None = None) -> wh.DeviceOutcome:
@@ -294,6 +300,12 @@ class DeviceStore:
         for (_, source, _), result in zip(items, results, strict=True):
             if isinstance(result, Exception):
                 log.error("storing a device message from %s failed: %s", source, result, exc_info=result)
+            elif result.status == "duplicate":
+                log.info("message %d from %s: duplicate of message %s (same content, not loaded again)",
+                         result.message_id, source, result.duplicate_of)  # fmt: skip
+            elif result.same_control_id_as is not None:
+                log.info("message %d from %s: a new message under the control id of message %d (other content)",
+                         result.message_id, source, result.same_control_id_as)  # fmt: skip
         return results
 
     def store_inbox_sync(self, raw: bytes, source: str, reason: str, detail: str) -> wh.RecordResult:

@@ -31,6 +31,7 @@ def mixed_batch() -> list[bytes]:
         vet_oru("D-1", accession="ACC-D1", when=dt.datetime(2024, 5, 1, 8, 0)),  # common
         vet_oru("A-1", sender="Other analyser", accession="ACC-E1"),  # same control id, other sender
         vet_oru("N-1", accession="ACC-N1").replace(b"+0100", b""),  # times without an offset
+        vet_oru("A-1", accession="ACC-F1", wbc="7.0"),  # the first one's control id, other content: common
     ]
 
 
@@ -62,7 +63,7 @@ def shape(db, clinic: Clinic) -> tuple[list, list]:
     stored = sorted(
         (m.raw, m.status, m.inbox_reason or "", m.observation_count, m.detected_format or "", m.sender or "",
          m.control_id or "", name[m.duplicate_of] if m.duplicate_of else (b"", ""), m.sha256, m.size_bytes,
-         m.patient_id is not None)
+         m.patient_id is not None, name[m.same_control_id_as] if m.same_control_id_as else (b"", ""))
         for m in msgs
     )  # fmt: skip
     return stored, observed
@@ -83,13 +84,16 @@ def test_a_mixed_batch_is_decided_exactly_as_one_by_one(fresh_db, monkeypatch):
 
     monkeypatch.setattr(wh, "_ingest_common", spy)
     got = by_batch(fresh_db, many, batch)
-    assert sorted(common) == [0, 1, 8, 9]  # the rest were left to the one-by-one path
+    assert sorted(common) == [0, 1, 8, 9, 11]  # the rest were left to the one-by-one path
     assert not [r for r in got if isinstance(r, Exception)]
     assert [(r.status, r.observation_count, r.inbox_reason) for r in got] == [
         (r.status, r.observation_count, r.inbox_reason) for r in expected
     ]
     assert [r.status for r in got] == ["ingested", "ingested", "ingested", "duplicate", "ingested", "ingested",
-                                       "inbox", "inbox", "ingested", "ingested", "ingested"]  # fmt: skip
+                                       "inbox", "inbox", "ingested", "ingested", "ingested", "ingested"]  # fmt: skip
+    # both paths note the reused control id on the same message, pointing at the first one
+    assert [r.same_control_id_as for r in got] == [None] * 11 + [got[0].message_id]  # type: ignore[union-attr]
+    assert [r.same_control_id_as for r in expected] == [None] * 11 + [expected[0].message_id]
     assert shape(fresh_db, many) == shape(fresh_db, one)
 
 

@@ -52,7 +52,9 @@ def test_import_prints_one_line_per_file(cli_env):
     assert lines[1].startswith(
         f"{stray}: inbox: no_patient_match: no lab order NONE-1 or PL-77; no patient with chip"
     )
-    assert re.fullmatch(rf"{re.escape(str(cbc))}: duplicate of message \d+ \(not loaded again\)", lines[2])
+    assert re.fullmatch(
+        rf"{re.escape(str(cbc))}: duplicate of message \d+: same content \(not loaded again\)", lines[2]
+    )
     assert len(observations(db, clinic)) == 28
 
     listed = runner.invoke(app, ["devices", "inbox", "--practice", "p1"])

@@ -20,8 +20,10 @@ class DeviceMessage(Base):
     """A message or file from a lab analyser or imaging device, stored raw before anything else happens.
 
     ``status`` says what became of it; ``inbox`` rows carry the reason a person must look at it. A duplicate
-    (same sender and control id) is stored too, pointing at the original, but never ingested twice: the
-    partial unique index on ``dedup_key`` decides which copy wins, even under concurrency."""
+    (the same content: ``connectors.devices.fingerprint``) is stored too, pointing at the original, but never
+    ingested twice: the partial unique index on ``dedup_key`` decides which copy wins, even under concurrency.
+    The same control id with other content is a new message; ``same_control_id_as`` notes the first other
+    message of that sender with that control id."""
 
     __tablename__ = "device_message"
     __table_args__ = (
@@ -34,6 +36,13 @@ class DeviceMessage(Base):
             postgresql_where=text("dedup_key IS NOT NULL"),
         ),  # fmt: skip
         Index("ix_device_message_status", "practice_id", "status", "received_at"),
+        Index(
+            "ix_device_message_control_id",
+            "practice_id",
+            "sender",
+            "control_id",
+            postgresql_where=text("control_id IS NOT NULL"),
+        ),  # fmt: skip
         {"info": practice_table(partitioned=True), "postgresql_partition_by": "LIST (practice_id)"},
     )
 
@@ -47,6 +56,7 @@ class DeviceMessage(Base):
     control_id: Mapped[str | None] = mapped_column(String(200))
     dedup_key: Mapped[str | None] = mapped_column(String(420))
     duplicate_of: Mapped[int | None]
+    same_control_id_as: Mapped[int | None]
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     sha256: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int]
