@@ -1211,6 +1211,46 @@ def inbox(session: Session, *, limit: int = 200) -> list[InboxItem]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class SetAsideItem:
+    """A message a person may want to check: not loaded because its content was already loaded
+    (``duplicate_of``), or loaded although its control id was used before (``same_control_id_as``)."""
+
+    message_id: int
+    practice_id: int
+    received_at: dt.datetime
+    sender: str | None
+    control_id: str | None
+    duplicate_of: int | None
+    same_control_id_as: int | None
+
+
+def set_aside(session: Session, *, since: dt.datetime, limit: int = 200) -> list[SetAsideItem]:
+    """Duplicates and reused control ids received since ``since``, newest first: the trace of every
+    message the device path judged, so that none disappears without a person being able to see why."""
+    rows = session.execute(
+        select(DeviceMessage)
+        .where(
+            DeviceMessage.received_at >= since,
+            (DeviceMessage.status == "duplicate") | DeviceMessage.same_control_id_as.is_not(None),
+        )
+        .order_by(DeviceMessage.received_at.desc(), DeviceMessage.id.desc())
+        .limit(limit)
+    ).scalars()
+    return [
+        SetAsideItem(
+            m.id,
+            m.practice_id,
+            m.received_at,
+            m.sender or m.source,
+            m.control_id,
+            m.duplicate_of,
+            m.same_control_id_as,
+        )  # fmt: skip
+        for m in rows
+    ]
+
+
 def _locked_inbox_message(session: Session, message_id: int) -> DeviceMessage:
     msg = session.scalar(select(DeviceMessage).where(DeviceMessage.id == message_id).with_for_update())
     if msg is None:

@@ -3,11 +3,14 @@ practice manager finds the patient (exact search) and the message is re-processe
 
 from __future__ import annotations
 
+import datetime as dt
+
 import streamlit as st
 
 from dashboard.components import session as ctx
 from vetconnect.device_parsing import device_master_key, device_parser
 from warehouse import devices as wh
+from warehouse import formatting as fmt
 
 RESOLVERS = frozenset({"veterinarian", "nurse", "practice_manager"})
 REASONS = {
@@ -18,6 +21,27 @@ REASONS = {
     "load_failed": "Could not be stored",
     "encryption_unavailable": "Cannot store the file encrypted",
 }
+
+
+SET_ASIDE_DAYS = 14
+
+
+def set_aside_rows(items: list[wh.SetAsideItem], practice_names: dict[int, str]) -> list[dict[str, object]]:
+    return [
+        {
+            "Message": i.message_id,
+            "Received": fmt.date_time(i.received_at),
+            "Practice": practice_names.get(i.practice_id, str(i.practice_id)),
+            "Sender": i.sender,
+            "Control id": i.control_id,
+            "Judged": (
+                f"Duplicate of message {i.duplicate_of}: same content, not loaded again"
+                if i.duplicate_of is not None
+                else f"New message, loaded: control id also used by message {i.same_control_id_as}"
+            ),
+        }
+        for i in items
+    ]
 
 
 def inbox_rows(items: list[wh.InboxItem], practice_names: dict[int, str]) -> list[dict[str, object]]:
@@ -44,13 +68,21 @@ st.caption("Lab and imaging results that need a person: match them to a patient 
            "stored when they arrived.")  # fmt: skip
 if flash := st.session_state.pop("dev_inbox.flash", None):
     st.success(flash)
+names = {p.id: p.name for p in user.practices}
 with ctx.tenant() as session:
     items = wh.inbox(session, limit=500)
+    judged = wh.set_aside(session, since=ctx.now() - dt.timedelta(days=SET_ASIDE_DAYS))
+if judged:
+    with st.expander(
+        f"Judged by content, last {SET_ASIDE_DAYS} days · {len(judged)}", icon=":material/content_copy:"
+    ):
+        st.caption("A message is a duplicate only when its content is the same as one already loaded (a resend); "
+                   "a message that reuses an earlier control id with other content is loaded as a new one.")  # fmt: skip
+        st.dataframe(set_aside_rows(judged, names), hide_index=True, width="stretch")
 if not items:
     st.info("Nothing waiting: every device message is in a patient record.")
     st.stop()
 
-names = {p.id: p.name for p in user.practices}
 st.dataframe(inbox_rows(items, names), hide_index=True, width="stretch")
 
 by_id = {i.message_id: i for i in items}

@@ -4,6 +4,7 @@ the message is re-processed from its raw copy into that patient's record; other 
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,3 +98,22 @@ def test_a_vet_matches_an_unmatched_result_to_a_patient_and_it_is_loaded(world_d
     assert stored.resolved_by == at.session_state["user"].user_id
     assert {o.patient_id for o in observations(world_db, clinic)} == {a1.patient_id}
     assert {m.status for m in messages(world_db, other)} == {"inbox"}  # b1's stay where they were
+
+
+def test_the_page_shows_what_was_judged_a_duplicate_and_what_reused_a_control_id(world_db):
+    a1 = world_db.world.practices["a1"]
+    clinic = Clinic(a1.practice_id)
+    first = ingest(world_db, clinic, vet_oru("SAME-1", wbc="18.2"), "mllp:hm5")
+    resent = ingest(world_db, clinic, vet_oru("SAME-1", wbc="18.2"), "mllp:hm5")
+    other = ingest(world_db, clinic, vet_oru("SAME-1", wbc="7.1"), "mllp:hm5")  # another result, same id
+    assert (resent.status, other.status) == ("duplicate", first.status)
+
+    at = _open(_signed_in(world_db, "vet-a1"))
+    judged = next(df.value for df in at.dataframe if "Judged" in df.value.columns)
+    verdicts = dict(zip(judged["Message"], judged["Judged"], strict=True))
+    assert verdicts == {
+        resent.message_id: f"Duplicate of message {first.message_id}: same content, not loaded again",
+        other.message_id: f"New message, loaded: control id also used by message {first.message_id}",
+    }
+    assert set(judged["Practice"]) == {"Praktijk a1"}
+    assert all(re.fullmatch(r"\d{1,2} [a-z]{3} \d{4} \d{2}:\d{2}", r) for r in judged["Received"])
