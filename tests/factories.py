@@ -12,7 +12,15 @@ from sqlalchemy.orm import Session
 
 from warehouse.billing.vat import line_amounts
 from warehouse.crypto import FieldCipher, unwrap_data_key
-from warehouse.schema.billing import Invoice, InvoiceLine, Payment, Product, ProductPriceOverride
+from warehouse.schema.billing import (
+    Invoice,
+    InvoiceLine,
+    InvoiceLineRemoval,
+    InvoiceSeries,
+    Payment,
+    Product,
+    ProductPriceOverride,
+)
 from warehouse.schema.clients import Client, ClientPatient, Patient, WeightMeasurement
 from warehouse.schema.clinical import (
     Diagnosis,
@@ -80,6 +88,10 @@ def _franchise_resources(session: Session, franchise_id: int) -> dict[str, int]:
     template = ReminderTemplate(franchise_id=franchise_id, code="vacc", channel="email", subject="Vaccinatie",
                                 body="Beste {client}")  # fmt: skip
     session.add_all([appointment_type, product, protocol, template])
+    session.flush()
+    # The item a CHP vaccination is billed as (linked to its protocol).
+    session.add(Product(franchise_id=franchise_id, code="V-CHP", name="Vaccinatie hond (CHP)", kind="service",
+                        price_cents=5200, vat_rate_bp=2100, vaccine_protocol_id=protocol.id))  # fmt: skip
     session.flush()
     return {
         "type": appointment_type.id,
@@ -162,6 +174,10 @@ def populate_practice(
                     line_vat_cents=amounts.vat_cents, line_incl_cents=amounts.incl_cents),
         Payment(practice_id=practice_id, invoice_id=invoice.id, client_id=client.id, method="pin",
                 amount_cents=amounts.incl_cents),
+        InvoiceLineRemoval(practice_id=practice_id, invoice_id=invoice.id, description="Nagels knippen",
+                           quantity=Decimal(1), unit_price_cents=1000, reason="Gratis bij controle"),
+        InvoiceSeries(practice_id=practice_id, prefix=f"2026-{tag}-", per_year=False, width=4, last_number=1,
+                      origin="detected"),
         Event(practice_id=practice_id, activity="check_in", patient_id=patient.id, appointment_id=appointment.id),
         DeviceMessage(practice_id=practice_id, source="cli", raw=b"MSH|^~\\&|", sha256="0" * 64, size_bytes=9,
                       status="inbox", inbox_reason="hl7_invalid"),
@@ -218,6 +234,10 @@ def build_world(session: Session, master_key: bytes) -> World:
         for code in practice_codes:
             practice = add_practice(session, franchise_id=franchise.id, code=code, name=f"Praktijk {code}",
                                     master_key=master_key)  # fmt: skip
+            # What a Dutch invoice must carry about the practice (issuing refuses without it).
+            practice.address, practice.postcode, practice.city = "Prinsengracht 263", "1016GV", "Amsterdam"
+            practice.vat_number, practice.kvk_number = "NL859876543B01", "12345678"
+            practice.iban = "NL91ABNA0417164300"
             world.practices[code] = populate_practice(
                 session, practice.id, franchise.id, shared, master_key, code
             )

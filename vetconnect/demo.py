@@ -131,6 +131,12 @@ def build_demo_world(session: Session, *, master_key: bytes, today: dt.date | No
     for number, practice in enumerate(practices.values()):
         if practice.animana_practice_id is None:
             practice.animana_practice_id = str(1001 + number)
+        if practice.iban is None:  # what its invoices must carry (issuing refuses without it)
+            account = f"{417164300 + number:010d}"
+            check = 98 - int("".join(str(int(ch, 36)) for ch in f"ABNA{account}NL00")) % 97
+            practice.address, practice.postcode = f"Dorpsstraat {10 + number}", f"{1011 + number}AB"
+            practice.vat_number, practice.kvk_number = f"NL{859876543 + number}B01", f"{12345678 + number}"
+            practice.iban = f"NL{check:02d}ABNA{account}"
     tenants = {**franchises, **practices}
     for username, (full_name, role, codes) in ACCOUNTS.items():
         if session.scalar(select(AppUser.id).where(AppUser.username == username)) is None:
@@ -155,6 +161,14 @@ def _seed_franchise_resources(session: Session, franchise_id: int) -> None:
     for code, name, species, interval in VACCINE_PROTOCOLS:
         session.add(VaccineProtocol(franchise_id=franchise_id, code=code, name=name, species=species,
                                     booster_interval_days=interval))  # fmt: skip
+    session.flush()
+    # The items a vaccination with these protocols is billed as.
+    for product_code, protocol_code in (("V-CHP", "dog-chp"), ("V-KAT", "cat-core")):
+        product = session.scalar(
+            select(Product).where(Product.franchise_id == franchise_id, Product.code == product_code)
+        )
+        product.vaccine_protocol_id = session.scalar(select(VaccineProtocol.id).where(
+            VaccineProtocol.franchise_id == franchise_id, VaccineProtocol.code == protocol_code))  # fmt: skip
     for code, channel, subject, body, days in REMINDER_TEMPLATES:
         session.add(ReminderTemplate(franchise_id=franchise_id, code=code, channel=channel, subject=subject,
                                      body=body, days_before_due=days))  # fmt: skip

@@ -8,9 +8,11 @@ import streamlit as st
 
 from dashboard.components import session as ctx
 from dashboard.runtime import app_runtime
+from warehouse import formatting as fmt
 from warehouse.billing import invoicing as inv
+from warehouse.billing import numbering
 from warehouse.billing.balances import client_balances
-from warehouse.billing.pdf import euros, invoice_pdf
+from warehouse.billing.pdf import invoice_pdf
 from warehouse.security.permissions import BILLING_READ, BILLING_WRITE, NotPermitted, allowed
 
 user = ctx.user()
@@ -31,19 +33,28 @@ client_filter = state.get("bill.client")
 client_id = client_filter[1] if client_filter and client_filter[0] == practice_id else None
 ctx.breadcrumbs("Billing", ctx.practice_name(practice_id))
 st.title("Billing")
-if flash := state.pop("bill.flash", None):
-    st.success(flash)
+flash = state.pop("bill.flash", None)
+
+
+euros = fmt.euros
+TABS = ("Invoices", "To invoice", "Outstanding")
 
 
 def _money(frame: pl.DataFrame, *cols: str) -> pl.DataFrame:
     return frame.with_columns(pl.col(c).map_elements(euros, return_dtype=pl.String) for c in cols)
 
 
+def _quantity(value: float) -> str:
+    return fmt.number(value, 0 if value == int(value) else 3).rstrip("0").rstrip(",")
+
+
 def _done(message: str, invoice_id: int | None = None, *keys: str) -> None:
+    """After a save: clear the form's fields, show the saved invoice in the Invoices tab with the message."""
     for key in keys:
         state.pop(key, None)
     if invoice_id is not None:
         state["bill.goto"] = invoice_id  # the selectbox's own key cannot change once it is drawn
+        state["bill.tab.goto"] = TABS[0]  # applied before the tabs are drawn again (see below)
     state["bill.flash"] = message
     st.rerun()
 
@@ -53,11 +64,16 @@ with ctx.tenant() as session:
     to_invoice = inv.uninvoiced_visits(session, practice_id)
     balances = client_balances(session).filter(pl.col("practice_id") == practice_id)
 
-invoice_tab, visits_tab, balance_tab = st.tabs(
-    ["Invoices", f"To invoice · {to_invoice.height}", "Outstanding"]
-)
+# Keyed tabs remember the open tab over reruns (a save stays where it happened); stable labels, so the key's
+# value (the label) survives a count that changes; only the open tab's content runs.
+if "bill.tab.goto" in state:
+    state["bill.tab"] = state.pop("bill.tab.goto")
+invoice_tab, visits_tab, balance_tab = st.tabs(TABS, key="bill.tab", on_change="rerun")
+if flash:
+    st.success(flash)
 
 with visits_tab:
+    st.caption(f"{to_invoice.height} visits without an invoice")
     if to_invoice.is_empty():
         st.caption("Every visit is invoiced.")
     for visit in to_invoice.iter_rows(named=True):
@@ -81,8 +97,11 @@ with balance_tab:
         st.caption("No client owes anything.")
     else:
         st.metric("Outstanding in total", euros(int(balances["outstanding_cents"].sum())))
-        st.dataframe(_money(balances.drop("practice_id"), "invoiced_cents", "paid_cents", "outstanding_cents"),
-                     hide_index=True, width="stretch")  # fmt: skip
+        shown = _money(
+            balances.drop("practice_id", "client_id"), "invoiced_cents", "paid_cents", "outstanding_cents"
+        )
+        st.dataframe(shown.rename({"last_name": "Client", "invoiced_cents": "Invoiced", "paid_cents": "Paid",
+                                   "outstanding_cents": "Outstanding"}), hide_index=True, width="stretch")  # fmt: skip
 
 with invoice_tab:
     if client_id is not None:
@@ -106,27 +125,52 @@ with invoice_tab:
         st.stop()
     kind = "Credit note" if view.credit_of else "Invoice"
     st.subheader(f"{kind} {view.number} · {view.client} · {view.status}")
-    facts = [f"issued {view.issued_on:%d-%m-%Y}" if not view.is_draft else "draft, not numbered yet",
-             f"due {view.due_on:%d-%m-%Y}" if view.due_on and not view.credit_of else None,
+    facts = [f"issued {fmt.date(view.issued_on)}" if not view.is_draft else "draft, not numbered yet",
+             f"due {fmt.date(view.due_on)}" if view.due_on and not view.credit_of else None,
              f"credits {view.credit_of}" if view.credit_of else None,
              f"credited by {view.credited_by}" if view.credited_by else None]  # fmt: skip
     st.caption(" · ".join(f for f in facts if f))
+    if view.patient:
+        st.caption(f"Patient: {view.patient}")
     if view.lines.height:
         lines = _money(view.lines, "unit_price_cents", "discount_cents", "line_excl_cents", "line_vat_cents",
-                       "line_incl_cents").with_columns((pl.col("vat_rate_bp") / 100).alias("vat %"))  # fmt: skip
-        st.dataframe(lines.select("description", "quantity", "unit_price_cents", "discount_cents", "vat %",
-                                  "line_excl_cents", "line_vat_cents", "line_incl_cents"),
-                     hide_index=True, width="stretch")  # fmt: skip
+                       "line_incl_cents").with_columns(
+            pl.col("quantity").map_elements(_quantity, return_dtype=pl.String),
+            (pl.col("vat_rate_bp") / 10_000).map_elements(lambda f: fmt.percent(f, 0), return_dtype=pl.String),
+            pl.when(pl.col("needs_price")).then(pl.lit("needs a price")).otherwise(pl.lit("")).alias("note"),
+        )  # fmt: skip
+        st.dataframe(lines.select(pl.col("description").alias("Item"), pl.col("quantity").alias("Quantity"),
+                                  pl.col("unit_price_cents").alias("Unit price"),
+                                  pl.col("discount_cents").alias("Discount"), pl.col("vat_rate_bp").alias("VAT"),
+                                  pl.col("line_excl_cents").alias("Excl. VAT"),
+                                  pl.col("line_vat_cents").alias("VAT amount"),
+                                  pl.col("line_incl_cents").alias("Total"), pl.col("note").alias("Note")),
+                     hide_index=True, width="stretch", key="bill.lines")  # fmt: skip
+        if unpriced := view.lines.filter(pl.col("needs_price"))["description"].to_list():
+            st.warning(f"Needs a price before issuing: {', '.join(unpriced)}.")
+    if view.removals.height:
+        st.markdown("**Removed from this invoice**")
+        st.dataframe(view.removals.select(
+            pl.col("description").alias("Item"),
+            pl.col("quantity").map_elements(_quantity, return_dtype=pl.String).alias("Quantity"),
+            pl.col("unit_price_cents").map_elements(euros, return_dtype=pl.String).alias("Unit price"),
+            pl.col("reason").alias("Reason"), pl.col("removed_by").fill_null("–").alias("Removed by"),
+            pl.col("removed_at").map_elements(lambda t: fmt.date_time(t), return_dtype=pl.String).alias("Removed at"),
+        ), hide_index=True, width="stretch", key="bill.removals")  # fmt: skip
     totals = st.columns(4)
     totals[0].metric("Excl. VAT", euros(view.total_excl_cents))
     totals[1].metric("VAT", euros(view.vat_cents))
     totals[2].metric("Total", euros(view.total_incl_cents))
     totals[3].metric("Open", euros(view.open_cents))
-    st.caption(" · ".join(f"VAT {rate / 100:g}% over {euros(view.excl_by_rate[rate])}: {euros(cents)}"
+    st.caption(" · ".join(f"VAT {fmt.percent(rate / 10_000, 0)} over {euros(view.excl_by_rate[rate])}: {euros(cents)}"
                           for rate, cents in sorted(view.vat_by_rate.items(), reverse=True)))  # fmt: skip
     if view.payments.height:
-        st.dataframe(_money(view.payments.drop("id"), "amount_cents").with_columns(
-            pl.col("paid_at").dt.convert_time_zone(str(ctx.TZ)).dt.strftime("%d-%m-%Y %H:%M")), hide_index=True)  # fmt: skip
+        methods = {"pin": "Pin (card)", "cash": "Cash", "transfer": "Bank transfer", "other": "Other"}
+        st.dataframe(view.payments.select(
+            pl.col("paid_at").map_elements(lambda t: fmt.date_time(t), return_dtype=pl.String).alias("Paid at"),
+            pl.col("method").replace_strict(methods, default=pl.col("method")).alias("Method"),
+            pl.col("amount_cents").map_elements(euros, return_dtype=pl.String).alias("Amount"),
+        ), hide_index=True, key="bill.payments")  # fmt: skip
     with ctx.tenant() as session:
         pdf = invoice_pdf(session, practice_id, invoice_id, master_key=app_runtime().master_key())
     st.download_button("Download PDF", pdf, file_name=f"{view.number}.pdf", mime="application/pdf",
@@ -143,7 +187,7 @@ with invoice_tab:
             cols = st.columns([3, 1, 1])
             product_id = cols[0].selectbox("Item", list(price_by_id), index=None, key="bill.l.product",
                                            format_func=lambda i: f"{price_by_id[i].name} · {euros(price_by_id[i].price_cents)}"
-                                           f" · {price_by_id[i].vat_rate_bp / 100:g}% VAT")  # fmt: skip
+                                           f" · {fmt.percent(price_by_id[i].vat_rate_bp / 10_000, 0)} VAT")  # fmt: skip
             product_slot = cols[0].empty()
             quantity = cols[1].text_input("Quantity", value="1", key="bill.l.quantity")
             quantity_slot = cols[1].empty()
@@ -158,21 +202,57 @@ with invoice_tab:
             except inv.BillingError as exc:
                 errors[exc.field] = str(exc)
             else:
-                _done("Line added.", invoice_id, "bill.l.product", "bill.l.discount")
+                _done("Line added.", invoice_id, "bill.l.product", "bill.l.quantity", "bill.l.discount")
         ctx.field_errors(
             errors, {"product": product_slot, "quantity": quantity_slot, "discount": discount_slot}
         )
-        actions = st.columns(3)
-        if view.lines.height:
-            line_ids = {r["id"]: r["description"] for r in view.lines.iter_rows(named=True)}
-            remove = actions[1].selectbox("Line", list(line_ids), format_func=line_ids.get, key="bill.remove_line",
-                                          label_visibility="collapsed")  # fmt: skip
-            if actions[2].button("Remove line", key="bill.remove"):
-                with ctx.tenant() as session:
-                    inv.remove_line(session, ctx.actor(), practice_id=practice_id, invoice_id=invoice_id,
-                                    line_id=remove)  # fmt: skip
-                _done("Line removed.", invoice_id)
-        if actions[0].button("Issue invoice", type="primary", key="bill.issue"):
+        line_ids = {r["id"]: r for r in view.lines.iter_rows(named=True)}
+        unpriced = {i: r for i, r in line_ids.items() if r["needs_price"]}
+        if unpriced:
+            with st.form("bill.price_form"):
+                st.markdown("**Give a price**")
+                cols = st.columns([3, 1])
+                price_line = cols[0].selectbox("Line", list(unpriced), key="bill.pr.line",
+                                               format_func=lambda i: unpriced[i]["description"])  # fmt: skip
+                price = cols[1].text_input("Unit price excl. VAT (€)", key="bill.pr.price")
+                price_slot = cols[1].empty()
+                set_price = st.form_submit_button("Set price")
+            if set_price:
+                try:
+                    with ctx.tenant() as session:
+                        inv.price_line(session, ctx.actor(), practice_id=practice_id, invoice_id=invoice_id,
+                                       line_id=price_line, price=price)  # fmt: skip
+                except inv.BillingError as exc:
+                    errors[exc.field] = str(exc)
+                else:
+                    _done("Price set.", invoice_id, "bill.pr.price")
+            ctx.field_errors({k: v for k, v in errors.items() if k == "price"}, {"price": price_slot})
+        if line_ids:
+            with st.form("bill.remove_form"):
+                st.markdown("**Remove a line**")
+                cols = st.columns([2, 3])
+                remove = cols[0].selectbox("Line", list(line_ids), key="bill.rm.line",
+                                           format_func=lambda i: line_ids[i]["description"])  # fmt: skip
+                reason = cols[1].text_input(
+                    "Reason (kept with the invoice)", key="bill.rm.reason", max_chars=200
+                )
+                reason_slot = cols[1].empty()
+                remove_now = st.form_submit_button("Remove line")
+            if remove_now:
+                try:
+                    with ctx.tenant() as session:
+                        inv.remove_line(session, ctx.actor(), practice_id=practice_id, invoice_id=invoice_id,
+                                        line_id=remove, reason=reason)  # fmt: skip
+                except inv.BillingError as exc:
+                    errors[exc.field] = str(exc)
+                else:
+                    _done("Line removed; the reason is kept with the invoice.", invoice_id, "bill.rm.reason")
+            ctx.field_errors({k: v for k, v in errors.items() if k == "reason"}, {"reason": reason_slot})
+        with ctx.tenant() as session:
+            upcoming, origin = numbering.next_number_preview(session, practice_id, today)
+        st.caption(f"Issuing gives number {upcoming} "
+                   f"({'continues the practice’s series' if origin != 'default' else 'a new series per year'}).")  # fmt: skip
+        if st.button("Issue invoice", type="primary", key="bill.issue"):
             try:
                 with ctx.tenant() as session:
                     issued = inv.issue(session, ctx.actor(), practice_id=practice_id, invoice_id=invoice_id,
@@ -189,7 +269,7 @@ with invoice_tab:
             method = cols[0].selectbox("Method", ["pin", "cash", "transfer"], key="bill.p.method",
                                        format_func={"pin": "Pin (card)", "cash": "Cash", "transfer": "Bank transfer"}.get)  # fmt: skip
             method_slot = cols[0].empty()
-            amount = cols[1].text_input("Amount (€)", value=f"{view.open_cents / 100:.2f}".replace(".", ","),
+            amount = cols[1].text_input("Amount (€)", value=fmt.number(view.open_cents / 100, 2),
                                         key=f"bill.p.amount.{invoice_id}")  # fmt: skip
             amount_slot = cols[1].empty()
             pay = st.form_submit_button("Record payment", type="primary")
@@ -201,7 +281,11 @@ with invoice_tab:
             except inv.BillingError as exc:
                 errors[exc.field] = str(exc)
             else:
-                _done(f"Payment of € {amount} recorded.", invoice_id, f"bill.p.amount.{invoice_id}")
+                _done(
+                    f"Payment of {euros(inv.parse_amount(amount))} recorded.",
+                    invoice_id,
+                    f"bill.p.amount.{invoice_id}",
+                )
         ctx.field_errors(errors, {"method": method_slot, "amount": amount_slot})
     if view.status in ("issued", "paid") and not view.credit_of:
         with st.expander("Credit this invoice"):

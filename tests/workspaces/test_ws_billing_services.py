@@ -82,7 +82,7 @@ def test_invoice_from_a_visit_vat_per_rate_discount_issue_pay_credit_and_balance
     assert view.total_excl_cents == sum(ln.excl_cents for ln in lines) == 5833
     assert view.vat_cents == sum(ln.vat_cents for ln in lines) and view.vat_by_rate == {2100: 987, 900: 102}
     assert view.total_incl_cents == 5833 + 987 + 102
-    assert issued.number == "2026-000001" and issued.due_on == DAY + dt.timedelta(days=14)
+    assert issued.number == "2026-a1-0002" and issued.due_on == DAY + dt.timedelta(days=14)
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
         with pytest.raises(inv.BillingError, match="only a draft"):
             inv.add_line(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, product_id=product_id,
@@ -98,7 +98,7 @@ def test_invoice_from_a_visit_vat_per_rate_discount_issue_pay_credit_and_balance
         assert inv.invoice_view(session, a1.practice_id, draft.id).status == "paid"
         note = inv.credit(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, issued_on=DAY)
         balances = client_balances(session)
-    assert note.number == "2026-000002" and note.credit_of_id == draft.id
+    assert note.number == "2026-a1-0003" and note.credit_of_id == draft.id
     assert note.total_incl_cents == -view.total_incl_cents
     # Paid in full and then credited: the practice owes the client the whole amount back.
     row = balances.filter(balances["client_id"] == a1.client_id).row(0, named=True)
@@ -154,7 +154,7 @@ def test_numbering_is_gap_free_under_ten_concurrent_issuers_and_per_practice(ws_
     for t in threads:
         t.join(60)
     assert not errors, errors
-    assert sorted(numbers) == [f"2026-{n:06d}" for n in range(1, 10)]
+    assert sorted(numbers) == [f"2026-a1-{n:04d}" for n in range(2, 11)]
     with ws_db.as_app(_ctx(ws_db, "a2")) as session:  # another practice starts its own series
         draft = inv.create_draft(
             session, Actor(a2.user_id, DESK), practice_id=a2.practice_id, client_id=a2.client_id
@@ -162,7 +162,7 @@ def test_numbering_is_gap_free_under_ten_concurrent_issuers_and_per_practice(ws_
         inv.add_line(session, Actor(a2.user_id, DESK), practice_id=a2.practice_id, invoice_id=draft.id,
                      product_id=product_id, quantity="1")  # fmt: skip
         assert inv.issue(session, Actor(a2.user_id, DESK), practice_id=a2.practice_id, invoice_id=draft.id,
-                         issued_on=DAY).number == "2026-000001"  # fmt: skip
+                         issued_on=DAY).number == "2026-a2-0002"  # fmt: skip
 
 
 def test_pdf_shows_number_lines_vat_and_totals(ws_db, tmp_path):
@@ -176,7 +176,7 @@ def test_pdf_shows_number_lines_vat_and_totals(ws_db, tmp_path):
         pdf = invoice_pdf(session, a1.practice_id, draft.id, master_key=MASTER_KEY)
     assert pdf.startswith(b"%PDF-") and len(pdf) < len(raw)
     content = raw.decode("latin-1")
-    for expected in ("FACTUUR", "2026-000001", "Damrak 1", "Meloxicam 1,5 mg/ml", "BTW 21% over EUR 47,00",
+    for expected in ("FACTUUR", "2026-a1-0002", "Damrak 1", "Meloxicam 1,5 mg/ml", "BTW 21% over EUR 47,00",
                      "BTW 9% over EUR 8,33", "EUR 65,95"):  # fmt: skip
         assert expected in content, expected
     if shutil.which("pdftotext"):  # the rendered text, where poppler is installed

@@ -1,15 +1,17 @@
-"""Invoices: drafted from a visit with the practice's price list, Dutch VAT per line, discounts, issued with a
-gap-free number per practice and year, paid (cash, pin, transfer), and credited by a negative invoice.
+"""Invoices: drafted from a visit with everything billable it recorded (the consult, vaccinations, medicines,
+lab tests) at the practice's prices, Dutch VAT per line, discounts, issued with the next number of the
+practice's series (warehouse.billing.numbering), paid (cash, pin, transfer), and credited by a negative invoice.
 
-Numbering: issuing takes a transaction-level advisory lock per practice, reads the year's highest number and
-writes the next one in the same transaction. A concurrent issuer of the same practice waits for the lock and
-then sees the committed number; a rolled-back issue releases the lock without having used its number, so the
-series never has a gap. Drafts carry a placeholder number (``CONCEPT-…``) that is never part of the series.
+Nothing billable is lost on the way: an item of the visit without a price stays on the draft as a line that
+needs a price (issuing waits for it), and a line taken off a draft keeps its reason (``invoice_line_removal``).
+An invoice is issued only when the practice has what a Dutch invoice must carry (address, VAT and KvK numbers,
+IBAN). Drafts carry a placeholder number (``CONCEPT-…``) that is never part of the series.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,26 +20,38 @@ import polars as pl
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
-from warehouse.billing.vat import InvoiceTotals, LineAmounts, invoice_totals, line_amounts, round_cents
+from warehouse.billing import numbering
+from warehouse.billing.vat import (
+    InvoiceTotals,
+    LineAmounts,
+    invoice_totals,
+    line_amounts,
+    round_cents,
+    vat_rate_for,
+)
 from warehouse.records import Actor, RecordsError, client_balance, client_name, parse_quantity
-from warehouse.schema.billing import PAYMENT_METHODS, Invoice, InvoiceLine, Payment
-from warehouse.schema.clients import Client, ClientPatient
-from warehouse.schema.clinical import Prescription, Visit
+from warehouse.schema.billing import (
+    PAYMENT_METHODS,
+    Invoice,
+    InvoiceLine,
+    InvoiceLineRemoval,
+    Payment,
+    Product,
+)
+from warehouse.schema.clients import Client, ClientPatient, Patient
+from warehouse.schema.clinical import LabOrder, Prescription, Vaccination, Visit
+from warehouse.schema.tenancy import AppUser, Tenant
 from warehouse.security.permissions import BILLING_WRITE, require
 from warehouse.shared_resources import EffectivePrice, effective_prices
 
-DRAFT_PREFIX = "CONCEPT-"
+DRAFT_PREFIX = numbering.DRAFT_PREFIX
 CONSULT_CODE = "C-CONS"
 PAYMENT_TERM_DAYS = 14
-_NUMBER_LOCK = 4_2001  # first key of the advisory lock (the practice id is the second)
+MAX_REASON = 200
 
 
 class BillingError(RecordsError):
     """Input or a state the billing rules refuse; ``field`` names the form field."""
-
-
-def number_format(year: int, seq: int) -> str:
-    return f"{year}-{seq:06d}"
 
 
 def price_list(session: Session, practice_id: int) -> list[EffectivePrice]:
@@ -93,9 +107,65 @@ def create_draft(
     return invoice
 
 
+@dataclass(frozen=True)
+class VisitItem:
+    """Something billable the visit recorded, with its price from the practice's list (None: it has none)."""
+
+    source: str
+    source_id: int
+    description: str
+    quantity: Decimal
+    price: EffectivePrice | None
+    kind: str  # the product kind an unpriced item is taxed as
+
+
+def _by_name(prices: list[EffectivePrice]) -> dict[str, EffectivePrice]:
+    return {p.name.strip().casefold(): p for p in prices}
+
+
+def billable_items(session: Session, practice_id: int, visit: Visit) -> list[VisitItem]:
+    """Every billable record of the visit: the consult, each vaccination (priced by the item of its protocol,
+    else by the item named like the vaccine, as synced vaccinations are), each prescription (its product,
+    else the item of that name) and each lab order (the lab item of its test code or name)."""
+    prices = price_list(session, practice_id)
+    by_id, by_name = {p.product_id: p for p in prices}, _by_name(prices)
+    by_code = {p.code.casefold(): p for p in prices}
+    consult = by_code.get(CONSULT_CODE.casefold())
+    items = [
+        VisitItem("consult", visit.id, consult.name if consult else "Consult", Decimal(1), consult, "service")
+    ]
+    protocol_items: dict[int | None, int] = {
+        protocol_id: product_id for protocol_id, product_id in session.execute(
+            select(Product.vaccine_protocol_id, Product.id).where(
+                Product.vaccine_protocol_id.is_not(None), Product.franchise_id.in_({p.franchise_id for p in prices})))
+    }  # fmt: skip
+    for vaccination in session.scalars(select(Vaccination).where(
+            Vaccination.practice_id == practice_id, Vaccination.visit_id == visit.id).order_by(Vaccination.id)):  # fmt: skip
+        price = by_id.get(protocol_items.get(vaccination.protocol_id, -1)) or by_name.get(
+            vaccination.vaccine_name.strip().casefold()
+        )
+        items.append(VisitItem("vaccination", vaccination.id, price.name if price else
+                               f"Vaccinatie {vaccination.vaccine_name}", Decimal(1), price, "service"))  # fmt: skip
+    for rx in session.scalars(select(Prescription).where(
+            Prescription.practice_id == practice_id, Prescription.visit_id == visit.id).order_by(Prescription.id)):  # fmt: skip
+        price = by_id.get(rx.product_id) if rx.product_id else by_name.get(rx.product_name.strip().casefold())
+        items.append(VisitItem("prescription", rx.id, price.name if price else rx.product_name,
+                               Decimal(rx.quantity), price, "medicine"))  # fmt: skip
+    for order in session.scalars(select(LabOrder).where(
+            LabOrder.practice_id == practice_id, LabOrder.visit_id == visit.id).order_by(LabOrder.id)):  # fmt: skip
+        price = by_code.get((order.test_code or "").casefold()) or by_name.get(
+            (order.test_name or "").casefold()
+        )
+        name = order.test_name or order.test_code or order.accession_number
+        items.append(VisitItem("lab_order", order.id, price.name if price else f"Labonderzoek {name}",
+                               Decimal(1), price, "lab"))  # fmt: skip
+    return items
+
+
 def draft_from_visit(session: Session, actor: Actor, *, practice_id: int, visit_id: int) -> Invoice:
-    """A draft for the visit's primary owner: the consult from the practice's price list, and every prescribed
-    product of the visit (at the practice's price where it overrides the franchise's)."""
+    """A draft for the visit's primary owner with a line for every billable item of the visit (see
+    ``billable_items``), at the practice's price where it overrides the franchise's. An item without a price
+    becomes a line that needs one, so it is seen, never dropped."""
     require(actor.roles, BILLING_WRITE)
     visit = session.scalar(select(Visit).where(Visit.practice_id == practice_id, Visit.id == visit_id))
     if visit is None:
@@ -113,17 +183,16 @@ def draft_from_visit(session: Session, actor: Actor, *, practice_id: int, visit_
     if client_id is None:
         raise BillingError("visit", "The patient has no owner to invoice.")
     invoice = create_draft(session, actor, practice_id=practice_id, client_id=client_id, visit_id=visit_id)
-    prices = {p.product_id: p for p in price_list(session, practice_id)}
-    consult = next((p for p in prices.values() if p.code == CONSULT_CODE), None)
-    if consult is not None:
-        _add_line(session, invoice, consult, Decimal(1), 0, None)
-    for product_id, quantity in session.execute(
-        select(Prescription.product_id, Prescription.quantity).where(
-            Prescription.practice_id == practice_id, Prescription.visit_id == visit_id,
-            Prescription.product_id.is_not(None)).order_by(Prescription.id)
-    ):  # fmt: skip
-        if product_id in prices:
-            _add_line(session, invoice, prices[product_id], Decimal(quantity), 0, None)
+    for item in billable_items(session, practice_id, visit):
+        if item.price is not None:
+            _add_line(
+                session, invoice, item.price, item.quantity, 0, item.description, item.source, item.source_id
+            )
+        else:
+            session.add(InvoiceLine(practice_id=practice_id, invoice_id=invoice.id, description=item.description[:200],
+                                    quantity=item.quantity, unit_price_cents=0, vat_rate_bp=vat_rate_for(item.kind),
+                                    line_excl_cents=0, line_vat_cents=0, line_incl_cents=0, source=item.source,
+                                    source_id=item.source_id, needs_price=True))  # fmt: skip
     _recompute(session, invoice)
     return invoice
 
@@ -147,13 +216,13 @@ def discount_cents(quantity: Decimal, unit_price_cents: int, *, percent: str | D
 
 
 def _add_line(session: Session, invoice: Invoice, price: EffectivePrice, quantity: Decimal, discount: int,
-              description: str | None) -> InvoiceLine:  # fmt: skip
+              description: str | None, source: str | None = None, source_id: int | None = None) -> InvoiceLine:  # fmt: skip
     amounts = line_amounts(quantity, price.price_cents, price.vat_rate_bp, discount)
     line = InvoiceLine(practice_id=invoice.practice_id, invoice_id=invoice.id, franchise_id=price.franchise_id,
                        product_id=price.product_id, description=(description or price.name)[:200], quantity=quantity,
                        unit_price_cents=price.price_cents, discount_cents=discount, vat_rate_bp=price.vat_rate_bp,
                        line_excl_cents=amounts.excl_cents, line_vat_cents=amounts.vat_cents,
-                       line_incl_cents=amounts.incl_cents)  # fmt: skip
+                       line_incl_cents=amounts.incl_cents, source=source, source_id=source_id)  # fmt: skip
     session.add(line)
     return line
 
@@ -170,38 +239,121 @@ def add_line(
     price = next((p for p in price_list(session, practice_id) if p.product_id == product_id), None)
     if price is None:
         raise BillingError("product", "Choose an item of the practice's price list.")
-    amount = parse_quantity(quantity)
-    discount = discount_cents(amount, price.price_cents, percent=discount_percent, cents=discount_cents_)
+    amount, discount = validate_line(quantity, price.price_cents, discount_percent, discount_cents_)
     line = _add_line(session, invoice, price, amount, discount, (description or "").strip() or None)
     _recompute(session, invoice)
     return line
 
 
-def remove_line(session: Session, actor: Actor, *, practice_id: int, invoice_id: int, line_id: int) -> None:
+def validate_line(quantity: str | Decimal, unit_price_cents: int, discount_percent: str | Decimal | None = None,
+                  discount_cents_: int | None = None) -> tuple[Decimal, int]:  # fmt: skip
+    """A line's quantity (more than 0, at most three decimals) and discount in cents, or a BillingError at the
+    field that is wrong."""
+    try:
+        amount = parse_quantity(quantity)
+    except BillingError:
+        raise
+    except RecordsError as exc:
+        raise BillingError(exc.field, str(exc)) from None
+    return amount, discount_cents(amount, unit_price_cents, percent=discount_percent, cents=discount_cents_)
+
+
+def _line(session: Session, practice_id: int, invoice_id: int, line_id: int | None) -> InvoiceLine:
+    line = session.scalar(select(InvoiceLine).where(InvoiceLine.practice_id == practice_id,
+                                                    InvoiceLine.invoice_id == invoice_id, InvoiceLine.id == line_id))  # fmt: skip
+    if line is None:
+        raise BillingError("line", "Choose a line of this invoice.")
+    return line
+
+
+def remove_line(
+    session: Session,
+    actor: Actor,
+    *,
+    practice_id: int,
+    invoice_id: int,
+    line_id: int | None,
+    reason: str | None,
+) -> InvoiceLineRemoval:
+    """Take a line off a draft; the reason is required and kept with what the line was."""
     require(actor.roles, BILLING_WRITE)
     invoice = _invoice(session, practice_id, invoice_id)
     _require_draft(invoice)
+    why = " ".join((reason or "").split())
+    if not why:
+        raise BillingError("reason", "Say why the line is not billed (kept with the invoice).")
+    if len(why) > MAX_REASON:
+        raise BillingError("reason", f"A reason is at most {MAX_REASON} characters.")
+    line = _line(session, practice_id, invoice_id, line_id)
+    removal = InvoiceLineRemoval(practice_id=practice_id, invoice_id=invoice_id, product_id=line.product_id,
+                                 description=line.description, quantity=line.quantity,
+                                 unit_price_cents=line.unit_price_cents, source=line.source, source_id=line.source_id,
+                                 reason=why, removed_by=actor.user_id)  # fmt: skip
+    session.add(removal)
     session.execute(delete(InvoiceLine).where(InvoiceLine.practice_id == practice_id,
-                                              InvoiceLine.invoice_id == invoice_id, InvoiceLine.id == line_id))  # fmt: skip
+                                              InvoiceLine.invoice_id == invoice_id, InvoiceLine.id == line.id))  # fmt: skip
     _recompute(session, invoice)
+    return removal
 
 
-def next_number(session: Session, practice_id: int, year: int) -> str:
-    """The next number of the practice's series for ``year``. Call only under the numbering lock."""
-    pattern = f"{year}-______"
-    highest = session.scalar(
-        select(func.max(Invoice.number)).where(
-            Invoice.practice_id == practice_id, Invoice.number.like(pattern), Invoice.number.regexp_match(r"^\d{4}-\d{6}$")
-        )
-    )  # fmt: skip
-    return number_format(year, int(highest[5:]) + 1 if highest else 1)
+def price_line(
+    session: Session, actor: Actor, *, practice_id: int, invoice_id: int, line_id: int | None, price: str
+) -> InvoiceLine:
+    """Give a line that needs a price its unit price (euros excl. VAT, as typed)."""
+    require(actor.roles, BILLING_WRITE)
+    invoice = _invoice(session, practice_id, invoice_id)
+    _require_draft(invoice)
+    line = _line(session, practice_id, invoice_id, line_id)
+    try:
+        cents = parse_amount(price)
+    except BillingError as exc:
+        raise BillingError("price", str(exc)) from None
+    if cents < 0:
+        raise BillingError("price", "A price cannot be negative.")
+    amounts = line_amounts(line.quantity, cents, line.vat_rate_bp, 0)
+    line.unit_price_cents, line.discount_cents, line.needs_price = cents, 0, False
+    line.line_excl_cents, line.line_vat_cents, line.line_incl_cents = (
+        amounts.excl_cents, amounts.vat_cents, amounts.incl_cents)  # fmt: skip
+    _recompute(session, invoice)
+    return line
+
+
+# What a Dutch invoice must say about the practice (Wet OB art. 35a, Handelsregisterwet art. 20).
+PRACTICE_DETAILS = {"address": "address", "postcode": "postcode", "city": "city", "vat_number": "VAT number",
+                    "kvk_number": "KvK number", "iban": "IBAN"}  # fmt: skip
+_VAT_NUMBER = re.compile(r"^NL\d{9}B\d{2}$")
+_KVK = re.compile(r"^\d{8}$")
+
+
+def iban_valid(iban: str) -> bool:
+    """ISO 13616: two letters, two check digits, the account; the number mod 97 is 1."""
+    compact = iban.replace(" ", "").upper()
+    if not re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}", compact):
+        return False
+    digits = "".join(str(int(ch, 36)) for ch in compact[4:] + compact[:4])
+    return int(digits) % 97 == 1
+
+
+def practice_details_problems(practice: Tenant) -> list[str]:
+    """What the practice lacks (or has malformed) of what its invoices must carry; empty when complete."""
+    missing = [
+        label for column, label in PRACTICE_DETAILS.items() if not (getattr(practice, column) or "").strip()
+    ]
+    problems = [f"{', '.join(missing)} missing"] if missing else []
+    if practice.vat_number and not _VAT_NUMBER.match(practice.vat_number.replace(" ", "").upper()):
+        problems.append(f"VAT number {practice.vat_number} is not NL + 9 digits + B + 2 digits")
+    if practice.kvk_number and not _KVK.match(practice.kvk_number.strip()):
+        problems.append(f"KvK number {practice.kvk_number} is not 8 digits")
+    if practice.iban and not iban_valid(practice.iban):
+        problems.append(f"IBAN {practice.iban} is not a valid IBAN")
+    return problems
 
 
 def _take_number(session: Session, invoice: Invoice, issued_on: dt.date) -> None:
-    session.execute(
-        text("SELECT pg_advisory_xact_lock(:k, :p)"), {"k": _NUMBER_LOCK, "p": invoice.practice_id}
-    )
-    invoice.number = next_number(session, invoice.practice_id, issued_on.year)
+    try:
+        invoice.number = numbering.take_number(session, invoice.practice_id, issued_on)
+    except numbering.SeriesError as exc:
+        raise BillingError(exc.field, str(exc)) from None
     invoice.issued_on = issued_on
     invoice.due_on = issued_on + dt.timedelta(days=PAYMENT_TERM_DAYS)
     invoice.status = "issued"
@@ -215,8 +367,16 @@ def issue(
     require(actor.roles, BILLING_WRITE)
     invoice = _invoice(session, practice_id, invoice_id)
     _require_draft(invoice)
-    if not _lines(session, practice_id, invoice_id):
+    lines = _lines(session, practice_id, invoice_id)
+    if not lines:
         raise BillingError("lines", "Add at least one line before issuing.")
+    if unpriced := [line.description for line in lines if line.needs_price]:
+        raise BillingError("lines", f"{', '.join(unpriced)}: give a price or remove the line (with the reason) "
+                                    "before issuing.")  # fmt: skip
+    practice = session.scalar(select(Tenant).where(Tenant.id == practice_id))
+    if practice is not None and (problems := practice_details_problems(practice)):
+        raise BillingError("practice", f"An invoice must carry the practice's details: {'; '.join(problems)}. "
+                                       "Ask the practice manager to complete them.")  # fmt: skip
     _recompute(session, invoice)
     _take_number(session, invoice, issued_on)
     return invoice
@@ -323,9 +483,12 @@ class InvoiceView:
     total_incl_cents: int
     vat_by_rate: dict[int, int]
     excl_by_rate: dict[int, int]
-    lines: pl.DataFrame  # id, description, quantity, unit_price_cents, discount_cents, vat_rate_bp, line_*
+    lines: pl.DataFrame  # id, description, quantity, unit_price_cents, discount_cents, vat_rate_bp, line_*,
+    #                      source, needs_price
     payments: pl.DataFrame  # id, paid_at, method, amount_cents
     paid_cents: int
+    removals: pl.DataFrame  # description, quantity, unit_price_cents, reason, removed_by, removed_at
+    patient: str | None  # "Bello (hond)": the visit's patient, which a Dutch invoice names
 
     @property
     def open_cents(self) -> int:
@@ -338,7 +501,13 @@ class InvoiceView:
 
 _LINE_SCHEMA = {"id": pl.Int64, "description": pl.String, "quantity": pl.Float64, "unit_price_cents": pl.Int64,
                 "discount_cents": pl.Int64, "vat_rate_bp": pl.Int64, "line_excl_cents": pl.Int64,
-                "line_vat_cents": pl.Int64, "line_incl_cents": pl.Int64}  # fmt: skip
+                "line_vat_cents": pl.Int64, "line_incl_cents": pl.Int64, "source": pl.String,
+                "needs_price": pl.Boolean}  # fmt: skip
+_REMOVAL_SCHEMA = {"description": pl.String, "quantity": pl.Float64, "unit_price_cents": pl.Int64,
+                   "reason": pl.String, "removed_by": pl.String, "removed_at": pl.Datetime("us", "UTC")}  # fmt: skip
+SPECIES_NL = {"dog": "hond", "cat": "kat", "rabbit": "konijn", "guinea_pig": "cavia", "hamster": "hamster",
+              "rat": "rat", "ferret": "fret", "bird": "vogel", "reptile": "reptiel", "horse": "paard",
+              "goat": "geit", "sheep": "schaap", "pig": "varken", "cattle": "rund", "other": "dier"}  # fmt: skip
 
 
 def invoice_view(session: Session, practice_id: int, invoice_id: int) -> InvoiceView | None:
@@ -351,7 +520,7 @@ def invoice_view(session: Session, practice_id: int, invoice_id: int) -> Invoice
     lines = _lines(session, practice_id, invoice_id)
     frame = pl.DataFrame(
         [(ln.id, ln.description, float(ln.quantity), ln.unit_price_cents, ln.discount_cents, ln.vat_rate_bp,
-          ln.line_excl_cents, ln.line_vat_cents, ln.line_incl_cents) for ln in lines],
+          ln.line_excl_cents, ln.line_vat_cents, ln.line_incl_cents, ln.source, ln.needs_price) for ln in lines],
         schema=_LINE_SCHEMA, orient="row",
     )  # fmt: skip
     vat_by_rate: dict[int, int] = {}
@@ -370,11 +539,25 @@ def invoice_view(session: Session, practice_id: int, invoice_id: int) -> Invoice
     )  # fmt: skip
     credited_by = session.scalar(select(Invoice.number).where(
         Invoice.practice_id == practice_id, Invoice.credit_of_id == invoice.id).limit(1))  # fmt: skip
+    r = InvoiceLineRemoval
+    removals = session.execute(
+        select(r.description, r.quantity, r.unit_price_cents, r.reason, AppUser.full_name, r.removed_at)
+        .outerjoin(AppUser, AppUser.id == r.removed_by)
+        .where(r.practice_id == practice_id, r.invoice_id == invoice_id).order_by(r.id)
+    ).all()  # fmt: skip
+    removal_frame = pl.DataFrame([(d, float(q), c, why, who, at) for d, q, c, why, who, at in removals],
+                                 schema=_REMOVAL_SCHEMA, orient="row")  # fmt: skip
+    patient = session.execute(
+        select(Patient.name, Patient.species).join(Visit, (Visit.practice_id == Patient.practice_id)
+                                                   & (Visit.patient_id == Patient.id))
+        .where(Visit.practice_id == practice_id, Visit.id == invoice.visit_id)
+    ).first() if invoice.visit_id else None  # fmt: skip
     return InvoiceView(
         practice_id, invoice.id, invoice.number, invoice.status, invoice.client_id,
         client_name(client) if client else "?", invoice.visit_id, credit_of, credited_by, invoice.issued_on,
         invoice.due_on, invoice.total_excl_cents, invoice.vat_cents, invoice.total_incl_cents, vat_by_rate,
-        excl_by_rate, frame, pay_frame, sum(p.amount_cents for p in payments),
+        excl_by_rate, frame, pay_frame, sum(p.amount_cents for p in payments), removal_frame,
+        f"{patient.name} ({SPECIES_NL.get(patient.species, patient.species)})" if patient else None,
     )  # fmt: skip
 
 

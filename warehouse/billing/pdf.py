@@ -3,6 +3,8 @@ written "EUR", names with accents print as they are)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fpdf import FPDF
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -42,25 +44,51 @@ def invoice_pdf(session: Session, practice_id: int, invoice_id: int, *, master_k
     address = (
         cipher(session, practice_id, master_key).decrypt("address", client.address_enc) if client else None
     )
-    return render(view, practice_name=practice.name if practice else "", practice_city=practice.city if practice else None,
-                  client_address=address, client_postcode=client.postcode if client else None,
-                  client_city=client.city if client else None, compress=compress)  # fmt: skip
+    return render(view, practice=PracticeDetails.of(practice), client_address=address,
+                  client_postcode=client.postcode if client else None, client_city=client.city if client else None,
+                  compress=compress)  # fmt: skip
 
 
-def render(view: InvoiceView, *, practice_name: str, practice_city: str | None, client_address: str | None,
+@dataclass(frozen=True)
+class PracticeDetails:
+    """The seller's part of a Dutch invoice: name and address, VAT number, KvK number, and where to pay."""
+
+    name: str
+    address: str | None = None
+    postcode: str | None = None
+    city: str | None = None
+    vat_number: str | None = None
+    kvk_number: str | None = None
+    iban: str | None = None
+
+    @classmethod
+    def of(cls, practice: Tenant | None) -> PracticeDetails:
+        if practice is None:
+            return cls("")
+        return cls(practice.name, practice.address, practice.postcode, practice.city, practice.vat_number,
+                   practice.kvk_number, practice.iban)  # fmt: skip
+
+
+def render(view: InvoiceView, *, practice: PracticeDetails, client_address: str | None,
            client_postcode: str | None, client_city: str | None, compress: bool = True) -> bytes:  # fmt: skip
     pdf = FPDF(format="A4")
     pdf.set_compression(compress)
     pdf.set_title(f"Factuur {view.number}")
-    pdf.set_author(_latin1(practice_name))
+    pdf.set_author(_latin1(practice.name))
     pdf.add_page()
     pdf.set_auto_page_break(auto=True, margin=20)
     credit = view.credit_of is not None
     pdf.set_font("Helvetica", "B", 16)
-    pdf.cell(0, 8, _latin1(practice_name), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 8, _latin1(practice.name), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 10)
-    if practice_city:
-        pdf.cell(0, 5, _latin1(practice_city), new_x="LMARGIN", new_y="NEXT")
+    place = " ".join(p for p in (practice.postcode, practice.city) if p)
+    for line in (practice.address, place):
+        if line:
+            pdf.cell(0, 5, _latin1(line), new_x="LMARGIN", new_y="NEXT")
+    registrations = [f"{label} {value}" for label, value in (("BTW-nr.", practice.vat_number),
+                     ("KvK", practice.kvk_number), ("IBAN", practice.iban)) if value]  # fmt: skip
+    if registrations:
+        pdf.cell(0, 5, _latin1("  ·  ".join(registrations)), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(8)
     # Client block (left) and invoice facts (right)
     top = pdf.get_y()
@@ -77,6 +105,8 @@ def render(view: InvoiceView, *, practice_name: str, practice_city: str | None, 
         facts.append(("Vervaldatum", f"{view.due_on:%d-%m-%Y}"))
     if credit:
         facts.append(("Credit op factuur", view.credit_of or ""))
+    if view.patient:
+        facts.append(("Patiënt", view.patient))
     if label := STATUS_LABELS.get(view.status):
         facts.append(("Status", label))
     for name, value in facts:
@@ -130,5 +160,7 @@ def render(view: InvoiceView, *, practice_name: str, practice_city: str | None, 
     else:
         note = (f"Gelieve binnen de betaaltermijn te betalen onder vermelding van factuurnummer {view.number}. "
                 "Diergeneesmiddelen 9% BTW, overige leveringen en diensten 21% BTW.")  # fmt: skip
+        if practice.iban:
+            note += f" IBAN {practice.iban} t.n.v. {practice.name}."
     pdf.multi_cell(0, 4, _latin1(note))
     return bytes(pdf.output())

@@ -33,6 +33,11 @@ VAT_RATES_BP = (2100, 900, 0)
 PRODUCT_KINDS = ("service", "medicine", "food", "goods", "lab")
 INVOICE_STATUSES = ("draft", "issued", "paid", "credited", "void")
 PAYMENT_METHODS = ("cash", "pin", "transfer", "other")
+# What in a visit an invoice line bills (a line drafted from the visit); NULL for a line added by hand.
+INVOICE_LINE_SOURCES = ("consult", "vaccination", "prescription", "lab_order")
+# How a practice's invoice number series came to be: continued from its existing (synced) invoices, the
+# default for a practice without any, or set up deliberately by the practice.
+SERIES_ORIGINS = ("detected", "default", "configured")
 
 
 class Product(Timestamps, Base):
@@ -41,6 +46,9 @@ class Product(Timestamps, Base):
     __tablename__ = "product"
     __table_args__ = (
         ForeignKeyConstraint(["franchise_id"], ["tenant.id"]),
+        ForeignKeyConstraint(
+            ["franchise_id", "vaccine_protocol_id"], ["vaccine_protocol.franchise_id", "vaccine_protocol.id"]
+        ),
         UniqueConstraint("franchise_id", "code"),
         CheckConstraint(f"vat_rate_bp IN {VAT_RATES_BP}", name="vat_rate"),
         CheckConstraint("price_cents >= 0", name="price"),
@@ -59,6 +67,8 @@ class Product(Timestamps, Base):
     )
     active: Mapped[bool] = mapped_column(server_default="true")
     updated_by: Mapped[int | None]
+    # The vaccine protocol this item prices: a vaccination recorded with that protocol is billed as this item.
+    vaccine_protocol_id: Mapped[int | None]
 
 
 class ProductPriceOverride(Timestamps, Base):
@@ -149,6 +159,66 @@ class InvoiceLine(Base):
     line_excl_cents: Mapped[int]
     line_vat_cents: Mapped[int]
     line_incl_cents: Mapped[int]
+    # The visit's record this line bills (see INVOICE_LINE_SOURCES), so a drafted invoice shows what it covers.
+    source: Mapped[str | None] = mapped_column(choice(*INVOICE_LINE_SOURCES, name="invoice_line_source"))
+    source_id: Mapped[int | None]
+    # A billable item of the visit without a price in the practice's list: it stays on the draft at € 0 and
+    # blocks issuing until someone prices or removes it, so it is never dropped unseen.
+    needs_price: Mapped[bool] = mapped_column(server_default="false")
+
+
+class InvoiceLineRemoval(Base):
+    """A line taken off a draft, with the reason given: what was billable and why it was not billed."""
+
+    __tablename__ = "invoice_line_removal"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["practice_id", "invoice_id"], ["invoice.practice_id", "invoice.id"], ondelete="CASCADE"
+        ),
+        CheckConstraint("length(btrim(reason)) > 0", name="reason"),
+        Index("ix_invoice_line_removal_invoice", "practice_id", "invoice_id"),
+        {"info": practice_table()},
+    )
+
+    practice_id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    invoice_id: Mapped[int]
+    product_id: Mapped[int | None]
+    description: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[Decimal] = mapped_column(Numeric(10, 3))
+    unit_price_cents: Mapped[int]
+    source: Mapped[str | None] = mapped_column(
+        choice(*INVOICE_LINE_SOURCES, name="invoice_line_removal_source")
+    )
+    source_id: Mapped[int | None]
+    reason: Mapped[str] = mapped_column(String(200))
+    removed_by: Mapped[int | None]
+    removed_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class InvoiceSeries(Base):
+    """The practice's invoice number series and its counter: ``{prefix}{year}-{seq}`` (per year) or
+    ``{prefix}{seq}``, ``seq`` zero-padded to ``width``. Issuing locks this row, so the numbers of a series are
+    unique and gapless however many issue at once (a rolled-back issue rolls the counter back too)."""
+
+    __tablename__ = "invoice_series"
+    __table_args__ = (
+        ForeignKeyConstraint(["practice_id"], ["tenant.id"]),
+        CheckConstraint("width BETWEEN 1 AND 12", name="width"),
+        CheckConstraint("last_number >= 0", name="last_number"),
+        CheckConstraint("per_year = (year IS NOT NULL)", name="year"),
+        {"info": practice_table()},
+    )
+
+    practice_id: Mapped[int] = mapped_column(primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(20), server_default="")
+    per_year: Mapped[bool]
+    width: Mapped[int]
+    year: Mapped[int | None]
+    last_number: Mapped[int]
+    origin: Mapped[str] = mapped_column(choice(*SERIES_ORIGINS, name="invoice_series_origin"))
+    created_by: Mapped[int | None]
+    updated_at: Mapped[dt.datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
 
 class Payment(Base):

@@ -64,6 +64,12 @@ class Tenant(Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     city: Mapped[str | None] = mapped_column(String(100))
+    # What a Dutch invoice must carry about the practice (migration 0310); issuing refuses without them.
+    address: Mapped[str | None] = mapped_column(String(200))
+    postcode: Mapped[str | None] = mapped_column(String(10))
+    vat_number: Mapped[str | None] = mapped_column(String(14))  # btw-nummer, NL000000000B00
+    kvk_number: Mapped[str | None] = mapped_column(String(8))  # Kamer van Koophandel, 8 digits
+    iban: Mapped[str | None] = mapped_column(String(34))
     timezone: Mapped[str] = mapped_column(String(64), server_default="Europe/Amsterdam")
     animana_practice_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
