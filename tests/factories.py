@@ -205,6 +205,7 @@ def populate_practice(
         marts.MartOpenInvoice(practice_id=practice_id, invoice_id=invoice.id, client_id=client.id,
                               issued_on=day.date(), total_incl_cents=0, paid_cents=0, outstanding_cents=0),
         marts.MartDirtyDay(practice_id=practice_id, day=dt.date(2000, 1, 1)),  # triggers mark the real days
+        marts.MartRefresh(practice_id=practice_id),
     ])  # fmt: skip
     session.flush()
     # --- end marts -------------------------------------------------------------------------------------------

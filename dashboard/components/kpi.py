@@ -10,38 +10,56 @@ import polars as pl
 import polars.selectors as cs
 import streamlit as st
 
+from dashboard.components.tables import Kind, Spec, for_download
 from dashboard.runtime import app_runtime
+from warehouse import formatting as fmt
 from warehouse.marts import kpis
+from warehouse.marts.refresh import refresh_pending
 from warehouse.tenancy import AccessContext, tenant_session
 
-TTL = 300  # seconds: the marts refresh every 15 minutes
+TTL = 300  # seconds; the marts' refresh stamp (``version``) is in every key, so a refresh is seen at once
+# A KPI's unit -> how a table shows it (dashboard.components.tables).
+TABLE_KIND: dict[str, Kind] = {"eur": "euros", "pct": "percent", "ratio": "ratio", "count": "count"}
 
 
 def _fmt(unit: str, value: float | None) -> str:
-    if value is None:
-        return "–"
     if unit == "eur":
-        return f"€ {value:,.0f}".replace(",", ".")
+        return fmt.euros_whole(value)
     if unit == "pct":
-        return f"{value:.1%}"
+        return fmt.percent(value)
     if unit == "ratio":
-        return f"{value:.2f}"
-    return f"{value:,.0f}".replace(",", ".")
+        return fmt.number(value, 2)
+    return fmt.number(value)
+
+
+def fresh(context: AccessContext, practice_ids: tuple[int, ...]) -> dt.datetime | None:
+    """Bring the practices' marts up to date before a dashboard reads them (the work of the day so far: only
+    the days changed since the last refresh are recomputed) and return their refresh stamp, the ``version``
+    the cached reads below are keyed by."""
+    with tenant_session(app_runtime().app_engine, context) as session:
+        return refresh_pending(session, practice_ids)
+
+
+def as_of(now: dt.datetime) -> None:
+    """The moment the figures are current to, in the practice's local time."""
+    st.caption(f"Figures as of {fmt.date_time(now)}")
 
 
 @st.cache_data(ttl=TTL, max_entries=64, show_spinner=False)
 def overview(
-    context: AccessContext, practice_ids: tuple[int, ...], start: dt.date, end: dt.date
-) -> kpis.Overview:
-    # The access context is an argument, so the tenant is part of the cache key.
+    context: AccessContext, practice_ids: tuple[int, ...], start: dt.date, end: dt.date,
+    version: dt.datetime | None = None,
+) -> kpis.Overview:  # fmt: skip
+    # The access context is an argument, so the tenant is part of the cache key; so is the marts' version.
     with tenant_session(app_runtime().app_engine, context) as session:
         return kpis.overview(session, practice_ids, start, end)
 
 
 @st.cache_data(ttl=TTL, max_entries=256, show_spinner=False)
 def frame(
-    context: AccessContext, name: str, practice_ids: tuple[int, ...], start: dt.date, end: dt.date
-) -> pl.DataFrame:
+    context: AccessContext, name: str, practice_ids: tuple[int, ...], start: dt.date, end: dt.date,
+    version: dt.datetime | None = None,
+) -> pl.DataFrame:  # fmt: skip
     """One of the period read functions of ``warehouse.marts.kpis`` by name."""
     reader = {
         "monthly_trend": kpis.monthly_trend,
@@ -56,7 +74,9 @@ def frame(
 
 
 @st.cache_data(ttl=TTL, max_entries=64, show_spinner=False)
-def ageing(context: AccessContext, practice_ids: tuple[int, ...], as_of: dt.date) -> pl.DataFrame:
+def ageing(
+    context: AccessContext, practice_ids: tuple[int, ...], as_of: dt.date, version: dt.datetime | None = None
+) -> pl.DataFrame:
     with tenant_session(app_runtime().app_engine, context) as session:
         return kpis.receivables_ageing(session, practice_ids, as_of)
 
@@ -72,7 +92,10 @@ def tiles(overview: kpis.Overview, keys: Sequence[str], *, columns: int = 4) -> 
     chosen = [t for t in overview.tiles if t.kpi.key in keys]
     for offset in range(0, len(chosen), columns):
         for col, tile in zip(st.columns(columns), chosen[offset : offset + columns], strict=False):
-            delta = None if tile.change is None else f"{tile.change:+.1%} vs previous period"
+            sign = "+" if (tile.change or 0) >= 0 else "-"  # ASCII minus: st.metric reads it for the arrow
+            delta = (
+                None if tile.change is None else f"{sign}{fmt.percent(abs(tile.change))} vs previous period"
+            )
             median = (
                 "" if tile.median is None else f"\n\nFranchise median: {_fmt(tile.kpi.unit, tile.median)}"
             )
@@ -88,8 +111,10 @@ def tiles(overview: kpis.Overview, keys: Sequence[str], *, columns: int = 4) -> 
                 col.caption(f"median {_fmt(tile.kpi.unit, tile.median)}")
 
 
-def downloads(table: pl.DataFrame, name: str) -> None:
-    """CSV and Excel downloads of a table."""
+def downloads(table: pl.DataFrame, name: str, spec: Spec | None = None) -> None:
+    """CSV and Excel downloads of a table: machine values, under the page's labels when a spec is given."""
+    if spec is not None:
+        table = for_download(table, spec)
     left, right = st.columns(2)
     left.download_button(
         "CSV", table.write_csv().encode(), file_name=f"{name}.csv", mime="text/csv", key=f"csv.{name}",

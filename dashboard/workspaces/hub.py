@@ -7,10 +7,11 @@ import streamlit as st
 
 from dashboard.components import session as ctx
 from dashboard.components.pages import page
-from dashboard.components.results import show_results
+from dashboard.components.results import KIND_ICONS, open_hit, show_results
 from dashboard.components.suggestions import render_suggestions, shown_once
 from dashboard.runtime import app_runtime
 from models.serving import suggest_next_actions
+from warehouse import formatting as fmt
 from warehouse.hub import TASK_LABELS, open_patient, today_for_user
 from warehouse.search import search
 
@@ -76,7 +77,7 @@ cols = st.columns(4)
 cols[0].metric("Appointments today", today.appointments)
 cols[1].metric("Waiting", today.waiting)
 cols[2].metric("In consult", today.in_consult)
-cols[3].metric("Open tasks", sum(today.task_counts.values()))
+cols[3].metric("My open tasks", sum(today.task_counts.values()))
 
 left, right = st.columns([3, 2])
 with left:
@@ -90,14 +91,19 @@ with left:
     else:
         st.write("No appointments today.")
 with right:
-    st.subheader("Open tasks")
-    for kind, label in TASK_LABELS.items():
+    st.subheader("My tasks")
+    if not today.task_counts:
+        st.caption("No task list for your role: the dashboards show how the practices are doing.")
+    for kind, count in today.task_counts.items():
         tasks = [t for t in today.tasks if t.kind == kind]
-        with st.expander(
-            f"{label} · {today.task_counts[kind]}", expanded=bool(tasks) and kind == "unsigned_note"
-        ):
+        with st.expander(f"{TASK_LABELS[kind]} · {fmt.number(count)}", expanded=bool(tasks)):
             for task in tasks:
-                st.write(f"**{task.title}** — {task.detail}")
+                # A task opens what it is about, in the workspace that works on it (as a search hit does).
+                if st.button(f"**{task.title}**  \n{task.detail}", key=f"task-{kind}-{task.practice_id}-{task.id}",
+                             icon=KIND_ICONS[task.opens().kind], width="stretch"):  # fmt: skip
+                    open_hit(task.opens(), user.roles)
+            if count > len(tasks):
+                st.caption(f"The first {len(tasks)} of {fmt.number(count)}.")
             if not tasks:
                 st.caption("Nothing open.")
     with st.container(border=True):

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from streamlit.testing.v1 import AppTest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pipelines"))
 
@@ -16,6 +18,12 @@ from animana_sync_support import MASTER_KEY, SECRET, SyncWorld, link_world  # no
 from connectors.animana.simulator import running_simulator  # noqa: E402
 from pipelines.animana.sync import sync_all  # noqa: E402
 from vetconnect.demo import roster_and_remind  # noqa: E402
+from vetconnect.settings import get_settings  # noqa: E402
+from warehouse.marts.refresh import refresh_all  # noqa: E402
+from warehouse.security.signin import PracticeChoice, SignedInUser  # noqa: E402
+from warehouse.tenancy import AccessContext  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
 
 TODAY = dt.date(2026, 11, 1)
 
@@ -37,3 +45,35 @@ def mart_world(fresh_db) -> Iterator[SyncWorld]:  # noqa: ANN001
 def sync(world: SyncWorld) -> None:
     with world.client() as client:
         sync_all(world.db.app_engine, client, world.practices, master_key=MASTER_KEY)
+
+
+def signed_in(db, username: str, role: str, practices: list) -> SignedInUser:  # noqa: ANN001
+    ids = [p.practice_id for p in practices]
+    with db.system() as session:
+        user_id = session.scalar(
+            text(
+                "INSERT INTO app_user (username, full_name, password_hash) VALUES (:u, :u, 'x') RETURNING id"
+            ),
+            {"u": username},
+        )
+    return SignedInUser(
+        user_id=user_id, username=username, full_name=f"Test {username}", roles=frozenset({role}),
+        context=AccessContext.for_practices(ids, user_id=user_id),
+        practices=tuple(PracticeChoice(p.practice_id, p.code, p.code) for p in practices),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def app_env(mart_world, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", mart_world.db.admin_url)
+    monkeypatch.setenv("VETCONNECT_DEMO", "1")
+    get_settings.cache_clear()
+    refresh_all(mart_world.db.app_engine, mart_world.db.admin_engine)
+    yield mart_world
+    get_settings.cache_clear()
+
+
+def run_page(page: str, user: SignedInUser) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "dashboard" / "workspaces" / page), default_timeout=60)
+    at.session_state["user"] = user
+    return at.run()

@@ -53,7 +53,9 @@ KPIS: tuple[Kpi, ...] = (
     Kpi("reminder_compliance", "Reminder compliance", "pct", "Reminders due in the period that worked ÷ "
         "reminders due (cancelled excluded): a vaccination reminder worked when the same vaccine was given "
         "within 30 days of its due date, any other reminder when marked done."),
-    Kpi("lab_revenue", "Lab revenue", "eur", "Invoice lines excl. VAT of products of kind lab."),
+    Kpi("lab_revenue", "Lab revenue", "eur", "Invoice lines excl. VAT of products of kind lab. Shows – when no "
+        "lab product was billed in the period: lab work billed under another kind of product (Animana's "
+        "price list files blood tests as a service) is in revenue, but cannot be told apart as lab revenue."),
     Kpi("receivables", "Receivables", "eur", "Outstanding on issued invoices today (total incl. VAT minus "
         "payments); not limited to the period.", higher_is_better=False),
 )  # fmt: skip
@@ -140,7 +142,10 @@ def kpi_values(totals: pl.DataFrame) -> pl.DataFrame:
         _ratio("booked_minutes", "shift_minutes").alias("utilisation"),
         _ratio("vacc_done_30d", "vacc_due").alias("vacc_compliance"),
         _ratio("reminders_done", "reminders_due").alias("reminder_compliance"),
-        (pl.col("lab_revenue_excl_cents") / 100).alias("lab_revenue"),
+        # No lab line billed is "not recorded", not "€ 0 of lab work" (lab results may well exist).
+        pl.when(pl.col("lab_revenue_excl_cents") != 0)
+        .then(pl.col("lab_revenue_excl_cents") / 100)
+        .alias("lab_revenue"),
         (pl.col("receivables_cents") / 100).alias("receivables"),
     ).with_columns(
         pl.when(pl.col("appts_booked") > pl.col("appts_cancelled"))

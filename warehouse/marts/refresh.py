@@ -12,6 +12,10 @@ Day-grain marts are a function of one practice-day's source rows, so recomputing
 full rebuild gives. Client history (month grain) and receivables depend on a practice's whole history; they
 are small and recomputed for every practice that has any dirty day.
 
+Who drains the queue: the Dagster schedule every 15 minutes, and each dashboard before it reads (only the
+days changed since, typically today), so a consult finished a minute ago is in the figures the manager opens.
+A refresh stamps ``mart_refresh``; the dashboards say "as of" and drop what they keep in memory by that stamp.
+
 Everything runs as the application role under the practice's RLS context; listing the practices to refresh is
 the one cross-tenant read and goes through the audited system session.
 """
@@ -220,6 +224,7 @@ WHERE i.practice_id = :p AND i.status = 'issued' AND i.total_incl_cents - coales
 """,
 }
 
+_LOCK_KEY = 7_401  # advisory lock class of mart refreshes (the second key is the practice)
 _WIDE = (dt.datetime(1900, 1, 1, tzinfo=dt.UTC), dt.datetime(2200, 1, 1, tzinfo=dt.UTC))
 
 
@@ -238,9 +243,24 @@ def _window(days: Sequence[dt.date] | None) -> tuple[dt.datetime, dt.datetime]:
     return dt.datetime.combine(lo, dt.time(), dt.UTC), dt.datetime.combine(hi, dt.time(), dt.UTC)
 
 
-def refresh_practice(session: Session, practice_id: int, *, full: bool = False) -> RefreshResult:
+def refresh_practice(
+    session: Session, practice_id: int, *, full: bool = False, wait: bool = True
+) -> RefreshResult:
     """Recompute one practice's dirty days (or everything) in the caller's transaction (RLS context: the
-    practice). Takes the dirty days out of the queue first, so a concurrent writer marks its day again."""
+    practice). Takes the dirty days out of the queue first, so a concurrent writer marks its day again.
+
+    One refresh of a practice at a time (a transaction-level advisory lock): two at once would both rebuild
+    the whole-history marts and the second's insert would collide with the first's rows. ``wait=False`` (a
+    dashboard refreshing on read) does nothing when another refresh holds the practice: that one is recomputing
+    the same queue."""
+    locked = session.scalar(
+        text(
+            f"SELECT {'pg_advisory_xact_lock' if wait else 'pg_try_advisory_xact_lock'}(:key, CAST(:p AS int))"
+        ),
+        {"key": _LOCK_KEY, "p": practice_id},
+    )
+    if locked is False:
+        return RefreshResult(practice_id, 0, full)
     tz = session.execute(text("SELECT timezone FROM tenant WHERE id = :p"), {"p": practice_id}).scalar_one()
     claimed = sorted(
         session.scalars(
@@ -261,7 +281,25 @@ def refresh_practice(session: Session, practice_id: int, *, full: bool = False) 
     for table in PRACTICE_MARTS:
         session.execute(text(f"DELETE FROM {table} WHERE practice_id = :p"), {"p": practice_id})  # noqa: S608
         session.execute(text(STATEMENTS[table]), params)
+    session.execute(
+        text("INSERT INTO mart_refresh (practice_id, refreshed_at) VALUES (:p, now()) "
+             "ON CONFLICT (practice_id) DO UPDATE SET refreshed_at = excluded.refreshed_at"),
+        {"p": practice_id},
+    )  # fmt: skip
     return RefreshResult(practice_id, -1 if full else len(claimed), full)
+
+
+def refresh_pending(session: Session, practice_ids: Sequence[int]) -> dt.datetime | None:
+    """What a dashboard runs before it reads: recompute the practices' dirty days now (today's work shows at
+    once, not after the next scheduled refresh), then the latest refresh time of these practices, which is
+    what the figures in memory must be newer than (None: never refreshed). Runs in the caller's session (the
+    reader's own RLS context); a practice another refresh is working on is left to that refresh."""
+    for practice_id in practice_ids:
+        refresh_practice(session, practice_id, wait=False)
+    return session.scalar(
+        text("SELECT max(refreshed_at) FROM mart_refresh WHERE practice_id = ANY(:ids)"),
+        {"ids": list(practice_ids)},
+    )
 
 
 def practices_to_refresh(admin_engine: Engine, *, full: bool = False) -> list[int]:

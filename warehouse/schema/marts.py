@@ -13,6 +13,7 @@ roll-up is a plain ``SUM`` over the rows the session may see. Days are the pract
 - ``mart_open_invoice``: invoices with an outstanding amount (receivables; ageing is computed at read time).
 - ``mart_dirty_day``: the change queue — practice-days whose source rows changed since the last refresh,
   filled by statement-level triggers on the source tables (migration 0006).
+- ``mart_refresh``: when a practice's marts were last recomputed (the dashboards' "as of").
 """
 
 from __future__ import annotations
@@ -147,6 +148,16 @@ class MartDirtyDay(Base):
     practice_id: Mapped[int] = mapped_column(primary_key=True)
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     marked_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class MartRefresh(Base):
+    """When the practice's marts were last recomputed; written in the refresh's own transaction."""
+
+    __tablename__ = "mart_refresh"
+    __table_args__ = (_tenant_fk(), {"info": practice_table()})
+
+    practice_id: Mapped[int] = mapped_column(primary_key=True)
+    refreshed_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
 
 
 Index("ix_mart_open_invoice_issued", MartOpenInvoice.practice_id, MartOpenInvoice.issued_on)

@@ -1,0 +1,46 @@
+"""When each practice's marts were last recomputed (``mart_refresh``), so the dashboards can say "as of" and
+know when the figures they keep in memory are out of date.
+
+A refresh writes the stamp in the transaction that recomputes the marts, whoever runs it (the Dagster schedule
+or a dashboard that finds the practice's change queue non-empty), so a reader comparing stamps sees exactly
+when the marts changed.
+
+Revision ID: 0340
+Revises: 0307
+Create Date: 2026-11-25
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from warehouse.migrations.ddl import APP_ROLE, SYSTEM_ROLE, protect_practice_table
+
+revision: str = "0340"
+down_revision: str | Sequence[str] | None = "0307"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "mart_refresh",
+        sa.Column("practice_id", sa.BigInteger(), nullable=False),
+        sa.Column(
+            "refreshed_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+        ),
+        sa.ForeignKeyConstraint(
+            ["practice_id"], ["tenant.id"], name=op.f("fk_mart_refresh_practice_id_tenant")
+        ),
+        sa.PrimaryKeyConstraint("practice_id", name=op.f("pk_mart_refresh")),
+        info={"tenancy": "practice"},
+    )
+    op.execute(protect_practice_table("mart_refresh"))
+
+
+def downgrade() -> None:
+    op.execute(f"REVOKE ALL ON mart_refresh FROM {APP_ROLE}, {SYSTEM_ROLE}")
+    op.drop_table("mart_refresh")
