@@ -20,7 +20,7 @@ from alembic import op
 from warehouse.migrations.ddl import APP_ROLE, SYSTEM_ROLE, protect_practice_table
 
 revision: str = "0340"
-down_revision: str | Sequence[str] | None = "0307"
+down_revision: str | Sequence[str] | None = "0320"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
