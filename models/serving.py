@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from models.eventlog import END
 from models.next_action import NextActionModel
-from models.no_show.model import NoShowModel
+from models.no_show.model import NoShowModel, elevated
 from models.training import WORK_SESSION, care_log, franchise_of, load
 from models.work_sessions import SESSION_ATTRS, SESSION_GAP, actor_events, normalise_sessions, split_sessions
 from warehouse import model_store
@@ -46,6 +46,11 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "consult_started": ("open_consult", "Start the consult"),
     "consult_completed": ("open_consult", "Complete the consult"),
 }
+
+# A suggestion is an action the model finds reasonably likely. Without a floor, a patient whose latest visit is
+# finished (the model gives the episode's end ~99 %) was shown the three "best" actions at 0.01-0.1 % each,
+# read as "0%" on the card: noise dressed up as advice.
+MIN_SCORE = 0.05
 
 
 @dataclass(frozen=True)
@@ -167,10 +172,11 @@ def _pick(
     log: bool,
     basis: str = "care_episode",
 ) -> list[Suggestion]:
-    """The ``k`` best-ranked activities that are one-click actions, logged as shown when ``log``."""
+    """The ``k`` best-ranked activities that are one-click actions with a probability of at least
+    ``MIN_SCORE``, logged as shown when ``log``."""
     picked: list[Suggestion] = []
     for activity, p in ranked:
-        if activity == END or activity not in ACTIONS or len(picked) == k:
+        if activity == END or activity not in ACTIONS or p < MIN_SCORE or len(picked) == k:
             continue
         action, label = ACTIONS[activity]
         extra = {"appointment_type": "vaccination"} if activity == "vaccination" else {}
@@ -191,17 +197,28 @@ def log_suggestion_outcome(session: Session, practice_id: int, suggestion_id: in
     model_store.log_outcome(session, practice_id, suggestion_id, accepted=accepted)
 
 
-def no_show_risk(
+@dataclass(frozen=True)
+class NoShowRisk:
+    p_no_show: float
+    base_rate: float  # the practice's no-show rate the model was trained on
+
+    @property
+    def elevated(self) -> bool:
+        """Worth a warning: clearly above what any appointment of the practice risks (``no_show.elevated``)."""
+        return elevated(self.p_no_show, self.base_rate)
+
+
+def no_show_risks(
     session: Session, appointment_ids: Sequence[int], *, practice_ids: Sequence[int]
-) -> dict[int, float]:
-    """``appointment_id → P(no-show)`` for the given appointments (their clients' history is read too).
-    Appointments of practices without a promoted no-show model are left out."""
+) -> dict[int, NoShowRisk]:
+    """``appointment_id →`` its no-show risk with the practice's base rate (their clients' history is read
+    too). Appointments of practices without a promoted no-show model are left out."""
     if not appointment_ids:
         return {}
     frame = appointment_frame(
         session, list(practice_ids), appointment_ids=appointment_ids, with_client_history=True
     )
-    risks: dict[int, float] = {}
+    risks: dict[int, NoShowRisk] = {}
     for practice_id in frame["practice_id"].unique().to_list():
         stored = model_store.promoted(session, franchise_of(session, practice_id), "no_show")
         if stored is None:
@@ -211,10 +228,18 @@ def no_show_risk(
         rows = frame.filter(pl.col("practice_id") == practice_id)
         wanted = rows.filter(pl.col("appointment_id").is_in(list(appointment_ids)))
         result = model.predict(wanted, history=rows)
-        risks.update(
-            dict(zip(result["appointment_id"].to_list(), result["p_no_show"].to_list(), strict=True))
-        )
+        base_rate = model.base_rate(practice_id)
+        for appointment_id, p in result.select("appointment_id", "p_no_show").iter_rows():
+            risks[appointment_id] = NoShowRisk(p, base_rate)
     return risks
+
+
+def no_show_risk(
+    session: Session, appointment_ids: Sequence[int], *, practice_ids: Sequence[int]
+) -> dict[int, float]:
+    """``appointment_id → P(no-show)`` (see :func:`no_show_risks`)."""
+    risks = no_show_risks(session, appointment_ids, practice_ids=practice_ids)
+    return {appointment_id: risk.p_no_show for appointment_id, risk in risks.items()}
 
 
 def expected_no_shows(session: Session, practice_id: int, week_start: dt.date) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import streamlit as st
 from dashboard.components import session as ctx
 from dashboard.components.pages import page_opening
 from models.serving import Suggestion, log_suggestion_outcome
+from warehouse import formatting as fmt
 
 # Which workspace carries out each kind of action; the patient in focus stays in focus there.
 ACTION_OPENS = {
@@ -34,14 +35,14 @@ def shown_once(key: str, compute: Callable[[], list[Suggestion]]) -> list[Sugges
 
 def render_suggestions(suggestions: list[Suggestion], key: str) -> None:
     if not suggestions:
-        st.caption("No suggestion yet: the next-action model has no history for this context.")
+        st.caption("No suggestion: the next-action model sees no likely next step here.")
         return
     if suggestions[0].basis == "work_session":
         st.caption("What you will likely do next in your current work session")
     roles = ctx.user().roles
     for suggestion in suggestions:
         target = page_opening(ACTION_OPENS.get(suggestion.action, "patient"), roles)
-        label = f"{suggestion.label} · {suggestion.score:.0%}"
+        label = f"{suggestion.label} · {fmt.percent(suggestion.score, 0)}"
         if st.button(label, key=f"{key}.{suggestion.rank}", disabled=target is None, width="stretch"):
             if suggestion.suggestion_id is not None:
                 with ctx.tenant() as session:

@@ -9,12 +9,10 @@ import streamlit as st
 
 from dashboard.components import session as ctx
 from dashboard.components.agenda import timeline
-from models.serving import no_show_risk
+from dashboard.components.no_show import render_no_show_risks
+from models.serving import no_show_risks
 from warehouse import scheduling as sched
 from warehouse.security.permissions import CONSULT_WRITE, SCHEDULE_WRITE, allowed
-
-# Booked appointments at or above this no-show probability get a badge (about twice the base rate).
-NO_SHOW_BADGE = 0.15
 
 user = ctx.user()
 can_write = allowed(user.roles, SCHEDULE_WRITE)
@@ -59,27 +57,8 @@ timeline(agenda, ctx.TZ, start=start, end=end, key=f"timeline-{view}")
 upcoming = agenda.filter(pl.col("status") == "booked")
 if upcoming.height:
     with ctx.tenant() as session:
-        risks = no_show_risk(session, upcoming["id"].to_list(), practice_ids=[practice_id])
-    at_risk = (
-        upcoming.with_columns(
-            pl.col("id").replace_strict(risks, default=None, return_dtype=pl.Float64).alias("risk")
-        )
-        .filter(pl.col("risk") >= NO_SHOW_BADGE)
-        .sort("risk", descending=True)
-    )
-    if at_risk.height:
-        st.warning(f"{at_risk.height} booked appointment(s) with a no-show risk of {NO_SHOW_BADGE:.0%} or more — "
-                   "a reminder call may save the slot.", icon=":material/event_busy:")  # fmt: skip
-        st.dataframe(
-            at_risk.with_columns(
-                pl.col("starts_at")
-                .dt.convert_time_zone(str(ctx.TZ))
-                .dt.strftime("%a %d %H:%M")
-                .alias("when"),
-                (pl.col("risk") * 100).round(0).cast(pl.Int64).alias("risk %"),
-            ).select("when", "patient", "client", "resource", "risk %"),
-            hide_index=True,
-        )
+        risks = no_show_risks(session, upcoming["id"].to_list(), practice_ids=[practice_id])
+    render_no_show_risks(upcoming, risks)
 
 book_tab, manage_tab = st.tabs(["Book", "Appointment"])
 
