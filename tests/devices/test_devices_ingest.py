@@ -136,7 +136,7 @@ def test_dicom_in_inbox_resolves_to_an_encrypted_document_and_imaging_study(fres
             "no_patient_match",
             "dicom",
         )
-        result = wh.resolve_inbox(session, first.message_id, clinic.patients["bello"], user_id=None, parser=parse_raw,
+        result = wh.resolve_inbox(session, first.message_id, clinic.patients["bello"], actor=None, parser=parse_raw,
                                   master_key=MASTER_KEY)  # fmt: skip
     assert (result.status, result.patient_id) == ("resolved", clinic.patients["bello"])
     with fresh_db.as_app(clinic.context) as session:

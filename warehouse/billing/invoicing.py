@@ -81,7 +81,7 @@ def line_amounts_of(line: InvoiceLine) -> LineAmounts:
 def create_draft(
     session: Session, actor: Actor, *, practice_id: int, client_id: int, visit_id: int | None = None
 ) -> Invoice:
-    require(actor.roles, BILLING_WRITE)
+    require(actor, BILLING_WRITE, practice_id)
     exists = session.scalar(select(Client.id).where(Client.practice_id == practice_id, Client.id == client_id,
                                                     Client.deleted_at.is_(None)))  # fmt: skip
     if exists is None:
@@ -96,7 +96,7 @@ def create_draft(
 def draft_from_visit(session: Session, actor: Actor, *, practice_id: int, visit_id: int) -> Invoice:
     """A draft for the visit's primary owner: the consult from the practice's price list, and every prescribed
     product of the visit (at the practice's price where it overrides the franchise's)."""
-    require(actor.roles, BILLING_WRITE)
+    require(actor, BILLING_WRITE, practice_id)
     visit = session.scalar(select(Visit).where(Visit.practice_id == practice_id, Visit.id == visit_id))
     if visit is None:
         raise BillingError("visit", "Choose a visit of this practice.")
@@ -164,7 +164,7 @@ def add_line(
     description: str | None = None,
 ) -> InvoiceLine:  # fmt: skip
     """A line from the practice's price list (its price and VAT rate), with an optional discount."""
-    require(actor.roles, BILLING_WRITE)
+    require(actor, BILLING_WRITE, practice_id)
     invoice = _invoice(session, practice_id, invoice_id)
     _require_draft(invoice)
     price = next((p for p in price_list(session, practice_id) if p.product_id == product_id), None)
@@ -178,7 +178,7 @@ def add_line(
 
 
 def remove_line(session: Session, actor: Actor, *, practice_id: int, invoice_id: int, line_id: int) -> None:
-    require(actor.roles, BILLING_WRITE)
+    require(actor, BILLING_WRITE, practice_id)
     invoice = _invoice(session, practice_id, invoice_id)
     _require_draft(invoice)
     session.execute(delete(InvoiceLine).where(InvoiceLine.practice_id == practice_id,
@@ -212,7 +212,7 @@ def issue(
     session: Session, actor: Actor, *, practice_id: int, invoice_id: int, issued_on: dt.date
 ) -> Invoice:
     """Give a draft its number and make it owed; an issued invoice never changes (correct it by a credit note)."""
-    require(actor.roles, BILLING_WRITE)
+    require(actor, BILLING_WRITE, practice_id)
     invoice = _invoice(session, practice_id, invoice_id)
     _require_draft(invoice)
     if not _lines(session, practice_id, invoice_id):
@@ -247,7 +247,7 @@ def record_payment(
     session: Session, actor: Actor, *, practice_id: int, invoice_id: int, method: str, amount_cents: int
 ) -> Payment:
     """A payment against an issued invoice (at most what is still open); a fully paid invoice becomes paid."""
-    require(actor.roles, BILLING_WRITE)
+    require(actor, BILLING_WRITE, practice_id)
     if method not in PAYMENT_METHODS:
         raise BillingError("method", "Choose cash, pin or transfer.")
     invoice = _invoice(session, practice_id, invoice_id)
@@ -277,7 +277,7 @@ def credit(
     """A credit note: a negative copy of every line, numbered in the same series and pointing at the original,
     which becomes ``credited``. The client's balance drops by the original total (below zero when it was paid:
     a refund is owed)."""
-    require(actor.roles, BILLING_WRITE)
+    require(actor, BILLING_WRITE, practice_id)
     original = _invoice(session, practice_id, invoice_id)
     if original.status not in ("issued", "paid") or original.credit_of_id is not None:
         raise BillingError(
