@@ -29,7 +29,7 @@ if unavailable := st.session_state.pop("focus_unavailable", None):
 if query.strip():
     with ctx.tenant() as session:
         results = search(session, query, master_key=app_runtime().master_key(), now=ctx.now())
-    show_results(results, user.roles, labels)
+    show_results(results, ctx.permissions(), labels)
 
 if card_open:
     with ctx.tenant() as session:

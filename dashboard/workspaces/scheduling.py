@@ -11,14 +11,13 @@ from dashboard.components import session as ctx
 from dashboard.components.agenda import timeline
 from models.serving import no_show_risk
 from warehouse import scheduling as sched
-from warehouse.security.permissions import CONSULT_WRITE, SCHEDULE_WRITE, allowed
+from warehouse.security.permissions import CONSULT_WRITE, SCHEDULE_WRITE
 
 # Booked appointments at or above this no-show probability get a badge (about twice the base rate).
 NO_SHOW_BADGE = 0.15
 
-user = ctx.user()
-can_write = allowed(user.roles, SCHEDULE_WRITE)
-can_consult = allowed(user.roles, CONSULT_WRITE)
+can_write = ctx.may(SCHEDULE_WRITE)
+can_consult = ctx.may(CONSULT_WRITE)
 state = st.session_state
 
 # --- where we are: practice, focus from the hub --------------------------------------------------------------
