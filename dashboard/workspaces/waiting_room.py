@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard.components import session as ctx
 from warehouse import scheduling as sched
-from warehouse.security.permissions import CONSULT_WRITE, SCHEDULE_WRITE
+from warehouse.security.permissions import CONSULT_WRITE, SCHEDULE_WRITE, NotPermitted
 
 REFRESH = dt.timedelta(seconds=15)
 practice_id = ctx.one_practice("wr.practice")
@@ -21,7 +21,7 @@ def _act(action, appointment_id: int) -> None:  # noqa: ANN001
     try:
         with ctx.tenant() as session:
             action(session, ctx.actor(), practice_id=practice_id, appointment_id=appointment_id)
-    except sched.SchedulingError as exc:
+    except (sched.SchedulingError, NotPermitted) as exc:
         st.session_state["wr.error"] = str(exc)
 
 
