@@ -77,9 +77,7 @@ if rec.owners.height:
             state["card.client"] = (practice_id, owner["client_id"])
             st.switch_page(page("client_card").path)
 
-if ctx.may(SCHEDULE_WRITE) and st.button(
-    "Book an appointment", icon=":material/event:", key="rec.book"
-):
+if ctx.may(SCHEDULE_WRITE) and st.button("Book an appointment", icon=":material/event:", key="rec.book"):
     state["sched.practice"] = practice_id
     state["sched.patient_focus"] = (patient_id, rec.primary_client_id)
     st.switch_page(page("scheduling").path)

@@ -157,7 +157,10 @@ def test_numbering_is_gap_free_under_ten_concurrent_issuers_and_per_practice(ws_
     assert sorted(numbers) == [f"2026-{n:06d}" for n in range(1, 10)]
     with ws_db.as_app(_ctx(ws_db, "a2")) as session:  # another practice starts its own series
         draft = inv.create_draft(
-            session, Actor.at(a2.user_id, a2.practice_id, DESK), practice_id=a2.practice_id, client_id=a2.client_id
+            session,
+            Actor.at(a2.user_id, a2.practice_id, DESK),
+            practice_id=a2.practice_id,
+            client_id=a2.client_id,
         )
         inv.add_line(session, Actor.at(a2.user_id, a2.practice_id, DESK), practice_id=a2.practice_id, invoice_id=draft.id,
                      product_id=product_id, quantity="1")  # fmt: skip

@@ -78,7 +78,10 @@ def test_free_slots_respect_shift_bookings_and_practice_duration_and_a_conflict_
 def test_check_in_consult_flow_and_receptionist_gets_no_clinical_writes(ws_db):
     a1, week = ws_db.world.practices["a1"], ws_db.week
     appointment_id = week.today_appointment["a1"]
-    reception, vet = sched.Actor.at(a1.user_id, a1.practice_id, RECEPTION), sched.Actor.at(a1.user_id, a1.practice_id, VET)
+    reception, vet = (
+        sched.Actor.at(a1.user_id, a1.practice_id, RECEPTION),
+        sched.Actor.at(a1.user_id, a1.practice_id, VET),
+    )
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
         sched.check_in(session, reception, practice_id=a1.practice_id, appointment_id=appointment_id)
         board = sched.waiting_room(session, a1.practice_id, dt.datetime.now(dt.UTC))
