@@ -62,7 +62,6 @@ CLIENTS_PER_PRACTICE = 3500
 STAFF = 4
 MASTER_KEY = bytes(32)
 VET, MANAGER = frozenset({"veterinarian"}), frozenset({"franchise_manager"})
-RECEPTION = Actor(None, frozenset({"receptionist"}))
 PAGE_TARGET_MS = 200
 # The franchise price list invoicing reads: the consult (which every draft from a visit gets) and some items.
 PRODUCTS = (("C-CONS", "Consult", "service", 4500, 2100), ("M-VACC", "Vaccin", "medicine", 2450, 900),
@@ -281,7 +280,8 @@ def _draft_rolled_back(session: Session, practice_id: int, visit_id: int) -> Non
     """The invoice a receptionist makes from a visit (lines from the price list), undone so every round
     drafts from the same visits."""
     savepoint = session.begin_nested()
-    invoicing.draft_from_visit(session, RECEPTION, practice_id=practice_id, visit_id=visit_id)
+    reception = Actor.at(None, practice_id, {"receptionist"})
+    invoicing.draft_from_visit(session, reception, practice_id=practice_id, visit_id=visit_id)
     savepoint.rollback()
 
 

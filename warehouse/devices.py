@@ -52,6 +52,7 @@ from warehouse.schema.clients import Client, ClientPatient, Patient
 from warehouse.schema.clinical import Document, LabObservation, LabOrder
 from warehouse.schema.ingestion import DeviceMessage, DocumentContent, ImagingStudy
 from warehouse.schema.tenancy import TenantDataKey
+from warehouse.security.permissions import DEVICE_INBOX, Actor, require
 from warehouse.tenancy import AccessContext, apply_context
 
 __all__ = [
@@ -1264,13 +1265,17 @@ def resolve_inbox(
     session: Session,
     message_id: int,
     patient_id: int,
-    user_id: int | None,
+    actor: Actor | None,
     *,
     parser: RawParser,
     master_key: bytes | None = None,
 ) -> RecordResult:
-    """A person picked the patient: re-process the stored raw copy for that patient (status ``resolved``)."""
+    """A person picked the patient: re-process the stored raw copy for that patient (status ``resolved``).
+    ``actor`` None is the operator at the command line (``vetconnect devices resolve``), who has no account."""
     msg = _locked_inbox_message(session, message_id)
+    if actor is not None:
+        require(actor, DEVICE_INBOX, msg.practice_id)
+    user_id = None if actor is None else actor.user_id
     outcome = parser(bytes(msg.raw), msg.source, msg.filename)
     if outcome.inbox_reason is not None:
         raise InboxError(

@@ -112,7 +112,7 @@ def upload_document(
     master_key: bytes, title: str | None = None,
 ) -> Document:  # fmt: skip
     """Check and store an attachment of the patient; the bytes only encrypted."""
-    require(actor.roles, RECORDS_WRITE)
+    require(actor, RECORDS_WRITE, practice_id)
     _require_patient(session, practice_id, patient_id)
     kind = check_upload(filename, content)
     name = re.sub(r"[\\/\x00-\x1f]", "_", filename.strip())
@@ -145,7 +145,7 @@ def read_document(
     session: Session, actor: Actor, *, practice_id: int, document_id: int, master_key: bytes
 ) -> StoredDocument:
     """The decrypted attachment (an audited read of the clinical record)."""
-    require(actor.roles, RECORDS_READ)
+    require(actor, RECORDS_READ, practice_id)
     row = session.execute(
         select(Document, DocumentContent.ciphertext, DocumentContent.key_version)
         .join(DocumentContent, (DocumentContent.practice_id == Document.practice_id)

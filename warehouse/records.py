@@ -33,7 +33,7 @@ from warehouse.schema.clinical import (
 )
 from warehouse.schema.scheduling import Appointment
 from warehouse.schema.tenancy import Tenant, TenantDataKey
-from warehouse.security.permissions import CONSULT_WRITE, RECORDS_WRITE, NotPermitted, require
+from warehouse.security.permissions import CONSULT_WRITE, PRESCRIBE_UDD, RECORDS_WRITE, require
 
 Actor = sched.Actor
 DUE_SOON_DAYS = 30
@@ -396,8 +396,8 @@ def write_consult(
 ) -> Visit:  # fmt: skip
     """The SOAP note of an appointment's consult. The appointment moves on as the scheduling service moves it
     (checked in → in consult, and done when ``finish``); the visit of the appointment is reused while unsigned."""
-    require(actor.roles, CONSULT_WRITE)
-    require(actor.roles, RECORDS_WRITE)
+    require(actor, CONSULT_WRITE, practice_id)
+    require(actor, RECORDS_WRITE, practice_id)
     fields = {"subjective": note.subjective, "objective": note.objective, "assessment": note.assessment,
               "plan": note.plan}  # fmt: skip
     if not any((v or "").strip() for v in fields.values()):
@@ -499,7 +499,7 @@ def record_vaccination(
 ) -> tuple[Vaccination, Reminder]:  # fmt: skip
     """A vaccination and its booster reminder: due after the protocol's interval (the practice's own interval
     when it overrides the franchise's). Pending vaccination reminders of the same protocol are closed."""
-    require(actor.roles, RECORDS_WRITE)
+    require(actor, RECORDS_WRITE, practice_id)
     patient = _require_patient(session, practice_id, patient_id)
     if protocol_id is None:
         raise RecordsError("protocol", "Choose the vaccine.")
@@ -593,7 +593,7 @@ def prescribe(
 ) -> Prescription:  # fmt: skip
     """A prescription. A product's own dispensing category wins over the one typed; UDD (vet-only) items may
     be prescribed by a veterinarian only."""
-    require(actor.roles, RECORDS_WRITE)
+    require(actor, RECORDS_WRITE, practice_id)
     _require_patient(session, practice_id, patient_id)
     franchise_id = None
     if product_id is not None:
@@ -607,8 +607,8 @@ def prescribe(
         raise RecordsError("product", "Choose a medicine or type its name.")
     if dispensing_category not in DISPENSING_CATEGORIES:
         raise RecordsError("dispensing_category", "Choose the dispensing category (VRIJ, URA, UDA or UDD).")
-    if dispensing_category == "UDD" and "veterinarian" not in actor.roles:
-        raise NotPermitted("UDD medicines may be prescribed by a veterinarian only")
+    if dispensing_category == "UDD":
+        require(actor, PRESCRIBE_UDD, practice_id)
     amount = parse_quantity(quantity)
     prescription = Prescription(practice_id=practice_id, patient_id=patient_id, visit_id=visit_id,
                                 franchise_id=franchise_id, product_id=product_id, product_name=name[:200],

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from warehouse.schema.clients import ClientPatient, Patient
 from warehouse.schema.operations import Event
 from warehouse.schema.scheduling import SLOT_HOLDING_STATUSES, Appointment, Resource, StaffShift
-from warehouse.security.permissions import CONSULT_WRITE, SCHEDULE_WRITE, require
+from warehouse.security.permissions import CONSULT_WRITE, SCHEDULE_WRITE, Actor, require
 from warehouse.shared_resources import EffectiveAppointmentType as AppointmentTypeView
 from warehouse.shared_resources import effective_appointment_types
 
@@ -142,14 +142,6 @@ class SchedulingError(ValueError):
 
 
 @dataclass(frozen=True)
-class Actor:
-    """Who acts: written to events and checked against the role permissions."""
-
-    user_id: int | None
-    roles: frozenset[str]
-
-
-@dataclass(frozen=True)
 class ResourceView:
     id: int
     kind: str
@@ -264,7 +256,7 @@ def _event(
     session: Session, appointment: Appointment, activity: str, actor: Actor, **attributes: object
 ) -> None:
     session.add(Event(practice_id=appointment.practice_id, activity=activity, actor_user_id=actor.user_id,
-                      actor_role=min(actor.roles) if actor.roles else None, patient_id=appointment.patient_id,
+                      actor_role=min(actor.roles_at(appointment.practice_id), default=None), patient_id=appointment.patient_id,
                       appointment_id=appointment.id, client_id=appointment.client_id,
                       attributes={k: v for k, v in attributes.items() if v is not None}))  # fmt: skip
 
@@ -288,7 +280,7 @@ def book(
 ) -> Appointment:  # fmt: skip
     """Book a patient: the type's practice duration, species rule and the resource's shift are checked here;
     double booking is left to the exclusion constraint (raises :class:`BookingConflict`)."""
-    require(actor.roles, SCHEDULE_WRITE)
+    require(actor, SCHEDULE_WRITE, practice_id)
     kind = appointment_type(session, practice_id, appointment_type_id)
     client_id, species = _primary_client(session, practice_id, patient_id)
     _check_species(kind, species)
@@ -345,7 +337,7 @@ def reschedule(
     session: Session, actor: Actor, *, practice_id: int, appointment_id: int, starts_at: dt.datetime,
     resource_id: int | None = None,
 ) -> Appointment:  # fmt: skip
-    require(actor.roles, SCHEDULE_WRITE)
+    require(actor, SCHEDULE_WRITE, practice_id)
     appointment = _appointment(session, practice_id, appointment_id)
     _require_status(appointment, "booked", doing="reschedule")
     old_start, old_resource = appointment.starts_at, appointment.resource_id
@@ -378,7 +370,7 @@ def _transition(
     session: Session, actor: Actor, practice_id: int, appointment_id: int, *, permission: str,
     allowed: tuple[str, ...], to: str, activity: str, doing: str, stamp: str | None, **attributes: object,
 ) -> Appointment:  # fmt: skip
-    require(actor.roles, permission)
+    require(actor, permission, practice_id)
     appointment = _appointment(session, practice_id, appointment_id)
     _require_status(appointment, *allowed, doing=doing)
     appointment.status = to

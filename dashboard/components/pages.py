@@ -1,7 +1,8 @@
 """The page table: which workspaces exist, who may open them, and which workspace opens a search hit.
 
 To add a workspace, add one ``PageSpec`` (and, if it opens search hits, a line in ``OPENS``); ``app.py``
-builds the navigation from this table and the signed-in user's permissions.
+builds the navigation from this table and the signed-in user's permissions at the practice chosen in the
+switcher (``session.permissions()``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from warehouse.security.permissions import (
     RECORDS_READ,
     SCHEDULE_READ,
     WAITING_ROOM,
-    permissions_for,
 )
 
 
@@ -73,8 +73,8 @@ OPENS: dict[str, tuple[str, ...]] = {
 }
 
 
-def pages_for(roles: frozenset[str]) -> list[PageSpec]:
-    granted = permissions_for(roles)
+def pages_for(granted: frozenset[str]) -> list[PageSpec]:
+    """The pages these permissions open (the permissions at one practice, or at all of the chosen ones)."""
     return [p for p in PAGES if p.permission is None or p.permission in granted]
 
 
@@ -82,6 +82,6 @@ def page(key: str) -> PageSpec:
     return next(p for p in PAGES if p.key == key)
 
 
-def page_opening(kind: str, roles: frozenset[str]) -> PageSpec | None:
-    available = {p.key: p for p in pages_for(roles)}
+def page_opening(kind: str, granted: frozenset[str]) -> PageSpec | None:
+    available = {p.key: p for p in pages_for(granted)}
     return next((available[k] for k in OPENS.get(kind, ()) if k in available), None)

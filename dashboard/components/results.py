@@ -19,10 +19,10 @@ KIND_ICONS = {
 }  # fmt: skip
 
 
-def open_hit(hit: SearchHit, roles: frozenset[str]) -> None:
+def open_hit(hit: SearchHit, granted: frozenset[str]) -> None:
     """Put what the target workspace needs into session state and switch to it."""
     st.session_state["focus"] = hit
-    target = page_opening(hit.kind, roles)
+    target = page_opening(hit.kind, granted)
     if target is None:
         st.session_state["focus_unavailable"] = hit.kind
         return
@@ -31,7 +31,7 @@ def open_hit(hit: SearchHit, roles: frozenset[str]) -> None:
     st.switch_page(target.path)
 
 
-def show_results(results: SearchResults, roles: frozenset[str], practice_label: dict[int, str]) -> None:
+def show_results(results: SearchResults, granted: frozenset[str], practice_label: dict[int, str]) -> None:
     if not results.hits:
         st.info(
             f"Nothing found for “{results.query}”. Try part of a name, a phone number, a chip or a postcode."
@@ -48,5 +48,5 @@ def show_results(results: SearchResults, roles: frozenset[str], practice_label: 
                     f"**{hit.title}**  \n{hit.detail}{where}", key=f"hit-{kind}-{hit.practice_id}-{hit.id}",
                     icon=KIND_ICONS[kind], width="stretch",
                 ):  # fmt: skip
-                    open_hit(hit, roles)
+                    open_hit(hit, granted)
     st.caption(f"{len(results.hits)} results in {results.elapsed_ms:.0f} ms")

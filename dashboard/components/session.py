@@ -20,7 +20,8 @@ import streamlit as st
 from sqlalchemy.orm import Session
 
 from dashboard.runtime import app_runtime
-from warehouse.scheduling import PRACTICE_TZ, Actor
+from warehouse.scheduling import PRACTICE_TZ
+from warehouse.security.permissions import Actor
 from warehouse.security.sessions import ENDED_MESSAGES, check_session, end_session
 from warehouse.security.signin import SignedInUser, context_for_choice
 from warehouse.tenancy import AccessContext, tenant_session
@@ -115,9 +116,25 @@ def context() -> AccessContext:
     return context_for_choice(user(), practice_choice())
 
 
-def actor() -> Actor:
+def permissions() -> frozenset[str]:
+    """What the user may do where they work now: the permissions their roles grant at the practice chosen in
+    the switcher (with "All practices", those held at every one of them)."""
+    return user().permissions_in(context().practice_ids)
+
+
+def roles_here() -> frozenset[str]:
+    """The user's roles at the practices chosen in the switcher (what their own task list is made of)."""
     signed_in = user()
-    return Actor(signed_in.user_id, signed_in.roles)
+    return frozenset().union(*(signed_in.practice_roles.get(p, frozenset()) for p in context().practice_ids))
+
+
+def may(permission: str) -> bool:
+    return permission in permissions()
+
+
+def actor() -> Actor:
+    """The user as the services see them: roles per practice, checked at the practice each write goes to."""
+    return user().actor()
 
 
 @contextmanager
@@ -139,6 +156,12 @@ def one_practice(key: str) -> int:
 
 def practice_name(practice_id: int) -> str:
     return next((p.name for p in user().practices if p.id == practice_id), str(practice_id))
+
+
+def here() -> str:
+    """Where the user works now, for messages: the practice chosen in the switcher, or "all your practices"."""
+    practice_ids = context().practice_ids
+    return practice_name(practice_ids[0]) if len(practice_ids) == 1 else "all your practices"
 
 
 def now() -> dt.datetime:

@@ -39,9 +39,9 @@ def render_suggestions(suggestions: list[Suggestion], key: str) -> None:
         return
     if suggestions[0].basis == "work_session":
         st.caption("What you will likely do next in your current work session")
-    roles = ctx.user().roles
+    granted = ctx.permissions()
     for suggestion in suggestions:
-        target = page_opening(ACTION_OPENS.get(suggestion.action, "patient"), roles)
+        target = page_opening(ACTION_OPENS.get(suggestion.action, "patient"), granted)
         label = f"{suggestion.label} · {fmt.percent(suggestion.score, 0)}"
         if st.button(label, key=f"{key}.{suggestion.rank}", disabled=target is None, width="stretch"):
             if suggestion.suggestion_id is not None:

@@ -13,14 +13,13 @@ from warehouse.billing import invoicing as inv
 from warehouse.billing import numbering
 from warehouse.billing.balances import client_balances
 from warehouse.billing.pdf import invoice_pdf
-from warehouse.security.permissions import BILLING_READ, BILLING_WRITE, NotPermitted, allowed
+from warehouse.security.permissions import BILLING_READ, BILLING_WRITE, NotPermitted
 
-user = ctx.user()
 state = st.session_state
-if not allowed(user.roles, BILLING_READ):
-    st.error("Your role cannot open billing.")
+if not ctx.may(BILLING_READ):
+    st.error(f"Your role at {ctx.here()} cannot open billing.")
     st.stop()
-can_write = allowed(user.roles, BILLING_WRITE)
+can_write = ctx.may(BILLING_WRITE)
 practice_ids = ctx.context().practice_ids
 focus = state.get("focus")
 if focus is not None and focus.kind == "invoice" and focus.practice_id in practice_ids:

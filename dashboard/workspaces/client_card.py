@@ -11,12 +11,11 @@ from dashboard.runtime import app_runtime
 from warehouse import records
 from warehouse.billing import invoicing
 from warehouse.search import search
-from warehouse.security.permissions import BILLING_READ, CLIENTS_READ, RECORDS_READ, allowed
+from warehouse.security.permissions import BILLING_READ, CLIENTS_READ, RECORDS_READ
 
-user = ctx.user()
 state = st.session_state
-if not allowed(user.roles, CLIENTS_READ):
-    st.error("Your role cannot open client cards.")
+if not ctx.may(CLIENTS_READ):
+    st.error(f"Your role at {ctx.here()} cannot open client cards.")
     st.stop()
 practice_ids = ctx.context().practice_ids
 focus = state.get("focus")
@@ -88,11 +87,11 @@ for animal in card.patients.iter_rows(named=True):
     born = f" · born {animal['date_of_birth']:%d-%m-%Y}" if animal["date_of_birth"] else ""
     cols[0].write(f"**{animal['name']}** · {animal['species']}{' · ' + animal['breed'] if animal['breed'] else ''}"
                   f"{born}{' · deceased' if animal['deceased'] else ''}")  # fmt: skip
-    if allowed(user.roles, RECORDS_READ) and cols[1].button("Open record", key=f"card.open.{animal['id']}"):
+    if ctx.may(RECORDS_READ) and cols[1].button("Open record", key=f"card.open.{animal['id']}"):
         state["rec.practice"], state["rec.patient"] = practice_id, animal["id"]
         st.switch_page(page("records").path)
 
-if allowed(user.roles, BILLING_READ):
+if ctx.may(BILLING_READ):
     st.subheader("Invoices")
     if client_invoices.height:
         shown = client_invoices.with_columns(

@@ -11,8 +11,8 @@ from dashboard.components import session as ctx
 from vetconnect.device_parsing import device_master_key, device_parser
 from warehouse import devices as wh
 from warehouse import formatting as fmt
+from warehouse.security.permissions import DEVICE_INBOX, NotPermitted
 
-RESOLVERS = frozenset({"veterinarian", "nurse", "practice_manager"})
 REASONS = {
     "no_patient_match": "No matching patient",
     "ambiguous_patient": "More than one patient matches",
@@ -92,8 +92,9 @@ message_id = st.selectbox(
 )  # fmt: skip
 item = by_id[message_id]
 st.markdown(f"**{REASONS.get(item.reason or '', item.reason)}** — {item.detail or ''}")
-if not user.roles & RESOLVERS:
-    st.info("A veterinarian, nurse or practice manager matches these messages to a patient.")
+if not ctx.actor().may(DEVICE_INBOX, item.practice_id):
+    st.info(f"At {names.get(item.practice_id, 'this practice')} a veterinarian, nurse or practice manager "
+            "matches these messages to a patient.")  # fmt: skip
     st.stop()
 
 query = st.text_input("Find the patient: microchip, patient id, or the patient's or owner's name (exact)",
@@ -115,9 +116,9 @@ if query.strip():
         if st.button("Load the results for this patient", type="primary", key="dev_inbox.resolve"):
             try:
                 with ctx.tenant() as session:
-                    result = wh.resolve_inbox(session, item.message_id, patient_id, user.user_id,
+                    result = wh.resolve_inbox(session, item.message_id, patient_id, ctx.actor(),
                                               parser=device_parser(), master_key=device_master_key())  # fmt: skip
-            except wh.InboxError as exc:
+            except (wh.InboxError, NotPermitted) as exc:
                 st.error(str(exc))
             else:
                 chosen = by_patient[patient_id]

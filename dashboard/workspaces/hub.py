@@ -30,7 +30,7 @@ if unavailable := st.session_state.pop("focus_unavailable", None):
 if query.strip():
     with ctx.tenant() as session:
         results = search(session, query, master_key=app_runtime().master_key(), now=ctx.now())
-    show_results(results, user.roles, labels)
+    show_results(results, ctx.permissions(), labels)
 
 if card_open:
     with ctx.tenant() as session:
@@ -64,7 +64,7 @@ if card_open:
             render_suggestions(for_patient, key="hub.patient_suggestion")
 
 with ctx.tenant() as session:
-    today = today_for_user(session, user_id=user.user_id, roles=user.roles, now=ctx.now(), tz=ctx.TZ)
+    today = today_for_user(session, user_id=user.user_id, roles=ctx.roles_here(), now=ctx.now(), tz=ctx.TZ)
 
 st.title(f"Goedendag, {user.full_name.split()[0]}")
 scope = (
@@ -101,7 +101,7 @@ with right:
                 # A task opens what it is about, in the workspace that works on it (as a search hit does).
                 if st.button(f"**{task.title}**  \n{task.detail}", key=f"task-{kind}-{task.practice_id}-{task.id}",
                              icon=KIND_ICONS[task.opens().kind], width="stretch"):  # fmt: skip
-                    open_hit(task.opens(), user.roles)
+                    open_hit(task.opens(), ctx.permissions())
             if count > len(tasks):
                 st.caption(f"The first {len(tasks)} of {fmt.number(count)}.")
             if not tasks:

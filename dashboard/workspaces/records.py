@@ -16,20 +16,20 @@ from warehouse.schema.clinical import DISPENSING_CATEGORIES
 from warehouse.security.permissions import (
     CLIENTS_READ,
     CONSULT_WRITE,
+    PRESCRIBE_UDD,
     RECORDS_READ,
     RECORDS_WRITE,
     SCHEDULE_WRITE,
     NotPermitted,
-    allowed,
 )
 
 user = ctx.user()
 state = st.session_state
-if not allowed(user.roles, RECORDS_READ):
-    st.error("Your role cannot open patient records.")
+if not ctx.may(RECORDS_READ):
+    st.error(f"Your role at {ctx.here()} cannot open patient records.")
     st.stop()
-can_write = allowed(user.roles, RECORDS_WRITE)
-can_consult = can_write and allowed(user.roles, CONSULT_WRITE)
+can_write = ctx.may(RECORDS_WRITE)
+can_consult = can_write and ctx.may(CONSULT_WRITE)
 
 practice_ids = ctx.context().practice_ids
 focus = state.get("focus")
@@ -72,14 +72,12 @@ if rec.owners.height:
     owner_cols[0].caption("Owners")
     for col, owner in zip(owner_cols[1:], rec.owners.iter_rows(named=True), strict=False):
         label = f"{owner['name']}{' (primary)' if owner['primary'] and rec.owners.height > 1 else ''}"
-        if allowed(user.roles, CLIENTS_READ) and col.button(label, key=f"rec.owner.{owner['client_id']}",
+        if ctx.may(CLIENTS_READ) and col.button(label, key=f"rec.owner.{owner['client_id']}",
                                                              icon=":material/person:"):  # fmt: skip
             state["card.client"] = (practice_id, owner["client_id"])
             st.switch_page(page("client_card").path)
 
-if allowed(user.roles, SCHEDULE_WRITE) and st.button(
-    "Book an appointment", icon=":material/event:", key="rec.book"
-):
+if ctx.may(SCHEDULE_WRITE) and st.button("Book an appointment", icon=":material/event:", key="rec.book"):
     state["sched.practice"] = practice_id
     state["sched.patient_focus"] = (patient_id, rec.primary_client_id)
     st.switch_page(page("scheduling").path)
@@ -292,7 +290,7 @@ with tabs["Write"]:
         with ctx.tenant() as session:
             meds = {m.product_id: m for m in records.medicines(session, practice_id)}
         errors = {}
-        is_vet = "veterinarian" in user.roles
+        is_vet = ctx.may(PRESCRIBE_UDD)
         with st.form("rec.rx_form"):
             product_id = st.selectbox("Medicine from the price list", [None, *meds], key="rec.p.product",
                                       format_func=lambda i: "— type a name below —" if i is None else

@@ -12,11 +12,10 @@ from dashboard.components.agenda import timeline
 from dashboard.components.no_show import render_no_show_risks
 from models.serving import no_show_risks
 from warehouse import scheduling as sched
-from warehouse.security.permissions import CONSULT_WRITE, SCHEDULE_WRITE, allowed
+from warehouse.security.permissions import CONSULT_WRITE, SCHEDULE_WRITE
 
-user = ctx.user()
-can_write = allowed(user.roles, SCHEDULE_WRITE)
-can_consult = allowed(user.roles, CONSULT_WRITE)
+can_write = ctx.may(SCHEDULE_WRITE)
+can_consult = ctx.may(CONSULT_WRITE)
 state = st.session_state
 
 # --- where we are: practice, focus from the hub --------------------------------------------------------------

@@ -8,21 +8,20 @@ import streamlit as st
 
 from dashboard.components import session as ctx
 from warehouse import scheduling as sched
-from warehouse.security.permissions import CONSULT_WRITE, SCHEDULE_WRITE, allowed
+from warehouse.security.permissions import CONSULT_WRITE, SCHEDULE_WRITE, NotPermitted
 
 REFRESH = dt.timedelta(seconds=15)
-user = ctx.user()
 practice_id = ctx.one_practice("wr.practice")
 ctx.breadcrumbs("Waiting room", ctx.practice_name(practice_id))
 st.title("Waiting room")
-can_write, can_consult = allowed(user.roles, SCHEDULE_WRITE), allowed(user.roles, CONSULT_WRITE)
+can_write, can_consult = ctx.may(SCHEDULE_WRITE), ctx.may(CONSULT_WRITE)
 
 
 def _act(action, appointment_id: int) -> None:  # noqa: ANN001
     try:
         with ctx.tenant() as session:
             action(session, ctx.actor(), practice_id=practice_id, appointment_id=appointment_id)
-    except sched.SchedulingError as exc:
+    except (sched.SchedulingError, NotPermitted) as exc:
         st.session_state["wr.error"] = str(exc)
 
 

@@ -136,7 +136,7 @@ def test_dicom_in_inbox_resolves_to_an_encrypted_document_and_imaging_study(fres
             "no_patient_match",
             "dicom",
         )
-        result = wh.resolve_inbox(session, first.message_id, clinic.patients["bello"], user_id=None, parser=parse_raw,
+        result = wh.resolve_inbox(session, first.message_id, clinic.patients["bello"], actor=None, parser=parse_raw,
                                   master_key=MASTER_KEY)  # fmt: skip
     assert (result.status, result.patient_id) == ("resolved", clinic.patients["bello"])
     with fresh_db.as_app(clinic.context) as session:
@@ -279,7 +279,7 @@ def test_resolve_reprocesses_from_the_raw_copy_for_the_chosen_patient(fresh_db):
     assert garbage.inbox_reason == "unrecognised_format"
     with fresh_db.as_app(clinic.context) as session:
         result = wh.resolve_inbox(
-            session, stray.message_id, clinic.patients["minoes"], user_id=None, parser=parse_raw
+            session, stray.message_id, clinic.patients["minoes"], actor=None, parser=parse_raw
         )
         assert (result.status, result.observation_count) == ("resolved", 2)
         with pytest.raises(wh.InboxError, match="cannot be loaded for any patient: unrecognised_format"):

@@ -60,6 +60,7 @@ def signed_in(db, username: str, role: str, practices: list) -> SignedInUser:  #
         user_id=user_id, username=username, full_name=f"Test {username}", roles=frozenset({role}),
         context=AccessContext.for_practices(ids, user_id=user_id),
         practices=tuple(PracticeChoice(p.practice_id, p.code, p.code) for p in practices),
+        practice_roles={pid: frozenset({role}) for pid in ids},
     )  # fmt: skip
 
 

@@ -76,7 +76,7 @@ def _finish_consult(db, day: Day) -> None:  # noqa: ANN001
         context = access_context_for_user(session, day.vet_id)
     with db.as_app(context) as session:
         records.write_consult(
-            session, sched.Actor(day.vet_id, VET), practice_id=day.practice_id, appointment_id=day.consult,
+            session, sched.Actor.at(day.vet_id, day.practice_id, VET), practice_id=day.practice_id, appointment_id=day.consult,
             note=records.ConsultNote(subjective="Jeukt aan de oren"), finish=True,
         )  # fmt: skip
 

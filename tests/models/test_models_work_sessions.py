@@ -103,7 +103,7 @@ def test_hub_suggests_what_the_user_will_likely_do_next_in_their_session(model_w
             "(SELECT max(id) FROM appointment WHERE practice_id = :p) RETURNING id, patient_id"), {"p": practice}).one()  # fmt: skip
         # No session yet: the user has done nothing today, so there is no session suggestion.
         assert serving._for_work_session(session, context, user_id) is None
-        scheduling.check_in(session, scheduling.Actor(user_id, frozenset({"receptionist"})),
+        scheduling.check_in(session, scheduling.Actor.at(user_id, practice, {"receptionist"}),
                             practice_id=practice, appointment_id=appointment_id)  # fmt: skip
         suggestions = serving.suggest_next_actions(session, context, user_id=user_id)
         assert 1 <= len(suggestions) <= 3 and {s.basis for s in suggestions} == {"work_session"}

@@ -74,7 +74,7 @@ def _lines(view: inv.InvoiceView) -> list[tuple[str, str | None, float, int, int
 def test_a_visit_is_billed_whole_unpriced_items_wait_and_a_removed_line_keeps_its_reason(ws_db):
     a1 = ws_db.world.practices["a1"]
     visit_id = _visit_with_vaccination_and_two_medicines(ws_db, "a1")
-    actor = Actor(a1.user_id, DESK)
+    actor = Actor.at(a1.user_id, a1.practice_id, DESK)
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
         draft = inv.draft_from_visit(session, actor, practice_id=a1.practice_id, visit_id=visit_id)
         view = inv.invoice_view(session, a1.practice_id, draft.id)
@@ -121,7 +121,7 @@ def test_a_visit_is_billed_whole_unpriced_items_wait_and_a_removed_line_keeps_it
 
 def _issue_one(db, code: str, day: dt.date = DAY) -> str:
     rows = db.world.practices[code]
-    actor = Actor(rows.user_id, DESK)
+    actor = Actor.at(rows.user_id, rows.practice_id, DESK)
     with db.as_app(_ctx(db, code)) as session:
         product_id = next(
             p.product_id for p in inv.price_list(session, rows.practice_id) if p.code == "C-CONS"
@@ -182,7 +182,7 @@ def test_a_series_set_up_deliberately_starts_after_its_own_numbers(ws_db):
 def test_two_issuers_on_two_connections_take_turns_on_the_series_row(ws_db):
     """The first issuer holds the series row until it commits; the second waits, then takes the next number."""
     a1 = ws_db.world.practices["a1"]
-    actor = Actor(a1.user_id, DESK)
+    actor = Actor.at(a1.user_id, a1.practice_id, DESK)
     context = _ctx(ws_db, "a1")
     with ws_db.as_app(context) as session:
         product_id = next(p.product_id for p in inv.price_list(session, a1.practice_id) if p.code == "C-CONS")
@@ -222,7 +222,7 @@ def test_any_run_of_issues_and_failed_issues_leaves_a_gapless_unique_series(ws_d
     """``True`` commits an issue, ``False`` rolls one back after it took its number: the committed numbers are
     always the next ones of the series, without a gap."""
     a1 = ws_db.world.practices["a1"]
-    actor = Actor(a1.user_id, DESK)
+    actor = Actor.at(a1.user_id, a1.practice_id, DESK)
     context = _ctx(ws_db, "a1")
     with ws_db.system() as session:
         start = session.scalar(
@@ -267,7 +267,7 @@ def test_issuing_refuses_while_the_practice_lacks_what_a_dutch_invoice_must_carr
     with ws_db.system() as session:
         practice = session.get(Tenant, a1.practice_id)
         practice.vat_number, practice.iban = None, "NL00ABNA0417164300"  # missing, and a wrong check sum
-    actor = Actor(a1.user_id, DESK)
+    actor = Actor.at(a1.user_id, a1.practice_id, DESK)
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
         draft = inv.create_draft(session, actor, practice_id=a1.practice_id, client_id=a1.client_id)
         product_id = next(p.product_id for p in inv.price_list(session, a1.practice_id))
@@ -285,7 +285,7 @@ def test_issuing_refuses_while_the_practice_lacks_what_a_dutch_invoice_must_carr
 def test_the_pdf_carries_the_practices_registrations_and_the_patient(ws_db, tmp_path):
     a1 = ws_db.world.practices["a1"]
     visit_id = _visit_with_vaccination_and_two_medicines(ws_db, "a1")
-    actor = Actor(a1.user_id, DESK)
+    actor = Actor.at(a1.user_id, a1.practice_id, DESK)
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
         draft = inv.draft_from_visit(session, actor, practice_id=a1.practice_id, visit_id=visit_id)
         lab = next(r["id"] for r in inv.invoice_view(session, a1.practice_id, draft.id).lines.iter_rows(named=True)

@@ -54,7 +54,7 @@ def _medicine_visit(db, code):
 def test_invoice_from_a_visit_vat_per_rate_discount_issue_pay_credit_and_balance(ws_db):
     a1 = ws_db.world.practices["a1"]
     visit_id, product_id = _medicine_visit(ws_db, "a1")
-    actor = Actor(a1.user_id, DESK)
+    actor = Actor.at(a1.user_id, a1.practice_id, DESK)
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
         draft = inv.draft_from_visit(session, actor, practice_id=a1.practice_id, visit_id=visit_id)
         view = inv.invoice_view(session, a1.practice_id, draft.id)
@@ -112,13 +112,13 @@ def test_invoice_from_a_visit_vat_per_rate_discount_issue_pay_credit_and_balance
 def test_receptionist_may_bill_an_analyst_may_not(ws_db):
     a1 = ws_db.world.practices["a1"]
     with ws_db.as_app(_ctx(ws_db, "a1")) as session, pytest.raises(NotPermitted):
-        inv.create_draft(session, Actor(a1.user_id, frozenset({"analyst"})), practice_id=a1.practice_id,
+        inv.create_draft(session, Actor.at(a1.user_id, a1.practice_id, frozenset({"analyst"})), practice_id=a1.practice_id,
                          client_id=a1.client_id)  # fmt: skip
 
 
 def test_numbering_is_gap_free_under_ten_concurrent_issuers_and_per_practice(ws_db):
     a1, a2 = ws_db.world.practices["a1"], ws_db.world.practices["a2"]
-    actor = Actor(a1.user_id, DESK)
+    actor = Actor.at(a1.user_id, a1.practice_id, DESK)
     context = _ctx(ws_db, "a1")
     product_id = None
     drafts = []
@@ -157,18 +157,21 @@ def test_numbering_is_gap_free_under_ten_concurrent_issuers_and_per_practice(ws_
     assert sorted(numbers) == [f"2026-a1-{n:04d}" for n in range(2, 11)]
     with ws_db.as_app(_ctx(ws_db, "a2")) as session:  # another practice starts its own series
         draft = inv.create_draft(
-            session, Actor(a2.user_id, DESK), practice_id=a2.practice_id, client_id=a2.client_id
+            session,
+            Actor.at(a2.user_id, a2.practice_id, DESK),
+            practice_id=a2.practice_id,
+            client_id=a2.client_id,
         )
-        inv.add_line(session, Actor(a2.user_id, DESK), practice_id=a2.practice_id, invoice_id=draft.id,
+        inv.add_line(session, Actor.at(a2.user_id, a2.practice_id, DESK), practice_id=a2.practice_id, invoice_id=draft.id,
                      product_id=product_id, quantity="1")  # fmt: skip
-        assert inv.issue(session, Actor(a2.user_id, DESK), practice_id=a2.practice_id, invoice_id=draft.id,
+        assert inv.issue(session, Actor.at(a2.user_id, a2.practice_id, DESK), practice_id=a2.practice_id, invoice_id=draft.id,
                          issued_on=DAY).number == "2026-a2-0002"  # fmt: skip
 
 
 def test_pdf_shows_number_lines_vat_and_totals(ws_db, tmp_path):
     a1 = ws_db.world.practices["a1"]
     visit_id, _ = _medicine_visit(ws_db, "a1")
-    actor = Actor(a1.user_id, DESK)
+    actor = Actor.at(a1.user_id, a1.practice_id, DESK)
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
         draft = inv.draft_from_visit(session, actor, practice_id=a1.practice_id, visit_id=visit_id)
         inv.issue(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, issued_on=DAY)

@@ -80,16 +80,16 @@ def test_consult_note_moves_the_appointment_and_receptionist_cannot_write(ws_db)
                        plan="Rust", diagnoses=("Kennelhoest",))  # fmt: skip
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
         with pytest.raises(NotPermitted):
-            records.write_consult(session, Actor(a1.user_id, RECEPTION), practice_id=a1.practice_id,
+            records.write_consult(session, Actor.at(a1.user_id, a1.practice_id, RECEPTION), practice_id=a1.practice_id,
                                   appointment_id=appointment_id, note=note)  # fmt: skip
         with pytest.raises(RecordsError) as empty:
-            records.write_consult(session, Actor(a1.user_id, VET), practice_id=a1.practice_id,
+            records.write_consult(session, Actor.at(a1.user_id, a1.practice_id, VET), practice_id=a1.practice_id,
                                   appointment_id=appointment_id, note=ConsultNote())  # fmt: skip
         assert empty.value.field == "subjective"
-        visit = records.write_consult(session, Actor(a1.user_id, VET), practice_id=a1.practice_id,
+        visit = records.write_consult(session, Actor.at(a1.user_id, a1.practice_id, VET), practice_id=a1.practice_id,
                                       appointment_id=appointment_id, note=note)  # fmt: skip
         assert session.get(Appointment, (a1.practice_id, appointment_id)).status == "in_consult"
-        again = records.write_consult(session, Actor(a1.user_id, VET), practice_id=a1.practice_id,
+        again = records.write_consult(session, Actor.at(a1.user_id, a1.practice_id, VET), practice_id=a1.practice_id,
                                       appointment_id=appointment_id, note=note, sign=True, finish=True)  # fmt: skip
         assert again.id == visit.id
     with ws_db.system() as session:
@@ -103,7 +103,7 @@ def test_consult_note_moves_the_appointment_and_receptionist_cannot_write(ws_db)
                                   {"v": visit.id}).scalar_one()  # fmt: skip
     assert audited >= 1
     with ws_db.as_app(_ctx(ws_db, "a1")) as session, pytest.raises(RecordsError, match="signed"):
-        records.write_consult(session, Actor(a1.user_id, VET), practice_id=a1.practice_id,
+        records.write_consult(session, Actor.at(a1.user_id, a1.practice_id, VET), practice_id=a1.practice_id,
                               appointment_id=appointment_id, note=note)  # fmt: skip
 
 
@@ -113,19 +113,19 @@ def test_vaccination_sets_the_booster_from_the_practice_interval_and_closes_the_
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
         protocols = records.vaccine_protocols(session, a1.practice_id, "dog")
         assert [(p.booster_interval_days, p.overridden) for p in protocols] == [(365, True)]  # a1 override
-        first, _ = records.record_vaccination(session, Actor(a1.user_id, NURSE), practice_id=a1.practice_id,
+        first, _ = records.record_vaccination(session, Actor.at(a1.user_id, a1.practice_id, NURSE), practice_id=a1.practice_id,
                                               patient_id=a1.patient_id, protocol_id=protocols[0].id,
                                               given_on=dt.date(2027, 2, 1), today=today)  # fmt: skip
         second, reminder = records.record_vaccination(
-            session, Actor(a1.user_id, NURSE), practice_id=a1.practice_id, patient_id=a1.patient_id,
+            session, Actor.at(a1.user_id, a1.practice_id, NURSE), practice_id=a1.practice_id, patient_id=a1.patient_id,
             protocol_id=protocols[0].id, given_on=today, today=today, batch_number="B123")  # fmt: skip
         with pytest.raises(RecordsError) as future:
-            records.record_vaccination(session, Actor(a1.user_id, NURSE), practice_id=a1.practice_id,
+            records.record_vaccination(session, Actor.at(a1.user_id, a1.practice_id, NURSE), practice_id=a1.practice_id,
                                        patient_id=a1.patient_id, protocol_id=protocols[0].id,
                                        given_on=today + dt.timedelta(days=1), today=today)  # fmt: skip
         assert future.value.field == "given_on"
         with pytest.raises(NotPermitted):
-            records.record_vaccination(session, Actor(a1.user_id, RECEPTION), practice_id=a1.practice_id,
+            records.record_vaccination(session, Actor.at(a1.user_id, a1.practice_id, RECEPTION), practice_id=a1.practice_id,
                                        patient_id=a1.patient_id, protocol_id=protocols[0].id, given_on=today,
                                        today=today)  # fmt: skip
     assert second.due_on == dt.date(2028, 2, 29) == reminder.due_on  # 365 days (2028 is a leap year)
@@ -144,16 +144,16 @@ def test_udd_only_by_a_vet_and_quantities_are_validated(ws_db):
     a1 = ws_db.world.practices["a1"]
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
         with pytest.raises(NotPermitted, match="veterinarian"):
-            records.prescribe(session, Actor(a1.user_id, NURSE), practice_id=a1.practice_id, patient_id=a1.patient_id,
+            records.prescribe(session, Actor.at(a1.user_id, a1.practice_id, NURSE), practice_id=a1.practice_id, patient_id=a1.patient_id,
                               product_name="Ketamine", dispensing_category="UDD", quantity="1")  # fmt: skip
         with pytest.raises(RecordsError) as bad:
-            records.prescribe(session, Actor(a1.user_id, VET), practice_id=a1.practice_id, patient_id=a1.patient_id,
+            records.prescribe(session, Actor.at(a1.user_id, a1.practice_id, VET), practice_id=a1.practice_id, patient_id=a1.patient_id,
                               product_name="Ketamine", dispensing_category="UDD", quantity="-2")  # fmt: skip
         assert bad.value.field == "quantity"
-        ok = records.prescribe(session, Actor(a1.user_id, VET), practice_id=a1.practice_id, patient_id=a1.patient_id,
+        ok = records.prescribe(session, Actor.at(a1.user_id, a1.practice_id, VET), practice_id=a1.practice_id, patient_id=a1.patient_id,
                                product_name="Ketamine", dispensing_category="UDD", quantity="0,5",
                                dosage_instructions="Eenmalig")  # fmt: skip
-        nurse = records.prescribe(session, Actor(a1.user_id, NURSE), practice_id=a1.practice_id,
+        nurse = records.prescribe(session, Actor.at(a1.user_id, a1.practice_id, NURSE), practice_id=a1.practice_id,
                                   patient_id=a1.patient_id, product_name="Ontwormer", dispensing_category="URA",
                                   quantity="2")  # fmt: skip
     assert ok.quantity == Decimal("0.5") and nurse.dispensing_category == "URA"
@@ -161,7 +161,7 @@ def test_udd_only_by_a_vet_and_quantities_are_validated(ws_db):
 
 def test_upload_limits_and_encrypted_round_trip(ws_db, monkeypatch):
     a1 = ws_db.world.practices["a1"]
-    actor = Actor(a1.user_id, NURSE)
+    actor = Actor.at(a1.user_id, a1.practice_id, NURSE)
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
         for name, content, message in (
             ("scan.pdf", b"", "empty"),
@@ -178,7 +178,7 @@ def test_upload_limits_and_encrypted_round_trip(ws_db, monkeypatch):
             documents.upload_document(session, actor, practice_id=a1.practice_id, patient_id=a1.patient_id,
                                       filename="big.pdf", content=PDF + b"0" * 2000, master_key=MASTER_KEY)  # fmt: skip
         with pytest.raises(NotPermitted):
-            documents.upload_document(session, Actor(a1.user_id, RECEPTION), practice_id=a1.practice_id,
+            documents.upload_document(session, Actor.at(a1.user_id, a1.practice_id, RECEPTION), practice_id=a1.practice_id,
                                       patient_id=a1.patient_id, filename="x.pdf", content=PDF, master_key=MASTER_KEY)  # fmt: skip
         doc = documents.upload_document(session, actor, practice_id=a1.practice_id, patient_id=a1.patient_id,
                                         filename="bloed.pdf", content=PDF, master_key=MASTER_KEY, title="Uitslag")  # fmt: skip
@@ -215,7 +215,7 @@ def test_a_vaccination_reminder_uses_a_per_channel_template_with_the_longest_lea
                                      "'vacc-email'"), {"f": franchise_id}).scalar_one()  # fmt: skip
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
         protocol = records.vaccine_protocols(session, a1.practice_id, "dog")[0]
-        _, reminder = records.record_vaccination(session, Actor(a1.user_id, NURSE), practice_id=a1.practice_id,
+        _, reminder = records.record_vaccination(session, Actor.at(a1.user_id, a1.practice_id, NURSE), practice_id=a1.practice_id,
                                                  patient_id=a1.patient_id, protocol_id=protocol.id,
                                                  given_on=today, today=today)  # fmt: skip
     assert reminder.template_id == email != sms

@@ -36,7 +36,7 @@ def at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
 
 def test_free_slots_respect_shift_bookings_and_practice_duration_and_a_conflict_names_the_blocker(ws_db):
     a1, week = ws_db.world.practices["a1"], ws_db.week
-    actor = sched.Actor(a1.user_id, RECEPTION)
+    actor = sched.Actor.at(a1.user_id, a1.practice_id, RECEPTION)
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
         type_id = next(t.id for t in sched.appointment_types(session, a1.practice_id) if t.code == "consult")
         slots = sched.find_free_slots(session, sched.SlotQuery(a1.practice_id, type_id, at(week.today, 8, 50),
@@ -78,7 +78,10 @@ def test_free_slots_respect_shift_bookings_and_practice_duration_and_a_conflict_
 def test_check_in_consult_flow_and_receptionist_gets_no_clinical_writes(ws_db):
     a1, week = ws_db.world.practices["a1"], ws_db.week
     appointment_id = week.today_appointment["a1"]
-    reception, vet = sched.Actor(a1.user_id, RECEPTION), sched.Actor(a1.user_id, VET)
+    reception, vet = (
+        sched.Actor.at(a1.user_id, a1.practice_id, RECEPTION),
+        sched.Actor.at(a1.user_id, a1.practice_id, VET),
+    )
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
         sched.check_in(session, reception, practice_id=a1.practice_id, appointment_id=appointment_id)
         board = sched.waiting_room(session, a1.practice_id, dt.datetime.now(dt.UTC))
@@ -111,7 +114,7 @@ def test_an_appointment_holds_its_slot_until_it_is_finished_or_a_no_show(ws_db, 
     the booking can still happen or is happening, by the database as much as by the slot finder."""
     a1, week = ws_db.world.practices["a1"], ws_db.week
     blocker = week.today_appointment["a1"]
-    staff = sched.Actor(a1.user_id, RECEPTION | VET)
+    staff = sched.Actor.at(a1.user_id, a1.practice_id, RECEPTION | VET)
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
         for step in steps:
             step(session, staff, practice_id=a1.practice_id, appointment_id=blocker)

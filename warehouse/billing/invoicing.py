@@ -95,7 +95,7 @@ def line_amounts_of(line: InvoiceLine) -> LineAmounts:
 def create_draft(
     session: Session, actor: Actor, *, practice_id: int, client_id: int, visit_id: int | None = None
 ) -> Invoice:
-    require(actor.roles, BILLING_WRITE)
+    require(actor, BILLING_WRITE, practice_id)
     exists = session.scalar(select(Client.id).where(Client.practice_id == practice_id, Client.id == client_id,
                                                     Client.deleted_at.is_(None)))  # fmt: skip
     if exists is None:
@@ -166,7 +166,7 @@ def draft_from_visit(session: Session, actor: Actor, *, practice_id: int, visit_
     """A draft for the visit's primary owner with a line for every billable item of the visit (see
     ``billable_items``), at the practice's price where it overrides the franchise's. An item without a price
     becomes a line that needs one, so it is seen, never dropped."""
-    require(actor.roles, BILLING_WRITE)
+    require(actor, BILLING_WRITE, practice_id)
     visit = session.scalar(select(Visit).where(Visit.practice_id == practice_id, Visit.id == visit_id))
     if visit is None:
         raise BillingError("visit", "Choose a visit of this practice.")
@@ -233,7 +233,7 @@ def add_line(
     description: str | None = None,
 ) -> InvoiceLine:  # fmt: skip
     """A line from the practice's price list (its price and VAT rate), with an optional discount."""
-    require(actor.roles, BILLING_WRITE)
+    require(actor, BILLING_WRITE, practice_id)
     invoice = _invoice(session, practice_id, invoice_id)
     _require_draft(invoice)
     price = next((p for p in price_list(session, practice_id) if p.product_id == product_id), None)
@@ -276,7 +276,7 @@ def remove_line(
     reason: str | None,
 ) -> InvoiceLineRemoval:
     """Take a line off a draft; the reason is required and kept with what the line was."""
-    require(actor.roles, BILLING_WRITE)
+    require(actor, BILLING_WRITE, practice_id)
     invoice = _invoice(session, practice_id, invoice_id)
     _require_draft(invoice)
     why = " ".join((reason or "").split())
@@ -300,7 +300,7 @@ def price_line(
     session: Session, actor: Actor, *, practice_id: int, invoice_id: int, line_id: int | None, price: str
 ) -> InvoiceLine:
     """Give a line that needs a price its unit price (euros excl. VAT, as typed)."""
-    require(actor.roles, BILLING_WRITE)
+    require(actor, BILLING_WRITE, practice_id)
     invoice = _invoice(session, practice_id, invoice_id)
     _require_draft(invoice)
     line = _line(session, practice_id, invoice_id, line_id)
@@ -364,7 +364,7 @@ def issue(
     session: Session, actor: Actor, *, practice_id: int, invoice_id: int, issued_on: dt.date
 ) -> Invoice:
     """Give a draft its number and make it owed; an issued invoice never changes (correct it by a credit note)."""
-    require(actor.roles, BILLING_WRITE)
+    require(actor, BILLING_WRITE, practice_id)
     invoice = _invoice(session, practice_id, invoice_id)
     _require_draft(invoice)
     lines = _lines(session, practice_id, invoice_id)
@@ -407,7 +407,7 @@ def record_payment(
     session: Session, actor: Actor, *, practice_id: int, invoice_id: int, method: str, amount_cents: int
 ) -> Payment:
     """A payment against an issued invoice (at most what is still open); a fully paid invoice becomes paid."""
-    require(actor.roles, BILLING_WRITE)
+    require(actor, BILLING_WRITE, practice_id)
     if method not in PAYMENT_METHODS:
         raise BillingError("method", "Choose cash, pin or transfer.")
     invoice = _invoice(session, practice_id, invoice_id)
@@ -437,7 +437,7 @@ def credit(
     """A credit note: a negative copy of every line, numbered in the same series and pointing at the original,
     which becomes ``credited``. The client's balance drops by the original total (below zero when it was paid:
     a refund is owed)."""
-    require(actor.roles, BILLING_WRITE)
+    require(actor, BILLING_WRITE, practice_id)
     original = _invoice(session, practice_id, invoice_id)
     if original.status not in ("issued", "paid") or original.credit_of_id is not None:
         raise BillingError(

@@ -89,31 +89,42 @@ def list_users(session: Session) -> list[UserRow]:
     return list(users.values())
 
 
-def practice_ids_for_user(session: Session, user_id: int) -> tuple[int, ...]:
-    """Practices a user may see: each practice (or department's practice) they hold a role at, plus every
-    practice of a franchise where they hold a franchise role. Offboarded practices are excluded."""
+def roles_by_practice(session: Session, user_id: int) -> dict[int, frozenset[str]]:
+    """The roles a user holds at each practice they may see: a role at a practice (or at one of its
+    departments) counts there, a franchise role at every practice of the franchise. Offboarded practices are
+    excluded."""
     memberships = session.execute(
-        select(Tenant.kind, Tenant.id, Tenant.practice_id)
+        select(Tenant.kind, Tenant.id, Tenant.practice_id, Membership.role)
         .join(Membership, Membership.tenant_id == Tenant.id)
         .where(Membership.user_id == user_id)
     ).all()
-    practice_ids: set[int] = set()
-    franchises = [tenant_id for kind, tenant_id, _ in memberships if kind == "franchise"]
-    practice_ids.update(practice for kind, _, practice in memberships if kind != "franchise" and practice)
-    if franchises:
-        practice_ids.update(
-            session.scalars(
-                select(Tenant.id).where(Tenant.kind == "practice", Tenant.franchise_id.in_(franchises))
+    roles: dict[int, set[str]] = {}
+    for kind, _, practice_id, role in memberships:
+        if kind != "franchise" and practice_id:
+            roles.setdefault(practice_id, set()).add(role)
+    by_franchise: dict[int, set[str]] = {}
+    for kind, tenant_id, _, role in memberships:
+        if kind == "franchise":
+            by_franchise.setdefault(tenant_id, set()).add(role)
+    if by_franchise:
+        for practice_id, franchise_id in session.execute(
+            select(Tenant.id, Tenant.franchise_id).where(
+                Tenant.kind == "practice", Tenant.franchise_id.in_(by_franchise)
             )
-        )
-    if practice_ids:
+        ):
+            roles.setdefault(practice_id, set()).update(by_franchise[franchise_id])
+    if roles:
         offboarded = set(
-            session.scalars(
-                select(Tenant.id).where(Tenant.id.in_(practice_ids), Tenant.offboarded_at.is_not(None))
-            )
+            session.scalars(select(Tenant.id).where(Tenant.id.in_(roles), Tenant.offboarded_at.is_not(None)))
         )
-        practice_ids -= offboarded
-    return tuple(sorted(practice_ids))
+        for practice_id in offboarded:
+            del roles[practice_id]
+    return {practice_id: frozenset(held) for practice_id, held in sorted(roles.items())}
+
+
+def practice_ids_for_user(session: Session, user_id: int) -> tuple[int, ...]:
+    """Practices a user may see: those they hold a role at (:func:`roles_by_practice`)."""
+    return tuple(roles_by_practice(session, user_id))
 
 
 def access_context_for_user(session: Session, user_id: int) -> AccessContext:

@@ -1,12 +1,15 @@
-"""Permissions per role per module. Pages ask ``allowed(roles, ...)``; services check it again for writes.
+"""Permissions per role per module, always at one practice: "this permission at this practice".
 
-A user's permissions are the union over their roles. The database (RLS) decides *which practices*; these
-decide *what* a role may do there.
+A user holds roles per practice (a franchise-level role counts at every practice of its franchise), so a vet
+at practice A who is a receptionist at practice B may write clinical records at A only. Services check the
+permission at the practice they write (:func:`require`); pages offer what the roles at the practice chosen in
+the switcher grant. The database (RLS) decides *which practices* a user sees at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 # Reading modules (what the navigation shows)
 HUB = "hub"
@@ -25,6 +28,18 @@ BILLING_WRITE = "billing.write"
 DEVICE_INBOX = (
     "devices.inbox"  # match unmatched lab/imaging messages to patients: clinical staff and managers
 )
+PRESCRIBE_UDD = "records.prescribe_udd"  # UDD medicines (Diergeneesmiddelenbesluit): a veterinarian only
+
+# What a refusal says the user may not do.
+DOING: dict[str, str] = {
+    SCHEDULE_WRITE: "book or change appointments",
+    CONSULT_WRITE: "run a consult",
+    RECORDS_READ: "read the clinical record",
+    RECORDS_WRITE: "write the clinical record",
+    PRESCRIBE_UDD: "prescribe UDD medicines (a veterinarian only)",
+    BILLING_WRITE: "write invoices or payments",
+    DEVICE_INBOX: "match device results to patients",
+}
 
 CLINICAL_WRITES = frozenset({CONSULT_WRITE, RECORDS_WRITE})
 _FRONT_DESK = {HUB, SCHEDULE_READ, WAITING_ROOM, SCHEDULE_WRITE, BILLING_READ, BILLING_WRITE, CLIENTS_READ}
@@ -34,7 +49,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "franchise_admin": frozenset(_FRONT_DESK | {RECORDS_READ, DASHBOARD_FRANCHISE, DASHBOARD_PRACTICE}),
     "franchise_manager": frozenset(_FRONT_DESK | {RECORDS_READ, DASHBOARD_FRANCHISE, DASHBOARD_PRACTICE}),
     "practice_manager": frozenset(_FRONT_DESK | {RECORDS_READ, DASHBOARD_PRACTICE, DEVICE_INBOX}),
-    "veterinarian": frozenset(_CLINICAL),
+    "veterinarian": frozenset(_CLINICAL | {PRESCRIBE_UDD}),
     "nurse": frozenset(_CLINICAL),
     "receptionist": frozenset(_FRONT_DESK),
     "analyst": frozenset({HUB}),
@@ -42,20 +57,59 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
 
 
 def permissions_for(roles: Iterable[str]) -> frozenset[str]:
+    """What a set of roles held at one practice grants there."""
     granted: set[str] = set()
     for role in roles:
         granted |= ROLE_PERMISSIONS.get(role, frozenset())
     return frozenset(granted)
 
 
-def allowed(roles: Iterable[str], permission: str) -> bool:
-    return permission in permissions_for(roles)
+def permissions_at(
+    roles_by_practice: Mapping[int, frozenset[str]], practice_ids: Iterable[int]
+) -> frozenset[str]:
+    """The permissions held at *every* one of the practices (none for no practice): what a page working on all
+    of them at once may offer."""
+    sets = [permissions_for(roles_by_practice.get(p, frozenset())) for p in practice_ids]
+    return frozenset.intersection(*sets) if sets else frozenset()
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: written to events and checked against the permissions of their roles at the practice an
+    action writes. ``roles`` maps practice id -> the roles held there; a practice not in it grants nothing."""
+
+    user_id: int | None
+    roles: Mapping[int, frozenset[str]] = field(hash=False)
+    # For messages only ("… at Dierenkliniek Amstel").
+    practice_names: Mapping[int, str] = field(default_factory=dict, hash=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Before roles were per practice, an Actor took one set of roles for everywhere; refuse that loudly.
+        if not isinstance(self.roles, Mapping):
+            raise TypeError(
+                "Actor roles are per practice ({practice_id: roles}); use Actor.at(user, practice, roles)"
+            )
+
+    @classmethod
+    def at(cls, user_id: int | None, practice_id: int, roles: Iterable[str]) -> Actor:
+        """Someone with these roles at one practice and none elsewhere."""
+        return cls(user_id, {practice_id: frozenset(roles)})
+
+    def roles_at(self, practice_id: int) -> frozenset[str]:
+        return self.roles.get(practice_id, frozenset())
+
+    def may(self, permission: str, practice_id: int) -> bool:
+        return permission in permissions_for(self.roles_at(practice_id))
 
 
 class NotPermitted(PermissionError):
-    """The signed-in user's roles do not include the permission an action needs."""
+    """The signed-in user's roles at the practice do not include the permission an action needs."""
 
 
-def require(roles: Iterable[str], permission: str) -> None:
-    if not allowed(roles, permission):
-        raise NotPermitted(f"your role may not do this ({permission})")
+def require(actor: Actor, permission: str, practice_id: int) -> None:
+    """Refuse (before anything is written) unless the actor's roles at ``practice_id`` grant ``permission``."""
+    if actor.may(permission, practice_id):
+        return
+    where = actor.practice_names.get(practice_id) or f"practice {practice_id}"
+    held = ", ".join(sorted(r.replace("_", " ") for r in actor.roles_at(practice_id))) or "no role"
+    raise NotPermitted(f"At {where} you work as {held}, which may not {DOING.get(permission, permission)}.")

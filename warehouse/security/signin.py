@@ -18,6 +18,7 @@ sign-ins with the same code both pass. A successful sign-in opens a server-side 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, select
@@ -25,8 +26,9 @@ from sqlalchemy.orm import Session
 
 from warehouse.schema.tenancy import AppUser, Membership, Tenant
 from warehouse.security import mfa
-from warehouse.security.accounts import FRANCHISE_ROLES, practice_ids_for_user
+from warehouse.security.accounts import FRANCHISE_ROLES, roles_by_practice
 from warehouse.security.passwords import hash_password, needs_rehash, verify_password
+from warehouse.security.permissions import Actor, permissions_at
 from warehouse.security.sessions import open_session
 from warehouse.tenancy import AccessContext, system_session
 
@@ -53,7 +55,7 @@ class SignedInUser:
     user_id: int
     username: str
     full_name: str
-    roles: frozenset[str]
+    roles: frozenset[str]  # every role the user holds somewhere (the sidebar, MFA); never a permission
     context: AccessContext
     practices: tuple[PracticeChoice, ...] = ()
     mfa_enabled: bool = False
@@ -61,6 +63,15 @@ class SignedInUser:
     # The server-side session (None for a profile built without signing in, e.g. a page test).
     session_id: int | None = None
     session_token: str | None = field(default=None, repr=False, compare=False)
+    # What the user may do is decided per practice: practice id -> the roles held there.
+    practice_roles: Mapping[int, frozenset[str]] = field(default_factory=dict, hash=False)
+
+    def permissions_in(self, practice_ids: Iterable[int]) -> frozenset[str]:
+        """The permissions held at every one of these practices (the practices a page works on)."""
+        return permissions_at(self.practice_roles, practice_ids)
+
+    def actor(self) -> Actor:
+        return Actor(self.user_id, self.practice_roles, {p.id: p.name for p in self.practices})
 
     @property
     def may_choose_all_practices(self) -> bool:
@@ -113,9 +124,10 @@ def load_signed_in(
     session: Session, user: AppUser, *, method: str = "password", session_id: int | None = None,
     session_token: str | None = None,
 ) -> SignedInUser:  # fmt: skip
-    """The profile a browser session works with: roles, the practice set and the practices' names."""
+    """The profile a browser session works with: roles per practice, the practice set and their names."""
     roles = frozenset(session.scalars(select(Membership.role).where(Membership.user_id == user.id)))
-    practice_ids = practice_ids_for_user(session, user.id)
+    practice_roles = roles_by_practice(session, user.id)
+    practice_ids = tuple(practice_roles)
     practices = tuple(
         PracticeChoice(pid, code, name)
         for pid, code, name in session.execute(
@@ -127,7 +139,7 @@ def load_signed_in(
     return SignedInUser(
         user.id, user.username, user.full_name, roles,
         AccessContext.for_practices(practice_ids, user_id=user.id), practices, user.mfa_enabled,
-        method, session_id, session_token,
+        method, session_id, session_token, practice_roles,
     )  # fmt: skip
 
 
