@@ -9,7 +9,7 @@ of that format and sender with that control id. The index finds it at ingest (on
 of format + sender + control id). Keys stored before keep the old form and are never matched by the new one.
 
 Revision ID: 0320
-Revises: 0307
+Revises: 0310
 Create Date: 2026-11-25
 """
 

@@ -6,7 +6,7 @@ or a dashboard that finds the practice's change queue non-empty), so a reader co
 when the marts changed.
 
 Revision ID: 0340
-Revises: 0307
+Revises: 0320
 Create Date: 2026-11-25
 """
 
@@ -24,6 +24,8 @@ down_revision: str | Sequence[str] | None = "0320"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+PRACTICE_TABLES = ("mart_refresh",)
+
 
 def upgrade() -> None:
     op.create_table(
@@ -38,7 +40,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("practice_id", name=op.f("pk_mart_refresh")),
         info={"tenancy": "practice"},
     )
-    op.execute(protect_practice_table("mart_refresh"))
+    for table in PRACTICE_TABLES:
+        op.execute(protect_practice_table(table))
 
 
 def downgrade() -> None:
