@@ -291,7 +291,7 @@ def _prescription_form() -> None:
                     dosage_instructions=dosage, confirm_other_species=confirm)  # fmt: skip
                 summary = (f"Prescribed {saved.product_name} ({saved.dispensing_category}), quantity "
                            f"{_quantity(float(saved.quantity))}"
-                           f"{f': {saved.dosage_instructions}' if saved.dosage_instructions else ''}.")  # fmt: skip
+                           f"{f' · {saved.dosage_instructions}' if saved.dosage_instructions else ''}")  # fmt: skip
         except records.RecordsError as exc:
             errors[exc.field] = str(exc)
         except NotPermitted as exc:

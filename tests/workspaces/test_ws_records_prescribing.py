@@ -39,7 +39,7 @@ def _ctx(db, code):
         return access_context_for_user(session, db.world.practices[code].user_id)
 
 
-def _add_medicines(db) -> dict[str, int]:
+def add_medicines(db) -> dict[str, int]:
     a1 = db.world.practices["a1"]
     with db.system() as session:
         products = [
@@ -64,7 +64,7 @@ def _prescribe(session, a1, roles, **kwargs):  # noqa: ANN001, ANN003, ANN202
 
 
 def test_two_different_prescriptions_one_after_the_other_are_each_saved_as_chosen(ws_db):
-    a1, ids = ws_db.world.practices["a1"], _add_medicines(ws_db)
+    a1, ids = ws_db.world.practices["a1"], add_medicines(ws_db)
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
         first = _prescribe(session, a1, VET, product_id=ids["Surolan oordruppels 15 ml"], quantity="1",
                            dosage_instructions="2x daags 3 druppels in het linkeroor")  # fmt: skip
@@ -83,7 +83,7 @@ def test_two_different_prescriptions_one_after_the_other_are_each_saved_as_chose
 
 
 def test_a_listed_medicine_and_a_typed_name_together_are_refused_and_the_list_category_is_not_changed(ws_db):
-    a1, ids = ws_db.world.practices["a1"], _add_medicines(ws_db)
+    a1, ids = ws_db.world.practices["a1"], add_medicines(ws_db)
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
         before = _saved(session, a1)
         with pytest.raises(RecordsError, match="not both") as both:
@@ -105,7 +105,7 @@ def test_a_listed_medicine_and_a_typed_name_together_are_refused_and_the_list_ca
 
 
 def test_a_nurse_cannot_prescribe_a_udd_medicine_by_typing_its_name_as_vrij(ws_db):
-    a1, ids = ws_db.world.practices["a1"], _add_medicines(ws_db)
+    a1, ids = ws_db.world.practices["a1"], add_medicines(ws_db)
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
         before = _saved(session, a1)
         with pytest.raises(RecordsError, match="UDD in the price list") as typed:
@@ -123,7 +123,7 @@ def test_a_nurse_cannot_prescribe_a_udd_medicine_by_typing_its_name_as_vrij(ws_d
 
 
 def test_a_medicine_for_another_species_needs_the_prescribers_confirmation(ws_db):
-    a1, ids = ws_db.world.practices["a1"], _add_medicines(ws_db)  # Bello-a1 is a dog
+    a1, ids = ws_db.world.practices["a1"], add_medicines(ws_db)  # Bello-a1 is a dog
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
         before = _saved(session, a1)
         with pytest.raises(RecordsError, match="registered for horse, not for dog") as listed:
@@ -190,7 +190,7 @@ def test_the_saved_category_is_never_less_restricted_than_the_products(
 
 @pytest.fixture
 def property_db(ws_db):
-    ids = _add_medicines(ws_db)
+    ids = add_medicines(ws_db)
     ws_db.ctx = _ctx(ws_db, "a1")
     return ws_db, ids, ws_db.world.practices["a1"]
 
