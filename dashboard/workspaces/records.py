@@ -169,7 +169,7 @@ with tabs["Vaccinations"]:
 with tabs["Prescriptions"]:
     if rec.prescriptions.height:
         shown = _local(rec.prescriptions.drop("id"), "prescribed_at").with_columns(
-            pl.col("quantity").map_elements(_quantity, return_dtype=pl.String)
+            pl.col("quantity").map_elements(_quantity, return_dtype=pl.String), pl.col("dosage_instructions", "prescribed_by").fill_null(fmt.EMPTY)
         )  # fmt: skip
         st.dataframe(shown, hide_index=True, width="stretch",
                      column_config={"prescribed_at": "Prescribed", "product_name": "Medicine", "quantity": "Quantity",
@@ -236,9 +236,11 @@ def _done(section: str, message: str, *keys: str) -> None:
     st.rerun()
 
 
-RX_KEYS = ("rec.p.source", "rec.p.product", "rec.p.name", "rec.p.category", "rec.p.confirm", "rec.p.quantity",
-           "rec.p.dosage")  # fmt: skip
 FROM_LIST, TYPED = "From the price list", "Type a name"
+# The empty form. Set (not popped) before the widgets are drawn: a popped key resets the server's value but
+# the browser kept showing the last medicine, so the next prescription looked pre-filled.
+RX_EMPTY = {"rec.p.source": FROM_LIST, "rec.p.product": None, "rec.p.name": "", "rec.p.category": None,
+            "rec.p.confirm": False, "rec.p.quantity": "", "rec.p.dosage": ""}  # fmt: skip
 
 
 @st.fragment
@@ -246,6 +248,8 @@ def _prescription_form() -> None:
     """One way to name the medicine at a time: a medicine of the price list (its category is the list's) or a
     typed name (with a category, never less restricted than a listed medicine of that name). Not a form: the
     category and any species warning show as soon as the medicine is chosen; only this fragment reruns."""
+    if state.pop("rec.p.saved", False):
+        state.update(RX_EMPTY)
     with ctx.tenant() as session:
         meds = {m.product_id: m for m in records.medicines(session, practice_id)}
     source = st.radio("Medicine", (FROM_LIST, TYPED), key="rec.p.source", horizontal=True)
@@ -297,7 +301,8 @@ def _prescription_form() -> None:
         except NotPermitted as exc:
             errors["dispensing_category"] = f"Not allowed: {exc}."
         else:
-            _done("prescription", summary, *RX_KEYS)
+            state["rec.p.saved"] = True
+            _done("prescription", summary)
     ctx.field_errors(errors, {"product": product_slot, "dispensing_category": category_slot,
                               "confirm_other_species": confirm_slot, "quantity": quantity_slot})  # fmt: skip
 
