@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 import polars as pl
-from sqlalchemy import or_, select, text, update
+from sqlalchemy import Row, Select, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from warehouse import formatting as fmt
 from warehouse import scheduling as sched
 from warehouse.audit import record
 from warehouse.billing.balances import OWED_STATUSES
@@ -33,7 +34,7 @@ from warehouse.schema.clinical import (
 )
 from warehouse.schema.scheduling import Appointment
 from warehouse.schema.tenancy import Tenant, TenantDataKey
-from warehouse.security.permissions import CONSULT_WRITE, PRESCRIBE_UDD, RECORDS_WRITE, require
+from warehouse.security.permissions import CONSULT_WRITE, PRESCRIBE_VET_ONLY, RECORDS_WRITE, require
 
 Actor = sched.Actor
 DUE_SOON_DAYS = 30
@@ -166,7 +167,7 @@ class PatientRecord:
     lab_results: pl.DataFrame  # observed_at, code, text, value, unit, ref_low, ref_high, flag
     weights: pl.DataFrame  # measured_at, weight_kg
     documents: pl.DataFrame
-    timeline: pl.DataFrame  # at, kind, title, detail (newest first)
+    timeline: pl.DataFrame  # at, kind, title, detail, all_day (newest first)
     open_appointments: pl.DataFrame  # today's and recent appointments a consult can be written for
 
     @property
@@ -331,19 +332,22 @@ def patient_record(
 
 def _timeline(visits: pl.DataFrame, vaccinations: pl.DataFrame, prescriptions: pl.DataFrame,
               lab: pl.DataFrame, documents: pl.DataFrame) -> pl.DataFrame:  # fmt: skip
+    """One row per event, newest first. A vaccination is dated, not timed: it sits at the start of its local day
+    and is marked ``all_day`` so that it is shown as a date (not as midnight UTC, i.e. 01:00 local)."""
     utc = pl.Datetime("us", "UTC")
 
     def _day(col: str) -> pl.Expr:
-        return pl.col(col).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+        local = pl.col(col).cast(pl.Datetime("us")).dt.replace_time_zone(str(sched.PRACTICE_TZ))
+        return local.dt.convert_time_zone("UTC")
 
     parts = [
         visits.select(pl.col("started_at").alias("at"), pl.lit("visit").alias("kind"),
                       pl.col("reason").fill_null("Consult").alias("title"),
                       pl.concat_str([pl.col("assessment").fill_null(""), pl.col("diagnoses").fill_null("")],
                                     separator=" · ").str.strip_chars(" ·").alias("detail")),
-        vaccinations.select(_day("given_on").alias("at"), pl.lit("vaccination").alias("kind"),
+        vaccinations.select(_day("given_on").alias("at"), pl.lit("vaccination").alias("kind"), pl.lit(True).alias("all_day"),
                             pl.col("vaccine_name").alias("title"),
-                            pl.concat_str([pl.lit("booster "), pl.col("due_on").dt.strftime("%d-%m-%Y"),
+                            pl.concat_str([pl.lit("booster "), pl.col("due_on").map_elements(fmt.date, return_dtype=pl.String),
                                            pl.lit(" ("), pl.col("status"), pl.lit(")")]).fill_null("").alias("detail")),
         prescriptions.select(pl.col("prescribed_at").alias("at"), pl.lit("prescription").alias("kind"),
                              pl.col("product_name").alias("title"),
@@ -356,8 +360,14 @@ def _timeline(visits: pl.DataFrame, vaccinations: pl.DataFrame, prescriptions: p
         documents.select(pl.col("uploaded_at").alias("at"), pl.lit("document").alias("kind"),
                          pl.col("title"), pl.col("filename").alias("detail")),
     ]  # fmt: skip
-    schema = {"at": utc, "kind": pl.String, "title": pl.String, "detail": pl.String}
-    frames = [part.cast(schema) for part in parts if part.height]  # type: ignore[arg-type]
+    schema = {"at": utc, "kind": pl.String, "title": pl.String, "detail": pl.String, "all_day": pl.Boolean}
+    frames = [
+        (part if "all_day" in part.columns else part.with_columns(pl.lit(False).alias("all_day")))
+        .select(list(schema))
+        .cast(schema)  # type: ignore[arg-type]
+        for part in parts
+        if part.height
+    ]
     if not frames:
         return pl.DataFrame(schema=schema)
     return pl.concat(frames).sort("at", descending=True)
@@ -498,7 +508,8 @@ def record_vaccination(
     given_on: dt.date, today: dt.date, batch_number: str | None = None, visit_id: int | None = None,
 ) -> tuple[Vaccination, Reminder]:  # fmt: skip
     """A vaccination and its booster reminder: due after the protocol's interval (the practice's own interval
-    when it overrides the franchise's). Pending vaccination reminders of the same protocol are closed."""
+    when it overrides the franchise's). The open reminders of earlier doses of the same vaccine are closed
+    (``done``, with the dose that closed them and when)."""
     require(actor, RECORDS_WRITE, practice_id)
     patient = _require_patient(session, practice_id, patient_id)
     if protocol_id is None:
@@ -523,16 +534,29 @@ def record_vaccination(
                               batch_number=batch, given_on=given_on, due_on=due_on, given_by=actor.user_id)  # fmt: skip
     session.add(vaccination)
     session.flush()
+    # The earlier doses of this vaccine: recorded under the protocol, or under its name (Animana's vaccinations
+    # carry a name only). Their open reminders (pending, or sent and not yet followed) are closed by this dose;
+    # a dose recorded after the fact (older than one already on record) closes nothing newer than itself.
+    same_vaccine = or_(Vaccination.protocol_id == protocol.id,
+                       func.lower(Vaccination.vaccine_name) == protocol.name.lower())  # fmt: skip
     earlier = select(Vaccination.id).where(
-        Vaccination.practice_id == practice_id, Vaccination.patient_id == patient_id,
-        Vaccination.protocol_id == protocol.id, Vaccination.id != vaccination.id,
+        Vaccination.practice_id == practice_id, Vaccination.patient_id == patient_id, same_vaccine,
+        Vaccination.id != vaccination.id, Vaccination.given_on <= given_on,
     )  # fmt: skip
+    closed_at = dt.datetime.now(dt.UTC)
     session.execute(
         update(Reminder)
         .where(Reminder.practice_id == practice_id, Reminder.patient_id == patient_id,
-               Reminder.kind == "vaccination", Reminder.status == "pending",
+               Reminder.kind == "vaccination", Reminder.status.in_(("pending", "sent")),
                Reminder.vaccination_id.in_(earlier))
-        .values(status="done")
+        .values(status="done", closed_by_vaccination_id=vaccination.id, closed_at=closed_at)
+    )  # fmt: skip
+    later_dose = session.scalar(
+        select(Vaccination.id)
+        .where(Vaccination.practice_id == practice_id, Vaccination.patient_id == patient_id, same_vaccine,
+               Vaccination.id != vaccination.id, Vaccination.given_on > given_on)
+        .order_by(Vaccination.given_on, Vaccination.id)
+        .limit(1)
     )  # fmt: skip
     # The same template the reminder generator picks (warehouse/reminders.py): a franchise may keep one
     # vaccination template ("vacc") or one per channel ("vacc-email", "vacc-sms"); the longest lead time wins.
@@ -550,9 +574,18 @@ def record_vaccination(
                         client_id=_primary_client_id(session, practice_id, patient_id), kind="vaccination",
                         due_on=due_on, franchise_id=protocol.franchise_id if template_id else None,
                         template_id=template_id, vaccination_id=vaccination.id)  # fmt: skip
+    if later_dose is not None:  # this dose's booster was given already: nothing to remind of
+        reminder.status, reminder.closed_by_vaccination_id, reminder.closed_at = "done", later_dose, closed_at
     session.add(reminder)
     session.flush()
     return vaccination, reminder
+
+
+# Least to most restricted (the order of ``DISPENSING_CATEGORIES``): free sale, pharmacy/licensed retail, on a
+# veterinarian's prescription, administered by the veterinarian. UDA and UDD are prescription-only veterinary
+# medicines (Diergeneesmiddelenbesluit; EU 2019/6 art. 105): only a veterinarian may prescribe them.
+CATEGORY_RANK = {category: rank for rank, category in enumerate(DISPENSING_CATEGORIES)}
+VET_ONLY_CATEGORIES = frozenset({"UDA", "UDD"})
 
 
 @dataclass(frozen=True)
@@ -562,16 +595,51 @@ class Medicine:
     code: str
     name: str
     dispensing_category: str | None
+    species: tuple[str, ...] = ()  # registered for these species; empty: not recorded
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.dispensing_category or 'no category'})"
+
+
+def _medicine_query(practice_id: int) -> Select:
+    franchise_id = select(Tenant.franchise_id).where(Tenant.id == practice_id).scalar_subquery()
+    return select(
+        Product.franchise_id,
+        Product.id,
+        Product.code,
+        Product.name,
+        Product.dispensing_category,
+        Product.species,
+    ).where(Product.franchise_id == franchise_id, Product.kind == "medicine")
+
+
+def _medicine(row: Row) -> Medicine:
+    return Medicine(
+        row.franchise_id, row.id, row.code, row.name, row.dispensing_category, tuple(row.species or ())
+    )
 
 
 def medicines(session: Session, practice_id: int) -> list[Medicine]:
-    franchise_id = session.scalar(select(Tenant.franchise_id).where(Tenant.id == practice_id))
-    rows = session.execute(
-        select(Product.franchise_id, Product.id, Product.code, Product.name, Product.dispensing_category)
-        .where(Product.franchise_id == franchise_id, Product.active, Product.kind == "medicine")
-        .order_by(Product.name)
-    )
-    return [Medicine(*r) for r in rows]
+    """The franchise's active medicines, the list a prescription is chosen from."""
+    return [_medicine(r) for r in session.execute(_medicine_query(practice_id).where(Product.active)
+                                                  .order_by(Product.name))]  # fmt: skip
+
+
+def medicines_named(session: Session, practice_id: int, name: str) -> list[Medicine]:
+    """The franchise's medicines (inactive ones too: a product taken off the list keeps its category) whose name
+    is ``name``, ignoring case and surrounding spaces — what a typed name is checked against."""
+    wanted = " ".join(name.split()).casefold()
+    rows = session.execute(_medicine_query(practice_id))
+    return [_medicine(r) for r in rows if " ".join(r.name.split()).casefold() == wanted]
+
+
+def species_warning(medicine: Medicine, species: str) -> str | None:
+    """The warning a prescription for ``species`` needs, when the medicine is registered for other species."""
+    if not medicine.species or species in medicine.species:
+        return None
+    return (f"{medicine.name} is registered for {', '.join(medicine.species)}, not for {species}. "
+            "Confirm that you prescribe it for this animal anyway (the cascade).")  # fmt: skip
 
 
 def parse_quantity(raw: str | Decimal | int, field: str = "quantity") -> Decimal:
@@ -589,31 +657,52 @@ def parse_quantity(raw: str | Decimal | int, field: str = "quantity") -> Decimal
 def prescribe(
     session: Session, actor: Actor, *, practice_id: int, patient_id: int, quantity: str | Decimal,
     product_id: int | None = None, product_name: str | None = None, dispensing_category: str | None = None,
-    dosage_instructions: str | None = None, visit_id: int | None = None,
+    dosage_instructions: str | None = None, visit_id: int | None = None, confirm_other_species: bool = False,
 ) -> Prescription:  # fmt: skip
-    """A prescription. A product's own dispensing category wins over the one typed; UDD (vet-only) items may
-    be prescribed by a veterinarian only."""
+    """A prescription of a medicine from the price list (``product_id``) or of a typed name (``product_name``),
+    never both. A listed medicine's dispensing category is the product's; a typed name is never less restricted
+    than a medicine of that name on the list. UDA and UDD medicines are prescribed by a veterinarian only. A
+    medicine registered for other species than the patient's needs ``confirm_other_species``."""
     require(actor, RECORDS_WRITE, practice_id)
-    _require_patient(session, practice_id, patient_id)
-    franchise_id = None
+    patient = _require_patient(session, practice_id, patient_id)
+    typed = _clean(product_name)
+    if product_id is not None and typed:
+        raise RecordsError("product", "Choose a medicine from the list or type a name, not both.")
     if product_id is not None:
-        product = next((m for m in medicines(session, practice_id) if m.product_id == product_id), None)
-        if product is None:
+        listed = next((m for m in medicines(session, practice_id) if m.product_id == product_id), None)
+        if listed is None:
             raise RecordsError("product", "This medicine is not in the practice's price list.")
-        franchise_id, product_name = product.franchise_id, product.name
-        dispensing_category = product.dispensing_category or dispensing_category
-    name = _clean(product_name)
-    if not name:
-        raise RecordsError("product", "Choose a medicine or type its name.")
+        if listed.dispensing_category is not None:
+            if dispensing_category not in (None, listed.dispensing_category):
+                raise RecordsError("dispensing_category", f"{listed.name} is {listed.dispensing_category} in the "
+                                   "price list; its category cannot be changed here.")  # fmt: skip
+            dispensing_category = listed.dispensing_category
+        name, matches = listed.name, [listed]
+    elif typed:
+        name, matches = typed, medicines_named(session, practice_id, typed)
+    else:
+        raise RecordsError("product", "Choose a medicine from the list or type its name.")
     if dispensing_category not in DISPENSING_CATEGORIES:
         raise RecordsError("dispensing_category", "Choose the dispensing category (VRIJ, URA, UDA or UDD).")
-    if dispensing_category == "UDD":
-        require(actor, PRESCRIBE_UDD, practice_id)
+    strictest = max((m.dispensing_category for m in matches if m.dispensing_category), key=CATEGORY_RANK.get,
+                    default=None)  # fmt: skip
+    if strictest is not None and CATEGORY_RANK[dispensing_category] < CATEGORY_RANK[strictest]:
+        raise RecordsError("dispensing_category", f"{name} is {strictest} in the price list: choose {strictest} "
+                           "or stricter, or choose it from the list.")  # fmt: skip
+    if dispensing_category in VET_ONLY_CATEGORIES:
+        require(actor, PRESCRIBE_VET_ONLY, practice_id)
+    warnings = [w for m in matches if (w := species_warning(m, patient.species))]
+    if warnings and not confirm_other_species:
+        raise RecordsError("confirm_other_species", warnings[0])
     amount = parse_quantity(quantity)
+    if len(name) > 200:
+        raise RecordsError("product", "A medicine's name is at most 200 characters.")
     prescription = Prescription(practice_id=practice_id, patient_id=patient_id, visit_id=visit_id,
-                                franchise_id=franchise_id, product_id=product_id, product_name=name[:200],
-                                quantity=amount, dosage_instructions=_clean(dosage_instructions),
-                                dispensing_category=dispensing_category, prescribed_by=actor.user_id)  # fmt: skip
+                                franchise_id=matches[0].franchise_id if product_id is not None else None,
+                                product_id=product_id, product_name=name, quantity=amount,
+                                dosage_instructions=_clean(dosage_instructions),
+                                dispensing_category=dispensing_category, prescribed_by=actor.user_id,
+                                other_species_confirmed=bool(warnings))  # fmt: skip
     session.add(prescription)
     session.flush()
     return prescription

@@ -72,11 +72,14 @@ WHERE NOT (pa.deceased AND (pa.deceased_on IS NULL OR pa.deceased_on <= d.send_o
   AND NOT EXISTS ({_renewal("d", "vaccination_id")} AND w.given_on < d.send_on)
 """
 
-_CLOSE = f"""
-UPDATE reminder r SET status = 'done'
-FROM vaccination v
+_CLOSE = """
+UPDATE reminder r SET status = 'done', closed_by_vaccination_id = w.id, closed_at = now()
+FROM vaccination v, LATERAL (
+  SELECT w.id FROM vaccination w WHERE w.practice_id = v.practice_id AND w.patient_id = v.patient_id
+    AND w.vaccine_name = v.vaccine_name AND w.id <> v.id AND w.given_on > v.given_on
+  ORDER BY w.given_on, w.id LIMIT 1) w
 WHERE r.practice_id = :p AND r.kind = 'vaccination' AND r.status IN ('pending', 'sent')
-  AND v.practice_id = r.practice_id AND v.id = r.vaccination_id AND EXISTS ({_renewal("v", "id")})
+  AND v.practice_id = r.practice_id AND v.id = r.vaccination_id
 """
 
 

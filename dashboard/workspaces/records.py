@@ -11,12 +11,13 @@ from dashboard.components import session as ctx
 from dashboard.components.pages import page
 from dashboard.runtime import app_runtime
 from warehouse import documents, records
+from warehouse import formatting as fmt
 from warehouse import scheduling as sched
 from warehouse.schema.clinical import DISPENSING_CATEGORIES
 from warehouse.security.permissions import (
     CLIENTS_READ,
     CONSULT_WRITE,
-    PRESCRIBE_UDD,
+    PRESCRIBE_VET_ONLY,
     RECORDS_READ,
     RECORDS_WRITE,
     SCHEDULE_WRITE,
@@ -90,24 +91,47 @@ metrics[0].metric("Visits", rec.visits.height)
 metrics[1].metric("Vaccinations overdue / due", f"{overdue} / {due}")
 metrics[2].metric("Lab values flagged", flagged)
 metrics[3].metric("Last weight", f"{rec.weights['weight_kg'][-1]:.1f} kg" if rec.weights.height else "—")
-if flash := state.pop("rec.flash", None):
-    st.success(flash)
 
 
 def _local(frame: pl.DataFrame, *cols: str) -> pl.DataFrame:
-    return frame.with_columns(
-        pl.col(c).dt.convert_time_zone(str(ctx.TZ)).dt.strftime("%d-%m-%Y %H:%M") for c in cols
-    )
+    """Timestamps as the user reads them: local time, Dutch format."""
+    return frame.with_columns(pl.col(c).map_elements(fmt.date_time, return_dtype=pl.String) for c in cols)
+
+
+def _dates(frame: pl.DataFrame, *cols: str) -> pl.DataFrame:
+    return frame.with_columns(pl.col(c).map_elements(fmt.date, return_dtype=pl.String) for c in cols)
+
+
+def _quantity(value: float) -> str:
+    """``0.5`` -> ``0,5``, ``2.0`` -> ``2`` (quantities have at most three decimals)."""
+    return fmt.number(value, 3).rstrip("0").rstrip(",")
+
+
+def _flash(section: str) -> None:
+    """The outcome of the last write in ``section``, shown next to the form it came from."""
+    flash = state.get("rec.flash")
+    if flash is not None and flash[0] == section:
+        state.pop("rec.flash")
+        st.success(flash[1])
 
 
 tab_names = ["Timeline", "Visits", "Vaccinations", "Prescriptions", "Lab results", "Weight", "Documents"]
 if can_write:
     tab_names.append("Write")
-tabs = dict(zip(tab_names, st.tabs(tab_names), strict=True))
+# Keyed tabs keep the chosen tab across reruns: a save (or a refused save) reruns the page, and unkeyed tabs
+# would open on the first tab, hiding the message.
+tabs = dict(zip(tab_names, st.tabs(tab_names, key="rec.tab", on_change="rerun"), strict=True))
 
 with tabs["Timeline"]:
     if rec.timeline.height:
-        st.dataframe(_local(rec.timeline, "at"), hide_index=True, width="stretch")
+        timeline = rec.timeline.with_columns(
+            pl.struct("at", "all_day").map_elements(
+                lambda r: fmt.date(r["at"]) if r["all_day"] else fmt.date_time(r["at"]),
+                return_dtype=pl.String,
+            )
+        ).select("at", "kind", "title", "detail")
+        st.dataframe(timeline, hide_index=True, width="stretch",
+                     column_config={"at": "When", "kind": "Kind", "title": "What", "detail": "Details"})  # fmt: skip
     else:
         st.caption("Nothing recorded yet.")
 
@@ -132,14 +156,23 @@ with tabs["Vaccinations"]:
         def _colour(status: str) -> str:
             return {"overdue": "🔴 overdue", "due": "🟠 due", "ok": "🟢 ok"}.get(status, status)
 
-        st.dataframe(rec.vaccinations.drop("id").with_columns(pl.col("status").map_elements(_colour, return_dtype=pl.String)),
-                     hide_index=True, width="stretch")  # fmt: skip
+        st.dataframe(_dates(rec.vaccinations.drop("id"), "given_on", "due_on")
+                     .with_columns(pl.col("status").map_elements(_colour, return_dtype=pl.String)),
+                     hide_index=True, width="stretch",
+                     column_config={"vaccine_name": "Vaccine", "batch_number": "Batch", "given_on": "Given on",
+                                    "due_on": "Booster due", "status": "Status"})  # fmt: skip
     else:
         st.caption("No vaccinations recorded.")
 
 with tabs["Prescriptions"]:
     if rec.prescriptions.height:
-        st.dataframe(_local(rec.prescriptions.drop("id"), "prescribed_at"), hide_index=True, width="stretch")
+        shown = _local(rec.prescriptions.drop("id"), "prescribed_at").with_columns(
+            pl.col("quantity").map_elements(_quantity, return_dtype=pl.String), pl.col("dosage_instructions", "prescribed_by").fill_null(fmt.EMPTY)
+        )  # fmt: skip
+        st.dataframe(shown, hide_index=True, width="stretch",
+                     column_config={"prescribed_at": "Prescribed", "product_name": "Medicine", "quantity": "Quantity",
+                                    "dosage_instructions": "Dosage", "dispensing_category": "Category",
+                                    "prescribed_by": "Prescribed by"})  # fmt: skip
     else:
         st.caption("No prescriptions.")
 
@@ -193,18 +226,91 @@ if not can_write:
     st.stop()
 
 
-def _done(message: str, *keys: str) -> None:
+def _done(section: str, message: str, *keys: str) -> None:
+    """After a save: empty the form (its widgets' keys), keep the message for the form's section, rerun."""
     for key in keys:
         state.pop(key, None)
-    state["rec.flash"] = message
+    state["rec.flash"] = (section, message)
     st.rerun()
+
+
+FROM_LIST, TYPED = "From the price list", "Type a name"
+# The empty form. Set (not popped) before the widgets are drawn: a popped key resets the server's value but
+# the browser kept showing the last medicine, so the next prescription looked pre-filled.
+RX_EMPTY = {"rec.p.source": FROM_LIST, "rec.p.product": None, "rec.p.name": "", "rec.p.category": None,
+            "rec.p.confirm": False, "rec.p.quantity": "", "rec.p.dosage": ""}  # fmt: skip
+
+
+@st.fragment
+def _prescription_form() -> None:
+    """One way to name the medicine at a time: a medicine of the price list (its category is the list's) or a
+    typed name (with a category, never less restricted than a listed medicine of that name). Not a form: the
+    category and any species warning show as soon as the medicine is chosen; only this fragment reruns."""
+    if state.pop("rec.p.saved", False):
+        state.update(RX_EMPTY)
+    with ctx.tenant() as session:
+        meds = {m.product_id: m for m in records.medicines(session, practice_id)}
+    source = st.radio("Medicine", (FROM_LIST, TYPED), key="rec.p.source", horizontal=True)
+    product_id: int | None = None
+    name: str | None = None
+    category: str | None = None
+    if source == FROM_LIST:
+        product_id = st.selectbox("Medicine from the price list", list(meds), index=None, key="rec.p.product",
+                                  placeholder="Choose a medicine", format_func=lambda i: meds[i].label)  # fmt: skip
+        matches = [meds[product_id]] if product_id is not None else []
+    else:
+        name = st.text_input("The medicine's name", key="rec.p.name", max_chars=200)
+        with ctx.tenant() as session:
+            matches = records.medicines_named(session, practice_id, name) if name.strip() else []
+    product_slot = st.empty()
+    listed_category = next((m.dispensing_category for m in matches if m.dispensing_category), None)
+    if source == FROM_LIST and listed_category:
+        st.caption(f"Dispensing category **{listed_category}** (from the price list).")
+    else:
+        if listed_category:
+            st.caption(f"On the price list as {matches[0].label}: choose {listed_category} or stricter.")
+        category = st.selectbox("Dispensing category", DISPENSING_CATEGORIES, index=None, key="rec.p.category",
+                                help="UDA and UDD medicines may be prescribed by a veterinarian only.")  # fmt: skip
+    category_slot = st.empty()
+    warnings = [w for m in matches if (w := records.species_warning(m, rec.species))]
+    confirm = False
+    if warnings:
+        st.warning(warnings[0])
+        confirm = st.checkbox(f"I prescribe it for this {rec.species} anyway", key="rec.p.confirm")
+    confirm_slot = st.empty()
+    quantity = st.text_input("Quantity", key="rec.p.quantity", placeholder="e.g. 2 or 0,5")
+    quantity_slot = st.empty()
+    dosage = st.text_area("Dosage instructions", key="rec.p.dosage")
+    if not ctx.may(PRESCRIBE_VET_ONLY):
+        st.caption("UDA and UDD medicines need a veterinarian.")
+    errors: dict[str, str] = {}
+    if st.button("Prescribe", type="primary", key="rec.p.submit"):
+        try:
+            with ctx.tenant() as session:
+                saved = records.prescribe(
+                    session, ctx.actor(), practice_id=practice_id, patient_id=patient_id, product_id=product_id,
+                    product_name=name, dispensing_category=category, quantity=quantity,
+                    dosage_instructions=dosage, confirm_other_species=confirm)  # fmt: skip
+                summary = (f"Prescribed {saved.product_name} ({saved.dispensing_category}), quantity "
+                           f"{_quantity(float(saved.quantity))}"
+                           f"{f' · {saved.dosage_instructions}' if saved.dosage_instructions else ''}")  # fmt: skip
+        except records.RecordsError as exc:
+            errors[exc.field] = str(exc)
+        except NotPermitted as exc:
+            errors["dispensing_category"] = f"Not allowed: {exc}."
+        else:
+            state["rec.p.saved"] = True
+            _done("prescription", summary)
+    ctx.field_errors(errors, {"product": product_slot, "dispensing_category": category_slot,
+                              "confirm_other_species": confirm_slot, "quantity": quantity_slot})  # fmt: skip
 
 
 with tabs["Write"]:
     consult_tab, vacc_tab, rx_tab, upload_tab = st.tabs(
-        ["Consult note", "Vaccination", "Prescription", "Attachment"]
+        ["Consult note", "Vaccination", "Prescription", "Attachment"], key="rec.write_tab", on_change="rerun"
     )
     with consult_tab:
+        _flash("consult")
         appointments = {r["id"]: r for r in rec.open_appointments.iter_rows(named=True)}
         if not can_consult:
             st.info("Your role cannot write consult notes.")
@@ -246,13 +352,14 @@ with tabs["Write"]:
                 except (NotPermitted, sched.SchedulingError) as exc:
                     errors["appointment"] = str(exc)
                 else:
-                    _done(f"Consult note saved (visit {visit_id}).", "rec.c.subjective", "rec.c.objective",
+                    _done("consult", f"Consult note saved (visit {visit_id}).", "rec.c.subjective", "rec.c.objective",
                           "rec.c.assessment", "rec.c.plan", "rec.c.diagnoses", "rec.c.sign", "rec.c.finish")  # fmt: skip
             ctx.field_errors(errors, {"appointment": appointment_slot, "subjective": subjective_slot,
                                       "objective": objective_slot, "assessment": assessment_slot, "plan": plan_slot,
                                       "diagnoses": diagnoses_slot})  # fmt: skip
 
     with vacc_tab:
+        _flash("vaccination")
         with ctx.tenant() as session:
             protocols = {p.id: p for p in records.vaccine_protocols(session, practice_id, rec.species)}
         if not protocols:
@@ -281,50 +388,18 @@ with tabs["Write"]:
                 except NotPermitted as exc:
                     errors["protocol"] = str(exc)
                 else:
-                    _done(f"Vaccination recorded; booster reminder due {due_on:%d-%m-%Y}.", "rec.v.batch")
+                    _done("vaccination", f"Vaccination recorded; booster reminder due {fmt.date(due_on)}.",
+                          "rec.v.batch")  # fmt: skip
             ctx.field_errors(
                 errors, {"protocol": protocol_slot, "given_on": given_slot, "batch_number": batch_slot}
             )
 
     with rx_tab:
-        with ctx.tenant() as session:
-            meds = {m.product_id: m for m in records.medicines(session, practice_id)}
-        errors = {}
-        is_vet = ctx.may(PRESCRIBE_UDD)
-        with st.form("rec.rx_form"):
-            product_id = st.selectbox("Medicine from the price list", [None, *meds], key="rec.p.product",
-                                      format_func=lambda i: "— type a name below —" if i is None else
-                                      f"{meds[i].name} ({meds[i].dispensing_category or '?'})")  # fmt: skip
-            name = st.text_input("Or the medicine's name", key="rec.p.name")
-            product_slot = st.empty()
-            category = st.selectbox("Dispensing category", DISPENSING_CATEGORIES, index=None, key="rec.p.category",
-                                    help="UDD medicines may be prescribed by a veterinarian only.")  # fmt: skip
-            category_slot = st.empty()
-            quantity = st.text_input("Quantity", key="rec.p.quantity", placeholder="e.g. 2 or 0,5")
-            quantity_slot = st.empty()
-            dosage = st.text_area("Dosage instructions", key="rec.p.dosage")
-            submitted = st.form_submit_button("Prescribe", type="primary")
-        if not is_vet:
-            st.caption("UDD (vet-only) medicines need a veterinarian.")
-        if submitted:
-            try:
-                with ctx.tenant() as session:
-                    prescription = records.prescribe(
-                        session, ctx.actor(), practice_id=practice_id, patient_id=patient_id, product_id=product_id,
-                        product_name=name, dispensing_category=category, quantity=quantity,
-                        dosage_instructions=dosage)  # fmt: skip
-                    label = prescription.product_name
-            except records.RecordsError as exc:
-                errors[exc.field] = str(exc)
-            except NotPermitted as exc:
-                errors["dispensing_category"] = f"Not allowed: {exc}."
-            else:
-                _done(f"Prescribed {label}.", "rec.p.product", "rec.p.name", "rec.p.category", "rec.p.quantity",
-                      "rec.p.dosage")  # fmt: skip
-        ctx.field_errors(errors, {"product": product_slot, "dispensing_category": category_slot,
-                                  "quantity": quantity_slot})  # fmt: skip
+        _flash("prescription")
+        _prescription_form()
 
     with upload_tab:
+        _flash("attachment")
         errors = {}
         with st.form("rec.upload_form"):
             upload = st.file_uploader(
@@ -348,5 +423,5 @@ with tabs["Write"]:
                 except records.RecordsError as exc:
                     errors[exc.field] = str(exc)
                 else:
-                    _done(f"{stored_name} is attached (stored encrypted).", "rec.u.title")
+                    _done("attachment", f"{stored_name} is attached (stored encrypted).", "rec.u.title")
         ctx.field_errors(errors, {"file": file_slot, "title": title_slot})

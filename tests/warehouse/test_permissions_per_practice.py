@@ -40,7 +40,7 @@ from warehouse.security.permissions import (
     BILLING_WRITE,
     CONSULT_WRITE,
     DEVICE_INBOX,
-    PRESCRIBE_UDD,
+    PRESCRIBE_VET_ONLY,
     RECORDS_READ,
     RECORDS_WRITE,
     SCHEDULE_WRITE,
@@ -151,7 +151,7 @@ SERVICES: dict[str, tuple[frozenset[str], Call]] = {
 }  # fmt: skip
 # Further calls of a listed service that need more: prescribing a UDD medicine.
 EXTRA_CALLS: dict[str, tuple[frozenset[str], Call]] = {
-    "warehouse.records.prescribe (UDD)": (frozenset({RECORDS_WRITE, PRESCRIBE_UDD}), lambda s, a, p: records.prescribe(
+    "warehouse.records.prescribe (UDD)": (frozenset({RECORDS_WRITE, PRESCRIBE_VET_ONLY}), lambda s, a, p: records.prescribe(
         s, a, practice_id=p.rows.practice_id, patient_id=p.rows.patient_id, quantity="1",
         product_name="Testmiddel zonder registratie", dispensing_category="UDD")),
 }  # fmt: skip

@@ -6,10 +6,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from tests.factories import PASSWORD
 from tests.workspaces.conftest import RECEPTIONIST, click, sign_in
 from tests.workspaces.test_ws_app import ok, texts
-from warehouse.schema.clinical import Reminder, Vaccination, Visit
+from tests.workspaces.test_ws_records_prescribing import add_medicines
+from warehouse.schema.clinical import Prescription, Reminder, Vaccination, Visit
 from warehouse.schema.scheduling import Appointment
+from warehouse.security.accounts import add_user
 
 
 def _open_patient(at, rows):  # noqa: ANN001, ANN202
@@ -84,3 +87,72 @@ def test_book_from_the_record_opens_scheduling_with_the_patient(app_env):
     at.button(key="rec.book").click().run()
     ok(at)
     assert at.title[0].value == "Scheduling" and at.selectbox(key="sched.patient").value == a1.patient_id
+
+
+def _prescriptions(app_env, practice_id):  # noqa: ANN001, ANN202
+    with app_env.system() as session:
+        return session.execute(
+            select(Prescription.product_name, Prescription.dispensing_category, Prescription.dosage_instructions,
+                   Prescription.other_species_confirmed)
+            .where(Prescription.practice_id == practice_id).order_by(Prescription.id)
+        ).all()  # fmt: skip
+
+
+def test_two_different_prescriptions_in_a_row_are_saved_as_chosen_and_the_form_clears(app_env):
+    a1, ids = app_env.world.practices["a1"], add_medicines(app_env)
+    before = _prescriptions(app_env, a1.practice_id)
+    at = _open_patient(sign_in("vet-a1"), a1)
+    at.selectbox(key="rec.p.product").set_value(ids["Equilis Prequenza Te"]).run()
+    assert "registered for horse, not for dog" in at.warning[0].value  # shown before anything is saved
+    at.text_input(key="rec.p.quantity").input("1")
+    click(at, "Prescribe")
+    ok(at)
+    assert "registered for horse" in at.error[0].value and at.text_input(key="rec.p.quantity").value == "1"
+    at.checkbox(key="rec.p.confirm").check()
+    at.text_area(key="rec.p.dosage").input("Eenmalig i.m.")
+    click(at, "Prescribe")
+    ok(at)
+    assert at.success[0].value == "Prescribed Equilis Prequenza Te (UDD), quantity 1 · Eenmalig i.m."
+    # The form is empty again: nothing of the first medicine carries over into the second.
+    assert at.selectbox(key="rec.p.product").value is None and at.text_input(key="rec.p.quantity").value == ""
+    at.radio(key="rec.p.source").set_value("Type a name").run()
+    at.text_input(key="rec.p.name").input("Surolan oordruppels 15 ml").run()
+    at.selectbox(key="rec.p.category").set_value("VRIJ")
+    at.text_input(key="rec.p.quantity").input("1")
+    at.text_area(key="rec.p.dosage").input("2x daags 3 druppels in het oor")
+    click(at, "Prescribe")
+    ok(at)
+    assert "UDA in the price list" in at.error[0].value  # a typed name is not less restricted than the list
+    at.selectbox(key="rec.p.category").set_value("UDA")
+    click(at, "Prescribe")
+    ok(at)
+    assert at.success[0].value == (
+        "Prescribed Surolan oordruppels 15 ml (UDA), quantity 1 · 2x daags 3 druppels in het oor"
+    )
+    assert _prescriptions(app_env, a1.practice_id)[len(before) :] == [
+        ("Equilis Prequenza Te", "UDD", "Eenmalig i.m.", True),
+        ("Surolan oordruppels 15 ml", "UDA", "2x daags 3 druppels in het oor", False),
+    ]
+
+
+def test_a_nurse_typing_a_udd_medicine_as_vrij_is_refused_at_the_field_and_nothing_is_saved(app_env):
+    a1, _ = app_env.world.practices["a1"], add_medicines(app_env)
+    with app_env.system() as session:
+        add_user(session, username="nurse-a1", full_name="Nurse A1", password=PASSWORD,
+                 memberships=[(a1.practice_id, "nurse")])  # fmt: skip
+    before = _prescriptions(app_env, a1.practice_id)
+    at = _open_patient(sign_in("nurse-a1"), a1)
+    at.radio(key="rec.p.source").set_value("Type a name").run()
+    at.text_input(key="rec.p.name").input("methadon 10 MG/ML").run()
+    assert any("choose UDD or stricter" in c.value for c in at.caption)
+    at.selectbox(key="rec.p.category").set_value("VRIJ")
+    at.text_input(key="rec.p.quantity").input("2")
+    click(at, "Prescribe")
+    ok(at)
+    assert "UDD in the price list" in at.error[0].value
+    at.selectbox(key="rec.p.category").set_value("UDD")
+    click(at, "Prescribe")
+    ok(at)
+    assert "veterinarian only" in at.error[0].value and not at.success
+    assert at.text_input(key="rec.p.name").value == "methadon 10 MG/ML"  # the input is kept
+    assert _prescriptions(app_env, a1.practice_id) == before

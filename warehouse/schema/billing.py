@@ -23,6 +23,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from warehouse.schema.base import Base, Timestamps, franchise_table, practice_table
@@ -69,6 +70,8 @@ class Product(Timestamps, Base):
     updated_by: Mapped[int | None]
     # The vaccine protocol this item prices: a vaccination recorded with that protocol is billed as this item.
     vaccine_protocol_id: Mapped[int | None]
+    # The species a medicine is registered for; NULL when not recorded (then no species warning). Migration 0330.
+    species: Mapped[list[str] | None] = mapped_column(ARRAY(String(32)))
 
 
 class ProductPriceOverride(Timestamps, Base):

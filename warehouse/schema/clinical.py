@@ -175,6 +175,8 @@ class Prescription(Base):
     )
     prescribed_by: Mapped[int | None]
     prescribed_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    # The prescriber confirmed a medicine registered for other species (the cascade). Migration 0330.
+    other_species_confirmed: Mapped[bool] = mapped_column(server_default="false")
 
 
 class LabOrder(Base):
@@ -329,3 +331,6 @@ class Reminder(Base):
     )
     sent_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    # A vaccination reminder closed because a later dose was recorded: which dose, and when. Migration 0330.
+    closed_by_vaccination_id: Mapped[int | None]
+    closed_at: Mapped[dt.datetime | None]

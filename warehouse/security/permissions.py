@@ -28,7 +28,9 @@ BILLING_WRITE = "billing.write"
 DEVICE_INBOX = (
     "devices.inbox"  # match unmatched lab/imaging messages to patients: clinical staff and managers
 )
-PRESCRIBE_UDD = "records.prescribe_udd"  # UDD medicines (Diergeneesmiddelenbesluit): a veterinarian only
+PRESCRIBE_VET_ONLY = (
+    "records.prescribe_vet_only"  # UDA and UDD medicines (Diergeneesmiddelenbesluit): a vet only
+)
 
 # What a refusal says the user may not do.
 DOING: dict[str, str] = {
@@ -36,7 +38,7 @@ DOING: dict[str, str] = {
     CONSULT_WRITE: "run a consult",
     RECORDS_READ: "read the clinical record",
     RECORDS_WRITE: "write the clinical record",
-    PRESCRIBE_UDD: "prescribe UDD medicines (a veterinarian only)",
+    PRESCRIBE_VET_ONLY: "prescribe UDA and UDD medicines (a veterinarian only)",
     BILLING_WRITE: "write invoices or payments",
     DEVICE_INBOX: "match device results to patients",
 }
@@ -49,7 +51,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "franchise_admin": frozenset(_FRONT_DESK | {RECORDS_READ, DASHBOARD_FRANCHISE, DASHBOARD_PRACTICE}),
     "franchise_manager": frozenset(_FRONT_DESK | {RECORDS_READ, DASHBOARD_FRANCHISE, DASHBOARD_PRACTICE}),
     "practice_manager": frozenset(_FRONT_DESK | {RECORDS_READ, DASHBOARD_PRACTICE, DEVICE_INBOX}),
-    "veterinarian": frozenset(_CLINICAL | {PRESCRIBE_UDD}),
+    "veterinarian": frozenset(_CLINICAL | {PRESCRIBE_VET_ONLY}),
     "nurse": frozenset(_CLINICAL),
     "receptionist": frozenset(_FRONT_DESK),
     "analyst": frozenset({HUB}),

@@ -6,7 +6,7 @@ or a dashboard that finds the practice's change queue non-empty), so a reader co
 when the marts changed.
 
 Revision ID: 0340
-Revises: 0320
+Revises: 0330
 Create Date: 2026-11-25
 """
 
@@ -20,7 +20,7 @@ from alembic import op
 from warehouse.migrations.ddl import APP_ROLE, SYSTEM_ROLE, protect_practice_table
 
 revision: str = "0340"
-down_revision: str | Sequence[str] | None = "0320"
+down_revision: str | Sequence[str] | None = "0330"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
