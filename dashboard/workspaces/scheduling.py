@@ -81,7 +81,24 @@ if upcoming.height:
             hide_index=True,
         )
 
-book_tab, manage_tab = st.tabs(["Book", "Appointment"])
+
+def _clear_booking_form() -> None:
+    """Empty the booking form after a booking; runs before its widgets are created.
+
+    Widget state is assigned, not deleted: Streamlit sends an assigned value to the browser, whereas a
+    deleted one is only forgotten by the server. The browser then kept showing the booked patient and sent
+    its label back with the next action, where the page took it for the patient's id (a traceback on every
+    action after a booking)."""
+    state["sched.patient"] = None
+    state["sched.patient_kept"] = None
+    state["sched.patient_query"] = ""
+    state["sched.reason"] = ""
+    state.pop("sched.offer", None)
+    state.pop("sched.offer_for", None)
+
+
+# The key keeps the open tab across the rerun a save causes (otherwise it jumps back to "Book").
+book_tab, manage_tab = st.tabs(["Book", "Appointment"], key="sched.tab")
 
 # --- booking ----------------------------------------------------------------------------------------------------
 with book_tab:
@@ -89,22 +106,25 @@ with book_tab:
         st.info("Your role can view the agenda but not book.")
     else:
         focus_patient, focus_client = state.pop("sched.patient_focus", (None, None))
+        if state.pop("sched.clear_form", False):
+            _clear_booking_form()
         finder, picker = st.columns(2)
         query = finder.text_input(
             "Find patient", key="sched.patient_query", placeholder="Name or chip number"
         )
         with ctx.tenant() as session:
-            # Keep the chosen patient among the choices while the user edits the rest of the form.
-            keep = focus_patient or state.get("sched.patient")
+            # Keep the chosen patient among the choices while the user edits the rest of the form. The id is
+            # the last run's validated choice, never the widget's raw state: that is what the browser sent,
+            # which may be a label the current options do not have.
+            keep = focus_patient or state.get("sched.patient_kept")
             choices = sched.patient_choices(session, practice_id, query=query, patient_id=keep,
                                             client_id=focus_client)  # fmt: skip
         by_id = {c.id: c for c in choices}
         if focus_patient in by_id:
             state["sched.patient"] = focus_patient
-        elif state.get("sched.patient") not in by_id:
-            state.pop("sched.patient", None)
         patient_id = picker.selectbox("Patient", list(by_id), format_func=lambda i: by_id[i].label, index=None,
                                       placeholder="Find the patient, then choose", key="sched.patient")  # fmt: skip
+        state["sched.patient_kept"] = patient_id
         patient_slot = picker.empty()
         if patient_id is not None and (state.get("sched.offer_for") or (patient_id,))[0] != patient_id:
             # Another patient was chosen: the slots on offer were for the previous one.
@@ -118,7 +138,7 @@ with book_tab:
             if not (species and t.species and species not in t.species)
         }
         if state.get("sched.type") not in type_by_id:
-            state.pop("sched.type", None)
+            state["sched.type"] = next(iter(type_by_id), None)  # assigned, so the browser shows it too
         staff_names = {r.id: r.name for r in staff}
         errors: dict[str, str] = {}
         with st.form("book", border=True):
@@ -152,14 +172,8 @@ with book_tab:
                 f"Booked {patient_name} on {starts_at.astimezone(ctx.TZ):%a %d-%m at %H:%M} "
                 f"with {staff_names.get(resource, resource)} (appointment {booked_id})."
             )
-            for key in (
-                "sched.reason",
-                "sched.patient_query",
-                "sched.patient",
-                "sched.offer",
-                "sched.offer_for",
-            ):
-                state.pop(key, None)
+            # The widgets exist in this run, so their state can only be reset on the next one (before them).
+            state["sched.clear_form"] = True
             state["sched.day"] = starts_at.astimezone(ctx.TZ).date()
             st.rerun()
 
@@ -239,7 +253,7 @@ with manage_tab:
                     f"{r['resource']} · {r['status'].replace('_', ' ')}")  # fmt: skip
 
         if state.get("sched.appointment") not in rows:
-            state.pop("sched.appointment", None)
+            state["sched.appointment"] = next(iter(rows))  # assigned, so the browser shows it too
         selected = st.selectbox("Appointment", list(rows), format_func=_label, key="sched.appointment")
         row = rows[selected]
         outcome = st.empty()
