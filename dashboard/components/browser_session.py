@@ -58,7 +58,8 @@ def pending(code: str) -> bool:
 
 def cookie_token() -> str | None:
     """The session token the browser sent when this page connected."""
-    return st.context.cookies.get(COOKIE)
+    token = st.context.cookies.get(COOKIE)
+    return token if isinstance(token, str) and token else None  # AppTest's stand-in context gives a mock
 
 
 def _post(method: str, body: dict[str, str] | None) -> None:

@@ -10,6 +10,7 @@ import streamlit as st
 from dashboard.components import session as ctx
 from dashboard.components.agenda import timeline
 from models.serving import no_show_risk
+from warehouse import formatting
 from warehouse import scheduling as sched
 from warehouse.security.permissions import CONSULT_WRITE, SCHEDULE_WRITE, allowed
 
@@ -169,7 +170,7 @@ with book_tab:
                                          reason=reason)  # fmt: skip
                 booked_id = appointment.id
             state["sched.flash"] = (
-                f"Booked {patient_name} on {starts_at.astimezone(ctx.TZ):%a %d-%m at %H:%M} "
+                f"Booked {patient_name} on {formatting.date(starts_at, weekday=True)} at {formatting.time(starts_at)} "
                 f"with {staff_names.get(resource, resource)} (appointment {booked_id})."
             )
             # The widgets exist in this run, so their state can only be reset on the next one (before them).
@@ -224,10 +225,12 @@ with book_tab:
                 else:
                     offered_name = (state.get("sched.offer_for") or (None, ""))[1]
                     st.markdown(f"**Free slots** for {offered_name}" if offered_name else "**Free slots**")
-                    cols = st.columns(4)
-                    for i, slot in enumerate(offer):
-                        label = f"{slot.starts_at.astimezone(ctx.TZ):%a %d-%m %H:%M} · {slot.resource_name}"
-                        if cols[i % 4].button(
+                    # One row that wraps, in time order (a grid of columns reads down, out of order).
+                    row_of_slots = st.container(horizontal=True)
+                    for slot in offer:
+                        label = (f"{formatting.date(slot.starts_at, weekday=True)} {formatting.time(slot.starts_at)}"
+                                 f" · {slot.resource_name}")  # fmt: skip
+                        if row_of_slots.button(
                             label, key=f"slot-{slot.resource_id}-{slot.starts_at:%Y%m%d%H%M}"
                         ):
                             offered_for = state.get("sched.offer_for")

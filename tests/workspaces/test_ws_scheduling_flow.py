@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.factories import TZ
 from tests.workspaces.conftest import RECEPTIONIST, click, sign_in
+from warehouse import formatting
 from warehouse.schema.scheduling import Appointment
 
 
@@ -99,3 +100,24 @@ def test_four_bookings_in_a_row_each_clear_the_form_and_the_next_action_works(ap
             .order_by(Appointment.starts_at)
         ).all()
     assert reasons == ["Controle 1", "Controle 2", "Controle 3", "Controle 4"]
+
+
+def test_a_double_booking_names_the_vet_and_local_time_and_free_slots_come_in_time_order(app_env):
+    a1 = app_env.world.practices["a1"]
+    at = sign_in(RECEPTIONIST)
+    at.switch_page("workspaces/scheduling.py").run()
+    tomorrow = dt.datetime.now(TZ).date() + dt.timedelta(days=1)
+    for minute in (0, 10):  # 11:00 is booked, then 11:10 runs into it
+        at.text_input(key="sched.patient_query").input("Bello").run()
+        at.selectbox(key="sched.patient").set_value(a1.patient_id).run()
+        at.selectbox(key="sched.resource").set_value(a1.resource_id)
+        at.date_input(key="sched.book_day").set_value(tomorrow)
+        at.time_input(key="sched.time").set_value(dt.time(11, minute))
+        click(at, "Book")
+        ok(at)
+    message = at.error[0].value
+    day = formatting.date(dt.datetime.combine(tomorrow, dt.time(11), TZ))
+    assert f"Dierenarts a1 is already booked from {day} 11:00 to 11:20" in message, message
+    assert "resource " not in message
+    starts = [b.key.rsplit("-", 1)[1] for b in at.button if b.key and b.key.startswith("slot-")]
+    assert len(starts) > 1 and starts == sorted(starts)
