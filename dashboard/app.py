@@ -1,24 +1,62 @@
-"""VetConnect web app entry point: the server-side session check, the practice switcher, and navigation from
+"""VetConnect web app entry point: the server-side session check, the practice switcher, navigation from
 the signed-in user's permissions at the practice chosen in the switcher (the page table lives in
-``dashboard/components/pages.py``)."""
+``dashboard/components/pages.py``), the page's address (``dashboard/components/address.py``) and the one place
+unexpected errors are caught.
+
+Served by ``streamlit run dashboard/asgi.py`` (this script plus the session-cookie route)."""
 
 from __future__ import annotations
 
-import streamlit as st
+import logging
+import secrets
 
-from dashboard.components.pages import SIGN_IN, pages_for
-from dashboard.components.session import ALL_PRACTICES, context, permissions, sign_out, signed_in_user
+import streamlit as st
+from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+
+from dashboard.components.address import open_from_address, write_address
+from dashboard.components.pages import PAGES, SIGN_IN, pages_for
+from dashboard.components.session import (
+    ALL_PRACTICES,
+    context,
+    forget_in_browser,
+    keep_in_browser,
+    permissions,
+    sign_out,
+    signed_in_user,
+)
 from dashboard.runtime import start_warm_up
+
+log = logging.getLogger("vetconnect.app")
 
 st.set_page_config(page_title="VetConnect", page_icon="🐾", layout="wide")
 start_warm_up()
 
+
+def _run(page: st.Page) -> None:
+    """Run the page; an unexpected error shows a short message with an id, and the log has the details
+    under that id (``client.showErrorDetails = "none"`` hides what would escape this, e.g. in callbacks)."""
+    try:
+        page.run()
+    except Exception:
+        error_id = secrets.token_hex(4)
+        log.exception("unexpected error %s on page %r", error_id, page.url_path)
+        st.error(
+            f"Something went wrong and was not saved. Try again; if it happens again, tell support the "
+            f"error id **{error_id}**.",
+            icon=":material/error:",
+        )
+
+
 user = signed_in_user()
 
 if user is None:
-    navigation = st.navigation(
-        [st.Page(SIGN_IN.path, title=SIGN_IN.title, icon=SIGN_IN.icon)], position="hidden"
-    )
+    # Every workspace address leads to the sign-in page (and stays in the address bar), so that a reload or
+    # a shared link opens that page — with its record — once signed in.
+    sign_in_pages = [st.Page(SIGN_IN.path, title=SIGN_IN.title, icon=SIGN_IN.icon, default=True)]
+    sign_in_pages += [st.Page(SIGN_IN.path, title=SIGN_IN.title, url_path=p.key) for p in PAGES]
+    navigation = st.navigation(sign_in_pages, position="hidden")
+    forget_in_browser()
+    _run(navigation)
 else:
     with st.sidebar:
         # The switcher first: what the navigation offers depends on the practice chosen in it.
@@ -41,11 +79,20 @@ else:
         if st.button("Sign out", icon=":material/logout:"):
             sign_out(end_server_session=True)
             st.rerun()
+        keep_in_browser(user)
     sections: dict[str, list] = {}
     for spec in pages_for(permissions()):
         sections.setdefault(spec.section, []).append(
             st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.key, default=spec.key == "hub")
         )
     navigation = st.navigation(sections)
-
-navigation.run()
+    open_from_address(navigation.url_path)
+    if missing := st.session_state.pop("address.missing", None):
+        st.warning(missing)
+    try:
+        _run(navigation)
+    except StopException:  # a page with nothing chosen stops early: its address loses the record
+        write_address(navigation.url_path)
+        raise
+    # Not after st.rerun() or st.switch_page() (they raise past this): the next run writes the address.
+    write_address(navigation.url_path)

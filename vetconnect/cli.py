@@ -211,13 +211,13 @@ def demo(
         )
     if no_ui:
         return
-    app_file = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+    root = Path(__file__).resolve().parents[1]
     out.print(f"• opening the app on http://localhost:{port}")
+    # dashboard/asgi.py: the app plus its session-cookie route; cwd: Streamlit reads .streamlit/config.toml there.
     subprocess.run(
-        [sys.executable, "-m", "streamlit", "run", str(app_file), "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", str(root / "dashboard" / "asgi.py"), "--server.port", str(port),
          "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=app_file.parents[1],  # where .streamlit/config.toml is
-        check=False,
+        check=False, cwd=root,
     )  # fmt: skip
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from warehouse import formatting
 from warehouse.schema.clients import ClientPatient, Patient
 from warehouse.schema.operations import Event
 from warehouse.schema.scheduling import SLOT_HOLDING_STATUSES, Appointment, Resource, StaffShift
@@ -30,16 +31,19 @@ class BookingConflict(Exception):
 
     def __init__(
         self, resource_id: int, existing_appointment_id: int, existing_starts_at: dt.datetime,
-        existing_ends_at: dt.datetime,
+        existing_ends_at: dt.datetime, resource_name: str | None = None,
     ) -> None:  # fmt: skip
         self.resource_id = resource_id
+        self.resource_name = resource_name
         self.existing_appointment_id = existing_appointment_id
         self.existing_starts_at = existing_starts_at
         self.existing_ends_at = existing_ends_at
-        start = existing_starts_at.astimezone(PRACTICE_TZ).strftime("%Y-%m-%d %H:%M")
-        end = existing_ends_at.astimezone(PRACTICE_TZ).strftime("%H:%M")
+        # Staff read this: the vet or room by name, the time in the practice's local time, Dutch format.
+        who = resource_name or f"resource {resource_id}"
+        start = formatting.date_time(existing_starts_at, PRACTICE_TZ)
+        end = formatting.time(existing_ends_at, PRACTICE_TZ)
         super().__init__(
-            f"resource {resource_id} is already booked from {start} to {end} (appointment {existing_appointment_id})"
+            f"{who} is already booked from {start} to {end} (appointment {existing_appointment_id})"
         )
 
 
@@ -112,7 +116,12 @@ def book_appointment(session: Session, request: BookingRequest) -> Appointment:
         if not blocking:  # the blocker was itself rolled back meanwhile; let the caller retry
             raise
         first = blocking[0]
-        raise BookingConflict(request.resource_id, first.id, first.starts_at, first.ends_at) from None
+        name = session.scalar(
+            select(Resource.name).where(
+                Resource.practice_id == request.practice_id, Resource.id == request.resource_id
+            )
+        )
+        raise BookingConflict(request.resource_id, first.id, first.starts_at, first.ends_at, name) from None
     session.add(
         Event(
             practice_id=request.practice_id,
@@ -357,8 +366,11 @@ def reschedule(
                                                         starts_at + length) if a.id != appointment_id]  # fmt: skip
         if not blocking:
             raise
+        name = session.scalar(
+            select(Resource.name).where(Resource.practice_id == practice_id, Resource.id == new_resource)
+        )
         raise BookingConflict(
-            new_resource, blocking[0].id, blocking[0].starts_at, blocking[0].ends_at
+            new_resource, blocking[0].id, blocking[0].starts_at, blocking[0].ends_at, name
         ) from None
     _event(session, appointment, "appointment_rescheduled", actor, from_start=old_start.isoformat(),
            from_resource=old_resource if old_resource != new_resource else None)  # fmt: skip

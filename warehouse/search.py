@@ -339,3 +339,45 @@ def naive_search(session: Session, query: str, *, limit: int = 8) -> int:
     ):
         found += len(session.execute(text(sql), {"p": practices, "q": query, "limit": limit}).all())
     return found
+
+
+def record_hit(session: Session, kind: str, practice_id: int, record_id: int) -> SearchHit | None:
+    """The hit that opens one record named by a page address (``?practice=…&patient=…``), or None when the
+    record does not exist or is not visible to the caller (RLS and the literal practice filter decide)."""
+    if practice_id not in _visible_practices(session):
+        return None
+    args = {"p": practice_id, "id": record_id}
+    if kind == "patient":
+        row = session.execute(
+            text(
+                "SELECT name, species FROM patient WHERE practice_id = :p AND id = :id AND deleted_at IS NULL"
+            ),
+            args,
+        ).first()
+        return (
+            SearchHit("patient", practice_id, record_id, row.name, row.species, 1.0, record_id)
+            if row
+            else None
+        )
+    if kind == "appointment":
+        row = session.execute(
+            text(
+                "SELECT starts_at, patient_id, client_id FROM appointment WHERE practice_id = :p AND id = :id"
+            ),
+            args,
+        ).first()
+        if row is None:
+            return None
+        title = f"{row.starts_at.astimezone(_TZ):%d-%m-%Y %H:%M}"
+        return SearchHit("appointment", practice_id, record_id, title, "", 1.0, row.patient_id, row.client_id,
+                         row.starts_at)  # fmt: skip
+    if kind == "invoice":
+        row = session.execute(
+            text("SELECT number, client_id FROM invoice WHERE practice_id = :p AND id = :id"), args
+        ).first()
+        return (
+            SearchHit("invoice", practice_id, record_id, row.number, "", 1.0, None, row.client_id)
+            if row
+            else None
+        )
+    return None

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 import streamlit as st
 from sqlalchemy.orm import Session
 
+from dashboard.components import browser_session
 from dashboard.runtime import app_runtime
 from warehouse.scheduling import PRACTICE_TZ
 from warehouse.security.permissions import Actor
 from warehouse.security.sessions import ENDED_MESSAGES, check_session, end_session
-from warehouse.security.signin import SignedInUser, context_for_choice
+from warehouse.security.signin import SignedInUser, context_for_choice, resume_session
 from warehouse.tenancy import AccessContext, tenant_session
 
 TZ = PRACTICE_TZ
@@ -66,7 +67,7 @@ def signed_in_user() -> SignedInUser | None:
     out (the sign-in page then says why) and return None."""
     signed_in = st.session_state.get("user")
     if signed_in is None:
-        return None
+        return _resume_from_cookie()
     if signed_in.session_token is None:
         sign_out(ENDED_MESSAGES["unknown"])
         return None
@@ -75,6 +76,45 @@ def signed_in_user() -> SignedInUser | None:
         sign_out(check.message)
         return None
     return signed_in
+
+
+def _resume_from_cookie() -> SignedInUser | None:
+    """After a reload: the server-side session the browser's cookie names, if it is still valid. A cookie
+    refused once is not tried again in this browser session (the browser is asked to drop it)."""
+    token = browser_session.cookie_token()
+    if token is None or st.session_state.get("browser.refused") == token:
+        return None
+    runtime = app_runtime()
+    resumed = resume_session(runtime.admin_engine, runtime.app_engine, token)
+    if not isinstance(resumed, SignedInUser):
+        st.session_state["browser.refused"] = token
+        st.session_state["browser.forget"] = True
+        st.session_state["signed_out_reason"] = resumed.message
+        return None
+    st.session_state["user"] = resumed
+    st.session_state["browser.remembered"] = resumed.session_id  # the browser holds it already
+    return resumed
+
+
+def keep_in_browser(signed_in: SignedInUser) -> None:
+    """Render the (invisible) hand-over of the session cookie until the browser has taken it; or, signed
+    out, the request to drop it. Called by the entry point in the sidebar, which survives page switches, so
+    the request is not cut off by the next page."""
+    state = st.session_state
+    if signed_in.session_token is not None and state.get("browser.remembered") != signed_in.session_id:
+        state["browser.code"] = browser_session.handoff(signed_in.session_token)
+        state["browser.remembered"] = signed_in.session_id
+    code = state.get("browser.code")
+    if code is not None:
+        if browser_session.pending(code):
+            browser_session.remember_in_browser(code)
+        else:
+            state.pop("browser.code")
+
+
+def forget_in_browser() -> None:
+    if st.session_state.get("browser.forget"):
+        browser_session.forget_in_browser()
 
 
 def sign_out(reason: str | None = None, *, end_server_session: bool = False) -> None:
@@ -87,6 +127,10 @@ def sign_out(reason: str | None = None, *, end_server_session: bool = False) -> 
             end_session(session, signed_in.session_id)
     for key in list(st.session_state.keys()):
         del st.session_state[key]
+    # The page's cookie (read when it connected) names the session that just ended: do not resume it, and
+    # have the browser drop it.
+    st.session_state["browser.refused"] = browser_session.cookie_token()
+    st.session_state["browser.forget"] = True
     if reason:
         st.session_state["signed_out_reason"] = reason
     if end_server_session and signed_in is not None and signed_in.sign_in_method == "oidc":

@@ -11,6 +11,7 @@ from dashboard.components import session as ctx
 from dashboard.components.agenda import timeline
 from dashboard.components.no_show import render_no_show_risks
 from models.serving import no_show_risks
+from warehouse import formatting
 from warehouse import scheduling as sched
 from warehouse.security.permissions import CONSULT_WRITE, SCHEDULE_WRITE
 
@@ -59,7 +60,24 @@ if upcoming.height:
         risks = no_show_risks(session, upcoming["id"].to_list(), practice_ids=[practice_id])
     render_no_show_risks(upcoming, risks)
 
-book_tab, manage_tab = st.tabs(["Book", "Appointment"])
+
+def _clear_booking_form() -> None:
+    """Empty the booking form after a booking; runs before its widgets are created.
+
+    Widget state is assigned, not deleted: Streamlit sends an assigned value to the browser, whereas a
+    deleted one is only forgotten by the server. The browser then kept showing the booked patient and sent
+    its label back with the next action, where the page took it for the patient's id (a traceback on every
+    action after a booking)."""
+    state["sched.patient"] = None
+    state["sched.patient_kept"] = None
+    state["sched.patient_query"] = ""
+    state["sched.reason"] = ""
+    state.pop("sched.offer", None)
+    state.pop("sched.offer_for", None)
+
+
+# The key keeps the open tab across the rerun a save causes (otherwise it jumps back to "Book").
+book_tab, manage_tab = st.tabs(["Book", "Appointment"], key="sched.tab")
 
 # --- booking ----------------------------------------------------------------------------------------------------
 with book_tab:
@@ -67,22 +85,25 @@ with book_tab:
         st.info("Your role can view the agenda but not book.")
     else:
         focus_patient, focus_client = state.pop("sched.patient_focus", (None, None))
+        if state.pop("sched.clear_form", False):
+            _clear_booking_form()
         finder, picker = st.columns(2)
         query = finder.text_input(
             "Find patient", key="sched.patient_query", placeholder="Name or chip number"
         )
         with ctx.tenant() as session:
-            # Keep the chosen patient among the choices while the user edits the rest of the form.
-            keep = focus_patient or state.get("sched.patient")
+            # Keep the chosen patient among the choices while the user edits the rest of the form. The id is
+            # the last run's validated choice, never the widget's raw state: that is what the browser sent,
+            # which may be a label the current options do not have.
+            keep = focus_patient or state.get("sched.patient_kept")
             choices = sched.patient_choices(session, practice_id, query=query, patient_id=keep,
                                             client_id=focus_client)  # fmt: skip
         by_id = {c.id: c for c in choices}
         if focus_patient in by_id:
             state["sched.patient"] = focus_patient
-        elif state.get("sched.patient") not in by_id:
-            state.pop("sched.patient", None)
         patient_id = picker.selectbox("Patient", list(by_id), format_func=lambda i: by_id[i].label, index=None,
                                       placeholder="Find the patient, then choose", key="sched.patient")  # fmt: skip
+        state["sched.patient_kept"] = patient_id
         patient_slot = picker.empty()
         if patient_id is not None and (state.get("sched.offer_for") or (patient_id,))[0] != patient_id:
             # Another patient was chosen: the slots on offer were for the previous one.
@@ -96,7 +117,7 @@ with book_tab:
             if not (species and t.species and species not in t.species)
         }
         if state.get("sched.type") not in type_by_id:
-            state.pop("sched.type", None)
+            state["sched.type"] = next(iter(type_by_id), None)  # assigned, so the browser shows it too
         staff_names = {r.id: r.name for r in staff}
         errors: dict[str, str] = {}
         with st.form("book", border=True):
@@ -127,17 +148,11 @@ with book_tab:
                                          reason=reason)  # fmt: skip
                 booked_id = appointment.id
             state["sched.flash"] = (
-                f"Booked {patient_name} on {starts_at.astimezone(ctx.TZ):%a %d-%m at %H:%M} "
+                f"Booked {patient_name} on {formatting.date(starts_at, weekday=True)} at {formatting.time(starts_at)} "
                 f"with {staff_names.get(resource, resource)} (appointment {booked_id})."
             )
-            for key in (
-                "sched.reason",
-                "sched.patient_query",
-                "sched.patient",
-                "sched.offer",
-                "sched.offer_for",
-            ):
-                state.pop(key, None)
+            # The widgets exist in this run, so their state can only be reset on the next one (before them).
+            state["sched.clear_form"] = True
             state["sched.day"] = starts_at.astimezone(ctx.TZ).date()
             st.rerun()
 
@@ -188,10 +203,12 @@ with book_tab:
                 else:
                     offered_name = (state.get("sched.offer_for") or (None, ""))[1]
                     st.markdown(f"**Free slots** for {offered_name}" if offered_name else "**Free slots**")
-                    cols = st.columns(4)
-                    for i, slot in enumerate(offer):
-                        label = f"{slot.starts_at.astimezone(ctx.TZ):%a %d-%m %H:%M} · {slot.resource_name}"
-                        if cols[i % 4].button(
+                    # One row that wraps, in time order (a grid of columns reads down, out of order).
+                    row_of_slots = st.container(horizontal=True)
+                    for slot in offer:
+                        label = (f"{formatting.date(slot.starts_at, weekday=True)} {formatting.time(slot.starts_at)}"
+                                 f" · {slot.resource_name}")  # fmt: skip
+                        if row_of_slots.button(
                             label, key=f"slot-{slot.resource_id}-{slot.starts_at:%Y%m%d%H%M}"
                         ):
                             offered_for = state.get("sched.offer_for")
@@ -217,7 +234,7 @@ with manage_tab:
                     f"{r['resource']} · {r['status'].replace('_', ' ')}")  # fmt: skip
 
         if state.get("sched.appointment") not in rows:
-            state.pop("sched.appointment", None)
+            state["sched.appointment"] = next(iter(rows))  # assigned, so the browser shows it too
         selected = st.selectbox("Appointment", list(rows), format_func=_label, key="sched.appointment")
         row = rows[selected]
         outcome = st.empty()

@@ -60,7 +60,7 @@ def streamlit_app(db, port: int, *extra_args: str, log_name: str = "streamlit.lo
     ARTIFACTS.mkdir(exist_ok=True)
     log = (ARTIFACTS / log_name).open("wb")  # a file, not a pipe: a full pipe would block the server
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "asgi.py"), "--server.port", str(port),
          "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
          *extra_args],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from warehouse.schema.tenancy import AppUser, Membership, Tenant
+from warehouse.schema.tenancy import AppUser, Membership, Tenant, UserSession
 from warehouse.security import mfa
 from warehouse.security.accounts import FRANCHISE_ROLES, roles_by_practice
 from warehouse.security.passwords import hash_password, needs_rehash, verify_password
 from warehouse.security.permissions import Actor, permissions_at
-from warehouse.security.sessions import open_session
+from warehouse.security.sessions import SessionCheck, check_session, open_session
 from warehouse.tenancy import AccessContext, system_session
 
 MFA_REQUIRED_ROLES = frozenset({"franchise_admin", "franchise_manager", "practice_manager"})
@@ -141,6 +141,21 @@ def load_signed_in(
         AccessContext.for_practices(practice_ids, user_id=user.id), practices, user.mfa_enabled,
         method, session_id, session_token, practice_roles,
     )  # fmt: skip
+
+
+def resume_session(admin_engine: Engine, app_engine: Engine, token: str) -> SignedInUser | SessionCheck:
+    """The profile of a server-side session a browser brings back (its cookie after a reload), or the check
+    saying why that session has ended (signed out, revoked, timed out): the same check as every page load,
+    so revocation ends a resumed session as at once as any other."""
+    check = check_session(app_engine, token)
+    if check.ended is not None or check.user_id is None:
+        return check
+    with system_session(admin_engine, reason=f"resume sign-in session {check.session_id}") as session:
+        user = session.get(AppUser, check.user_id)
+        method = session.scalar(select(UserSession.method).where(UserSession.id == check.session_id))
+        if user is None or method is None:
+            return SessionCheck(None, None, "unknown")
+        return load_signed_in(session, user, method=method, session_id=check.session_id, session_token=token)
 
 
 def _register_failure(user: AppUser, now: dt.datetime) -> Locked | Rejected:
