@@ -56,6 +56,10 @@ if user is None:
     sign_in_pages += [st.Page(SIGN_IN.path, title=SIGN_IN.title, url_path=p.key) for p in PAGES]
     navigation = st.navigation(sign_in_pages, position="hidden")
     forget_in_browser()
+    if st.session_state.pop("signed_out_here", False) and navigation.url_path:
+        # Whoever signs in next at this screen starts at their own hub, not at the last user's record.
+        st.query_params.clear()
+        st.switch_page(sign_in_pages[0])
     _run(navigation)
 else:
     with st.sidebar:
@@ -78,6 +82,7 @@ else:
         st.caption(", ".join(sorted(r.replace("_", " ") for r in roles_here)) or "no role here")
         if st.button("Sign out", icon=":material/logout:"):
             sign_out(end_server_session=True)
+            st.session_state["signed_out_here"] = True
             st.rerun()
         keep_in_browser(user)
     sections: dict[str, list] = {}

@@ -16,10 +16,13 @@ def test_practice_overrides_replace_franchise_values_and_others_inherit(world_db
     a1, a2 = world.practices["a1"], world.practices["a2"]
     with world_db.as_app(AccessContext.for_practices([a1.practice_id, a2.practice_id])) as session:
         (a1_type,) = effective_appointment_types(session, a1.practice_id)
-        (price,) = effective_prices(session, a1.practice_id)
+        prices = {p.code: p for p in effective_prices(session, a1.practice_id)}
         session.rollback()
     assert (a1_type.duration_minutes, a1_type.overridden) == (20, True)  # franchise says 15
-    assert (price.price_cents, price.franchise_price_cents, price.overridden) == (4700, 4500, True)
+    assert set(prices) == {"C-CONS", "V-CHP"}
+    consult, vaccination = prices["C-CONS"], prices["V-CHP"]
+    assert (consult.price_cents, consult.franchise_price_cents, consult.overridden) == (4700, 4500, True)
+    assert vaccination.overridden is False  # no practice override: the franchise's price
 
 
 def test_without_an_override_the_franchise_value_applies(world_db):
@@ -28,10 +31,10 @@ def test_without_an_override_the_franchise_value_applies(world_db):
         session.execute(delete(AppointmentTypeOverride))
         session.execute(delete(ProductPriceOverride))
         (a1_type,) = effective_appointment_types(session, a1.practice_id)
-        (price,) = effective_prices(session, a1.practice_id)
+        prices = {p.code: p for p in effective_prices(session, a1.practice_id)}
         session.rollback()
     assert (a1_type.duration_minutes, a1_type.overridden) == (15, False)
-    assert (price.price_cents, price.overridden) == (4500, False)
+    assert (prices["C-CONS"].price_cents, prices["C-CONS"].overridden) == (4500, False)
 
 
 def test_balances_are_invoices_minus_payments_per_client_of_visible_practices(world_db):
