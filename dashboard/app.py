@@ -14,6 +14,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
 from dashboard.components.address import open_from_address, write_address
+from dashboard.components.forms import apply_pending
 from dashboard.components.pages import PAGES, SIGN_IN, pages_for
 from dashboard.components.session import (
     ALL_PRACTICES,
@@ -91,6 +92,7 @@ else:
             st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.key, default=spec.key == "hub")
         )
     navigation = st.navigation(sections)
+    apply_pending()
     open_from_address(navigation.url_path)
     if missing := st.session_state.pop("address.missing", None):
         st.warning(missing)

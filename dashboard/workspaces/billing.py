@@ -7,6 +7,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard.components import session as ctx
+from dashboard.components.forms import empty_next_run
 from dashboard.runtime import app_runtime
 from warehouse import formatting as fmt
 from warehouse.billing import invoicing as inv
@@ -47,10 +48,10 @@ def _quantity(value: float) -> str:
     return fmt.number(value, 0 if value == int(value) else 3).rstrip("0").rstrip(",")
 
 
-def _done(message: str, invoice_id: int | None = None, *keys: str) -> None:
-    """After a save: clear the form's fields, show the saved invoice in the Invoices tab with the message."""
-    for key in keys:
-        state.pop(key, None)
+def _done(message: str, invoice_id: int | None = None, empty: dict[str, object] | None = None) -> None:
+    """After a save: empty the form's fields (as the browser sees them), show the saved invoice in the Invoices
+    tab with the message."""
+    empty_next_run(empty or {})
     if invoice_id is not None:
         state["bill.goto"] = invoice_id  # the selectbox's own key cannot change once it is drawn
         state["bill.tab.goto"] = TABS[0]  # applied before the tabs are drawn again (see below)
@@ -201,7 +202,11 @@ with invoice_tab:
             except inv.BillingError as exc:
                 errors[exc.field] = str(exc)
             else:
-                _done("Line added.", invoice_id, "bill.l.product", "bill.l.quantity", "bill.l.discount")
+                _done(
+                    "Line added.",
+                    invoice_id,
+                    {"bill.l.product": None, "bill.l.quantity": "1", "bill.l.discount": ""},
+                )
         ctx.field_errors(
             errors, {"product": product_slot, "quantity": quantity_slot, "discount": discount_slot}
         )
@@ -224,7 +229,7 @@ with invoice_tab:
                 except inv.BillingError as exc:
                     errors[exc.field] = str(exc)
                 else:
-                    _done("Price set.", invoice_id, "bill.pr.price")
+                    _done("Price set.", invoice_id, {"bill.pr.price": ""})
             ctx.field_errors({k: v for k, v in errors.items() if k == "price"}, {"price": price_slot})
         if line_ids:
             with st.form("bill.remove_form"):
@@ -245,7 +250,11 @@ with invoice_tab:
                 except inv.BillingError as exc:
                     errors[exc.field] = str(exc)
                 else:
-                    _done("Line removed; the reason is kept with the invoice.", invoice_id, "bill.rm.reason")
+                    _done(
+                        "Line removed; the reason is kept with the invoice.",
+                        invoice_id,
+                        {"bill.rm.reason": ""},
+                    )
             ctx.field_errors({k: v for k, v in errors.items() if k == "reason"}, {"reason": reason_slot})
         with ctx.tenant() as session:
             upcoming, origin = numbering.next_number_preview(session, practice_id, today)
@@ -280,11 +289,9 @@ with invoice_tab:
             except inv.BillingError as exc:
                 errors[exc.field] = str(exc)
             else:
-                _done(
-                    f"Payment of {euros(inv.parse_amount(amount))} recorded.",
-                    invoice_id,
-                    f"bill.p.amount.{invoice_id}",
-                )
+                paid = inv.parse_amount(amount)
+                _done(f"Payment of {euros(paid)} recorded.", invoice_id,
+                      {f"bill.p.amount.{invoice_id}": fmt.number(max(view.open_cents - paid, 0) / 100, 2)})  # fmt: skip
         ctx.field_errors(errors, {"method": method_slot, "amount": amount_slot})
     if view.status in ("issued", "paid") and not view.credit_of:
         with st.expander("Credit this invoice"):

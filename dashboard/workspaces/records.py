@@ -8,6 +8,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard.components import session as ctx
+from dashboard.components.forms import empty_next_run
 from dashboard.components.pages import page
 from dashboard.runtime import app_runtime
 from warehouse import documents, records
@@ -226,14 +227,16 @@ if not can_write:
     st.stop()
 
 
-def _done(section: str, message: str, *keys: str) -> None:
-    """After a save: empty the form (its widgets' keys), keep the message for the form's section, rerun."""
-    for key in keys:
-        state.pop(key, None)
+def _done(section: str, message: str, empty: dict[str, object] | None = None) -> None:
+    """After a save: empty the form (its widgets' keys, as the browser sees them), keep the message for the
+    form's section, rerun."""
+    empty_next_run(empty or {})
     state["rec.flash"] = (section, message)
     st.rerun()
 
 
+CONSULT_EMPTY = {"rec.c.subjective": "", "rec.c.objective": "", "rec.c.assessment": "", "rec.c.plan": "",
+                 "rec.c.diagnoses": "", "rec.c.sign": False, "rec.c.finish": False}  # fmt: skip
 FROM_LIST, TYPED = "From the price list", "Type a name"
 # The empty form. Set (not popped) before the widgets are drawn: a popped key resets the server's value but
 # the browser kept showing the last medicine, so the next prescription looked pre-filled.
@@ -352,8 +355,7 @@ with tabs["Write"]:
                 except (NotPermitted, sched.SchedulingError) as exc:
                     errors["appointment"] = str(exc)
                 else:
-                    _done("consult", f"Consult note saved (visit {visit_id}).", "rec.c.subjective", "rec.c.objective",
-                          "rec.c.assessment", "rec.c.plan", "rec.c.diagnoses", "rec.c.sign", "rec.c.finish")  # fmt: skip
+                    _done("consult", f"Consult note saved (visit {visit_id}).", CONSULT_EMPTY)  # fmt: skip
             ctx.field_errors(errors, {"appointment": appointment_slot, "subjective": subjective_slot,
                                       "objective": objective_slot, "assessment": assessment_slot, "plan": plan_slot,
                                       "diagnoses": diagnoses_slot})  # fmt: skip
@@ -389,7 +391,7 @@ with tabs["Write"]:
                     errors["protocol"] = str(exc)
                 else:
                     _done("vaccination", f"Vaccination recorded; booster reminder due {fmt.date(due_on)}.",
-                          "rec.v.batch")  # fmt: skip
+                          {"rec.v.batch": ""})  # fmt: skip
             ctx.field_errors(
                 errors, {"protocol": protocol_slot, "given_on": given_slot, "batch_number": batch_slot}
             )
@@ -423,5 +425,5 @@ with tabs["Write"]:
                 except records.RecordsError as exc:
                     errors[exc.field] = str(exc)
                 else:
-                    _done("attachment", f"{stored_name} is attached (stored encrypted).", "rec.u.title")
+                    _done("attachment", f"{stored_name} is attached (stored encrypted).", {"rec.u.title": ""})
         ctx.field_errors(errors, {"file": file_slot, "title": title_slot})
