@@ -503,6 +503,19 @@ def _primary_client_id(session: Session, practice_id: int, patient_id: int) -> i
     )
 
 
+def visit_of_the_day(session: Session, practice_id: int, patient_id: int, day: dt.date) -> int | None:
+    """The patient's latest visit started on ``day`` (practice time): what is given or prescribed during a
+    consult belongs to that visit, and so to the invoice made from it."""
+    start, end = sched.local_day_bounds(day)
+    return session.scalar(
+        select(Visit.id)
+        .where(Visit.practice_id == practice_id, Visit.patient_id == patient_id,
+               Visit.started_at >= start, Visit.started_at < end)
+        .order_by(Visit.started_at.desc(), Visit.id.desc())
+        .limit(1)
+    )  # fmt: skip
+
+
 def record_vaccination(
     session: Session, actor: Actor, *, practice_id: int, patient_id: int, protocol_id: int | None,
     given_on: dt.date, today: dt.date, batch_number: str | None = None, visit_id: int | None = None,
@@ -529,6 +542,8 @@ def record_vaccination(
     if batch and len(batch) > 64:
         raise RecordsError("batch_number", "A batch number is at most 64 characters.")
     due_on = given_on + dt.timedelta(days=protocol.booster_interval_days)
+    if visit_id is None:
+        visit_id = visit_of_the_day(session, practice_id, patient_id, given_on)
     vaccination = Vaccination(practice_id=practice_id, patient_id=patient_id, visit_id=visit_id,
                               franchise_id=protocol.franchise_id, protocol_id=protocol.id, vaccine_name=protocol.name,
                               batch_number=batch, given_on=given_on, due_on=due_on, given_by=actor.user_id)  # fmt: skip
@@ -697,6 +712,10 @@ def prescribe(
     amount = parse_quantity(quantity)
     if len(name) > 200:
         raise RecordsError("product", "A medicine's name is at most 200 characters.")
+    if visit_id is None:
+        visit_id = visit_of_the_day(
+            session, practice_id, patient_id, dt.datetime.now(sched.PRACTICE_TZ).date()
+        )
     prescription = Prescription(practice_id=practice_id, patient_id=patient_id, visit_id=visit_id,
                                 franchise_id=matches[0].franchise_id if product_id is not None else None,
                                 product_id=product_id, product_name=name, quantity=amount,
