@@ -485,6 +485,9 @@ class WaitingEntry:
     status: str
     arrived_at: dt.datetime | None
     waited_minutes: int | None
+    # What a card opens: the patient's record (or, for who may not read records, the client's card).
+    patient_id: int | None = None
+    client_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -506,7 +509,8 @@ def waiting_room(session: Session, practice_id: int, now: dt.datetime) -> Waitin
         until = now if row["status"] == "checked_in" else row["consult_started_at"]
         waited = int((until - arrived).total_seconds() // 60) if arrived and until else None
         groups[row["status"]].append(WaitingEntry(row["id"], row["starts_at"], row["patient"], row["client"],
-                                                  row["resource"], row["type"], row["status"], arrived, waited))  # fmt: skip
+                                                  row["resource"], row["type"], row["status"], arrived, waited,
+                                                  row["patient_id"], row["client_id"]))  # fmt: skip
     groups["checked_in"].sort(key=lambda e: e.arrived_at or e.starts_at)
     return WaitingRoom(*(tuple(groups[k]) for k in ("booked", "checked_in", "in_consult", "done")))
 

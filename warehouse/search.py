@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -63,6 +64,8 @@ class SearchResults:
     query: str
     hits: tuple[SearchHit, ...]
     elapsed_ms: float
+    # The kinds that have more hits than shown (each kind's query fetched one row more than its page).
+    more: frozenset[str] = frozenset()
 
     def group(self, kind: str) -> tuple[SearchHit, ...]:
         return tuple(h for h in self.hits if h.kind == kind)
@@ -130,6 +133,11 @@ _TERMS = """
                             ORDER BY t.entity_id LIMIT :limit) t
       ORDER BY v.score DESC, v.word, t.entity_id LIMIT :limit)
     LIMIT :limit"""
+# The term hits numbered in the order the branches produced them (exact, prefix, typo; each in its index order),
+# so that the rows come back in that order: a page of N is then always the first N of a page of N + 8, and
+# "show more" adds hits without dropping one already shown. (The CTE is materialized, so its scan returns the
+# rows in the order they were produced, and an empty OVER () numbers them as read.)
+_IN_FETCH_ORDER = "(SELECT hits.*, row_number() OVER () AS fetched FROM hits)"
 # The rows of the hits are joined by primary key only: the hits come from the visible practices already, and an
 # extra literal ``practice_id = ANY(…)`` here made the planner scan a practice's (practice_id, animana_id) index
 # for each hit instead of the primary key (≈0.7 ms a hit at 50 practices).
@@ -139,10 +147,10 @@ _CLIENT_COLUMNS = """c.practice_id, c.id, c.last_name, c.first_name, c.initials,
       WHERE cp.practice_id = c.practice_id AND cp.client_id = c.id) AS animals"""
 _CLIENTS_BY_TERM = {kind: text(
     f"""WITH hits AS MATERIALIZED ({_TERMS.format(kind=kind)})
-    SELECT {_CLIENT_COLUMNS}, max(h.score) AS score FROM hits h
+    SELECT {_CLIENT_COLUMNS}, max(h.score) AS score FROM {_IN_FETCH_ORDER} h
     JOIN client c ON c.practice_id = h.practice_id AND c.id = h.entity_id
     WHERE c.deleted_at IS NULL
-    GROUP BY c.practice_id, c.id"""
+    GROUP BY c.practice_id, c.id ORDER BY min(h.fetched)"""
 ) for kind in ("client", "postcode")}  # fmt: skip
 _CLIENTS_BY_BIDX = text(
     f"""SELECT {_CLIENT_COLUMNS}, 1.0 AS score FROM client c
@@ -156,10 +164,11 @@ _OWNER = """LEFT JOIN LATERAL (SELECT cp.client_id, c.last_name FROM client_pati
      WHERE cp.practice_id = p.practice_id AND cp.patient_id = p.id ORDER BY cp.is_primary DESC LIMIT 1) o ON true"""
 _PATIENTS_BY_TERM = text(
     f"""WITH hits AS MATERIALIZED ({_TERMS.format(kind="patient")})
-    SELECT {_PATIENT_COLUMNS}, h.score FROM (SELECT practice_id, entity_id, max(score) AS score FROM hits
-                                             GROUP BY practice_id, entity_id) h
+    SELECT {_PATIENT_COLUMNS}, h.score FROM (SELECT practice_id, entity_id, max(score) AS score,
+                                                    min(fetched) AS fetched
+                                             FROM {_IN_FETCH_ORDER} n GROUP BY practice_id, entity_id) h
     JOIN patient p ON p.practice_id = h.practice_id AND p.id = h.entity_id {_OWNER}
-    WHERE p.deleted_at IS NULL"""
+    WHERE p.deleted_at IS NULL ORDER BY h.fetched"""
 )
 _PATIENTS_BY_CHIP = text(
     f"""SELECT {_PATIENT_COLUMNS}, 1.0 AS score FROM patient p {_OWNER}
@@ -238,9 +247,12 @@ def _rank(hit: SearchHit) -> tuple[float, str, int, int]:
 
 
 def search(
-    session: Session, query: str, *, master_key: bytes, now: dt.datetime | None = None, limit: int = 8
-) -> SearchResults:
-    """Ranked hits of every kind for ``query`` among the practices of the session's access context."""
+    session: Session, query: str, *, master_key: bytes, now: dt.datetime | None = None, limit: int = 8,
+    limits: Mapping[str, int] | None = None,
+) -> SearchResults:  # fmt: skip
+    """Ranked hits of every kind for ``query`` among the practices of the session's access context: at most
+    ``limit`` of each kind (``limits`` overrides it per kind, for "show more"), and in ``more`` the kinds that
+    have further hits. Each query fetches one row more than its page to know that, never a count."""
     started = time.perf_counter()
     q = " ".join(query.split())[:100]
     if len(q) < 2:
@@ -255,7 +267,8 @@ def search(
              "set_config('plan_cache_mode', 'force_custom_plan', true)"),
         {"t": str(WORD_SIMILARITY_THRESHOLD)},
     ).one()[0] or [])  # fmt: skip
-    args = {"p": practices, "limit": limit}
+    page = {kind: (limits or {}).get(kind, limit) for kind in KINDS}
+    args = {"p": practices, "limit": page["client"] + 1}
     hits: list[SearchHit] = []
     digits = re.sub(r"\D", "", q)
     chip = len(digits) == 15 and digits == q.replace(" ", "")
@@ -266,16 +279,20 @@ def search(
     elif _PHONE.match(q) and len(digits) >= 8 and not chip:
         bidx = _blind_indexes(session, practices, master_key, "phone", normalise_phone(q))
         hits += [_client_hit(r) for r in session.execute(_CLIENTS_BY_BIDX, {**args, "b": bidx})]
+    patient_args = {**args, "limit": page["patient"] + 1}
     if chip:
-        hits += [_patient_hit(r) for r in session.execute(_PATIENTS_BY_CHIP, {**args, "chip": digits})]
+        hits += [
+            _patient_hit(r) for r in session.execute(_PATIENTS_BY_CHIP, {**patient_args, "chip": digits})
+        ]
     if postcode:
         code = _term_args((postcode.group(1) + postcode.group(2)).lower())
         hits += [_client_hit(r) for r in session.execute(_CLIENTS_BY_TERM["postcode"], {**args, **code})]
     if species := SPECIES_WORDS.get(q.lower()):
-        hits += [_patient_hit(r) for r in session.execute(_PATIENTS_BY_SPECIES, {**args, "species": species})]
+        species_args = {**patient_args, "species": species}
+        hits += [_patient_hit(r) for r in session.execute(_PATIENTS_BY_SPECIES, species_args)]
     if digits and len(q) >= 3 and "@" not in q and not chip and not postcode:
         number = _term_args(q.lower().replace(" ", ""))
-        for row in session.execute(_INVOICES_BY_NUMBER, {**args, **number}):
+        for row in session.execute(_INVOICES_BY_NUMBER, {**args, **number, "limit": page["invoice"] + 1}):
             detail = f"{row.client} · {row.issued_on:%d-%m-%Y} · € {row.total_incl_cents / 100:,.2f} · {row.status}"
             hits.append(SearchHit("invoice", row.practice_id, row.id, row.number, detail, float(row.score),
                                   client_id=row.client_id))  # fmt: skip
@@ -289,19 +306,28 @@ def search(
         hits += [
             _client_hit(r) for r in session.execute(_CLIENTS_BY_TERM["client"], {**args, **_term_args(word)})
         ]
-        patient_args = {**args, **_term_args(word), "limit": 3 * limit}
-        patients = sorted(
-            (_patient_hit(r) for r in session.execute(_PATIENTS_BY_TERM, patient_args)), key=_rank
-        )
-        hits += patients[:limit]
-        hits += _appointments_of(session, patients, now, limit)
+        # Three index entries a patient (name words), so that a page of patients survives the grouping.
+        term_args = {**args, **_term_args(word), "limit": 3 * (page["patient"] + 1)}
+        patients = [_patient_hit(r) for r in session.execute(_PATIENTS_BY_TERM, term_args)]
+        hits += patients
+        hits += _appointments_of(session, patients, now, page["appointment"] + 1)
+    # Hits in the order they were fetched (query by query, each in its own order); a hit found twice keeps its
+    # best score. Each kind's page is its best hits by score, in fetch order within a score, so that a larger
+    # page holds the smaller one; the page then shows them ranked by score and title.
     unique: dict[tuple[str, int, int], SearchHit] = {}
     for hit in hits:
         key = (hit.kind, hit.practice_id, hit.id)
         if key not in unique or unique[key].score < hit.score:
             unique[key] = hit
-    ranked = sorted(unique.values(), key=lambda h: (KINDS.index(h.kind), *_rank(h)))
-    return SearchResults(q, tuple(ranked), (time.perf_counter() - started) * 1000)
+    shown: list[SearchHit] = []
+    more = set()
+    for kind in KINDS:
+        found = sorted((h for h in unique.values() if h.kind == kind), key=lambda h: -h.score)
+        shown += found[: page[kind]]
+        if len(found) > page[kind]:
+            more.add(kind)
+    ranked = sorted(shown, key=lambda h: (KINDS.index(h.kind), *_rank(h)))
+    return SearchResults(q, tuple(ranked), (time.perf_counter() - started) * 1000, frozenset(more))
 
 
 def _appointments_of(

@@ -31,22 +31,51 @@ def open_hit(hit: SearchHit, granted: frozenset[str]) -> None:
     st.switch_page(target.path)
 
 
-def show_results(results: SearchResults, granted: frozenset[str], practice_label: dict[int, str]) -> None:
+PAGE = 8  # hits of each kind shown at first, and added by each "show more"
+
+
+def page_sizes(key: str, query: str) -> dict[str, int]:
+    """How many hits of each kind the user asked to see for ``query`` (``PAGE`` each until they ask for more;
+    a new query starts again)."""
+    asked = st.session_state.get(key)
+    if asked is None or asked[0] != query:
+        asked = st.session_state[key] = (query, {})
+    return {kind: asked[1].get(kind, PAGE) for kind in KIND_TITLES}
+
+
+def _show_more(key: str, kind: str) -> None:
+    query, sizes = st.session_state[key]
+    st.session_state[key] = (query, {**sizes, kind: sizes.get(kind, PAGE) + PAGE})
+
+
+def show_results(
+    results: SearchResults, granted: frozenset[str], practice_label: dict[int, str], *, more_key: str
+) -> None:
+    """The hits by kind; each names its practice when the user works at more than one (``practice_label``
+    holds the user's practices), and a kind with further hits offers "show more" (``more_key``: the session
+    state ``page_sizes`` keeps)."""
     if not results.hits:
         st.info(
             f"Nothing found for “{results.query}”. Try part of a name, a phone number, a chip or a postcode."
         )
         return
-    multi = len({h.practice_id for h in results.hits}) > 1
+    multi = len(practice_label) > 1
     columns = st.columns(len(results.groups))
     for column, (kind, hits) in zip(columns, results.groups, strict=True):
         with column:
-            st.markdown(f"**{KIND_TITLES[kind]}** · {len(hits)}")
+            more = kind in results.more
+            st.markdown(f"**{KIND_TITLES[kind]}** · {'first ' if more else ''}{len(hits)}")
             for hit in hits:
-                where = f" · {practice_label.get(hit.practice_id, '')}" if multi else ""
+                where = (
+                    f"  \n:material/location_on: {practice_label.get(hit.practice_id, '')}" if multi else ""
+                )
                 if st.button(
                     f"**{hit.title}**  \n{hit.detail}{where}", key=f"hit-{kind}-{hit.practice_id}-{hit.id}",
                     icon=KIND_ICONS[kind], width="stretch",
                 ):  # fmt: skip
                     open_hit(hit, granted)
-    st.caption(f"{len(results.hits)} results in {results.elapsed_ms:.0f} ms")
+            if more:
+                st.button(f"Show more {KIND_TITLES[kind].lower()}", key=f"more-{kind}", icon=":material/expand_more:",
+                          on_click=_show_more, args=(more_key, kind), type="tertiary")  # fmt: skip
+    shown = f"{len(results.hits)} results{' (more available)' if results.more else ''}"
+    st.caption(f"{shown} in {results.elapsed_ms:.0f} ms")

@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard.components import session as ctx
 from dashboard.components.pages import page
-from dashboard.components.results import KIND_ICONS, open_hit, show_results
+from dashboard.components.results import KIND_ICONS, open_hit, page_sizes, show_results
 from dashboard.components.suggestions import render_suggestions, shown_once
 from dashboard.runtime import app_runtime
 from models.serving import suggest_next_actions
@@ -29,8 +29,9 @@ if unavailable := st.session_state.pop("focus_unavailable", None):
     st.info(f"{unavailable.capitalize()}s open in a workspace that is not available to you yet.")
 if query.strip():
     with ctx.tenant() as session:
-        results = search(session, query, master_key=app_runtime().master_key(), now=ctx.now())
-    show_results(results, ctx.permissions(), labels)
+        results = search(session, query, master_key=app_runtime().master_key(), now=ctx.now(),
+                         limits=page_sizes("hub.shown", query))  # fmt: skip
+    show_results(results, ctx.permissions(), labels, more_key="hub.shown")
 
 if card_open:
     with ctx.tenant() as session:

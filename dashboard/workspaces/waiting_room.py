@@ -7,14 +7,24 @@ import datetime as dt
 import streamlit as st
 
 from dashboard.components import session as ctx
+from dashboard.components.pages import page
+from dashboard.components.results import open_hit
 from warehouse import scheduling as sched
-from warehouse.security.permissions import CONSULT_WRITE, SCHEDULE_WRITE, NotPermitted
+from warehouse.search import SearchHit
+from warehouse.security.permissions import (
+    CLIENTS_READ,
+    CONSULT_WRITE,
+    RECORDS_READ,
+    SCHEDULE_WRITE,
+    NotPermitted,
+)
 
 REFRESH = dt.timedelta(seconds=15)
 practice_id = ctx.one_practice("wr.practice")
 ctx.breadcrumbs("Waiting room", ctx.practice_name(practice_id))
 st.title("Waiting room")
 can_write, can_consult = ctx.may(SCHEDULE_WRITE), ctx.may(CONSULT_WRITE)
+can_read_records, can_read_clients = ctx.may(RECORDS_READ), ctx.may(CLIENTS_READ)
 
 
 def _act(action, appointment_id: int) -> None:  # noqa: ANN001
@@ -23,6 +33,18 @@ def _act(action, appointment_id: int) -> None:  # noqa: ANN001
             action(session, ctx.actor(), practice_id=practice_id, appointment_id=appointment_id)
     except (sched.SchedulingError, NotPermitted) as exc:
         st.session_state["wr.error"] = str(exc)
+
+
+def _open(entry: sched.WaitingEntry) -> None:
+    """The card's patient in the patient record (as a search hit opens it), or, for who may not read records
+    here, the owner's client card."""
+    if can_read_records and entry.patient_id is not None:
+        hit = SearchHit("patient", practice_id, entry.patient_id, entry.patient or "", "", 1.0,
+                        patient_id=entry.patient_id, client_id=entry.client_id)  # fmt: skip
+        open_hit(hit, ctx.permissions())
+    elif can_read_clients and entry.client_id is not None:
+        st.session_state["card.client"] = (practice_id, entry.client_id)
+        st.switch_page(page("client_card").path)
 
 
 def _entry(entry: sched.WaitingEntry, column: str) -> None:
@@ -51,6 +73,15 @@ def _entry(entry: sched.WaitingEntry, column: str) -> None:
         if column == "in_consult" and can_consult:
             st.button("Finish", key=f"wr.done.{entry.appointment_id}", on_click=_act,
                       args=(sched.finish_consult, entry.appointment_id))  # fmt: skip
+        if can_read_records and entry.patient_id is not None:
+            opens = ("Open record", ":material/pets:", f"The patient record of {entry.patient}")
+        elif can_read_clients and entry.client_id is not None:
+            opens = ("Client card", ":material/person:", f"The client card of {entry.client}")
+        else:
+            return
+        label, icon, tip = opens
+        if st.button(label, key=f"wr.open.{entry.appointment_id}", icon=icon, help=tip, type="tertiary"):
+            _open(entry)
 
 
 @st.fragment(run_every=REFRESH)

@@ -107,8 +107,16 @@ def test_exact_before_prefix_before_typo_and_a_common_name_stops_at_the_page(ws_
             for n in range(30)
         )  # fmt: skip
     with ws_db.as_app(practice) as session:
-        common = search(session, "max", master_key=MASTER_KEY, limit=8).group("patient")
-        assert len(common) == 8 and all(h.score == 1.0 for h in common)
+        common = search(session, "max", master_key=MASTER_KEY, limit=8)
+        assert len(common.group("patient")) == 8 and all(h.score == 1.0 for h in common.group("patient"))
+        # Never a silent cut-off: the results say there are more, and a larger page holds the first one.
+        assert common.more == {"patient"}
+        wider = search(session, "max", master_key=MASTER_KEY, limits={"patient": 16})
+        assert len(wider.group("patient")) == 16 and set(common.group("patient")) <= set(
+            wider.group("patient")
+        )
+        everything = search(session, "max", master_key=MASTER_KEY, limits={"patient": 40})
+        assert len(everything.group("patient")) == 30 and not everything.more
 
 
 def test_the_index_never_answers_with_another_practice_or_franchise(ws_db):
