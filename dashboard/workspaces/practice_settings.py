@@ -25,7 +25,7 @@ today = ctx.now().astimezone(ctx.TZ).date()
 LABELS = {"address": "Street and number", "postcode": "Postcode", "city": "City",
           "vat_number": "VAT number (btw-nummer)", "kvk_number": "KvK number", "iban": "IBAN"}  # fmt: skip
 ORIGINS = {
-    "detected": "continued from the practice's existing invoices (from Animana)",
+    "detected": "continued from the numbers the practice already used (its Animana invoices first)",
     "default": "the default series, per year (no invoice issued yet)",
     "configured": "set up here",
 }
