@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,7 +20,8 @@ from warehouse.audit import record
 from warehouse.billing import numbering
 from warehouse.billing.invoicing import PRACTICE_DETAILS, practice_detail_errors
 from warehouse.records import RecordsError
-from warehouse.schema.tenancy import Tenant
+from warehouse.schema.operations import AuditLog
+from warehouse.schema.tenancy import AppUser, Tenant
 from warehouse.security.permissions import PRACTICE_SETTINGS, Actor, require
 
 DETAIL_FIELDS = tuple(PRACTICE_DETAILS)  # address, postcode, city, vat_number, kvk_number, iban
@@ -135,3 +137,28 @@ def set_up_invoice_series(
         "new": {"pattern": pattern(series), "origin": "configured", "next_number": first},
     })  # fmt: skip
     return first
+
+
+def _change_text(entry: AuditLog) -> str:
+    if entry.entity == "invoice_series":
+        old, new = entry.detail.get("old", {}), entry.detail.get("new", {})
+        return f"invoice series {old.get('pattern')} → {new.get('pattern')} (next number {new.get('next_number')})"
+    return "; ".join(f"{PRACTICE_DETAILS.get(column, column)} {change.get('old') or '(none)'} → {change.get('new') or '(none)'}"
+                     for column, change in entry.detail.get("changes", {}).items())  # fmt: skip
+
+
+def settings_history(session: Session, practice_id: int, *, limit: int = 10) -> pl.DataFrame:
+    """The latest changes of the settings, newest first, from the practice's audit chain: ``at`` (UTC), ``by``
+    (the colleague's name, None for a system change) and ``change`` (old → new)."""
+    rows = session.execute(
+        select(AuditLog, AppUser.full_name).outerjoin(AppUser, AppUser.id == AuditLog.actor_user_id)
+        .where(AuditLog.practice_id == practice_id,
+               ((AuditLog.entity == "practice_details") & (AuditLog.action == "update"))
+               | ((AuditLog.entity == "invoice_series") & (AuditLog.action == "set_up")))
+        .order_by(AuditLog.seq.desc()).limit(limit)
+    ).all()  # fmt: skip
+    return pl.DataFrame(
+        {"at": [e.occurred_at for e, _ in rows], "by": [name for _, name in rows],
+         "change": [_change_text(e) for e, _ in rows]},
+        schema={"at": pl.Datetime("us", "UTC"), "by": pl.String, "change": pl.String},
+    )  # fmt: skip

@@ -3,9 +3,11 @@ series, kept by the practice manager without SQL."""
 
 from __future__ import annotations
 
+import polars as pl
 import streamlit as st
 
 from dashboard.components import session as ctx
+from warehouse import formatting as fmt
 from warehouse import practice_settings as ps
 from warehouse.billing import invoicing as inv
 from warehouse.billing import numbering
@@ -34,6 +36,7 @@ with ctx.tenant() as session:
     saved = ps.practice_details(session, practice_id)
     problems = inv.practice_details_problems(session.get(Tenant, practice_id))
     overview = ps.series_overview(session, practice_id, today)
+    history = ps.settings_history(session, practice_id)
 
 # The form's fields start from what is saved, once per practice (after a save they are read again, and
 # after a visit to another page, which drops the fields' state).
@@ -125,3 +128,12 @@ with st.expander("Set up a new series", expanded=bool(state.get("settings.s.pref
         ctx.field_errors({k: v for k, v in errors.items() if k == "confirm"}, {"confirm": confirm_slot})
         errors.pop("confirm", None)
     ctx.field_errors(errors, {"prefix": prefix_slot, "width": width_slot})
+
+with st.expander("Changes", expanded=False):
+    if history.is_empty():
+        st.caption("No changes made here yet.")
+    else:
+        st.dataframe(history.select(
+            pl.col("at").map_elements(fmt.date_time, return_dtype=pl.String).alias("When"),
+            pl.col("by").fill_null("system").alias("By"), pl.col("change").alias("Change"),
+        ), hide_index=True, width="stretch", key="settings.history")  # fmt: skip

@@ -72,6 +72,8 @@ def test_manager_corrects_the_invoice_details_at_their_fields(app_env):
     ok(at)
     assert at.text_input(key="settings.d.city").value == "Utrecht"
     assert at.text_input(key="settings.d.iban").value == "NL91ABNA0417164300"
+    (history,) = [df.value for df in at.dataframe]  # the changes, in the expander
+    assert history["By"][0] == "Manager A1" and "city Amsterdam → Utrecht" in history["Change"][0]
 
 
 def test_manager_sets_up_a_new_series_and_billing_numbers_with_it(app_env):

@@ -94,7 +94,9 @@ def test_manager_keeps_the_invoice_details_and_sets_up_a_series_in_the_browser(r
         shot(page, "settings-03-new-series-preview.png")
         set_up.click()
         expect(page.get_by_text(f"New series set up: the next invoice is numbered {first}")).to_be_visible()
-        shot(page, "settings-04-series-set-up.png")
+        page.get_by_text("Changes", exact=True).click()
+        expect(page.get_by_text("Set up a new series")).to_be_visible()
+        shot(page, "settings-04-series-set-up.png")  # with the changes: who, when, old -> new
 
         page.get_by_role("link", name="Billing").click()
         expect(page.get_by_role("heading", name="Billing")).to_be_visible(timeout=FIRST_RENDER_MS)

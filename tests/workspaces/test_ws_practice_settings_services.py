@@ -61,6 +61,10 @@ def test_manager_saves_the_details_normalised_and_audited_old_to_new(ws_db):
     }  # only changes
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
         assert ps.practice_details(session, a1.practice_id) == saved
+        latest = ps.settings_history(session, a1.practice_id).row(0, named=True)
+        assert latest["by"] == "Vet a1"  # the colleague's name, read under RLS
+        assert "city Amsterdam → Utrecht" in latest["change"] and "VAT number NL859876543B01 → NL812345678B02" in (
+            latest["change"])  # fmt: skip
         assert inv.practice_details_problems(session.get(Tenant, a1.practice_id)) == []  # issuable
 
 
@@ -136,6 +140,9 @@ def test_a_new_series_is_previewed_confirmed_audited_and_numbers_the_next_invoic
                                  practice_id=a1.practice_id, client_id=a1.client_id)  # fmt: skip
         number = numbering.take_number(session, a1.practice_id, TODAY)
         assert number == "VC2026-00001" and draft.number.startswith(numbering.DRAFT_PREFIX)
+    with ws_db.as_app(_ctx(ws_db, "a1")) as session:
+        assert ps.settings_history(session, a1.practice_id)["change"][0] == (
+            "invoice series 2026-a1-NNNN → VCYYYY-NNNNN (next number VC2026-00001)")  # fmt: skip
     (entry,) = [e for e in _audit(ws_db, a1.practice_id, "invoice_series") if e.action == "set_up"]
     assert entry.actor_user_id == a1.user_id and entry.detail == {
         "old": {"pattern": "2026-a1-NNNN", "origin": "detected", "next_number": "2026-a1-0002"},
