@@ -16,6 +16,7 @@ from warehouse.security.permissions import (
     DASHBOARD_PRACTICE,
     DEVICE_INBOX,
     HUB,
+    PRACTICE_SETTINGS,
     RECORDS_READ,
     SCHEDULE_READ,
     WAITING_ROOM,
@@ -59,6 +60,14 @@ PAGES: tuple[PageSpec, ...] = (
         ":material/monitoring:",
         DASHBOARD_PRACTICE,
         section="Dashboards",
+    ),
+    PageSpec(
+        "practice_settings",
+        "workspaces/practice_settings.py",
+        "Practice settings",
+        ":material/settings:",
+        PRACTICE_SETTINGS,
+        section="Practice",
     ),
     PageSpec("account", "workspaces/account.py", "My account", ":material/person:", None, section="Account"),
 )

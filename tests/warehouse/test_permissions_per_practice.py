@@ -28,7 +28,7 @@ from tests.conftest import MASTER_KEY, Database
 from tests.devices.devices_support import Clinic, ingest, vet_oru
 from tests.factories import TZ, PracticeRows
 from vetconnect.device_parsing import device_parser
-from warehouse import devices, documents, records
+from warehouse import devices, documents, practice_settings, records
 from warehouse import scheduling as sched
 from warehouse.billing import invoicing as inv
 from warehouse.schema.billing import ProductPriceOverride
@@ -40,6 +40,7 @@ from warehouse.security.permissions import (
     BILLING_WRITE,
     CONSULT_WRITE,
     DEVICE_INBOX,
+    PRACTICE_SETTINGS,
     PRESCRIBE_VET_ONLY,
     RECORDS_READ,
     RECORDS_WRITE,
@@ -148,6 +149,13 @@ SERVICES: dict[str, tuple[frozenset[str], Call]] = {
         s, a, practice_id=p.rows.practice_id, invoice_id=p.issued_id, issued_on=TODAY)),
     "warehouse.devices.resolve_inbox": (frozenset({DEVICE_INBOX}), lambda s, a, p: devices.resolve_inbox(
         s, p.inbox_message_id, p.rows.patient_id, a, parser=device_parser(), master_key=MASTER_KEY)),
+    "warehouse.practice_settings.save_practice_details": (frozenset({PRACTICE_SETTINGS}), lambda s, a, p: (
+        practice_settings.save_practice_details(s, a, practice_id=p.rows.practice_id, values={
+            "address": "Oudegracht 12", "postcode": "3511 AR", "city": "Utrecht", "vat_number": "NL812345678B02",
+            "kvk_number": "87654321", "iban": "NL91ABNA0417164300"}))),
+    "warehouse.practice_settings.set_up_invoice_series": (frozenset({PRACTICE_SETTINGS}), lambda s, a, p: (
+        practice_settings.set_up_invoice_series(s, a, practice_id=p.rows.practice_id, prefix="VC", per_year=True,
+                                                width=5, today=TODAY, confirmed=True))),
 }  # fmt: skip
 # Further calls of a listed service that need more: prescribing a UDD medicine.
 EXTRA_CALLS: dict[str, tuple[frozenset[str], Call]] = {

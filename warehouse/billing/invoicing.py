@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -347,6 +348,33 @@ def practice_details_problems(practice: Tenant) -> list[str]:
     if practice.iban and not iban_valid(practice.iban):
         problems.append(f"IBAN {practice.iban} is not a valid IBAN")
     return problems
+
+
+_POSTCODE = re.compile(r"^\d{4} ?[A-Z]{2}$")
+_DETAIL_LENGTHS = {"address": 200, "city": 100}
+
+
+def practice_detail_errors(values: Mapping[str, str]) -> dict[str, str]:
+    """What is wrong with practice details as typed, per field (the columns of ``PRACTICE_DETAILS``): the same
+    rules as :func:`practice_details_problems`, so details that save are details that issue; empty when fine."""
+    errors: dict[str, str] = {}
+    for column, label in PRACTICE_DETAILS.items():
+        value = (values.get(column) or "").strip()
+        if not value:
+            errors[column] = f"Enter the {label}; every invoice must carry it."
+        elif len(value) > _DETAIL_LENGTHS.get(column, 200):
+            errors[column] = f"The {label} is at most {_DETAIL_LENGTHS[column]} characters."
+    postcode = (values.get("postcode") or "").strip().upper()
+    if "postcode" not in errors and not _POSTCODE.match(postcode):
+        errors["postcode"] = "A Dutch postcode is 4 digits and 2 letters, e.g. 1016 GV."
+    vat = (values.get("vat_number") or "").replace(" ", "").upper()
+    if "vat_number" not in errors and not _VAT_NUMBER.match(vat):
+        errors["vat_number"] = "A Dutch VAT number is NL, 9 digits, B and 2 digits, e.g. NL859876543B01."
+    if "kvk_number" not in errors and not _KVK.match((values.get("kvk_number") or "").strip()):
+        errors["kvk_number"] = "A KvK number is 8 digits."
+    if "iban" not in errors and not iban_valid(values.get("iban") or ""):
+        errors["iban"] = "This is not a valid IBAN (check the digits; e.g. NL91 ABNA 0417 1643 00)."
+    return errors
 
 
 def _take_number(session: Session, invoice: Invoice, issued_on: dt.date) -> None:

@@ -182,12 +182,38 @@ def set_up_series(
     series set up again never repeats a number."""
     series = validate_series(prefix, per_year, width)
     row = _locked_series(session, practice_id, today.year)
+    last = highest(_numbers_like(session, practice_id, series), series, today.year)
+    if (used := collision(session, practice_id, series.format(today.year, last + 1))) is not None:
+        raise SeriesError("prefix", f"Its first number {series.format(today.year, last + 1)} would repeat number "
+                                    f"{used}, already used; choose another prefix.")  # fmt: skip
     row.prefix, row.per_year, row.width = series.prefix, series.per_year, series.width
     row.year = today.year if series.per_year else None
-    row.last_number = highest(_numbers_like(session, practice_id, series), series, today.year)
+    row.last_number = last
     row.origin, row.created_by = "configured", user_id
     session.flush()
     return series
+
+
+def collision(session: Session, practice_id: int, number: str) -> str | None:
+    """A number of the practice's invoices (any status) that ``number`` repeats, ignoring case ("f0007" repeats
+    "F0007": the same number to a reader, an accountant or the tax office); None when it is free. Uses the
+    lower-cased number the search keeps indexed (migration 0307)."""
+    return session.scalar(select(Invoice.number).where(
+        Invoice.practice_id == practice_id, Invoice.search_number == number.lower()).limit(1))  # fmt: skip
+
+
+def first_number(session: Session, practice_id: int, series: Series, today: dt.date) -> str:
+    """The number a series set up today would give first: after any number of it already issued."""
+    return series.format(
+        today.year, highest(_numbers_like(session, practice_id, series), series, today.year) + 1
+    )
+
+
+def last_issued(session: Session, practice_id: int) -> str | None:
+    """The number of the practice's latest issued invoice or credit note (synced or issued here)."""
+    return session.scalar(select(Invoice.number).where(
+        Invoice.practice_id == practice_id, Invoice.status != "draft", ~Invoice.number.startswith(DRAFT_PREFIX))
+        .order_by(Invoice.issued_on.desc().nulls_last(), Invoice.id.desc()).limit(1))  # fmt: skip
 
 
 def next_number_preview(session: Session, practice_id: int, today: dt.date) -> tuple[str, str]:

@@ -28,6 +28,7 @@ BILLING_WRITE = "billing.write"
 DEVICE_INBOX = (
     "devices.inbox"  # match unmatched lab/imaging messages to patients: clinical staff and managers
 )
+PRACTICE_SETTINGS = "practice.settings"  # the practice's invoice details and invoice number series
 PRESCRIBE_VET_ONLY = (
     "records.prescribe_vet_only"  # UDA and UDD medicines (Diergeneesmiddelenbesluit): a vet only
 )
@@ -41,6 +42,7 @@ DOING: dict[str, str] = {
     PRESCRIBE_VET_ONLY: "prescribe UDA and UDD medicines (a veterinarian only)",
     BILLING_WRITE: "write invoices or payments",
     DEVICE_INBOX: "match device results to patients",
+    PRACTICE_SETTINGS: "change the practice's settings",
 }
 
 CLINICAL_WRITES = frozenset({CONSULT_WRITE, RECORDS_WRITE})
@@ -48,9 +50,13 @@ _FRONT_DESK = {HUB, SCHEDULE_READ, WAITING_ROOM, SCHEDULE_WRITE, BILLING_READ, B
 _CLINICAL = _FRONT_DESK | {RECORDS_READ, CONSULT_WRITE, RECORDS_WRITE, DEVICE_INBOX}
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
-    "franchise_admin": frozenset(_FRONT_DESK | {RECORDS_READ, DASHBOARD_FRANCHISE, DASHBOARD_PRACTICE}),
+    "franchise_admin": frozenset(
+        _FRONT_DESK | {RECORDS_READ, DASHBOARD_FRANCHISE, DASHBOARD_PRACTICE, PRACTICE_SETTINGS}
+    ),
     "franchise_manager": frozenset(_FRONT_DESK | {RECORDS_READ, DASHBOARD_FRANCHISE, DASHBOARD_PRACTICE}),
-    "practice_manager": frozenset(_FRONT_DESK | {RECORDS_READ, DASHBOARD_PRACTICE, DEVICE_INBOX}),
+    "practice_manager": frozenset(
+        _FRONT_DESK | {RECORDS_READ, DASHBOARD_PRACTICE, DEVICE_INBOX, PRACTICE_SETTINGS}
+    ),
     "veterinarian": frozenset(_CLINICAL | {PRESCRIBE_VET_ONLY}),
     "nurse": frozenset(_CLINICAL),
     "receptionist": frozenset(_FRONT_DESK),
