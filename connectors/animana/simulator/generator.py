@@ -6,9 +6,12 @@ byte-identical. A practice is generated as a whole (resources reference each oth
 done appointments, invoices from consults, boosters from vaccinations), but only one practice at a time.
 
 The story per practice: a client base (relations) with pets (animals); a day-by-day agenda with weekday
-and seasonal patterns; walk-in reasons, follow-ups and vaccination boosters planned from earlier visits;
-no-shows that get likelier with lead time and with the client's own habits; consults, prescriptions, lab
-results, invoices and payments following from appointments that took place.
+and seasonal patterns, up to six weeks past the anchor ("now"); new visits (phoned in, or walk-ins booked
+at the desk), follow-ups and vaccination boosters planned from earlier visits; reception books the vet with
+the fewest patients that day; no-shows that get likelier with lead time and with the client's own habits;
+consults, prescriptions, lab results, invoices and payments following from appointments that took place,
+with products that fit the patient's species. The anchor's day is always a working day in progress: what
+started before the anchor was seen (or not), what comes after is booked, and only what was booked by then.
 """
 
 from __future__ import annotations
