@@ -197,7 +197,7 @@ def demo_sync(
             )
             with AnimanaClient(settings) as client:
                 out.print(f"• Animana simulator on {sim.base_url}: loading {len(practices)} practices")
-                results = run_sync(app_engine, client, practices, master_key=master_key)
+                results = run_sync(app_engine, client, practices, master_key=master_key, workers=2)
         print_summary(results)
         return results
     finally:
