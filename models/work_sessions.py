@@ -34,12 +34,19 @@ SESSION_ATTRS = ("role", "appointment_type")
 # Care-episode activities done by the clinician the appointment is booked on.
 CLINICAL = ("consult", "diagnosis", "lab_order", "lab_result_reviewed", "vaccination", "prescription")
 
+# The first vet of each appointment's visits in one sorted pass, hash-joined: visit has no index on
+# appointment_id, so a per-appointment subquery scanned the visit partition once per appointment (quadratic;
+# 8+ minutes for the demo world's 105k appointments of one franchise).
 _ACTORS = """
-SELECT a.practice_id, a.id,
-       coalesce((SELECT v.vet_user_id FROM visit v WHERE v.practice_id = a.practice_id AND v.appointment_id = a.id
-                 AND v.vet_user_id IS NOT NULL ORDER BY v.started_at LIMIT 1), r.user_id),
-       CASE WHEN r.kind = 'staff' THEN r.id END
+WITH first_vet AS (
+  SELECT DISTINCT ON (v.practice_id, v.appointment_id) v.practice_id, v.appointment_id, v.vet_user_id
+  FROM visit v
+  WHERE v.practice_id = ANY(:practices) AND v.appointment_id IS NOT NULL AND v.vet_user_id IS NOT NULL
+    AND (CAST(:since AS timestamptz) IS NULL OR v.started_at >= CAST(:since AS timestamptz) - interval '1 day')
+  ORDER BY v.practice_id, v.appointment_id, v.started_at)
+SELECT a.practice_id, a.id, coalesce(f.vet_user_id, r.user_id), CASE WHEN r.kind = 'staff' THEN r.id END
 FROM appointment a LEFT JOIN resource r ON r.practice_id = a.practice_id AND r.id = a.resource_id
+LEFT JOIN first_vet f ON f.practice_id = a.practice_id AND f.appointment_id = a.id
 WHERE a.practice_id = ANY(:practices) AND (CAST(:since AS timestamptz) IS NULL OR a.starts_at >= :since)
   AND (CAST(:until AS timestamptz) IS NULL OR a.starts_at < :until)
 """

@@ -5,6 +5,7 @@ The command, the demo and the Dagster assets all run `pipelines.animana.sync` â€
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -168,9 +169,12 @@ def demo_scale() -> str:
     return os.environ.get("VETCONNECT_DEMO_SCALE", "demo")
 
 
-def demo_sync(admin_url: str, codes: Sequence[str], *, master_key: bytes) -> list[PracticeResult]:
-    """Start a seeded, small simulator in the background and load the demo practices through the same sync
-    as `vetconnect sync animana`. Idempotent: a second run finds nothing new (the data is deterministic)."""
+def demo_sync(
+    admin_url: str, codes: Sequence[str], *, master_key: bytes, anchor: dt.datetime
+) -> list[PracticeResult]:
+    """Start a seeded simulator whose "now" is `anchor` in the background and load the demo practices through
+    the same sync as `vetconnect sync animana`. Idempotent: a second run with the same anchor finds nothing new
+    (the data is deterministic)."""
     from connectors.animana import load_settings
     from connectors.animana.simulator import running_simulator
     from warehouse.db import app_url, make_engine
@@ -179,13 +183,21 @@ def demo_sync(admin_url: str, codes: Sequence[str], *, master_key: bytes) -> lis
     try:
         practices = [p for p in linked_practices(admin_engine) if p.code in set(codes)]
         animana_ids = [p.animana_id for p in practices]
-        with running_simulator(practices=max(animana_ids) - 1000, seed=DEMO_SEED, scale=demo_scale()) as sim:
+        # The sync asks every practice's counts before loading them in the same order: an LRU cache smaller
+        # than the practices would evict each one just before its turn, and generate all of them twice.
+        with running_simulator(
+            practices=max(animana_ids) - 1000,
+            seed=DEMO_SEED,
+            scale=demo_scale(),
+            anchor=anchor,
+            cache_practices=len(animana_ids),
+        ) as sim:
             settings = load_settings(
                 url=sim.base_url, client_id=sim.client_id, client_secret=sim.client_secret
             )
             with AnimanaClient(settings) as client:
                 out.print(f"â€¢ Animana simulator on {sim.base_url}: loading {len(practices)} practices")
-                results = run_sync(app_engine, client, practices, master_key=master_key)
+                results = run_sync(app_engine, client, practices, master_key=master_key, workers=2)
         print_summary(results)
         return results
     finally:

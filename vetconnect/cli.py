@@ -181,16 +181,26 @@ def demo(
             # Clinical history arrives the way it will in production: from Animana, through the sync pipeline.
             from vetconnect.animana_cli import demo_sync
 
-            demo_sync(runtime.admin_url, summary.practice_codes, master_key=runtime.master_key())
-            from vetconnect.demo import roster_and_remind
+            demo_sync(
+                runtime.admin_url,
+                summary.practice_codes,
+                master_key=runtime.master_key(),
+                anchor=summary.anchor,
+            )
+            from vetconnect.demo import AMSTERDAM, roster_and_remind
 
-            for upkeep in roster_and_remind(runtime.app_engine, runtime.admin_engine, summary.practice_codes):
+            anchor_day = summary.anchor.astimezone(AMSTERDAM).date()
+            for upkeep in roster_and_remind(
+                runtime.app_engine, runtime.admin_engine, summary.practice_codes, open_day=anchor_day
+            ):
                 out.print(
                     f"• {upkeep.code}: {upkeep.shifts_created} roster shift(s) over the synced agenda, "
                     f"{upkeep.reminders.created} vaccination reminder(s) created, {upkeep.reminders.closed} closed"
                 )
+        from vetconnect.demo import analyze
         from warehouse.marts.refresh import refresh_all
 
+        analyze(runtime.admin_engine)
         refreshed = refresh_all(runtime.app_engine, runtime.admin_engine)
         out.print(f"• dashboards' marts refreshed for {len(refreshed)} practice(s)")
         if summary.created and os.environ.get("VETCONNECT_DEMO_MODELS", "1") != "0":

@@ -3,6 +3,8 @@ first-time TOTP enrolment) and sees exactly its practices. Replaces tests/dashbo
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from tests.workspaces.conftest import sign_in
@@ -40,3 +42,17 @@ def test_each_demo_role_signs_in_and_sees_exactly_its_practices(demo_env, userna
     for page in ("workspaces/account.py", "workspaces/scheduling.py", "workspaces/waiting_room.py")[:pages]:
         at.switch_page(page).run()
         assert not at.exception, (page, [e.value for e in at.exception])
+
+
+def test_the_demo_world_keeps_the_moment_it_was_first_built(demo_env):
+    """The simulator's "now" is the moment the demo was first built, kept so that a rerun loads the same
+    world (and its sync finds nothing new) instead of a world anchored to another day."""
+    key = get_settings().require_master_key()
+    with demo_env.system() as session:
+        first = build_demo_world(session, master_key=key)
+    with demo_env.system() as session:
+        again = build_demo_world(session, master_key=key)
+    assert not again.created
+    assert again.anchor == first.anchor
+    assert first.anchor.tzinfo is not None
+    assert dt.timedelta(0) <= dt.datetime.now(dt.UTC) - first.anchor < dt.timedelta(minutes=10)

@@ -8,6 +8,7 @@ practice; VeNom-style codes are illustrative, not the official VeNom list.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 # Practice home towns with the first two digits of their postcode area, so addresses look local.
 PRACTICE_TOWNS: list[tuple[str, str]] = [
@@ -186,45 +187,78 @@ class Product:
     price_cents: int  # excluding VAT
     vat_rate: int  # 21 (standard) or 9 (reduced, e.g. pet food)
     dispensing_category: str | None = None  # VRIJ/URA/UDA/UDD for medicines
+    species: tuple[str, ...] = ()  # the species it is registered or made for; empty = any
+    usage: str = ""  # a medicine's instructions on the label: ear drops go in ears, tablets with food
 
+
+def fits(product: Product, species: str) -> bool:
+    return not product.species or species in product.species
+
+
+DOG_CAT = ("dog", "cat")
 
 PRODUCTS: list[Product] = [
     Product("C001", "Consult", "service", 4350, 21),
     Product("C002", "Herhaalconsult / controle", "service", 2900, 21),
     Product("C003", "Spoedconsult buiten kantoortijd", "service", 11500, 21),
-    Product("C010", "Castratie reu", "service", 24500, 21),
-    Product("C011", "Sterilisatie poes", "service", 17900, 21),
+    Product("C010", "Castratie reu", "service", 24500, 21, species=("dog",)),
+    Product("C011", "Sterilisatie poes", "service", 17900, 21, species=("cat",)),
     Product("C012", "Gebitsbehandeling onder narcose", "service", 29500, 21),
     Product("C013", "Röntgenfoto", "service", 8900, 21),
     Product("C014", "Laboratoriumonderzoek bloed", "service", 9800, 21),
     Product("C015", "Euthanasie", "service", 12500, 21),
     Product("C016", "Nagels knippen", "service", 1250, 21),
-    Product("V001", "Nobivac DHPPi", "vaccine", 2850, 21, "UDD"),
-    Product("V002", "Nobivac L4", "vaccine", 2650, 21, "UDD"),
-    Product("V003", "Nobivac Rabies", "vaccine", 2450, 21, "UDD"),
-    Product("V004", "Nobivac KC", "vaccine", 3150, 21, "UDD"),
-    Product("V005", "Purevax RCP", "vaccine", 3050, 21, "UDD"),
-    Product("V006", "Nobivac Myxo-RHD Plus", "vaccine", 3350, 21, "UDD"),
-    Product("V007", "Equilis Prequenza Te", "vaccine", 4150, 21, "UDD"),
-    Product("M001", "Metacam 1,5 mg/ml suspensie 10 ml", "medication", 1895, 21, "UDA"),
-    Product("M002", "Apoquel 16 mg 20 tabletten", "medication", 5490, 21, "UDA"),
-    Product("M003", "Synulox 250 mg 10 tabletten", "medication", 2275, 21, "UDA"),
-    Product("M004", "Surolan oordruppels 15 ml", "medication", 1750, 21, "UDA"),
-    Product("M005", "Canikur Pro pasta 15 ml", "medication", 1495, 21, "VRIJ"),
-    Product("M006", "Milbemax ontworming hond 2 tabletten", "medication", 1295, 21, "URA"),
-    Product("M007", "Bravecto 500 mg kauwtablet", "medication", 4295, 21, "URA"),
-    Product("M008", "Isathal oogdruppels 5 g", "medication", 1650, 21, "UDA"),
-    Product("M009", "Doxycycline 100 mg 10 tabletten", "medication", 1390, 21, "UDA"),
-    Product("M010", "Frontline Spot On kat 3 pipetten", "medication", 2195, 21, "VRIJ"),
-    Product("M011", "Vetmedin 5 mg 50 tabletten", "medication", 6990, 21, "UDA"),
-    Product("M012", "Semintra 4 mg/ml 35 ml", "medication", 5450, 21, "UDA"),
-    Product("M013", "Thiamazol 2,5 mg 100 tabletten", "medication", 3295, 21, "UDA"),
-    Product("M014", "Methadon 10 mg/ml 10 ml", "medication", 2450, 21, "UDD"),
-    Product("F001", "Royal Canin Renal kat 2 kg", "food", 3495, 9),
-    Product("F002", "Hill's i/d hond 4 kg", "food", 3895, 9),
-    Product("F003", "Specific CGD Senior Care 2 kg", "food", 2950, 9),
-    Product("O001", "Kraag (Buster) 20 cm", "other", 895, 21),
-]
+    Product("C017", "Castratie kater", "service", 9500, 21, species=("cat",)),
+    Product("C018", "Castratie konijn", "service", 8500, 21, species=("rabbit",)),
+    Product("C019", "Sterilisatie teef", "service", 39500, 21, species=("dog",)),
+    Product("V001", "Nobivac DHPPi", "vaccine", 2850, 21, "UDD", species=("dog", "ferret")),
+    Product("V002", "Nobivac L4", "vaccine", 2650, 21, "UDD", species=("dog",)),
+    Product("V003", "Nobivac Rabies", "vaccine", 2450, 21, "UDD", species=("dog", "cat", "ferret")),
+    Product("V004", "Nobivac KC", "vaccine", 3150, 21, "UDD", species=("dog",)),
+    Product("V005", "Purevax RCP", "vaccine", 3050, 21, "UDD", species=("cat",)),
+    Product("V006", "Nobivac Myxo-RHD Plus", "vaccine", 3350, 21, "UDD", species=("rabbit",)),
+    Product("V007", "Equilis Prequenza Te", "vaccine", 4150, 21, "UDD", species=("horse",)),
+    Product("M001", "Metacam 1,5 mg/ml suspensie hond 10 ml", "medication", 1895, 21, "UDA", ("dog",),
+            "1x daags op het eten, dosis volgens gewicht"),
+    Product("M002", "Apoquel 16 mg 20 tabletten", "medication", 5490, 21, "UDA", ("dog",),
+            "2x daags 1 tablet, na 14 dagen 1x daags"),
+    Product("M003", "Synulox 250 mg 10 tabletten", "medication", 2275, 21, "UDA", DOG_CAT,
+            "2x daags 1 tablet met het eten, 7 dagen"),
+    Product("M004", "Surolan oordruppels 15 ml", "medication", 1750, 21, "UDA", DOG_CAT,
+            "2x daags 5 druppels in het aangedane oor, 7 dagen"),
+    Product("M005", "Canikur Pro pasta 15 ml", "medication", 1495, 21, "VRIJ", DOG_CAT,
+            "3x daags pasta in de bek, 3 dagen"),
+    Product("M006", "Milbemax ontworming hond 2 tabletten", "medication", 1295, 21, "URA", ("dog",),
+            "eenmalig 1 tablet met het eten"),
+    Product("M007", "Bravecto 500 mg kauwtablet", "medication", 4295, 21, "URA", ("dog",),
+            "eenmalig 1 kauwtablet met het eten, werkt 12 weken"),
+    Product("M008", "Isathal oogdruppels 5 g", "medication", 1650, 21, "UDA", DOG_CAT,
+            "2x daags 1 druppel in het aangedane oog, 7 dagen"),
+    Product("M009", "Doxycycline 100 mg 10 tabletten", "medication", 1390, 21, "UDA", DOG_CAT,
+            "1x daags 1 tablet met het eten, 10 dagen"),
+    Product("M010", "Frontline Spot On kat 3 pipetten", "medication", 2195, 21, "VRIJ", ("cat",),
+            "1 pipet in de nek, elke 4 weken"),
+    Product("M011", "Vetmedin 5 mg 50 tabletten", "medication", 6990, 21, "UDA", ("dog",),
+            "2x daags 1 tablet, een uur voor het eten"),
+    Product("M012", "Semintra 4 mg/ml 35 ml", "medication", 5450, 21, "UDA", ("cat",),
+            "1x daags in de bek of op het eten, dosis volgens gewicht"),
+    Product("M013", "Thiamazol 2,5 mg 100 tabletten", "medication", 3295, 21, "UDA", ("cat",),
+            "2x daags 1 tablet"),
+    Product("M014", "Methadon 10 mg/ml 10 ml", "medication", 2450, 21, "UDD", DOG_CAT,
+            "alleen toediening in de praktijk"),
+    Product("M015", "Metacam 15 mg/ml suspensie paard 100 ml", "medication", 6450, 21, "UDA", ("horse",),
+            "1x daags over het krachtvoer, dosis volgens gewicht, 5 dagen"),
+    Product("M016", "Metacam 0,5 mg/ml suspensie kat 15 ml", "medication", 1695, 21, "UDA", ("cat",),
+            "1x daags op het eten, dosis volgens gewicht"),
+    Product("M017", "Caninsulin 40 IE/ml 10 ml", "medication", 3850, 21, "UDA", DOG_CAT,
+            "2x daags onderhuids na het eten, dosis volgens schema"),
+    Product("M018", "Baytril 2,5% orale oplossing 50 ml", "medication", 1850, 21, "UDA",
+            ("rabbit", "guinea_pig", "ferret"), "1x daags in de bek, dosis volgens gewicht, 7 dagen"),
+    Product("F001", "Royal Canin Renal kat 2 kg", "food", 3495, 9, species=("cat",)),
+    Product("F002", "Hill's i/d hond 4 kg", "food", 3895, 9, species=("dog",)),
+    Product("F003", "Specific CGD Senior Care 2 kg", "food", 2950, 9, species=("dog",)),
+    Product("O001", "Kraag (Buster) 20 cm", "other", 895, 21, species=DOG_CAT),
+]  # fmt: skip
 PRODUCT_BY_CODE = {p.code: p for p in PRODUCTS}
 
 VACCINES_BY_SPECIES: dict[str, list[tuple[str, int]]] = {
@@ -237,14 +271,24 @@ VACCINES_BY_SPECIES: dict[str, list[tuple[str, int]]] = {
 }
 
 
+class Diagnosis(NamedTuple):
+    text: str
+    venom_code: str | None
+    species: tuple[str, ...] = ()  # empty = any species the reason applies to
+    prescriptions: tuple[str, ...] | None = None  # None = the reason's own
+
+
 @dataclass(frozen=True)
 class Reason:
-    """Why a patient comes in and what tends to follow from it."""
+    """Why a patient comes in and what tends to follow from it.
+
+    ``prescriptions`` and ``services`` may list alternatives for different species (Metacam for dogs, for cats,
+    for horses); a visit uses those that fit the patient, so a horse never leaves with a dog's medicine."""
 
     text: str
     appointment_type: str
     weight: float
-    diagnoses: list[tuple[str, str | None]]
+    diagnoses: list[Diagnosis]
     soap: tuple[str, str, str, str]
     follow_up_days: int | None = None
     lab_probability: float = 0.0
@@ -253,6 +297,7 @@ class Reason:
     species: tuple[str, ...] = ()  # empty = any
     min_age_years: float = 0.0
     needs_room: str | None = None
+    sex: str | None = None  # neutering: only intact animals of this sex
 
 
 REASONS: list[Reason] = [
@@ -260,7 +305,7 @@ REASONS: list[Reason] = [
         "jaarlijkse vaccinatie",
         "vaccinatie",
         26,
-        [("gezond, vaccinatie", None)],
+        [Diagnosis("gezond, vaccinatie", None)],
         (
             "Komt voor jaarlijkse vaccinatie, eigenaar meldt geen bijzonderheden.",
             "Alert, goede voedingstoestand, hart en longen ausc. z.b.",
@@ -268,12 +313,13 @@ REASONS: list[Reason] = [
             "Vaccinatie gegeven, volgende over een jaar.",
         ),
         services=["C001"],
+        species=tuple(VACCINES_BY_SPECIES),
     ),
     Reason(
         "oorontsteking",
         "consult",
         9,
-        [("otitis externa", "1081")],
+        [Diagnosis("otitis externa", "1081")],
         (
             "Schudt veel met de kop, krabt aan het oor.",
             "Oor rood en gezwollen, bruin exsudaat.",
@@ -288,7 +334,7 @@ REASONS: list[Reason] = [
         "braken en diarree",
         "consult",
         9,
-        [("gastro-enteritis", "1420")],
+        [Diagnosis("gastro-enteritis", "1420")],
         (
             "Sinds twee dagen braken en dunne ontlasting, eet slecht.",
             "Buik licht gespannen, T 39,2.",
@@ -302,7 +348,7 @@ REASONS: list[Reason] = [
         "jeuk",
         "consult",
         8,
-        [("atopische dermatitis", "1203"), ("vlooienallergie", "1210")],
+        [Diagnosis("atopische dermatitis", "1203"), Diagnosis("vlooienallergie", "1210")],
         (
             "Krabt en likt veel, vooral aan de poten.",
             "Erytheem op buik en tussen de tenen.",
@@ -317,7 +363,7 @@ REASONS: list[Reason] = [
         "kreupel",
         "consult",
         7,
-        [("kreupelheid", "1601"), ("artrose", "1615")],
+        [Diagnosis("kreupelheid", "1601"), Diagnosis("artrose", "1615")],
         (
             "Loopt sinds gisteren kreupel rechtsachter.",
             "Pijn bij flexie knie, geen zwelling.",
@@ -325,7 +371,7 @@ REASONS: list[Reason] = [
             "Pijnstilling, rust, controle over 10 dagen.",
         ),
         follow_up_days=10,
-        prescriptions=["M001"],
+        prescriptions=["M001", "M016", "M015"],
         services=["C001", "C013"],
         species=("dog", "cat", "horse"),
     ),
@@ -334,9 +380,9 @@ REASONS: list[Reason] = [
         "consult",
         5,
         [
-            ("chronische nierinsufficiëntie", "1740"),
-            ("hyperthyreoïdie", "1505"),
-            ("diabetes mellitus", "1502"),
+            Diagnosis("chronische nierinsufficiëntie", "1740", prescriptions=("M012",)),
+            Diagnosis("hyperthyreoïdie", "1505", species=("cat",), prescriptions=("M013",)),
+            Diagnosis("diabetes mellitus", "1502", prescriptions=("M017",)),
         ],
         (
             "Drinkt veel meer dan normaal, valt af.",
@@ -346,7 +392,6 @@ REASONS: list[Reason] = [
         ),
         follow_up_days=7,
         lab_probability=0.9,
-        prescriptions=["M012"],
         services=["C001", "C014"],
         species=("cat", "dog"),
         min_age_years=7,
@@ -355,7 +400,7 @@ REASONS: list[Reason] = [
         "senior check",
         "consult",
         5,
-        [("gezond, senior", None), ("tandsteen", "1302")],
+        [Diagnosis("gezond, senior", None), Diagnosis("tandsteen", "1302")],
         (
             "Jaarlijkse seniorencontrole.",
             "Lichte tandsteen, hartgeruis graad 1/6.",
@@ -370,7 +415,7 @@ REASONS: list[Reason] = [
         "wondje",
         "consult",
         5,
-        [("bijtwond", "1230"), ("abces", "1225")],
+        [Diagnosis("bijtwond", "1230"), Diagnosis("abces", "1225")],
         (
             "Wondje na vechtpartij.",
             "Abces van 2 cm aan de flank, warm.",
@@ -378,14 +423,14 @@ REASONS: list[Reason] = [
             "Gespoeld, antibiotica, controle over 10 dagen.",
         ),
         follow_up_days=10,
-        prescriptions=["M003"],
+        prescriptions=["M003", "M018"],
         species=("cat", "dog", "rabbit"),
     ),
     Reason(
         "castratie",
         "operatie",
         4,
-        [("castratie", None)],
+        [Diagnosis("castratie", None)],
         (
             "Opgenomen voor castratie, nuchter.",
             "Klinisch gezond voor narcose.",
@@ -393,23 +438,44 @@ REASONS: list[Reason] = [
             "Castratie zonder complicaties, hechtingen controle na 10 dagen.",
         ),
         follow_up_days=10,
-        prescriptions=["M001"],
-        services=["C010"],
+        prescriptions=["M001", "M016"],
+        services=["C010", "C017", "C018"],
         species=("dog", "cat", "rabbit"),
+        min_age_years=0.5,
         needs_room="operating",
+        sex="male",
+    ),
+    Reason(
+        "sterilisatie",
+        "operatie",
+        3,
+        [Diagnosis("ovariëctomie", None)],
+        (
+            "Opgenomen voor sterilisatie, nuchter.",
+            "Klinisch gezond voor narcose.",
+            "ASA 1.",
+            "Ovariëctomie zonder complicaties, kraag mee, hechtingen controle na 10 dagen.",
+        ),
+        follow_up_days=10,
+        prescriptions=["M001", "M016"],
+        services=["C011", "C019", "O001"],
+        species=("dog", "cat"),
+        min_age_years=0.5,
+        needs_room="operating",
+        sex="female",
     ),
     Reason(
         "gebitsbehandeling",
         "gebitsbehandeling",
         3,
-        [("parodontitis", "1305")],
+        [Diagnosis("parodontitis", "1305")],
         (
             "Stinkende adem, kauwt aan één kant.",
             "Veel tandsteen, gingivitis, twee losse kiezen.",
             "Parodontitis graad 3.",
             "Gebitssanering en extracties onder narcose.",
         ),
-        prescriptions=["M001"],
+        prescriptions=["M001", "M016"],
         services=["C012"],
         species=("dog", "cat"),
         min_age_years=3,
@@ -419,7 +485,7 @@ REASONS: list[Reason] = [
         "hoesten",
         "consult",
         3,
-        [("kennelhoest", "1801")],
+        [Diagnosis("kennelhoest", "1801")],
         (
             "Hoest sinds een paar dagen, vooral 's nachts.",
             "Hoest opwekbaar bij trachea-palpatie.",
@@ -433,7 +499,7 @@ REASONS: list[Reason] = [
         "oogontsteking",
         "consult",
         3,
-        [("conjunctivitis", "1901")],
+        [Diagnosis("conjunctivitis", "1901")],
         (
             "Oog tranen en knijpen.",
             "Conjunctiva rood, fluorescine negatief.",
@@ -446,7 +512,7 @@ REASONS: list[Reason] = [
         "hartgeruis",
         "consult",
         2,
-        [("mitralisklependegeneratie", "1702")],
+        [Diagnosis("mitralisklependegeneratie", "1702")],
         (
             "Sneller moe tijdens wandelen.",
             "Hartgeruis graad 3/6 links.",
@@ -462,7 +528,7 @@ REASONS: list[Reason] = [
         "nagels knippen",
         "consult",
         3,
-        [("nagelverzorging", None)],
+        [Diagnosis("nagelverzorging", None)],
         ("Nagels te lang.", "Nagels geknipt.", "Geen bijzonderheden.", "Over 6 weken opnieuw."),
         services=["C016"],
         species=("rabbit", "guinea_pig", "bird", "dog"),
@@ -471,7 +537,7 @@ REASONS: list[Reason] = [
         "gewichtsverlies",
         "consult",
         3,
-        [("gewichtsverlies e.c.i.", "1503")],
+        [Diagnosis("gewichtsverlies e.c.i.", "1503")],
         (
             "Valt af ondanks goede eetlust.",
             "Gewicht 10% lager dan vorig jaar.",
@@ -489,7 +555,7 @@ FOLLOW_UP = Reason(
     "controle",
     "controle",
     0,
-    [("controle, herstellend", None)],
+    [Diagnosis("controle, herstellend", None)],
     ("Komt voor controle.", "Herstel verloopt goed.", "Herstellend.", "Geen verdere controle nodig."),
     services=["C002"],
 )
@@ -497,7 +563,7 @@ EUTHANASIA = Reason(
     "euthanasie",
     "euthanasie",
     0,
-    [("euthanasie", None)],
+    [Diagnosis("euthanasie", None)],
     (
         "Kwaliteit van leven sterk verminderd.",
         "Ernstig vermagerd, apathisch.",

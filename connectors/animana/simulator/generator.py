@@ -6,9 +6,12 @@ byte-identical. A practice is generated as a whole (resources reference each oth
 done appointments, invoices from consults, boosters from vaccinations), but only one practice at a time.
 
 The story per practice: a client base (relations) with pets (animals); a day-by-day agenda with weekday
-and seasonal patterns; walk-in reasons, follow-ups and vaccination boosters planned from earlier visits;
-no-shows that get likelier with lead time and with the client's own habits; consults, prescriptions, lab
-results, invoices and payments following from appointments that took place.
+and seasonal patterns, up to six weeks past the anchor ("now"); new visits (phoned in, or walk-ins booked
+at the desk), follow-ups and vaccination boosters planned from earlier visits; reception books the vet with
+the fewest patients that day; no-shows that get likelier with lead time and with the client's own habits;
+consults, prescriptions, lab results, invoices and payments following from appointments that took place,
+with products that fit the patient's species. The anchor's day is always a working day in progress: what
+started before the anchor was seen (or not), what comes after is booked, and only what was booked by then.
 """
 
 from __future__ import annotations
@@ -47,10 +50,16 @@ RESOURCES: tuple[str, ...] = (
     "payments",
 )
 
-# 2026-11-02 is a Monday; a fixed default keeps a seed's data identical from one day to the next.
+# 2026-11-02 is a Monday; a fixed default keeps a seed's data identical from one day to the next (tests, benches).
+# The demo passes the moment it was first started instead, so its "today" is a working day in progress.
 DEFAULT_ANCHOR = dt.datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
 Record = dict[str, Any]
+
+VET_DAY_CAPACITY = 24  # patients a vet sees at most in a day: the rest of the shift is phone, surgery, notes
+WALK_IN_SHARE = 0.12  # of the visits nobody planned: the client walks in and is booked at the desk
+SAME_DAY_CALL_MINUTES = 30  # mean wait after opening before a same-day appointment is phoned in
+NO_SHOW_AFTER = dt.timedelta(minutes=15)  # how long reception waits before marking a no-show
 
 
 @dataclass(frozen=True)
@@ -61,11 +70,11 @@ class Scale:
     rooms: int
 
 
-# small: a few hundred rows per practice (tests); demo: a few thousand, enough for dashboards and models to show
-# something while `make demo` stays under a minute; medium: ~100k rows per practice; large: ~5x medium.
+# small: a few hundred rows per practice (tests); demo: a two-vet practice at work, 15-25 patients per vet-day
+# (~150k rows over three years); medium: ~100k rows per practice; large: ~5x medium.
 SCALES: dict[str, Scale] = {
     "small": Scale(relations=20, appointments_per_day=0.08, staff=5, rooms=3),
-    "demo": Scale(relations=300, appointments_per_day=2.5, staff=6, rooms=3),
+    "demo": Scale(relations=2000, appointments_per_day=28, staff=5, rooms=3),
     "medium": Scale(relations=2700, appointments_per_day=14.5, staff=12, rooms=6),
     "large": Scale(relations=10000, appointments_per_day=52.0, staff=40, rooms=12),
 }
@@ -141,8 +150,12 @@ class _PracticeGenerator:
         self.config = config
         self.pid = practice_id
         self.scale = SCALES[config.scale]
+        # The anchor is "now": it decides what has happened yet (booked, seen, paid). Everything else hangs off
+        # the start of the anchor day, so a given day's world is the same whatever time the demo starts.
         self.anchor = config.anchor
-        self.start = self.anchor - dt.timedelta(days=round(365.25 * config.history_years))
+        self.anchor_day = config.anchor.astimezone(AMSTERDAM).date()
+        self.day_start = dt.datetime.combine(self.anchor_day, dt.time(0), AMSTERDAM)
+        self.start = self.day_start - dt.timedelta(days=round(365.25 * config.history_years))
         info_rng = random.Random(f"{config.seed}:{practice_id}:practice")
         self.town, self.pc2 = info_rng.choice(c.PRACTICE_TOWNS)
         self.out: dict[str, list[Record]] = {name: [] for name in RESOURCES}
@@ -150,7 +163,7 @@ class _PracticeGenerator:
         self.no_show_propensity: dict[int, float] = {}
         self.no_show_history: dict[int, int] = {}
         self.adult_weight: dict[int, float] = {}
-        self.vaccine_due: dict[tuple[int, str], dt.date] = {}
+        self.vaccine_due: dict[int, dict[str, dt.date]] = {}  # per animal: vaccine code -> next due day
 
     def rng(self, stream: str) -> random.Random:
         return random.Random(f"{self.config.seed}:{self.pid}:{stream}")
@@ -208,9 +221,8 @@ class _PracticeGenerator:
         # One colleague left during the history window: realistic for syncs (active flips to false).
         leaver = self.out["staff"][-1]
         leaver["active"] = False
-        leaver["updated_at"] = ts(self.start + (self.anchor - self.start) * rng.uniform(0.3, 0.9))
+        leaver["updated_at"] = ts(self.start + (self.day_start - self.start) * rng.uniform(0.3, 0.9))
         self.vets = [s for s in self.out["staff"] if s["role"] == "vet" and s["active"]]
-        self.vet_weights = [rng.choice([0.6, 0.8, 1.0, 1.0]) for _ in self.vets]  # part-timers
 
     def _rooms(self) -> None:
         rng = self.rng("resources")
@@ -230,7 +242,7 @@ class _PracticeGenerator:
         rng = self.rng("products")
         for product in c.PRODUCTS:
             # Prices are revised once a year; the last revision is somewhere in the past year.
-            changed = self.anchor - dt.timedelta(days=rng.randint(5, 360), seconds=rng.randint(0, 86399))
+            changed = self.day_start - dt.timedelta(days=rng.randint(5, 360), seconds=rng.randint(0, 86399))
             self.add(
                 "products",
                 {
@@ -248,14 +260,14 @@ class _PracticeGenerator:
 
     def price_at(self, code: str, day: dt.date) -> int:
         # ~3.5 % yearly price increase, rounded to 5 cents like a real price list.
-        years_before = max(0.0, (self.anchor.date() - day).days / 365.25)
+        years_before = max(0.0, (self.anchor_day - day).days / 365.25)
         price = c.PRODUCT_BY_CODE[code].price_cents / (1.035 ** math.floor(years_before))
         return int(round(price / 5) * 5)
 
     # -- clients and patients --------------------------------------------------------------------------
     def _relations(self) -> None:
         rng = self.rng("relations")
-        history = self.anchor - self.start
+        history = self.day_start - self.start
         for _ in range(self.scale.relations):
             if rng.random() < 0.55:  # long-standing clients registered before the history window
                 created = self.start - dt.timedelta(days=rng.randint(1, 3650), seconds=rng.randint(0, 86399))
@@ -281,7 +293,7 @@ class _PracticeGenerator:
                 phone = f"06-{rng.randint(10000000, 99999999)}"
             else:
                 phone = f"0{rng.randint(10, 99)}-{rng.randint(1000000, 9999999)}"
-            updated = created + (self.anchor - created) * rng.random() if rng.random() < 0.35 else created
+            updated = created + (self.day_start - created) * rng.random() if rng.random() < 0.35 else created
             record = self.add(
                 "relations",
                 {
@@ -317,13 +329,13 @@ class _PracticeGenerator:
                 species = _weighted(rng, species_names, species_weights)
                 _, _, _, (w_lo, w_hi), lifespan = species_info[species]
                 registered = created + dt.timedelta(days=rng.randint(0, 400))
-                if registered > self.anchor:
+                if registered > self.day_start:
                     registered = created
                 age_at_registration = lifespan * rng.betavariate(1.2, 3.0)
                 dob = (registered - dt.timedelta(days=365.25 * age_at_registration + 56)).date()
                 death_age_days = 365.25 * lifespan * max(0.3, rng.gauss(1.0, 0.2))
                 death = dob + dt.timedelta(days=death_age_days)
-                deceased_on = death if registered.date() < death <= self.anchor.date() else None
+                deceased_on = death if registered.date() < death < self.anchor_day else None
                 owners = [relation["id"]]
                 if len(relations) > 1 and rng.random() < 0.04:  # co-owned (e.g. separated partners)
                     other = rng.choice(relations)["id"]
@@ -400,17 +412,18 @@ class _PracticeGenerator:
                 heapq.heappush(pending, (day, seq, animal["id"], "jaarlijkse vaccinatie", None, "booster"))
                 seq += 1
         self.occupied: dict[tuple[str, int, dt.date], set[int]] = {}
+        self.vet_load: dict[tuple[int, dt.date], int] = {}
         self.invoice_seq: dict[int, int] = {}
-        last_day = (self.anchor + dt.timedelta(days=42)).date()
+        last_day = self.anchor_day + dt.timedelta(days=42)
         day = self.start.date()
         years = self.config.history_years
         while day <= last_day:
-            weekday = day.weekday()
-            if weekday == 6:  # closed on Sundays
+            weekday = self._opening_weekday(day)
+            if weekday is None:
                 day += dt.timedelta(days=1)
                 continue
             weekday_factor = [1.15, 1.0, 1.0, 0.95, 1.05, 0.4][weekday]
-            season = 1 + 0.18 * math.sin(2 * math.pi * (day.timetuple().tm_yday - 80) / 365.25)
+            season = 1 + 0.12 * math.sin(2 * math.pi * (day.timetuple().tm_yday - 80) / 365.25)
             growth = 1 + 0.05 * ((day - self.start.date()).days / 365.25 - years / 2)
             visits: list[tuple[int, str, dt.datetime | None, str]] = []
             while pending and pending[0][0] <= day:
@@ -421,21 +434,36 @@ class _PracticeGenerator:
                     animal = animals[rng.randrange(len(animals))]
                     lo, hi = self.animal_active[animal["id"]]
                     if lo <= day <= hi and rng.random() < species_factor[animal["species"]] / 1.3:
-                        visits.append((animal["id"], "", None, "walk_in"))
+                        visits.append((animal["id"], "", None, "new"))
                         break
             for animal_id, reason_text, booked_at, kind in visits:
-                follow = self._visit(rng, clinical, day, animal_id, reason_text, booked_at, kind)
+                # Each visit draws from its own generator, so how far the anchor day has progressed (which
+                # visits are booked yet, which are done) does not change the rest of that day's agenda.
+                visit_rng = random.Random(rng.getrandbits(64))
+                follow = self._visit(
+                    visit_rng, clinical, day, weekday, animal_id, reason_text, booked_at, kind
+                )
                 for entry in follow:
                     heapq.heappush(pending, (entry[0], seq, *entry[1:]))
                     seq += 1
             day += dt.timedelta(days=1)
+
+    def _opening_weekday(self, day: dt.date) -> int | None:
+        """The weekday whose opening hours the practice keeps on `day` (0 = Monday … 5 = Saturday), None when
+        closed. The anchor day is always a full weekday, even on a weekend: the demo is started on any day and
+        must show a practice at work."""
+        if day == self.anchor_day:
+            return min(day.weekday(), 4)
+        return None if day.weekday() == 6 else day.weekday()
 
     def _pick_reason(self, rng: random.Random, animal: Record, day: dt.date) -> c.Reason:
         age = (day - dt.date.fromisoformat(animal["date_of_birth"])).days / 365.25
         options = [
             r
             for r in c.REASONS
-            if (not r.species or animal["species"] in r.species) and age >= r.min_age_years
+            if (not r.species or animal["species"] in r.species)
+            and age >= r.min_age_years
+            and (r.sex is None or animal["gender"] == r.sex)  # neutering: intact animals only
         ]
         season = 1 + 0.5 * math.sin(
             2 * math.pi * (day.timetuple().tm_yday - 60) / 365.25
@@ -444,30 +472,41 @@ class _PracticeGenerator:
         return _weighted(rng, options, weights)
 
     def _slot(
-        self, rng: random.Random, key: tuple[str, int], day: dt.date, minutes: int, surgery: bool
+        self,
+        rng: random.Random,
+        key: tuple[str, int],
+        day: dt.date,
+        weekday: int,
+        minutes: int,
+        surgery: bool,
     ) -> int | None:
-        """Find a free quarter-hour slot for a resource so the agenda has no double bookings."""
+        """A free quarter-hour start for a resource (so the agenda has no double bookings), or None when the
+        day has no room left for `minutes`."""
         taken = self.occupied.setdefault((key[0], key[1], day), set())
-        if day.weekday() == 5:
+        if weekday == 5:
             first, last = 36, 47  # Saturday 09:00-12:00
         elif surgery:
             first, last = 34, 44  # surgery in the morning
         else:
             first, last = 34, 70  # 08:30-17:30
         n = max(1, math.ceil(minutes / 15))
-        for _ in range(8):
-            start = rng.randint(first, last)
-            needed = set(range(start, start + n))
-            if not needed & taken:
-                taken |= needed
-                return start
-        return None
+        start = rng.randint(first, last)  # usually free: try one guess before listing the free starts
+        if start in taken or not taken.isdisjoint(range(start + 1, start + n)):
+            free = [
+                s for s in range(first, last + 1) if s not in taken and taken.isdisjoint(range(s + 1, s + n))
+            ]
+            if not free:
+                return None
+            start = rng.choice(free)
+        taken.update(range(start, start + n))
+        return start
 
     def _visit(
         self,
         rng: random.Random,
         clinical: random.Random,
         day: dt.date,
+        weekday: int,
         animal_id: int,
         reason_text: str,
         booked_at: dt.datetime | None,
@@ -493,25 +532,42 @@ class _PracticeGenerator:
             reason = self._pick_reason(rng, animal, day)
         minutes = c.APPOINTMENT_MINUTES[reason.appointment_type]
         surgery = reason.needs_room == "operating"
-        vet = _weighted(rng, self.vets, self.vet_weights)
-        key = ("room", self.operating_room["id"]) if surgery else ("staff", vet["id"])
-        slot = self._slot(rng, key, day, minutes, surgery)
+        if surgery:
+            vet = self.vets[rng.randrange(len(self.vets))]
+            key = ("room", self.operating_room["id"])
+            slot = self._slot(rng, key, day, weekday, minutes, surgery)
+        else:
+            # Reception books the colleague with the fewest patients that day who still has room.
+            slot = None
+            by_load = sorted(self.vets, key=lambda v: (self.vet_load.get((v["id"], day), 0), rng.random()))
+            for vet in by_load:
+                if self.vet_load.get((vet["id"], day), 0) >= VET_DAY_CAPACITY:
+                    break
+                key = ("staff", vet["id"])
+                slot = self._slot(rng, key, day, weekday, minutes, surgery)
+                if slot is not None:
+                    self.vet_load[(vet["id"], day)] = self.vet_load.get((vet["id"], day), 0) + 1
+                    break
         if slot is None:
             return follow  # fully booked; the visit simply does not happen
         start = dt.datetime.combine(day, dt.time(slot // 4, (slot % 4) * 15), AMSTERDAM)
         end = start + dt.timedelta(minutes=minutes)
         if booked_at is None:
-            if kind == "booster":  # reminder letter, client books a few weeks ahead
-                lead = dt.timedelta(days=rng.randint(5, 30), hours=rng.randint(0, 8))
-            elif surgery:
-                lead = dt.timedelta(days=rng.randint(5, 30), hours=rng.randint(0, 8))
+            if kind == "booster" or surgery:  # a reminder letter, or a planned operation: weeks ahead
+                booked_at = start - dt.timedelta(days=rng.randint(5, 30), hours=rng.randint(0, 8))
+            elif kind == "new" and rng.random() < WALK_IN_SHARE:
+                booked_at = start - dt.timedelta(
+                    minutes=rng.randint(2, 12)
+                )  # registered at the desk on arrival
             elif kind == "euthanasia" or rng.random() < 0.35:
-                lead = dt.timedelta(minutes=rng.randint(30, 300))  # same-day
+                # Same day: most clients call when the practice opens, so by mid-morning the day is mostly set.
+                opens = dt.datetime.combine(day, dt.time(8, 0), AMSTERDAM)
+                called = opens + dt.timedelta(minutes=rng.expovariate(1 / SAME_DAY_CALL_MINUTES))
+                booked_at = min(called, start - dt.timedelta(minutes=15))
             elif rng.random() < 0.6:
-                lead = dt.timedelta(days=rng.randint(1, 7), hours=rng.randint(0, 8))
+                booked_at = start - dt.timedelta(days=rng.randint(1, 7), hours=rng.randint(0, 8))
             else:
-                lead = dt.timedelta(days=rng.randint(8, 45), hours=rng.randint(0, 8))
-            booked_at = start - lead
+                booked_at = start - dt.timedelta(days=rng.randint(8, 45), hours=rng.randint(0, 8))
         if booked_at > self.anchor:
             return follow  # not booked yet at the moment the data set ends
         owners = animal["relation_ids"]
@@ -522,8 +578,6 @@ class _PracticeGenerator:
         if start > self.anchor:
             if rng.random() < 0.03:
                 status, updated = "cancelled", booked_at + (self.anchor - booked_at) * rng.random()
-        elif end + dt.timedelta(minutes=30) > self.anchor:
-            status, updated = "checked_in", start - dt.timedelta(minutes=5)
         elif rng.random() < 0.05:
             status, updated = "cancelled", booked_at + (start - booked_at) * rng.random()
         else:
@@ -533,18 +587,28 @@ class _PracticeGenerator:
             if kind == "euthanasia" or surgery:
                 p_no_show *= 0.2
             if rng.random() < p_no_show:
-                status, updated = "no_show", end + dt.timedelta(minutes=rng.randint(5, 90))
-                self.no_show_history[relation_id] = history + 1
-                if rng.random() < 0.5:  # many rebook within the next days
-                    follow.append(
-                        (
-                            day + dt.timedelta(days=rng.randint(2, 10)),
-                            animal_id,
-                            reason.text if reason.text in c.REASON_BY_TEXT else "",
-                            None,
-                            "rebook",
-                        )
+                # Reception waits a quarter of an hour before marking a no-show; until then it stays booked.
+                if start + NO_SHOW_AFTER <= self.anchor:
+                    status = "no_show"
+                    updated = min(
+                        self.anchor, start + NO_SHOW_AFTER + dt.timedelta(minutes=rng.randint(0, 90))
                     )
+                    self.no_show_history[relation_id] = history + 1
+                    if rng.random() < 0.5:  # many rebook within the next days
+                        follow.append(
+                            (
+                                day + dt.timedelta(days=rng.randint(2, 10)),
+                                animal_id,
+                                reason.text if reason.text in c.REASON_BY_TEXT else "",
+                                None,
+                                "rebook",
+                            )
+                        )
+            elif end + dt.timedelta(minutes=30) > self.anchor:
+                status, updated = (
+                    "checked_in",
+                    start - dt.timedelta(minutes=5),
+                )  # in the waiting room or consult
             else:
                 status, updated = "done", end + dt.timedelta(minutes=rng.randint(1, 25))
         appointment = self.add(
@@ -582,7 +646,8 @@ class _PracticeGenerator:
         age = (day - dt.date.fromisoformat(animal["date_of_birth"])).days / 365.25
         adult = self.adult_weight[animal["id"]]
         weight = adult * min(1.0, 0.25 + age * 1.5) * rng.gauss(1.0, 0.03)
-        diagnosis_text, venom = rng.choice(reason.diagnoses)
+        species = animal["species"]
+        diagnosis = rng.choice([d for d in reason.diagnoses if not d.species or species in d.species])
         closed = min(end + dt.timedelta(minutes=rng.randint(1, 25)), self.anchor)
         consult = self.add(
             "consults",
@@ -597,14 +662,14 @@ class _PracticeGenerator:
                 "soap": dict(
                     zip(("subjective", "objective", "assessment", "plan"), reason.soap, strict=True)
                 ),
-                "diagnoses": [{"description": diagnosis_text, "venom_code": venom}],
+                "diagnoses": [{"description": diagnosis.text, "venom_code": diagnosis.venom_code}],
                 "weight_kg": round(weight, 2 if weight < 10 else 1),
                 "temperature_c": round(rng.gauss(38.6, 0.4), 1)
                 if animal["species"] in ("dog", "cat")
                 else None,
             },
         )
-        lines: list[tuple[str, int]] = [(code, 1) for code in reason.services]
+        lines: list[tuple[str, int]] = [(code, 1) for code in self._fitting(reason.services, species)]
         if reason.follow_up_days:
             follow.append(
                 (
@@ -616,12 +681,13 @@ class _PracticeGenerator:
                 )
             )
         if reason.appointment_type == "vaccinatie":
-            for code, months in c.VACCINES_BY_SPECIES.get(animal["species"], []):
-                due_before = self.vaccine_due.get((animal["id"], code))
+            vaccine_due = self.vaccine_due.setdefault(animal["id"], {})
+            for code, months in c.VACCINES_BY_SPECIES.get(species, []):
+                due_before = vaccine_due.get(code)
                 if due_before is not None and due_before > day + dt.timedelta(days=60):
                     continue  # e.g. the 3-yearly DHPPi is not due this year
                 due = day + dt.timedelta(days=round(months * 30.44))
-                self.vaccine_due[(animal["id"], code)] = due
+                vaccine_due[code] = due
                 self.add(
                     "vaccinations",
                     {
@@ -637,18 +703,18 @@ class _PracticeGenerator:
                     },
                 )
                 lines.append((code, 1))
-            yearly = [d for (aid, _), d in self.vaccine_due.items() if aid == animal["id"]]
-            if yearly:
+            if vaccine_due:
                 follow.append(
                     (
-                        min(yearly) + dt.timedelta(days=rng.randint(-10, 21)),
+                        min(vaccine_due.values()) + dt.timedelta(days=rng.randint(-10, 21)),
                         animal["id"],
                         "jaarlijkse vaccinatie",
                         None,
                         "booster",
                     )
                 )
-        for code in reason.prescriptions:
+        prescribed = reason.prescriptions if diagnosis.prescriptions is None else diagnosis.prescriptions
+        for code in self._fitting(prescribed, species):
             if rng.random() < 0.7:
                 product = c.PRODUCT_BY_CODE[code]
                 quantity = rng.choice([1, 1, 1, 2])
@@ -664,24 +730,23 @@ class _PracticeGenerator:
                         "product_name": product.name,
                         "quantity": quantity,
                         "dispensing_category": product.dispensing_category,
-                        "instructions": rng.choice(
-                            [
-                                "1x daags 1 tablet met het eten",
-                                "2x daags 1 tablet",
-                                "2x daags in beide oren",
-                                "volgens voorschrift dierenarts",
-                                "1x daags op het eten, 5 dagen",
-                            ]
-                        ),
+                        "instructions": product.usage,
                     },
                 )
                 lines.append((code, quantity))
-        if reason.lab_probability and rng.random() < reason.lab_probability:
+        # The in-house analyser has reference ranges for dogs and cats only.
+        if reason.lab_probability and species in ("dog", "cat") and rng.random() < reason.lab_probability:
             self._labs(rng, animal, consult, reason, day, closed)
-        if reason.text in ("veel drinken en plassen", "senior check") and rng.random() < 0.2:
-            lines.append((rng.choice(["F001", "F002", "F003"]), rng.choice([1, 2])))
+        diets = self._fitting(["F001", "F002", "F003"], species)
+        if reason.text in ("veel drinken en plassen", "senior check") and diets and rng.random() < 0.2:
+            lines.append((rng.choice(diets), rng.choice([1, 2])))
         self._invoice(rng, appointment, lines, day, closed)
         return follow
+
+    @staticmethod
+    def _fitting(codes: list[str] | tuple[str, ...], species: str) -> list[str]:
+        """The products of a list that are made for this species (a visit lists alternatives per species)."""
+        return [code for code in codes if c.fits(c.PRODUCT_BY_CODE[code], species)]
 
     def _labs(
         self,
