@@ -18,7 +18,18 @@ from babel.dates import format_date
 from warehouse import formatting as fmt
 
 Kind = Literal[
-    "text", "count", "number1", "ratio", "cents", "euros", "percent", "date", "month", "date_time", "time"
+    "text",
+    "count",
+    "number1",
+    "ratio",
+    "cents",
+    "euros",
+    "percent",
+    "date",
+    "month",
+    "date_time",
+    "time",
+    "status",
 ]
 Spec = Mapping[str, tuple[str, Kind]]
 
@@ -29,6 +40,16 @@ def _month(value: dt.date | None) -> str:
 
 def _euros(value: float | None) -> str:
     return fmt.EMPTY if value is None else fmt.euros(round(value * 100))
+
+
+# What a stored status reads as (appointments and invoices).
+STATUS_LABELS = {"booked": "Booked", "checked_in": "Checked in", "in_consult": "In consult", "done": "Done",
+                 "no_show": "No-show", "cancelled": "Cancelled", "draft": "Draft", "issued": "Issued",
+                 "paid": "Paid", "credited": "Credited"}  # fmt: skip
+
+
+def _status(value: str) -> str:
+    return STATUS_LABELS.get(value, value.replace("_", " ").capitalize())
 
 
 FORMATS: dict[str, Callable[[Any], str]] = {
@@ -43,6 +64,7 @@ FORMATS: dict[str, Callable[[Any], str]] = {
     "month": _month,
     "date_time": fmt.date_time,
     "time": fmt.time,
+    "status": _status,
 }
 RIGHT = {"count", "number1", "ratio", "cents", "euros", "percent"}  # figures line up on the right
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import polars as pl
 import streamlit as st
 
 from dashboard.components import session as ctx
+from dashboard.components import tables
 from dashboard.components.pages import page
 from dashboard.runtime import app_runtime
 from warehouse import records
@@ -94,10 +94,9 @@ for animal in card.patients.iter_rows(named=True):
 if ctx.may(BILLING_READ):
     st.subheader("Invoices")
     if client_invoices.height:
-        shown = client_invoices.with_columns(
-            (pl.col(c) / 100).alias(c.replace("_cents", "")) for c in ("total_incl_cents", "paid_cents", "open_cents")
-        ).select("number", "status", "issued_on", "total_incl", "paid", "open")  # fmt: skip
-        st.dataframe(shown, hide_index=True, width="stretch")
+        tables.show(client_invoices, {"number": ("Number", "text"), "status": ("Status", "status"),
+                                      "issued_on": ("Date", "date"), "total_incl_cents": ("Total", "cents"),
+                                      "paid_cents": ("Paid", "cents"), "open_cents": ("Open", "cents")})  # fmt: skip
         if st.button("Open in billing", key="card.billing"):
             state["bill.client"] = (practice_id, client_id)
             st.switch_page(page("billing").path)

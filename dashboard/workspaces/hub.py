@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import polars as pl
 import streamlit as st
 
 from dashboard.components import session as ctx
+from dashboard.components import tables
 from dashboard.components.pages import page
 from dashboard.components.results import KIND_ICONS, open_hit, page_sizes, show_results
 from dashboard.components.suggestions import render_suggestions, shown_once
@@ -14,6 +14,12 @@ from models.serving import suggest_next_actions
 from warehouse import formatting as fmt
 from warehouse.hub import TASK_LABELS, open_patient, today_for_user
 from warehouse.search import search
+
+AGENDA: tables.Spec = {"starts_at": ("Time", "time"), "patient": ("Patient", "text"), "species": ("Species", "text"),
+                       "client": ("Owner", "text"), "type": ("Type", "text"), "resource": ("Vet / room", "text"),
+                       "status": ("Status", "status")}  # fmt: skip
+UPCOMING: tables.Spec = {"starts_at": ("When", "date_time"), "resource": ("Vet / room", "text"),
+                         "status": ("Status", "status")}  # fmt: skip
 
 user = ctx.user()
 labels = {p.id: p.name for p in user.practices}
@@ -47,12 +53,7 @@ if card_open:
                      f"chip {card.microchip}" if card.microchip else None, f"owner {card.owner}" if card.owner else None]  # fmt: skip
             st.write(" · ".join(f for f in facts if f))
             if card.upcoming.height:
-                st.dataframe(
-                    card.upcoming.with_columns(pl.col("starts_at").dt.convert_time_zone(str(ctx.TZ))).drop(
-                        "id"
-                    ),
-                    hide_index=True,
-                )
+                tables.show(card.upcoming, UPCOMING)
             if st.button("Book an appointment", icon=":material/event:", key="hub.book_for_patient"):
                 st.switch_page(page("scheduling").path)
             st.markdown("**Suggested next actions for this patient**")
@@ -84,11 +85,7 @@ left, right = st.columns([3, 2])
 with left:
     st.subheader("My agenda" if today.own_agenda else "Today's agenda")
     if today.agenda.height:
-        shown = today.agenda.with_columns(
-            pl.col("starts_at").dt.convert_time_zone(str(ctx.TZ)).dt.strftime("%H:%M").alias("time")
-        )
-        st.dataframe(shown.select("time", "patient", "species", "client", "type", "resource", "status"),
-                     hide_index=True, width="stretch")  # fmt: skip
+        tables.show(today.agenda, AGENDA)
     else:
         st.write("No appointments today.")
 with right:

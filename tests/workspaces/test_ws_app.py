@@ -202,3 +202,13 @@ def test_account_page_validates_the_new_password_per_field(app_env):
     click(at, "Switch on")
     ok(at)
     assert at.success[0].value == "Two-step sign-in is on."
+
+
+def test_the_hub_agenda_reads_as_a_person_reads_it(app_env):
+    """Labelled columns, local clock times, statuses in words (not ``starts_at`` in UTC or ``checked_in``)."""
+    at = sign_in("vet-a1")
+    assert not at.exception
+    agenda = next(df.value for df in at.dataframe if "Patient" in df.value.columns)
+    assert list(agenda.columns) == ["Time", "Patient", "Species", "Owner", "Type", "Vet / room", "Status"]
+    row = agenda.iloc[0]
+    assert (row["Time"], row["Patient"], row["Status"]) == ("09:00", "Bello-a1", "Booked")
