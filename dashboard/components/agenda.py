@@ -18,7 +18,7 @@ def timeline(frame: pl.DataFrame, tz: dt.tzinfo, *, start: dt.datetime, end: dt.
         pl.col("ends_at").dt.convert_time_zone(str(tz)).dt.replace_time_zone(None),
         pl.col("patient").fill_null("—"),
         pl.col("client").fill_null(""),
-    ).with_columns(pl.col("starts_at").dt.strftime("%a %d %H:%M").alias("when"))
+    ).with_columns(pl.col("starts_at").dt.strftime("%d-%m %H:%M").alias("when"))
     colours = dict(zip(local["type"].to_list(), local["colour"].to_list(), strict=True))
     figure = px.timeline(
         local.to_pandas(), x_start="starts_at", x_end="ends_at", y="resource", color="type",
@@ -26,7 +26,10 @@ def timeline(frame: pl.DataFrame, tz: dt.tzinfo, *, start: dt.datetime, end: dt.
         hover_data={"when": True, "patient": True, "client": True, "status": True, "id": True, "resource": False},
     )  # fmt: skip
     figure.update_yaxes(autorange="reversed", title=None)
-    figure.update_xaxes(range=[start.replace(tzinfo=None), end.replace(tzinfo=None)], title=None)
+    # Numeric day-month and 24-hour times: plotly's own date labels are English ("Dec 4, 2026").
+    one_day = end - start <= dt.timedelta(days=1)
+    figure.update_xaxes(range=[start.replace(tzinfo=None), end.replace(tzinfo=None)], title=None,
+                        tickformat="%H:%M" if one_day else "%d-%m<br>%H:%M")  # fmt: skip
     figure.update_traces(textposition="inside", insidetextanchor="start", textangle=0)
     figure.update_layout(height=140 + 48 * local["resource"].n_unique(), margin={"l": 10, "r": 10, "t": 60, "b": 10},
                          legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "title": None})  # fmt: skip
