@@ -1,4 +1,6 @@
-"""What the browser tests share: the running app, Chromium, and a clock for "click to settled content".
+"""What the browser tests share: Chromium and how to skip without it, the running app (``streamlit run
+dashboard/asgi.py`` against a test database), what a person does (sign in, choose in a selectbox) and a clock
+for "click to settled content".
 
 A step's time runs from the user's action (click, Enter) to the moment the expected content is on the page
 and the app's script run has finished (``stApp``'s ``data-test-script-state``), polled every animation frame:
@@ -7,14 +9,144 @@ what a person waits for, not Playwright's coarser retry interval.
 
 from __future__ import annotations
 
+import base64
+import os
+import re
+import socket
 import statistics
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+import pyotp
+import pytest
+
+from tests.conftest import MASTER_KEY
+from tests.factories import PASSWORD
+
+CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+# The marks of every browser test module: skipped, with the reason, where Chromium is missing.
+BROWSER = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install -y chromium)"
+    ),
+]
+
+# The first render after sign-in imports the hub's libraries (plotly, scikit-learn) in the server process;
+# with other work on a 2-core machine that has taken over 30 s.
+FIRST_RENDER_MS = 90_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def streamlit_app(db, port: int, *extra_args: str, log_name: str = "streamlit.log") -> Iterator[str]:  # noqa: ANN001
+    """``streamlit run dashboard/asgi.py`` against ``db`` on ``port``; yields its URL once it is healthy."""
+    env = {**os.environ, "DATABASE_URL": db.admin_url,
+           "VETCONNECT_MASTER_KEY": base64.b64encode(MASTER_KEY).decode()}  # fmt: skip
+    env.pop("VETCONNECT_DEMO", None)
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = (ARTIFACTS / log_name).open("wb")  # a file, not a pipe: a full pipe would block the server
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "asgi.py"), "--server.port", str(port),
+         "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+         *extra_args],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://localhost:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("streamlit did not start within 60 s")
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def settle(page) -> None:  # noqa: ANN001
+    """Wait until the script run has finished (the status widget is gone) and the grids have painted."""
+    from playwright.sync_api import expect
+
+    page.wait_for_timeout(300)
+    expect(page.get_by_role("button", name="Stop")).to_have_count(0, timeout=30_000)
+    page.wait_for_timeout(500)
+
+
+def shot(page, name: str) -> None:  # noqa: ANN001
+    settle(page)
+    page.screenshot(path=ARTIFACTS / name, full_page=True)
+
+
+def choose(page, label: str, option: str) -> None:  # noqa: ANN001
+    """Pick ``option`` in the Streamlit selectbox labelled ``label``, as a person does: open, click."""
+    try:
+        page.get_by_role("combobox", name=label, exact=True).click()
+        options = page.get_by_role("option", name=option, exact=False)
+        if not options.count():  # a list that did not open on the click opens as one types
+            page.keyboard.type(option)
+        options.first.click(timeout=30_000)
+    except Exception:
+        page.screenshot(path=ARTIFACTS / "failed-choice.png", full_page=True)
+        raise
+    settle(page)
+
+
+def sign_in(page, username: str) -> None:  # noqa: ANN001
+    """Password sign-in on the page shown; returns once the signed-in app is there."""
+    from playwright.sync_api import expect
+
+    page.get_by_label("User name").fill(username)
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible(timeout=FIRST_RENDER_MS)
+
+
+def enter_totp_enrolment(page, username: str) -> None:  # noqa: ANN001
+    """The first sign-in of an account that must use two-step sign-in, up to its code: the password, then the
+    key shown under the QR code typed into an authenticator (pyotp), as a person would. The caller confirms."""
+    from playwright.sync_api import expect
+
+    page.get_by_label("User name").fill(username)
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    key = page.get_by_text("Enter this key by hand", exact=False)
+    expect(key).to_be_visible(timeout=FIRST_RENDER_MS)
+    secret = re.search(r"by hand:\s*([A-Z2-7]+)", key.inner_text()).group(1)
+    page.get_by_role("textbox", name="6-digit code").fill(pyotp.TOTP(secret).now())
+
+
+def sign_in_enrolling_totp(page, username: str) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    enter_totp_enrolment(page, username)
+    page.get_by_role("button", name="Confirm and sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible(timeout=FIRST_RENDER_MS)
+
 
 # Counts the app's script runs: installed before an action, so a step waits for the run the action started
 # (not for a page that merely has not begun to rerun yet).

@@ -108,3 +108,15 @@ def sign_in(username: str, password: str = PASSWORD, *, secret: str | None = Non
 def click(at: AppTest, label: str) -> AppTest:
     button = next(b for b in at.button if b.label == label)
     return button.click().run()
+
+
+@pytest.fixture
+def running_app(ws_db: Database) -> Iterator[tuple[str, Database]]:
+    """``streamlit run dashboard/asgi.py`` on the workspace world, with a receptionist at a1; (URL, database)."""
+    from tests.workspaces.browser_support import free_port, streamlit_app
+
+    with ws_db.system() as session:
+        add_user(session, username=RECEPTIONIST, full_name="Balie A1", password=PASSWORD,
+                 memberships=[(ws_db.world.practices["a1"].practice_id, "receptionist")])  # fmt: skip
+    with streamlit_app(ws_db, free_port()) as url:
+        yield url, ws_db

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.workspaces.test_ws_browser import (
+from tests.workspaces.browser_support import (
     ARGS,
+    BROWSER,
     CHROMIUM,
     FIRST_RENDER_MS,
-    _free_port,
+    free_port,
     settle,
     shot,
     streamlit_app,
@@ -25,12 +26,7 @@ from tests.workspaces.test_ws_browser import (
 from warehouse.schema.tenancy import AppUser, UserSession
 from warehouse.security.oidc import link_identity
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install -y chromium)"
-    ),
-]
+pytestmark = BROWSER
 
 
 @pytest.fixture
@@ -47,7 +43,7 @@ def oidc_issuer() -> Iterator[str]:
 
 @pytest.fixture
 def oidc_app(ws_db, oidc_issuer: str, tmp_path: Path) -> Iterator[tuple[str, object]]:
-    port = _free_port()
+    port = free_port()
     secrets_file = tmp_path / "secrets.toml"
     secrets_file.write_text(
         f"""

@@ -7,106 +7,14 @@ out; signs in as a vet and opens the patient record. Saves a screenshot of every
 
 from __future__ import annotations
 
-import base64
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-
-import httpx
-import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import MASTER_KEY
 from tests.factories import PASSWORD
+from tests.workspaces.browser_support import ARGS, ARTIFACTS, BROWSER, CHROMIUM, FIRST_RENDER_MS, shot
 from tests.workspaces.conftest import RECEPTIONIST
 from warehouse.schema.scheduling import Appointment
-from warehouse.security.accounts import add_user
 
-CHROMIUM = Path("/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
-
-# The first render after sign-in imports the hub's libraries (plotly, scikit-learn) in the server process;
-# with other work on a 2-core machine that has taken over 30 s.
-FIRST_RENDER_MS = 90_000
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install -y chromium)"
-    ),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def streamlit_app(db, port: int, *extra_args: str, log_name: str = "streamlit.log") -> Iterator[str]:  # noqa: ANN001
-    """``streamlit run dashboard/app.py`` against ``db`` on ``port``; yields its URL once it is healthy."""
-    env = {**os.environ, "DATABASE_URL": db.admin_url,
-           "VETCONNECT_MASTER_KEY": base64.b64encode(MASTER_KEY).decode()}  # fmt: skip
-    env.pop("VETCONNECT_DEMO", None)
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = (ARTIFACTS / log_name).open("wb")  # a file, not a pipe: a full pipe would block the server
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "asgi.py"), "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-         *extra_args],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://localhost:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("streamlit did not start within 60 s")
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
-
-
-@pytest.fixture
-def running_app(ws_db) -> Iterator[tuple[str, object]]:
-    with ws_db.system() as session:
-        add_user(session, username=RECEPTIONIST, full_name="Balie A1", password=PASSWORD,
-                 memberships=[(ws_db.world.practices["a1"].practice_id, "receptionist")])  # fmt: skip
-    with streamlit_app(ws_db, _free_port()) as url:
-        yield url, ws_db
-
-
-def settle(page) -> None:  # noqa: ANN001
-    """Wait until the script run has finished (the status widget is gone) and the grids have painted."""
-    from playwright.sync_api import expect
-
-    page.wait_for_timeout(300)
-    expect(page.get_by_role("button", name="Stop")).to_have_count(0, timeout=30_000)
-    page.wait_for_timeout(500)
-
-
-def shot(page, name: str) -> None:  # noqa: ANN001
-    settle(page)
-    page.screenshot(path=ARTIFACTS / name, full_page=True)
+pytestmark = BROWSER
 
 
 def test_receptionist_signs_in_searches_and_books_in_the_browser(running_app):

@@ -19,28 +19,27 @@ import pytest
 from sqlalchemy import select
 
 from tests.factories import PASSWORD, TZ
-from tests.workspaces.browser_support import ARTIFACTS, DayClock
-from tests.workspaces.conftest import RECEPTIONIST
-from tests.workspaces.test_ws_browser import (
+from tests.workspaces.browser_support import (
     ARGS,
+    ARTIFACTS,
+    BROWSER,
     CHROMIUM,
     FIRST_RENDER_MS,
-    _free_port,
+    DayClock,
+    choose,
+    enter_totp_enrolment,
+    free_port,
     settle,
     streamlit_app,
 )
+from tests.workspaces.conftest import RECEPTIONIST
 from tests.workspaces.test_ws_records_prescribing import add_medicines
 from warehouse.schema.billing import Invoice, InvoiceLine, InvoiceLineRemoval, Payment
 from warehouse.schema.clinical import Prescription, Vaccination
 from warehouse.schema.scheduling import Appointment
 from warehouse.security.accounts import add_user
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install -y chromium)"
-    ),
-]
+pytestmark = BROWSER
 
 NURSE = "nurse-a1"
 MANAGER = "manager-a1"
@@ -58,21 +57,6 @@ def no_traceback(page) -> None:  # noqa: ANN001
         assert marker not in body, f"the page shows {marker!r}"
 
 
-def choose(page, label: str, option: str) -> None:  # noqa: ANN001
-    """Pick ``option`` in the Streamlit selectbox labelled ``label``, as a person does: open, click."""
-    try:
-        box = page.get_by_role("combobox", name=label, exact=True)
-        box.click()
-        options = page.get_by_role("option", name=option, exact=False)
-        if not options.count():  # a list that did not open on the click opens as one types
-            page.keyboard.type(option)
-        options.first.click(timeout=30_000)
-    except Exception:
-        page.screenshot(path=ARTIFACTS / "day-failed-choice.png", full_page=True)
-        raise
-    settle(page)
-
-
 def type_into(page, label: str, **parts: str) -> None:  # noqa: ANN001
     """Type a date or time into Streamlit's date/time input, one segment at a time as a keyboard user does."""
     for part, value in parts.items():
@@ -87,17 +71,9 @@ def sign_in(page, clock: DayClock, url: str, username: str, greeting: str) -> No
 
 
 def sign_in_with_totp(page, clock: DayClock, url: str, username: str, greeting: str) -> None:  # noqa: ANN001
-    """A manager's first sign-in: password, then the enrolment, typing the key shown under the QR code into an
-    authenticator (pyotp) as a person would."""
-    import pyotp
-
+    """A manager's first sign-in: password, then the enrolment with the key shown under the QR code."""
     page.goto(url)
-    page.get_by_label("User name").fill(username)
-    page.get_by_role("textbox", name="Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    key_text = page.get_by_text("Cannot scan?").inner_text()
-    secret = re.search(r"([A-Z2-7]{16,})", key_text).group(1)
-    page.get_by_role("textbox", name="6-digit code").fill(pyotp.TOTP(secret).now())
+    enter_totp_enrolment(page, username)
     clock.step(page, f"sign in ({username}, two-step)",
                page.get_by_role("button", name="Confirm and sign in").click, greeting)  # fmt: skip
 
@@ -143,7 +119,7 @@ def day_app(ws_db):  # noqa: ANN001, ANN201
                                      (MANAGER, "Mieke Manager", "practice_manager")):  # fmt: skip
             add_user(session, username=username, full_name=name, password=PASSWORD, memberships=[(a1, role)])
     add_medicines(ws_db)
-    with streamlit_app(ws_db, _free_port(), log_name="day-streamlit.log") as url:
+    with streamlit_app(ws_db, free_port(), log_name="day-streamlit.log") as url:
         yield url, ws_db
 
 

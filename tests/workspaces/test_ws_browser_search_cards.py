@@ -5,37 +5,18 @@ from __future__ import annotations
 
 import re
 
-import pyotp
-import pytest
-
-from tests.factories import PASSWORD
-from tests.workspaces.test_ws_browser import ARGS, CHROMIUM, FIRST_RENDER_MS, running_app, shot
-from tests.workspaces.test_ws_browser_shell import _sign_in
+from tests.workspaces.browser_support import (
+    ARGS,
+    BROWSER,
+    CHROMIUM,
+    FIRST_RENDER_MS,
+    shot,
+    sign_in,
+    sign_in_enrolling_totp,
+)
 from warehouse.schema.clients import Patient
 
-__all__ = ["running_app"]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install -y chromium)"
-    ),
-]
-
-
-def _sign_in_enrolling_totp(page, username: str) -> None:  # noqa: ANN001
-    """First sign-in of an account that must use two-step sign-in: the key shown on the page, then its code."""
-    from playwright.sync_api import expect
-
-    page.get_by_label("User name").fill(username)
-    page.get_by_role("textbox", name="Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    key = page.get_by_text("Enter this key by hand", exact=False)
-    expect(key).to_be_visible(timeout=FIRST_RENDER_MS)
-    secret = re.search(r"by hand: ([A-Z2-7]+)", key.inner_text()).group(1)
-    page.get_by_role("textbox", name="6-digit code").fill(pyotp.TOTP(secret).now())
-    page.get_by_role("button", name="Confirm and sign in").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible(timeout=FIRST_RENDER_MS)
+pytestmark = BROWSER
 
 
 def test_search_names_the_practice_shows_more_and_a_waiting_card_opens_the_patient(running_app):
@@ -55,7 +36,7 @@ def test_search_names_the_practice_shows_more_and_a_waiting_card_opens_the_patie
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(30_000)
         page.goto(url)
-        _sign_in_enrolling_totp(page, "fm-a")
+        sign_in_enrolling_totp(page, "fm-a")
         search = page.get_by_placeholder("Search clients, patients", exact=False)
         search.fill("Pluis")
         search.press("Enter")
@@ -74,7 +55,7 @@ def test_search_names_the_practice_shows_more_and_a_waiting_card_opens_the_patie
         vet = browser.new_page(viewport={"width": 1400, "height": 1000})
         vet.set_default_timeout(30_000)
         vet.goto(url)
-        _sign_in(vet, "vet-a1")
+        sign_in(vet, "vet-a1")
         vet.get_by_role("link", name="Waiting room").click()
         expect(vet.get_by_text("Expected · 1")).to_be_visible()
         shot(vet, "search-03-waiting-room.png")

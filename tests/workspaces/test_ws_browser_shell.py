@@ -5,37 +5,13 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from sqlalchemy import select
 
-from tests.factories import PASSWORD
-from tests.workspaces.test_ws_browser import (
-    ARGS,
-    CHROMIUM,
-    FIRST_RENDER_MS,
-    running_app,
-    shot,
-)
+from tests.workspaces.browser_support import ARGS, BROWSER, CHROMIUM, FIRST_RENDER_MS, shot, sign_in
 from warehouse.schema.tenancy import AppUser
 from warehouse.security.sessions import revoke_sessions
 
-__all__ = ["running_app"]  # the fixture, shared with the workspace walk
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install -y chromium)"
-    ),
-]
-
-
-def _sign_in(page, username: str) -> None:  # noqa: ANN001
-    from playwright.sync_api import expect
-
-    page.get_by_label("User name").fill(username)
-    page.get_by_role("textbox", name="Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible(timeout=FIRST_RENDER_MS)
+pytestmark = BROWSER
 
 
 def test_reload_keeps_the_session_and_the_record_and_a_shared_address_opens_it_after_sign_in(running_app):
@@ -52,7 +28,7 @@ def test_reload_keeps_the_session_and_the_record_and_a_shared_address_opens_it_a
         page = context.new_page()
         page.set_default_timeout(30_000)
         page.goto(url)
-        _sign_in(page, "vet-a1")
+        sign_in(page, "vet-a1")
         search = page.get_by_placeholder("Search clients, patients", exact=False)
         search.fill("Bello")
         search.press("Enter")
@@ -77,7 +53,7 @@ def test_reload_keeps_the_session_and_the_record_and_a_shared_address_opens_it_a
         expect(other.get_by_role("button", name="Sign in")).to_be_visible()
         expect(other.get_by_text("Page not found")).to_have_count(0)
         shot(other, "shell-02-shared-address-sign-in.png")
-        _sign_in(other, "vet-a1")
+        sign_in(other, "vet-a1")
         expect(other.get_by_role("heading", name=heading)).to_be_visible(timeout=FIRST_RENDER_MS)
         shot(other, "shell-03-shared-address-record.png")
 

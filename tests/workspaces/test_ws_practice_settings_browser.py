@@ -5,40 +5,23 @@ and billing numbers the next invoice with it. Screenshots in ``test-artifacts/se
 from __future__ import annotations
 
 import datetime as dt
-import re
-
-import pyotp
-import pytest
 
 from tests.factories import PASSWORD, TZ
-from tests.workspaces.test_ws_browser import ARGS, CHROMIUM, FIRST_RENDER_MS, running_app, settle, shot
+from tests.workspaces.browser_support import (
+    ARGS,
+    BROWSER,
+    CHROMIUM,
+    FIRST_RENDER_MS,
+    settle,
+    shot,
+    sign_in_enrolling_totp,
+)
 from warehouse.billing import invoicing as inv
 from warehouse.schema.tenancy import Tenant
 from warehouse.security.accounts import access_context_for_user, add_user
 from warehouse.security.permissions import Actor
 
-__all__ = ["running_app"]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install -y chromium)"
-    ),
-]
-
-
-def _sign_in_enrolling(page, username: str) -> None:  # noqa: ANN001
-    from playwright.sync_api import expect
-
-    page.get_by_label("User name").fill(username)
-    page.get_by_role("textbox", name="Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    hint = page.get_by_text("Enter this key by hand")
-    expect(hint).to_be_visible(timeout=FIRST_RENDER_MS)
-    secret = re.search(r"key by hand:\s*(\w+)", hint.inner_text())[1]
-    page.get_by_role("textbox", name="6-digit code").fill(pyotp.TOTP(secret).now())
-    page.get_by_role("button", name="Confirm and sign in").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible(timeout=FIRST_RENDER_MS)
+pytestmark = BROWSER
 
 
 def test_manager_keeps_the_invoice_details_and_sets_up_a_series_in_the_browser(running_app):
@@ -60,7 +43,7 @@ def test_manager_keeps_the_invoice_details_and_sets_up_a_series_in_the_browser(r
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         page.set_default_timeout(30_000)
         page.goto(url)
-        _sign_in_enrolling(page, "manager-a1")
+        sign_in_enrolling_totp(page, "manager-a1")
         page.get_by_role("link", name="Practice settings").click()
         expect(page.get_by_role("heading", name="Practice settings")).to_be_visible(timeout=FIRST_RENDER_MS)
         expect(page.get_by_label("City")).to_have_value("Amsterdam")

@@ -4,16 +4,17 @@ tab with the message naming what was saved, and the form is empty. Screenshots i
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select
 
 from tests.factories import PASSWORD
-from tests.workspaces.test_ws_browser import (
+from tests.workspaces.browser_support import (
     ARGS,
     ARTIFACTS,
+    BROWSER,
     CHROMIUM,
     FIRST_RENDER_MS,
-    _free_port,
+    choose,
+    free_port,
     settle,
     shot,
     streamlit_app,
@@ -21,19 +22,7 @@ from tests.workspaces.test_ws_browser import (
 from tests.workspaces.test_ws_records_prescribing import add_medicines
 from warehouse.schema.clinical import Prescription
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install -y chromium)"
-    ),
-]
-
-
-def _choose(page, label: str, option: str) -> None:  # noqa: ANN001
-    """Pick ``option`` in the Streamlit selectbox labelled ``label``."""
-    page.get_by_role("combobox", name=label).click()
-    page.get_by_role("option", name=option, exact=False).first.click()
-    settle(page)
+pytestmark = BROWSER
 
 
 def test_a_vet_prescribes_two_different_medicines_in_a_row_in_the_browser(ws_db):
@@ -44,7 +33,7 @@ def test_a_vet_prescribes_two_different_medicines_in_a_row_in_the_browser(ws_db)
     add_medicines(ws_db)
     with ws_db.system() as session:
         before = session.scalar(select(Prescription.id).order_by(Prescription.id.desc()).limit(1)) or 0
-    with streamlit_app(ws_db, _free_port(), log_name="streamlit-records.log") as url, sync_playwright() as p:
+    with streamlit_app(ws_db, free_port(), log_name="streamlit-records.log") as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1400})
         page.set_default_timeout(30_000)
@@ -66,7 +55,7 @@ def test_a_vet_prescribes_two_different_medicines_in_a_row_in_the_browser(ws_db)
         settle(page)
 
         # 1. Equilis from the price list: a horse vaccine, so the dog needs the vet's confirmation.
-        _choose(page, "Medicine from the price list", "Equilis Prequenza Te")
+        choose(page, "Medicine from the price list", "Equilis Prequenza Te")
         expect(page.get_by_text("registered for horse, not for dog", exact=False)).to_be_visible()
         page.get_by_label("Quantity").fill("1")
         page.get_by_role("button", name="Prescribe").click()
@@ -89,14 +78,14 @@ def test_a_vet_prescribes_two_different_medicines_in_a_row_in_the_browser(ws_db)
         name.fill("Surolan oordruppels 15 ml")
         name.press("Enter")
         settle(page)
-        _choose(page, "Dispensing category", "VRIJ")
+        choose(page, "Dispensing category", "VRIJ")
         page.get_by_label("Quantity").fill("1")
         page.get_by_label("Dosage instructions").fill("2x daags 3 druppels in het oor")
         page.get_by_role("button", name="Prescribe").click()
         settle(page)
         expect(page.get_by_text("is UDA in the price list", exact=False)).to_be_visible()
         shot(page, "rx-02-typed-name-refused.png")
-        _choose(page, "Dispensing category", "UDA")
+        choose(page, "Dispensing category", "UDA")
         page.get_by_role("button", name="Prescribe").click()
         expect(
             page.get_by_text(
