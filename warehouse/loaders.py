@@ -532,11 +532,16 @@ def _load_products(
         "s.species FROM stg_product s ORDER BY s.code ON CONFLICT (franchise_id, code) DO NOTHING",
         _params(target),
     )
+    # The rows to complete are locked in code order first (the UPDATE's join order is the planner's): practices
+    # of one franchise completing the same rows at once then queue instead of deadlocking, and the one that waited
+    # finds the row complete and leaves it.
     cur.execute(
-        "UPDATE product p SET species = coalesce(p.species, s.species), "
-        "kind = CASE WHEN p.kind = 'service' AND s.kind = 'lab' THEN 'lab' ELSE p.kind END "
-        "FROM (SELECT * FROM stg_product ORDER BY code) s WHERE p.franchise_id = %(fid)s AND p.code = s.code "
-        "AND ((p.species IS NULL AND s.species IS NOT NULL) OR (p.kind = 'service' AND s.kind = 'lab'))",
+        "WITH todo AS (SELECT p.id, s.kind, s.species FROM product p JOIN stg_product s ON p.code = s.code "
+        "WHERE p.franchise_id = %(fid)s AND ((p.species IS NULL AND s.species IS NOT NULL) "
+        "OR (p.kind = 'service' AND s.kind = 'lab')) ORDER BY p.code FOR UPDATE OF p) "
+        "UPDATE product p SET species = coalesce(p.species, t.species), "
+        "kind = CASE WHEN p.kind = 'service' AND t.kind = 'lab' THEN 'lab' ELSE p.kind END "
+        "FROM todo t WHERE p.franchise_id = %(fid)s AND p.id = t.id",
         _params(target),
     )
     cur.execute(

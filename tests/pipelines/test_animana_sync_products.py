@@ -90,7 +90,8 @@ def test_a_price_list_loaded_before_species_and_lab_were_synced_is_completed_nev
     synced_world: SyncWorld,
 ):
     """A franchise list loaded by an earlier sync (no species, the lab test as a service) is completed by the
-    next sync — products are always read whole — but what the franchise already records is not changed."""
+        next sync — products are always read whole — but what the franchise already records is not changed. Two
+    practices completing the same rows at once do not deadlock."""
     world, franchise = synced_world, synced_world.practices[0].franchise_id
     with world.db.system("test: an older price list") as session:
         session.execute(
@@ -101,8 +102,8 @@ def test_a_price_list_loaded_before_species_and_lab_were_synced_is_completed_nev
             text("UPDATE product SET species = ARRAY['dog'], kind = 'goods' WHERE franchise_id = :f "
                  "AND code = 'M003'"), {"f": franchise},
         )  # fmt: skip
-    with world.client() as client:
-        sync_all(world.db.app_engine, client, world.practices, master_key=MASTER_KEY)
+    with world.client() as client:  # both practices of the franchise at once: they complete the same rows
+        sync_all(world.db.app_engine, client, world.practices, master_key=MASTER_KEY, workers=2)
     products = _products(world)
     assert products["V007"] == ("medicine", ["horse"]) and products["C014"] == ("lab", None)
     assert products["M003"] == ("goods", ["dog"])  # the franchise's own decision stands
