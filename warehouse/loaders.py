@@ -90,6 +90,7 @@ class ProductRow(NamedTuple):
     vat_rate_bp: int
     dispensing_category: str | None
     active: bool
+    species: list[str] | None  # the species it is registered or made for; None: not recorded (any)
 
 
 class AppointmentRow(NamedTuple):
@@ -269,7 +270,7 @@ STAGING: dict[str, tuple[str, ...]] = {
     "stg_resource": ("animana_id text", "kind text", "name text", "active boolean"),
     "stg_product": (
         "code text", "name text", "kind text", "price_cents bigint", "vat_rate_bp bigint",
-        "dispensing_category text", "active boolean",
+        "dispensing_category text", "active boolean", "species text[]",
     ),
     "stg_appointment": (
         "animana_id text", "resource_animana_id text", "patient_animana_id text", "client_animana_id text",
@@ -514,15 +515,33 @@ def _load_products(
     cur: psycopg.Cursor, target: LoadTarget, rows: list[tuple], children: dict[str, list[tuple]]
 ) -> tuple[int, int, int]:
     """Animana keeps a price list per practice; ours is per franchise with practice overrides. A code the
-    franchise lacks is added to the franchise list; the practice's price and state land in its override."""
+    franchise lacks is added to the franchise list (with its kind and target species); the practice's price and
+    state land in its override.
+
+    A code the franchise already has keeps its row, with one exception: what earlier syncs could not carry is
+    filled in — target species where none is recorded, and kind ``lab`` for what was loaded as a ``service``
+    before the API said lab. Only ever filled, never changed back, so practices whose price lists disagree do
+    not flip the franchise's row between them; rows already complete are not touched (nor locked)."""
     _stage(cur, "stg_product", rows)
     # In code order: practices of one franchise load at once and meet each other's new codes in the unique
     # index; taken in one order, one waits for the other instead of both waiting (a deadlock, seen with three
     # worker processes).
     cur.execute(
-        "INSERT INTO product (franchise_id, code, name, kind, price_cents, vat_rate_bp, dispensing_category) "
-        "SELECT %(fid)s, s.code, s.name, s.kind, s.price_cents, s.vat_rate_bp, s.dispensing_category "
-        "FROM stg_product s ORDER BY s.code ON CONFLICT (franchise_id, code) DO NOTHING",
+        "INSERT INTO product (franchise_id, code, name, kind, price_cents, vat_rate_bp, dispensing_category, "
+        "species) SELECT %(fid)s, s.code, s.name, s.kind, s.price_cents, s.vat_rate_bp, s.dispensing_category, "
+        "s.species FROM stg_product s ORDER BY s.code ON CONFLICT (franchise_id, code) DO NOTHING",
+        _params(target),
+    )
+    # The rows to complete are locked in code order first (the UPDATE's join order is the planner's): practices
+    # of one franchise completing the same rows at once then queue instead of deadlocking, and the one that waited
+    # finds the row complete and leaves it.
+    cur.execute(
+        "WITH todo AS (SELECT p.id, s.kind, s.species FROM product p JOIN stg_product s ON p.code = s.code "
+        "WHERE p.franchise_id = %(fid)s AND ((p.species IS NULL AND s.species IS NOT NULL) "
+        "OR (p.kind = 'service' AND s.kind = 'lab')) ORDER BY p.code FOR UPDATE OF p) "
+        "UPDATE product p SET species = coalesce(p.species, t.species), "
+        "kind = CASE WHEN p.kind = 'service' AND t.kind = 'lab' THEN 'lab' ELSE p.kind END "
+        "FROM todo t WHERE p.franchise_id = %(fid)s AND p.id = t.id",
         _params(target),
     )
     cur.execute(

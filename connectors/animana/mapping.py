@@ -5,6 +5,9 @@ Decisions:
 - Ids become text ``animana_id``s; staff and rooms/equipment share the warehouse ``resource`` table, so their ids
   are namespaced (``staff:12``, ``resource:3``) — the agenda's ``resource_type`` picks the namespace.
 - gender → sex: ``neutered_male`` → ``male_neutered`` etc.; species outside the warehouse list → ``other``.
+- Products: category → kind (``lab`` stays ``lab``, so the marts report lab revenue); the price list's target
+  species → ``product.species`` by the same species rule as a patient's (so an "alpaca" product fits an "alpaca"
+  patient, both ``other``), each once; no species (absent, null or empty) → NULL: not recorded, no warning.
 - Microchip: the API model already insists on 15 digits; `normalise_microchip` also refuses reserved prefixes
   (000, 999). Such a chip is stored as NULL and the record is noted (a *resolved* quarantine entry with the raw
   payload): the patient, its owners and its history still load, and a person can see what was dropped.
@@ -60,6 +63,7 @@ SEX_BY_GENDER = {
 }
 PRODUCT_KIND_BY_CATEGORY = {
     "service": "service",
+    "lab": "lab",
     "vaccine": "medicine",
     "medication": "medicine",
     "food": "food",
@@ -132,7 +136,7 @@ def map_animal(a: WireRecord) -> tuple[PatientRow, list[OwnerRow], str | None]:
         except InvalidMicrochip as exc:
             note = f"microchip not stored: {exc}"
     animal_id = str(a["id"])
-    species = a["species"] if a["species"] in SPECIES else "other"
+    species = warehouse_species(a["species"])
     row = PatientRow(
         animal_id, a["name"], species, _blank(a["breed"]), SEX_BY_GENDER[a["gender"]], a["date_of_birth"],
         _blank(a["colour"]), chip, a["deceased"], a["deceased_on"],
@@ -156,10 +160,17 @@ def map_resource(r: WireRecord) -> ResourceRow:
     return ResourceRow(resource_key(r["kind"], r["id"]), r["kind"], r["name"][:120], r["active"])
 
 
+def warehouse_species(species: str) -> str:
+    """A species name from Animana as the warehouse records it: one of its list, else ``other``."""
+    return species if species in SPECIES else "other"
+
+
 def map_product(p: WireRecord) -> ProductRow:
+    species = p["species"]
     return ProductRow(
         p["code"], p["name"], PRODUCT_KIND_BY_CATEGORY[p["category"]], p["price_cents"], vat_bp(p["vat_rate"]),
         p["dispensing_category"], p["active"],
+        list(dict.fromkeys(warehouse_species(s) for s in species)) if species else None,
     )  # fmt: skip
 
 

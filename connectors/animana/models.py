@@ -59,6 +59,8 @@ Timestamp = Annotated[AwareDatetime, Strict()]
 Day = Annotated[dt.date, Strict()]
 VatRate = Annotated[Literal[0, 9, 21], _exactly(int)]
 DispensingCategory = Literal["VRIJ", "URA", "UDA", "UDD"]
+# A species as the API names it ("dog", "guinea_pig"); the warehouse maps names it does not know to "other".
+Species = Annotated[str, Strict(), Field(pattern=r"^[a-z_]+$")]
 AppointmentStatus = Literal["booked", "checked_in", "done", "cancelled", "no_show"]
 POSTCODE = r"^[1-9][0-9]{3} ?[A-Z]{2}$"
 EMAIL = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
@@ -132,12 +134,17 @@ class Resource(AnimanaRecord):
 
 
 class Product(AnimanaRecord):
+    """An article of the practice's price list. ``category`` "lab" is a laboratory test (priced like a service,
+    reported apart). ``species`` are the species the article is registered or made for (a medicine's target
+    species, as on its label); absent, null or empty when the price list does not say — then it is for any."""
+
     code: NonEmpty
     name: NonEmpty
-    category: Literal["service", "vaccine", "medication", "food", "other"]
+    category: Literal["service", "lab", "vaccine", "medication", "food", "other"]
     price_cents: Annotated[int, Strict(), Field(ge=0)]
     vat_rate: VatRate
     dispensing_category: DispensingCategory | None = None
+    species: list[Species] | None = None
     active: Flag
 
 
@@ -169,7 +176,7 @@ class Animal(AnimanaRecord):
 
     relation_ids: Annotated[list[Id], Field(min_length=1, max_length=4)]
     name: NonEmpty
-    species: Annotated[str, Strict(), Field(pattern=r"^[a-z_]+$")]
+    species: Species
     breed: Text | None = None
     gender: Literal["male", "female", "neutered_male", "neutered_female", "unknown"]
     colour: Text | None = None

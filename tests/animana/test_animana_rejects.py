@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.animana import RESOURCE_MODELS, AnimanaRecord, RejectedRecord, Tombstone
-from connectors.animana.models import as_wire, parse_page, parse_record, parse_wire_page
+from connectors.animana.models import Product, as_wire, parse_page, parse_record, parse_wire_page
 
 PRACTICE = 1003  # this module's practice on the shared simulator: it only ever receives injections
 
@@ -52,6 +53,14 @@ BAD: dict[str, dict[str, list]] = {
         "number": ["", None],
     },
     "labresults": {"value": ["hoog", None, "NaN"], "flag": ["X"], "reference_low": [1e9], "test_code": [""]},
+    "products": {
+        "category": ["laboratorium", "Lab", None],
+        "species": ["horse", ["Paard"], ["dog", ""], [1], [None], {"horse": True}, [["dog"]]],
+        "price_cents": [-1, "98.00", 98.5],
+        "vat_rate": [6, "21", 21.0],
+        "code": ["", None],
+        "active": ["ja", 1, None],
+    },
     "payments": {"method": ["bitcoin", None], "amount_cents": ["10.00", 10.5], "invoice_id": [None, "1"]},
     "consults": {
         "soap": [None, "tekst", {"subjective": 1}],
@@ -185,6 +194,55 @@ def test_a_page_validated_from_bytes_accepts_exactly_what_record_by_record_parsi
         assert wire == ([as_wire(item) for item in one_by_one], "c2")
     else:
         assert fast is None and wire is None
+
+
+PRODUCT = {
+    "id": 7,
+    "updated_at": "2026-11-02T12:00:00Z",
+    "code": "V007",
+    "name": "Equilis Prequenza Te",
+    "category": "vaccine",
+    "price_cents": 4150,
+    "vat_rate": 21,
+    "dispensing_category": "UDD",
+    "active": True,
+}
+ABSENT = object()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    category=st.sampled_from(["service", "lab", "vaccine", "medication", "food", "other", "laboratorium"]),
+    species=st.one_of(
+        st.just(ABSENT),
+        st.lists(st.sampled_from(["horse", "dog", "guinea_pig", "alpaca"]), max_size=4),
+        st.lists(st.text(alphabet="abcXY_ -1\n", max_size=6), max_size=3),
+        json_values,
+    ),
+)
+def test_a_products_species_and_category_are_checked_strictly_and_alike_on_every_path(category, species):
+    """An article's target species is optional (absent or null: not said); when given, a list of lower-case
+    species names — never a bare string, a number or a capitalised name. The page fast paths accept exactly what
+    record-by-record parsing accepts, with the same values."""
+    raw = {**PRODUCT, "category": category}
+    if species is not ABSENT:
+        raw["species"] = species
+    valid = category != "laboratorium" and (
+        species is ABSENT or species is None
+        or (type(species) is list and all(type(s) is str and re.fullmatch(r"[a-z_]+", s) for s in species))
+    )  # fmt: skip
+    page = json.dumps({"data": [raw], "next_cursor": None}).encode()
+
+    item = parse_record(PRACTICE, "products", raw)
+
+    assert isinstance(item, Product) == valid, item
+    if valid:
+        assert item.species == (None if species is ABSENT else species) and item.category == category
+        assert parse_page("products", page) == ([item], None)
+        assert parse_wire_page("products", page) == ([as_wire(item)], None)
+    else:
+        assert isinstance(item, RejectedRecord)
+        assert parse_page("products", page) is None and parse_wire_page("products", page) is None
 
 
 # Each resource's cross-field rules (`AnimanaRecord.check`): a record that breaks one, and part of the reason.

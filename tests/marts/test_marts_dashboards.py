@@ -92,6 +92,7 @@ def test_every_kpi_recomputed_from_the_source_tables_matches_the_marts(mart_worl
     # Filled for a practice loaded from Animana: the roster and the reminders are VetConnect's own.
     assert 0 < tiles["utilisation"] < 1
     assert 0 < tiles["reminder_compliance"] < 1
+    assert tiles["lab_revenue"] > 0  # the blood tests of the Animana price list are lab articles
     assert set(SOURCE) | {"new_clients", "retention"} == {k.key for k in kpis.KPIS}
 
 

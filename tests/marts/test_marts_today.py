@@ -177,8 +177,9 @@ def test_franchise_dashboard_ranks_practices_with_labels_and_dutch_figures(app_e
     assert list(ranking.columns[:3]) == ["Practice", "Revenue excl. VAT", "Revenue incl. VAT"]
     assert all(DUTCH_EUROS.match(v) for v in ranking["Revenue excl. VAT"])
     assert all(DUTCH_PERCENT.match(v) or v == "–" for v in ranking["No-show rate"])
-    # No lab product is billed in the Animana price list: not "€ 0" but "not recorded".
-    assert set(ranking["Lab revenue"]) == {"–"} and _tile(at, "Lab revenue") == "–"
+    # The blood tests of the Animana price list are lab articles: lab revenue in euros, not "–" or "€ 0".
+    assert all(DUTCH_EUROS.match(v) and v != "€ 0" for v in ranking["Lab revenue"])
+    assert DUTCH_EUROS.match(_tile(at, "Lab revenue")) and _tile(at, "Lab revenue") != "€ 0"
     drill = at.dataframe[1].value
     assert list(drill.columns[:2]) == ["Department", "Appointments"]
     assert "None" not in ranking.to_string() + drill.to_string()

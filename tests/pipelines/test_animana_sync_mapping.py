@@ -21,6 +21,7 @@ from connectors.animana.mapping import (
     resource_key,
 )
 from warehouse.billing.vat import line_amounts
+from warehouse.records import Medicine, species_warning
 from warehouse.schema.billing import PRODUCT_KINDS, VAT_RATES_BP
 from warehouse.schema.clients import SEXES, SPECIES
 
@@ -120,19 +121,44 @@ def test_invoice_money_stays_integer_cents_with_dutch_vat_that_adds_up(invoice: 
         )
 
 
+CATEGORIES = ["service", "lab", "vaccine", "medication", "food", "other"]
+# Species the warehouse knows, and names it does not (they become "other", as a patient's species does).
+species_names = st.sampled_from([*SPECIES, "axolotl", "stick_insect"])
+ABSENT = object()
+
+
 @given(
-    st.sampled_from(["service", "vaccine", "medication", "food", "other"]),
-    st.sampled_from([0, 9, 21]),
-    st.integers(0, 10**7),
+    category=st.sampled_from(CATEGORIES),
+    rate=st.sampled_from([0, 9, 21]),
+    price=st.integers(0, 10**7),
+    species=st.one_of(st.just(ABSENT), st.none(), st.lists(species_names, max_size=5)),
+    patient=species_names,
 )
-def test_products_map_to_a_kind_and_vat_rate_the_price_list_accepts(category: str, rate: int, price: int):
-    product = wire(
-        "products",
-        {"id": 1, "updated_at": STAMP, "code": "X1", "name": "X", "category": category, "price_cents": price,
-         "vat_rate": rate, "active": True}
-    )  # fmt: skip
-    row = map_product(product)
+def test_products_map_to_a_kind_species_and_vat_rate_the_price_list_accepts(
+    category: str, rate: int, price: int, species: Any, patient: str
+):
+    payload = {"id": 1, "updated_at": STAMP, "code": "X1", "name": "X", "category": category, "price_cents": price,
+               "vat_rate": rate, "active": True}  # fmt: skip
+    if species is not ABSENT:
+        payload["species"] = species
+    row = map_product(wire("products", payload))
     assert row.kind in PRODUCT_KINDS and row.vat_rate_bp in VAT_RATES_BP and row.price_cents == price
+    assert (row.kind == "lab") == (category == "lab")  # the marts' lab revenue counts exactly the lab tests
+    if not species or species is ABSENT:
+        assert row.species is None  # not recorded: no species warning
+    else:
+        assert row.species and len(set(row.species)) == len(row.species) and set(row.species) <= set(SPECIES)
+        assert set(row.species) == {s if s in SPECIES else "other" for s in species}
+    # The records' species warning agrees with the price list: none when the article is for any species or for
+    # the patient's (a patient's species is mapped by the same rule).
+    patient_row, _, _ = map_animal(wire("animals", {
+        "id": 2, "updated_at": STAMP, "relation_ids": [1], "name": "P", "species": patient, "gender": "male",
+        "deceased": False}))  # fmt: skip
+    medicine = Medicine(1, 1, "X1", "X", None, tuple(row.species or ()))
+    fits = not species or species is ABSENT or patient in species or (
+        patient not in SPECIES and any(s not in SPECIES for s in species)
+    )  # fmt: skip
+    assert (species_warning(medicine, patient_row.species) is None) == fits
 
 
 def test_staff_and_rooms_never_share_an_animana_id():

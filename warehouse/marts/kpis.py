@@ -53,9 +53,9 @@ KPIS: tuple[Kpi, ...] = (
     Kpi("reminder_compliance", "Reminder compliance", "pct", "Reminders due in the period that worked ÷ "
         "reminders due (cancelled excluded): a vaccination reminder worked when the same vaccine was given "
         "within 30 days of its due date, any other reminder when marked done."),
-    Kpi("lab_revenue", "Lab revenue", "eur", "Invoice lines excl. VAT of products of kind lab. Shows – when no "
-        "lab product was billed in the period: lab work billed under another kind of product (Animana's "
-        "price list files blood tests as a service) is in revenue, but cannot be told apart as lab revenue."),
+    Kpi("lab_revenue", "Lab revenue", "eur", "Invoice lines excl. VAT of products of kind lab (the lab tests of "
+        "the price list, Animana's lab articles included). Shows – when no lab test was billed in the period: "
+        "lab work billed under another kind of product is in revenue, but cannot be told apart as lab revenue."),
     Kpi("receivables", "Receivables", "eur", "Outstanding on issued invoices today (total incl. VAT minus "
         "payments); not limited to the period.", higher_is_better=False),
 )  # fmt: skip

@@ -183,7 +183,7 @@ CHIP_PREFIXES: list[tuple[str, float]] = [
 class Product:
     code: str
     name: str
-    category: str  # service | vaccine | medication | food | other
+    category: str  # service | lab | vaccine | medication | food | other
     price_cents: int  # excluding VAT
     vat_rate: int  # 21 (standard) or 9 (reduced, e.g. pet food)
     dispensing_category: str | None = None  # VRIJ/URA/UDA/UDD for medicines
@@ -205,7 +205,7 @@ PRODUCTS: list[Product] = [
     Product("C011", "Sterilisatie poes", "service", 17900, 21, species=("cat",)),
     Product("C012", "Gebitsbehandeling onder narcose", "service", 29500, 21),
     Product("C013", "Röntgenfoto", "service", 8900, 21),
-    Product("C014", "Laboratoriumonderzoek bloed", "service", 9800, 21),
+    Product("C014", "Laboratoriumonderzoek bloed", "lab", 9800, 21),
     Product("C015", "Euthanasie", "service", 12500, 21),
     Product("C016", "Nagels knippen", "service", 1250, 21),
     Product("C017", "Castratie kater", "service", 9500, 21, species=("cat",)),

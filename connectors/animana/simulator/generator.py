@@ -253,6 +253,8 @@ class _PracticeGenerator:
                     "price_cents": product.price_cents,
                     "vat_rate": product.vat_rate,
                     "dispensing_category": product.dispensing_category,
+                    # The target species of the article (as on a medicine's label); null: any species.
+                    "species": list(product.species) or None,
                     "active": True,
                 },
             )
