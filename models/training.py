@@ -2,9 +2,10 @@
 
 A training run reads the franchise's data under RLS, evaluates with the chronological protocol, and stores the
 model as a ``candidate`` artefact with its metrics. :func:`promotion_decision` then re-scores the candidate and
-the currently promoted model on the *latest* holdout (the newest third of the cases or appointments) and
-promotes only a candidate that is at least as good as the current model and — for next-action — at least as
-good as the Markov baseline (for no-show: better-calibrated than the history-only baseline).
+the currently promoted model on the *latest* holdout (the newest third of the cases, or of the appointments
+whose outcome is known) and promotes only a candidate that is at least as good as the current model and — for
+next-action — at least as good as the Markov baseline (for no-show: better-calibrated than the history-only
+baseline).
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ from models import artifacts
 from models.eventlog import LogColumns, chronological_split, normalise
 from models.next_action import NextActionModel, evaluate_next_action
 from models.next_action.evaluate import score
-from models.no_show.model import NoShowModel, evaluate_no_show, features, history_matrix, labelled
+from models.no_show.model import (
+    NoShowModel,
+    evaluate_no_show,
+    features,
+    history_matrix,
+    holdout_cut,
+    labelled,
+)
 from models.work_sessions import work_session_log
 from warehouse import model_store
 from warehouse.eventlog import appointment_frame, care_episode_log
@@ -181,7 +189,7 @@ def promotion_decision(session: Session, franchise_id: int, candidate_id: int) -
                    "current_top1": None if old is None else old["top1"], "n_holdout": new["n_test_prefixes"]}  # fmt: skip
     else:
         frame = appointment_frame(session, practice_ids).sort("starts_at")
-        cut = frame["starts_at"][int(frame.height * 2 / 3)]
+        cut = holdout_cut(frame)
         test = labelled(features(frame)).filter(pl.col("starts_at") >= cut)
         y = test["no_show"].to_numpy()
         p_new = new_model.estimator.predict_proba(new_model.matrix(test))[:, 1]  # type: ignore[union-attr]

@@ -169,12 +169,17 @@ def test_the_no_show_model_is_calibrated_on_the_latest_holdout(model_world, fran
 def test_suggestions_are_one_click_actions_and_their_outcome_is_logged(model_world, franchise, trained):
     _, practices = franchise
     with model_world.db.as_app(AccessContext.for_practices(practices)) as session:
-        # A patient whose latest episode is a booking not yet attended: checking in is what comes next.
-        practice, patient = session.execute(text(
+        # A patient whose latest episode is a booking not yet attended: checking in is what comes next. (Not
+        # simply the latest booking: a follow-up booked during a visit is followed by that visit's invoice and
+        # payment, so the visit stays the patient's latest episode.)
+        booked = session.execute(text(
             "SELECT practice_id, patient_id FROM appointment WHERE status = 'booked' "
-            "ORDER BY booked_at DESC LIMIT 1")).one()  # fmt: skip
-        latest = _latest_episodes(session, practice).filter(pl.col("patient_id") == patient)
-        assert latest["activities"].to_list() == [["booking_made"]]
+            "ORDER BY booked_at DESC")).all()  # fmt: skip
+        latest = {p: _latest_episodes(session, p) for p in {p for p, _ in booked}}
+        waiting = [(p, patient) for p, patient in booked if latest[p].filter(pl.col("patient_id") == patient)
+                   ["activities"].to_list() == [["booking_made"]]]  # fmt: skip
+        assert waiting, booked
+        practice, patient = waiting[0]
     other = next(p for p in practices if p != practice)
     with model_world.db.as_app(AccessContext.for_practices([practice], user_id=None)) as session:
         suggestions = serving.suggest_next_actions(
@@ -247,11 +252,15 @@ def test_no_show_risk_and_expected_no_shows(model_world, franchise, trained):
         expected = serving.expected_no_shows(session, practices[0], week)
     assert set(risks) == set(ids) and all(0 <= r.p_no_show <= 1 for r in risks.values())
     practice_of = dict(zip(frame["appointment_id"], frame["practice_id"], strict=True))
+    # The model learnt from the appointments before the holdout's split (the world's no-show rate drifts:
+    # clients who missed one miss more, so a practice's later years differ from its earlier ones).
+    split_at = dt.datetime.fromisoformat(trained["no_show"][0].report["split_at"])
+    learnt_from = labelled(frame).filter(pl.col("starts_at") < split_at)
     for appointment_id, risk in risks.items():
-        labelled_rows = labelled(frame.filter(pl.col("practice_id") == practice_of[appointment_id]))
+        rows = learnt_from.filter(pl.col("practice_id") == practice_of[appointment_id])
         # The base rate shown beside a risk is the practice's no-show rate in the data the model learnt from.
         assert risk.base_rate == model.base_rate(practice_of[appointment_id])
-        assert abs(risk.base_rate - labelled_rows["no_show"].mean()) < 0.03
+        assert rows.height >= 20 and abs(risk.base_rate - rows["no_show"].mean()) < 1e-5
         assert risk.elevated == (risk.p_no_show >= max(2 * risk.base_rate, 0.10))
     assert expected["scored"] == expected["appointments"]
 

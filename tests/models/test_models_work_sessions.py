@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from models import serving, training
 from models.work_sessions import CLINICAL, SESSION_GAP, split_sessions, work_session_log
-from warehouse import model_store, scheduling
+from warehouse import model_store, records, scheduling
 from warehouse.eventlog import care_episode_log
 from warehouse.tenancy import AccessContext
 
@@ -97,16 +97,24 @@ def test_hub_suggests_what_the_user_will_likely_do_next_in_their_session(model_w
     practice, user_id = practices[0], 424242
     context = AccessContext.for_practices([practice], user_id=user_id)
     with model_world.db.as_app(context) as session:
-        # Set-up (rolled back): the practice's latest appointment is still to come, booked.
+        # Set-up (rolled back): the practice's latest booking, not yet seen (no visit), moved to now (the synced
+        # world's anchor is fixed, so its agenda lies in the past; a session's clinical work is read from the
+        # appointments of the day before the session on).
         appointment_id, patient_id = session.execute(text(
-            "UPDATE appointment SET status = 'booked', checked_in_at = NULL WHERE practice_id = :p AND id = "
-            "(SELECT max(id) FROM appointment WHERE practice_id = :p) RETURNING id, patient_id"), {"p": practice}).one()  # fmt: skip
+            "UPDATE appointment SET starts_at = now(), ends_at = now() + interval '15 minutes' "
+            "WHERE practice_id = :p AND id = (SELECT max(id) FROM appointment WHERE practice_id = :p "
+            "AND status = 'booked') RETURNING id, patient_id"), {"p": practice}).one()  # fmt: skip
         # No session yet: the user has done nothing today, so there is no session suggestion.
         assert serving._for_work_session(session, context, user_id) is None
         scheduling.check_in(session, scheduling.Actor.at(user_id, practice, {"receptionist"}),
                             practice_id=practice, appointment_id=appointment_id)  # fmt: skip
+        # A check-in alone says nothing the model learnt (synced history has no front-desk actor), and in this
+        # small world every synced session is one patient's clinical work: the user goes on to hold the consult.
+        records.write_consult(session, records.Actor.at(user_id, practice, {"veterinarian"}), practice_id=practice,
+                              appointment_id=appointment_id, note=records.ConsultNote(subjective="Hoest"))  # fmt: skip
         suggestions = serving.suggest_next_actions(session, context, user_id=user_id)
         assert 1 <= len(suggestions) <= 3 and {s.basis for s in suggestions} == {"work_session"}
+        assert suggestions[0].activity == "diagnosis", suggestions  # every synced consult is followed by one
         assert all(s.params["patient_id"] == patient_id and s.params["appointment_id"] == appointment_id
                    for s in suggestions)  # fmt: skip
         logged = session.execute(text(
