@@ -234,7 +234,8 @@ def patient_record(
         session,
         """SELECT v.id, v.started_at, v.reason, v.subjective, v.objective, v.assessment, v.plan, v.signed_at,
                   v.appointment_id, u.full_name AS vet,
-                  (SELECT string_agg(d.term, '; ' ORDER BY d.id) FROM diagnosis d
+                  (SELECT string_agg(d.term || coalesce(' (VeNom ' || nullif(d.venom_code, '') || ')', ''), '; '
+                          ORDER BY d.id) FROM diagnosis d
                    WHERE d.practice_id = v.practice_id AND d.visit_id = v.id) AS diagnoses
            FROM visit v LEFT JOIN app_user u ON u.id = v.vet_user_id
            WHERE v.practice_id = :p AND v.patient_id = :pat ORDER BY v.started_at DESC""",
@@ -454,14 +455,49 @@ def write_consult(
             raise RecordsError("diagnoses", "A diagnosis is at most 200 characters.")
     existing = set(session.scalars(select(Diagnosis.term).where(
         Diagnosis.practice_id == practice_id, Diagnosis.visit_id == visit.id)))  # fmt: skip
+    codes = coded_diagnoses(session, practice_id, terms) if terms else {}
     session.add_all(
-        Diagnosis(practice_id=practice_id, visit_id=visit.id, patient_id=visit.patient_id, term=term)
+        Diagnosis(practice_id=practice_id, visit_id=visit.id, patient_id=visit.patient_id, term=term,
+                  venom_code=codes.get(term.casefold()))
         for term in dict.fromkeys(terms) if term not in existing
     )  # fmt: skip
     if finish and appointment.status == "in_consult":
         sched.finish_consult(session, actor, practice_id=practice_id, appointment_id=appointment_id)
     session.flush()
     return visit
+
+
+def coded_diagnoses(session: Session, practice_id: int, terms: list[str] | None = None) -> dict[str, str]:
+    """The practice's coded diagnosis list: each term it has used with a VeNom code (from Animana's history or
+    its own earlier entries), case-folded term -> code; with ``terms``, only those. A term typed here that is on
+    the list is stored with its code, so the dashboards' diagnosis counts and the models see one concept."""
+    query = (
+        select(func.lower(Diagnosis.term), func.min(Diagnosis.venom_code))
+        .where(
+            Diagnosis.practice_id == practice_id,
+            Diagnosis.venom_code.is_not(None),
+            Diagnosis.venom_code != "",
+        )
+        .group_by(func.lower(Diagnosis.term))
+    )
+    if terms is not None:
+        query = query.where(func.lower(Diagnosis.term).in_([t.casefold() for t in terms]))
+    return dict(session.execute(query).tuples().all())
+
+
+def diagnosis_choices(session: Session, practice_id: int) -> list[tuple[str, str]]:
+    """The coded list as (term as first written, code), in alphabetical order, for the consult form."""
+    rows = session.execute(
+        select(func.min(Diagnosis.term), func.min(Diagnosis.venom_code))
+        .where(
+            Diagnosis.practice_id == practice_id,
+            Diagnosis.venom_code.is_not(None),
+            Diagnosis.venom_code != "",
+        )
+        .group_by(func.lower(Diagnosis.term))
+        .order_by(func.lower(Diagnosis.term))
+    ).tuples()
+    return [(term, code) for term, code in rows]
 
 
 @dataclass(frozen=True)

@@ -236,7 +236,7 @@ def _done(section: str, message: str, empty: dict[str, object] | None = None) ->
 
 
 CONSULT_EMPTY = {"rec.c.subjective": "", "rec.c.objective": "", "rec.c.assessment": "", "rec.c.plan": "",
-                 "rec.c.diagnoses": "", "rec.c.sign": False, "rec.c.finish": False}  # fmt: skip
+                 "rec.c.diagnoses": [], "rec.c.sign": False, "rec.c.finish": False}  # fmt: skip
 FROM_LIST, TYPED = "From the price list", "Type a name"
 # The empty form. Set (not popped) before the widgets are drawn: a popped key resets the server's value but
 # the browser kept showing the last medicine, so the next prescription looked pre-filled.
@@ -321,6 +321,9 @@ with tabs["Write"]:
             st.info("No appointment of this patient today to write a consult for (book or check in first).")
         else:
             errors: dict[str, str] = {}
+            with ctx.tenant() as session:
+                coded = records.diagnosis_choices(session, practice_id)
+            codes = dict(coded)
             with st.form("rec.consult_form"):
                 appointment_id = st.selectbox(
                     "Appointment", list(appointments), key="rec.c.appointment",
@@ -335,7 +338,14 @@ with tabs["Write"]:
                 assessment_slot = st.empty()
                 plan = st.text_area("P — Plan", key="rec.c.plan")
                 plan_slot = st.empty()
-                diagnoses = st.text_input("Diagnoses (separate with ;)", key="rec.c.diagnoses")
+                diagnoses = st.multiselect(
+                    "Diagnoses",
+                    [term for term, _ in coded],
+                    key="rec.c.diagnoses",
+                    accept_new_options=True,
+                    format_func=lambda t: f"{t} · VeNom {codes[t]}" if t in codes else t,
+                    placeholder="Choose from the practice's coded list, or type a new diagnosis",
+                )
                 diagnoses_slot = st.empty()
                 cols = st.columns(2)
                 sign = cols[0].checkbox("Sign the note (final)", key="rec.c.sign")
@@ -347,7 +357,7 @@ with tabs["Write"]:
                         visit = records.write_consult(
                             session, ctx.actor(), practice_id=practice_id, appointment_id=appointment_id,
                             note=records.ConsultNote(subjective, objective, assessment, plan,
-                                                     tuple(d for d in diagnoses.split(";"))),
+                                                     tuple(diagnoses)),
                             sign=sign, finish=finish)  # fmt: skip
                         visit_id = visit.id
                 except records.RecordsError as exc:

@@ -35,7 +35,7 @@ from tests.workspaces.browser_support import (
 from tests.workspaces.conftest import RECEPTIONIST
 from tests.workspaces.test_ws_records_prescribing import add_medicines
 from warehouse.schema.billing import Invoice, InvoiceLine, InvoiceLineRemoval, Payment
-from warehouse.schema.clinical import Prescription, Vaccination
+from warehouse.schema.clinical import Diagnosis, Prescription, Vaccination, Visit
 from warehouse.schema.scheduling import Appointment
 from warehouse.security.accounts import add_user
 
@@ -119,6 +119,11 @@ def day_app(ws_db):  # noqa: ANN001, ANN201
                                      (MANAGER, "Mieke Manager", "practice_manager")):  # fmt: skip
             add_user(session, username=username, full_name=name, password=PASSWORD, memberships=[(a1, role)])
     add_medicines(ws_db)
+    with ws_db.system() as session:  # the practice's coded list: a VeNom-coded diagnosis from its history
+        rows = ws_db.world.practices["a1"]
+        visit_id = session.scalar(select(Visit.id).where(Visit.practice_id == a1).limit(1))
+        session.add(Diagnosis(practice_id=a1, visit_id=visit_id, patient_id=rows.patient_id,
+                              term="Otitis externa", venom_code="1081"))  # fmt: skip
     with streamlit_app(ws_db, free_port(), log_name="day-streamlit.log") as url:
         yield url, ws_db
 
@@ -213,7 +218,8 @@ def _the_day(url: str, db, clock: DayClock) -> None:  # noqa: ANN001, C901
         no_traceback(page)
         page.get_by_label("S — Subjective (history)").fill("Schudt met de kop, krabt aan het linkeroor.")
         page.get_by_label("O — Objective (examination)").fill("Linkeroor rood, bruin exsudaat.")
-        page.get_by_label("Diagnoses (separate with ;)").fill("Otitis externa")
+        choose(page, "Diagnoses", "Otitis externa")  # from the practice's coded list
+        page.keyboard.press("Escape")  # a multiselect stays open for the next choice
         clock.step(
             page, "vet: save note", page.get_by_role("button", name="Save note").click, "Consult note saved"
         )
@@ -264,6 +270,11 @@ def _the_day(url: str, db, clock: DayClock) -> None:  # noqa: ANN001, C901
             ("Surolan oordruppels 15 ml", "UDA"),
         ]
         assert vaccinations, "the vaccination is saved"
+        with db.system() as session:
+            coded = session.execute(select(Diagnosis.term, Diagnosis.venom_code).where(
+                Diagnosis.practice_id == a1.practice_id, Diagnosis.patient_id == a1.patient_id)
+                .order_by(Diagnosis.id.desc()).limit(1)).one()  # fmt: skip
+        assert tuple(coded) == ("Otitis externa", "1081")
         # A reload keeps the session and opens the same record.
         clock.step(page, "vet: reload the record", page.reload, "Bello-a1 · dog")
         expect(page.get_by_role("heading", name="Bello-a1 · dog")).to_be_visible()

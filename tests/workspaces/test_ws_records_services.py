@@ -219,3 +219,27 @@ def test_a_vaccination_reminder_uses_a_per_channel_template_with_the_longest_lea
                                                  patient_id=a1.patient_id, protocol_id=protocol.id,
                                                  given_on=today, today=today)  # fmt: skip
     assert reminder.template_id == email != sms
+
+
+def test_a_diagnosis_on_the_practices_coded_list_is_stored_with_its_venom_code(ws_db):
+    """The consult form offers the terms the practice has used with a VeNom code (Animana's history); a term
+    picked from it, in any case, keeps that code; a new term is stored as typed, without a code."""
+    a1 = ws_db.world.practices["a1"]
+    with ws_db.system() as session:
+        visit_id = session.scalar(select(Visit.id).where(Visit.practice_id == a1.practice_id).limit(1))
+        session.add(Diagnosis(practice_id=a1.practice_id, visit_id=visit_id, patient_id=a1.patient_id,
+                              term="Otitis externa", venom_code="1081"))  # fmt: skip
+    vet = Actor.at(a1.user_id, a1.practice_id, VET)
+    with ws_db.as_app(_ctx(ws_db, "a1")) as session:
+        assert ("Otitis externa", "1081") in records.diagnosis_choices(session, a1.practice_id)
+        assert "gezond" not in records.coded_diagnoses(session, a1.practice_id)  # the factory's uncoded term
+        visit = records.write_consult(session, vet, practice_id=a1.practice_id,
+                                      appointment_id=ws_db.week.today_appointment["a1"],
+                                      note=ConsultNote(subjective="Krabt aan het oor",
+                                                       diagnoses=("otitis externa", "Mijten verdacht")))  # fmt: skip
+        stored = session.execute(select(Diagnosis.term, Diagnosis.venom_code).where(
+            Diagnosis.practice_id == a1.practice_id, Diagnosis.visit_id == visit.id).order_by(Diagnosis.id)).all()  # fmt: skip
+        shown = records.patient_record(session, a1.practice_id, a1.patient_id, today=dt.date.today())
+    assert [tuple(r) for r in stored] == [("otitis externa", "1081"), ("Mijten verdacht", None)]
+    row = shown.visits.filter(shown.visits["id"] == visit.id).row(0, named=True)
+    assert row["diagnoses"] == "otitis externa (VeNom 1081); Mijten verdacht"
