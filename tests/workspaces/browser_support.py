@@ -155,9 +155,9 @@ _WATCH_RUNS = """
   const app = document.querySelector('[data-testid="stApp"]');
   window.__vcRuns = 0;
   if (window.__vcObserver) window.__vcObserver.disconnect();
-  window.__vcObserver = new MutationObserver(() => {
-    if (app.getAttribute('data-test-script-state') === 'running') window.__vcRuns += 1;
-  });
+  // Every change of the state counts: a fast run can start and end before the callback reads the attribute
+  // (a fragment's rerun often does), so the current value alone would miss it.
+  window.__vcObserver = new MutationObserver((records) => { window.__vcRuns += records.length; });
   window.__vcObserver.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
 }
 """
