@@ -214,7 +214,7 @@ def demo(
             from vetconnect.models_cli import train_cmd
 
             out.print("• training the next-action and no-show models per franchise (one JSON line each)")
-            train_cmd(franchise=None, kind=None, promote=True)
+            train_cmd(franchise=None, kind=None, promote=True, workers=2)
         table = Table(title=f"Demo accounts (password for all: {DEMO_PASSWORD})")
         for column in ("user", "name", "role", "at"):
             table.add_column(column)

@@ -270,6 +270,23 @@ def test_a_tampered_stored_model_is_refused(model_world, franchise, trained):
         session.rollback()
 
 
+@pytest.mark.parametrize("kind", training.KINDS)
+def test_the_promotion_check_decides_the_same_with_the_training_run_at_hand(model_world, franchise, kind):
+    """decide(..., trained=result) reuses the run's rows and, for next-action, its evaluation: same figures
+    and verdict as reading and scoring again."""
+    franchise_id, practices = franchise
+    with model_world.db.as_app(AccessContext.for_practices(practices)) as session:
+        result = training.train(session, franchise_id, kind, practices)
+        fresh = training.promotion_decision(session, franchise_id, result.artifact.id)
+        reused = training.promotion_decision(session, franchise_id, result.artifact.id, result)
+        assert reused == fresh
+        other = model_store.promoted(session, franchise_id, kind)
+        if other is not None and other.id != result.artifact.id:
+            with pytest.raises(ValueError, match="not"):
+                training.promotion_decision(session, franchise_id, other.id, result)
+        session.rollback()
+
+
 @pytest.mark.parametrize("kind", training.NEXT_ACTION_KINDS)
 def test_next_action_models_learn_from_the_last_history_window(model_world, franchise, kind):
     _, practices = franchise
