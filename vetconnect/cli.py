@@ -187,8 +187,11 @@ def demo(
                 master_key=runtime.master_key(),
                 anchor=summary.anchor,
             )
-            from vetconnect.demo import AMSTERDAM, roster_and_remind
+            from vetconnect.demo import AMSTERDAM, analyze, roster_and_remind
 
+            # Statistics for the synced tables first: the rosters' and reminders' queries were planned for
+            # near-empty tables otherwise (as the marts' were, see `analyze`).
+            analyze(runtime.admin_engine)
             anchor_day = summary.anchor.astimezone(AMSTERDAM).date()
             for upkeep in roster_and_remind(
                 runtime.app_engine, runtime.admin_engine, summary.practice_codes, open_day=anchor_day
@@ -197,10 +200,13 @@ def demo(
                     f"• {upkeep.code}: {upkeep.shifts_created} roster shift(s) over the synced agenda, "
                     f"{upkeep.reminders.created} vaccination reminder(s) created, {upkeep.reminders.closed} closed"
                 )
-        from vetconnect.demo import analyze
+            analyze(runtime.admin_engine, ("staff_shift", "reminder"))  # what the rosters and reminders added
+        else:
+            from vetconnect.demo import analyze
+
+            analyze(runtime.admin_engine)
         from warehouse.marts.refresh import refresh_all
 
-        analyze(runtime.admin_engine)
         refreshed = refresh_all(runtime.app_engine, runtime.admin_engine)
         out.print(f"• dashboards' marts refreshed for {len(refreshed)} practice(s)")
         if summary.created and os.environ.get("VETCONNECT_DEMO_MODELS", "1") != "0":
@@ -208,7 +214,7 @@ def demo(
             from vetconnect.models_cli import train_cmd
 
             out.print("• training the next-action and no-show models per franchise (one JSON line each)")
-            train_cmd(franchise=None, kind=None, promote=True)
+            train_cmd(franchise=None, kind=None, promote=True, workers=2)
         table = Table(title=f"Demo accounts (password for all: {DEMO_PASSWORD})")
         for column in ("user", "name", "role", "at"):
             table.add_column(column)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -93,6 +94,9 @@ def train_cmd(
     promote: Annotated[
         bool, typer.Option(help="Run the promotion check and promote a candidate that passes")
     ] = True,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", min=1, max=8, help="Models trained at once (one core each)")
+    ] = 1,
 ) -> None:
     """Train on the warehouse (per franchise, under the franchise's RLS context); prints one JSON line per model."""
     from sqlalchemy import text
@@ -118,21 +122,30 @@ def train_cmd(
             ).all()
         if franchise and not rows:
             raise LookupError(f"no franchise with code {franchise!r} (or it has no practices)")
-        for franchise_id, code, practice_ids in rows:
-            for k in kind or list(KINDS):
-                context = AccessContext.for_practices(practice_ids)
-                try:
-                    with tenant_session(runtime.app_engine, context) as session:
-                        result = train(session, franchise_id, k, list(practice_ids))
-                        line = {
-                            "franchise": code,
-                            "kind": k,
-                            "artifact_id": result.artifact.id,
-                            "version": result.artifact.version,
-                            "metrics": result.artifact.metrics,
-                        }
-                        if promote:
-                            line["decision"] = decide(session, franchise_id, result.artifact.id)
-                except ValueError as exc:
-                    line = {"franchise": code, "kind": k, "skipped": str(exc)}
+        jobs = [(franchise_id, code, list(practice_ids), k) for franchise_id, code, practice_ids in rows
+                for k in kind or list(KINDS)]  # fmt: skip
+
+        def one(job: tuple[int, str, list[int], str]) -> dict[str, Any]:
+            franchise_id, code, practice_ids, k = job
+            try:
+                with tenant_session(runtime.app_engine, AccessContext.for_practices(practice_ids)) as session:
+                    result = train(session, franchise_id, k, practice_ids)
+                    line: dict[str, Any] = {
+                        "franchise": code,
+                        "kind": k,
+                        "artifact_id": result.artifact.id,
+                        "version": result.artifact.version,
+                        "metrics": result.artifact.metrics,
+                    }
+                    if promote:
+                        line["decision"] = decide(session, franchise_id, result.artifact.id, result)
+            except ValueError as exc:
+                line = {"franchise": code, "kind": k, "skipped": str(exc)}
+            return line
+
+        # Each model trains with one OpenMP thread (models.runtime); `workers` of them run at once in threads
+        # (scikit-learn's trees and polars release the GIL). Lines come out in the order of the jobs.
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="train") as pool:
+            for line in pool.map(one, jobs):
                 sys.stdout.write(json.dumps(line, default=str) + "\n")
+                sys.stdout.flush()

@@ -277,3 +277,35 @@ def test_a_tampered_stored_model_is_refused(model_world, franchise, trained):
         with pytest.raises(TamperedArtifact):
             training.load(tampered)
         session.rollback()
+
+
+@pytest.mark.parametrize("kind", training.KINDS)
+def test_the_promotion_check_decides_the_same_with_the_training_run_at_hand(model_world, franchise, kind):
+    """decide(..., trained=result) reuses the run's rows and, for next-action, its evaluation: same figures
+    and verdict as reading and scoring again."""
+    franchise_id, practices = franchise
+    with model_world.db.as_app(AccessContext.for_practices(practices)) as session:
+        result = training.train(session, franchise_id, kind, practices)
+        fresh = training.promotion_decision(session, franchise_id, result.artifact.id)
+        reused = training.promotion_decision(session, franchise_id, result.artifact.id, result)
+        assert reused == fresh
+        other = model_store.promoted(session, franchise_id, kind)
+        if other is not None and other.id != result.artifact.id:
+            with pytest.raises(ValueError, match="not"):
+                training.promotion_decision(session, franchise_id, other.id, result)
+        session.rollback()
+
+
+@pytest.mark.parametrize("kind", training.NEXT_ACTION_KINDS)
+def test_next_action_models_learn_from_the_last_history_window(model_world, franchise, kind):
+    _, practices = franchise
+    with model_world.db.as_app(AccessContext.for_practices(practices)) as session:
+        since = training.history_start(session, practices)
+        latest = session.scalar(text("SELECT max(starts_at) FROM appointment WHERE starts_at <= now()"))
+        log = training.next_action_log(session, kind, practices)
+        whole = care_episode_log(session, practices)
+    assert since == latest - training.NEXT_ACTION_HISTORY
+    naive = since.replace(tzinfo=None)  # normalised logs are naive UTC
+    # Episodes of appointments from `since` on (their booking can be weeks earlier); sessions from `since` on.
+    assert log["timestamp"].min() >= naive - dt.timedelta(days=60)
+    assert whole["timestamp"].min() < since - dt.timedelta(days=365)  # the world has older history, left out
