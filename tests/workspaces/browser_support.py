@@ -152,19 +152,24 @@ def sign_in_enrolling_totp(page, username: str) -> None:  # noqa: ANN001
 # (not for a page that merely has not begun to rerun yet).
 _WATCH_RUNS = """
 () => {
-  const app = document.querySelector('[data-testid="stApp"]');
   window.__vcRuns = 0;
+  window.__vcSince = performance.now();
   if (window.__vcObserver) window.__vcObserver.disconnect();
   // Every change of the state counts: a fast run can start and end before the callback reads the attribute
-  // (a fragment's rerun often does), so the current value alone would miss it.
+  // (a fragment's rerun often does), so the current value alone would miss it. The whole document is watched,
+  // so a re-mounted app element is watched too.
   window.__vcObserver = new MutationObserver((records) => { window.__vcRuns += records.length; });
-  window.__vcObserver.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+  window.__vcObserver.observe(document.body,
+    {attributes: true, subtree: true, attributeFilter: ['data-test-script-state']});
 }
 """
+# Settled: the run the action started is over and the text is there. A run too short to be seen at all (none
+# observed after 3 s) with the text there counts as settled too, at that late time: the figure errs slow.
 _SETTLED_WITH_TEXT = """
 (text) => {
   const app = document.querySelector('[data-testid="stApp"]');
-  if (!app || window.__vcRuns === 0 || app.getAttribute('data-test-script-state') === 'running') return false;
+  if (!app || app.getAttribute('data-test-script-state') === 'running') return false;
+  if (window.__vcRuns === 0 && performance.now() - window.__vcSince < 3000) return false;
   return text === null || document.body.innerText.includes(text);
 }
 """
