@@ -8,7 +8,7 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from connectors.animana import models as m
@@ -134,6 +134,8 @@ ABSENT = object()
     species=st.one_of(st.just(ABSENT), st.none(), st.lists(species_names, max_size=5)),
     patient=species_names,
 )
+# Found by hypothesis: an article listed for "other" and a patient of a species the warehouse does not know.
+@example(category="service", rate=0, price=0, species=["other"], patient="axolotl")
 def test_products_map_to_a_kind_species_and_vat_rate_the_price_list_accepts(
     category: str, rate: int, price: int, species: Any, patient: str
 ):
@@ -155,9 +157,13 @@ def test_products_map_to_a_kind_species_and_vat_rate_the_price_list_accepts(
         "id": 2, "updated_at": STAMP, "relation_ids": [1], "name": "P", "species": patient, "gender": "male",
         "deceased": False}))  # fmt: skip
     medicine = Medicine(1, 1, "X1", "X", None, tuple(row.species or ()))
-    fits = not species or species is ABSENT or patient in species or (
-        patient not in SPECIES and any(s not in SPECIES for s in species)
-    )  # fmt: skip
+
+    def mapped(name: str) -> str:
+        return name if name in SPECIES else "other"
+
+    # Both sides mapped: a patient of a species the warehouse does not know is "other", and so is an article
+    # listed for one (or listed for "other" itself).
+    fits = not species or species is ABSENT or mapped(patient) in {mapped(s) for s in species}
     assert (species_warning(medicine, patient_row.species) is None) == fits
 
 
