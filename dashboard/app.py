@@ -18,10 +18,10 @@ from dashboard.components.forms import apply_pending
 from dashboard.components.pages import PAGES, SIGN_IN, pages_for
 from dashboard.components.session import (
     ALL_PRACTICES,
-    context,
     forget_in_browser,
     keep_in_browser,
     permissions,
+    roles_here,
     sign_out,
     signed_in_user,
 )
@@ -79,8 +79,7 @@ else:
             )  # fmt: skip
         elif user.practices:
             st.caption(user.practices[0].name)
-        roles_here = set().union(*(user.practice_roles.get(p, frozenset()) for p in context().practice_ids))
-        st.caption(", ".join(sorted(r.replace("_", " ") for r in roles_here)) or "no role here")
+        st.caption(", ".join(sorted(r.replace("_", " ") for r in roles_here())) or "no role here")
         if st.button("Sign out", icon=":material/logout:"):
             sign_out(end_server_session=True)
             st.session_state["signed_out_here"] = True
