@@ -40,6 +40,7 @@ def cli_env(fresh_db, monkeypatch, tmp_path):
     get_settings.cache_clear()
 
 
+@pytest.mark.skipif(not TESTDATA.is_dir(), reason="shared/testdata not found beside the repo")
 def test_import_prints_one_line_per_file(cli_env):
     db, clinic, tmp, _ = cli_env
     cbc = TESTDATA / "hl7/lri_nist_cbc_typical.hl7"
@@ -79,6 +80,7 @@ def test_import_errors_are_one_line(cli_env):
     assert missing.output.strip() == f"{tmp / 'missing.hl7'}: cannot read: No such file or directory"
 
 
+@pytest.mark.skipif(not TESTDATA.is_dir(), reason="shared/testdata not found beside the repo")
 def test_drop_folder_files_move_only_after_they_are_stored(cli_env):
     db, clinic, tmp, _ = cli_env
     folder = tmp / "home" / "drop" / "p1"

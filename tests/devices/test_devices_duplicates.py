@@ -180,6 +180,7 @@ def test_import_loads_two_patients_with_one_control_id_and_says_so(fresh_db, cli
     assert by_patient(fresh_db, clinic) == {clinic.patients[p]: ["WBC", "HCT"] for p in ("bello", "minoes")}
 
 
+@pytest.mark.skipif(not TESTDATA.is_dir(), reason="shared/testdata not found beside the repo")
 def test_import_of_a_real_sample_restamped_is_a_duplicate_but_another_patient_under_its_control_id_is_not(
     fresh_db, cli_env
 ):
