@@ -40,11 +40,11 @@ from sqlalchemy.orm import Session
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.tenancy import add_bench_franchise, add_bench_practice, libpq, percentile, progress, server_url  # noqa: E402
-from warehouse import migrate  # noqa: E402
-from warehouse.db import app_url, make_engine  # noqa: E402
+from warehouse.kernel.db import app_url, make_engine  # noqa: E402
+from warehouse.kernel.tenancy import AccessContext, tenant_session  # noqa: E402
 from warehouse.marts import kpis  # noqa: E402
 from warehouse.marts.refresh import ALL_MARTS, refresh_all  # noqa: E402
-from warehouse.tenancy import AccessContext, tenant_session  # noqa: E402
+from warehouse.migrations import runner as migrate
 
 DB_NAME = "vc_bench_dashboards"
 timeouts: collections.Counter[tuple[str, str, str]] = collections.Counter()

@@ -55,11 +55,11 @@ from connectors.devices.mllp import (  # noqa: E402
 )
 from connectors.devices.outcome import process_bytes  # noqa: E402
 from vetconnect import pgserver  # noqa: E402
-from warehouse import migrate  # noqa: E402
-from warehouse.db import app_url, make_engine  # noqa: E402
+from warehouse.kernel.db import app_url, make_engine  # noqa: E402
+from warehouse.kernel.tenancy import system_session  # noqa: E402
+from warehouse.migrations import runner as migrate
 from warehouse.schema.clients import Client, ClientPatient, Patient  # noqa: E402
-from warehouse.tenancy import system_session  # noqa: E402
-from warehouse.tenants import add_franchise, add_practice  # noqa: E402
+from warehouse.tenants.admin import add_franchise, add_practice  # noqa: E402
 
 CHIP = "528140000123456"
 MASTER_KEY = os.urandom(32)

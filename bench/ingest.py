@@ -39,11 +39,11 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from vetconnect import pgserver
-from warehouse import migrate
-from warehouse.db import make_engine
+from warehouse.kernel.db import make_engine
+from warehouse.kernel.tenancy import system_session
 from warehouse.loaders import LOAD_SETTINGS
-from warehouse.tenancy import system_session
-from warehouse.tenants import add_franchise, add_practice
+from warehouse.migrations import runner as migrate
+from warehouse.tenants.admin import add_franchise, add_practice
 
 ROOT = Path(__file__).resolve().parents[1]
 MASTER_KEY = bytes(range(32))

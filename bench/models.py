@@ -9,7 +9,7 @@
    measured as the machine is and with ``--contention`` busy-looping processes (requests after a short idle
    gap, as in the app, and back to back); peak RSS.
 2. Quality on a demo-like world: the Animana simulator's ``medium`` practices (what `make demo` mirrors)
-   turned into care episodes the way ``warehouse.eventlog`` derives them (booking → check-in/no-show/cancel
+   turned into care episodes the way ``warehouse.learning.eventlog`` derives them (booking → check-in/no-show/cancel
    → consult → diagnosis → vaccination/prescription → invoice → payment → follow-up), without a database,
    then top-1/top-3 of the model next to the Markov and most-frequent baselines, for care episodes and for
    work sessions (each appointment's clinical work by the staff member it is booked on, as

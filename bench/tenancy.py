@@ -29,8 +29,8 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vetconnect import pgserver  # noqa: E402
-from warehouse import migrate  # noqa: E402
-from warehouse.crypto import new_data_key, wrap_data_key  # noqa: E402
+from warehouse.kernel.crypto import new_data_key, wrap_data_key  # noqa: E402
+from warehouse.migrations import runner as migrate
 
 DB_NAME = "vc_bench_tenancy"
 RESOURCES_PER_PRACTICE = 6

@@ -1,7 +1,7 @@
 """Benchmark: the services behind the clinical workspaces at 1 M patients / 700 k clients / 200 practices.
 
 Measures, through the real services in real tenant sessions (``vetconnect_app`` under RLS):
-- global search (``warehouse.search.search``) p50/p95 for a practice user and a franchise manager (50
+- global search (``warehouse.search.service.search``) p50/p95 for a practice user and a franchise manager (50
   practices), against a naive ``ILIKE '%…%'`` baseline over the same columns in the same run;
 - the free-slot finder (``find_free_slots``) p95;
 - the service calls behind each page (hub today, day/week agenda, waiting room, patient card, patient picker,
@@ -34,14 +34,15 @@ from sqlalchemy.orm import Session
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.tenancy import add_bench_franchise, add_bench_practice, libpq, percentile, progress, server_url  # noqa: E402
-from warehouse import migrate  # noqa: E402
 from warehouse.billing import invoicing  # noqa: E402
 from warehouse.billing.balances import client_balances  # noqa: E402
-from warehouse.crypto import FieldCipher, unwrap_data_key  # noqa: E402
-from warehouse.db import app_url, make_engine  # noqa: E402
-from warehouse.hub import open_patient, today_for_user  # noqa: E402
-from warehouse.records import client_card, patient_record  # noqa: E402
-from warehouse.scheduling import (  # noqa: E402
+from warehouse.hub.service import open_patient, today_for_user  # noqa: E402
+from warehouse.kernel.crypto import FieldCipher, unwrap_data_key  # noqa: E402
+from warehouse.kernel.db import app_url, make_engine  # noqa: E402
+from warehouse.kernel.tenancy import AccessContext, tenant_session  # noqa: E402
+from warehouse.migrations import runner as migrate
+from warehouse.records.service import client_card, patient_record  # noqa: E402
+from warehouse.scheduling.booking import (  # noqa: E402
     PRACTICE_TZ,
     Actor,
     SlotQuery,
@@ -51,8 +52,7 @@ from warehouse.scheduling import (  # noqa: E402
     schedule,
     waiting_room,
 )
-from warehouse.search import naive_search, search  # noqa: E402
-from warehouse.tenancy import AccessContext, tenant_session  # noqa: E402
+from warehouse.search.service import naive_search, search  # noqa: E402
 
 DB_NAME = "vc_bench_workspaces"
 PRACTICES = 200

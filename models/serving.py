@@ -1,11 +1,11 @@
 """What the app calls: next-action suggestions (hub), no-show risk (scheduling badge, practice dashboard),
 and the suggestion outcome log. Every function takes a session opened under the user's access context
-(``warehouse.tenancy.tenant_session``), so RLS decides what the models may read.
+(``warehouse.kernel.tenancy.tenant_session``), so RLS decides what the models may read.
 
 Each suggestion is a one-click action for the page to render: ``action`` names what to open and ``params``
 pre-fills it (e.g. ``open_booking`` with the patient and an appointment type, ``review_lab_result``,
 ``create_invoice``). Pages call :func:`log_suggestion_outcome` with the suggestion's id when one is taken
-(or dismissed); ``warehouse.model_store.acceptance`` gives the acceptance rate.
+(or dismissed); ``warehouse.learning.model_store.acceptance`` gives the acceptance rate.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from models.next_action import NextActionModel
 from models.no_show.model import NoShowModel, elevated
 from models.training import WORK_SESSION, care_log, franchise_of, load
 from models.work_sessions import SESSION_ATTRS, SESSION_GAP, actor_events, normalise_sessions, split_sessions
-from warehouse import model_store
-from warehouse.eventlog import appointment_frame
-from warehouse.tenancy import AccessContext
+from warehouse.kernel.tenancy import AccessContext
+from warehouse.learning import model_store
+from warehouse.learning.eventlog import appointment_frame
 
 # activity predicted → (action, label). Activities without an action (e.g. "no_show") are not suggested.
 ACTIONS: dict[str, tuple[str, str]] = {

@@ -33,8 +33,8 @@ from models.no_show.model import (
     labelled,
 )
 from models.work_sessions import work_session_log
-from warehouse import model_store
-from warehouse.eventlog import appointment_frame, care_episode_log
+from warehouse.learning import model_store
+from warehouse.learning.eventlog import appointment_frame, care_episode_log
 
 # Next action on patient care episodes, next action on user work sessions (``models.work_sessions``), no-show.
 WORK_SESSION = "next_action_work_session"

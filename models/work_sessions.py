@@ -26,7 +26,7 @@ import polars as pl
 from sqlalchemy.orm import Session
 
 from models.eventlog import LogColumns, normalise
-from warehouse.eventlog import care_episode_log, query_frame
+from warehouse.learning.eventlog import care_episode_log, query_frame
 
 SESSION_GAP = dt.timedelta(hours=2)
 LOCAL_TZ = "Europe/Amsterdam"

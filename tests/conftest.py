@@ -21,9 +21,9 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from vetconnect import pgserver
-from warehouse import migrate
-from warehouse.db import app_url, make_engine, normalise_url
-from warehouse.tenancy import AccessContext, system_session, tenant_session
+from warehouse.kernel.db import app_url, make_engine, normalise_url
+from warehouse.kernel.tenancy import AccessContext, system_session, tenant_session
+from warehouse.migrations import runner as migrate
 
 MASTER_KEY = bytes(range(32))
 # Still argon2id, at a cost that lets the suite create hundreds of accounts on 2 cores (the default costs

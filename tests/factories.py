@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from warehouse.billing.vat import line_amounts
-from warehouse.crypto import FieldCipher, unwrap_data_key
+from warehouse.kernel.crypto import FieldCipher, unwrap_data_key
 from warehouse.schema.billing import (
     Invoice,
     InvoiceLine,
@@ -47,7 +47,7 @@ from warehouse.schema.scheduling import (
 )
 from warehouse.schema.tenancy import TenantDataKey
 from warehouse.security.accounts import add_user
-from warehouse.tenants import add_franchise, add_practice
+from warehouse.tenants.admin import add_franchise, add_practice
 
 TZ = ZoneInfo("Europe/Amsterdam")
 PASSWORD = "Correct-Horse-Battery-9"

@@ -27,7 +27,7 @@ from pipelines.animana.sync import (
 )
 from vetconnect.runtime import SetupError, get_runtime
 from vetconnect.settings import MissingSetting
-from warehouse import migrate
+from warehouse.migrations import runner as migrate
 
 sync_app = typer.Typer(help="Synchronise external systems into the warehouse.", no_args_is_help=True)
 out = Console()
@@ -177,7 +177,7 @@ def demo_sync(
     (the data is deterministic)."""
     from connectors.animana import load_settings
     from connectors.animana.simulator import running_simulator
-    from warehouse.db import app_url, make_engine
+    from warehouse.kernel.db import app_url, make_engine
 
     admin_engine, app_engine = make_engine(admin_url), make_engine(app_url(admin_url))
     try:

@@ -22,10 +22,10 @@ from vetconnect.models_cli import models_app
 from vetconnect.runtime import SetupError, get_runtime, migrated_runtime
 from vetconnect.schedule_cli import reminders_app, schedule_app
 from vetconnect.settings import MissingSetting, get_settings
-from warehouse import migrate
+from warehouse.migrations import runner as migrate
 from warehouse.security.accounts import AccountError
 from warehouse.security.passwords import WeakPassword
-from warehouse.tenants import TenantError
+from warehouse.tenants.admin import TenantError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -164,7 +164,7 @@ def demo(
 ) -> None:
     """Start the database, migrate, load the demo world, and open the app."""
     from vetconnect.demo import DEMO_PASSWORD, build_demo_world
-    from warehouse.tenancy import system_session
+    from warehouse.kernel.tenancy import system_session
 
     os.environ.setdefault("VETCONNECT_DEMO", "1")
     get_settings.cache_clear()
@@ -241,7 +241,7 @@ def demo(
 
 
 def _system(reason: str):  # noqa: ANN202 - context manager passthrough
-    from warehouse.tenancy import system_session
+    from warehouse.kernel.tenancy import system_session
 
     return system_session(migrated_runtime().admin_engine, reason=reason)
 
@@ -249,7 +249,7 @@ def _system(reason: str):  # noqa: ANN202 - context manager passthrough
 @tenants_app.command("add-franchise")
 def tenants_add_franchise(code: str, name: str) -> None:
     """Add a franchise."""
-    from warehouse.tenants import add_franchise
+    from warehouse.tenants.admin import add_franchise
 
     with expected_errors(), _system(f"cli: add franchise {code}") as session:
         tenant = add_franchise(session, code=code, name=name)
@@ -264,7 +264,7 @@ def tenants_add_practice(
     city: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Add a practice to a franchise (creates its partitions, audit chain and data key)."""
-    from warehouse.tenants import add_practice, find_by_code
+    from warehouse.tenants.admin import add_practice, find_by_code
 
     with expected_errors(), _system(f"cli: add practice {code}") as session:
         parent = find_by_code(session, franchise)
@@ -280,7 +280,7 @@ def tenants_add_department(
     practice: Annotated[str, typer.Option(help="Code of the practice")], code: str, name: str
 ) -> None:
     """Add a department to a practice."""
-    from warehouse.tenants import add_department, find_by_code
+    from warehouse.tenants.admin import add_department, find_by_code
 
     with expected_errors(), _system(f"cli: add department {code}") as session:
         parent = find_by_code(session, practice)
@@ -293,7 +293,7 @@ def tenants_add_department(
 @tenants_app.command("list")
 def tenants_list() -> None:
     """List every franchise, practice and department."""
-    from warehouse.tenants import list_tenants
+    from warehouse.tenants.admin import list_tenants
 
     with expected_errors(), _system("cli: list tenants") as session:
         table = Table()
@@ -320,7 +320,7 @@ def users_add(
 ) -> None:
     """Add a staff account with one or more roles."""
     from warehouse.security.accounts import add_user
-    from warehouse.tenants import find_by_code
+    from warehouse.tenants.admin import find_by_code
 
     with expected_errors(), _system(f"cli: add user {username}") as session:
         memberships = []
@@ -408,7 +408,7 @@ def users_deactivate(username: str) -> None:
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Recompute every practice's audit hash chain; exit 2 when anything was altered or removed."""
-    from warehouse.audit import verify_chain
+    from warehouse.kernel.audit import verify_chain
 
     with expected_errors(), _system("cli: audit verify") as session:
         report = verify_chain(session)

@@ -12,15 +12,21 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from warehouse.billing.vat import vat_rate_for
-from warehouse.reminders import ReminderRun, generate_vaccination_reminders
-from warehouse.rosters import STANDARD_WEEK, WeeklyShift, agenda_spans, create_roster, roster_agenda
+from warehouse.kernel.tenancy import AccessContext, system_session, tenant_session
+from warehouse.records.reminders import ReminderRun, generate_vaccination_reminders
+from warehouse.scheduling.rosters import (
+    STANDARD_WEEK,
+    WeeklyShift,
+    agenda_spans,
+    create_roster,
+    roster_agenda,
+)
 from warehouse.schema.billing import Product
 from warehouse.schema.clinical import ReminderTemplate, VaccineProtocol
 from warehouse.schema.scheduling import AppointmentType, Resource
 from warehouse.schema.tenancy import AppUser, Membership, Tenant
 from warehouse.security.accounts import add_user
-from warehouse.tenancy import AccessContext, system_session, tenant_session
-from warehouse.tenants import add_department, add_franchise, add_practice, find_by_code
+from warehouse.tenants.admin import add_department, add_franchise, add_practice, find_by_code
 
 DEMO_PASSWORD = "Kliniek-Demo-2026"
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")

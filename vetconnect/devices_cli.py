@@ -38,8 +38,8 @@ def _errors() -> Iterator[None]:
 
 def _practice_id(runtime: Runtime, code: str) -> int:
     """Practice codes are looked up before any access context exists: one audited system read."""
-    from warehouse.tenancy import system_session
-    from warehouse.tenants import find_by_code
+    from warehouse.kernel.tenancy import system_session
+    from warehouse.tenants.admin import find_by_code
 
     with system_session(
         runtime.admin_engine, reason=f"devices: practice code {code!r} for a device feed"
@@ -80,7 +80,7 @@ def import_files(
 ) -> None:
     """Store each file raw and load its results (or send it to the inbox); one line per file."""
     from vetconnect.cli import out
-    from warehouse.tenancy import AccessContext, tenant_session
+    from warehouse.kernel.tenancy import AccessContext, tenant_session
 
     with _errors():
         from connectors.devices.ingest import ingest_bytes
@@ -181,7 +181,7 @@ def inbox_list(practice: PracticeOption) -> None:
     """Messages waiting for a person, with the reason."""
     from vetconnect.cli import out
     from warehouse.devices import inbox
-    from warehouse.tenancy import AccessContext, tenant_session
+    from warehouse.kernel.tenancy import AccessContext, tenant_session
 
     with _errors():
         runtime = migrated_runtime()
@@ -199,7 +199,7 @@ def resolve(message_id: int, patient_id: int, practice: PracticeOption) -> None:
     """Load an inbox message for the patient a person picked (from its stored raw copy)."""
     from vetconnect.cli import out
     from warehouse.devices import resolve_inbox
-    from warehouse.tenancy import AccessContext, tenant_session
+    from warehouse.kernel.tenancy import AccessContext, tenant_session
 
     with _errors():
         from connectors.devices.ingest import parse_raw
@@ -217,7 +217,7 @@ def retry(practice: PracticeOption) -> None:
     """Re-process the inbox from the raw copies (an order or patient may exist by now)."""
     from vetconnect.cli import out
     from warehouse.devices import reprocess_inbox
-    from warehouse.tenancy import AccessContext, tenant_session
+    from warehouse.kernel.tenancy import AccessContext, tenant_session
 
     with _errors():
         from connectors.devices.ingest import parse_raw

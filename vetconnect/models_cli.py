@@ -103,8 +103,8 @@ def train_cmd(
 
     from models.training import KINDS, decide, train
     from vetconnect.runtime import get_runtime
-    from warehouse import migrate
-    from warehouse.tenancy import AccessContext, system_session, tenant_session
+    from warehouse.kernel.tenancy import AccessContext, system_session, tenant_session
+    from warehouse.migrations import runner as migrate
 
     with _errors():
         runtime = get_runtime()

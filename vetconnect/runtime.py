@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from vetconnect import pgserver
 from vetconnect.settings import Settings, get_settings
-from warehouse.db import app_url, make_engine, normalise_url
+from warehouse.kernel.db import app_url, make_engine, normalise_url
 
 
 class SetupError(RuntimeError):
@@ -79,7 +79,7 @@ def get_runtime() -> Runtime:
 
 def migrated_runtime() -> Runtime:
     """The runtime, after checking the schema is at head (else ``MigrationsBehind`` names the fix)."""
-    from warehouse import migrate  # imported here: warehouse modules import this one
+    from warehouse.migrations import runner as migrate
 
     runtime = get_runtime()
     migrate.require_current(runtime.reachable_admin_url)

@@ -25,7 +25,7 @@ class CliError(ValueError):
 def _errors() -> Iterator[None]:
     # Imported here: vetconnect.cli imports this module to mount it.
     from vetconnect.cli import expected_errors
-    from warehouse.rosters import RosterError
+    from warehouse.scheduling.rosters import RosterError
 
     with expected_errors(CliError, RosterError):
         yield
@@ -35,7 +35,7 @@ def _practices(runtime: Runtime, codes: list[str], every: bool, purpose: str) ->
     """(id, code, time zone) of the named practices, or of every live one: one audited system read."""
     from sqlalchemy import text
 
-    from warehouse.tenancy import system_session
+    from warehouse.kernel.tenancy import system_session
 
     if not codes and not every:
         raise CliError("name a practice (--practice CODE) or use --all")
@@ -70,8 +70,8 @@ def roster(
     from sqlalchemy import text
 
     from vetconnect.cli import out
-    from warehouse.rosters import create_roster, parse_week
-    from warehouse.tenancy import AccessContext, tenant_session
+    from warehouse.kernel.tenancy import AccessContext, tenant_session
+    from warehouse.scheduling.rosters import create_roster, parse_week
 
     with _errors():
         pattern = parse_week(week)
@@ -102,8 +102,8 @@ def generate(
 ) -> None:
     """Create the vaccination reminders that are due to be sent (and close those renewed since). Safe to rerun."""
     from vetconnect.cli import out
-    from warehouse.reminders import generate_vaccination_reminders
-    from warehouse.tenancy import AccessContext, tenant_session
+    from warehouse.kernel.tenancy import AccessContext, tenant_session
+    from warehouse.records.reminders import generate_vaccination_reminders
 
     with _errors():
         runtime = migrated_runtime()

@@ -47,13 +47,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from warehouse.crypto import unwrap_data_key
+from warehouse.kernel.crypto import unwrap_data_key
+from warehouse.kernel.tenancy import AccessContext, apply_context
 from warehouse.schema.clients import Client, ClientPatient, Patient
 from warehouse.schema.clinical import Document, LabObservation, LabOrder
 from warehouse.schema.ingestion import DeviceMessage, DocumentContent, ImagingStudy
 from warehouse.schema.tenancy import TenantDataKey
 from warehouse.security.permissions import DEVICE_INBOX, Actor, require
-from warehouse.tenancy import AccessContext, apply_context
 
 __all__ = [
     "DeviceOutcome",

@@ -33,7 +33,7 @@ from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from warehouse.crypto import DecryptionError, FieldCipher, unwrap_data_key
+from warehouse.kernel.crypto import DecryptionError, FieldCipher, unwrap_data_key
 
 SOURCE = "animana"
 DELETED_UPSTREAM = "deleted in Animana"

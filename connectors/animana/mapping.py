@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic_core import to_jsonable_python
 
+from warehouse.kernel.validation import InvalidMicrochip, normalise_microchip
 from warehouse.loaders import (
     AppointmentRow,
     Batch,
@@ -47,7 +48,6 @@ from warehouse.loaders import (
     WeightRow,
 )
 from warehouse.schema.clients import SPECIES
-from warehouse.validation import InvalidMicrochip, normalise_microchip
 
 from . import models as m
 from .models import RejectedRecord, Tombstone, WireRecord

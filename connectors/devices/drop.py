@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 
 from connectors.devices.ingest import ingest_bytes
 from warehouse.devices import RecordResult
-from warehouse.tenancy import AccessContext, tenant_session
+from warehouse.kernel.tenancy import AccessContext, tenant_session
 
 __all__ = [
     "DropResult",

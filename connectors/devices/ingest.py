@@ -29,7 +29,7 @@ from connectors.devices.fingerprint import content_fingerprint
 from connectors.devices.model import STATUS_CATEGORIES, LabMessage, Observation, Order, Patient
 from connectors.devices.outcome import ParseOutcome, process_bytes
 from warehouse import devices as wh
-from warehouse.tenancy import AccessContext, tenant_session
+from warehouse.kernel.tenancy import AccessContext, tenant_session
 
 __all__ = [
     "DeviceStore",

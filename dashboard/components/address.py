@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from dashboard.components import session as ctx
-from warehouse.search import record_hit
+from warehouse.search.service import record_hit
 
 
 @dataclass(frozen=True)

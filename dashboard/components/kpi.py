@@ -12,10 +12,10 @@ import streamlit as st
 
 from dashboard.components.tables import Kind, Spec, for_download
 from dashboard.runtime import app_runtime
-from warehouse import formatting as fmt
+from warehouse.kernel import formatting as fmt
+from warehouse.kernel.tenancy import AccessContext, tenant_session
 from warehouse.marts import kpis
 from warehouse.marts.refresh import refresh_pending
-from warehouse.tenancy import AccessContext, tenant_session
 
 TTL = 300  # seconds; the marts' refresh stamp (``version``) is in every key, so a refresh is seen at once
 # A KPI's unit -> how a table shows it (dashboard.components.tables).

@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard.components import session as ctx
 from models.serving import NoShowRisk
-from warehouse import formatting as fmt
+from warehouse.kernel import formatting as fmt
 
 
 def risk_text(risk: NoShowRisk) -> str:

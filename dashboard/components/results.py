@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.components.pages import page_opening
-from warehouse.search import SearchHit, SearchResults
+from warehouse.search.service import SearchHit, SearchResults
 
 KIND_TITLES = {
     "client": "Clients",

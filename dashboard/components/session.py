@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session
 
 from dashboard.components import browser_session
 from dashboard.runtime import app_runtime
-from warehouse.scheduling import PRACTICE_TZ
+from warehouse.kernel.tenancy import AccessContext, tenant_session
+from warehouse.scheduling.booking import PRACTICE_TZ
 from warehouse.security.permissions import Actor
 from warehouse.security.sessions import ENDED_MESSAGES, check_session, end_session
 from warehouse.security.signin import SignedInUser, context_for_choice, resume_session
-from warehouse.tenancy import AccessContext, tenant_session
 
 TZ = PRACTICE_TZ
 ALL_PRACTICES = "all"

@@ -10,7 +10,7 @@ import streamlit as st
 from dashboard.components import session as ctx
 from dashboard.components.pages import page_opening
 from models.serving import Suggestion, log_suggestion_outcome
-from warehouse import formatting as fmt
+from warehouse.kernel import formatting as fmt
 
 # Which workspace carries out each kind of action; the patient in focus stays in focus there.
 ACTION_OPENS = {

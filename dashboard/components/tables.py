@@ -15,7 +15,7 @@ import polars as pl
 import streamlit as st
 from babel.dates import format_date
 
-from warehouse import formatting as fmt
+from warehouse.kernel import formatting as fmt
 
 Kind = Literal[
     "text",

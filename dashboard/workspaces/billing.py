@@ -9,11 +9,11 @@ import streamlit as st
 from dashboard.components import session as ctx
 from dashboard.components.forms import empty_next_run
 from dashboard.runtime import app_runtime
-from warehouse import formatting as fmt
 from warehouse.billing import invoicing as inv
 from warehouse.billing import numbering
 from warehouse.billing.balances import client_balances
 from warehouse.billing.pdf import invoice_pdf
+from warehouse.kernel import formatting as fmt
 from warehouse.security.permissions import BILLING_READ, BILLING_WRITE, NotPermitted
 
 state = st.session_state

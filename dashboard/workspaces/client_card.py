@@ -8,9 +8,9 @@ from dashboard.components import session as ctx
 from dashboard.components import tables
 from dashboard.components.pages import page
 from dashboard.runtime import app_runtime
-from warehouse import records
 from warehouse.billing import invoicing
-from warehouse.search import search
+from warehouse.records import service as records
+from warehouse.search.service import search
 from warehouse.security.permissions import BILLING_READ, CLIENTS_READ, RECORDS_READ
 
 state = st.session_state

@@ -10,7 +10,7 @@ import streamlit as st
 from dashboard.components import session as ctx
 from vetconnect.device_parsing import device_master_key, device_parser
 from warehouse import devices as wh
-from warehouse import formatting as fmt
+from warehouse.kernel import formatting as fmt
 from warehouse.security.permissions import DEVICE_INBOX, NotPermitted
 
 REASONS = {

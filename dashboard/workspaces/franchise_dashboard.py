@@ -10,7 +10,7 @@ import streamlit as st
 from dashboard.components import kpi as ui
 from dashboard.components import session as ctx
 from dashboard.components import tables
-from warehouse import formatting as fmt
+from warehouse.kernel import formatting as fmt
 from warehouse.marts.kpis import KPI_BY_KEY, KPIS
 
 TILES = ("revenue_excl", "visits", "atv", "no_show_rate", "utilisation", "active_clients", "retention",

@@ -11,9 +11,9 @@ from dashboard.components.results import KIND_ICONS, open_hit, page_sizes, show_
 from dashboard.components.suggestions import render_suggestions, shown_once
 from dashboard.runtime import app_runtime
 from models.serving import suggest_next_actions
-from warehouse import formatting as fmt
-from warehouse.hub import TASK_LABELS, open_patient, today_for_user
-from warehouse.search import search
+from warehouse.hub.service import TASK_LABELS, open_patient, today_for_user
+from warehouse.kernel import formatting as fmt
+from warehouse.search.service import search
 
 AGENDA: tables.Spec = {"starts_at": ("Time", "time"), "patient": ("Patient", "text"), "species": ("Species", "text"),
                        "client": ("Owner", "text"), "type": ("Type", "text"), "resource": ("Vet / room", "text"),

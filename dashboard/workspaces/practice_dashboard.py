@@ -13,8 +13,8 @@ from dashboard.components import kpi as ui
 from dashboard.components import session as ctx
 from dashboard.components import tables
 from models.serving import expected_no_shows
-from warehouse import formatting as fmt
-from warehouse.tenancy import AccessContext
+from warehouse.kernel import formatting as fmt
+from warehouse.kernel.tenancy import AccessContext
 
 TILES = ("revenue_excl", "revenue_incl", "visits", "atv", "appts_booked", "no_show_rate", "utilisation",
          "active_clients", "retention", "new_clients", "vacc_compliance", "receivables")  # fmt: skip

@@ -7,12 +7,12 @@ import polars as pl
 import streamlit as st
 
 from dashboard.components import session as ctx
-from warehouse import formatting as fmt
-from warehouse import practice_settings as ps
 from warehouse.billing import invoicing as inv
 from warehouse.billing import numbering
+from warehouse.kernel import formatting as fmt
 from warehouse.schema.tenancy import Tenant
 from warehouse.security.permissions import PRACTICE_SETTINGS, NotPermitted
+from warehouse.tenants import practice_settings as ps
 
 state = st.session_state
 if not ctx.may(PRACTICE_SETTINGS):

@@ -11,9 +11,10 @@ from dashboard.components import session as ctx
 from dashboard.components.forms import empty_next_run
 from dashboard.components.pages import page
 from dashboard.runtime import app_runtime
-from warehouse import documents, records
-from warehouse import formatting as fmt
-from warehouse import scheduling as sched
+from warehouse.kernel import formatting as fmt
+from warehouse.records import documents
+from warehouse.records import service as records
+from warehouse.scheduling import booking as sched
 from warehouse.schema.clinical import DISPENSING_CATEGORIES
 from warehouse.security.permissions import (
     CLIENTS_READ,

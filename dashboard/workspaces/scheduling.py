@@ -11,8 +11,8 @@ from dashboard.components import session as ctx
 from dashboard.components.agenda import timeline
 from dashboard.components.no_show import render_no_show_risks
 from models.serving import no_show_risks
-from warehouse import formatting
-from warehouse import scheduling as sched
+from warehouse.kernel import formatting
+from warehouse.scheduling import booking as sched
 from warehouse.security.permissions import CONSULT_WRITE, SCHEDULE_WRITE
 
 can_write = ctx.may(SCHEDULE_WRITE)

@@ -9,8 +9,8 @@ import streamlit as st
 from dashboard.components import session as ctx
 from dashboard.components.pages import page
 from dashboard.components.results import open_hit
-from warehouse import scheduling as sched
-from warehouse.search import SearchHit
+from warehouse.scheduling import booking as sched
+from warehouse.search.service import SearchHit
 from warehouse.security.permissions import (
     CLIENTS_READ,
     CONSULT_WRITE,

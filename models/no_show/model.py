@@ -1,6 +1,6 @@
 """No-show risk: the probability that a booked appointment is missed.
 
-Input: an appointment frame (``warehouse.eventlog.appointment_frame``) with ``practice_id``, ``appointment_id``,
+Input: an appointment frame (``warehouse.learning.eventlog.appointment_frame``) with ``practice_id``, ``appointment_id``,
 ``client_id``, ``appointment_type``, ``species``, ``booked_at``, ``starts_at`` (aware or UTC), ``status``.
 Features per appointment: lead time, local weekday/hour, month (season), appointment type, species, practice,
 and the client's history *before* the appointment starts (appointments, no-shows, cancellations, rates).

@@ -33,7 +33,7 @@ def appointment_book(
     practice_id: int = 1,
     seed: int = 0,
 ) -> pl.DataFrame:
-    """Appointments in the shape of ``warehouse.eventlog.appointment_frame`` plus ``p_true``: finished ones
+    """Appointments in the shape of ``warehouse.learning.eventlog.appointment_frame`` plus ``p_true``: finished ones
     (done / no-show / cancelled) before ``anchor``, booked ones in the weeks after it."""
     rng = random.Random(seed)
     start = anchor - dt.timedelta(days=365 * years)

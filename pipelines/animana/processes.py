@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from connectors.animana import AnimanaClient, AnimanaSettings, RetryPolicy
-from warehouse.db import make_engine
+from warehouse.kernel.db import make_engine
 
 if TYPE_CHECKING:
     from multiprocessing.queues import Queue

@@ -13,7 +13,7 @@ from pydantic import PrivateAttr
 from sqlalchemy import Engine
 
 from connectors.animana import AnimanaClient, RetryPolicy, load_settings
-from warehouse.db import app_url, make_engine
+from warehouse.kernel.db import app_url, make_engine
 
 
 class WarehouseResource(ConfigurableResource):

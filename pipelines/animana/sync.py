@@ -38,8 +38,8 @@ from sqlalchemy.orm import Session
 from connectors.animana import AnimanaClient
 from connectors.animana.mapping import map_items
 from warehouse import loaders
+from warehouse.kernel.tenancy import AccessContext, system_session, tenant_session
 from warehouse.loaders import Batch, LoadCounts, LoadTarget
-from warehouse.tenancy import AccessContext, system_session, tenant_session
 
 RESOURCE_ORDER: tuple[str, ...] = (
     "staff",

@@ -22,7 +22,7 @@ from connectors.devices.ingest import parse_raw
 from pipelines.animana.resources import WarehouseResource
 from pipelines.devices.resources import DropFoldersResource
 from warehouse.devices import reprocess_inbox
-from warehouse.tenancy import AccessContext, system_session, tenant_session
+from warehouse.kernel.tenancy import AccessContext, system_session, tenant_session
 
 __all__ = [
     "DropFolderConfig",

@@ -26,9 +26,9 @@ from pipelines.animana.partitions import animana_practices
 from pipelines.animana.resources import WarehouseResource
 from pipelines.animana.sync import RESOURCE_ORDER
 from pipelines.marts.reminders import REMINDERS_KEY
+from warehouse.kernel.tenancy import AccessContext, system_session, tenant_session
 from warehouse.marts.checks import reconcile
 from warehouse.marts.refresh import refresh_practice
-from warehouse.tenancy import AccessContext, system_session, tenant_session
 
 MARTS_KEY = AssetKey(["marts", "practice_marts"])
 

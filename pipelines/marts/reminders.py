@@ -1,6 +1,6 @@
 """Vaccination reminders of one practice, generated from its vaccinations after each Animana sync.
 
-Animana's API has no reminders; VetConnect creates them (``warehouse.reminders``). Partitioned by practice like
+Animana's API has no reminders; VetConnect creates them (``warehouse.records.reminders``). Partitioned by practice like
 the Animana assets, downstream of their vaccinations and animals, upstream of the practice marts (reminder
 compliance reads the reminders). Idempotent, so every marts run can include it.
 """
@@ -21,8 +21,8 @@ from sqlalchemy import text
 from pipelines.animana.assets import asset_key as animana_key
 from pipelines.animana.partitions import animana_practices
 from pipelines.animana.resources import WarehouseResource
-from warehouse.reminders import generate_vaccination_reminders
-from warehouse.tenancy import AccessContext, system_session, tenant_session
+from warehouse.kernel.tenancy import AccessContext, system_session, tenant_session
+from warehouse.records.reminders import generate_vaccination_reminders
 
 REMINDERS_KEY = AssetKey(["marts", "vaccination_reminders"])
 
@@ -33,7 +33,7 @@ REMINDERS_KEY = AssetKey(["marts", "vaccination_reminders"])
     deps=[animana_key("animals"), animana_key("vaccinations")],
     partitions_def=animana_practices,
     retry_policy=RetryPolicy(max_retries=2, delay=10, backoff=Backoff.EXPONENTIAL),
-    description="Vaccination reminders due from the practice's vaccinations (warehouse.reminders)",
+    description="Vaccination reminders due from the practice's vaccinations (warehouse.records.reminders)",
     compute_kind="sql",
 )
 def vaccination_reminders(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:

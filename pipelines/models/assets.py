@@ -27,7 +27,7 @@ from sqlalchemy import text
 from models.training import KINDS, decide, train
 from pipelines.animana.resources import WarehouseResource
 from pipelines.models.partitions import franchises
-from warehouse.tenancy import AccessContext, system_session, tenant_session
+from warehouse.kernel.tenancy import AccessContext, system_session, tenant_session
 
 MODEL_KEYS = {kind: AssetKey(["models", f"{kind}_model"]) for kind in KINDS}
 CHECK = "beats_current_and_baseline"

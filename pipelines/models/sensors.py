@@ -10,7 +10,7 @@ from sqlalchemy import text
 from pipelines.animana.resources import WarehouseResource
 from pipelines.models.partitions import franchises
 from pipelines.models.schedules import models_train_job
-from warehouse.tenancy import system_session
+from warehouse.kernel.tenancy import system_session
 
 LARGE_SYNC_ROWS = 5000  # rows inserted+updated+deleted by finished syncs of one franchise since the last look
 

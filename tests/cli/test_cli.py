@@ -171,7 +171,7 @@ def test_unreachable_database_url_is_one_clear_line(monkeypatch):
 
 def test_migrations_behind_is_reported_with_the_fix(server_url, monkeypatch):
     from tests.conftest import create_database, drop_database
-    from warehouse import migrate
+    from warehouse.migrations import runner as migrate
 
     url = create_database(server_url, "vc_behind")
     try:

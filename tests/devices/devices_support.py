@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 from connectors.devices.ingest import ingest_bytes
 from tests.conftest import MASTER_KEY, Database
 from warehouse.devices import RecordResult
+from warehouse.kernel.tenancy import AccessContext
 from warehouse.schema.clients import Client, ClientPatient, Patient
 from warehouse.schema.clinical import LabObservation, LabOrder
 from warehouse.schema.ingestion import DeviceMessage
-from warehouse.tenancy import AccessContext
-from warehouse.tenants import add_franchise, add_practice
+from warehouse.tenants.admin import add_franchise, add_practice
 
 TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata"
 CHIP = "528140000123456"

@@ -19,7 +19,7 @@ from connectors.devices.mllp import (
 )
 from tests.conftest import MASTER_KEY
 from tests.devices.devices_support import Clinic, make_clinic, messages, msa, observations, vet_oru, wait_for
-from warehouse.db import make_engine
+from warehouse.kernel.db import make_engine
 
 pytestmark = pytest.mark.xdist_group("devices-db")
 

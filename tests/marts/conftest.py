@@ -19,9 +19,9 @@ from connectors.animana.simulator import running_simulator  # noqa: E402
 from pipelines.animana.sync import sync_all  # noqa: E402
 from vetconnect.demo import roster_and_remind  # noqa: E402
 from vetconnect.settings import get_settings  # noqa: E402
+from warehouse.kernel.tenancy import AccessContext  # noqa: E402
 from warehouse.marts.refresh import refresh_all  # noqa: E402
 from warehouse.security.signin import PracticeChoice, SignedInUser  # noqa: E402
-from warehouse.tenancy import AccessContext  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,8 +10,8 @@ from conftest import TODAY
 from sqlalchemy import text
 
 from vetconnect.demo import roster_and_remind
-from warehouse.rosters import agenda_spans
-from warehouse.tenancy import AccessContext
+from warehouse.kernel.tenancy import AccessContext
+from warehouse.scheduling.rosters import agenda_spans
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 

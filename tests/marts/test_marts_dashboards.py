@@ -9,9 +9,9 @@ import pytest
 from conftest import run_page, signed_in
 from sqlalchemy import text
 
+from warehouse.kernel.tenancy import AccessContext
 from warehouse.marts import kpis
 from warehouse.marts.refresh import refresh_all
-from warehouse.tenancy import AccessContext
 
 START, END = dt.date(2025, 1, 1), dt.date(2026, 6, 30)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from conftest import sync
 from sqlalchemy import text
 
+from warehouse.kernel.tenancy import AccessContext
 from warehouse.marts import kpis
 from warehouse.marts.refresh import refresh_all
-from warehouse.tenancy import AccessContext
 
 # The lab article's lines per day straight from the record, told apart by the simulator's code (not by kind).
 LAB_LINES = (

@@ -38,7 +38,7 @@ def analyst_env(mart_world, monkeypatch):
 
 
 def test_the_analyst_sees_exactly_the_franchise_practices_read_only(analyst_env):
-    from warehouse import analytics
+    from warehouse.marts import analysts as analytics
 
     an = analytics.connect()
     assert set(an.practice_ids) == {p.practice_id for p in analyst_env.practices}

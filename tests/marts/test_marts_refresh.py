@@ -7,9 +7,9 @@ from conftest import sync
 from sqlalchemy import text
 
 from tests.conftest import _libpq
+from warehouse.kernel.tenancy import AccessContext
 from warehouse.marts.checks import reconcile
 from warehouse.marts.refresh import ALL_MARTS, refresh_all
-from warehouse.tenancy import AccessContext
 
 
 def snapshot(db) -> dict[str, list[tuple]]:  # noqa: ANN001

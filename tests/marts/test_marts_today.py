@@ -13,9 +13,9 @@ from conftest import run_page, signed_in
 from sqlalchemy import text
 
 from tests.factories import PASSWORD
-from warehouse import records
-from warehouse import scheduling as sched
-from warehouse.hub import today_for_user
+from warehouse.hub.service import today_for_user
+from warehouse.records import service as records
+from warehouse.scheduling import booking as sched
 from warehouse.schema.scheduling import Appointment, Resource
 from warehouse.security.accounts import access_context_for_user, add_user
 

@@ -15,12 +15,12 @@ from typer.testing import CliRunner
 
 from vetconnect.cli import app
 from vetconnect.settings import get_settings
+from warehouse.kernel.tenancy import AccessContext
 from warehouse.marts.refresh import refresh_all
-from warehouse.reminders import generate_vaccination_reminders
-from warehouse.rosters import RosterError, WeeklyShift, create_roster, parse_week
+from warehouse.records.reminders import generate_vaccination_reminders
+from warehouse.scheduling.rosters import RosterError, WeeklyShift, create_roster, parse_week
 from warehouse.schema.scheduling import Resource
-from warehouse.tenancy import AccessContext
-from warehouse.tenants import add_franchise, add_practice
+from warehouse.tenants.admin import add_franchise, add_practice
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 

@@ -13,8 +13,8 @@ from pipelines.definitions import defs
 from pipelines.models.assets import franchise_models
 from pipelines.models.partitions import franchises
 from pipelines.models.sensors import models_after_large_sync_sensor, models_franchises_sensor
-from warehouse import model_store
-from warehouse.tenancy import AccessContext
+from warehouse.kernel.tenancy import AccessContext
+from warehouse.learning import model_store
 
 
 @pytest.fixture

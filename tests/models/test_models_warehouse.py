@@ -14,9 +14,9 @@ from models import serving, training
 from models.artifacts import TamperedArtifact
 from models.eventlog import END
 from models.no_show.model import NoShowModel, calibration, elevated, features, labelled
-from warehouse import model_store
-from warehouse.eventlog import appointment_frame, care_episode_log
-from warehouse.tenancy import AccessContext
+from warehouse.kernel.tenancy import AccessContext
+from warehouse.learning import model_store
+from warehouse.learning.eventlog import appointment_frame, care_episode_log
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,11 @@ from sqlalchemy import text
 
 from models import serving, training
 from models.work_sessions import CLINICAL, SESSION_GAP, split_sessions, work_session_log
-from warehouse import model_store, records, scheduling
-from warehouse.eventlog import care_episode_log
-from warehouse.tenancy import AccessContext
+from warehouse.kernel.tenancy import AccessContext
+from warehouse.learning import model_store
+from warehouse.learning.eventlog import care_episode_log
+from warehouse.records import service as records
+from warehouse.scheduling import booking as scheduling
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from connectors.animana import AnimanaClient, RetryPolicy, load_settings
 from connectors.animana.simulator import RunningSimulator
 from pipelines.animana.sync import RESOURCE_ORDER, LinkedPractice, drift, linked_practices
-from warehouse.tenants import add_franchise, add_practice
+from warehouse.tenants.admin import add_franchise, add_practice
 
 MASTER_KEY = bytes(range(32))
 SECRET = "s3cr3t-Animana-Sync-Test"

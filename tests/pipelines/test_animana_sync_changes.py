@@ -79,7 +79,7 @@ CHILD = """
 import sys
 from connectors.animana import AnimanaClient, load_settings
 from pipelines.animana.sync import linked_practices, sync_all
-from warehouse.db import app_url, make_engine
+from warehouse.kernel.db import app_url, make_engine
 admin = make_engine(sys.argv[1])
 app = make_engine(app_url(sys.argv[1]))
 client = AnimanaClient(load_settings(page_size=7))

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from connectors.animana import NotFound
 from pipelines.animana.sync import LinkedPractice, in_transaction, sync_all
-from warehouse.tenancy import AccessContext, tenant_session
+from warehouse.kernel.tenancy import AccessContext, tenant_session
 
 
 def test_worker_processes_reach_the_same_state_as_one_practice_at_a_time(animana_world, other_db):

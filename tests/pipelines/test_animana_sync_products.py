@@ -9,9 +9,9 @@ from sqlalchemy import text
 
 from connectors.animana.simulator.catalog import PRODUCTS
 from pipelines.animana.sync import sync_all
-from warehouse import records
-from warehouse.records import Actor, RecordsError
-from warehouse.tenancy import AccessContext
+from warehouse.kernel.tenancy import AccessContext
+from warehouse.records import service as records
+from warehouse.records.service import Actor, RecordsError
 
 PRODUCTS_OF = "SELECT code, kind, species FROM product WHERE franchise_id = :f"
 

@@ -13,9 +13,9 @@ import psycopg
 from sqlalchemy import text
 
 from warehouse import loaders
+from warehouse.kernel.tenancy import AccessContext
 from warehouse.loaders import Batch, ClientRow, InvoiceRow, LoadTarget, PatientRow
-from warehouse.tenancy import AccessContext
-from warehouse.tenants import add_franchise, add_practice
+from warehouse.tenants.admin import add_franchise, add_practice
 
 MASTER_KEY = bytes(range(32))
 

@@ -8,9 +8,9 @@ import datetime as dt
 from sqlalchemy import text
 
 from warehouse import loaders
+from warehouse.kernel.tenancy import AccessContext
 from warehouse.loaders import AppointmentRow, Batch, LoadTarget, ResourceRow
-from warehouse.tenancy import AccessContext
-from warehouse.tenants import add_franchise, add_practice
+from warehouse.tenants.admin import add_franchise, add_practice
 
 MASTER_KEY = bytes(range(32))
 START = dt.datetime(2025, 3, 3, 9, 0, tzinfo=dt.UTC)

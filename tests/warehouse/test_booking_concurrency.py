@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.factories import TZ, build_world
-from warehouse.scheduling import BookingConflict, BookingRequest, book_appointment
+from warehouse.scheduling.booking import BookingConflict, BookingRequest, book_appointment
 from warehouse.schema.scheduling import Appointment
 from warehouse.security.accounts import access_context_for_user
 

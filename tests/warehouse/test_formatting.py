@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from warehouse import formatting as nl
+from warehouse.kernel import formatting as nl
 
 
 def test_numbers_money_and_percentages_read_the_dutch_way():

@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, pool
 
 from tests.conftest import _libpq, create_database, drop_database
-from warehouse import migrate
+from warehouse.migrations import runner as migrate
 from warehouse.schema import Base, tenancy_of
 
 security = importlib.import_module("warehouse.migrations.versions.0002_tenancy_security")

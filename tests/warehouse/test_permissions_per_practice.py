@@ -28,9 +28,12 @@ from tests.conftest import MASTER_KEY, Database
 from tests.devices.devices_support import Clinic, ingest, vet_oru
 from tests.factories import TZ, PracticeRows
 from vetconnect.device_parsing import device_parser
-from warehouse import devices, documents, practice_settings, records
-from warehouse import scheduling as sched
+from warehouse import devices
 from warehouse.billing import invoicing as inv
+from warehouse.kernel.tenancy import AccessContext
+from warehouse.records import documents
+from warehouse.records import service as records
+from warehouse.scheduling import booking as sched
 from warehouse.schema.billing import ProductPriceOverride
 from warehouse.schema.clinical import Visit
 from warehouse.schema.scheduling import Appointment, AppointmentTypeOverride
@@ -49,7 +52,7 @@ from warehouse.security.permissions import (
     NotPermitted,
     permissions_for,
 )
-from warehouse.tenancy import AccessContext
+from warehouse.tenants import practice_settings
 
 WAREHOUSE = Path(__file__).resolve().parents[2] / "warehouse"
 DAY = dt.datetime(2026, 11, 10, tzinfo=TZ)  # the factories' appointment day (the vet's shift 08:00-17:00)
@@ -100,35 +103,35 @@ Call = Callable[[Session, Actor, Prep], object]
 
 # service -> (the permissions it needs at the practice it writes, a valid call of it there)
 SERVICES: dict[str, tuple[frozenset[str], Call]] = {
-    "warehouse.scheduling.book": (frozenset({SCHEDULE_WRITE}), lambda s, a, p: sched.book(
+    "warehouse.scheduling.booking.book": (frozenset({SCHEDULE_WRITE}), lambda s, a, p: sched.book(
         s, a, practice_id=p.rows.practice_id, appointment_type_id=p.type_id, resource_id=p.rows.resource_id,
         starts_at=DAY.replace(hour=14), patient_id=p.rows.patient_id)),
-    "warehouse.scheduling.reschedule": (frozenset({SCHEDULE_WRITE}), lambda s, a, p: sched.reschedule(
+    "warehouse.scheduling.booking.reschedule": (frozenset({SCHEDULE_WRITE}), lambda s, a, p: sched.reschedule(
         s, a, practice_id=p.rows.practice_id, appointment_id=p.rows.appointment_id, starts_at=DAY.replace(hour=10))),
-    "warehouse.scheduling.cancel": (frozenset({SCHEDULE_WRITE}), lambda s, a, p: sched.cancel(
+    "warehouse.scheduling.booking.cancel": (frozenset({SCHEDULE_WRITE}), lambda s, a, p: sched.cancel(
         s, a, practice_id=p.rows.practice_id, appointment_id=p.rows.appointment_id, reason="Ziek")),
-    "warehouse.scheduling.mark_no_show": (frozenset({SCHEDULE_WRITE}), lambda s, a, p: sched.mark_no_show(
+    "warehouse.scheduling.booking.mark_no_show": (frozenset({SCHEDULE_WRITE}), lambda s, a, p: sched.mark_no_show(
         s, a, practice_id=p.rows.practice_id, appointment_id=p.rows.appointment_id)),
-    "warehouse.scheduling.check_in": (frozenset({SCHEDULE_WRITE}), lambda s, a, p: sched.check_in(
+    "warehouse.scheduling.booking.check_in": (frozenset({SCHEDULE_WRITE}), lambda s, a, p: sched.check_in(
         s, a, practice_id=p.rows.practice_id, appointment_id=p.rows.appointment_id)),
-    "warehouse.scheduling.start_consult": (frozenset({CONSULT_WRITE}), lambda s, a, p: sched.start_consult(
+    "warehouse.scheduling.booking.start_consult": (frozenset({CONSULT_WRITE}), lambda s, a, p: sched.start_consult(
         s, a, practice_id=p.rows.practice_id, appointment_id=p.checked_in_id)),
-    "warehouse.scheduling.finish_consult": (frozenset({CONSULT_WRITE}), lambda s, a, p: sched.finish_consult(
+    "warehouse.scheduling.booking.finish_consult": (frozenset({CONSULT_WRITE}), lambda s, a, p: sched.finish_consult(
         s, a, practice_id=p.rows.practice_id, appointment_id=p.in_consult_id)),
-    "warehouse.records.write_consult": (frozenset({CONSULT_WRITE, RECORDS_WRITE}), lambda s, a, p: records.write_consult(
+    "warehouse.records.service.write_consult": (frozenset({CONSULT_WRITE, RECORDS_WRITE}), lambda s, a, p: records.write_consult(
         s, a, practice_id=p.rows.practice_id, appointment_id=p.checked_in_id,
         note=records.ConsultNote(subjective="Eet slecht"))),
-    "warehouse.records.record_vaccination": (frozenset({RECORDS_WRITE}), lambda s, a, p: records.record_vaccination(
+    "warehouse.records.service.record_vaccination": (frozenset({RECORDS_WRITE}), lambda s, a, p: records.record_vaccination(
         s, a, practice_id=p.rows.practice_id, patient_id=p.rows.patient_id, protocol_id=p.protocol_id,
         given_on=TODAY, today=TODAY)),
     # A free-typed VRIJ medicine needs the clinical record; a UDD one a veterinarian as well (see below).
-    "warehouse.records.prescribe": (frozenset({RECORDS_WRITE}), lambda s, a, p: records.prescribe(
+    "warehouse.records.service.prescribe": (frozenset({RECORDS_WRITE}), lambda s, a, p: records.prescribe(
         s, a, practice_id=p.rows.practice_id, patient_id=p.rows.patient_id, quantity="1",
         product_name="Testmiddel zonder registratie", dispensing_category="VRIJ")),
-    "warehouse.documents.upload_document": (frozenset({RECORDS_WRITE}), lambda s, a, p: documents.upload_document(
+    "warehouse.records.documents.upload_document": (frozenset({RECORDS_WRITE}), lambda s, a, p: documents.upload_document(
         s, a, practice_id=p.rows.practice_id, patient_id=p.rows.patient_id, filename="scan.png", content=PNG,
         master_key=MASTER_KEY)),
-    "warehouse.documents.read_document": (frozenset({RECORDS_READ}), lambda s, a, p: documents.read_document(
+    "warehouse.records.documents.read_document": (frozenset({RECORDS_READ}), lambda s, a, p: documents.read_document(
         s, a, practice_id=p.rows.practice_id, document_id=p.document_id, master_key=MASTER_KEY)),
     "warehouse.billing.invoicing.create_draft": (frozenset({BILLING_WRITE}), lambda s, a, p: inv.create_draft(
         s, a, practice_id=p.rows.practice_id, client_id=p.rows.client_id)),
@@ -149,17 +152,17 @@ SERVICES: dict[str, tuple[frozenset[str], Call]] = {
         s, a, practice_id=p.rows.practice_id, invoice_id=p.issued_id, issued_on=TODAY)),
     "warehouse.devices.resolve_inbox": (frozenset({DEVICE_INBOX}), lambda s, a, p: devices.resolve_inbox(
         s, p.inbox_message_id, p.rows.patient_id, a, parser=device_parser(), master_key=MASTER_KEY)),
-    "warehouse.practice_settings.save_practice_details": (frozenset({PRACTICE_SETTINGS}), lambda s, a, p: (
+    "warehouse.tenants.practice_settings.save_practice_details": (frozenset({PRACTICE_SETTINGS}), lambda s, a, p: (
         practice_settings.save_practice_details(s, a, practice_id=p.rows.practice_id, values={
             "address": "Oudegracht 12", "postcode": "3511 AR", "city": "Utrecht", "vat_number": "NL812345678B02",
             "kvk_number": "87654321", "iban": "NL91ABNA0417164300"}))),
-    "warehouse.practice_settings.set_up_invoice_series": (frozenset({PRACTICE_SETTINGS}), lambda s, a, p: (
+    "warehouse.tenants.practice_settings.set_up_invoice_series": (frozenset({PRACTICE_SETTINGS}), lambda s, a, p: (
         practice_settings.set_up_invoice_series(s, a, practice_id=p.rows.practice_id, prefix="VC", per_year=True,
                                                 width=5, today=TODAY, confirmed=True))),
 }  # fmt: skip
 # Further calls of a listed service that need more: prescribing a UDD medicine.
 EXTRA_CALLS: dict[str, tuple[frozenset[str], Call]] = {
-    "warehouse.records.prescribe (UDD)": (frozenset({RECORDS_WRITE, PRESCRIBE_VET_ONLY}), lambda s, a, p: records.prescribe(
+    "warehouse.records.service.prescribe (UDD)": (frozenset({RECORDS_WRITE, PRESCRIBE_VET_ONLY}), lambda s, a, p: records.prescribe(
         s, a, practice_id=p.rows.practice_id, patient_id=p.rows.patient_id, quantity="1",
         product_name="Testmiddel zonder registratie", dispensing_category="UDD")),
 }  # fmt: skip

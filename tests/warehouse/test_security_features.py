@@ -10,10 +10,10 @@ from sqlalchemy import select, text
 
 from tests.conftest import MASTER_KEY, _libpq, as_role
 from tests.factories import cipher_for
-from warehouse.crypto import DecryptionError, normalise_phone, unwrap_data_key
+from warehouse.kernel.crypto import DecryptionError, normalise_phone, unwrap_data_key
+from warehouse.kernel.tenancy import AccessContext
 from warehouse.schema.clients import Client
 from warehouse.schema.tenancy import TenantDataKey
-from warehouse.tenancy import AccessContext
 
 
 def test_client_pii_is_stored_only_as_ciphertext_and_found_by_blind_index(world_db):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import delete, update
 
 from warehouse.billing.balances import client_balances
+from warehouse.kernel.tenancy import AccessContext
 from warehouse.schema.billing import Payment, ProductPriceOverride
 from warehouse.schema.scheduling import AppointmentTypeOverride
-from warehouse.shared_resources import effective_appointment_types, effective_prices
-from warehouse.tenancy import AccessContext
+from warehouse.tenants.shared_resources import effective_appointment_types, effective_prices
 
 
 def test_practice_overrides_replace_franchise_values_and_others_inherit(world_db):

@@ -7,8 +7,8 @@ import pytest
 from psycopg import sql
 
 from tests.conftest import as_role
+from warehouse.kernel.tenancy import AccessContext
 from warehouse.schema import Base, tenancy_of
-from warehouse.tenancy import AccessContext
 
 PRACTICE_TABLES = sorted(t.name for t in Base.metadata.sorted_tables if tenancy_of(t.info) == "practice")
 FRANCHISE_TABLES = sorted(t.name for t in Base.metadata.sorted_tables if tenancy_of(t.info) == "franchise")

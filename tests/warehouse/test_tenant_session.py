@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import event, func, select, text
 
+from warehouse.kernel.tenancy import AccessContext, tenant_session
 from warehouse.schema.clients import Patient
 from warehouse.schema.scheduling import Appointment
-from warehouse.tenancy import AccessContext, tenant_session
 
 
 def test_orm_statements_get_a_literal_practice_filter_so_partitions_prune_at_plan_time(world_db):

@@ -16,7 +16,7 @@ from warehouse.billing.vat import (
     round_cents,
     vat_rate_for,
 )
-from warehouse.validation import InvalidMicrochip, normalise_microchip
+from warehouse.kernel.validation import InvalidMicrochip, normalise_microchip
 
 valid_prefix = st.integers(min_value=1, max_value=998).map(lambda n: f"{n:03d}")
 valid_chip = st.tuples(valid_prefix, st.text("0123456789", min_size=12, max_size=12)).map("".join)

@@ -20,7 +20,7 @@ from tests.conftest import MASTER_KEY
 from warehouse.billing import invoicing as inv
 from warehouse.billing import numbering
 from warehouse.billing.pdf import invoice_pdf
-from warehouse.records import Actor
+from warehouse.records.service import Actor
 from warehouse.schema.billing import Invoice, InvoiceLineRemoval, InvoiceSeries, Product
 from warehouse.schema.clinical import LabOrder, Prescription, Vaccination, VaccineProtocol, Visit
 from warehouse.schema.tenancy import Tenant
@@ -308,8 +308,8 @@ def test_the_pdf_carries_the_practices_registrations_and_the_patient(ws_db, tmp_
 def test_what_the_vet_records_during_the_consult_is_on_the_invoice_made_from_the_visit(ws_db):
     """Through the services the pages call: the vaccination and prescriptions recorded while the patient is in
     consult (no visit named by the page) belong to today's visit, so its invoice holds them."""
-    from warehouse import records
-    from warehouse import scheduling as sched
+    from warehouse.records import service as records
+    from warehouse.scheduling import booking as sched
 
     a1 = ws_db.world.practices["a1"]
     appointment_id = ws_db.week.today_appointment["a1"]

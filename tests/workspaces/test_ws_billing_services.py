@@ -19,7 +19,7 @@ from warehouse.billing import invoicing as inv
 from warehouse.billing.balances import client_balances
 from warehouse.billing.pdf import invoice_pdf
 from warehouse.billing.vat import line_amounts
-from warehouse.records import Actor
+from warehouse.records.service import Actor
 from warehouse.schema.billing import Invoice, InvoiceLine, Product
 from warehouse.schema.clinical import Prescription, Visit
 from warehouse.security.accounts import access_context_for_user

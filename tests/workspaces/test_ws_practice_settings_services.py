@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import ProgrammingError
 
-from warehouse import practice_settings as ps
 from warehouse.billing import invoicing as inv
 from warehouse.billing import numbering
 from warehouse.schema.billing import Invoice
@@ -19,6 +18,7 @@ from warehouse.schema.operations import AuditLog
 from warehouse.schema.tenancy import Tenant
 from warehouse.security.accounts import access_context_for_user
 from warehouse.security.permissions import Actor, NotPermitted
+from warehouse.tenants import practice_settings as ps
 
 MANAGER = frozenset({"practice_manager"})
 TODAY = dt.date(2026, 12, 3)

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from warehouse import records
-from warehouse.records import CATEGORY_RANK, Actor, RecordsError
+from warehouse.records import service as records
+from warehouse.records.service import CATEGORY_RANK, Actor, RecordsError
 from warehouse.schema.billing import Product
 from warehouse.schema.clinical import DISPENSING_CATEGORIES, Prescription, Reminder, Vaccination
 from warehouse.security.accounts import access_context_for_user

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.factories import TZ
 from tests.workspaces.conftest import RECEPTIONIST, click, sign_in
-from warehouse import formatting
+from warehouse.kernel import formatting
 from warehouse.schema.scheduling import Appointment
 
 

@@ -11,9 +11,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 
 from tests.conftest import MASTER_KEY
+from warehouse.kernel.tenancy import AccessContext
 from warehouse.schema.clients import Client, ClientPatient, Patient
-from warehouse.search import search
-from warehouse.tenancy import AccessContext
+from warehouse.search.service import search
 
 
 def _titles(results, kind):  # noqa: ANN001, ANN202

@@ -10,12 +10,12 @@ from sqlalchemy import select, text
 
 from tests.conftest import MASTER_KEY
 from tests.factories import PASSWORD, TZ
-from warehouse import scheduling as sched
-from warehouse.hub import open_patient, today_for_user
+from warehouse.hub.service import open_patient, today_for_user
+from warehouse.scheduling import booking as sched
 from warehouse.schema.operations import Event
 from warehouse.schema.scheduling import Appointment
 from warehouse.schema.tenancy import AppUser
-from warehouse.search import search
+from warehouse.search.service import search
 from warehouse.security import self_service, signin
 from warehouse.security.accounts import access_context_for_user
 from warehouse.security.mfa import decrypt_secret

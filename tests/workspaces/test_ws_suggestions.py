@@ -15,10 +15,10 @@ from models.eventlog import LogColumns, normalise
 from models.next_action import NextActionModel
 from models.training import CARE_ATTRS
 from tests.workspaces.conftest import RECEPTIONIST, sign_in
-from warehouse import formatting as fmt
-from warehouse import model_store
-from warehouse.search import SearchHit
-from warehouse.tenancy import AccessContext
+from warehouse.kernel import formatting as fmt
+from warehouse.kernel.tenancy import AccessContext
+from warehouse.learning import model_store
+from warehouse.search.service import SearchHit
 
 # Care episodes after a booking: most are attended, some missed; an attended consult ends in one of three ways.
 ROUTES = (

@@ -30,7 +30,7 @@ from warehouse.billing.vat import (
     round_cents,
     vat_rate_for,
 )
-from warehouse.records import Actor, RecordsError, client_balance, client_name, parse_quantity
+from warehouse.records.service import Actor, RecordsError, client_balance, client_name, parse_quantity
 from warehouse.schema.billing import (
     PAYMENT_METHODS,
     Invoice,
@@ -43,7 +43,7 @@ from warehouse.schema.clients import Client, ClientPatient, Patient
 from warehouse.schema.clinical import LabOrder, Prescription, Vaccination, Visit
 from warehouse.schema.tenancy import AppUser, Tenant
 from warehouse.security.permissions import BILLING_WRITE, require
-from warehouse.shared_resources import EffectivePrice, effective_prices
+from warehouse.tenants.shared_resources import EffectivePrice, effective_prices
 
 DRAFT_PREFIX = numbering.DRAFT_PREFIX
 CONSULT_CODE = "C-CONS"

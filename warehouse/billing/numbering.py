@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from warehouse.records import RecordsError
+from warehouse.records.service import RecordsError
 from warehouse.schema.billing import Invoice, InvoiceSeries
 
 DRAFT_PREFIX = "CONCEPT-"

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from warehouse.billing.invoicing import InvoiceView, invoice_view
-from warehouse.records import cipher
+from warehouse.records.service import cipher
 from warehouse.schema.clients import Client
 from warehouse.schema.tenancy import Tenant
 

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from warehouse.tenancy import AccessContext, system_session, tenant_session
+from warehouse.kernel.tenancy import AccessContext, system_session, tenant_session
 
 DAY_MARTS = (
     "mart_practice_day",

@@ -1,7 +1,7 @@
 """Owners (clients), their animals (patients), who owns whom, and weight history.
 
 Client PII (email, phone, street address, IBAN) is stored only encrypted with the practice's data key;
-``*_bidx`` columns hold a keyed hash for exact lookups (see warehouse.crypto).
+``*_bidx`` columns hold a keyed hash for exact lookups (see warehouse.kernel.crypto).
 """
 
 from __future__ import annotations

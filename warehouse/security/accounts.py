@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from warehouse.kernel.tenancy import AccessContext
 from warehouse.schema.tenancy import ROLES, AppUser, Membership, Tenant
 from warehouse.security.passwords import check_policy, hash_password
-from warehouse.tenancy import AccessContext
 
 FRANCHISE_ROLES = frozenset({"franchise_admin", "franchise_manager", "analyst"})
 

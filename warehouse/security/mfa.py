@@ -17,7 +17,7 @@ import qrcode
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from warehouse.crypto import DecryptionError
+from warehouse.kernel.crypto import DecryptionError
 
 ISSUER = "VetConnect"
 _FORMAT_V1 = b"\x01"

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session
 
+from warehouse.kernel.tenancy import system_session
 from warehouse.schema.tenancy import AppUser, Membership, OidcIdentity
 from warehouse.security import mfa
 from warehouse.security.accounts import AccountError
@@ -35,7 +36,6 @@ from warehouse.security.signin import (
     SignedInUser,
     succeed,
 )
-from warehouse.tenancy import system_session
 
 ID_TOKEN_MAX_AGE = dt.timedelta(minutes=5)
 # RFC 8176 authentication method references that mean a second factor was used at the provider.

@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from warehouse.kernel.tenancy import AccessContext, system_session
 from warehouse.schema.tenancy import AppUser, Membership, Tenant, UserSession
 from warehouse.security import mfa
 from warehouse.security.accounts import FRANCHISE_ROLES, roles_by_practice
 from warehouse.security.passwords import hash_password, needs_rehash, verify_password
 from warehouse.security.permissions import Actor, permissions_at
 from warehouse.security.sessions import SessionCheck, check_session, open_session
-from warehouse.tenancy import AccessContext, system_session
 
 MFA_REQUIRED_ROLES = frozenset({"franchise_admin", "franchise_manager", "practice_manager"})
 MAX_FAILED_SIGN_INS = 5

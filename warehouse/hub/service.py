@@ -10,9 +10,9 @@ import polars as pl
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from warehouse import formatting as fmt
-from warehouse.audit import record
-from warehouse.search import SearchHit
+from warehouse.kernel import formatting as fmt
+from warehouse.kernel.audit import record
+from warehouse.search.service import SearchHit
 
 _OVERVIEW = text(
     """
@@ -212,7 +212,7 @@ def today_for_user(
     """The hub's "today": the user's agenda (their own column when they are bookable staff), the waiting
     room in numbers, and the user's own open tasks (by role) in the practices of the session's access context."""
     # Custom plans only (transaction-local): a generic plan of a prepared statement cannot prune the
-    # appointment and visit partitions to the visible practices (see warehouse.search).
+    # appointment and visit partitions to the visible practices (see warehouse.search.service).
     practices = list(session.execute(
         text("SELECT app_practice_ids(), set_config('plan_cache_mode', 'force_custom_plan', true)")
     ).one()[0] or [])  # fmt: skip

@@ -16,11 +16,11 @@ import polars as pl
 from sqlalchemy import Row, Select, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from warehouse import formatting as fmt
-from warehouse import scheduling as sched
-from warehouse.audit import record
 from warehouse.billing.balances import OWED_STATUSES
-from warehouse.crypto import FieldCipher, unwrap_data_key
+from warehouse.kernel import formatting as fmt
+from warehouse.kernel.audit import record
+from warehouse.kernel.crypto import FieldCipher, unwrap_data_key
+from warehouse.scheduling import booking as sched
 from warehouse.schema.billing import Product
 from warehouse.schema.clients import Client, ClientPatient, Patient
 from warehouse.schema.clinical import (

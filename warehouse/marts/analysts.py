@@ -4,7 +4,7 @@
 and the non-secret record) and scopes every transaction to the practices of the analyst's memberships — the
 same policies that protect the app. Notebooks call these functions; no credentials or SQL live in notebooks.
 
-    from warehouse import analytics
+    from warehouse.marts import analysts as analytics
     an = analytics.connect()            # VETCONNECT_ANALYST (user name) and DATABASE_URL from the environment
     an.benchmark(start, end)            # KPIs per practice
 """
@@ -22,11 +22,11 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from warehouse.db import make_engine, normalise_url
+from warehouse.kernel.db import make_engine, normalise_url
+from warehouse.kernel.tenancy import AccessContext, apply_context, system_session
 from warehouse.marts import kpis
 from warehouse.migrations.ddl import ANALYST_ROLE
 from warehouse.security.accounts import practice_ids_for_user
-from warehouse.tenancy import AccessContext, apply_context, system_session
 
 ANALYST_ROLES = frozenset({"analyst", "franchise_admin", "franchise_manager"})
 

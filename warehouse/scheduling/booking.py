@@ -14,13 +14,13 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from warehouse import formatting
+from warehouse.kernel import formatting
 from warehouse.schema.clients import ClientPatient, Patient
 from warehouse.schema.operations import Event
 from warehouse.schema.scheduling import SLOT_HOLDING_STATUSES, Appointment, Resource, StaffShift
 from warehouse.security.permissions import CONSULT_WRITE, SCHEDULE_WRITE, Actor, require
-from warehouse.shared_resources import EffectiveAppointmentType as AppointmentTypeView
-from warehouse.shared_resources import effective_appointment_types
+from warehouse.tenants.shared_resources import EffectiveAppointmentType as AppointmentTypeView
+from warehouse.tenants.shared_resources import effective_appointment_types
 
 # Messages show local time; every demo and Animana practice is Dutch (tenant.timezone holds it per practice).
 PRACTICE_TZ = ZoneInfo("Europe/Amsterdam")

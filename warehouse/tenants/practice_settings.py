@@ -16,10 +16,10 @@ import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from warehouse.audit import record
 from warehouse.billing import numbering
 from warehouse.billing.invoicing import PRACTICE_DETAILS, practice_detail_errors
-from warehouse.records import RecordsError
+from warehouse.kernel.audit import record
+from warehouse.records.service import RecordsError
 from warehouse.schema.operations import AuditLog
 from warehouse.schema.tenancy import AppUser, Tenant
 from warehouse.security.permissions import PRACTICE_SETTINGS, Actor, require

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from warehouse.crypto import new_data_key, wrap_data_key
+from warehouse.kernel.crypto import new_data_key, wrap_data_key
 from warehouse.schema.tenancy import MODULES, PracticeModuleMode, Tenant, TenantDataKey
 
 

@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from warehouse.audit import record
-from warehouse.crypto import DecryptionError
-from warehouse.records import Actor, RecordsError, _require_patient, cipher
+from warehouse.kernel.audit import record
+from warehouse.kernel.crypto import DecryptionError
+from warehouse.records.service import Actor, RecordsError, _require_patient, cipher
 from warehouse.schema.clinical import Document
 from warehouse.schema.ingestion import DocumentContent
 from warehouse.security.permissions import RECORDS_READ, RECORDS_WRITE, require

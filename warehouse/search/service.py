@@ -27,8 +27,8 @@ from functools import lru_cache
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from warehouse.crypto import FieldCipher, normalise_email, normalise_phone, unwrap_data_key
-from warehouse.scheduling import PRACTICE_TZ as _TZ
+from warehouse.kernel.crypto import FieldCipher, normalise_email, normalise_phone, unwrap_data_key
+from warehouse.scheduling.booking import PRACTICE_TZ as _TZ
 
 KINDS = ("client", "patient", "appointment", "invoice")
 WORD_SIMILARITY_THRESHOLD = 0.5
