@@ -706,10 +706,11 @@ def build_ack(
         if not str(source[0](10)).strip():
             raise DeviceParseError([FieldIssue("MSH-10", 1, "empty")])
         ack = source.create_ack(ack_code=code, message_id=control_id or _new_control_id())
-    except Exception:  # any failure here means "no usable MSH": fall back to a standalone NACK
-        return build_garbage_nack(
-            raw, text or "message could not be read", issues, code="AR" if code == "AA" else code
-        )
+    except Exception:  # the library cannot answer this header: fall back to a standalone acknowledgement
+        # AA is asked for only after the message was stored; turning it into a reject would make the sender
+        # resend results that are already loaded (a header like MSH-9 "ORU" without trigger gets here).
+        fallback_text = text or ("accepted" if code == "AA" else "message could not be read")
+        return build_garbage_nack(raw, fallback_text, issues, code=code)
     msa = ack.segment("MSA")
     if text:
         msa.assign_field(ack.escape(text[:500]), 3)

@@ -259,3 +259,12 @@ def test_timestamps() -> None:
     for bad in ("2024-03-14", "20240230", "2024031410150+2500", "abc"):
         with pytest.raises(ValueError, match="'"):
             parse_timestamp(bad)
+
+
+def test_an_accepted_message_whose_header_the_library_cannot_answer_is_still_acknowledged_aa() -> None:
+    # Found by the fuzz test: junk inside MSH-9 left "ORU" without trigger event; the message loaded, yet the
+    # answer was a reject (AR), which makes a sender resend results that are already stored.
+    raw = b"MSH|^~\\&|LAB|LAB|VC|VC|20240101||ORU|\x00^R01|P|2.5.1\rPID|||1\r"
+    ack = build_ack(raw, "AA").split("\r")
+    assert ack[1].startswith("MSA|AA")
+    assert build_ack(b"not hl7 at all", "AE", "bad").split("\r")[1].startswith("MSA|AE")
