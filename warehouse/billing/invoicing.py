@@ -30,6 +30,7 @@ from warehouse.billing.vat import (
     round_cents,
     vat_rate_for,
 )
+from warehouse.kernel.errors import DomainError
 from warehouse.records.service import Actor, RecordsError, client_balance, client_name, parse_quantity
 from warehouse.schema.billing import (
     PAYMENT_METHODS,
@@ -51,7 +52,7 @@ PAYMENT_TERM_DAYS = 14
 MAX_REASON = 200
 
 
-class BillingError(RecordsError):
+class BillingError(DomainError):
     """Input or a state the billing rules refuse; ``field`` names the form field."""
 
 
@@ -252,9 +253,7 @@ def validate_line(quantity: str | Decimal, unit_price_cents: int, discount_perce
     field that is wrong."""
     try:
         amount = parse_quantity(quantity)
-    except BillingError:
-        raise
-    except RecordsError as exc:
+    except RecordsError as exc:  # the records rule for a quantity, reported as billing's
         raise BillingError(exc.field, str(exc)) from None
     return amount, discount_cents(amount, unit_price_cents, percent=discount_percent, cents=discount_cents_)
 

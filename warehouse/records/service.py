@@ -20,6 +20,7 @@ from warehouse.billing.balances import OWED_STATUSES
 from warehouse.kernel import formatting as fmt
 from warehouse.kernel.audit import record
 from warehouse.kernel.crypto import FieldCipher, unwrap_data_key
+from warehouse.kernel.errors import DomainError
 from warehouse.scheduling import booking as sched
 from warehouse.schema.billing import Product
 from warehouse.schema.clients import Client, ClientPatient, Patient
@@ -41,12 +42,8 @@ DUE_SOON_DAYS = 30
 VACCINATION_TEMPLATE_CODE = "vacc"
 
 
-class RecordsError(ValueError):
+class RecordsError(DomainError):
     """Input the records rules refuse; ``field`` names the form field the message belongs to."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 # --- reading ----------------------------------------------------------------------------------------------------
