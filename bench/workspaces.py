@@ -36,12 +36,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.tenancy import add_bench_franchise, add_bench_practice, libpq, percentile, progress, server_url  # noqa: E402
 from warehouse.billing import invoicing  # noqa: E402
 from warehouse.billing.balances import client_balances  # noqa: E402
+from warehouse.clients.card import client_card  # noqa: E402
 from warehouse.hub.service import open_patient, today_for_user  # noqa: E402
 from warehouse.kernel.crypto import FieldCipher, unwrap_data_key  # noqa: E402
 from warehouse.kernel.db import app_url, make_engine  # noqa: E402
 from warehouse.kernel.tenancy import AccessContext, tenant_session  # noqa: E402
 from warehouse.migrations import runner as migrate
-from warehouse.records.service import client_card, patient_record  # noqa: E402
+from warehouse.records.patient_record import patient_record  # noqa: E402
 from warehouse.scheduling.booking import (  # noqa: E402
     PRACTICE_TZ,
     Actor,

@@ -31,8 +31,7 @@ from vetconnect.device_parsing import device_parser
 from warehouse import devices
 from warehouse.billing import invoicing as inv
 from warehouse.kernel.tenancy import AccessContext
-from warehouse.records import documents
-from warehouse.records import service as records
+from warehouse.records import consults, documents, prescriptions, vaccinations
 from warehouse.scheduling import booking as sched
 from warehouse.schema.billing import ProductPriceOverride
 from warehouse.schema.clinical import Visit
@@ -118,14 +117,14 @@ SERVICES: dict[str, tuple[frozenset[str], Call]] = {
         s, a, practice_id=p.rows.practice_id, appointment_id=p.checked_in_id)),
     "warehouse.scheduling.booking.finish_consult": (frozenset({CONSULT_WRITE}), lambda s, a, p: sched.finish_consult(
         s, a, practice_id=p.rows.practice_id, appointment_id=p.in_consult_id)),
-    "warehouse.records.service.write_consult": (frozenset({CONSULT_WRITE, RECORDS_WRITE}), lambda s, a, p: records.write_consult(
+    "warehouse.records.consults.write_consult": (frozenset({CONSULT_WRITE, RECORDS_WRITE}), lambda s, a, p: consults.write_consult(
         s, a, practice_id=p.rows.practice_id, appointment_id=p.checked_in_id,
-        note=records.ConsultNote(subjective="Eet slecht"))),
-    "warehouse.records.service.record_vaccination": (frozenset({RECORDS_WRITE}), lambda s, a, p: records.record_vaccination(
+        note=consults.ConsultNote(subjective="Eet slecht"))),
+    "warehouse.records.vaccinations.record_vaccination": (frozenset({RECORDS_WRITE}), lambda s, a, p: vaccinations.record_vaccination(
         s, a, practice_id=p.rows.practice_id, patient_id=p.rows.patient_id, protocol_id=p.protocol_id,
         given_on=TODAY, today=TODAY)),
     # A free-typed VRIJ medicine needs the clinical record; a UDD one a veterinarian as well (see below).
-    "warehouse.records.service.prescribe": (frozenset({RECORDS_WRITE}), lambda s, a, p: records.prescribe(
+    "warehouse.records.prescriptions.prescribe": (frozenset({RECORDS_WRITE}), lambda s, a, p: prescriptions.prescribe(
         s, a, practice_id=p.rows.practice_id, patient_id=p.rows.patient_id, quantity="1",
         product_name="Testmiddel zonder registratie", dispensing_category="VRIJ")),
     "warehouse.records.documents.upload_document": (frozenset({RECORDS_WRITE}), lambda s, a, p: documents.upload_document(
@@ -162,7 +161,7 @@ SERVICES: dict[str, tuple[frozenset[str], Call]] = {
 }  # fmt: skip
 # Further calls of a listed service that need more: prescribing a UDD medicine.
 EXTRA_CALLS: dict[str, tuple[frozenset[str], Call]] = {
-    "warehouse.records.service.prescribe (UDD)": (frozenset({RECORDS_WRITE, PRESCRIBE_VET_ONLY}), lambda s, a, p: records.prescribe(
+    "warehouse.records.prescriptions.prescribe (UDD)": (frozenset({RECORDS_WRITE, PRESCRIBE_VET_ONLY}), lambda s, a, p: prescriptions.prescribe(
         s, a, practice_id=p.rows.practice_id, patient_id=p.rows.patient_id, quantity="1",
         product_name="Testmiddel zonder registratie", dispensing_category="UDD")),
 }  # fmt: skip
@@ -208,7 +207,7 @@ def _prep(db: Database, rows: PracticeRows, code: str) -> Prep:
         free_visit_id = visit.id
     actor = _setup_actor(pid)
     with db.as_app(AccessContext.for_practices([pid])) as session:
-        protocol_id = records.vaccine_protocols(session, pid, "dog")[0].id
+        protocol_id = vaccinations.vaccine_protocols(session, pid, "dog")[0].id
         draft = inv.create_draft(session, actor, practice_id=pid, client_id=rows.client_id)
         line = inv.add_line(
             session, actor, practice_id=pid, invoice_id=draft.id, product_id=product_id, quantity="1"

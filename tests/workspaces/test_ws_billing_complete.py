@@ -20,11 +20,11 @@ from tests.conftest import MASTER_KEY
 from warehouse.billing import invoicing as inv
 from warehouse.billing import numbering
 from warehouse.billing.pdf import invoice_pdf
-from warehouse.records.service import Actor
 from warehouse.schema.billing import Invoice, InvoiceLineRemoval, InvoiceSeries, Product
 from warehouse.schema.clinical import LabOrder, Prescription, Vaccination, VaccineProtocol, Visit
 from warehouse.schema.tenancy import Tenant
 from warehouse.security.accounts import access_context_for_user
+from warehouse.security.permissions import Actor
 
 DESK = frozenset({"receptionist"})
 DAY = dt.date(2026, 12, 1)
@@ -308,13 +308,13 @@ def test_the_pdf_carries_the_practices_registrations_and_the_patient(ws_db, tmp_
 def test_what_the_vet_records_during_the_consult_is_on_the_invoice_made_from_the_visit(ws_db):
     """Through the services the pages call: the vaccination and prescriptions recorded while the patient is in
     consult (no visit named by the page) belong to today's visit, so its invoice holds them."""
-    from warehouse.records import service as records
+    from warehouse.records import consults, prescriptions, vaccinations
     from warehouse.scheduling import booking as sched
 
     a1 = ws_db.world.practices["a1"]
     appointment_id = ws_db.week.today_appointment["a1"]
     vet = Actor.at(a1.user_id, a1.practice_id, {"veterinarian"})
-    today = dt.datetime.now(records.sched.PRACTICE_TZ).date()
+    today = dt.datetime.now(sched.PRACTICE_TZ).date()
     with ws_db.system() as session:
         protocol_id = session.scalar(select(VaccineProtocol.id).where(
             VaccineProtocol.franchise_id == a1.franchise_id, VaccineProtocol.code == "dog-chp"))  # fmt: skip
@@ -323,14 +323,14 @@ def test_what_the_vet_records_during_the_consult_is_on_the_invoice_made_from_the
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
         sched.check_in(session, vet, practice_id=a1.practice_id, appointment_id=appointment_id)
         sched.start_consult(session, vet, practice_id=a1.practice_id, appointment_id=appointment_id)
-        visit = records.write_consult(session, vet, practice_id=a1.practice_id, appointment_id=appointment_id,
-                                      note=records.ConsultNote(subjective="Krabt aan de oren"))  # fmt: skip
-        records.record_vaccination(session, vet, practice_id=a1.practice_id, patient_id=a1.patient_id,
-                                   protocol_id=protocol_id, given_on=today, today=today)  # fmt: skip
-        records.prescribe(session, vet, practice_id=a1.practice_id, patient_id=a1.patient_id, quantity="1",
-                          product_name="Surolan oordruppels 15 ml", dispensing_category="UDA")  # fmt: skip
-        records.prescribe(session, vet, practice_id=a1.practice_id, patient_id=a1.patient_id, quantity="2",
-                          product_name="Carprofen 50 mg", dispensing_category="UDA")  # fmt: skip
+        visit = consults.write_consult(session, vet, practice_id=a1.practice_id, appointment_id=appointment_id,
+                                       note=consults.ConsultNote(subjective="Krabt aan de oren"))  # fmt: skip
+        vaccinations.record_vaccination(session, vet, practice_id=a1.practice_id, patient_id=a1.patient_id,
+                                        protocol_id=protocol_id, given_on=today, today=today)  # fmt: skip
+        prescriptions.prescribe(session, vet, practice_id=a1.practice_id, patient_id=a1.patient_id, quantity="1",
+                                product_name="Surolan oordruppels 15 ml", dispensing_category="UDA")  # fmt: skip
+        prescriptions.prescribe(session, vet, practice_id=a1.practice_id, patient_id=a1.patient_id, quantity="2",
+                                product_name="Carprofen 50 mg", dispensing_category="UDA")  # fmt: skip
         draft = inv.draft_from_visit(session, Actor.at(a1.user_id, a1.practice_id, DESK),
                                      practice_id=a1.practice_id, visit_id=visit.id)  # fmt: skip
         lines = _lines(inv.invoice_view(session, a1.practice_id, draft.id))

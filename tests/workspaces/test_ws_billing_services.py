@@ -19,11 +19,10 @@ from warehouse.billing import invoicing as inv
 from warehouse.billing.balances import client_balances
 from warehouse.billing.pdf import invoice_pdf
 from warehouse.billing.vat import line_amounts
-from warehouse.records.service import Actor
 from warehouse.schema.billing import Invoice, InvoiceLine, Product
 from warehouse.schema.clinical import Prescription, Visit
 from warehouse.security.accounts import access_context_for_user
-from warehouse.security.permissions import NotPermitted
+from warehouse.security.permissions import Actor, NotPermitted
 
 DESK = frozenset({"receptionist"})
 DAY = dt.date(2026, 12, 1)

@@ -22,6 +22,7 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from warehouse.billing import numbering
+from warehouse.billing.balances import client_balance
 from warehouse.billing.vat import (
     InvoiceTotals,
     LineAmounts,
@@ -30,8 +31,10 @@ from warehouse.billing.vat import (
     round_cents,
     vat_rate_for,
 )
+from warehouse.clients.card import client_name
 from warehouse.kernel.errors import DomainError
-from warehouse.records.service import Actor, RecordsError, client_balance, client_name, parse_quantity
+from warehouse.records.errors import RecordsError
+from warehouse.records.prescriptions import parse_quantity
 from warehouse.schema.billing import (
     PAYMENT_METHODS,
     Invoice,
@@ -43,7 +46,7 @@ from warehouse.schema.billing import (
 from warehouse.schema.clients import Client, ClientPatient, Patient
 from warehouse.schema.clinical import LabOrder, Prescription, Vaccination, Visit
 from warehouse.schema.tenancy import AppUser, Tenant
-from warehouse.security.permissions import BILLING_WRITE, require
+from warehouse.security.permissions import BILLING_WRITE, Actor, require
 from warehouse.tenants.shared_resources import EffectivePrice, effective_prices
 
 DRAFT_PREFIX = numbering.DRAFT_PREFIX
