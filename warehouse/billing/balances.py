@@ -76,3 +76,7 @@ def client_balance(session: Session, practice_id: int, client_id: int) -> Balanc
         {"p": practice_id, "c": client_id, "owed": list(OWED_STATUSES)},
     ).one()
     return Balance(int(row.invoiced), int(row.paid))
+
+
+def client_outstanding(session: Session, practice_id: int, client_id: int) -> int:
+    return client_balance(session, practice_id, client_id).outstanding_cents

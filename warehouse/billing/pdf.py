@@ -9,7 +9,7 @@ from fpdf import FPDF
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from warehouse.billing.invoicing import InvoiceView, invoice_view
+from warehouse.billing.invoice_views import InvoiceView, invoice_view
 from warehouse.kernel.ciphers import practice_cipher
 from warehouse.schema.clients import Client
 from warehouse.schema.tenancy import Tenant

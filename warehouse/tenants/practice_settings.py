@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from warehouse.billing import numbering
-from warehouse.billing.invoicing import PRACTICE_DETAILS, practice_detail_errors
+from warehouse.billing.practice_details import PRACTICE_DETAILS, practice_detail_errors
 from warehouse.kernel.audit import record
 from warehouse.kernel.errors import DomainError
 from warehouse.schema.operations import AuditLog
