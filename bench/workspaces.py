@@ -34,14 +34,16 @@ from sqlalchemy.orm import Session
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.tenancy import add_bench_franchise, add_bench_practice, libpq, percentile, progress, server_url  # noqa: E402
-from warehouse.billing import invoicing  # noqa: E402
+from warehouse.billing import invoice_views  # noqa: E402
 from warehouse.billing.balances import client_balances  # noqa: E402
+from warehouse.billing.drafts import draft_from_visit  # noqa: E402
+from warehouse.clients.card import client_card  # noqa: E402
 from warehouse.hub.service import open_patient, today_for_user  # noqa: E402
 from warehouse.kernel.crypto import FieldCipher, unwrap_data_key  # noqa: E402
 from warehouse.kernel.db import app_url, make_engine  # noqa: E402
 from warehouse.kernel.tenancy import AccessContext, tenant_session  # noqa: E402
 from warehouse.migrations import runner as migrate
-from warehouse.records.service import client_card, patient_record  # noqa: E402
+from warehouse.records.patient_record import patient_record  # noqa: E402
 from warehouse.scheduling.booking import (  # noqa: E402
     PRACTICE_TZ,
     Actor,
@@ -268,8 +270,8 @@ def timed(fn: Callable[..., object], *args: object, **kwargs: object) -> float:
 
 def _billing_lists(session: Session, practice_id: int, client_id: int) -> None:
     """What the billing page lists besides balances: the client's invoices and the visits not yet invoiced."""
-    invoicing.invoices(session, practice_id, client_id=client_id)
-    invoicing.uninvoiced_visits(session, practice_id)
+    invoice_views.invoices(session, practice_id, client_id=client_id)
+    invoice_views.uninvoiced_visits(session, practice_id)
 
 
 def _balances(session: Session, practice_id: int) -> None:
@@ -281,7 +283,7 @@ def _draft_rolled_back(session: Session, practice_id: int, visit_id: int) -> Non
     drafts from the same visits."""
     savepoint = session.begin_nested()
     reception = Actor.at(None, practice_id, {"receptionist"})
-    invoicing.draft_from_visit(session, reception, practice_id=practice_id, visit_id=visit_id)
+    draft_from_visit(session, reception, practice_id=practice_id, visit_id=visit_id)
     savepoint.rollback()
 
 

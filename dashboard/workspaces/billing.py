@@ -9,9 +9,10 @@ import streamlit as st
 from dashboard.components import session as ctx
 from dashboard.components.forms import empty_next_run
 from dashboard.runtime import app_runtime
-from warehouse.billing import invoicing as inv
-from warehouse.billing import numbering
+from warehouse.billing import invoice_lines, invoice_views, issuing, numbering, payments
 from warehouse.billing.balances import client_balances
+from warehouse.billing.drafts import draft_from_visit
+from warehouse.billing.invoices import BillingError, parse_amount, price_list
 from warehouse.billing.pdf import invoice_pdf
 from warehouse.kernel import formatting as fmt
 from warehouse.security.permissions import BILLING_READ, BILLING_WRITE, NotPermitted
@@ -60,8 +61,8 @@ def _done(message: str, invoice_id: int | None = None, empty: dict[str, object] 
 
 
 with ctx.tenant() as session:
-    listed = inv.invoices(session, practice_id, client_id=client_id)
-    to_invoice = inv.uninvoiced_visits(session, practice_id)
+    listed = invoice_views.invoices(session, practice_id, client_id=client_id)
+    to_invoice = invoice_views.uninvoiced_visits(session, practice_id)
     balances = client_balances(session).filter(pl.col("practice_id") == practice_id)
 
 # Keyed tabs remember the open tab over reruns (a save stays where it happened); stable labels, so the key's
@@ -83,11 +84,11 @@ with visits_tab:
         if can_write and cols[1].button("Create invoice", key=f"bill.from_visit.{visit['id']}"):
             try:
                 with ctx.tenant() as session:
-                    draft = inv.draft_from_visit(
+                    draft = draft_from_visit(
                         session, ctx.actor(), practice_id=practice_id, visit_id=visit["id"]
                     )
                     draft_id = draft.id
-            except (inv.BillingError, NotPermitted) as exc:
+            except (BillingError, NotPermitted) as exc:
                 st.error(str(exc))
             else:
                 _done("Draft invoice created from the visit; check the lines and issue it.", draft_id)
@@ -119,8 +120,8 @@ with invoice_tab:
     invoice_id = st.selectbox("Invoice", list(rows), key="bill.invoice", format_func=lambda i: (
         f"{rows[i]['number']} · {rows[i]['client']} · {euros(rows[i]['total_incl_cents'])} · {rows[i]['status']}"))  # fmt: skip
     with ctx.tenant() as session:
-        view = inv.invoice_view(session, practice_id, invoice_id)
-        prices = inv.price_list(session, practice_id) if view and view.is_draft else []
+        view = invoice_views.invoice_view(session, practice_id, invoice_id)
+        prices = price_list(session, practice_id) if view and view.is_draft else []
     if view is None:
         st.stop()
     kind = "Credit note" if view.credit_of else "Invoice"
@@ -197,9 +198,9 @@ with invoice_tab:
         if add:
             try:
                 with ctx.tenant() as session:
-                    inv.add_line(session, ctx.actor(), practice_id=practice_id, invoice_id=invoice_id,
-                                 product_id=product_id, quantity=quantity, discount_percent=discount)  # fmt: skip
-            except inv.BillingError as exc:
+                    invoice_lines.add_line(session, ctx.actor(), practice_id=practice_id, invoice_id=invoice_id,
+                                           product_id=product_id, quantity=quantity, discount_percent=discount)  # fmt: skip
+            except BillingError as exc:
                 errors[exc.field] = str(exc)
             else:
                 _done(
@@ -224,9 +225,9 @@ with invoice_tab:
             if set_price:
                 try:
                     with ctx.tenant() as session:
-                        inv.price_line(session, ctx.actor(), practice_id=practice_id, invoice_id=invoice_id,
-                                       line_id=price_line, price=price)  # fmt: skip
-                except inv.BillingError as exc:
+                        invoice_lines.price_line(session, ctx.actor(), practice_id=practice_id, invoice_id=invoice_id,
+                                                 line_id=price_line, price=price)  # fmt: skip
+                except BillingError as exc:
                     errors[exc.field] = str(exc)
                 else:
                     _done("Price set.", invoice_id, {"bill.pr.price": ""})
@@ -245,9 +246,9 @@ with invoice_tab:
             if remove_now:
                 try:
                     with ctx.tenant() as session:
-                        inv.remove_line(session, ctx.actor(), practice_id=practice_id, invoice_id=invoice_id,
-                                        line_id=remove, reason=reason)  # fmt: skip
-                except inv.BillingError as exc:
+                        invoice_lines.remove_line(session, ctx.actor(), practice_id=practice_id, invoice_id=invoice_id,
+                                                  line_id=remove, reason=reason)  # fmt: skip
+                except BillingError as exc:
                     errors[exc.field] = str(exc)
                 else:
                     _done(
@@ -263,10 +264,10 @@ with invoice_tab:
         if st.button("Issue invoice", type="primary", key="bill.issue"):
             try:
                 with ctx.tenant() as session:
-                    issued = inv.issue(session, ctx.actor(), practice_id=practice_id, invoice_id=invoice_id,
-                                       issued_on=today)  # fmt: skip
+                    issued = issuing.issue(session, ctx.actor(), practice_id=practice_id, invoice_id=invoice_id,
+                                           issued_on=today)  # fmt: skip
                     number = issued.number
-            except inv.BillingError as exc:
+            except BillingError as exc:
                 st.error(str(exc))
             else:
                 _done(f"Invoice {number} issued.", invoice_id)
@@ -284,12 +285,12 @@ with invoice_tab:
         if pay:
             try:
                 with ctx.tenant() as session:
-                    inv.record_payment(session, ctx.actor(), practice_id=practice_id, invoice_id=invoice_id,
-                                       method=method, amount_cents=inv.parse_amount(amount))  # fmt: skip
-            except inv.BillingError as exc:
+                    payments.record_payment(session, ctx.actor(), practice_id=practice_id, invoice_id=invoice_id,
+                                            method=method, amount_cents=parse_amount(amount))  # fmt: skip
+            except BillingError as exc:
                 errors[exc.field] = str(exc)
             else:
-                paid = inv.parse_amount(amount)
+                paid = parse_amount(amount)
                 _done(f"Payment of {euros(paid)} recorded.", invoice_id,
                       {f"bill.p.amount.{invoice_id}": fmt.number(max(view.open_cents - paid, 0) / 100, 2)})  # fmt: skip
         ctx.field_errors(errors, {"method": method_slot, "amount": amount_slot})
@@ -300,7 +301,7 @@ with invoice_tab:
             )
             if st.button("Create credit note", key="bill.credit", disabled=not confirm):
                 with ctx.tenant() as session:
-                    note = inv.credit(session, ctx.actor(), practice_id=practice_id, invoice_id=invoice_id,
-                                      issued_on=today)  # fmt: skip
+                    note = issuing.credit(session, ctx.actor(), practice_id=practice_id, invoice_id=invoice_id,
+                                          issued_on=today)  # fmt: skip
                     note_id, note_number = note.id, note.number
                 _done(f"Credit note {note_number} issued.", note_id)

@@ -8,8 +8,8 @@ from dashboard.components import session as ctx
 from dashboard.components import tables
 from dashboard.components.pages import page
 from dashboard.runtime import app_runtime
-from warehouse.billing import invoicing
-from warehouse.records import service as records
+from warehouse.billing import invoice_views
+from warehouse.clients.card import client_card
 from warehouse.search.service import search
 from warehouse.security.permissions import BILLING_READ, CLIENTS_READ, RECORDS_READ
 
@@ -45,8 +45,8 @@ if chosen is None or chosen[0] not in practice_ids:
     st.stop()
 practice_id, client_id = chosen
 with ctx.tenant() as session:
-    card = records.client_card(session, practice_id, client_id, master_key=app_runtime().master_key())
-    client_invoices = invoicing.invoices(session, practice_id, client_id=client_id, limit=20)
+    card = client_card(session, practice_id, client_id, master_key=app_runtime().master_key())
+    client_invoices = invoice_views.invoices(session, practice_id, client_id=client_id, limit=20)
 if card is None:
     st.warning("This client is not available.")
     st.stop()

@@ -7,8 +7,8 @@ import polars as pl
 import streamlit as st
 
 from dashboard.components import session as ctx
-from warehouse.billing import invoicing as inv
 from warehouse.billing import numbering
+from warehouse.billing.practice_details import practice_details_problems
 from warehouse.kernel import formatting as fmt
 from warehouse.schema.tenancy import Tenant
 from warehouse.security.permissions import PRACTICE_SETTINGS, NotPermitted
@@ -34,7 +34,7 @@ ORIGINS = {
 
 with ctx.tenant() as session:
     saved = ps.practice_details(session, practice_id)
-    problems = inv.practice_details_problems(session.get(Tenant, practice_id))
+    problems = practice_details_problems(session.get(Tenant, practice_id))
     overview = ps.series_overview(session, practice_id, today)
     history = ps.settings_history(session, practice_id)
 

@@ -12,8 +12,9 @@ from dashboard.components.forms import empty_next_run
 from dashboard.components.pages import page
 from dashboard.runtime import app_runtime
 from warehouse.kernel import formatting as fmt
-from warehouse.records import documents
-from warehouse.records import service as records
+from warehouse.records import consults, documents, prescriptions, vaccinations
+from warehouse.records.errors import RecordsError
+from warehouse.records.patient_record import patient_record
 from warehouse.scheduling import booking as sched
 from warehouse.schema.clinical import DISPENSING_CATEGORIES
 from warehouse.security.permissions import (
@@ -59,7 +60,7 @@ if patient_id is None:
 
 today = ctx.now().astimezone(ctx.TZ).date()
 with ctx.tenant() as session:
-    rec = records.patient_record(session, practice_id, patient_id, today=today, now=ctx.now())
+    rec = patient_record(session, practice_id, patient_id, today=today, now=ctx.now())
 if rec is None:
     st.warning("This patient is not available.")
     st.stop()
@@ -215,7 +216,7 @@ with tabs["Documents"]:
                         state["rec.document_bytes"] = documents.read_document(
                             session, ctx.actor(), practice_id=practice_id, document_id=chosen,
                             master_key=app_runtime().master_key())  # fmt: skip
-                except (records.RecordsError, ValueError) as exc:
+                except (RecordsError, ValueError) as exc:
                     st.error(f"The document cannot be opened: {exc}")
             opened = state.get("rec.document_bytes")
             if opened is not None and opened.id == chosen:
@@ -253,7 +254,7 @@ def _prescription_form() -> None:
     if state.pop("rec.p.saved", False):
         state.update(RX_EMPTY)
     with ctx.tenant() as session:
-        meds = {m.product_id: m for m in records.medicines(session, practice_id)}
+        meds = {m.product_id: m for m in prescriptions.medicines(session, practice_id)}
     source = st.radio("Medicine", (FROM_LIST, TYPED), key="rec.p.source", horizontal=True)
     product_id: int | None = None
     name: str | None = None
@@ -265,7 +266,7 @@ def _prescription_form() -> None:
     else:
         name = st.text_input("The medicine's name", key="rec.p.name", max_chars=200)
         with ctx.tenant() as session:
-            matches = records.medicines_named(session, practice_id, name) if name.strip() else []
+            matches = prescriptions.medicines_named(session, practice_id, name) if name.strip() else []
     product_slot = st.empty()
     listed_category = next((m.dispensing_category for m in matches if m.dispensing_category), None)
     if source == FROM_LIST and listed_category:
@@ -276,7 +277,7 @@ def _prescription_form() -> None:
         category = st.selectbox("Dispensing category", DISPENSING_CATEGORIES, index=None, key="rec.p.category",
                                 help="UDA and UDD medicines may be prescribed by a veterinarian only.")  # fmt: skip
     category_slot = st.empty()
-    warnings = [w for m in matches if (w := records.species_warning(m, rec.species))]
+    warnings = [w for m in matches if (w := prescriptions.species_warning(m, rec.species))]
     confirm = False
     if warnings:
         st.warning(warnings[0])
@@ -291,14 +292,14 @@ def _prescription_form() -> None:
     if st.button("Prescribe", type="primary", key="rec.p.submit"):
         try:
             with ctx.tenant() as session:
-                saved = records.prescribe(
+                saved = prescriptions.prescribe(
                     session, ctx.actor(), practice_id=practice_id, patient_id=patient_id, product_id=product_id,
                     product_name=name, dispensing_category=category, quantity=quantity,
                     dosage_instructions=dosage, confirm_other_species=confirm)  # fmt: skip
                 summary = (f"Prescribed {saved.product_name} ({saved.dispensing_category}), quantity "
                            f"{_quantity(float(saved.quantity))}"
                            f"{f' · {saved.dosage_instructions}' if saved.dosage_instructions else ''}")  # fmt: skip
-        except records.RecordsError as exc:
+        except RecordsError as exc:
             errors[exc.field] = str(exc)
         except NotPermitted as exc:
             errors["dispensing_category"] = f"Not allowed: {exc}."
@@ -323,7 +324,7 @@ with tabs["Write"]:
         else:
             errors: dict[str, str] = {}
             with ctx.tenant() as session:
-                coded = records.diagnosis_choices(session, practice_id)
+                coded = consults.diagnosis_choices(session, practice_id)
             codes = dict(coded)
             with st.form("rec.consult_form"):
                 appointment_id = st.selectbox(
@@ -355,13 +356,13 @@ with tabs["Write"]:
             if submitted:
                 try:
                     with ctx.tenant() as session:
-                        visit = records.write_consult(
+                        visit = consults.write_consult(
                             session, ctx.actor(), practice_id=practice_id, appointment_id=appointment_id,
-                            note=records.ConsultNote(subjective, objective, assessment, plan,
-                                                     tuple(diagnoses)),
+                            note=consults.ConsultNote(subjective, objective, assessment, plan,
+                                                      tuple(diagnoses)),
                             sign=sign, finish=finish)  # fmt: skip
                         visit_id = visit.id
-                except records.RecordsError as exc:
+                except RecordsError as exc:
                     errors[exc.field] = str(exc)
                 except (NotPermitted, sched.SchedulingError) as exc:
                     errors["appointment"] = str(exc)
@@ -374,7 +375,7 @@ with tabs["Write"]:
     with vacc_tab:
         _flash("vaccination")
         with ctx.tenant() as session:
-            protocols = {p.id: p for p in records.vaccine_protocols(session, practice_id, rec.species)}
+            protocols = {p.id: p for p in vaccinations.vaccine_protocols(session, practice_id, rec.species)}
         if not protocols:
             st.info(f"The franchise has no vaccine protocol for {rec.species}s.")
         else:
@@ -392,11 +393,11 @@ with tabs["Write"]:
             if submitted:
                 try:
                     with ctx.tenant() as session:
-                        vaccination, reminder = records.record_vaccination(
+                        vaccination, reminder = vaccinations.record_vaccination(
                             session, ctx.actor(), practice_id=practice_id, patient_id=patient_id,
                             protocol_id=protocol_id, given_on=given_on, today=today, batch_number=batch)  # fmt: skip
                         due_on = reminder.due_on
-                except records.RecordsError as exc:
+                except RecordsError as exc:
                     errors[exc.field] = str(exc)
                 except NotPermitted as exc:
                     errors["protocol"] = str(exc)
@@ -433,7 +434,7 @@ with tabs["Write"]:
                             filename=upload.name, content=upload.getvalue(), title=title,
                             master_key=app_runtime().master_key())  # fmt: skip
                         stored_name = document.filename
-                except records.RecordsError as exc:
+                except RecordsError as exc:
                     errors[exc.field] = str(exc)
                 else:
                     _done("attachment", f"{stored_name} is attached (stored encrypted).", {"rec.u.title": ""})

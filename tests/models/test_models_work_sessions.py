@@ -15,8 +15,9 @@ from models.work_sessions import CLINICAL, SESSION_GAP, split_sessions, work_ses
 from warehouse.kernel.tenancy import AccessContext
 from warehouse.learning import model_store
 from warehouse.learning.eventlog import care_episode_log
-from warehouse.records import service as records
+from warehouse.records import consults
 from warehouse.scheduling import booking as scheduling
+from warehouse.security.permissions import Actor
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +113,8 @@ def test_hub_suggests_what_the_user_will_likely_do_next_in_their_session(model_w
                             practice_id=practice, appointment_id=appointment_id)  # fmt: skip
         # A check-in alone says nothing the model learnt (synced history has no front-desk actor), and in this
         # small world every synced session is one patient's clinical work: the user goes on to hold the consult.
-        records.write_consult(session, records.Actor.at(user_id, practice, {"veterinarian"}), practice_id=practice,
-                              appointment_id=appointment_id, note=records.ConsultNote(subjective="Hoest"))  # fmt: skip
+        consults.write_consult(session, Actor.at(user_id, practice, {"veterinarian"}), practice_id=practice,
+                               appointment_id=appointment_id, note=consults.ConsultNote(subjective="Hoest"))  # fmt: skip
         suggestions = serving.suggest_next_actions(session, context, user_id=user_id)
         assert 1 <= len(suggestions) <= 3 and {s.basis for s in suggestions} == {"work_session"}
         assert suggestions[0].activity == "diagnosis", suggestions  # every synced consult is followed by one

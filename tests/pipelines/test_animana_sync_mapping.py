@@ -21,7 +21,7 @@ from connectors.animana.mapping import (
     resource_key,
 )
 from warehouse.billing.vat import line_amounts
-from warehouse.records.service import Medicine, species_warning
+from warehouse.records.prescriptions import Medicine, species_warning
 from warehouse.schema.billing import PRODUCT_KINDS, VAT_RATES_BP
 from warehouse.schema.clients import SEXES, SPECIES
 

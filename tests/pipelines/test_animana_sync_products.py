@@ -10,8 +10,9 @@ from sqlalchemy import text
 from connectors.animana.simulator.catalog import PRODUCTS
 from pipelines.animana.sync import sync_all
 from warehouse.kernel.tenancy import AccessContext
-from warehouse.records import service as records
-from warehouse.records.service import Actor, RecordsError
+from warehouse.records import prescriptions
+from warehouse.records.errors import RecordsError
+from warehouse.security.permissions import Actor
 
 PRODUCTS_OF = "SELECT code, kind, species FROM product WHERE franchise_id = :f"
 
@@ -61,7 +62,7 @@ def _prescribe_equilis(world: SyncWorld, vet: int, species: str, **kwargs: bool)
     """Equilis for the first patient of ``species``: the saved name, dispensing category and confirmation."""
     practice_id, patient_id, equilis = _a_patient(world, species)
     with world.db.as_app(AccessContext.for_practices([practice_id], user_id=vet)) as session:
-        prescription = records.prescribe(
+        prescription = prescriptions.prescribe(
             session, Actor.at(vet, practice_id, {"veterinarian"}), practice_id=practice_id, patient_id=patient_id,
             product_id=equilis, quantity="1", **kwargs,
         )  # fmt: skip

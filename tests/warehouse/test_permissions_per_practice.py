@@ -29,10 +29,10 @@ from tests.devices.devices_support import Clinic, ingest, vet_oru
 from tests.factories import TZ, PracticeRows
 from vetconnect.device_parsing import device_parser
 from warehouse import devices
-from warehouse.billing import invoicing as inv
+from warehouse.billing import invoice_lines, issuing, payments
+from warehouse.billing.drafts import create_draft, draft_from_visit
 from warehouse.kernel.tenancy import AccessContext
-from warehouse.records import documents
-from warehouse.records import service as records
+from warehouse.records import consults, documents, prescriptions, vaccinations
 from warehouse.scheduling import booking as sched
 from warehouse.schema.billing import ProductPriceOverride
 from warehouse.schema.clinical import Visit
@@ -118,14 +118,14 @@ SERVICES: dict[str, tuple[frozenset[str], Call]] = {
         s, a, practice_id=p.rows.practice_id, appointment_id=p.checked_in_id)),
     "warehouse.scheduling.booking.finish_consult": (frozenset({CONSULT_WRITE}), lambda s, a, p: sched.finish_consult(
         s, a, practice_id=p.rows.practice_id, appointment_id=p.in_consult_id)),
-    "warehouse.records.service.write_consult": (frozenset({CONSULT_WRITE, RECORDS_WRITE}), lambda s, a, p: records.write_consult(
+    "warehouse.records.consults.write_consult": (frozenset({CONSULT_WRITE, RECORDS_WRITE}), lambda s, a, p: consults.write_consult(
         s, a, practice_id=p.rows.practice_id, appointment_id=p.checked_in_id,
-        note=records.ConsultNote(subjective="Eet slecht"))),
-    "warehouse.records.service.record_vaccination": (frozenset({RECORDS_WRITE}), lambda s, a, p: records.record_vaccination(
+        note=consults.ConsultNote(subjective="Eet slecht"))),
+    "warehouse.records.vaccinations.record_vaccination": (frozenset({RECORDS_WRITE}), lambda s, a, p: vaccinations.record_vaccination(
         s, a, practice_id=p.rows.practice_id, patient_id=p.rows.patient_id, protocol_id=p.protocol_id,
         given_on=TODAY, today=TODAY)),
     # A free-typed VRIJ medicine needs the clinical record; a UDD one a veterinarian as well (see below).
-    "warehouse.records.service.prescribe": (frozenset({RECORDS_WRITE}), lambda s, a, p: records.prescribe(
+    "warehouse.records.prescriptions.prescribe": (frozenset({RECORDS_WRITE}), lambda s, a, p: prescriptions.prescribe(
         s, a, practice_id=p.rows.practice_id, patient_id=p.rows.patient_id, quantity="1",
         product_name="Testmiddel zonder registratie", dispensing_category="VRIJ")),
     "warehouse.records.documents.upload_document": (frozenset({RECORDS_WRITE}), lambda s, a, p: documents.upload_document(
@@ -133,22 +133,22 @@ SERVICES: dict[str, tuple[frozenset[str], Call]] = {
         master_key=MASTER_KEY)),
     "warehouse.records.documents.read_document": (frozenset({RECORDS_READ}), lambda s, a, p: documents.read_document(
         s, a, practice_id=p.rows.practice_id, document_id=p.document_id, master_key=MASTER_KEY)),
-    "warehouse.billing.invoicing.create_draft": (frozenset({BILLING_WRITE}), lambda s, a, p: inv.create_draft(
+    "warehouse.billing.drafts.create_draft": (frozenset({BILLING_WRITE}), lambda s, a, p: create_draft(
         s, a, practice_id=p.rows.practice_id, client_id=p.rows.client_id)),
-    "warehouse.billing.invoicing.draft_from_visit": (frozenset({BILLING_WRITE}), lambda s, a, p: inv.draft_from_visit(
+    "warehouse.billing.drafts.draft_from_visit": (frozenset({BILLING_WRITE}), lambda s, a, p: draft_from_visit(
         s, a, practice_id=p.rows.practice_id, visit_id=p.free_visit_id)),
-    "warehouse.billing.invoicing.add_line": (frozenset({BILLING_WRITE}), lambda s, a, p: inv.add_line(
+    "warehouse.billing.invoice_lines.add_line": (frozenset({BILLING_WRITE}), lambda s, a, p: invoice_lines.add_line(
         s, a, practice_id=p.rows.practice_id, invoice_id=p.draft_id, product_id=p.product_id, quantity="1")),
-    "warehouse.billing.invoicing.remove_line": (frozenset({BILLING_WRITE}), lambda s, a, p: inv.remove_line(
+    "warehouse.billing.invoice_lines.remove_line": (frozenset({BILLING_WRITE}), lambda s, a, p: invoice_lines.remove_line(
         s, a, practice_id=p.rows.practice_id, invoice_id=p.draft_id, line_id=p.draft_line_id,
         reason="Niet gegeven")),
-    "warehouse.billing.invoicing.price_line": (frozenset({BILLING_WRITE}), lambda s, a, p: inv.price_line(
+    "warehouse.billing.invoice_lines.price_line": (frozenset({BILLING_WRITE}), lambda s, a, p: invoice_lines.price_line(
         s, a, practice_id=p.rows.practice_id, invoice_id=p.draft_id, line_id=p.draft_line_id, price="12,50")),
-    "warehouse.billing.invoicing.issue": (frozenset({BILLING_WRITE}), lambda s, a, p: inv.issue(
+    "warehouse.billing.issuing.issue": (frozenset({BILLING_WRITE}), lambda s, a, p: issuing.issue(
         s, a, practice_id=p.rows.practice_id, invoice_id=p.draft_id, issued_on=TODAY)),
-    "warehouse.billing.invoicing.record_payment": (frozenset({BILLING_WRITE}), lambda s, a, p: inv.record_payment(
+    "warehouse.billing.payments.record_payment": (frozenset({BILLING_WRITE}), lambda s, a, p: payments.record_payment(
         s, a, practice_id=p.rows.practice_id, invoice_id=p.issued_id, method="pin", amount_cents=100)),
-    "warehouse.billing.invoicing.credit": (frozenset({BILLING_WRITE}), lambda s, a, p: inv.credit(
+    "warehouse.billing.issuing.credit": (frozenset({BILLING_WRITE}), lambda s, a, p: issuing.credit(
         s, a, practice_id=p.rows.practice_id, invoice_id=p.issued_id, issued_on=TODAY)),
     "warehouse.devices.resolve_inbox": (frozenset({DEVICE_INBOX}), lambda s, a, p: devices.resolve_inbox(
         s, p.inbox_message_id, p.rows.patient_id, a, parser=device_parser(), master_key=MASTER_KEY)),
@@ -162,7 +162,7 @@ SERVICES: dict[str, tuple[frozenset[str], Call]] = {
 }  # fmt: skip
 # Further calls of a listed service that need more: prescribing a UDD medicine.
 EXTRA_CALLS: dict[str, tuple[frozenset[str], Call]] = {
-    "warehouse.records.service.prescribe (UDD)": (frozenset({RECORDS_WRITE, PRESCRIBE_VET_ONLY}), lambda s, a, p: records.prescribe(
+    "warehouse.records.prescriptions.prescribe (UDD)": (frozenset({RECORDS_WRITE, PRESCRIBE_VET_ONLY}), lambda s, a, p: prescriptions.prescribe(
         s, a, practice_id=p.rows.practice_id, patient_id=p.rows.patient_id, quantity="1",
         product_name="Testmiddel zonder registratie", dispensing_category="UDD")),
 }  # fmt: skip
@@ -208,16 +208,16 @@ def _prep(db: Database, rows: PracticeRows, code: str) -> Prep:
         free_visit_id = visit.id
     actor = _setup_actor(pid)
     with db.as_app(AccessContext.for_practices([pid])) as session:
-        protocol_id = records.vaccine_protocols(session, pid, "dog")[0].id
-        draft = inv.create_draft(session, actor, practice_id=pid, client_id=rows.client_id)
-        line = inv.add_line(
+        protocol_id = vaccinations.vaccine_protocols(session, pid, "dog")[0].id
+        draft = create_draft(session, actor, practice_id=pid, client_id=rows.client_id)
+        line = invoice_lines.add_line(
             session, actor, practice_id=pid, invoice_id=draft.id, product_id=product_id, quantity="1"
         )
-        issued = inv.create_draft(session, actor, practice_id=pid, client_id=rows.client_id)
-        inv.add_line(
+        issued = create_draft(session, actor, practice_id=pid, client_id=rows.client_id)
+        invoice_lines.add_line(
             session, actor, practice_id=pid, invoice_id=issued.id, product_id=product_id, quantity="2"
         )
-        inv.issue(session, actor, practice_id=pid, invoice_id=issued.id, issued_on=TODAY)
+        issuing.issue(session, actor, practice_id=pid, invoice_id=issued.id, issued_on=TODAY)
         document = documents.upload_document(session, actor, practice_id=pid, patient_id=rows.patient_id,
                                              filename="foto.png", content=PNG, master_key=MASTER_KEY)  # fmt: skip
         ids = (protocol_id, draft.id, line.id, issued.id, document.id)

@@ -17,14 +17,15 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
 from tests.conftest import MASTER_KEY
-from warehouse.billing import invoicing as inv
-from warehouse.billing import numbering
+from warehouse.billing import invoice_lines, invoice_views, issuing, numbering
+from warehouse.billing.drafts import create_draft, draft_from_visit
+from warehouse.billing.invoices import BillingError, price_list
 from warehouse.billing.pdf import invoice_pdf
-from warehouse.records.service import Actor
 from warehouse.schema.billing import Invoice, InvoiceLineRemoval, InvoiceSeries, Product
 from warehouse.schema.clinical import LabOrder, Prescription, Vaccination, VaccineProtocol, Visit
 from warehouse.schema.tenancy import Tenant
 from warehouse.security.accounts import access_context_for_user
+from warehouse.security.permissions import Actor
 
 DESK = frozenset({"receptionist"})
 DAY = dt.date(2026, 12, 1)
@@ -66,7 +67,7 @@ def _visit_with_vaccination_and_two_medicines(db, code: str) -> int:
         return visit.id
 
 
-def _lines(view: inv.InvoiceView) -> list[tuple[str, str | None, float, int, int, bool]]:
+def _lines(view: invoice_views.InvoiceView) -> list[tuple[str, str | None, float, int, int, bool]]:
     return [(r["description"], r["source"], r["quantity"], r["unit_price_cents"], r["vat_rate_bp"], r["needs_price"])
             for r in view.lines.iter_rows(named=True)]  # fmt: skip
 
@@ -76,8 +77,8 @@ def test_a_visit_is_billed_whole_unpriced_items_wait_and_a_removed_line_keeps_it
     visit_id = _visit_with_vaccination_and_two_medicines(ws_db, "a1")
     actor = Actor.at(a1.user_id, a1.practice_id, DESK)
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
-        draft = inv.draft_from_visit(session, actor, practice_id=a1.practice_id, visit_id=visit_id)
-        view = inv.invoice_view(session, a1.practice_id, draft.id)
+        draft = draft_from_visit(session, actor, practice_id=a1.practice_id, visit_id=visit_id)
+        view = invoice_views.invoice_view(session, a1.practice_id, draft.id)
         assert _lines(view) == [
             ("Consult", "consult", 1.0, 4700, 2100, False),  # a1's own price over the franchise's 4500
             ("Vaccinatie hond (CHP)", "vaccination", 1.0, 5200, 2100, False),
@@ -85,25 +86,25 @@ def test_a_visit_is_billed_whole_unpriced_items_wait_and_a_removed_line_keeps_it
             ("Amoxicilline 250 mg", "prescription", 1.5, 1600, 900, False),  # typed name, found in the list
             ("Labonderzoek Cortisol", "lab_order", 1.0, 0, 2100, True),  # no price: shown, not dropped
         ]
-        with pytest.raises(inv.BillingError, match="Labonderzoek Cortisol: give a price") as unpriced:
-            inv.issue(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, issued_on=DAY)
+        with pytest.raises(BillingError, match="Labonderzoek Cortisol: give a price") as unpriced:
+            issuing.issue(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, issued_on=DAY)
         assert unpriced.value.field == "lines"
         lab_line = view.lines.filter(view.lines["needs_price"])["id"][0]
-        with pytest.raises(inv.BillingError) as no_reason:
-            inv.remove_line(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, line_id=lab_line,
-                            reason="   ")  # fmt: skip
+        with pytest.raises(BillingError) as no_reason:
+            invoice_lines.remove_line(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, line_id=lab_line,
+                                      reason="   ")  # fmt: skip
         assert no_reason.value.field == "reason"
-        with pytest.raises(inv.BillingError) as bad_price:
-            inv.price_line(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, line_id=lab_line,
-                           price="-5")  # fmt: skip
+        with pytest.raises(BillingError) as bad_price:
+            invoice_lines.price_line(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, line_id=lab_line,
+                                     price="-5")  # fmt: skip
         assert bad_price.value.field == "price"
-        inv.price_line(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, line_id=lab_line,
-                       price="38,50")  # fmt: skip
+        invoice_lines.price_line(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, line_id=lab_line,
+                                 price="38,50")  # fmt: skip
         melox_line = view.lines.filter(view.lines["description"] == "Meloxicam 1,5 mg/ml")["id"][0]
-        inv.remove_line(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, line_id=melox_line,
-                        reason="Eigen voorraad van de eigenaar")  # fmt: skip
-        issued = inv.issue(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, issued_on=DAY)
-        view = inv.invoice_view(session, a1.practice_id, draft.id)
+        invoice_lines.remove_line(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, line_id=melox_line,
+                                  reason="Eigen voorraad van de eigenaar")  # fmt: skip
+        issued = issuing.issue(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, issued_on=DAY)
+        view = invoice_views.invoice_view(session, a1.practice_id, draft.id)
     assert issued.status == "issued"
     assert [d for d, *_ in _lines(view)] == [
         "Consult", "Vaccinatie hond (CHP)", "Amoxicilline 250 mg", "Labonderzoek Cortisol"]  # fmt: skip
@@ -123,13 +124,11 @@ def _issue_one(db, code: str, day: dt.date = DAY) -> str:
     rows = db.world.practices[code]
     actor = Actor.at(rows.user_id, rows.practice_id, DESK)
     with db.as_app(_ctx(db, code)) as session:
-        product_id = next(
-            p.product_id for p in inv.price_list(session, rows.practice_id) if p.code == "C-CONS"
-        )
-        draft = inv.create_draft(session, actor, practice_id=rows.practice_id, client_id=rows.client_id)
-        inv.add_line(session, actor, practice_id=rows.practice_id, invoice_id=draft.id, product_id=product_id,
-                     quantity="1")  # fmt: skip
-        return inv.issue(
+        product_id = next(p.product_id for p in price_list(session, rows.practice_id) if p.code == "C-CONS")
+        draft = create_draft(session, actor, practice_id=rows.practice_id, client_id=rows.client_id)
+        invoice_lines.add_line(session, actor, practice_id=rows.practice_id, invoice_id=draft.id, product_id=product_id,
+                               quantity="1")  # fmt: skip
+        return issuing.issue(
             session, actor, practice_id=rows.practice_id, invoice_id=draft.id, issued_on=day
         ).number
 
@@ -153,7 +152,7 @@ def test_numbers_continue_the_practices_synced_series_after_its_highest_number(w
     assert _issue_one(ws_db, "a1") == "1001-2026-00886"
     assert _issue_one(ws_db, "a1") == "1001-2026-00887"
     assert _issue_one(ws_db, "a1", dt.date(2027, 1, 4)) == "1001-2027-00001"  # a new year, its own numbers
-    with pytest.raises(inv.BillingError, match="in 2027 already"):  # no invoice back into a closed year
+    with pytest.raises(BillingError, match="in 2027 already"):  # no invoice back into a closed year
         _issue_one(ws_db, "a1", DAY)
     # A practice that never issued anything starts the default series; a2's factory series goes on by itself.
     _synced_invoices(ws_db, "b1", [])
@@ -185,12 +184,12 @@ def test_two_issuers_on_two_connections_take_turns_on_the_series_row(ws_db):
     actor = Actor.at(a1.user_id, a1.practice_id, DESK)
     context = _ctx(ws_db, "a1")
     with ws_db.as_app(context) as session:
-        product_id = next(p.product_id for p in inv.price_list(session, a1.practice_id) if p.code == "C-CONS")
+        product_id = next(p.product_id for p in price_list(session, a1.practice_id) if p.code == "C-CONS")
         drafts = []
         for _ in range(2):
-            draft = inv.create_draft(session, actor, practice_id=a1.practice_id, client_id=a1.client_id)
-            inv.add_line(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, product_id=product_id,
-                         quantity="1")  # fmt: skip
+            draft = create_draft(session, actor, practice_id=a1.practice_id, client_id=a1.client_id)
+            invoice_lines.add_line(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, product_id=product_id,
+                                   quantity="1")  # fmt: skip
             drafts.append(draft.id)
     first_has_number = threading.Event()
     second_done = threading.Event()
@@ -199,14 +198,14 @@ def test_two_issuers_on_two_connections_take_turns_on_the_series_row(ws_db):
     def issue_second() -> None:
         first_has_number.wait(30)
         with ws_db.as_app(context) as other:
-            second.append(inv.issue(other, actor, practice_id=a1.practice_id, invoice_id=drafts[1],
-                                    issued_on=DAY).number)  # fmt: skip
+            second.append(issuing.issue(other, actor, practice_id=a1.practice_id, invoice_id=drafts[1],
+                                        issued_on=DAY).number)  # fmt: skip
         second_done.set()
 
     thread = threading.Thread(target=issue_second)
     thread.start()
     with ws_db.as_app(context) as session:
-        first = inv.issue(
+        first = issuing.issue(
             session, actor, practice_id=a1.practice_id, invoice_id=drafts[0], issued_on=DAY
         ).number
         first_has_number.set()
@@ -232,12 +231,12 @@ def test_any_run_of_issues_and_failed_issues_leaves_a_gapless_unique_series(ws_d
     for commit in outcomes:
         try:
             with ws_db.as_app(context) as session:
-                draft = inv.create_draft(session, actor, practice_id=a1.practice_id, client_id=a1.client_id)
-                product_id = next(p.product_id for p in inv.price_list(session, a1.practice_id))
-                inv.add_line(session, actor, practice_id=a1.practice_id, invoice_id=draft.id,
-                             product_id=product_id, quantity="1")  # fmt: skip
-                number = inv.issue(session, actor, practice_id=a1.practice_id, invoice_id=draft.id,
-                                   issued_on=DAY).number  # fmt: skip
+                draft = create_draft(session, actor, practice_id=a1.practice_id, client_id=a1.client_id)
+                product_id = next(p.product_id for p in price_list(session, a1.practice_id))
+                invoice_lines.add_line(session, actor, practice_id=a1.practice_id, invoice_id=draft.id,
+                                       product_id=product_id, quantity="1")  # fmt: skip
+                number = issuing.issue(session, actor, practice_id=a1.practice_id, invoice_id=draft.id,
+                                       issued_on=DAY).number  # fmt: skip
                 if not commit:
                     raise RuntimeError("failed after numbering")
                 issued.append(number)
@@ -269,14 +268,12 @@ def test_issuing_refuses_while_the_practice_lacks_what_a_dutch_invoice_must_carr
         practice.vat_number, practice.iban = None, "NL00ABNA0417164300"  # missing, and a wrong check sum
     actor = Actor.at(a1.user_id, a1.practice_id, DESK)
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
-        draft = inv.create_draft(session, actor, practice_id=a1.practice_id, client_id=a1.client_id)
-        product_id = next(p.product_id for p in inv.price_list(session, a1.practice_id))
-        inv.add_line(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, product_id=product_id,
-                     quantity="1")  # fmt: skip
-        with pytest.raises(
-            inv.BillingError, match=r"VAT number missing; IBAN NL00ABNA0417164300 is not"
-        ) as no:
-            inv.issue(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, issued_on=DAY)
+        draft = create_draft(session, actor, practice_id=a1.practice_id, client_id=a1.client_id)
+        product_id = next(p.product_id for p in price_list(session, a1.practice_id))
+        invoice_lines.add_line(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, product_id=product_id,
+                               quantity="1")  # fmt: skip
+        with pytest.raises(BillingError, match=r"VAT number missing; IBAN NL00ABNA0417164300 is not") as no:
+            issuing.issue(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, issued_on=DAY)
         assert no.value.field == "practice"
         assert session.get(Invoice, (a1.practice_id, draft.id)).status == "draft"
 
@@ -287,12 +284,12 @@ def test_the_pdf_carries_the_practices_registrations_and_the_patient(ws_db, tmp_
     visit_id = _visit_with_vaccination_and_two_medicines(ws_db, "a1")
     actor = Actor.at(a1.user_id, a1.practice_id, DESK)
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
-        draft = inv.draft_from_visit(session, actor, practice_id=a1.practice_id, visit_id=visit_id)
-        lab = next(r["id"] for r in inv.invoice_view(session, a1.practice_id, draft.id).lines.iter_rows(named=True)
+        draft = draft_from_visit(session, actor, practice_id=a1.practice_id, visit_id=visit_id)
+        lab = next(r["id"] for r in invoice_views.invoice_view(session, a1.practice_id, draft.id).lines.iter_rows(named=True)
                    if r["needs_price"])  # fmt: skip
-        inv.remove_line(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, line_id=lab,
-                        reason="Extern lab factureert zelf")  # fmt: skip
-        inv.issue(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, issued_on=DAY)
+        invoice_lines.remove_line(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, line_id=lab,
+                                  reason="Extern lab factureert zelf")  # fmt: skip
+        issuing.issue(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, issued_on=DAY)
         pdf = invoice_pdf(session, a1.practice_id, draft.id, master_key=MASTER_KEY)
     path = tmp_path / "invoice.pdf"
     path.write_bytes(pdf)
@@ -308,13 +305,13 @@ def test_the_pdf_carries_the_practices_registrations_and_the_patient(ws_db, tmp_
 def test_what_the_vet_records_during_the_consult_is_on_the_invoice_made_from_the_visit(ws_db):
     """Through the services the pages call: the vaccination and prescriptions recorded while the patient is in
     consult (no visit named by the page) belong to today's visit, so its invoice holds them."""
-    from warehouse.records import service as records
+    from warehouse.records import consults, prescriptions, vaccinations
     from warehouse.scheduling import booking as sched
 
     a1 = ws_db.world.practices["a1"]
     appointment_id = ws_db.week.today_appointment["a1"]
     vet = Actor.at(a1.user_id, a1.practice_id, {"veterinarian"})
-    today = dt.datetime.now(records.sched.PRACTICE_TZ).date()
+    today = dt.datetime.now(sched.PRACTICE_TZ).date()
     with ws_db.system() as session:
         protocol_id = session.scalar(select(VaccineProtocol.id).where(
             VaccineProtocol.franchise_id == a1.franchise_id, VaccineProtocol.code == "dog-chp"))  # fmt: skip
@@ -323,17 +320,17 @@ def test_what_the_vet_records_during_the_consult_is_on_the_invoice_made_from_the
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
         sched.check_in(session, vet, practice_id=a1.practice_id, appointment_id=appointment_id)
         sched.start_consult(session, vet, practice_id=a1.practice_id, appointment_id=appointment_id)
-        visit = records.write_consult(session, vet, practice_id=a1.practice_id, appointment_id=appointment_id,
-                                      note=records.ConsultNote(subjective="Krabt aan de oren"))  # fmt: skip
-        records.record_vaccination(session, vet, practice_id=a1.practice_id, patient_id=a1.patient_id,
-                                   protocol_id=protocol_id, given_on=today, today=today)  # fmt: skip
-        records.prescribe(session, vet, practice_id=a1.practice_id, patient_id=a1.patient_id, quantity="1",
-                          product_name="Surolan oordruppels 15 ml", dispensing_category="UDA")  # fmt: skip
-        records.prescribe(session, vet, practice_id=a1.practice_id, patient_id=a1.patient_id, quantity="2",
-                          product_name="Carprofen 50 mg", dispensing_category="UDA")  # fmt: skip
-        draft = inv.draft_from_visit(session, Actor.at(a1.user_id, a1.practice_id, DESK),
-                                     practice_id=a1.practice_id, visit_id=visit.id)  # fmt: skip
-        lines = _lines(inv.invoice_view(session, a1.practice_id, draft.id))
+        visit = consults.write_consult(session, vet, practice_id=a1.practice_id, appointment_id=appointment_id,
+                                       note=consults.ConsultNote(subjective="Krabt aan de oren"))  # fmt: skip
+        vaccinations.record_vaccination(session, vet, practice_id=a1.practice_id, patient_id=a1.patient_id,
+                                        protocol_id=protocol_id, given_on=today, today=today)  # fmt: skip
+        prescriptions.prescribe(session, vet, practice_id=a1.practice_id, patient_id=a1.patient_id, quantity="1",
+                                product_name="Surolan oordruppels 15 ml", dispensing_category="UDA")  # fmt: skip
+        prescriptions.prescribe(session, vet, practice_id=a1.practice_id, patient_id=a1.patient_id, quantity="2",
+                                product_name="Carprofen 50 mg", dispensing_category="UDA")  # fmt: skip
+        draft = draft_from_visit(session, Actor.at(a1.user_id, a1.practice_id, DESK),
+                                 practice_id=a1.practice_id, visit_id=visit.id)  # fmt: skip
+        lines = _lines(invoice_views.invoice_view(session, a1.practice_id, draft.id))
     assert [(d, s) for d, s, *_ in lines] == [
         ("Consult", "consult"),
         ("Vaccinatie hond (CHP)", "vaccination"),

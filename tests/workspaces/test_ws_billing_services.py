@@ -15,15 +15,16 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import MASTER_KEY
-from warehouse.billing import invoicing as inv
-from warehouse.billing.balances import client_balances
+from warehouse.billing import invoice_lines, invoice_views, issuing, payments
+from warehouse.billing.balances import client_balances, client_outstanding
+from warehouse.billing.drafts import create_draft, draft_from_visit
+from warehouse.billing.invoices import BillingError, parse_amount, price_list
 from warehouse.billing.pdf import invoice_pdf
 from warehouse.billing.vat import line_amounts
-from warehouse.records.service import Actor
 from warehouse.schema.billing import Invoice, InvoiceLine, Product
 from warehouse.schema.clinical import Prescription, Visit
 from warehouse.security.accounts import access_context_for_user
-from warehouse.security.permissions import NotPermitted
+from warehouse.security.permissions import Actor, NotPermitted
 
 DESK = frozenset({"receptionist"})
 DAY = dt.date(2026, 12, 1)
@@ -56,21 +57,21 @@ def test_invoice_from_a_visit_vat_per_rate_discount_issue_pay_credit_and_balance
     visit_id, product_id = _medicine_visit(ws_db, "a1")
     actor = Actor.at(a1.user_id, a1.practice_id, DESK)
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
-        draft = inv.draft_from_visit(session, actor, practice_id=a1.practice_id, visit_id=visit_id)
-        view = inv.invoice_view(session, a1.practice_id, draft.id)
+        draft = draft_from_visit(session, actor, practice_id=a1.practice_id, visit_id=visit_id)
+        view = invoice_views.invoice_view(session, a1.practice_id, draft.id)
         # The consult at a1's own price (4700, franchise 4500) and the prescribed medicine at 9 %.
         assert [(r["description"], r["unit_price_cents"], r["vat_rate_bp"]) for r in view.lines.iter_rows(named=True)] == [
             ("Consult", 4700, 2100), ("Meloxicam 1,5 mg/ml", 333, 900)]  # fmt: skip
-        inv.add_line(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, product_id=product_id,
-                     quantity="1", discount_percent="10")  # fmt: skip
-        with pytest.raises(inv.BillingError) as bad:
-            inv.add_line(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, product_id=product_id,
-                         quantity="1", discount_percent="150")  # fmt: skip
+        invoice_lines.add_line(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, product_id=product_id,
+                               quantity="1", discount_percent="10")  # fmt: skip
+        with pytest.raises(BillingError) as bad:
+            invoice_lines.add_line(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, product_id=product_id,
+                                   quantity="1", discount_percent="150")  # fmt: skip
         assert bad.value.field == "discount"
-        with pytest.raises(inv.BillingError, match="already on invoice"):
-            inv.draft_from_visit(session, actor, practice_id=a1.practice_id, visit_id=visit_id)
-        issued = inv.issue(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, issued_on=DAY)
-        view = inv.invoice_view(session, a1.practice_id, draft.id)
+        with pytest.raises(BillingError, match="already on invoice"):
+            draft_from_visit(session, actor, practice_id=a1.practice_id, visit_id=visit_id)
+        issued = issuing.issue(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, issued_on=DAY)
+        view = invoice_views.invoice_view(session, a1.practice_id, draft.id)
     lines = [line_amounts(Decimal("1"), 4700, 2100), line_amounts(Decimal("2.5"), 333, 900),
              line_amounts(Decimal("1"), 333, 900, 33)]  # fmt: skip
     # 2.5 × 3.33 = 8.325 → 8.33; 9 % of 833 = 74.97 → 75; the 10 % discount on 3.33 is 0.33.
@@ -84,19 +85,19 @@ def test_invoice_from_a_visit_vat_per_rate_discount_issue_pay_credit_and_balance
     assert view.total_incl_cents == 5833 + 987 + 102
     assert issued.number == "2026-a1-0002" and issued.due_on == DAY + dt.timedelta(days=14)
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
-        with pytest.raises(inv.BillingError, match="only a draft"):
-            inv.add_line(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, product_id=product_id,
-                         quantity="1")  # fmt: skip
-        with pytest.raises(inv.BillingError, match="is open"):
-            inv.record_payment(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, method="pin",
-                               amount_cents=view.total_incl_cents + 1)  # fmt: skip
-        inv.record_payment(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, method="cash",
-                           amount_cents=2000)  # fmt: skip
-        assert inv.client_outstanding(session, a1.practice_id, a1.client_id) == view.total_incl_cents - 2000
-        inv.record_payment(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, method="pin",
-                           amount_cents=inv.parse_amount(f"{(view.total_incl_cents - 2000) / 100:.2f}".replace(".", ",")))  # fmt: skip
-        assert inv.invoice_view(session, a1.practice_id, draft.id).status == "paid"
-        note = inv.credit(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, issued_on=DAY)
+        with pytest.raises(BillingError, match="only a draft"):
+            invoice_lines.add_line(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, product_id=product_id,
+                                   quantity="1")  # fmt: skip
+        with pytest.raises(BillingError, match="is open"):
+            payments.record_payment(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, method="pin",
+                                    amount_cents=view.total_incl_cents + 1)  # fmt: skip
+        payments.record_payment(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, method="cash",
+                                amount_cents=2000)  # fmt: skip
+        assert client_outstanding(session, a1.practice_id, a1.client_id) == view.total_incl_cents - 2000
+        payments.record_payment(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, method="pin",
+                                amount_cents=parse_amount(f"{(view.total_incl_cents - 2000) / 100:.2f}".replace(".", ",")))  # fmt: skip
+        assert invoice_views.invoice_view(session, a1.practice_id, draft.id).status == "paid"
+        note = issuing.credit(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, issued_on=DAY)
         balances = client_balances(session)
     assert note.number == "2026-a1-0003" and note.credit_of_id == draft.id
     assert note.total_incl_cents == -view.total_incl_cents
@@ -112,8 +113,8 @@ def test_invoice_from_a_visit_vat_per_rate_discount_issue_pay_credit_and_balance
 def test_receptionist_may_bill_an_analyst_may_not(ws_db):
     a1 = ws_db.world.practices["a1"]
     with ws_db.as_app(_ctx(ws_db, "a1")) as session, pytest.raises(NotPermitted):
-        inv.create_draft(session, Actor.at(a1.user_id, a1.practice_id, frozenset({"analyst"})), practice_id=a1.practice_id,
-                         client_id=a1.client_id)  # fmt: skip
+        create_draft(session, Actor.at(a1.user_id, a1.practice_id, frozenset({"analyst"})), practice_id=a1.practice_id,
+                     client_id=a1.client_id)  # fmt: skip
 
 
 def test_numbering_is_gap_free_under_ten_concurrent_issuers_and_per_practice(ws_db):
@@ -123,11 +124,11 @@ def test_numbering_is_gap_free_under_ten_concurrent_issuers_and_per_practice(ws_
     product_id = None
     drafts = []
     with ws_db.as_app(context) as session:
-        product_id = next(p.product_id for p in inv.price_list(session, a1.practice_id) if p.code == "C-CONS")
+        product_id = next(p.product_id for p in price_list(session, a1.practice_id) if p.code == "C-CONS")
         for _ in range(10):
-            draft = inv.create_draft(session, actor, practice_id=a1.practice_id, client_id=a1.client_id)
-            inv.add_line(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, product_id=product_id,
-                         quantity="1")  # fmt: skip
+            draft = create_draft(session, actor, practice_id=a1.practice_id, client_id=a1.client_id)
+            invoice_lines.add_line(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, product_id=product_id,
+                                   quantity="1")  # fmt: skip
             drafts.append(draft.id)
     barrier = threading.Barrier(10)
     numbers: list[str] = []
@@ -137,7 +138,7 @@ def test_numbering_is_gap_free_under_ten_concurrent_issuers_and_per_practice(ws_
         try:
             with ws_db.as_app(context) as session:
                 barrier.wait(timeout=30)
-                issued = inv.issue(
+                issued = issuing.issue(
                     session, actor, practice_id=a1.practice_id, invoice_id=invoice_id, issued_on=DAY
                 )
                 if fail:  # rolled back after taking a number: must leave no gap
@@ -156,16 +157,16 @@ def test_numbering_is_gap_free_under_ten_concurrent_issuers_and_per_practice(ws_
     assert not errors, errors
     assert sorted(numbers) == [f"2026-a1-{n:04d}" for n in range(2, 11)]
     with ws_db.as_app(_ctx(ws_db, "a2")) as session:  # another practice starts its own series
-        draft = inv.create_draft(
+        draft = create_draft(
             session,
             Actor.at(a2.user_id, a2.practice_id, DESK),
             practice_id=a2.practice_id,
             client_id=a2.client_id,
         )
-        inv.add_line(session, Actor.at(a2.user_id, a2.practice_id, DESK), practice_id=a2.practice_id, invoice_id=draft.id,
-                     product_id=product_id, quantity="1")  # fmt: skip
-        assert inv.issue(session, Actor.at(a2.user_id, a2.practice_id, DESK), practice_id=a2.practice_id, invoice_id=draft.id,
-                         issued_on=DAY).number == "2026-a2-0002"  # fmt: skip
+        invoice_lines.add_line(session, Actor.at(a2.user_id, a2.practice_id, DESK), practice_id=a2.practice_id, invoice_id=draft.id,
+                               product_id=product_id, quantity="1")  # fmt: skip
+        assert issuing.issue(session, Actor.at(a2.user_id, a2.practice_id, DESK), practice_id=a2.practice_id, invoice_id=draft.id,
+                             issued_on=DAY).number == "2026-a2-0002"  # fmt: skip
 
 
 def test_pdf_shows_number_lines_vat_and_totals(ws_db, tmp_path):
@@ -173,8 +174,8 @@ def test_pdf_shows_number_lines_vat_and_totals(ws_db, tmp_path):
     visit_id, _ = _medicine_visit(ws_db, "a1")
     actor = Actor.at(a1.user_id, a1.practice_id, DESK)
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
-        draft = inv.draft_from_visit(session, actor, practice_id=a1.practice_id, visit_id=visit_id)
-        inv.issue(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, issued_on=DAY)
+        draft = draft_from_visit(session, actor, practice_id=a1.practice_id, visit_id=visit_id)
+        issuing.issue(session, actor, practice_id=a1.practice_id, invoice_id=draft.id, issued_on=DAY)
         raw = invoice_pdf(session, a1.practice_id, draft.id, master_key=MASTER_KEY, compress=False)
         pdf = invoice_pdf(session, a1.practice_id, draft.id, master_key=MASTER_KEY)
     assert pdf.startswith(b"%PDF-") and len(pdf) < len(raw)

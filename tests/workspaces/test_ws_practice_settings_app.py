@@ -12,7 +12,7 @@ from tests.factories import PASSWORD, TZ
 from tests.workspaces.conftest import RECEPTIONIST, click, sign_in
 from tests.workspaces.test_ws_app import ok
 from tests.workspaces.test_ws_permissions_nav import offered
-from warehouse.billing import invoicing as inv
+from warehouse.billing.drafts import create_draft
 from warehouse.schema.operations import AuditLog
 from warehouse.schema.tenancy import Tenant
 from warehouse.security.accounts import access_context_for_user, add_user
@@ -82,8 +82,8 @@ def test_manager_sets_up_a_new_series_and_billing_numbers_with_it(app_env):
     with app_env.system() as session:
         context = access_context_for_user(session, a1.user_id)
     with app_env.as_app(context) as session:
-        draft_id = inv.create_draft(session, Actor.at(a1.user_id, a1.practice_id, {"receptionist"}),
-                                    practice_id=a1.practice_id, client_id=a1.client_id).id  # fmt: skip
+        draft_id = create_draft(session, Actor.at(a1.user_id, a1.practice_id, {"receptionist"}),
+                                practice_id=a1.practice_id, client_id=a1.client_id).id  # fmt: skip
     at = sign_in(MANAGER)
     at.switch_page(PAGE).run()
     ok(at)

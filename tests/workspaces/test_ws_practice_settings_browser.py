@@ -16,7 +16,7 @@ from tests.workspaces.browser_support import (
     shot,
     sign_in_enrolling_totp,
 )
-from warehouse.billing import invoicing as inv
+from warehouse.billing.drafts import create_draft
 from warehouse.schema.tenancy import Tenant
 from warehouse.security.accounts import access_context_for_user, add_user
 from warehouse.security.permissions import Actor
@@ -35,8 +35,8 @@ def test_manager_keeps_the_invoice_details_and_sets_up_a_series_in_the_browser(r
                  memberships=[(a1.practice_id, "practice_manager")])  # fmt: skip
         context = access_context_for_user(session, a1.user_id)
     with db.as_app(context) as session:
-        inv.create_draft(session, Actor.at(a1.user_id, a1.practice_id, {"receptionist"}),
-                         practice_id=a1.practice_id, client_id=a1.client_id)  # fmt: skip
+        create_draft(session, Actor.at(a1.user_id, a1.practice_id, {"receptionist"}),
+                     practice_id=a1.practice_id, client_id=a1.client_id)  # fmt: skip
     first = f"VC{dt.datetime.now(TZ).year}-00001"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)

@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import ProgrammingError
 
-from warehouse.billing import invoicing as inv
 from warehouse.billing import numbering
+from warehouse.billing.drafts import create_draft
+from warehouse.billing.practice_details import practice_details_problems
 from warehouse.schema.billing import Invoice
 from warehouse.schema.operations import AuditLog
 from warehouse.schema.tenancy import Tenant
@@ -65,7 +66,7 @@ def test_manager_saves_the_details_normalised_and_audited_old_to_new(ws_db):
         assert latest["by"] == "Vet a1"  # the colleague's name, read under RLS
         assert "city Amsterdam → Utrecht" in latest["change"] and "VAT number NL859876543B01 → NL812345678B02" in (
             latest["change"])  # fmt: skip
-        assert inv.practice_details_problems(session.get(Tenant, a1.practice_id)) == []  # issuable
+        assert practice_details_problems(session.get(Tenant, a1.practice_id)) == []  # issuable
 
 
 def test_every_bad_field_is_named_and_nothing_is_saved(ws_db):
@@ -136,8 +137,8 @@ def test_a_new_series_is_previewed_confirmed_audited_and_numbers_the_next_invoic
         overview = ps.series_overview(session, a1.practice_id, TODAY)
         assert (overview.pattern, overview.origin, overview.next_number) == (
             "VCYYYY-NNNNN", "configured", "VC2026-00001")  # fmt: skip
-        draft = inv.create_draft(session, Actor.at(a1.user_id, a1.practice_id, {"receptionist"}),
-                                 practice_id=a1.practice_id, client_id=a1.client_id)  # fmt: skip
+        draft = create_draft(session, Actor.at(a1.user_id, a1.practice_id, {"receptionist"}),
+                             practice_id=a1.practice_id, client_id=a1.client_id)  # fmt: skip
         number = numbering.take_number(session, a1.practice_id, TODAY)
         assert number == "VC2026-00001" and draft.number.startswith(numbering.DRAFT_PREFIX)
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:

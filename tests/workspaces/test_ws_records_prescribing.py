@@ -15,12 +15,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from warehouse.records import service as records
-from warehouse.records.service import CATEGORY_RANK, Actor, RecordsError
+from warehouse.records import prescriptions, vaccinations
+from warehouse.records.errors import RecordsError
+from warehouse.records.patient_record import patient_record
+from warehouse.records.prescriptions import CATEGORY_RANK
+from warehouse.scheduling import booking as sched
 from warehouse.schema.billing import Product
 from warehouse.schema.clinical import DISPENSING_CATEGORIES, Prescription, Reminder, Vaccination
 from warehouse.security.accounts import access_context_for_user
-from warehouse.security.permissions import NotPermitted
+from warehouse.security.permissions import Actor, NotPermitted
 
 VET = frozenset({"veterinarian"})
 NURSE = frozenset({"nurse"})
@@ -59,8 +62,8 @@ def _saved(session, a1) -> list[str]:  # noqa: ANN001
 
 
 def _prescribe(session, a1, roles, **kwargs):  # noqa: ANN001, ANN003, ANN202
-    return records.prescribe(session, Actor.at(a1.user_id, a1.practice_id, roles), practice_id=a1.practice_id,
-                             patient_id=a1.patient_id, **{"quantity": "1", **kwargs})  # fmt: skip
+    return prescriptions.prescribe(session, Actor.at(a1.user_id, a1.practice_id, roles), practice_id=a1.practice_id,
+                                   patient_id=a1.patient_id, **{"quantity": "1", **kwargs})  # fmt: skip
 
 
 def test_two_different_prescriptions_one_after_the_other_are_each_saved_as_chosen(ws_db):
@@ -207,7 +210,7 @@ def test_a_new_dose_closes_the_open_reminder_of_the_earlier_dose_with_a_trace(ws
     a1 = ws_db.world.practices["a1"]
     today = dt.date(2027, 3, 1)
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
-        protocol = records.vaccine_protocols(session, a1.practice_id, "dog")[0]
+        protocol = vaccinations.vaccine_protocols(session, a1.practice_id, "dog")[0]
     with ws_db.system() as session:
         # An earlier dose as Animana delivers it: the vaccine's name, no protocol; its reminder was already sent.
         synced = Vaccination(practice_id=a1.practice_id, patient_id=a1.patient_id, vaccine_name=protocol.name.upper(),
@@ -218,13 +221,13 @@ def test_a_new_dose_closes_the_open_reminder_of_the_earlier_dose_with_a_trace(ws
                              due_on=synced.due_on, vaccination_id=synced.id, status="sent"))  # fmt: skip
         synced_id = synced.id
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
-        new, new_reminder = records.record_vaccination(
+        new, new_reminder = vaccinations.record_vaccination(
             session, Actor.at(a1.user_id, a1.practice_id, VET), practice_id=a1.practice_id, patient_id=a1.patient_id,
             protocol_id=protocol.id, given_on=today, today=today)  # fmt: skip
         new_id = new.id
         # Entered after the fact: a dose older than the one just recorded closes nothing newer, and its own
         # booster is already given.
-        backdated, _ = records.record_vaccination(
+        backdated, _ = vaccinations.record_vaccination(
             session, Actor.at(a1.user_id, a1.practice_id, VET), practice_id=a1.practice_id, patient_id=a1.patient_id,
             protocol_id=protocol.id, given_on=dt.date(2026, 9, 1), today=today)  # fmt: skip
         backdated_id = backdated.id
@@ -240,12 +243,12 @@ def test_a_vaccination_on_the_timeline_is_a_day_in_local_time(ws_db):
     a1 = ws_db.world.practices["a1"]
     today = dt.date(2027, 3, 1)
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
-        protocol = records.vaccine_protocols(session, a1.practice_id, "dog")[0]
-        records.record_vaccination(session, Actor.at(a1.user_id, a1.practice_id, VET), practice_id=a1.practice_id,
-                                   patient_id=a1.patient_id, protocol_id=protocol.id, given_on=today, today=today)  # fmt: skip
-        rec = records.patient_record(session, a1.practice_id, a1.patient_id, today=today)
+        protocol = vaccinations.vaccine_protocols(session, a1.practice_id, "dog")[0]
+        vaccinations.record_vaccination(session, Actor.at(a1.user_id, a1.practice_id, VET), practice_id=a1.practice_id,
+                                        patient_id=a1.patient_id, protocol_id=protocol.id, given_on=today, today=today)  # fmt: skip
+        rec = patient_record(session, a1.practice_id, a1.patient_id, today=today)
     row = rec.timeline.filter(kind="vaccination").row(0, named=True)
-    assert row["all_day"] and row["at"].astimezone(records.sched.PRACTICE_TZ) == dt.datetime(
-        2027, 3, 1, tzinfo=records.sched.PRACTICE_TZ
+    assert row["all_day"] and row["at"].astimezone(sched.PRACTICE_TZ) == dt.datetime(
+        2027, 3, 1, tzinfo=sched.PRACTICE_TZ
     )
     assert row["detail"] == "booster 29 feb 2028 (ok)"

@@ -12,15 +12,18 @@ from sqlalchemy import select, text
 
 from tests.conftest import MASTER_KEY
 from tests.factories import TZ
+from warehouse.clients.card import client_card
+from warehouse.kernel.ciphers import practice_cipher
 from warehouse.kernel.crypto import DecryptionError
-from warehouse.records import documents
-from warehouse.records import service as records
-from warehouse.records.service import Actor, ConsultNote, RecordsError
+from warehouse.records import consults, documents, prescriptions, vaccinations
+from warehouse.records.consults import ConsultNote
+from warehouse.records.errors import RecordsError
+from warehouse.records.patient_record import patient_record
 from warehouse.schema.clinical import Diagnosis, LabObservation, Reminder, Vaccination, Visit
 from warehouse.schema.ingestion import DocumentContent
 from warehouse.schema.scheduling import Appointment
 from warehouse.security.accounts import access_context_for_user
-from warehouse.security.permissions import NotPermitted
+from warehouse.security.permissions import Actor, NotPermitted
 
 VET = frozenset({"veterinarian"})
 NURSE = frozenset({"nurse"})
@@ -51,14 +54,12 @@ def test_client_card_and_patient_record_are_decrypted_flagged_and_audited(ws_db)
                                    observed_at=dt.datetime(2026, 11, 10, 10, tzinfo=TZ)))  # fmt: skip
     before = _audit_reads(ws_db, a1.practice_id, "patient"), _audit_reads(ws_db, a1.practice_id, "client")
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
-        card = records.client_card(session, a1.practice_id, a1.client_id, master_key=MASTER_KEY)
-        rec = records.patient_record(session, a1.practice_id, a1.patient_id, today=dt.date(2029, 12, 1))
+        card = client_card(session, a1.practice_id, a1.client_id, master_key=MASTER_KEY)
+        rec = patient_record(session, a1.practice_id, a1.patient_id, today=dt.date(2029, 12, 1))
         # Another practice's patient does not exist in this session.
         b1 = ws_db.world.practices["b1"]
-        assert (
-            records.patient_record(session, b1.practice_id, b1.patient_id, today=dt.date(2026, 1, 1)) is None
-        )
-        assert records.client_card(session, b1.practice_id, b1.client_id, master_key=MASTER_KEY) is None
+        assert patient_record(session, b1.practice_id, b1.patient_id, today=dt.date(2026, 1, 1)) is None
+        assert client_card(session, b1.practice_id, b1.client_id, master_key=MASTER_KEY) is None
     assert card.email == "jansen.a1@example.nl" and card.phone == "06-12345678" and card.address == "Damrak 1"
     assert card.patients["name"].to_list() == ["Bello-a1"]
     assert card.balance.outstanding_cents == 0 and card.balance.invoiced_cents == 5687
@@ -81,17 +82,17 @@ def test_consult_note_moves_the_appointment_and_receptionist_cannot_write(ws_db)
                        plan="Rust", diagnoses=("Kennelhoest",))  # fmt: skip
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
         with pytest.raises(NotPermitted):
-            records.write_consult(session, Actor.at(a1.user_id, a1.practice_id, RECEPTION), practice_id=a1.practice_id,
-                                  appointment_id=appointment_id, note=note)  # fmt: skip
+            consults.write_consult(session, Actor.at(a1.user_id, a1.practice_id, RECEPTION), practice_id=a1.practice_id,
+                                   appointment_id=appointment_id, note=note)  # fmt: skip
         with pytest.raises(RecordsError) as empty:
-            records.write_consult(session, Actor.at(a1.user_id, a1.practice_id, VET), practice_id=a1.practice_id,
-                                  appointment_id=appointment_id, note=ConsultNote())  # fmt: skip
+            consults.write_consult(session, Actor.at(a1.user_id, a1.practice_id, VET), practice_id=a1.practice_id,
+                                   appointment_id=appointment_id, note=ConsultNote())  # fmt: skip
         assert empty.value.field == "subjective"
-        visit = records.write_consult(session, Actor.at(a1.user_id, a1.practice_id, VET), practice_id=a1.practice_id,
-                                      appointment_id=appointment_id, note=note)  # fmt: skip
+        visit = consults.write_consult(session, Actor.at(a1.user_id, a1.practice_id, VET), practice_id=a1.practice_id,
+                                       appointment_id=appointment_id, note=note)  # fmt: skip
         assert session.get(Appointment, (a1.practice_id, appointment_id)).status == "in_consult"
-        again = records.write_consult(session, Actor.at(a1.user_id, a1.practice_id, VET), practice_id=a1.practice_id,
-                                      appointment_id=appointment_id, note=note, sign=True, finish=True)  # fmt: skip
+        again = consults.write_consult(session, Actor.at(a1.user_id, a1.practice_id, VET), practice_id=a1.practice_id,
+                                       appointment_id=appointment_id, note=note, sign=True, finish=True)  # fmt: skip
         assert again.id == visit.id
     with ws_db.system() as session:
         row = session.get(Visit, (a1.practice_id, visit.id))
@@ -104,31 +105,31 @@ def test_consult_note_moves_the_appointment_and_receptionist_cannot_write(ws_db)
                                   {"v": visit.id}).scalar_one()  # fmt: skip
     assert audited >= 1
     with ws_db.as_app(_ctx(ws_db, "a1")) as session, pytest.raises(RecordsError, match="signed"):
-        records.write_consult(session, Actor.at(a1.user_id, a1.practice_id, VET), practice_id=a1.practice_id,
-                              appointment_id=appointment_id, note=note)  # fmt: skip
+        consults.write_consult(session, Actor.at(a1.user_id, a1.practice_id, VET), practice_id=a1.practice_id,
+                               appointment_id=appointment_id, note=note)  # fmt: skip
 
 
 def test_vaccination_sets_the_booster_from_the_practice_interval_and_closes_the_old_reminder(ws_db):
     a1 = ws_db.world.practices["a1"]
     today = dt.date(2027, 3, 1)
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
-        protocols = records.vaccine_protocols(session, a1.practice_id, "dog")
+        protocols = vaccinations.vaccine_protocols(session, a1.practice_id, "dog")
         assert [(p.booster_interval_days, p.overridden) for p in protocols] == [(365, True)]  # a1 override
-        first, _ = records.record_vaccination(session, Actor.at(a1.user_id, a1.practice_id, NURSE), practice_id=a1.practice_id,
-                                              patient_id=a1.patient_id, protocol_id=protocols[0].id,
-                                              given_on=dt.date(2027, 2, 1), today=today)  # fmt: skip
-        second, reminder = records.record_vaccination(
+        first, _ = vaccinations.record_vaccination(session, Actor.at(a1.user_id, a1.practice_id, NURSE), practice_id=a1.practice_id,
+                                                   patient_id=a1.patient_id, protocol_id=protocols[0].id,
+                                                   given_on=dt.date(2027, 2, 1), today=today)  # fmt: skip
+        second, reminder = vaccinations.record_vaccination(
             session, Actor.at(a1.user_id, a1.practice_id, NURSE), practice_id=a1.practice_id, patient_id=a1.patient_id,
             protocol_id=protocols[0].id, given_on=today, today=today, batch_number="B123")  # fmt: skip
         with pytest.raises(RecordsError) as future:
-            records.record_vaccination(session, Actor.at(a1.user_id, a1.practice_id, NURSE), practice_id=a1.practice_id,
-                                       patient_id=a1.patient_id, protocol_id=protocols[0].id,
-                                       given_on=today + dt.timedelta(days=1), today=today)  # fmt: skip
+            vaccinations.record_vaccination(session, Actor.at(a1.user_id, a1.practice_id, NURSE), practice_id=a1.practice_id,
+                                            patient_id=a1.patient_id, protocol_id=protocols[0].id,
+                                            given_on=today + dt.timedelta(days=1), today=today)  # fmt: skip
         assert future.value.field == "given_on"
         with pytest.raises(NotPermitted):
-            records.record_vaccination(session, Actor.at(a1.user_id, a1.practice_id, RECEPTION), practice_id=a1.practice_id,
-                                       patient_id=a1.patient_id, protocol_id=protocols[0].id, given_on=today,
-                                       today=today)  # fmt: skip
+            vaccinations.record_vaccination(session, Actor.at(a1.user_id, a1.practice_id, RECEPTION), practice_id=a1.practice_id,
+                                            patient_id=a1.patient_id, protocol_id=protocols[0].id, given_on=today,
+                                            today=today)  # fmt: skip
     assert second.due_on == dt.date(2028, 2, 29) == reminder.due_on  # 365 days (2028 is a leap year)
     with ws_db.system() as session:
         statuses = dict(session.execute(select(Reminder.vaccination_id, Reminder.status).where(
@@ -137,7 +138,7 @@ def test_vaccination_sets_the_booster_from_the_practice_interval_and_closes_the_
         assert session.get(Reminder, (a1.practice_id, reminder.id)).template_id is not None
         assert session.get(Vaccination, (a1.practice_id, second.id)).batch_number == "B123"
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
-        rec = records.patient_record(session, a1.practice_id, a1.patient_id, today=today)
+        rec = patient_record(session, a1.practice_id, a1.patient_id, today=today)
     assert rec.vaccinations["status"].to_list()[:2] == ["ok", "renewed"]
 
 
@@ -145,18 +146,18 @@ def test_udd_only_by_a_vet_and_quantities_are_validated(ws_db):
     a1 = ws_db.world.practices["a1"]
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
         with pytest.raises(NotPermitted, match="veterinarian"):
-            records.prescribe(session, Actor.at(a1.user_id, a1.practice_id, NURSE), practice_id=a1.practice_id, patient_id=a1.patient_id,
-                              product_name="Ketamine", dispensing_category="UDD", quantity="1")  # fmt: skip
+            prescriptions.prescribe(session, Actor.at(a1.user_id, a1.practice_id, NURSE), practice_id=a1.practice_id, patient_id=a1.patient_id,
+                                    product_name="Ketamine", dispensing_category="UDD", quantity="1")  # fmt: skip
         with pytest.raises(RecordsError) as bad:
-            records.prescribe(session, Actor.at(a1.user_id, a1.practice_id, VET), practice_id=a1.practice_id, patient_id=a1.patient_id,
-                              product_name="Ketamine", dispensing_category="UDD", quantity="-2")  # fmt: skip
+            prescriptions.prescribe(session, Actor.at(a1.user_id, a1.practice_id, VET), practice_id=a1.practice_id, patient_id=a1.patient_id,
+                                    product_name="Ketamine", dispensing_category="UDD", quantity="-2")  # fmt: skip
         assert bad.value.field == "quantity"
-        ok = records.prescribe(session, Actor.at(a1.user_id, a1.practice_id, VET), practice_id=a1.practice_id, patient_id=a1.patient_id,
-                               product_name="Ketamine", dispensing_category="UDD", quantity="0,5",
-                               dosage_instructions="Eenmalig")  # fmt: skip
-        nurse = records.prescribe(session, Actor.at(a1.user_id, a1.practice_id, NURSE), practice_id=a1.practice_id,
-                                  patient_id=a1.patient_id, product_name="Ontwormer", dispensing_category="URA",
-                                  quantity="2")  # fmt: skip
+        ok = prescriptions.prescribe(session, Actor.at(a1.user_id, a1.practice_id, VET), practice_id=a1.practice_id, patient_id=a1.patient_id,
+                                     product_name="Ketamine", dispensing_category="UDD", quantity="0,5",
+                                     dosage_instructions="Eenmalig")  # fmt: skip
+        nurse = prescriptions.prescribe(session, Actor.at(a1.user_id, a1.practice_id, NURSE), practice_id=a1.practice_id,
+                                        patient_id=a1.patient_id, product_name="Ontwormer", dispensing_category="URA",
+                                        quantity="2")  # fmt: skip
     assert ok.quantity == Decimal("0.5") and nurse.dispensing_category == "URA"
 
 
@@ -187,7 +188,7 @@ def test_upload_limits_and_encrypted_round_trip(ws_db, monkeypatch):
         stored = session.get(DocumentContent, (a1.practice_id, doc.id))
         assert PDF not in bytes(stored.ciphertext) and b"%PDF" not in bytes(stored.ciphertext)
         # Bytes moved to another document do not decrypt.
-        key = records.cipher(session, a1.practice_id, MASTER_KEY).data_key
+        key = practice_cipher(session, a1.practice_id, MASTER_KEY).data_key
         with pytest.raises(DecryptionError):
             documents.decrypt_content(key, a1.practice_id, doc.id + 1, stored.ciphertext)
     before = _audit_reads(ws_db, a1.practice_id, "document")
@@ -215,10 +216,10 @@ def test_a_vaccination_reminder_uses_a_per_channel_template_with_the_longest_lea
         email = session.execute(text("SELECT id FROM reminder_template WHERE franchise_id = :f AND code = "
                                      "'vacc-email'"), {"f": franchise_id}).scalar_one()  # fmt: skip
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
-        protocol = records.vaccine_protocols(session, a1.practice_id, "dog")[0]
-        _, reminder = records.record_vaccination(session, Actor.at(a1.user_id, a1.practice_id, NURSE), practice_id=a1.practice_id,
-                                                 patient_id=a1.patient_id, protocol_id=protocol.id,
-                                                 given_on=today, today=today)  # fmt: skip
+        protocol = vaccinations.vaccine_protocols(session, a1.practice_id, "dog")[0]
+        _, reminder = vaccinations.record_vaccination(session, Actor.at(a1.user_id, a1.practice_id, NURSE), practice_id=a1.practice_id,
+                                                      patient_id=a1.patient_id, protocol_id=protocol.id,
+                                                      given_on=today, today=today)  # fmt: skip
     assert reminder.template_id == email != sms
 
 
@@ -232,15 +233,15 @@ def test_a_diagnosis_on_the_practices_coded_list_is_stored_with_its_venom_code(w
                               term="Otitis externa", venom_code="1081"))  # fmt: skip
     vet = Actor.at(a1.user_id, a1.practice_id, VET)
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
-        assert ("Otitis externa", "1081") in records.diagnosis_choices(session, a1.practice_id)
-        assert "gezond" not in records.coded_diagnoses(session, a1.practice_id)  # the factory's uncoded term
-        visit = records.write_consult(session, vet, practice_id=a1.practice_id,
-                                      appointment_id=ws_db.week.today_appointment["a1"],
-                                      note=ConsultNote(subjective="Krabt aan het oor",
-                                                       diagnoses=("otitis externa", "Mijten verdacht")))  # fmt: skip
+        assert ("Otitis externa", "1081") in consults.diagnosis_choices(session, a1.practice_id)
+        assert "gezond" not in consults.coded_diagnoses(session, a1.practice_id)  # the factory's uncoded term
+        visit = consults.write_consult(session, vet, practice_id=a1.practice_id,
+                                       appointment_id=ws_db.week.today_appointment["a1"],
+                                       note=ConsultNote(subjective="Krabt aan het oor",
+                                                        diagnoses=("otitis externa", "Mijten verdacht")))  # fmt: skip
         stored = session.execute(select(Diagnosis.term, Diagnosis.venom_code).where(
             Diagnosis.practice_id == a1.practice_id, Diagnosis.visit_id == visit.id).order_by(Diagnosis.id)).all()  # fmt: skip
-        shown = records.patient_record(session, a1.practice_id, a1.patient_id, today=dt.date.today())
+        shown = patient_record(session, a1.practice_id, a1.patient_id, today=dt.date.today())
     assert [tuple(r) for r in stored] == [("otitis externa", "1081"), ("Mijten verdacht", None)]
     row = shown.visits.filter(shown.visits["id"] == visit.id).row(0, named=True)
     assert row["diagnoses"] == "otitis externa (VeNom 1081); Mijten verdacht"

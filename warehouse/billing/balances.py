@@ -1,9 +1,12 @@
-"""Outstanding balances: what each client owes (issued invoices and credit notes minus payments)."""
+"""Outstanding balances: what each client owes (issued invoices and credit notes minus payments), for every
+client of the visible practices or for one."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from warehouse.schema.billing import Invoice, Payment
@@ -48,3 +51,32 @@ def client_balances(session: Session, *, only_outstanding: bool = True) -> pl.Da
     schema = {"practice_id": pl.Int64, "client_id": pl.Int64, "last_name": pl.String, "invoiced_cents": pl.Int64,
               "paid_cents": pl.Int64, "outstanding_cents": pl.Int64}  # fmt: skip
     return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
+
+
+@dataclass(frozen=True)
+class Balance:
+    invoiced_cents: int
+    paid_cents: int
+
+    @property
+    def outstanding_cents(self) -> int:
+        return self.invoiced_cents - self.paid_cents
+
+
+def client_balance(session: Session, practice_id: int, client_id: int) -> Balance:
+    """What the client owes: the same rule as ``client_balances`` (issued, paid and credited invoices, credit
+    notes negative, minus payments), for one client."""
+    row = session.execute(
+        text(
+            """SELECT (SELECT coalesce(sum(total_incl_cents), 0) FROM invoice
+                       WHERE practice_id = :p AND client_id = :c AND status = ANY(:owed)) AS invoiced,
+                      (SELECT coalesce(sum(amount_cents), 0) FROM payment
+                       WHERE practice_id = :p AND client_id = :c) AS paid"""
+        ),
+        {"p": practice_id, "c": client_id, "owed": list(OWED_STATUSES)},
+    ).one()
+    return Balance(int(row.invoiced), int(row.paid))
+
+
+def client_outstanding(session: Session, practice_id: int, client_id: int) -> int:
+    return client_balance(session, practice_id, client_id).outstanding_cents

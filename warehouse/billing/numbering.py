@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from warehouse.records.service import RecordsError
+from warehouse.kernel.errors import DomainError
 from warehouse.schema.billing import Invoice, InvoiceSeries
 
 DRAFT_PREFIX = "CONCEPT-"
@@ -33,7 +33,7 @@ _RUNNING = re.compile(r"^(?P<prefix>.*?)(?P<seq>\d+)$")
 _PREFIX_CHARS = re.compile(r"^[A-Za-z0-9/.\-]*$")
 
 
-class SeriesError(RecordsError):
+class SeriesError(DomainError):
     """A series the rules refuse; ``field`` names the form field."""
 
 

@@ -9,8 +9,8 @@ from fpdf import FPDF
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from warehouse.billing.invoicing import InvoiceView, invoice_view
-from warehouse.records.service import cipher
+from warehouse.billing.invoice_views import InvoiceView, invoice_view
+from warehouse.kernel.ciphers import practice_cipher
 from warehouse.schema.clients import Client
 from warehouse.schema.tenancy import Tenant
 
@@ -42,7 +42,9 @@ def invoice_pdf(session: Session, practice_id: int, invoice_id: int, *, master_k
     practice = session.scalar(select(Tenant).where(Tenant.id == practice_id))
     client = session.get(Client, (practice_id, view.client_id))
     address = (
-        cipher(session, practice_id, master_key).decrypt("address", client.address_enc) if client else None
+        practice_cipher(session, practice_id, master_key).decrypt("address", client.address_enc)
+        if client
+        else None
     )
     return render(view, practice=PracticeDetails.of(practice), client_address=address,
                   client_postcode=client.postcode if client else None, client_city=client.city if client else None,

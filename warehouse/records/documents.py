@@ -19,11 +19,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from warehouse.kernel.audit import record
+from warehouse.kernel.ciphers import practice_cipher
 from warehouse.kernel.crypto import DecryptionError
-from warehouse.records.service import Actor, RecordsError, _require_patient, cipher
+from warehouse.records.errors import RecordsError
+from warehouse.records.patients import require_patient
 from warehouse.schema.clinical import Document
 from warehouse.schema.ingestion import DocumentContent
-from warehouse.security.permissions import RECORDS_READ, RECORDS_WRITE, require
+from warehouse.security.permissions import RECORDS_READ, RECORDS_WRITE, Actor, require
 
 MAX_BYTES = 10 * 1024 * 1024
 _FORMAT_V1 = b"\x01"
@@ -113,13 +115,13 @@ def upload_document(
 ) -> Document:  # fmt: skip
     """Check and store an attachment of the patient; the bytes only encrypted."""
     require(actor, RECORDS_WRITE, practice_id)
-    _require_patient(session, practice_id, patient_id)
+    require_patient(session, practice_id, patient_id)
     kind = check_upload(filename, content)
     name = re.sub(r"[\\/\x00-\x1f]", "_", filename.strip())
     label = (title or "").strip() or name.rsplit(".", 1)[0]
     if len(label) > 200:
         raise RecordsError("title", "A title is at most 200 characters.")
-    fc = cipher(session, practice_id, master_key)
+    fc = practice_cipher(session, practice_id, master_key)
     digest = hashlib.sha256(content).hexdigest()
     document = Document(practice_id=practice_id, patient_id=patient_id, title=label, filename=name,
                         content_type=kind.content_type, size_bytes=len(content), sha256=digest,
@@ -157,6 +159,6 @@ def read_document(
     document, blob, key_version = row
     record(session, practice_id=practice_id, action="read", entity="document", entity_ids=[document_id],
            detail={"view": "records.document", "patient_id": document.patient_id})  # fmt: skip
-    fc = cipher(session, practice_id, master_key, key_version)
+    fc = practice_cipher(session, practice_id, master_key, key_version)
     content = decrypt_content(fc.data_key, practice_id, document_id, blob)
     return StoredDocument(document.id, document.title, document.filename, document.content_type, content)

@@ -2,7 +2,7 @@
 
 Animana's API exposes vaccinations with their next-due date but no reminders, so a practice loaded from
 Animana has none, and reminder compliance would stay empty. ``generate_vaccination_reminders`` creates the
-reminder a practice would have sent for every booster falling due, the way ``records.record_vaccination``
+reminder a practice would have sent for every booster falling due, the way ``vaccinations.record_vaccination``
 does for a vaccination given in VetConnect:
 
 - one reminder per vaccination with a due date (``reminder.vaccination_id``), due on that date, for the

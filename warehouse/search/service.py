@@ -22,12 +22,12 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from warehouse.kernel.crypto import FieldCipher, normalise_email, normalise_phone, unwrap_data_key
+from warehouse.kernel.ciphers import every_practice_cipher
+from warehouse.kernel.crypto import normalise_email, normalise_phone
 from warehouse.scheduling.booking import PRACTICE_TZ as _TZ
 
 KINDS = ("client", "patient", "appointment", "invoice")
@@ -75,11 +75,6 @@ class SearchResults:
         return [(kind, self.group(kind)) for kind in KINDS if self.group(kind)]
 
 
-@lru_cache(maxsize=4096)
-def _cipher(master_key: bytes, practice_id: int, wrapped: bytes) -> FieldCipher:
-    return FieldCipher(practice_id, unwrap_data_key(master_key, practice_id, wrapped))
-
-
 def _visible_practices(session: Session) -> list[int]:
     return list(session.execute(text("SELECT app_practice_ids()")).scalar_one() or [])
 
@@ -87,13 +82,9 @@ def _visible_practices(session: Session) -> list[int]:
 def _blind_indexes(
     session: Session, practices: list[int], master_key: bytes, kind: str, value: str
 ) -> list[bytes]:
-    keys = session.execute(
-        text("SELECT practice_id, wrapped_key FROM tenant_data_key WHERE practice_id = ANY(:p)"),
-        {"p": practices},
-    )
     found = []
-    for practice_id, wrapped in keys:
-        digest = _cipher(master_key, practice_id, bytes(wrapped)).blind_index(kind, value)
+    for cipher in every_practice_cipher(session, practices, master_key):
+        digest = cipher.blind_index(kind, value)
         if digest:
             found.append(digest)
     return found

@@ -17,9 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from warehouse.billing import numbering
-from warehouse.billing.invoicing import PRACTICE_DETAILS, practice_detail_errors
+from warehouse.billing.practice_details import PRACTICE_DETAILS, practice_detail_errors
 from warehouse.kernel.audit import record
-from warehouse.records.service import RecordsError
+from warehouse.kernel.errors import DomainError
 from warehouse.schema.operations import AuditLog
 from warehouse.schema.tenancy import AppUser, Tenant
 from warehouse.security.permissions import PRACTICE_SETTINGS, Actor, require
@@ -27,7 +27,7 @@ from warehouse.security.permissions import PRACTICE_SETTINGS, Actor, require
 DETAIL_FIELDS = tuple(PRACTICE_DETAILS)  # address, postcode, city, vat_number, kvk_number, iban
 
 
-class DetailsInvalid(RecordsError):
+class DetailsInvalid(DomainError):
     """Details the rules refuse; ``errors`` holds a message per field (nothing was saved)."""
 
     def __init__(self, errors: dict[str, str]) -> None:
@@ -39,7 +39,7 @@ class DetailsInvalid(RecordsError):
 def _practice(session: Session, practice_id: int) -> Tenant:
     practice = session.scalar(select(Tenant).where(Tenant.id == practice_id, Tenant.kind == "practice"))
     if practice is None:
-        raise RecordsError("practice", f"No practice {practice_id} is visible to you.")
+        raise DomainError("practice", f"No practice {practice_id} is visible to you.")
     return practice
 
 
