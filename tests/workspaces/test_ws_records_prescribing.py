@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from tests.factories import TZ
 from warehouse.records import service as records
 from warehouse.records.service import CATEGORY_RANK, Actor, RecordsError
 from warehouse.schema.billing import Product
@@ -245,7 +246,5 @@ def test_a_vaccination_on_the_timeline_is_a_day_in_local_time(ws_db):
                                    patient_id=a1.patient_id, protocol_id=protocol.id, given_on=today, today=today)  # fmt: skip
         rec = records.patient_record(session, a1.practice_id, a1.patient_id, today=today)
     row = rec.timeline.filter(kind="vaccination").row(0, named=True)
-    assert row["all_day"] and row["at"].astimezone(records.sched.PRACTICE_TZ) == dt.datetime(
-        2027, 3, 1, tzinfo=records.sched.PRACTICE_TZ
-    )
+    assert row["all_day"] and row["at"].astimezone(TZ) == dt.datetime(2027, 3, 1, tzinfo=TZ)
     assert row["detail"] == "booster 29 feb 2028 (ok)"
