@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
 import polars as pl
 from sqlalchemy import Row, Select, func, or_, select, text, update
@@ -20,7 +21,8 @@ from warehouse.billing.balances import OWED_STATUSES
 from warehouse.kernel import formatting as fmt
 from warehouse.kernel.audit import record
 from warehouse.kernel.crypto import FieldCipher, unwrap_data_key
-from warehouse.scheduling import booking as sched
+from warehouse.kernel.practice_time import local_day_bounds, practice_today, practice_zone
+from warehouse.scheduling import transitions as sched
 from warehouse.schema.billing import Product
 from warehouse.schema.clients import Client, ClientPatient, Patient
 from warehouse.schema.clinical import (
@@ -34,9 +36,8 @@ from warehouse.schema.clinical import (
 )
 from warehouse.schema.scheduling import Appointment
 from warehouse.schema.tenancy import Tenant, TenantDataKey
-from warehouse.security.permissions import CONSULT_WRITE, PRESCRIBE_VET_ONLY, RECORDS_WRITE, require
+from warehouse.security.permissions import CONSULT_WRITE, PRESCRIBE_VET_ONLY, RECORDS_WRITE, Actor, require
 
-Actor = sched.Actor
 DUE_SOON_DAYS = 30
 VACCINATION_TEMPLATE_CODE = "vacc"
 
@@ -323,7 +324,8 @@ def patient_record(
         {"id": pl.Int64, "starts_at": pl.Datetime("us", "UTC"), "status": pl.String, "type": pl.String,
          "reason": pl.String},
     )  # fmt: skip
-    timeline = _timeline(visits, vaccinations, prescriptions, lab_results, documents)
+    timeline = _timeline(visits, vaccinations, prescriptions, lab_results, documents,
+                         practice_zone(session, practice_id))  # fmt: skip
     return PatientRecord(
         practice_id, patient_id, patient.name, patient.species, patient.breed, patient.sex, patient.date_of_birth,
         patient.microchip, patient.deceased, patient.insured_with, owners, visits, vaccinations, prescriptions,
@@ -332,13 +334,13 @@ def patient_record(
 
 
 def _timeline(visits: pl.DataFrame, vaccinations: pl.DataFrame, prescriptions: pl.DataFrame,
-              lab: pl.DataFrame, documents: pl.DataFrame) -> pl.DataFrame:  # fmt: skip
+              lab: pl.DataFrame, documents: pl.DataFrame, zone: ZoneInfo) -> pl.DataFrame:  # fmt: skip
     """One row per event, newest first. A vaccination is dated, not timed: it sits at the start of its local day
     and is marked ``all_day`` so that it is shown as a date (not as midnight UTC, i.e. 01:00 local)."""
     utc = pl.Datetime("us", "UTC")
 
     def _day(col: str) -> pl.Expr:
-        local = pl.col(col).cast(pl.Datetime("us")).dt.replace_time_zone(str(sched.PRACTICE_TZ))
+        local = pl.col(col).cast(pl.Datetime("us")).dt.replace_time_zone(str(zone))
         return local.dt.convert_time_zone("UTC")
 
     parts = [
@@ -542,7 +544,7 @@ def _primary_client_id(session: Session, practice_id: int, patient_id: int) -> i
 def visit_of_the_day(session: Session, practice_id: int, patient_id: int, day: dt.date) -> int | None:
     """The patient's latest visit started on ``day`` (practice time): what is given or prescribed during a
     consult belongs to that visit, and so to the invoice made from it."""
-    start, end = sched.local_day_bounds(day)
+    start, end = local_day_bounds(day, practice_zone(session, practice_id))
     return session.scalar(
         select(Visit.id)
         .where(Visit.practice_id == practice_id, Visit.patient_id == patient_id,
@@ -749,9 +751,7 @@ def prescribe(
     if len(name) > 200:
         raise RecordsError("product", "A medicine's name is at most 200 characters.")
     if visit_id is None:
-        visit_id = visit_of_the_day(
-            session, practice_id, patient_id, dt.datetime.now(sched.PRACTICE_TZ).date()
-        )
+        visit_id = visit_of_the_day(session, practice_id, patient_id, practice_today(session, practice_id))
     prescription = Prescription(practice_id=practice_id, patient_id=patient_id, visit_id=visit_id,
                                 franchise_id=matches[0].franchise_id if product_id is not None else None,
                                 product_id=product_id, product_name=name, quantity=amount,
