@@ -13,8 +13,9 @@ from sqlalchemy import select, text
 from tests.conftest import MASTER_KEY
 from tests.factories import TZ
 from warehouse.kernel.crypto import DecryptionError
+from warehouse.records import documents
 from warehouse.records import service as records
-from warehouse.records.service import Actor, ConsultNote, RecordsError, documents
+from warehouse.records.service import Actor, ConsultNote, RecordsError
 from warehouse.schema.clinical import Diagnosis, LabObservation, Reminder, Vaccination, Visit
 from warehouse.schema.ingestion import DocumentContent
 from warehouse.schema.scheduling import Appointment
