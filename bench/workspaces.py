@@ -41,20 +41,16 @@ from warehouse.clients.card import client_card  # noqa: E402
 from warehouse.hub.service import open_patient, today_for_user  # noqa: E402
 from warehouse.kernel.crypto import FieldCipher, unwrap_data_key  # noqa: E402
 from warehouse.kernel.db import app_url, make_engine  # noqa: E402
+from warehouse.kernel.practice_time import practice_zone  # noqa: E402
 from warehouse.kernel.tenancy import AccessContext, tenant_session  # noqa: E402
 from warehouse.migrations import runner as migrate
 from warehouse.records.patient_record import patient_record  # noqa: E402
-from warehouse.scheduling.booking import (  # noqa: E402
-    PRACTICE_TZ,
-    Actor,
-    SlotQuery,
-    appointment_types,
-    find_free_slots,
-    patient_choices,
-    schedule,
-    waiting_room,
-)
+from warehouse.scheduling.day import schedule  # noqa: E402
+from warehouse.scheduling.patients import patient_choices  # noqa: E402
+from warehouse.scheduling.slots import SlotQuery, appointment_types, find_free_slots  # noqa: E402
+from warehouse.scheduling.waiting_room import waiting_room  # noqa: E402
 from warehouse.search.service import naive_search, search  # noqa: E402
+from warehouse.security.permissions import Actor  # noqa: E402
 
 DB_NAME = "vc_bench_workspaces"
 PRACTICES = 200
@@ -303,8 +299,6 @@ def ensure_price_lists(conn: psycopg.Connection) -> None:
 def measure(url: str, cases: list[dict], rounds: int) -> dict[str, list[float]]:
     engine = make_engine(app_url(url), pool_size=2)
     now = dt.datetime.now(dt.UTC)
-    today = now.astimezone(PRACTICE_TZ).date()
-    monday = today - dt.timedelta(days=today.weekday())
     out: dict[str, list[float]] = {}
 
     def add(name: str, value: float, warm: bool) -> None:
@@ -337,6 +331,9 @@ def measure(url: str, cases: list[dict], rounds: int) -> dict[str, list[float]]:
                     )
                     add("naive ILIKE: franchise (names)", timed(naive_search, s, term), warm)
             with tenant_session(engine, practice) as s:
+                zone = practice_zone(s, pid)  # the franchise's hub below reads its day in this zone too
+                today = now.astimezone(zone).date()
+                monday = today - dt.timedelta(days=today.weekday())
                 type_id = appointment_types(s, pid)[0].id
                 not_before = now + dt.timedelta(days=case["patient"] % 7, minutes=case["patient"] % 600)
                 add(
@@ -346,7 +343,7 @@ def measure(url: str, cases: list[dict], rounds: int) -> dict[str, list[float]]:
                 )
                 add(
                     "hub: today_for_user (practice)",
-                    timed(today_for_user, s, user_id=None, roles=VET, now=now, tz=PRACTICE_TZ),
+                    timed(today_for_user, s, user_id=None, roles=VET, now=now, tz=zone),
                     warm,
                 )
                 add(
@@ -380,7 +377,7 @@ def measure(url: str, cases: list[dict], rounds: int) -> dict[str, list[float]]:
             with tenant_session(engine, franchise) as s:
                 add(
                     "hub: today_for_user (franchise)",
-                    timed(today_for_user, s, user_id=None, roles=MANAGER, now=now, tz=PRACTICE_TZ),
+                    timed(today_for_user, s, user_id=None, roles=MANAGER, now=now, tz=zone),
                     warm,
                 )
     engine.dispose()

@@ -264,13 +264,14 @@ def tenants_add_practice(
     city: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Add a practice to a franchise (creates its partitions, audit chain and data key)."""
-    from warehouse.tenants.admin import add_practice, find_by_code
+    from warehouse.kernel.lookups import tenant_id_by_code
+    from warehouse.tenants.admin import add_practice
 
     with expected_errors(), _system(f"cli: add practice {code}") as session:
-        parent = find_by_code(session, franchise)
-        if parent is None:
+        franchise_id = tenant_id_by_code(session, franchise)
+        if franchise_id is None:
             raise TenantError(f"no franchise with code {franchise!r}")
-        tenant = add_practice(session, franchise_id=parent.id, code=code, name=name, city=city,
+        tenant = add_practice(session, franchise_id=franchise_id, code=code, name=name, city=city,
                               master_key=get_runtime().master_key())  # fmt: skip
         out.print(f"practice {tenant.code} created (id {tenant.id})")
 
@@ -280,13 +281,14 @@ def tenants_add_department(
     practice: Annotated[str, typer.Option(help="Code of the practice")], code: str, name: str
 ) -> None:
     """Add a department to a practice."""
-    from warehouse.tenants.admin import add_department, find_by_code
+    from warehouse.kernel.lookups import tenant_id_by_code
+    from warehouse.tenants.admin import add_department
 
     with expected_errors(), _system(f"cli: add department {code}") as session:
-        parent = find_by_code(session, practice)
-        if parent is None:
+        practice_id = tenant_id_by_code(session, practice)
+        if practice_id is None:
             raise TenantError(f"no practice with code {practice!r}")
-        tenant = add_department(session, practice_id=parent.id, code=code, name=name)
+        tenant = add_department(session, practice_id=practice_id, code=code, name=name)
         out.print(f"department {tenant.code} created (id {tenant.id})")
 
 
@@ -319,17 +321,17 @@ def users_add(
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)] = "",
 ) -> None:
     """Add a staff account with one or more roles."""
+    from warehouse.kernel.lookups import tenant_id_by_code
     from warehouse.security.accounts import add_user
-    from warehouse.tenants.admin import find_by_code
 
     with expected_errors(), _system(f"cli: add user {username}") as session:
         memberships = []
         for spec in role:
             role_name, _, code = spec.partition("@")
-            tenant = find_by_code(session, code) if code else None
-            if tenant is None:
+            tenant_id = tenant_id_by_code(session, code) if code else None
+            if tenant_id is None:
                 raise AccountError(f"--role {spec!r}: expected ROLE@TENANT_CODE with an existing tenant code")
-            memberships.append((tenant.id, role_name))
+            memberships.append((tenant_id, role_name))
         user = add_user(session, username=username, full_name=name, password=password, memberships=memberships,
                         email=email)  # fmt: skip
         out.print(f"user {user.username} created (id {user.id})")

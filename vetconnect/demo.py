@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from warehouse.billing.vat import vat_rate_for
+from warehouse.kernel.lookups import tenant_id_by_code
 from warehouse.kernel.tenancy import AccessContext, system_session, tenant_session
 from warehouse.records.reminders import ReminderRun, generate_vaccination_reminders
 from warehouse.scheduling.rosters import (
@@ -26,7 +27,7 @@ from warehouse.schema.clinical import ReminderTemplate, VaccineProtocol
 from warehouse.schema.scheduling import AppointmentType, Resource
 from warehouse.schema.tenancy import AppUser, Membership, Tenant
 from warehouse.security.accounts import add_user
-from warehouse.tenants.admin import add_department, add_franchise, add_practice, find_by_code
+from warehouse.tenants.admin import add_department, add_franchise, add_practice
 
 DEMO_PASSWORD = "Kliniek-Demo-2026"
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
@@ -110,13 +111,14 @@ class DemoSummary:
 
 
 def _ensure(session: Session, code: str, create: Callable[[], Tenant]) -> Tenant:
-    return find_by_code(session, code) or create()
+    found = tenant_id_by_code(session, code)
+    return create() if found is None else session.get_one(Tenant, found)
 
 
 def build_demo_world(session: Session, *, master_key: bytes, today: dt.date | None = None) -> DemoSummary:
     """Create whatever of the demo world is missing, in one system-session transaction."""
     today = today or dt.date.today()
-    created = find_by_code(session, FRANCHISES[0][0]) is None
+    created = tenant_id_by_code(session, FRANCHISES[0][0]) is None
     franchises = {
         code: _ensure(session, code, lambda c=code, n=name: add_franchise(session, code=c, name=n))
         for code, name in FRANCHISES
@@ -232,10 +234,10 @@ def roster_and_remind(
     open. Idempotent (a rerun adds nothing)."""
     today = today or dt.datetime.now(AMSTERDAM).date()
     with system_session(admin_engine, reason="demo: practices to roster and remind") as session:
-        tenants = {code: find_by_code(session, code) for code in codes}
-    if missing := [code for code, tenant in tenants.items() if tenant is None]:
+        found = {code: tenant_id_by_code(session, code) for code in codes}
+    if missing := [code for code, practice_id in found.items() if practice_id is None]:
         raise LookupError(f"no demo practice with code(s) {missing}")
-    practices = {code: tenant.id for code, tenant in tenants.items() if tenant is not None}
+    practices = {code: practice_id for code, practice_id in found.items() if practice_id is not None}
     done = []
     for code, practice_id in practices.items():
         with tenant_session(app_engine, AccessContext.for_practices([practice_id])) as session:

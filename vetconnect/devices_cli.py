@@ -38,16 +38,16 @@ def _errors() -> Iterator[None]:
 
 def _practice_id(runtime: Runtime, code: str) -> int:
     """Practice codes are looked up before any access context exists: one audited system read."""
+    from warehouse.kernel.lookups import tenant_id_by_code
     from warehouse.kernel.tenancy import system_session
-    from warehouse.tenants.admin import find_by_code
 
     with system_session(
         runtime.admin_engine, reason=f"devices: practice code {code!r} for a device feed"
     ) as s:
-        tenant = find_by_code(s, code)
-        if tenant is None or tenant.kind != "practice":
+        practice_id = tenant_id_by_code(s, code, "practice")
+        if practice_id is None:
             raise UnknownPractice(f"no practice with code {code!r}")
-        return tenant.id
+        return practice_id
 
 
 def _master_key(runtime: Runtime) -> bytes | None:

@@ -4,10 +4,11 @@ rare enough to act on (a reminder call) and says how much above normal the risk 
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import polars as pl
 import streamlit as st
 
-from dashboard.components import session as ctx
 from models.serving import NoShowRisk
 from warehouse.kernel import formatting as fmt
 
@@ -17,9 +18,9 @@ def risk_text(risk: NoShowRisk) -> str:
     return f"verhoogd no-show-risico: {fmt.percent(risk.p_no_show, 0)} (gemiddeld {fmt.percent(risk.base_rate, 0)})"
 
 
-def render_no_show_risks(booked: pl.DataFrame, risks: dict[int, NoShowRisk]) -> None:
+def render_no_show_risks(booked: pl.DataFrame, risks: dict[int, NoShowRisk], zone: ZoneInfo) -> None:
     """``booked``: the agenda's booked appointments (``id``, ``starts_at``, ``patient``, ``client``,
-    ``resource``). Shows nothing when none of them has an elevated risk."""
+    ``resource``), shown in the practice's ``zone``. Shows nothing when none of them has an elevated risk."""
     flagged = sorted(
         (
             (risks[i], row)
@@ -36,7 +37,7 @@ def render_no_show_risks(booked: pl.DataFrame, risks: dict[int, NoShowRisk]) -> 
         pl.DataFrame(
             [
                 {
-                    "Wanneer": f"{fmt.date(row['starts_at'], weekday=True, tz=ctx.TZ)} {fmt.time(row['starts_at'], ctx.TZ)}",
+                    "Wanneer": f"{fmt.date(row['starts_at'], weekday=True, tz=zone)} {fmt.time(row['starts_at'], zone)}",
                     "Patiënt": row["patient"],
                     "Eigenaar": row["client"],
                     "Bij": row["resource"],

@@ -15,19 +15,20 @@ import datetime as dt
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import streamlit as st
 from sqlalchemy.orm import Session
 
 from dashboard.components import browser_session
 from dashboard.runtime import app_runtime
+from warehouse.kernel import formatting
+from warehouse.kernel.practice_time import practice_zone
 from warehouse.kernel.tenancy import AccessContext, tenant_session
-from warehouse.scheduling.booking import PRACTICE_TZ
 from warehouse.security.permissions import Actor
 from warehouse.security.sessions import ENDED_MESSAGES, check_session, end_session
 from warehouse.security.signin import SignedInUser, context_for_choice, resume_session
 
-TZ = PRACTICE_TZ
 ALL_PRACTICES = "all"
 
 
@@ -210,6 +211,19 @@ def here() -> str:
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def zone(practice_id: int | None = None) -> ZoneInfo:
+    """The local time of ``practice_id`` (its ``tenant.timezone``), or of where the user works now: the
+    practice chosen in the switcher, with "All practices" the first of them (a page about one practice
+    passes its id). A user without any practice reads the default zone of the formats."""
+    if practice_id is None:
+        practice_ids = context().practice_ids
+        if not practice_ids:
+            return formatting.DEFAULT_TZ
+        practice_id = practice_ids[0]
+    with tenant() as session:
+        return practice_zone(session, practice_id)
 
 
 def breadcrumbs(*trail: str) -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import streamlit as st
@@ -73,22 +75,29 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)  # NaN reads as missing too
 
 
-def labelled(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
-    """The spec's columns in its order, each formatted to display strings and named by its label."""
+# Kinds that read a timestamp in local time: the zone of the practice the table is about.
+LOCAL_TIME = {"date", "date_time", "time"}
+
+
+def labelled(frame: pl.DataFrame, spec: Spec, *, zone: ZoneInfo = fmt.DEFAULT_TZ) -> pl.DataFrame:
+    """The spec's columns in its order, each formatted to display strings and named by its label (times in
+    ``zone``)."""
     shown = {}
     for column, (label, kind) in spec.items():
-        form = FORMATS[kind]
+        form = partial(FORMATS[kind], tz=zone) if kind in LOCAL_TIME else FORMATS[kind]
         shown[label] = [fmt.EMPTY if _missing(v) else form(v) for v in frame[column].to_list()]
     return pl.DataFrame(shown, schema=dict.fromkeys(shown, pl.String))
 
 
-def show(frame: pl.DataFrame, spec: Spec, *, key: str | None = None) -> None:
-    """``st.dataframe`` of :func:`labelled`, figures right-aligned."""
+def show(frame: pl.DataFrame, spec: Spec, *, key: str | None = None, zone: ZoneInfo = fmt.DEFAULT_TZ) -> None:
+    """``st.dataframe`` of :func:`labelled`, figures right-aligned, times in ``zone``."""
     config = {
         label: st.column_config.TextColumn(label, alignment="right" if kind in RIGHT else "left")
         for label, kind in spec.values()
     }
-    st.dataframe(labelled(frame, spec), hide_index=True, width="stretch", column_config=config, key=key)
+    st.dataframe(
+        labelled(frame, spec, zone=zone), hide_index=True, width="stretch", column_config=config, key=key
+    )
 
 
 def for_download(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:

@@ -19,14 +19,15 @@ from warehouse.security.self_service import (
 from warehouse.security.sessions import ENDED_MESSAGES, live_sessions, revoke_sessions
 
 user = ctx.user()
+zone = ctx.zone()
 ctx.breadcrumbs("My account")
 st.title("My account")
 with ctx.tenant() as session:
     mfa_on, password_changed, last_login = account_status(session, user.user_id)
 st.write(f"**{user.full_name}** ({user.username}) · {', '.join(p.name for p in user.practices)}")
 st.caption(
-    f"Password changed {password_changed.astimezone(ctx.TZ):%d-%m-%Y}"
-    + (f" · last sign-in {last_login.astimezone(ctx.TZ):%d-%m-%Y %H:%M}" if last_login else "")
+    f"Password changed {password_changed.astimezone(zone):%d-%m-%Y}"
+    + (f" · last sign-in {last_login.astimezone(zone):%d-%m-%Y %H:%M}" if last_login else "")
 )
 if flash := st.session_state.pop("account.flash", None):
     st.success(flash)
@@ -101,8 +102,8 @@ with sessions_tab:
                 "": "this session" if row.id == user.session_id else "",
                 "device": row.user_agent or "unknown",
                 "signed in with": row.method,
-                "since": row.created_at.astimezone(ctx.TZ).strftime("%d-%m-%Y %H:%M"),
-                "last active": row.last_seen_at.astimezone(ctx.TZ).strftime("%d-%m-%Y %H:%M"),
+                "since": row.created_at.astimezone(zone).strftime("%d-%m-%Y %H:%M"),
+                "last active": row.last_seen_at.astimezone(zone).strftime("%d-%m-%Y %H:%M"),
             }
             for row in sessions
         ],

@@ -30,6 +30,7 @@ if focus is not None and focus.kind == "invoice" and focus.practice_id in practi
 if "bill.goto" in state:
     state["bill.invoice"] = state.pop("bill.goto")
 practice_id = ctx.one_practice("bill.practice")
+zone = ctx.zone(practice_id)
 client_filter = state.get("bill.client")
 client_id = client_filter[1] if client_filter and client_filter[0] == practice_id else None
 ctx.breadcrumbs("Billing", ctx.practice_name(practice_id))
@@ -79,7 +80,7 @@ with visits_tab:
         st.caption("Every visit is invoiced.")
     for visit in to_invoice.iter_rows(named=True):
         cols = st.columns([4, 1])
-        cols[0].write(f"{visit['started_at'].astimezone(ctx.TZ):%d-%m-%Y %H:%M} · **{visit['patient']}** · "
+        cols[0].write(f"{visit['started_at'].astimezone(zone):%d-%m-%Y %H:%M} · **{visit['patient']}** · "
                       f"{visit['client'] or '—'} · {visit['reason'] or 'Consult'}")  # fmt: skip
         if can_write and cols[1].button("Create invoice", key=f"bill.from_visit.{visit['id']}"):
             try:
@@ -179,7 +180,7 @@ with invoice_tab:
 
     if not can_write:
         st.stop()
-    today = ctx.now().astimezone(ctx.TZ).date()
+    today = ctx.now().astimezone(zone).date()
     errors: dict[str, str] = {}
     if view.is_draft:
         price_by_id = {p.product_id: p for p in prices}

@@ -66,7 +66,7 @@ with left, st.container(border=True):
                f"{'✅' if card.consent_reminders_sms else '❌'} reminders by SMS"]  # fmt: skip
     st.write("  \n".join(consent))
     if card.consent_recorded_at:
-        st.caption(f"Consent recorded {card.consent_recorded_at.astimezone(ctx.TZ):%d-%m-%Y}")
+        st.caption(f"Consent recorded {card.consent_recorded_at.astimezone(ctx.zone(practice_id)):%d-%m-%Y}")
     else:
         st.caption("No consent recorded.")
 with right:

@@ -45,10 +45,11 @@ def set_aside_rows(items: list[wh.SetAsideItem], practice_names: dict[int, str])
 
 
 def inbox_rows(items: list[wh.InboxItem], practice_names: dict[int, str]) -> list[dict[str, object]]:
+    zones = {practice_id: ctx.zone(practice_id) for practice_id in {i.practice_id for i in items}}
     return [
         {
             "message": i.message_id,
-            "received": i.received_at.astimezone(ctx.TZ).strftime("%d-%m-%Y %H:%M"),
+            "received": i.received_at.astimezone(zones[i.practice_id]).strftime("%d-%m-%Y %H:%M"),
             "practice": practice_names.get(i.practice_id, str(i.practice_id)),
             "reason": REASONS.get(i.reason or "", i.reason),
             "detail": i.detail,

@@ -53,7 +53,7 @@ if card_open:
                      f"chip {card.microchip}" if card.microchip else None, f"owner {card.owner}" if card.owner else None]  # fmt: skip
             st.write(" · ".join(f for f in facts if f))
             if card.upcoming.height:
-                tables.show(card.upcoming, UPCOMING)
+                tables.show(card.upcoming, UPCOMING, zone=ctx.zone(card.practice_id))
             if st.button("Book an appointment", icon=":material/event:", key="hub.book_for_patient"):
                 st.switch_page(page("scheduling").path)
             st.markdown("**Suggested next actions for this patient**")
@@ -65,8 +65,9 @@ if card_open:
             for_patient = shown_once(f"patient:{focus.patient_id}:{ctx.context()}", _for_patient)
             render_suggestions(for_patient, key="hub.patient_suggestion")
 
+zone = ctx.zone()
 with ctx.tenant() as session:
-    today = today_for_user(session, user_id=user.user_id, roles=ctx.roles_here(), now=ctx.now(), tz=ctx.TZ)
+    today = today_for_user(session, user_id=user.user_id, roles=ctx.roles_here(), now=ctx.now(), tz=zone)
 
 st.title(f"Goedendag, {user.full_name.split()[0]}")
 scope = (
@@ -85,7 +86,7 @@ left, right = st.columns([3, 2])
 with left:
     st.subheader("My agenda" if today.own_agenda else "Today's agenda")
     if today.agenda.height:
-        tables.show(today.agenda, AGENDA)
+        tables.show(today.agenda, AGENDA, zone=zone)
     else:
         st.write("No appointments today.")
 with right:

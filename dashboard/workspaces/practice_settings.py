@@ -23,7 +23,7 @@ ctx.breadcrumbs("Practice settings", ctx.practice_name(practice_id))
 st.title("Practice settings")
 if flash := state.pop("settings.flash", None):
     st.success(flash)
-today = ctx.now().astimezone(ctx.TZ).date()
+today = ctx.now().astimezone(ctx.zone(practice_id)).date()
 LABELS = {"address": "Street and number", "postcode": "Postcode", "city": "City",
           "vat_number": "VAT number (btw-nummer)", "kvk_number": "KvK number", "iban": "IBAN"}  # fmt: skip
 ORIGINS = {

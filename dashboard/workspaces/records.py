@@ -15,7 +15,8 @@ from warehouse.kernel import formatting as fmt
 from warehouse.records import consults, documents, prescriptions, vaccinations
 from warehouse.records.errors import RecordsError
 from warehouse.records.patient_record import patient_record
-from warehouse.scheduling import booking as sched
+from warehouse.scheduling.errors import SchedulingError
+from warehouse.scheduling.patients import patient_choices
 from warehouse.schema.clinical import DISPENSING_CATEGORIES
 from warehouse.security.permissions import (
     CLIENTS_READ,
@@ -42,11 +43,12 @@ if focus is not None and focus.kind in ("patient", "appointment") and focus.prac
     state["rec.practice"] = focus.practice_id
     state["rec.patient"] = focus.id if focus.kind == "patient" else focus.patient_id
 practice_id = ctx.one_practice("rec.practice")
+zone = ctx.zone(practice_id)
 
 finder, picker = st.columns(2)
 query = finder.text_input("Find patient", key="rec.query", placeholder="Name or chip number")
 with ctx.tenant() as session:
-    choices = sched.patient_choices(session, practice_id, query=query, patient_id=state.get("rec.patient"))
+    choices = patient_choices(session, practice_id, query=query, patient_id=state.get("rec.patient"))
 by_id = {c.id: c for c in choices}
 if state.get("rec.patient") not in by_id:
     state.pop("rec.patient", None)
@@ -58,7 +60,7 @@ if patient_id is None:
     st.info("Search for a patient by name or chip number to open the record.")
     st.stop()
 
-today = ctx.now().astimezone(ctx.TZ).date()
+today = ctx.now().astimezone(zone).date()
 with ctx.tenant() as session:
     rec = patient_record(session, practice_id, patient_id, today=today, now=ctx.now())
 if rec is None:
@@ -129,7 +131,7 @@ with tabs["Timeline"]:
     if rec.timeline.height:
         timeline = rec.timeline.with_columns(
             pl.struct("at", "all_day").map_elements(
-                lambda r: fmt.date(r["at"]) if r["all_day"] else fmt.date_time(r["at"]),
+                lambda r: fmt.date(r["at"], tz=zone) if r["all_day"] else fmt.date_time(r["at"], zone),
                 return_dtype=pl.String,
             )
         ).select("at", "kind", "title", "detail")
@@ -140,7 +142,7 @@ with tabs["Timeline"]:
 
 with tabs["Visits"]:
     for index, visit in enumerate(rec.visits.iter_rows(named=True)):
-        when = visit["started_at"].astimezone(ctx.TZ)
+        when = visit["started_at"].astimezone(zone)
         signed = "signed" if visit["signed_at"] else "not signed"
         with st.expander(f"{when:%d-%m-%Y %H:%M} · {visit['reason'] or 'Consult'} · {visit['vet'] or ''} · {signed}",
                          expanded=index == 0):  # fmt: skip
@@ -194,7 +196,7 @@ with tabs["Lab results"]:
 
 with tabs["Weight"]:
     if rec.weights.height:
-        chart = rec.weights.with_columns(pl.col("measured_at").dt.convert_time_zone(str(ctx.TZ)))
+        chart = rec.weights.with_columns(pl.col("measured_at").dt.convert_time_zone(str(zone)))
         fig = px.line(chart.to_pandas(), x="measured_at", y="weight_kg", markers=True,
                       labels={"measured_at": "", "weight_kg": "kg"})  # fmt: skip
         fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 10, "b": 10})
@@ -329,7 +331,7 @@ with tabs["Write"]:
             with st.form("rec.consult_form"):
                 appointment_id = st.selectbox(
                     "Appointment", list(appointments), key="rec.c.appointment",
-                    format_func=lambda i: f"{appointments[i]['starts_at'].astimezone(ctx.TZ):%d-%m %H:%M} · "
+                    format_func=lambda i: f"{appointments[i]['starts_at'].astimezone(zone):%d-%m %H:%M} · "
                                          f"{appointments[i]['type']} · {appointments[i]['status'].replace('_', ' ')}")  # fmt: skip
                 appointment_slot = st.empty()
                 subjective = st.text_area("S — Subjective (history)", key="rec.c.subjective")
@@ -364,7 +366,7 @@ with tabs["Write"]:
                         visit_id = visit.id
                 except RecordsError as exc:
                     errors[exc.field] = str(exc)
-                except (NotPermitted, sched.SchedulingError) as exc:
+                except (NotPermitted, SchedulingError) as exc:
                     errors["appointment"] = str(exc)
                 else:
                     _done("consult", f"Consult note saved (visit {visit_id}).", CONSULT_EMPTY)  # fmt: skip

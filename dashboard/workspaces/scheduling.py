@@ -12,7 +12,11 @@ from dashboard.components.agenda import timeline
 from dashboard.components.no_show import render_no_show_risks
 from models.serving import no_show_risks
 from warehouse.kernel import formatting
-from warehouse.scheduling import booking as sched
+from warehouse.kernel.practice_time import local_day_bounds
+from warehouse.scheduling import booking, slots, transitions
+from warehouse.scheduling.day import schedule
+from warehouse.scheduling.errors import BookingConflict, SchedulingError
+from warehouse.scheduling.patients import patient_choices
 from warehouse.security.permissions import CONSULT_WRITE, SCHEDULE_WRITE
 
 can_write = ctx.may(SCHEDULE_WRITE)
@@ -25,17 +29,18 @@ focus = state.pop("focus", None)
 if focus is not None and focus.practice_id in practice_ids:
     state["sched.practice"] = focus.practice_id
     if focus.kind == "appointment" and focus.starts_at:
-        state["sched.day"] = focus.starts_at.astimezone(ctx.TZ).date()
+        state["sched.day"] = focus.starts_at.astimezone(ctx.zone(focus.practice_id)).date()
         state["sched.appointment"] = focus.id
     state["sched.patient_focus"] = (focus.patient_id, focus.client_id)
 practice_id = ctx.one_practice("sched.practice")
+zone = ctx.zone(practice_id)
 ctx.breadcrumbs("Scheduling", ctx.practice_name(practice_id))
 st.title("Scheduling")
 
 with ctx.tenant() as session:
-    types = sched.appointment_types(session, practice_id)
-    staff = sched.resources(session, practice_id, kind="staff")
-    all_resources = sched.resources(session, practice_id)
+    types = slots.appointment_types(session, practice_id)
+    staff = slots.resources(session, practice_id, kind="staff")
+    all_resources = slots.resources(session, practice_id)
 
 # --- the agenda -------------------------------------------------------------------------------------------------
 controls = st.columns([1, 1, 2])
@@ -47,18 +52,18 @@ shown = controls[2].multiselect("Resources", list(resource_names), format_func=r
 first_day = day - dt.timedelta(days=day.weekday()) if view == "Week" else day
 days = 7 if view == "Week" else 1
 with ctx.tenant() as session:
-    agenda = sched.schedule(session, practice_id, first_day, days=days)
+    agenda = schedule(session, practice_id, first_day, days=days)
 if shown:
     agenda = agenda.filter(pl.col("resource_id").is_in(shown))
-start, end = sched.local_day_bounds(first_day, days)
+start, end = local_day_bounds(first_day, zone, days)
 if view == "Day":
     start, end = start + dt.timedelta(hours=7), start + dt.timedelta(hours=19)
-timeline(agenda, ctx.TZ, start=start, end=end, key=f"timeline-{view}")
+timeline(agenda, zone, start=start, end=end, key=f"timeline-{view}")
 upcoming = agenda.filter(pl.col("status") == "booked")
 if upcoming.height:
     with ctx.tenant() as session:
         risks = no_show_risks(session, upcoming["id"].to_list(), practice_ids=[practice_id])
-    render_no_show_risks(upcoming, risks)
+    render_no_show_risks(upcoming, risks, zone)
 
 
 def _clear_booking_form() -> None:
@@ -96,7 +101,7 @@ with book_tab:
             # the last run's validated choice, never the widget's raw state: that is what the browser sent,
             # which may be a label the current options do not have.
             keep = focus_patient or state.get("sched.patient_kept")
-            choices = sched.patient_choices(session, practice_id, query=query, patient_id=keep,
+            choices = patient_choices(session, practice_id, query=query, patient_id=keep,
                                             client_id=focus_client)  # fmt: skip
         by_id = {c.id: c for c in choices}
         if focus_patient in by_id:
@@ -143,23 +148,23 @@ with book_tab:
 
         def _book(resource: int, starts_at: dt.datetime, patient: int, patient_name: str) -> None:
             with ctx.tenant() as session:
-                appointment = sched.book(session, ctx.actor(), practice_id=practice_id, appointment_type_id=type_id,
+                appointment = booking.book(session, ctx.actor(), practice_id=practice_id, appointment_type_id=type_id,
                                          resource_id=resource, starts_at=starts_at, patient_id=patient,
                                          reason=reason)  # fmt: skip
                 booked_id = appointment.id
             state["sched.flash"] = (
-                f"Booked {patient_name} on {formatting.date(starts_at, weekday=True)} at {formatting.time(starts_at)} "
+                f"Booked {patient_name} on {formatting.date(starts_at, weekday=True, tz=zone)} at {formatting.time(starts_at, zone)} "
                 f"with {staff_names.get(resource, resource)} (appointment {booked_id})."
             )
             # The widgets exist in this run, so their state can only be reset on the next one (before them).
             state["sched.clear_form"] = True
-            state["sched.day"] = starts_at.astimezone(ctx.TZ).date()
+            state["sched.day"] = starts_at.astimezone(zone).date()
             st.rerun()
 
         def _offer(not_before: dt.datetime, resource: int | None) -> None:
             with ctx.tenant() as session:
-                state["sched.offer"] = sched.find_free_slots(
-                    session, sched.SlotQuery(practice_id, type_id, not_before, resource_id=resource,
+                state["sched.offer"] = slots.find_free_slots(
+                    session, slots.SlotQuery(practice_id, type_id, not_before, resource_id=resource,
                                              species=by_id[patient_id].species if patient_id else None, limit=8),
                 )  # fmt: skip
             # The slots were found for this patient (species rules): a slot books for them, whatever the patient
@@ -173,7 +178,7 @@ with book_tab:
                 errors["type"] = "Choose the appointment type."
             if book_clicked and resource_id is None:
                 errors["resource"] = "Choose who sees the patient, or use “Find free slots”."
-            requested = dt.datetime.combine(book_day, book_time, ctx.TZ)
+            requested = dt.datetime.combine(book_day, book_time, zone)
             if book_clicked and requested < ctx.now() - dt.timedelta(minutes=5):
                 errors["time"] = "That time has passed; choose a time in the future."
             if not errors:
@@ -182,14 +187,14 @@ with book_tab:
                         _book(resource_id, requested, patient_id, by_id[patient_id].name)
                     else:
                         _offer(max(requested, ctx.now()), resource_id)
-                except sched.BookingConflict as conflict:
+                except BookingConflict as conflict:
                     with ctx.tenant() as session:
-                        blocker = sched.schedule(session, practice_id, conflict.existing_starts_at.astimezone(ctx.TZ).date()).filter(
+                        blocker = schedule(session, practice_id, conflict.existing_starts_at.astimezone(zone).date()).filter(
                             pl.col("id") == conflict.existing_appointment_id)  # fmt: skip
                     who = f" ({blocker['patient'][0]}, {blocker['type'][0]})" if blocker.height else ""
                     errors["time"] = f"Not free: {conflict}{who}. The next free slots are below."
                     _offer(requested, resource_id)
-                except sched.SchedulingError as exc:
+                except SchedulingError as exc:
                     errors[exc.field if exc.field in ("patient", "type", "resource") else "time"] = str(exc)
         if flash := state.pop("sched.flash", None):
             st.success(flash)
@@ -206,7 +211,7 @@ with book_tab:
                     # One row that wraps, in time order (a grid of columns reads down, out of order).
                     row_of_slots = st.container(horizontal=True)
                     for slot in offer:
-                        label = (f"{formatting.date(slot.starts_at, weekday=True)} {formatting.time(slot.starts_at)}"
+                        label = (f"{formatting.date(slot.starts_at, weekday=True, tz=zone)} {formatting.time(slot.starts_at, zone)}"
                                  f" · {slot.resource_name}")  # fmt: skip
                         if row_of_slots.button(
                             label, key=f"slot-{slot.resource_id}-{slot.starts_at:%Y%m%d%H%M}"
@@ -217,7 +222,7 @@ with book_tab:
                             else:
                                 try:
                                     _book(slot.resource_id, slot.starts_at, *offered_for)
-                                except (sched.BookingConflict, sched.SchedulingError) as exc:
+                                except (BookingConflict, SchedulingError) as exc:
                                     st.error(f"{exc} — pick another slot.")
 
 # --- one appointment: check in, reschedule, cancel, no-show, consult ---------------------------------------------
@@ -230,7 +235,7 @@ with manage_tab:
 
         def _label(appointment_id: int) -> str:
             r = rows[appointment_id]
-            return (f"{r['starts_at'].astimezone(ctx.TZ):%a %d-%m %H:%M} · {r['patient'] or '—'} · {r['type']} · "
+            return (f"{r['starts_at'].astimezone(zone):%a %d-%m %H:%M} · {r['patient'] or '—'} · {r['type']} · "
                     f"{r['resource']} · {r['status'].replace('_', ' ')}")  # fmt: skip
 
         if state.get("sched.appointment") not in rows:
@@ -243,9 +248,9 @@ with manage_tab:
             try:
                 with ctx.tenant() as session:
                     action(session, ctx.actor(), practice_id=practice_id, appointment_id=selected, **kwargs)
-            except sched.BookingConflict as conflict:
+            except BookingConflict as conflict:
                 outcome.error(f"Not free: {conflict}.")
-            except sched.SchedulingError as exc:
+            except SchedulingError as exc:
                 outcome.error(str(exc))
             else:
                 state["sched.flash_manage"] = f"{action.__name__.replace('_', ' ').capitalize()}: done."
@@ -258,26 +263,26 @@ with manage_tab:
             if row["status"] == "booked" and buttons[0].button(
                 "Check in", type="primary", key="sched.check_in"
             ):
-                _act(sched.check_in)
+                _act(transitions.check_in)
             if row["status"] == "booked" and buttons[1].button("Mark no-show", key="sched.no_show"):
-                _act(sched.mark_no_show)
+                _act(transitions.mark_no_show)
             if (
                 can_consult
                 and row["status"] == "checked_in"
                 and buttons[2].button("Start consult", key="sched.start")
             ):
-                _act(sched.start_consult)
+                _act(transitions.start_consult)
             if (
                 can_consult
                 and row["status"] == "in_consult"
                 and buttons[2].button("Finish consult", key="sched.finish")
             ):
-                _act(sched.finish_consult)
+                _act(transitions.finish_consult)
             if row["status"] == "booked":
                 with st.form("reschedule"):
                     st.markdown("**Reschedule**")
                     cols = st.columns(3)
-                    local = row["starts_at"].astimezone(ctx.TZ)
+                    local = row["starts_at"].astimezone(zone)
                     new_day = cols[0].date_input(
                         "New day", value=local.date(), format="DD-MM-YYYY", key=f"sched.new_day.{selected}"
                     )
@@ -287,7 +292,7 @@ with manage_tab:
                                                      index=list(staff_names).index(row["resource_id"]) if row["resource_id"] in staff_names else 0,
                                                      format_func=staff_names.get, key=f"sched.new_resource.{selected}")  # fmt: skip
                     if st.form_submit_button("Reschedule"):
-                        _act(sched.reschedule, starts_at=dt.datetime.combine(new_day, new_time, ctx.TZ),
+                        _act(booking.reschedule, starts_at=dt.datetime.combine(new_day, new_time, zone),
                              resource_id=new_resource)  # fmt: skip
             if row["status"] in ("booked", "checked_in"):
                 with st.form("cancel"):
@@ -298,6 +303,6 @@ with manage_tab:
                         if not cancel_reason.strip():
                             cancel_slot.error("Say why the appointment is cancelled.")
                         else:
-                            _act(sched.cancel, reason=cancel_reason)
+                            _act(transitions.cancel, reason=cancel_reason)
         else:
             st.caption("Your role can view appointments but not change them.")

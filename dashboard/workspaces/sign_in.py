@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.components.session import TZ, field_errors, oidc_provider, user_agent
+from dashboard.components.session import field_errors, oidc_provider, user_agent
 from dashboard.runtime import app_runtime
+from warehouse.kernel.formatting import DEFAULT_TZ
 from warehouse.security.oidc import FreshSignInNeeded, OidcClaims, sign_in_with_oidc
 from warehouse.security.signin import (
     Locked,
@@ -32,7 +33,7 @@ def _settle(outcome: object, slots: dict[str, object] | None = None) -> None:
         st.rerun()
     if isinstance(outcome, Locked):
         st.session_state.pop("pending_sign_in", None)
-        st.error(outcome.message(TZ))
+        st.error(outcome.message(DEFAULT_TZ))  # no practice yet: a lock-out is the account's
     elif isinstance(outcome, Rejected):
         field_errors({"form": outcome.reason}, slots or {})
 

@@ -9,7 +9,9 @@ import streamlit as st
 from dashboard.components import session as ctx
 from dashboard.components.pages import page
 from dashboard.components.results import open_hit
-from warehouse.scheduling import booking as sched
+from warehouse.scheduling import transitions
+from warehouse.scheduling.errors import SchedulingError
+from warehouse.scheduling.waiting_room import WaitingEntry, waiting_room
 from warehouse.search.service import SearchHit
 from warehouse.security.permissions import (
     CLIENTS_READ,
@@ -21,6 +23,7 @@ from warehouse.security.permissions import (
 
 REFRESH = dt.timedelta(seconds=15)
 practice_id = ctx.one_practice("wr.practice")
+zone = ctx.zone(practice_id)
 ctx.breadcrumbs("Waiting room", ctx.practice_name(practice_id))
 st.title("Waiting room")
 can_write, can_consult = ctx.may(SCHEDULE_WRITE), ctx.may(CONSULT_WRITE)
@@ -31,11 +34,11 @@ def _act(action, appointment_id: int) -> None:  # noqa: ANN001
     try:
         with ctx.tenant() as session:
             action(session, ctx.actor(), practice_id=practice_id, appointment_id=appointment_id)
-    except (sched.SchedulingError, NotPermitted) as exc:
+    except (SchedulingError, NotPermitted) as exc:
         st.session_state["wr.error"] = str(exc)
 
 
-def _open(entry: sched.WaitingEntry) -> None:
+def _open(entry: WaitingEntry) -> None:
     """The card's patient in the patient record (as a search hit opens it), or, for who may not read records
     here, the owner's client card."""
     if can_read_records and entry.patient_id is not None:
@@ -47,10 +50,10 @@ def _open(entry: sched.WaitingEntry) -> None:
         st.switch_page(page("client_card").path)
 
 
-def _entry(entry: sched.WaitingEntry, column: str) -> None:
+def _entry(entry: WaitingEntry, column: str) -> None:
     with st.container(border=True):
         st.markdown(f"**{entry.patient or '—'}** · {entry.client or ''}")
-        line = f"{entry.starts_at.astimezone(ctx.TZ):%H:%M} · {entry.type} · {entry.resource}"
+        line = f"{entry.starts_at.astimezone(zone):%H:%M} · {entry.type} · {entry.resource}"
         if column == "waiting" and entry.waited_minutes is not None:
             waited = entry.waited_minutes
             st.markdown(
@@ -65,14 +68,14 @@ def _entry(entry: sched.WaitingEntry, column: str) -> None:
                 "Check in",
                 key=f"wr.in.{entry.appointment_id}",
                 on_click=_act,
-                args=(sched.check_in, entry.appointment_id),
+                args=(transitions.check_in, entry.appointment_id),
             )
         if column == "waiting" and can_consult:
             st.button("Start consult", key=f"wr.start.{entry.appointment_id}", on_click=_act,
-                      args=(sched.start_consult, entry.appointment_id))  # fmt: skip
+                      args=(transitions.start_consult, entry.appointment_id))  # fmt: skip
         if column == "in_consult" and can_consult:
             st.button("Finish", key=f"wr.done.{entry.appointment_id}", on_click=_act,
-                      args=(sched.finish_consult, entry.appointment_id))  # fmt: skip
+                      args=(transitions.finish_consult, entry.appointment_id))  # fmt: skip
         if can_read_records and entry.patient_id is not None:
             opens = ("Open record", ":material/pets:", f"The patient record of {entry.patient}")
         elif can_read_clients and entry.client_id is not None:
@@ -92,7 +95,7 @@ def board() -> None:
         st.rerun(scope="app")
     now = ctx.now()
     with ctx.tenant() as session:
-        room = sched.waiting_room(session, practice_id, now)
+        room = waiting_room(session, practice_id, now)
     if error := st.session_state.pop("wr.error", None):
         st.error(error)
     columns = st.columns(4)
@@ -104,7 +107,7 @@ def board() -> None:
             st.subheader(f"{title} · {len(entries)}")
             for entry in entries:
                 _entry(entry, key)
-    st.caption(f"Updated {now.astimezone(ctx.TZ):%H:%M:%S}; refreshes every {REFRESH.seconds} s.")
+    st.caption(f"Updated {now.astimezone(zone):%H:%M:%S}; refreshes every {REFRESH.seconds} s.")
 
 
 board()

@@ -19,13 +19,13 @@ from dagster import (
     RetryPolicy,
     multi_asset,
 )
-from sqlalchemy import text
 
 from pipelines.animana.assets import asset_key as animana_key
 from pipelines.animana.partitions import animana_practices
 from pipelines.animana.resources import WarehouseResource
 from pipelines.animana.sync import RESOURCE_ORDER
 from pipelines.marts.reminders import REMINDERS_KEY
+from warehouse.kernel.lookups import tenant_id_by_code
 from warehouse.kernel.tenancy import AccessContext, system_session, tenant_session
 from warehouse.marts.checks import reconcile
 from warehouse.marts.refresh import refresh_practice
@@ -39,12 +39,10 @@ class MartsConfig(Config):
 
 def practice_id_for(admin_engine, code: str) -> int:  # noqa: ANN001
     with system_session(admin_engine, reason=f"marts: resolve practice {code}") as session:
-        found = session.scalar(
-            text("SELECT id FROM tenant WHERE kind = 'practice' AND code = :code"), {"code": code}
-        )
+        found = tenant_id_by_code(session, code, "practice")
     if found is None:
         raise LookupError(f"no practice with code {code!r}")
-    return int(found)
+    return found
 
 
 @multi_asset(

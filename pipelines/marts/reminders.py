@@ -5,9 +5,6 @@ the Animana assets, downstream of their vaccinations and animals, upstream of th
 compliance reads the reminders). Idempotent, so every marts run can include it.
 """
 
-import datetime as dt
-from zoneinfo import ZoneInfo
-
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -16,11 +13,12 @@ from dagster import (
     RetryPolicy,
     asset,
 )
-from sqlalchemy import text
 
 from pipelines.animana.assets import asset_key as animana_key
 from pipelines.animana.partitions import animana_practices
 from pipelines.animana.resources import WarehouseResource
+from warehouse.kernel.lookups import tenant_id_by_code
+from warehouse.kernel.practice_time import practice_today
 from warehouse.kernel.tenancy import AccessContext, system_session, tenant_session
 from warehouse.records.reminders import generate_vaccination_reminders
 
@@ -40,15 +38,11 @@ def vaccination_reminders(context: AssetExecutionContext, warehouse: WarehouseRe
     with system_session(
         warehouse.admin_engine, reason=f"reminders: resolve practice {context.partition_key}"
     ) as s:
-        found = s.execute(
-            text("SELECT id, timezone FROM tenant WHERE kind = 'practice' AND code = :code"),
-            {"code": context.partition_key},
-        ).one_or_none()
-    if found is None:
+        practice_id = tenant_id_by_code(s, context.partition_key, "practice")
+    if practice_id is None:
         raise LookupError(f"no practice with code {context.partition_key!r}")
-    practice_id, timezone = int(found[0]), found[1]
-    today = dt.datetime.now(ZoneInfo(timezone)).date()  # the practice's today, not the server's
     with tenant_session(warehouse.app_engine, AccessContext.for_practices([practice_id])) as session:
+        today = practice_today(session, practice_id)  # the practice's today, not the server's
         run = generate_vaccination_reminders(session, practice_id, today=today)
     return MaterializeResult(
         metadata={

@@ -22,12 +22,14 @@ from dagster import (
     RetryPolicy,
     multi_asset,
 )
-from sqlalchemy import text
+from sqlalchemy import select
 
 from models.training import KINDS, decide, train
 from pipelines.animana.resources import WarehouseResource
 from pipelines.models.partitions import franchises
+from warehouse.kernel.lookups import tenant_id_by_code
 from warehouse.kernel.tenancy import AccessContext, system_session, tenant_session
+from warehouse.schema.tenancy import Tenant
 
 MODEL_KEYS = {kind: AssetKey(["models", f"{kind}_model"]) for kind in KINDS}
 CHECK = "beats_current_and_baseline"
@@ -35,16 +37,17 @@ CHECK = "beats_current_and_baseline"
 
 def franchise_practices(admin_engine, code: str) -> tuple[int, list[int]]:  # noqa: ANN001
     with system_session(admin_engine, reason=f"models: practices of franchise {code}") as session:
-        row = session.execute(
-            text(
-                "SELECT f.id, array_agg(p.id ORDER BY p.id) FROM tenant f JOIN tenant p ON p.parent_id = f.id "
-                "AND p.kind = 'practice' WHERE f.kind = 'franchise' AND f.code = :code GROUP BY f.id"
-            ),
-            {"code": code},
-        ).first()
-    if row is None:
+        franchise_id = tenant_id_by_code(session, code, "franchise")
+        practice_ids = list(
+            session.scalars(
+                select(Tenant.id)
+                .where(Tenant.parent_id == franchise_id, Tenant.kind == "practice")
+                .order_by(Tenant.id)
+            )
+        )
+    if franchise_id is None or not practice_ids:
         raise LookupError(f"no franchise with code {code!r} (or it has no practices)")
-    return int(row[0]), list(row[1])
+    return franchise_id, practice_ids
 
 
 @multi_asset(

@@ -9,6 +9,7 @@ import pytest
 from nbclient import NotebookClient
 from sqlalchemy import text
 
+from warehouse.kernel.lookups import tenant_id_by_code
 from warehouse.marts.refresh import refresh_all
 from warehouse.security.accounts import add_user
 
@@ -27,7 +28,7 @@ def analyst_env(mart_world, monkeypatch):
     db = mart_world.db
     refresh_all(db.app_engine, db.admin_engine)
     with db.system() as session:
-        franchise = session.scalar(text("SELECT id FROM tenant WHERE code = 'fr-sync'"))
+        franchise = tenant_id_by_code(session, "fr-sync", "franchise")
         add_user(session, username="an", full_name="Ana Lyst", password="Correct-Horse-Battery-9",
                  memberships=[(franchise, "analyst")])  # fmt: skip
     monkeypatch.setenv("DATABASE_URL", db.admin_url)

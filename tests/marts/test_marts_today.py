@@ -15,9 +15,9 @@ from sqlalchemy import text
 from tests.factories import PASSWORD
 from warehouse.hub.service import today_for_user
 from warehouse.records import consults
-from warehouse.scheduling import booking as sched
 from warehouse.schema.scheduling import Appointment, Resource
 from warehouse.security.accounts import access_context_for_user, add_user
+from warehouse.security.permissions import Actor
 
 TZ = ZoneInfo("Europe/Amsterdam")
 VET, RECEPTION = frozenset({"veterinarian"}), frozenset({"receptionist"})
@@ -76,7 +76,7 @@ def _finish_consult(db, day: Day) -> None:  # noqa: ANN001
         context = access_context_for_user(session, day.vet_id)
     with db.as_app(context) as session:
         consults.write_consult(
-            session, sched.Actor.at(day.vet_id, day.practice_id, VET), practice_id=day.practice_id, appointment_id=day.consult,
+            session, Actor.at(day.vet_id, day.practice_id, VET), practice_id=day.practice_id, appointment_id=day.consult,
             note=consults.ConsultNote(subjective="Jeukt aan de oren"), finish=True,
         )  # fmt: skip
 

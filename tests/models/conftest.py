@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pipelines"))
 
@@ -15,6 +14,7 @@ from animana_sync_support import MASTER_KEY, SECRET, SyncWorld, link_world  # no
 
 from connectors.animana.simulator import running_simulator  # noqa: E402
 from pipelines.animana.sync import sync_all  # noqa: E402
+from warehouse.kernel.lookups import tenant_id_by_code  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -39,5 +39,5 @@ def model_world(server_url: str, template_db: str) -> Iterator[SyncWorld]:
 def franchise(model_world: SyncWorld) -> tuple[int, list[int]]:
     """The world's franchise id and its practice ids."""
     with model_world.db.system() as session:
-        franchise_id = session.scalar(text("SELECT id FROM tenant WHERE code = 'fr-sync'"))
+        franchise_id = tenant_id_by_code(session, "fr-sync", "franchise")
     return franchise_id, [p.practice_id for p in model_world.practices]

@@ -13,6 +13,7 @@ from pipelines.definitions import defs
 from pipelines.models.assets import franchise_models
 from pipelines.models.partitions import franchises
 from pipelines.models.sensors import models_after_large_sync_sensor, models_franchises_sensor
+from warehouse.kernel.lookups import tenant_id_by_code
 from warehouse.kernel.tenancy import AccessContext
 from warehouse.learning import model_store
 
@@ -45,7 +46,7 @@ def test_sensor_adds_franchises_then_the_asset_trains_and_the_check_promotes(mod
     assert set(checks) == {"next_action_model", "next_action_work_session_model", "no_show_model"}
     assert run.success == all(checks.values())
     with model_world.db.system() as session:
-        franchise_id = session.scalar(text("SELECT id FROM tenant WHERE code = 'fr-sync'"))
+        franchise_id = tenant_id_by_code(session, "fr-sync", "franchise")
         practices = list(
             session.scalars(text("SELECT id FROM tenant WHERE parent_id = :f"), {"f": franchise_id})
         )

@@ -16,7 +16,7 @@ from warehouse.kernel.tenancy import AccessContext
 from warehouse.learning import model_store
 from warehouse.learning.eventlog import care_episode_log
 from warehouse.records import consults
-from warehouse.scheduling import booking as scheduling
+from warehouse.scheduling.transitions import check_in
 from warehouse.security.permissions import Actor
 
 
@@ -109,8 +109,8 @@ def test_hub_suggests_what_the_user_will_likely_do_next_in_their_session(model_w
             "AND status = 'booked') RETURNING id, patient_id"), {"p": practice}).one()  # fmt: skip
         # No session yet: the user has done nothing today, so there is no session suggestion.
         assert serving._for_work_session(session, context, user_id) is None
-        scheduling.check_in(session, scheduling.Actor.at(user_id, practice, {"receptionist"}),
-                            practice_id=practice, appointment_id=appointment_id)  # fmt: skip
+        check_in(session, Actor.at(user_id, practice, {"receptionist"}), practice_id=practice,
+                 appointment_id=appointment_id)  # fmt: skip
         # A check-in alone says nothing the model learnt (synced history has no front-desk actor), and in this
         # small world every synced session is one patient's clinical work: the user goes on to hold the consult.
         consults.write_consult(session, Actor.at(user_id, practice, {"veterinarian"}), practice_id=practice,

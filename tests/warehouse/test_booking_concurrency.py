@@ -5,43 +5,62 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import TZ, build_world
-from warehouse.scheduling.booking import BookingConflict, BookingRequest, book_appointment
+from tests.factories import TZ, PracticeRows, build_world
+from warehouse.kernel.tenancy import AccessContext
+from warehouse.scheduling.booking import book
+from warehouse.scheduling.errors import BookingConflict
+from warehouse.scheduling.slots import appointment_types
 from warehouse.schema.scheduling import Appointment
 from warehouse.security.accounts import access_context_for_user
+from warehouse.security.permissions import Actor
 
 MASTER_KEY = bytes(range(32))
+SHIFT_DAY = dt.date(2026, 11, 10)  # the factories' vet is on shift 08:00-17:00 that day (booked 09:00-09:20)
+
+
+@dataclass(frozen=True)
+class Vet:
+    """Practice a1's rows, its vet as the services see them, and what the vet books: a consult."""
+
+    practice: PracticeRows
+    context: AccessContext
+    actor: Actor
+    consult_type_id: int
+
+    def book(self, session, starts_at: dt.datetime, minutes: int) -> Appointment:  # noqa: ANN001
+        return book(session, self.actor, practice_id=self.practice.practice_id,
+                    appointment_type_id=self.consult_type_id, resource_id=self.practice.resource_id,
+                    starts_at=starts_at, patient_id=self.practice.patient_id, duration_minutes=minutes)  # fmt: skip
 
 
 @pytest.fixture
-def vet_of_a1(fresh_db):
-    """Practice a1's rows and its vet's access context, committed in a database of the test's own."""
+def vet_of_a1(fresh_db) -> Vet:
+    """Committed in a database of the test's own."""
     with fresh_db.system() as session:
         practice = build_world(session, MASTER_KEY).practices["a1"]
         context = access_context_for_user(session, practice.user_id)
-    return practice, context
+    with fresh_db.as_app(context) as session:
+        consult = next(t.id for t in appointment_types(session, practice.practice_id) if t.code == "consult")
+    actor = Actor.at(practice.user_id, practice.practice_id, {"veterinarian"})
+    return Vet(practice, context, actor, consult)
 
 
 def test_twenty_parallel_overlapping_bookings_one_wins_the_rest_see_the_winner(fresh_db, vet_of_a1):
-    practice, context = vet_of_a1
-    start = dt.datetime(2026, 12, 1, 10, 0, tzinfo=TZ)
+    vet = vet_of_a1
+    start = dt.datetime.combine(SHIFT_DAY, dt.time(13, 0), TZ)
     barrier = threading.Barrier(20)
 
     def attempt(i: int) -> int | BookingConflict:
         # Every attempt overlaps every other: same resource, start shifted by i minutes, 30 minutes long.
-        request = BookingRequest(
-            practice_id=practice.practice_id, resource_id=practice.resource_id,
-            starts_at=start + dt.timedelta(minutes=i), ends_at=start + dt.timedelta(minutes=i + 30),
-            patient_id=practice.patient_id, client_id=practice.client_id, booked_by=practice.user_id,
-        )  # fmt: skip
         barrier.wait()
         try:
-            with fresh_db.as_app(context) as session:
-                return book_appointment(session, request).id
+            with fresh_db.as_app(vet.context) as session:
+                return vet.book(session, start + dt.timedelta(minutes=i), 30).id
         except BookingConflict as conflict:
             return conflict
 
@@ -54,10 +73,10 @@ def test_twenty_parallel_overlapping_bookings_one_wins_the_rest_see_the_winner(f
     assert len(conflicts) == 19
     assert {c.existing_appointment_id for c in conflicts} == set(winners)
     assert all(f"appointment {winners[0]}" in str(c) for c in conflicts)
-    with fresh_db.as_app(context) as session:
+    with fresh_db.as_app(vet.context) as session:
         stored = session.scalar(
             select(func.count()).select_from(Appointment).where(
-                Appointment.resource_id == practice.resource_id,
+                Appointment.resource_id == vet.practice.resource_id,
                 Appointment.starts_at >= start, Appointment.starts_at < start + dt.timedelta(hours=1),
             )
         )  # fmt: skip
@@ -65,27 +84,29 @@ def test_twenty_parallel_overlapping_bookings_one_wins_the_rest_see_the_winner(f
 
 
 def test_cancelled_appointments_free_the_slot_and_back_to_back_is_fine(fresh_db, vet_of_a1):
-    p, context = vet_of_a1
-    start = dt.datetime(2026, 12, 2, 9, 0, tzinfo=TZ)
+    vet = vet_of_a1
+    start = dt.datetime.combine(SHIFT_DAY, dt.time(10, 0), TZ)
 
-    def request(offset_min: int, length_min: int = 15) -> BookingRequest:
-        return BookingRequest(p.practice_id, p.resource_id, start + dt.timedelta(minutes=offset_min),
-                              start + dt.timedelta(minutes=offset_min + length_min))  # fmt: skip
+    def at(offset_min: int) -> dt.datetime:
+        return start + dt.timedelta(minutes=offset_min)
 
-    with fresh_db.as_app(context) as session:
-        first = book_appointment(session, request(0))
-        book_appointment(session, request(15))  # starts exactly when the first ends: no overlap
+    with fresh_db.as_app(vet.context) as session:
+        first = vet.book(session, at(0), 15)
+        vet.book(session, at(15), 15)  # starts exactly when the first ends: no overlap
         with pytest.raises(BookingConflict) as caught:
-            book_appointment(session, request(10))
+            vet.book(session, at(10), 15)
         assert caught.value.existing_appointment_id == first.id
         first.status = "cancelled"
         session.flush()
-        assert book_appointment(session, request(0, 10)).id != first.id
+        assert vet.book(session, at(0), 10).id != first.id
 
 
-def test_naive_times_and_inverted_ranges_are_rejected_before_the_database():
-    with pytest.raises(ValueError, match="timezone-aware"):
-        BookingRequest(1, 1, dt.datetime(2026, 1, 1, 9), dt.datetime(2026, 1, 1, 10))
-    t = dt.datetime(2026, 1, 1, 9, tzinfo=TZ)
-    with pytest.raises(ValueError, match="end after"):
-        BookingRequest(1, 1, t, t)
+def test_naive_times_and_inverted_ranges_are_refused_and_nothing_is_booked(fresh_db, vet_of_a1):
+    vet = vet_of_a1
+    with fresh_db.as_app(vet.context) as session:
+        before = session.scalar(select(func.count()).select_from(Appointment))
+        with pytest.raises(ValueError, match="timezone-aware"):
+            vet.book(session, dt.datetime.combine(SHIFT_DAY, dt.time(11, 0)), 15)
+        with pytest.raises(ValueError, match="end after"):
+            vet.book(session, dt.datetime.combine(SHIFT_DAY, dt.time(11, 0), TZ), -15)
+        assert session.scalar(select(func.count()).select_from(Appointment)) == before

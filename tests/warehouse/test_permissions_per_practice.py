@@ -33,7 +33,7 @@ from warehouse.billing import invoice_lines, issuing, payments
 from warehouse.billing.drafts import create_draft, draft_from_visit
 from warehouse.kernel.tenancy import AccessContext
 from warehouse.records import consults, documents, prescriptions, vaccinations
-from warehouse.scheduling import booking as sched
+from warehouse.scheduling import booking, transitions
 from warehouse.schema.billing import ProductPriceOverride
 from warehouse.schema.clinical import Visit
 from warehouse.schema.scheduling import Appointment, AppointmentTypeOverride
@@ -103,20 +103,20 @@ Call = Callable[[Session, Actor, Prep], object]
 
 # service -> (the permissions it needs at the practice it writes, a valid call of it there)
 SERVICES: dict[str, tuple[frozenset[str], Call]] = {
-    "warehouse.scheduling.booking.book": (frozenset({SCHEDULE_WRITE}), lambda s, a, p: sched.book(
+    "warehouse.scheduling.booking.book": (frozenset({SCHEDULE_WRITE}), lambda s, a, p: booking.book(
         s, a, practice_id=p.rows.practice_id, appointment_type_id=p.type_id, resource_id=p.rows.resource_id,
         starts_at=DAY.replace(hour=14), patient_id=p.rows.patient_id)),
-    "warehouse.scheduling.booking.reschedule": (frozenset({SCHEDULE_WRITE}), lambda s, a, p: sched.reschedule(
+    "warehouse.scheduling.booking.reschedule": (frozenset({SCHEDULE_WRITE}), lambda s, a, p: booking.reschedule(
         s, a, practice_id=p.rows.practice_id, appointment_id=p.rows.appointment_id, starts_at=DAY.replace(hour=10))),
-    "warehouse.scheduling.booking.cancel": (frozenset({SCHEDULE_WRITE}), lambda s, a, p: sched.cancel(
+    "warehouse.scheduling.transitions.cancel": (frozenset({SCHEDULE_WRITE}), lambda s, a, p: transitions.cancel(
         s, a, practice_id=p.rows.practice_id, appointment_id=p.rows.appointment_id, reason="Ziek")),
-    "warehouse.scheduling.booking.mark_no_show": (frozenset({SCHEDULE_WRITE}), lambda s, a, p: sched.mark_no_show(
+    "warehouse.scheduling.transitions.mark_no_show": (frozenset({SCHEDULE_WRITE}), lambda s, a, p: transitions.mark_no_show(
         s, a, practice_id=p.rows.practice_id, appointment_id=p.rows.appointment_id)),
-    "warehouse.scheduling.booking.check_in": (frozenset({SCHEDULE_WRITE}), lambda s, a, p: sched.check_in(
+    "warehouse.scheduling.transitions.check_in": (frozenset({SCHEDULE_WRITE}), lambda s, a, p: transitions.check_in(
         s, a, practice_id=p.rows.practice_id, appointment_id=p.rows.appointment_id)),
-    "warehouse.scheduling.booking.start_consult": (frozenset({CONSULT_WRITE}), lambda s, a, p: sched.start_consult(
+    "warehouse.scheduling.transitions.start_consult": (frozenset({CONSULT_WRITE}), lambda s, a, p: transitions.start_consult(
         s, a, practice_id=p.rows.practice_id, appointment_id=p.checked_in_id)),
-    "warehouse.scheduling.booking.finish_consult": (frozenset({CONSULT_WRITE}), lambda s, a, p: sched.finish_consult(
+    "warehouse.scheduling.transitions.finish_consult": (frozenset({CONSULT_WRITE}), lambda s, a, p: transitions.finish_consult(
         s, a, practice_id=p.rows.practice_id, appointment_id=p.in_consult_id)),
     "warehouse.records.consults.write_consult": (frozenset({CONSULT_WRITE, RECORDS_WRITE}), lambda s, a, p: consults.write_consult(
         s, a, practice_id=p.rows.practice_id, appointment_id=p.checked_in_id,

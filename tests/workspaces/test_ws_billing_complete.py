@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
 from tests.conftest import MASTER_KEY
+from tests.factories import TZ
 from warehouse.billing import invoice_lines, invoice_views, issuing, numbering
 from warehouse.billing.drafts import create_draft, draft_from_visit
 from warehouse.billing.invoices import BillingError, price_list
@@ -306,20 +307,20 @@ def test_what_the_vet_records_during_the_consult_is_on_the_invoice_made_from_the
     """Through the services the pages call: the vaccination and prescriptions recorded while the patient is in
     consult (no visit named by the page) belong to today's visit, so its invoice holds them."""
     from warehouse.records import consults, prescriptions, vaccinations
-    from warehouse.scheduling import booking as sched
+    from warehouse.scheduling import transitions
 
     a1 = ws_db.world.practices["a1"]
     appointment_id = ws_db.week.today_appointment["a1"]
     vet = Actor.at(a1.user_id, a1.practice_id, {"veterinarian"})
-    today = dt.datetime.now(sched.PRACTICE_TZ).date()
+    today = dt.datetime.now(TZ).date()  # the practice's (factories' practices are in Amsterdam)
     with ws_db.system() as session:
         protocol_id = session.scalar(select(VaccineProtocol.id).where(
             VaccineProtocol.franchise_id == a1.franchise_id, VaccineProtocol.code == "dog-chp"))  # fmt: skip
         session.add(Product(franchise_id=a1.franchise_id, code="M-SUR", name="Surolan oordruppels 15 ml",
                             kind="medicine", price_cents=1750, vat_rate_bp=2100, dispensing_category="UDA"))  # fmt: skip
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
-        sched.check_in(session, vet, practice_id=a1.practice_id, appointment_id=appointment_id)
-        sched.start_consult(session, vet, practice_id=a1.practice_id, appointment_id=appointment_id)
+        transitions.check_in(session, vet, practice_id=a1.practice_id, appointment_id=appointment_id)
+        transitions.start_consult(session, vet, practice_id=a1.practice_id, appointment_id=appointment_id)
         visit = consults.write_consult(session, vet, practice_id=a1.practice_id, appointment_id=appointment_id,
                                        note=consults.ConsultNote(subjective="Krabt aan de oren"))  # fmt: skip
         vaccinations.record_vaccination(session, vet, practice_id=a1.practice_id, patient_id=a1.patient_id,

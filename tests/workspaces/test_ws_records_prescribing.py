@@ -15,11 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from tests.factories import TZ
 from warehouse.records import prescriptions, vaccinations
 from warehouse.records.errors import RecordsError
 from warehouse.records.patient_record import patient_record
 from warehouse.records.prescriptions import CATEGORY_RANK
-from warehouse.scheduling import booking as sched
 from warehouse.schema.billing import Product
 from warehouse.schema.clinical import DISPENSING_CATEGORIES, Prescription, Reminder, Vaccination
 from warehouse.security.accounts import access_context_for_user
@@ -248,7 +248,5 @@ def test_a_vaccination_on_the_timeline_is_a_day_in_local_time(ws_db):
                                         patient_id=a1.patient_id, protocol_id=protocol.id, given_on=today, today=today)  # fmt: skip
         rec = patient_record(session, a1.practice_id, a1.patient_id, today=today)
     row = rec.timeline.filter(kind="vaccination").row(0, named=True)
-    assert row["all_day"] and row["at"].astimezone(sched.PRACTICE_TZ) == dt.datetime(
-        2027, 3, 1, tzinfo=sched.PRACTICE_TZ
-    )
+    assert row["all_day"] and row["at"].astimezone(TZ) == dt.datetime(2027, 3, 1, tzinfo=TZ)
     assert row["detail"] == "booster 29 feb 2028 (ok)"

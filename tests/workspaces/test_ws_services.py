@@ -11,7 +11,11 @@ from sqlalchemy import select, text
 from tests.conftest import MASTER_KEY
 from tests.factories import PASSWORD, TZ
 from warehouse.hub.service import open_patient, today_for_user
-from warehouse.scheduling import booking as sched
+from warehouse.scheduling.booking import book, reschedule
+from warehouse.scheduling.errors import BookingConflict, SchedulingError
+from warehouse.scheduling.slots import SlotQuery, appointment_types, find_free_slots
+from warehouse.scheduling.transitions import cancel, check_in, finish_consult, mark_no_show, start_consult
+from warehouse.scheduling.waiting_room import waiting_room
 from warehouse.schema.operations import Event
 from warehouse.schema.scheduling import Appointment
 from warehouse.schema.tenancy import AppUser
@@ -19,7 +23,7 @@ from warehouse.search.service import search
 from warehouse.security import self_service, signin
 from warehouse.security.accounts import access_context_for_user
 from warehouse.security.mfa import decrypt_secret
-from warehouse.security.permissions import NotPermitted
+from warehouse.security.permissions import Actor, NotPermitted
 
 RECEPTION = frozenset({"receptionist"})
 VET = frozenset({"veterinarian"})
@@ -36,10 +40,10 @@ def at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
 
 def test_free_slots_respect_shift_bookings_and_practice_duration_and_a_conflict_names_the_blocker(ws_db):
     a1, week = ws_db.world.practices["a1"], ws_db.week
-    actor = sched.Actor.at(a1.user_id, a1.practice_id, RECEPTION)
+    actor = Actor.at(a1.user_id, a1.practice_id, RECEPTION)
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
-        type_id = next(t.id for t in sched.appointment_types(session, a1.practice_id) if t.code == "consult")
-        slots = sched.find_free_slots(session, sched.SlotQuery(a1.practice_id, type_id, at(week.today, 8, 50),
+        type_id = next(t.id for t in appointment_types(session, a1.practice_id) if t.code == "consult")
+        slots = find_free_slots(session, SlotQuery(a1.practice_id, type_id, at(week.today, 8, 50),
                                                                 limit=3))  # fmt: skip
         # 08:50 fits no 20-minute consult before the 09:00 booking, which lasts until 09:20.
         assert [s.starts_at for s in slots] == [
@@ -48,27 +52,27 @@ def test_free_slots_respect_shift_bookings_and_practice_duration_and_a_conflict_
             at(week.today, 10),
         ]
         assert all(s.ends_at - s.starts_at == dt.timedelta(minutes=20) for s in slots)  # the a1 override
-        with pytest.raises(sched.BookingConflict) as conflict:
-            sched.book(session, actor, practice_id=a1.practice_id, appointment_type_id=type_id,
+        with pytest.raises(BookingConflict) as conflict:
+            book(session, actor, practice_id=a1.practice_id, appointment_type_id=type_id,
                        resource_id=a1.resource_id, starts_at=at(week.today, 9, 10), patient_id=a1.patient_id)  # fmt: skip
         assert conflict.value.existing_appointment_id == week.today_appointment["a1"]
-        with pytest.raises(sched.SchedulingError, match="not on shift"):
-            sched.book(session, actor, practice_id=a1.practice_id, appointment_type_id=type_id,
+        with pytest.raises(SchedulingError, match="not on shift"):
+            book(session, actor, practice_id=a1.practice_id, appointment_type_id=type_id,
                        resource_id=a1.resource_id, starts_at=at(week.today, 18), patient_id=a1.patient_id)  # fmt: skip
-        with pytest.raises(sched.SchedulingError, match="only be booked for: cat") as species:
-            sched.book(session, actor, practice_id=a1.practice_id, appointment_type_id=week.cat_only_type["fa"],
+        with pytest.raises(SchedulingError, match="only be booked for: cat") as species:
+            book(session, actor, practice_id=a1.practice_id, appointment_type_id=week.cat_only_type["fa"],
                        resource_id=a1.resource_id, starts_at=at(week.today, 11), patient_id=a1.patient_id)  # fmt: skip
         assert species.value.field == "type"
-        booked = sched.book(session, actor, practice_id=a1.practice_id, appointment_type_id=type_id,
+        booked = book(session, actor, practice_id=a1.practice_id, appointment_type_id=type_id,
                             resource_id=a1.resource_id, starts_at=slots[0].starts_at, patient_id=a1.patient_id)  # fmt: skip
         assert booked.client_id == a1.client_id and booked.ends_at == at(week.today, 9, 40)
-        moved = sched.reschedule(session, actor, practice_id=a1.practice_id, appointment_id=booked.id,
+        moved = reschedule(session, actor, practice_id=a1.practice_id, appointment_id=booked.id,
                                  starts_at=at(week.today + dt.timedelta(days=1), 14))  # fmt: skip
         assert moved.starts_at == at(week.today + dt.timedelta(days=1), 14)
-        with pytest.raises(sched.BookingConflict):  # onto the 09:00 booking
-            sched.reschedule(session, actor, practice_id=a1.practice_id, appointment_id=booked.id,
+        with pytest.raises(BookingConflict):  # onto the 09:00 booking
+            reschedule(session, actor, practice_id=a1.practice_id, appointment_id=booked.id,
                              starts_at=at(week.today, 9, 5))  # fmt: skip
-        sched.cancel(session, actor, practice_id=a1.practice_id, appointment_id=booked.id, reason="Owner ill")
+        cancel(session, actor, practice_id=a1.practice_id, appointment_id=booked.id, reason="Owner ill")
         activities = session.scalars(
             select(Event.activity).where(Event.appointment_id == booked.id).order_by(Event.id)
         ).all()
@@ -79,20 +83,20 @@ def test_check_in_consult_flow_and_receptionist_gets_no_clinical_writes(ws_db):
     a1, week = ws_db.world.practices["a1"], ws_db.week
     appointment_id = week.today_appointment["a1"]
     reception, vet = (
-        sched.Actor.at(a1.user_id, a1.practice_id, RECEPTION),
-        sched.Actor.at(a1.user_id, a1.practice_id, VET),
+        Actor.at(a1.user_id, a1.practice_id, RECEPTION),
+        Actor.at(a1.user_id, a1.practice_id, VET),
     )
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
-        sched.check_in(session, reception, practice_id=a1.practice_id, appointment_id=appointment_id)
-        board = sched.waiting_room(session, a1.practice_id, dt.datetime.now(dt.UTC))
+        check_in(session, reception, practice_id=a1.practice_id, appointment_id=appointment_id)
+        board = waiting_room(session, a1.practice_id, dt.datetime.now(dt.UTC))
         assert [e.appointment_id for e in board.waiting] == [appointment_id]
         with pytest.raises(NotPermitted):
-            sched.start_consult(session, reception, practice_id=a1.practice_id, appointment_id=appointment_id)
-        sched.start_consult(session, vet, practice_id=a1.practice_id, appointment_id=appointment_id)
-        with pytest.raises(sched.SchedulingError, match="in consult"):
-            sched.mark_no_show(session, reception, practice_id=a1.practice_id, appointment_id=appointment_id)
-        sched.finish_consult(session, vet, practice_id=a1.practice_id, appointment_id=appointment_id)
-        board = sched.waiting_room(session, a1.practice_id, dt.datetime.now(dt.UTC))
+            start_consult(session, reception, practice_id=a1.practice_id, appointment_id=appointment_id)
+        start_consult(session, vet, practice_id=a1.practice_id, appointment_id=appointment_id)
+        with pytest.raises(SchedulingError, match="in consult"):
+            mark_no_show(session, reception, practice_id=a1.practice_id, appointment_id=appointment_id)
+        finish_consult(session, vet, practice_id=a1.practice_id, appointment_id=appointment_id)
+        board = waiting_room(session, a1.practice_id, dt.datetime.now(dt.UTC))
         assert [e.appointment_id for e in board.done] == [appointment_id] and not board.waiting
         done = session.get(Appointment, (a1.practice_id, appointment_id))
         assert done.checked_in_at and done.consult_started_at and done.completed_at
@@ -102,10 +106,10 @@ def test_check_in_consult_flow_and_receptionist_gets_no_clinical_writes(ws_db):
     ("steps", "holds"),
     [
         ((), True),
-        ((sched.check_in,), True),
-        ((sched.check_in, sched.start_consult), True),
-        ((sched.check_in, sched.start_consult, sched.finish_consult), False),
-        ((sched.mark_no_show,), False),
+        ((check_in,), True),
+        ((check_in, start_consult), True),
+        ((check_in, start_consult, finish_consult), False),
+        ((mark_no_show,), False),
     ],
     ids=["booked", "checked-in", "in-consult", "done", "no-show"],
 )
@@ -114,23 +118,21 @@ def test_an_appointment_holds_its_slot_until_it_is_finished_or_a_no_show(ws_db, 
     the booking can still happen or is happening, by the database as much as by the slot finder."""
     a1, week = ws_db.world.practices["a1"], ws_db.week
     blocker = week.today_appointment["a1"]
-    staff = sched.Actor.at(a1.user_id, a1.practice_id, RECEPTION | VET)
+    staff = Actor.at(a1.user_id, a1.practice_id, RECEPTION | VET)
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
         for step in steps:
             step(session, staff, practice_id=a1.practice_id, appointment_id=blocker)
-        type_id = next(t.id for t in sched.appointment_types(session, a1.practice_id) if t.code == "consult")
-        slots = sched.find_free_slots(
-            session, sched.SlotQuery(a1.practice_id, type_id, at(week.today, 9), limit=1)
-        )
+        type_id = next(t.id for t in appointment_types(session, a1.practice_id) if t.code == "consult")
+        slots = find_free_slots(session, SlotQuery(a1.practice_id, type_id, at(week.today, 9), limit=1))
         assert slots[0].starts_at == (at(week.today, 9, 20) if holds else at(week.today, 9))
         walk_in = dict(practice_id=a1.practice_id, appointment_type_id=type_id, resource_id=a1.resource_id,
                        starts_at=at(week.today, 9, 10), patient_id=a1.patient_id)  # fmt: skip
         if holds:
-            with pytest.raises(sched.BookingConflict) as conflict:
-                sched.book(session, staff, **walk_in)
+            with pytest.raises(BookingConflict) as conflict:
+                book(session, staff, **walk_in)
             assert conflict.value.existing_appointment_id == blocker
         else:
-            assert sched.book(session, staff, **walk_in).starts_at == at(week.today, 9, 10)
+            assert book(session, staff, **walk_in).starts_at == at(week.today, 9, 10)
 
 
 @pytest.mark.parametrize(

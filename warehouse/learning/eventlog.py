@@ -37,8 +37,10 @@ WITH a AS (
     AND (CAST(:patient AS bigint) IS NULL OR a.patient_id = :patient)
 ),
 v AS (
-  SELECT v.practice_id, v.id AS visit_id, v.appointment_id, v.patient_id, v.started_at
+  SELECT v.practice_id, v.id AS visit_id, v.appointment_id, v.patient_id, v.started_at,
+         (v.started_at AT TIME ZONE pr.timezone)::date AS local_day  -- the day of the visit at its practice
   FROM visit v JOIN a ON a.practice_id = v.practice_id AND a.appointment_id = v.appointment_id
+  JOIN tenant pr ON pr.id = v.practice_id
   WHERE v.practice_id = ANY(:practices)
 ),
 inv AS (
@@ -49,7 +51,7 @@ inv AS (
   JOIN v ON v.practice_id = a.practice_id AND v.appointment_id = a.appointment_id
   WHERE i.practice_id = ANY(:practices) AND i.credit_of_id IS NULL
     AND (i.visit_id = v.visit_id OR (i.visit_id IS NULL
-         AND i.issued_on = (v.started_at AT TIME ZONE 'Europe/Amsterdam')::date))
+         AND i.issued_on = v.local_day))
   ORDER BY i.practice_id, i.id, v.started_at
 )
 SELECT practice_id, appointment_id, activity, at, stage FROM (
@@ -88,7 +90,7 @@ SELECT practice_id, appointment_id, activity, at, stage FROM (
          greatest(x.given_on::timestamptz, v.started_at + interval '15 minutes'), 8
   FROM vaccination x JOIN v ON v.practice_id = x.practice_id AND v.patient_id = x.patient_id
    AND (x.visit_id = v.visit_id OR (x.visit_id IS NULL
-        AND x.given_on = (v.started_at AT TIME ZONE 'Europe/Amsterdam')::date))
+        AND x.given_on = v.local_day))
   WHERE x.practice_id = ANY(:practices)
   UNION ALL
   SELECT DISTINCT ON (x.practice_id, v.visit_id) v.practice_id, v.appointment_id, 'prescription',

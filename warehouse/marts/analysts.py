@@ -4,8 +4,8 @@
 and the non-secret record) and scopes every transaction to the practices of the analyst's memberships — the
 same policies that protect the app. Notebooks call these functions; no credentials or SQL live in notebooks.
 
-    from warehouse.marts import analysts as analytics
-    an = analytics.connect()            # VETCONNECT_ANALYST (user name) and DATABASE_URL from the environment
+    from warehouse.marts import analysts
+    an = analysts.connect()             # VETCONNECT_ANALYST (user name) and DATABASE_URL from the environment
     an.benchmark(start, end)            # KPIs per practice
 """
 
@@ -133,9 +133,10 @@ def connect(username: str | None = None, *, database_url: str | None = None) -> 
         raise RuntimeError("set VETCONNECT_ANALYST to your VetConnect user name (or pass username=)")
     admin = database_url or os.environ.get("DATABASE_URL")
     if not admin:
-        from vetconnect.runtime import get_runtime
-
-        admin = get_runtime().admin_url
+        raise RuntimeError(
+            "set DATABASE_URL (or pass database_url=); for the embedded server: "
+            "export DATABASE_URL=$(vetconnect db url)"
+        )
     admin_engine = make_engine(admin, pool_size=1)
     try:
         with system_session(admin_engine, reason=f"analytics: connect analyst {username}") as session:

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from warehouse.kernel.practice_time import local_day_bounds, practice_zone
 from warehouse.records.errors import RecordsError
 from warehouse.records.patients import optional_text
-from warehouse.scheduling import booking as sched
+from warehouse.scheduling import transitions
 from warehouse.schema.clinical import Diagnosis, Visit
 from warehouse.schema.scheduling import Appointment
 from warehouse.security.permissions import CONSULT_WRITE, RECORDS_WRITE, Actor, require
@@ -53,9 +54,9 @@ def write_consult(
     if appointment.status in ("cancelled", "no_show"):
         raise RecordsError("appointment", f"The appointment is {appointment.status.replace('_', ' ')}.")
     if appointment.status == "booked":
-        appointment = sched.check_in(session, actor, practice_id=practice_id, appointment_id=appointment_id)
+        appointment = transitions.check_in(session, actor, practice_id=practice_id, appointment_id=appointment_id)
     if appointment.status == "checked_in":
-        appointment = sched.start_consult(
+        appointment = transitions.start_consult(
             session, actor, practice_id=practice_id, appointment_id=appointment_id
         )
     visit = session.scalar(
@@ -91,7 +92,7 @@ def write_consult(
         for term in dict.fromkeys(terms) if term not in existing
     )  # fmt: skip
     if finish and appointment.status == "in_consult":
-        sched.finish_consult(session, actor, practice_id=practice_id, appointment_id=appointment_id)
+        transitions.finish_consult(session, actor, practice_id=practice_id, appointment_id=appointment_id)
     session.flush()
     return visit
 
@@ -132,7 +133,7 @@ def diagnosis_choices(session: Session, practice_id: int) -> list[tuple[str, str
 def visit_of_the_day(session: Session, practice_id: int, patient_id: int, day: dt.date) -> int | None:
     """The patient's latest visit started on ``day`` (practice time): what is given or prescribed during a
     consult belongs to that visit, and so to the invoice made from it."""
-    start, end = sched.local_day_bounds(day)
+    start, end = local_day_bounds(day, practice_zone(session, practice_id))
     return session.scalar(
         select(Visit.id)
         .where(Visit.practice_id == practice_id, Visit.patient_id == patient_id,

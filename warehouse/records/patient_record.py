@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import polars as pl
 from sqlalchemy import select, text
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from warehouse.kernel import formatting as fmt
 from warehouse.kernel.audit import record
-from warehouse.scheduling import booking as sched
+from warehouse.kernel.practice_time import practice_zone
 from warehouse.schema.clients import Patient
 
 DUE_SOON_DAYS = 30
@@ -196,7 +197,8 @@ def patient_record(
         {"id": pl.Int64, "starts_at": pl.Datetime("us", "UTC"), "status": pl.String, "type": pl.String,
          "reason": pl.String},
     )  # fmt: skip
-    timeline = _timeline(visits, vaccinations, prescriptions, lab_results, documents)
+    timeline = _timeline(visits, vaccinations, prescriptions, lab_results, documents,
+                         practice_zone(session, practice_id))  # fmt: skip
     return PatientRecord(
         practice_id, patient_id, patient.name, patient.species, patient.breed, patient.sex, patient.date_of_birth,
         patient.microchip, patient.deceased, patient.insured_with, owners, visits, vaccinations, prescriptions,
@@ -205,13 +207,13 @@ def patient_record(
 
 
 def _timeline(visits: pl.DataFrame, vaccinations: pl.DataFrame, prescriptions: pl.DataFrame,
-              lab: pl.DataFrame, documents: pl.DataFrame) -> pl.DataFrame:  # fmt: skip
+              lab: pl.DataFrame, documents: pl.DataFrame, zone: ZoneInfo) -> pl.DataFrame:  # fmt: skip
     """One row per event, newest first. A vaccination is dated, not timed: it sits at the start of its local day
     and is marked ``all_day`` so that it is shown as a date (not as midnight UTC, i.e. 01:00 local)."""
     utc = pl.Datetime("us", "UTC")
 
     def _day(col: str) -> pl.Expr:
-        local = pl.col(col).cast(pl.Datetime("us")).dt.replace_time_zone(str(sched.PRACTICE_TZ))
+        local = pl.col(col).cast(pl.Datetime("us")).dt.replace_time_zone(str(zone))
         return local.dt.convert_time_zone("UTC")
 
     parts = [

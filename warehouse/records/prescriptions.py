@@ -5,17 +5,16 @@ cascade), and the prescription itself.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import Row, Select, select
 from sqlalchemy.orm import Session
 
+from warehouse.kernel.practice_time import practice_today
 from warehouse.records.consults import visit_of_the_day
 from warehouse.records.errors import RecordsError
 from warehouse.records.patients import optional_text, require_patient
-from warehouse.scheduling import booking as sched
 from warehouse.schema.billing import Product
 from warehouse.schema.clinical import DISPENSING_CATEGORIES, Prescription
 from warehouse.schema.tenancy import Tenant
@@ -138,9 +137,7 @@ def prescribe(
     if len(name) > 200:
         raise RecordsError("product", "A medicine's name is at most 200 characters.")
     if visit_id is None:
-        visit_id = visit_of_the_day(
-            session, practice_id, patient_id, dt.datetime.now(sched.PRACTICE_TZ).date()
-        )
+        visit_id = visit_of_the_day(session, practice_id, patient_id, practice_today(session, practice_id))
     prescription = Prescription(practice_id=practice_id, patient_id=patient_id, visit_id=visit_id,
                                 franchise_id=matches[0].franchise_id if product_id is not None else None,
                                 product_id=product_id, product_name=name, quantity=amount,

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from warehouse.kernel.ciphers import every_practice_cipher
 from warehouse.kernel.crypto import normalise_email, normalise_phone
-from warehouse.scheduling.booking import PRACTICE_TZ as _TZ
+from warehouse.kernel.practice_time import practice_zone
 
 KINDS = ("client", "patient", "appointment", "invoice")
 WORD_SIMILARITY_THRESHOLD = 0.5
@@ -335,7 +335,8 @@ def _appointments_of(
     found = []
     for row in rows:
         patient = by_key[(row.practice_id, row.patient_id)]
-        detail = f"{row.starts_at.astimezone(_TZ):%a %d-%m %H:%M} · {row.resource} · {row.status}"
+        local = row.starts_at.astimezone(practice_zone(session, row.practice_id))
+        detail = f"{local:%a %d-%m %H:%M} · {row.resource} · {row.status}"
         found.append(SearchHit("appointment", row.practice_id, row.id, patient.title, detail, patient.score,
                                patient_id=row.patient_id, client_id=row.client_id, starts_at=row.starts_at))  # fmt: skip
     # Best-matching patient first, then the appointment nearest to now (the rows come nearest-first).
@@ -385,7 +386,7 @@ def record_hit(session: Session, kind: str, practice_id: int, record_id: int) ->
         ).first()
         if row is None:
             return None
-        title = f"{row.starts_at.astimezone(_TZ):%d-%m-%Y %H:%M}"
+        title = f"{row.starts_at.astimezone(practice_zone(session, practice_id)):%d-%m-%Y %H:%M}"
         return SearchHit("appointment", practice_id, record_id, title, "", 1.0, row.patient_id, row.client_id,
                          row.starts_at)  # fmt: skip
     if kind == "invoice":

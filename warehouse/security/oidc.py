@@ -174,15 +174,6 @@ def link_identity(
     return link
 
 
-def unlink_identities(session: Session, user_id: int) -> int:
-    """Remove every external identity of an account; returns how many."""
-    links = session.scalars(select(OidcIdentity).where(OidcIdentity.user_id == user_id)).all()
-    for link in links:
-        session.delete(link)
-    session.flush()
-    return len(links)
-
-
 def linked_identities(session: Session, user_id: int) -> list[tuple[str, str]]:
     """(issuer, subject or e-mail) of a user's links, for the account page."""
     rows = session.execute(

@@ -9,6 +9,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from warehouse.kernel.crypto import new_data_key, wrap_data_key
+from warehouse.kernel.lookups import tenant_id_by_code
 from warehouse.schema.tenancy import MODULES, PracticeModuleMode, Tenant, TenantDataKey
 
 
@@ -28,10 +29,6 @@ class TenantRow:
     city: str | None
 
 
-def _by_code(session: Session, code: str) -> Tenant | None:
-    return session.scalar(select(Tenant).where(Tenant.code == code))
-
-
 def _require(session: Session, tenant_id: int, kind: str) -> Tenant:
     tenant = session.get(Tenant, tenant_id)
     if tenant is None or tenant.kind != kind:
@@ -40,7 +37,7 @@ def _require(session: Session, tenant_id: int, kind: str) -> Tenant:
 
 
 def add_franchise(session: Session, *, code: str, name: str) -> Tenant:
-    if _by_code(session, code) is not None:
+    if tenant_id_by_code(session, code) is not None:
         raise TenantError(f"tenant code {code!r} is already taken")
     franchise_id = session.scalar(text("SELECT nextval(pg_get_serial_sequence('tenant', 'id'))"))
     tenant = Tenant(id=franchise_id, kind="franchise", franchise_id=franchise_id, code=code, name=name)
@@ -61,7 +58,7 @@ def add_practice(
 ) -> Tenant:
     """Create the practice, its fact-table partitions, its audit chain, its data key and its module modes."""
     _require(session, franchise_id, "franchise")
-    if _by_code(session, code) is not None:
+    if tenant_id_by_code(session, code) is not None:
         raise TenantError(f"tenant code {code!r} is already taken")
     practice_id = session.scalar(text("SELECT nextval(pg_get_serial_sequence('tenant', 'id'))"))
     practice = Tenant(
@@ -92,7 +89,7 @@ def add_practice(
 
 def add_department(session: Session, *, practice_id: int, code: str, name: str) -> Tenant:
     practice = _require(session, practice_id, "practice")
-    if _by_code(session, code) is not None:
+    if tenant_id_by_code(session, code) is not None:
         raise TenantError(f"tenant code {code!r} is already taken")
     department = Tenant(
         kind="department",
@@ -117,7 +114,3 @@ def list_tenants(session: Session) -> list[TenantRow]:
         TenantRow(t.id, t.kind, t.code, t.name, t.parent_id, t.franchise_id, t.practice_id, t.city)
         for t in rows
     ]
-
-
-def find_by_code(session: Session, code: str) -> Tenant | None:
-    return _by_code(session, code)
