@@ -1,4 +1,4 @@
-"""Device messages into a real PostgreSQL: every shared test file, matching, duplicates, corrections, the inbox."""
+"""Device messages into a real PostgreSQL: every sample file, matching, duplicates, corrections, the inbox."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ from connectors.devices.ingest import parse_raw
 from tests.conftest import MASTER_KEY
 from tests.devices.devices_support import (
     CHIP,
-    TESTDATA,
+    SAMPLES,
     add_patient,
     ingest,
     make_clinic,
     messages,
     observations,
+    sample_files,
     vet_oru,
 )
 from warehouse import devices as wh
@@ -51,15 +52,12 @@ INBOX_FILES = {
 }
 
 
-@pytest.mark.skipif(not TESTDATA.is_dir(), reason="shared/testdata not found beside the repo")
-def test_every_shared_file_is_ingested_or_in_the_inbox_with_a_precise_reason(fresh_db):
-    files = sorted(
-        str(p.relative_to(TESTDATA)) for p in TESTDATA.rglob("*") if p.is_file() and p.name != "README.md"
-    )
+def test_every_sample_file_is_ingested_or_in_the_inbox_with_a_precise_reason(fresh_db):
+    files = [str(p.relative_to(SAMPLES)) for p in sample_files()]
     assert sorted([f for f, _ in KNOWN_ORDERS.values()] + list(INBOX_FILES)) == files
     clinic = make_clinic(fresh_db, orders=tuple(KNOWN_ORDERS))
     for accession, (name, count) in KNOWN_ORDERS.items():
-        result = ingest(fresh_db, clinic, (TESTDATA / name).read_bytes(), "file-drop", name)
+        result = ingest(fresh_db, clinic, (SAMPLES / name).read_bytes(), "file-drop", name)
         assert (result.status, result.observation_count, result.patient_id) == (
             "ingested",
             count,
@@ -69,13 +67,13 @@ def test_every_shared_file_is_ingested_or_in_the_inbox_with_a_precise_reason(fre
         assert len(rows) == count
         assert {r.lab_order_id for r in rows} == {clinic.orders[accession]}
     for name, (reason, detail) in INBOX_FILES.items():
-        result = ingest(fresh_db, clinic, (TESTDATA / name).read_bytes(), "file-drop", name)
+        result = ingest(fresh_db, clinic, (SAMPLES / name).read_bytes(), "file-drop", name)
         assert (result.status, result.inbox_reason, result.inbox_detail) == ("inbox", reason, detail), name
 
     stored = messages(fresh_db, clinic)
     assert len(stored) == len(files)
     for msg in stored:  # every raw copy is byte-identical to the file
-        assert bytes(msg.raw) == (TESTDATA / msg.filename).read_bytes()
+        assert bytes(msg.raw) == (SAMPLES / msg.filename).read_bytes()
         assert msg.size_bytes == len(msg.raw)
 
     cbc = {r.code: r for r in observations(fresh_db, clinic, lab_order_id=clinic.orders["R-991133"])}
@@ -123,10 +121,9 @@ def test_every_shared_file_is_ingested_or_in_the_inbox_with_a_precise_reason(fre
     assert statuses["R-991133"] == "resulted"
 
 
-@pytest.mark.skipif(not TESTDATA.is_dir(), reason="shared/testdata not found beside the repo")
 def test_dicom_in_inbox_resolves_to_an_encrypted_document_and_imaging_study(fresh_db):
     clinic = make_clinic(fresh_db)
-    raw = (TESTDATA / "dicom/CR_tiny_16x16_pydicom_6154.dcm").read_bytes()
+    raw = (SAMPLES / "dicom/CR_tiny_16x16_pydicom_6154.dcm").read_bytes()
     first = ingest(fresh_db, clinic, raw, "file-drop", "6154.dcm")
     assert first.status == "inbox"
     with fresh_db.as_app(clinic.context) as session:

@@ -22,7 +22,7 @@ from connectors.devices.model import (
     ReferenceRange,
 )
 from connectors.devices.outcome import process_bytes
-from tests.devices.devices_support import TESTDATA, Clinic, ingest, make_clinic, vet_oru
+from tests.devices.devices_support import Clinic, ingest, make_clinic, sample_files, vet_oru
 from warehouse import devices as wh
 from warehouse.schema.clinical import LabObservation
 from warehouse.schema.ingestion import DeviceMessage
@@ -109,11 +109,7 @@ def test_mapper_fits_every_parsed_result_to_the_columns(msg: LabMessage) -> None
 
 
 def _samples() -> list[bytes]:
-    files = (
-        sorted(p for p in TESTDATA.rglob("*") if p.is_file() and p.suffix in (".hl7", ".txt"))
-        if TESTDATA.is_dir()
-        else []
-    )
+    files = [p for p in sample_files() if p.suffix in (".hl7", ".txt")]
     return [p.read_bytes() for p in files] + [vet_oru("FUZZ-1"), vet_oru("FUZZ-2", status="C")]
 
 
