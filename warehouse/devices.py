@@ -33,7 +33,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -41,18 +40,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Engine, Row, bindparam, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from warehouse.kernel.crypto import unwrap_data_key
+from warehouse.kernel.crypto import decrypt_document, encrypt_document
 from warehouse.kernel.tenancy import AccessContext, apply_context
+from warehouse.records.service import cipher
 from warehouse.schema.clients import Client, ClientPatient, Patient
 from warehouse.schema.clinical import Document, LabObservation, LabOrder
 from warehouse.schema.ingestion import DeviceMessage, DocumentContent, ImagingStudy
-from warehouse.schema.tenancy import TenantDataKey
 from warehouse.security.permissions import DEVICE_INBOX, Actor, require
 
 __all__ = [
@@ -1077,41 +1075,16 @@ def _current_rows(
 
 # --- imaging -----------------------------------------------------------------------------------------------
 
-_DOC_FORMAT_V1 = b"\x01"
-
-
-def _data_key(session: Session, practice_id: int, master_key: bytes) -> tuple[bytes, int]:
-    row = session.execute(
-        select(TenantDataKey.wrapped_key, TenantDataKey.version)
-        .where(TenantDataKey.practice_id == practice_id)
-        .order_by(TenantDataKey.version.desc())
-        .limit(1)
-    ).one()
-    return unwrap_data_key(master_key, practice_id, row.wrapped_key), row.version
-
-
-def _aad(practice_id: int, document_id: int) -> bytes:
-    # Same shape as FieldCipher's "<practice>:<column>", plus the document id: bytes moved to another
-    # document or practice fail to decrypt.
-    return f"{practice_id}:document:{document_id}".encode()
-
-
-def _encrypt_document(data_key: bytes, practice_id: int, document_id: int, content: bytes) -> bytes:
-    nonce = os.urandom(12)
-    return _DOC_FORMAT_V1 + nonce + AESGCM(data_key).encrypt(nonce, content, _aad(practice_id, document_id))
-
 
 def document_bytes(session: Session, practice_id: int, document_id: int, master_key: bytes) -> bytes:
     """The decrypted bytes of a document stored by the device loader."""
-    blob = bytes(
-        session.execute(
-            select(DocumentContent.ciphertext).where(
-                DocumentContent.practice_id == practice_id, DocumentContent.document_id == document_id
-            )
-        ).scalar_one()
-    )
-    data_key, _ = _data_key(session, practice_id, master_key)
-    return AESGCM(data_key).decrypt(blob[1:13], blob[13:], _aad(practice_id, document_id))
+    blob, key_version = session.execute(
+        select(DocumentContent.ciphertext, DocumentContent.key_version).where(
+            DocumentContent.practice_id == practice_id, DocumentContent.document_id == document_id
+        )
+    ).one()
+    return decrypt_document(cipher(session, practice_id, master_key, key_version).data_key, practice_id,
+                            document_id, blob)  # fmt: skip
 
 
 def _load_imaging(
@@ -1134,7 +1107,7 @@ def _load_imaging(
     if master_key is None:
         return PatientMatch(None, reason=INBOX_NO_KEY,
                             detail="no master key configured: the DICOM file cannot be stored encrypted")  # fmt: skip
-    data_key, key_version = _data_key(session, practice_id, master_key)
+    keys = cipher(session, practice_id, master_key)
     title = (
         " ".join(p for p in (study.modality, study.description or study.body_part) if p) or "Imaging study"
     )
@@ -1155,8 +1128,8 @@ def _load_imaging(
         DocumentContent(
             practice_id=practice_id,
             document_id=document.id,
-            ciphertext=_encrypt_document(data_key, practice_id, document.id, study.content),
-            key_version=key_version,
+            ciphertext=encrypt_document(keys.data_key, practice_id, document.id, study.content),
+            key_version=keys.key_version,
         )
     )
     session.add(

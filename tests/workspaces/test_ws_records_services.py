@@ -12,9 +12,10 @@ from sqlalchemy import select, text
 
 from tests.conftest import MASTER_KEY
 from tests.factories import TZ
-from warehouse.kernel.crypto import DecryptionError
+from warehouse.kernel.crypto import DecryptionError, decrypt_document
+from warehouse.records import documents
 from warehouse.records import service as records
-from warehouse.records.service import Actor, ConsultNote, RecordsError, documents
+from warehouse.records.service import Actor, ConsultNote, RecordsError
 from warehouse.schema.clinical import Diagnosis, LabObservation, Reminder, Vaccination, Visit
 from warehouse.schema.ingestion import DocumentContent
 from warehouse.schema.scheduling import Appointment
@@ -188,7 +189,7 @@ def test_upload_limits_and_encrypted_round_trip(ws_db, monkeypatch):
         # Bytes moved to another document do not decrypt.
         key = records.cipher(session, a1.practice_id, MASTER_KEY).data_key
         with pytest.raises(DecryptionError):
-            documents.decrypt_content(key, a1.practice_id, doc.id + 1, stored.ciphertext)
+            decrypt_document(key, a1.practice_id, doc.id + 1, stored.ciphertext)
     before = _audit_reads(ws_db, a1.practice_id, "document")
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
         read = documents.read_document(session, actor, practice_id=a1.practice_id, document_id=doc.id,
