@@ -4,13 +4,13 @@ inbox messages without importing ``connectors`` itself (architecture §1: dashbo
 from __future__ import annotations
 
 from vetconnect.settings import MissingSetting, get_settings
-from warehouse.devices import RawParser
+from warehouse.ingest.devices.inputs import RawParser
 
 __all__ = ["device_master_key", "device_parser"]
 
 
 def device_parser() -> RawParser:
-    """The parser ``warehouse.devices.resolve_inbox`` / ``reprocess_inbox`` re-read stored raw copies with."""
+    """The parser ``warehouse.ingest.devices.inbox.resolve_inbox`` / ``reprocess_inbox`` re-read stored raw copies with."""
     from connectors.devices.ingest import parse_raw
 
     return parse_raw

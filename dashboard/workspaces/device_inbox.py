@@ -9,7 +9,9 @@ import streamlit as st
 
 from dashboard.components import session as ctx
 from vetconnect.device_parsing import device_master_key, device_parser
-from warehouse import devices as wh
+from warehouse.ingest.devices.inbox import InboxItem, SetAsideItem, inbox, resolve_inbox, set_aside
+from warehouse.ingest.devices.inputs import InboxError
+from warehouse.ingest.devices.patient_search import find_patients
 from warehouse.kernel import formatting as fmt
 from warehouse.security.permissions import DEVICE_INBOX, NotPermitted
 
@@ -26,7 +28,7 @@ REASONS = {
 SET_ASIDE_DAYS = 14
 
 
-def set_aside_rows(items: list[wh.SetAsideItem], practice_names: dict[int, str]) -> list[dict[str, object]]:
+def set_aside_rows(items: list[SetAsideItem], practice_names: dict[int, str]) -> list[dict[str, object]]:
     return [
         {
             "Message": i.message_id,
@@ -44,7 +46,7 @@ def set_aside_rows(items: list[wh.SetAsideItem], practice_names: dict[int, str])
     ]
 
 
-def inbox_rows(items: list[wh.InboxItem], practice_names: dict[int, str]) -> list[dict[str, object]]:
+def inbox_rows(items: list[InboxItem], practice_names: dict[int, str]) -> list[dict[str, object]]:
     return [
         {
             "message": i.message_id,
@@ -70,8 +72,8 @@ if flash := st.session_state.pop("dev_inbox.flash", None):
     st.success(flash)
 names = {p.id: p.name for p in user.practices}
 with ctx.tenant() as session:
-    items = wh.inbox(session, limit=500)
-    judged = wh.set_aside(session, since=ctx.now() - dt.timedelta(days=SET_ASIDE_DAYS))
+    items = inbox(session, limit=500)
+    judged = set_aside(session, since=ctx.now() - dt.timedelta(days=SET_ASIDE_DAYS))
 if judged:
     with st.expander(
         f"Judged by content, last {SET_ASIDE_DAYS} days · {len(judged)}", icon=":material/content_copy:"
@@ -101,7 +103,7 @@ query = st.text_input("Find the patient: microchip, patient id, or the patient's
                       key="dev_inbox.query")  # fmt: skip
 if query.strip():
     with ctx.tenant() as session:
-        choices = [c for c in wh.find_patients(session, query) if c.practice_id == item.practice_id]
+        choices = [c for c in find_patients(session, query) if c.practice_id == item.practice_id]
     if not choices:
         st.warning(
             f"No patient of {names.get(item.practice_id, 'this practice')} matches '{query.strip()}' exactly."
@@ -116,9 +118,9 @@ if query.strip():
         if st.button("Load the results for this patient", type="primary", key="dev_inbox.resolve"):
             try:
                 with ctx.tenant() as session:
-                    result = wh.resolve_inbox(session, item.message_id, patient_id, ctx.actor(),
+                    result = resolve_inbox(session, item.message_id, patient_id, ctx.actor(),
                                               parser=device_parser(), master_key=device_master_key())  # fmt: skip
-            except (wh.InboxError, NotPermitted) as exc:
+            except (InboxError, NotPermitted) as exc:
                 st.error(str(exc))
             else:
                 chosen = by_patient[patient_id]

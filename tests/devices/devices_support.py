@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from connectors.devices.ingest import ingest_bytes
 from tests.conftest import MASTER_KEY, Database
-from warehouse.devices import RecordResult
+from warehouse.ingest.devices.inputs import RecordResult
 from warehouse.kernel.tenancy import AccessContext
 from warehouse.schema.clients import Client, ClientPatient, Patient
 from warehouse.schema.clinical import LabObservation, LabOrder

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from connectors.devices.fingerprint import content_fingerprint
 from connectors.devices.ingest import parse_raw
 from tests.devices.devices_support import SAMPLES
-from warehouse.devices import dedup_key_for
+from warehouse.ingest.devices.raw import dedup_key_for
 
 
 def key(raw: bytes) -> str | None:
