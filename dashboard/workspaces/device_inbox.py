@@ -1,5 +1,6 @@
 """Device inbox: results the analysers sent that could not be put in a record by themselves. A vet, nurse or
-practice manager finds the patient (exact search) and the message is re-processed from its stored raw copy."""
+practice manager finds the patient (exact search) and the message is loaded for that patient, as it was read
+when it arrived (or when the inbox retry last read its raw copy again)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import datetime as dt
 import streamlit as st
 
 from dashboard.components import session as ctx
-from vetconnect.device_parsing import device_master_key, device_parser
+from dashboard.runtime import master_key_if_set
 from warehouse.ingest.devices.inbox import InboxItem, SetAsideItem, inbox, resolve_inbox, set_aside
 from warehouse.ingest.devices.inputs import InboxError
 from warehouse.ingest.devices.patient_search import find_patients
@@ -119,7 +120,7 @@ if query.strip():
             try:
                 with ctx.tenant() as session:
                     result = resolve_inbox(session, item.message_id, patient_id, ctx.actor(),
-                                              parser=device_parser(), master_key=device_master_key())  # fmt: skip
+                                           master_key=master_key_if_set())  # fmt: skip
             except (InboxError, NotPermitted) as exc:
                 st.error(str(exc))
             else:

@@ -27,7 +27,6 @@ from sqlalchemy.orm import Session
 from tests.conftest import MASTER_KEY, Database
 from tests.devices.devices_support import Clinic, ingest, vet_oru
 from tests.factories import TZ, PracticeRows
-from vetconnect.device_parsing import device_parser
 from warehouse.billing import invoicing as inv
 from warehouse.ingest.devices import inbox as device_inbox
 from warehouse.kernel.tenancy import AccessContext
@@ -151,7 +150,7 @@ SERVICES: dict[str, tuple[frozenset[str], Call]] = {
     "warehouse.billing.invoicing.credit": (frozenset({BILLING_WRITE}), lambda s, a, p: inv.credit(
         s, a, practice_id=p.rows.practice_id, invoice_id=p.issued_id, issued_on=TODAY)),
     "warehouse.ingest.devices.inbox.resolve_inbox": (frozenset({DEVICE_INBOX}), lambda s, a, p: device_inbox.resolve_inbox(
-        s, p.inbox_message_id, p.rows.patient_id, a, parser=device_parser(), master_key=MASTER_KEY)),
+        s, p.inbox_message_id, p.rows.patient_id, a, master_key=MASTER_KEY)),
     "warehouse.tenants.practice_settings.save_practice_details": (frozenset({PRACTICE_SETTINGS}), lambda s, a, p: (
         practice_settings.save_practice_details(s, a, practice_id=p.rows.practice_id, values={
             "address": "Oudegracht 12", "postcode": "3511 AR", "city": "Utrecht", "vat_number": "NL812345678B02",

@@ -1,7 +1,8 @@
 """The device inbox: messages that wait for a person, what they decide, and the trace of judged messages.
 
-A person picks the patient of a message (:func:`resolve_inbox`), or the retry job re-processes messages from
-their raw copies when an order or patient may exist by now (:func:`reprocess_inbox`). Duplicates and reused
+A person picks the patient of a message (:func:`resolve_inbox`: from the outcome kept with the row, so the
+page that does it needs no parser), or the retry job re-processes messages from their raw copies with the
+newest parser when an order or patient may exist by now (:func:`reprocess_inbox`). Duplicates and reused
 control ids are listed by :func:`set_aside`, so that no message disappears without a person being able to see
 why.
 """
@@ -19,6 +20,7 @@ from warehouse.ingest.devices.inputs import InboxError, RawParser, RecordResult
 from warehouse.ingest.devices.matching import require_patient
 from warehouse.ingest.devices.raw import set_message
 from warehouse.ingest.devices.recording import record_outcome
+from warehouse.ingest.devices.stored_outcome import decode_outcome
 from warehouse.schema.ingestion import DeviceMessage
 from warehouse.security.permissions import DEVICE_INBOX, Actor, require
 
@@ -128,16 +130,27 @@ def resolve_inbox(
     patient_id: int,
     actor: Actor | None,
     *,
-    parser: RawParser,
     master_key: bytes | None = None,
+    parser: RawParser | None = None,
 ) -> RecordResult:
-    """A person picked the patient: re-process the stored raw copy for that patient (status ``resolved``).
-    ``actor`` None is the operator at the command line (``vetconnect devices resolve``), who has no account."""
+    """A person picked the patient: load the message for that patient (status ``resolved``).
+
+    The message is loaded as it was read when it went to the inbox or was last retried (the outcome kept
+    with the row); with ``parser`` (the devices CLI) the raw copy is read again instead. ``actor`` None is the
+    operator at the command line (``vetconnect devices resolve``), who has no account."""
     msg = _locked_inbox_message(session, message_id)
     if actor is not None:
         require(actor, DEVICE_INBOX, msg.practice_id)
     user_id = None if actor is None else actor.user_id
-    outcome = parser(bytes(msg.raw), msg.source, msg.filename)
+    if parser is not None:
+        outcome = parser(bytes(msg.raw), msg.source, msg.filename)
+    elif msg.parsed_outcome is not None:
+        outcome = decode_outcome(msg.parsed_outcome, bytes(msg.raw))
+    else:
+        raise InboxError(
+            f"device message {message_id} went to the inbox before its parsed form was kept: the inbox retry "
+            "reads it again (every 15 minutes, or `vetconnect devices retry`), then it can be resolved here"
+        )
     if outcome.inbox_reason is not None:
         raise InboxError(
             f"device message {message_id} cannot be loaded for any patient: {outcome.inbox_reason}: "

@@ -33,6 +33,7 @@ from warehouse.ingest.devices.raw import (
     store_raw,
     utc_now,
 )
+from warehouse.ingest.devices.stored_outcome import encode_outcome
 from warehouse.schema.ingestion import DeviceMessage
 
 
@@ -89,9 +90,9 @@ def _record(
     user_id: int | None,
 ) -> RecordResult:
     msg = session.execute(
-        select(DeviceMessage.status, DeviceMessage.duplicate_of, DeviceMessage.dedup_key).where(
-            DeviceMessage.practice_id == practice_id, DeviceMessage.id == message_id
-        )
+        select(
+            DeviceMessage.status, DeviceMessage.duplicate_of, DeviceMessage.dedup_key, DeviceMessage.sha256
+        ).where(DeviceMessage.practice_id == practice_id, DeviceMessage.id == message_id)
     ).one()
     header = header_columns(outcome)
     if msg.status == "duplicate":
@@ -104,8 +105,15 @@ def _record(
                         processed_at=utc_now())  # fmt: skip
             return RecordResult(message_id, "duplicate", duplicate_of=original)
 
+    def to_inbox(reason: str, detail: str | None) -> RecordResult:
+        # Kept with the row: what a person resolves the message from (the inbox page has no parser).
+        stored = encode_outcome(outcome, msg.sha256)
+        return _to_inbox(
+            session, practice_id, message_id, header | {"parsed_outcome": stored}, reason, detail
+        )
+
     if outcome.inbox_reason is not None:
-        return _to_inbox(session, practice_id, message_id, header, outcome.inbox_reason, outcome.inbox_detail)
+        return to_inbox(outcome.inbox_reason, outcome.inbox_detail)
 
     savepoint = session.begin_nested()
     try:
@@ -117,17 +125,16 @@ def _record(
     except DBAPIError as exc:
         savepoint.rollback()
         detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
-        return _to_inbox(session, practice_id, message_id, header, INBOX_LOAD_FAILED, detail[:2000])
+        return to_inbox(INBOX_LOAD_FAILED, detail[:2000])
     if isinstance(result, PatientMatch):  # nothing written: no patient
         savepoint.rollback()
-        return _to_inbox(session, practice_id, message_id, header, result.reason or INBOX_NO_MATCH,
-                         result.detail)  # fmt: skip
+        return to_inbox(result.reason or INBOX_NO_MATCH, result.detail)
     savepoint.commit()
     patient_id, count = result
     status = "resolved" if chosen_patient_id is not None else "ingested"
     set_message(session, practice_id, message_id, **header, status=status, patient_id=patient_id,
-                observation_count=count, inbox_reason=None, inbox_detail=None, processed_at=utc_now(),
-                resolved_by=user_id if chosen_patient_id is not None else None)  # fmt: skip
+                observation_count=count, inbox_reason=None, inbox_detail=None, parsed_outcome=None,
+                processed_at=utc_now(), resolved_by=user_id if chosen_patient_id is not None else None)  # fmt: skip
     return RecordResult(message_id, status, count, patient_id)
 
 
