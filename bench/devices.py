@@ -103,8 +103,8 @@ def analyse_after_warm_up(admin_url: str) -> None:
     scans the practice's orders (a sequential scan, or the ``(practice_id, animana_id)`` index with ``id`` as a
     filter) for every row: 108 µs a row at 2,000 orders. A database in use has been analysed by autovacuum;
     a run of a few seconds never sees autovacuum's first look. As lab_order grows during the run, the device
-    connection re-plans once a second (``warehouse.devices.REPLAN_SECONDS``), so a plan made at the warm-up's
-    size does not stay: without that, the same run measured 279 msg/s.
+    connection re-plans once a second (``warehouse.ingest.devices.raw.REPLAN_SECONDS``), so a plan made at the
+    warm-up's size does not stay: without that, the same run measured 279 msg/s.
     """
     with psycopg.connect(_libpq(admin_url), autocommit=True) as conn:
         conn.execute("ANALYZE")

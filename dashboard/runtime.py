@@ -10,7 +10,7 @@ import threading
 import streamlit as st
 
 from vetconnect.runtime import Runtime
-from vetconnect.settings import get_settings
+from vetconnect.settings import MissingSetting, get_settings
 
 
 @st.cache_resource(max_entries=4)
@@ -24,6 +24,15 @@ def _runtime_for(database_url: str | None, home: str) -> Runtime:
 def app_runtime() -> Runtime:
     settings = get_settings()
     return _runtime_for(settings.database_url, str(settings.home))
+
+
+def master_key_if_set() -> bytes | None:
+    """The master key, or None when none is configured: for work that can be done in part without it (the
+    device inbox loads lab results; DICOM files wait until they can be stored encrypted)."""
+    try:
+        return app_runtime().master_key()
+    except MissingSetting:
+        return None
 
 
 # What the workspaces import on their first render: scikit-learn, scipy, pandas and skops (the suggestions and

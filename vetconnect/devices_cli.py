@@ -30,7 +30,7 @@ class UnknownPractice(ValueError):
 def _errors() -> Iterator[None]:
     # Imported here: vetconnect.cli imports this module to mount it.
     from vetconnect.cli import expected_errors
-    from warehouse.devices import InboxError
+    from warehouse.ingest.devices.inputs import InboxError
 
     with expected_errors(UnknownPractice, InboxError):
         yield
@@ -58,7 +58,7 @@ def _master_key(runtime: Runtime) -> bytes | None:
         return None
 
 
-def _describe(record) -> str:  # noqa: ANN001 - warehouse.devices.RecordResult
+def _describe(record) -> str:  # noqa: ANN001 - warehouse.ingest.devices.inputs.RecordResult
     if record.status == "duplicate":
         return f"duplicate of message {record.duplicate_of}: same content (not loaded again)"
     if record.status in ("ingested", "resolved"):
@@ -180,7 +180,7 @@ def drop(
 def inbox_list(practice: PracticeOption) -> None:
     """Messages waiting for a person, with the reason."""
     from vetconnect.cli import out
-    from warehouse.devices import inbox
+    from warehouse.ingest.devices.inbox import inbox
     from warehouse.kernel.tenancy import AccessContext, tenant_session
 
     with _errors():
@@ -198,7 +198,7 @@ def inbox_list(practice: PracticeOption) -> None:
 def resolve(message_id: int, patient_id: int, practice: PracticeOption) -> None:
     """Load an inbox message for the patient a person picked (from its stored raw copy)."""
     from vetconnect.cli import out
-    from warehouse.devices import resolve_inbox
+    from warehouse.ingest.devices.inbox import resolve_inbox
     from warehouse.kernel.tenancy import AccessContext, tenant_session
 
     with _errors():
@@ -216,7 +216,7 @@ def resolve(message_id: int, patient_id: int, practice: PracticeOption) -> None:
 def retry(practice: PracticeOption) -> None:
     """Re-process the inbox from the raw copies (an order or patient may exist by now)."""
     from vetconnect.cli import out
-    from warehouse.devices import reprocess_inbox
+    from warehouse.ingest.devices.inbox import reprocess_inbox
     from warehouse.kernel.tenancy import AccessContext, tenant_session
 
     with _errors():

@@ -22,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from connectors.devices.ingest import ingest_bytes
-from warehouse.devices import RecordResult
+from warehouse.ingest.devices.inputs import RecordResult
 from warehouse.kernel.tenancy import AccessContext, tenant_session
 
 __all__ = [

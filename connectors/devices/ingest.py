@@ -5,7 +5,7 @@ them to the columns: a result without a code keeps its text as the code, several
 ``~``, a number too large for ``Numeric(18, 6)`` stays as text, a reference range whose bounds are reversed
 keeps only its text. It never raises for parsed input (a hypothesis property test holds it to that).
 
-Every write goes through ``warehouse.devices``; this module writes no SQL.
+Every write goes through ``warehouse.ingest.devices``; this module writes no SQL.
 """
 
 from __future__ import annotations
@@ -28,7 +28,26 @@ from connectors.devices.dicom import DicomStudy
 from connectors.devices.fingerprint import content_fingerprint
 from connectors.devices.model import STATUS_CATEGORIES, LabMessage, Observation, Order, Patient
 from connectors.devices.outcome import ParseOutcome, process_bytes
-from warehouse import devices as wh
+from warehouse.ingest.devices.batch import ingest_many
+from warehouse.ingest.devices.inputs import (
+    ACCESSION_MAX,
+    CODE_MAX,
+    CODE_SYSTEM_MAX,
+    FLAG_MAX,
+    NUMERIC_LIMIT,
+    TEXT_MAX,
+    UNIT_MAX,
+    DeviceOutcome,
+    ImagingInput,
+    LabOrderInput,
+    LabResultInput,
+    ObservationInput,
+    PatientKeys,
+    RawItem,
+    RecordResult,
+)
+from warehouse.ingest.devices.raw import device_session
+from warehouse.ingest.devices.recording import ingest_raw
 from warehouse.kernel.tenancy import AccessContext, tenant_session
 
 __all__ = [
@@ -58,7 +77,7 @@ def _fit(value: str | None, length: int) -> str | None:
 
 
 def _numeric(value: Decimal | None) -> Decimal | None:
-    if value is None or not value.is_finite() or abs(value) >= wh.NUMERIC_LIMIT:
+    if value is None or not value.is_finite() or abs(value) >= NUMERIC_LIMIT:
         return None
     return value
 
@@ -73,16 +92,14 @@ def _flags(flags: tuple[str, ...]) -> str | None:
     joined = "~".join(f for f in (f.strip() for f in flags) if f)
     if not joined:
         return None
-    if len(joined) > wh.FLAG_MAX:
-        joined = (
-            joined[: wh.FLAG_MAX].rsplit("~", 1)[0] if "~" in joined[: wh.FLAG_MAX] else joined[: wh.FLAG_MAX]
-        )
+    if len(joined) > FLAG_MAX:
+        joined = joined[:FLAG_MAX].rsplit("~", 1)[0] if "~" in joined[:FLAG_MAX] else joined[:FLAG_MAX]
     return joined
 
 
-def map_observation(obs: Observation, order: Order) -> wh.ObservationInput:
+def map_observation(obs: Observation, order: Order) -> ObservationInput:
     code_text = obs.code.text
-    code = _fit(obs.code.code, wh.CODE_MAX) or _fit(code_text, wh.CODE_MAX) or f"OBX-{obs.set_id or '?'}"
+    code = _fit(obs.code.code, CODE_MAX) or _fit(code_text, CODE_MAX) or f"OBX-{obs.set_id or '?'}"
     rng = obs.reference_range
     low = _numeric(rng.low) if rng else None
     high = _numeric(rng.high) if rng else None
@@ -96,14 +113,14 @@ def map_observation(obs: Observation, order: Order) -> wh.ObservationInput:
         and not value_text.startswith(obs.comparator)
     ):
         value_text = f"{obs.comparator}{value_text}"
-    return wh.ObservationInput(
-        code=code[: wh.CODE_MAX],
-        code_system=_fit(obs.code.system, wh.CODE_SYSTEM_MAX),
-        text=_fit(code_text, wh.TEXT_MAX),
+    return ObservationInput(
+        code=code[:CODE_MAX],
+        code_system=_fit(obs.code.system, CODE_SYSTEM_MAX),
+        text=_fit(code_text, TEXT_MAX),
         # "<2.0" is not the number 2.0: a comparator or a ratio keeps the value as text only.
         value_numeric=_numeric(obs.numeric) if not obs.comparator and obs.numeric_2 is None else None,
         value_text=_text(value_text),
-        unit=_fit(obs.unit, wh.UNIT_MAX),
+        unit=_fit(obs.unit, UNIT_MAX),
         ref_low=low,
         ref_high=high,
         ref_text=_text(rng.text) if rng and rng.text else None,
@@ -113,10 +130,10 @@ def map_observation(obs: Observation, order: Order) -> wh.ObservationInput:
     )
 
 
-def map_order(order: Order) -> wh.LabOrderInput:
-    return wh.LabOrderInput(
-        accession=_fit(order.filler_order_number, wh.ACCESSION_MAX),
-        placer_number=_fit(order.placer_order_number, wh.ACCESSION_MAX),
+def map_order(order: Order) -> LabOrderInput:
+    return LabOrderInput(
+        accession=_fit(order.filler_order_number, ACCESSION_MAX),
+        placer_number=_fit(order.placer_order_number, ACCESSION_MAX),
         test_code=_fit(order.service.code, 64) if order.service else None,
         test_name=_fit(order.service.text, 200) if order.service else None,
         observed_at=order.observed_at,
@@ -124,8 +141,8 @@ def map_order(order: Order) -> wh.LabOrderInput:
     )
 
 
-def map_patient(patient: Patient) -> wh.PatientKeys:
-    return wh.PatientKeys(
+def map_patient(patient: Patient) -> PatientKeys:
+    return PatientKeys(
         microchip=patient.microchip,
         identifiers=tuple(dict.fromkeys(i.value for i in patient.identifiers if i.value)),
         owner_name=patient.owner_name,
@@ -133,8 +150,8 @@ def map_patient(patient: Patient) -> wh.PatientKeys:
     )
 
 
-def map_message(msg: LabMessage) -> wh.LabResultInput:
-    return wh.LabResultInput(
+def map_message(msg: LabMessage) -> LabResultInput:
+    return LabResultInput(
         patient=map_patient(msg.patient),
         orders=tuple(map_order(order) for order in msg.orders),
         sent_at=msg.sent_at,
@@ -150,15 +167,15 @@ def _person(pn: str | None) -> str | None:
     return " ".join(p for p in (given.replace("^", " ").strip(), family.strip()) if p) or None
 
 
-def map_imaging(study: DicomStudy, raw: bytes) -> wh.ImagingInput:
+def map_imaging(study: DicomStudy, raw: bytes) -> ImagingInput:
     identifiers = (study.patient_id,) if study.patient_id else ()
     chip = (
         study.patient_id
         if study.patient_id and study.patient_id.isdigit() and len(study.patient_id) == 15
         else None
     )
-    return wh.ImagingInput(
-        patient=wh.PatientKeys(
+    return ImagingInput(
+        patient=PatientKeys(
             microchip=chip,
             identifiers=identifiers,
             owner_name=_person(study.responsible_person),
@@ -186,7 +203,7 @@ def _sender(msg: LabMessage) -> str | None:
     return "^".join(parts) or None
 
 
-def to_device_outcome(outcome: ParseOutcome, raw: bytes = b"") -> wh.DeviceOutcome:
+def to_device_outcome(outcome: ParseOutcome, raw: bytes = b"") -> DeviceOutcome:
     """Map a parse outcome onto the warehouse's input types (``raw`` is kept as the DICOM document)."""
     fmt = outcome.detected_format
     first = outcome.messages[0] if outcome.messages else None
@@ -200,17 +217,17 @@ def to_device_outcome(outcome: ParseOutcome, raw: bytes = b"") -> wh.DeviceOutco
     # bytes (a caller that passes none) nothing can be compared and nothing is judged a duplicate.
     fingerprint = content_fingerprint(raw, fmt) if raw else None
     if outcome.inbox is not None:
-        return wh.DeviceOutcome(fmt, sender, control_id, inbox_reason=outcome.inbox.code.value,
+        return DeviceOutcome(fmt, sender, control_id, inbox_reason=outcome.inbox.code.value,
                                 inbox_detail=outcome.inbox.detail, fingerprint=fingerprint)  # fmt: skip
     if outcome.imaging is not None:
         study = outcome.imaging
-        return wh.DeviceOutcome(fmt, "dicom", study.sop_instance_uid, imaging=map_imaging(study, raw),
+        return DeviceOutcome(fmt, "dicom", study.sop_instance_uid, imaging=map_imaging(study, raw),
                                 fingerprint=fingerprint)  # fmt: skip
-    return wh.DeviceOutcome(fmt, sender, control_id, results=tuple(map_message(m) for m in outcome.messages),
+    return DeviceOutcome(fmt, sender, control_id, results=tuple(map_message(m) for m in outcome.messages),
                             fingerprint=fingerprint)  # fmt: skip
 
 
-def parse_raw(raw: bytes, source: str, filename: str | None = None) -> wh.DeviceOutcome:
+def parse_raw(raw: bytes, source: str, filename: str | None = None) -> DeviceOutcome:
     """The ``RawParser`` the warehouse's inbox services re-process stored messages with."""
     return to_device_outcome(process_bytes(raw, source, filename), raw)
 
@@ -228,12 +245,12 @@ def ingest_bytes(
     master_key: bytes | None = None,
     outcome: ParseOutcome | None = None,
     dedup_by_content: bool = False,
-) -> wh.RecordResult:
+) -> RecordResult:
     """Parse (unless ``outcome`` is given) and store one blob in the caller's transaction. Never raises for
     bad input; a database failure propagates (then nothing is committed and the caller must not ACK).
     ``dedup_by_content``: files - the same bytes without a control id are a duplicate, not a second result."""
     parsed = outcome if outcome is not None else process_bytes(raw, source, filename)
-    return wh.ingest_raw(session, practice_id, raw, source, filename, to_device_outcome(parsed, raw),
+    return ingest_raw(session, practice_id, raw, source, filename, to_device_outcome(parsed, raw),
                          master_key=master_key, dedup_by_content=dedup_by_content)  # fmt: skip
 
 
@@ -244,7 +261,7 @@ class DeviceStore:
     Group commit: messages arriving on concurrent connections are queued for ``writers`` writer tasks (one by
     default). A writer takes what is queued, lingers up to ``max_wait`` seconds for more (the senders whose
     ACKs just went out are sending their next message, which is still being parsed) up to ``max_batch``, and
-    stores the batch in one transaction (``warehouse.devices.ingest_many``: the common case for the whole
+    stores the batch in one transaction (``warehouse.ingest.devices.batch.ingest_many``: the common case for the whole
     batch in a few statements, the rest one by one, each in a SAVEPOINT so one bad message goes to the inbox
     or gets AE without rolling back the others), then commits once. Why: a commit (a WAL flush) and the
     practice's audit-chain lock, which every audited write holds until commit, are paid once per batch instead
@@ -279,7 +296,7 @@ class DeviceStore:
         """Messages waiting for a writer (received and parsed, not yet in a batch)."""
         return self._queue.qsize() if self._queue is not None else 0
 
-    def store_sync(self, raw: bytes, source: str, outcome: ParseOutcome | None = None) -> wh.RecordResult:
+    def store_sync(self, raw: bytes, source: str, outcome: ParseOutcome | None = None) -> RecordResult:
         context = AccessContext.for_practices([self.practice_id])
         with tenant_session(self.engine, context) as session:
             return ingest_bytes(
@@ -288,15 +305,15 @@ class DeviceStore:
 
     def store_batch_sync(
         self, items: list[tuple[bytes, str, ParseOutcome | None]]
-    ) -> list[wh.RecordResult | Exception]:
-        """Store a batch in one transaction (``warehouse.devices.ingest_many``); one result per item."""
+    ) -> list[RecordResult | Exception]:
+        """Store a batch in one transaction (``warehouse.ingest.devices.batch.ingest_many``); one result per item."""
         batch = [
-            wh.RawItem(raw, source, to_device_outcome(
+            RawItem(raw, source, to_device_outcome(
                 outcome if outcome is not None else process_bytes(raw, source), raw))
             for raw, source, outcome in items
         ]  # fmt: skip
-        with wh.device_session(self.engine, self.practice_id) as session:
-            results = wh.ingest_many(session, self.practice_id, batch, master_key=self.master_key)
+        with device_session(self.engine, self.practice_id) as session:
+            results = ingest_many(session, self.practice_id, batch, master_key=self.master_key)
         for (_, source, _), result in zip(items, results, strict=True):
             if isinstance(result, Exception):
                 log.error("storing a device message from %s failed: %s", source, result, exc_info=result)
@@ -308,18 +325,18 @@ class DeviceStore:
                          result.message_id, source, result.same_control_id_as)  # fmt: skip
         return results
 
-    def store_inbox_sync(self, raw: bytes, source: str, reason: str, detail: str) -> wh.RecordResult:
+    def store_inbox_sync(self, raw: bytes, source: str, reason: str, detail: str) -> RecordResult:
         context = AccessContext.for_practices([self.practice_id])
         with tenant_session(self.engine, context) as session:
             fmt = process_bytes(raw[:4096], source).detected_format if raw else "unknown"
-            outcome = wh.DeviceOutcome(fmt, inbox_reason=reason, inbox_detail=detail)
-            return wh.ingest_raw(session, self.practice_id, raw, source, None, outcome)
+            outcome = DeviceOutcome(fmt, inbox_reason=reason, inbox_detail=detail)
+            return ingest_raw(session, self.practice_id, raw, source, None, outcome)
 
-    async def store(self, raw: bytes, peer: str, outcome: ParseOutcome) -> wh.RecordResult:
+    async def store(self, raw: bytes, peer: str, outcome: ParseOutcome) -> RecordResult:
         if self._queue is None:
             self._queue = asyncio.Queue()
             self._tasks = [asyncio.create_task(self._writer()) for _ in range(self.writers)]
-        done: asyncio.Future[wh.RecordResult] = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[RecordResult] = asyncio.get_running_loop().create_future()
         await self._queue.put((raw, f"mllp:{peer}", outcome, done))
         return await done
 
@@ -407,8 +424,8 @@ class DeviceStore:
             context = AccessContext.for_practices([self.practice_id])
             try:
                 with tenant_session(self.engine, context) as session:
-                    outcome = wh.DeviceOutcome("unknown", inbox_reason=meta["reason"], inbox_detail=detail)
-                    wh.ingest_raw(session, self.practice_id, raw, meta["source"], None, outcome,
+                    outcome = DeviceOutcome("unknown", inbox_reason=meta["reason"], inbox_detail=detail)
+                    ingest_raw(session, self.practice_id, raw, meta["source"], None, outcome,
                                   dedup_by_content=True)  # fmt: skip
             except Exception:
                 log.exception("replaying the spool %s failed; it stays for the next attempt", path)

@@ -1,5 +1,6 @@
 """Device inbox: results the analysers sent that could not be put in a record by themselves. A vet, nurse or
-practice manager finds the patient (exact search) and the message is re-processed from its stored raw copy."""
+practice manager finds the patient (exact search) and the message is loaded for that patient, as it was read
+when it arrived (or when the inbox retry last read its raw copy again)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import datetime as dt
 import streamlit as st
 
 from dashboard.components import session as ctx
-from vetconnect.device_parsing import device_master_key, device_parser
-from warehouse import devices as wh
+from dashboard.runtime import master_key_if_set
+from warehouse.ingest.devices.inbox import InboxItem, SetAsideItem, inbox, resolve_inbox, set_aside
+from warehouse.ingest.devices.inputs import InboxError
+from warehouse.ingest.devices.patient_search import find_patients
 from warehouse.kernel import formatting as fmt
 from warehouse.security.permissions import DEVICE_INBOX, NotPermitted
 
@@ -26,7 +29,7 @@ REASONS = {
 SET_ASIDE_DAYS = 14
 
 
-def set_aside_rows(items: list[wh.SetAsideItem], practice_names: dict[int, str]) -> list[dict[str, object]]:
+def set_aside_rows(items: list[SetAsideItem], practice_names: dict[int, str]) -> list[dict[str, object]]:
     return [
         {
             "Message": i.message_id,
@@ -44,7 +47,7 @@ def set_aside_rows(items: list[wh.SetAsideItem], practice_names: dict[int, str])
     ]
 
 
-def inbox_rows(items: list[wh.InboxItem], practice_names: dict[int, str]) -> list[dict[str, object]]:
+def inbox_rows(items: list[InboxItem], practice_names: dict[int, str]) -> list[dict[str, object]]:
     zones = {practice_id: ctx.zone(practice_id) for practice_id in {i.practice_id for i in items}}
     return [
         {
@@ -71,8 +74,8 @@ if flash := st.session_state.pop("dev_inbox.flash", None):
     st.success(flash)
 names = {p.id: p.name for p in user.practices}
 with ctx.tenant() as session:
-    items = wh.inbox(session, limit=500)
-    judged = wh.set_aside(session, since=ctx.now() - dt.timedelta(days=SET_ASIDE_DAYS))
+    items = inbox(session, limit=500)
+    judged = set_aside(session, since=ctx.now() - dt.timedelta(days=SET_ASIDE_DAYS))
 if judged:
     with st.expander(
         f"Judged by content, last {SET_ASIDE_DAYS} days · {len(judged)}", icon=":material/content_copy:"
@@ -102,7 +105,7 @@ query = st.text_input("Find the patient: microchip, patient id, or the patient's
                       key="dev_inbox.query")  # fmt: skip
 if query.strip():
     with ctx.tenant() as session:
-        choices = [c for c in wh.find_patients(session, query) if c.practice_id == item.practice_id]
+        choices = [c for c in find_patients(session, query) if c.practice_id == item.practice_id]
     if not choices:
         st.warning(
             f"No patient of {names.get(item.practice_id, 'this practice')} matches '{query.strip()}' exactly."
@@ -117,9 +120,9 @@ if query.strip():
         if st.button("Load the results for this patient", type="primary", key="dev_inbox.resolve"):
             try:
                 with ctx.tenant() as session:
-                    result = wh.resolve_inbox(session, item.message_id, patient_id, ctx.actor(),
-                                              parser=device_parser(), master_key=device_master_key())  # fmt: skip
-            except (wh.InboxError, NotPermitted) as exc:
+                    result = resolve_inbox(session, item.message_id, patient_id, ctx.actor(),
+                                           master_key=master_key_if_set())  # fmt: skip
+            except (InboxError, NotPermitted) as exc:
                 st.error(str(exc))
             else:
                 chosen = by_patient[patient_id]

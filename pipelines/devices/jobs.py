@@ -21,7 +21,7 @@ from connectors.devices.drop import pending_files, process_drop_file
 from connectors.devices.ingest import parse_raw
 from pipelines.animana.resources import WarehouseResource
 from pipelines.devices.resources import DropFoldersResource
-from warehouse.devices import reprocess_inbox
+from warehouse.ingest.devices.inbox import reprocess_inbox
 from warehouse.kernel.tenancy import AccessContext, system_session, tenant_session
 
 __all__ = [

@@ -14,15 +14,24 @@ from sqlalchemy.orm import Session
 
 from connectors.devices.ingest import ingest_bytes
 from tests.conftest import MASTER_KEY, Database
-from warehouse.devices import RecordResult
+from warehouse.ingest.devices.inputs import RecordResult
 from warehouse.kernel.tenancy import AccessContext
 from warehouse.schema.clients import Client, ClientPatient, Patient
 from warehouse.schema.clinical import LabObservation, LabOrder
 from warehouse.schema.ingestion import DeviceMessage
 from warehouse.tenants.admin import add_franchise, add_practice
 
-TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata"
+# Real messages and files from other projects' test suites, kept in the repository (origins and licences:
+# samples/README.md).
+SAMPLES = Path(__file__).resolve().parent / "samples"
 CHIP = "528140000123456"
+
+
+def sample_files() -> list[Path]:
+    """Every sample file (hl7/, astm/, dicom/), sorted; not the README or the licences."""
+    return sorted(
+        p for folder in ("hl7", "astm", "dicom") for p in (SAMPLES / folder).iterdir() if p.is_file()
+    )
 
 
 @dataclass

@@ -5,12 +5,17 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
 from connectors.devices.ingest import parse_raw
 from tests.conftest import MASTER_KEY
 from tests.devices.devices_support import Clinic, ingest, make_clinic, messages, vet_oru
-from warehouse import devices as wh
+from warehouse.ingest.devices import batch as batch_path
+from warehouse.ingest.devices.batch import ingest_many
+from warehouse.ingest.devices.inputs import DeviceOutcome, RawItem, RecordResult
+from warehouse.ingest.devices.lab_results import order_columns
+from warehouse.ingest.devices.raw import header_columns, raw_columns
+from warehouse.ingest.devices.recording import ingest_raw
 from warehouse.schema.clinical import LabObservation, LabOrder
 
 pytestmark = pytest.mark.xdist_group("devices-db")
@@ -35,14 +40,14 @@ def mixed_batch() -> list[bytes]:
     ]
 
 
-def by_one(db, clinic: Clinic, batch: list[bytes]) -> list[wh.RecordResult]:
+def by_one(db, clinic: Clinic, batch: list[bytes]) -> list[RecordResult]:
     return [ingest(db, clinic, raw, "mllp:test") for raw in batch]
 
 
-def by_batch(db, clinic: Clinic, batch: list[bytes]) -> list[wh.RecordResult | Exception]:
-    items = [wh.RawItem(raw, "mllp:test", parse_raw(raw, "mllp:test")) for raw in batch]
+def by_batch(db, clinic: Clinic, batch: list[bytes]) -> list[RecordResult | Exception]:
+    items = [RawItem(raw, "mllp:test", parse_raw(raw, "mllp:test")) for raw in batch]
     with db.as_app(clinic.context) as session:
-        return wh.ingest_many(session, clinic.practice_id, items, master_key=MASTER_KEY)
+        return ingest_many(session, clinic.practice_id, items, master_key=MASTER_KEY)
 
 
 def shape(db, clinic: Clinic) -> tuple[list, list]:
@@ -75,14 +80,14 @@ def test_a_mixed_batch_is_decided_exactly_as_one_by_one(fresh_db, monkeypatch):
     batch = mixed_batch()
     expected = by_one(fresh_db, one, batch)
     common: list[int] = []
-    real = wh._ingest_common
+    real = batch_path._ingest_common
 
     def spy(*args, **kwargs):
         done = real(*args, **kwargs)
         common.extend(done)
         return done
 
-    monkeypatch.setattr(wh, "_ingest_common", spy)
+    monkeypatch.setattr(batch_path, "_ingest_common", spy)
     got = by_batch(fresh_db, many, batch)
     assert sorted(common) == [0, 1, 8, 9, 11]  # the rest were left to the one-by-one path
     assert not [r for r in got if isinstance(r, Exception)]
@@ -102,17 +107,12 @@ def test_a_batch_racing_another_writer_for_an_accession_falls_back_and_still_loa
 ):
     clinic = make_clinic(fresh_db, "b3", orders=("ACC-R1",))
     batch = [vet_oru(f"R-{n}", accession=f"ACC-R{n}") for n in range(3)]
-    items = [wh.RawItem(raw, "mllp:test", parse_raw(raw, "mllp:test")) for raw in batch]
+    items = [RawItem(raw, "mllp:test", parse_raw(raw, "mllp:test")) for raw in batch]
     # As if another transaction committed ACC-R1 between the lookup and the insert: the lookup misses it, the
     # batch INSERT of the orders returns fewer rows, the batch path gives up and one by one decides everything.
-    chips_only = wh._COMMON_LOOKUP.text.split("UNION ALL")[1].replace(
-        "'chip', microchip, id", "'chip' AS kind, microchip AS key, id AS patient_id"
-    )
-    monkeypatch.setattr(
-        wh, "_COMMON_LOOKUP", text(chips_only + " AND cardinality(CAST(:numbers AS text[])) >= 0")
-    )
+    monkeypatch.setattr(batch_path, "orders_by_number", lambda *_: [])
     with fresh_db.as_app(clinic.context) as session:
-        results = wh.ingest_many(session, clinic.practice_id, items, master_key=MASTER_KEY)
+        results = ingest_many(session, clinic.practice_id, items, master_key=MASTER_KEY)
     assert [r.status for r in results] == ["ingested"] * 3
     assert [m.observation_count for m in messages(fresh_db, clinic)] == [2, 2, 2]
     with fresh_db.as_app(clinic.context) as session:
@@ -126,20 +126,30 @@ def test_a_batch_racing_another_writer_for_an_accession_falls_back_and_still_loa
 def test_one_failing_message_does_not_take_the_batch_down(fresh_db, monkeypatch):
     clinic = make_clinic(fresh_db, "b4")
     good = [vet_oru(f"G-{n}", accession=f"ACC-G{n}") for n in range(2)]
-    items = [wh.RawItem(raw, "mllp:test", parse_raw(raw, "mllp:test")) for raw in good]
-    bad = wh.RawItem(b"x", "mllp:test", wh.DeviceOutcome("hl7v2", "S", "C", inbox_reason="r" * 10))
-    real = wh.ingest_raw
+    items = [RawItem(raw, "mllp:test", parse_raw(raw, "mllp:test")) for raw in good]
+    bad = RawItem(b"x", "mllp:test", DeviceOutcome("hl7v2", "S", "C", inbox_reason="r" * 10))
+    real = ingest_raw
 
     def failing(session, practice_id, raw, *args, **kwargs):
         if raw == b"x":
             session.execute(update(LabOrder).values(status="no such status"))  # a CHECK violation
         return real(session, practice_id, raw, *args, **kwargs)
 
-    monkeypatch.setattr(wh, "ingest_raw", failing)
+    monkeypatch.setattr(batch_path, "ingest_raw", failing)
     with fresh_db.as_app(clinic.context) as session:
-        results = wh.ingest_many(
-            session, clinic.practice_id, [items[0], bad, items[1]], master_key=MASTER_KEY
-        )
+        results = ingest_many(session, clinic.practice_id, [items[0], bad, items[1]], master_key=MASTER_KEY)
     assert isinstance(results[1], Exception)
     assert [r.status for r in (results[0], results[2])] == ["ingested", "ingested"]
     assert [m.control_id for m in messages(fresh_db, clinic)] == ["G-0", "G-1"]
+
+
+def test_the_batch_statements_bind_exactly_the_columns_the_one_by_one_path_writes():
+    """The batch's set-based INSERTs take their arrays from raw_columns/header_columns and order_columns: a
+    column added there and not to the statement would be dropped silently by the batch path alone."""
+    outcome = parse_raw(vet_oru("COLS-1"), "mllp:test")
+    result = outcome.results[0]
+    message = set(raw_columns(b"x", "mllp:test", None)) | set(header_columns(outcome))
+    assert set(batch_path._BATCH_MESSAGES.compile().params) == message | {
+        "practice_id", "dedup_key", "patient_id", "observation_count"}  # fmt: skip
+    order = set(order_columns(result, result.orders[0]))
+    assert set(batch_path._BATCH_ORDERS.compile().params) == order | {"practice_id", "patient_id"}

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from connectors.devices.mllp import MLLPClient
 from tests.conftest import MASTER_KEY
-from tests.devices.devices_support import TESTDATA, make_clinic, messages, observations, vet_oru
+from tests.devices.devices_support import SAMPLES, make_clinic, messages, observations, vet_oru
 from vetconnect.cli import app
 from vetconnect.settings import get_settings
 
@@ -40,10 +40,9 @@ def cli_env(fresh_db, monkeypatch, tmp_path):
     get_settings.cache_clear()
 
 
-@pytest.mark.skipif(not TESTDATA.is_dir(), reason="shared/testdata not found beside the repo")
 def test_import_prints_one_line_per_file(cli_env):
     db, clinic, tmp, _ = cli_env
-    cbc = TESTDATA / "hl7/lri_nist_cbc_typical.hl7"
+    cbc = SAMPLES / "hl7/lri_nist_cbc_typical.hl7"
     stray = tmp / "stray.hl7"
     stray.write_bytes(vet_oru("CLI-1", chip="555555555555555", owner="Nobody^X", accession="NONE-1"))
     result = runner.invoke(app, ["devices", "import", str(cbc), str(stray), str(cbc), "--practice", "p1"])
@@ -80,12 +79,11 @@ def test_import_errors_are_one_line(cli_env):
     assert missing.output.strip() == f"{tmp / 'missing.hl7'}: cannot read: No such file or directory"
 
 
-@pytest.mark.skipif(not TESTDATA.is_dir(), reason="shared/testdata not found beside the repo")
 def test_drop_folder_files_move_only_after_they_are_stored(cli_env):
     db, clinic, tmp, _ = cli_env
     folder = tmp / "home" / "drop" / "p1"
     folder.mkdir(parents=True)
-    (folder / "cbc.hl7").write_bytes((TESTDATA / "hl7/lri_nist_cbc_typical.hl7").read_bytes())
+    (folder / "cbc.hl7").write_bytes((SAMPLES / "hl7/lri_nist_cbc_typical.hl7").read_bytes())
     (folder / "junk.txt").write_bytes(b"not a lab result")
     (folder / "busy.hl7.part").write_bytes(b"MSH|")  # still being written: left alone
     result = runner.invoke(app, ["devices", "drop"])

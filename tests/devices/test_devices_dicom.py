@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -12,11 +11,9 @@ from PIL import Image
 
 from connectors.devices.dicom import DicomError, read_dicom
 from connectors.devices.outcome import InboxReasonCode, process_bytes
+from tests.devices.devices_support import SAMPLES
 
-SAMPLE = (
-    Path(__file__).resolve().parents[3] / "shared" / "testdata" / "dicom" / "CR_tiny_16x16_pydicom_6154.dcm"
-)
-pytestmark = pytest.mark.skipif(not SAMPLE.is_file(), reason=f"DICOM sample not found at {SAMPLE}")
+SAMPLE = SAMPLES / "dicom" / "CR_tiny_16x16_pydicom_6154.dcm"
 
 
 def sample() -> pydicom.Dataset:

@@ -1,4 +1,4 @@
-"""Drop-folder imports are idempotent: a file without a control id (the shared Phadia ASTM transcript) whose
+"""Drop-folder imports are idempotent: a file without a control id (the Phadia ASTM sample transcript) whose
 import stopped between its commit and the move is recognised by its content when picked up again."""
 
 from __future__ import annotations
@@ -9,14 +9,13 @@ import pytest
 
 from connectors.devices.drop import process_drop_file
 from tests.conftest import MASTER_KEY
-from tests.devices.devices_support import TESTDATA, make_clinic, messages, observations
+from tests.devices.devices_support import SAMPLES, make_clinic, messages, observations
 
 pytestmark = pytest.mark.xdist_group("devices-db")
 
 ASTM = "astm/phadia_immunocap_lis2_sample.astm.txt"
 
 
-@pytest.mark.skipif(not (TESTDATA / ASTM).is_file(), reason="shared/testdata not found beside the repo")
 def test_a_file_without_control_id_stored_but_not_moved_is_a_duplicate_the_second_time(
     fresh_db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
@@ -24,7 +23,7 @@ def test_a_file_without_control_id_stored_but_not_moved_is_a_duplicate_the_secon
     folder = tmp_path / "drop" / "p1"
     folder.mkdir(parents=True)
     dropped = folder / "phadia.astm"
-    dropped.write_bytes((TESTDATA / ASTM).read_bytes())
+    dropped.write_bytes((SAMPLES / ASTM).read_bytes())
 
     real_replace = Path.replace
 

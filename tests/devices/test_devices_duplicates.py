@@ -22,7 +22,7 @@ from connectors.devices.mllp import (
 from tests.conftest import MASTER_KEY
 from tests.devices.devices_support import (
     CHIP,
-    TESTDATA,
+    SAMPLES,
     Clinic,
     add_patient,
     make_clinic,
@@ -180,12 +180,11 @@ def test_import_loads_two_patients_with_one_control_id_and_says_so(fresh_db, cli
     assert by_patient(fresh_db, clinic) == {clinic.patients[p]: ["WBC", "HCT"] for p in ("bello", "minoes")}
 
 
-@pytest.mark.skipif(not TESTDATA.is_dir(), reason="shared/testdata not found beside the repo")
 def test_import_of_a_real_sample_restamped_is_a_duplicate_but_another_patient_under_its_control_id_is_not(
     fresh_db, cli_env
 ):
     clinic, tmp = cli_env
-    sample_path = TESTDATA / "hl7/lri_nist_cbc_typical.hl7"
+    sample_path = SAMPLES / "hl7/lri_nist_cbc_typical.hl7"
     sample = sample_path.read_bytes()
     resent = tmp / "resent.hl7"  # restamped MSH-7, CR LF line ends
     resent.write_bytes(

@@ -6,14 +6,13 @@ from __future__ import annotations
 import io
 
 import pydicom
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.devices.fingerprint import content_fingerprint
 from connectors.devices.ingest import parse_raw
-from tests.devices.devices_support import TESTDATA
-from warehouse.devices import dedup_key_for
+from tests.devices.devices_support import SAMPLES
+from warehouse.ingest.devices.raw import dedup_key_for
 
 
 def key(raw: bytes) -> str | None:
@@ -98,9 +97,8 @@ def test_messages_that_differ_only_in_what_a_resend_changes_are_always_duplicate
     assert key(again) == key(original) is not None
 
 
-@pytest.mark.skipif(not TESTDATA.is_dir(), reason="shared/testdata not found beside the repo")
 def test_a_real_sample_restamped_and_given_a_new_control_id_is_the_same_message():
-    raw = (TESTDATA / "hl7/lri_nist_cbc_typical.hl7").read_bytes()
+    raw = (SAMPLES / "hl7/lri_nist_cbc_typical.hl7").read_bytes()
     resent = raw.replace(b"|20110531140551-0500|", b"|20260301090000+0100|").replace(
         b"|NIST-LRI-NG-002.00|", b"|RESEND-0001|"
     )
@@ -116,9 +114,8 @@ def test_a_real_sample_restamped_and_given_a_new_control_id_is_the_same_message(
 # --- ASTM and DICOM --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not TESTDATA.is_dir(), reason="shared/testdata not found beside the repo")
 def test_astm_resend_with_a_new_time_and_framing_is_the_same_but_another_value_is_not():
-    raw = (TESTDATA / "astm/phadia_immunocap_lis2_sample.astm.txt").read_bytes()
+    raw = (SAMPLES / "astm/phadia_immunocap_lis2_sample.astm.txt").read_bytes()
     restamped = raw.replace(b"|P|1|20120522101251", b"|P|1|20260301090000")
     assert restamped != raw and key(restamped) == key(raw)
     # framed as E1381 (STX, frame number, ETX, checksum), without the transcript's comment lines
@@ -133,7 +130,7 @@ def test_astm_resend_with_a_new_time_and_framing_is_the_same_but_another_value_i
 
 
 def _dicom(**changes: str) -> bytes:
-    ds = pydicom.dcmread(TESTDATA / "dicom/CR_tiny_16x16_pydicom_6154.dcm")
+    ds = pydicom.dcmread(SAMPLES / "dicom/CR_tiny_16x16_pydicom_6154.dcm")
     for name, value in changes.items():
         target = ds.file_meta if name.startswith("meta_") else ds
         setattr(target, name.removeprefix("meta_"), value)
@@ -142,7 +139,6 @@ def _dicom(**changes: str) -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.skipif(not TESTDATA.is_dir(), reason="shared/testdata not found beside the repo")
 def test_dicom_reexported_by_another_application_is_the_same_but_another_animal_is_not():
     original = _dicom()
     reexported = _dicom(meta_SourceApplicationEntityTitle="OTHER_AE", meta_ImplementationVersionName="X_2")

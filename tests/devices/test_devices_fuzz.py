@@ -3,8 +3,6 @@ parsers, not the last-resort ``except`` in process_bytes, that cope (``internal_
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import hl7
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,31 +17,10 @@ from connectors.devices.hl7v2 import (
     split_hl7_messages,
 )
 from connectors.devices.outcome import InboxReasonCode, ParseOutcome, hl7_ack_for, process_bytes
+from tests.devices.devices_support import SAMPLES
 
-TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata"
-
-# Inline stand-ins so the fuzzing still runs when shared/testdata is not next to the repo.
-FALLBACK_HL7 = [
-    "MSH|^~\\&|GHH LAB|ELAB-3|GHH OE|BLDG4|20020215093000+0600||ORU^R01|CNTRL-3456|P|2.4|\r"
-    "PID|||555-44-4444||EVERYWOMAN^EVE^E^^^^L|JONES|19620320|F\r"
-    "OBR|1|845439^GHH OE|1045813^GHH LAB|15545^GLUCOSE|||20020215073000+0600\r"
-    "OBX|1|SN|1554-5^GLUCOSE||^182|mg/dl|70_105|H|||F\r"
-    "OBX|2|NM|2345-7^GLUCOSE||5.4|mmol/L|3.5-5.0|H|||F\r"
-    "NTE|1||comment"
-]
-FALLBACK_ASTM = [
-    "H|\\^&|||Analyser^1.0|||||||P|1|20120522101251\n"
-    "P|1||PAT1\nO|1|S1||^^^GLU\nR|1|^^^GLU|5.4|mmol/L|3.5-5.0|H||F\nC|1|I|note|G\nL|1|N\n"
-]
-
-
-def _samples(pattern: str, fallback: list[str]) -> list[bytes]:
-    files = sorted(TESTDATA.glob(pattern)) if TESTDATA.is_dir() else []
-    return [p.read_bytes() for p in files] or [s.encode() for s in fallback]
-
-
-HL7_SAMPLES = _samples("hl7/*.hl7", FALLBACK_HL7)
-ASTM_SAMPLES = _samples("astm/*", FALLBACK_ASTM)
+HL7_SAMPLES = [p.read_bytes() for p in sorted((SAMPLES / "hl7").glob("*.hl7"))]
+ASTM_SAMPLES = [p.read_bytes() for p in sorted((SAMPLES / "astm").iterdir())]
 
 FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

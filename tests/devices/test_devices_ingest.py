@@ -1,4 +1,4 @@
-"""Device messages into a real PostgreSQL: every shared test file, matching, duplicates, corrections, the inbox."""
+"""Device messages into a real PostgreSQL: every sample file, matching, duplicates, corrections, the inbox."""
 
 from __future__ import annotations
 
@@ -12,15 +12,28 @@ from connectors.devices.ingest import parse_raw
 from tests.conftest import MASTER_KEY
 from tests.devices.devices_support import (
     CHIP,
-    TESTDATA,
+    SAMPLES,
     add_patient,
     ingest,
     make_clinic,
     messages,
     observations,
+    sample_files,
     vet_oru,
 )
-from warehouse import devices as wh
+from warehouse.ingest.devices.imaging import document_bytes
+from warehouse.ingest.devices.inbox import ReprocessSummary, inbox, reprocess_inbox, resolve_inbox
+from warehouse.ingest.devices.inputs import (
+    DeviceOutcome,
+    InboxError,
+    LabOrderInput,
+    LabResultInput,
+    ObservationInput,
+    PatientKeys,
+    RecordResult,
+)
+from warehouse.ingest.devices.patient_search import PatientChoice, find_patients
+from warehouse.ingest.devices.recording import ingest_raw
 from warehouse.schema.clinical import Document, LabOrder
 from warehouse.schema.ingestion import DeviceMessage, ImagingStudy
 
@@ -51,15 +64,12 @@ INBOX_FILES = {
 }
 
 
-@pytest.mark.skipif(not TESTDATA.is_dir(), reason="shared/testdata not found beside the repo")
-def test_every_shared_file_is_ingested_or_in_the_inbox_with_a_precise_reason(fresh_db):
-    files = sorted(
-        str(p.relative_to(TESTDATA)) for p in TESTDATA.rglob("*") if p.is_file() and p.name != "README.md"
-    )
+def test_every_sample_file_is_ingested_or_in_the_inbox_with_a_precise_reason(fresh_db):
+    files = [str(p.relative_to(SAMPLES)) for p in sample_files()]
     assert sorted([f for f, _ in KNOWN_ORDERS.values()] + list(INBOX_FILES)) == files
     clinic = make_clinic(fresh_db, orders=tuple(KNOWN_ORDERS))
     for accession, (name, count) in KNOWN_ORDERS.items():
-        result = ingest(fresh_db, clinic, (TESTDATA / name).read_bytes(), "file-drop", name)
+        result = ingest(fresh_db, clinic, (SAMPLES / name).read_bytes(), "file-drop", name)
         assert (result.status, result.observation_count, result.patient_id) == (
             "ingested",
             count,
@@ -69,13 +79,13 @@ def test_every_shared_file_is_ingested_or_in_the_inbox_with_a_precise_reason(fre
         assert len(rows) == count
         assert {r.lab_order_id for r in rows} == {clinic.orders[accession]}
     for name, (reason, detail) in INBOX_FILES.items():
-        result = ingest(fresh_db, clinic, (TESTDATA / name).read_bytes(), "file-drop", name)
+        result = ingest(fresh_db, clinic, (SAMPLES / name).read_bytes(), "file-drop", name)
         assert (result.status, result.inbox_reason, result.inbox_detail) == ("inbox", reason, detail), name
 
     stored = messages(fresh_db, clinic)
     assert len(stored) == len(files)
     for msg in stored:  # every raw copy is byte-identical to the file
-        assert bytes(msg.raw) == (TESTDATA / msg.filename).read_bytes()
+        assert bytes(msg.raw) == (SAMPLES / msg.filename).read_bytes()
         assert msg.size_bytes == len(msg.raw)
 
     cbc = {r.code: r for r in observations(fresh_db, clinic, lab_order_id=clinic.orders["R-991133"])}
@@ -123,20 +133,19 @@ def test_every_shared_file_is_ingested_or_in_the_inbox_with_a_precise_reason(fre
     assert statuses["R-991133"] == "resulted"
 
 
-@pytest.mark.skipif(not TESTDATA.is_dir(), reason="shared/testdata not found beside the repo")
 def test_dicom_in_inbox_resolves_to_an_encrypted_document_and_imaging_study(fresh_db):
     clinic = make_clinic(fresh_db)
-    raw = (TESTDATA / "dicom/CR_tiny_16x16_pydicom_6154.dcm").read_bytes()
+    raw = (SAMPLES / "dicom/CR_tiny_16x16_pydicom_6154.dcm").read_bytes()
     first = ingest(fresh_db, clinic, raw, "file-drop", "6154.dcm")
     assert first.status == "inbox"
     with fresh_db.as_app(clinic.context) as session:
-        (item,) = wh.inbox(session)
+        (item,) = inbox(session)
         assert (item.message_id, item.reason, item.detected_format) == (
             first.message_id,
             "no_patient_match",
             "dicom",
         )
-        result = wh.resolve_inbox(session, first.message_id, clinic.patients["bello"], actor=None, parser=parse_raw,
+        result = resolve_inbox(session, first.message_id, clinic.patients["bello"], actor=None, parser=parse_raw,
                                   master_key=MASTER_KEY)  # fmt: skip
     assert (result.status, result.patient_id) == ("resolved", clinic.patients["bello"])
     with fresh_db.as_app(clinic.context) as session:
@@ -153,8 +162,8 @@ def test_dicom_in_inbox_resolves_to_an_encrypted_document_and_imaging_study(fres
             len(raw),
             "device",
         )
-        assert wh.document_bytes(session, clinic.practice_id, document.id, MASTER_KEY) == raw
-        assert wh.inbox(session) == []
+        assert document_bytes(session, clinic.practice_id, document.id, MASTER_KEY) == raw
+        assert inbox(session) == []
         # a resent copy of the same image is a duplicate of the (now resolved) original
     again = ingest(fresh_db, clinic, raw, "file-drop", "6154.dcm")
     assert (again.status, again.duplicate_of) == ("duplicate", first.message_id)
@@ -207,7 +216,7 @@ def test_two_concurrent_identical_messages_load_once(fresh_db):
     clinic = make_clinic(fresh_db)
     raw = vet_oru("RACE-1", obx_count=20)
     barrier = threading.Barrier(4)
-    results: list[wh.RecordResult] = []
+    results: list[RecordResult] = []
 
     def send() -> None:
         barrier.wait()
@@ -250,7 +259,7 @@ def test_inbox_retry_loads_once_the_order_exists_and_resolve_needs_an_inbox_mess
     )
     assert stray.status == "inbox"
     with fresh_db.as_app(clinic.context) as session:
-        assert wh.reprocess_inbox(session, parser=parse_raw) == wh.ReprocessSummary(1, 0, 1)
+        assert reprocess_inbox(session, parser=parse_raw) == ReprocessSummary(1, 0, 1)
     with fresh_db.system() as session:
         session.add(
             LabOrder(
@@ -260,7 +269,7 @@ def test_inbox_retry_loads_once_the_order_exists_and_resolve_needs_an_inbox_mess
             )
         )
     with fresh_db.as_app(clinic.context) as session:
-        assert wh.reprocess_inbox(session, parser=parse_raw) == wh.ReprocessSummary(1, 1, 0)
+        assert reprocess_inbox(session, parser=parse_raw) == ReprocessSummary(1, 1, 0)
         msg = session.get(DeviceMessage, (clinic.practice_id, stray.message_id))
         assert (msg.status, msg.patient_id, msg.attempts, msg.inbox_reason) == (
             "ingested",
@@ -268,8 +277,8 @@ def test_inbox_retry_loads_once_the_order_exists_and_resolve_needs_an_inbox_mess
             3,
             None,
         )
-        with pytest.raises(wh.InboxError, match="is ingested, not in the inbox"):
-            wh.resolve_inbox(session, stray.message_id, clinic.patients["bello"], None, parser=parse_raw)
+        with pytest.raises(InboxError, match="is ingested, not in the inbox"):
+            resolve_inbox(session, stray.message_id, clinic.patients["bello"], None, parser=parse_raw)
 
 
 def test_resolve_reprocesses_from_the_raw_copy_for_the_chosen_patient(fresh_db):
@@ -278,12 +287,12 @@ def test_resolve_reprocesses_from_the_raw_copy_for_the_chosen_patient(fresh_db):
     garbage = ingest(fresh_db, clinic, b"\x00\x01 not a lab message")
     assert garbage.inbox_reason == "unrecognised_format"
     with fresh_db.as_app(clinic.context) as session:
-        result = wh.resolve_inbox(
+        result = resolve_inbox(
             session, stray.message_id, clinic.patients["minoes"], actor=None, parser=parse_raw
         )
         assert (result.status, result.observation_count) == ("resolved", 2)
-        with pytest.raises(wh.InboxError, match="cannot be loaded for any patient: unrecognised_format"):
-            wh.resolve_inbox(session, garbage.message_id, clinic.patients["minoes"], None, parser=parse_raw)
+        with pytest.raises(InboxError, match="cannot be loaded for any patient: unrecognised_format"):
+            resolve_inbox(session, garbage.message_id, clinic.patients["minoes"], None, parser=parse_raw)
     assert {o.patient_id for o in observations(fresh_db, clinic)} == {clinic.patients["minoes"]}
 
 
@@ -292,11 +301,11 @@ def test_a_row_the_database_rejects_sends_the_message_to_the_inbox_with_the_raw_
     # A lab order for another practice's patient id cannot exist: force a failure through a value that parses
     # but breaks a constraint - a reference range low > high is dropped by the mapper, so use the savepoint
     # path directly with an invalid status.
-    outcome = wh.DeviceOutcome("hl7v2", "X", "bad-1", results=(wh.LabResultInput(
-        wh.PatientKeys(microchip=CHIP), (wh.LabOrderInput("ACC-9", observations=(wh.ObservationInput("GLU", "bogus"),)),),
+    outcome = DeviceOutcome("hl7v2", "X", "bad-1", results=(LabResultInput(
+        PatientKeys(microchip=CHIP), (LabOrderInput("ACC-9", observations=(ObservationInput("GLU", "bogus"),)),),
     ),))  # fmt: skip
     with fresh_db.as_app(clinic.context) as session:
-        result = wh.ingest_raw(session, clinic.practice_id, b"raw bytes", "test", None, outcome)
+        result = ingest_raw(session, clinic.practice_id, b"raw bytes", "test", None, outcome)
     assert (result.status, result.inbox_reason) == ("inbox", "load_failed")
     assert "observation_status" in result.inbox_detail or "check constraint" in result.inbox_detail
     (msg,) = messages(fresh_db, clinic)
@@ -310,13 +319,13 @@ def test_practice_b_never_sees_practice_a_device_messages(fresh_db):
     sent = ingest(fresh_db, a, vet_oru("ISO-1", chip="444444444444444", owner="Nobody^X"))
     assert sent.status == "inbox"
     with fresh_db.as_app(b.context) as session:
-        assert wh.inbox(session) == []
-        assert wh.find_patients(session, CHIP) == [wh.PatientChoice(b.practice_id, b.patients["bello"], "Bello", "dog",
+        assert inbox(session) == []
+        assert find_patients(session, CHIP) == [PatientChoice(b.practice_id, b.patients["bello"], "Bello", "dog",
                                                                     CHIP, "de Vries")]  # fmt: skip
-        with pytest.raises(wh.InboxError, match="no device message"):
-            wh.resolve_inbox(session, sent.message_id, b.patients["bello"], None, parser=parse_raw)
-        assert wh.reprocess_inbox(session, parser=parse_raw).retried == 0
+        with pytest.raises(InboxError, match="no device message"):
+            resolve_inbox(session, sent.message_id, b.patients["bello"], None, parser=parse_raw)
+        assert reprocess_inbox(session, parser=parse_raw).retried == 0
     with fresh_db.as_app(a.context) as session:
-        assert [i.message_id for i in wh.inbox(session)] == [sent.message_id]
-        with pytest.raises(wh.InboxError, match="not a patient of practice"):
-            wh.resolve_inbox(session, sent.message_id, b.patients["bello"], None, parser=parse_raw)
+        assert [i.message_id for i in inbox(session)] == [sent.message_id]
+        with pytest.raises(InboxError, match="not a patient of practice"):
+            resolve_inbox(session, sent.message_id, b.patients["bello"], None, parser=parse_raw)

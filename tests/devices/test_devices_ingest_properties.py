@@ -22,8 +22,17 @@ from connectors.devices.model import (
     ReferenceRange,
 )
 from connectors.devices.outcome import process_bytes
-from tests.devices.devices_support import TESTDATA, Clinic, ingest, make_clinic, vet_oru
-from warehouse import devices as wh
+from tests.devices.devices_support import Clinic, ingest, make_clinic, sample_files, vet_oru
+from warehouse.ingest.devices.inputs import (
+    ACCESSION_MAX,
+    CODE_MAX,
+    CODE_SYSTEM_MAX,
+    FLAG_MAX,
+    NUMERIC_LIMIT,
+    OBSERVATION_STATUSES,
+    TEXT_MAX,
+    UNIT_MAX,
+)
 from warehouse.schema.clinical import LabObservation
 from warehouse.schema.ingestion import DeviceMessage
 
@@ -85,22 +94,22 @@ def test_mapper_fits_every_parsed_result_to_the_columns(msg: LabMessage) -> None
     assert len(result.orders) == len(msg.orders)
     for order, source in zip(result.orders, msg.orders, strict=True):
         assert len(order.observations) == len(source.observations)
-        assert order.accession is None or 0 < len(order.accession) <= wh.ACCESSION_MAX
+        assert order.accession is None or 0 < len(order.accession) <= ACCESSION_MAX
         for obs, raw in zip(order.observations, source.observations, strict=True):
-            assert 0 < len(obs.code) <= wh.CODE_MAX  # never empty: the code, else its text, else OBX-<set id>
+            assert 0 < len(obs.code) <= CODE_MAX  # never empty: the code, else its text, else OBX-<set id>
             if raw.code.code and raw.code.code.strip():
-                assert obs.code == raw.code.code.strip().replace("\x00", "\ufffd")[: wh.CODE_MAX]
-            assert obs.status in wh.OBSERVATION_STATUSES
-            for value, limit in ((obs.code_system, wh.CODE_SYSTEM_MAX), (obs.text, wh.TEXT_MAX),
-                                 (obs.unit, wh.UNIT_MAX), (obs.abnormal_flag, wh.FLAG_MAX)):  # fmt: skip
+                assert obs.code == raw.code.code.strip().replace("\x00", "\ufffd")[:CODE_MAX]
+            assert obs.status in OBSERVATION_STATUSES
+            for value, limit in ((obs.code_system, CODE_SYSTEM_MAX), (obs.text, TEXT_MAX),
+                                 (obs.unit, UNIT_MAX), (obs.abnormal_flag, FLAG_MAX)):  # fmt: skip
                 assert value is None or 0 < len(value) <= limit
             for number in (obs.value_numeric, obs.ref_low, obs.ref_high):
-                assert number is None or abs(number) < wh.NUMERIC_LIMIT
+                assert number is None or abs(number) < NUMERIC_LIMIT
             assert obs.ref_low is None or obs.ref_high is None or obs.ref_low <= obs.ref_high
             if raw.comparator or raw.numeric_2 is not None:
                 assert obs.value_numeric is None  # "<2" is not the number 2
             flags = [f.strip() for f in raw.abnormal_flags if f.strip()]
-            if flags and len("~".join(flags)) <= wh.FLAG_MAX:
+            if flags and len("~".join(flags)) <= FLAG_MAX:
                 assert obs.abnormal_flag == "~".join(flags).replace("\x00", "\ufffd") or "\x00" in "".join(
                     flags
                 )
@@ -109,11 +118,7 @@ def test_mapper_fits_every_parsed_result_to_the_columns(msg: LabMessage) -> None
 
 
 def _samples() -> list[bytes]:
-    files = (
-        sorted(p for p in TESTDATA.rglob("*") if p.is_file() and p.suffix in (".hl7", ".txt"))
-        if TESTDATA.is_dir()
-        else []
-    )
+    files = [p for p in sample_files() if p.suffix in (".hl7", ".txt")]
     return [p.read_bytes() for p in files] + [vet_oru("FUZZ-1"), vet_oru("FUZZ-2", status="C")]
 
 

@@ -1,26 +1,21 @@
-"""Every file in shared/testdata goes through process_bytes; figures below were read off the files by hand."""
+"""Every sample file (tests/devices/samples) goes through process_bytes; figures below were read off the files
+by hand."""
 
 from __future__ import annotations
 
 import io
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 
-import pytest
 from PIL import Image
 
 from connectors.devices.model import LabMessage
 from connectors.devices.outcome import InboxReasonCode, ParseOutcome, process_bytes
-
-TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata"
-pytestmark = pytest.mark.skipif(
-    not TESTDATA.is_dir(), reason=f"shared test material not found at {TESTDATA} (expected beside the repo)"
-)
+from tests.devices.devices_support import SAMPLES, sample_files
 
 
 def outcome_of(relative: str) -> ParseOutcome:
-    path = TESTDATA / relative
+    path = SAMPLES / relative
     return process_bytes(path.read_bytes(), source="file-drop", filename=path.name)
 
 
@@ -31,7 +26,7 @@ def only_message(outcome: ParseOutcome) -> LabMessage:
 
 
 def test_every_file_is_parsed_or_routed_with_a_reason() -> None:
-    files = sorted(p for p in TESTDATA.rglob("*") if p.is_file() and p.name != "README.md")
+    files = sample_files()
     assert len(files) >= 9
     for path in files:
         outcome = process_bytes(path.read_bytes(), source="file-drop", filename=path.name)
@@ -41,7 +36,7 @@ def test_every_file_is_parsed_or_routed_with_a_reason() -> None:
 
 
 def test_cbc_with_bom_has_28_results_with_loinc_ucum_ranges_and_flags() -> None:
-    assert (TESTDATA / "hl7/lri_nist_cbc_typical.hl7").read_bytes().startswith(b"\xef\xbb\xbfMSH")
+    assert (SAMPLES / "hl7/lri_nist_cbc_typical.hl7").read_bytes().startswith(b"\xef\xbb\xbfMSH")
     msg = only_message(outcome_of("hl7/lri_nist_cbc_typical.hl7"))
     assert msg.message_control_id == "NIST-LRI-NG-002.00"
     assert msg.message_type == "ORU^R01"
@@ -256,7 +251,7 @@ def test_dicom_sample_metadata_and_preview() -> None:
 
 
 def test_sha256_identifies_the_raw_bytes() -> None:
-    raw = (TESTDATA / "hl7/ringholm_glucose_sn.hl7").read_bytes()
+    raw = (SAMPLES / "hl7/ringholm_glucose_sn.hl7").read_bytes()
     a = process_bytes(raw, "mllp:1.2.3.4")
     b = process_bytes(raw + b"\r", "mllp:1.2.3.4")
     assert len(a.sha256) == 64

@@ -27,10 +27,9 @@ from sqlalchemy.orm import Session
 from tests.conftest import MASTER_KEY, Database
 from tests.devices.devices_support import Clinic, ingest, vet_oru
 from tests.factories import TZ, PracticeRows
-from vetconnect.device_parsing import device_parser
-from warehouse import devices
 from warehouse.billing import invoice_lines, issuing, payments
 from warehouse.billing.drafts import create_draft, draft_from_visit
+from warehouse.ingest.devices import inbox as device_inbox
 from warehouse.kernel.tenancy import AccessContext
 from warehouse.records import consults, documents, prescriptions, vaccinations
 from warehouse.scheduling import booking, transitions
@@ -150,8 +149,8 @@ SERVICES: dict[str, tuple[frozenset[str], Call]] = {
         s, a, practice_id=p.rows.practice_id, invoice_id=p.issued_id, method="pin", amount_cents=100)),
     "warehouse.billing.issuing.credit": (frozenset({BILLING_WRITE}), lambda s, a, p: issuing.credit(
         s, a, practice_id=p.rows.practice_id, invoice_id=p.issued_id, issued_on=TODAY)),
-    "warehouse.devices.resolve_inbox": (frozenset({DEVICE_INBOX}), lambda s, a, p: devices.resolve_inbox(
-        s, p.inbox_message_id, p.rows.patient_id, a, parser=device_parser(), master_key=MASTER_KEY)),
+    "warehouse.ingest.devices.inbox.resolve_inbox": (frozenset({DEVICE_INBOX}), lambda s, a, p: device_inbox.resolve_inbox(
+        s, p.inbox_message_id, p.rows.patient_id, a, master_key=MASTER_KEY)),
     "warehouse.tenants.practice_settings.save_practice_details": (frozenset({PRACTICE_SETTINGS}), lambda s, a, p: (
         practice_settings.save_practice_details(s, a, practice_id=p.rows.practice_id, values={
             "address": "Oudegracht 12", "postcode": "3511 AR", "city": "Utrecht", "vat_number": "NL812345678B02",

@@ -14,7 +14,7 @@ from tests.conftest import MASTER_KEY
 from tests.factories import TZ
 from warehouse.clients.card import client_card
 from warehouse.kernel.ciphers import practice_cipher
-from warehouse.kernel.crypto import DecryptionError
+from warehouse.kernel.crypto import DecryptionError, decrypt_document
 from warehouse.records import consults, documents, prescriptions, vaccinations
 from warehouse.records.consults import ConsultNote
 from warehouse.records.errors import RecordsError
@@ -190,7 +190,7 @@ def test_upload_limits_and_encrypted_round_trip(ws_db, monkeypatch):
         # Bytes moved to another document do not decrypt.
         key = practice_cipher(session, a1.practice_id, MASTER_KEY).data_key
         with pytest.raises(DecryptionError):
-            documents.decrypt_content(key, a1.practice_id, doc.id + 1, stored.ciphertext)
+            decrypt_document(key, a1.practice_id, doc.id + 1, stored.ciphertext)
     before = _audit_reads(ws_db, a1.practice_id, "document")
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
         read = documents.read_document(session, actor, practice_id=a1.practice_id, document_id=doc.id,

@@ -6,6 +6,10 @@
   moved to another row's column or another tenant fails to decrypt instead of leaking.
 - Blind index: HMAC-SHA256 of the normalised value under a key derived (HKDF) from the DEK: exact lookup by
   email/phone within a practice without storing the value in clear.
+- Document bytes (uploads of the patient record, DICOM files from devices) are AES-GCM encrypted with the DEK
+  too, in one format whoever stores them; associated data binds practice and document id.
+
+Every ciphertext here is: format byte ``0x01``, 12-byte nonce, AES-GCM ciphertext with its tag.
 """
 
 from __future__ import annotations
@@ -48,6 +52,31 @@ def unwrap_data_key(master_key: bytes, practice_id: int, wrapped: bytes) -> byte
         raise DecryptionError(
             f"data key of practice {practice_id} does not unwrap with this master key"
         ) from exc
+
+
+def _document_aad(practice_id: int, document_id: int) -> bytes:
+    # Same shape as FieldCipher's "<practice>:<column>", plus the document id: bytes moved to another
+    # document or practice fail to decrypt.
+    return f"{practice_id}:document:{document_id}".encode()
+
+
+def encrypt_document(data_key: bytes, practice_id: int, document_id: int, content: bytes) -> bytes:
+    """The stored form of a document's bytes (``document_content.ciphertext``)."""
+    nonce = os.urandom(_NONCE_BYTES)
+    return (
+        _FORMAT_V1 + nonce + AESGCM(data_key).encrypt(nonce, content, _document_aad(practice_id, document_id))
+    )
+
+
+def decrypt_document(data_key: bytes, practice_id: int, document_id: int, blob: bytes) -> bytes:
+    blob = bytes(blob)
+    if blob[:1] != _FORMAT_V1:
+        raise DecryptionError("document: unknown ciphertext format")
+    nonce, body = blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]
+    try:
+        return AESGCM(data_key).decrypt(nonce, body, _document_aad(practice_id, document_id))
+    except InvalidTag as exc:
+        raise DecryptionError(f"document {document_id} does not belong to practice {practice_id}") from exc
 
 
 def normalise_email(value: str) -> str:

@@ -54,7 +54,9 @@ def write_consult(
     if appointment.status in ("cancelled", "no_show"):
         raise RecordsError("appointment", f"The appointment is {appointment.status.replace('_', ' ')}.")
     if appointment.status == "booked":
-        appointment = transitions.check_in(session, actor, practice_id=practice_id, appointment_id=appointment_id)
+        appointment = transitions.check_in(
+            session, actor, practice_id=practice_id, appointment_id=appointment_id
+        )
     if appointment.status == "checked_in":
         appointment = transitions.start_consult(
             session, actor, practice_id=practice_id, appointment_id=appointment_id

@@ -1,26 +1,22 @@
 """Attachments of the patient record: uploaded files checked (size, type by content, not by name alone) and
 stored AES-GCM encrypted with the practice's data key in ``document_content``.
 
-The ciphertext format is the one the device loader uses for DICOM studies (``warehouse.devices``): version
-byte, 12-byte nonce, ciphertext; associated data ``"<practice>:document:<document id>"``, so bytes copied to
-another document or practice do not decrypt.
+The bytes are encrypted by ``warehouse.kernel.crypto.encrypt_document``, as the device loader's DICOM studies
+are: one format for every stored document, bound to its practice and document id.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from warehouse.kernel.audit import record
 from warehouse.kernel.ciphers import practice_cipher
-from warehouse.kernel.crypto import DecryptionError
+from warehouse.kernel.crypto import decrypt_document, encrypt_document
 from warehouse.records.errors import RecordsError
 from warehouse.records.patients import require_patient
 from warehouse.schema.clinical import Document
@@ -28,7 +24,6 @@ from warehouse.schema.ingestion import DocumentContent
 from warehouse.security.permissions import RECORDS_READ, RECORDS_WRITE, Actor, require
 
 MAX_BYTES = 10 * 1024 * 1024
-_FORMAT_V1 = b"\x01"
 
 
 @dataclass(frozen=True)
@@ -90,25 +85,6 @@ def check_upload(filename: str, content: bytes) -> FileType:
     return kind
 
 
-def _aad(practice_id: int, document_id: int) -> bytes:
-    return f"{practice_id}:document:{document_id}".encode()
-
-
-def encrypt_content(data_key: bytes, practice_id: int, document_id: int, content: bytes) -> bytes:
-    nonce = os.urandom(12)
-    return _FORMAT_V1 + nonce + AESGCM(data_key).encrypt(nonce, content, _aad(practice_id, document_id))
-
-
-def decrypt_content(data_key: bytes, practice_id: int, document_id: int, blob: bytes) -> bytes:
-    blob = bytes(blob)
-    if blob[:1] != _FORMAT_V1:
-        raise DecryptionError("document: unknown ciphertext format")
-    try:
-        return AESGCM(data_key).decrypt(blob[1:13], blob[13:], _aad(practice_id, document_id))
-    except InvalidTag as exc:
-        raise DecryptionError(f"document {document_id} does not belong to practice {practice_id}") from exc
-
-
 def upload_document(
     session: Session, actor: Actor, *, practice_id: int, patient_id: int, filename: str, content: bytes,
     master_key: bytes, title: str | None = None,
@@ -129,7 +105,7 @@ def upload_document(
     session.add(document)
     session.flush()
     session.add(DocumentContent(practice_id=practice_id, document_id=document.id, key_version=fc.key_version,
-                                ciphertext=encrypt_content(fc.data_key, practice_id, document.id, content)))  # fmt: skip
+                                ciphertext=encrypt_document(fc.data_key, practice_id, document.id, content)))  # fmt: skip
     session.flush()
     return document
 
@@ -160,5 +136,5 @@ def read_document(
     record(session, practice_id=practice_id, action="read", entity="document", entity_ids=[document_id],
            detail={"view": "records.document", "patient_id": document.patient_id})  # fmt: skip
     fc = practice_cipher(session, practice_id, master_key, key_version)
-    content = decrypt_content(fc.data_key, practice_id, document_id, blob)
+    content = decrypt_document(fc.data_key, practice_id, document_id, blob)
     return StoredDocument(document.id, document.title, document.filename, document.content_type, content)

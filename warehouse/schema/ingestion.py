@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ForeignKeyConstraint, Identity, Index, LargeBinary, String, Text, func, text
+from sqlalchemy import JSON, ForeignKeyConstraint, Identity, Index, LargeBinary, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -63,6 +63,9 @@ class DeviceMessage(Base):
     status: Mapped[str] = mapped_column(choice(*DEVICE_MESSAGE_STATUSES, name="device_message_status"))
     inbox_reason: Mapped[str | None] = mapped_column(String(64))
     inbox_detail: Mapped[str | None] = mapped_column(Text)
+    # An inbox row's outcome as the parser read it, so that a person can resolve it without a parser at hand
+    # (warehouse.ingest.devices.stored_outcome); None once the message is loaded.
+    parsed_outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     patient_id: Mapped[int | None]
     observation_count: Mapped[int] = mapped_column(server_default="0")
     attempts: Mapped[int] = mapped_column(server_default="1")
