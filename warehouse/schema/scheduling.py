@@ -101,8 +101,8 @@ class AppointmentTypeOverride(Timestamps, Base):
 
 class StaffShift(Base):
     """A shift worked (or to be worked) by a bookable resource. ``animana_id`` set: synced from Animana's
-    werkrooster, which then is the staff's schedule (``warehouse.rosters`` plans no staff shifts beside it);
-    NULL: VetConnect's own, from a roster. Migration 0360."""
+    werkrooster, which then is the schedule of the staff synced from Animana (``warehouse.rosters`` plans none
+    for them); NULL: VetConnect's own, from a roster. Migration 0360."""
 
     __tablename__ = "staff_shift"
     __table_args__ = (
