@@ -232,3 +232,11 @@ def test_reminders_follow_from_the_record(world):
             assert r["vaccination_id"] is None and r["description"]
         if r["status"] == "open":
             assert r["due_on"] > anchor[:10]
+
+
+def test_a_demo_started_on_sunday_has_its_staff_at_work():
+    sunday = dt.datetime(2026, 12, 6, 14, 30, tzinfo=dt.UTC)
+    world = generate_practice(GeneratorConfig(seed=7, anchor=sunday), 1001)
+    today = [s for s in world["shifts"] if s["date"] == "2026-12-06"]
+    assert any(s["end"] > "2026-12-06T13:00" for s in today)  # a weekday's hours, not Saturday morning's
+    assert not [s for s in world["shifts"] if s["date"] == "2026-12-13"]  # next Sunday: closed
