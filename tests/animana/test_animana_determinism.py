@@ -11,6 +11,7 @@ import pytest
 from animana_support import make_client, stream_all
 
 from connectors.animana import RESOURCES
+from connectors.animana.simulator import RESOURCES as SERVED
 from connectors.animana.simulator import GeneratorConfig, generate_practice
 from connectors.animana.simulator.store import Operation, PracticeCache, replay
 
@@ -41,8 +42,9 @@ def test_counts_equal_streamed_records(client):
     for practice in client.practices()[:2]:
         counts = client.counts(practice.id)
         streamed = stream_all(client, practice.id)
-        assert set(counts) == set(RESOURCES)
-        assert {r: len(items) for r, items in streamed.items()} == counts
+        assert set(counts) == set(SERVED)
+        # The client streams what it has models for; the API may serve more (until their specs exist).
+        assert {r: len(items) for r, items in streamed.items()} == {r: counts[r] for r in RESOURCES}
 
 
 def test_cache_is_bounded_and_eviction_is_lossless():

@@ -1,9 +1,9 @@
 """Vaccination reminders from the vaccination record: VetConnect is their system of record.
 
-Animana's API exposes vaccinations with their next-due date but no reminders, so a practice loaded from
-Animana has none, and reminder compliance would stay empty. ``generate_vaccination_reminders`` creates the
-reminder a practice would have sent for every booster falling due, the way ``vaccinations.record_vaccination``
-does for a vaccination given in VetConnect:
+Animana's API exposes vaccinations with their next-due date, and only the reminders a practice set in Animana
+itself: a practice that keeps none there would have none, and reminder compliance would stay empty. So
+``generate_vaccination_reminders`` creates the reminder a practice would have sent for every booster falling
+due, the way ``vaccinations.record_vaccination`` does for a vaccination given in VetConnect:
 
 - one reminder per vaccination with a due date (``reminder.vaccination_id``), due on that date, for the
   patient's primary owner, linked to the franchise's vaccination reminder template;
@@ -14,6 +14,10 @@ does for a vaccination given in VetConnect:
   that had died by then;
 - a pending reminder is closed (``done``) once a later vaccination of the same vaccine is recorded, as
   ``record_vaccination`` closes it.
+
+Not where the practice already has the reminder in Animana (synced, with an ``animana_id``): one for the same
+vaccination, or any vaccination reminder for the same patient and due date (it may name no vaccination or
+another one due that day; either way it brings the client in for that day's vaccinations).
 
 Idempotent: a rerun creates nothing twice (one transaction-scoped advisory lock per practice serialises
 concurrent runs; existing reminders are matched by ``vaccination_id``). Runs in the caller's transaction and
@@ -58,7 +62,9 @@ due AS (
          v.vaccine_name, v.given_on
   FROM vaccination v CROSS JOIN settings s
   WHERE v.practice_id = :p AND v.due_on IS NOT NULL AND v.due_on - s.lead <= :today
-    AND NOT EXISTS (SELECT 1 FROM reminder r WHERE r.practice_id = v.practice_id AND r.vaccination_id = v.id))
+    AND NOT EXISTS (SELECT 1 FROM reminder r WHERE r.practice_id = v.practice_id AND r.vaccination_id = v.id)
+    AND NOT EXISTS (SELECT 1 FROM reminder r WHERE r.practice_id = v.practice_id AND r.animana_id IS NOT NULL
+                    AND r.kind = 'vaccination' AND r.patient_id = v.patient_id AND r.due_on = v.due_on))
 INSERT INTO reminder (practice_id, patient_id, client_id, kind, due_on, franchise_id, template_id, vaccination_id,
                       status)
 SELECT d.practice_id, d.patient_id,

@@ -1,9 +1,15 @@
 """Rosters: recurring weekly shifts for a practice's bookable resources (vets, nurses, rooms).
 
-Utilisation (booked minutes ÷ shift minutes) needs shifts, and Animana's API has none to sync: VetConnect is
-the system of record for rosters. A roster is a weekly pattern — per ISO weekday one local time range — laid
-over a date range for some resources. Times are local to the practice (its ``tenant.timezone``), so a shift
-stays 08:00–18:00 on both sides of a daylight-saving change; the server converts each day to UTC.
+Utilisation (booked minutes ÷ shift minutes) needs shifts. A roster is a weekly pattern — per ISO weekday one
+local time range — laid over a date range for some resources. Times are local to the practice (its
+``tenant.timezone``), so a shift stays 08:00–18:00 on both sides of a daylight-saving change; the server converts
+each day to UTC.
+
+The synced schedule wins: once a practice's shifts come from Animana's werkrooster (a ``staff_shift`` with an
+``animana_id``), that is the schedule of its staff synced from Animana, and no roster plans shifts for them — not
+even on days the werkrooster leaves free (a day off is a fact, not a gap). Animana schedules people only, so the
+practice's rooms and equipment, and staff VetConnect keeps itself, are still rostered here. Shifts planned before
+the werkrooster was synced give way to it (`give_way_to_synced_shifts`, for the shift loader).
 
 Creating a roster is idempotent: a day on which the resource already has an overlapping shift is skipped (the
 ``no_overlapping_shifts`` exclusion constraint would refuse it anyway), so rerunning a roster, or extending its
@@ -77,7 +83,14 @@ def parse_week(specs: Sequence[str]) -> tuple[WeeklyShift, ...]:
     return tuple(shifts)
 
 
-_CREATE = """
+# Staff synced from Animana, whose schedule is Animana's once the practice's werkrooster is synced too.
+_ANIMANA_STAFF = "r.kind = 'staff' AND r.animana_id IS NOT NULL"
+# Uncorrelated (the practice is the parameter), so it runs once, on the unique (practice_id, animana_id) index.
+_WERKROOSTER_SYNCED = (
+    "EXISTS (SELECT 1 FROM staff_shift w WHERE w.practice_id = :p AND w.animana_id IS NOT NULL)"
+)
+
+_CREATE = f"""
 WITH pattern AS (
   SELECT * FROM unnest(CAST(:weekdays AS int[]), CAST(:starts AS time[]), CAST(:ends AS time[]))
     AS p(weekday, starts, ends)),
@@ -88,7 +101,7 @@ planned AS (
   JOIN resource r ON r.practice_id = t.id AND r.id = ANY(CAST(:resources AS bigint[]))
   CROSS JOIN generate_series(CAST(:first AS date), CAST(:last AS date), interval '1 day') d
   JOIN pattern p ON p.weekday = extract(isodow FROM d)::int
-  WHERE t.id = :p)
+  WHERE t.id = :p AND NOT ({_ANIMANA_STAFF} AND {_WERKROOSTER_SYNCED}))
 INSERT INTO staff_shift (practice_id, resource_id, starts_at, ends_at)
 SELECT :p, resource_id, starts_at, ends_at FROM planned n
 WHERE NOT EXISTS (
@@ -108,7 +121,8 @@ def create_roster(
     last_day: dt.date,
 ) -> int:
     """Lay the weekly pattern over ``first_day``…``last_day`` (inclusive) for the resources; returns the number
-    of shifts created (days already covered by a shift of the resource are left as they are)."""
+    of shifts created (days already covered by a shift of the resource are left as they are, and staff whose
+    schedule Animana keeps get none)."""
     if last_day < first_day:
         raise RosterError(f"the roster ends ({last_day}) before it starts ({first_day})")
     if (last_day - first_day).days >= MAX_ROSTER_DAYS:
@@ -137,6 +151,21 @@ def create_roster(
         },
     )
     return result.rowcount
+
+
+_GIVE_WAY = f"""
+DELETE FROM staff_shift s USING resource r
+WHERE s.practice_id = :p AND s.animana_id IS NULL AND r.practice_id = s.practice_id AND r.id = s.resource_id
+  AND {_ANIMANA_STAFF}
+"""
+
+
+def give_way_to_synced_shifts(session: Session, practice_id: int) -> int:
+    """Delete the shifts VetConnect planned for the practice's staff synced from Animana (a roster laid before
+    its werkrooster was synced); returns how many. For the shift loader, before it writes a batch of synced
+    shifts: the ``no_overlapping_shifts`` exclusion would refuse a synced shift over a planned one. Once synced
+    shifts exist no roster plans such shifts again, so later calls delete nothing."""
+    return session.execute(text(_GIVE_WAY), {"p": practice_id}).rowcount
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from warehouse.schema.tenancy import choice
 # Dutch dispensing categories (Diergeneesmiddelenbesluit): free sale, pharmacy/retail, vet-prescribed, vet-only.
 DISPENSING_CATEGORIES = ("VRIJ", "URA", "UDA", "UDD")
 OBSERVATION_STATUSES = ("preliminary", "final", "corrected", "cancelled")
+REMINDER_CHANNELS = ("email", "sms", "letter")
 
 
 def _patient_fk() -> ForeignKeyConstraint:
@@ -281,7 +282,7 @@ class ReminderTemplate(Timestamps, Base):
     franchise_id: Mapped[int] = mapped_column(primary_key=True)
     id: Mapped[int] = mapped_column(Identity(), primary_key=True)
     code: Mapped[str] = mapped_column(String(32))
-    channel: Mapped[str] = mapped_column(choice("email", "sms", "letter", name="reminder_channel"))
+    channel: Mapped[str] = mapped_column(choice(*REMINDER_CHANNELS, name="reminder_channel"))
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
     days_before_due: Mapped[int] = mapped_column(server_default="14")
@@ -308,9 +309,14 @@ class ReminderTemplateOverride(Timestamps, Base):
 
 
 class Reminder(Base):
+    """What is due for a patient. VetConnect's own (``records``, ``reminders``) or, with ``animana_id``, one the
+    practice set in Animana: Animana's check-up is ``recall``, its free text ``description``, its open ``pending``
+    (migration 0360)."""
+
     __tablename__ = "reminder"
     __table_args__ = (
         _patient_fk(),
+        UniqueConstraint("practice_id", "animana_id"),
         Index("ix_reminder_due", "practice_id", "due_on", "status"),
         {"info": practice_table()},
     )
@@ -334,3 +340,7 @@ class Reminder(Base):
     # A vaccination reminder closed because a later dose was recorded: which dose, and when. Migration 0330.
     closed_by_vaccination_id: Mapped[int | None]
     closed_at: Mapped[dt.datetime | None]
+    animana_id: Mapped[str | None] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+    # How the client is reached; NULL: not recorded (VetConnect's own reminders go by their template's channel).
+    channel: Mapped[str | None] = mapped_column(choice(*REMINDER_CHANNELS, name="reminder_channel"))

@@ -100,9 +100,14 @@ class AppointmentTypeOverride(Timestamps, Base):
 
 
 class StaffShift(Base):
+    """A shift worked (or to be worked) by a bookable resource. ``animana_id`` set: synced from Animana's
+    werkrooster, which then is the schedule of the staff synced from Animana (``warehouse.scheduling.rosters`` plans none
+    for them); NULL: VetConnect's own, from a roster. Migration 0360."""
+
     __tablename__ = "staff_shift"
     __table_args__ = (
         ForeignKeyConstraint(["practice_id", "resource_id"], ["resource.practice_id", "resource.id"]),
+        UniqueConstraint("practice_id", "animana_id"),
         CheckConstraint("ends_at > starts_at", name="positive_length"),
         ExcludeConstraint(
             ("practice_id", "="),
@@ -119,6 +124,7 @@ class StaffShift(Base):
     resource_id: Mapped[int]
     starts_at: Mapped[dt.datetime]
     ends_at: Mapped[dt.datetime]
+    animana_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class Appointment(Base):

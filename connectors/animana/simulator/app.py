@@ -27,11 +27,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .generator import DEFAULT_ANCHOR, RESOURCES, SCALES, GeneratorConfig, ts
+from .clock import ts
+from .generator import DEFAULT_ANCHOR, RESOURCES, SCALES, GeneratorConfig
 from .store import Operation, PracticeCache, decode_cursor, replay
 from .writes import Conflict, validate_write
 
 WRITABLE = ("agenda", "relations")
+# What /_sim/mutate may be asked to change, by how many records.
+MUTATE_COUNTS = ("edits", "cancellations", "deletions", "shift_changes", "reminder_changes")
 FAULT_KINDS = ("error_500", "error_503", "slow", "truncate")
 
 
@@ -370,7 +373,7 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
         pid = body.get("practice")
         if pid not in sim.cache:
             return _error(404, "not_found", f"Practice {pid} does not exist.")
-        args = {k: int(body.get(k, 0)) for k in ("edits", "cancellations", "deletions", "seed")}
+        args = {k: int(body.get(k, 0)) for k in (*MUTATE_COUNTS, "seed")}
         op = Operation("mutate", (args,))
         result = await run_in_threadpool(sim.cache.run, pid, lambda s: replay(s, op), op)
         return _json(result)

@@ -24,15 +24,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from faker import Faker
 
 from . import catalog as c
-
-UTC = dt.UTC
-AMSTERDAM = ZoneInfo("Europe/Amsterdam")
-TS_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+from .clock import AMSTERDAM, TS_FORMAT, UTC, ts
+from .reminders import generate_reminders
+from .shifts import generate_shifts
 
 # Resource names in the order they are generated (later ones reference earlier ones).
 RESOURCES: tuple[str, ...] = (
@@ -48,6 +46,10 @@ RESOURCES: tuple[str, ...] = (
     "labresults",
     "invoices",
     "payments",
+    # Added with the work schedules and the practice's own reminders (shifts.py, reminders.py); both are
+    # generated from the resources above.
+    "shifts",
+    "reminders",
 )
 
 # 2026-11-02 is a Monday; a fixed default keeps a seed's data identical from one day to the next (tests, benches).
@@ -60,6 +62,7 @@ VET_DAY_CAPACITY = 24  # patients a vet sees at most in a day: the rest of the s
 WALK_IN_SHARE = 0.12  # of the visits nobody planned: the client walks in and is booked at the desk
 SAME_DAY_CALL_MINUTES = 30  # mean wait after opening before a same-day appointment is phoned in
 NO_SHOW_AFTER = dt.timedelta(minutes=15)  # how long reception waits before marking a no-show
+AGENDA_HORIZON = dt.timedelta(days=42)  # how far past the anchor day the agenda (and the roster) reaches
 
 
 @dataclass(frozen=True)
@@ -92,11 +95,6 @@ class GeneratorConfig:
             raise ValueError(f"unknown scale {self.scale!r}; choose one of {sorted(SCALES)}")
         if self.anchor.tzinfo is None:
             raise ValueError("anchor must be timezone-aware")
-
-
-def ts(moment: dt.datetime) -> str:
-    """UTC timestamp in one fixed format, so string order equals time order (the store sorts on it)."""
-    return moment.astimezone(UTC).strftime(TS_FORMAT)
 
 
 def practice_ids(count: int) -> list[int]:
@@ -181,6 +179,7 @@ class _PracticeGenerator:
         self._relations()
         self._animals()
         self._agenda()
+        self._shifts_and_reminders()
         return self.out
 
     # -- reference data --------------------------------------------------------------------------------
@@ -386,6 +385,22 @@ class _PracticeGenerator:
             if not pets_alive.get(relation["id"], True) and rng.random() < 0.6:
                 relation["active"] = False
 
+    def _shifts_and_reminders(self) -> None:
+        """The roster and the practice's reminders, which follow from the staff, agenda and clinical record."""
+        shifts = generate_shifts(
+            self.rng, self.out["staff"], self.out["agenda"], first_day=self.start.date(),
+            last_day=self.anchor_day + AGENDA_HORIZON, anchor=self.anchor, opening_weekday=self._opening_weekday,
+        )  # fmt: skip
+        for shift in shifts:
+            self.add("shifts", shift)
+        reminders = generate_reminders(
+            self.rng("reminders"), relations=self.out["relations"], animals=self.out["animals"],
+            consults=self.out["consults"], vaccinations=self.out["vaccinations"],
+            prescriptions=self.out["prescriptions"], anchor=self.anchor,
+        )  # fmt: skip
+        for reminder in reminders:
+            self.add("reminders", reminder)
+
     # -- the agenda and everything that follows from a visit -------------------------------------------
     def _agenda(self) -> None:
         rng = self.rng("agenda")
@@ -416,7 +431,7 @@ class _PracticeGenerator:
         self.occupied: dict[tuple[str, int, dt.date], set[int]] = {}
         self.vet_load: dict[tuple[int, dt.date], int] = {}
         self.invoice_seq: dict[int, int] = {}
-        last_day = self.anchor_day + dt.timedelta(days=42)
+        last_day = self.anchor_day + AGENDA_HORIZON
         day = self.start.date()
         years = self.config.history_years
         while day <= last_day:

@@ -30,8 +30,18 @@ class RunningSimulator:
         return response.json()
 
     def mutate(
-        self, practice: int, *, edits: int = 0, cancellations: int = 0, deletions: int = 0, seed: int = 0
+        self,
+        practice: int,
+        *,
+        edits: int = 0,
+        cancellations: int = 0,
+        deletions: int = 0,
+        seed: int = 0,
+        shift_changes: int = 0,
+        reminder_changes: int = 0,
     ) -> dict[str, Any]:
+        """Change records as a practice would between syncs; `shift_changes` and `reminder_changes` draw from
+        their own stream, so adding them leaves what the other counts change as it was."""
         response = httpx.post(
             f"{self.base_url}/_sim/mutate",
             timeout=60,
@@ -41,6 +51,8 @@ class RunningSimulator:
                 "cancellations": cancellations,
                 "deletions": deletions,
                 "seed": seed,
+                "shift_changes": shift_changes,
+                "reminder_changes": reminder_changes,
             },
         )
         response.raise_for_status()

@@ -19,17 +19,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .clock import TS_FORMAT, UTC, ts
 from .generator import (
     RESOURCES,
-    TS_FORMAT,
-    UTC,
     GeneratorConfig,
     Record,
     generate_practice,
     practice_ids,
     practice_info,
-    ts,
 )
+from .practice_changes import change_roster_and_reminders
 
 
 class Row:
@@ -182,7 +181,16 @@ class PracticeStore:
             if not row.deleted and isinstance(row.payload, dict)
         ]
 
-    def mutate(self, *, edits: int, cancellations: int, deletions: int, seed: int) -> dict[str, Any]:
+    def mutate(
+        self,
+        *,
+        edits: int,
+        cancellations: int,
+        deletions: int,
+        seed: int,
+        shift_changes: int = 0,
+        reminder_changes: int = 0,
+    ) -> dict[str, Any]:
         """Deterministic given the arguments and the store's state: the same call sequence on the same
         seed always changes the same records in the same way."""
         rng = random.Random(f"mutate:{seed}:{self.practice_id}")
@@ -210,6 +218,11 @@ class PracticeStore:
                 record_id = rng.choice(ids)
                 self.delete(resource, record_id)
                 changed["deleted"].append({"resource": resource, "id": record_id})
+        roster = change_roster_and_reminders(
+            self, shift_changes=shift_changes, reminder_changes=reminder_changes, seed=seed
+        )
+        for kind, entries in roster.items():
+            changed[kind] += entries
         return {**changed, "high_water": self.high_water()}
 
 
