@@ -15,14 +15,14 @@ from tests.conftest import _libpq, create_database, drop_database
 from warehouse import migrate
 from warehouse.schema import Base, tenancy_of
 
-security = importlib.import_module("warehouse.migrations.versions.0002_tenancy_security")
-ingestion = importlib.import_module("warehouse.migrations.versions.0003_ingestion")
-marts = importlib.import_module("warehouse.migrations.versions.0006_marts")
-models = importlib.import_module("warehouse.migrations.versions.0007_models")
-search = importlib.import_module("warehouse.migrations.versions.0402_search_terms")
-implied_tenant = importlib.import_module("warehouse.migrations.versions.0305_implied_tenant_keys")
-invoices = importlib.import_module("warehouse.migrations.versions.0310_invoices_complete")
-mart_refresh = importlib.import_module("warehouse.migrations.versions.0340_mart_refresh_stamp")
+security = importlib.import_module("warehouse.migrations.versions.002_0002_tenancy_security")
+ingestion = importlib.import_module("warehouse.migrations.versions.003_0003_ingestion")
+marts = importlib.import_module("warehouse.migrations.versions.004_0006_marts")
+models = importlib.import_module("warehouse.migrations.versions.005_0007_models")
+search = importlib.import_module("warehouse.migrations.versions.008_0402_search_terms")
+implied_tenant = importlib.import_module("warehouse.migrations.versions.015_0305_implied_tenant_keys")
+invoices = importlib.import_module("warehouse.migrations.versions.018_0310_invoices_complete")
+mart_refresh = importlib.import_module("warehouse.migrations.versions.021_0340_mart_refresh_stamp")
 LATER_PRACTICE_TABLES = (
     set(ingestion.PRACTICE_TABLES)
     | set(invoices.PRACTICE_TABLES)

@@ -24,7 +24,7 @@ down_revision: str | Sequence[str] | None = "0404"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_queue = importlib.import_module("warehouse.migrations.versions.0301_set_based_mart_queue")
+_queue = importlib.import_module("warehouse.migrations.versions.009_0301_set_based_mart_queue")
 
 TODAY_ONCE = (
     "SELECT p.practice_id, mart_local_day(p.practice_id, now()) FROM (SELECT DISTINCT practice_id FROM {rows} "

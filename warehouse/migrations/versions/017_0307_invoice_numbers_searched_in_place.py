@@ -30,9 +30,9 @@ down_revision: str | Sequence[str] | None = "0306"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_terms = importlib.import_module("warehouse.migrations.versions.0402_search_terms")
-_vocabulary = importlib.import_module("warehouse.migrations.versions.0404_search_vocabulary")
-_once = importlib.import_module("warehouse.migrations.versions.0303_search_terms_once")
+_terms = importlib.import_module("warehouse.migrations.versions.008_0402_search_terms")
+_vocabulary = importlib.import_module("warehouse.migrations.versions.011_0404_search_vocabulary")
+_once = importlib.import_module("warehouse.migrations.versions.013_0303_search_terms_once")
 
 # The kinds whose terms stay in search_term (0402's TERMS minus invoice).
 INDEXED = ("client", "patient")

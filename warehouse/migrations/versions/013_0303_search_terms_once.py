@@ -26,8 +26,8 @@ down_revision: str | Sequence[str] | None = "0302"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_terms = importlib.import_module("warehouse.migrations.versions.0402_search_terms")
-_vocabulary = importlib.import_module("warehouse.migrations.versions.0404_search_vocabulary")
+_terms = importlib.import_module("warehouse.migrations.versions.008_0402_search_terms")
+_vocabulary = importlib.import_module("warehouse.migrations.versions.011_0404_search_vocabulary")
 
 _ADD_ONCE = """
     WITH terms AS MATERIALIZED ({terms}),

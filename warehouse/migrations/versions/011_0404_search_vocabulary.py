@@ -35,7 +35,7 @@ down_revision: str | Sequence[str] | None = "0403"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_terms = importlib.import_module("warehouse.migrations.versions.0402_search_terms")
+_terms = importlib.import_module("warehouse.migrations.versions.008_0402_search_terms")
 
 # 0402's statements, with the words a practice gains or loses offered to the vocabulary: only words new to
 # (or gone from) the practice reach it, so a bulk load of known names costs the vocabulary nothing.

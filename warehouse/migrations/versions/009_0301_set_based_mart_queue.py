@@ -62,7 +62,7 @@ DAYS_OF_ROWS = {
 }
 
 # 0006's per-row day expressions, which the downgrade restores.
-_marts = importlib.import_module("warehouse.migrations.versions.0006_marts")
+_marts = importlib.import_module("warehouse.migrations.versions.004_0006_marts")
 
 
 def _function(table: str, insert: str) -> str:
