@@ -41,7 +41,7 @@ def _local_day(column: str) -> str:
 _TODAY = "SELECT p.practice_id, mart_local_day(p.practice_id, now()) FROM (SELECT DISTINCT practice_id FROM {rows}) p"
 
 # (practice_id, day) pairs a statement touched, per source table; ``{rows}`` is the transition table. Same
-# meaning as 0006's DAY_OF_ROW (see there for why each table touches which days).
+# meaning as 0006's per-row expressions (DAY_OF_ROW_BEFORE below; 0006 says why each table touches which days).
 DAYS_OF_ROWS = {
     "appointment": _local_day("starts_at"),
     "visit": _local_day("started_at"),
