@@ -2,35 +2,28 @@
 
 from __future__ import annotations
 
-import importlib
+import ast
 import uuid
+from pathlib import Path
 
 import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, pool
 
 from tests.conftest import _libpq, create_database, drop_database
+from warehouse.migrations import database_code
 from warehouse.migrations import runner as migrate
 from warehouse.schema import Base, tenancy_of
 
-security = importlib.import_module("warehouse.migrations.versions.0002_tenancy_security")
-ingestion = importlib.import_module("warehouse.migrations.versions.0003_ingestion")
-marts = importlib.import_module("warehouse.migrations.versions.0006_marts")
-models = importlib.import_module("warehouse.migrations.versions.0007_models")
-search = importlib.import_module("warehouse.migrations.versions.0402_search_terms")
-implied_tenant = importlib.import_module("warehouse.migrations.versions.0305_implied_tenant_keys")
-invoices = importlib.import_module("warehouse.migrations.versions.0310_invoices_complete")
-mart_refresh = importlib.import_module("warehouse.migrations.versions.0340_mart_refresh_stamp")
-LATER_PRACTICE_TABLES = (
-    set(ingestion.PRACTICE_TABLES)
-    | set(invoices.PRACTICE_TABLES)
-    | set(mart_refresh.PRACTICE_TABLES)
-    | set(marts.PRACTICE_TABLES)
-    | set(models.PRACTICE_TABLES)
-    | set(search.PRACTICE_TABLES)
-)
+VERSIONS = migrate.MIGRATIONS_DIR / "versions"
+# What a migration may import: the libraries it runs on, nothing of ours (README.md).
+MIGRATION_IMPORTS = {"__future__", "collections.abc", "alembic", "sqlalchemy", "sqlalchemy.dialects"}
+# table -> the table whose NOT NULL (practice_id, …) key implies the table's practice is a tenant (0305 dropped
+# the table's own key to tenant).
+IMPLIED_TENANT = {"appointment": "resource", "visit": "patient", "invoice": "client"}
 
 
 def _tables(url: str) -> set[str]:
@@ -39,6 +32,24 @@ def _tables(url: str) -> set[str]:
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
         ).fetchall()
     return {r[0] for r in rows}
+
+
+def test_migration_files_sort_in_the_order_alembic_runs_them():
+    """``<position in the chain>_<revision>_<slug>.py``: the directory listing is the history (README.md)."""
+    chain = list(reversed(list(ScriptDirectory(str(migrate.MIGRATIONS_DIR)).walk_revisions())))
+    files = sorted(p.name for p in VERSIONS.glob("*.py"))
+    assert files == [Path(script.path).name for script in chain]
+    for position, script in enumerate(chain, start=1):
+        assert Path(script.path).name.startswith(f"{position:03d}_{script.revision}_")
+
+
+def test_no_migration_imports_code_that_can_change():
+    """A migration keeps the SQL it ran: it imports only the libraries, never another migration or our code."""
+    for path in VERSIONS.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        modules = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        modules |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert modules <= MIGRATION_IMPORTS, path.name
 
 
 def test_upgrade_from_empty_downgrade_to_base_and_upgrade_again(server_url):
@@ -78,17 +89,12 @@ def test_require_current_names_the_fix_when_the_schema_is_behind(server_url):
         drop_database(server_url, name)
 
 
-def test_migration_table_lists_cover_the_metadata():
-    """A new tenant table must be added to the RLS/partition lists of a migration, or this fails."""
+def test_policy_table_lists_cover_the_metadata():
+    """A new tenant table must get its tenancy policy (and be listed in ``database_code``), or this fails."""
     practice = {t.name for t in Base.metadata.sorted_tables if tenancy_of(t.info) == "practice"}
     franchise = {t.name for t in Base.metadata.sorted_tables if tenancy_of(t.info) == "franchise"}
-    assert practice == set(security.PRACTICE_TABLES) | LATER_PRACTICE_TABLES | {
-        "audit_log",
-        "audit_chain_head",
-    }
-    assert franchise == set(security.FRANCHISE_TABLES) | set(models.FRANCHISE_TABLES) | {
-        "shared_resource_change"
-    }
+    assert practice == set(database_code.PRACTICE_TABLES)
+    assert franchise == set(database_code.FRANCHISE_TABLES)
 
 
 def test_onboarding_partitions_exactly_the_tables_the_models_declare_partitioned(fresh_db):
@@ -120,7 +126,7 @@ def test_every_practice_row_reaches_a_tenant_through_its_foreign_keys(fresh_db):
     reaches = set(direct)
     while grown := {table for table, parent in practice_led if parent in reaches} - reaches:
         reaches |= grown
-    for table, implied_by in implied_tenant.IMPLIED_BY.items():
+    for table, implied_by in IMPLIED_TENANT.items():
         assert table not in direct
         assert (table, implied_by) in practice_led and implied_by in direct
     assert practice_tables <= reaches

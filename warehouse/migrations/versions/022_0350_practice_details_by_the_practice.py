@@ -20,8 +20,6 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from warehouse.migrations.ddl import APP_ROLE
-
 revision: str = "0350"
 down_revision: str | Sequence[str] | None = "0340"
 branch_labels: str | Sequence[str] | None = None
@@ -39,7 +37,7 @@ def upgrade() -> None:
     )
     op.execute(
         f"""
-        GRANT UPDATE ({columns}) ON tenant TO {APP_ROLE};
+        GRANT UPDATE ({columns}) ON tenant TO vetconnect_app;
         CREATE POLICY practice_details ON tenant FOR UPDATE
           USING (kind = 'practice' AND id = ANY (app_practice_ids()))
           WITH CHECK (kind = 'practice' AND id = ANY (app_practice_ids()));
@@ -66,4 +64,4 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER IF EXISTS audit_practice_details ON tenant")
     op.execute("DROP FUNCTION IF EXISTS audit_practice_details()")
     op.execute("DROP POLICY IF EXISTS practice_details ON tenant")
-    op.execute(f"REVOKE UPDATE ({', '.join(DETAIL_COLUMNS)}) ON tenant FROM {APP_ROLE}")
+    op.execute(f"REVOKE UPDATE ({', '.join(DETAIL_COLUMNS)}) ON tenant FROM vetconnect_app")

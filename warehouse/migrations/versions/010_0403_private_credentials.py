@@ -18,8 +18,6 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from warehouse.migrations.ddl import APP_ROLE, SYSTEM_ROLE
-
 revision: str = "0403"
 down_revision: str | Sequence[str] | None = "0301"
 branch_labels: str | Sequence[str] | None = None
@@ -32,7 +30,7 @@ def upgrade() -> None:
     # The grant lists every other column as it is now; a column added later must be granted by its migration.
     op.execute(
         f"""
-        REVOKE SELECT ON app_user FROM {APP_ROLE};
+        REVOKE SELECT ON app_user FROM vetconnect_app;
         DO $$
         DECLARE readable text;
         BEGIN
@@ -40,7 +38,7 @@ def upgrade() -> None:
             FROM information_schema.columns
            WHERE table_schema = 'public' AND table_name = 'app_user'
              AND column_name NOT IN {_PRIVATE!r};
-          EXECUTE format('GRANT SELECT (%s) ON app_user TO {APP_ROLE}', readable);
+          EXECUTE format('GRANT SELECT (%s) ON app_user TO vetconnect_app', readable);
         END $$;
 
         CREATE FUNCTION own_credentials() RETURNS TABLE (password_hash text, totp_secret_enc bytea)
@@ -48,13 +46,13 @@ def upgrade() -> None:
           SELECT u.password_hash, u.totp_secret_enc FROM app_user u WHERE u.id = app_user_id()
         $$;
         -- Owned by the BYPASSRLS system role, not the superuser that runs migrations: least privilege.
-        ALTER FUNCTION own_credentials() OWNER TO {SYSTEM_ROLE};
+        ALTER FUNCTION own_credentials() OWNER TO vetconnect_system;
         REVOKE ALL ON FUNCTION own_credentials() FROM PUBLIC;
-        GRANT EXECUTE ON FUNCTION own_credentials() TO {APP_ROLE};
+        GRANT EXECUTE ON FUNCTION own_credentials() TO vetconnect_app;
         """
     )
 
 
 def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS own_credentials()")
-    op.execute(f"GRANT SELECT ON app_user TO {APP_ROLE}")
+    op.execute("GRANT SELECT ON app_user TO vetconnect_app")

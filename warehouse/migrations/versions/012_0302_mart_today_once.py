@@ -14,7 +14,6 @@ Create Date: 2026-11-23
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 
 from alembic import op
@@ -24,20 +23,37 @@ down_revision: str | Sequence[str] | None = "0404"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_queue = importlib.import_module("warehouse.migrations.versions.0301_set_based_mart_queue")
-
 TODAY_ONCE = (
     "SELECT p.practice_id, mart_local_day(p.practice_id, now()) FROM (SELECT DISTINCT practice_id FROM {rows} "
     "OFFSET 0) p"
 )
+# 0301's query, which the downgrade restores.
+TODAY_BEFORE = "SELECT p.practice_id, mart_local_day(p.practice_id, now()) FROM (SELECT DISTINCT practice_id FROM {rows}) p"
 TABLES = ("payment", "client_patient")
+
+
+def _queue_function(table: str, days: str) -> str:
+    """``mart_dirty_<table>()`` marking the (practice_id, day) pairs of the query ``days`` (``{rows}``: the
+    statement's transition table)."""
+    insert = (
+        "INSERT INTO mart_dirty_day (practice_id, day) SELECT d.practice_id, d.day "
+        f"FROM ({days}) AS d(practice_id, day) WHERE d.day IS NOT NULL ON CONFLICT DO NOTHING;"
+    )
+    return f"""
+    CREATE OR REPLACE FUNCTION "mart_dirty_{table}"() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF TG_OP <> 'DELETE' THEN {insert.format(rows="new_rows")} END IF;
+      IF TG_OP <> 'INSERT' THEN {insert.format(rows="old_rows")} END IF;
+      RETURN NULL;
+    END $$;
+    """
 
 
 def upgrade() -> None:
     for table in TABLES:
-        op.execute(_queue.queue_function(table, TODAY_ONCE))
+        op.execute(_queue_function(table, TODAY_ONCE))
 
 
 def downgrade() -> None:
     for table in TABLES:
-        op.execute(_queue.queue_function(table, _queue.DAYS_OF_ROWS[table]))
+        op.execute(_queue_function(table, TODAY_BEFORE))

@@ -11,16 +11,6 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from warehouse.migrations.ddl import (
-    APP_ROLE,
-    SYSTEM_ROLE,
-    audit_writes,
-    create_roles,
-    protect_franchise_table,
-    protect_practice_table,
-    version_changes,
-)
-
 revision: str = "0002"
 down_revision: str | Sequence[str] | None = "0001"
 branch_labels: str | Sequence[str] | None = None
@@ -40,6 +30,69 @@ VERSIONED = (
     "appointment_type", "appointment_type_override", "vaccine_protocol", "vaccine_protocol_override",
     "reminder_template", "reminder_template_override", "product", "product_price_override",
 )  # fmt: skip
+
+# Roles are cluster-wide and may already exist (another database on the same server, a re-run).
+ROLES = """
+    DO $$ BEGIN
+      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'vetconnect_app') THEN
+        CREATE ROLE vetconnect_app LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+      END IF;
+      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'vetconnect_system') THEN
+        CREATE ROLE vetconnect_system NOLOGIN NOSUPERUSER BYPASSRLS NOCREATEDB NOCREATEROLE;
+      END IF;
+    END $$;
+    GRANT USAGE ON SCHEMA public TO vetconnect_app, vetconnect_system;
+    """
+
+
+def _protect_practice_table(table: str, *, app_privileges: str = "SELECT, INSERT, UPDATE, DELETE") -> str:
+    """RLS enabled and forced; rows visible and writable only for practices in ``app.practice_ids``."""
+    return f"""
+    ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY;
+    ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY;
+    CREATE POLICY tenant_isolation ON "{table}"
+      USING (practice_id = ANY (app_practice_ids()))
+      WITH CHECK (practice_id = ANY (app_practice_ids()));
+    GRANT {app_privileges} ON "{table}" TO vetconnect_app;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO vetconnect_system;
+    """
+
+
+def _protect_franchise_table(table: str) -> str:
+    """Franchise-level shared resources: visible and writable for the franchises of the allowed practices."""
+    return f"""
+    ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY;
+    ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY;
+    CREATE POLICY franchise_isolation ON "{table}"
+      USING (franchise_id = ANY (app_franchise_ids()))
+      WITH CHECK (franchise_id = ANY (app_franchise_ids()));
+    GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO vetconnect_app;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO vetconnect_system;
+    """
+
+
+def _audit_writes(table: str) -> str:
+    """Statement-level triggers with transition tables: one audit entry per practice per statement, listing
+    every row id. Set-based, so a bulk load of a million rows costs one INSERT…SELECT, not a million."""
+    events = (
+        ("INSERT", "NEW TABLE AS changed_rows"),
+        ("UPDATE", "NEW TABLE AS changed_rows"),
+        ("DELETE", "OLD TABLE AS changed_rows"),
+    )
+    return "\n".join(
+        f'CREATE TRIGGER audit_{event.lower()} AFTER {event} ON "{table}" REFERENCING {ref} '
+        "FOR EACH STATEMENT EXECUTE FUNCTION audit_statement();"
+        for event, ref in events
+    )
+
+
+def _version_changes(table: str) -> str:
+    """Row-level history (who, when, old → new) for franchise shared resources and their practice overrides."""
+    return (
+        f'CREATE TRIGGER version_changes AFTER INSERT OR UPDATE OR DELETE ON "{table}" '
+        "FOR EACH ROW EXECUTE FUNCTION record_shared_change();"
+    )
+
 
 FUNCTIONS = r"""
 -- The access context of the current transaction, set by the application with set_config(..., true).
@@ -177,46 +230,48 @@ END $$;
 
 
 def upgrade() -> None:
-    op.execute(create_roles())
+    op.execute(ROLES)
     op.execute(FUNCTIONS)
     op.execute(
-        f"""
+        """
         REVOKE ALL ON FUNCTION onboard_practice(bigint), offboard_practice(bigint) FROM PUBLIC;
-        GRANT EXECUTE ON FUNCTION onboard_practice(bigint), offboard_practice(bigint) TO {SYSTEM_ROLE};
+        GRANT EXECUTE ON FUNCTION onboard_practice(bigint), offboard_practice(bigint) TO vetconnect_system;
         CREATE TRIGGER audit_chain BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_chain();
-        GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}, {SYSTEM_ROLE};
+        GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO vetconnect_app, vetconnect_system;
         """
     )
     for table in PRACTICE_TABLES:
-        op.execute(protect_practice_table(table))
+        op.execute(_protect_practice_table(table))
         if table not in NOT_AUDITED:
-            op.execute(audit_writes(table))
+            op.execute(_audit_writes(table))
     for table in FRANCHISE_TABLES:
-        op.execute(protect_franchise_table(table))
+        op.execute(_protect_franchise_table(table))
     for table in VERSIONED:
-        op.execute(version_changes(table))
+        op.execute(_version_changes(table))
     # Append-only: the application may add and read audit entries, never change or remove them.
-    op.execute(protect_practice_table("audit_log", app_privileges="SELECT, INSERT"))
-    op.execute(f"REVOKE UPDATE, DELETE ON audit_log FROM {SYSTEM_ROLE}")
-    op.execute(protect_practice_table("audit_chain_head", app_privileges="SELECT"))
-    op.execute(f"REVOKE INSERT, UPDATE, DELETE ON audit_chain_head FROM {SYSTEM_ROLE}")
-    op.execute(protect_franchise_table("shared_resource_change"))
-    op.execute(f"REVOKE INSERT, UPDATE, DELETE ON shared_resource_change FROM {APP_ROLE}, {SYSTEM_ROLE}")
+    op.execute(_protect_practice_table("audit_log", app_privileges="SELECT, INSERT"))
+    op.execute("REVOKE UPDATE, DELETE ON audit_log FROM vetconnect_system")
+    op.execute(_protect_practice_table("audit_chain_head", app_privileges="SELECT"))
+    op.execute("REVOKE INSERT, UPDATE, DELETE ON audit_chain_head FROM vetconnect_system")
+    op.execute(_protect_franchise_table("shared_resource_change"))
     op.execute(
-        f"""
+        "REVOKE INSERT, UPDATE, DELETE ON shared_resource_change FROM vetconnect_app, vetconnect_system"
+    )
+    op.execute(
+        """
         ALTER TABLE tenant ENABLE ROW LEVEL SECURITY;
         ALTER TABLE tenant FORCE ROW LEVEL SECURITY;
         CREATE POLICY visible_tenants ON tenant FOR SELECT
           USING (coalesce(practice_id, id) = ANY (app_practice_ids()) OR id = ANY (app_franchise_ids()));
-        GRANT SELECT ON tenant TO {APP_ROLE};
-        GRANT SELECT, INSERT, UPDATE ON tenant TO {SYSTEM_ROLE};
+        GRANT SELECT ON tenant TO vetconnect_app;
+        GRANT SELECT, INSERT, UPDATE ON tenant TO vetconnect_system;
 
         ALTER TABLE membership ENABLE ROW LEVEL SECURITY;
         ALTER TABLE membership FORCE ROW LEVEL SECURITY;
         CREATE POLICY visible_memberships ON membership FOR SELECT
           USING (user_id = app_user_id() OR tenant_id IN (SELECT id FROM tenant));
-        GRANT SELECT ON membership TO {APP_ROLE};
-        GRANT SELECT, INSERT, UPDATE, DELETE ON membership TO {SYSTEM_ROLE};
+        GRANT SELECT ON membership TO vetconnect_app;
+        GRANT SELECT, INSERT, UPDATE, DELETE ON membership TO vetconnect_system;
 
         ALTER TABLE app_user ENABLE ROW LEVEL SECURITY;
         ALTER TABLE app_user FORCE ROW LEVEL SECURITY;
@@ -224,15 +279,15 @@ def upgrade() -> None:
           USING (id = app_user_id() OR id IN (SELECT user_id FROM membership));
         CREATE POLICY own_account ON app_user FOR UPDATE
           USING (id = app_user_id()) WITH CHECK (id = app_user_id());
-        GRANT SELECT ON app_user TO {APP_ROLE};
+        GRANT SELECT ON app_user TO vetconnect_app;
         GRANT UPDATE (full_name, email, password_hash, password_changed_at, totp_secret_enc, mfa_enabled)
-          ON app_user TO {APP_ROLE};
-        GRANT SELECT, INSERT, UPDATE ON app_user TO {SYSTEM_ROLE};
+          ON app_user TO vetconnect_app;
+        GRANT SELECT, INSERT, UPDATE ON app_user TO vetconnect_system;
 
         -- The bypass log: written by system sessions, readable by nobody but the owner, never changed.
         ALTER TABLE system_access ENABLE ROW LEVEL SECURITY;
         ALTER TABLE system_access FORCE ROW LEVEL SECURITY;
-        GRANT INSERT ON system_access TO {SYSTEM_ROLE};
+        GRANT INSERT ON system_access TO vetconnect_system;
         """
     )
 
@@ -245,7 +300,7 @@ def downgrade() -> None:
         op.execute(f'DROP POLICY IF EXISTS franchise_isolation ON "{table}"')
         op.execute(f'ALTER TABLE "{table}" NO FORCE ROW LEVEL SECURITY')
         op.execute(f'ALTER TABLE "{table}" DISABLE ROW LEVEL SECURITY')
-        op.execute(f'REVOKE ALL ON "{table}" FROM {APP_ROLE}, {SYSTEM_ROLE}')
+        op.execute(f'REVOKE ALL ON "{table}" FROM vetconnect_app, vetconnect_system')
         for trigger in ("audit_insert", "audit_update", "audit_delete", "version_changes"):
             op.execute(f'DROP TRIGGER IF EXISTS {trigger} ON "{table}"')
     op.execute("DROP POLICY IF EXISTS visible_tenants ON tenant")
@@ -260,5 +315,5 @@ def downgrade() -> None:
         "app_franchise_ids()", "app_user_id()", "app_practice_ids()",
     ):  # fmt: skip
         op.execute(f"DROP FUNCTION IF EXISTS {fn}")
-    op.execute(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {APP_ROLE}, {SYSTEM_ROLE}")
-    op.execute(f"REVOKE USAGE ON SCHEMA public FROM {APP_ROLE}, {SYSTEM_ROLE}")
+    op.execute("REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM vetconnect_app, vetconnect_system")
+    op.execute("REVOKE USAGE ON SCHEMA public FROM vetconnect_app, vetconnect_system")

@@ -15,12 +15,9 @@ Create Date: 2026-11-23
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 
 from alembic import op
-
-from warehouse.migrations.ddl import q
 
 revision: str = "0301"
 down_revision: str | Sequence[str] | None = "0402"
@@ -44,7 +41,7 @@ def _local_day(column: str) -> str:
 _TODAY = "SELECT p.practice_id, mart_local_day(p.practice_id, now()) FROM (SELECT DISTINCT practice_id FROM {rows}) p"
 
 # (practice_id, day) pairs a statement touched, per source table; ``{rows}`` is the transition table. Same
-# meaning as 0006's DAY_OF_ROW (see there for why each table touches which days).
+# meaning as 0006's per-row expressions (DAY_OF_ROW_BEFORE below; 0006 says why each table touches which days).
 DAYS_OF_ROWS = {
     "appointment": _local_day("starts_at"),
     "visit": _local_day("started_at"),
@@ -61,13 +58,25 @@ DAYS_OF_ROWS = {
     "reminder": "SELECT DISTINCT r.practice_id, r.due_on FROM {rows} r",
 }
 
-# 0006's per-row day expressions, which the downgrade restores.
-_marts = importlib.import_module("warehouse.migrations.versions.0006_marts")
+# 0006's per-row day expressions (``r`` is one old or new row), which the downgrade restores.
+DAY_OF_ROW_BEFORE = {
+    "appointment": "SELECT mart_local_day(r.practice_id, r.starts_at)",
+    "visit": "SELECT mart_local_day(r.practice_id, r.started_at)",
+    "staff_shift": "SELECT mart_local_day(r.practice_id, r.starts_at)",
+    "diagnosis": "SELECT mart_local_day(r.practice_id, r.diagnosed_at)",
+    "invoice": "SELECT r.issued_on",
+    "invoice_line": "SELECT i.issued_on FROM invoice i WHERE i.practice_id = r.practice_id AND i.id = r.invoice_id",
+    "payment": "SELECT mart_local_day(r.practice_id, now())",
+    "client_patient": "SELECT mart_local_day(r.practice_id, now())",
+    "vaccination": "SELECT r.due_on UNION SELECT g::date FROM generate_series(r.given_on - 30, r.given_on + 30, "
+    "interval '1 day') g",
+    "reminder": "SELECT r.due_on",
+}
 
 
 def _function(table: str, insert: str) -> str:
     return f"""
-    CREATE OR REPLACE FUNCTION {q("mart_dirty_" + table)}() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE OR REPLACE FUNCTION "mart_dirty_{table}"() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
       IF TG_OP <> 'DELETE' THEN {insert.format(rows="new_rows")} END IF;
       IF TG_OP <> 'INSERT' THEN {insert.format(rows="old_rows")} END IF;
@@ -76,8 +85,8 @@ def _function(table: str, insert: str) -> str:
     """
 
 
-def queue_function(table: str, days: str) -> str:
-    """``mart_dirty_<table>()`` marking the (practice_id, day) pairs of the query ``days`` (0302 reuses it)."""
+def _queue_function(table: str, days: str) -> str:
+    """``mart_dirty_<table>()`` marking the (practice_id, day) pairs of the query ``days``."""
     insert = (
         "INSERT INTO mart_dirty_day (practice_id, day) SELECT d.practice_id, d.day "
         f"FROM ({days}) AS d(practice_id, day) WHERE d.day IS NOT NULL ON CONFLICT DO NOTHING;"
@@ -87,11 +96,11 @@ def queue_function(table: str, days: str) -> str:
 
 def upgrade() -> None:
     for table, days in DAYS_OF_ROWS.items():
-        op.execute(queue_function(table, days))
+        op.execute(_queue_function(table, days))
 
 
 def downgrade() -> None:
-    for table, days in _marts.DAY_OF_ROW.items():
+    for table, days in DAY_OF_ROW_BEFORE.items():
         insert = (
             "INSERT INTO mart_dirty_day (practice_id, day) SELECT DISTINCT r.practice_id, d.day FROM {rows} r "
             f"CROSS JOIN LATERAL ({days}) AS d(day) WHERE d.day IS NOT NULL ON CONFLICT DO NOTHING;"

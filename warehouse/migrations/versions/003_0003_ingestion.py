@@ -13,8 +13,6 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from warehouse.migrations.ddl import audit_writes, protect_practice_table
-
 revision: str = "0003"
 down_revision: str | Sequence[str] | None = "0002"
 branch_labels: str | Sequence[str] | None = None
@@ -23,6 +21,34 @@ depends_on: str | Sequence[str] | None = None
 PRACTICE_TABLES = ("device_message", "imaging_study", "document_content", "sync_run", "ingest_quarantine")
 # Raw messages and sync bookkeeping are operational logs; the rows they produce are audited where they land.
 NOT_AUDITED = ("device_message", "sync_run")
+
+
+# This revision's own copies of the tenancy building blocks: a migration keeps the SQL it ran (README.md).
+def _audit_writes(table: str) -> str:
+    """Statement-level triggers with transition tables: one audit entry per practice per statement."""
+    events = (
+        ("INSERT", "NEW TABLE AS changed_rows"),
+        ("UPDATE", "NEW TABLE AS changed_rows"),
+        ("DELETE", "OLD TABLE AS changed_rows"),
+    )
+    return "\n".join(
+        f'CREATE TRIGGER audit_{event.lower()} AFTER {event} ON "{table}" REFERENCING {ref} '
+        "FOR EACH STATEMENT EXECUTE FUNCTION audit_statement();"
+        for event, ref in events
+    )
+
+
+def _protect_practice_table(table: str) -> str:
+    """RLS enabled and forced; rows visible and writable only for practices in ``app.practice_ids``."""
+    return f"""
+    ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY;
+    ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY;
+    CREATE POLICY tenant_isolation ON "{table}"
+      USING (practice_id = ANY (app_practice_ids()))
+      WITH CHECK (practice_id = ANY (app_practice_ids()));
+    GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO vetconnect_app;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO vetconnect_system;
+    """
 
 
 def upgrade() -> None:
@@ -236,9 +262,9 @@ def upgrade() -> None:
     )
 
     for table in PRACTICE_TABLES:
-        op.execute(protect_practice_table(table))
+        op.execute(_protect_practice_table(table))
         if table not in NOT_AUDITED:
-            op.execute(audit_writes(table))
+            op.execute(_audit_writes(table))
     op.execute("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO vetconnect_app, vetconnect_system")
     # Practices onboarded before this migration get their device_message partition now.
     op.execute("SELECT onboard_practice(id) FROM tenant WHERE kind = 'practice' AND offboarded_at IS NULL")

@@ -17,14 +17,26 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from warehouse.migrations.ddl import APP_ROLE, SYSTEM_ROLE, protect_practice_table
-
 revision: str = "0340"
 down_revision: str | Sequence[str] | None = "0330"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 PRACTICE_TABLES = ("mart_refresh",)
+
+
+# This revision's own copies of the tenancy building blocks: a migration keeps the SQL it ran (README.md).
+def _protect_practice_table(table: str) -> str:
+    """RLS enabled and forced; rows visible and writable only for practices in ``app.practice_ids``."""
+    return f"""
+    ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY;
+    ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY;
+    CREATE POLICY tenant_isolation ON "{table}"
+      USING (practice_id = ANY (app_practice_ids()))
+      WITH CHECK (practice_id = ANY (app_practice_ids()));
+    GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO vetconnect_app;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO vetconnect_system;
+    """
 
 
 def upgrade() -> None:
@@ -41,9 +53,9 @@ def upgrade() -> None:
         info={"tenancy": "practice"},
     )
     for table in PRACTICE_TABLES:
-        op.execute(protect_practice_table(table))
+        op.execute(_protect_practice_table(table))
 
 
 def downgrade() -> None:
-    op.execute(f"REVOKE ALL ON mart_refresh FROM {APP_ROLE}, {SYSTEM_ROLE}")
+    op.execute("REVOKE ALL ON mart_refresh FROM vetconnect_app, vetconnect_system")
     op.drop_table("mart_refresh")

@@ -12,8 +12,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from warehouse.migrations.ddl import ANALYST_ROLE, APP_ROLE, SYSTEM_ROLE, protect_practice_table, q
-
 revision: str = "0006"
 down_revision: str | Sequence[str] | None = "0003"
 branch_labels: str | Sequence[str] | None = None
@@ -47,6 +45,7 @@ ANALYST_TABLES = (
     "visit", "diagnosis", "vaccination", "reminder", "invoice", "invoice_line", "payment", "patient",
     "client_patient", "product", "staff_shift",
 )  # fmt: skip
+ANALYST_TABLE_NAMES = ", ".join(f'"{t}"' for t in ANALYST_TABLES)
 ANALYST_CLIENT_COLUMNS = "practice_id, id, postcode, city, active, created_at, deleted_at"
 
 FUNCTIONS = """
@@ -56,24 +55,38 @@ $$;
 """
 
 
+# This revision's own copies of the tenancy building blocks: a migration keeps the SQL it ran (README.md).
+def _protect_practice_table(table: str) -> str:
+    """RLS enabled and forced; rows visible and writable only for practices in ``app.practice_ids``."""
+    return f"""
+    ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY;
+    ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY;
+    CREATE POLICY tenant_isolation ON "{table}"
+      USING (practice_id = ANY (app_practice_ids()))
+      WITH CHECK (practice_id = ANY (app_practice_ids()));
+    GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO vetconnect_app;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO vetconnect_system;
+    """
+
+
 def _dirty_function(table: str, days: str) -> str:
     insert = (
         "INSERT INTO mart_dirty_day (practice_id, day) SELECT DISTINCT r.practice_id, d.day FROM {rows} r "
         f"CROSS JOIN LATERAL ({days}) AS d(day) WHERE d.day IS NOT NULL ON CONFLICT DO NOTHING;"
     )
     return f"""
-    CREATE FUNCTION {q("mart_dirty_" + table)}() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE FUNCTION "mart_dirty_{table}"() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
       IF TG_OP <> 'DELETE' THEN {insert.format(rows="new_rows")} END IF;
       IF TG_OP <> 'INSERT' THEN {insert.format(rows="old_rows")} END IF;
       RETURN NULL;
     END $$;
-    CREATE TRIGGER mart_dirty_insert AFTER INSERT ON {q(table)} REFERENCING NEW TABLE AS new_rows
-      FOR EACH STATEMENT EXECUTE FUNCTION {q("mart_dirty_" + table)}();
-    CREATE TRIGGER mart_dirty_update AFTER UPDATE ON {q(table)} REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-      FOR EACH STATEMENT EXECUTE FUNCTION {q("mart_dirty_" + table)}();
-    CREATE TRIGGER mart_dirty_delete AFTER DELETE ON {q(table)} REFERENCING OLD TABLE AS old_rows
-      FOR EACH STATEMENT EXECUTE FUNCTION {q("mart_dirty_" + table)}();
+    CREATE TRIGGER mart_dirty_insert AFTER INSERT ON "{table}" REFERENCING NEW TABLE AS new_rows
+      FOR EACH STATEMENT EXECUTE FUNCTION "mart_dirty_{table}"();
+    CREATE TRIGGER mart_dirty_update AFTER UPDATE ON "{table}" REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+      FOR EACH STATEMENT EXECUTE FUNCTION "mart_dirty_{table}"();
+    CREATE TRIGGER mart_dirty_delete AFTER DELETE ON "{table}" REFERENCING OLD TABLE AS old_rows
+      FOR EACH STATEMENT EXECUTE FUNCTION "mart_dirty_{table}"();
     """
 
 
@@ -142,33 +155,33 @@ def upgrade() -> None:
         sa.Column("marked_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
     )  # fmt: skip
     for table in PRACTICE_TABLES:
-        op.execute(protect_practice_table(table))
+        op.execute(_protect_practice_table(table))
     op.execute(FUNCTIONS)
     for table, days in DAY_OF_ROW.items():
         op.execute(_dirty_function(table, days))
     op.execute(
         f"""
         DO $$ BEGIN
-          IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{ANALYST_ROLE}') THEN
-            CREATE ROLE {ANALYST_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+          IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'vetconnect_analyst') THEN
+            CREATE ROLE vetconnect_analyst LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
           END IF;
         END $$;
-        GRANT USAGE ON SCHEMA public TO {ANALYST_ROLE};
-        GRANT SELECT ON {", ".join(q(t) for t in ANALYST_TABLES)} TO {ANALYST_ROLE};
-        GRANT SELECT ({ANALYST_CLIENT_COLUMNS}) ON client TO {ANALYST_ROLE};
+        GRANT USAGE ON SCHEMA public TO vetconnect_analyst;
+        GRANT SELECT ON {ANALYST_TABLE_NAMES} TO vetconnect_analyst;
+        GRANT SELECT ({ANALYST_CLIENT_COLUMNS}) ON client TO vetconnect_analyst;
         """
     )
 
 
 def downgrade() -> None:
-    op.execute(f"REVOKE ALL ON {', '.join(q(t) for t in ANALYST_TABLES)} FROM {ANALYST_ROLE}")
-    op.execute(f"REVOKE ALL ON client FROM {ANALYST_ROLE}")
-    op.execute(f"REVOKE USAGE ON SCHEMA public FROM {ANALYST_ROLE}")
+    op.execute(f"REVOKE ALL ON {ANALYST_TABLE_NAMES} FROM vetconnect_analyst")
+    op.execute("REVOKE ALL ON client FROM vetconnect_analyst")
+    op.execute("REVOKE USAGE ON SCHEMA public FROM vetconnect_analyst")
     for table in DAY_OF_ROW:
         for trigger in ("mart_dirty_insert", "mart_dirty_update", "mart_dirty_delete"):
-            op.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {q(table)}")
-        op.execute(f"DROP FUNCTION IF EXISTS {q('mart_dirty_' + table)}()")
+            op.execute(f'DROP TRIGGER IF EXISTS {trigger} ON "{table}"')
+        op.execute(f'DROP FUNCTION IF EXISTS "mart_dirty_{table}"()')
     op.execute("DROP FUNCTION IF EXISTS mart_local_day(bigint, timestamptz)")
     for table in reversed(PRACTICE_TABLES):
-        op.execute(f"REVOKE ALL ON {q(table)} FROM {APP_ROLE}, {SYSTEM_ROLE}")
+        op.execute(f'REVOKE ALL ON "{table}" FROM vetconnect_app, vetconnect_system')
         op.drop_table(table)

@@ -23,8 +23,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from warehouse.migrations.ddl import APP_ROLE, SYSTEM_ROLE
-
 revision: str = "0401"
 down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
@@ -142,8 +140,8 @@ def upgrade() -> None:
     op.create_index(op.f("ix_oidc_identity_user_id"), "oidc_identity", ["user_id"])
     op.execute(FUNCTIONS)
     op.execute(
-        f"""
-        GRANT UPDATE (totp_last_step) ON app_user TO {APP_ROLE};
+        """
+        GRANT UPDATE (totp_last_step) ON app_user TO vetconnect_app;
 
         ALTER TABLE user_session ENABLE ROW LEVEL SECURITY;
         ALTER TABLE user_session FORCE ROW LEVEL SECURITY;
@@ -152,23 +150,23 @@ def upgrade() -> None:
           USING (user_id = app_user_id()) WITH CHECK (user_id = app_user_id());
         -- Not the token hash: the application finds a session by its hash only through touch_user_session.
         GRANT SELECT (id, user_id, method, user_agent, created_at, last_seen_at, idle_timeout, expires_at,
-                      revoked_at, revoked_reason) ON user_session TO {APP_ROLE};
-        GRANT UPDATE (revoked_at, revoked_reason) ON user_session TO {APP_ROLE};
-        GRANT SELECT, INSERT, UPDATE, DELETE ON user_session TO {SYSTEM_ROLE};
+                      revoked_at, revoked_reason) ON user_session TO vetconnect_app;
+        GRANT UPDATE (revoked_at, revoked_reason) ON user_session TO vetconnect_app;
+        GRANT SELECT, INSERT, UPDATE, DELETE ON user_session TO vetconnect_system;
 
         ALTER TABLE oidc_identity ENABLE ROW LEVEL SECURITY;
         ALTER TABLE oidc_identity FORCE ROW LEVEL SECURITY;
         CREATE POLICY own_identities ON oidc_identity FOR SELECT USING (user_id = app_user_id());
-        GRANT SELECT ON oidc_identity TO {APP_ROLE};
-        GRANT SELECT, INSERT, UPDATE, DELETE ON oidc_identity TO {SYSTEM_ROLE};
+        GRANT SELECT ON oidc_identity TO vetconnect_app;
+        GRANT SELECT, INSERT, UPDATE, DELETE ON oidc_identity TO vetconnect_system;
 
-        GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}, {SYSTEM_ROLE};
+        GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO vetconnect_app, vetconnect_system;
 
         -- Owned by the BYPASSRLS system role, not the superuser that runs migrations: least privilege.
-        ALTER FUNCTION touch_user_session(bytea) OWNER TO {SYSTEM_ROLE};
+        ALTER FUNCTION touch_user_session(bytea) OWNER TO vetconnect_system;
         REVOKE ALL ON FUNCTION touch_user_session(bytea) FROM PUBLIC;
-        GRANT EXECUTE ON FUNCTION touch_user_session(bytea) TO {APP_ROLE}, {SYSTEM_ROLE};
-        ALTER FUNCTION revoke_sessions_of_changed_user() OWNER TO {SYSTEM_ROLE};
+        GRANT EXECUTE ON FUNCTION touch_user_session(bytea) TO vetconnect_app, vetconnect_system;
+        ALTER FUNCTION revoke_sessions_of_changed_user() OWNER TO vetconnect_system;
         CREATE TRIGGER revoke_sessions AFTER INSERT OR UPDATE OR DELETE ON membership
           FOR EACH ROW EXECUTE FUNCTION revoke_sessions_of_changed_user();
         CREATE TRIGGER revoke_sessions AFTER UPDATE OF is_active ON app_user
@@ -182,7 +180,7 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER IF EXISTS revoke_sessions ON app_user")
     op.execute("DROP FUNCTION IF EXISTS revoke_sessions_of_changed_user()")
     op.execute("DROP FUNCTION IF EXISTS touch_user_session(bytea)")
-    op.execute(f"REVOKE UPDATE (totp_last_step) ON app_user FROM {APP_ROLE}")
+    op.execute("REVOKE UPDATE (totp_last_step) ON app_user FROM vetconnect_app")
     op.drop_index(op.f("ix_oidc_identity_user_id"), table_name="oidc_identity")
     op.drop_table("oidc_identity")
     op.drop_index("ix_user_session_live", table_name="user_session")

@@ -22,23 +22,52 @@ Create Date: 2026-11-23
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-
-from warehouse.migrations.ddl import APP_ROLE, SYSTEM_ROLE
 
 revision: str = "0404"
 down_revision: str | Sequence[str] | None = "0403"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_terms = importlib.import_module("warehouse.migrations.versions.0402_search_terms")
+FUZZY_KINDS = ("client", "patient")  # the kinds whose search_word rows had trigram indexes (0402)
 
-# 0402's statements, with the words a practice gains or loses offered to the vocabulary: only words new to
-# (or gone from) the practice reach it, so a bulk load of known names costs the vocabulary nothing.
+# What each indexed table contributes, as a query over a row set ``{rows}`` (a transition table or the table).
+# Columns: practice_id, kind, word, entity_id.
+TERMS = {
+    "client": """
+        SELECT r.practice_id, 'client'::varchar AS kind, w.word, r.id AS entity_id
+        FROM {rows} r CROSS JOIN LATERAL unnest(search_words(concat_ws(' ', r.last_name, r.first_name))) AS w(word)
+        WHERE r.deleted_at IS NULL
+        UNION
+        SELECT r.practice_id, 'postcode', lower(replace(r.postcode, ' ', '')), r.id
+        FROM {rows} r WHERE r.deleted_at IS NULL AND coalesce(r.postcode, '') <> ''""",
+    "patient": """
+        SELECT r.practice_id, 'patient'::varchar AS kind, w.word, r.id AS entity_id
+        FROM {rows} r CROSS JOIN LATERAL unnest(search_words(r.name)) AS w(word)
+        WHERE r.deleted_at IS NULL""",
+    "invoice": """
+        SELECT r.practice_id, 'invoice'::varchar AS kind, lower(r.number) AS word, r.id AS entity_id
+        FROM {rows} r""",
+}
+
+# 0402's add and remove statements, which the downgrade restores.
+_ADD_0402 = """
+    INSERT INTO search_word (practice_id, kind, word) SELECT DISTINCT practice_id, kind, word FROM ({terms}) s
+      WHERE kind IN ('client', 'patient') ON CONFLICT DO NOTHING;
+    INSERT INTO search_term (practice_id, kind, word, entity_id) SELECT * FROM ({terms}) s ON CONFLICT DO NOTHING;"""
+_REMOVE_0402 = """
+    DELETE FROM search_term t USING ({terms}) s
+     WHERE t.practice_id = s.practice_id AND t.kind = s.kind AND t.word = s.word AND t.entity_id = s.entity_id;
+    DELETE FROM search_word v USING (SELECT DISTINCT practice_id, kind, word FROM ({terms}) s) s
+     WHERE v.practice_id = s.practice_id AND v.kind = s.kind AND v.word = s.word
+       AND NOT EXISTS (SELECT FROM search_term t
+                        WHERE t.practice_id = s.practice_id AND t.kind = s.kind AND t.word = s.word);"""
+
+# The same, with the words a practice gains or loses offered to the vocabulary: only words new to (or gone
+# from) the practice reach it, so a bulk load of known names costs the vocabulary nothing.
 _ADD = """
     WITH added AS (
       INSERT INTO search_word (practice_id, kind, word) SELECT DISTINCT practice_id, kind, word FROM ({terms}) s
@@ -59,6 +88,46 @@ _REMOVE = """
 
 # The functions' one local: the vocabulary calls return a count that plpgsql must select INTO something.
 _DECLARE = "DECLARE changed int;"
+
+
+def _sync_function(table: str, add: str, remove: str, declare: str) -> str:
+    """``search_sync_<table>()``: on INSERT ``add`` the new rows' terms, on DELETE ``remove`` the old rows'; on
+    UPDATE remove the old terms the new rows lack, then add the new terms the old rows lacked."""
+    new, old = TERMS[table].format(rows="new_rows"), TERMS[table].format(rows="old_rows")
+    return f"""
+    CREATE OR REPLACE FUNCTION search_sync_{table}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    {declare}
+    BEGIN
+      IF TG_OP = 'INSERT' THEN
+        {add.format(terms=new)}
+      ELSIF TG_OP = 'DELETE' THEN
+        {remove.format(terms=old)}
+      ELSE
+        {remove.format(terms=f"{old} EXCEPT {new}")}
+        {add.format(terms=f"{new} EXCEPT {old}")}
+      END IF;
+      RETURN NULL;
+    END $fn$;
+    """
+
+
+def _reindex_function(add: str, declare: str, tables: Sequence[str]) -> str:
+    """``search_reindex(practice)``: the practice's entries and words rebuilt from the ``tables``."""
+    inserts = "\n".join(
+        add.format(
+            terms=TERMS[table].format(rows=f'(SELECT * FROM "{table}" WHERE practice_id = p_practice)')
+        )
+        for table in tables
+    )
+    return f"""
+    CREATE OR REPLACE FUNCTION search_reindex(p_practice bigint) RETURNS void LANGUAGE plpgsql AS $fn$
+    {declare}
+    BEGIN
+      DELETE FROM search_term WHERE practice_id = p_practice;
+      DELETE FROM search_word WHERE practice_id = p_practice;
+      {inserts}
+    END $fn$;
+    """
 
 
 _FUNCTIONS = """
@@ -125,34 +194,34 @@ def upgrade() -> None:
         f"""
         ALTER TABLE search_vocabulary ENABLE ROW LEVEL SECURITY;
         ALTER TABLE search_vocabulary FORCE ROW LEVEL SECURITY;
-        GRANT SELECT, INSERT, DELETE ON search_vocabulary TO {SYSTEM_ROLE};
+        GRANT SELECT, INSERT, DELETE ON search_vocabulary TO vetconnect_system;
         {_FUNCTIONS}
         """
     )
     for name in _NAMES:
         # Owned by the BYPASSRLS system role, not the superuser that runs migrations: least privilege.
-        op.execute(f"ALTER FUNCTION {name} OWNER TO {SYSTEM_ROLE}")
+        op.execute(f"ALTER FUNCTION {name} OWNER TO vetconnect_system")
         op.execute(f"REVOKE ALL ON FUNCTION {name} FROM PUBLIC")
-        op.execute(f"GRANT EXECUTE ON FUNCTION {name} TO {APP_ROLE}, {SYSTEM_ROLE}")
-    for table in _terms.TERMS:
-        op.execute(_terms.sync_function_body(table, _ADD, _REMOVE, _DECLARE))
-    op.execute(_terms.reindex_function(_ADD, _DECLARE))
+        op.execute(f"GRANT EXECUTE ON FUNCTION {name} TO vetconnect_app, vetconnect_system")
+    for table in TERMS:
+        op.execute(_sync_function(table, _ADD, _REMOVE, _DECLARE))
+    op.execute(_reindex_function(_ADD, _DECLARE, tuple(TERMS)))
     # Typo matching no longer reads search_word by trigram (only by primary key): its trigram indexes only
     # cost writes now.
-    for kind in _terms.FUZZY_KINDS:
+    for kind in FUZZY_KINDS:
         op.drop_index(f"ix_search_word_{kind}_trgm", table_name="search_word")
     op.execute("ANALYZE search_vocabulary")
 
 
 def downgrade() -> None:
-    for kind in _terms.FUZZY_KINDS:
+    for kind in FUZZY_KINDS:
         op.create_index(
             f"ix_search_word_{kind}_trgm", "search_word", ["word"], postgresql_using="gin",
             postgresql_ops={"word": "gin_trgm_ops"}, postgresql_where=sa.text(f"kind = '{kind}'"),
         )  # fmt: skip
-    for table in _terms.TERMS:
-        op.execute(_terms.sync_function_body(table))
-    op.execute(_terms.reindex_function())
+    for table in TERMS:
+        op.execute(_sync_function(table, _ADD_0402, _REMOVE_0402, declare=""))
+    op.execute(_reindex_function(_ADD_0402, declare="", tables=tuple(TERMS)))
     for name in _NAMES:
         op.execute(f"DROP FUNCTION {name}")
     op.drop_table("search_vocabulary")

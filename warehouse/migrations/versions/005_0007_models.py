@@ -13,8 +13,6 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from warehouse.migrations.ddl import APP_ROLE, SYSTEM_ROLE, protect_franchise_table, protect_practice_table, q
-
 revision: str = "0007"
 down_revision: str | Sequence[str] | None = "0006"
 branch_labels: str | Sequence[str] | None = None
@@ -22,6 +20,33 @@ depends_on: str | Sequence[str] | None = None
 
 PRACTICE_TABLES = ("suggestion_log",)
 FRANCHISE_TABLES = ("model_artifact",)
+
+
+# This revision's own copies of the tenancy building blocks: a migration keeps the SQL it ran (README.md).
+def _protect_franchise_table(table: str) -> str:
+    """Franchise-level shared resources: visible and writable for the franchises of the allowed practices."""
+    return f"""
+    ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY;
+    ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY;
+    CREATE POLICY franchise_isolation ON "{table}"
+      USING (franchise_id = ANY (app_franchise_ids()))
+      WITH CHECK (franchise_id = ANY (app_franchise_ids()));
+    GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO vetconnect_app;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO vetconnect_system;
+    """
+
+
+def _protect_practice_table(table: str) -> str:
+    """RLS enabled and forced; rows visible and writable only for practices in ``app.practice_ids``."""
+    return f"""
+    ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY;
+    ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY;
+    CREATE POLICY tenant_isolation ON "{table}"
+      USING (practice_id = ANY (app_practice_ids()))
+      WITH CHECK (practice_id = ANY (app_practice_ids()));
+    GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO vetconnect_app;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO vetconnect_system;
+    """
 
 
 def _choice(*values: str, name: str) -> sa.Enum:
@@ -93,14 +118,14 @@ def upgrade() -> None:
     )
     op.create_index("ix_suggestion_log_shown", "suggestion_log", ["practice_id", "shown_at"], unique=False)
     for table in FRANCHISE_TABLES:
-        op.execute(protect_franchise_table(table))
+        op.execute(_protect_franchise_table(table))
     for table in PRACTICE_TABLES:
-        op.execute(protect_practice_table(table))
+        op.execute(_protect_practice_table(table))
 
 
 def downgrade() -> None:
     for table in (*PRACTICE_TABLES, *FRANCHISE_TABLES):
-        op.execute(f"REVOKE ALL ON {q(table)} FROM {APP_ROLE}, {SYSTEM_ROLE}")
+        op.execute(f'REVOKE ALL ON "{table}" FROM vetconnect_app, vetconnect_system')
     op.drop_index("ix_suggestion_log_shown", table_name="suggestion_log")
     op.drop_table("suggestion_log")
     op.drop_index("ux_model_artifact_promoted", table_name="model_artifact")

@@ -25,8 +25,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from warehouse.migrations.ddl import APP_ROLE, SYSTEM_ROLE, protect_practice_table, q
-
 revision: str = "0402"
 down_revision: str | Sequence[str] | None = "0401"
 branch_labels: str | Sequence[str] | None = None
@@ -69,8 +67,23 @@ _REMOVE = """
                         WHERE t.practice_id = s.practice_id AND t.kind = s.kind AND t.word = s.word);"""
 
 
-def sync_function_body(table: str, add: str = _ADD, remove: str = _REMOVE, declare: str = "") -> str:
-    """``CREATE OR REPLACE`` of ``search_sync_<table>()`` from the add/remove statements (0404 passes its own)."""
+# This revision's own copies of the tenancy building blocks: a migration keeps the SQL it ran (README.md).
+def _protect_practice_table(table: str) -> str:
+    """RLS enabled and forced; rows visible and writable only for practices in ``app.practice_ids``."""
+    return f"""
+    ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY;
+    ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY;
+    CREATE POLICY tenant_isolation ON "{table}"
+      USING (practice_id = ANY (app_practice_ids()))
+      WITH CHECK (practice_id = ANY (app_practice_ids()));
+    GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO vetconnect_app;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO vetconnect_system;
+    """
+
+
+def _sync_function(table: str, add: str, remove: str, declare: str) -> str:
+    """``search_sync_<table>()``: on INSERT ``add`` the new rows' terms, on DELETE ``remove`` the old rows'; on
+    UPDATE remove the old terms the new rows lack, then add the new terms the old rows lacked."""
     new, old = TERMS[table].format(rows="new_rows"), TERMS[table].format(rows="old_rows")
     return f"""
     CREATE OR REPLACE FUNCTION search_sync_{table}() RETURNS trigger LANGUAGE plpgsql AS $fn$
@@ -89,26 +102,11 @@ def sync_function_body(table: str, add: str = _ADD, remove: str = _REMOVE, decla
     """
 
 
-def _sync_function(table: str) -> str:
-    return (
-        sync_function_body(table)
-        + f"""
-    CREATE TRIGGER search_sync_insert AFTER INSERT ON {q(table)} REFERENCING NEW TABLE AS new_rows
-      FOR EACH STATEMENT EXECUTE FUNCTION search_sync_{table}();
-    CREATE TRIGGER search_sync_update AFTER UPDATE ON {q(table)} REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-      FOR EACH STATEMENT EXECUTE FUNCTION search_sync_{table}();
-    CREATE TRIGGER search_sync_delete AFTER DELETE ON {q(table)} REFERENCING OLD TABLE AS old_rows
-      FOR EACH STATEMENT EXECUTE FUNCTION search_sync_{table}();
-    """
-    )
-
-
-def reindex_function(add: str = _ADD, declare: str = "", tables: Sequence[str] = tuple(TERMS)) -> str:
-    """``CREATE OR REPLACE`` of ``search_reindex(practice)`` from the add statements (0404 passes its own) for the
-    indexed ``tables`` (0307 leaves invoices out)."""
+def _reindex_function(add: str, declare: str, tables: Sequence[str]) -> str:
+    """``search_reindex(practice)``: the practice's entries and words rebuilt from the ``tables``."""
     inserts = "\n".join(
         add.format(
-            terms=TERMS[table].format(rows=f"(SELECT * FROM {q(table)} WHERE practice_id = p_practice)")
+            terms=TERMS[table].format(rows=f'(SELECT * FROM "{table}" WHERE practice_id = p_practice)')
         )
         for table in tables
     )
@@ -120,6 +118,16 @@ def reindex_function(add: str = _ADD, declare: str = "", tables: Sequence[str] =
       DELETE FROM search_word WHERE practice_id = p_practice;
       {inserts}
     END $fn$;
+    """
+
+
+_TRIGGERS = """
+    CREATE TRIGGER search_sync_insert AFTER INSERT ON "{table}" REFERENCING NEW TABLE AS new_rows
+      FOR EACH STATEMENT EXECUTE FUNCTION search_sync_{table}();
+    CREATE TRIGGER search_sync_update AFTER UPDATE ON "{table}" REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+      FOR EACH STATEMENT EXECUTE FUNCTION search_sync_{table}();
+    CREATE TRIGGER search_sync_delete AFTER DELETE ON "{table}" REFERENCING OLD TABLE AS old_rows
+      FOR EACH STATEMENT EXECUTE FUNCTION search_sync_{table}();
     """
 
 
@@ -141,14 +149,14 @@ def upgrade() -> None:
             sa.PrimaryKeyConstraint(*(c.name for c in columns), name=op.f(f"pk_{table}")),
             info={"tenancy": "practice"},
         )
-        op.execute(protect_practice_table(table))
+        op.execute(_protect_practice_table(table))
     op.execute(
         """CREATE FUNCTION search_words(value text) RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE
         RETURN ARRAY(SELECT DISTINCT w FROM regexp_split_to_table(lower(value), '[^[:alnum:]]+') AS w WHERE w <> '')"""
     )
     for table in TERMS:
-        op.execute(_sync_function(table))
-    op.execute(reindex_function())
+        op.execute(_sync_function(table, _ADD, _REMOVE, declare="") + _TRIGGERS.format(table=table))
+    op.execute(_reindex_function(_ADD, declare="", tables=tuple(TERMS)))
     op.execute("SELECT search_reindex(id) FROM tenant WHERE kind = 'practice'")
     # Built after the backfill: one sort instead of millions of index insertions.
     # One trigram index per kind: a patient's name typed in the box is also looked for among client words, and
@@ -169,10 +177,10 @@ def downgrade() -> None:
     op.drop_index("ix_invoice_unpaid", table_name="invoice")
     for table in TERMS:
         for event in ("insert", "update", "delete"):
-            op.execute(f"DROP TRIGGER search_sync_{event} ON {q(table)}")
+            op.execute(f'DROP TRIGGER search_sync_{event} ON "{table}"')
         op.execute(f"DROP FUNCTION search_sync_{table}()")
     op.execute("DROP FUNCTION search_reindex(bigint)")
     op.execute("DROP FUNCTION search_words(text)")
     for table in PRACTICE_TABLES:
-        op.execute(f"REVOKE ALL ON {q(table)} FROM {APP_ROLE}, {SYSTEM_ROLE}")
+        op.execute(f'REVOKE ALL ON "{table}" FROM vetconnect_app, vetconnect_system')
         op.drop_table(table)

@@ -23,8 +23,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from warehouse.migrations.ddl import audit_writes, protect_practice_table
-
 revision: str = "0310"
 down_revision: str | Sequence[str] | None = "0307"
 branch_labels: str | Sequence[str] | None = None
@@ -35,6 +33,34 @@ TENANT_COLUMNS = (
     ("address", 200), ("postcode", 10), ("vat_number", 14), ("kvk_number", 8), ("iban", 34),
 )  # fmt: skip
 _SOURCES = "('consult', 'vaccination', 'prescription', 'lab_order')"
+
+
+# This revision's own copies of the tenancy building blocks: a migration keeps the SQL it ran (README.md).
+def _audit_writes(table: str) -> str:
+    """Statement-level triggers with transition tables: one audit entry per practice per statement."""
+    events = (
+        ("INSERT", "NEW TABLE AS changed_rows"),
+        ("UPDATE", "NEW TABLE AS changed_rows"),
+        ("DELETE", "OLD TABLE AS changed_rows"),
+    )
+    return "\n".join(
+        f'CREATE TRIGGER audit_{event.lower()} AFTER {event} ON "{table}" REFERENCING {ref} '
+        "FOR EACH STATEMENT EXECUTE FUNCTION audit_statement();"
+        for event, ref in events
+    )
+
+
+def _protect_practice_table(table: str) -> str:
+    """RLS enabled and forced; rows visible and writable only for practices in ``app.practice_ids``."""
+    return f"""
+    ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY;
+    ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY;
+    CREATE POLICY tenant_isolation ON "{table}"
+      USING (practice_id = ANY (app_practice_ids()))
+      WITH CHECK (practice_id = ANY (app_practice_ids()));
+    GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO vetconnect_app;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO vetconnect_system;
+    """
 
 
 def _source(name: str) -> list[sa.Column | sa.CheckConstraint]:
@@ -106,8 +132,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("practice_id", name=op.f("pk_invoice_series")),
     )
     for table in PRACTICE_TABLES:
-        op.execute(protect_practice_table(table))
-        op.execute(audit_writes(table))
+        op.execute(_protect_practice_table(table))
+        op.execute(_audit_writes(table))
 
 
 def downgrade() -> None:

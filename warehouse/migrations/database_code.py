@@ -1,0 +1,1079 @@
+"""Today's database code: every SQL function, trigger and row-level-security policy as the head migration leaves
+it, grouped by domain. Read this to know what the database does; the migrations only say how it got there.
+
+- Functions are written as ``pg_get_functiondef`` prints them (so each one can be pasted into a migration as it
+  is), spaced for reading: the check compares them with runs of whitespace collapsed.
+- Policies and triggers are written once per kind, with the tables that have them, in PostgreSQL's own words
+  (``pg_policies``, ``pg_get_triggerdef``).
+
+Nothing imports this module to build the database: each migration keeps the SQL it ran (``README.md``).
+``tests/warehouse/test_database_code.py`` migrates an empty database to head and checks that it holds exactly
+what is written here, no more and no less; a migration that changes a function, trigger or policy changes this
+module in the same commit.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Policy(NamedTuple):
+    """A row-level-security policy (permissive, for every role) as ``pg_policies`` shows it."""
+
+    name: str
+    command: str  # ALL, SELECT, INSERT, UPDATE or DELETE
+    using: str | None
+    with_check: str | None
+
+
+# --- Access context -------------------------------------------------------------------------------------------
+# The application sets ``app.user_id`` and ``app.practice_ids`` per transaction (set_config(..., true)); unset or
+# empty is the empty set, so every policy fails closed. Franchises are derived from the practices inside the
+# database, so they cannot be spoofed separately.
+
+APP_PRACTICE_IDS = """
+CREATE OR REPLACE FUNCTION public.app_practice_ids()
+ RETURNS bigint[]
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  SELECT coalesce(string_to_array(nullif(current_setting('app.practice_ids', true), ''), ',')::bigint[],
+                  '{}'::bigint[])
+$function$
+"""
+
+APP_USER_ID = """
+CREATE OR REPLACE FUNCTION public.app_user_id()
+ RETURNS bigint
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  SELECT nullif(current_setting('app.user_id', true), '')::bigint
+$function$
+"""
+
+APP_FRANCHISE_IDS = """
+CREATE OR REPLACE FUNCTION public.app_franchise_ids()
+ RETURNS bigint[]
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'public'
+AS $function$
+  SELECT coalesce(array_agg(DISTINCT franchise_id), '{}'::bigint[]) FROM tenant WHERE id = ANY (app_practice_ids())
+$function$
+"""
+
+# Practice-owned rows: visible and writable only for the practices of the access context.
+PRACTICE_TABLES = (
+    "practice_module_mode", "tenant_data_key", "client", "patient", "client_patient", "weight_measurement",
+    "resource", "appointment_type_override", "staff_shift", "appointment", "visit", "diagnosis",
+    "vaccine_protocol_override", "vaccination", "prescription", "lab_order", "lab_observation", "document",
+    "reminder_template_override", "reminder", "product_price_override", "invoice", "invoice_line", "payment",
+    "event", "sync_state", "audit_log", "audit_chain_head", "device_message", "imaging_study",
+    "document_content", "sync_run", "ingest_quarantine", "mart_practice_day", "mart_staff_day",
+    "mart_appointment_type_day", "mart_hour_day", "mart_diagnosis_day", "mart_practice_month",
+    "mart_open_invoice", "mart_dirty_day", "suggestion_log", "search_term", "search_word",
+    "invoice_line_removal", "invoice_series", "mart_refresh",
+)  # fmt: skip
+TENANT_ISOLATION = Policy(
+    "tenant_isolation", "ALL",
+    using="(practice_id = ANY (app_practice_ids()))",
+    with_check="(practice_id = ANY (app_practice_ids()))",
+)  # fmt: skip
+
+# Franchise-level shared resources: visible and writable for the franchises of the allowed practices.
+FRANCHISE_TABLES = (
+    "appointment_type", "vaccine_protocol", "reminder_template", "product", "shared_resource_change",
+    "model_artifact",
+)  # fmt: skip
+FRANCHISE_ISOLATION = Policy(
+    "franchise_isolation", "ALL",
+    using="(franchise_id = ANY (app_franchise_ids()))",
+    with_check="(franchise_id = ANY (app_franchise_ids()))",
+)  # fmt: skip
+
+# Global tables: a user sees the tenants of their access context, their colleagues and their own account;
+# the practice's manager updates the details its invoices carry (which columns: a column grant).
+VISIBLE_TENANTS = Policy(
+    "visible_tenants", "SELECT",
+    using="((COALESCE(practice_id, id) = ANY (app_practice_ids())) OR (id = ANY (app_franchise_ids())))",
+    with_check=None,
+)  # fmt: skip
+PRACTICE_DETAILS = Policy(
+    "practice_details", "UPDATE",
+    using="(((kind)::text = 'practice'::text) AND (id = ANY (app_practice_ids())))",
+    with_check="(((kind)::text = 'practice'::text) AND (id = ANY (app_practice_ids())))",
+)  # fmt: skip
+VISIBLE_MEMBERSHIPS = Policy(
+    "visible_memberships", "SELECT",
+    using="((user_id = app_user_id()) OR (tenant_id IN ( SELECT tenant.id FROM tenant)))",
+    with_check=None,
+)  # fmt: skip
+COLLEAGUES = Policy(
+    "colleagues", "SELECT",
+    using="((id = app_user_id()) OR (id IN ( SELECT membership.user_id FROM membership)))",
+    with_check=None,
+)  # fmt: skip
+OWN_ACCOUNT = Policy("own_account", "UPDATE", using="(id = app_user_id())", with_check="(id = app_user_id())")
+
+
+# --- Practices: onboarding and offboarding --------------------------------------------------------------------
+# Onboarding creates the practice's partition of every fact table partitioned by practice (found in the catalogue,
+# so a table added later is onboarded without a change here) and starts its audit chain. Offboarding detaches the
+# partitions nothing references by foreign key and takes the practice out of every access set.
+
+PRACTICE_PARTITIONED_TABLES = """
+CREATE OR REPLACE FUNCTION public.practice_partitioned_tables()
+ RETURNS SETOF text
+ LANGUAGE sql
+ STABLE
+AS $function$
+  SELECT c.relname::text
+  FROM pg_partitioned_table pt
+  JOIN pg_class c ON c.oid = pt.partrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = pt.partattrs[0]
+  WHERE n.nspname = 'public' AND NOT c.relispartition AND pt.partstrat = 'l' AND a.attname = 'practice_id'
+  ORDER BY 1
+$function$
+"""
+
+ONBOARD_PRACTICE = """
+CREATE OR REPLACE FUNCTION public.onboard_practice(p_practice bigint)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public'
+AS $function$
+DECLARE
+  parent text;
+  child text;
+BEGIN
+  IF NOT EXISTS (SELECT FROM tenant WHERE id = p_practice AND kind = 'practice') THEN
+    RAISE EXCEPTION 'tenant % is not a practice', p_practice;
+  END IF;
+  FOR parent IN SELECT practice_partitioned_tables() LOOP
+    child := parent || '_p' || p_practice;
+    EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF %I FOR VALUES IN (%L)', child, parent, p_practice);
+    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', child);
+    EXECUTE format('REVOKE ALL ON %I FROM PUBLIC', child);
+  END LOOP;
+  INSERT INTO audit_chain_head (practice_id, seq, hash) VALUES (p_practice, 0, repeat('0', 64))
+  ON CONFLICT (practice_id) DO NOTHING;
+END $function$
+"""
+
+OFFBOARD_PRACTICE = """
+CREATE OR REPLACE FUNCTION public.offboard_practice(p_practice bigint)
+ RETURNS SETOF text
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public'
+AS $function$
+DECLARE
+  parent text;
+BEGIN
+  FOR parent IN
+    SELECT t FROM practice_partitioned_tables() t
+    WHERE NOT EXISTS (SELECT FROM pg_constraint c WHERE c.contype = 'f' AND c.confrelid = t::regclass)
+  LOOP
+    EXECUTE format('ALTER TABLE %I DETACH PARTITION %I', parent, parent || '_p' || p_practice);
+    RETURN NEXT parent || '_p' || p_practice;
+  END LOOP;
+  UPDATE tenant SET offboarded_at = now() WHERE id = p_practice;
+END $function$
+"""
+
+
+# --- Audit ----------------------------------------------------------------------------------------------------
+# An append-only log per practice, hash-chained: each entry's hash covers the previous hash and the entry's
+# canonical text. Writes to practice tables are audited per statement (one entry per practice, with every row
+# id); the practice details of ``tenant`` (a global table) per row, with old -> new of each changed column.
+
+AUDIT_PAYLOAD = """
+CREATE OR REPLACE FUNCTION public.audit_payload(p_practice bigint, p_seq bigint, p_at timestamp with time zone,
+ p_actor bigint, p_action text, p_entity text, p_ids bigint[], p_detail jsonb)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  SELECT jsonb_build_object(
+    'practice_id', p_practice, 'seq', p_seq,
+    'at', to_char(p_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    'actor', p_actor, 'action', p_action, 'entity', p_entity, 'ids', p_ids, 'detail', p_detail)::text
+$function$
+"""
+
+# The chain head row is locked FOR UPDATE: concurrent writers of one practice wait for each other until they
+# commit, the price of a gap-free, verifiable chain.
+AUDIT_CHAIN = """
+CREATE OR REPLACE FUNCTION public.audit_chain()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public'
+AS $function$
+DECLARE
+  head record;
+BEGIN
+  SELECT seq, hash INTO head FROM audit_chain_head WHERE practice_id = NEW.practice_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'practice % is not onboarded (no audit chain)', NEW.practice_id;
+  END IF;
+  NEW.seq := head.seq + 1;
+  NEW.occurred_at := clock_timestamp();
+  NEW.actor_user_id := coalesce(NEW.actor_user_id, app_user_id());
+  NEW.detail := coalesce(NEW.detail, '{}'::jsonb);
+  NEW.prev_hash := head.hash;
+  NEW.hash := encode(sha256(convert_to(NEW.prev_hash || audit_payload(
+      NEW.practice_id, NEW.seq, NEW.occurred_at, NEW.actor_user_id, NEW.action, NEW.entity,
+      NEW.entity_ids, NEW.detail), 'UTF8')), 'hex');
+  UPDATE audit_chain_head SET seq = NEW.seq, hash = NEW.hash WHERE practice_id = NEW.practice_id;
+  RETURN NEW;
+END $function$
+"""
+
+AUDIT_STATEMENT = """
+CREATE OR REPLACE FUNCTION public.audit_statement()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public'
+AS $function$
+DECLARE
+  has_id boolean;
+BEGIN
+  SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = TG_RELID AND attname = 'id' AND NOT attisdropped)
+    INTO has_id;
+  EXECUTE format(
+    'INSERT INTO audit_log (practice_id, action, entity, entity_ids, detail)
+     SELECT practice_id, %L, %L, %s, jsonb_build_object(''rows'', count(*))
+     FROM changed_rows GROUP BY practice_id',
+    lower(TG_OP), TG_TABLE_NAME, CASE WHEN has_id THEN 'array_agg(id ORDER BY id)' ELSE 'NULL' END);
+  RETURN NULL;
+END $function$
+"""
+
+# Who and when come from the chain's own trigger; prev_hash and hash are filled in there too.
+AUDIT_PRACTICE_DETAILS = """
+CREATE OR REPLACE FUNCTION public.audit_practice_details()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public'
+AS $function$
+DECLARE
+  changes jsonb :=
+    CASE WHEN OLD.address IS DISTINCT FROM NEW.address THEN
+      jsonb_build_object('address', jsonb_build_object('old', OLD.address, 'new', NEW.address)) ELSE '{}'::jsonb END ||
+    CASE WHEN OLD.postcode IS DISTINCT FROM NEW.postcode THEN
+      jsonb_build_object('postcode', jsonb_build_object('old', OLD.postcode, 'new', NEW.postcode)) ELSE '{}'::jsonb END ||
+    CASE WHEN OLD.city IS DISTINCT FROM NEW.city THEN
+      jsonb_build_object('city', jsonb_build_object('old', OLD.city, 'new', NEW.city)) ELSE '{}'::jsonb END ||
+    CASE WHEN OLD.vat_number IS DISTINCT FROM NEW.vat_number THEN
+      jsonb_build_object('vat_number', jsonb_build_object('old', OLD.vat_number, 'new', NEW.vat_number))
+      ELSE '{}'::jsonb END ||
+    CASE WHEN OLD.kvk_number IS DISTINCT FROM NEW.kvk_number THEN
+      jsonb_build_object('kvk_number', jsonb_build_object('old', OLD.kvk_number, 'new', NEW.kvk_number))
+      ELSE '{}'::jsonb END ||
+    CASE WHEN OLD.iban IS DISTINCT FROM NEW.iban THEN
+      jsonb_build_object('iban', jsonb_build_object('old', OLD.iban, 'new', NEW.iban)) ELSE '{}'::jsonb END;
+BEGIN
+  IF changes <> '{}'::jsonb THEN
+    INSERT INTO audit_log (practice_id, action, entity, entity_ids, detail, prev_hash, hash)
+    VALUES (NEW.id, 'update', 'practice_details', ARRAY[NEW.id], jsonb_build_object('changes', changes),
+            '', '');
+  END IF;
+  RETURN NULL;
+END $function$
+"""
+
+# Practice tables audited per statement: all but the operational logs (event, sync_state, device_message,
+# sync_run), the marts, the search index and the audit tables themselves.
+AUDITED_TABLES = (
+    "practice_module_mode", "tenant_data_key", "client", "patient", "client_patient", "weight_measurement",
+    "resource", "appointment_type_override", "staff_shift", "appointment", "visit", "diagnosis",
+    "vaccine_protocol_override", "vaccination", "prescription", "lab_order", "lab_observation", "document",
+    "reminder_template_override", "reminder", "product_price_override", "invoice", "invoice_line", "payment",
+    "imaging_study", "document_content", "ingest_quarantine", "invoice_line_removal", "invoice_series",
+)  # fmt: skip
+AUDIT_STATEMENT_TRIGGERS = (
+    "CREATE TRIGGER audit_insert AFTER INSERT ON public.{table} REFERENCING NEW TABLE AS changed_rows "
+    "FOR EACH STATEMENT EXECUTE FUNCTION audit_statement()",
+    "CREATE TRIGGER audit_update AFTER UPDATE ON public.{table} REFERENCING NEW TABLE AS changed_rows "
+    "FOR EACH STATEMENT EXECUTE FUNCTION audit_statement()",
+    "CREATE TRIGGER audit_delete AFTER DELETE ON public.{table} REFERENCING OLD TABLE AS changed_rows "
+    "FOR EACH STATEMENT EXECUTE FUNCTION audit_statement()",
+)
+AUDIT_CHAIN_TRIGGER = (
+    "CREATE TRIGGER audit_chain BEFORE INSERT ON public.audit_log FOR EACH ROW EXECUTE FUNCTION audit_chain()"
+)
+AUDIT_PRACTICE_DETAILS_TRIGGER = (
+    "CREATE TRIGGER audit_practice_details AFTER UPDATE OF address, postcode, city, vat_number, kvk_number, iban "
+    "ON public.tenant FOR EACH ROW WHEN (((new.kind)::text = 'practice'::text)) "
+    "EXECUTE FUNCTION audit_practice_details()"
+)
+
+
+# --- Shared resources: version history ------------------------------------------------------------------------
+# Who changed a franchise's shared resource or a practice's override of it, when, old -> new. The row key is the
+# row's key columns (the ``*_id`` columns below), so it names the row across versions.
+
+RECORD_SHARED_CHANGE = """
+CREATE OR REPLACE FUNCTION public.record_shared_change()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public'
+AS $function$
+DECLARE
+  old_row jsonb := CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END;
+  new_row jsonb := CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END;
+  any_row jsonb := coalesce(new_row, old_row);
+BEGIN
+  INSERT INTO shared_resource_change (franchise_id, practice_id, table_name, operation, row_key, changed_by, old, new)
+  VALUES ((any_row ->> 'franchise_id')::bigint, (any_row ->> 'practice_id')::bigint, TG_TABLE_NAME, TG_OP,
+          any_row - ARRAY(SELECT jsonb_object_keys(any_row)
+                          EXCEPT SELECT unnest(ARRAY['franchise_id', 'practice_id', 'id',
+                                  'appointment_type_id', 'protocol_id', 'template_id', 'product_id'])),
+          app_user_id(), old_row, new_row);
+  RETURN NULL;
+END $function$
+"""
+
+VERSIONED_TABLES = (
+    "appointment_type", "appointment_type_override", "vaccine_protocol", "vaccine_protocol_override",
+    "reminder_template", "reminder_template_override", "product", "product_price_override",
+)  # fmt: skip
+VERSION_CHANGES_TRIGGER = (
+    "CREATE TRIGGER version_changes AFTER INSERT OR DELETE OR UPDATE ON public.{table} "
+    "FOR EACH ROW EXECUTE FUNCTION record_shared_change()"
+)
+
+
+# --- Sign-in --------------------------------------------------------------------------------------------------
+# Server-side sessions: the browser holds a random token, the database its SHA-256. ``touch_user_session``
+# validates a session on every page load (revoked, absolute and idle expiry by the database clock) and is the
+# only way the application role finds a session by its hash. A change of a user's memberships or deactivating
+# the account revokes their sessions. A user reads their own password hash and TOTP secret only through
+# ``own_credentials()``; colleagues' are not selectable (column grants).
+
+TOUCH_USER_SESSION = """
+CREATE OR REPLACE FUNCTION public.touch_user_session(p_token_sha256 bytea)
+ RETURNS TABLE(user_id bigint, session_id bigint, ended text)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public'
+AS $function$
+DECLARE
+  s user_session%ROWTYPE;
+BEGIN
+  SELECT * INTO s FROM user_session WHERE token_sha256 = p_token_sha256 FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN QUERY SELECT NULL::bigint, NULL::bigint, 'unknown'::text;
+    RETURN;
+  END IF;
+  IF s.revoked_at IS NULL THEN
+    IF now() >= s.expires_at THEN
+      s.revoked_reason := 'absolute timeout';
+    ELSIF now() - s.last_seen_at > s.idle_timeout THEN
+      s.revoked_reason := 'idle timeout';
+    END IF;
+    IF s.revoked_reason IS NOT NULL THEN
+      s.revoked_at := now();
+      UPDATE user_session SET revoked_at = s.revoked_at, revoked_reason = s.revoked_reason WHERE id = s.id;
+    ELSIF now() - s.last_seen_at > interval '30 seconds' THEN
+      UPDATE user_session SET last_seen_at = now() WHERE id = s.id;
+    END IF;
+  END IF;
+  RETURN QUERY SELECT s.user_id, s.id,
+    CASE WHEN s.revoked_at IS NULL THEN NULL ELSE coalesce(s.revoked_reason, 'revoked')::text END;
+END $function$
+"""
+
+REVOKE_SESSIONS_OF_CHANGED_USER = """
+CREATE OR REPLACE FUNCTION public.revoke_sessions_of_changed_user()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public'
+AS $function$
+BEGIN
+  IF TG_TABLE_NAME = 'membership' THEN
+    UPDATE user_session SET revoked_at = now(), revoked_reason = 'roles changed'
+    WHERE user_session.user_id = coalesce(NEW.user_id, OLD.user_id) AND revoked_at IS NULL;
+  ELSIF NOT NEW.is_active AND OLD.is_active THEN
+    UPDATE user_session SET revoked_at = now(), revoked_reason = 'account deactivated'
+    WHERE user_session.user_id = NEW.id AND revoked_at IS NULL;
+  END IF;
+  RETURN NULL;
+END $function$
+"""
+
+OWN_CREDENTIALS = """
+CREATE OR REPLACE FUNCTION public.own_credentials()
+ RETURNS TABLE(password_hash text, totp_secret_enc bytea)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'public'
+AS $function$
+  SELECT u.password_hash, u.totp_secret_enc FROM app_user u WHERE u.id = app_user_id()
+$function$
+"""
+
+REVOKE_SESSIONS_TRIGGERS = (
+    "CREATE TRIGGER revoke_sessions AFTER INSERT OR DELETE OR UPDATE ON public.membership "
+    "FOR EACH ROW EXECUTE FUNCTION revoke_sessions_of_changed_user()",
+    "CREATE TRIGGER revoke_sessions AFTER UPDATE OF is_active ON public.app_user "
+    "FOR EACH ROW EXECUTE FUNCTION revoke_sessions_of_changed_user()",
+)
+OWN_SESSIONS = Policy("own_sessions", "SELECT", using="(user_id = app_user_id())", with_check=None)
+END_OWN_SESSIONS = Policy(
+    "end_own_sessions", "UPDATE", using="(user_id = app_user_id())", with_check="(user_id = app_user_id())"
+)
+OWN_IDENTITIES = Policy("own_identities", "SELECT", using="(user_id = app_user_id())", with_check=None)
+
+
+# --- Search ---------------------------------------------------------------------------------------------------
+# One row per word (``search_term``) for client names, postcodes and patient names, kept by statement triggers
+# with transition tables; each practice's distinct name words (``search_word``) and the warehouse-wide typo
+# vocabulary (``search_vocabulary``, readable only through ``search_similar_words``, which keeps the words the
+# caller's practices have). ``search_reindex(practice)`` rebuilds one practice. Invoice numbers are searched in
+# ``invoice.search_number`` itself (a generated column), not here.
+
+SEARCH_WORDS = """
+CREATE OR REPLACE FUNCTION public.search_words(value text)
+ RETURNS text[]
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+RETURN ARRAY(SELECT DISTINCT w.w FROM regexp_split_to_table(lower(search_words.value), '[^[:alnum:]]+'::text) w(w)
+ WHERE (w.w <> ''::text))
+"""
+
+# Mind the UPDATE branch: ``a UNION b EXCEPT c UNION d`` reads ((a UNION b) EXCEPT c) UNION d, so the remove step
+# also takes out the new postcode and the add step puts the old one back: a client whose postcode changed keeps
+# an entry under the old postcode as well (found while writing this module; left as it is: behaviour unchanged).
+SEARCH_SYNC_CLIENT = """
+CREATE OR REPLACE FUNCTION public.search_sync_client()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+DECLARE changed int;
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    WITH terms AS MATERIALIZED (
+        SELECT r.practice_id, 'client'::varchar AS kind, w.word, r.id AS entity_id
+        FROM new_rows r CROSS JOIN LATERAL unnest(search_words(concat_ws(' ', r.last_name, r.first_name))) AS w(word)
+        WHERE r.deleted_at IS NULL
+        UNION
+        SELECT r.practice_id, 'postcode', lower(replace(r.postcode, ' ', '')), r.id
+        FROM new_rows r WHERE r.deleted_at IS NULL AND coalesce(r.postcode, '') <> ''),
+    added AS (
+      INSERT INTO search_word (practice_id, kind, word) SELECT DISTINCT practice_id, kind, word FROM terms
+       WHERE kind IN ('client', 'patient') ON CONFLICT DO NOTHING RETURNING kind, word),
+    entries AS (
+      INSERT INTO search_term (practice_id, kind, word, entity_id) SELECT * FROM terms ON CONFLICT DO NOTHING)
+    SELECT search_vocabulary_add(array_agg(kind::text), array_agg(word)) INTO changed FROM added;
+  ELSIF TG_OP = 'DELETE' THEN
+    DELETE FROM search_term t USING (
+        SELECT r.practice_id, 'client'::varchar AS kind, w.word, r.id AS entity_id
+        FROM old_rows r CROSS JOIN LATERAL unnest(search_words(concat_ws(' ', r.last_name, r.first_name))) AS w(word)
+        WHERE r.deleted_at IS NULL
+        UNION
+        SELECT r.practice_id, 'postcode', lower(replace(r.postcode, ' ', '')), r.id
+        FROM old_rows r WHERE r.deleted_at IS NULL AND coalesce(r.postcode, '') <> '') s
+     WHERE t.practice_id = s.practice_id AND t.kind = s.kind AND t.word = s.word AND t.entity_id = s.entity_id;
+
+    WITH gone AS (
+      DELETE FROM search_word v USING (SELECT DISTINCT practice_id, kind, word FROM (
+        SELECT r.practice_id, 'client'::varchar AS kind, w.word, r.id AS entity_id
+        FROM old_rows r CROSS JOIN LATERAL unnest(search_words(concat_ws(' ', r.last_name, r.first_name))) AS w(word)
+        WHERE r.deleted_at IS NULL
+        UNION
+        SELECT r.practice_id, 'postcode', lower(replace(r.postcode, ' ', '')), r.id
+        FROM old_rows r WHERE r.deleted_at IS NULL AND coalesce(r.postcode, '') <> '') s) s
+       WHERE v.practice_id = s.practice_id AND v.kind = s.kind AND v.word = s.word
+         AND NOT EXISTS (SELECT FROM search_term t
+                          WHERE t.practice_id = s.practice_id AND t.kind = s.kind AND t.word = s.word)
+      RETURNING v.kind, v.word)
+    SELECT search_vocabulary_forget(array_agg(kind::text), array_agg(word)) INTO changed FROM gone;
+  ELSE
+    DELETE FROM search_term t USING (
+        SELECT r.practice_id, 'client'::varchar AS kind, w.word, r.id AS entity_id
+        FROM old_rows r CROSS JOIN LATERAL unnest(search_words(concat_ws(' ', r.last_name, r.first_name))) AS w(word)
+        WHERE r.deleted_at IS NULL
+        UNION
+        SELECT r.practice_id, 'postcode', lower(replace(r.postcode, ' ', '')), r.id
+        FROM old_rows r WHERE r.deleted_at IS NULL AND coalesce(r.postcode, '') <> '' EXCEPT
+        SELECT r.practice_id, 'client'::varchar AS kind, w.word, r.id AS entity_id
+        FROM new_rows r CROSS JOIN LATERAL unnest(search_words(concat_ws(' ', r.last_name, r.first_name))) AS w(word)
+        WHERE r.deleted_at IS NULL
+        UNION
+        SELECT r.practice_id, 'postcode', lower(replace(r.postcode, ' ', '')), r.id
+        FROM new_rows r WHERE r.deleted_at IS NULL AND coalesce(r.postcode, '') <> '') s
+     WHERE t.practice_id = s.practice_id AND t.kind = s.kind AND t.word = s.word AND t.entity_id = s.entity_id;
+
+    WITH gone AS (
+      DELETE FROM search_word v USING (SELECT DISTINCT practice_id, kind, word FROM (
+        SELECT r.practice_id, 'client'::varchar AS kind, w.word, r.id AS entity_id
+        FROM old_rows r CROSS JOIN LATERAL unnest(search_words(concat_ws(' ', r.last_name, r.first_name))) AS w(word)
+        WHERE r.deleted_at IS NULL
+        UNION
+        SELECT r.practice_id, 'postcode', lower(replace(r.postcode, ' ', '')), r.id
+        FROM old_rows r WHERE r.deleted_at IS NULL AND coalesce(r.postcode, '') <> '' EXCEPT
+        SELECT r.practice_id, 'client'::varchar AS kind, w.word, r.id AS entity_id
+        FROM new_rows r CROSS JOIN LATERAL unnest(search_words(concat_ws(' ', r.last_name, r.first_name))) AS w(word)
+        WHERE r.deleted_at IS NULL
+        UNION
+        SELECT r.practice_id, 'postcode', lower(replace(r.postcode, ' ', '')), r.id
+        FROM new_rows r WHERE r.deleted_at IS NULL AND coalesce(r.postcode, '') <> '') s) s
+       WHERE v.practice_id = s.practice_id AND v.kind = s.kind AND v.word = s.word
+         AND NOT EXISTS (SELECT FROM search_term t
+                          WHERE t.practice_id = s.practice_id AND t.kind = s.kind AND t.word = s.word)
+      RETURNING v.kind, v.word)
+    SELECT search_vocabulary_forget(array_agg(kind::text), array_agg(word)) INTO changed FROM gone;
+
+    WITH terms AS MATERIALIZED (
+        SELECT r.practice_id, 'client'::varchar AS kind, w.word, r.id AS entity_id
+        FROM new_rows r CROSS JOIN LATERAL unnest(search_words(concat_ws(' ', r.last_name, r.first_name))) AS w(word)
+        WHERE r.deleted_at IS NULL
+        UNION
+        SELECT r.practice_id, 'postcode', lower(replace(r.postcode, ' ', '')), r.id
+        FROM new_rows r WHERE r.deleted_at IS NULL AND coalesce(r.postcode, '') <> '' EXCEPT
+        SELECT r.practice_id, 'client'::varchar AS kind, w.word, r.id AS entity_id
+        FROM old_rows r CROSS JOIN LATERAL unnest(search_words(concat_ws(' ', r.last_name, r.first_name))) AS w(word)
+        WHERE r.deleted_at IS NULL
+        UNION
+        SELECT r.practice_id, 'postcode', lower(replace(r.postcode, ' ', '')), r.id
+        FROM old_rows r WHERE r.deleted_at IS NULL AND coalesce(r.postcode, '') <> ''),
+    added AS (
+      INSERT INTO search_word (practice_id, kind, word) SELECT DISTINCT practice_id, kind, word FROM terms
+       WHERE kind IN ('client', 'patient') ON CONFLICT DO NOTHING RETURNING kind, word),
+    entries AS (
+      INSERT INTO search_term (practice_id, kind, word, entity_id) SELECT * FROM terms ON CONFLICT DO NOTHING)
+    SELECT search_vocabulary_add(array_agg(kind::text), array_agg(word)) INTO changed FROM added;
+  END IF;
+  RETURN NULL;
+END $function$
+"""
+
+SEARCH_SYNC_PATIENT = """
+CREATE OR REPLACE FUNCTION public.search_sync_patient()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+DECLARE changed int;
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    WITH terms AS MATERIALIZED (
+        SELECT r.practice_id, 'patient'::varchar AS kind, w.word, r.id AS entity_id
+        FROM new_rows r CROSS JOIN LATERAL unnest(search_words(r.name)) AS w(word)
+        WHERE r.deleted_at IS NULL),
+    added AS (
+      INSERT INTO search_word (practice_id, kind, word) SELECT DISTINCT practice_id, kind, word FROM terms
+       WHERE kind IN ('client', 'patient') ON CONFLICT DO NOTHING RETURNING kind, word),
+    entries AS (
+      INSERT INTO search_term (practice_id, kind, word, entity_id) SELECT * FROM terms ON CONFLICT DO NOTHING)
+    SELECT search_vocabulary_add(array_agg(kind::text), array_agg(word)) INTO changed FROM added;
+  ELSIF TG_OP = 'DELETE' THEN
+    DELETE FROM search_term t USING (
+        SELECT r.practice_id, 'patient'::varchar AS kind, w.word, r.id AS entity_id
+        FROM old_rows r CROSS JOIN LATERAL unnest(search_words(r.name)) AS w(word)
+        WHERE r.deleted_at IS NULL) s
+     WHERE t.practice_id = s.practice_id AND t.kind = s.kind AND t.word = s.word AND t.entity_id = s.entity_id;
+
+    WITH gone AS (
+      DELETE FROM search_word v USING (SELECT DISTINCT practice_id, kind, word FROM (
+        SELECT r.practice_id, 'patient'::varchar AS kind, w.word, r.id AS entity_id
+        FROM old_rows r CROSS JOIN LATERAL unnest(search_words(r.name)) AS w(word)
+        WHERE r.deleted_at IS NULL) s) s
+       WHERE v.practice_id = s.practice_id AND v.kind = s.kind AND v.word = s.word
+         AND NOT EXISTS (SELECT FROM search_term t
+                          WHERE t.practice_id = s.practice_id AND t.kind = s.kind AND t.word = s.word)
+      RETURNING v.kind, v.word)
+    SELECT search_vocabulary_forget(array_agg(kind::text), array_agg(word)) INTO changed FROM gone;
+  ELSE
+    DELETE FROM search_term t USING (
+        SELECT r.practice_id, 'patient'::varchar AS kind, w.word, r.id AS entity_id
+        FROM old_rows r CROSS JOIN LATERAL unnest(search_words(r.name)) AS w(word)
+        WHERE r.deleted_at IS NULL EXCEPT
+        SELECT r.practice_id, 'patient'::varchar AS kind, w.word, r.id AS entity_id
+        FROM new_rows r CROSS JOIN LATERAL unnest(search_words(r.name)) AS w(word)
+        WHERE r.deleted_at IS NULL) s
+     WHERE t.practice_id = s.practice_id AND t.kind = s.kind AND t.word = s.word AND t.entity_id = s.entity_id;
+
+    WITH gone AS (
+      DELETE FROM search_word v USING (SELECT DISTINCT practice_id, kind, word FROM (
+        SELECT r.practice_id, 'patient'::varchar AS kind, w.word, r.id AS entity_id
+        FROM old_rows r CROSS JOIN LATERAL unnest(search_words(r.name)) AS w(word)
+        WHERE r.deleted_at IS NULL EXCEPT
+        SELECT r.practice_id, 'patient'::varchar AS kind, w.word, r.id AS entity_id
+        FROM new_rows r CROSS JOIN LATERAL unnest(search_words(r.name)) AS w(word)
+        WHERE r.deleted_at IS NULL) s) s
+       WHERE v.practice_id = s.practice_id AND v.kind = s.kind AND v.word = s.word
+         AND NOT EXISTS (SELECT FROM search_term t
+                          WHERE t.practice_id = s.practice_id AND t.kind = s.kind AND t.word = s.word)
+      RETURNING v.kind, v.word)
+    SELECT search_vocabulary_forget(array_agg(kind::text), array_agg(word)) INTO changed FROM gone;
+
+    WITH terms AS MATERIALIZED (
+        SELECT r.practice_id, 'patient'::varchar AS kind, w.word, r.id AS entity_id
+        FROM new_rows r CROSS JOIN LATERAL unnest(search_words(r.name)) AS w(word)
+        WHERE r.deleted_at IS NULL EXCEPT
+        SELECT r.practice_id, 'patient'::varchar AS kind, w.word, r.id AS entity_id
+        FROM old_rows r CROSS JOIN LATERAL unnest(search_words(r.name)) AS w(word)
+        WHERE r.deleted_at IS NULL),
+    added AS (
+      INSERT INTO search_word (practice_id, kind, word) SELECT DISTINCT practice_id, kind, word FROM terms
+       WHERE kind IN ('client', 'patient') ON CONFLICT DO NOTHING RETURNING kind, word),
+    entries AS (
+      INSERT INTO search_term (practice_id, kind, word, entity_id) SELECT * FROM terms ON CONFLICT DO NOTHING)
+    SELECT search_vocabulary_add(array_agg(kind::text), array_agg(word)) INTO changed FROM added;
+  END IF;
+  RETURN NULL;
+END $function$
+"""
+
+SEARCH_REINDEX = """
+CREATE OR REPLACE FUNCTION public.search_reindex(p_practice bigint)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+DECLARE changed int;
+BEGIN
+  DELETE FROM search_term WHERE practice_id = p_practice;
+  DELETE FROM search_word WHERE practice_id = p_practice;
+
+  WITH terms AS MATERIALIZED (
+      SELECT r.practice_id, 'client'::varchar AS kind, w.word, r.id AS entity_id
+      FROM (SELECT * FROM "client" WHERE practice_id = p_practice) r
+        CROSS JOIN LATERAL unnest(search_words(concat_ws(' ', r.last_name, r.first_name))) AS w(word)
+      WHERE r.deleted_at IS NULL
+      UNION
+      SELECT r.practice_id, 'postcode', lower(replace(r.postcode, ' ', '')), r.id
+      FROM (SELECT * FROM "client" WHERE practice_id = p_practice) r
+       WHERE r.deleted_at IS NULL AND coalesce(r.postcode, '') <> ''),
+  added AS (
+    INSERT INTO search_word (practice_id, kind, word) SELECT DISTINCT practice_id, kind, word FROM terms
+     WHERE kind IN ('client', 'patient') ON CONFLICT DO NOTHING RETURNING kind, word),
+  entries AS (
+    INSERT INTO search_term (practice_id, kind, word, entity_id) SELECT * FROM terms ON CONFLICT DO NOTHING)
+  SELECT search_vocabulary_add(array_agg(kind::text), array_agg(word)) INTO changed FROM added;
+
+  WITH terms AS MATERIALIZED (
+      SELECT r.practice_id, 'patient'::varchar AS kind, w.word, r.id AS entity_id
+      FROM (SELECT * FROM "patient" WHERE practice_id = p_practice) r
+        CROSS JOIN LATERAL unnest(search_words(r.name)) AS w(word)
+      WHERE r.deleted_at IS NULL),
+  added AS (
+    INSERT INTO search_word (practice_id, kind, word) SELECT DISTINCT practice_id, kind, word FROM terms
+     WHERE kind IN ('client', 'patient') ON CONFLICT DO NOTHING RETURNING kind, word),
+  entries AS (
+    INSERT INTO search_term (practice_id, kind, word, entity_id) SELECT * FROM terms ON CONFLICT DO NOTHING)
+  SELECT search_vocabulary_add(array_agg(kind::text), array_agg(word)) INTO changed FROM added;
+END $function$
+"""
+
+# The vocabulary has no unique key on purpose (concurrent syncs adding the same new word never wait for each
+# other); duplicates are harmless and ``search_vocabulary_add`` skips words already committed.
+SEARCH_VOCABULARY_ADD = """
+CREATE OR REPLACE FUNCTION public.search_vocabulary_add(p_kinds text[], p_words text[])
+ RETURNS integer
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'public'
+AS $function$
+  WITH added AS (
+    INSERT INTO search_vocabulary (kind, word)
+    SELECT DISTINCT n.kind, n.word FROM unnest(p_kinds, p_words) AS n(kind, word)
+     WHERE n.kind IN ('client', 'patient')
+       AND NOT EXISTS (SELECT FROM search_vocabulary v WHERE v.kind = n.kind AND v.word = n.word)
+    RETURNING 1)
+  SELECT count(*)::int FROM added
+$function$
+"""
+
+SEARCH_VOCABULARY_FORGET = """
+CREATE OR REPLACE FUNCTION public.search_vocabulary_forget(p_kinds text[], p_words text[])
+ RETURNS integer
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'public'
+AS $function$
+  WITH gone AS (
+    DELETE FROM search_vocabulary v USING unnest(p_kinds, p_words) AS g(kind, word)
+     WHERE v.kind = g.kind AND v.word = g.word
+       -- A primary-key probe per practice: search_word has no index that starts with the word.
+       AND NOT EXISTS (SELECT FROM tenant t JOIN search_word w ON w.practice_id = t.id
+                        WHERE t.kind = 'practice' AND w.kind = g.kind AND w.word = g.word)
+    RETURNING 1)
+  SELECT count(*)::int FROM gone
+$function$
+"""
+
+# Words similar to p_word (above the caller's pg_trgm.word_similarity_threshold) that occur in one of the
+# caller's practices, best first.
+SEARCH_SIMILAR_WORDS = """
+CREATE OR REPLACE FUNCTION public.search_similar_words(p_kind text, p_word text, p_limit integer)
+ RETURNS TABLE(word text, score real)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'public'
+AS $function$
+  SELECT v.word, v.score
+    FROM (SELECT DISTINCT v.word, word_similarity(p_word, v.word) AS score FROM search_vocabulary v
+           WHERE p_word <% v.word AND v.kind = p_kind) v
+   WHERE EXISTS (SELECT FROM search_word w
+                  WHERE w.practice_id = ANY (app_practice_ids()) AND w.kind = p_kind AND w.word = v.word)
+   ORDER BY v.score DESC, v.word
+   LIMIT p_limit
+$function$
+"""
+
+SEARCH_INDEXED_TABLES = ("client", "patient")
+SEARCH_SYNC_TRIGGERS = (
+    "CREATE TRIGGER search_sync_insert AFTER INSERT ON public.{table} REFERENCING NEW TABLE AS new_rows "
+    "FOR EACH STATEMENT EXECUTE FUNCTION search_sync_{table}()",
+    "CREATE TRIGGER search_sync_update AFTER UPDATE ON public.{table} REFERENCING OLD TABLE AS old_rows "
+    "NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION search_sync_{table}()",
+    "CREATE TRIGGER search_sync_delete AFTER DELETE ON public.{table} REFERENCING OLD TABLE AS old_rows "
+    "FOR EACH STATEMENT EXECUTE FUNCTION search_sync_{table}()",
+)
+# pg_trgm's word-similarity operators, marked LEAKPROOF so that under RLS a trigram condition can use an index
+# (they compute a similarity from their arguments only, so they leak nothing about rows a policy hides).
+LEAKPROOF_EXTENSION_FUNCTIONS = ("word_similarity_commutator_op(text,text)", "word_similarity_op(text,text)")
+
+
+# --- Marts: the change queue ----------------------------------------------------------------------------------
+# Writes to the record mark the practice-days whose marts must be recomputed (``mart_dirty_day``), per statement:
+# each function reduces the transition table to its distinct inputs first (the practice's time zone once, the
+# distinct days) and expands only those. Local days follow the practice's time zone. A vaccination marks its due
+# day and the 61 days around the day it was given (compliance counts boosters up to 30 days either side); payments
+# and ownership links change practice-level measures, so they mark today.
+
+MART_LOCAL_DAY = """
+CREATE OR REPLACE FUNCTION public.mart_local_day(p_practice bigint, p_at timestamp with time zone)
+ RETURNS date
+ LANGUAGE sql
+ STABLE
+AS $function$
+  SELECT (p_at AT TIME ZONE coalesce((SELECT timezone FROM tenant WHERE id = p_practice), 'Europe/Amsterdam'))::date
+$function$
+"""
+
+MART_DIRTY_APPOINTMENT = """
+CREATE OR REPLACE FUNCTION public.mart_dirty_appointment()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  IF TG_OP <> 'DELETE' THEN
+    INSERT INTO mart_dirty_day (practice_id, day)
+    SELECT d.practice_id, d.day
+      FROM (SELECT DISTINCT r.practice_id, (r.starts_at AT TIME ZONE z.tz)::date FROM new_rows r
+              JOIN (SELECT p.practice_id, coalesce((SELECT timezone FROM tenant WHERE id = p.practice_id),
+                           'Europe/Amsterdam') AS tz
+                      FROM (SELECT DISTINCT practice_id FROM new_rows) p) z ON z.practice_id = r.practice_id)
+           AS d(practice_id, day)
+     WHERE d.day IS NOT NULL ON CONFLICT DO NOTHING;
+  END IF;
+  IF TG_OP <> 'INSERT' THEN
+    INSERT INTO mart_dirty_day (practice_id, day)
+    SELECT d.practice_id, d.day
+      FROM (SELECT DISTINCT r.practice_id, (r.starts_at AT TIME ZONE z.tz)::date FROM old_rows r
+              JOIN (SELECT p.practice_id, coalesce((SELECT timezone FROM tenant WHERE id = p.practice_id),
+                           'Europe/Amsterdam') AS tz
+                      FROM (SELECT DISTINCT practice_id FROM old_rows) p) z ON z.practice_id = r.practice_id)
+           AS d(practice_id, day)
+     WHERE d.day IS NOT NULL ON CONFLICT DO NOTHING;
+  END IF;
+  RETURN NULL;
+END $function$
+"""
+
+MART_DIRTY_VISIT = """
+CREATE OR REPLACE FUNCTION public.mart_dirty_visit()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  IF TG_OP <> 'DELETE' THEN
+    INSERT INTO mart_dirty_day (practice_id, day)
+    SELECT d.practice_id, d.day
+      FROM (SELECT DISTINCT r.practice_id, (r.started_at AT TIME ZONE z.tz)::date FROM new_rows r
+              JOIN (SELECT p.practice_id, coalesce((SELECT timezone FROM tenant WHERE id = p.practice_id),
+                           'Europe/Amsterdam') AS tz
+                      FROM (SELECT DISTINCT practice_id FROM new_rows) p) z ON z.practice_id = r.practice_id)
+           AS d(practice_id, day)
+     WHERE d.day IS NOT NULL ON CONFLICT DO NOTHING;
+  END IF;
+  IF TG_OP <> 'INSERT' THEN
+    INSERT INTO mart_dirty_day (practice_id, day)
+    SELECT d.practice_id, d.day
+      FROM (SELECT DISTINCT r.practice_id, (r.started_at AT TIME ZONE z.tz)::date FROM old_rows r
+              JOIN (SELECT p.practice_id, coalesce((SELECT timezone FROM tenant WHERE id = p.practice_id),
+                           'Europe/Amsterdam') AS tz
+                      FROM (SELECT DISTINCT practice_id FROM old_rows) p) z ON z.practice_id = r.practice_id)
+           AS d(practice_id, day)
+     WHERE d.day IS NOT NULL ON CONFLICT DO NOTHING;
+  END IF;
+  RETURN NULL;
+END $function$
+"""
+
+MART_DIRTY_STAFF_SHIFT = """
+CREATE OR REPLACE FUNCTION public.mart_dirty_staff_shift()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  IF TG_OP <> 'DELETE' THEN
+    INSERT INTO mart_dirty_day (practice_id, day)
+    SELECT d.practice_id, d.day
+      FROM (SELECT DISTINCT r.practice_id, (r.starts_at AT TIME ZONE z.tz)::date FROM new_rows r
+              JOIN (SELECT p.practice_id, coalesce((SELECT timezone FROM tenant WHERE id = p.practice_id),
+                           'Europe/Amsterdam') AS tz
+                      FROM (SELECT DISTINCT practice_id FROM new_rows) p) z ON z.practice_id = r.practice_id)
+           AS d(practice_id, day)
+     WHERE d.day IS NOT NULL ON CONFLICT DO NOTHING;
+  END IF;
+  IF TG_OP <> 'INSERT' THEN
+    INSERT INTO mart_dirty_day (practice_id, day)
+    SELECT d.practice_id, d.day
+      FROM (SELECT DISTINCT r.practice_id, (r.starts_at AT TIME ZONE z.tz)::date FROM old_rows r
+              JOIN (SELECT p.practice_id, coalesce((SELECT timezone FROM tenant WHERE id = p.practice_id),
+                           'Europe/Amsterdam') AS tz
+                      FROM (SELECT DISTINCT practice_id FROM old_rows) p) z ON z.practice_id = r.practice_id)
+           AS d(practice_id, day)
+     WHERE d.day IS NOT NULL ON CONFLICT DO NOTHING;
+  END IF;
+  RETURN NULL;
+END $function$
+"""
+
+MART_DIRTY_DIAGNOSIS = """
+CREATE OR REPLACE FUNCTION public.mart_dirty_diagnosis()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  IF TG_OP <> 'DELETE' THEN
+    INSERT INTO mart_dirty_day (practice_id, day)
+    SELECT d.practice_id, d.day
+      FROM (SELECT DISTINCT r.practice_id, (r.diagnosed_at AT TIME ZONE z.tz)::date FROM new_rows r
+              JOIN (SELECT p.practice_id, coalesce((SELECT timezone FROM tenant WHERE id = p.practice_id),
+                           'Europe/Amsterdam') AS tz
+                      FROM (SELECT DISTINCT practice_id FROM new_rows) p) z ON z.practice_id = r.practice_id)
+           AS d(practice_id, day)
+     WHERE d.day IS NOT NULL ON CONFLICT DO NOTHING;
+  END IF;
+  IF TG_OP <> 'INSERT' THEN
+    INSERT INTO mart_dirty_day (practice_id, day)
+    SELECT d.practice_id, d.day
+      FROM (SELECT DISTINCT r.practice_id, (r.diagnosed_at AT TIME ZONE z.tz)::date FROM old_rows r
+              JOIN (SELECT p.practice_id, coalesce((SELECT timezone FROM tenant WHERE id = p.practice_id),
+                           'Europe/Amsterdam') AS tz
+                      FROM (SELECT DISTINCT practice_id FROM old_rows) p) z ON z.practice_id = r.practice_id)
+           AS d(practice_id, day)
+     WHERE d.day IS NOT NULL ON CONFLICT DO NOTHING;
+  END IF;
+  RETURN NULL;
+END $function$
+"""
+
+MART_DIRTY_INVOICE = """
+CREATE OR REPLACE FUNCTION public.mart_dirty_invoice()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  IF TG_OP <> 'DELETE' THEN
+    INSERT INTO mart_dirty_day (practice_id, day)
+    SELECT d.practice_id, d.day FROM (SELECT DISTINCT r.practice_id, r.issued_on FROM new_rows r) AS d(practice_id, day)
+     WHERE d.day IS NOT NULL ON CONFLICT DO NOTHING;
+  END IF;
+  IF TG_OP <> 'INSERT' THEN
+    INSERT INTO mart_dirty_day (practice_id, day)
+    SELECT d.practice_id, d.day FROM (SELECT DISTINCT r.practice_id, r.issued_on FROM old_rows r) AS d(practice_id, day)
+     WHERE d.day IS NOT NULL ON CONFLICT DO NOTHING;
+  END IF;
+  RETURN NULL;
+END $function$
+"""
+
+MART_DIRTY_INVOICE_LINE = """
+CREATE OR REPLACE FUNCTION public.mart_dirty_invoice_line()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  IF TG_OP <> 'DELETE' THEN
+    INSERT INTO mart_dirty_day (practice_id, day)
+    SELECT d.practice_id, d.day
+      FROM (SELECT DISTINCT i.practice_id, i.issued_on FROM invoice i
+              JOIN (SELECT DISTINCT practice_id, invoice_id FROM new_rows) r
+                ON i.practice_id = r.practice_id AND i.id = r.invoice_id) AS d(practice_id, day)
+     WHERE d.day IS NOT NULL ON CONFLICT DO NOTHING;
+  END IF;
+  IF TG_OP <> 'INSERT' THEN
+    INSERT INTO mart_dirty_day (practice_id, day)
+    SELECT d.practice_id, d.day
+      FROM (SELECT DISTINCT i.practice_id, i.issued_on FROM invoice i
+              JOIN (SELECT DISTINCT practice_id, invoice_id FROM old_rows) r
+                ON i.practice_id = r.practice_id AND i.id = r.invoice_id) AS d(practice_id, day)
+     WHERE d.day IS NOT NULL ON CONFLICT DO NOTHING;
+  END IF;
+  RETURN NULL;
+END $function$
+"""
+
+MART_DIRTY_PAYMENT = """
+CREATE OR REPLACE FUNCTION public.mart_dirty_payment()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  IF TG_OP <> 'DELETE' THEN
+    INSERT INTO mart_dirty_day (practice_id, day)
+    SELECT d.practice_id, d.day
+      FROM (SELECT p.practice_id, mart_local_day(p.practice_id, now())
+              FROM (SELECT DISTINCT practice_id FROM new_rows OFFSET 0) p) AS d(practice_id, day)
+     WHERE d.day IS NOT NULL ON CONFLICT DO NOTHING;
+  END IF;
+  IF TG_OP <> 'INSERT' THEN
+    INSERT INTO mart_dirty_day (practice_id, day)
+    SELECT d.practice_id, d.day
+      FROM (SELECT p.practice_id, mart_local_day(p.practice_id, now())
+              FROM (SELECT DISTINCT practice_id FROM old_rows OFFSET 0) p) AS d(practice_id, day)
+     WHERE d.day IS NOT NULL ON CONFLICT DO NOTHING;
+  END IF;
+  RETURN NULL;
+END $function$
+"""
+
+MART_DIRTY_CLIENT_PATIENT = """
+CREATE OR REPLACE FUNCTION public.mart_dirty_client_patient()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  IF TG_OP <> 'DELETE' THEN
+    INSERT INTO mart_dirty_day (practice_id, day)
+    SELECT d.practice_id, d.day
+      FROM (SELECT p.practice_id, mart_local_day(p.practice_id, now())
+              FROM (SELECT DISTINCT practice_id FROM new_rows OFFSET 0) p) AS d(practice_id, day)
+     WHERE d.day IS NOT NULL ON CONFLICT DO NOTHING;
+  END IF;
+  IF TG_OP <> 'INSERT' THEN
+    INSERT INTO mart_dirty_day (practice_id, day)
+    SELECT d.practice_id, d.day
+      FROM (SELECT p.practice_id, mart_local_day(p.practice_id, now())
+              FROM (SELECT DISTINCT practice_id FROM old_rows OFFSET 0) p) AS d(practice_id, day)
+     WHERE d.day IS NOT NULL ON CONFLICT DO NOTHING;
+  END IF;
+  RETURN NULL;
+END $function$
+"""
+
+MART_DIRTY_VACCINATION = """
+CREATE OR REPLACE FUNCTION public.mart_dirty_vaccination()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  IF TG_OP <> 'DELETE' THEN
+    INSERT INTO mart_dirty_day (practice_id, day)
+    SELECT d.practice_id, d.day
+      FROM (SELECT r.practice_id, r.due_on FROM new_rows r
+            UNION
+            SELECT g.practice_id, d::date FROM (SELECT DISTINCT practice_id, given_on FROM new_rows) g
+             CROSS JOIN LATERAL generate_series(g.given_on - 30, g.given_on + 30, interval '1 day') d)
+           AS d(practice_id, day)
+     WHERE d.day IS NOT NULL ON CONFLICT DO NOTHING;
+  END IF;
+  IF TG_OP <> 'INSERT' THEN
+    INSERT INTO mart_dirty_day (practice_id, day)
+    SELECT d.practice_id, d.day
+      FROM (SELECT r.practice_id, r.due_on FROM old_rows r
+            UNION
+            SELECT g.practice_id, d::date FROM (SELECT DISTINCT practice_id, given_on FROM old_rows) g
+             CROSS JOIN LATERAL generate_series(g.given_on - 30, g.given_on + 30, interval '1 day') d)
+           AS d(practice_id, day)
+     WHERE d.day IS NOT NULL ON CONFLICT DO NOTHING;
+  END IF;
+  RETURN NULL;
+END $function$
+"""
+
+MART_DIRTY_REMINDER = """
+CREATE OR REPLACE FUNCTION public.mart_dirty_reminder()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  IF TG_OP <> 'DELETE' THEN
+    INSERT INTO mart_dirty_day (practice_id, day)
+    SELECT d.practice_id, d.day FROM (SELECT DISTINCT r.practice_id, r.due_on FROM new_rows r) AS d(practice_id, day)
+     WHERE d.day IS NOT NULL ON CONFLICT DO NOTHING;
+  END IF;
+  IF TG_OP <> 'INSERT' THEN
+    INSERT INTO mart_dirty_day (practice_id, day)
+    SELECT d.practice_id, d.day FROM (SELECT DISTINCT r.practice_id, r.due_on FROM old_rows r) AS d(practice_id, day)
+     WHERE d.day IS NOT NULL ON CONFLICT DO NOTHING;
+  END IF;
+  RETURN NULL;
+END $function$
+"""
+
+MART_QUEUE_TABLES = (
+    "appointment", "visit", "staff_shift", "diagnosis", "invoice", "invoice_line", "payment", "client_patient",
+    "vaccination", "reminder",
+)  # fmt: skip
+MART_QUEUE_TRIGGERS = (
+    "CREATE TRIGGER mart_dirty_insert AFTER INSERT ON public.{table} REFERENCING NEW TABLE AS new_rows "
+    "FOR EACH STATEMENT EXECUTE FUNCTION mart_dirty_{table}()",
+    "CREATE TRIGGER mart_dirty_update AFTER UPDATE ON public.{table} REFERENCING OLD TABLE AS old_rows "
+    "NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mart_dirty_{table}()",
+    "CREATE TRIGGER mart_dirty_delete AFTER DELETE ON public.{table} REFERENCING OLD TABLE AS old_rows "
+    "FOR EACH STATEMENT EXECUTE FUNCTION mart_dirty_{table}()",
+)
+
+
+# --- Everything, as the check reads it ------------------------------------------------------------------------
+
+FUNCTIONS = (
+    APP_PRACTICE_IDS, APP_USER_ID, APP_FRANCHISE_IDS,
+    PRACTICE_PARTITIONED_TABLES, ONBOARD_PRACTICE, OFFBOARD_PRACTICE,
+    AUDIT_PAYLOAD, AUDIT_CHAIN, AUDIT_STATEMENT, AUDIT_PRACTICE_DETAILS,
+    RECORD_SHARED_CHANGE,
+    TOUCH_USER_SESSION, REVOKE_SESSIONS_OF_CHANGED_USER, OWN_CREDENTIALS,
+    SEARCH_WORDS, SEARCH_SYNC_CLIENT, SEARCH_SYNC_PATIENT, SEARCH_REINDEX, SEARCH_VOCABULARY_ADD,
+    SEARCH_VOCABULARY_FORGET, SEARCH_SIMILAR_WORDS,
+    MART_LOCAL_DAY, MART_DIRTY_APPOINTMENT, MART_DIRTY_VISIT, MART_DIRTY_STAFF_SHIFT, MART_DIRTY_DIAGNOSIS,
+    MART_DIRTY_INVOICE, MART_DIRTY_INVOICE_LINE, MART_DIRTY_PAYMENT, MART_DIRTY_CLIENT_PATIENT,
+    MART_DIRTY_VACCINATION, MART_DIRTY_REMINDER,
+)  # fmt: skip
+
+# (tables, policy): the policy on each of the tables.
+POLICIES: tuple[tuple[tuple[str, ...], Policy], ...] = (
+    (PRACTICE_TABLES, TENANT_ISOLATION),
+    (FRANCHISE_TABLES, FRANCHISE_ISOLATION),
+    (("tenant",), VISIBLE_TENANTS),
+    (("tenant",), PRACTICE_DETAILS),
+    (("membership",), VISIBLE_MEMBERSHIPS),
+    (("app_user",), COLLEAGUES),
+    (("app_user",), OWN_ACCOUNT),
+    (("user_session",), OWN_SESSIONS),
+    (("user_session",), END_OWN_SESSIONS),
+    (("oidc_identity",), OWN_IDENTITIES),
+)
+
+# Triggers on one table, written out.
+TRIGGERS = (AUDIT_CHAIN_TRIGGER, AUDIT_PRACTICE_DETAILS_TRIGGER, *REVOKE_SESSIONS_TRIGGERS)
+# (tables, triggers): each trigger definition on each of the tables (``{table}`` stands for the table).
+TRIGGERS_ON_TABLES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (AUDITED_TABLES, AUDIT_STATEMENT_TRIGGERS),
+    (VERSIONED_TABLES, (VERSION_CHANGES_TRIGGER,)),
+    (SEARCH_INDEXED_TABLES, SEARCH_SYNC_TRIGGERS),
+    (MART_QUEUE_TABLES, MART_QUEUE_TRIGGERS),
+)
