@@ -23,7 +23,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.devices.hl7v2 import build_ack, build_garbage_nack
+from connectors.devices.hl7_acks import build_ack, build_garbage_nack
 from connectors.devices.model import FieldIssue
 
 __all__ = [

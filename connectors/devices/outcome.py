@@ -149,7 +149,7 @@ def process_bytes(raw: bytes, source: str, filename: str | None = None) -> Parse
 
 
 def _hl7(raw: bytes, base: dict) -> ParseOutcome:
-    from connectors.devices.hl7v2 import parse_hl7_batch
+    from connectors.devices.hl7_parse import parse_hl7_batch
 
     try:
         messages = parse_hl7_batch(raw)
@@ -226,7 +226,7 @@ def hl7_ack_for(raw: bytes, outcome: ParseOutcome) -> bytes:
     message could not be read, so the lab sees which field is wrong. ``AR`` when it is not a result message
     or not HL7 at all (a best-effort NACK for garbage).
     """
-    from connectors.devices.hl7v2 import build_ack, build_garbage_nack
+    from connectors.devices.hl7_acks import build_ack, build_garbage_nack
 
     reason = outcome.inbox
     if outcome.detected_format != "hl7v2":

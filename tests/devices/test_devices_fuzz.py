@@ -8,14 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.devices.hl7v2 import (
-    _parse_tree,
-    _plain_ack,
-    _Reader,
-    build_ack,
-    normalise_hl7,
-    split_hl7_messages,
-)
+from connectors.devices.hl7_acks import _plain_ack, build_ack
+from connectors.devices.hl7_reader import FieldReader
+from connectors.devices.hl7_text import normalise_hl7, parse_tree, split_hl7_messages
 from connectors.devices.outcome import InboxReasonCode, ParseOutcome, hl7_ack_for, process_bytes
 from tests.devices.devices_support import SAMPLES
 
@@ -172,7 +167,7 @@ def test_ack_builder_survives_every_sample(code: str) -> None:
 def _library_ack(padded_header: str, code: str) -> str | None:
     """What build_ack makes through hl7's create_ack (its timestamp, MSH-7, blanked); None if that fails."""
     try:
-        ack = _parse_tree(padded_header).create_ack(ack_code=code, message_id="C-1")
+        ack = parse_tree(padded_header).create_ack(ack_code=code, message_id="C-1")
     except Exception:
         return None
     return _blank_timestamp(str(ack).rstrip("\r") + "\r")
@@ -230,7 +225,7 @@ def test_field_reader_answers_as_extract_field(fields, path):
     message = hl7.parse("MSH|^~\\&|A|B|||20240101||ORU^R01|1|P|2.5.1\rOBX|" + "|".join(fields))
     segment = message[1]
     f, r, c, s = path
-    reader = _Reader()
+    reader = FieldReader()
     got = reader.get(segment, 2, f, r, c, s)
     try:
         expected = str(segment.extract_field(1, f, r, c, s)).strip()
@@ -259,7 +254,7 @@ def test_parse_tree_is_the_librarys_for_every_sample() -> None:
         text, _ = normalise_hl7(sample)
         for chunk in split_hl7_messages(text):
             if chunk.startswith("MSH"):
-                assert _same_tree(_parse_tree(chunk), hl7.parse(chunk)), chunk[:60]
+                assert _same_tree(parse_tree(chunk), hl7.parse(chunk)), chunk[:60]
 
 
 @given(
@@ -268,15 +263,15 @@ def test_parse_tree_is_the_librarys_for_every_sample() -> None:
 )
 @settings(max_examples=300, deadline=None)
 def test_parse_tree_is_the_librarys(encoding: str, fields: list[str]) -> None:
-    """``_parse_tree`` only memoises ``hl7``'s parse plan: whatever the text, it builds the library's tree."""
+    """``parse_tree`` only memoises ``hl7``'s parse plan: whatever the text, it builds the library's tree."""
     text = f"MSH|{encoding}|A|B|||20240101||ORU^R01|1|P|2.5.1\r" + "|".join(fields)
     try:
         expected = hl7.parse(text)
     except Exception as exc:  # the library's own failures must stay the same failures
         with pytest.raises(type(exc)):
-            _parse_tree(text)
+            parse_tree(text)
         return
-    assert _same_tree(_parse_tree(text), expected)
+    assert _same_tree(parse_tree(text), expected)
 
 
 @given(
@@ -289,6 +284,6 @@ def test_parse_tree_is_the_librarys(encoding: str, fields: list[str]) -> None:
 def test_field_parts_answer_as_get(fields, f, r, count):
     """``parts`` (several components in one walk) gives what ``get`` gives for each of them."""
     segment = hl7.parse("MSH|^~\\&|A|B|||20240101||ORU^R01|1|P|2.5.1\rOBX|" + "|".join(fields))[1]
-    one, many = _Reader(), _Reader()
+    one, many = FieldReader(), FieldReader()
     assert many.parts(segment, 2, f, count, r) == [one.get(segment, 2, f, r, c) for c in range(1, count + 1)]
     assert [str(i) for i in many.issues] == [str(i) for i in one.issues]

@@ -8,7 +8,8 @@ from decimal import Decimal
 import hl7
 import pytest
 
-from connectors.devices.hl7v2 import build_ack, build_garbage_nack, parse_hl7, parse_hl7_batch
+from connectors.devices.hl7_acks import build_ack, build_garbage_nack
+from connectors.devices.hl7_parse import parse_hl7, parse_hl7_batch
 from connectors.devices.model import DeviceParseError, FieldIssue
 from connectors.devices.outcome import InboxReasonCode, hl7_ack_for, process_bytes
 from connectors.devices.values import parse_reference_range, parse_timestamp
