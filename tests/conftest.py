@@ -25,6 +25,10 @@ from warehouse.kernel.db import app_url, make_engine, normalise_url
 from warehouse.kernel.tenancy import AccessContext, system_session, tenant_session
 from warehouse.migrations import runner as migrate
 
+# Fixtures shared across test packages (the tests mirror the code's packages, so a service test and the page
+# test of the same workspace live apart but stand on the same practice world).
+pytest_plugins = ["tests.practice_world"]
+
 MASTER_KEY = bytes(range(32))
 # Still argon2id, at a cost that lets the suite create hundreds of accounts on 2 cores (the default costs
 # ~0.5 s per hash here). Subprocesses started by tests inherit it.

@@ -1,0 +1,296 @@
+"""A permission is always "this permission at this practice".
+
+For every pair of roles (R1 at practice A, R2 at practice B, in different franchises so a franchise role at A's
+franchise does not reach B), every guarded service is called at A and at B by that user, as the app builds
+them (memberships -> roles per practice -> Actor), under RLS with both practices visible. Each call must succeed
+exactly when the role held at *that* practice grants what the service needs, and otherwise be refused naming
+the practice. The guarded services are discovered from the source (every public function of ``warehouse/``
+that calls ``require``, directly or through a helper of its module), so a new guarded service fails this test
+until it is listed here with the permissions it needs.
+
+One world per module; every call runs in a savepoint that is rolled back, so each starts from the same state.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tests.conftest import MASTER_KEY, Database
+from tests.connectors.devices.devices_support import Clinic, ingest, vet_oru
+from tests.factories import TZ, PracticeRows
+from warehouse.billing import invoice_lines, issuing, payments
+from warehouse.billing.drafts import create_draft, draft_from_visit
+from warehouse.ingest.devices import inbox as device_inbox
+from warehouse.kernel.tenancy import AccessContext
+from warehouse.records import consults, documents, prescriptions, vaccinations
+from warehouse.scheduling import booking, transitions
+from warehouse.schema.billing import ProductPriceOverride
+from warehouse.schema.clinical import Visit
+from warehouse.schema.scheduling import Appointment, AppointmentTypeOverride
+from warehouse.schema.tenancy import ROLES, AppUser
+from warehouse.security.accounts import FRANCHISE_ROLES, grant_role, roles_by_practice
+from warehouse.security.permissions import (
+    BILLING_WRITE,
+    CONSULT_WRITE,
+    DEVICE_INBOX,
+    PRACTICE_SETTINGS,
+    PRESCRIBE_VET_ONLY,
+    RECORDS_READ,
+    RECORDS_WRITE,
+    SCHEDULE_WRITE,
+    Actor,
+    NotPermitted,
+    permissions_for,
+)
+from warehouse.tenants import practice_settings
+
+WAREHOUSE = Path(__file__).resolve().parents[3] / "warehouse"
+DAY = dt.datetime(2026, 11, 10, tzinfo=TZ)  # the factories' appointment day (the vet's shift 08:00-17:00)
+TODAY = dt.datetime.now(TZ).date()
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(32)
+
+
+def guarded_services() -> set[str]:
+    """``module.function`` of every public function under warehouse/ that checks a permission."""
+    found: set[str] = set()
+    for path in sorted(WAREHOUSE.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        calls = {
+            node.name: {
+                c.func.id for c in ast.walk(node) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)
+            }
+            for node in tree.body
+            if isinstance(node, ast.FunctionDef)
+        }
+        guarded = {name for name, called in calls.items() if "require" in called}
+        while more := {name for name, called in calls.items() if called & guarded} - guarded:
+            guarded |= more
+        module = ".".join(path.relative_to(WAREHOUSE.parent).with_suffix("").parts)
+        found |= {f"{module}.{name}" for name in guarded if not name.startswith("_")}
+    return found
+
+
+@dataclass(frozen=True)
+class Prep:
+    """What the services of one practice act on (made once; every call is rolled back)."""
+
+    rows: PracticeRows
+    type_id: int
+    protocol_id: int
+    product_id: int
+    checked_in_id: int
+    in_consult_id: int
+    free_visit_id: int
+    draft_id: int
+    draft_line_id: int
+    issued_id: int
+    document_id: int
+    inbox_message_id: int
+
+
+Call = Callable[[Session, Actor, Prep], object]
+
+
+# service -> (the permissions it needs at the practice it writes, a valid call of it there)
+SERVICES: dict[str, tuple[frozenset[str], Call]] = {
+    "warehouse.scheduling.booking.book": (frozenset({SCHEDULE_WRITE}), lambda s, a, p: booking.book(
+        s, a, practice_id=p.rows.practice_id, appointment_type_id=p.type_id, resource_id=p.rows.resource_id,
+        starts_at=DAY.replace(hour=14), patient_id=p.rows.patient_id)),
+    "warehouse.scheduling.booking.reschedule": (frozenset({SCHEDULE_WRITE}), lambda s, a, p: booking.reschedule(
+        s, a, practice_id=p.rows.practice_id, appointment_id=p.rows.appointment_id, starts_at=DAY.replace(hour=10))),
+    "warehouse.scheduling.transitions.cancel": (frozenset({SCHEDULE_WRITE}), lambda s, a, p: transitions.cancel(
+        s, a, practice_id=p.rows.practice_id, appointment_id=p.rows.appointment_id, reason="Ziek")),
+    "warehouse.scheduling.transitions.mark_no_show": (frozenset({SCHEDULE_WRITE}), lambda s, a, p: transitions.mark_no_show(
+        s, a, practice_id=p.rows.practice_id, appointment_id=p.rows.appointment_id)),
+    "warehouse.scheduling.transitions.check_in": (frozenset({SCHEDULE_WRITE}), lambda s, a, p: transitions.check_in(
+        s, a, practice_id=p.rows.practice_id, appointment_id=p.rows.appointment_id)),
+    "warehouse.scheduling.transitions.start_consult": (frozenset({CONSULT_WRITE}), lambda s, a, p: transitions.start_consult(
+        s, a, practice_id=p.rows.practice_id, appointment_id=p.checked_in_id)),
+    "warehouse.scheduling.transitions.finish_consult": (frozenset({CONSULT_WRITE}), lambda s, a, p: transitions.finish_consult(
+        s, a, practice_id=p.rows.practice_id, appointment_id=p.in_consult_id)),
+    "warehouse.records.consults.write_consult": (frozenset({CONSULT_WRITE, RECORDS_WRITE}), lambda s, a, p: consults.write_consult(
+        s, a, practice_id=p.rows.practice_id, appointment_id=p.checked_in_id,
+        note=consults.ConsultNote(subjective="Eet slecht"))),
+    "warehouse.records.vaccinations.record_vaccination": (frozenset({RECORDS_WRITE}), lambda s, a, p: vaccinations.record_vaccination(
+        s, a, practice_id=p.rows.practice_id, patient_id=p.rows.patient_id, protocol_id=p.protocol_id,
+        given_on=TODAY, today=TODAY)),
+    # A free-typed VRIJ medicine needs the clinical record; a UDD one a veterinarian as well (see below).
+    "warehouse.records.prescriptions.prescribe": (frozenset({RECORDS_WRITE}), lambda s, a, p: prescriptions.prescribe(
+        s, a, practice_id=p.rows.practice_id, patient_id=p.rows.patient_id, quantity="1",
+        product_name="Testmiddel zonder registratie", dispensing_category="VRIJ")),
+    "warehouse.records.documents.upload_document": (frozenset({RECORDS_WRITE}), lambda s, a, p: documents.upload_document(
+        s, a, practice_id=p.rows.practice_id, patient_id=p.rows.patient_id, filename="scan.png", content=PNG,
+        master_key=MASTER_KEY)),
+    "warehouse.records.documents.read_document": (frozenset({RECORDS_READ}), lambda s, a, p: documents.read_document(
+        s, a, practice_id=p.rows.practice_id, document_id=p.document_id, master_key=MASTER_KEY)),
+    "warehouse.billing.drafts.create_draft": (frozenset({BILLING_WRITE}), lambda s, a, p: create_draft(
+        s, a, practice_id=p.rows.practice_id, client_id=p.rows.client_id)),
+    "warehouse.billing.drafts.draft_from_visit": (frozenset({BILLING_WRITE}), lambda s, a, p: draft_from_visit(
+        s, a, practice_id=p.rows.practice_id, visit_id=p.free_visit_id)),
+    "warehouse.billing.invoice_lines.add_line": (frozenset({BILLING_WRITE}), lambda s, a, p: invoice_lines.add_line(
+        s, a, practice_id=p.rows.practice_id, invoice_id=p.draft_id, product_id=p.product_id, quantity="1")),
+    "warehouse.billing.invoice_lines.remove_line": (frozenset({BILLING_WRITE}), lambda s, a, p: invoice_lines.remove_line(
+        s, a, practice_id=p.rows.practice_id, invoice_id=p.draft_id, line_id=p.draft_line_id,
+        reason="Niet gegeven")),
+    "warehouse.billing.invoice_lines.price_line": (frozenset({BILLING_WRITE}), lambda s, a, p: invoice_lines.price_line(
+        s, a, practice_id=p.rows.practice_id, invoice_id=p.draft_id, line_id=p.draft_line_id, price="12,50")),
+    "warehouse.billing.issuing.issue": (frozenset({BILLING_WRITE}), lambda s, a, p: issuing.issue(
+        s, a, practice_id=p.rows.practice_id, invoice_id=p.draft_id, issued_on=TODAY)),
+    "warehouse.billing.payments.record_payment": (frozenset({BILLING_WRITE}), lambda s, a, p: payments.record_payment(
+        s, a, practice_id=p.rows.practice_id, invoice_id=p.issued_id, method="pin", amount_cents=100)),
+    "warehouse.billing.issuing.credit": (frozenset({BILLING_WRITE}), lambda s, a, p: issuing.credit(
+        s, a, practice_id=p.rows.practice_id, invoice_id=p.issued_id, issued_on=TODAY)),
+    "warehouse.ingest.devices.inbox.resolve_inbox": (frozenset({DEVICE_INBOX}), lambda s, a, p: device_inbox.resolve_inbox(
+        s, p.inbox_message_id, p.rows.patient_id, a, master_key=MASTER_KEY)),
+    "warehouse.tenants.practice_settings.save_practice_details": (frozenset({PRACTICE_SETTINGS}), lambda s, a, p: (
+        practice_settings.save_practice_details(s, a, practice_id=p.rows.practice_id, values={
+            "address": "Oudegracht 12", "postcode": "3511 AR", "city": "Utrecht", "vat_number": "NL812345678B02",
+            "kvk_number": "87654321", "iban": "NL91ABNA0417164300"}))),
+    "warehouse.tenants.practice_settings.set_up_invoice_series": (frozenset({PRACTICE_SETTINGS}), lambda s, a, p: (
+        practice_settings.set_up_invoice_series(s, a, practice_id=p.rows.practice_id, prefix="VC", per_year=True,
+                                                width=5, today=TODAY, confirmed=True))),
+}  # fmt: skip
+# Further calls of a listed service that need more: prescribing a UDD medicine.
+EXTRA_CALLS: dict[str, tuple[frozenset[str], Call]] = {
+    "warehouse.records.prescriptions.prescribe (UDD)": (frozenset({RECORDS_WRITE, PRESCRIBE_VET_ONLY}), lambda s, a, p: prescriptions.prescribe(
+        s, a, practice_id=p.rows.practice_id, patient_id=p.rows.patient_id, quantity="1",
+        product_name="Testmiddel zonder registratie", dispensing_category="UDD")),
+}  # fmt: skip
+PAIRS = list(itertools.product(ROLES, repeat=2))
+
+
+@dataclass(frozen=True)
+class World:
+    db: Database
+    a: Prep
+    b: Prep
+    users: dict[tuple[str, str], int]  # (role at A, role at B) -> user id
+
+
+def _setup_actor(practice_id: int) -> Actor:
+    return Actor.at(None, practice_id, {"veterinarian", "practice_manager"})
+
+
+def _prep(db: Database, rows: PracticeRows, code: str) -> Prep:
+    pid = rows.practice_id
+    with db.system() as session:
+        type_id = session.scalar(
+            select(AppointmentTypeOverride.appointment_type_id).where(
+                AppointmentTypeOverride.practice_id == pid
+            )
+        )
+        product_id = session.scalar(
+            select(ProductPriceOverride.product_id).where(ProductPriceOverride.practice_id == pid)
+        )
+        appointments = {}
+        for status, hour in (("checked_in", 11), ("in_consult", 12)):
+            row = Appointment(practice_id=pid, resource_id=rows.resource_id, patient_id=rows.patient_id,
+                              client_id=rows.client_id, franchise_id=rows.franchise_id, appointment_type_id=type_id,
+                              starts_at=DAY.replace(hour=hour), ends_at=DAY.replace(hour=hour, minute=20),
+                              status=status)  # fmt: skip
+            session.add(row)
+            session.flush()
+            appointments[status] = row.id
+        visit = Visit(practice_id=pid, patient_id=rows.patient_id, vet_user_id=rows.user_id,
+                      started_at=DAY.replace(hour=15), reason="Controle")  # fmt: skip
+        session.add(visit)
+        session.flush()
+        free_visit_id = visit.id
+    actor = _setup_actor(pid)
+    with db.as_app(AccessContext.for_practices([pid])) as session:
+        protocol_id = vaccinations.vaccine_protocols(session, pid, "dog")[0].id
+        draft = create_draft(session, actor, practice_id=pid, client_id=rows.client_id)
+        line = invoice_lines.add_line(
+            session, actor, practice_id=pid, invoice_id=draft.id, product_id=product_id, quantity="1"
+        )
+        issued = create_draft(session, actor, practice_id=pid, client_id=rows.client_id)
+        invoice_lines.add_line(
+            session, actor, practice_id=pid, invoice_id=issued.id, product_id=product_id, quantity="2"
+        )
+        issuing.issue(session, actor, practice_id=pid, invoice_id=issued.id, issued_on=TODAY)
+        document = documents.upload_document(session, actor, practice_id=pid, patient_id=rows.patient_id,
+                                             filename="foto.png", content=PNG, master_key=MASTER_KEY)  # fmt: skip
+        ids = (protocol_id, draft.id, line.id, issued.id, document.id)
+    unmatched = ingest(
+        db, Clinic(pid), vet_oru(f"PERM-{code}", chip="528140000777777", owner="Onbekend^Piet")
+    )
+    assert unmatched.status == "inbox"
+    protocol_id, draft_id, line_id, issued_id, document_id = ids
+    return Prep(rows, type_id, protocol_id, product_id, appointments["checked_in"], appointments["in_consult"],
+                free_visit_id, draft_id, line_id, issued_id, document_id, unmatched.message_id)  # fmt: skip
+
+
+def _tenant_for(rows: PracticeRows, role: str) -> int:
+    """Where a membership of ``role`` "at" this practice is granted: its franchise for a franchise role."""
+    return rows.franchise_id if role in FRANCHISE_ROLES else rows.practice_id
+
+
+@pytest.fixture(scope="module")
+def world(world_db: Database) -> World:
+    a, b = world_db.world.practices["a1"], world_db.world.practices["b1"]
+    assert a.franchise_id != b.franchise_id
+    users = {}
+    with world_db.system() as session:
+        for r1, r2 in PAIRS:
+            user = AppUser(username=f"pair-{r1}-{r2}", full_name=f"{r1} / {r2}", password_hash="x")
+            session.add(user)
+            session.flush()
+            grant_role(session, user_id=user.id, tenant_id=_tenant_for(a, r1), role=r1)
+            grant_role(session, user_id=user.id, tenant_id=_tenant_for(b, r2), role=r2)
+            users[(r1, r2)] = user.id
+    return World(world_db, _prep(world_db, a, "a1"), _prep(world_db, b, "b1"), users)
+
+
+def test_every_guarded_service_is_listed_with_the_permissions_it_needs():
+    assert guarded_services() == set(SERVICES), (
+        "a guarded service was added or removed: list it in SERVICES with what it needs and a valid call"
+    )
+
+
+def test_the_world_gives_each_practice_only_the_role_held_there(world):
+    with world.db.system() as session:
+        roles = roles_by_practice(session, world.users[("veterinarian", "receptionist")])
+    assert roles[world.a.rows.practice_id] == {"veterinarian"}
+    assert roles[world.b.rows.practice_id] == {"receptionist"}
+
+
+@pytest.mark.parametrize(("role_a", "role_b"), PAIRS, ids=[f"{r1}-at-A-{r2}-at-B" for r1, r2 in PAIRS])
+def test_a_service_succeeds_at_a_practice_exactly_when_the_role_there_grants_it(world, role_a, role_b):
+    user_id = world.users[(role_a, role_b)]
+    with world.db.system() as session:
+        actor = Actor(user_id, roles_by_practice(session, user_id), {world.a.rows.practice_id: "Praktijk a1",
+                                                                      world.b.rows.practice_id: "Praktijk b1"})  # fmt: skip
+    context = AccessContext.for_practices(
+        [world.a.rows.practice_id, world.b.rows.practice_id], user_id=user_id
+    )
+    wrong: list[str] = []
+    with world.db.as_app(context) as session:
+        for (name, (needs, call)), (prep, role, label) in itertools.product(
+            [*SERVICES.items(), *EXTRA_CALLS.items()], [(world.a, role_a, "A"), (world.b, role_b, "B")]
+        ):
+            expected = needs <= permissions_for({role})
+            savepoint = session.begin_nested()
+            try:
+                call(session, actor, prep)
+                outcome = "done"
+            except NotPermitted as exc:
+                outcome = "refused"
+                if f"Praktijk {label.lower()}1" not in str(exc):
+                    wrong.append(f"{name} at {label} ({role}): the refusal does not name the practice: {exc}")
+            finally:
+                savepoint.rollback()
+            if outcome != ("done" if expected else "refused"):
+                wrong.append(
+                    f"{name} at {label} as {role}: {outcome}, expected {'done' if expected else 'refused'}"
+                )
+        session.rollback()
+    assert not wrong, "\n".join(wrong)
