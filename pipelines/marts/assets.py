@@ -21,10 +21,10 @@ from dagster import (
 )
 from sqlalchemy import text
 
+from connectors.animana.resources.registry import RESOURCE_ORDER
 from pipelines.animana.assets import asset_key as animana_key
 from pipelines.animana.partitions import animana_practices
 from pipelines.animana.resources import WarehouseResource
-from pipelines.animana.sync import RESOURCE_ORDER
 from pipelines.marts.reminders import REMINDERS_KEY
 from warehouse.marts.checks import reconcile
 from warehouse.marts.refresh import refresh_practice

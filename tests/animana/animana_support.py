@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.animana import RESOURCES, AnimanaClient, RetryPolicy, load_settings
+from connectors.animana import RESOURCE_ORDER, AnimanaClient, RetryPolicy, load_settings
 from connectors.animana.models import AnimanaRecord, RejectedRecord, Tombstone
 from connectors.animana.simulator import RunningSimulator
 
@@ -31,6 +31,6 @@ def dump(item: Any) -> Any:
 
 
 def stream_all(
-    client: AnimanaClient, practice_id: int, resources: tuple[str, ...] = RESOURCES, **kwargs: Any
+    client: AnimanaClient, practice_id: int, resources: tuple[str, ...] = RESOURCE_ORDER, **kwargs: Any
 ) -> dict[str, list[Any]]:
     return {r: [dump(i) for i in client.iter_records(practice_id, r, **kwargs)] for r in resources}

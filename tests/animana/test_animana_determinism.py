@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 import pytest
 from animana_support import make_client, stream_all
 
-from connectors.animana import RESOURCES
+from connectors.animana import RESOURCE_ORDER
 from connectors.animana.simulator import GeneratorConfig, generate_practice
 from connectors.animana.simulator.store import Operation, PracticeCache, replay
 
@@ -19,7 +19,7 @@ def test_same_seed_gives_identical_data_over_http(sim, client, new_sim):
     other = new_sim(seed=7, practices=4)
     with make_client(other) as second:
         # Ask in a different order: per-stream RNGs make the answer independent of request order.
-        theirs = {r: stream_all(second, 1002, (r,))[r] for r in reversed(RESOURCES)}
+        theirs = {r: stream_all(second, 1002, (r,))[r] for r in reversed(RESOURCE_ORDER)}
     ours = stream_all(client, 1002)
     assert ours == theirs
     assert sum(len(v) for v in ours.values()) > 300
@@ -41,7 +41,7 @@ def test_counts_equal_streamed_records(client):
     for practice in client.practices()[:2]:
         counts = client.counts(practice.id)
         streamed = stream_all(client, practice.id)
-        assert set(counts) == set(RESOURCES)
+        assert set(counts) == set(RESOURCE_ORDER)
         assert {r: len(items) for r, items in streamed.items()} == counts
 
 
@@ -51,7 +51,7 @@ def test_cache_is_bounded_and_eviction_is_lossless():
     cache.run(1002, lambda s: replay(s, op), journal=op)
 
     def snapshot(store):
-        return {r: store.page(r, updated_since=None, cursor=None, limit=10**6)[0] for r in RESOURCES}
+        return {r: store.page(r, updated_since=None, cursor=None, limit=10**6)[0] for r in RESOURCE_ORDER}
 
     before = cache.run(1002, snapshot)
     cache.run(1003, lambda s: s.counts())

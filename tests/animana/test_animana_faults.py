@@ -10,7 +10,7 @@ import pytest
 from animana_support import FAST, SECRET, make_client, stream_all
 
 from connectors.animana import (
-    RESOURCES,
+    RESOURCE_ORDER,
     AnimanaClient,
     ApiUnavailable,
     AuthError,
@@ -160,7 +160,7 @@ def test_concurrent_streams_match_sequential(sim, client):
     for page in client.iter_many(jobs, max_workers=4, max_buffered_pages=2):
         got[(page.practice_id, page.resource)] += [i.model_dump() for i in page.items]
     assert got == expected
-    assert set(RESOURCES) >= {r for _, r in jobs}
+    assert set(RESOURCE_ORDER) >= {r for _, r in jobs}
 
 
 def test_concurrent_stream_raises_the_first_error(client):

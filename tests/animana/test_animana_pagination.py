@@ -11,14 +11,9 @@ from animana_support import dump, make_client
 
 from connectors.animana import Conflict, NotFound, ValidationFailed
 from connectors.animana.errors import AnimanaError
-from connectors.animana.models import (
-    Appointment,
-    AppointmentCreate,
-    AppointmentUpdate,
-    RelationCreate,
-    RelationUpdate,
-    Tombstone,
-)
+from connectors.animana.models import Tombstone
+from connectors.animana.resources.agenda import Appointment, AppointmentCreate, AppointmentUpdate
+from connectors.animana.resources.relations import RelationCreate, RelationUpdate
 
 
 def test_full_stream_is_the_union_of_pages_without_duplicates(client):
@@ -197,7 +192,7 @@ def test_retried_write_is_applied_once(sim, client):
 
 
 def test_read_pages_leave_no_response_for_the_garbage_collector(client):
-    """The sync's workers collect garbage rarely (pipelines.animana.processes), so a page's HTTP response, body
+    """The sync's workers collect garbage rarely (connectors.animana.sync.processes), so a page's HTTP response, body
     and all, must be freed by reference counting once the page is dropped, not wait in a reference cycle."""
     gc.collect()
     gc.disable()

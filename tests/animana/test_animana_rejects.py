@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.animana import RESOURCE_MODELS, AnimanaRecord, RejectedRecord, Tombstone
-from connectors.animana.models import Product, as_wire, parse_page, parse_record, parse_wire_page
+from connectors.animana.parsing import as_wire, parse_page, parse_record, parse_wire_page
+from connectors.animana.resources.products import Product
 
 PRACTICE = 1003  # this module's practice on the shared simulator: it only ever receives injections
 

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pipelines"))
 from animana_sync_support import MASTER_KEY, SECRET, SyncWorld, link_world  # noqa: E402
 
 from connectors.animana.simulator import running_simulator  # noqa: E402
-from pipelines.animana.sync import sync_all  # noqa: E402
+from connectors.animana.sync.service import sync_all  # noqa: E402
 from vetconnect.demo import roster_and_remind  # noqa: E402
 from vetconnect.settings import get_settings  # noqa: E402
 from warehouse.marts.refresh import refresh_all  # noqa: E402

@@ -8,8 +8,10 @@ from typing import Any
 from sqlalchemy import text
 
 from connectors.animana import AnimanaClient, RetryPolicy, load_settings
+from connectors.animana.resources.registry import RESOURCE_ORDER
 from connectors.animana.simulator import RunningSimulator
-from pipelines.animana.sync import RESOURCE_ORDER, LinkedPractice, drift, linked_practices
+from connectors.animana.sync.links import LinkedPractice, linked_practices
+from connectors.animana.sync.service import drift
 from warehouse.tenants import add_franchise, add_practice
 
 MASTER_KEY = bytes(range(32))

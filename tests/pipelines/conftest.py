@@ -33,7 +33,7 @@ def synced_world(animana_world: SyncWorld) -> SyncWorld:
     """`animana_world` after one complete sync."""
     from animana_sync_support import MASTER_KEY
 
-    from pipelines.animana.sync import sync_all
+    from connectors.animana.sync.service import sync_all
 
     with animana_world.client() as client:
         sync_all(animana_world.db.app_engine, client, animana_world.practices, master_key=MASTER_KEY)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from animana_sync_support import MASTER_KEY, SyncWorld
 
-from pipelines.animana.sync import sync_all
+from connectors.animana.sync.service import sync_all
 
 
 def test_full_sync_mirrors_the_api_counts_and_a_second_sync_changes_nothing(animana_world: SyncWorld):

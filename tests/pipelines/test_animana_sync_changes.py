@@ -13,7 +13,7 @@ import pytest
 from animana_sync_support import MASTER_KEY, SyncWorld, link_world
 from sqlalchemy import text
 
-from pipelines.animana.sync import sync_all
+from connectors.animana.sync.service import sync_all
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,7 +78,8 @@ def test_faults_on_the_wire_do_not_change_the_result(animana_world, other_db):
 CHILD = """
 import sys
 from connectors.animana import AnimanaClient, load_settings
-from pipelines.animana.sync import linked_practices, sync_all
+from connectors.animana.sync.links import linked_practices
+from connectors.animana.sync.service import sync_all
 from warehouse.db import app_url, make_engine
 admin = make_engine(sys.argv[1])
 app = make_engine(app_url(sys.argv[1]))

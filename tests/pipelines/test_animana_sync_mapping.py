@@ -12,14 +12,12 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from connectors.animana import models as m
-from connectors.animana.mapping import (
-    SEX_BY_GENDER,
-    map_animal,
-    map_invoice,
-    map_items,
-    map_product,
-    resource_key,
-)
+from connectors.animana.mapping import map_items
+from connectors.animana.parsing import parse_wire_page
+from connectors.animana.resources.animals import SEX_BY_GENDER, map_animal
+from connectors.animana.resources.invoices import map_invoice
+from connectors.animana.resources.products import map_product
+from connectors.animana.resources.values import resource_key
 from warehouse.billing.vat import line_amounts
 from warehouse.records import Medicine, species_warning
 from warehouse.schema.billing import PRODUCT_KINDS, VAT_RATES_BP
@@ -31,8 +29,8 @@ days = st.dates(min_value=dt.date(1990, 1, 1), max_value=dt.date(2030, 1, 1))
 
 
 def wire(resource: str, payload: dict[str, Any]) -> m.WireRecord:
-    """The record as the sync gets it: validated from JSON bytes into a wire record (`models.parse_wire_page`)."""
-    parsed = m.parse_wire_page(resource, json.dumps({"data": [payload], "next_cursor": None}).encode())
+    """The record as the sync gets it: validated from JSON bytes into a wire record (`parsing.parse_wire_page`)."""
+    parsed = parse_wire_page(resource, json.dumps({"data": [payload], "next_cursor": None}).encode())
     assert parsed is not None, "not a valid live record"
     return parsed[0][0]
 

@@ -14,7 +14,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from connectors.animana import NotFound
-from pipelines.animana.sync import LinkedPractice, in_transaction, sync_all
+from connectors.animana.sync.links import LinkedPractice
+from connectors.animana.sync.practice import in_transaction
+from connectors.animana.sync.service import sync_all
 from warehouse.tenancy import AccessContext, tenant_session
 
 

@@ -8,7 +8,7 @@ from animana_sync_support import MASTER_KEY, SyncWorld
 from sqlalchemy import text
 
 from connectors.animana.simulator.catalog import PRODUCTS
-from pipelines.animana.sync import sync_all
+from connectors.animana.sync.service import sync_all
 from warehouse import records
 from warehouse.records import Actor, RecordsError
 from warehouse.tenancy import AccessContext

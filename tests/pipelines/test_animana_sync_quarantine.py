@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from connectors.animana.models import RejectedRecord, parse_record
-from pipelines.animana.sync import sync_all
+from connectors.animana.models import RejectedRecord
+from connectors.animana.parsing import parse_record
+from connectors.animana.sync.service import sync_all
 
 VALID_RELATION = {"last_name": "Jansen", "first_name": "Piet", "postcode": "1011 AB", "active": True}
 BAD_VALUES = st.one_of(

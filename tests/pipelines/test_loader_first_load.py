@@ -1,5 +1,5 @@
-"""The loader's first-load path (`warehouse.loaders._write` with ``new=True``): a batch whose keys are all new is
-written with a plain INSERT instead of the upsert. These tests show the outcome is the upsert's: the same rows,
+"""The loader's first-load path (`warehouse.ingest.animana.statements.write` with ``new=True``): a batch whose
+keys are all new is written with a plain INSERT instead of the upsert. These tests show the outcome is the upsert's: the same rows,
 counts, audit entries, search index and mart queue, and, when a key turns out to exist after all (a concurrent
 load of the same practice), the upsert still decides."""
 
@@ -12,8 +12,12 @@ import time
 import psycopg
 from sqlalchemy import text
 
-from warehouse import loaders
-from warehouse.loaders import Batch, ClientRow, InvoiceRow, LoadTarget, PatientRow
+from connectors.animana.resources import animals
+from warehouse.ingest.animana import load, statements
+from warehouse.ingest.animana.handlers.billing import STG_INVOICE
+from warehouse.ingest.animana.handlers.directory import STG_CLIENT, encrypt_clients
+from warehouse.ingest.animana.rows import Batch, ClientRow, InvoiceRow, LoadTarget, PatientRow
+from warehouse.ingest.animana.staging import stage
 from warehouse.tenancy import AccessContext
 from warehouse.tenants import add_franchise, add_practice
 
@@ -45,24 +49,24 @@ def _practices(db) -> list[LoadTarget]:  # noqa: ANN001
 
 
 def _write_clients_and_invoices(db, target: LoadTarget, *, new: bool) -> list[tuple[int, int]]:  # noqa: ANN001
-    """Stage the module's clients and invoices and write them with `_write` (``new`` as given)."""
+    """Stage the module's clients and invoices and write them with `statements.write` (``new`` as given)."""
     with db.as_app(AccessContext.for_practices([target.practice_id])) as session:
-        cipher = loaders.practice_cipher(session, target.practice_id, MASTER_KEY)
-        cur = loaders.driver_connection(session).cursor()
-        cur.execute(loaders.LOAD_SETTINGS)
-        rows = loaders._encrypt_clients(cur, target, cipher, list(CLIENTS))
-        loaders._stage(cur, "stg_client", rows)
-        params = loaders._params(target)
+        cipher = load.practice_cipher(session, target.practice_id, MASTER_KEY)
+        cur = statements.driver_connection(session).cursor()
+        cur.execute(load.LOAD_SETTINGS)
+        rows = encrypt_clients(cur, target, cipher, list(CLIENTS))
+        stage(cur, STG_CLIENT, rows)
+        params = statements.params(target)
         counts = [
-            loaders._write(
+            statements.write(
                 cur, "client", ["first_name", "last_name", "email_enc", "email_bidx", "active"],
                 "SELECT %(pid)s, s.animana_id, s.first_name, s.last_name, s.email_enc, s.email_bidx, s.active "
                 "FROM stg_client s", params, new=new, touch=True,
             )
         ]  # fmt: skip
-        loaders._stage(cur, "stg_invoice", INVOICES)
+        stage(cur, STG_INVOICE, INVOICES)
         counts.append(
-            loaders._write(
+            statements.write(
                 cur, "invoice", ["number", "client_id", "issued_on", "status", "total_excl_cents", "vat_cents",
                                  "total_incl_cents"],
                 "SELECT %(pid)s, s.animana_id, s.number, c.id, s.issued_on, s.status, s.total_excl_cents, "
@@ -132,12 +136,12 @@ def test_two_first_loads_of_the_same_page_at_once_leave_one_copy(fresh_db) -> No
     def load_second() -> None:
         try:
             with fresh_db.as_app(context) as session:
-                second["counts"] = loaders.load_batch(session, target, batch)
+                second["counts"] = load.load_batch(session, target, batch, animals.SPEC.load)
         except BaseException as exc:  # reported by the assertion below
             second["error"] = exc
 
     with fresh_db.as_app(context) as session:
-        first = loaders.load_batch(session, target, batch)
+        first = load.load_batch(session, target, batch, animals.SPEC.load)
         thread = threading.Thread(target=load_second)
         thread.start()
         _wait_until_blocked(fresh_db)

@@ -7,8 +7,9 @@ import datetime as dt
 
 from sqlalchemy import text
 
-from warehouse import loaders
-from warehouse.loaders import AppointmentRow, Batch, LoadTarget, ResourceRow
+from connectors.animana.resources import agenda, staff
+from warehouse.ingest.animana.load import load_batch
+from warehouse.ingest.animana.rows import AppointmentRow, Batch, LoadTarget, ResourceRow
 from warehouse.tenancy import AccessContext
 from warehouse.tenants import add_franchise, add_practice
 
@@ -33,15 +34,18 @@ def test_a_row_the_database_refuses_is_quarantined_and_the_rest_of_the_batch_loa
         target = LoadTarget(practice.id, franchise.id)
     context = AccessContext.for_practices([target.practice_id])
     with fresh_db.as_app(context) as session:
-        loaders.load_batch(
-            session, target, Batch("staff", rows=[ResourceRow("staff:1", "staff", "Dr. Ans", True)])
+        load_batch(
+            session,
+            target,
+            Batch("staff", rows=[ResourceRow("staff:1", "staff", "Dr. Ans", True)]),
+            staff.SPEC.load,
         )
 
     # a3 ends before it starts: the table's check constraint refuses it, and only it.
     rows = [_appointment(n) for n in range(6)]
     rows[3] = _appointment(3, minutes=-10)
     with fresh_db.as_app(context) as session:
-        counts = loaders.load_batch(session, target, Batch("agenda", rows=rows))
+        counts = load_batch(session, target, Batch("agenda", rows=rows), agenda.SPEC.load)
 
     assert (counts.inserted, counts.updated, counts.quarantined) == (5, 0, 1)
     with fresh_db.as_app(context) as session:

@@ -28,27 +28,13 @@ from zoneinfo import ZoneInfo
 
 from faker import Faker
 
+from connectors.animana.resources.registry import RESOURCE_ORDER
+
 from . import catalog as c
 
 UTC = dt.UTC
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 TS_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-
-# Resource names in the order they are generated (later ones reference earlier ones).
-RESOURCES: tuple[str, ...] = (
-    "staff",
-    "resources",
-    "products",
-    "relations",
-    "animals",
-    "agenda",
-    "consults",
-    "vaccinations",
-    "prescriptions",
-    "labresults",
-    "invoices",
-    "payments",
-)
 
 # 2026-11-02 is a Monday; a fixed default keeps a seed's data identical from one day to the next (tests, benches).
 # The demo passes the moment it was first started instead, so its "today" is a working day in progress.
@@ -158,7 +144,7 @@ class _PracticeGenerator:
         self.start = self.day_start - dt.timedelta(days=round(365.25 * config.history_years))
         info_rng = random.Random(f"{config.seed}:{practice_id}:practice")
         self.town, self.pc2 = info_rng.choice(c.PRACTICE_TOWNS)
-        self.out: dict[str, list[Record]] = {name: [] for name in RESOURCES}
+        self.out: dict[str, list[Record]] = {name: [] for name in RESOURCE_ORDER}
         # Hidden state that shapes behaviour but is not part of any payload.
         self.no_show_propensity: dict[int, float] = {}
         self.no_show_history: dict[int, int] = {}

@@ -19,8 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from connectors.animana.resources.registry import RESOURCE_ORDER
+
 from .generator import (
-    RESOURCES,
     TS_FORMAT,
     UTC,
     GeneratorConfig,
@@ -76,7 +77,7 @@ class PracticeStore:
         self.live: dict[str, int] = {}
         self.next_id: dict[str, int] = {}
         latest = ts(anchor)
-        for resource in RESOURCES:
+        for resource in RESOURCE_ORDER:
             rows = sorted((Row(r["updated_at"], r["id"], r) for r in data[resource]), key=_row_key)
             self.rows[resource] = rows
             self.by_id[resource] = {row.id: row for row in rows}

@@ -1,4 +1,4 @@
-"""Practices synced in worker processes (`sync_all(..., processes=True)`).
+"""Practices synced in worker processes (`service.sync_all(..., processes=True)`).
 
 Why processes: fetching, validating and mapping are Python and hold the GIL; in one process two practices take
 turns on one core while PostgreSQL waits. Each worker process runs the ordinary `sync_practice` (its own
@@ -29,15 +29,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from connectors.animana import AnimanaClient, AnimanaSettings, RetryPolicy
+from connectors.animana.client import AnimanaClient, RetryPolicy
+from connectors.animana.settings import AnimanaSettings
+from connectors.animana.sync.links import LinkedPractice
+from connectors.animana.sync.practice import PracticeResult, Progress, results_in_order, sync_practice
 from warehouse.db import make_engine
 
 if TYPE_CHECKING:
     from multiprocessing.queues import Queue
 
     from sqlalchemy import Engine
-
-    from pipelines.animana.sync import LinkedPractice, PracticeResult, Progress
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 # Young collections once the tracked objects alive have grown by a million. The batches in flight (up to three of
@@ -126,8 +127,6 @@ def _start_worker(setup: _Setup, progress: Queue[tuple[str, str, int] | None]) -
 
 
 def _sync_in_worker(practice: LinkedPractice, full: bool, resources: tuple[str, ...]) -> PracticeResult:
-    from pipelines.animana.sync import sync_practice
-
     worker = _worker
     if worker is None:
         raise RuntimeError("not in an Animana sync worker process")
@@ -173,8 +172,6 @@ def sync_in_processes(
     default engine options and build their own client from ``client``'s settings and retry policy. Results come
     in the order given; the first error is raised once the practices already started have finished, practices
     not yet started are skipped."""
-    from pipelines.animana.sync import results_in_order
-
     context = multiprocessing.get_context("spawn")
     updates: Queue[tuple[str, str, int] | None] = context.Queue()
     setup = _Setup(
