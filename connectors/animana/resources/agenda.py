@@ -103,6 +103,8 @@ SPEC = ResourceSpec(
     parents=("staff", "resources", "relations", "animals"),
     read_row=map_appointment,
     load=HandlerLoad(
-        load_appointments, APPOINTMENT, MirrorCount("appointment", (FROM_ANIMANA, NOT_DELETED_UPSTREAM))
+        handler=load_appointments,
+        tombstone=APPOINTMENT,
+        mirror=MirrorCount("appointment", (FROM_ANIMANA, NOT_DELETED_UPSTREAM)),
     ),
 )

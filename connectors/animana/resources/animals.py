@@ -105,9 +105,9 @@ SPEC = ResourceSpec(
     parents=("relations",),
     read_record=add_animal,
     load=HandlerLoad(
-        load_patients,
-        mark_deleted("patient"),
-        MirrorCount("patient", (FROM_ANIMANA, NOT_DELETED)),
+        handler=load_patients,
+        tombstone=mark_deleted("patient"),
+        mirror=MirrorCount("patient", (FROM_ANIMANA, NOT_DELETED)),
         children={"owners": "patient_animana_id"},
     ),
 )

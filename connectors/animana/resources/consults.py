@@ -74,9 +74,9 @@ SPEC = ResourceSpec(
     parents=("agenda", "animals", "staff"),
     read_record=add_consult,
     load=HandlerLoad(
-        load_visits,
-        CONSULT,
-        MirrorCount("visit"),
+        handler=load_visits,
+        tombstone=CONSULT,
+        mirror=MirrorCount("visit"),
         children={"diagnoses": "visit_animana_id", "weights": "visit_animana_id"},
     ),
 )

@@ -107,6 +107,9 @@ SPEC = ResourceSpec(
     parents=("relations", "products"),
     read_record=add_invoice,
     load=HandlerLoad(
-        load_invoices, INVOICE, MirrorCount("invoice"), children={"lines": "invoice_animana_id"}
+        handler=load_invoices,
+        tombstone=INVOICE,
+        mirror=MirrorCount("invoice"),
+        children={"lines": "invoice_animana_id"},
     ),
 )

@@ -37,5 +37,5 @@ SPEC = ResourceSpec(
     model=Payment,
     parents=("invoices",),
     read_row=map_payment,
-    load=HandlerLoad(load_payments, delete_rows("payment"), MirrorCount("payment")),
+    load=HandlerLoad(handler=load_payments, tombstone=delete_rows("payment"), mirror=MirrorCount("payment")),
 )

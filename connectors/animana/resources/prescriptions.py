@@ -43,5 +43,7 @@ SPEC = ResourceSpec(
     model=Prescription,
     parents=("animals", "consults", "products"),
     read_row=map_prescription,
-    load=HandlerLoad(load_prescriptions, delete_rows("prescription"), MirrorCount("prescription")),
+    load=HandlerLoad(
+        handler=load_prescriptions, tombstone=delete_rows("prescription"), mirror=MirrorCount("prescription")
+    ),
 )

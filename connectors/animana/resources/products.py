@@ -69,5 +69,7 @@ SPEC = ResourceSpec(
     model=Product,
     read_row=map_product,
     # The practice's overrides are its mirror: the franchise's list is shared with the other practices.
-    load=HandlerLoad(load_products, IGNORED, MirrorCount("product_price_override", ())),
+    load=HandlerLoad(
+        handler=load_products, tombstone=IGNORED, mirror=MirrorCount("product_price_override", ())
+    ),
 )

@@ -102,9 +102,9 @@ SPEC = ResourceSpec(
     model=Relation,
     read_row=map_relation,
     load=HandlerLoad(
-        load_clients,
-        mark_deleted("client"),
-        MirrorCount("client", (FROM_ANIMANA, NOT_DELETED)),
+        handler=load_clients,
+        tombstone=mark_deleted("client"),
+        mirror=MirrorCount("client", (FROM_ANIMANA, NOT_DELETED)),
         encrypt=encrypt_clients,
     ),
 )

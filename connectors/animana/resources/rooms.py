@@ -32,5 +32,7 @@ SPEC = ResourceSpec(
     name="resources",
     model=Resource,
     read_row=map_resource,
-    load=HandlerLoad(load_resources, BOOKABLE, MirrorCount("resource", (key_prefix("resource:"),))),
+    load=HandlerLoad(
+        handler=load_resources, tombstone=BOOKABLE, mirror=MirrorCount("resource", (key_prefix("resource:"),))
+    ),
 )

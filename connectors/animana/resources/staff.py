@@ -35,5 +35,7 @@ SPEC = ResourceSpec(
     name="staff",
     model=Staff,
     read_row=map_staff,
-    load=HandlerLoad(load_resources, BOOKABLE, MirrorCount("resource", (key_prefix("staff:"),))),
+    load=HandlerLoad(
+        handler=load_resources, tombstone=BOOKABLE, mirror=MirrorCount("resource", (key_prefix("staff:"),))
+    ),
 )

@@ -144,6 +144,7 @@ class _PracticeGenerator:
         self.start = self.day_start - dt.timedelta(days=round(365.25 * config.history_years))
         info_rng = random.Random(f"{config.seed}:{practice_id}:practice")
         self.town, self.pc2 = info_rng.choice(c.PRACTICE_TOWNS)
+        # A list for every resource the specs declare: the simulator serves each (empty until generated here).
         self.out: dict[str, list[Record]] = {name: [] for name in RESOURCE_ORDER}
         # Hidden state that shapes behaviour but is not part of any payload.
         self.no_show_propensity: dict[int, float] = {}

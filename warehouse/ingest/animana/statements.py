@@ -29,7 +29,7 @@ def params(target: LoadTarget, **extra: Any) -> dict[str, Any]:
 
 
 def _composed(select: Select) -> sql.Composable:
-    return select if isinstance(select, sql.Composable) else sql.SQL(select)  # type: ignore[arg-type]
+    return select if isinstance(select, sql.Composable) else sql.SQL(select)
 
 
 def upsert(table: str, columns: Sequence[str], select: Select, *, touch: bool = False) -> sql.Composed:
