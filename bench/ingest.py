@@ -7,7 +7,7 @@
    rows/s and peak RSS, summed over the sync process and its worker processes (sampled every 0.25 s).
 3. Physical baseline, same run: the rows the sync produced, read into memory (binary COPY TO), then COPYed
    straight into the same tables of a second fresh database — no HTTP, no parsing, no joins — with the load
-   transaction's settings (`warehouse.loaders.LOAD_SETTINGS`), so the baseline gets every database-side
+   transaction's settings (`warehouse.ingest.animana.load.LOAD_SETTINGS`), so the baseline gets every database-side
    advantage the loader has.
 4. The peer: dlt's `rest_api` source (OAuth2 client credentials, cursor paginator) loading the same simulator
    into the same PostgreSQL (``pip install "dlt[postgres]"`` into the venv for the bench only).
@@ -39,9 +39,9 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from vetconnect import pgserver
+from warehouse.ingest.animana.load import LOAD_SETTINGS
 from warehouse.kernel.db import make_engine
 from warehouse.kernel.tenancy import system_session
-from warehouse.loaders import LOAD_SETTINGS
 from warehouse.migrations import runner as migrate
 from warehouse.tenants.admin import add_franchise, add_practice
 

@@ -27,7 +27,7 @@ from warehouse.migrations import runner as migrate
 
 # Fixtures shared across test packages (the tests mirror the code's packages, so a service test and the page
 # test of the same workspace live apart but stand on the same practice world).
-pytest_plugins = ["tests.practice_world"]
+pytest_plugins = ["tests.practice_world", "tests.synced_world"]
 
 MASTER_KEY = bytes(range(32))
 # Still argon2id, at a cost that lets the suite create hundreds of accounts on 2 cores (the default costs

@@ -1,6 +1,6 @@
 """``vetconnect sync animana``: mirror Animana practices into the warehouse, with progress and a summary.
 
-The command, the demo and the Dagster assets all run `pipelines.animana.sync` — one sync service.
+The command, the demo and the Dagster assets all run `connectors.animana.sync` — one sync service.
 """
 
 from __future__ import annotations
@@ -17,14 +17,11 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from connectors.animana import AnimanaClient, AnimanaError
-from pipelines.animana.processes import streaming_gc
-from pipelines.animana.sync import (
-    RESOURCE_ORDER,
-    LinkedPractice,
-    PracticeResult,
-    linked_practices,
-    sync_all,
-)
+from connectors.animana.resources.registry import RESOURCE_ORDER
+from connectors.animana.sync.links import LinkedPractice, linked_practices
+from connectors.animana.sync.practice import PracticeResult
+from connectors.animana.sync.processes import streaming_gc
+from connectors.animana.sync.service import sync_all
 from vetconnect.runtime import SetupError, get_runtime
 from vetconnect.settings import MissingSetting
 from warehouse.migrations import runner as migrate

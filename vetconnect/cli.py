@@ -14,7 +14,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from connectors.animana import AnimanaClient, AnimanaError
 from connectors.animana.cli import animana_app
+from connectors.animana.sync.links import LinkError, link_practice
 from vetconnect import pgserver
 from vetconnect.animana_cli import sync_app
 from vetconnect.devices_cli import devices_app
@@ -305,6 +307,20 @@ def tenants_list() -> None:
             indent = {"franchise": "", "practice": "  ", "department": "    "}[t.kind]
             table.add_row(str(t.id), t.kind, indent + t.code, t.name, t.city or "")
         out.print(table)
+
+
+@tenants_app.command("link-animana")
+def tenants_link_animana(
+    code: Annotated[str, typer.Argument(help="Code of the practice")],
+    animana_id: Annotated[int, typer.Argument(help="The practice's id in Animana")],
+) -> None:
+    """Link a practice to its Animana practice: the sync mirrors it from then on. The id is checked against the
+    Animana API (VETCONNECT_ANIMANA_*), and may not be linked to another practice."""
+    with expected_errors(LinkError, AnimanaError):
+        runtime = migrated_runtime()
+        with AnimanaClient.from_env() as client:
+            link_practice(runtime.admin_engine, client, code, animana_id)
+        out.print(f"practice {code} linked to Animana practice {animana_id}")
 
 
 # --- users -----------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""IDEXX Animana connector: typed client (`AnimanaClient`) and a simulator of the API (`.simulator`)."""
+"""IDEXX Animana connector: typed client (`AnimanaClient`), one spec per resource (`.resources`), the sync service
+(`.sync`) and a simulator of the API (`.simulator`)."""
 
 from .client import AnimanaClient, Page, RetryPolicy
 from .errors import (
@@ -12,12 +13,13 @@ from .errors import (
     SettingsError,
     ValidationFailed,
 )
-from .models import RESOURCE_MODELS, RESOURCES, AnimanaRecord, RejectedRecord, Tombstone
+from .models import AnimanaRecord, RejectedRecord, Tombstone
+from .resources.registry import RESOURCE_MODELS, RESOURCE_ORDER
 from .settings import AnimanaSettings, load_settings
 
 __all__ = [
-    "RESOURCES",
     "RESOURCE_MODELS",
+    "RESOURCE_ORDER",
     "AnimanaClient",
     "AnimanaError",
     "AnimanaRecord",

@@ -12,7 +12,7 @@ import typer
 
 from .client import AnimanaClient
 from .errors import AnimanaError
-from .models import RESOURCES
+from .resources.registry import RESOURCE_ORDER
 from .settings import load_settings
 from .simulator.app import SimulatorConfig
 from .simulator.server import serve
@@ -95,7 +95,7 @@ def counts(
     except AnimanaError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from None
-    resources = [r for r in RESOURCES if any(r in c for c in rows.values())]
+    resources = [r for r in RESOURCE_ORDER if any(r in c for c in rows.values())]
     width = max(len(r) for r in resources + ["resource"])
     typer.echo("resource".ljust(width) + "".join(f"{pid:>10}" for pid in ids))
     for resource in resources:

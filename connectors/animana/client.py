@@ -44,27 +44,12 @@ from .errors import (
     Redactor,
     ValidationFailed,
 )
-from .models import (
-    RESOURCES,
-    AnimanaRecord,
-    Appointment,
-    AppointmentCreate,
-    AppointmentUpdate,
-    Item,
-    Practice,
-    RejectedRecord,
-    Relation,
-    RelationCreate,
-    RelationUpdate,
-    Tombstone,
-    WireItem,
-    WireRecord,
-    as_wire,
-    parse_page,
-    parse_record,
-    parse_wire_page,
-)
+from .models import AnimanaRecord, Item, Practice, RejectedRecord, Tombstone, WireItem, WireRecord
 from .pagination import CursorPaginator, PageRequest, Paginator
+from .parsing import as_wire, parse_page, parse_record, parse_wire_page
+from .resources.agenda import Appointment, AppointmentCreate, AppointmentUpdate
+from .resources.registry import RESOURCE_ORDER
+from .resources.relations import Relation, RelationCreate, RelationUpdate
 from .settings import AnimanaSettings, load_settings
 
 log = logging.getLogger(__name__)
@@ -271,7 +256,7 @@ class AnimanaClient:
         updated_since: dt.datetime | str | None = None,
         **kwargs: Any,
     ) -> Iterator[Item]:
-        """Yield `AnimanaRecord` subclasses (see `models.RESOURCE_MODELS`), `Tombstone`s and
+        """Yield `AnimanaRecord` subclasses (see `resources.registry.RESOURCE_MODELS`), `Tombstone`s and
         `RejectedRecord`s one by one, page by page."""
         for page in self.iter_pages(practice_id, resource, updated_since=updated_since, **kwargs):
             yield from page.items
@@ -575,7 +560,7 @@ class _ValidRecords(list[Any]):
 
 @dataclass(frozen=True)
 class _PageDecoder:
-    """Pages of one resource validated in one pass from the body's bytes (`models.parse_page`); None (read it as
+    """Pages of one resource validated in one pass from the body's bytes (`parsing.parse_page`); None (read it as
     JSON, record by record) when the page holds a tombstone or a record that does not validate, or is not a
     well-formed page (e.g. truncated — the JSON path then raises `InvalidResponse`, which is retried)."""
 
@@ -591,8 +576,10 @@ class _PageDecoder:
 
 
 def _check_resource(resource: str) -> None:
-    if resource not in RESOURCES:
-        raise ValueError(f"unknown Animana resource {resource!r}; expected one of {', '.join(RESOURCES)}")
+    if resource not in RESOURCE_ORDER:
+        raise ValueError(
+            f"unknown Animana resource {resource!r}; expected one of {', '.join(RESOURCE_ORDER)}"
+        )
 
 
 def _expect_page(body: Any) -> str | None:

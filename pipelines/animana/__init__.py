@@ -1,22 +1,10 @@
-"""Animana domain: sync service (`sync.py`) and its Dagster definitions (`defs`, in `definitions.py`).
+"""Animana domain: the per-practice sync assets with their checks, schedules, sensor and resources (`defs`).
 
-`defs` is loaded on first access: `vetconnect sync animana` runs the sync service in-process and must not pay
-for importing Dagster (about 0.7 s of CPU per start, more when sources are compiled).
+The sync itself is `connectors.animana.sync`, which the CLI runs without Dagster.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from pipelines.animana.definitions import defs
 
-if TYPE_CHECKING:
-    from dagster import Definitions
-
-    defs: Definitions
-
-
-def __getattr__(name: str) -> Any:
-    if name == "defs":
-        from pipelines.animana.definitions import defs
-
-        return defs
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["defs"]

@@ -1,5 +1,6 @@
 """One asset per Animana resource, partitioned by practice, materialised together by one multi-asset that runs
-the sync service (`pipelines.animana.sync`) — the same code as `vetconnect sync animana`.
+the sync service (`connectors.animana.sync`) — the same code as `vetconnect sync animana`. The assets, their
+order and their deps are the resource specs' (`connectors.animana.resources.registry`).
 
 Checks evaluated with every materialisation of a practice: row counts equal the API totals (quarantined
 records counted as accounted for), no live patient without a client, no appointment with an unknown resource.
@@ -21,21 +22,14 @@ from dagster import (
     multi_asset,
 )
 
+from connectors.animana.resources.registry import PARENTS, RESOURCE_ORDER
+from connectors.animana.sync.links import linked_practices
+from connectors.animana.sync.practice import sync_practice
+from connectors.animana.sync.service import drift, integrity
 from pipelines.animana.partitions import animana_practices
 from pipelines.animana.resources import AnimanaResource, WarehouseResource
-from pipelines.animana.sync import RESOURCE_ORDER, drift, integrity, linked_practices, sync_practice
 
 GROUP = "animana"
-PARENTS = {
-    "animals": ["relations"],
-    "agenda": ["staff", "resources", "relations", "animals"],
-    "consults": ["agenda", "animals", "staff"],
-    "vaccinations": ["animals", "consults"],
-    "prescriptions": ["animals", "consults", "products"],
-    "labresults": ["animals"],
-    "invoices": ["relations", "products"],
-    "payments": ["invoices"],
-}
 
 
 def asset_key(resource: str) -> AssetKey:
@@ -46,7 +40,7 @@ SPECS = [
     AssetSpec(
         asset_key(r),
         group_name=GROUP,
-        deps=[asset_key(p) for p in PARENTS.get(r, [])],
+        deps=[asset_key(p) for p in PARENTS[r]],
         description=f"Animana {r}, mirrored into the warehouse per practice",
         skippable=True,
     )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dagster import RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
+from connectors.animana.sync.links import linked_practices
 from pipelines.animana.partitions import animana_practices
 from pipelines.animana.resources import WarehouseResource
 from pipelines.animana.schedules import animana_sync_job
-from pipelines.animana.sync import linked_practices
 
 
 @sensor(job=animana_sync_job, minimum_interval_seconds=300)

@@ -20,10 +20,10 @@ from dagster import (
     multi_asset,
 )
 
+from connectors.animana.resources.registry import RESOURCE_ORDER
 from pipelines.animana.assets import asset_key as animana_key
 from pipelines.animana.partitions import animana_practices
 from pipelines.animana.resources import WarehouseResource
-from pipelines.animana.sync import RESOURCE_ORDER
 from pipelines.marts.reminders import REMINDERS_KEY
 from warehouse.kernel.lookups import tenant_id_by_code
 from warehouse.kernel.tenancy import AccessContext, system_session, tenant_session

@@ -13,6 +13,8 @@ from pipelines.models.schedules import models_train_job
 from warehouse.kernel.tenancy import system_session
 
 LARGE_SYNC_ROWS = 5000  # rows inserted+updated+deleted by finished syncs of one franchise since the last look
+# The werkrooster and Animana's reminders feed no model: a month of shifts synced is no reason to retrain.
+NOT_LEARNT_FROM = frozenset({"shifts", "reminders"})
 
 
 @sensor(job=models_train_job, minimum_interval_seconds=600)
@@ -46,7 +48,8 @@ def changed_rows_by_franchise(admin_engine, since_id: int) -> tuple[dict[str, in
     for code, run_id, counts in rows:
         last = max(last, run_id)
         counts = counts if isinstance(counts, dict) else json.loads(counts or "{}")
-        changed[code] = changed.get(code, 0) + _total(counts)
+        learnt = {resource: c for resource, c in counts.items() if resource not in NOT_LEARNT_FROM}
+        changed[code] = changed.get(code, 0) + _total(learnt)
     return changed, last
 
 

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pipelines"))
-
-from animana_sync_support import MASTER_KEY, SECRET, SyncWorld, link_world  # noqa: E402
-
-from connectors.animana.simulator import running_simulator  # noqa: E402
-from pipelines.animana.sync import sync_all  # noqa: E402
-from warehouse.kernel.lookups import tenant_id_by_code  # noqa: E402
+from connectors.animana.simulator import running_simulator
+from connectors.animana.sync.service import sync_all
+from tests.animana_sync_support import MASTER_KEY, SECRET, SyncWorld, link_world
+from warehouse.kernel.lookups import tenant_id_by_code
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,1 @@
+"""Loading rows from external systems into the system of record (`animana`: the Animana mirror)."""

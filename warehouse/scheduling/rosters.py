@@ -23,6 +23,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import psycopg
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -166,6 +167,12 @@ def give_way_to_synced_shifts(session: Session, practice_id: int) -> int:
     shifts: the ``no_overlapping_shifts`` exclusion would refuse a synced shift over a planned one. Once synced
     shifts exist no roster plans such shifts again, so later calls delete nothing."""
     return session.execute(text(_GIVE_WAY), {"p": practice_id}).rowcount
+
+
+def give_way_on(cur: psycopg.Cursor, practice_id: int) -> int:
+    """`give_way_to_synced_shifts` on the Animana loader's psycopg cursor (the shift spec's ``prepare``)."""
+    cur.execute(_GIVE_WAY.replace(":p", "%(p)s"), {"p": practice_id})
+    return cur.rowcount
 
 
 @dataclass(frozen=True)

@@ -311,7 +311,7 @@ class ReminderTemplateOverride(Timestamps, Base):
 class Reminder(Base):
     """What is due for a patient. VetConnect's own (``records``, ``reminders``) or, with ``animana_id``, one the
     practice set in Animana: Animana's check-up is ``recall``, its free text ``description``, its open ``pending``
-    (migration 0360)."""
+    (migration 0370)."""
 
     __tablename__ = "reminder"
     __table_args__ = (

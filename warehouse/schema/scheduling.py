@@ -102,7 +102,7 @@ class AppointmentTypeOverride(Timestamps, Base):
 class StaffShift(Base):
     """A shift worked (or to be worked) by a bookable resource. ``animana_id`` set: synced from Animana's
     werkrooster, which then is the schedule of the staff synced from Animana (``warehouse.scheduling.rosters`` plans none
-    for them); NULL: VetConnect's own, from a roster. Migration 0360."""
+    for them); NULL: VetConnect's own, from a roster. Migration 0370."""
 
     __tablename__ = "staff_shift"
     __table_args__ = (

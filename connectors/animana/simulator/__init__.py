@@ -1,12 +1,11 @@
 """A faithful stand-in for the partner-only IDEXX Animana API: a real HTTP server with deterministic data."""
 
 from .app import SimulatorConfig, create_app
-from .generator import DEFAULT_ANCHOR, RESOURCES, SCALES, GeneratorConfig, generate_practice
+from .generator import DEFAULT_ANCHOR, SCALES, GeneratorConfig, generate_practice
 from .server import RunningSimulator, running_simulator, serve
 
 __all__ = [
     "DEFAULT_ANCHOR",
-    "RESOURCES",
     "SCALES",
     "GeneratorConfig",
     "RunningSimulator",

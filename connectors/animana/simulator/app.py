@@ -27,8 +27,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from connectors.animana.resources.registry import RESOURCE_ORDER
+
 from .clock import ts
-from .generator import DEFAULT_ANCHOR, RESOURCES, SCALES, GeneratorConfig
+from .generator import DEFAULT_ANCHOR, SCALES, GeneratorConfig
 from .store import Operation, PracticeCache, decode_cursor, replay
 from .writes import Conflict, validate_write
 
@@ -276,7 +278,7 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
             if isinstance(pid, Response):
                 return pid
             resource = request.path_params["resource"]
-            if resource not in RESOURCES:
+            if resource not in RESOURCE_ORDER:
                 return _error(404, "not_found", f"Unknown resource {resource!r}.")
             query = request.query_params
             try:
@@ -316,7 +318,7 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
             if isinstance(pid, Response):
                 return pid
             resource, rid = request.path_params["resource"], request.path_params["rid"]
-            if resource not in RESOURCES:
+            if resource not in RESOURCE_ORDER:
                 return _error(404, "not_found", f"Unknown resource {resource!r}.")
             record = await run_in_threadpool(sim.cache.run, pid, lambda s: s.get(resource, rid))
             if record is None:
@@ -381,7 +383,7 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
     async def admin_inject(request: Request) -> Response:
         body = await request.json()
         pid, resource = body.get("practice"), body.get("resource")
-        if pid not in sim.cache or resource not in RESOURCES:
+        if pid not in sim.cache or resource not in RESOURCE_ORDER:
             return _error(404, "not_found", "unknown practice or resource")
         op = Operation("inject", (resource, list(body.get("records", []))))
         before, ids = await run_in_threadpool(

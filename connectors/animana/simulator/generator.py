@@ -27,30 +27,12 @@ from typing import Any
 
 from faker import Faker
 
+from connectors.animana.resources.registry import RESOURCE_ORDER
+
 from . import catalog as c
 from .clock import AMSTERDAM, TS_FORMAT, UTC, ts
 from .reminders import generate_reminders
 from .shifts import generate_shifts
-
-# Resource names in the order they are generated (later ones reference earlier ones).
-RESOURCES: tuple[str, ...] = (
-    "staff",
-    "resources",
-    "products",
-    "relations",
-    "animals",
-    "agenda",
-    "consults",
-    "vaccinations",
-    "prescriptions",
-    "labresults",
-    "invoices",
-    "payments",
-    # Added with the work schedules and the practice's own reminders (shifts.py, reminders.py); both are
-    # generated from the resources above.
-    "shifts",
-    "reminders",
-)
 
 # 2026-11-02 is a Monday; a fixed default keeps a seed's data identical from one day to the next (tests, benches).
 # The demo passes the moment it was first started instead, so its "today" is a working day in progress.
@@ -156,7 +138,8 @@ class _PracticeGenerator:
         self.start = self.day_start - dt.timedelta(days=round(365.25 * config.history_years))
         info_rng = random.Random(f"{config.seed}:{practice_id}:practice")
         self.town, self.pc2 = info_rng.choice(c.PRACTICE_TOWNS)
-        self.out: dict[str, list[Record]] = {name: [] for name in RESOURCES}
+        # A list for every resource the specs declare: the simulator serves each (empty until generated here).
+        self.out: dict[str, list[Record]] = {name: [] for name in RESOURCE_ORDER}
         # Hidden state that shapes behaviour but is not part of any payload.
         self.no_show_propensity: dict[int, float] = {}
         self.no_show_history: dict[int, int] = {}

@@ -19,9 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from connectors.animana.resources.registry import RESOURCE_ORDER
+
 from .clock import TS_FORMAT, UTC, ts
 from .generator import (
-    RESOURCES,
     GeneratorConfig,
     Record,
     generate_practice,
@@ -75,7 +76,7 @@ class PracticeStore:
         self.live: dict[str, int] = {}
         self.next_id: dict[str, int] = {}
         latest = ts(anchor)
-        for resource in RESOURCES:
+        for resource in RESOURCE_ORDER:
             rows = sorted((Row(r["updated_at"], r["id"], r) for r in data[resource]), key=_row_key)
             self.rows[resource] = rows
             self.by_id[resource] = {row.id: row for row in rows}

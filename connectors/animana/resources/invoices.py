@@ -1,0 +1,115 @@
+"""Animana ``invoices``: mirrored as ``invoice`` rows (status ``issued``) with their lines (``invoice_line``,
+keyed ``<invoice id>:<line index>``); money stays integer cents, VAT percent becomes basis points."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import Field, Strict, model_validator
+
+from connectors.animana.models import (
+    AnimanaRecord,
+    ApiModel,
+    Cents,
+    Day,
+    Id,
+    NonEmpty,
+    Text,
+    VatRate,
+    WireRecord,
+)
+from connectors.animana.resources.spec import ResourceSpec
+from connectors.animana.resources.values import vat_bp
+from warehouse.ingest.animana.checks import MirrorCount
+from warehouse.ingest.animana.handlers.billing import load_invoices
+from warehouse.ingest.animana.load import HandlerLoad
+from warehouse.ingest.animana.rows import Batch, InvoiceLineRow, InvoiceRow
+from warehouse.ingest.animana.tombstones import INVOICE
+
+
+class InvoiceLine(ApiModel):
+    product_id: Id | None = None
+    product_code: NonEmpty
+    description: Text
+    quantity: Annotated[int, Strict()]
+    unit_price_cents: Cents
+    vat_rate: VatRate
+    line_total_cents: Cents
+    vat_cents: Cents
+
+    @model_validator(mode="after")
+    def _arithmetic(self) -> InvoiceLine:
+        if self.line_total_cents != self.quantity * self.unit_price_cents:
+            raise ValueError("line_total_cents != quantity * unit_price_cents")
+        return self
+
+
+class Invoice(AnimanaRecord):
+    relation_id: Id
+    appointment_id: Id | None = None
+    date: Day
+    number: NonEmpty
+    lines: Annotated[list[InvoiceLine], Field(min_length=1)]
+    total_excl_vat_cents: Cents
+    vat_cents: Cents
+    total_cents: Cents
+
+    @staticmethod
+    def check(fields: Mapping[str, Any]) -> None:
+        # One plain loop for both sums: two generator expressions cost more than the rest of this check.
+        excl_vat = vat = 0
+        for line in fields["lines"]:  # InvoiceLine models, in a model and in a wire record alike
+            excl_vat += line.line_total_cents
+            vat += line.vat_cents
+        if fields["total_excl_vat_cents"] != excl_vat:
+            raise ValueError("total_excl_vat_cents is not the sum of the lines")
+        if fields["vat_cents"] != vat:
+            raise ValueError("vat_cents is not the sum of the lines")
+        if fields["total_cents"] != fields["total_excl_vat_cents"] + fields["vat_cents"]:
+            raise ValueError("total_cents != total_excl_vat_cents + vat_cents")
+
+
+def map_invoice(i: WireRecord) -> tuple[InvoiceRow, list[InvoiceLineRow]]:
+    invoice_id = str(i["id"])
+    row = InvoiceRow(
+        invoice_id, str(i["relation_id"]), i["number"], i["date"], "issued", i["total_excl_vat_cents"],
+        i["vat_cents"], i["total_cents"],
+    )  # fmt: skip
+    lines = [
+        InvoiceLineRow(
+            f"{invoice_id}:{n}",
+            invoice_id,
+            line.product_code,
+            (line.description or line.product_code)[:200],
+            Decimal(line.quantity),
+            line.unit_price_cents,
+            vat_bp(line.vat_rate),
+            line.line_total_cents,
+            line.vat_cents,
+            line.line_total_cents + line.vat_cents,
+        )  # fmt: skip
+        for n, line in enumerate(i["lines"])
+    ]
+    return row, lines
+
+
+def add_invoice(i: WireRecord, batch: Batch) -> None:
+    invoice, lines = map_invoice(i)
+    batch.rows.append(invoice)
+    batch.children.setdefault("lines", []).extend(lines)
+
+
+SPEC = ResourceSpec(
+    name="invoices",
+    model=Invoice,
+    parents=("relations", "products"),
+    read_record=add_invoice,
+    load=HandlerLoad(
+        handler=load_invoices,
+        tombstone=INVOICE,
+        mirror=MirrorCount("invoice"),
+        children={"lines": "invoice_animana_id"},
+    ),
+)
