@@ -108,8 +108,15 @@ def test_a_roster_lays_local_shifts_over_the_range_across_dst_fills_only_gaps_an
 
 def test_reminders_follow_the_vaccinations_once_each_and_the_mart_counts_a_renewal_within_30_days(mart_world):
     db, practice = mart_world.db, mart_world.practices[0].practice_id
-    refresh_all(db.app_engine, db.admin_engine)
     context = AccessContext.for_practices([practice])
+    with db.as_app(context) as session:
+        # A practice that keeps no reminders in Animana: the synced ones go, and VetConnect generates its own
+        # (where Animana has one, none is generated: tests/warehouse/scheduling/test_synced_schedule_wins.py).
+        session.execute(
+            text("DELETE FROM reminder WHERE practice_id = :p AND animana_id IS NOT NULL"), {"p": practice}
+        )
+        assert generate_vaccination_reminders(session, practice, today=TODAY).created > 20
+    refresh_all(db.app_engine, db.admin_engine)
     with db.as_app(context) as session:
         # One reminder per vaccination whose send date (due − 14 days without a template) has come, unless it
         # was renewed before that date or the patient had died.
@@ -126,7 +133,7 @@ def test_reminders_follow_the_vaccinations_once_each_and_the_mart_counts_a_renew
         counts = session.execute(
             text("SELECT count(*), count(DISTINCT vaccination_id), count(*) FILTER (WHERE due_on - 14 > :today), "
                  "count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE client_id IS NULL) "
-                 "FROM reminder WHERE practice_id = :p"),
+                 "FROM reminder WHERE practice_id = :p AND animana_id IS NULL"),  # VetConnect's own
             {"p": practice, "today": TODAY},
         ).one()  # fmt: skip
         assert expected > 20 and counts[0] == counts[1] == expected
@@ -172,7 +179,11 @@ def test_cli_rosters_named_resources_and_generates_reminders_for_every_practice(
     runner = CliRunner()
     with db.system() as session:
         name = session.scalar(
-            text("SELECT name FROM resource WHERE practice_id = :p AND active ORDER BY id LIMIT 1"),
+            # A room: the staff's shifts come from Animana's werkrooster, which rosters leave alone.
+            text(
+                "SELECT name FROM resource WHERE practice_id = :p AND active AND starts_with(animana_id, 'resource:') "
+                "ORDER BY id LIMIT 1"
+            ),
             {"p": practice.practice_id},
         )
     # After the synced agenda ends: two weeks of Monday/Thursday mornings for one resource.
