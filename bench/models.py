@@ -153,7 +153,7 @@ def scale(events: int, n_contexts: int, contention: int, gap_s: float) -> dict:
 def demo_world(practices: int, scale_name: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Care episodes, work-session events (``models.work_sessions``: the clinical work of each appointment,
     by the staff member it is booked on) and appointments of the simulator's practices."""
-    from connectors.animana.simulator.generator import GeneratorConfig, generate_practice
+    from connectors.animana.simulator import GeneratorConfig, generate_practice
 
     events, appts, work = [], [], []
     for pid in range(1001, 1001 + practices):

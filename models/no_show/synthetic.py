@@ -1,6 +1,6 @@
 """An appointment book with a known no-show process, for tests and benchmarks of the no-show model.
 
-The process is the Animana simulator's (``connectors/animana/simulator/generator.py``): a no-show is more
+The process is the Animana simulator's (``connectors/animana/simulator/agenda.py``): a no-show is more
 likely the longer ahead the appointment was booked, for the few clients who tend to miss appointments, and
 after each earlier no-show; surgery is rarely missed. Because every appointment's true probability is
 known (``p_true``), a test can say what calibrated means on it: the observed rate per band of predicted

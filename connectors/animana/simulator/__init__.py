@@ -1,7 +1,8 @@
 """A faithful stand-in for the partner-only IDEXX Animana API: a real HTTP server with deterministic data."""
 
 from .app import SimulatorConfig, create_app
-from .generator import DEFAULT_ANCHOR, SCALES, GeneratorConfig, generate_practice
+from .config import DEFAULT_ANCHOR, SCALES, GeneratorConfig
+from .generator import generate_practice
 from .server import RunningSimulator, running_simulator, serve
 
 __all__ = [

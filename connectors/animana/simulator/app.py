@@ -30,7 +30,7 @@ from starlette.routing import Route
 from connectors.animana.resources.registry import RESOURCE_ORDER
 
 from .clock import ts
-from .generator import DEFAULT_ANCHOR, SCALES, GeneratorConfig
+from .config import DEFAULT_ANCHOR, SCALES, GeneratorConfig
 from .store import Operation, PracticeCache, decode_cursor, replay
 from .writes import Conflict, validate_write
 

@@ -22,14 +22,10 @@ from typing import Any
 from connectors.animana.resources.registry import RESOURCE_ORDER
 
 from .clock import TS_FORMAT, UTC, ts
-from .generator import (
-    GeneratorConfig,
-    Record,
-    generate_practice,
-    practice_ids,
-    practice_info,
-)
+from .config import GeneratorConfig
+from .generator import generate_practice, practice_ids, practice_info
 from .practice_changes import change_roster_and_reminders
+from .world import Record
 
 
 class Row:

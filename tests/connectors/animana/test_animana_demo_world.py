@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from connectors.animana.simulator import GeneratorConfig, generate_practice
-from connectors.animana.simulator import catalog as c
+from connectors.animana.simulator.catalog import products as c
 from vetconnect.animana_cli import DEMO_SEED
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from connectors.animana.simulator.catalog import PRODUCTS
+from connectors.animana.simulator.catalog.products import PRODUCTS
 from connectors.animana.sync.service import sync_all
 from tests.animana_sync_support import MASTER_KEY, SyncWorld
 from warehouse.kernel.tenancy import AccessContext
