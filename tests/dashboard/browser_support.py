@@ -190,6 +190,8 @@ class DayClock:
         except Exception:
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=ARTIFACTS / "day-failed-step.png", full_page=True)
+            # The app scrolls inside its own container, so the screenshot may miss the top: keep the page's text.
+            (ARTIFACTS / "day-failed-step.txt").write_text(page.inner_text("body"))
             raise
         seconds = time.perf_counter() - started
         self.rows.append((name, seconds))
