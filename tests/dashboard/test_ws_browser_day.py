@@ -220,7 +220,9 @@ def _the_day(url: str, db, clock: DayClock) -> None:  # noqa: ANN001, C901
         page.get_by_label("O — Objective (examination)").fill("Linkeroor rood, bruin exsudaat.")
         choose(page, "Diagnoses", "Otitis externa")  # from the practice's coded list
         page.keyboard.press("Escape")  # a multiselect stays open for the next choice
-        expect(page.get_by_role("listbox")).to_have_count(0)  # closed before the next click, as a person sees it
+        expect(page.get_by_role("listbox")).to_have_count(
+            0
+        )  # closed before the next click, as a person sees it
         clock.step(
             page, "vet: save note", page.get_by_role("button", name="Save note").click, "Consult note saved"
         )
