@@ -1,7 +1,7 @@
 """IDEXX Animana connector: typed client (`AnimanaClient`), one spec per resource (`.resources`), the sync service
 (`.sync`) and a simulator of the API (`.simulator`)."""
 
-from .client import AnimanaClient, Page, RetryPolicy
+from .client import AnimanaClient
 from .errors import (
     AnimanaError,
     ApiUnavailable,
@@ -16,6 +16,8 @@ from .errors import (
 from .models import AnimanaRecord, RejectedRecord, Tombstone
 from .resources.registry import RESOURCE_MODELS, RESOURCE_ORDER
 from .settings import AnimanaSettings, load_settings
+from .streaming import Page
+from .transport import RetryPolicy
 
 __all__ = [
     "RESOURCE_MODELS",

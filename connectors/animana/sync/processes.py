@@ -29,10 +29,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from connectors.animana.client import AnimanaClient, RetryPolicy
+from connectors.animana.client import AnimanaClient
 from connectors.animana.settings import AnimanaSettings
 from connectors.animana.sync.links import LinkedPractice
 from connectors.animana.sync.practice import PracticeResult, Progress, results_in_order, sync_practice
+from connectors.animana.transport import RetryPolicy
 from warehouse.kernel.db import make_engine
 
 if TYPE_CHECKING:
