@@ -71,7 +71,7 @@ def roster(
 
     from vetconnect.cli import out
     from warehouse.kernel.tenancy import AccessContext, tenant_session
-    from warehouse.scheduling.rosters import create_roster, parse_week
+    from warehouse.scheduling.rosters import create_roster, parse_week, scheduled_by_animana
 
     with _errors():
         pattern = parse_week(week)
@@ -90,7 +90,10 @@ def roster(
                 session, practice_id=practice_id, resource_ids=ids, week=pattern,
                 first_day=first_day.date(), last_day=last_day.date(),
             )  # fmt: skip
+            from_animana = scheduled_by_animana(session, practice_id, ids)
         out.print(f"{code}: {created} shift(s) created for {len(ids)} resource(s)")
+        if from_animana:
+            out.print(f"{code}: left to Animana's werkrooster (synced): {', '.join(from_animana)}")
 
 
 @reminders_app.command("generate")

@@ -161,6 +161,14 @@ WHERE s.practice_id = :p AND s.animana_id IS NULL AND r.practice_id = s.practice
 """
 
 
+def scheduled_by_animana(session: Session, practice_id: int, resource_ids: Sequence[int]) -> list[str]:
+    """The names of these resources whose shifts come from Animana's werkrooster, which a roster leaves alone:
+    so that whoever rosters them is told why nothing was planned for them."""
+    return list(session.scalars(text(
+        f"SELECT r.name FROM resource r WHERE r.practice_id = :p AND r.id = ANY(CAST(:ids AS bigint[])) "
+        f"AND {_ANIMANA_STAFF} AND {_WERKROOSTER_SYNCED} ORDER BY r.name"), {"p": practice_id, "ids": list(resource_ids)}))  # fmt: skip
+
+
 def give_way_to_synced_shifts(session: Session, practice_id: int) -> int:
     """Delete the shifts VetConnect planned for the practice's staff synced from Animana (a roster laid before
     its werkrooster was synced); returns how many. For the shift loader, before it writes a batch of synced

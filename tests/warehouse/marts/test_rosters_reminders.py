@@ -193,6 +193,14 @@ def test_cli_rosters_named_resources_and_generates_reminders_for_every_practice(
     assert result.exit_code == 0, result.output
     assert f"{practice.code}: 4 shift(s) created for 1 resource(s)" in result.output
     assert "0 shift(s)" in runner.invoke(app, args).output  # again: nothing new
+    with db.system() as session:
+        staff = session.scalar(text("SELECT name FROM resource WHERE practice_id = :p AND active "
+                                    "AND starts_with(animana_id, 'staff:') ORDER BY id LIMIT 1"), {"p": practice.practice_id})  # fmt: skip
+    synced = runner.invoke(
+        app, [*args[:-1], staff]
+    )  # a staff member whose shifts Animana's werkrooster holds
+    assert synced.exit_code == 0 and f"{practice.code}: 0 shift(s) created for 1 resource(s)" in synced.output
+    assert f"left to Animana's werkrooster (synced): {staff}" in synced.output
     wrong = runner.invoke(app, [*args[:-1], "Nobody"])
     assert wrong.exit_code == 1 and "no active resource named 'Nobody'" in wrong.output
     bad = runner.invoke(app, [*args[:5], "sun 18:00-08:00", *args[6:]])
