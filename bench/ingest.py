@@ -38,6 +38,7 @@ import psutil
 import psycopg
 from sqlalchemy.engine import make_url
 
+from connectors.animana.resources.registry import RESOURCE_ORDER
 from vetconnect import pgserver
 from warehouse.ingest.animana.load import LOAD_SETTINGS
 from warehouse.kernel.db import make_engine
@@ -48,15 +49,12 @@ from warehouse.tenants.admin import add_franchise, add_practice
 ROOT = Path(__file__).resolve().parents[1]
 MASTER_KEY = bytes(range(32))
 SECRET = "bench-secret-0123456789"
-RESOURCES = (
-    "staff", "resources", "products", "relations", "animals", "agenda", "consults", "vaccinations",
-    "prescriptions", "labresults", "invoices", "payments",
-)  # fmt: skip
+RESOURCES = RESOURCE_ORDER  # what the sync reads: every resource spec
 # Tables the sync writes, in an order that satisfies the foreign keys (for the raw COPY baseline).
 TABLES = (
-    "resource", "product", "product_price_override", "client", "patient", "client_patient", "appointment",
-    "visit", "diagnosis", "weight_measurement", "vaccination", "prescription", "lab_observation", "invoice",
-    "invoice_line", "payment", "ingest_quarantine",
+    "resource", "staff_shift", "product", "product_price_override", "client", "patient", "client_patient",
+    "appointment", "visit", "diagnosis", "weight_measurement", "vaccination", "reminder", "prescription",
+    "lab_observation", "invoice", "invoice_line", "payment", "ingest_quarantine",
 )  # fmt: skip
 
 
