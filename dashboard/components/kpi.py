@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from collections.abc import Sequence
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import polars.selectors as cs
@@ -111,8 +112,11 @@ def tiles(overview: kpis.Overview, keys: Sequence[str], *, columns: int = 4) -> 
                 col.caption(f"median {_fmt(tile.kpi.unit, tile.median)}")
 
 
-def downloads(table: pl.DataFrame, name: str, spec: Spec | None = None) -> None:
-    """CSV and Excel downloads of a table: machine values, under the page's labels when a spec is given."""
+def downloads(
+    table: pl.DataFrame, name: str, spec: Spec | None = None, zone: ZoneInfo = fmt.DEFAULT_TZ
+) -> None:
+    """CSV and Excel downloads of a table: machine values, under the page's labels when a spec is given; Excel's
+    times are wall-clock times in ``zone`` (the practice's, on a practice's page)."""
     if spec is not None:
         table = for_download(table, spec)
     left, right = st.columns(2)
@@ -123,7 +127,7 @@ def downloads(table: pl.DataFrame, name: str, spec: Spec | None = None) -> None:
     buffer = io.BytesIO()
     # Excel has no time zones: write local wall-clock times.
     local = table.with_columns(
-        cs.datetime(time_zone="*").dt.convert_time_zone("Europe/Amsterdam").dt.replace_time_zone(None)
+        cs.datetime(time_zone="*").dt.convert_time_zone(str(zone)).dt.replace_time_zone(None)
     )
     local.write_excel(buffer, worksheet=name[:31])
     right.download_button(

@@ -71,7 +71,7 @@ with schedule:
                        "utilisation": "Utilisation"}).update_layout(**DUTCH).update_yaxes(tickformat=".0%")  # fmt: skip
         st.plotly_chart(chart, width="stretch")
         tables.show(vets, STAFF)
-        ui.downloads(vets, "utilisation", STAFF)
+        ui.downloads(vets, "utilisation", STAFF, ctx.zone(practice_id))
     heat = ui.frame(context, "heatmap", (practice_id,), start, end, version)
     st.subheader("Appointments by weekday and hour (local time)")
     if heat.height:
@@ -97,7 +97,7 @@ with schedule:
     missed = ui.no_shows(context, practice_id, start, end)
     if missed.height:
         tables.show(missed, NO_SHOWS)
-        ui.downloads(missed, "no_shows", NO_SHOWS)
+        ui.downloads(missed, "no_shows", NO_SHOWS, ctx.zone(practice_id))
     else:
         st.caption("No no-shows in this period.")
 with money:
@@ -111,7 +111,7 @@ with money:
         ).update_layout(**DUTCH)  # fmt: skip
         st.plotly_chart(chart, width="stretch")
         tables.show(ageing, AGEING)
-        ui.downloads(ageing, "receivables", AGEING)
+        ui.downloads(ageing, "receivables", AGEING, ctx.zone(practice_id))
     else:
         st.info("Nothing outstanding.")
 with care:
