@@ -154,9 +154,11 @@ def create_roster(
     return result.rowcount
 
 
+# In the driver's parameter style: the Animana loader runs it on its psycopg cursor, the services through
+# the session's connection.
 _GIVE_WAY = f"""
 DELETE FROM staff_shift s USING resource r
-WHERE s.practice_id = :p AND s.animana_id IS NULL AND r.practice_id = s.practice_id AND r.id = s.resource_id
+WHERE s.practice_id = %(p)s AND s.animana_id IS NULL AND r.practice_id = s.practice_id AND r.id = s.resource_id
   AND {_ANIMANA_STAFF}
 """
 
@@ -174,12 +176,12 @@ def give_way_to_synced_shifts(session: Session, practice_id: int) -> int:
     its werkrooster was synced); returns how many. For the shift loader, before it writes a batch of synced
     shifts: the ``no_overlapping_shifts`` exclusion would refuse a synced shift over a planned one. Once synced
     shifts exist no roster plans such shifts again, so later calls delete nothing."""
-    return session.execute(text(_GIVE_WAY), {"p": practice_id}).rowcount
+    return session.connection().exec_driver_sql(_GIVE_WAY, {"p": practice_id}).rowcount
 
 
 def give_way_on(cur: psycopg.Cursor, practice_id: int) -> int:
     """`give_way_to_synced_shifts` on the Animana loader's psycopg cursor (the shift spec's ``prepare``)."""
-    cur.execute(_GIVE_WAY.replace(":p", "%(p)s"), {"p": practice_id})
+    cur.execute(_GIVE_WAY, {"p": practice_id})
     return cur.rowcount
 
 

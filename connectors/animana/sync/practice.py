@@ -28,9 +28,10 @@ from connectors.animana.resources.registry import RESOURCE_ORDER, SPEC_BY_NAME
 from connectors.animana.sync.links import LinkedPractice
 from connectors.animana.sync.prefetch import MappedBatch, Prefetch
 from warehouse.ingest.animana.handlers.directory import reconcile_products
-from warehouse.ingest.animana.load import load_batch, practice_cipher
+from warehouse.ingest.animana.load import load_batch
 from warehouse.ingest.animana.progress import commit_progress, finish_run, mark_synced, read_cursor, start_run
 from warehouse.ingest.animana.rows import Batch, LoadCounts, LoadTarget
+from warehouse.kernel.ciphers import practice_cipher
 from warehouse.kernel.crypto import FieldCipher
 from warehouse.kernel.tenancy import AccessContext, tenant_session
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import psycopg
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from warehouse.ingest.animana.checks import MirrorCount
@@ -21,7 +20,7 @@ from warehouse.ingest.animana.quarantine import quarantine_rejections
 from warehouse.ingest.animana.rows import Batch, LoadCounts, LoadTarget, Rejection
 from warehouse.ingest.animana.statements import driver_connection
 from warehouse.ingest.animana.tombstones import Tombstone
-from warehouse.kernel.crypto import FieldCipher, unwrap_data_key
+from warehouse.kernel.crypto import FieldCipher
 
 # Stages and upserts one batch's rows (+ children) of ``resource``; returns (inserted, updated, quarantined).
 Handler = Callable[
@@ -77,18 +76,6 @@ class HandlerLoad:
         children: dict[str, list[tuple]],
     ) -> tuple[int, int, int]:
         return self.handler(cur, target, resource, rows, children)
-
-
-def practice_cipher(session: Session, practice_id: int, master_key: bytes) -> FieldCipher:
-    """The practice's current field cipher (newest data key version)."""
-    row = session.execute(
-        text(
-            "SELECT version, wrapped_key FROM tenant_data_key WHERE practice_id = :pid "
-            "ORDER BY version DESC LIMIT 1"
-        ),
-        {"pid": practice_id},
-    ).one()
-    return FieldCipher(practice_id, unwrap_data_key(master_key, practice_id, row.wrapped_key), row.version)
 
 
 # Settings of a load transaction (SET LOCAL; the bench's raw COPY baseline uses them too):

@@ -18,6 +18,7 @@ from warehouse.ingest.animana.handlers.billing import STG_INVOICE
 from warehouse.ingest.animana.handlers.directory import STG_CLIENT, encrypt_clients
 from warehouse.ingest.animana.rows import Batch, ClientRow, InvoiceRow, LoadTarget, PatientRow
 from warehouse.ingest.animana.staging import stage
+from warehouse.kernel.ciphers import practice_cipher
 from warehouse.kernel.tenancy import AccessContext
 from warehouse.tenants.admin import add_franchise, add_practice
 
@@ -51,7 +52,7 @@ def _practices(db) -> list[LoadTarget]:  # noqa: ANN001
 def _write_clients_and_invoices(db, target: LoadTarget, *, new: bool) -> list[tuple[int, int]]:  # noqa: ANN001
     """Stage the module's clients and invoices and write them with `statements.write` (``new`` as given)."""
     with db.as_app(AccessContext.for_practices([target.practice_id])) as session:
-        cipher = load.practice_cipher(session, target.practice_id, MASTER_KEY)
+        cipher = practice_cipher(session, target.practice_id, MASTER_KEY)
         cur = statements.driver_connection(session).cursor()
         cur.execute(load.LOAD_SETTINGS)
         rows = encrypt_clients(cur, target, cipher, list(CLIENTS))
