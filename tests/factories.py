@@ -220,6 +220,18 @@ def populate_practice(
     ])  # fmt: skip
     session.flush()
     # --- end models ------------------------------------------------------------------------------------------
+    # --- two-way Animana (issue 15): the world's own writes left outbox entries (the capture trigger); a held
+    # Animana change and a conflict per practice ---------------------------------------------------------------
+    from warehouse.schema.integration import WritebackConflict, WritebackIncoming
+
+    session.add_all([
+        WritebackIncoming(practice_id=practice_id, table_name="client", row_id=client.id,
+                          incoming={"last_name": "Animana"}, animana_version="2026-01-01T00:00:00Z"),
+        WritebackConflict(practice_id=practice_id, module="clients", table_name="client", row_id=client.id,
+                          fields={"last_name": {"local": "Lokaal", "animana": "Animana", "base": "Oud",
+                                                "rule": None, "decided": None}}),
+    ])  # fmt: skip
+    session.flush()
     return PracticeRows(
         practice_id, franchise_id, vet.id, room.id, client.id, patient.id, appointment.id, user.id
     )

@@ -73,7 +73,8 @@ PRACTICE_TABLES = (
     "document_content", "sync_run", "ingest_quarantine", "mart_practice_day", "mart_staff_day",
     "mart_appointment_type_day", "mart_hour_day", "mart_diagnosis_day", "mart_practice_month",
     "mart_open_invoice", "mart_dirty_day", "suggestion_log", "search_term", "search_word",
-    "invoice_line_removal", "invoice_series", "mart_refresh",
+    "invoice_line_removal", "invoice_series", "mart_refresh", "writeback_outbox", "writeback_incoming",
+    "writeback_conflict",
 )  # fmt: skip
 TENANT_ISOLATION = Policy(
     "tenant_isolation", "ALL",
@@ -1039,6 +1040,93 @@ MART_QUEUE_TRIGGERS = (
 )
 
 
+# --- Two-way Animana: change capture and held incoming changes -----------------------------------------------
+# Who writes is ``vetconnect.writer`` (transaction-local): unset for a local write, ``animana`` for the sync's
+# loader, ``writeback`` for what Animana answered (dispatcher, settlement, synchronous gateway). A local write to
+# a mirrored row marks it pending and leaves an outbox entry with the changed columns, in the same transaction,
+# unless the module is native for the practice. The sync's update of a pending row is held in
+# ``writeback_incoming`` instead of applied; ``warehouse.integration.settle`` decides it per field. The trigger
+# arguments name the module and the table (a partition's trigger would otherwise see the partition's name).
+
+WRITEBACK_CAPTURE = """
+CREATE OR REPLACE FUNCTION public.writeback_capture()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public'
+AS $function$
+DECLARE
+  row_now jsonb := to_jsonb(CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END);
+  row_before jsonb := CASE WHEN TG_OP = 'UPDATE' THEN to_jsonb(OLD) END;
+  bookkeeping text[] := ARRAY['updated_at', 'animana_version', 'writeback_pending'];
+  changed jsonb := '{}'::jsonb;
+  base jsonb := '{}'::jsonb;
+  module_mode text;
+BEGIN
+  SELECT mode INTO module_mode FROM practice_module_mode
+   WHERE practice_id = (row_now ->> 'practice_id')::bigint AND module = TG_ARGV[0];
+  IF module_mode = 'native' THEN
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+  END IF;
+  IF TG_OP = 'UPDATE' THEN
+    SELECT coalesce(jsonb_object_agg(n.key, n.value), '{}'::jsonb),
+           coalesce(jsonb_object_agg(n.key, row_before -> n.key), '{}'::jsonb)
+      INTO changed, base
+      FROM jsonb_each(row_now) n
+     WHERE n.key <> ALL (bookkeeping) AND n.value IS DISTINCT FROM row_before -> n.key;
+    IF changed = '{}'::jsonb THEN
+      RETURN NEW;
+    END IF;
+  ELSIF TG_OP = 'INSERT' THEN
+    changed := row_now - bookkeeping;
+  END IF;
+  INSERT INTO writeback_outbox (practice_id, module, table_name, row_id, operation, changes, base, created_by)
+  VALUES ((row_now ->> 'practice_id')::bigint, TG_ARGV[0], TG_ARGV[1], (row_now ->> 'id')::bigint, lower(TG_OP),
+          changed, base, app_user_id());
+  IF TG_OP = 'DELETE' THEN
+    RETURN OLD;
+  END IF;
+  NEW.writeback_pending := true;
+  RETURN NEW;
+END $function$
+"""
+
+WRITEBACK_HOLD = """
+CREATE OR REPLACE FUNCTION public.writeback_hold()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public'
+AS $function$
+BEGIN
+  INSERT INTO writeback_incoming (practice_id, table_name, row_id, incoming, animana_version)
+  VALUES (NEW.practice_id, TG_ARGV[0], NEW.id,
+          to_jsonb(NEW) - ARRAY['updated_at', 'animana_version', 'writeback_pending'], NEW.animana_version)
+  ON CONFLICT (practice_id, table_name, row_id) DO UPDATE
+    SET incoming = EXCLUDED.incoming, animana_version = EXCLUDED.animana_version, received_at = now();
+  RETURN NULL;
+END $function$
+"""
+
+# Mirrored table → module (``practice_module_mode.module``).
+WRITEBACK_TABLES = {
+    "client": "clients", "patient": "clients", "appointment": "agenda", "visit": "medical",
+    "vaccination": "medical", "prescription": "medical", "invoice": "billing", "payment": "billing",
+}  # fmt: skip
+WRITEBACK_TRIGGERS = tuple(
+    trigger.format(table=table, module=module)
+    for table, module in WRITEBACK_TABLES.items()
+    for trigger in (
+        "CREATE TRIGGER writeback_capture BEFORE INSERT OR DELETE OR UPDATE ON public.{table} FOR EACH ROW "
+        "WHEN ((COALESCE(current_setting('vetconnect.writer'::text, true), ''::text) <> ALL "
+        "(ARRAY['animana'::text, 'writeback'::text]))) EXECUTE FUNCTION writeback_capture('{module}', '{table}')",
+        "CREATE TRIGGER writeback_hold BEFORE UPDATE ON public.{table} FOR EACH ROW "
+        "WHEN ((old.writeback_pending AND (current_setting('vetconnect.writer'::text, true) = 'animana'::text))) "
+        "EXECUTE FUNCTION writeback_hold('{table}')",
+    )
+)
+
+
 # --- Everything, as the check reads it ------------------------------------------------------------------------
 
 FUNCTIONS = (
@@ -1052,6 +1140,7 @@ FUNCTIONS = (
     MART_LOCAL_DAY, MART_DIRTY_APPOINTMENT, MART_DIRTY_VISIT, MART_DIRTY_STAFF_SHIFT, MART_DIRTY_DIAGNOSIS,
     MART_DIRTY_INVOICE, MART_DIRTY_INVOICE_LINE, MART_DIRTY_PAYMENT, MART_DIRTY_CLIENT_PATIENT,
     MART_DIRTY_VACCINATION, MART_DIRTY_REMINDER,
+    WRITEBACK_CAPTURE, WRITEBACK_HOLD,
 )  # fmt: skip
 
 # (tables, policy): the policy on each of the tables.
@@ -1069,7 +1158,7 @@ POLICIES: tuple[tuple[tuple[str, ...], Policy], ...] = (
 )
 
 # Triggers on one table, written out.
-TRIGGERS = (AUDIT_CHAIN_TRIGGER, AUDIT_PRACTICE_DETAILS_TRIGGER, *REVOKE_SESSIONS_TRIGGERS)
+TRIGGERS = (AUDIT_CHAIN_TRIGGER, AUDIT_PRACTICE_DETAILS_TRIGGER, *REVOKE_SESSIONS_TRIGGERS, *WRITEBACK_TRIGGERS)
 # (tables, triggers): each trigger definition on each of the tables (``{table}`` stands for the table).
 TRIGGERS_ON_TABLES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (AUDITED_TABLES, AUDIT_STATEMENT_TRIGGERS),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from sqlalchemy import BigInteger, DateTime, MetaData, func
+from sqlalchemy import BigInteger, DateTime, MetaData, Text, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -42,6 +42,15 @@ def practice_table(**extra: object) -> dict:
 
 def franchise_table(**extra: object) -> dict:
     return {"tenancy": "franchise", **extra}
+
+
+class MirroredWrites:
+    """Columns of a mirrored table VetConnect writes back to Animana (migration 0380, ``warehouse.integration``):
+    the Animana version the row last agreed with (the If-Match of a write-back) and whether a local change is
+    still unacknowledged by Animana (or in an open conflict). Set by triggers and the write-back, never by hand."""
+
+    animana_version: Mapped[str | None] = mapped_column(Text)
+    writeback_pending: Mapped[bool] = mapped_column(server_default="false")
 
 
 class Timestamps:

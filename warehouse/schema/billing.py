@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from warehouse.schema.base import Base, Timestamps, franchise_table, practice_table
+from warehouse.schema.base import Base, MirroredWrites, Timestamps, franchise_table, practice_table
 from warehouse.schema.clinical import DISPENSING_CATEGORIES
 from warehouse.schema.tenancy import choice
 
@@ -91,7 +91,7 @@ class ProductPriceOverride(Timestamps, Base):
     updated_by: Mapped[int | None]
 
 
-class Invoice(Base):
+class Invoice(MirroredWrites, Base):
     __tablename__ = "invoice"
     __table_args__ = (
         ForeignKeyConstraint(["practice_id", "client_id"], ["client.practice_id", "client.id"]),
@@ -224,7 +224,7 @@ class InvoiceSeries(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
 
-class Payment(Base):
+class Payment(MirroredWrites, Base):
     __tablename__ = "payment"
     __table_args__ = (
         ForeignKeyConstraint(["practice_id", "invoice_id"], ["invoice.practice_id", "invoice.id"]),

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from warehouse.schema.base import Base, Timestamps, practice_table
+from warehouse.schema.base import Base, MirroredWrites, Timestamps, practice_table
 from warehouse.schema.tenancy import choice
 
 SPECIES = (
@@ -31,7 +31,7 @@ SPECIES = (
 SEXES = ("male", "female", "male_neutered", "female_neutered", "unknown")
 
 
-class Client(Timestamps, Base):
+class Client(MirroredWrites, Timestamps, Base):
     __tablename__ = "client"
     __table_args__ = (
         ForeignKeyConstraint(["practice_id"], ["tenant.id"]),
@@ -70,7 +70,7 @@ class Client(Timestamps, Base):
     deleted_at: Mapped[dt.datetime | None]
 
 
-class Patient(Timestamps, Base):
+class Patient(MirroredWrites, Timestamps, Base):
     __tablename__ = "patient"
     __table_args__ = (
         ForeignKeyConstraint(["practice_id"], ["tenant.id"]),

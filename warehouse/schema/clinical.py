@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from warehouse.schema.base import Base, Timestamps, franchise_table, practice_table
+from warehouse.schema.base import Base, MirroredWrites, Timestamps, franchise_table, practice_table
 from warehouse.schema.tenancy import choice
 
 # Dutch dispensing categories (Diergeneesmiddelenbesluit): free sale, pharmacy/retail, vet-prescribed, vet-only.
@@ -36,7 +36,7 @@ def _visit_fk() -> ForeignKeyConstraint:
     return ForeignKeyConstraint(["practice_id", "visit_id"], ["visit.practice_id", "visit.id"])
 
 
-class Visit(Base):
+class Visit(MirroredWrites, Base):
     """A consultation. SOAP: subjective (history), objective (exam), assessment, plan. Signed notes are final."""
 
     __tablename__ = "visit"
@@ -125,7 +125,7 @@ class VaccineProtocolOverride(Timestamps, Base):
     updated_by: Mapped[int | None]
 
 
-class Vaccination(Base):
+class Vaccination(MirroredWrites, Base):
     __tablename__ = "vaccination"
     __table_args__ = (
         _patient_fk(),
@@ -150,7 +150,7 @@ class Vaccination(Base):
     given_by: Mapped[int | None]
 
 
-class Prescription(Base):
+class Prescription(MirroredWrites, Base):
     __tablename__ = "prescription"
     __table_args__ = (
         _patient_fk(),

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from warehouse.schema.base import Base, Timestamps, franchise_table, practice_table
+from warehouse.schema.base import Base, MirroredWrites, Timestamps, franchise_table, practice_table
 from warehouse.schema.tenancy import choice
 
 RESOURCE_KINDS = ("staff", "room", "equipment")
@@ -127,7 +127,7 @@ class StaffShift(Base):
     animana_id: Mapped[str | None] = mapped_column(String(64))
 
 
-class Appointment(Base):
+class Appointment(MirroredWrites, Base):
     __tablename__ = "appointment"
     __table_args__ = (
         ForeignKeyConstraint(["practice_id", "resource_id"], ["resource.practice_id", "resource.id"]),
