@@ -1110,8 +1110,8 @@ END $function$
 
 # Mirrored table → module (``practice_module_mode.module``).
 WRITEBACK_TABLES = {
-    "client": "clients", "patient": "clients", "appointment": "agenda", "visit": "medical",
-    "vaccination": "medical", "prescription": "medical", "invoice": "billing", "payment": "billing",
+    "client": "clients", "patient": "clients", "appointment": "agenda", "visit": "records",
+    "vaccination": "records", "prescription": "records", "invoice": "invoices", "payment": "invoices",
 }  # fmt: skip
 WRITEBACK_TRIGGERS = tuple(
     trigger.format(table=table, module=module)

@@ -36,8 +36,8 @@ depends_on: str | Sequence[str] | None = None
 
 # Mirrored table → its module (``practice_module_mode.module``).
 MIRRORED = {
-    "client": "clients", "patient": "clients", "appointment": "agenda", "visit": "medical",
-    "vaccination": "medical", "prescription": "medical", "invoice": "billing", "payment": "billing",
+    "client": "clients", "patient": "clients", "appointment": "agenda", "visit": "records",
+    "vaccination": "records", "prescription": "records", "invoice": "invoices", "payment": "invoices",
 }  # fmt: skip
 PRACTICE_TABLES = ("writeback_outbox", "writeback_incoming", "writeback_conflict")
 
