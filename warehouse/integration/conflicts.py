@@ -26,13 +26,13 @@ from warehouse.security.permissions import INTEGRATION_MANAGE, Actor, require
 Choice = Literal["local", "animana"]
 # Column names as a person reads them (the rest are shown as they are).
 COLUMN_LABELS = {
-    "last_name": "achternaam", "first_name": "voornaam", "initials": "voorletters", "title": "aanhef",
-    "postcode": "postcode", "city": "plaats", "email_enc": "e-mail", "phone_enc": "telefoon",
-    "address_enc": "adres", "iban_enc": "IBAN", "active": "actief", "name": "naam", "species": "soort",
-    "breed": "ras", "sex": "geslacht", "date_of_birth": "geboortedatum", "microchip": "chip",
-    "status": "status", "starts_at": "begin", "ends_at": "einde", "resource_id": "medewerker/ruimte",
-    "reason": "reden", "subjective": "anamnese", "objective": "onderzoek", "assessment": "beoordeling",
-    "plan": "plan", "cancelled_at": "geannuleerd op", "cancel_reason": "reden annulering",
+    "last_name": "surname", "first_name": "first name", "initials": "initials", "title": "title",
+    "postcode": "postcode", "city": "city", "email_enc": "e-mail", "phone_enc": "phone",
+    "address_enc": "address", "iban_enc": "IBAN", "active": "active", "name": "name", "species": "species",
+    "breed": "breed", "sex": "sex", "date_of_birth": "date of birth", "microchip": "microchip",
+    "status": "status", "starts_at": "starts", "ends_at": "ends", "resource_id": "vet/room",
+    "reason": "reason", "subjective": "history (S)", "objective": "examination (O)", "assessment": "assessment (A)",
+    "plan": "plan (P)", "cancelled_at": "cancelled at", "cancel_reason": "cancellation reason",
 }  # fmt: skip
 
 
@@ -105,7 +105,7 @@ def _readable(values: _Values, column: str, value: Any) -> Any:
     try:
         return values.clear(column, value)
     except ValueError:  # no master key at hand: say so rather than show ciphertext
-        return "(versleuteld)" if column in ENCRYPTED and value is not None else value
+        return "(encrypted)" if column in ENCRYPTED and value is not None else value
 
 
 def conflicts_frame(conflicts: list[Conflict]) -> pl.DataFrame:
@@ -154,17 +154,19 @@ def resolve(
         {"id": conflict_id},
     ).one_or_none()
     if conflict is None:
-        raise IntegrationError("conflict", f"Conflict {conflict_id} bestaat niet (of niet in uw praktijken).")
+        raise IntegrationError(
+            "conflict", f"Conflict {conflict_id} does not exist (or not at your practices)."
+        )
     require(actor, INTEGRATION_MANAGE, conflict.practice_id)
     if conflict.state != "open":
-        raise IntegrationError("conflict", f"Conflict {conflict_id} is al opgelost.")
+        raise IntegrationError("conflict", f"Conflict {conflict_id} is already resolved.")
     missing = sorted(set(conflict.fields) - set(choice))
     if missing:
         labels = ", ".join(COLUMN_LABELS.get(c, c) for c in missing)
-        raise IntegrationError("choice", f"Kies per veld een kant; nog open: {labels}.")
+        raise IntegrationError("choice", f"Choose a side for every field; still open: {labels}.")
     wrong = {c: v for c, v in choice.items() if v not in ("local", "animana") or c not in conflict.fields}
     if wrong:
-        raise IntegrationError("choice", f"Ongeldige keuze voor {', '.join(sorted(wrong))}.")
+        raise IntegrationError("choice", f"Not a valid choice for {', '.join(sorted(wrong))}.")
     practice_id, table, row_id = conflict.practice_id, conflict.table_name, conflict.row_id
     key = {"p": practice_id, "t": table, "id": row_id}
 
@@ -207,7 +209,7 @@ def _apply_choice(session: Session, conflict: Any, choice: Mapping[str, Choice],
             "UPDATE writeback_outbox SET state = 'superseded', last_error = :why WHERE practice_id = :p "
             "AND table_name = :t AND row_id = :id AND state IN ('pending', 'held', 'dead') RETURNING id, changes"
         ),
-        {**key, "why": f"vervangen door de oplossing van conflict {conflict_id}"},
+        {**key, "why": f"replaced by the resolution of conflict {conflict_id}"},
     ).all()
     current = session.execute(
         text(f"SELECT to_jsonb(t) FROM {table} t WHERE practice_id = :p AND id = :id"), key

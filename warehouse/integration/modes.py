@@ -16,9 +16,9 @@ from warehouse.schema.tenancy import MODES, MODULES, PracticeModuleMode
 from warehouse.security.permissions import INTEGRATION_MANAGE, Actor, require
 
 MODE_LABELS = {
-    "animana": "Animana (VetConnect schrijft via Animana)",
-    "hybrid": "Hybride (VetConnect schrijft, Animana wordt bijgewerkt)",
-    "native": "VetConnect (Animana is archief)",
+    "animana": "Animana (VetConnect writes through Animana)",
+    "hybrid": "Hybrid (VetConnect writes, Animana is kept up to date)",
+    "native": "Native (VetConnect only; Animana is history)",
 }
 
 
@@ -43,13 +43,13 @@ def set_mode(
     """Switch ``module`` of the practice to ``mode``; returns the mode it had. Writes already captured keep
     their outbox entries (a switch to native leaves them for a person to see, never drops them)."""
     if module not in MODULES:
-        raise IntegrationError("module", f"Onbekende module {module!r}; kies uit {', '.join(MODULES)}.")
+        raise IntegrationError("module", f"Unknown module {module!r}; choose one of {', '.join(MODULES)}.")
     if mode not in MODES:
-        raise IntegrationError("mode", f"Onbekende modus {mode!r}; kies uit {', '.join(MODES)}.")
+        raise IntegrationError("mode", f"Unknown mode {mode!r}; choose one of {', '.join(MODES)}.")
     require(actor, INTEGRATION_MANAGE, practice_id)
     if not confirmed:
         raise IntegrationError(
-            "confirmed", f"Bevestig het omzetten van {MODULE_LABELS[module]} naar {MODE_LABELS[mode]}."
+            "confirmed", f"Confirm switching {MODULE_LABELS[module]} to {MODE_LABELS[mode]}."
         )
     # The row lock serialises two managers switching the same module at once.
     previous = session.execute(

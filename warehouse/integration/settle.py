@@ -217,7 +217,7 @@ def _settle_row(
     if has_open_conflict:
         session.execute(
             text(
-                "UPDATE writeback_outbox SET state = 'held', last_error = 'wacht op een beslissing over een "
+                "UPDATE writeback_outbox SET state = 'held', last_error = 'waiting for a decision on a "
                 "conflict' WHERE practice_id = :p AND table_name = :t AND row_id = :id AND state = 'pending'"
             ),
             {**key, "t": table},

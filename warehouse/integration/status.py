@@ -90,11 +90,11 @@ class ModuleStatus:
         """What a manager should look at, in words."""
         notes = []
         if self.mode != "native" and not self.linked and self.outbox_depth:
-            notes.append("praktijk niet gekoppeld aan Animana: wijzigingen wachten")
+            notes.append("practice not linked to Animana: changes wait")
         if self.dead_letters:
-            notes.append(f"{self.dead_letters} niet verstuurd (dead letter)")
+            notes.append(f"{self.dead_letters} not delivered (dead letters)")
         if self.open_conflicts:
-            notes.append(f"{self.open_conflicts} conflict(en) open")
+            notes.append(f"{self.open_conflicts} open conflict(s)")
         return notes
 
 

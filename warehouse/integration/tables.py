@@ -13,27 +13,27 @@ class MirroredTable:
     table: str
     module: str  # practice_module_mode.module
     resource: str  # the Animana resource (its API name)
-    label: str  # what a person calls one row, in Dutch
+    label: str  # what a person calls one row
 
 
 MIRRORED: dict[str, MirroredTable] = {
     t.table: t
     for t in (
-        MirroredTable("client", "clients", "relations", "cliënt"),
-        MirroredTable("patient", "clients", "animals", "dier"),
-        MirroredTable("appointment", "agenda", "agenda", "afspraak"),
+        MirroredTable("client", "clients", "relations", "client"),
+        MirroredTable("patient", "clients", "animals", "patient"),
+        MirroredTable("appointment", "agenda", "agenda", "appointment"),
         MirroredTable("visit", "records", "consults", "consult"),
-        MirroredTable("vaccination", "records", "vaccinations", "vaccinatie"),
-        MirroredTable("prescription", "records", "prescriptions", "voorschrift"),
-        MirroredTable("invoice", "invoices", "invoices", "factuur"),
-        MirroredTable("payment", "invoices", "payments", "betaling"),
+        MirroredTable("vaccination", "records", "vaccinations", "vaccination"),
+        MirroredTable("prescription", "records", "prescriptions", "prescription"),
+        MirroredTable("invoice", "invoices", "invoices", "invoice"),
+        MirroredTable("payment", "invoices", "payments", "payment"),
     )
 }
 MODULE_LABELS = {
-    "clients": "Cliënten en dieren",
+    "clients": "Clients and patients",
     "agenda": "Agenda",
-    "records": "Medisch dossier",
-    "invoices": "Facturatie",
+    "records": "Medical record",
+    "invoices": "Billing",
 }
 
 

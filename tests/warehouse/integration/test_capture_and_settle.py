@@ -104,7 +104,7 @@ def test_a_mode_switch_needs_confirmation_and_the_permission_at_that_practice(wo
     a1 = w.practices["a1"]
     with _app(db, w) as session:
         manager = Actor.at(a1.user_id, a1.practice_id, {"practice_manager"})
-        with pytest.raises(IntegrationError, match="Bevestig"):
+        with pytest.raises(IntegrationError, match="Confirm switching"):
             modes.set_mode(session, manager, practice_id=a1.practice_id, module="agenda", mode="hybrid",
                            confirmed=False)  # fmt: skip
         receptionist = Actor.at(a1.user_id, a1.practice_id, {"receptionist"})
@@ -143,13 +143,11 @@ def test_the_sync_never_overwrites_a_pending_row_and_settling_merges_per_field(w
         assert row.animana_version == "v2" and row.writeback_pending
         assert [entry.state for entry in _outbox(session, a1.practice_id)] == ["held"]
         [conflict] = conflicts.open_conflicts(session, [a1.practice_id], master_key=MASTER_KEY)
-        assert [(f.label, f.local, f.animana) for f in conflict.fields] == [
-            ("achternaam", "Lokaal", "Animana")
-        ]
+        assert [(f.label, f.local, f.animana) for f in conflict.fields] == [("surname", "Lokaal", "Animana")]
 
     with _app(db, w) as session:
         manager = Actor.at(a1.user_id, a1.practice_id, {"practice_manager"})
-        with pytest.raises(IntegrationError, match="achternaam"):
+        with pytest.raises(IntegrationError, match="surname"):
             conflicts.resolve(session, manager, conflict.id, {})
         conflicts.resolve(session, manager, conflict.id, {"last_name": "animana"})
     with _app(db, w) as session:
@@ -218,7 +216,7 @@ def test_conflicts_and_held_changes_are_the_practices_own(world):
         assert b_conflict == 0
     with _app(db, w, "b1") as session:
         [conflict] = conflicts.open_conflicts(session, [b1.practice_id])
-    with _app(db, w, "a1") as session, pytest.raises(IntegrationError, match="bestaat niet"):
+    with _app(db, w, "a1") as session, pytest.raises(IntegrationError, match="does not exist"):
         conflicts.resolve(session, manager, conflict.id, {"last_name": "local"})
 
 
@@ -246,7 +244,7 @@ def test_the_status_counts_what_waits_and_what_needs_a_person(world):
         clients, agenda = statuses[("a1", "clients")], statuses[("a1", "agenda")]
         assert (clients.outbox_depth, clients.open_conflicts, clients.dead_letters) == (1, 1, 0)
         assert (agenda.outbox_depth, agenda.dead_letters) == (0, 1)
-        assert "1 conflict(en) open" in clients.attention
+        assert "1 open conflict(s)" in clients.attention
         assert statuses[("a2", "clients")].outbox_depth == 0
         problems = status.stale_problems(list(statuses.values()), older_than=dt.timedelta(days=1))
         assert problems == [problems[0]] and problems[0].startswith("a1/agenda: 1 dead letter(s)")
