@@ -48,6 +48,9 @@ class ResourceSpec:
     - ``parents``: resources whose rows this one's rows point at: loaded first (`registry.RESOURCE_ORDER`), and
       the upstream deps of its Dagster asset.
     - the read mapping, exactly one of ``read_row`` (`RowMapping`) and ``read_record`` (`RecordMapping`).
+    - ``module``: the VetConnect module the resource belongs to (`warehouse.schema.tenancy.MODULES`); its mode
+      at a practice decides whether the sync reads the resource there (never in ``native``). None: read always
+      (reference data every module uses, such as staff and rooms).
     - ``table``: the warehouse table a record's row lands in (the one written back, `warehouse.integration.tables`).
     - ``write_back``: the write side (a warehouse row → the Animana write that mirrors it, `WriteBack`), declared
       beside the read mapping it inverts; None for a resource VetConnect never writes.
@@ -65,6 +68,7 @@ class ResourceSpec:
     parents: tuple[str, ...] = ()
     read_row: RowMapping | None = None
     read_record: RecordMapping | None = None
+    module: str | None = None
     table: str | None = None
     write_back: WriteBack | None = None
     conflict_rules: RuleBook = field(default_factory=dict)
