@@ -1,4 +1,7 @@
-"""Animana ``vaccinations``: mirrored as ``vaccination`` rows by a declarative plan (`TableLoad`)."""
+"""Animana ``vaccinations``: mirrored as ``vaccination`` rows by a declarative plan (`TableLoad`).
+
+Written back from the row. Not round-trippable: ``vaccine_code`` and ``vet_id`` (not stored: the row names the
+vaccine and the user who gave it), a vaccine name over 120 characters (cut), a blank batch number (None)."""
 
 from __future__ import annotations
 
@@ -7,9 +10,9 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from connectors.animana.models import AnimanaRecord, Day, Id, NonEmpty, Text, WireRecord
-from connectors.animana.resources.spec import ResourceSpec
-from connectors.animana.resources.values import blank_to_none, id_text
-from warehouse.ingest.animana.plan import Reference, TableLoad
+from connectors.animana.resources.spec import ResourceSpec, WriteRefs
+from connectors.animana.resources.values import blank_to_none, id_text, wire_day, wire_id
+from warehouse.ingest.animana.plan import Reference, TableLoad, Version
 from warehouse.ingest.animana.staging import Staging
 
 
@@ -39,13 +42,24 @@ class VaccinationRow(NamedTuple):
     batch_number: str | None
     given_on: dt.date
     due_on: dt.date | None
+    updated_at: dt.datetime  # the record's version (`Version`)
 
 
 def map_vaccination(v: WireRecord) -> VaccinationRow:
     return VaccinationRow(
         str(v["id"]), str(v["animal_id"]), id_text(v["consult_id"]), v["vaccine"][:120],
-        blank_to_none(v["batch_number"]), v["given_on"], v["due_on"],
+        blank_to_none(v["batch_number"]), v["given_on"], v["due_on"], v["updated_at"],
     )  # fmt: skip
+
+
+def write_vaccination(row: Mapping[str, Any], refs: WriteRefs) -> dict[str, Any]:
+    due = row["due_on"]
+    return {
+        "animal_id": wire_id(refs.animana_id("patient", row["patient_id"])),
+        "consult_id": wire_id(refs.animana_id("visit", row["visit_id"])),
+        "vaccine": row["vaccine_name"], "batch_number": row["batch_number"], "given_on": wire_day(row["given_on"]),
+        "due_on": due and wire_day(due),
+    }  # fmt: skip
 
 
 LOAD = TableLoad(
@@ -60,6 +74,7 @@ LOAD = TableLoad(
             "batch_number text",
             "given_on date",
             "due_on date",
+            "updated_at timestamptz",
         ),
     ),  # fmt: skip
     columns=(
@@ -69,6 +84,7 @@ LOAD = TableLoad(
         "batch_number",
         "given_on",
         "due_on",
+        Version(),
     ),
 )
 
@@ -77,5 +93,7 @@ SPEC = ResourceSpec(
     model=Vaccination,
     parents=("animals", "consults"),
     read_row=map_vaccination,
+    table="vaccination",
+    write_back=write_vaccination,
     load=LOAD,
 )
