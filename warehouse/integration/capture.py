@@ -6,6 +6,8 @@ Unset (every service, page and raw statement of the application) is a local writ
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Literal
 
 from sqlalchemy import text
@@ -14,11 +16,21 @@ from sqlalchemy.orm import Session
 Writer = Literal["animana", "writeback"]
 
 
-def writing_as(session: Session, writer: Writer) -> None:
+def writing_as(session: Session, writer: str) -> None:
     """Mark the rest of ``session``'s transaction as written by ``writer`` (``set_config(…, true)``)."""
     session.execute(text("SELECT set_config('vetconnect.writer', :writer, true)"), {"writer": writer})
 
 
-def writing_locally(session: Session) -> None:
-    """Back to a local writer for the rest of the transaction (after storing an answer, before a local write)."""
-    session.execute(text("SELECT set_config('vetconnect.writer', '', true)"))
+@contextmanager
+def written_as(session: Session, writer: Writer) -> Iterator[None]:
+    """``writer`` for the statements inside the block only; the transaction's writer before it afterwards (so a
+    settlement inside the sync's transaction leaves it the sync's, and a resolution leaves later local writes
+    captured)."""
+    previous = session.execute(text("SELECT current_setting('vetconnect.writer', true)")).scalar()
+    writing_as(session, writer)
+    try:
+        yield
+    finally:
+        session.execute(
+            text("SELECT set_config('vetconnect.writer', :writer, true)"), {"writer": previous or ""}
+        )

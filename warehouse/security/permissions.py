@@ -29,6 +29,7 @@ DEVICE_INBOX = (
     "devices.inbox"  # match unmatched lab/imaging messages to patients: clinical staff and managers
 )
 PRACTICE_SETTINGS = "practice.settings"  # the practice's invoice details and invoice number series
+INTEGRATION_MANAGE = "integration.manage"  # modes per module, the write-back outbox, the conflict queue (issue 15)
 PRESCRIBE_VET_ONLY = (
     "records.prescribe_vet_only"  # UDA and UDD medicines (Diergeneesmiddelenbesluit): a vet only
 )
@@ -43,6 +44,7 @@ DOING: dict[str, str] = {
     BILLING_WRITE: "write invoices or payments",
     DEVICE_INBOX: "match device results to patients",
     PRACTICE_SETTINGS: "change the practice's settings",
+    INTEGRATION_MANAGE: "manage the Animana integration (modes, write-back, conflicts)",
 }
 
 CLINICAL_WRITES = frozenset({CONSULT_WRITE, RECORDS_WRITE})
@@ -51,11 +53,12 @@ _CLINICAL = _FRONT_DESK | {RECORDS_READ, CONSULT_WRITE, RECORDS_WRITE, DEVICE_IN
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "franchise_admin": frozenset(
-        _FRONT_DESK | {RECORDS_READ, DASHBOARD_FRANCHISE, DASHBOARD_PRACTICE, PRACTICE_SETTINGS}
+        _FRONT_DESK
+        | {RECORDS_READ, DASHBOARD_FRANCHISE, DASHBOARD_PRACTICE, PRACTICE_SETTINGS, INTEGRATION_MANAGE}
     ),
     "franchise_manager": frozenset(_FRONT_DESK | {RECORDS_READ, DASHBOARD_FRANCHISE, DASHBOARD_PRACTICE}),
     "practice_manager": frozenset(
-        _FRONT_DESK | {RECORDS_READ, DASHBOARD_PRACTICE, DEVICE_INBOX, PRACTICE_SETTINGS}
+        _FRONT_DESK | {RECORDS_READ, DASHBOARD_PRACTICE, DEVICE_INBOX, PRACTICE_SETTINGS, INTEGRATION_MANAGE}
     ),
     "veterinarian": frozenset(_CLINICAL | {PRESCRIBE_VET_ONLY}),
     "nurse": frozenset(_CLINICAL),

@@ -1,0 +1,243 @@
+"""The conflict queue: fields VetConnect and Animana both changed that no rule could decide.
+
+A practice manager sees, per field, the local value beside Animana's and picks one per field (or one side for
+all). The choice is applied here; in hybrid and animana mode the result is written back to Animana with one
+outbox entry (conditional on the Animana version the conflict saw); the row's held entries are superseded by it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import polars as pl
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from warehouse.integration.capture import written_as
+from warehouse.integration.errors import IntegrationError
+from warehouse.integration.modes import mode_of
+from warehouse.integration.settle import ENCRYPTED, _Values, as_json
+from warehouse.integration.tables import MIRRORED, MODULE_LABELS
+from warehouse.security.permissions import INTEGRATION_MANAGE, Actor, require
+
+Choice = Literal["local", "animana"]
+# Column names as a person reads them (the rest are shown as they are).
+COLUMN_LABELS = {
+    "last_name": "achternaam", "first_name": "voornaam", "initials": "voorletters", "title": "aanhef",
+    "postcode": "postcode", "city": "plaats", "email_enc": "e-mail", "phone_enc": "telefoon",
+    "address_enc": "adres", "iban_enc": "IBAN", "active": "actief", "name": "naam", "species": "soort",
+    "breed": "ras", "sex": "geslacht", "date_of_birth": "geboortedatum", "microchip": "chip",
+    "status": "status", "starts_at": "begin", "ends_at": "einde", "resource_id": "medewerker/ruimte",
+    "reason": "reden", "subjective": "anamnese", "objective": "onderzoek", "assessment": "beoordeling",
+    "plan": "plan", "cancelled_at": "geannuleerd op", "cancel_reason": "reden annulering",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ConflictField:
+    column: str
+    label: str
+    local: Any  # as a person reads it (decrypted; a timestamp as an instant)
+    animana: Any
+    base: Any
+
+
+@dataclass(frozen=True)
+class Conflict:
+    id: int
+    practice_id: int
+    module: str
+    table: str
+    row_id: int
+    animana_id: str | None
+    detected_at: dt.datetime
+    fields: list[ConflictField]
+    what: str  # "cliënt 123 (Animana 456)"
+
+
+def open_conflicts(
+    session: Session, practice_ids: list[int], *, master_key: bytes | None = None
+) -> list[Conflict]:
+    """Open conflicts of these practices, oldest first, with their values readable."""
+    rows = session.execute(
+        text(
+            "SELECT id, practice_id, module, table_name, row_id, animana_id, detected_at, fields "
+            "FROM writeback_conflict WHERE state = 'open' AND practice_id = ANY(:ps) ORDER BY detected_at, id"
+        ),
+        {"ps": practice_ids},
+    ).all()
+    readers: dict[int, _Values] = {}
+    found = []
+    for r in rows:
+        values = readers.setdefault(r.practice_id, _Values(session, r.practice_id, master_key))
+        fields = [
+            ConflictField(
+                column,
+                COLUMN_LABELS.get(column, column),
+                _readable(values, column, f.get("local")),
+                _readable(values, column, f.get("animana")),
+                _readable(values, column, f.get("base")),
+            )
+            for column, f in sorted(r.fields.items())
+        ]
+        label = MIRRORED[r.table_name].label
+        what = f"{label} {r.row_id}" + (f" (Animana {r.animana_id})" if r.animana_id else "")
+        found.append(
+            Conflict(
+                r.id,
+                r.practice_id,
+                r.module,
+                r.table_name,
+                r.row_id,
+                r.animana_id,
+                r.detected_at,
+                fields,
+                what,
+            )
+        )
+    return found
+
+
+def _readable(values: _Values, column: str, value: Any) -> Any:
+    try:
+        return values.clear(column, value)
+    except ValueError:  # no master key at hand: say so rather than show ciphertext
+        return "(versleuteld)" if column in ENCRYPTED and value is not None else value
+
+
+def conflicts_frame(conflicts: list[Conflict]) -> pl.DataFrame:
+    """One row per conflicting field, for a table or ``--json``."""
+    return pl.DataFrame(
+        [
+            {
+                "conflict": c.id,
+                "practice_id": c.practice_id,
+                "module": MODULE_LABELS[c.module],
+                "record": c.what,
+                "field": f.label,
+                "local": _text(f.local),
+                "animana": _text(f.animana),
+                "detected_at": c.detected_at,
+            }
+            for c in conflicts
+            for f in c.fields
+        ],
+        schema={
+            "conflict": pl.Int64, "practice_id": pl.Int64, "module": pl.Utf8, "record": pl.Utf8,
+            "field": pl.Utf8, "local": pl.Utf8, "animana": pl.Utf8,
+            "detected_at": pl.Datetime(time_zone="UTC"),
+        },
+    )  # fmt: skip
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat()
+    return str(value)
+
+
+def resolve(
+    session: Session, actor: Actor, conflict_id: int, choice: Mapping[str, Choice]
+) -> dict[str, Choice]:
+    """Apply a person's choice per field (every field of the conflict needs one) and, unless the module is
+    native, write the result back to Animana through the outbox. Returns the choice as applied."""
+    conflict = session.execute(
+        text(
+            "SELECT id, practice_id, module, table_name, row_id, fields, animana_version, state "
+            "FROM writeback_conflict WHERE id = :id FOR UPDATE"
+        ),
+        {"id": conflict_id},
+    ).one_or_none()
+    if conflict is None:
+        raise IntegrationError("conflict", f"Conflict {conflict_id} bestaat niet (of niet in uw praktijken).")
+    require(actor, INTEGRATION_MANAGE, conflict.practice_id)
+    if conflict.state != "open":
+        raise IntegrationError("conflict", f"Conflict {conflict_id} is al opgelost.")
+    missing = sorted(set(conflict.fields) - set(choice))
+    if missing:
+        labels = ", ".join(COLUMN_LABELS.get(c, c) for c in missing)
+        raise IntegrationError("choice", f"Kies per veld een kant; nog open: {labels}.")
+    wrong = {c: v for c, v in choice.items() if v not in ("local", "animana") or c not in conflict.fields}
+    if wrong:
+        raise IntegrationError("choice", f"Ongeldige keuze voor {', '.join(sorted(wrong))}.")
+    practice_id, table, row_id = conflict.practice_id, conflict.table_name, conflict.row_id
+    key = {"p": practice_id, "t": table, "id": row_id}
+
+    with written_as(session, "writeback"):
+        pending = _apply_choice(session, conflict, choice, actor)
+    session.execute(
+        text(
+            "INSERT INTO audit_log (practice_id, action, entity, entity_ids, detail, prev_hash, hash) "
+            "VALUES (:p, 'update', 'writeback_conflict', ARRAY[CAST(:cid AS bigint)], "
+            "jsonb_build_object('table', CAST(:t AS text), 'row_id', CAST(:id AS bigint), 'choice', CAST(:choice AS jsonb), "
+            "'written_back', CAST(:pending AS boolean)), '', '')"
+        ),
+        {**key, "cid": conflict_id, "choice": as_json(dict(choice)), "pending": pending},
+    )
+    return dict(choice)
+
+
+def _apply_choice(session: Session, conflict: Any, choice: Mapping[str, Choice], actor: Actor) -> bool:
+    """The chosen values on the row, the held entries superseded, one entry with the result; True when the
+    result goes to Animana."""
+    conflict_id, practice_id, table, row_id = (
+        conflict.id,
+        conflict.practice_id,
+        conflict.table_name,
+        conflict.row_id,
+    )
+    key = {"p": practice_id, "t": table, "id": row_id}
+    take = {c: conflict.fields[c]["animana"] for c, side in choice.items() if side == "animana"}
+    if take:
+        assignments = ", ".join(f"{c} = r.{c}" for c in take)
+        session.execute(
+            text(
+                f"UPDATE {table} t SET {assignments} FROM jsonb_populate_record(NULL::{table}, "
+                "CAST(:values AS jsonb)) r WHERE t.practice_id = :p AND t.id = :id"
+            ),
+            {**key, "values": as_json(take)},
+        )
+    entries = session.execute(
+        text(
+            "UPDATE writeback_outbox SET state = 'superseded', last_error = :why WHERE practice_id = :p "
+            "AND table_name = :t AND row_id = :id AND state IN ('pending', 'held', 'dead') RETURNING id, changes"
+        ),
+        {**key, "why": f"vervangen door de oplossing van conflict {conflict_id}"},
+    ).all()
+    current = session.execute(
+        text(f"SELECT to_jsonb(t) FROM {table} t WHERE practice_id = :p AND id = :id"), key
+    ).scalar_one()
+    send: dict[str, Any] = {}
+    for entry in sorted(entries, key=lambda e: e.id):
+        send.update({c: current.get(c) for c in entry.changes if c not in take})
+    send.update({c: current.get(c) for c, side in choice.items() if side == "local"})
+    pending = bool(send) and mode_of(session, practice_id, conflict.module) != "native"
+    if pending:
+        session.execute(
+            text(
+                "INSERT INTO writeback_outbox (practice_id, module, table_name, row_id, operation, changes, "
+                "created_by) VALUES (:p, :module, :t, :id, 'update', CAST(:changes AS jsonb), :user)"
+            ),
+            {**key, "module": conflict.module, "changes": as_json(send), "user": actor.user_id},
+        )
+    fields = {c: {**f, "decided": choice[c]} for c, f in conflict.fields.items()}
+    session.execute(
+        text(
+            "UPDATE writeback_conflict SET state = 'resolved', resolved_at = now(), resolved_by = :user, "
+            "fields = CAST(:fields AS jsonb) WHERE practice_id = :p AND id = :cid"
+        ),
+        {"p": practice_id, "cid": conflict_id, "user": actor.user_id, "fields": as_json(fields)},
+    )
+    session.execute(
+        text(
+            f"UPDATE {table} SET writeback_pending = :pending, "
+            "animana_version = coalesce(:v, animana_version) WHERE practice_id = :p AND id = :id"
+        ),
+        {**key, "pending": pending, "v": conflict.animana_version},
+    )
+    return pending

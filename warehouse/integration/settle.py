@@ -1,0 +1,291 @@
+"""Settling Animana changes that arrived for rows with an unacknowledged local change (held by the
+``writeback_hold`` trigger, migration 0380): per field, never a silent revert.
+
+For each held row, against the value both sides last agreed on (the ``base`` of the row's first open outbox entry
+that changed the field):
+
+- changed only in Animana → applied here;
+- changed only here → kept (the outbox still carries it to Animana);
+- the same value on both sides → agreed;
+- changed on both sides → the field's rule (`rules`, declared in the resource's spec) decides and the decision is
+  recorded with both values; without a rule, or when the rule cannot tell, the field goes to a person: an open
+  conflict, and the row's outbox entries are held until it is resolved.
+
+Afterwards the row agrees with Animana's version (``animana_version``), so a write-back of what was kept is a
+conditional write against the version just seen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from warehouse.integration.capture import written_as
+from warehouse.integration.rules import FieldClash, RuleBook
+from warehouse.integration.tables import MIRRORED
+from warehouse.kernel.ciphers import practice_cipher
+from warehouse.kernel.crypto import FieldCipher
+
+# Not data: keys, bookkeeping, and values derived from another column (a blind index follows its ciphertext).
+NOT_COMPARED = frozenset(
+    {"practice_id", "id", "animana_id", "created_at", "updated_at", "animana_version", "writeback_pending",
+     "email_bidx", "phone_bidx", "key_version"}
+)  # fmt: skip
+# Encrypted columns (AES-GCM is randomised: equal values have different ciphertexts) → their cipher field.
+ENCRYPTED = {"email_enc": "email", "phone_enc": "phone", "address_enc": "address", "iban_enc": "iban"}
+# Applied together with the encrypted column they index.
+DERIVED = {"email_enc": ("email_bidx", "key_version"), "phone_enc": ("phone_bidx", "key_version")}
+OPEN_STATES = ("pending", "held", "dead")
+
+
+@dataclass
+class SettleReport:
+    rows: int = 0
+    fields_applied: int = 0
+    auto_resolved: int = 0  # conflicts a rule decided completely
+    conflicts_opened: int = 0
+    rules_used: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Row:
+    table: str
+    row_id: int
+    incoming: dict[str, Any]
+    version: str | None
+
+
+class _Values:
+    """Compares two stored values of one column as a person would: decrypted, timestamps as instants."""
+
+    def __init__(self, session: Session, practice_id: int, master_key: bytes | None) -> None:
+        self._session, self._practice_id, self._master_key = session, practice_id, master_key
+        self._cipher: FieldCipher | None = None
+
+    def clear(self, column: str, value: Any) -> Any:
+        if column in ENCRYPTED and isinstance(value, str) and value.startswith("\\x"):
+            if self._cipher is None:
+                if self._master_key is None:
+                    raise ValueError("settling encrypted columns needs the master key")
+                self._cipher = practice_cipher(self._session, self._practice_id, self._master_key)
+            return self._cipher.decrypt(ENCRYPTED[column], bytes.fromhex(value[2:]))
+        if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] == "T":
+            try:
+                return dt.datetime.fromisoformat(value)
+            except ValueError:
+                return value
+        return value
+
+    def same(self, column: str, a: Any, b: Any) -> bool:
+        return a == b or self.clear(column, a) == self.clear(column, b)
+
+
+def settle(
+    session: Session,
+    practice_id: int,
+    rules_by_table: Mapping[str, RuleBook],
+    *,
+    master_key: bytes | None = None,
+) -> SettleReport:
+    """Settle every held Animana change of the practice (see the module's docstring), in this transaction."""
+    held = session.execute(
+        text(
+            "DELETE FROM writeback_incoming WHERE practice_id = :p "
+            "RETURNING table_name, row_id, incoming, animana_version"
+        ),
+        {"p": practice_id},
+    ).all()
+    report = SettleReport()
+    if not held:
+        return report
+    values = _Values(session, practice_id, master_key)
+    with written_as(session, "writeback"):
+        for table, row_id, incoming, version in sorted(held, key=lambda r: (r.table_name, r.row_id)):
+            row = _Row(table, row_id, incoming, version)
+            _settle_row(session, practice_id, row, rules_by_table, values, report)
+    return report
+
+
+def _settle_row(
+    session: Session,
+    practice_id: int,
+    held: _Row,
+    rules_by_table: Mapping[str, RuleBook],
+    values: _Values,
+    report: SettleReport,
+) -> None:
+    table, rules = held.table, rules_by_table.get(held.table, {})
+    key = {"p": practice_id, "id": held.row_id}
+    current = session.execute(
+        text(f"SELECT to_jsonb(t) FROM {table} t WHERE practice_id = :p AND id = :id FOR UPDATE"), key
+    ).scalar_one_or_none()
+    if current is None:  # deleted here meanwhile: its outbox entry carries the deletion
+        return
+    report.rows += 1
+    entries = session.execute(
+        text(
+            "SELECT id, changes, base FROM writeback_outbox WHERE practice_id = :p AND table_name = :t "
+            "AND row_id = :id AND state IN ('pending', 'held', 'dead') ORDER BY id FOR UPDATE"
+        ),
+        {**key, "t": table},
+    ).all()
+    conflict = session.execute(
+        text(
+            "SELECT id, fields FROM writeback_conflict WHERE practice_id = :p AND table_name = :t "
+            "AND row_id = :id AND state = 'open' ORDER BY id DESC LIMIT 1 FOR UPDATE"
+        ),
+        {**key, "t": table},
+    ).one_or_none()
+    base: dict[str, Any] = {}
+    for entry in entries:
+        for column in entry.changes:
+            base.setdefault(column, (entry.base or {}).get(column))
+    still_open = dict(conflict.fields) if conflict else {}
+
+    apply: dict[str, Any] = {}
+    decided: dict[str, dict[str, Any]] = {}
+    for column, animana_value in held.incoming.items():
+        if column in NOT_COMPARED or column not in current:
+            continue
+        local_value = current[column]
+        if column in still_open:  # a person is deciding this field: show them Animana's newest value
+            still_open[column] = {**still_open[column], "animana": animana_value}
+            continue
+        if values.same(column, local_value, animana_value):
+            continue
+        if column not in base:
+            apply[column] = animana_value
+            continue
+        if values.same(column, animana_value, base[column]):
+            continue  # Animana did not change it; ours goes out with the outbox
+        clash = FieldClash(column, local_value, animana_value, base[column], current, held.incoming)
+        rule = rules.get(column)
+        side = rule.decide(clash) if rule else None
+        decided[column] = {
+            "local": local_value,
+            "animana": animana_value,
+            "base": base[column],
+            "rule": rule.name if rule and side else None,
+            "decided": side,
+        }
+        if rule and side:
+            report.rules_used[rule.name] = report.rules_used.get(rule.name, 0) + 1
+        if side == "animana":
+            apply[column] = animana_value
+
+    _apply(session, practice_id, held, apply)
+    report.fields_applied += len(apply)
+    # What Animana now holds for a field is not ours to send again.
+    taken = set(apply)
+    for entry in entries:
+        remaining = {c: v for c, v in entry.changes.items() if c not in taken}
+        if remaining != entry.changes:
+            session.execute(
+                text(
+                    "UPDATE writeback_outbox SET changes = CAST(:changes AS jsonb), "
+                    "state = CASE WHEN CAST(:changes AS jsonb) = '{}'::jsonb THEN 'superseded' ELSE state END "
+                    "WHERE practice_id = :p AND id = :id"
+                ),
+                {"p": practice_id, "id": entry.id, "changes": as_json(remaining)},
+            )
+
+    open_fields = {c: f for c, f in decided.items() if f["decided"] is None}
+    if conflict is not None:
+        still_open.update(open_fields)
+        session.execute(
+            text(
+                "UPDATE writeback_conflict SET fields = CAST(:fields AS jsonb), animana_version = :v "
+                "WHERE practice_id = :p AND id = :id"
+            ),
+            {"p": practice_id, "id": conflict.id, "fields": as_json(still_open), "v": held.version},
+        )
+    if decided:
+        auto = {c: f for c, f in decided.items() if f["decided"] is not None}
+        if auto:  # the rules' decisions, kept with both values so a person can find them
+            _record(session, practice_id, held, auto, "auto_resolved")
+            report.auto_resolved += 1
+        if open_fields and conflict is None:
+            _record(session, practice_id, held, open_fields, "open")
+            report.conflicts_opened += 1
+    has_open_conflict = conflict is not None or bool(open_fields)
+    if has_open_conflict:
+        session.execute(
+            text(
+                "UPDATE writeback_outbox SET state = 'held', last_error = 'wacht op een beslissing over een "
+                "conflict' WHERE practice_id = :p AND table_name = :t AND row_id = :id AND state = 'pending'"
+            ),
+            {**key, "t": table},
+        )
+    session.execute(
+        text(
+            f"UPDATE {table} SET animana_version = :v, writeback_pending = :pending "
+            "WHERE practice_id = :p AND id = :id"
+        ),
+        {
+            **key,
+            "v": held.version,
+            "pending": has_open_conflict or _has_open_entry(session, practice_id, held),
+        },
+    )
+
+
+def _apply(session: Session, practice_id: int, held: _Row, apply: Mapping[str, Any]) -> None:
+    """Set ``apply``'s columns to Animana's values, typed by the table's own row type."""
+    if not apply:
+        return
+    columns = list(apply)
+    for column in list(columns):
+        columns.extend(c for c in DERIVED.get(column, ()) if c not in columns and c in held.incoming)
+    values = {c: held.incoming[c] for c in columns}
+    assignments = ", ".join(f"{c} = r.{c}" for c in columns)
+    session.execute(
+        text(
+            f"UPDATE {held.table} t SET {assignments} "
+            f"FROM jsonb_populate_record(NULL::{held.table}, CAST(:values AS jsonb)) r "
+            "WHERE t.practice_id = :p AND t.id = :id"
+        ),
+        {"p": practice_id, "id": held.row_id, "values": as_json(values)},
+    )
+
+
+def _record(session: Session, practice_id: int, held: _Row, fields: Mapping[str, Any], state: str) -> None:
+    session.execute(
+        text(
+            "INSERT INTO writeback_conflict (practice_id, module, table_name, row_id, animana_id, state, fields, "
+            "animana_version, resolved_at) SELECT :p, :module, :t, :id, "
+            f"(SELECT animana_id FROM {held.table} WHERE practice_id = :p AND id = :id), :state, "
+            "CAST(:fields AS jsonb), :v, CASE WHEN :resolved THEN now() END"
+        ),
+        {
+            "p": practice_id,
+            "module": MIRRORED[held.table].module,
+            "t": held.table,
+            "id": held.row_id,
+            "state": state,
+            "fields": as_json(fields),
+            "v": held.version,
+            "resolved": state == "auto_resolved",
+        },
+    )
+
+
+def _has_open_entry(session: Session, practice_id: int, held: _Row) -> bool:
+    return bool(
+        session.execute(
+            text(
+                "SELECT EXISTS (SELECT FROM writeback_outbox WHERE practice_id = :p AND table_name = :t "
+                "AND row_id = :id AND state IN ('pending', 'held', 'dead'))"
+            ),
+            {"p": practice_id, "t": held.table, "id": held.row_id},
+        ).scalar()
+    )
+
+
+def as_json(value: Any) -> str:
+    return json.dumps(value, default=str)
