@@ -96,24 +96,23 @@ def due_entries(
     claimed = session.execute(text(_DUE.format(only=only)), params).all()
     rows: dict[tuple[str, int], dict[str, Any]] = {}
     for table_name in {c.table_name for c in claimed}:
-        wanted = [c.row_id for c in claimed if c.table_name == table_name and c.operation != "delete"]
+        wanted = [c.row_id for c in claimed if c.table_name == table_name]
         rows.update(((table_name, i), r) for i, r in _rows(session, practice_id, table_name, wanted).items())
     ciphers: dict[int | None, FieldCipher] = {}
     entries = []
     for c in claimed:
         current = rows.get((c.table_name, c.row_id))
-        row: dict[str, Any] = {}
-        if current is not None:
-            row = dict(current)
-            table = _table(c.table_name)
-            for base in c.later_bases:
-                row.update(_typed(table, base))
-            if any(column in row for column in ENCRYPTED_PII):
-                version = row.get("key_version")
-                if version not in ciphers:
-                    ciphers[version] = practice_cipher(session, practice_id, master_key, version)
-                row = _decrypted(row, ciphers[version])
-        identity = current or _typed(_table(c.table_name), c.base)  # a deleted row: its values before
+        # A row deleted since keeps its values in the delete's base: an insert or update before it is still sent
+        # as it was (and the delete after it).
+        row: dict[str, Any] = dict(current or {})
+        for base in c.later_bases:
+            row.update(_typed(_table(c.table_name), base))
+        if any(column in row for column in ENCRYPTED_PII):
+            version = row.get("key_version")
+            if version not in ciphers:
+                ciphers[version] = practice_cipher(session, practice_id, master_key, version)
+            row = _decrypted(row, ciphers[version])
+        identity = row or _typed(_table(c.table_name), c.base)  # a delete: the row's values before it
         entries.append(
             OutboxEntry(
                 id=c.id,
@@ -138,7 +137,9 @@ def _table(name: str) -> Table:
     return Base.metadata.tables[name]
 
 
-def _rows(session: Session, practice_id: int, table_name: str, ids: list[int]) -> dict[int, Mapping[str, Any]]:
+def _rows(
+    session: Session, practice_id: int, table_name: str, ids: list[int]
+) -> dict[int, Mapping[str, Any]]:
     if not ids:
         return {}
     table = _table(table_name)
@@ -254,11 +255,13 @@ def mark_retry(session: Session, entry: OutboxEntry, error: str, delay_s: float)
     )
 
 
-def note_waiting(session: Session, entries: Iterable[OutboxEntry], reason: str) -> None:
-    """Leave entries pending, saying why they are not sent (e.g. the practice is not linked to Animana)."""
+def note_waiting(session: Session, entries: Iterable[tuple[int, int]], reason: str) -> None:
+    """Leave entries ((practice, id) pairs) pending, saying why they are not sent (a practice not linked…)."""
     session.execute(
-        text("UPDATE writeback_outbox SET last_error = :reason WHERE practice_id = :practice AND id = :entry"),
-        [{"practice": e.practice_id, "entry": e.id, "reason": reason} for e in entries],
+        text(
+            "UPDATE writeback_outbox SET last_error = :reason WHERE practice_id = :practice AND id = :entry"
+        ),
+        [{"practice": practice, "entry": entry, "reason": reason} for practice, entry in entries],
     )
 
 
@@ -282,17 +285,5 @@ def retry_dead(session: Session, practice_id: int, ids: Iterable[int] | None = N
             f"WHERE practice_id = :practice AND state = 'dead' {only}"
         ),
         {"practice": practice_id, "ids": list(ids or ())},
-    )
-    return result.rowcount
-
-
-def supersede(session: Session, practice_id: int, table_name: str, row_id: int) -> int:
-    """A conflict's resolution replaces the row's open entries (its own entry carries the decided values)."""
-    result = session.execute(
-        text(
-            "UPDATE writeback_outbox SET state = 'superseded' WHERE practice_id = :practice "
-            "AND table_name = :table AND row_id = :row AND state IN ('pending', 'held', 'dead')"
-        ),
-        {"practice": practice_id, "table": table_name, "row": row_id},
     )
     return result.rowcount
