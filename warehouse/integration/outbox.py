@@ -8,7 +8,7 @@ claimed by a transaction that dies (a killed dispatcher) is simply pending again
 idempotency key.
 
 The row an entry carries is the row *as that entry left it*: the current row with the changes of every later entry
-of the row undone (their ``base``). A retry after a lost answer therefore sends the same body as the first attempt
+of the row undone (their ``base``; a superseded entry's change is part of the entry that took it over). A retry after a lost answer therefore sends the same body as the first attempt
 even when the row changed since, which the idempotency key requires (Animana refuses a key reused for another
 body), and the later change follows as its own write.
 """
@@ -69,7 +69,7 @@ SELECT o.id, o.module, o.table_name, o.row_id, o.operation, o.changes, o.base, o
        o.attempts,
        (SELECT coalesce(jsonb_agg(later.base ORDER BY later.id DESC), '[]'::jsonb) FROM writeback_outbox later
          WHERE later.practice_id = o.practice_id AND later.table_name = o.table_name AND later.row_id = o.row_id
-           AND later.id > o.id) AS later_bases,
+           AND later.id > o.id AND later.state <> 'superseded') AS later_bases,
        (SELECT done.answered_version FROM writeback_outbox done
          WHERE done.practice_id = o.practice_id AND done.table_name = o.table_name AND done.row_id = o.row_id
            AND done.state = 'done' AND done.sent_at > o.created_at
@@ -288,13 +288,24 @@ def mark_dead(session: Session, entry: OutboxEntry, reason: str) -> None:
 
 
 def retry_dead(session: Session, practice_id: int, ids: Iterable[int] | None = None) -> int:
-    """Dead letters (all of the practice's, or ``ids``) pending again, due now, attempts from 0; how many."""
+    """Dead letters (all of the practice's, or ``ids``) pending again, due now, attempts from 0; how many.
+
+    A dead letter is usually retried after a person fixed the row — a later change of it, waiting behind the dead
+    entry. Those later updates are folded into the retried entry (superseded, naming it), so it is sent as the row
+    is now instead of as Animana refused it; Animana kept nothing of a refused write, so its key takes the new body.
+    """
     only = "AND id = ANY(:ids)" if ids is not None else ""
     result = session.execute(
         text(
-            "UPDATE writeback_outbox SET state = 'pending', attempts = 0, next_attempt_at = now() "
-            f"WHERE practice_id = :practice AND state = 'dead' {only}"
+            "WITH retried AS (UPDATE writeback_outbox SET state = 'pending', attempts = 0, next_attempt_at = now() "
+            f"WHERE practice_id = :practice AND state = 'dead' {only} RETURNING id, table_name, row_id), "
+            "folded AS (UPDATE writeback_outbox later SET state = 'superseded', "
+            "last_error = 'opgenomen in ' || retried.id || ' (opnieuw geprobeerd)' FROM retried "
+            "WHERE later.practice_id = :practice AND later.table_name = retried.table_name "
+            "AND later.row_id = retried.row_id AND later.id > retried.id AND later.operation = 'update' "
+            "AND later.state IN ('pending', 'dead')) "
+            "SELECT count(*) FROM retried"
         ),
         {"practice": practice_id, "ids": list(ids or ())},
     )
-    return result.rowcount
+    return int(result.scalar_one())
