@@ -3,6 +3,7 @@ reaches Animana before it commits here, and Animana's refusal or absence leaves 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from connectors.animana import AnimanaClient, RetryPolicy, load_settings
 from connectors.animana.sync.links import LinkedPractice
-from connectors.animana.writeback.write_through import WriteThrough
+from connectors.animana.writeback.write_through import WriteThrough, write_through_from_env
 from tests.animana_sync_support import MASTER_KEY, SyncWorld
 from tests.connectors.animana.writeback.writeback_support import as_app, outbox
 from tests.factories import cipher_for
@@ -127,3 +128,19 @@ def test_a_practice_not_linked_to_animana_saves_and_says_why_its_entries_wait(sy
             )
     ((state, error),) = [(e["state"], e["last_error"]) for e in outbox(synced_world, practice)]
     assert (state, error) == ("pending", NOT_LINKED)
+
+
+def test_without_animana_settings_a_linked_practice_s_write_is_refused_naming_them(
+    synced_world: SyncWorld, monkeypatch: pytest.MonkeyPatch
+):
+    for name in [n for n in os.environ if n.startswith("VETCONNECT_ANIMANA_")]:
+        monkeypatch.delenv(name)
+    practice = synced_world.practices[1]
+    client_id, _, _ = _a_client(synced_world, practice)
+    sender = write_through_from_env()
+    with pytest.raises(UpstreamUnavailable) as exc, as_app(synced_world, practice) as session:  # noqa: PT012
+        install_write_through(session, sender, master_key=MASTER_KEY)
+        session.execute(text("UPDATE client SET last_name = 'Zonder' WHERE id = :c"), {"c": client_id})
+    assert str(exc.value).startswith("Animana is niet bereikbaar: ")
+    assert "VETCONNECT_ANIMANA_" in str(exc.value)
+    assert outbox(synced_world, practice) == []
