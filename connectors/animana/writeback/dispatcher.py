@@ -1,8 +1,8 @@
 """The dispatcher: push a linked practice's outbox to Animana, batch by batch.
 
 Each batch is one transaction under the practice's RLS context: claim due entries (`outbox.due_entries`, which
-keeps per-record order and skips entries another dispatcher holds), send each (`Sender`), record each outcome, and
-commit once. A dispatcher killed mid-batch loses nothing: its uncommitted claims are pending again and are re-sent
+keeps per-record order and skips entries another dispatcher holds), send each (`Sender`), record the outcomes (the
+acknowledged ones together, `outbox.mark_all_sent`), and commit once. A dispatcher killed mid-batch loses nothing: its uncommitted claims are pending again and are re-sent
 with the same idempotency keys, which Animana answers without a second effect.
 
 Outcomes: sent → done (the row gets the Animana id and version); 429 → due again after Retry-After; 5xx, timeout
@@ -26,8 +26,15 @@ from connectors.animana.resources.registry import SPECS
 from connectors.animana.sync.links import LinkedPractice
 from connectors.animana.sync.practice import sync_practice
 from connectors.animana.writeback.refs import BatchRefs
-from connectors.animana.writeback.sender import STALE, Refused, Retry, Sender, Sent, Stale
-from warehouse.integration.outbox import OutboxEntry, due_entries, mark_dead, mark_retry, mark_sent
+from connectors.animana.writeback.sender import STALE, Outcome, Refused, Retry, Sender, Sent, Stale
+from warehouse.integration.outbox import (
+    Answer,
+    OutboxEntry,
+    due_entries,
+    mark_all_sent,
+    mark_dead,
+    mark_retry,
+)
 from warehouse.integration.settle import settle
 from warehouse.kernel.tenancy import AccessContext, tenant_session
 
@@ -81,15 +88,21 @@ def push(
                 break
             refs = BatchRefs(session, practice.practice_id)
             refs.prefetch(entries)
+            answers: list[Answer] = []
             for entry in entries:
                 outcome = sender.send(entry, practice.animana_id, refs)
-                _record(session, entry, outcome, max_attempts, report)
-                if isinstance(outcome, Sent) and entry.operation == "insert":
-                    refs.learn(entry.table_name, entry.row_id, outcome.animana_id)
-                elif isinstance(outcome, Stale):
-                    stale.add(outcome.resource)
+                if isinstance(outcome, Sent):
+                    answers.append((entry, outcome.animana_id, outcome.version))
+                    if entry.operation == "insert" and outcome.animana_id is not None:
+                        refs.learn(entry.table_name, entry.row_id, outcome.animana_id)
+                else:
+                    _record(session, entry, outcome, max_attempts, report)
+                    if isinstance(outcome, Stale):
+                        stale.add(outcome.resource)
                 if after_send is not None:
                     after_send(entry)
+            mark_all_sent(session, answers)
+            report.sent += len(answers)
         report.batches += 1
     if stale:
         _sync_and_settle(app_engine, client, practice, sorted(stale), master_key)
@@ -98,12 +111,10 @@ def push(
 
 
 def _record(
-    session: Session, entry: OutboxEntry, outcome: object, max_attempts: int, report: PushReport
+    session: Session, entry: OutboxEntry, outcome: Outcome, max_attempts: int, report: PushReport
 ) -> None:
-    if isinstance(outcome, Sent):
-        mark_sent(session, entry, outcome.animana_id, outcome.version)
-        report.sent += 1
-    elif isinstance(outcome, Retry) and not outcome.counts:
+    """What a failed send means for the entry (the acknowledged ones are recorded together, `mark_all_sent`)."""
+    if isinstance(outcome, Retry) and not outcome.counts:
         mark_retry(session, entry, outcome.error, outcome.delay_s)
         report.waiting += 1
     elif isinstance(outcome, Retry) and entry.attempts + 1 >= max_attempts:
