@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from connectors.animana import AnimanaClient
 from connectors.animana.writeback.dispatcher import push
-from connectors.animana.writeback.sender import Backoff, Sender
+from connectors.animana.writeback.sender import STALE, Backoff, Sender
 from tests.animana_sync_support import MASTER_KEY, SyncWorld
 from tests.connectors.animana.writeback.writeback_support import as_app, booked_appointment, outbox
 
@@ -211,3 +211,36 @@ def test_a_new_appointment_for_a_new_patient_follows_its_patient_into_animana(hy
     with hybrid.client() as client:
         booked = client.get(practice.animana_id, "agenda", int(appointment_aid))
     assert str(booked.animal_id) == patient_aid
+
+
+def test_a_record_changed_in_animana_meanwhile_is_synced_settled_and_then_written_on_its_new_version(
+    hybrid: SyncWorld,
+):
+    practice = hybrid.practices[0]
+    local_id, animana_id = booked_appointment(hybrid, practice)
+    with as_app(hybrid, practice) as session:
+        session.execute(
+            text("UPDATE appointment SET reason = 'Hier gewijzigd' WHERE id = :a"), {"a": local_id}
+        )
+    with hybrid.client() as client:
+        before = client.get(practice.animana_id, "agenda", animana_id)
+    later_end = (before.end + dt.timedelta(minutes=15)).isoformat()
+    hybrid.sim.edit(
+        practice.animana_id, "agenda", animana_id, {"end": later_end}
+    )  # an Animana user, meanwhile
+
+    stale = _push(hybrid)
+    assert (stale.sent, stale.stale, stale.synced) == (0, 1, ["agenda"])
+    (entry,) = outbox(hybrid, practice)
+    assert (entry["state"], entry["last_error"]) == ("pending", STALE)
+    with as_app(hybrid, practice) as session:  # the settlement took Animana's end and kept the local reason
+        ends_at, reason = session.execute(
+            text("SELECT ends_at, reason FROM appointment WHERE id = :a"), {"a": local_id}
+        ).one()
+    assert (ends_at, reason) == (before.end + dt.timedelta(minutes=15), "Hier gewijzigd")
+
+    _due_now(hybrid)
+    assert _push(hybrid).sent == 1
+    with hybrid.client() as client:
+        after = client.get(practice.animana_id, "agenda", animana_id)
+    assert (after.reason, after.end) == ("Hier gewijzigd", before.end + dt.timedelta(minutes=15))
