@@ -18,6 +18,7 @@ from connectors.animana.client import AnimanaClient
 from connectors.animana.errors import (
     AnimanaError,
     ApiUnavailable,
+    AuthError,
     Conflict,
     NotFound,
     PreconditionFailed,
@@ -94,6 +95,10 @@ class Sender:
         try:
             return self._write(entry, animana_practice_id, resource, refs)
         except ParentNotInAnimana as waiting:
+            if (
+                waiting.table not in MIRRORED
+            ):  # VetConnect's own (a room of its own): it never reaches Animana
+                return Refused(f"{waiting.table} {waiting.local_id} bestaat niet in Animana")
             return Retry(str(waiting), self.backoff.parent_wait_s, counts=False)
         except RateLimited as exc:
             hint = exc.retry_after if exc.retry_after is not None else self.backoff.after(entry.attempts)
@@ -110,6 +115,11 @@ class Sender:
             return Refused(f"Animana weigert: {reason}", dict(exc.fields))
         except (Conflict, NotFound) as exc:
             return Refused(f"Animana weigert: {exc.message}")
+        except AuthError as exc:  # credentials, not this entry: wait for them to be fixed, like an outage
+            return Retry(
+                f"Animana is niet bereikbaar: aanmelden geweigerd ({exc.message})",
+                self.backoff.after(entry.attempts),
+            )
         except AnimanaError as exc:  # another 4xx: a request Animana will refuse again as it is
             return Refused(f"Animana weigert: {exc.message}")
 
@@ -126,7 +136,12 @@ class Sender:
         write_back = SPEC_BY_NAME[resource].write_back
         if write_back is None:
             return Refused(f"{resource} wordt niet naar Animana teruggeschreven")
-        body = write_back(entry.row, refs)
+        try:
+            body = write_back(entry.row, refs)
+        except ParentNotInAnimana:
+            raise
+        except Exception as exc:  # a row the mapping cannot express must not block the rest of the outbox
+            return Refused(f"niet naar Animana te vertalen: {type(exc).__name__}: {exc}")
         if entry.animana_id is None:
             answer = self.client.create(practice, resource, body, idempotency_key=key, retry=self.retry)
         else:

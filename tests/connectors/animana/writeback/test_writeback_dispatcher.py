@@ -244,3 +244,22 @@ def test_a_record_changed_in_animana_meanwhile_is_synced_settled_and_then_writte
     with hybrid.client() as client:
         after = client.get(practice.animana_id, "agenda", animana_id)
     assert (after.reason, after.end) == ("Hier gewijzigd", before.end + dt.timedelta(minutes=15))
+
+
+def test_an_appointment_in_a_room_animana_does_not_know_is_a_dead_letter_not_a_wait(hybrid: SyncWorld):
+    practice = hybrid.practices[0]
+    local_id, _ = booked_appointment(hybrid, practice)
+    with as_app(hybrid, practice) as session:
+        room = session.execute(
+            text(
+                "INSERT INTO resource (practice_id, kind, name) VALUES (:p, 'room', 'Eigen kamer') RETURNING id"
+            ),
+            {"p": practice.practice_id},
+        ).scalar_one()
+        session.execute(
+            text("UPDATE appointment SET resource_id = :r WHERE id = :a"), {"r": room, "a": local_id}
+        )
+    report = _push(hybrid)
+    assert (report.dead, report.waiting) == (1, 0)
+    (entry,) = outbox(hybrid, practice)
+    assert (entry["state"], entry["last_error"]) == ("dead", f"resource {room} bestaat niet in Animana")
