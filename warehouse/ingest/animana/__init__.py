@@ -17,6 +17,12 @@ transaction (a ``tenant_session`` for that practice):
 5. advances the ``sync_state`` cursor and the ``sync_run`` counts — in the same transaction as the rows, so a
    crash at any point either keeps the page with its cursor or neither.
 
+The transaction is marked as Animana writing (``vetconnect.writer``, `load.LOAD_SETTINGS`): the change-capture
+triggers of the mirrored tables do not send the sync's rows back to Animana, and an update of a row that has a
+local change Animana has not acknowledged is held in ``writeback_incoming`` for settlement instead of reverting
+it. Each mirrored row stores the Animana version it agrees with (``animana_version``: the record's
+``updated_at`` as the API writes it), part of the upsert's changed test.
+
 Client PII arrives in clear and is encrypted here with the practice's ``FieldCipher``; when a value has not
 changed the stored ciphertext is kept (AES-GCM is randomised), so an unchanged client is not an update.
 
