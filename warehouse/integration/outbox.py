@@ -31,7 +31,6 @@ from warehouse.kernel.ciphers import practice_cipher
 from warehouse.kernel.crypto import FieldCipher
 from warehouse.schema import Base
 
-OPEN_STATES = ("pending", "held", "dead")
 # A client's PII is stored encrypted; the write-back mappings see it decrypted under these names.
 ENCRYPTED_PII = {"email_enc": "email", "phone_enc": "phone", "address_enc": "address", "iban_enc": "iban"}
 _BLIND_INDEXES = ("email_bidx", "phone_bidx")
