@@ -59,7 +59,8 @@ else:
 module = cols[1].selectbox("Module", MODULES, format_func=MODULE_LABELS.get, key="integ.module")
 module_slot = cols[1].empty()
 current = next(s for s in statuses if s.practice_id == practice_id and s.module == module)
-mode = cols[2].selectbox("Nieuwe modus", MODES, format_func=MODE_NAMES.get, key="integ.mode",
+# One widget per practice and module, so that choosing another module starts from that module's own mode.
+mode = cols[2].selectbox("Nieuwe modus", MODES, format_func=MODE_NAMES.get, key=f"integ.mode.{practice_id}.{module}",
                          index=MODES.index(current.mode))  # fmt: skip
 mode_slot = cols[2].empty()
 what = f"{MODULE_LABELS[module]} van {ctx.practice_name(practice_id)}"

@@ -131,7 +131,7 @@ def test_switching_the_agenda_to_hybrid_says_what_changes_and_needs_the_confirma
     at.selectbox(key="integ.module").select("agenda").run()
     assert not at.warning  # the mode it has: nothing to confirm
     assert "Agenda van Praktijk a1 staat op Animana" in texts(at)
-    at.selectbox(key="integ.mode").select("hybrid").run()
+    at.selectbox(key=f"integ.mode.{a1.practice_id}.agenda").select("hybrid").run()
     ok(at)
     assert at.warning[0].value == ("Agenda van Praktijk a1 wordt Hybride: VetConnect schrijft, Animana wordt "
                                    "bijgewerkt.")  # fmt: skip
@@ -142,6 +142,10 @@ def test_switching_the_agenda_to_hybrid_says_what_changes_and_needs_the_confirma
     assert at.success[0].value == "Agenda van Praktijk a1 is nu Hybride."
     assert status_rows(at)["Agenda"]["Modus"] == "Hybride"
     assert status_rows(at)["Cliënten en dieren"]["Modus"] == "Animana"
+    # Another module and back: each starts from its own mode, nothing left to confirm.
+    at.selectbox(key="integ.module").select("clients").run()
+    at.selectbox(key="integ.module").select("agenda").run()
+    assert at.selectbox(key=f"integ.mode.{a1.practice_id}.agenda").value == "hybrid" and not at.warning
     with app_env.system() as session:
         assert session.execute(
             text("SELECT mode, changed_by IS NOT NULL FROM practice_module_mode WHERE practice_id = :p "
