@@ -7,6 +7,7 @@ The pure parts (:func:`status_table`, :func:`duration`, :func:`readable`) take d
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
@@ -122,8 +123,14 @@ def readable(column: str, value: Any, zone: ZoneInfo = fmt.DEFAULT_TZ) -> str:
     return str(value)
 
 
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # how JSON carries a date column
+
+
 def _is_iso_date(value: str) -> bool:
+    if not _ISO_DATE.fullmatch(value):
+        return False
     try:
-        return len(value) == 10 and dt.date.fromisoformat(value) is not None
+        dt.date.fromisoformat(value)
     except ValueError:
         return False
+    return True
