@@ -217,6 +217,12 @@ def test_the_agenda_and_the_client_card_mark_records_not_in_step_with_animana(ap
     assert ":orange-badge[⚠ conflict met Animana]" in page
     assert "wordt naar Animana geschreven" not in page  # the animal has no local change
 
+    local_write(app_env, a1, "UPDATE patient SET breed = 'Beagle' WHERE id = :p", p=a1.patient_id)
+    at.session_state["rec.practice"], at.session_state["rec.patient"] = a1.practice_id, a1.patient_id
+    at.switch_page("workspaces/records.py").run()
+    ok(at)
+    assert ":blue-badge[⟳ wordt naar Animana geschreven]" in texts(at)
+
 
 def test_the_pages_are_offered_to_the_manager_not_to_the_receptionist(app_env):
     add_manager(app_env)
