@@ -19,11 +19,21 @@ def timeline(frame: pl.DataFrame, tz: dt.tzinfo, *, start: dt.datetime, end: dt.
         pl.col("patient").fill_null("—"),
         pl.col("client").fill_null(""),
     ).with_columns(pl.col("starts_at").dt.strftime("%d-%m %H:%M").alias("when"))
+    hover = {"when": True, "patient": True, "client": True, "status": True, "id": True, "resource": False}
+    if "writeback" in local.columns:  # not yet in step with Animana: the marker's symbol before the name
+        symbol = pl.col("writeback").str.slice(0, 1)
+        local = local.with_columns(
+            pl.when(symbol != "")
+            .then(symbol + " " + pl.col("patient"))
+            .otherwise(pl.col("patient"))
+            .alias("patient")
+        )
+        hover["writeback"] = True
     colours = dict(zip(local["type"].to_list(), local["colour"].to_list(), strict=True))
     figure = px.timeline(
         local.to_pandas(), x_start="starts_at", x_end="ends_at", y="resource", color="type",
         color_discrete_map=colours, text="patient",
-        hover_data={"when": True, "patient": True, "client": True, "status": True, "id": True, "resource": False},
+        hover_data=hover, labels={"writeback": "Animana"},
     )  # fmt: skip
     figure.update_yaxes(autorange="reversed", title=None)
     # Numeric day-month and 24-hour times: plotly's own date labels are English ("Dec 4, 2026").

@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard.components import session as ctx
 from dashboard.components import tables
 from dashboard.components.pages import page
+from dashboard.components.writeback import badge, markers
 from dashboard.runtime import app_runtime
 from warehouse.billing import invoice_views
 from warehouse.clients.card import client_card
@@ -47,12 +48,15 @@ practice_id, client_id = chosen
 with ctx.tenant() as session:
     card = client_card(session, practice_id, client_id, master_key=app_runtime().master_key())
     client_invoices = invoice_views.invoices(session, practice_id, client_id=client_id, limit=20)
+    animals = [("patient", i) for i in card.patients["id"]] if card is not None else []
+    marked = markers(session, practice_id, [("client", client_id), *animals])
 if card is None:
     st.warning("This client is not available.")
     st.stop()
 
 ctx.breadcrumbs("Client card", ctx.practice_name(practice_id), card.name)
 st.title(card.name + ("" if card.active else " (inactive)"))
+badge(marked.get(("client", client_id)))
 left, right = st.columns([3, 2])
 with left, st.container(border=True):
     st.markdown("**Contact**")
@@ -87,6 +91,8 @@ for animal in card.patients.iter_rows(named=True):
     born = f" · born {animal['date_of_birth']:%d-%m-%Y}" if animal["date_of_birth"] else ""
     cols[0].write(f"**{animal['name']}** · {animal['species']}{' · ' + animal['breed'] if animal['breed'] else ''}"
                   f"{born}{' · deceased' if animal['deceased'] else ''}")  # fmt: skip
+    with cols[0]:
+        badge(marked.get(("patient", animal["id"])))
     if ctx.may(RECORDS_READ) and cols[1].button("Open record", key=f"card.open.{animal['id']}"):
         state["rec.practice"], state["rec.patient"] = practice_id, animal["id"]
         st.switch_page(page("records").path)

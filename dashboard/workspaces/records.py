@@ -10,6 +10,7 @@ import streamlit as st
 from dashboard.components import session as ctx
 from dashboard.components.forms import empty_next_run
 from dashboard.components.pages import page
+from dashboard.components.writeback import badge, markers
 from dashboard.runtime import app_runtime
 from warehouse.kernel import formatting as fmt
 from warehouse.records import consults, documents, prescriptions, vaccinations
@@ -63,12 +64,14 @@ if patient_id is None:
 today = ctx.now().astimezone(zone).date()
 with ctx.tenant() as session:
     rec = patient_record(session, practice_id, patient_id, today=today, now=ctx.now())
+    marked = markers(session, practice_id, [("patient", patient_id)])
 if rec is None:
     st.warning("This patient is not available.")
     st.stop()
 
 ctx.breadcrumbs("Patient record", ctx.practice_name(practice_id), rec.name)
 st.title(f"{rec.name} · {rec.species}{' (deceased)' if rec.deceased else ''}")
+badge(marked.get(("patient", patient_id)))
 age = f"born {rec.date_of_birth:%d-%m-%Y}" if rec.date_of_birth else None
 st.write(" · ".join(f for f in (rec.breed, rec.sex.replace("_", " "), age,
                                 f"chip {rec.microchip}" if rec.microchip else None,

@@ -10,6 +10,7 @@ import streamlit as st
 from dashboard.components import session as ctx
 from dashboard.components.agenda import timeline
 from dashboard.components.no_show import render_no_show_risks
+from dashboard.components.writeback import badge, markers
 from models.serving import no_show_risks
 from warehouse.kernel import formatting
 from warehouse.kernel.practice_time import local_day_bounds
@@ -53,6 +54,12 @@ first_day = day - dt.timedelta(days=day.weekday()) if view == "Week" else day
 days = 7 if view == "Week" else 1
 with ctx.tenant() as session:
     agenda = schedule(session, practice_id, first_day, days=days)
+    marked = markers(session, practice_id, (("appointment", i) for i in agenda["id"]))
+# Appointments not yet in step with Animana carry their marker in the timeline and the appointment's tab.
+agenda = agenda.with_columns(
+    pl.col("id").replace_strict({i: m for (_, i), m in marked.items()}, default="", return_dtype=pl.String)
+    .alias("writeback")
+)  # fmt: skip
 if shown:
     agenda = agenda.filter(pl.col("resource_id").is_in(shown))
 start, end = local_day_bounds(first_day, zone, days)
@@ -236,12 +243,13 @@ with manage_tab:
         def _label(appointment_id: int) -> str:
             r = rows[appointment_id]
             return (f"{r['starts_at'].astimezone(zone):%a %d-%m %H:%M} · {r['patient'] or '—'} · {r['type']} · "
-                    f"{r['resource']} · {r['status'].replace('_', ' ')}")  # fmt: skip
+                    f"{r['resource']} · {r['status'].replace('_', ' ')}{' · ' + r['writeback'] if r['writeback'] else ''}")  # fmt: skip
 
         if state.get("sched.appointment") not in rows:
             state["sched.appointment"] = next(iter(rows))  # assigned, so the browser shows it too
         selected = st.selectbox("Appointment", list(rows), format_func=_label, key="sched.appointment")
         row = rows[selected]
+        badge(row["writeback"])
         outcome = st.empty()
 
         def _act(action, **kwargs) -> None:  # noqa: ANN001

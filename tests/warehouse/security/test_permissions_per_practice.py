@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from tests.conftest import MASTER_KEY, Database
@@ -30,6 +30,7 @@ from tests.factories import TZ, PracticeRows
 from warehouse.billing import invoice_lines, issuing, payments
 from warehouse.billing.drafts import create_draft, draft_from_visit
 from warehouse.ingest.devices import inbox as device_inbox
+from warehouse.integration import conflicts, dead_letters, modes
 from warehouse.kernel.tenancy import AccessContext
 from warehouse.records import consults, documents, prescriptions, vaccinations
 from warehouse.scheduling import booking, transitions
@@ -42,6 +43,7 @@ from warehouse.security.permissions import (
     BILLING_WRITE,
     CONSULT_WRITE,
     DEVICE_INBOX,
+    INTEGRATION_MANAGE,
     PRACTICE_SETTINGS,
     PRESCRIBE_VET_ONLY,
     RECORDS_READ,
@@ -158,6 +160,14 @@ SERVICES: dict[str, tuple[frozenset[str], Call]] = {
     "warehouse.tenants.practice_settings.set_up_invoice_series": (frozenset({PRACTICE_SETTINGS}), lambda s, a, p: (
         practice_settings.set_up_invoice_series(s, a, practice_id=p.rows.practice_id, prefix="VC", per_year=True,
                                                 width=5, today=TODAY, confirmed=True))),
+    "warehouse.integration.modes.set_mode": (frozenset({INTEGRATION_MANAGE}), lambda s, a, p: modes.set_mode(
+        s, a, practice_id=p.rows.practice_id, module="agenda", mode="hybrid", confirmed=True)),
+    # The factories' world has an open conflict over each practice's client surname.
+    "warehouse.integration.conflicts.resolve": (frozenset({INTEGRATION_MANAGE}), lambda s, a, p: conflicts.resolve(
+        s, a, s.execute(text("SELECT id FROM writeback_conflict WHERE practice_id = :p AND state = 'open'"),
+                        {"p": p.rows.practice_id}).scalar_one(), {"last_name": "animana"})),
+    "warehouse.integration.dead_letters.retry": (frozenset({INTEGRATION_MANAGE}), lambda s, a, p: dead_letters.retry(
+        s, a, p.rows.practice_id)),
 }  # fmt: skip
 # Further calls of a listed service that need more: prescribing a UDD medicine.
 EXTRA_CALLS: dict[str, tuple[frozenset[str], Call]] = {

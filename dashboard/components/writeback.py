@@ -1,0 +1,136 @@
+"""The Animana write-back as users read it: the markers on records not yet in step with Animana, the
+Integration page's status table and the values of a conflict, in Dutch.
+
+The pure parts (:func:`status_table`, :func:`duration`, :func:`readable`) take data and return what is shown;
+:func:`markers` and :func:`badge` are the one place the workspaces get their markers from."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import polars as pl
+import streamlit as st
+from babel.numbers import format_decimal
+from sqlalchemy.orm import Session
+
+from warehouse.integration.markers import Marker, RecordRef, writeback_markers
+from warehouse.integration.modes import MODE_LABELS
+from warehouse.integration.status import ModuleStatus
+from warehouse.kernel import formatting as fmt
+
+MARKER_TEXT: dict[Marker, str] = {
+    "pending": "⟳ wordt naar Animana geschreven",
+    "dead": "⚠ niet naar Animana verstuurd",
+    "conflict": "⚠ conflict met Animana",
+}
+_MARKER_COLOUR = {"pending": "blue", "dead": "red", "conflict": "orange"}
+# "Hybride (VetConnect schrijft, Animana wordt bijgewerkt)" → the name "Hybride" and what it means.
+MODE_NAMES = {mode: label.split(" (")[0] for mode, label in MODE_LABELS.items()}
+MODE_MEANINGS = {mode: label.split(" (", 1)[1].rstrip(")") for mode, label in MODE_LABELS.items()}
+SIDE_NAMES = {"local": "VetConnect", "animana": "Animana"}
+
+
+def markers(session: Session, practice_id: int, records: Iterable[RecordRef]) -> dict[RecordRef, str]:
+    """The marker text of each of these records that is not in step with Animana (one query)."""
+    return {ref: MARKER_TEXT[m] for ref, m in writeback_markers(session, practice_id, records).items()}
+
+
+def badge(marker_text: str | None) -> None:
+    """A record's marker as a small coloured label (nothing for a record in step)."""
+    if marker_text:
+        kind = next(k for k, t in MARKER_TEXT.items() if t == marker_text)
+        st.badge(marker_text, color=_MARKER_COLOUR[kind])
+
+
+def duration(seconds: float | None) -> str:
+    """``45 s`` → ``< 1 min``, ``3 min``, ``2 u 05 min``, ``3 d 4 u``; nothing → ``–``."""
+    if seconds is None:
+        return fmt.EMPTY
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return "< 1 min"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} u {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} u"
+
+
+STATUS_SPEC = {
+    "module": ("Module", "text"),
+    "mode": ("Modus", "text"),
+    "last_sync": ("Laatste synchronisatie", "date_time"),
+    "lag": ("Achterstand synchronisatie", "text"),
+    "depth": ("Wachtrij", "count"),
+    "oldest": ("Oudste wachtende", "date_time"),
+    "dead": ("Niet verstuurd", "count"),
+    "conflicts": ("Open conflicten", "count"),
+    "attention": ("Aandacht", "text"),
+}
+
+
+def status_table(statuses: list[ModuleStatus]) -> pl.DataFrame:
+    """One row per module, the columns of :data:`STATUS_SPEC` (``tables.show`` formats and labels them)."""
+    return pl.DataFrame(
+        [
+            {
+                "module": s.module_label,
+                "mode": MODE_NAMES[s.mode],
+                "last_sync": s.last_sync,
+                "lag": duration(s.sync_lag_s),
+                "depth": s.outbox_depth,
+                "oldest": s.oldest_pending,
+                "dead": s.dead_letters,
+                "conflicts": s.open_conflicts,
+                "attention": "; ".join(s.attention),
+            }
+            for s in statuses
+        ],
+        schema={"module": pl.String, "mode": pl.String, "last_sync": pl.Datetime(time_zone="UTC"),
+                "lag": pl.String, "depth": pl.Int64, "oldest": pl.Datetime(time_zone="UTC"),
+                "dead": pl.Int64, "conflicts": pl.Int64, "attention": pl.String},
+    )  # fmt: skip
+
+
+# Stored values of a conflict's fields as a person reads them.
+_STATUSES = {"booked": "geboekt", "checked_in": "ingecheckt", "in_consult": "in consult", "done": "afgerond",
+             "cancelled": "geannuleerd", "no_show": "niet verschenen"}  # fmt: skip
+
+
+def readable(column: str, value: Any, zone: ZoneInfo = fmt.DEFAULT_TZ) -> str:
+    """One value of a conflict's field in Dutch: local date and time, ``1.234,5``, euros for cents, ja/nee."""
+    if value is None or value == "":
+        return fmt.EMPTY
+    if isinstance(value, bool):
+        return "ja" if value else "nee"
+    if isinstance(value, dt.datetime):
+        return fmt.date_time(value, zone)
+    if isinstance(value, dt.date) or (isinstance(value, str) and _is_iso_date(value)):
+        return fmt.date(dt.date.fromisoformat(value) if isinstance(value, str) else value)
+    if column.endswith("_cents") and isinstance(value, int):
+        return fmt.euros(value)
+    if isinstance(value, int | float | Decimal):
+        return format_decimal(value, locale=fmt.LOCALE)
+    if column == "status":
+        return _STATUSES.get(value, str(value))
+    return str(value)
+
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # how JSON carries a date column
+
+
+def _is_iso_date(value: str) -> bool:
+    if not _ISO_DATE.fullmatch(value):
+        return False
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
