@@ -20,6 +20,7 @@ from connectors.animana.sync.links import LinkError, link_practice
 from vetconnect import pgserver
 from vetconnect.animana_cli import sync_app
 from vetconnect.devices_cli import devices_app
+from vetconnect.integration_cli import integration_app
 from vetconnect.models_cli import models_app
 from vetconnect.runtime import SetupError, get_runtime, migrated_runtime
 from vetconnect.schedule_cli import reminders_app, schedule_app
@@ -44,6 +45,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(devices_app, name="devices")
 app.add_typer(sync_app, name="sync")
 app.add_typer(animana_app, name="animana")
+app.add_typer(integration_app, name="integration")
 app.add_typer(models_app, name="models")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(reminders_app, name="reminders")
