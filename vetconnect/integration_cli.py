@@ -268,6 +268,8 @@ def retry_dead_cmd(
 @integration_app.command("conflicts")
 def conflicts_cmd(practice: PracticesOption = None, as_json: JsonOption = False) -> None:
     """Open conflicts, one line per field: VetConnect's value beside Animana's."""
+    import polars as pl
+
     from warehouse.integration.conflicts import conflicts_frame, open_conflicts
 
     with _errors():
@@ -275,7 +277,9 @@ def conflicts_cmd(practice: PracticesOption = None, as_json: JsonOption = False)
         codes = _practices(runtime, practice)
         with _session(runtime, list(codes)) as session:
             found = open_conflicts(session, list(codes), master_key=runtime.master_key())
-    frame = conflicts_frame(found)
+    # The column beside its label: `resolve --field COLUMN=…` names it.
+    columns = pl.Series("column", [f.column for c in found for f in c.fields], dtype=pl.Utf8)
+    frame = conflicts_frame(found).with_columns(columns)
     if as_json:
         typer.echo(frame.write_json())
         return
@@ -284,7 +288,7 @@ def conflicts_cmd(practice: PracticesOption = None, as_json: JsonOption = False)
         table.add_column(column)
     for row in frame.iter_rows(named=True):
         table.add_row(
-            str(row["conflict"]), codes[row["practice_id"]], row["module"], row["record"], row["field"],
+            str(row["conflict"]), codes[row["practice_id"]], row["module"], row["record"], f"{row['field']} ({row['column']})",
             row["local"], row["animana"], _when(row["detected_at"]),
         )  # fmt: skip
     out.print(table)

@@ -146,11 +146,12 @@ def test_push_dead_letters_and_conflicts(cli: CliRunner, synced_world: SyncWorld
     world.sim.edit(world.practices[0].animana_id, "relations", second_aid, {"last_name": "Animana-kant"})
     assert _row(_run(cli, "push", "-p", "sync-1001"), "sync-1001")[3] == "1"  # stale
     conflicts = json.loads(_run(cli, "conflicts", "--json"))
-    assert [(c["field"], c["local"], c["animana"]) for c in conflicts] == [
-        ("last_name", "Lokaal", "Animana-kant")
+    assert [(c["field"], c["column"], c["local"], c["animana"]) for c in conflicts] == [
+        ("surname", "last_name", "Lokaal", "Animana-kant")
     ]
     assert _in_animana(world, second_aid) == "Animana-kant"  # nothing overwritten while a person decides
     conflict_id = str(conflicts[0]["conflict"])
+    assert _row(_run(cli, "conflicts"), conflict_id)[3:6] == ["surname (last_name)", "Lokaal", "Animana-kant"]
     assert "choose a side" in _run(cli, "resolve", conflict_id, code=1)
     assert "last_name → local" in _run(cli, "resolve", conflict_id, "--all", "local")
     assert json.loads(_run(cli, "conflicts", "--json")) == []
