@@ -165,7 +165,13 @@ def db_downgrade(revision: str) -> None:
 def demo(
     no_ui: Annotated[bool, typer.Option("--no-ui", help="Load the demo world and exit")] = False,
     port: Annotated[int, typer.Option(help="Port of the web app")] = 8501,
-    animana_port: Annotated[int, typer.Option(help="Port of the Animana simulator beside the app")] = 8765,
+    animana_port: Annotated[
+        int,
+        typer.Option(
+            envvar="VETCONNECT_DEMO_ANIMANA_PORT",
+            help="Port of the Animana simulator beside the app (0: any free)",
+        ),
+    ] = 8765,
 ) -> None:
     """Start the database, migrate, load the demo world, and open the app with Animana (the simulator) beside it."""
     from vetconnect.demo import DEMO_PASSWORD, build_demo_world

@@ -28,7 +28,7 @@ from pipelines.animana.resources import AnimanaResource, WarehouseResource
 from warehouse.integration.status import integration_status, stale_problems
 from warehouse.kernel.tenancy import AccessContext, tenant_session
 
-WRITEBACK = AssetKey(["animana", "writeback"])
+WRITEBACK = AssetKey(["writeback", "animana"])  # not under "animana": those are the mirrored resources
 STUCK_AFTER = dt.timedelta(days=1)
 # One push handles at most this many entries; the sensor asks again for what is left.
 MAX_ENTRIES_PER_RUN = 5000

@@ -79,7 +79,7 @@ def _push(world: SyncWorld, instance: DagsterInstance):  # noqa: ANN202
         instance=instance,
     )
     assert result.success
-    (materialization,) = result.asset_materializations_for_node("animana__writeback")
+    (materialization,) = result.asset_materializations_for_node("writeback__animana")
     (check,) = result.get_asset_check_evaluations()
     return {k: v.value for k, v in materialization.metadata.items()}, check
 
