@@ -13,8 +13,10 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from connectors.animana.writeback.write_through import write_through_from_env
 from vetconnect import pgserver
 from vetconnect.settings import Settings, get_settings
+from warehouse.integration.gateway import UpstreamSender
 from warehouse.kernel.db import app_url, make_engine, normalise_url
 
 
@@ -71,6 +73,12 @@ class Runtime:
 
     def master_key(self) -> bytes:
         return self.settings.require_master_key()
+
+    @cached_property
+    def upstream_sender(self) -> UpstreamSender:
+        """`animana` mode's write-through for this process (one thread-safe Animana client); the dashboard, which may
+        not import the connector, gets it here."""
+        return write_through_from_env()
 
 
 def get_runtime() -> Runtime:

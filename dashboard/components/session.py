@@ -21,7 +21,8 @@ import streamlit as st
 from sqlalchemy.orm import Session
 
 from dashboard.components import browser_session
-from dashboard.runtime import app_runtime
+from dashboard.runtime import app_runtime, master_key_if_set
+from warehouse.integration.gateway import install_write_through
 from warehouse.kernel import formatting
 from warehouse.kernel.practice_time import practice_zone
 from warehouse.kernel.tenancy import AccessContext, tenant_session
@@ -184,8 +185,14 @@ def actor() -> Actor:
 
 @contextmanager
 def tenant() -> Iterator[Session]:
-    """One transaction under the signed-in user's current context (RLS + the literal practice filter)."""
-    with tenant_session(app_runtime().app_engine, context()) as session:
+    """One transaction under the signed-in user's current context (RLS + the literal practice filter). A write of
+    a linked practice in a module Animana still owns goes to Animana as it commits (`gateway`); without a master
+    key nothing of a client can be written here, so nothing needs to go through."""
+    runtime = app_runtime()
+    with tenant_session(runtime.app_engine, context()) as session:
+        master_key = master_key_if_set()
+        if master_key is not None:
+            install_write_through(session, runtime.upstream_sender, master_key=master_key)
         yield session
 
 

@@ -57,23 +57,22 @@ class UpstreamSender(Protocol):
 
 # The pending entries of modules in animana mode made by this very transaction: inserted by it or by one of its
 # subtransactions (savepoints), i.e. visible rows whose inserting transaction is still in progress — only this one
-# can be. ``xmin`` is a 32-bit xid: it is widened to the xid8 ``pg_xact_status`` needs within this transaction's
-# epoch, and only for xids from this transaction's own (assigned first) on, below the next xid to be assigned.
+# can be. ``xmin`` is a 32-bit xid; ``pg_xact_status`` needs the 64-bit one. Entries created since this transaction
+# began have xids near its own, so the 32-bit distance from its xid tells them apart: ahead of it (``d`` below
+# 2^31) they may be its subtransactions, and are widened to its xid + d; behind it they are older transactions'.
 # A transaction that wrote nothing has no xid: then nothing is read at all.
 _MINE = """
-WITH me AS (SELECT pg_current_xact_id_if_assigned()::text::bigint AS top,
-                   pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS next),
+WITH me AS (SELECT pg_current_xact_id_if_assigned()::text::bigint AS top),
      candidate AS (
   SELECT o.id, o.practice_id, o.table_name, o.row_id, t.animana_practice_id,
-         me.top - me.top % 4294967296 + o.xmin::text::bigint
-           + CASE WHEN o.xmin::text::bigint < me.top % 4294967296 THEN 4294967296 ELSE 0 END AS xid
+         (o.xmin::text::bigint - me.top % 4294967296 + 4294967296) % 4294967296 AS d
     FROM me, writeback_outbox o
     JOIN tenant t ON t.id = o.practice_id
     LEFT JOIN practice_module_mode m ON m.practice_id = o.practice_id AND m.module = o.module
-   WHERE me.top IS NOT NULL AND o.state = 'pending' AND coalesce(m.mode, 'animana') = 'animana')
+   WHERE me.top IS NOT NULL AND o.state = 'pending' AND o.created_at >= transaction_timestamp()
+     AND coalesce(m.mode, 'animana') = 'animana')
 SELECT c.id, c.practice_id, c.table_name, c.row_id, c.animana_practice_id FROM candidate c, me
- WHERE CASE WHEN c.xid >= me.top AND c.xid < me.next THEN pg_xact_status(c.xid::text::xid8) = 'in progress'
-            ELSE false END
+ WHERE CASE WHEN c.d < 2147483648 THEN pg_xact_status((me.top + c.d)::text::xid8) = 'in progress' ELSE false END
  ORDER BY c.id
 """
 

@@ -60,7 +60,7 @@ class OutboxEntry:
     attempts: int
     animana_id: str | None  # the row's Animana id (None until an insert's answer is stored)
     animana_version: str | None  # the If-Match of an update or delete
-    row: dict[str, Any]  # the row as this entry left it, typed, PII decrypted; {} for a delete
+    row: dict[str, Any]  # the row as this entry left it, typed, PII decrypted, a patient's client_ids; {} for a delete
 
 
 # Pending, due, the oldest open entry of its row, and not of a module gone native (captured before the switch).
@@ -101,7 +101,10 @@ def due_entries(
     rows: dict[tuple[str, int], dict[str, Any]] = {}
     for table_name in {c.table_name for c in claimed}:
         wanted = [c.row_id for c in claimed if c.table_name == table_name]
-        rows.update(((table_name, i), r) for i, r in _rows(session, practice_id, table_name, wanted).items())
+        found = {i: dict(r) for i, r in _rows(session, practice_id, table_name, wanted).items()}
+        if table_name == "patient":
+            _add_owners(session, practice_id, found)
+        rows.update(((table_name, i), r) for i, r in found.items())
     ciphers: dict[int | None, FieldCipher] = {}
     entries = []
     for c in claimed:
@@ -142,6 +145,21 @@ def due_entries(
             )
         )
     return entries
+
+
+def _add_owners(session: Session, practice_id: int, patients: dict[int, dict[str, Any]]) -> None:
+    """A patient's owners (``client_ids``, the primary first): Animana keeps them on the animal."""
+    for patient in patients.values():
+        patient["client_ids"] = []
+    owners = session.execute(
+        text(
+            "SELECT patient_id, client_id FROM client_patient WHERE practice_id = :practice "
+            "AND patient_id = ANY(:ids) ORDER BY patient_id, is_primary DESC, since, client_id"
+        ),
+        {"practice": practice_id, "ids": list(patients)},
+    )
+    for patient_id, client_id in owners:
+        patients[patient_id]["client_ids"].append(client_id)
 
 
 def _table(name: str) -> Table:

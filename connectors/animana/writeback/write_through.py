@@ -7,10 +7,12 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from connectors.animana.client import AnimanaClient
+from connectors.animana.errors import SettingsError
+from connectors.animana.settings import load_settings
 from connectors.animana.transport import RetryPolicy
 from connectors.animana.writeback.refs import BatchRefs
 from connectors.animana.writeback.sender import Refused, Retry, Sender, Sent, Stale
-from warehouse.integration.gateway import UpstreamAnswer, UpstreamRefused, UpstreamUnavailable
+from warehouse.integration.gateway import UpstreamAnswer, UpstreamRefused, UpstreamSender, UpstreamUnavailable
 from warehouse.integration.outbox import OutboxEntry
 
 # A few quick tries within ~10 s: long enough to ride out a blip, short enough for someone at the desk.
@@ -37,3 +39,23 @@ class WriteThrough:
         if isinstance(outcome, Retry) and not outcome.counts:
             raise UpstreamRefused(f"Nog niet in Animana: {outcome.error}")
         raise UpstreamUnavailable(outcome.error)
+
+
+class AnimanaNotConfigured:
+    """The write-through of a process without Animana settings: a linked practice's write in animana mode is
+    refused, naming what is missing, rather than saved here only (Animana would never see it)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def send(self, session: Session, entry: OutboxEntry, animana_practice_id: int) -> UpstreamAnswer:
+        raise UpstreamUnavailable(f"Animana is niet bereikbaar: {self.reason}")
+
+
+def write_through_from_env() -> UpstreamSender:
+    """The process's write-through, with the Animana API of the ``VETCONNECT_ANIMANA_*`` settings."""
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        return AnimanaNotConfigured(str(exc))
+    return WriteThrough(AnimanaClient(settings))

@@ -1,0 +1,213 @@
+"""The dispatcher over real HTTP to the simulator and a real PostgreSQL: what a local write in hybrid mode becomes
+in Animana, through lost answers, rate limits, refusals and repeated edits of one row."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import text
+
+from connectors.animana import AnimanaClient
+from connectors.animana.writeback.dispatcher import push
+from connectors.animana.writeback.sender import Backoff, Sender
+from tests.animana_sync_support import MASTER_KEY, SyncWorld
+from tests.connectors.animana.writeback.writeback_support import as_app, booked_appointment, outbox
+
+QUICK = Backoff(initial_s=0.01, cap_s=0.02, parent_wait_s=0.01)
+VALID_IBAN = "NL91ABNA0417164300"
+
+
+def _push(world: SyncWorld, client: AnimanaClient | None = None, **kwargs):  # noqa: ANN202
+    practice = world.practices[0]
+    with client or world.client() as client:
+        kwargs.setdefault("sender", Sender(client, backoff=QUICK))
+        return push(world.db.app_engine, client, practice, master_key=MASTER_KEY, **kwargs)
+
+
+def _due_now(world: SyncWorld) -> None:
+    with as_app(world, world.practices[0]) as session:
+        session.execute(text("UPDATE writeback_outbox SET next_attempt_at = now() WHERE state = 'pending'"))
+
+
+def _new_client(world: SyncWorld, last_name: str, iban: str | None = None) -> int:
+    practice = world.practices[0]
+    with as_app(world, practice) as session:
+        from tests.factories import cipher_for
+
+        cipher = cipher_for(session, practice.practice_id, MASTER_KEY)
+        return session.execute(
+            text(
+                "INSERT INTO client (practice_id, last_name, city, iban_enc) VALUES (:p, :n, 'Utrecht', :iban) "
+                "RETURNING id"
+            ),
+            {"p": practice.practice_id, "n": last_name, "iban": cipher.encrypt("iban", iban)},
+        ).scalar_one()
+
+
+def _relations_named(world: SyncWorld, last_name: str) -> list[dict]:
+    with world.client() as client:
+        return [
+            r.model_dump(mode="json")
+            for r in client.iter_records(world.practices[0].animana_id, "relations")
+            if not r.deleted and r.last_name == last_name
+        ]
+
+
+def test_a_local_cancellation_reaches_animana_and_the_row_is_no_longer_pending(hybrid: SyncWorld):
+    practice = hybrid.practices[0]
+    local_id, animana_id = booked_appointment(hybrid, practice)
+    with as_app(hybrid, practice) as session:
+        session.execute(
+            text(
+                "UPDATE appointment SET status = 'cancelled', cancel_reason = 'Eigenaar belde af' WHERE id = :a"
+            ),
+            {"a": local_id},
+        )
+    report = _push(hybrid)
+    assert (report.sent, report.dead, report.retried) == (1, 0, 0)
+    with hybrid.client() as client:
+        assert client.get(practice.animana_id, "agenda", animana_id).status == "cancelled"
+    (entry,) = outbox(hybrid, practice)
+    assert (entry["state"], entry["attempts"], entry["last_error"]) == ("done", 1, None)
+    with as_app(hybrid, practice) as session:
+        row = session.execute(
+            text("SELECT writeback_pending, animana_version FROM appointment WHERE id = :a"), {"a": local_id}
+        ).one()
+    assert row == (False, entry["answered_version"])
+    assert _push(hybrid).sent == 0  # nothing is sent twice
+
+
+def test_a_lost_answer_is_retried_with_its_key_and_animana_has_the_new_client_once(hybrid: SyncWorld):
+    hybrid.sim.configure(response_lost=1.0)
+    local_id = _new_client(hybrid, "Verloren-Antwoord")
+    first = _push(hybrid)
+    assert (first.sent, first.retried) == (0, 1)
+    (entry,) = outbox(hybrid, hybrid.practices[0])
+    assert entry["state"] == "pending" and "niet bereikbaar" in entry["last_error"]
+    assert len(_relations_named(hybrid, "Verloren-Antwoord")) == 1  # the write happened; its answer was lost
+    hybrid.sim.configure(response_lost=0.0)
+    _due_now(hybrid)
+    assert _push(hybrid).sent == 1
+    (relation,) = _relations_named(hybrid, "Verloren-Antwoord")  # still one: the retry was the same write
+    with as_app(hybrid, hybrid.practices[0]) as session:
+        stored = session.execute(
+            text("SELECT animana_id FROM client WHERE id = :c"), {"c": local_id}
+        ).scalar_one()
+    assert stored == str(relation["id"])
+
+
+def test_a_rate_limited_write_waits_for_retry_after(hybrid: SyncWorld):
+    _new_client(hybrid, "Even-Wachten")
+    hybrid.sim.configure(rate_limit=1, rate_window=40)
+    client = hybrid.client()
+    client.counts(hybrid.practices[0].animana_id)  # takes the window's only request (with the same token)
+    report = _push(hybrid, client)
+    hybrid.sim.configure(rate_limit=0)
+    assert (report.sent, report.retried) == (0, 1)
+    (entry,) = outbox(hybrid, hybrid.practices[0])
+    assert entry["state"] == "pending" and "te veel verzoeken" in entry["last_error"]
+    assert entry["due_in"] > dt.timedelta(seconds=38)  # Retry-After (~40 s), not the 10 ms backoff
+
+
+def test_a_refused_write_is_a_dead_letter_with_animana_s_message_and_goes_through_once_fixed(
+    hybrid: SyncWorld,
+):
+    practice = hybrid.practices[0]
+    local_id = _new_client(hybrid, "Foute-Iban", iban="NL00ABNA0417164300")
+    report = _push(hybrid)
+    assert (report.sent, report.dead) == (0, 1)
+    (entry,) = outbox(hybrid, practice)
+    assert entry["state"] == "dead"
+    assert entry["last_error"] == "Animana weigert: iban: invalid IBAN (checksum)"
+    assert _relations_named(hybrid, "Foute-Iban") == []
+    with as_app(hybrid, practice) as session:  # the receptionist corrects the IBAN
+        from tests.factories import cipher_for
+
+        cipher = cipher_for(session, practice.practice_id, MASTER_KEY)
+        session.execute(
+            text("UPDATE client SET iban_enc = :iban WHERE id = :c"),
+            {"iban": cipher.encrypt("iban", VALID_IBAN), "c": local_id},
+        )
+    assert _push(hybrid).sent == 0  # the correction waits behind the dead letter
+    with as_app(hybrid, practice) as session:
+        from warehouse.integration.outbox import retry_dead
+
+        assert retry_dead(session, practice.practice_id) == 1
+    assert _push(hybrid).sent == 1
+    (relation,) = _relations_named(hybrid, "Foute-Iban")
+    assert relation["iban"] == VALID_IBAN
+    assert [e["state"] for e in outbox(hybrid, practice)] == ["done", "superseded"]
+    with as_app(hybrid, practice) as session:
+        pending = session.execute(text("SELECT writeback_pending FROM client WHERE id = :c"), {"c": local_id})
+        assert pending.scalar_one() is False
+
+
+def test_two_edits_of_one_row_arrive_in_order(hybrid: SyncWorld):
+    practice = hybrid.practices[0]
+    local_id, animana_id = booked_appointment(hybrid, practice)
+    for reason in ("Eerste reden", "Tweede reden"):
+        with as_app(hybrid, practice) as session:
+            session.execute(
+                text("UPDATE appointment SET reason = :r WHERE id = :a"), {"r": reason, "a": local_id}
+            )
+    sent: list[str] = []
+    report = _push(hybrid, after_send=lambda entry: sent.append(entry.row["reason"]))
+    assert report.sent == 2 and report.batches == 2  # one entry of a row per batch
+    assert sent == ["Eerste reden", "Tweede reden"]
+    with hybrid.client() as client:
+        assert client.get(practice.animana_id, "agenda", animana_id).reason == "Tweede reden"
+    first, second = outbox(hybrid, practice)
+    assert first["answered_version"] < second["answered_version"]
+
+
+def test_a_new_appointment_for_a_new_patient_follows_its_patient_into_animana(hybrid: SyncWorld):
+    practice = hybrid.practices[0]
+    with hybrid.db.system("test: an appointment type") as session:
+        type_id = session.execute(
+            text(
+                "INSERT INTO appointment_type (franchise_id, code, name, duration_minutes) "
+                "VALUES (:f, 'consult', 'Consult', 15) RETURNING id"
+            ),
+            {"f": practice.franchise_id},
+        ).scalar_one()
+    with as_app(hybrid, practice) as session:
+        client_id = session.execute(
+            text("SELECT id FROM client WHERE animana_id IS NOT NULL ORDER BY id LIMIT 1")
+        ).scalar_one()
+        patient_id = session.execute(
+            text(
+                "INSERT INTO patient (practice_id, name, species) VALUES (:p, 'Nieuwe Bello', 'dog') RETURNING id"
+            ),
+            {"p": practice.practice_id},
+        ).scalar_one()
+        session.execute(
+            text("INSERT INTO client_patient (practice_id, client_id, patient_id) VALUES (:p, :c, :a)"),
+            {"p": practice.practice_id, "c": client_id, "a": patient_id},
+        )
+        template = session.execute(
+            text("SELECT resource_id, franchise_id FROM appointment WHERE animana_id IS NOT NULL LIMIT 1")
+        ).one()
+        session.execute(
+            text(
+                "INSERT INTO appointment (practice_id, franchise_id, resource_id, appointment_type_id, patient_id, "
+                "client_id, starts_at, ends_at, status, reason) VALUES (:p, :f, :r, :t, :a, :c, "
+                "'2026-11-20 06:00+00', '2026-11-20 06:15+00', 'booked', 'Eerste consult')"
+            ),
+            {"p": practice.practice_id, "f": template.franchise_id, "r": template.resource_id,
+             "t": type_id, "a": patient_id, "c": client_id},
+        )  # fmt: skip
+    report = _push(hybrid)
+    assert (report.sent, report.dead, report.waiting) == (2, 0, 0)  # the patient first, in the same batch
+    with as_app(hybrid, practice) as session:
+        patient_aid, appointment_patient = session.execute(
+            text(
+                "SELECT p.animana_id, a.patient_id FROM appointment a JOIN patient p ON p.id = a.patient_id "
+                "WHERE a.reason = 'Eerste consult'"
+            )
+        ).one()
+        appointment_aid = session.execute(
+            text("SELECT animana_id FROM appointment WHERE reason = 'Eerste consult'")
+        ).scalar_one()
+    with hybrid.client() as client:
+        booked = client.get(practice.animana_id, "agenda", int(appointment_aid))
+    assert str(booked.animal_id) == patient_aid
