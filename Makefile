@@ -22,7 +22,7 @@ install: $(STAMP) ## Create .venv and install the exact locked versions
 lock: ## Re-resolve requirements.lock from pyproject.toml (lower bounds live there)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --quiet -o requirements.lock
 
-demo: install ## Start embedded PostgreSQL, load the demo world, open the app
+demo: install ## Start embedded PostgreSQL, load the demo world, open the app with Animana (the simulator) beside it
 	$(BIN)/vetconnect demo
 
 test: install ## Run the whole test suite against a real (embedded) PostgreSQL

@@ -9,5 +9,6 @@ from pipelines.animana import defs as animana_defs
 from pipelines.devices import defs as devices_defs
 from pipelines.marts import defs as marts_defs
 from pipelines.models import defs as models_defs
+from pipelines.writeback import defs as writeback_defs
 
-defs = Definitions.merge(animana_defs, marts_defs, devices_defs, models_defs)
+defs = Definitions.merge(animana_defs, marts_defs, devices_defs, models_defs, writeback_defs)

@@ -5,7 +5,6 @@ The command, the demo and the Dagster assets all run `connectors.animana.sync` â
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -167,36 +166,15 @@ def demo_scale() -> str:
 
 
 def demo_sync(
-    admin_url: str, codes: Sequence[str], *, master_key: bytes, anchor: dt.datetime
+    app_engine,  # noqa: ANN001 - sqlalchemy Engine
+    client: AnimanaClient,
+    practices: Sequence[LinkedPractice],
+    *,
+    master_key: bytes,
 ) -> list[PracticeResult]:
-    """Start a seeded simulator whose "now" is `anchor` in the background and load the demo practices through
-    the same sync as `vetconnect sync animana`. Idempotent: a second run with the same anchor finds nothing new
-    (the data is deterministic)."""
-    from connectors.animana import load_settings
-    from connectors.animana.simulator import running_simulator
-    from warehouse.kernel.db import app_url, make_engine
-
-    admin_engine, app_engine = make_engine(admin_url), make_engine(app_url(admin_url))
-    try:
-        practices = [p for p in linked_practices(admin_engine) if p.code in set(codes)]
-        animana_ids = [p.animana_id for p in practices]
-        # The sync asks every practice's counts before loading them in the same order: an LRU cache smaller
-        # than the practices would evict each one just before its turn, and generate all of them twice.
-        with running_simulator(
-            practices=max(animana_ids) - 1000,
-            seed=DEMO_SEED,
-            scale=demo_scale(),
-            anchor=anchor,
-            cache_practices=len(animana_ids),
-        ) as sim:
-            settings = load_settings(
-                url=sim.base_url, client_id=sim.client_id, client_secret=sim.client_secret
-            )
-            with AnimanaClient(settings) as client:
-                out.print(f"â€¢ Animana simulator on {sim.base_url}: loading {len(practices)} practices")
-                results = run_sync(app_engine, client, practices, master_key=master_key, workers=2)
-        print_summary(results)
-        return results
-    finally:
-        admin_engine.dispose()
-        app_engine.dispose()
+    """Load the demo practices from the demo's simulator (`vetconnect.demo_animana`) through the same sync as
+    `vetconnect sync animana`. Idempotent: a second run with the same anchor finds nothing new (the data is
+    deterministic)."""
+    results = run_sync(app_engine, client, practices, master_key=master_key, workers=2)
+    print_summary(results)
+    return results

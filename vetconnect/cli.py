@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,6 +20,7 @@ from connectors.animana.sync.links import LinkError, link_practice
 from vetconnect import pgserver
 from vetconnect.animana_cli import sync_app
 from vetconnect.devices_cli import devices_app
+from vetconnect.integration_cli import integration_app
 from vetconnect.models_cli import models_app
 from vetconnect.runtime import SetupError, get_runtime, migrated_runtime
 from vetconnect.schedule_cli import reminders_app, schedule_app
@@ -44,6 +45,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(devices_app, name="devices")
 app.add_typer(sync_app, name="sync")
 app.add_typer(animana_app, name="animana")
+app.add_typer(integration_app, name="integration")
 app.add_typer(models_app, name="models")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(reminders_app, name="reminders")
@@ -163,14 +165,21 @@ def db_downgrade(revision: str) -> None:
 def demo(
     no_ui: Annotated[bool, typer.Option("--no-ui", help="Load the demo world and exit")] = False,
     port: Annotated[int, typer.Option(help="Port of the web app")] = 8501,
+    animana_port: Annotated[
+        int,
+        typer.Option(
+            envvar="VETCONNECT_DEMO_ANIMANA_PORT",
+            help="Port of the Animana simulator beside the app (0: any free)",
+        ),
+    ] = 8765,
 ) -> None:
-    """Start the database, migrate, load the demo world, and open the app."""
+    """Start the database, migrate, load the demo world, and open the app with Animana (the simulator) beside it."""
     from vetconnect.demo import DEMO_PASSWORD, build_demo_world
     from warehouse.kernel.tenancy import system_session
 
     os.environ.setdefault("VETCONNECT_DEMO", "1")
     get_settings.cache_clear()
-    with expected_errors():
+    with expected_errors(), ExitStack() as beside_the_app:
         runtime = get_runtime()
         out.print("• database: " + ("external (DATABASE_URL)" if runtime.external else "embedded PostgreSQL"))
         migrate.upgrade(runtime.reachable_admin_url)
@@ -179,16 +188,23 @@ def demo(
             summary = build_demo_world(session, master_key=runtime.master_key())
         verb = "created" if summary.created else "already present"
         out.print(f"• demo world {verb}: {summary.franchises} franchises, {summary.practices} practices")
+        animana = None
         if os.environ.get("VETCONNECT_DEMO_ANIMANA", "1") != "0":
             # Clinical history arrives the way it will in production: from Animana, through the sync pipeline.
             from vetconnect.animana_cli import demo_sync
+            from vetconnect.demo_animana import demo_animana, set_demo_modes
 
-            demo_sync(
-                runtime.admin_url,
-                summary.practice_codes,
-                master_key=runtime.master_key(),
-                anchor=summary.anchor,
+            animana = beside_the_app.enter_context(
+                demo_animana(runtime.admin_engine, summary.practice_codes, summary.anchor, port=animana_port)
             )
+            out.print(
+                f"• Animana simulator on {animana.sim.base_url}: loading {len(animana.practices)} practices"
+            )
+            with animana.client() as client:
+                demo_sync(runtime.app_engine, client, animana.practices, master_key=runtime.master_key())
+            if summary.created:  # later runs keep the modes people switched since
+                for code, module, mode in set_demo_modes(runtime.app_engine, runtime.admin_engine):
+                    out.print(f"• {code}: {module} in {mode} mode")
             from vetconnect.demo import AMSTERDAM, analyze, roster_and_remind
 
             # Statistics for the synced tables first: the rosters' and reminders' queries were planned for
@@ -227,16 +243,27 @@ def demo(
             "• admin, franchise, franchise2 and manager need two-step sign-in: their first sign-in shows a QR "
             "code to scan with any authenticator app (or its key to type in), then asks for the 6-digit code"
         )
-    if no_ui:
-        return
-    root = Path(__file__).resolve().parents[1]
-    out.print(f"• opening the app on http://localhost:{port}")
-    # dashboard/asgi.py: the app plus its session-cookie route; cwd: Streamlit reads .streamlit/config.toml there.
-    subprocess.run(
-        [sys.executable, "-m", "streamlit", "run", str(root / "dashboard" / "asgi.py"), "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        check=False, cwd=root,
-    )  # fmt: skip
+        if no_ui:
+            return
+        if animana is not None:
+            from vetconnect.demo_animana import PUSH_EVERY_S, SYNC_EVERY_S, WritebackLoop
+
+            loop = WritebackLoop(runtime.app_engine, animana, master_key=runtime.master_key(), console=out)
+            beside_the_app.enter_context(loop.in_background())
+            out.print(
+                f"• Animana stays up on {animana.sim.base_url} while the app runs: local changes are written back "
+                f"every {PUSH_EVERY_S:.0f} s (hybrid) or at once (animana mode), Animana's changes synced every "
+                f"{SYNC_EVERY_S:.0f} s. Edit a record as an Animana user: curl -X POST {animana.sim.base_url}/_sim/edit "
+                """-d '{"practice": 1001, "resource": "relations", "id": 1, "fields": {"last_name": "Jansen"}}'"""
+            )
+        root = Path(__file__).resolve().parents[1]
+        out.print(f"• opening the app on http://localhost:{port}")
+        # dashboard/asgi.py: the app plus its session-cookie route; cwd: Streamlit reads .streamlit/config.toml there.
+        subprocess.run(
+            [sys.executable, "-m", "streamlit", "run", str(root / "dashboard" / "asgi.py"), "--server.port", str(port),
+             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            check=False, cwd=root,
+        )  # fmt: skip
 
 
 # --- tenants ---------------------------------------------------------------------------------------------

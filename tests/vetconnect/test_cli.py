@@ -20,6 +20,7 @@ def cli_env(fresh_db, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", fresh_db.admin_url)
     monkeypatch.setenv("VETCONNECT_DEMO", "1")
     monkeypatch.setenv("VETCONNECT_DEMO_SCALE", "small")
+    monkeypatch.setenv("VETCONNECT_DEMO_ANIMANA_PORT", "0")  # tests run side by side: any free port
     monkeypatch.setenv(
         "VETCONNECT_DEMO_MODELS", "0"
     )  # models have their own tests; small data would not train
@@ -37,9 +38,13 @@ def test_demo_twice_then_list_tenants_and_users(cli_env):
     first = run("demo", "--no-ui")
     assert first.exit_code == 0, first.output
     assert "demo world created: 2 franchises, 5 practices" in first.output
+    assert (
+        "dz-amstel: clients in hybrid mode" in first.output
+        and "dz-haarlem: agenda in native mode" in first.output
+    )
     second = run("demo", "--no-ui")
     assert second.exit_code == 0
-    assert "already present" in second.output
+    assert "already present" in second.output and "in native mode" not in second.output  # switches are kept
     tenants = run("tenants", "list")
     assert "dz-amstel" in tenants.output
     assert "vp-zwolle" in tenants.output
