@@ -9,6 +9,7 @@ from .errors import (
     Conflict,
     InvalidResponse,
     NotFound,
+    PreconditionFailed,
     RateLimited,
     SettingsError,
     ValidationFailed,
@@ -18,6 +19,7 @@ from .resources.registry import RESOURCE_MODELS, RESOURCE_ORDER
 from .settings import AnimanaSettings, load_settings
 from .streaming import Page
 from .transport import RetryPolicy
+from .writes import WriteAnswer
 
 __all__ = [
     "RESOURCE_MODELS",
@@ -32,11 +34,13 @@ __all__ = [
     "InvalidResponse",
     "NotFound",
     "Page",
+    "PreconditionFailed",
     "RateLimited",
     "RejectedRecord",
     "RetryPolicy",
     "SettingsError",
     "Tombstone",
     "ValidationFailed",
+    "WriteAnswer",
     "load_settings",
 ]

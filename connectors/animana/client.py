@@ -2,7 +2,7 @@
 
 `AnimanaClient` is the public face; the work is done beside it: `transport` (the retry policy, the token,
 typed errors for error answers), `streaming` (paged listings, one page at a time, and several at once) and
-`writes` (idempotent POST/PATCH).
+`writes` (idempotent, conditional POST/PATCH/DELETE: `create`, `update`, `delete`).
 
 Streaming: `iter_pages` / `iter_records` fetch one page at a time and yield it, so a practice's whole
 history is never held in memory. Records that fail validation come out as `RejectedRecord`s, in stream
@@ -13,6 +13,7 @@ thread pool.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -34,7 +35,7 @@ from .streaming import (
     updated_since_param,
 )
 from .transport import RetryPolicy, Transport
-from .writes import parse_answer, write
+from .writes import WriteAnswer, parse_answer, send_write
 
 
 class AnimanaClient:
@@ -161,21 +162,101 @@ class AnimanaClient:
             max_buffered_pages=max_buffered_pages,
         )
 
+    # -- writes ------------------------------------------------------------------------------------------
+    # The caller's idempotency key goes with every retry of the call, so a retried write has one effect. `retry`:
+    # this call's policy, e.g. `RetryPolicy(attempts=1)` for a caller that schedules its own retries (Retry-After
+    # on `RateLimited`, backoff on `ApiUnavailable`).
+
+    def create(
+        self,
+        practice_id: int,
+        resource: str,
+        body: dict[str, Any],
+        *,
+        idempotency_key: str,
+        retry: RetryPolicy | None = None,
+    ) -> WriteAnswer:
+        """POST a new record; the answer is the record as Animana stored it (201)."""
+        check_resource(resource)
+        path = f"/v1/practices/{practice_id}/{resource}"
+        return send_write(self._transport, "POST", path, body, idempotency_key=idempotency_key, retry=retry)
+
+    def update(
+        self,
+        practice_id: int,
+        resource: str,
+        record_id: int,
+        body: dict[str, Any],
+        *,
+        idempotency_key: str,
+        if_match: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> WriteAnswer:
+        """PATCH the fields in `body`. `if_match`: the version the change was based on; a record changed since
+        then raises `PreconditionFailed` with the current record."""
+        check_resource(resource)
+        path = f"/v1/practices/{practice_id}/{resource}/{record_id}"
+        return send_write(
+            self._transport,
+            "PATCH",
+            path,
+            body,
+            idempotency_key=idempotency_key,
+            if_match=if_match,
+            retry=retry,
+        )
+
+    def delete(
+        self,
+        practice_id: int,
+        resource: str,
+        record_id: int,
+        *,
+        idempotency_key: str,
+        if_match: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> WriteAnswer:
+        """DELETE a record; the answer is its tombstone, as the listing will show it."""
+        check_resource(resource)
+        path = f"/v1/practices/{practice_id}/{resource}/{record_id}"
+        return send_write(
+            self._transport,
+            "DELETE",
+            path,
+            None,
+            idempotency_key=idempotency_key,
+            if_match=if_match,
+            retry=retry,
+        )
+
+    # Typed conveniences: one fresh key per call (the same on its retries).
     def create_appointment(self, practice_id: int, appointment: AppointmentCreate) -> Appointment:
-        return write(self._transport, "POST", f"/v1/practices/{practice_id}/agenda", appointment, Appointment)
+        answer = self.create(
+            practice_id, "agenda", appointment.model_dump(mode="json"), idempotency_key=_key()
+        )
+        return parse_answer(Appointment, answer.record, "agenda")
 
     def update_appointment(
         self, practice_id: int, appointment_id: int, changes: AppointmentUpdate
     ) -> Appointment:
-        path = f"/v1/practices/{practice_id}/agenda/{appointment_id}"
-        return write(self._transport, "PATCH", path, changes, Appointment)
+        body = changes.model_dump(mode="json", exclude_unset=True)
+        answer = self.update(practice_id, "agenda", appointment_id, body, idempotency_key=_key())
+        return parse_answer(Appointment, answer.record, "agenda")
 
     def create_relation(self, practice_id: int, relation: RelationCreate) -> Relation:
-        return write(self._transport, "POST", f"/v1/practices/{practice_id}/relations", relation, Relation)
+        answer = self.create(
+            practice_id, "relations", relation.model_dump(mode="json"), idempotency_key=_key()
+        )
+        return parse_answer(Relation, answer.record, "relations")
 
     def update_relation(self, practice_id: int, relation_id: int, changes: RelationUpdate) -> Relation:
-        path = f"/v1/practices/{practice_id}/relations/{relation_id}"
-        return write(self._transport, "PATCH", path, changes, Relation)
+        body = changes.model_dump(mode="json", exclude_unset=True)
+        answer = self.update(practice_id, "relations", relation_id, body, idempotency_key=_key())
+        return parse_answer(Relation, answer.record, "relations")
+
+
+def _key() -> str:
+    return uuid.uuid4().hex
 
 
 def _expect_counts(body: Any) -> str | None:

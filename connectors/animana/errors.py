@@ -6,6 +6,8 @@ and the API's error bodies, and masks its own secrets in any text it passes on (
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class AnimanaError(Exception):
     """Base class. `status_code` and `error_code` are set when the API answered."""
@@ -37,6 +39,22 @@ class NotFound(AnimanaError):
 
 class Conflict(AnimanaError):
     """409: the write clashes with the current state (e.g. a double booking)."""
+
+
+class PreconditionFailed(AnimanaError):
+    """412: the record changed since the version sent as If-Match. `current` is the record as it is now (its
+    `updated_at` is the version to send next, once the change has been reconciled with it)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        current: dict[str, Any],
+        status_code: int | None = 412,
+        error_code: str | None = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code, error_code=error_code)
+        self.current = current
 
 
 class RateLimited(AnimanaError):

@@ -3,8 +3,9 @@ the mapping of error answers onto the typed exceptions of `errors`.
 
 One retry policy for every call (stamina): 408/429/5xx, connection errors, timeouts and unreadable JSON
 bodies are retried with exponential backoff and jitter; a `Retry-After` header replaces the backoff,
-capped by `RetryPolicy.max_retry_after`. A 401 on an expired or unknown token refreshes the token once and
-retries; a second 401 is an `AuthError`.
+capped by `RetryPolicy.max_retry_after`. A call may bring its own policy (`RetryPolicy(attempts=1)`: one attempt,
+for a caller that schedules its own retries). A 401 on an expired or unknown token refreshes the token once and
+sends the request again within the same attempt; a second 401 is an `AuthError`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .errors import (
     Conflict,
     InvalidResponse,
     NotFound,
+    PreconditionFailed,
     RateLimited,
     Redactor,
     ValidationFailed,
@@ -93,12 +95,13 @@ class Transport:
         auth: bool = True,
         expect: Callable[[Any], str | None] | None = None,
         decode: Callable[[bytes], Any] | None = None,
+        retry: RetryPolicy | None = None,
     ) -> tuple[httpx.Response, Any]:
         """``expect``: checks the JSON body's shape, returning what is wrong with it (None when it is fine).
         ``decode``: a fast path from the body's bytes to the body; when it returns None the body is read as
-        JSON and checked with ``expect`` as usual."""
+        JSON and checked with ``expect`` as usual. ``retry``: this call's policy instead of the client's."""
         state = _Call(headers=dict(headers or {}))
-        policy = self.retry
+        policy = retry or self.retry
         for attempt in stamina.retry_context(
             on=self._backoff,
             attempts=policy.attempts,
@@ -108,15 +111,18 @@ class Transport:
             wait_jitter=policy.wait_jitter,
         ):
             with attempt:
-                return self._attempt(method, path, params, json, data, auth, expect, decode, state)
+                try:
+                    return self._attempt(method, path, params, json, data, auth, expect, decode, state)
+                except TokenRejected:
+                    # Sent again at once with a fresh token, within this attempt: a token that expired between
+                    # two calls costs no attempt, so a one-attempt call survives it too.
+                    return self._attempt(method, path, params, json, data, auth, expect, decode, state)
         raise AssertionError("unreachable: stamina re-raises the last error")
 
     def _backoff(self, exc: Exception) -> bool | float:
         """stamina hook: False = do not retry, True = exponential backoff, float = sleep exactly that."""
         if isinstance(exc, AnimanaError) and exc.retries_exhausted:
             return False
-        if isinstance(exc, TokenRejected):
-            return 0.0
         if isinstance(exc, RateLimited | ApiUnavailable):
             hint = exc.retry_after
             if hint is None:
@@ -229,17 +235,31 @@ class Transport:
             raise NotFound(text, status_code=status, error_code=code)
         if status == 409:
             raise Conflict(text, status_code=status, error_code=code)
+        if status == 412:
+            current = _json_field(response, "current")
+            raise PreconditionFailed(
+                text, current=current if isinstance(current, dict) else {}, error_code=code
+            )
         if status in (401, 403):
             raise AuthError(text, status_code=status, error_code=code)
         if status == 422:
-            fields: dict[str, str] = {}
-            try:
-                raw_fields = response.json().get("fields") or {}
-                fields = {str(k): self._redact(str(v)) for k, v in raw_fields.items()}
-            except (ValueError, AttributeError):
-                pass
+            raw_fields = _json_field(response, "fields")
+            fields = (
+                {str(k): self._redact(str(v)) for k, v in raw_fields.items()}
+                if isinstance(raw_fields, dict)
+                else {}
+            )
             raise ValidationFailed(text + (f" {fields}" if fields else ""), fields=fields, error_code=code)
         raise AnimanaError(text, status_code=status, error_code=code)
+
+
+def _json_field(response: httpx.Response, name: str) -> Any:
+    """Field `name` of an error answer's JSON object; None when the body is not one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get(name) if isinstance(body, dict) else None
 
 
 _READ = httpx.ByteStream(b"")  # stands in for the stream of a response whose body has been read

@@ -43,12 +43,16 @@ def require_status(appointment: Appointment, *allowed: str, doing: str) -> None:
 
 def _transition(
     session: Session, actor: Actor, practice_id: int, appointment_id: int, *, permission: str,
-    allowed: tuple[str, ...], to: str, activity: str, doing: str, stamp: str | None, **attributes: object,
+    allowed: tuple[str, ...], to: str, activity: str, doing: str, stamp: str | None,
+    cancel_reason: str | None = None, **attributes: object,
 ) -> Appointment:  # fmt: skip
     require(actor, permission, practice_id)
     appointment = locked_appointment(session, practice_id, appointment_id)
     require_status(appointment, *allowed, doing=doing)
     appointment.status = to
+    if cancel_reason is not None:
+        # In the same UPDATE as the status: one change, so one write-back entry for Animana (change capture).
+        appointment.cancel_reason = cancel_reason
     if stamp:
         setattr(appointment, stamp, func.now())
     session.flush()
@@ -63,12 +67,10 @@ def cancel(
 ) -> Appointment:
     if not reason.strip():
         raise SchedulingError("cancel_reason", "Say why the appointment is cancelled.")
-    appointment = _transition(session, actor, practice_id, appointment_id, permission=SCHEDULE_WRITE,
-                              allowed=("booked", "checked_in"), to="cancelled", activity="appointment_cancelled",
-                              doing="cancel", stamp="cancelled_at", reason=reason.strip())  # fmt: skip
-    appointment.cancel_reason = reason.strip()
-    session.flush()
-    return appointment
+    return _transition(session, actor, practice_id, appointment_id, permission=SCHEDULE_WRITE,
+                       allowed=("booked", "checked_in"), to="cancelled", activity="appointment_cancelled",
+                       doing="cancel", stamp="cancelled_at", cancel_reason=reason.strip(),
+                       reason=reason.strip())  # fmt: skip
 
 
 def mark_no_show(session: Session, actor: Actor, *, practice_id: int, appointment_id: int) -> Appointment:

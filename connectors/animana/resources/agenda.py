@@ -93,7 +93,7 @@ def map_appointment(a: WireRecord) -> AppointmentRow:
     return AppointmentRow(
         str(a["id"]), resource_key(a["resource_type"], a["resource_id"]), str(a["animal_id"]),
         str(a["relation_id"]), APPOINTMENT_TYPE_CODES.get(a["type"].strip().lower()), a["start"], a["end"],
-        status, a["reason"], a["booked_at"], a["updated_at"] if status == "cancelled" else None,
+        status, a["reason"], a["booked_at"], a["updated_at"] if status == "cancelled" else None, a["updated_at"],
     )  # fmt: skip
 
 

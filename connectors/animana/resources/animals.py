@@ -79,7 +79,7 @@ def map_animal(a: WireRecord) -> tuple[PatientRow, list[OwnerRow], str | None]:
     species = warehouse_species(a["species"])
     row = PatientRow(
         animal_id, a["name"], species, blank_to_none(a["breed"]), SEX_BY_GENDER[a["gender"]], a["date_of_birth"],
-        blank_to_none(a["colour"]), chip, a["deceased"], a["deceased_on"],
+        blank_to_none(a["colour"]), chip, a["deceased"], a["deceased_on"], a["updated_at"],
     )  # fmt: skip
     owners = []
     seen: set[int] = set()

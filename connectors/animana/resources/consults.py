@@ -47,7 +47,7 @@ def map_consult(c: WireRecord) -> tuple[VisitRow, list[DiagnosisRow], list[Weigh
     consult_id, animal_id, date, soap = str(c["id"]), str(c["animal_id"]), c["date"], c["soap"]
     visit = VisitRow(
         consult_id, animal_id, id_text(c["appointment_id"]), date, c["reason"], soap.subjective or None,
-        soap.objective or None, soap.assessment or None, soap.plan or None,
+        soap.objective or None, soap.assessment or None, soap.plan or None, c["updated_at"],
     )  # fmt: skip
     diagnoses = [
         DiagnosisRow(f"{consult_id}:{i}", consult_id, d.venom_code, d.description[:200], date)

@@ -75,7 +75,7 @@ def map_invoice(i: WireRecord) -> tuple[InvoiceRow, list[InvoiceLineRow]]:
     invoice_id = str(i["id"])
     row = InvoiceRow(
         invoice_id, str(i["relation_id"]), i["number"], i["date"], "issued", i["total_excl_vat_cents"],
-        i["vat_cents"], i["total_cents"],
+        i["vat_cents"], i["total_cents"], i["updated_at"],
     )  # fmt: skip
     lines = [
         InvoiceLineRow(

@@ -28,7 +28,7 @@ def map_payment(p: WireRecord) -> PaymentRow:
         raise MappingError("amount_cents: a payment of zero is not a payment")
     return PaymentRow(
         str(p["id"]), str(p["invoice_id"]), id_text(p["relation_id"]), p["method"], p["amount_cents"],
-        at_midnight(p["date"]),
+        at_midnight(p["date"]), p["updated_at"],
     )  # fmt: skip
 
 

@@ -34,7 +34,7 @@ def map_prescription(p: WireRecord) -> PrescriptionRow:
     return PrescriptionRow(
         str(p["id"]), str(p["animal_id"]), id_text(p["consult_id"]), p["product_code"], p["product_name"][:200],
         Decimal(repr(p["quantity"])).quantize(Decimal("0.001")), p["instructions"], p["dispensing_category"],
-        at_midnight(p["date"]),
+        at_midnight(p["date"]), p["updated_at"],
     )  # fmt: skip
 
 

@@ -93,7 +93,7 @@ def map_relation(r: WireRecord) -> ClientRow:
     return ClientRow(
         str(r["id"]), blank_to_none(r["title"]), blank_to_none(r["initials"]), blank_to_none(r["first_name"]),
         r["last_name"], r["postcode"], blank_to_none(r["city"]), blank_to_none(r["email"]),
-        blank_to_none(r["phone"]), _address(r["street"], r["house_number"]), r["iban"], r["active"],
+        blank_to_none(r["phone"]), _address(r["street"], r["house_number"]), r["iban"], r["active"], r["updated_at"],
     )  # fmt: skip
 
 

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 from connectors.animana.models import AnimanaRecord, Day, Id, NonEmpty, Text, WireRecord
 from connectors.animana.resources.spec import ResourceSpec
 from connectors.animana.resources.values import blank_to_none, id_text
-from warehouse.ingest.animana.plan import Reference, TableLoad
+from warehouse.ingest.animana.plan import Reference, TableLoad, Version
 from warehouse.ingest.animana.staging import Staging
 
 
@@ -39,12 +39,13 @@ class VaccinationRow(NamedTuple):
     batch_number: str | None
     given_on: dt.date
     due_on: dt.date | None
+    updated_at: dt.datetime  # the record's version (`Version`)
 
 
 def map_vaccination(v: WireRecord) -> VaccinationRow:
     return VaccinationRow(
         str(v["id"]), str(v["animal_id"]), id_text(v["consult_id"]), v["vaccine"][:120],
-        blank_to_none(v["batch_number"]), v["given_on"], v["due_on"],
+        blank_to_none(v["batch_number"]), v["given_on"], v["due_on"], v["updated_at"],
     )  # fmt: skip
 
 
@@ -60,6 +61,7 @@ LOAD = TableLoad(
             "batch_number text",
             "given_on date",
             "due_on date",
+            "updated_at timestamptz",
         ),
     ),  # fmt: skip
     columns=(
@@ -69,6 +71,7 @@ LOAD = TableLoad(
         "batch_number",
         "given_on",
         "due_on",
+        Version(),
     ),
 )
 

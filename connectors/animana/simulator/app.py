@@ -1,5 +1,6 @@
 """The Animana simulator as a Starlette app: OAuth2 client-credentials, cursor pagination, updated_since,
-writes, and configurable misbehaviour (5xx, slow pages, truncated JSON, 429 + Retry-After, token expiry).
+writes (`write_routes`), and configurable misbehaviour (5xx, slow pages, truncated JSON, 429 + Retry-After, token
+expiry; for writes also lost answers, refusals and an Animana user editing the records just written).
 
 Faults default to off; tests and demos switch them on through `SimulatorConfig` or `POST /_sim/config`.
 The `/_sim/*` admin routes exist only in the simulator (the real API has no such thing) and take no auth.
@@ -7,10 +8,7 @@ The `/_sim/*` admin routes exist only in the simulator (the real API has no such
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import json
-import math
 import random
 import secrets
 import threading
@@ -20,7 +18,6 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
-import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -31,13 +28,15 @@ from connectors.animana.resources.registry import RESOURCE_ORDER
 
 from .clock import ts
 from .config import DEFAULT_ANCHOR, SCALES, GeneratorConfig
+from .routing import error, guarded, json_response
 from .store import Operation, PracticeCache, decode_cursor, replay
-from .writes import Conflict, validate_write
+from .write_routes import etag, write_routes
 
-WRITABLE = ("agenda", "relations")
 # What /_sim/mutate may be asked to change, by how many records.
 MUTATE_COUNTS = ("edits", "cancellations", "deletions", "shift_changes", "reminder_changes")
 FAULT_KINDS = ("error_500", "error_503", "slow", "truncate")
+# Probabilities that apply to writes only (see `write_routes`).
+WRITE_FAULTS = ("response_lost", "refuse_writes", "concurrent_edits")
 
 
 @dataclass
@@ -59,12 +58,16 @@ class SimulatorConfig:
     default_page_size: int = 100
     cache_practices: int = 4  # generated practices kept in memory (~100 MB each at medium)
     fault_seed: int | None = None
+    response_lost: float = 0.0  # a write commits, then its answer is lost (502 without a body)
+    refuse_writes: float = 0.0  # a valid write is refused: 422 on one of its fields, or 409
+    concurrent_edits: float = 0.0  # right after a write, an Animana user edits the same record
 
     def __post_init__(self) -> None:
         if self.scale not in SCALES:
             raise ValueError(f"unknown scale {self.scale!r}; choose one of {sorted(SCALES)}")
-        if not 0.0 <= self.faults <= 1.0:
-            raise ValueError("faults must be between 0 and 1")
+        for name in ("faults", *WRITE_FAULTS):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
         unknown = set(self.fault_kinds) - set(FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}; choose from {FAULT_KINDS}")
@@ -78,6 +81,7 @@ class SimulatorConfig:
         "rate_limit",
         "rate_window",
         "max_page_size",
+        *WRITE_FAULTS,
     )
 
     def public(self) -> dict[str, Any]:
@@ -85,12 +89,6 @@ class SimulatorConfig:
         data["anchor"] = ts(self.anchor)
         data["fault_kinds"] = list(self.fault_kinds)
         return data
-
-
-def _error(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
-) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message, **extra}, status_code=status, headers=headers)
 
 
 class Simulator:
@@ -115,6 +113,14 @@ class Simulator:
             "rate_limited": 0,
             "unauthorized": 0,
             **dict.fromkeys(FAULT_KINDS, 0),
+            # writes: applied, answered again from an idempotency key, refused on a stale If-Match, and the
+            # write faults (refused, answer lost, concurrent edits made)
+            "writes": 0,
+            "idempotent_replays": 0,
+            "precondition_failed": 0,
+            "response_lost": 0,
+            "refused": 0,
+            "concurrent_edits": 0,
         }
 
     # -- auth ----------------------------------------------------------------------------------------
@@ -144,7 +150,7 @@ class Simulator:
     def _unauthorized(self, code: str, message: str) -> JSONResponse:
         with self._lock:
             self.stats["unauthorized"] += 1
-        return _error(401, code, message, {"WWW-Authenticate": f'Bearer error="{code}"'})
+        return error(401, code, message, {"WWW-Authenticate": f'Bearer error="{code}"'})
 
     def issued_tokens(self) -> list[str]:
         """For tests that assert no token ever leaks into logs or error messages."""
@@ -183,51 +189,19 @@ class Simulator:
             self.stats[kind] += 1
             return kind
 
+    def roll(self, setting: str) -> bool:
+        """True with the probability the config's `setting` (one of WRITE_FAULTS) gives, from the fault dice."""
+        with self._lock:
+            return self._dice.random() < getattr(self.config, setting)
 
-async def _guarded(sim: Simulator, request: Request, handler: Any, *, auth: bool = True) -> Response:
-    """Common path for API routes: faults, auth, rate limit, then the handler; slow/truncate after."""
-    fault = sim.draw_fault()
-    if fault == "error_500":
-        return _error(500, "internal_error", "Simulated internal server error.")
-    if fault == "error_503":
-        return _error(503, "unavailable", "Simulated maintenance window, try again.")
-    client_key = "anonymous"
-    if auth:
-        client_id, denied = sim.check_token(request)
-        if denied is not None:
-            return denied
-        client_key = client_id or client_key
-    wait = sim.rate_limited(client_key)
-    if wait is not None:
-        seconds = max(1, math.ceil(wait))
-        return _error(
-            429,
-            "rate_limited",
-            f"Rate limit of {sim.config.rate_limit} requests per {sim.config.rate_window:g} s exceeded.",
-            {"Retry-After": str(seconds)},
-        )
-    if fault == "slow":
-        await asyncio.sleep(sim.config.slow_seconds)
-    response: Response = await handler()
-    if fault == "truncate" and 200 <= response.status_code < 300:
-        body = bytes(response.body)
-        # A valid HTTP response whose JSON stops halfway, as when a proxy cuts a body short.
-        return Response(
-            body[: max(1, len(body) // 2)], status_code=response.status_code, media_type="application/json"
-        )
-    return response
+    def draw_seed(self) -> int:
+        """A seed from the fault dice, for a fault that needs several draws of its own (which field, what value)."""
+        with self._lock:
+            return self._dice.getrandbits(32)
 
-
-def _json(payload: Any, status: int = 200) -> Response:
-    """Compact UTF-8 JSON. orjson, because serialising the pages is most of the simulator's CPU and the
-    simulator shares the machine with the sync it serves (a 20-practice medium world is 705 MB of pages: stdlib
-    json 5.8 s, orjson 1.4 s). Payloads orjson refuses (integers beyond 64 bits, injected by the tests' bad
-    records) go through the stdlib, which writes them as the real API would."""
-    try:
-        body = orjson.dumps(payload)
-    except orjson.JSONEncodeError:
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    return Response(body, status_code=status, media_type="application/json")
+    def count(self, stat: str) -> None:
+        with self._lock:
+            self.stats[stat] += 1
 
 
 def create_app(config: SimulatorConfig | None = None) -> Starlette:
@@ -237,30 +211,30 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
         async def handle() -> Response:
             form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
             if form.get("grant_type") != "client_credentials":
-                return _error(
+                return error(
                     400, "unsupported_grant_type", "Only grant_type=client_credentials is supported."
                 )
             ok = secrets.compare_digest(
                 form.get("client_id", ""), sim.config.client_id
             ) and secrets.compare_digest(form.get("client_secret", ""), sim.config.client_secret)
             if not ok:
-                return _error(401, "invalid_client", "Unknown client or wrong secret.")
+                return error(401, "invalid_client", "Unknown client or wrong secret.")
             access, ttl = sim.issue_token(form["client_id"])
-            return _json({"access_token": access, "token_type": "Bearer", "expires_in": ttl})
+            return json_response({"access_token": access, "token_type": "Bearer", "expires_in": ttl})
 
-        return await _guarded(sim, request, handle, auth=False)
+        return await guarded(sim, request, handle, auth=False)
 
     def practice_or_404(request: Request) -> int | Response:
         pid = request.path_params["pid"]
         if pid not in sim.cache:
-            return _error(404, "not_found", f"Practice {pid} does not exist.")
+            return error(404, "not_found", f"Practice {pid} does not exist.")
         return pid
 
     async def practices(request: Request) -> Response:
         async def handle() -> Response:
-            return _json({"data": sim.cache.practices(), "next_cursor": None})
+            return json_response({"data": sim.cache.practices(), "next_cursor": None})
 
-        return await _guarded(sim, request, handle)
+        return await guarded(sim, request, handle)
 
     async def counts(request: Request) -> Response:
         async def handle() -> Response:
@@ -268,9 +242,9 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
             if isinstance(pid, Response):
                 return pid
             totals = await run_in_threadpool(sim.cache.run, pid, lambda s: s.counts())
-            return _json({"practice_id": pid, "counts": totals})
+            return json_response({"practice_id": pid, "counts": totals})
 
-        return await _guarded(sim, request, handle)
+        return await guarded(sim, request, handle)
 
     async def listing(request: Request) -> Response:
         async def handle() -> Response:
@@ -279,38 +253,38 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
                 return pid
             resource = request.path_params["resource"]
             if resource not in RESOURCE_ORDER:
-                return _error(404, "not_found", f"Unknown resource {resource!r}.")
+                return error(404, "not_found", f"Unknown resource {resource!r}.")
             query = request.query_params
             try:
                 limit = int(query.get("limit", sim.config.default_page_size))
             except ValueError:
-                return _error(400, "bad_request", "limit must be an integer")
+                return error(400, "bad_request", "limit must be an integer")
             if limit < 1:
-                return _error(400, "bad_request", "limit must be at least 1")
+                return error(400, "bad_request", "limit must be at least 1")
             limit = min(limit, sim.config.max_page_size)  # larger requests are capped, not refused
             since = None
             if "updated_since" in query:
                 try:
                     parsed = dt.datetime.fromisoformat(query["updated_since"])
                 except ValueError:
-                    return _error(400, "bad_request", "updated_since must be an ISO 8601 timestamp")
+                    return error(400, "bad_request", "updated_since must be an ISO 8601 timestamp")
                 if parsed.tzinfo is None:
-                    return _error(400, "bad_request", "updated_since must include a timezone offset")
+                    return error(400, "bad_request", "updated_since must include a timezone offset")
                 since = ts(parsed)
             cursor = None
             if query.get("cursor"):
                 try:
                     cursor = decode_cursor(query["cursor"])
                 except ValueError:
-                    return _error(400, "bad_request", "invalid cursor")
+                    return error(400, "bad_request", "invalid cursor")
             data, next_cursor = await run_in_threadpool(
                 sim.cache.run,
                 pid,
                 lambda s: s.page(resource, updated_since=since, cursor=cursor, limit=limit),
             )
-            return _json({"data": data, "next_cursor": next_cursor})
+            return json_response({"data": data, "next_cursor": next_cursor})
 
-        return await _guarded(sim, request, handle)
+        return await guarded(sim, request, handle)
 
     async def single(request: Request) -> Response:
         async def handle() -> Response:
@@ -319,84 +293,42 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
                 return pid
             resource, rid = request.path_params["resource"], request.path_params["rid"]
             if resource not in RESOURCE_ORDER:
-                return _error(404, "not_found", f"Unknown resource {resource!r}.")
+                return error(404, "not_found", f"Unknown resource {resource!r}.")
             record = await run_in_threadpool(sim.cache.run, pid, lambda s: s.get(resource, rid))
             if record is None:
-                return _error(404, "not_found", f"{resource} {rid} does not exist in practice {pid}.")
-            return _json(record)
+                return error(404, "not_found", f"{resource} {rid} does not exist in practice {pid}.")
+            return json_response(record, headers=etag(record))
 
-        return await _guarded(sim, request, handle)
-
-    async def write(request: Request) -> Response:
-        async def handle() -> Response:
-            pid = practice_or_404(request)
-            if isinstance(pid, Response):
-                return pid
-            resource = request.path_params["resource"]
-            rid: int | None = request.path_params.get("rid")
-            if resource not in WRITABLE:
-                return _error(405, "method_not_allowed", f"{resource} is read-only.")
-            try:
-                body = json.loads(await request.body())
-            except ValueError:
-                return _error(400, "bad_request", "body must be JSON")
-            key = request.headers.get("idempotency-key")
-
-            def apply(store: Any) -> Response:
-                if key and key in store.idempotency:
-                    status, record = store.idempotency[key]
-                    return _json(record, status)  # a retried write returns the first result
-                if rid is not None and store.get(resource, rid) is None:
-                    return _error(404, "not_found", f"{resource} {rid} does not exist in practice {pid}.")
-                try:
-                    changes, errors = validate_write(store, resource, body, rid)
-                except Conflict as exc:
-                    return _error(409, "conflict", str(exc))
-                if changes is None:
-                    return _error(422, "validation_error", "The request has invalid fields.", fields=errors)
-                if rid is None:
-                    op = Operation("insert", (resource, changes, key))
-                    status = 201
-                else:
-                    op = Operation("update", (resource, rid, changes, key))
-                    status = 200
-                record = replay(store, op)
-                # Journal only writes that happened (still under the lock), so a replay is exact.
-                sim.cache.journal(pid, op)
-                return _json(record, status)
-
-            return await run_in_threadpool(sim.cache.run, pid, apply)
-
-        return await _guarded(sim, request, handle)
+        return await guarded(sim, request, handle)
 
     # -- simulator admin -----------------------------------------------------------------------------
     async def admin_mutate(request: Request) -> Response:
         body = await request.json()
         pid = body.get("practice")
         if pid not in sim.cache:
-            return _error(404, "not_found", f"Practice {pid} does not exist.")
+            return error(404, "not_found", f"Practice {pid} does not exist.")
         args = {k: int(body.get(k, 0)) for k in (*MUTATE_COUNTS, "seed")}
         op = Operation("mutate", (args,))
         result = await run_in_threadpool(sim.cache.run, pid, lambda s: replay(s, op), op)
-        return _json(result)
+        return json_response(result)
 
     async def admin_inject(request: Request) -> Response:
         body = await request.json()
         pid, resource = body.get("practice"), body.get("resource")
         if pid not in sim.cache or resource not in RESOURCE_ORDER:
-            return _error(404, "not_found", "unknown practice or resource")
+            return error(404, "not_found", "unknown practice or resource")
         op = Operation("inject", (resource, list(body.get("records", []))))
         before, ids = await run_in_threadpool(
             sim.cache.run, pid, lambda s: (s.high_water(), replay(s, op)), op
         )
-        return _json({"ids": ids, "high_water_before": before})
+        return json_response({"ids": ids, "high_water_before": before})
 
     async def admin_config(request: Request) -> Response:
         if request.method == "POST":
             body = await request.json()
             unknown = set(body) - set(SimulatorConfig.RUNTIME)
             if unknown:
-                return _error(
+                return error(
                     422,
                     "validation_error",
                     "not a runtime setting",
@@ -407,14 +339,14 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
             try:
                 sim.config = SimulatorConfig(**updated)
             except (TypeError, ValueError) as exc:
-                return _error(422, "validation_error", str(exc))
-        return _json(sim.config.public())
+                return error(422, "validation_error", str(exc))
+        return json_response(sim.config.public())
 
     async def admin_expire(request: Request) -> Response:
-        return _json({"expired": sim.expire_tokens()})
+        return json_response({"expired": sim.expire_tokens()})
 
     async def admin_stats(request: Request) -> Response:
-        return _json(
+        return json_response(
             {**sim.stats, "cached_practices": sim.cache.cached(), "generations": sim.cache.generations}
         )
 
@@ -423,14 +355,13 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
         Route("/v1/practices", practices, methods=["GET"]),
         Route("/v1/practices/{pid:int}/counts", counts, methods=["GET"]),
         Route("/v1/practices/{pid:int}/{resource:str}", listing, methods=["GET"]),
-        Route("/v1/practices/{pid:int}/{resource:str}", write, methods=["POST"]),
         Route("/v1/practices/{pid:int}/{resource:str}/{rid:int}", single, methods=["GET"]),
-        Route("/v1/practices/{pid:int}/{resource:str}/{rid:int}", write, methods=["PATCH"]),
         Route("/_sim/mutate", admin_mutate, methods=["POST"]),
         Route("/_sim/inject", admin_inject, methods=["POST"]),
         Route("/_sim/config", admin_config, methods=["GET", "POST"]),
         Route("/_sim/expire_tokens", admin_expire, methods=["POST"]),
         Route("/_sim/stats", admin_stats, methods=["GET"]),
+        *write_routes(sim),
     ]
     app = Starlette(routes=routes)
     app.state.simulator = sim

@@ -68,6 +68,22 @@ class RunningSimulator:
         response.raise_for_status()
         return response.json()
 
+    def edit(self, practice: int, resource: str, record_id: int, fields: dict[str, Any]) -> dict[str, Any]:
+        """Edit a record as an Animana user would (a new version); returns the record as it now is."""
+        response = httpx.post(
+            f"{self.base_url}/_sim/edit",
+            timeout=30,
+            json={"practice": practice, "resource": resource, "id": record_id, "fields": fields},
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def edits(self, practice: int) -> list[dict[str, Any]]:
+        """The Animana-side edits made so far (`edit` and the concurrent editor), oldest first."""
+        response = httpx.get(f"{self.base_url}/_sim/edits", params={"practice": practice}, timeout=30)
+        response.raise_for_status()
+        return list(response.json()["edits"])
+
     def stats(self) -> dict[str, Any]:
         return httpx.get(f"{self.base_url}/_sim/stats", timeout=10).json()
 

@@ -81,7 +81,10 @@ class PracticeStore:
             if rows and rows[-1].ts > latest:
                 latest = rows[-1].ts
         self.clock = dt.datetime.strptime(latest, TS_FORMAT).replace(tzinfo=UTC)
-        self.idempotency: dict[str, tuple[int, Any]] = {}
+        # Idempotency-Key -> the first answer to it: (what was asked, HTTP status, record answered).
+        self.idempotency: dict[str, Answer] = {}
+        # Edits made as an Animana user would (POST /_sim/edit and the concurrent editor), oldest first.
+        self.edits: list[dict[str, Any]] = []
 
     # -- reading -------------------------------------------------------------------------------------
     def page(
@@ -255,6 +258,16 @@ class Operation:
     args: tuple[Any, ...]
 
 
+@dataclass(frozen=True)
+class Answer:
+    """The first answer to an Idempotency-Key. `request` fingerprints what was asked (method, resource, id,
+    body), so the key reused for a different write is recognised and refused instead of answered wrongly."""
+
+    request: str
+    status: int
+    record: Record
+
+
 class PracticeCache:
     """Bounded LRU of generated practices plus the journal that makes eviction lossless."""
 
@@ -313,18 +326,34 @@ class PracticeCache:
 def replay(store: PracticeStore, op: Operation) -> Any:
     if op.name == "mutate":
         return store.mutate(**op.args[0])
-    if op.name == "insert":
-        resource, payload, key = op.args
-        record = store.insert(resource, payload)
-        if key:
-            store.idempotency[key] = (201, record)
-        return record
-    if op.name == "update":
-        resource, record_id, changes, key = op.args
-        record = store.update(resource, record_id, changes)
-        if key:
-            store.idempotency[key] = (200, record)
-        return record
     if op.name == "inject":
         return store.inject(*op.args)
+    if op.name == "insert":
+        resource, payload, key, request = op.args
+        return _answered(store, key, request, 201, store.insert(resource, payload))
+    if op.name == "update":
+        resource, record_id, changes, key, request = op.args
+        return _answered(store, key, request, 200, store.update(resource, record_id, changes))
+    if op.name == "delete":
+        resource, record_id, key, request = op.args
+        return _answered(store, key, request, 200, store.delete(resource, record_id))
+    if op.name == "edit":
+        resource, record_id, changes, origin = op.args
+        record = store.update(resource, record_id, changes)
+        store.edits.append(
+            {
+                "resource": resource,
+                "id": record_id,
+                "fields": changes,
+                "at": record["updated_at"],
+                "origin": origin,
+            }
+        )
+        return record
     raise ValueError(f"unknown operation {op.name}")
+
+
+def _answered(store: PracticeStore, key: str | None, request: str, status: int, record: Record) -> Record:
+    if key:
+        store.idempotency[key] = Answer(request, status, record)
+    return record

@@ -87,9 +87,13 @@ class HandlerLoad:
 #   visit -> appointment 3.07 s -> 0.49 s, diagnosis -> visit 2.21 s -> 0.43 s. The loader's own statements are
 #   not prepared (`prepare_threshold = None`), so they are still planned with their parameters.
 # - enable_nestloop = off, synchronous_commit = off: see `load_batch`.
+# - vetconnect.writer = 'animana' (what `warehouse.integration.capture.writing_as` sets): the rows are Animana's,
+#   so the change-capture triggers of the mirrored tables leave them out of the write-back outbox (no echo), and
+#   an update of a row with an unacknowledged local change is held for settlement instead of reverting it.
+#   Everything in the transaction is marked: rows, tombstones, the row-by-row fallback's savepoints.
 LOAD_SETTINGS = (
     "SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_nestloop = off; "
-    "SET LOCAL synchronous_commit = off"
+    "SET LOCAL synchronous_commit = off; SET LOCAL vetconnect.writer = 'animana'"
 )
 
 

@@ -22,7 +22,7 @@ from warehouse.ingest.animana.load import Encrypt
 from warehouse.ingest.animana.quarantine import quarantine_unresolved, unknown_parent
 from warehouse.ingest.animana.rows import LoadTarget
 from warehouse.ingest.animana.staging import Staging, stage
-from warehouse.ingest.animana.statements import missing, ref, write_batch
+from warehouse.ingest.animana.statements import missing, ref, version, write_batch
 from warehouse.ingest.animana.tombstones import Tombstone, delete_rows, mark_deleted
 
 
@@ -61,7 +61,16 @@ class Fixed:
     value: str | int | bool | None
 
 
-Column = str | Reference | Fixed  # a str: copied from the staging column of that name
+@dataclass(frozen=True)
+class Version:
+    """Target column ``animana_version`` (a mirrored table's, `warehouse.integration.tables`) gets the record's
+    version: its ``updated_at``, staged as a timestamptz in ``key``, as Animana writes it (`statements.version`)."""
+
+    key: str = "updated_at"
+    column = "animana_version"
+
+
+Column = str | Reference | Fixed | Version  # a str: copied from the staging column of that name
 
 
 @dataclass(frozen=True)
@@ -83,7 +92,11 @@ class TableLoad:
             raise ValueError(f"{self.staging.name}: the first staging column must be animana_id")
         for column in self.columns:
             name = (
-                column if isinstance(column, str) else column.key if isinstance(column, Reference) else None
+                column
+                if isinstance(column, str)
+                else column.key
+                if isinstance(column, Reference | Version)
+                else None
             )
             if name is not None and name not in staged:
                 raise ValueError(f"{self.table}: {name!r} is not a column of {self.staging.name}")
@@ -151,6 +164,8 @@ class TableLoad:
             elif isinstance(column, Reference):
                 values.append(sql.Identifier(column.column, "id"))
                 joins.append(ref(column.table, "s." + column.key, column.column, required=column.required))
+            elif isinstance(column, Version):
+                values.append(version("s." + column.key))
             else:
                 values.append(sql.Literal(column.value))
         if self.on_delete is OnDelete.MARK_DELETED:

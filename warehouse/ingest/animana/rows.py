@@ -2,6 +2,9 @@
 `Batch` of one page, the records that did not become rows (`Rejection`), where a batch goes (`LoadTarget`) and what
 it changed (`LoadCounts`).
 
+A row of a mirrored table (one VetConnect writes back, `warehouse.integration.tables`) ends with the record's
+``updated_at``: Animana's version of it, stored as ``animana_version`` (`statements.version`).
+
 A resource loaded by a declarative plan (`plan.TableLoad`) needs no row type here: its rows are tuples in the
 order of the plan's staging columns, declared beside its spec (`connectors.animana.resources`).
 """
@@ -27,6 +30,7 @@ class ClientRow(NamedTuple):
     address: str | None
     iban: str | None
     active: bool
+    updated_at: dt.datetime  # the record's version in Animana (stored as animana_version)
 
 
 class PatientRow(NamedTuple):
@@ -40,6 +44,7 @@ class PatientRow(NamedTuple):
     microchip: str | None
     deceased: bool
     deceased_on: dt.date | None
+    updated_at: dt.datetime  # the record's version in Animana (stored as animana_version)
 
 
 class OwnerRow(NamedTuple):
@@ -78,6 +83,7 @@ class AppointmentRow(NamedTuple):
     reason: str | None
     booked_at: dt.datetime
     cancelled_at: dt.datetime | None
+    updated_at: dt.datetime  # the record's version in Animana (stored as animana_version)
 
 
 class VisitRow(NamedTuple):
@@ -90,6 +96,7 @@ class VisitRow(NamedTuple):
     objective: str | None
     assessment: str | None
     plan: str | None
+    updated_at: dt.datetime  # the record's version in Animana (stored as animana_version)
 
 
 class DiagnosisRow(NamedTuple):
@@ -118,6 +125,7 @@ class PrescriptionRow(NamedTuple):
     dosage_instructions: str | None
     dispensing_category: str
     prescribed_at: dt.datetime
+    updated_at: dt.datetime  # the record's version in Animana (stored as animana_version)
 
 
 class InvoiceRow(NamedTuple):
@@ -129,6 +137,7 @@ class InvoiceRow(NamedTuple):
     total_excl_cents: int
     vat_cents: int
     total_incl_cents: int
+    updated_at: dt.datetime  # the record's version in Animana (stored as animana_version)
 
 
 class InvoiceLineRow(NamedTuple):
@@ -151,6 +160,7 @@ class PaymentRow(NamedTuple):
     method: str
     amount_cents: int
     paid_at: dt.datetime
+    updated_at: dt.datetime  # the record's version in Animana (stored as animana_version)
 
 
 @dataclass(frozen=True)

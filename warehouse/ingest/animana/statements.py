@@ -18,6 +18,11 @@ from warehouse.ingest.animana.rows import LoadTarget
 
 Select = str | sql.Composable  # a SELECT of staged rows: constant text or a composed statement
 
+# Animana's version of a record is its ``updated_at`` as the API writes it: UTC to the second,
+# "2025-03-01T09:30:00Z" (the simulator's `clock.TS_FORMAT`). It is the If-Match of a write-back, so it must be
+# the API's string exactly; formatted by the server from the staged timestamptz rather than in Python per record.
+VERSION_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS"Z"'
+
 
 def driver_connection(session: Session) -> psycopg.Connection:
     """The psycopg connection under a SQLAlchemy session (same transaction, same RLS context)."""
@@ -133,6 +138,13 @@ def ref(table: str, key: str, alias: str, *, required: bool = False) -> sql.Comp
         table=sql.Identifier(table),
         alias=sql.Identifier(alias),
         key=sql.Identifier(*key.split(".")),
+    )
+
+
+def version(key: str) -> sql.Composed:
+    """The ``animana_version`` of a staged row: its timestamptz ``key`` (``"s.updated_at"``) as Animana writes it."""
+    return sql.SQL("to_char({} AT TIME ZONE 'UTC', {})").format(
+        sql.Identifier(*key.split(".")), sql.Literal(VERSION_FORMAT)
     )
 
 

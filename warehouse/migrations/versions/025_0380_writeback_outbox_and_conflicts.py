@@ -72,6 +72,8 @@ BEGIN
     END IF;
   ELSIF TG_OP = 'INSERT' THEN
     changed := row_now - bookkeeping;
+  ELSE
+    base := row_now - ARRAY['updated_at', 'writeback_pending'];
   END IF;
   INSERT INTO writeback_outbox (practice_id, module, table_name, row_id, operation, changes, base, created_by)
   VALUES ((row_now ->> 'practice_id')::bigint, TG_ARGV[0], TG_ARGV[1], (row_now ->> 'id')::bigint, lower(TG_OP),

@@ -23,18 +23,19 @@ from warehouse.kernel.tenancy import AccessContext
 from warehouse.tenants.admin import add_franchise, add_practice
 
 MASTER_KEY = bytes(range(32))
+VERSION = dt.datetime(2025, 3, 1, 9, 30, tzinfo=dt.UTC)  # the records' updated_at
 
 CLIENTS = [
     ClientRow(f"c{i}", "dhr.", "J.", f"Jan{i}", f"Bakker{i % 3}", "1234AB", "Utrecht", f"jan{i}@example.nl",
-              None, f"Straat {i}", None, i % 5 != 0)
+              None, f"Straat {i}", None, i % 5 != 0, VERSION)
     for i in range(40)
 ]  # fmt: skip
 INVOICES = [
-    InvoiceRow(f"i{i}", f"c{i % 40}", f"F-{1000 + i}", dt.date(2025, 1 + i % 12, 1 + i % 28), "issued", 1000, 210, 1210)
+    InvoiceRow(f"i{i}", f"c{i % 40}", f"F-{1000 + i}", dt.date(2025, 1 + i % 12, 1 + i % 28), "issued", 1000, 210, 1210, VERSION)
     for i in range(60)
 ]  # fmt: skip
 PATIENTS = [
-    PatientRow(f"p{i}", f"Max{i}", "dog", None, "male", dt.date(2020, 1, 1), None, None, False, None)
+    PatientRow(f"p{i}", f"Max{i}", "dog", None, "male", dt.date(2020, 1, 1), None, None, False, None, VERSION)
     for i in range(40)
 ]
 

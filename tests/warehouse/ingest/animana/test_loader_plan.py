@@ -68,7 +68,7 @@ def _mirrored(db, target: LoadTarget, plan: TableLoad) -> int:  # noqa: ANN001
 
 def test_rows_with_a_known_parent_load_the_others_are_quarantined_and_deletions_delete(practice):
     db, target = practice
-    patient = PatientRow("p1", "Max", "dog", None, "male", None, None, None, False, None)
+    patient = PatientRow("p1", "Max", "dog", None, "male", None, None, None, False, None, MEASURED)
     _load(db, target, Batch("animals", rows=[patient]), animals.SPEC.load)
     weights = [
         ("w1", "p1", MEASURED, 12_000),

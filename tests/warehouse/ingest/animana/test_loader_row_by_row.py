@@ -21,7 +21,7 @@ def _appointment(n: int, *, minutes: int = 15) -> AppointmentRow:
     starts = START + dt.timedelta(minutes=30 * n)
     return AppointmentRow(
         f"a{n}", "staff:1", None, None, None, starts, starts + dt.timedelta(minutes=minutes), "booked", None,
-        START - dt.timedelta(days=1), None,
+        START - dt.timedelta(days=1), None, START - dt.timedelta(days=1),
     )  # fmt: skip
 
 

@@ -13,13 +13,13 @@ from psycopg import sql
 from warehouse.ingest.animana.quarantine import quarantine_unresolved, unknown_parent
 from warehouse.ingest.animana.rows import LoadTarget
 from warehouse.ingest.animana.staging import Staging, stage
-from warehouse.ingest.animana.statements import existing, missing, params, ref, write, write_batch
+from warehouse.ingest.animana.statements import existing, missing, params, ref, version, write, write_batch
 
 STG_INVOICE = Staging(
     "stg_invoice",
     (
         "animana_id text", "client_animana_id text", "number text", "issued_on date", "status text",
-        "total_excl_cents bigint", "vat_cents bigint", "total_incl_cents bigint",
+        "total_excl_cents bigint", "vat_cents bigint", "total_incl_cents bigint", "updated_at timestamptz",
     ),
 )  # fmt: skip
 STG_INVOICE_LINE = Staging(
@@ -34,7 +34,7 @@ STG_PAYMENT = Staging(
     "stg_payment",
     (
         "animana_id text", "invoice_animana_id text", "client_animana_id text", "method text",
-        "amount_cents bigint", "paid_at timestamptz",
+        "amount_cents bigint", "paid_at timestamptz", "updated_at timestamptz",
     ),
 )  # fmt: skip
 
@@ -54,8 +54,8 @@ def load_invoices(
     )  # fmt: skip
     select = sql.SQL(
         "SELECT %(pid)s, s.animana_id, s.number, c.id, s.issued_on, s.status, s.total_excl_cents, "
-        "s.vat_cents, s.total_incl_cents FROM stg_invoice s {}"
-    ).format(ref("client", "s.client_animana_id", "c", required=True))
+        "s.vat_cents, s.total_incl_cents, {} FROM stg_invoice s {}"
+    ).format(version("s.updated_at"), ref("client", "s.client_animana_id", "c", required=True))
     columns = [
         "number",
         "client_id",
@@ -64,6 +64,7 @@ def load_invoices(
         "total_excl_cents",
         "vat_cents",
         "total_incl_cents",
+        "animana_version",
     ]
     counts = write(cur, "invoice", columns, select, params(target), new=not known)
     lines = children.get("lines", [])
@@ -124,11 +125,12 @@ def load_payments(
     )  # fmt: skip
     # The invoice's client_id is read too: a payment without its own relation takes the invoice's.
     select = sql.SQL(
-        "SELECT %(pid)s, s.animana_id, i.id, coalesce(c.id, i.client_id), s.method, s.amount_cents, s.paid_at "
-        "FROM stg_payment s {invoice} {client} WHERE coalesce(c.id, i.client_id) IS NOT NULL"
+        "SELECT %(pid)s, s.animana_id, i.id, coalesce(c.id, i.client_id), s.method, s.amount_cents, s.paid_at, "
+        "{version} FROM stg_payment s {invoice} {client} WHERE coalesce(c.id, i.client_id) IS NOT NULL"
     ).format(
         invoice=ref("invoice", "s.invoice_animana_id", "i"),
         client=ref("client", "s.client_animana_id", "c"),
+        version=version("s.updated_at"),
     )
-    columns = ["invoice_id", "client_id", "method", "amount_cents", "paid_at"]
+    columns = ["invoice_id", "client_id", "method", "amount_cents", "paid_at", "animana_version"]
     return (*write_batch(cur, "payment", columns, select, target, STG_PAYMENT.name), quarantined)

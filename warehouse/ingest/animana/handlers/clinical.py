@@ -19,14 +19,14 @@ from warehouse.ingest.animana.quarantine import (
 )
 from warehouse.ingest.animana.rows import LoadTarget
 from warehouse.ingest.animana.staging import Staging, stage
-from warehouse.ingest.animana.statements import existing, missing, params, ref, write, write_batch
+from warehouse.ingest.animana.statements import existing, missing, params, ref, version, write, write_batch
 
 STG_APPOINTMENT = Staging(
     "stg_appointment",
     (
         "animana_id text", "resource_animana_id text", "patient_animana_id text", "client_animana_id text",
         "type_code text", "starts_at timestamptz", "ends_at timestamptz", "status text", "reason text",
-        "booked_at timestamptz", "cancelled_at timestamptz",
+        "booked_at timestamptz", "cancelled_at timestamptz", "updated_at timestamptz",
     ),
 )  # fmt: skip
 STG_VISIT = Staging(
@@ -34,6 +34,7 @@ STG_VISIT = Staging(
     (
         "animana_id text", "patient_animana_id text", "appointment_animana_id text", "started_at timestamptz",
         "reason text", "subjective text", "objective text", "assessment text", "plan text",
+        "updated_at timestamptz",
     ),
 )  # fmt: skip
 STG_DIAGNOSIS = Staging(
@@ -52,7 +53,7 @@ STG_PRESCRIPTION = Staging(
     (
         "animana_id text", "patient_animana_id text", "visit_animana_id text", "product_code text",
         "product_name text", "quantity numeric", "dosage_instructions text", "dispensing_category text",
-        "prescribed_at timestamptz",
+        "prescribed_at timestamptz", "updated_at timestamptz",
     ),
 )  # fmt: skip
 
@@ -71,17 +72,18 @@ def load_appointments(
     )  # fmt: skip
     columns = [
         "resource_id", "franchise_id", "appointment_type_id", "patient_id", "client_id", "starts_at",
-        "ends_at", "status", "reason", "booked_at", "cancelled_at", "cancel_reason", "source",
+        "ends_at", "status", "reason", "booked_at", "cancelled_at", "cancel_reason", "source", "animana_version",
     ]  # fmt: skip
     select = sql.SQL(
         "SELECT %(pid)s, s.animana_id, r.id, %(fid)s, at.id, p.id, c.id, s.starts_at, s.ends_at, s.status, "
-        "s.reason, s.booked_at, s.cancelled_at, NULL::text, 'animana' FROM stg_appointment s "
+        "s.reason, s.booked_at, s.cancelled_at, NULL::text, 'animana', {version} FROM stg_appointment s "
         "{resource} {patient} {client} "
         "LEFT JOIN appointment_type at ON at.franchise_id = %(fid)s AND at.code = s.type_code"
     ).format(
         resource=ref("resource", "s.resource_animana_id", "r", required=True),
         patient=ref("patient", "s.patient_animana_id", "p"),
         client=ref("client", "s.client_animana_id", "c"),
+        version=version("s.updated_at"),
     )
     return (
         *write_batch(cur, "appointment", columns, select, target, STG_APPOINTMENT.name, touch=True),
@@ -101,14 +103,15 @@ def load_visits(
     quarantined = quarantine_unknown_animal(cur, target, resource, STG_VISIT.name)
     columns = [
         "patient_id", "appointment_id", "started_at", "reason", "subjective", "objective", "assessment",
-        "plan",
+        "plan", "animana_version",
     ]  # fmt: skip
     select = sql.SQL(
         "SELECT %(pid)s, s.animana_id, p.id, a.id, s.started_at, s.reason, s.subjective, s.objective, "
-        "s.assessment, s.plan FROM stg_visit s {patient} {appointment}"
+        "s.assessment, s.plan, {version} FROM stg_visit s {patient} {appointment}"
     ).format(
         patient=ref("patient", "s.patient_animana_id", "p", required=True),
         appointment=ref("appointment", "s.appointment_animana_id", "a"),
+        version=version("s.updated_at"),
     )
     counts = write(cur, "visit", columns, select, params(target), new=not known, touch=True)
     diagnoses, weights = children.get("diagnoses", []), children.get("weights", [])
@@ -173,15 +176,16 @@ def load_prescriptions(
     quarantined = quarantine_unknown_animal(cur, target, resource, STG_PRESCRIPTION.name)
     select = sql.SQL(
         "SELECT %(pid)s, s.animana_id, p.id, v.id, CASE WHEN pr.id IS NULL THEN NULL ELSE %(fid)s END, "
-        "pr.id, s.product_name, s.quantity, s.dosage_instructions, s.dispensing_category, s.prescribed_at "
-        "FROM stg_prescription s {patient} {visit} "
+        "pr.id, s.product_name, s.quantity, s.dosage_instructions, s.dispensing_category, s.prescribed_at, "
+        "{version} FROM stg_prescription s {patient} {visit} "
         "LEFT JOIN product pr ON pr.franchise_id = %(fid)s AND pr.code = s.product_code"
     ).format(
         patient=ref("patient", "s.patient_animana_id", "p", required=True),
         visit=ref("visit", "s.visit_animana_id", "v"),
+        version=version("s.updated_at"),
     )
     columns = [
         "patient_id", "visit_id", "franchise_id", "product_id", "product_name", "quantity",
-        "dosage_instructions", "dispensing_category", "prescribed_at",
+        "dosage_instructions", "dispensing_category", "prescribed_at", "animana_version",
     ]  # fmt: skip
     return (*write_batch(cur, "prescription", columns, select, target, STG_PRESCRIPTION.name), quarantined)

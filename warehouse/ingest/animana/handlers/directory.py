@@ -24,6 +24,7 @@ from warehouse.ingest.animana.statements import (
     ref,
     run_upsert,
     upsert,
+    version,
     write,
     write_batch,
 )
@@ -43,14 +44,14 @@ STG_CLIENT = Staging(
     (
         "animana_id text", "title text", "initials text", "first_name text", "last_name text",
         "postcode text", "city text", "email_enc bytea", "phone_enc bytea", "address_enc bytea",
-        "iban_enc bytea", "email_bidx bytea", "phone_bidx bytea", "active boolean",
+        "iban_enc bytea", "email_bidx bytea", "phone_bidx bytea", "active boolean", "updated_at timestamptz",
     ),
 )  # fmt: skip
 STG_PATIENT = Staging(
     "stg_patient",
     (
         "animana_id text", "name text", "species text", "breed text", "sex text", "date_of_birth date",
-        "colour text", "microchip text", "deceased boolean", "deceased_on date",
+        "colour text", "microchip text", "deceased boolean", "deceased_on date", "updated_at timestamptz",
     ),
 )  # fmt: skip
 STG_OWNER = Staging("stg_owner", ("patient_animana_id text", "client_animana_id text", "is_primary boolean"))
@@ -174,7 +175,7 @@ def encrypt_clients(
             (
                 client.animana_id, client.title, client.initials, client.first_name, client.last_name,
                 client.postcode, client.city, *encrypted, cipher.email_index(client.email),
-                cipher.phone_index(client.phone), client.active,
+                cipher.phone_index(client.phone), client.active, client.updated_at,
             )
         )  # fmt: skip
     return out
@@ -190,13 +191,13 @@ def load_clients(
     stage(cur, STG_CLIENT, rows)  # rows are already encrypted (see encrypt_clients)
     columns = [
         "title", "initials", "first_name", "last_name", "postcode", "city", "email_enc", "phone_enc",
-        "address_enc", "iban_enc", "email_bidx", "phone_bidx", "active", "deleted_at",
+        "address_enc", "iban_enc", "email_bidx", "phone_bidx", "active", "deleted_at", "animana_version",
     ]  # fmt: skip
-    select = (
+    select = sql.SQL(
         "SELECT %(pid)s, s.animana_id, s.title, s.initials, s.first_name, s.last_name, s.postcode, s.city, "
         "s.email_enc, s.phone_enc, s.address_enc, s.iban_enc, s.email_bidx, s.phone_bidx, s.active, "
-        "NULL::timestamptz FROM stg_client s"
-    )
+        "NULL::timestamptz, {} FROM stg_client s"
+    ).format(version("s.updated_at"))
     return (*write_batch(cur, "client", columns, select, target, STG_CLIENT.name, touch=True), 0)
 
 
@@ -211,12 +212,12 @@ def load_patients(
     known = existing(cur, "patient", target, STG_PATIENT.name)
     columns = [
         "name", "species", "breed", "sex", "date_of_birth", "colour", "microchip", "deceased",
-        "deceased_on", "deleted_at",
+        "deceased_on", "deleted_at", "animana_version",
     ]  # fmt: skip
-    select = (
+    select = sql.SQL(
         "SELECT %(pid)s, s.animana_id, s.name, s.species, s.breed, s.sex, s.date_of_birth, s.colour, "
-        "s.microchip, s.deceased, s.deceased_on, NULL::timestamptz FROM stg_patient s"
-    )
+        "s.microchip, s.deceased, s.deceased_on, NULL::timestamptz, {} FROM stg_patient s"
+    ).format(version("s.updated_at"))
     counts = write(cur, "patient", columns, select, params(target), new=not known, touch=True)
     # Ownership: the page's patients get exactly the owners the source lists (unknown owners are skipped;
     # the patient still loads).
