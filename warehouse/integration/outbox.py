@@ -8,7 +8,7 @@ claimed by a transaction that dies (a killed dispatcher) is simply pending again
 idempotency key.
 
 The row an entry carries is the row *as that entry left it*: the current row with the changes of every later entry
-of the row undone (their ``base``). A retry after a lost answer therefore sends the same body as the first attempt
+of the row undone (their ``base``; a superseded entry's change is part of the entry that took it over). A retry after a lost answer therefore sends the same body as the first attempt
 even when the row changed since, which the idempotency key requires (Animana refuses a key reused for another
 body), and the later change follows as its own write.
 """
@@ -69,7 +69,11 @@ SELECT o.id, o.module, o.table_name, o.row_id, o.operation, o.changes, o.base, o
        o.attempts,
        (SELECT coalesce(jsonb_agg(later.base ORDER BY later.id DESC), '[]'::jsonb) FROM writeback_outbox later
          WHERE later.practice_id = o.practice_id AND later.table_name = o.table_name AND later.row_id = o.row_id
-           AND later.id > o.id) AS later_bases
+           AND later.id > o.id AND later.state <> 'superseded') AS later_bases,
+       (SELECT done.answered_version FROM writeback_outbox done
+         WHERE done.practice_id = o.practice_id AND done.table_name = o.table_name AND done.row_id = o.row_id
+           AND done.state = 'done' AND done.sent_at > o.created_at
+         ORDER BY done.id DESC LIMIT 1) AS answered_since
   FROM writeback_outbox o
  WHERE o.practice_id = :practice AND o.state = 'pending' AND o.next_attempt_at <= now() {only}
    AND NOT EXISTS (SELECT 1 FROM writeback_outbox earlier
@@ -108,11 +112,18 @@ def due_entries(
         for base in c.later_bases:
             row.update(_typed(_table(c.table_name), base))
         if any(column in row for column in ENCRYPTED_PII):
-            version = row.get("key_version")
-            if version not in ciphers:
-                ciphers[version] = practice_cipher(session, practice_id, master_key, version)
-            row = _decrypted(row, ciphers[version])
+            key_version = row.get("key_version")
+            if key_version not in ciphers:
+                ciphers[key_version] = practice_cipher(session, practice_id, master_key, key_version)
+            row = _decrypted(row, ciphers[key_version])
         identity = row or _typed(_table(c.table_name), c.base)  # a delete: the row's values before it
+        # A change of the row sent after the delete was made answered with a newer version than the deleted row
+        # holds (its answer had no row left to be stored on).
+        version = (
+            c.answered_since
+            if c.operation == "delete" and c.answered_since
+            else identity.get("animana_version")
+        )
         entries.append(
             OutboxEntry(
                 id=c.id,
@@ -126,7 +137,7 @@ def due_entries(
                 idempotency_key=c.key,
                 attempts=c.attempts,
                 animana_id=identity.get("animana_id"),
-                animana_version=identity.get("animana_version"),
+                animana_version=version,
                 row=row,
             )
         )
@@ -277,13 +288,24 @@ def mark_dead(session: Session, entry: OutboxEntry, reason: str) -> None:
 
 
 def retry_dead(session: Session, practice_id: int, ids: Iterable[int] | None = None) -> int:
-    """Dead letters (all of the practice's, or ``ids``) pending again, due now, attempts from 0; how many."""
+    """Dead letters (all of the practice's, or ``ids``) pending again, due now, attempts from 0; how many.
+
+    A dead letter is usually retried after a person fixed the row — a later change of it, waiting behind the dead
+    entry. Those later updates are folded into the retried entry (superseded, naming it), so it is sent as the row
+    is now instead of as Animana refused it; Animana kept nothing of a refused write, so its key takes the new body.
+    """
     only = "AND id = ANY(:ids)" if ids is not None else ""
     result = session.execute(
         text(
-            "UPDATE writeback_outbox SET state = 'pending', attempts = 0, next_attempt_at = now() "
-            f"WHERE practice_id = :practice AND state = 'dead' {only}"
+            "WITH retried AS (UPDATE writeback_outbox SET state = 'pending', attempts = 0, next_attempt_at = now() "
+            f"WHERE practice_id = :practice AND state = 'dead' {only} RETURNING id, table_name, row_id), "
+            "folded AS (UPDATE writeback_outbox later SET state = 'superseded', "
+            "last_error = 'opgenomen in ' || retried.id || ' (opnieuw geprobeerd)' FROM retried "
+            "WHERE later.practice_id = :practice AND later.table_name = retried.table_name "
+            "AND later.row_id = retried.row_id AND later.id > retried.id AND later.operation = 'update' "
+            "AND later.state IN ('pending', 'dead')) "
+            "SELECT count(*) FROM retried"
         ),
         {"practice": practice_id, "ids": list(ids or ())},
     )
-    return result.rowcount
+    return int(result.scalar_one())

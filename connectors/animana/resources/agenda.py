@@ -3,6 +3,14 @@
 Animana's free-text appointment types map to the franchise's appointment-type codes (unknown types load without a
 type). A cancelled appointment's cancellation time is its last change. Deleted upstream: flagged cancelled
 (`tombstones.APPOINTMENT`), never removed, so visits that point at it stay valid.
+
+Written back from the ``appointment`` row: the type by its code (`ANIMANA_TYPE_BY_CODE`), the resource split back
+into ``resource_type``/``resource_id``. Not round-trippable: types several Animana names share (``senior check``
+is written back as ``check``), the spelling of a type (read case- and space-insensitively), types without a code
+here (loaded without a type; written without one), ``booked_at`` (Animana's own stamp). VetConnect's
+``in_consult`` is written as ``checked_in``: Animana has no such state. Conflicts: a status both sides changed
+goes by the progress (`local_progress_wins`); times and resource moved on both sides, by a cancellation
+(`cancellation_wins`).
 """
 
 from __future__ import annotations
@@ -13,13 +21,14 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, model_validator
 
 from connectors.animana.models import AnimanaRecord, Id, NonEmpty, Text, Timestamp, WireRecord, WritePayload
-from connectors.animana.resources.spec import ResourceSpec
-from connectors.animana.resources.values import resource_key
+from connectors.animana.resources.spec import ResourceSpec, WriteRefs
+from connectors.animana.resources.values import resource_key, split_resource_key, wire_id, wire_local_time
 from warehouse.ingest.animana.checks import FROM_ANIMANA, NOT_DELETED_UPSTREAM, MirrorCount
 from warehouse.ingest.animana.handlers.clinical import load_appointments
 from warehouse.ingest.animana.load import HandlerLoad
 from warehouse.ingest.animana.rows import AppointmentRow
 from warehouse.ingest.animana.tombstones import APPOINTMENT
+from warehouse.integration.rules import cancellation_wins, local_progress_wins
 
 AppointmentStatus = Literal["booked", "checked_in", "done", "cancelled", "no_show"]
 # Animana agenda types → the franchise appointment-type codes.
@@ -34,6 +43,10 @@ APPOINTMENT_TYPE_CODES = {
     "castratie": "castration",
     "euthanasie": "euthanasia",
 }
+# ... and back: the first Animana name of a code (``check`` rather than ``senior check``).
+ANIMANA_TYPE_BY_CODE = {code: name for name, code in reversed(APPOINTMENT_TYPE_CODES.items())}
+# VetConnect's statuses Animana does not have, as the nearest one it has.
+ANIMANA_STATUS = {"in_consult": "checked_in"}
 
 
 class Appointment(AnimanaRecord):
@@ -97,11 +110,37 @@ def map_appointment(a: WireRecord) -> AppointmentRow:
     )  # fmt: skip
 
 
+def write_appointment(row: Mapping[str, Any], refs: WriteRefs) -> dict[str, Any]:
+    resource = refs.animana_id("resource", row["resource_id"])
+    if resource is None:
+        raise ValueError(f"appointment {row['id']} has no resource")
+    resource_type, resource_id = split_resource_key(resource)
+    body: dict[str, Any] = {
+        "start": wire_local_time(row["starts_at"]), "end": wire_local_time(row["ends_at"]),
+        "resource_type": resource_type, "resource_id": resource_id,
+        "animal_id": wire_id(refs.animana_id("patient", row["patient_id"])),
+        "relation_id": wire_id(refs.animana_id("client", row["client_id"])),
+        "status": ANIMANA_STATUS.get(row["status"], row["status"]), "reason": row["reason"],
+    }  # fmt: skip
+    if row["appointment_type_id"] is not None:
+        code = refs.value("appointment_type", row["appointment_type_id"], "code")
+        body["type"] = ANIMANA_TYPE_BY_CODE.get(code, code)  # a type of our own: its code, as free text
+    return body
+
+
 SPEC = ResourceSpec(
     name="agenda",
     model=Appointment,
     parents=("staff", "resources", "relations", "animals"),
     read_row=map_appointment,
+    table="appointment",
+    write_back=write_appointment,
+    conflict_rules={
+        "status": local_progress_wins,
+        "starts_at": cancellation_wins,
+        "ends_at": cancellation_wins,
+        "resource_id": cancellation_wins,
+    },
     load=HandlerLoad(
         handler=load_appointments,
         tombstone=APPOINTMENT,

@@ -4,6 +4,11 @@ gender → sex: ``neutered_male`` → ``male_neutered`` etc.; species outside th
 Microchip: the API model already insists on 15 digits; `normalise_microchip` also refuses reserved prefixes (000,
 999). Such a chip is stored as NULL and the record is noted (a *resolved* quarantine entry with the raw payload):
 the patient, its owners and its history still load, and a person can see what was dropped.
+
+Written back from the ``patient`` row. Its owners are not a column of it: ``relation_ids`` is written only when
+the row carries ``client_ids`` (the owners' local ids, primary first), which a create needs. Not round-trippable:
+a species outside the warehouse list (read as ``other``), a microchip refused on reading (stored as NULL), blank
+breed and colour (None), ``created_at`` (Animana's own stamp).
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ from connectors.animana.models import (
     Timestamp,
     WireRecord,
 )
-from connectors.animana.resources.spec import ResourceSpec
-from connectors.animana.resources.values import blank_to_none, raw_json, warehouse_species
+from connectors.animana.resources.spec import ResourceSpec, WriteRefs
+from connectors.animana.resources.values import blank_to_none, raw_json, warehouse_species, wire_day, wire_id
 from warehouse.ingest.animana.checks import FROM_ANIMANA, NOT_DELETED, MirrorCount
 from warehouse.ingest.animana.handlers.directory import load_patients
 from warehouse.ingest.animana.load import HandlerLoad
@@ -40,6 +45,7 @@ SEX_BY_GENDER = {
     "neutered_female": "female_neutered",
     "unknown": "unknown",
 }
+GENDER_BY_SEX = {sex: gender for gender, sex in SEX_BY_GENDER.items()}
 
 
 class Animal(AnimanaRecord):
@@ -91,6 +97,18 @@ def map_animal(a: WireRecord) -> tuple[PatientRow, list[OwnerRow], str | None]:
     return row, owners, note
 
 
+def write_animal(row: Mapping[str, Any], refs: WriteRefs) -> dict[str, Any]:
+    born, died = row["date_of_birth"], row["deceased_on"]
+    body = {
+        "name": row["name"], "species": row["species"], "breed": row["breed"], "gender": GENDER_BY_SEX[row["sex"]],
+        "colour": row["colour"], "chip_number": row["microchip"], "date_of_birth": born and wire_day(born),
+        "deceased": row["deceased"], "deceased_on": died and wire_day(died),
+    }  # fmt: skip
+    if "client_ids" in row:
+        body["relation_ids"] = [wire_id(refs.animana_id("client", c)) for c in row["client_ids"]]
+    return body
+
+
 def add_animal(a: WireRecord, batch: Batch) -> None:
     patient, owners, note = map_animal(a)
     batch.rows.append(patient)
@@ -104,6 +122,8 @@ SPEC = ResourceSpec(
     model=Animal,
     parents=("relations",),
     read_record=add_animal,
+    table="patient",
+    write_back=write_animal,
     load=HandlerLoad(
         handler=load_patients,
         tombstone=mark_deleted("patient"),

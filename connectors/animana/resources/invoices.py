@@ -1,5 +1,11 @@
 """Animana ``invoices``: mirrored as ``invoice`` rows (status ``issued``) with their lines (``invoice_line``,
-keyed ``<invoice id>:<line index>``); money stays integer cents, VAT percent becomes basis points."""
+keyed ``<invoice id>:<line index>``); money stays integer cents, VAT percent becomes basis points.
+
+Written back from the ``invoice`` row. Its lines are not columns of it: ``lines`` is written only when the row
+carries them (``lines``: its ``invoice_line`` rows in order), which a create needs. Not round-trippable:
+``appointment_id`` (not stored), a line's Animana ``product_id`` (lines resolve the product by code), the code
+of a product the franchise's list lacks, a blank line description (read as the product code). The invoice's
+status is VetConnect's own (Animana's invoices have none)."""
 
 from __future__ import annotations
 
@@ -20,8 +26,8 @@ from connectors.animana.models import (
     VatRate,
     WireRecord,
 )
-from connectors.animana.resources.spec import ResourceSpec
-from connectors.animana.resources.values import vat_bp
+from connectors.animana.resources.spec import ResourceSpec, WriteRefs
+from connectors.animana.resources.values import vat_bp, wire_day, wire_id
 from warehouse.ingest.animana.checks import MirrorCount
 from warehouse.ingest.animana.handlers.billing import load_invoices
 from warehouse.ingest.animana.load import HandlerLoad
@@ -95,6 +101,33 @@ def map_invoice(i: WireRecord) -> tuple[InvoiceRow, list[InvoiceLineRow]]:
     return row, lines
 
 
+def write_invoice(row: Mapping[str, Any], refs: WriteRefs) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "relation_id": wire_id(refs.animana_id("client", row["client_id"])), "date": wire_day(row["issued_on"]),
+        "number": row["number"], "total_excl_vat_cents": row["total_excl_cents"], "vat_cents": row["vat_cents"],
+        "total_cents": row["total_incl_cents"],
+    }  # fmt: skip
+    if "lines" in row:
+        body["lines"] = [_write_line(line, refs) for line in row["lines"]]
+    return body
+
+
+def _write_line(line: Mapping[str, Any], refs: WriteRefs) -> dict[str, Any]:
+    product, quantity = line["product_id"], line["quantity"]
+    return {
+        "product_code": None if product is None else refs.value("product", product, "code"),
+        "description": line["description"], "quantity": quantity_on_the_wire(quantity),
+        "unit_price_cents": line["unit_price_cents"], "vat_rate": line["vat_rate_bp"] // 100,
+        "line_total_cents": line["line_excl_cents"], "vat_cents": line["line_vat_cents"],
+    }  # fmt: skip
+
+
+def quantity_on_the_wire(quantity: Decimal) -> int | float:
+    """Animana counts whole units on an invoice line; a fraction is sent as it is, for Animana to refuse visibly
+    rather than be cut silently."""
+    return int(quantity) if quantity == quantity.to_integral_value() else float(quantity)
+
+
 def add_invoice(i: WireRecord, batch: Batch) -> None:
     invoice, lines = map_invoice(i)
     batch.rows.append(invoice)
@@ -106,6 +139,8 @@ SPEC = ResourceSpec(
     model=Invoice,
     parents=("relations", "products"),
     read_record=add_invoice,
+    table="invoice",
+    write_back=write_invoice,
     load=HandlerLoad(
         handler=load_invoices,
         tombstone=INVOICE,

@@ -1,13 +1,17 @@
 """Animana ``payments``: mirrored as ``payment`` rows. A payment of zero is not a payment (the warehouse forbids
-it): rejected with that reason."""
+it): rejected with that reason.
+
+Written back from the row. Not round-trippable: a payment Animana gave no relation (loaded with its invoice's
+client, written back with that client). VetConnect's method ``other`` has no Animana equivalent (refused there)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from connectors.animana.models import AnimanaRecord, Cents, Day, Id, WireRecord
-from connectors.animana.resources.spec import ResourceSpec
-from connectors.animana.resources.values import MappingError, at_midnight, id_text
+from connectors.animana.resources.spec import ResourceSpec, WriteRefs
+from connectors.animana.resources.values import MappingError, at_midnight, id_text, wire_day, wire_id
 from warehouse.ingest.animana.checks import MirrorCount
 from warehouse.ingest.animana.handlers.billing import load_payments
 from warehouse.ingest.animana.load import HandlerLoad
@@ -32,10 +36,20 @@ def map_payment(p: WireRecord) -> PaymentRow:
     )  # fmt: skip
 
 
+def write_payment(row: Mapping[str, Any], refs: WriteRefs) -> dict[str, Any]:
+    return {
+        "invoice_id": wire_id(refs.animana_id("invoice", row["invoice_id"])),
+        "relation_id": wire_id(refs.animana_id("client", row["client_id"])),
+        "method": row["method"], "amount_cents": row["amount_cents"], "date": wire_day(row["paid_at"]),
+    }  # fmt: skip
+
+
 SPEC = ResourceSpec(
     name="payments",
     model=Payment,
     parents=("invoices",),
     read_row=map_payment,
+    table="payment",
+    write_back=write_payment,
     load=HandlerLoad(handler=load_payments, tombstone=delete_rows("payment"), mirror=MirrorCount("payment")),
 )

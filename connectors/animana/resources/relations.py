@@ -1,4 +1,9 @@
-"""Animana ``relations``: clients (owners), mirrored as ``client`` rows with their PII encrypted by the loader."""
+"""Animana ``relations``: clients (owners), mirrored as ``client`` rows with their PII encrypted by the loader.
+
+Written back from the row with its PII decrypted (``email``, ``phone``, ``address``, ``iban``). Not round-trippable:
+blank texts (read as None, written as None); the address, stored as one string (`_address`) and split again by
+`_street_and_number` — a street whose last word starts with a digit, or a house number with a space in it, splits
+differently; ``created_at`` (Animana's own stamp, never written)."""
 
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ from connectors.animana.models import (
     WritePayload,
     iban_is_valid,
 )
-from connectors.animana.resources.spec import ResourceSpec
+from connectors.animana.resources.spec import ResourceSpec, WriteRefs
 from connectors.animana.resources.values import blank_to_none
 from warehouse.ingest.animana.checks import FROM_ANIMANA, NOT_DELETED, MirrorCount
 from warehouse.ingest.animana.handlers.directory import encrypt_clients, load_clients
@@ -89,6 +94,30 @@ def _address(street: str | None, house_number: str | None) -> str | None:
     return " ".join(parts) if parts else None
 
 
+def _street_and_number(address: str | None) -> tuple[str | None, str | None]:
+    """`_address` inverted as far as one string allows: the last word is the house number when it starts with a
+    digit (``Kerkstraat 12bis`` → ``Kerkstraat``, ``12bis``); an address that is only a number is a house number
+    without a street; anything else is all street."""
+    if not address:
+        return None, None
+    street, _, last = address.rpartition(" ")
+    if street and last[:1].isdigit():
+        return street, last
+    if address[:1].isdigit() and " " not in address:
+        return None, address
+    return address, None
+
+
+def write_relation(row: Mapping[str, Any], refs: WriteRefs) -> dict[str, Any]:
+    street, house_number = _street_and_number(row["address"])
+    return {
+        "title": row["title"], "initials": row["initials"], "first_name": row["first_name"],
+        "last_name": row["last_name"], "street": street, "house_number": house_number, "postcode": row["postcode"],
+        "city": row["city"], "email": row["email"], "phone": row["phone"], "iban": row["iban"],
+        "active": row["active"],
+    }  # fmt: skip
+
+
 def map_relation(r: WireRecord) -> ClientRow:
     return ClientRow(
         str(r["id"]), blank_to_none(r["title"]), blank_to_none(r["initials"]), blank_to_none(r["first_name"]),
@@ -101,6 +130,8 @@ SPEC = ResourceSpec(
     name="relations",
     model=Relation,
     read_row=map_relation,
+    table="client",
+    write_back=write_relation,
     load=HandlerLoad(
         handler=load_clients,
         tombstone=mark_deleted("client"),

@@ -1,4 +1,7 @@
-"""Animana ``vaccinations``: mirrored as ``vaccination`` rows by a declarative plan (`TableLoad`)."""
+"""Animana ``vaccinations``: mirrored as ``vaccination`` rows by a declarative plan (`TableLoad`).
+
+Written back from the row. Not round-trippable: ``vaccine_code`` and ``vet_id`` (not stored: the row names the
+vaccine and the user who gave it), a vaccine name over 120 characters (cut), a blank batch number (None)."""
 
 from __future__ import annotations
 
@@ -7,8 +10,8 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from connectors.animana.models import AnimanaRecord, Day, Id, NonEmpty, Text, WireRecord
-from connectors.animana.resources.spec import ResourceSpec
-from connectors.animana.resources.values import blank_to_none, id_text
+from connectors.animana.resources.spec import ResourceSpec, WriteRefs
+from connectors.animana.resources.values import blank_to_none, id_text, wire_day, wire_id
 from warehouse.ingest.animana.plan import Reference, TableLoad, Version
 from warehouse.ingest.animana.staging import Staging
 
@@ -49,6 +52,16 @@ def map_vaccination(v: WireRecord) -> VaccinationRow:
     )  # fmt: skip
 
 
+def write_vaccination(row: Mapping[str, Any], refs: WriteRefs) -> dict[str, Any]:
+    due = row["due_on"]
+    return {
+        "animal_id": wire_id(refs.animana_id("patient", row["patient_id"])),
+        "consult_id": wire_id(refs.animana_id("visit", row["visit_id"])),
+        "vaccine": row["vaccine_name"], "batch_number": row["batch_number"], "given_on": wire_day(row["given_on"]),
+        "due_on": due and wire_day(due),
+    }  # fmt: skip
+
+
 LOAD = TableLoad(
     table="vaccination",
     staging=Staging(
@@ -80,5 +93,7 @@ SPEC = ResourceSpec(
     model=Vaccination,
     parents=("animals", "consults"),
     read_row=map_vaccination,
+    table="vaccination",
+    write_back=write_vaccination,
     load=LOAD,
 )
