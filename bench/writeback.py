@@ -67,6 +67,7 @@ from bench.writeback_mix import (  # noqa: E402
     write_one,
 )  # fmt: skip
 from connectors.animana.client import AnimanaClient  # noqa: E402
+from connectors.animana.resources.agenda import APPOINTMENT_TYPE_CODES  # noqa: E402
 from connectors.animana.settings import load_settings  # noqa: E402
 from connectors.animana.sync.links import LinkedPractice, linked_practices  # noqa: E402
 from connectors.animana.sync.practice import sync_practice  # noqa: E402
@@ -95,9 +96,20 @@ def configure(base: str, settings: dict[str, Any]) -> None:
     httpx.post(f"{base}/_sim/config", json=settings, timeout=10).raise_for_status()
 
 
-def hybrid_everywhere(url: str) -> None:
+def prepare_practices(url: str) -> None:
+    """The franchise's appointment types (as onboarding sets them up), and every module of every practice in hybrid
+    mode."""
     engine = make_engine(url)
-    with system_session(engine, reason="bench: modules in hybrid mode") as s:
+    with system_session(engine, reason="bench: appointment types, modules in hybrid mode") as s:
+        for (fid,) in s.execute(text("SELECT id FROM tenant WHERE kind = 'franchise'")).all():
+            for name, code in APPOINTMENT_TYPE_CODES.items():
+                s.execute(
+                    text(
+                        "INSERT INTO appointment_type (franchise_id, code, name, duration_minutes) "
+                        "VALUES (:f, :code, :name, 20) ON CONFLICT DO NOTHING"
+                    ),
+                    {"f": fid, "code": code, "name": name},
+                )
         for (pid,) in s.execute(text("SELECT id FROM tenant WHERE kind = 'practice'")).all():
             for module in MODULES:
                 s.execute(
@@ -207,7 +219,7 @@ def throughput(url: str, app_engine: Any, client: AnimanaClient, practice: Linke
     left = outbox_count(url, ("pending", "held", "dead"), [practice.practice_id])
     with tenant_session(app_engine, AccessContext.for_practices([practice.practice_id])) as s:
         # The bare loop's updates are conditional too, on the version the dispatcher's write left.
-        versions = dict(s.execute(text("SELECT animana_id, animana_version FROM client")).tuples())
+        versions = {r[0]: r[1] for r in s.execute(text("SELECT animana_id, animana_version FROM client"))}
     started = time.perf_counter()
     for method, args, kwargs in recording.calls:
         kwargs = {**kwargs, "idempotency_key": str(uuid.uuid4()), "retry": ONE_ATTEMPT}
@@ -318,6 +330,7 @@ def fault_phase(url: str, base: str, app_engine: Any, pools: list[Pool], practic
     codes, ids = [p.code for p in practices], [p.practice_id for p in practices]
     animana_of = {p.practice_id: p.animana_id for p in practices}
     reader, rng = AnimanaReader(base, "vetconnect-sim", SECRET), random.Random(13)
+    before = httpx.get(f"{base}/_sim/stats", timeout=10).json()
     configure(base, FAULTS)
     stop = threading.Event()
     writer = threading.Thread(
@@ -341,7 +354,8 @@ def fault_phase(url: str, base: str, app_engine: Any, pools: list[Pool], practic
         print(f"\r  faults: {written.total - start_total}/{args.writes} writes, {kills} kills, {len(edits)} "
               f"overlapping edits, {time.perf_counter() - started:,.0f} s   ", end="", flush=True)  # fmt: skip
     print()
-    stats = httpx.get(f"{base}/_sim/stats", timeout=10).json()
+    after = httpx.get(f"{base}/_sim/stats", timeout=10).json()
+    stats = {name: after[name] - before.get(name, 0) for name in after if isinstance(after[name], int)}
     configure(base, NO_FAULTS)
     pending = wait_drained(url, ids, args.drain_timeout, "draining with faults off")
     kill(dispatcher)
@@ -398,7 +412,7 @@ def sync_overhead(server: str, args: argparse.Namespace) -> tuple[list[float], l
         api_totals(base, args.sync_practices)
         url = new_database(server)
         link_practices(url, args.sync_practices)
-        hybrid_everywhere(url)
+        prepare_practices(url)
         full_s, _ = run_sync(url, base, 2)
         app_engine = make_engine(app_url(url))
         practices = linked_practices(make_engine(url))
@@ -463,7 +477,7 @@ def main() -> None:
         print(f"load average at start: {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)", flush=True)
         url = new_database(server)
         link_practices(url, 6)
-        hybrid_everywhere(url)
+        prepare_practices(url)
         app_engine = make_engine(app_url(url))
         practices = linked_practices(make_engine(url))
         with animana_client(base) as client:

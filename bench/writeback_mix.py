@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 
 from warehouse.kernel.tenancy import AccessContext, tenant_session
 
@@ -35,7 +36,6 @@ SURNAMES = (
     "Bos",
 )
 REASONS = ("controle", "jeuk", "hoest", "kreupel", "gebitscontrole", "oorontsteking", "braken", "hechtingen")
-VACCINES = ("Nobivac DHPPi", "Nobivac L4", "Purevax RCP", "Versican Plus", "Nobivac KC")
 # What a write changed, compared with Animana's record: warehouse column → wire field, per table.
 COMPARED = {
     "client": {"city": "city", "last_name": "last_name"},
@@ -63,6 +63,8 @@ class Pool:
     clients: list[int]
     owners: list[tuple[int, int]]  # (patient, client) pairs
     resource_id: int
+    appointment_type: tuple[int, int]  # (franchise, type): one Animana knows (its agenda requires a type)
+    vaccines: list[str]  # names Animana knows as the practice's products (a write needs no vaccine code then)
     booked: list[int] = field(default_factory=list)
     next_slot: int = 0
 
@@ -90,7 +92,23 @@ def load_pools(app_engine: Engine, practice_ids: list[int]) -> list[Pool]:
             resource = s.execute(
                 text("SELECT id FROM resource WHERE animana_id IS NOT NULL AND active ORDER BY id LIMIT 1")
             ).scalar_one()
-            pools.append(Pool(pid, list(clients), [tuple(o) for o in owners], resource))
+            vaccines = s.execute(text("SELECT DISTINCT vaccine_name FROM vaccination ORDER BY 1")).scalars()
+            kind = s.execute(
+                text(
+                    "SELECT franchise_id, appointment_type_id FROM appointment "
+                    "WHERE appointment_type_id IS NOT NULL LIMIT 1"
+                )
+            ).one()
+            pools.append(
+                Pool(
+                    pid,
+                    list(clients),
+                    [tuple(o) for o in owners],
+                    resource,
+                    (kind[0], kind[1]),
+                    list(vaccines),
+                )
+            )
     return pools
 
 
@@ -142,10 +160,11 @@ def write_one(
             start, end = pool.slot()
             row = s.execute(
                 text(
-                    "INSERT INTO appointment (practice_id, resource_id, patient_id, client_id, starts_at, ends_at, "
-                    "status, reason) VALUES (:practice, :r, :patient, :client, :s, :e, 'booked', :reason) RETURNING id"
+                    "INSERT INTO appointment (practice_id, resource_id, franchise_id, appointment_type_id, patient_id, "
+                    "client_id, starts_at, ends_at, status, reason) "
+                    "VALUES (:practice, :r, :f, :t, :patient, :client, :s, :e, 'booked', :reason) RETURNING id"
                 ),
-                {**p, "r": pool.resource_id, "patient": patient, "client": client, "s": start, "e": end,
+                {**p, "r": pool.resource_id, "f": pool.appointment_type[0], "t": pool.appointment_type[1], "patient": patient, "client": client, "s": start, "e": end,
                  "reason": rng.choice(REASONS)},
             ).scalar_one()  # fmt: skip
             pool.booked.append(row)
@@ -186,7 +205,7 @@ def write_one(
                     "INSERT INTO vaccination (practice_id, patient_id, vaccine_name, batch_number, given_on, due_on) "
                     "VALUES (:practice, :patient, :v, :b, :g, :d) RETURNING id"
                 ),
-                {**p, "patient": patient, "v": rng.choice(VACCINES), "b": f"B{rng.randint(100000, 999999)}",
+                {**p, "patient": patient, "v": rng.choice(pool.vaccines), "b": f"B{rng.randint(100000, 999999)}",
                  "g": given, "d": given + dt.timedelta(days=365)},
             ).scalar_one()  # fmt: skip
             written.note(pool.practice_id, kind, "vaccination", row, insert=True)
@@ -256,6 +275,10 @@ class Reckoning:
     rules: Counter[str] = field(default_factory=Counter)  # fields decided by a rule, by rule
 
 
+def pairs(session: Session, sql: str) -> set[tuple[str, int]]:
+    return {(r[0], r[1]) for r in session.execute(text(sql))}
+
+
 def reckon(
     app_engine: Engine,
     reader: AnimanaReader,
@@ -268,19 +291,17 @@ def reckon(
     for pid, aid in animana_ids.items():
         mine = [(t, r) for p, t, r in written.rows if p == pid]
         with tenant_session(app_engine, AccessContext.for_practices([pid])) as s:
-            open_rows = set(
-                s.execute(
-                    text("SELECT table_name, row_id FROM writeback_conflict WHERE state = 'open'")
-                ).tuples()
+            open_rows = pairs(s, "SELECT table_name, row_id FROM writeback_conflict WHERE state = 'open'")
+            pending = pairs(
+                s, "SELECT table_name, row_id FROM writeback_outbox WHERE state IN ('pending', 'held')"
             )
-            dead = {(t, r): e for t, r, e in s.execute(
-                text("SELECT table_name, row_id, last_error FROM writeback_outbox WHERE state = 'dead'")).tuples()}  # fmt: skip
-            pending = set(
-                s.execute(
-                    text("SELECT table_name, row_id FROM writeback_outbox WHERE state IN ('pending', 'held')")
-                ).tuples()
-            )
-            for state, fields in s.execute(text("SELECT state, fields FROM writeback_conflict")).tuples():
+            dead = {
+                (r.table_name, r.row_id): r.last_error
+                for r in s.execute(
+                    text("SELECT table_name, row_id, last_error FROM writeback_outbox WHERE state = 'dead'")
+                )
+            }
+            for state, fields in s.execute(text("SELECT state, fields FROM writeback_conflict")):
                 result.conflicts[state] += 1
                 for decided in fields.values():
                     if decided.get("rule"):
