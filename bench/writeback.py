@@ -41,6 +41,7 @@ from typing import Any
 import httpx
 import psycopg
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -244,7 +245,10 @@ def steady_writes(app_engine: Any, pools: list[Pool], rate: float, count: int, w
         delay = started + i / rate - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
-        write_one(app_engine, pools[i % len(pools)], rng, written)
+        try:
+            write_one(app_engine, pools[i % len(pools)], rng, written)
+        except DBAPIError as exc:  # rolled back, so nothing to write back; counted and shown (e.g. deadlocks)
+            written.failed[type(exc.orig).__name__] += 1
 
 
 def lags(url: str, since_id: int, practices: list[int]) -> list[float]:
@@ -547,7 +551,8 @@ def main() -> None:
 def report(args: argparse.Namespace, disp_rate: float, bare_rate: float, left: int, lag: list[float], lag_writes: int, written: Written, faults: dict[str, Any], verdict: Any, sync_with: list[float], sync_without: list[float]) -> None:  # fmt: skip
     stats, edits = faults["stats"], faults["edits"]
     print(f"\nlocal writes: {written.total:,} ({lag_writes:,} in the lag phase) over 5 practices, "
-          f"{len(written.rows):,} rows: {dict(written.kinds)}")  # fmt: skip
+          f"{len(written.rows):,} rows: {dict(written.kinds)}; refused by the database (rolled back): "
+          f"{dict(written.failed) or 0}")  # fmt: skip
     print(f"faults injected (simulator counts, fault phase): 5xx {stats['error_500'] + stats['error_503']}, "
           f"429 {stats['rate_limited']}, answers lost after commit {stats['response_lost']}, dispatcher SIGKILL "
           f"{faults['kills']} ({faults['busy_kills']} with entries pending); concurrent editor's edits "

@@ -119,6 +119,9 @@ class Written:
     rows: set[tuple[int, str, int]] = field(default_factory=set)
     inserted: set[tuple[int, str, int]] = field(default_factory=set)
     kinds: Counter[str] = field(default_factory=Counter)
+    failed: Counter[str] = field(
+        default_factory=Counter
+    )  # local writes the database refused (rolled back), by error
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def note(self, practice_id: int, kind: str, table: str, row_id: int | None, insert: bool = False) -> None:
