@@ -1,0 +1,587 @@
+"""Write-back benchmark (not a test; prints figures): local writes reaching Animana through the outbox.
+
+    .venv/bin/python bench/writeback.py [--writes 1000] [--kills 50] [--edits 100] [--lag-seconds 30]
+
+Embedded PostgreSQL and the simulator in its own process (`bench.ingest`); 6 small practices synced, every module
+in hybrid mode. Writes are raw SQL as the application role (`writeback_mix`), captured by the triggers.
+
+1. Throughput (practice 6): a backlog of creates and updates pushed by `dispatcher.push` in this process, then the
+   same HTTP writes (recorded from the dispatcher's own calls; appointments a year later so they do not double-book)
+   sent by a bare loop with the same client, one attempt each. Ratio dispatcher ÷ bare.
+2. Lag (practices 1-5): 20 writes/s for --lag-seconds, the dispatcher running as a subprocess; lag = the outbox
+   entry's created_at (stamped by the capture trigger in the writing transaction) → its sent_at (stamped after
+   Animana's answer), so both ends are on the late side of the true commit → visible.
+3. Faults (practices 1-5): --writes more writes while the simulator answers 5xx, rate-limits (429 + Retry-After),
+   loses answers after committing, and edits records just written; the dispatcher is SIGKILLed and restarted
+   --kills times; in each kill window Animana users edit the field a still-unsent local change changed
+   (`POST /_sim/edit`, --edits in all: overlapping edits). Faults off, the outbox drained, a sync + settle, then
+   every written row is checked against Animana's record over HTTP (`writeback_mix.reckon`).
+4. Sync overhead (`bench.ingest` world: 4 medium practices, full sync first): rounds of Animana changes
+   (`/_sim/mutate`) plus local edits, then an incremental sync of the 4 practices, alternately with change capture
+   + settlement and without (the triggers disabled, settle skipped). Ratio of the medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.ingest import (
+    MASTER_KEY,
+    SECRET,
+    api_totals,
+    libpq,
+    link_practices,
+    new_database,
+    run_sync,
+    start_simulator,
+)  # noqa: E402
+from bench.tenancy import percentile  # noqa: E402
+from bench.writeback_mix import (  # noqa: E402
+    RESOURCE_OF,
+    SURNAMES,
+    TOWNS,
+    AnimanaReader,
+    Pool,
+    Written,
+    load_pools,
+    reckon,
+    write_one,
+)  # fmt: skip
+from connectors.animana.client import AnimanaClient  # noqa: E402
+from connectors.animana.resources.agenda import APPOINTMENT_TYPE_CODES  # noqa: E402
+from connectors.animana.settings import load_settings  # noqa: E402
+from connectors.animana.sync.links import LinkedPractice, linked_practices  # noqa: E402
+from connectors.animana.sync.practice import sync_practice  # noqa: E402
+from connectors.animana.writeback.dispatcher import RULES_BY_TABLE, push  # noqa: E402
+from connectors.animana.writeback.sender import ONE_ATTEMPT, Sender  # noqa: E402
+from vetconnect import pgserver  # noqa: E402
+from warehouse.integration.settle import settle  # noqa: E402
+from warehouse.integration.tables import MIRRORED  # noqa: E402
+from warehouse.kernel.db import app_url, make_engine  # noqa: E402
+from warehouse.kernel.tenancy import AccessContext, system_session, tenant_session  # noqa: E402
+from warehouse.schema.tenancy import MODULES  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+IDLE_S = 0.05  # the dispatcher subprocess looks for due entries this often when it found none
+FAULTS = {"faults": 0.08, "fault_kinds": ["error_500", "error_503"], "response_lost": 0.06, "concurrent_edits": 0.05,
+          "rate_limit": 25, "rate_window": 1.0}  # fmt: skip
+NO_FAULTS = {"faults": 0.0, "response_lost": 0.0, "concurrent_edits": 0.0, "rate_limit": 0}
+EDITABLE = {"client": ("city", "last_name"), "appointment": ("reason",)}  # fields overlapping edits change
+
+
+def animana_client(base: str) -> AnimanaClient:
+    return AnimanaClient(load_settings(url=base, client_id="vetconnect-sim", client_secret=SECRET))
+
+
+def configure(base: str, settings: dict[str, Any]) -> None:
+    httpx.post(f"{base}/_sim/config", json=settings, timeout=10).raise_for_status()
+
+
+def prepare_practices(url: str) -> None:
+    """The franchise's appointment types (as onboarding sets them up), and every module of every practice in hybrid
+    mode."""
+    engine = make_engine(url)
+    with system_session(engine, reason="bench: appointment types, modules in hybrid mode") as s:
+        for (fid,) in s.execute(text("SELECT id FROM tenant WHERE kind = 'franchise'")).all():
+            for name, code in APPOINTMENT_TYPE_CODES.items():
+                s.execute(
+                    text(
+                        "INSERT INTO appointment_type (franchise_id, code, name, duration_minutes) "
+                        "VALUES (:f, :code, :name, 20) ON CONFLICT DO NOTHING"
+                    ),
+                    {"f": fid, "code": code, "name": name},
+                )
+        for (pid,) in s.execute(text("SELECT id FROM tenant WHERE kind = 'practice'")).all():
+            for module in MODULES:
+                s.execute(
+                    text(
+                        "INSERT INTO practice_module_mode (practice_id, module, mode) VALUES (:p, :m, 'hybrid') "
+                        "ON CONFLICT (practice_id, module) DO UPDATE SET mode = 'hybrid'"
+                    ),
+                    {"p": pid, "m": module},
+                )
+    engine.dispose()
+
+
+def sync_and_settle(
+    app_engine: Any, client: AnimanaClient, practice: LinkedPractice, *, full: bool = False
+) -> None:
+    """A sync, then the settlement of what it held (the lead wires settle into the sync; until then, here)."""
+    sync_practice(app_engine, client, practice, master_key=MASTER_KEY, full=full)
+    with tenant_session(app_engine, AccessContext.for_practices([practice.practice_id])) as s:
+        settle(s, practice.practice_id, RULES_BY_TABLE, master_key=MASTER_KEY)
+
+
+def outbox_count(url: str, states: tuple[str, ...], practices: list[int], since_id: int = 0) -> int:
+    with psycopg.connect(libpq(url)) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM writeback_outbox WHERE state = ANY(%s) AND practice_id = ANY(%s) AND id > %s",
+            (list(states), practices, since_id),
+        ).fetchone()[0]  # type: ignore[index]
+
+
+def max_outbox_id(url: str) -> int:
+    with psycopg.connect(libpq(url)) as conn:
+        return conn.execute("SELECT coalesce(max(id), 0) FROM writeback_outbox").fetchone()[0]  # type: ignore[index]
+
+
+# --- the dispatcher as a process of its own (killed with SIGKILL by the fault phase) -------------------------------
+
+
+def dispatch_forever(url: str, base: str, codes: list[str]) -> None:
+    app_engine = make_engine(app_url(url))
+    practices = linked_practices(make_engine(url), codes)
+    with animana_client(base) as client:
+        while True:
+            handled = sum(push(app_engine, client, p, master_key=MASTER_KEY).handled for p in practices)
+            if not handled:
+                time.sleep(IDLE_S)
+
+
+def start_dispatcher(url: str, base: str, codes: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, __file__, "--dispatch", url, base, *codes], cwd=ROOT, stdout=subprocess.DEVNULL
+    )
+
+
+def kill(proc: subprocess.Popen) -> None:
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+# --- 1. throughput ----------------------------------------------------------------------------------------------
+
+
+class RecordingClient:
+    """The dispatcher's client, noting each write it makes so that the bare loop can send the same ones."""
+
+    def __init__(self, client: AnimanaClient) -> None:
+        self.client = client
+        self.calls: list[tuple[str, tuple, dict]] = []
+
+    def create(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append(("create", args, kwargs))
+        return self.client.create(*args, **kwargs)
+
+    def update(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append(("update", args, kwargs))
+        return self.client.update(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append(("delete", args, kwargs))
+        return self.client.delete(*args, **kwargs)
+
+
+def later(body: dict[str, Any]) -> dict[str, Any]:
+    """The same appointment a year later: a free slot, so the bare loop's copy is not a double booking."""
+    import datetime as dt
+
+    out = dict(body)
+    for key in ("start", "end"):
+        if key in out:
+            out[key] = (dt.datetime.fromisoformat(out[key]) + dt.timedelta(days=364)).isoformat()
+    return out
+
+
+def throughput(url: str, app_engine: Any, client: AnimanaClient, practice: LinkedPractice, pool: Pool, n: int) -> tuple[float, float, int]:  # fmt: skip
+    rng, written = random.Random(7), Written()
+    for i in range(n):
+        if i < len(pool.clients):  # one update of each client, then creates: every entry its own row
+            with tenant_session(app_engine, AccessContext.for_practices([practice.practice_id])) as s:
+                s.execute(text("UPDATE client SET city = :v WHERE id = :id"),
+                          {"v": f"{rng.choice(TOWNS)}-{i}", "id": pool.clients[i]})  # fmt: skip
+        else:
+            write_one(app_engine, pool, rng, written, kind="book" if i % 2 else "vaccinate")
+    recording = RecordingClient(client)
+    sender = Sender(recording)  # type: ignore[arg-type]
+    started = time.perf_counter()
+    report = push(app_engine, client, practice, master_key=MASTER_KEY, sender=sender)
+    dispatcher_s = time.perf_counter() - started
+    left = outbox_count(url, ("pending", "held", "dead"), [practice.practice_id])
+    with tenant_session(app_engine, AccessContext.for_practices([practice.practice_id])) as s:
+        # The bare loop's updates are conditional too, on the version the dispatcher's write left.
+        versions = {r[0]: r[1] for r in s.execute(text("SELECT animana_id, animana_version FROM client"))}
+    started = time.perf_counter()
+    for method, args, kwargs in recording.calls:
+        kwargs = {**kwargs, "idempotency_key": str(uuid.uuid4()), "retry": ONE_ATTEMPT}
+        if method == "create":
+            client.create(args[0], args[1], later(args[2]), **kwargs)
+        else:
+            kwargs["if_match"] = versions[str(args[2])]
+            client.update(*args[:3], args[3], **kwargs)
+    bare_s = time.perf_counter() - started
+    return report.sent / dispatcher_s, len(recording.calls) / bare_s, left
+
+
+# --- 2. lag at a steady rate ------------------------------------------------------------------------------------
+
+
+def steady_writes(app_engine: Any, pools: list[Pool], rate: float, count: int, written: Written, stop: threading.Event) -> None:  # fmt: skip
+    rng = random.Random(11)
+    started = time.perf_counter()
+    for i in range(count):
+        if stop.is_set():
+            return
+        delay = started + i / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        try:
+            write_one(app_engine, pools[i % len(pools)], rng, written)
+        except DBAPIError as exc:  # rolled back, so nothing to write back; counted and shown (e.g. deadlocks)
+            written.failed[type(exc.orig).__name__] += 1
+
+
+def lags(url: str, since_id: int, practices: list[int]) -> list[float]:
+    with psycopg.connect(libpq(url)) as conn:
+        rows = conn.execute(
+            "SELECT extract(epoch FROM sent_at - created_at) FROM writeback_outbox "
+            "WHERE state = 'done' AND id > %s AND practice_id = ANY(%s)",
+            (since_id, practices),
+        ).fetchall()
+    return [float(r[0]) for r in rows]
+
+
+def wait_drained(url: str, practices: list[int], timeout: float, label: str) -> int:
+    """Wait until no entry of the practices is pending; returns how many still are at the timeout."""
+    deadline, left = time.monotonic() + timeout, 0
+    while time.monotonic() < deadline:
+        left = outbox_count(url, ("pending",), practices)
+        print(f"\r  {label}: {left} entries pending   ", end="", flush=True)
+        if left == 0:
+            break
+        time.sleep(1)
+    print()
+    return left
+
+
+# --- 3. faults --------------------------------------------------------------------------------------------------
+
+
+def overlapping_edits(url: str, reader: AnimanaReader, animana_of: dict[int, int], want: int, rng: random.Random) -> list[tuple[int, str, int, str]]:  # fmt: skip
+    """While the dispatcher is down: Animana users change the very field a still-unsent local update changed
+    (checked over HTTP: Animana does not have the local value yet), to another value than both sides'."""
+    made: list[tuple[int, str, int, str]] = []
+    with psycopg.connect(libpq(url)) as conn:
+        candidates = conn.execute(
+            "SELECT o.practice_id, o.table_name, o.row_id, o.changes, coalesce(c.animana_id, a.animana_id) "
+            "FROM writeback_outbox o "
+            "LEFT JOIN client c ON o.table_name = 'client' AND c.practice_id = o.practice_id AND c.id = o.row_id "
+            "LEFT JOIN appointment a ON o.table_name = 'appointment' AND a.practice_id = o.practice_id "
+            "AND a.id = o.row_id WHERE o.state = 'pending' AND o.operation = 'update' "
+            "AND o.practice_id = ANY(%s) AND o.changes ?| array['city', 'last_name', 'reason'] "
+            "AND coalesce(c.animana_id, a.animana_id) IS NOT NULL ORDER BY random() LIMIT 20",
+            (list(animana_of),),
+        ).fetchall()
+    for pid, table, row_id, changes, animana_id in candidates:
+        if len(made) >= want:
+            break
+        column = next(c for c in EDITABLE[table] if c in changes)
+        try:
+            record = reader.get(animana_of[pid], RESOURCE_OF[table], animana_id)
+        except httpx.HTTPError:  # a 5xx or 429 of the faults: another candidate
+            continue
+        if record is None or record.get(column) == changes[column]:
+            continue  # the local change reached Animana before the kill: an edit now would not overlap
+        choices = {
+            "city": TOWNS,
+            "last_name": SURNAMES,
+            "reason": ("telefonisch verzet", "spoed", "nacontrole"),
+        }
+        value = rng.choice([v for v in choices[column] if v not in (changes[column], record.get(column))])
+        response = httpx.post(f"{reader.http.base_url}/_sim/edit", timeout=30, json={
+            "practice": animana_of[pid], "resource": RESOURCE_OF[table], "id": int(animana_id),
+            "fields": {column: value}})  # fmt: skip
+        if response.status_code == 200:
+            made.append((pid, table, row_id, column))
+    return made
+
+
+def detected(url: str, edits: list[tuple[int, str, int, str]]) -> int:
+    with psycopg.connect(libpq(url)) as conn:
+        return sum(
+            conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM writeback_conflict WHERE practice_id = %s AND table_name = %s "
+                "AND row_id = %s AND fields ? %s)",
+                edit,
+            ).fetchone()[0]  # type: ignore[index]
+            for edit in edits
+        )
+
+
+def fault_phase(url: str, base: str, app_engine: Any, pools: list[Pool], practices: list[LinkedPractice], args: argparse.Namespace, written: Written) -> dict[str, Any]:  # fmt: skip
+    """Writes at --fault-rate with faults on, the dispatcher killed and restarted, overlapping Animana edits made
+    in the kill windows. Returns the counts the table shows."""
+    codes, ids = [p.code for p in practices], [p.practice_id for p in practices]
+    animana_of = {p.practice_id: p.animana_id for p in practices}
+    reader, rng = AnimanaReader(base, "vetconnect-sim", SECRET), random.Random(13)
+    before = httpx.get(f"{base}/_sim/stats", timeout=10).json()
+    configure(base, FAULTS)
+    stop = threading.Event()
+    writer = threading.Thread(
+        target=steady_writes,
+        args=(app_engine, pools, args.fault_rate, args.writes, written, stop),
+        daemon=True,
+    )
+    start_total = written.total
+    writer.start()
+    kills, busy_kills, edits = 0, 0, []
+    dispatcher = start_dispatcher(url, base, codes)
+    started = time.perf_counter()
+    while kills < args.kills or writer.is_alive():
+        time.sleep(rng.uniform(0.8, 2.0))
+        busy_kills += outbox_count(url, ("pending",), ids) > 0
+        kill(dispatcher)
+        kills += 1
+        if len(edits) < args.edits:
+            edits += overlapping_edits(url, reader, animana_of, min(3, args.edits - len(edits)), rng)
+        dispatcher = start_dispatcher(url, base, codes)
+        print(f"\r  faults: {written.total - start_total}/{args.writes} writes, {kills} kills, {len(edits)} "
+              f"overlapping edits, {time.perf_counter() - started:,.0f} s   ", end="", flush=True)  # fmt: skip
+    print()
+    after = httpx.get(f"{base}/_sim/stats", timeout=10).json()
+    stats = {name: after[name] - before.get(name, 0) for name in after if isinstance(after[name], int)}
+    configure(base, NO_FAULTS)
+    pending = wait_drained(url, ids, args.drain_timeout, "draining with faults off")
+    kill(dispatcher)
+    # Quiescence: what the drain's 412s settled may have re-queued (sent after STALE_WAIT_S); bring in the
+    # concurrent editor's edits, settle, push, until nothing is pending or the drain time is used up.
+    client = animana_client(base)
+    deadline = time.monotonic() + args.drain_timeout
+    for practice in practices:
+        sync_and_settle(app_engine, client, practice)
+    while outbox_count(url, ("pending",), ids) and time.monotonic() < deadline:
+        for practice in practices:
+            push(app_engine, client, practice, master_key=MASTER_KEY)
+        time.sleep(1)
+    for practice in practices:
+        sync_and_settle(app_engine, client, practice)
+    client.close()
+    return {"kills": kills, "busy_kills": busy_kills, "edits": edits, "stats": stats, "pending_after_drain": pending,
+            "reader": reader, "detected": detected(url, edits)}  # fmt: skip
+
+
+# --- 4. the incremental sync with and without change capture + settlement ------------------------------------------
+
+
+def set_capture(url: str, enabled: bool) -> None:
+    verb = "ENABLE" if enabled else "DISABLE"
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        for table in MIRRORED:
+            conn.execute(
+                f'ALTER TABLE "{table}" {verb} TRIGGER writeback_capture, {verb} TRIGGER writeback_hold'
+            )
+
+
+def local_edits(app_engine: Any, practice: LinkedPractice, n: int, rng: random.Random) -> None:
+    """Staff edits between two syncs: client towns and appointment reasons (some the Animana side changes too)."""
+    with tenant_session(app_engine, AccessContext.for_practices([practice.practice_id])) as s:
+        clients = (
+            s.execute(text("SELECT id FROM client ORDER BY random() LIMIT :n"), {"n": n // 2}).scalars().all()
+        )
+        for cid in clients:
+            s.execute(text("UPDATE client SET city = :v WHERE id = :id"), {"v": rng.choice(TOWNS), "id": cid})
+        s.execute(
+            text(
+                "UPDATE appointment SET reason = :v WHERE id IN (SELECT id FROM appointment "
+                "WHERE status = 'booked' ORDER BY random() LIMIT :n)"
+            ),
+            {"v": "bench: " + rng.choice(TOWNS), "n": n // 2},
+        )
+
+
+def sync_overhead(server: str, args: argparse.Namespace) -> tuple[list[float], list[float], float]:
+    sim = start_simulator(args.sync_practices, args.sync_scale, args.port + 1)
+    base = f"http://127.0.0.1:{args.port + 1}"
+    try:
+        api_totals(base, args.sync_practices)
+        url = new_database(server)
+        link_practices(url, args.sync_practices)
+        prepare_practices(url)
+        full_s, _ = run_sync(url, base, 2)
+        app_engine = make_engine(app_url(url))
+        practices = linked_practices(make_engine(url))
+        rng = random.Random(17)
+        timings: dict[bool, list[float]] = {True: [], False: []}
+        with animana_client(base) as client:
+            for round_ in range(2 * args.sync_rounds):
+                capture = round_ % 2 == 0
+                set_capture(url, capture)
+                for practice in practices:
+                    httpx.post(f"{base}/_sim/mutate", timeout=120, json={
+                        "practice": practice.animana_id, "edits": args.sync_edits, "cancellations": args.sync_edits // 5,
+                        "seed": round_}).raise_for_status()  # fmt: skip
+                    local_edits(app_engine, practice, args.sync_edits // 2, rng)
+                started = time.perf_counter()
+                for practice in practices:
+                    if capture:
+                        sync_and_settle(app_engine, client, practice)
+                    else:
+                        sync_practice(app_engine, client, practice, master_key=MASTER_KEY)
+                timings[capture].append(time.perf_counter() - started)
+                print(f"  sync round {round_ + 1}/{2 * args.sync_rounds} ({'with' if capture else 'without'} "
+                      f"capture): {timings[capture][-1]:,.2f} s", flush=True)  # fmt: skip
+        set_capture(url, True)
+        app_engine.dispose()
+        return timings[True], timings[False], full_s
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+
+
+# --- the run ----------------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--writes", type=int, default=1000, help="local writes of the fault phase")
+    parser.add_argument("--fault-rate", type=float, default=12.0, help="writes/s during the fault phase")
+    parser.add_argument("--kills", type=int, default=50, help="SIGKILLs of the dispatcher (at least)")
+    parser.add_argument("--edits", type=int, default=100, help="overlapping Animana edits to make")
+    parser.add_argument("--lag-seconds", type=float, default=30.0, help="length of the 20 writes/s lag phase")
+    parser.add_argument("--lag-rate", type=float, default=20.0)
+    parser.add_argument("--throughput-writes", type=int, default=400)
+    parser.add_argument("--drain-timeout", type=float, default=150.0)
+    parser.add_argument("--sync-practices", type=int, default=4)
+    parser.add_argument("--sync-scale", default="medium")
+    parser.add_argument("--sync-rounds", type=int, default=3, help="rounds of each arm (alternating)")
+    parser.add_argument("--sync-edits", type=int, default=300, help="Animana edits per practice per round")
+    parser.add_argument("--skip-sync", action="store_true", help="skip the sync-overhead phase")
+    parser.add_argument("--port", type=int, default=8797)
+    parser.add_argument("--dispatch", nargs="+", help=argparse.SUPPRESS)  # the dispatcher subprocess
+    args = parser.parse_args()
+    if args.dispatch:
+        dispatch_forever(args.dispatch[0], args.dispatch[1], args.dispatch[2:])
+        return
+    workdir = Path(tempfile.mkdtemp(prefix="vetconnect-bench-wb-"))
+    server = pgserver.start(workdir / "pgdata").url(database="postgres")
+    sim = start_simulator(6, "small", args.port)
+    base = f"http://127.0.0.1:{args.port}"
+    dispatcher: subprocess.Popen | None = None
+    try:
+        print(f"load average at start: {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)", flush=True)
+        url = new_database(server)
+        link_practices(url, 6)
+        prepare_practices(url)
+        app_engine = make_engine(app_url(url))
+        practices = linked_practices(make_engine(url))
+        with animana_client(base) as client:
+            for practice in practices:
+                sync_and_settle(app_engine, client, practice, full=True)
+            pools = load_pools(app_engine, [p.practice_id for p in practices])
+            print("1. throughput", flush=True)
+            disp_rate, bare_rate, left = throughput(
+                url, app_engine, client, practices[5], pools[5], args.throughput_writes
+            )
+        five, five_pools, ids = practices[:5], pools[:5], [p.practice_id for p in practices[:5]]
+        reader = AnimanaReader(base, "vetconnect-sim", SECRET)
+        max_before = {p.practice_id: reader.max_ids(p.animana_id) for p in five}
+        written = Written()
+        print(f"2. lag at {args.lag_rate:g} writes/s for {args.lag_seconds:g} s", flush=True)
+        since = max_outbox_id(url)
+        dispatcher = start_dispatcher(url, base, [p.code for p in five])
+        steady_writes(
+            app_engine,
+            five_pools,
+            args.lag_rate,
+            int(args.lag_rate * args.lag_seconds),
+            written,
+            threading.Event(),
+        )
+        wait_drained(url, ids, 60, "lag phase")
+        kill(dispatcher)
+        dispatcher = None
+        lag = lags(url, since, ids)
+        lag_writes = written.total
+        print(
+            f"3. faults: {args.writes} writes, >= {args.kills} dispatcher kills, {args.edits} overlapping edits",
+            flush=True,
+        )
+        faults = fault_phase(url, base, app_engine, five_pools, five, args, written)
+        verdict = reckon(app_engine, reader, {p.practice_id: p.animana_id for p in five}, written, max_before)
+        reader.close()
+        sync_with: list[float] = []
+        sync_without: list[float] = []
+        if not args.skip_sync:
+            print(f"4. sync overhead: {args.sync_practices} {args.sync_scale} practices", flush=True)
+            sync_with, sync_without, full_s = sync_overhead(server, args)
+            print(f"  (first full sync: {full_s:,.1f} s)")
+        report(
+            args,
+            disp_rate,
+            bare_rate,
+            left,
+            lag,
+            lag_writes,
+            written,
+            faults,
+            verdict,
+            sync_with,
+            sync_without,
+        )
+        print(f"load average at end: {os.getloadavg()[0]:.1f}")
+    finally:
+        if dispatcher is not None:
+            kill(dispatcher)
+        sim.terminate()
+        sim.wait(timeout=10)
+        pgserver.stop(workdir / "pgdata")
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def report(args: argparse.Namespace, disp_rate: float, bare_rate: float, left: int, lag: list[float], lag_writes: int, written: Written, faults: dict[str, Any], verdict: Any, sync_with: list[float], sync_without: list[float]) -> None:  # fmt: skip
+    stats, edits = faults["stats"], faults["edits"]
+    print(f"\nlocal writes: {written.total:,} ({lag_writes:,} in the lag phase) over 5 practices, "
+          f"{len(written.rows):,} rows: {dict(written.kinds)}; refused by the database (rolled back): "
+          f"{dict(written.failed) or 0}")  # fmt: skip
+    print(f"faults injected (simulator counts, fault phase): 5xx {stats['error_500'] + stats['error_503']}, "
+          f"429 {stats['rate_limited']}, answers lost after commit {stats['response_lost']}, dispatcher SIGKILL "
+          f"{faults['kills']} ({faults['busy_kills']} with entries pending); concurrent editor's edits "
+          f"{stats['concurrent_edits']}; idempotent replays {stats['idempotent_replays']}, 412 "
+          f"{stats['precondition_failed']}")  # fmt: skip
+    if verdict.lost:
+        print("LOST (first 10):\n  " + "\n  ".join(verdict.lost[:10]))
+    rows = [
+        ("lost", f"{len(verdict.lost)}", f"{verdict.in_animana} rows as written in Animana, {verdict.in_conflict_queue} "
+         f"in the conflict queue, {verdict.dead_letters} dead letters with reason ({verdict.dead_without_reason} without), "
+         f"{verdict.still_pending} still pending", "0"),
+        ("duplicated", f"{verdict.duplicates}", f"{verdict.animana_creates} Animana creates for {verdict.local_inserts} "
+         f"inserted rows; {verdict.shared_ids} Animana ids shared by two rows", "0"),
+        ("conflicts detected / overlapping edits", f"{faults['detected']} / {len(edits)}",
+         f"all conflicts: {dict(verdict.conflicts)}; rules: {dict(verdict.rules)}", "equal"),
+        ("lag commit → Animana p50 / p95", f"{percentile(lag, 0.5):,.2f} / {percentile(lag, 0.95):,.2f} s" if lag else "-",
+         f"{len(lag)} entries at {args.lag_rate:g} writes/s", "p95 < 5 s"),
+        ("dispatcher ÷ bare loop", f"{disp_rate / bare_rate:.2f}x",
+         f"{disp_rate:,.0f} vs {bare_rate:,.0f} writes/s ({left} not done)", ">= 0.8x"),
+    ]  # fmt: skip
+    if sync_with and sync_without:
+        with_s, without_s = statistics.median(sync_with), statistics.median(sync_without)
+        rows.append(("incremental sync with ÷ without capture", f"{with_s / without_s:.2f}x",
+                     f"medians {with_s:,.2f} s vs {without_s:,.2f} s over {len(sync_with)} rounds each", "<= 1.1x"))  # fmt: skip
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'figure':<{width}}  {'value':>14}  {'target':>9}  detail")
+    for name, value, detail, target in rows:
+        print(f"{name:<{width}}  {value:>14}  {target:>9}  {detail}")
+
+
+if __name__ == "__main__":
+    main()
