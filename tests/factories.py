@@ -220,11 +220,14 @@ def populate_practice(
     ])  # fmt: skip
     session.flush()
     # --- end models ------------------------------------------------------------------------------------------
-    # --- two-way Animana (issue 15): the world's own writes left outbox entries (the capture trigger); a held
+    # --- two-way Animana (issue 15): an outbox entry, a held
     # Animana change and a conflict per practice ---------------------------------------------------------------
-    from warehouse.schema.integration import WritebackConflict, WritebackIncoming
+    from warehouse.schema.integration import WritebackConflict, WritebackIncoming, WritebackOutbox
 
     session.add_all([
+        # The practices are not linked to Animana, so their writes were not captured; one entry by hand.
+        WritebackOutbox(practice_id=practice_id, module="clients", table_name="client", row_id=client.id,
+                        operation="update", changes={"last_name": "Lokaal"}),
         WritebackIncoming(practice_id=practice_id, table_name="client", row_id=client.id,
                           incoming={"last_name": "Animana"}, animana_version="2026-01-01T00:00:00Z"),
         WritebackConflict(practice_id=practice_id, module="clients", table_name="client", row_id=client.id,

@@ -14,12 +14,13 @@ from typing import Any, Literal
 
 import polars as pl
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from warehouse.integration.capture import written_as
 from warehouse.integration.errors import IntegrationError
 from warehouse.integration.modes import mode_of
-from warehouse.integration.settle import ENCRYPTED, _Values, as_json
+from warehouse.integration.settle import DELETED, ENCRYPTED, _Values, as_json
 from warehouse.integration.tables import MIRRORED, MODULE_LABELS
 from warehouse.security.permissions import INTEGRATION_MANAGE, Actor, require
 
@@ -33,6 +34,7 @@ COLUMN_LABELS = {
     "status": "status", "starts_at": "starts", "ends_at": "ends", "resource_id": "vet/room",
     "reason": "reason", "subjective": "history (S)", "objective": "examination (O)", "assessment": "assessment (A)",
     "plan": "plan (P)", "cancelled_at": "cancelled at", "cancel_reason": "cancellation reason",
+    "deleted_in_animana": "record (deleted in Animana)",
 }  # fmt: skip
 
 
@@ -194,7 +196,21 @@ def _apply_choice(session: Session, conflict: Any, choice: Mapping[str, Choice],
         conflict.row_id,
     )
     key = {"p": practice_id, "t": table, "id": row_id}
-    take = {c: conflict.fields[c]["animana"] for c, side in choice.items() if side == "animana"}
+    if choice.get(DELETED) == "animana":  # deleted in Animana, and now here too
+        _supersede(session, key, conflict_id)
+        try:
+            with session.begin_nested():
+                session.execute(text(f"DELETE FROM {table} WHERE practice_id = :p AND id = :id"), key)
+        except IntegrityError:
+            raise IntegrationError(
+                "choice",
+                f"This {MIRRORED[table].label} cannot be deleted here: other records still point at it.",
+            ) from None
+        _close(session, conflict, choice, actor)
+        return False
+    take = {
+        c: conflict.fields[c]["animana"] for c, side in choice.items() if side == "animana" and c != DELETED
+    }
     if take:
         assignments = ", ".join(f"{c} = r.{c}" for c in take)
         session.execute(
@@ -204,37 +220,39 @@ def _apply_choice(session: Session, conflict: Any, choice: Mapping[str, Choice],
             ),
             {**key, "values": as_json(take)},
         )
-    entries = session.execute(
-        text(
-            "UPDATE writeback_outbox SET state = 'superseded', last_error = :why WHERE practice_id = :p "
-            "AND table_name = :t AND row_id = :id AND state IN ('pending', 'held', 'dead') RETURNING id, changes"
-        ),
-        {**key, "why": f"replaced by the resolution of conflict {conflict_id}"},
-    ).all()
+    entries = _supersede(session, key, conflict_id)
     current = session.execute(
         text(f"SELECT to_jsonb(t) FROM {table} t WHERE practice_id = :p AND id = :id"), key
     ).scalar_one()
+    operation = "update"
     send: dict[str, Any] = {}
+    if choice.get(DELETED) == "local":  # kept here: Animana gets it again, as a new record
+        operation = "insert"
+        send = {
+            c: v
+            for c, v in current.items()
+            if c not in ("animana_id", "animana_version", "writeback_pending")
+        }
+        session.execute(
+            text(
+                f"UPDATE {table} SET animana_id = NULL, animana_version = NULL WHERE practice_id = :p AND id = :id"
+            ),
+            key,
+        )
     for entry in sorted(entries, key=lambda e: e.id):
         send.update({c: current.get(c) for c in entry.changes if c not in take})
-    send.update({c: current.get(c) for c, side in choice.items() if side == "local"})
+    send.update({c: current.get(c) for c, side in choice.items() if side == "local" and c != DELETED})
     pending = bool(send) and mode_of(session, practice_id, conflict.module) != "native"
     if pending:
         session.execute(
             text(
                 "INSERT INTO writeback_outbox (practice_id, module, table_name, row_id, operation, changes, "
-                "created_by) VALUES (:p, :module, :t, :id, 'update', CAST(:changes AS jsonb), :user)"
+                "created_by) VALUES (:p, :module, :t, :id, :operation, CAST(:changes AS jsonb), :user)"
             ),
-            {**key, "module": conflict.module, "changes": as_json(send), "user": actor.user_id},
-        )
-    fields = {c: {**f, "decided": choice[c]} for c, f in conflict.fields.items()}
-    session.execute(
-        text(
-            "UPDATE writeback_conflict SET state = 'resolved', resolved_at = now(), resolved_by = :user, "
-            "fields = CAST(:fields AS jsonb) WHERE practice_id = :p AND id = :cid"
-        ),
-        {"p": practice_id, "cid": conflict_id, "user": actor.user_id, "fields": as_json(fields)},
-    )
+            {**key, "module": conflict.module, "operation": operation, "changes": as_json(send),
+             "user": actor.user_id},
+        )  # fmt: skip
+    _close(session, conflict, choice, actor)
     session.execute(
         text(
             f"UPDATE {table} SET writeback_pending = :pending, "
@@ -243,3 +261,28 @@ def _apply_choice(session: Session, conflict: Any, choice: Mapping[str, Choice],
         {**key, "pending": pending, "v": conflict.animana_version},
     )
     return pending
+
+
+def _supersede(session: Session, key: Mapping[str, Any], conflict_id: int) -> list[Any]:
+    """The row's open entries give way to the resolution; returns them (id, changes)."""
+    return list(
+        session.execute(
+            text(
+                "UPDATE writeback_outbox SET state = 'superseded', last_error = :why WHERE practice_id = :p "
+                "AND table_name = :t AND row_id = :id AND state IN ('pending', 'held', 'dead') "
+                "RETURNING id, changes"
+            ),
+            {**key, "why": f"replaced by the resolution of conflict {conflict_id}"},
+        ).all()
+    )
+
+
+def _close(session: Session, conflict: Any, choice: Mapping[str, Choice], actor: Actor) -> None:
+    fields = {c: {**f, "decided": choice[c]} for c, f in conflict.fields.items()}
+    session.execute(
+        text(
+            "UPDATE writeback_conflict SET state = 'resolved', resolved_at = now(), resolved_by = :user, "
+            "fields = CAST(:fields AS jsonb) WHERE practice_id = :p AND id = :cid"
+        ),
+        {"p": conflict.practice_id, "cid": conflict.id, "user": actor.user_id, "fields": as_json(fields)},
+    )

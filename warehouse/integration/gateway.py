@@ -7,8 +7,8 @@ module in `animana` mode, are sent synchronously through an `UpstreamSender` (a 
 the Animana connector; `connectors.animana.writeback.write_through` implements it with the dispatcher's own send
 path). Animana's refusal raises `UpstreamRefused` with its field messages, an outage `UpstreamUnavailable`; either
 rolls the whole transaction back, so nothing is saved here that Animana did not take. On success the entries are
-done and the rows carry the Animana id and version at once. A practice not linked to Animana keeps its entries
-pending, saying so.
+done and the rows carry the Animana id and version at once. A practice not linked to Animana captures nothing
+(there is no Animana to tell), so it never reaches here.
 """
 
 from __future__ import annotations
@@ -21,10 +21,8 @@ from sqlalchemy import Row, event, text
 from sqlalchemy.orm import Session
 
 from warehouse.integration.errors import IntegrationError
-from warehouse.integration.outbox import OutboxEntry, due_entries, mark_sent, note_waiting
+from warehouse.integration.outbox import OutboxEntry, due_entries, mark_sent
 from warehouse.integration.tables import MIRRORED
-
-NOT_LINKED = "praktijk niet gekoppeld aan Animana"
 
 
 class UpstreamRefused(IntegrationError):
@@ -55,25 +53,16 @@ class UpstreamSender(Protocol):
         ...
 
 
-# The pending entries of modules in animana mode made by this very transaction: inserted by it or by one of its
-# subtransactions (savepoints), i.e. visible rows whose inserting transaction is still in progress — only this one
-# can be. ``xmin`` is a 32-bit xid; ``pg_xact_status`` needs the 64-bit one. Entries created since this transaction
-# began have xids near its own, so the 32-bit distance from its xid tells them apart: ahead of it (``d`` below
-# 2^31) they may be its subtransactions, and are widened to its xid + d; behind it they are older transactions'.
-# A transaction that wrote nothing has no xid: then nothing is read at all.
+# The pending entries of modules in animana mode made by this very transaction (``written_in`` is the top-level
+# transaction id, the same inside its savepoints). A transaction that wrote nothing has no id: nothing is read.
 _MINE = """
-WITH me AS (SELECT pg_current_xact_id_if_assigned()::text::bigint AS top),
-     candidate AS (
-  SELECT o.id, o.practice_id, o.table_name, o.row_id, t.animana_practice_id,
-         (o.xmin::text::bigint - me.top % 4294967296 + 4294967296) % 4294967296 AS d
-    FROM me, writeback_outbox o
-    JOIN tenant t ON t.id = o.practice_id
-    LEFT JOIN practice_module_mode m ON m.practice_id = o.practice_id AND m.module = o.module
-   WHERE me.top IS NOT NULL AND o.state = 'pending' AND o.created_at >= transaction_timestamp()
-     AND coalesce(m.mode, 'animana') = 'animana')
-SELECT c.id, c.practice_id, c.table_name, c.row_id, c.animana_practice_id FROM candidate c, me
- WHERE CASE WHEN c.d < 2147483648 THEN pg_xact_status((me.top + c.d)::text::xid8) = 'in progress' ELSE false END
- ORDER BY c.id
+SELECT o.id, o.practice_id, o.table_name, o.row_id, t.animana_practice_id
+  FROM writeback_outbox o
+  JOIN tenant t ON t.id = o.practice_id
+  LEFT JOIN practice_module_mode m ON m.practice_id = o.practice_id AND m.module = o.module
+ WHERE o.written_in = pg_current_xact_id_if_assigned()::text::bigint AND o.state = 'pending'
+   AND coalesce(m.mode, 'animana') = 'animana'
+ ORDER BY o.id
 """
 
 
@@ -89,11 +78,8 @@ def install_write_through(session: Session, sender: UpstreamSender, *, master_ke
 def write_through(session: Session, sender: UpstreamSender, *, master_key: bytes) -> int:
     """Send this transaction's animana-mode entries now, in order; how many reached Animana."""
     mine = session.execute(text(_MINE)).all()
-    unlinked = [m for m in mine if m.animana_practice_id is None]
-    if unlinked:
-        note_waiting(session, [(m.practice_id, m.id) for m in unlinked], NOT_LINKED)
     sent = 0
-    for practice_id in sorted({m.practice_id for m in mine if m.animana_practice_id is not None}):
+    for practice_id in sorted({m.practice_id for m in mine}):
         ours = [m for m in mine if m.practice_id == practice_id]
         animana_practice_id = int(ours[0].animana_practice_id)
         remaining = {m.id for m in ours}
@@ -113,6 +99,6 @@ def _blocked(ours: list[Row[Any]], remaining: set[int]) -> str:
     row = next(m for m in ours if m.id in remaining)
     label = MIRRORED[row.table_name].label
     return (
-        f"Eerdere wijziging van {label} {row.row_id} staat nog niet in Animana (zie Integratie); "
-        "deze wijziging wacht daarop en is niet opgeslagen."
+        f"An earlier change to {label} {row.row_id} has not reached Animana yet (see Integration); "
+        "this change waits for it and was not saved."
     )

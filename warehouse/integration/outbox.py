@@ -333,16 +333,6 @@ def mark_retry(session: Session, entry: OutboxEntry, error: str, delay_s: float)
     )
 
 
-def note_waiting(session: Session, entries: Iterable[tuple[int, int]], reason: str) -> None:
-    """Leave entries ((practice, id) pairs) pending, saying why they are not sent (a practice not linked…)."""
-    session.execute(
-        text(
-            "UPDATE writeback_outbox SET last_error = :reason WHERE practice_id = :practice AND id = :entry"
-        ),
-        [{"practice": practice, "entry": entry, "reason": reason} for practice, entry in entries],
-    )
-
-
 def mark_dead(session: Session, entry: OutboxEntry, reason: str) -> None:
     """A dead letter: refused by Animana or failed too often; ``reason`` is what a person reads to fix it."""
     session.execute(

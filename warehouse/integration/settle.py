@@ -42,6 +42,9 @@ ENCRYPTED = {"email_enc": "email", "phone_enc": "phone", "address_enc": "address
 # Applied together with the encrypted column they index.
 DERIVED = {"email_enc": ("email_bidx", "key_version"), "phone_enc": ("phone_bidx", "key_version")}
 OPEN_STATES = ("pending", "held", "dead")
+# The held "change" of a record Animana deleted while it had a local change here (``writeback_hold`` on DELETE),
+# and the conflict field a person decides it by: delete it here too, or keep it and create it in Animana again.
+DELETED = "deleted_in_animana"
 
 
 @dataclass
@@ -64,9 +67,11 @@ class _Row:
 class _Values:
     """Compares two stored values of one column as a person would: decrypted, timestamps as instants."""
 
-    def __init__(self, session: Session, practice_id: int, master_key: bytes | None) -> None:
+    def __init__(
+        self, session: Session, practice_id: int, master_key: bytes | None, cipher: FieldCipher | None = None
+    ) -> None:
         self._session, self._practice_id, self._master_key = session, practice_id, master_key
-        self._cipher: FieldCipher | None = None
+        self._cipher = cipher
 
     def clear(self, column: str, value: Any) -> Any:
         if column in ENCRYPTED and isinstance(value, str) and value.startswith("\\x"):
@@ -92,8 +97,10 @@ def settle(
     rules_by_table: Mapping[str, RuleBook],
     *,
     master_key: bytes | None = None,
+    cipher: FieldCipher | None = None,
 ) -> SettleReport:
-    """Settle every held Animana change of the practice (see the module's docstring), in this transaction."""
+    """Settle every held Animana change of the practice (see the module's docstring), in this transaction. The
+    practice's cipher (or the master key to get it) reads encrypted fields to compare them."""
     held = session.execute(
         text(
             "DELETE FROM writeback_incoming WHERE practice_id = :p "
@@ -104,7 +111,7 @@ def settle(
     report = SettleReport()
     if not held:
         return report
-    values = _Values(session, practice_id, master_key)
+    values = _Values(session, practice_id, master_key, cipher)
     with written_as(session, "writeback"):
         for table, row_id, incoming, version in sorted(held, key=lambda r: (r.table_name, r.row_id)):
             row = _Row(table, row_id, incoming, version)
@@ -147,6 +154,9 @@ def _settle_row(
         for column in entry.changes:
             base.setdefault(column, (entry.base or {}).get(column))
     still_open = dict(conflict.fields) if conflict else {}
+    if held.incoming.get(DELETED):
+        _deleted_upstream(session, practice_id, held, conflict, still_open, report)
+        return
 
     apply: dict[str, Any] = {}
     decided: dict[str, dict[str, Any]] = {}
@@ -232,6 +242,35 @@ def _settle_row(
             "v": held.version,
             "pending": has_open_conflict or _has_open_entry(session, practice_id, held),
         },
+    )
+
+
+def _deleted_upstream(
+    session: Session,
+    practice_id: int,
+    held: _Row,
+    conflict: Any,
+    still_open: dict[str, Any],
+    report: SettleReport,
+) -> None:
+    """Animana deleted a record changed here: never decided by a rule — a person deletes it here too or keeps it."""
+    field = {"local": "changed here", "animana": "deleted", "base": None, "rule": None, "decided": None}
+    if conflict is None:
+        _record(session, practice_id, held, {DELETED: field}, "open")
+        report.conflicts_opened += 1
+    else:
+        session.execute(
+            text(
+                "UPDATE writeback_conflict SET fields = CAST(:fields AS jsonb) WHERE practice_id = :p AND id = :id"
+            ),
+            {"p": practice_id, "id": conflict.id, "fields": as_json({**still_open, DELETED: field})},
+        )
+    session.execute(
+        text(
+            "UPDATE writeback_outbox SET state = 'held', last_error = 'waiting for a decision on a conflict' "
+            "WHERE practice_id = :p AND table_name = :t AND row_id = :id AND state = 'pending'"
+        ),
+        {"p": practice_id, "t": held.table, "id": held.row_id},
     )
 
 

@@ -89,8 +89,8 @@ class ModuleStatus:
     def attention(self) -> list[str]:
         """What a manager should look at, in words."""
         notes = []
-        if self.mode != "native" and not self.linked and self.outbox_depth:
-            notes.append("practice not linked to Animana: changes wait")
+        if self.mode != "native" and not self.linked:
+            notes.append("practice not linked to Animana: works as native, nothing is captured")
         if self.dead_letters:
             notes.append(f"{self.dead_letters} not delivered (dead letters)")
         if self.open_conflicts:

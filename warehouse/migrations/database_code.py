@@ -1063,8 +1063,11 @@ DECLARE
   base jsonb := '{}'::jsonb;
   module_mode text;
 BEGIN
-  SELECT mode INTO module_mode FROM practice_module_mode
-   WHERE practice_id = (row_now ->> 'practice_id')::bigint AND module = TG_ARGV[0];
+  SELECT CASE WHEN t.animana_practice_id IS NULL THEN 'native' ELSE coalesce(m.mode, 'animana') END
+    INTO module_mode
+    FROM tenant t
+    LEFT JOIN practice_module_mode m ON m.practice_id = t.id AND m.module = TG_ARGV[0]
+   WHERE t.id = (row_now ->> 'practice_id')::bigint;
   IF module_mode = 'native' THEN
     RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
   END IF;
@@ -1102,8 +1105,10 @@ CREATE OR REPLACE FUNCTION public.writeback_hold()
 AS $function$
 BEGIN
   INSERT INTO writeback_incoming (practice_id, table_name, row_id, incoming, animana_version)
-  VALUES (NEW.practice_id, TG_ARGV[0], NEW.id,
-          to_jsonb(NEW) - ARRAY['updated_at', 'animana_version', 'writeback_pending'], NEW.animana_version)
+  VALUES (OLD.practice_id, TG_ARGV[0], OLD.id,
+          CASE WHEN TG_OP = 'DELETE' THEN '{"deleted_in_animana": true}'::jsonb
+               ELSE to_jsonb(NEW) - ARRAY['updated_at', 'animana_version', 'writeback_pending'] END,
+          CASE WHEN TG_OP = 'DELETE' THEN OLD.animana_version ELSE NEW.animana_version END)
   ON CONFLICT (practice_id, table_name, row_id) DO UPDATE
     SET incoming = EXCLUDED.incoming, animana_version = EXCLUDED.animana_version, received_at = now();
   RETURN NULL;
@@ -1122,7 +1127,7 @@ WRITEBACK_TRIGGERS = tuple(
         "CREATE TRIGGER writeback_capture BEFORE INSERT OR DELETE OR UPDATE ON public.{table} FOR EACH ROW "
         "WHEN ((COALESCE(current_setting('vetconnect.writer'::text, true), ''::text) <> ALL "
         "(ARRAY['animana'::text, 'writeback'::text]))) EXECUTE FUNCTION writeback_capture('{module}', '{table}')",
-        "CREATE TRIGGER writeback_hold BEFORE UPDATE ON public.{table} FOR EACH ROW "
+        "CREATE TRIGGER writeback_hold BEFORE DELETE OR UPDATE ON public.{table} FOR EACH ROW "
         "WHEN ((old.writeback_pending AND (current_setting('vetconnect.writer'::text, true) = 'animana'::text))) "
         "EXECUTE FUNCTION writeback_hold('{table}')",
     )

@@ -48,6 +48,7 @@ class WritebackOutbox(Base):
             "next_attempt_at",
             postgresql_where=text("state = 'pending'"),
         ),
+        Index("ix_writeback_outbox_written_in", "written_in", postgresql_where=text("state = 'pending'")),
         Index("ix_writeback_outbox_row", "practice_id", "table_name", "row_id"),
         Index(
             "ix_writeback_outbox_open",
@@ -75,6 +76,9 @@ class WritebackOutbox(Base):
     sent_at: Mapped[dt.datetime | None]
     answered_version: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[int | None]
+    # The top-level transaction that captured it (pg_current_xact_id): animana mode's write-through sends exactly
+    # the entries of the transaction it is committing, savepoints included.
+    written_in: Mapped[int] = mapped_column(server_default=text("(pg_current_xact_id())::text::bigint"))
 
 
 class WritebackIncoming(Base):

@@ -130,6 +130,7 @@ def write_appointment(row: Mapping[str, Any], refs: WriteRefs) -> dict[str, Any]
 
 SPEC = ResourceSpec(
     name="agenda",
+    module="agenda",
     model=Appointment,
     parents=("staff", "resources", "relations", "animals"),
     read_row=map_appointment,

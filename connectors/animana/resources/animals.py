@@ -119,6 +119,7 @@ def add_animal(a: WireRecord, batch: Batch) -> None:
 
 SPEC = ResourceSpec(
     name="animals",
+    module="clients",
     model=Animal,
     parents=("relations",),
     read_record=add_animal,

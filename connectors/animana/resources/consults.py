@@ -97,6 +97,7 @@ def add_consult(c: WireRecord, batch: Batch) -> None:
 
 SPEC = ResourceSpec(
     name="consults",
+    module="records",
     model=Consult,
     parents=("agenda", "animals", "staff"),
     read_record=add_consult,

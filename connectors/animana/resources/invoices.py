@@ -136,6 +136,7 @@ def add_invoice(i: WireRecord, batch: Batch) -> None:
 
 SPEC = ResourceSpec(
     name="invoices",
+    module="invoices",
     model=Invoice,
     parents=("relations", "products"),
     read_record=add_invoice,

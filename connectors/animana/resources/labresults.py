@@ -91,6 +91,7 @@ LOAD = TableLoad(
 
 SPEC = ResourceSpec(
     name="labresults",
+    module="records",
     model=LabResult,
     parents=("animals",),
     read_row=map_labresult,

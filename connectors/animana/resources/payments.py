@@ -46,6 +46,7 @@ def write_payment(row: Mapping[str, Any], refs: WriteRefs) -> dict[str, Any]:
 
 SPEC = ResourceSpec(
     name="payments",
+    module="invoices",
     model=Payment,
     parents=("invoices",),
     read_row=map_payment,

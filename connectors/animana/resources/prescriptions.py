@@ -58,6 +58,7 @@ def write_prescription(row: Mapping[str, Any], refs: WriteRefs) -> dict[str, Any
 
 SPEC = ResourceSpec(
     name="prescriptions",
+    module="records",
     model=Prescription,
     parents=("animals", "consults", "products"),
     read_row=map_prescription,

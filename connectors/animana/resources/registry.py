@@ -6,7 +6,7 @@ A new resource is one module with its ``SPEC``, listed in `SPECS`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from connectors.animana.models import AnimanaRecord
 from connectors.animana.resources import (
@@ -26,6 +26,7 @@ from connectors.animana.resources import (
     vaccinations,
 )
 from connectors.animana.resources.spec import ResourceSpec
+from warehouse.integration.rules import RuleBook
 
 # Listed in the order they are loaded when the parents leave the choice (see `load_order`).
 SPECS: tuple[ResourceSpec, ...] = (
@@ -70,3 +71,11 @@ RESOURCE_ORDER: tuple[str, ...] = load_order(SPECS)
 SPEC_BY_NAME: dict[str, ResourceSpec] = {s.name: s for s in SPECS}
 PARENTS: dict[str, tuple[str, ...]] = {s.name: s.parents for s in SPECS}
 RESOURCE_MODELS: dict[str, type[AnimanaRecord]] = {name: SPEC_BY_NAME[name].model for name in RESOURCE_ORDER}
+# The conflict rules of each table written back, for the settlement of held Animana changes.
+RULES_BY_TABLE: dict[str, RuleBook] = {s.table: s.conflict_rules for s in SPECS if s.table and s.write_back}
+
+
+def resources_read_in(modes: Mapping[str, str]) -> tuple[str, ...]:
+    """The resources the sync reads at a practice whose modules are in ``modes``: none of a native module's
+    (Animana is frozen history for it there), and always those no module owns (staff, rooms, products)."""
+    return tuple(r for r in RESOURCE_ORDER if modes.get(SPEC_BY_NAME[r].module or "", "animana") != "native")

@@ -128,6 +128,7 @@ def map_relation(r: WireRecord) -> ClientRow:
 
 SPEC = ResourceSpec(
     name="relations",
+    module="clients",
     model=Relation,
     read_row=map_relation,
     table="client",

@@ -98,6 +98,7 @@ LOAD = TableLoad(
 
 SPEC = ResourceSpec(
     name="reminders",
+    module="records",
     model=AnimanaReminder,
     parents=("animals", "relations", "vaccinations"),
     read_row=map_reminder,

@@ -58,4 +58,6 @@ LOAD = TableLoad(
     prepare=give_way_on,
 )
 
-SPEC = ResourceSpec(name="shifts", model=Shift, parents=("staff",), read_row=map_shift, load=LOAD)
+SPEC = ResourceSpec(
+    name="shifts", module="agenda", model=Shift, parents=("staff",), read_row=map_shift, load=LOAD
+)

@@ -90,6 +90,7 @@ LOAD = TableLoad(
 
 SPEC = ResourceSpec(
     name="vaccinations",
+    module="records",
     model=Vaccination,
     parents=("animals", "consults"),
     read_row=map_vaccination,

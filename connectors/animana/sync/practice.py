@@ -24,13 +24,20 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from connectors.animana.client import AnimanaClient
-from connectors.animana.resources.registry import RESOURCE_ORDER, SPEC_BY_NAME
+from connectors.animana.resources.registry import (
+    RESOURCE_ORDER,
+    RULES_BY_TABLE,
+    SPEC_BY_NAME,
+    resources_read_in,
+)
 from connectors.animana.sync.links import LinkedPractice
 from connectors.animana.sync.prefetch import MappedBatch, Prefetch
 from warehouse.ingest.animana.handlers.directory import reconcile_products
 from warehouse.ingest.animana.load import load_batch
 from warehouse.ingest.animana.progress import commit_progress, finish_run, mark_synced, read_cursor, start_run
 from warehouse.ingest.animana.rows import Batch, LoadCounts, LoadTarget
+from warehouse.integration.modes import modes
+from warehouse.integration.settle import settle
 from warehouse.kernel.ciphers import practice_cipher
 from warehouse.kernel.crypto import FieldCipher
 from warehouse.kernel.tenancy import AccessContext, tenant_session
@@ -77,8 +84,9 @@ def sync_practice(
     """Sync one practice (see the module docstring). Raises on API or database errors after recording the
     run as failed; whatever was committed before stays (and is where the next run resumes)."""
     context = AccessContext.for_practices([practice.practice_id])
-    resources = [r for r in RESOURCE_ORDER if r in set(resources)]
     with tenant_session(app_engine, context) as session:
+        readable = set(resources_read_in(modes(session, practice.practice_id)))
+        resources = [r for r in RESOURCE_ORDER if r in set(resources) and r in readable]
         run_id = start_run(session, practice.practice_id, full=full)
         cipher = practice_cipher(session, practice.practice_id, master_key)
         since = {
@@ -151,6 +159,9 @@ def _load_batch(
 ) -> LoadCounts:
     """One batch and its cursor (one transaction): what it changed. ``counts`` (the resource's so far) is read only."""
     loaded = load_batch(session, target, batch, SPEC_BY_NAME[batch.resource].load, cipher=cipher)
+    # Animana's changes to rows with a local change Animana has not acknowledged were held by the loader, not
+    # applied: settle them in the same transaction (per field; what no rule decides becomes a conflict).
+    settle(session, target.practice_id, RULES_BY_TABLE, cipher=cipher)
     run_counts = _plus(counts, loaded)
     commit_progress(session, target, batch.resource, batch.high_water, full=full, run_counts=run_counts)
     return loaded

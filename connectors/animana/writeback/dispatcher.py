@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from connectors.animana.client import AnimanaClient
-from connectors.animana.resources.registry import SPECS
+from connectors.animana.resources.registry import RULES_BY_TABLE
 from connectors.animana.sync.links import LinkedPractice
 from connectors.animana.sync.practice import sync_practice
 from connectors.animana.writeback.refs import BatchRefs
@@ -41,7 +41,6 @@ from warehouse.kernel.tenancy import AccessContext, tenant_session
 MAX_ATTEMPTS = 12
 BATCH = 100
 STALE_WAIT_S = 30.0  # a stale entry waits this long for the sync + settlement to decide it
-RULES_BY_TABLE = {s.table: s.conflict_rules for s in SPECS if s.table and s.write_back}
 
 
 @dataclass

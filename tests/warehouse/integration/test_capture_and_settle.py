@@ -34,12 +34,18 @@ AGENDA_RULES = {
 def world(fresh_db: Database) -> tuple[Database, World]:
     with fresh_db.system() as session:
         world = build_world(session, MASTER_KEY)
-        # The world's own set-up writes were captured like any local write; start from a clean outbox.
+        # Unlinked practices capture nothing (no Animana to tell): link them, as onboarding does, and give the
+        # rows the Animana ids a sync would have.
+        # Only the factories' hand-made entry per practice: the world's own writes were not captured.
+        outbox_entries = session.execute(text("SELECT count(*) FROM writeback_outbox")).scalar()
+        assert outbox_entries == len(world.practices)
+        session.execute(text("UPDATE tenant SET animana_practice_id = 'AN-' || code WHERE kind = 'practice'"))
+        writing_as(session, "writeback")
+        session.execute(text("UPDATE client SET animana_id = 'c-' || id"))
+        session.execute(text("UPDATE appointment SET animana_id = 'a-' || id"))
+        session.execute(text("UPDATE prescription SET animana_id = 'p-' || id"))
         session.execute(text("DELETE FROM writeback_outbox; DELETE FROM writeback_conflict; "
                              "DELETE FROM writeback_incoming"))  # fmt: skip
-        writing_as(session, "writeback")
-        session.execute(text("UPDATE client SET writeback_pending = false, animana_id = 'c-' || id"))
-        session.execute(text("UPDATE appointment SET writeback_pending = false, animana_id = 'a-' || id"))
     return fresh_db, world
 
 
@@ -63,7 +69,7 @@ def _outbox(session: Session, practice_id: int) -> list[tuple]:
     ).all()
 
 
-def test_a_local_write_is_captured_and_a_native_module_is_not(world):
+def test_a_local_write_is_captured_and_a_native_module_or_an_unlinked_practice_is_not(world):
     db, w = world
     a1 = w.practices["a1"]
     with _app(db, w) as session:
@@ -89,6 +95,14 @@ def test_a_local_write_is_captured_and_a_native_module_is_not(world):
         session.execute(
             text("UPDATE appointment SET reason = 'Native' WHERE id = :a"), {"a": a1.appointment_id}
         )
+    a2 = w.practices["a2"]
+    with db.system() as session:
+        session.execute(
+            text("UPDATE tenant SET animana_practice_id = NULL WHERE id = :p"), {"p": a2.practice_id}
+        )
+    with _app(db, w, "a2") as session:
+        session.execute(text("UPDATE client SET last_name = 'Los' WHERE id = :c"), {"c": a2.client_id})
+        assert _outbox(session, a2.practice_id) == []
     with _app(db, w) as session:
         assert [row[0] for row in _outbox(session, a1.practice_id)] == ["client"]
         assert modes.modes(session, a1.practice_id)["agenda"] == "native"
@@ -248,3 +262,39 @@ def test_the_status_counts_what_waits_and_what_needs_a_person(world):
         assert statuses[("a2", "clients")].outbox_depth == 0
         problems = status.stale_problems(list(statuses.values()), older_than=dt.timedelta(days=1))
         assert problems == [problems[0]] and problems[0].startswith("a1/agenda: 1 dead letter(s)")
+
+
+@pytest.mark.parametrize("side", ["animana", "local"])
+def test_a_record_animana_deletes_while_it_was_changed_here_waits_for_a_person(world, side):
+    db, w = world
+    a1 = w.practices["a1"]
+    with _app(db, w) as session:
+        prescription = session.execute(
+            text("SELECT id FROM prescription WHERE practice_id = :p"), {"p": a1.practice_id}
+        ).scalar_one()
+        session.execute(text("UPDATE prescription SET quantity = 3 WHERE id = :r"), {"r": prescription})
+    with _app(db, w) as session:  # the sync's tombstone for it
+        _sync(session, "DELETE FROM prescription WHERE id = :r", r=prescription)
+        settle(session, a1.practice_id, {})
+        assert (
+            session.execute(
+                text("SELECT quantity FROM prescription WHERE id = :r"), {"r": prescription}
+            ).scalar_one()
+            == 3
+        )
+        [conflict] = conflicts.open_conflicts(session, [a1.practice_id])
+        assert [(f.label, f.local, f.animana) for f in conflict.fields] == [
+            ("record (deleted in Animana)", "changed here", "deleted")
+        ]
+        manager = Actor.at(a1.user_id, a1.practice_id, {"practice_manager"})
+        conflicts.resolve(session, manager, conflict.id, {"deleted_in_animana": side})
+    with _app(db, w) as session:
+        row = session.execute(
+            text("SELECT quantity, animana_id FROM prescription WHERE id = :r"), {"r": prescription}
+        ).one_or_none()
+        entries = [(e.operation, e.state) for e in _outbox(session, a1.practice_id)]
+        if side == "animana":
+            assert row is None and entries == [("update", "superseded")]
+        else:  # kept, and sent to Animana again as a new record
+            assert row.quantity == 3 and row.animana_id is None
+            assert entries == [("update", "superseded"), ("insert", "pending")]

@@ -25,6 +25,8 @@ from warehouse.security.permissions import Actor, NotPermitted
 def world(fresh_db: Database) -> tuple[Database, World]:
     with fresh_db.system() as session:
         world = build_world(session, MASTER_KEY)
+        # Linked to Animana, as onboarding does (an unlinked practice captures nothing).
+        session.execute(text("UPDATE tenant SET animana_practice_id = 'AN-' || code WHERE kind = 'practice'"))
         session.execute(text("DELETE FROM writeback_outbox; DELETE FROM writeback_conflict; "
                              "DELETE FROM writeback_incoming"))  # fmt: skip
         writing_as(session, "writeback")

@@ -8,13 +8,17 @@
   raw SQL as the application role), ``animana`` for the sync's loader, ``writeback`` for the dispatcher, the
   settlement and the synchronous gateway storing what Animana answered.
 - ``writeback_capture`` (BEFORE INSERT/UPDATE/DELETE, every row, local writers only): unless the module is
-  native for the practice, the row is marked pending and an outbox entry with the changed columns is written in
+  native for the practice or the practice is not linked to Animana (then there is no Animana to tell), the row
+  is marked pending and an outbox entry with the changed columns is written in
   the same transaction. A trigger, like the audit log, so no write path can forget it.
-- ``writeback_hold`` (BEFORE UPDATE, only rows already pending, only the sync): the incoming Animana row is kept
-  in ``writeback_incoming`` and the update is skipped. The settlement decides per field (the resource's rules)
-  and records a conflict when it cannot. So an incoming change never overwrites a row with a pending write.
+- ``writeback_hold`` (BEFORE UPDATE or DELETE, only rows already pending, only the sync): the incoming Animana
+  row (or that Animana deleted it) is kept in ``writeback_incoming`` and the update or delete is skipped. The
+  settlement decides per field (the resource's rules) and records a conflict when it cannot. So an incoming
+  change never overwrites, nor deletes, a row with a pending write.
 - Both triggers are filtered by their ``WHEN`` clause, evaluated without entering PL/pgSQL, so the sync's
   inserts and the updates of rows that are not pending pay almost nothing for them.
+- ``writeback_outbox.written_in``: the (top-level) transaction that captured the entry, so animana mode's
+  write-through finds exactly the entries of the transaction it is about to commit.
 - ``writeback_outbox``, ``writeback_incoming``, ``writeback_conflict``: practice tables with the usual
   ``tenant_isolation`` policy.
 
@@ -56,8 +60,11 @@ DECLARE
   base jsonb := '{}'::jsonb;
   module_mode text;
 BEGIN
-  SELECT mode INTO module_mode FROM practice_module_mode
-   WHERE practice_id = (row_now ->> 'practice_id')::bigint AND module = TG_ARGV[0];
+  SELECT CASE WHEN t.animana_practice_id IS NULL THEN 'native' ELSE coalesce(m.mode, 'animana') END
+    INTO module_mode
+    FROM tenant t
+    LEFT JOIN practice_module_mode m ON m.practice_id = t.id AND m.module = TG_ARGV[0]
+   WHERE t.id = (row_now ->> 'practice_id')::bigint;
   IF module_mode = 'native' THEN
     RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
   END IF;
@@ -95,8 +102,10 @@ CREATE OR REPLACE FUNCTION public.writeback_hold()
 AS $function$
 BEGIN
   INSERT INTO writeback_incoming (practice_id, table_name, row_id, incoming, animana_version)
-  VALUES (NEW.practice_id, TG_ARGV[0], NEW.id,
-          to_jsonb(NEW) - ARRAY['updated_at', 'animana_version', 'writeback_pending'], NEW.animana_version)
+  VALUES (OLD.practice_id, TG_ARGV[0], OLD.id,
+          CASE WHEN TG_OP = 'DELETE' THEN '{"deleted_in_animana": true}'::jsonb
+               ELSE to_jsonb(NEW) - ARRAY['updated_at', 'animana_version', 'writeback_pending'] END,
+          CASE WHEN TG_OP = 'DELETE' THEN OLD.animana_version ELSE NEW.animana_version END)
   ON CONFLICT (practice_id, table_name, row_id) DO UPDATE
     SET incoming = EXCLUDED.incoming, animana_version = EXCLUDED.animana_version, received_at = now();
   RETURN NULL;
@@ -143,10 +152,12 @@ def upgrade() -> None:
           sent_at timestamptz,
           answered_version text,
           created_by bigint,
+          written_in bigint NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
           CONSTRAINT pk_writeback_outbox PRIMARY KEY (practice_id, id)
         );
         CREATE INDEX ix_writeback_outbox_due ON writeback_outbox (practice_id, next_attempt_at)
           WHERE state = 'pending';
+        CREATE INDEX ix_writeback_outbox_written_in ON writeback_outbox (written_in) WHERE state = 'pending';
         CREATE INDEX ix_writeback_outbox_row ON writeback_outbox (practice_id, table_name, row_id);
         CREATE INDEX ix_writeback_outbox_open ON writeback_outbox (practice_id, state)
           WHERE state IN ('pending', 'dead', 'held');
@@ -196,7 +207,7 @@ def upgrade() -> None:
             f"FOR EACH ROW WHEN ({LOCAL_WRITER}) EXECUTE FUNCTION writeback_capture('{module}', '{table}')"
         )
         op.execute(
-            f'CREATE TRIGGER writeback_hold BEFORE UPDATE ON "{table}" FOR EACH ROW '
+            f'CREATE TRIGGER writeback_hold BEFORE DELETE OR UPDATE ON "{table}" FOR EACH ROW '
             "WHEN (old.writeback_pending AND current_setting('vetconnect.writer', true) = 'animana') "
             f"EXECUTE FUNCTION writeback_hold('{table}')"
         )

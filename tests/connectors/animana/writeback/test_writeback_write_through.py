@@ -18,7 +18,6 @@ from tests.animana_sync_support import MASTER_KEY, SyncWorld
 from tests.connectors.animana.writeback.writeback_support import as_app, outbox
 from tests.factories import cipher_for
 from warehouse.integration.gateway import (
-    NOT_LINKED,
     UpstreamRefused,
     UpstreamUnavailable,
     install_write_through,
@@ -114,7 +113,7 @@ def test_an_outage_names_animana_and_nothing_is_saved(synced_world: SyncWorld):
     assert outbox(synced_world, practice) == []
 
 
-def test_a_practice_not_linked_to_animana_saves_and_says_why_its_entries_wait(synced_world: SyncWorld):
+def test_a_practice_not_linked_to_animana_saves_and_captures_nothing(synced_world: SyncWorld):
     with synced_world.db.system() as session:
         unlinked = add_practice(
             session, franchise_id=synced_world.practices[0].franchise_id, code="los", name="Los",
@@ -126,8 +125,12 @@ def test_a_practice_not_linked_to_animana_saves_and_says_why_its_entries_wait(sy
             session.execute(
                 text("INSERT INTO client (practice_id, last_name) VALUES (:p, 'Lokaal')"), {"p": unlinked.id}
             )
-    ((state, error),) = [(e["state"], e["last_error"]) for e in outbox(synced_world, practice)]
-    assert (state, error) == ("pending", NOT_LINKED)
+    # No Animana to tell: nothing waits for one (a linked practice's same write does, see above).
+    assert outbox(synced_world, practice) == []
+    with synced_world.db.system() as session:
+        assert session.execute(
+            text("SELECT last_name, writeback_pending FROM client WHERE practice_id = :p"), {"p": unlinked.id}
+        ).one() == ("Lokaal", False)
 
 
 def test_without_animana_settings_a_linked_practice_s_write_is_refused_naming_them(
