@@ -12,6 +12,7 @@ from dashboard.components.agenda import timeline
 from dashboard.components.no_show import render_no_show_risks
 from dashboard.components.writeback import badge, markers
 from models.serving import no_show_risks
+from warehouse.integration.gateway import UpstreamRefused, UpstreamUnavailable
 from warehouse.kernel import formatting
 from warehouse.kernel.practice_time import local_day_bounds
 from warehouse.scheduling import booking, slots, transitions
@@ -19,6 +20,10 @@ from warehouse.scheduling.day import schedule
 from warehouse.scheduling.errors import BookingConflict, SchedulingError
 from warehouse.scheduling.patients import patient_choices
 from warehouse.security.permissions import CONSULT_WRITE, SCHEDULE_WRITE
+
+# Animana's agenda fields → the booking form's fields (where its refusal is shown in animana mode).
+ANIMANA_FIELDS = {"animal_id": "patient", "relation_id": "patient", "type": "type", "resource_id": "resource",
+                  "resource_type": "resource", "start": "time", "end": "time"}  # fmt: skip
 
 can_write = ctx.may(SCHEDULE_WRITE)
 can_consult = ctx.may(CONSULT_WRITE)
@@ -203,6 +208,10 @@ with book_tab:
                     _offer(requested, resource_id)
                 except SchedulingError as exc:
                     errors[exc.field if exc.field in ("patient", "type", "resource") else "time"] = str(exc)
+                except UpstreamRefused as exc:  # animana mode: Animana's own refusal, at the field it names
+                    errors[ANIMANA_FIELDS.get(exc.field, "time")] = f"Animana refused the booking: {exc}"
+                except UpstreamUnavailable as exc:
+                    errors["time"] = f"{exc} Nothing was booked; try again in a moment."
         if flash := state.pop("sched.flash", None):
             st.success(flash)
         ctx.field_errors(errors, {"patient": patient_slot, "type": type_slot, "resource": resource_slot,
@@ -258,7 +267,7 @@ with manage_tab:
                     action(session, ctx.actor(), practice_id=practice_id, appointment_id=selected, **kwargs)
             except BookingConflict as conflict:
                 outcome.error(f"Not free: {conflict}.")
-            except SchedulingError as exc:
+            except (SchedulingError, UpstreamRefused, UpstreamUnavailable) as exc:
                 outcome.error(str(exc))
             else:
                 state["sched.flash_manage"] = f"{action.__name__.replace('_', ' ').capitalize()}: done."
