@@ -19,6 +19,7 @@ from tests.dashboard.browser_support import (
 from tests.dashboard.test_integration_pages_app import (
     MANAGER,
     add_manager,
+    clients_in_hybrid,
     in_step_with_animana,
     make_client_conflict,
 )
@@ -34,6 +35,7 @@ def test_manager_resolves_a_conflict_and_switches_the_agenda_to_hybrid_in_the_br
     a1 = db.world.practices["a1"]
     in_step_with_animana(db)
     add_manager(db)
+    clients_in_hybrid(db, a1)
     make_client_conflict(db, a1)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)

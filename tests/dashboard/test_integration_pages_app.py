@@ -68,6 +68,17 @@ def make_client_conflict(db: Database, practice: PracticeRows) -> None:
     animana_changes_client(db, practice, last_name="Animana", city="Utrecht")
 
 
+def clients_in_hybrid(db: Database, practice: PracticeRows) -> None:
+    """The practice's clients module in hybrid: a resolution is saved here and queued for Animana (in animana mode
+    it would be written through to an Animana these page tests do not run)."""
+    with db.system() as session:
+        session.execute(
+            text("INSERT INTO practice_module_mode (practice_id, module, mode) VALUES (:p, 'clients', 'hybrid') "
+                 "ON CONFLICT (practice_id, module) DO UPDATE SET mode = EXCLUDED.mode"),
+            {"p": practice.practice_id},
+        )  # fmt: skip
+
+
 def status_rows(at) -> dict[str, dict[str, str]]:  # noqa: ANN001
     """The first status table, by module label."""
     frame = at.dataframe[0].value
@@ -157,6 +168,7 @@ def test_the_manager_resolves_a_conflict_field_by_field(app_env):
     a1 = app_env.world.practices["a1"]
     in_step_with_animana(app_env)
     add_manager(app_env)
+    clients_in_hybrid(app_env, a1)
     make_client_conflict(app_env, a1)
     at = sign_in(MANAGER)
     at.switch_page(CONFLICTS).run()

@@ -19,6 +19,8 @@ from warehouse.kernel.tenancy import AccessContext
 def world(fresh_db: Database) -> tuple[Database, World]:
     with fresh_db.system() as session:
         world = build_world(session, MASTER_KEY)
+        # Linked to Animana, as onboarding does (an unlinked practice captures nothing).
+        session.execute(text("UPDATE tenant SET animana_practice_id = 'AN-' || code WHERE kind = 'practice'"))
         # The world's set-up writes were captured like any local write; start from a clean outbox, the rows as
         # if they came from Animana.
         session.execute(text("DELETE FROM writeback_outbox; DELETE FROM writeback_conflict"))
