@@ -73,7 +73,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec(
         "integration",
         "workspaces/integration.py",
-        "Koppeling met Animana",
+        "Animana integration",
         ":material/sync_alt:",
         INTEGRATION_MANAGE,
         section="Practice",
@@ -81,7 +81,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec(
         "conflicts",
         "workspaces/conflicts.py",
-        "Conflicten met Animana",
+        "Conflicts with Animana",
         ":material/call_split:",
         INTEGRATION_MANAGE,
         section="Practice",

@@ -1,5 +1,5 @@
 """The Animana write-back as users read it: the markers on records not yet in step with Animana, the
-Integration page's status table and the values of a conflict, in Dutch.
+Integration page's status table and the values of a conflict: English words, Dutch dates and numbers.
 
 The pure parts (:func:`status_table`, :func:`duration`, :func:`readable`) take data and return what is shown;
 :func:`markers` and :func:`badge` are the one place the workspaces get their markers from."""
@@ -24,12 +24,12 @@ from warehouse.integration.status import ModuleStatus
 from warehouse.kernel import formatting as fmt
 
 MARKER_TEXT: dict[Marker, str] = {
-    "pending": "⟳ wordt naar Animana geschreven",
-    "dead": "⚠ niet naar Animana verstuurd",
-    "conflict": "⚠ conflict met Animana",
+    "pending": "⟳ being written to Animana",
+    "dead": "⚠ not delivered to Animana",
+    "conflict": "⚠ conflict with Animana",
 }
 _MARKER_COLOUR = {"pending": "blue", "dead": "red", "conflict": "orange"}
-# "Hybride (VetConnect schrijft, Animana wordt bijgewerkt)" → the name "Hybride" and what it means.
+# "Hybrid (VetConnect writes, Animana is kept up to date)" → the name "Hybrid" and what it means.
 MODE_NAMES = {mode: label.split(" (")[0] for mode, label in MODE_LABELS.items()}
 MODE_MEANINGS = {mode: label.split(" (", 1)[1].rstrip(")") for mode, label in MODE_LABELS.items()}
 SIDE_NAMES = {"local": "VetConnect", "animana": "Animana"}
@@ -48,7 +48,7 @@ def badge(marker_text: str | None) -> None:
 
 
 def duration(seconds: float | None) -> str:
-    """``45 s`` → ``< 1 min``, ``3 min``, ``2 u 05 min``, ``3 d 4 u``; nothing → ``–``."""
+    """``45 s`` → ``< 1 min``, ``3 min``, ``2 h 05 min``, ``3 d 4 h``; nothing → ``–``."""
     if seconds is None:
         return fmt.EMPTY
     minutes = int(seconds // 60)
@@ -58,21 +58,21 @@ def duration(seconds: float | None) -> str:
         return f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
     if hours < 24:
-        return f"{hours} u {minutes:02d} min"
+        return f"{hours} h {minutes:02d} min"
     days, hours = divmod(hours, 24)
-    return f"{days} d {hours} u"
+    return f"{days} d {hours} h"
 
 
 STATUS_SPEC = {
     "module": ("Module", "text"),
-    "mode": ("Modus", "text"),
-    "last_sync": ("Laatste synchronisatie", "date_time"),
-    "lag": ("Achterstand synchronisatie", "text"),
-    "depth": ("Wachtrij", "count"),
-    "oldest": ("Oudste wachtende", "date_time"),
-    "dead": ("Niet verstuurd", "count"),
-    "conflicts": ("Open conflicten", "count"),
-    "attention": ("Aandacht", "text"),
+    "mode": ("Mode", "text"),
+    "last_sync": ("Last sync", "date_time"),
+    "lag": ("Sync lag", "text"),
+    "depth": ("Queue", "count"),
+    "oldest": ("Oldest waiting", "date_time"),
+    "dead": ("Not delivered", "count"),
+    "conflicts": ("Open conflicts", "count"),
+    "attention": ("Attention", "text"),
 }
 
 
@@ -99,17 +99,13 @@ def status_table(statuses: list[ModuleStatus]) -> pl.DataFrame:
     )  # fmt: skip
 
 
-# Stored values of a conflict's fields as a person reads them.
-_STATUSES = {"booked": "geboekt", "checked_in": "ingecheckt", "in_consult": "in consult", "done": "afgerond",
-             "cancelled": "geannuleerd", "no_show": "niet verschenen"}  # fmt: skip
-
-
 def readable(column: str, value: Any, zone: ZoneInfo = fmt.DEFAULT_TZ) -> str:
-    """One value of a conflict's field in Dutch: local date and time, ``1.234,5``, euros for cents, ja/nee."""
+    """One value of a conflict's field as a person reads it: Dutch local date and time, ``1.234,5``, euros for
+    cents, yes/no."""
     if value is None or value == "":
         return fmt.EMPTY
     if isinstance(value, bool):
-        return "ja" if value else "nee"
+        return "yes" if value else "no"
     if isinstance(value, dt.datetime):
         return fmt.date_time(value, zone)
     if isinstance(value, dt.date) or (isinstance(value, str) and _is_iso_date(value)):
@@ -119,7 +115,7 @@ def readable(column: str, value: Any, zone: ZoneInfo = fmt.DEFAULT_TZ) -> str:
     if isinstance(value, int | float | Decimal):
         return format_decimal(value, locale=fmt.LOCALE)
     if column == "status":
-        return _STATUSES.get(value, str(value))
+        return str(value).replace("_", " ")  # "checked_in" → "checked in", as the agenda shows it
     return str(value)
 
 

@@ -20,10 +20,10 @@ state = st.session_state
 signed_in = ctx.user()
 practice_ids = [p for p in ctx.context().practice_ids if INTEGRATION_MANAGE in signed_in.permissions_in([p])]
 if not practice_ids:
-    st.error(f"Uw rol bij {ctx.here()} kan conflicten met Animana niet oplossen.")
+    st.error(f"Your role at {ctx.here()} cannot resolve conflicts with Animana.")
     st.stop()
-ctx.breadcrumbs("Conflicten met Animana")
-st.title("Conflicten met Animana")
+ctx.breadcrumbs("Conflicts with Animana")
+st.title("Conflicts with Animana")
 if flash := state.pop("conf.flash", None):
     st.success(flash)
 zones = {p: ctx.zone(p) for p in practice_ids}
@@ -32,10 +32,10 @@ with ctx.tenant() as session:
     titles = {p: record_titles(session, p, [(c.table, c.row_id) for c in found if c.practice_id == p],
                                zone=zones[p]) for p in practice_ids}  # fmt: skip
 if not found:
-    st.info("Geen open conflicten: VetConnect en Animana zijn het over alles eens.")
+    st.info("No open conflicts: VetConnect and Animana agree on everything.")
     st.stop()
-st.caption(f"{len(found)} open conflict(en), oudste eerst. Kies per veld welke waarde blijft; de keuze wordt "
-           "hier opgeslagen en naar Animana geschreven.")  # fmt: skip
+st.caption(f"{len(found)} open conflict(s), oldest first. Choose per field which value stays; the choice is "
+           "saved here and written to Animana.")  # fmt: skip
 
 
 def _choose_all(conflict: queue.Conflict, side: str) -> None:
@@ -49,25 +49,25 @@ for conflict in found:
     title = titles[conflict.practice_id].get((conflict.table, conflict.row_id), conflict.what)
     with st.container(border=True, key=f"conf.box.{conflict.id}"):
         st.markdown(f"**{title}**")
-        st.caption(f"{ctx.practice_name(conflict.practice_id)} · {MODULE_LABELS[conflict.module]} · gevonden "
+        st.caption(f"{ctx.practice_name(conflict.practice_id)} · {MODULE_LABELS[conflict.module]} · detected "
                    f"{fmt.date_time(conflict.detected_at, zone)}")  # fmt: skip
         header = st.columns([2, 3, 3, 3])
-        for col, label in zip(header, ("Veld", "VetConnect", "Animana", "Keuze"), strict=True):
+        for col, label in zip(header, ("Field", "VetConnect", "Animana", "Choice"), strict=True):
             col.markdown(f"**{label}**")
         for field in conflict.fields:
             cols = st.columns([2, 3, 3, 3])
             cols[0].write(field.label.capitalize())
             cols[1].write(readable(field.column, field.local, zone))
             cols[2].write(readable(field.column, field.animana, zone))
-            cols[3].radio(f"Keuze voor {field.label}", list(SIDE_NAMES), format_func=SIDE_NAMES.get, index=None,
+            cols[3].radio(f"Choice for {field.label}", list(SIDE_NAMES), format_func=SIDE_NAMES.get, index=None,
                           horizontal=True, label_visibility="collapsed", key=f"conf.{conflict.id}.{field.column}")  # fmt: skip
         buttons = st.columns([2, 2, 2, 5])
-        buttons[0].button("Alles VetConnect", key=f"conf.local.{conflict.id}", on_click=_choose_all,
+        buttons[0].button("All VetConnect", key=f"conf.local.{conflict.id}", on_click=_choose_all,
                           args=(conflict, "local"))  # fmt: skip
-        buttons[1].button("Alles Animana", key=f"conf.animana.{conflict.id}", on_click=_choose_all,
+        buttons[1].button("All Animana", key=f"conf.animana.{conflict.id}", on_click=_choose_all,
                           args=(conflict, "animana"))  # fmt: skip
         outcome = st.empty()
-        if buttons[2].button("Oplossen", type="primary", key=f"conf.resolve.{conflict.id}"):
+        if buttons[2].button("Resolve", type="primary", key=f"conf.resolve.{conflict.id}"):
             choice = {f.column: state.get(f"conf.{conflict.id}.{f.column}") for f in conflict.fields}
             try:
                 with ctx.tenant() as session:
@@ -76,5 +76,5 @@ for conflict in found:
                 outcome.error(str(exc))
             else:
                 kept = ", ".join(f"{f.label}: {SIDE_NAMES[choice[f.column]]}" for f in conflict.fields)
-                state["conf.flash"] = f"Conflict over {title} opgelost ({kept})."
+                state["conf.flash"] = f"Conflict about {title} resolved ({kept})."
                 st.rerun()

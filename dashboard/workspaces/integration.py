@@ -23,10 +23,10 @@ signed_in = ctx.user()
 # Every practice of the switcher's choice where the user may manage the integration.
 practice_ids = [p for p in ctx.context().practice_ids if INTEGRATION_MANAGE in signed_in.permissions_in([p])]
 if not practice_ids:
-    st.error(f"Uw rol bij {ctx.here()} kan de koppeling met Animana niet beheren.")
+    st.error(f"Your role at {ctx.here()} cannot manage the Animana integration.")
     st.stop()
-ctx.breadcrumbs("Koppeling met Animana")
-st.title("Koppeling met Animana")
+ctx.breadcrumbs("Animana integration")
+st.title("Animana integration")
 if flash := state.pop("integ.flash", None):
     st.success(flash)
 now = ctx.now()
@@ -40,41 +40,40 @@ for practice_id in practice_ids:
     rows = [s for s in statuses if s.practice_id == practice_id]
     st.subheader(ctx.practice_name(practice_id))
     if rows and not rows[0].linked:
-        st.caption("Deze praktijk is niet gekoppeld aan een Animana-praktijk: wijzigingen wachten tot de koppeling "
-                   "er is.")  # fmt: skip
+        st.caption("This practice is not linked to an Animana practice: changes wait until it is linked.")
     tables.show(
         status_table(rows), STATUS_SPEC, key=f"integ.status.{practice_id}", zone=ctx.zone(practice_id)
     )
 
 # --- switching a module's mode ----------------------------------------------------------------------------------
-st.subheader("Modus omzetten")
+st.subheader("Switch mode")
 cols = st.columns(3)
 if len(practice_ids) > 1:
     practice_id = cols[0].selectbox(
-        "Praktijk", practice_ids, format_func=ctx.practice_name, key="integ.practice"
+        "Practice", practice_ids, format_func=ctx.practice_name, key="integ.practice"
     )
 else:
     practice_id = practice_ids[0]
-    cols[0].text_input("Praktijk", ctx.practice_name(practice_id), disabled=True)
+    cols[0].text_input("Practice", ctx.practice_name(practice_id), disabled=True)
 module = cols[1].selectbox("Module", MODULES, format_func=MODULE_LABELS.get, key="integ.module")
 module_slot = cols[1].empty()
 current = next(s for s in statuses if s.practice_id == practice_id and s.module == module)
 # One widget per practice and module, so that choosing another module starts from that module's own mode.
-mode = cols[2].selectbox("Nieuwe modus", MODES, format_func=MODE_NAMES.get, key=f"integ.mode.{practice_id}.{module}",
+mode = cols[2].selectbox("New mode", MODES, format_func=MODE_NAMES.get, key=f"integ.mode.{practice_id}.{module}",
                          index=MODES.index(current.mode))  # fmt: skip
 mode_slot = cols[2].empty()
-what = f"{MODULE_LABELS[module]} van {ctx.practice_name(practice_id)}"
+what = f"{MODULE_LABELS[module]} at {ctx.practice_name(practice_id)}"
 if mode == current.mode:
-    st.caption(f"{what} staat op {MODE_NAMES[mode]}: {MODE_MEANINGS[mode]}.")
+    st.caption(f"{what} is in {MODE_NAMES[mode]} mode: {MODE_MEANINGS[mode]}.")
 else:
-    consequence = f"{what} wordt {MODE_NAMES[mode]}: {MODE_MEANINGS[mode]}."
+    consequence = f"{what} switches to {MODE_NAMES[mode]} mode: {MODE_MEANINGS[mode]}."
     if mode == "native" and current.outbox_depth:
-        consequence += (f" Er wachten nog {current.outbox_depth} wijziging(en) op Animana; die blijven hier "
-                        "zichtbaar maar worden niet meer verstuurd.")  # fmt: skip
+        consequence += (f" {current.outbox_depth} change(s) still wait for Animana; they stay visible here but "
+                        "are no longer sent.")  # fmt: skip
     st.warning(consequence)
-    confirmed = st.checkbox("Ik bevestig deze omzetting", key=f"integ.confirm.{practice_id}.{module}.{mode}")
+    confirmed = st.checkbox("I confirm this switch", key=f"integ.confirm.{practice_id}.{module}.{mode}")
     confirm_slot = st.empty()
-    if st.button("Modus omzetten", type="primary", disabled=not confirmed, key="integ.switch"):
+    if st.button("Switch mode", type="primary", disabled=not confirmed, key="integ.switch"):
         try:
             with ctx.tenant() as session:
                 set_mode(session, ctx.actor(), practice_id=practice_id, module=module, mode=mode,
@@ -85,18 +84,18 @@ else:
         except NotPermitted as exc:
             confirm_slot.error(str(exc))
         else:
-            state["integ.flash"] = f"{what} is nu {MODE_NAMES[mode]}."
+            state["integ.flash"] = f"{what} is now in {MODE_NAMES[mode]} mode."
             st.rerun()
 
 # --- dead letters -----------------------------------------------------------------------------------------------
-st.subheader("Niet verstuurd")
+st.subheader("Not delivered")
 if not dead:
-    st.caption("Geen wijzigingen die Animana weigerde of die te vaak mislukten.")
+    st.caption("No changes that Animana refused or that failed too often.")
 else:
-    st.caption("Wijzigingen die Animana weigerde of die te vaak mislukten. Ze blijven hier staan tot ze opnieuw "
-               "worden geprobeerd; pas eerst het record aan als Animana het weigerde.")  # fmt: skip
+    st.caption("Changes that Animana refused or that failed too often. They stay here until they are retried; "
+               "if Animana refused one, correct the record first.")  # fmt: skip
     header = st.columns([3, 4, 2, 2])
-    for col, label in zip(header, ("Record", "Reden", "Leeftijd", ""), strict=True):
+    for col, label in zip(header, ("Record", "Reason", "Age", ""), strict=True):
         col.markdown(f"**{label}**")
     for letter in dead:
         ref = (letter.table, letter.row_id)
@@ -105,12 +104,12 @@ else:
         cols[0].write(f"{title} ({letters.OPERATION_LABELS[letter.operation]})")
         cols[1].write(letter.reason)
         cols[2].write(duration((now - letter.created_at).total_seconds()))
-        if cols[3].button("Opnieuw proberen", key=f"integ.retry.{letter.practice_id}.{letter.id}"):
+        if cols[3].button("Retry", key=f"integ.retry.{letter.practice_id}.{letter.id}"):
             try:
                 with ctx.tenant() as session:
                     letters.retry(session, ctx.actor(), letter.practice_id, [letter.id])
             except NotPermitted as exc:
                 cols[3].error(str(exc))
             else:
-                state["integ.flash"] = f"{title} staat weer in de wachtrij voor Animana."
+                state["integ.flash"] = f"{title} is back in the queue for Animana."
                 st.rerun()

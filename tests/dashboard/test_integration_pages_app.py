@@ -68,6 +68,17 @@ def make_client_conflict(db: Database, practice: PracticeRows) -> None:
     animana_changes_client(db, practice, last_name="Animana", city="Utrecht")
 
 
+def clients_in_hybrid(db: Database, practice: PracticeRows) -> None:
+    """The practice's clients module in hybrid: a resolution is saved here and queued for Animana (in animana mode
+    it would be written through to an Animana these page tests do not run)."""
+    with db.system() as session:
+        session.execute(
+            text("INSERT INTO practice_module_mode (practice_id, module, mode) VALUES (:p, 'clients', 'hybrid') "
+                 "ON CONFLICT (practice_id, module) DO UPDATE SET mode = EXCLUDED.mode"),
+            {"p": practice.practice_id},
+        )  # fmt: skip
+
+
 def status_rows(at) -> dict[str, dict[str, str]]:  # noqa: ANN001
     """The first status table, by module label."""
     frame = at.dataframe[0].value
@@ -85,32 +96,32 @@ def test_the_status_table_shows_the_queue_a_dead_letter_and_a_conflict_and_a_ret
     make_client_conflict(app_env, a1)
     with app_env.system() as session:  # Animana refused the breed
         session.execute(text("UPDATE writeback_outbox SET state = 'dead', attempts = 5, "
-                             "last_error = '422: ras onbekend' WHERE table_name = 'patient'"))  # fmt: skip
+                             "last_error = '422: breed unknown' WHERE table_name = 'patient'"))  # fmt: skip
 
     at = sign_in(MANAGER)
     at.switch_page(INTEGRATION).run()
     ok(at)
-    assert at.title[0].value == "Koppeling met Animana"
+    assert at.title[0].value == "Animana integration"
     rows = status_rows(at)
-    assert list(rows) == ["Cliënten en dieren", "Agenda", "Medisch dossier", "Facturatie"]
-    assert list(rows["Agenda"]) == ["Module", "Modus", "Laatste synchronisatie", "Achterstand synchronisatie",
-                                    "Wachtrij", "Oudste wachtende", "Niet verstuurd", "Open conflicten", "Aandacht"]  # fmt: skip
-    agenda, clients = rows["Agenda"], rows["Cliënten en dieren"]
-    assert (agenda["Modus"], agenda["Wachtrij"], agenda["Niet verstuurd"], agenda["Open conflicten"]) == (
+    assert list(rows) == ["Clients and patients", "Agenda", "Medical record", "Billing"]
+    assert list(rows["Agenda"]) == ["Module", "Mode", "Last sync", "Sync lag", "Queue", "Oldest waiting",
+                                    "Not delivered", "Open conflicts", "Attention"]  # fmt: skip
+    agenda, clients = rows["Agenda"], rows["Clients and patients"]
+    assert (agenda["Mode"], agenda["Queue"], agenda["Not delivered"], agenda["Open conflicts"]) == (
         "Animana", "1", "0", "0")  # fmt: skip
-    assert agenda["Laatste synchronisatie"] == "–" and agenda["Aandacht"] == "–"  # never synced in this world
-    assert agenda["Oudste wachtende"][-5:-2].endswith(":")  # a local "d MMM y HH:mm"
+    assert agenda["Last sync"] == "–" and agenda["Attention"] == "–"  # never synced in this world
+    assert agenda["Oldest waiting"][-5:-2].endswith(":")  # a local "d MMM y HH:mm"
     # The client's entry is held by the conflict (still queued); the animal's is a dead letter.
-    assert (clients["Wachtrij"], clients["Niet verstuurd"], clients["Open conflicten"]) == ("1", "1", "1")
-    assert clients["Aandacht"] == "1 niet verstuurd (dead letter); 1 conflict(en) open"
+    assert (clients["Queue"], clients["Not delivered"], clients["Open conflicts"]) == ("1", "1", "1")
+    assert clients["Attention"] == "1 not delivered (dead letters); 1 open conflict(s)"
 
     page = texts(at)
-    assert "dier Bello-a1 (dog) (wijziging)" in page and "422: ras onbekend" in page
+    assert "patient Bello-a1 (dog) (change)" in page and "422: breed unknown" in page
     at.button(key=f"integ.retry.{a1.practice_id}.{_dead_id(app_env)}").click().run()
     ok(at)
-    assert at.success[0].value == "dier Bello-a1 (dog) staat weer in de wachtrij voor Animana."
-    clients = status_rows(at)["Cliënten en dieren"]
-    assert (clients["Wachtrij"], clients["Niet verstuurd"]) == ("2", "0")
+    assert at.success[0].value == "patient Bello-a1 (dog) is back in the queue for Animana."
+    clients = status_rows(at)["Clients and patients"]
+    assert (clients["Queue"], clients["Not delivered"]) == ("2", "0")
     with app_env.system() as session:
         assert session.execute(text("SELECT state, attempts FROM writeback_outbox WHERE table_name = 'patient'")
                                ).one() == ("pending", 0)  # fmt: skip
@@ -130,18 +141,18 @@ def test_switching_the_agenda_to_hybrid_says_what_changes_and_needs_the_confirma
     ok(at)
     at.selectbox(key="integ.module").select("agenda").run()
     assert not at.warning  # the mode it has: nothing to confirm
-    assert "Agenda van Praktijk a1 staat op Animana" in texts(at)
+    assert "Agenda at Praktijk a1 is in Animana mode" in texts(at)
     at.selectbox(key=f"integ.mode.{a1.practice_id}.agenda").select("hybrid").run()
     ok(at)
-    assert at.warning[0].value == ("Agenda van Praktijk a1 wordt Hybride: VetConnect schrijft, Animana wordt "
-                                   "bijgewerkt.")  # fmt: skip
+    assert at.warning[0].value == ("Agenda at Praktijk a1 switches to Hybrid mode: VetConnect writes, Animana is "
+                                   "kept up to date.")  # fmt: skip
     assert at.button(key="integ.switch").disabled
     at.checkbox(key=f"integ.confirm.{a1.practice_id}.agenda.hybrid").check().run()
     at.button(key="integ.switch").click().run()
     ok(at)
-    assert at.success[0].value == "Agenda van Praktijk a1 is nu Hybride."
-    assert status_rows(at)["Agenda"]["Modus"] == "Hybride"
-    assert status_rows(at)["Cliënten en dieren"]["Modus"] == "Animana"
+    assert at.success[0].value == "Agenda at Praktijk a1 is now in Hybrid mode."
+    assert status_rows(at)["Agenda"]["Mode"] == "Hybrid"
+    assert status_rows(at)["Clients and patients"]["Mode"] == "Animana"
     # Another module and back: each starts from its own mode, nothing left to confirm.
     at.selectbox(key="integ.module").select("clients").run()
     at.selectbox(key="integ.module").select("agenda").run()
@@ -157,29 +168,30 @@ def test_the_manager_resolves_a_conflict_field_by_field(app_env):
     a1 = app_env.world.practices["a1"]
     in_step_with_animana(app_env)
     add_manager(app_env)
+    clients_in_hybrid(app_env, a1)
     make_client_conflict(app_env, a1)
     at = sign_in(MANAGER)
     at.switch_page(CONFLICTS).run()
     ok(at)
-    assert "cliënt J. Lokaal" in texts(at)  # the record by its name, not its id
+    assert "client J. Lokaal" in texts(at)  # the record by its name, not its id
     shown = [m.value for m in at.markdown]
-    for value in ("Achternaam", "Lokaal", "Animana", "Plaats", "Leiden", "Utrecht"):
+    for value in ("Surname", "Lokaal", "Animana", "City", "Leiden", "Utrecht"):
         assert value in shown
     with app_env.system() as session:
         conflict_id = session.execute(
             text("SELECT id FROM writeback_conflict WHERE state = 'open'")
         ).scalar_one()
-    click(at, "Oplossen")  # nothing chosen yet
+    click(at, "Resolve")  # nothing chosen yet
     ok(at)
-    assert "Kies per veld een kant; nog open: plaats, achternaam." in at.error[0].value
-    click(at, "Alles Animana")
+    assert "Choose a side for every field; still open: city, surname." in at.error[0].value
+    click(at, "All Animana")
     assert at.radio(key=f"conf.{conflict_id}.city").value == "animana"
     at.radio(key=f"conf.{conflict_id}.city").set_value("local").run()
-    click(at, "Oplossen")
+    click(at, "Resolve")
     ok(at)
-    assert at.success[0].value == ("Conflict over cliënt J. Lokaal opgelost (plaats: VetConnect, achternaam: "
+    assert at.success[0].value == ("Conflict about client J. Lokaal resolved (city: VetConnect, surname: "
                                    "Animana).")  # fmt: skip
-    assert any("Geen open conflicten" in i.value for i in at.info)
+    assert any("No open conflicts" in i.value for i in at.info)
     with app_env.system() as session:
         row = session.execute(
             text("SELECT last_name, city FROM client WHERE id = :c"), {"c": a1.client_id}
@@ -203,25 +215,23 @@ def test_the_agenda_and_the_client_card_mark_records_not_in_step_with_animana(ap
     # Only today's 09:00 appointment changed here (the factories' other appointment is in step).
     marked = [o for o in at.selectbox(key="sched.appointment").options if "Animana" in o]
     assert (
-        len(marked) == 1
-        and " 09:00 · " in marked[0]
-        and marked[0].endswith("· ⟳ wordt naar Animana geschreven")
+        len(marked) == 1 and " 09:00 · " in marked[0] and marked[0].endswith("· ⟳ being written to Animana")
     )
-    assert ":blue-badge[⟳ wordt naar Animana geschreven]" in texts(at)
+    assert ":blue-badge[⟳ being written to Animana]" in texts(at)
 
     make_client_conflict(app_env, a1)
     at.session_state["card.client"] = (a1.practice_id, a1.client_id)
     at.switch_page("workspaces/client_card.py").run()
     ok(at)
     page = texts(at)
-    assert ":orange-badge[⚠ conflict met Animana]" in page
-    assert "wordt naar Animana geschreven" not in page  # the animal has no local change
+    assert ":orange-badge[⚠ conflict with Animana]" in page
+    assert "being written to Animana" not in page  # the animal has no local change
 
     local_write(app_env, a1, "UPDATE patient SET breed = 'Beagle' WHERE id = :p", p=a1.patient_id)
     at.session_state["rec.practice"], at.session_state["rec.patient"] = a1.practice_id, a1.patient_id
     at.switch_page("workspaces/records.py").run()
     ok(at)
-    assert ":blue-badge[⟳ wordt naar Animana geschreven]" in texts(at)
+    assert ":blue-badge[⟳ being written to Animana]" in texts(at)
 
 
 def test_the_pages_are_offered_to_the_manager_not_to_the_receptionist(app_env):

@@ -57,7 +57,7 @@ class Conflict:
     animana_id: str | None
     detected_at: dt.datetime
     fields: list[ConflictField]
-    what: str  # "cliënt 123 (Animana 456)"
+    what: str  # "client 123 (Animana 456)"
 
 
 def open_conflicts(

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from warehouse.integration.outbox import retry_dead
 from warehouse.security.permissions import INTEGRATION_MANAGE, Actor, require
 
-OPERATION_LABELS = {"insert": "nieuw", "update": "wijziging", "delete": "verwijderd"}
+OPERATION_LABELS = {"insert": "new", "update": "change", "delete": "deletion"}
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def dead_letters(session: Session, practice_ids: list[int], *, limit: int = 200)
     ).all()
     return [
         DeadLetter(r.id, r.practice_id, r.module, r.table_name, r.row_id, r.operation,
-                   r.last_error or "onbekende reden", r.attempts, r.created_at)
+                   r.last_error or "unknown reason", r.attempts, r.created_at)
         for r in rows
     ]  # fmt: skip
 

@@ -40,7 +40,7 @@ class ParentNotInAnimana(Exception):  # noqa: N818 — a state to wait out, not 
     """A row the write points at (an appointment's patient…) has not reached Animana yet: the write waits."""
 
     def __init__(self, table: str, local_id: int) -> None:
-        super().__init__(f"wacht op {MIRRORED[table].label if table in MIRRORED else table} {local_id}")
+        super().__init__(f"waiting for {MIRRORED[table].label if table in MIRRORED else table} {local_id}")
         self.table = table
         self.local_id = local_id
 
@@ -357,7 +357,7 @@ def retry_dead(session: Session, practice_id: int, ids: Iterable[int] | None = N
             "WITH retried AS (UPDATE writeback_outbox SET state = 'pending', attempts = 0, next_attempt_at = now() "
             f"WHERE practice_id = :practice AND state = 'dead' {only} RETURNING id, table_name, row_id), "
             "folded AS (UPDATE writeback_outbox later SET state = 'superseded', "
-            "last_error = 'opgenomen in ' || retried.id || ' (opnieuw geprobeerd)' FROM retried "
+            "last_error = 'folded into entry ' || retried.id || ' (retried)' FROM retried "
             "WHERE later.practice_id = :practice AND later.table_name = retried.table_name "
             "AND later.row_id = retried.row_id AND later.id > retried.id AND later.operation = 'update' "
             "AND later.state IN ('pending', 'dead')) "

@@ -53,14 +53,14 @@ _TITLES: dict[str, Callable[[Any, ZoneInfo], str]] = {
     "vaccination": lambda r, _: _names(r.vaccine_name, r.name and f"· {r.name}"),
     "prescription": lambda r, _: _names(r.product_name, r.name and f"· {r.name}"),
     "invoice": lambda r, _: str(r.number),
-    "payment": lambda r, z: f"{fmt.euros(r.amount_cents)} op {fmt.date(r.paid_at, tz=z)}",
+    "payment": lambda r, z: f"{fmt.euros(r.amount_cents)} on {fmt.date(r.paid_at, tz=z)}",
 }  # fmt: skip
 
 
 def record_titles(
     session: Session, practice_id: int, records: Iterable[RecordRef], *, zone: ZoneInfo = fmt.DEFAULT_TZ
 ) -> dict[RecordRef, str]:
-    """``"afspraak do 3 dec 2026 09:00 · Bello"`` per record that still exists (times in ``zone``); a deleted
+    """``"appointment do 3 dec 2026 09:00 · Bello"`` per record that still exists (times in ``zone``); a deleted
     record has no title (the caller says which record it was by its id)."""
     by_table: dict[str, list[int]] = {}
     for table, row_id in records:

@@ -68,14 +68,12 @@ def _never_merge(clash: FieldClash) -> Side | None:
 local_progress_wins = FieldRule(
     "local_progress_wins",
     _progress_wins,
-    "voortgang (ingecheckt, in consult, klaar) of annulering wint van 'geboekt'",
+    "progress (checked in, in consult, done) or a cancellation beats 'booked'",
 )
 cancellation_wins = FieldRule(
-    "cancellation_wins", _cancellation_wins, "een annulering wint van een verschuiving in tijd"
+    "cancellation_wins", _cancellation_wins, "a cancellation beats a change of time"
 )
-never_merge = FieldRule(
-    "never_merge", _never_merge, "klinische notities worden nooit automatisch samengevoegd"
-)
+never_merge = FieldRule("never_merge", _never_merge, "clinical notes are never merged automatically")
 
 RuleBook = Mapping[str, FieldRule]
 """A table's rules by column."""

@@ -117,7 +117,7 @@ def _record(
         mark_retry(session, entry, outcome.error, outcome.delay_s)
         report.waiting += 1
     elif isinstance(outcome, Retry) and entry.attempts + 1 >= max_attempts:
-        mark_dead(session, entry, f"na {entry.attempts + 1} pogingen: {outcome.error}")
+        mark_dead(session, entry, f"after {entry.attempts + 1} attempts: {outcome.error}")
         report.dead += 1
     elif isinstance(outcome, Retry):
         mark_retry(session, entry, outcome.error, outcome.delay_s)
@@ -126,7 +126,7 @@ def _record(
         mark_dead(session, entry, outcome.reason)
         report.dead += 1
     elif isinstance(outcome, Stale) and entry.attempts + 1 >= max_attempts:
-        mark_dead(session, entry, f"na {entry.attempts + 1} pogingen: {STALE}")
+        mark_dead(session, entry, f"after {entry.attempts + 1} attempts: {STALE}")
         report.dead += 1
     elif isinstance(outcome, Stale):
         mark_retry(session, entry, STALE, STALE_WAIT_S)

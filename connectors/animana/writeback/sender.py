@@ -31,7 +31,7 @@ from connectors.animana.transport import RetryPolicy
 from warehouse.integration.outbox import OutboxEntry, ParentNotInAnimana
 from warehouse.integration.tables import MIRRORED
 
-STALE = "Animana heeft een nieuwere versie; wacht op synchronisatie"
+STALE = "Animana has a newer version; waiting for the sync"
 # The dispatcher schedules its own retries (the outbox's next_attempt_at), so one HTTP attempt per send.
 ONE_ATTEMPT = RetryPolicy(attempts=1, timeout=30)
 
@@ -98,30 +98,30 @@ class Sender:
             if (
                 waiting.table not in MIRRORED
             ):  # VetConnect's own (a room of its own): it never reaches Animana
-                return Refused(f"{waiting.table} {waiting.local_id} bestaat niet in Animana")
+                return Refused(f"{waiting.table} {waiting.local_id} does not exist in Animana")
             return Retry(str(waiting), self.backoff.parent_wait_s, counts=False)
         except RateLimited as exc:
             hint = exc.retry_after if exc.retry_after is not None else self.backoff.after(entry.attempts)
-            return Retry(f"Animana is niet bereikbaar: te veel verzoeken ({exc.message})", hint)
+            return Retry(f"Animana is unreachable: too many requests ({exc.message})", hint)
         except (
             ApiUnavailable
         ) as exc:  # 5xx, timeouts, a lost answer: the write may have happened; the key knows
             delay = max(exc.retry_after or 0.0, self.backoff.after(entry.attempts))
-            return Retry(f"Animana is niet bereikbaar: {exc.message}", delay)
+            return Retry(f"Animana is unreachable: {exc.message}", delay)
         except PreconditionFailed:
             return Stale(resource)
         except ValidationFailed as exc:
             reason = "; ".join(f"{name}: {message}" for name, message in exc.fields.items()) or exc.message
-            return Refused(f"Animana weigert: {reason}", dict(exc.fields))
+            return Refused(f"Animana refused: {reason}", dict(exc.fields))
         except (Conflict, NotFound) as exc:
-            return Refused(f"Animana weigert: {exc.message}")
+            return Refused(f"Animana refused: {exc.message}")
         except AuthError as exc:  # credentials, not this entry: wait for them to be fixed, like an outage
             return Retry(
-                f"Animana is niet bereikbaar: aanmelden geweigerd ({exc.message})",
+                f"Animana is unreachable: sign-in refused ({exc.message})",
                 self.backoff.after(entry.attempts),
             )
         except AnimanaError as exc:  # another 4xx: a request Animana will refuse again as it is
-            return Refused(f"Animana weigert: {exc.message}")
+            return Refused(f"Animana refused: {exc.message}")
 
     def _write(self, entry: OutboxEntry, practice: int, resource: str, refs: WriteRefs) -> Outcome:
         key = entry.idempotency_key
@@ -135,13 +135,13 @@ class Sender:
             return Sent(entry.animana_id, answer.version)
         write_back = SPEC_BY_NAME[resource].write_back
         if write_back is None:
-            return Refused(f"{resource} wordt niet naar Animana teruggeschreven")
+            return Refused(f"{resource} is not written back to Animana")
         try:
             body = write_back(entry.row, refs)
         except ParentNotInAnimana:
             raise
         except Exception as exc:  # a row the mapping cannot express must not block the rest of the outbox
-            return Refused(f"niet naar Animana te vertalen: {type(exc).__name__}: {exc}")
+            return Refused(f"cannot be mapped to Animana: {type(exc).__name__}: {exc}")
         if entry.animana_id is None:
             answer = self.client.create(practice, resource, body, idempotency_key=key, retry=self.retry)
         else:

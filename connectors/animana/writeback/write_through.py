@@ -34,10 +34,10 @@ class WriteThrough:
             raise UpstreamRefused(outcome.reason, outcome.fields)
         if isinstance(outcome, Stale):
             raise UpstreamRefused(
-                "Dit record is intussen in Animana gewijzigd; vernieuw het scherm en probeer het opnieuw."
+                "This record was changed in Animana meanwhile; refresh the page and try again."
             )
         if isinstance(outcome, Retry) and not outcome.counts:
-            raise UpstreamRefused(f"Nog niet in Animana: {outcome.error}")
+            raise UpstreamRefused(f"Not in Animana yet: {outcome.error}")
         raise UpstreamUnavailable(outcome.error)
 
 
@@ -49,7 +49,7 @@ class AnimanaNotConfigured:
         self.reason = reason
 
     def send(self, session: Session, entry: OutboxEntry, animana_practice_id: int) -> UpstreamAnswer:
-        raise UpstreamUnavailable(f"Animana is niet bereikbaar: {self.reason}")
+        raise UpstreamUnavailable(f"Animana is unreachable: {self.reason}")
 
 
 def write_through_from_env() -> UpstreamSender:

@@ -91,11 +91,11 @@ def test_records_are_called_by_name_and_local_time(world):
         titles = record_titles(session, a1.practice_id, [
             ("client", a1.client_id), ("patient", a1.patient_id), ("appointment", a1.appointment_id),
             ("invoice", ids.invoice), ("visit", ids.visit), ("client", 999_999)], zone=TZ)  # fmt: skip
-    assert titles[("client", a1.client_id)] == "cliënt J. Jansen-a1"
-    assert titles[("patient", a1.patient_id)] == "dier Bello-a1 (dog)"
+    assert titles[("client", a1.client_id)] == "client J. Jansen-a1"
+    assert titles[("patient", a1.patient_id)] == "patient Bello-a1 (dog)"
     # The factories' appointment: 10 Nov 2026 09:00 in Amsterdam.
-    assert titles[("appointment", a1.appointment_id)] == "afspraak di 10 nov 2026 09:00 · Bello-a1"
-    assert titles[("invoice", ids.invoice)] == f"factuur {ids.number}"
+    assert titles[("appointment", a1.appointment_id)] == "appointment di 10 nov 2026 09:00 · Bello-a1"
+    assert titles[("invoice", ids.invoice)] == f"invoice {ids.number}"
     assert titles[("visit", ids.visit)].startswith("consult ") and titles[("visit", ids.visit)].endswith(
         "Bello-a1"
     )

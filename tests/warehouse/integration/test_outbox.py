@@ -19,6 +19,8 @@ from warehouse.kernel.tenancy import AccessContext
 def world(fresh_db: Database) -> tuple[Database, World]:
     with fresh_db.system() as session:
         world = build_world(session, MASTER_KEY)
+        # Linked to Animana, as onboarding does (an unlinked practice captures nothing).
+        session.execute(text("UPDATE tenant SET animana_practice_id = 'AN-' || code WHERE kind = 'practice'"))
         # The world's set-up writes were captured like any local write; start from a clean outbox, the rows as
         # if they came from Animana.
         session.execute(text("DELETE FROM writeback_outbox; DELETE FROM writeback_conflict"))
@@ -66,7 +68,7 @@ def test_a_row_s_later_change_never_overtakes_its_earlier_one_not_even_a_dead_on
         # on its first.
         with _app(db, w) as other:
             assert _claim(other, w) == []
-        outbox.mark_dead(session, claimed[0], "Animana weigert: last_name: te kort")
+        outbox.mark_dead(session, claimed[0], "Animana refused: last_name: too short")
     with _app(db, w) as session:
         assert [e.table_name for e in _claim(session, w)] == ["appointment"]
     with _app(db, w) as session:
@@ -82,7 +84,7 @@ def test_a_row_s_later_change_never_overtakes_its_earlier_one_not_even_a_dead_on
         outbox.mark_sent(session, first[0], first[0].animana_id, "v1")
         states = session.execute(text("SELECT state, last_error FROM writeback_outbox ORDER BY id")).all()
         assert [tuple(s) for s in states] == [
-            ("done", None), ("superseded", f"opgenomen in {first[0].id} (opnieuw geprobeerd)"), ("pending", None),
+            ("done", None), ("superseded", f"folded into entry {first[0].id} (retried)"), ("pending", None),
         ]  # fmt: skip
 
 
@@ -170,7 +172,7 @@ def test_a_retry_is_due_only_after_its_delay_and_a_native_module_is_never_claime
     _set_surname(db, w, "Eerst")
     with _app(db, w) as session:
         (entry,) = _claim(session, w)
-        outbox.mark_retry(session, entry, "Animana is niet bereikbaar: 503", 30)
+        outbox.mark_retry(session, entry, "Animana is unreachable: 503", 30)
         due = session.execute(
             text("SELECT next_attempt_at - clock_timestamp() FROM writeback_outbox")
         ).scalar_one()

@@ -83,7 +83,7 @@ def test_a_lost_answer_is_retried_with_its_key_and_animana_has_the_new_client_on
     first = _push(hybrid)
     assert (first.sent, first.retried) == (0, 1)
     (entry,) = outbox(hybrid, hybrid.practices[0])
-    assert entry["state"] == "pending" and "niet bereikbaar" in entry["last_error"]
+    assert entry["state"] == "pending" and "unreachable" in entry["last_error"]
     assert len(_relations_named(hybrid, "Verloren-Antwoord")) == 1  # the write happened; its answer was lost
     hybrid.sim.configure(response_lost=0.0)
     _due_now(hybrid)
@@ -105,7 +105,7 @@ def test_a_rate_limited_write_waits_for_retry_after(hybrid: SyncWorld):
     hybrid.sim.configure(rate_limit=0)
     assert (report.sent, report.retried) == (0, 1)
     (entry,) = outbox(hybrid, hybrid.practices[0])
-    assert entry["state"] == "pending" and "te veel verzoeken" in entry["last_error"]
+    assert entry["state"] == "pending" and "too many requests" in entry["last_error"]
     assert entry["due_in"] > dt.timedelta(seconds=38)  # Retry-After (~40 s), not the 10 ms backoff
 
 
@@ -118,7 +118,7 @@ def test_a_refused_write_is_a_dead_letter_with_animana_s_message_and_goes_throug
     assert (report.sent, report.dead) == (0, 1)
     (entry,) = outbox(hybrid, practice)
     assert entry["state"] == "dead"
-    assert entry["last_error"] == "Animana weigert: iban: invalid IBAN (checksum)"
+    assert entry["last_error"] == "Animana refused: iban: invalid IBAN (checksum)"
     assert _relations_named(hybrid, "Foute-Iban") == []
     with as_app(hybrid, practice) as session:  # the receptionist corrects the IBAN
         from tests.factories import cipher_for
@@ -262,4 +262,4 @@ def test_an_appointment_in_a_room_animana_does_not_know_is_a_dead_letter_not_a_w
     report = _push(hybrid)
     assert (report.dead, report.waiting) == (1, 0)
     (entry,) = outbox(hybrid, practice)
-    assert (entry["state"], entry["last_error"]) == ("dead", f"resource {room} bestaat niet in Animana")
+    assert (entry["state"], entry["last_error"]) == ("dead", f"resource {room} does not exist in Animana")

@@ -108,7 +108,7 @@ def test_an_outage_names_animana_and_nothing_is_saved(synced_world: SyncWorld):
     with AnimanaClient(unreachable, retry=RetryPolicy(attempts=1)) as client:
         with pytest.raises(UpstreamUnavailable) as exc:
             _write(synced_world, practice, client, update, c=client_id)
-    assert str(exc.value).startswith("Animana is niet bereikbaar")
+    assert str(exc.value).startswith("Animana is unreachable")
     assert _local(synced_world, practice, client_id) == before
     assert outbox(synced_world, practice) == []
 
@@ -144,6 +144,6 @@ def test_without_animana_settings_a_linked_practice_s_write_is_refused_naming_th
     with pytest.raises(UpstreamUnavailable) as exc, as_app(synced_world, practice) as session:  # noqa: PT012
         install_write_through(session, sender, master_key=MASTER_KEY)
         session.execute(text("UPDATE client SET last_name = 'Zonder' WHERE id = :c"), {"c": client_id})
-    assert str(exc.value).startswith("Animana is niet bereikbaar: ")
+    assert str(exc.value).startswith("Animana is unreachable: ")
     assert "VETCONNECT_ANIMANA_" in str(exc.value)
     assert outbox(synced_world, practice) == []
