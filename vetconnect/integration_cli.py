@@ -27,7 +27,9 @@ integration_app = typer.Typer(
     help="Two-way Animana: modes per module, write-back outbox, conflicts, dead letters.",
     no_args_is_help=True,
 )
-out = Console()
+def out() -> Console:
+    """A console per use: rich reads the terminal width (COLUMNS) when one is made, not at import."""
+    return Console()
 
 PracticesOption = Annotated[
     list[str] | None, typer.Option("--practice", "-p", help="Practice code (repeatable; default: all)")
@@ -128,7 +130,7 @@ def status_cmd(practice: PracticesOption = None, as_json: JsonOption = False) ->
             _seconds(s.sync_lag_s), str(s.outbox_depth), _when(s.oldest_pending), str(s.dead_letters),
             str(s.open_conflicts), "; ".join(s.attention),
         )  # fmt: skip
-    out.print(table)
+    out().print(table)
 
 
 @integration_app.command("mode")
@@ -152,22 +154,22 @@ def mode_cmd(
         with _session(runtime, [practice_id]) as session:
             current = mode_of(session, practice_id, module)
         if mode is None:
-            out.print(f"{code} {module}: {current} — {MODE_LABELS[current]}")
+            out().print(f"{code} {module}: {current} — {MODE_LABELS[current]}")
             return
         if mode == current:
-            out.print(f"{code} {module} is already {mode}; nothing changed")
+            out().print(f"{code} {module} is already {mode}; nothing changed")
             return
         if not yes and not typer.confirm(
             f"Switch {module} of {code} from {current} to {MODE_LABELS.get(mode, mode)}?"
         ):
-            out.print("nothing changed")
+            out().print("nothing changed")
             raise typer.Exit(1)
         with _session(runtime, [practice_id]) as session:
             previous = set_mode(
                 session, _operator([practice_id]), practice_id=practice_id, module=module, mode=mode,
                 confirmed=True,
             )  # fmt: skip
-        out.print(f"{code} {module}: {previous} → {mode}")
+        out().print(f"{code} {module}: {previous} → {mode}")
 
 
 # --- write-back ------------------------------------------------------------------------------------------
@@ -189,7 +191,7 @@ def push_cmd(
         runtime = migrated_runtime()
         practices = linked_practices(runtime.admin_engine, practice)
         if not practices:
-            out.print("no practice is linked to Animana (tenant.animana_practice_id)")
+            out().print("no practice is linked to Animana (tenant.animana_practice_id)")
             return
         with _session(runtime, [p.practice_id for p in practices]) as session:
             due = {d.practice_id: d.due for d in practices_with_due_entries(session)}
@@ -200,7 +202,7 @@ def push_cmd(
             MofNCompleteColumn(),
             TimeElapsedColumn(),
         )
-        with AnimanaClient.from_env() as client, Progress(*columns, console=out) as progress:
+        with AnimanaClient.from_env() as client, Progress(*columns, console=out()) as progress:
             for p in practices:
                 task = progress.add_task(p.code, total=min(due.get(p.practice_id, 0), max_entries) or None)
                 reports.append(
@@ -219,10 +221,10 @@ def push_cmd(
         table.add_column(column, justify="left" if column == "practice" else "right")
     for r in reports:
         table.add_row(r.practice, *(str(n) for n in (r.sent, r.retried, r.waiting, r.stale, r.dead)))
-    out.print(table)
+    out().print(table)
     if any(r.synced for r in reports):
         synced = {r.practice: ", ".join(r.synced) for r in reports if r.synced}
-        out.print(
+        out().print(
             "newer in Animana, synced and settled: " + "; ".join(f"{c}: {s}" for c, s in synced.items())
         )
 
@@ -259,7 +261,7 @@ def retry_dead_cmd(
                 by_practice = dict.fromkeys(codes)
             counts = {codes[p]: retry_dead(session, p, chosen) for p, chosen in by_practice.items()}
     for code, n in counts.items():
-        out.print(f"{code}: {n} dead letter(s) back in the queue")
+        out().print(f"{code}: {n} dead letter(s) back in the queue")
 
 
 # --- conflicts -------------------------------------------------------------------------------------------
@@ -291,7 +293,7 @@ def conflicts_cmd(practice: PracticesOption = None, as_json: JsonOption = False)
             str(row["conflict"]), codes[row["practice_id"]], row["module"], row["record"], f"{row['field']} ({row['column']})",
             row["local"], row["animana"], _when(row["detected_at"]),
         )  # fmt: skip
-    out.print(table)
+    out().print(table)
 
 
 def parse_choice(fields: Sequence[str], given: Sequence[str], every: str | None) -> dict[str, str]:
@@ -347,7 +349,7 @@ def resolve_cmd(
         with _session(runtime, [found.practice_id]) as session:
             applied = resolve(session, _operator([found.practice_id]), conflict_id, choice)  # type: ignore[arg-type]
             native = mode_of(session, found.practice_id, found.module) == "native"
-    out.print(f"conflict {conflict_id} resolved: " + ", ".join(f"{c} → {s}" for c, s in applied.items()))
-    out.print(
+    out().print(f"conflict {conflict_id} resolved: " + ", ".join(f"{c} → {s}" for c, s in applied.items()))
+    out().print(
         "kept here only (module is native)" if native else "the result goes to Animana with the next push"
     )

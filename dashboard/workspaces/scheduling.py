@@ -209,7 +209,7 @@ with book_tab:
                 except SchedulingError as exc:
                     errors[exc.field if exc.field in ("patient", "type", "resource") else "time"] = str(exc)
                 except UpstreamRefused as exc:  # animana mode: Animana's own refusal, at the field it names
-                    errors[ANIMANA_FIELDS.get(exc.field, "time")] = f"Animana refused the booking: {exc}"
+                    errors[ANIMANA_FIELDS.get(exc.field, "time")] = str(exc)
                 except UpstreamUnavailable as exc:
                     errors["time"] = f"{exc} Nothing was booked; try again in a moment."
         if flash := state.pop("sched.flash", None):
