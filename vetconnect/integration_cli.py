@@ -27,9 +27,12 @@ integration_app = typer.Typer(
     help="Two-way Animana: modes per module, write-back outbox, conflicts, dead letters.",
     no_args_is_help=True,
 )
+
+
 def out() -> Console:
     """A console per use: rich reads the terminal width (COLUMNS) when one is made, not at import."""
     return Console()
+
 
 PracticesOption = Annotated[
     list[str] | None, typer.Option("--practice", "-p", help="Practice code (repeatable; default: all)")

@@ -1165,7 +1165,12 @@ POLICIES: tuple[tuple[tuple[str, ...], Policy], ...] = (
 )
 
 # Triggers on one table, written out.
-TRIGGERS = (AUDIT_CHAIN_TRIGGER, AUDIT_PRACTICE_DETAILS_TRIGGER, *REVOKE_SESSIONS_TRIGGERS, *WRITEBACK_TRIGGERS)
+TRIGGERS = (
+    AUDIT_CHAIN_TRIGGER,
+    AUDIT_PRACTICE_DETAILS_TRIGGER,
+    *REVOKE_SESSIONS_TRIGGERS,
+    *WRITEBACK_TRIGGERS,
+)
 # (tables, triggers): each trigger definition on each of the tables (``{table}`` stands for the table).
 TRIGGERS_ON_TABLES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (AUDITED_TABLES, AUDIT_STATEMENT_TRIGGERS),

@@ -29,7 +29,8 @@ DEVICE_INBOX = (
     "devices.inbox"  # match unmatched lab/imaging messages to patients: clinical staff and managers
 )
 PRACTICE_SETTINGS = "practice.settings"  # the practice's invoice details and invoice number series
-INTEGRATION_MANAGE = "integration.manage"  # modes per module, the write-back outbox, the conflict queue (issue 15)
+# Modes per module, the write-back outbox, the conflict queue (issue 15).
+INTEGRATION_MANAGE = "integration.manage"
 PRESCRIBE_VET_ONLY = (
     "records.prescribe_vet_only"  # UDA and UDD medicines (Diergeneesmiddelenbesluit): a vet only
 )

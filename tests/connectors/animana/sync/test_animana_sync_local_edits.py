@@ -70,7 +70,10 @@ def _held(world: SyncWorld, table: str, row_id: int) -> dict[str, Any] | None:
 
 def _conflicts(world: SyncWorld) -> list[tuple]:
     with world.db.system() as session:
-        return [tuple(r) for r in session.execute(text("SELECT table_name, row_id, state FROM writeback_conflict"))]
+        return [
+            tuple(r)
+            for r in session.execute(text("SELECT table_name, row_id, state FROM writeback_conflict"))
+        ]
 
 
 def test_a_sync_stores_every_records_version_as_the_api_wrote_it_and_captures_nothing(synced_world):
