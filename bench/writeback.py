@@ -25,7 +25,9 @@ in hybrid mode. Writes are raw SQL as the application role (`writeback_mix`), ca
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import random
 import shutil
 import signal
@@ -186,7 +188,7 @@ def later(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def throughput(url: str, app_engine: Any, client: AnimanaClient, practice: LinkedPractice, pool: Pool, n: int) -> tuple[float, float, int]:  # fmt: skip
+def throughput(url: str, app_engine: Any, client: AnimanaClient, practice: LinkedPractice, pool: Pool, n: int, profile: bool) -> tuple[float, float, int]:  # fmt: skip
     rng, written = random.Random(7), Written()
     for i in range(n):
         if i < len(pool.clients):  # one update of each client, then creates: every entry its own row
@@ -197,9 +199,16 @@ def throughput(url: str, app_engine: Any, client: AnimanaClient, practice: Linke
             write_one(app_engine, pool, rng, written, kind="book" if i % 2 else "vaccinate")
     recording = RecordingClient(client)
     sender = Sender(recording)  # type: ignore[arg-type]
+    profiler = cProfile.Profile() if profile else None
     started = time.perf_counter()
-    report = push(app_engine, client, practice, master_key=MASTER_KEY, sender=sender)
+    if profiler is not None:
+        report = profiler.runcall(push, app_engine, client, practice, master_key=MASTER_KEY, sender=sender)
+    else:
+        report = push(app_engine, client, practice, master_key=MASTER_KEY, sender=sender)
     dispatcher_s = time.perf_counter() - started
+    if profiler is not None:
+        print("  where the dispatcher's time went (cProfile, cumulative; the profiler slows it too):")
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
     left = outbox_count(url, ("pending", "held", "dead"), [practice.practice_id])
     with tenant_session(app_engine, AccessContext.for_practices([practice.practice_id])) as s:
         # The bare loop's updates are conditional too, on the version the dispatcher's write left.
@@ -409,6 +418,8 @@ def main() -> None:
     parser.add_argument("--sync-scale", default="medium")
     parser.add_argument("--sync-rounds", type=int, default=3, help="rounds of each arm (alternating)")
     parser.add_argument("--sync-edits", type=int, default=300, help="Animana edits per practice per round")
+    parser.add_argument("--profile-push", action="store_true", help="cProfile the dispatcher of phase 1")
+    parser.add_argument("--profile-settle", action="store_true", help="cProfile the settlements of phase 4")
     parser.add_argument("--skip-sync", action="store_true", help="skip the sync-overhead phase")
     parser.add_argument("--port", type=int, default=8797)
     parser.add_argument("--dispatch", nargs="+", help=argparse.SUPPRESS)  # the dispatcher subprocess
@@ -434,7 +445,7 @@ def main() -> None:
             pools = load_pools(app_engine, [p.practice_id for p in practices])
             print("1. throughput", flush=True)
             disp_rate, bare_rate, left = throughput(
-                url, app_engine, client, practices[5], pools[5], args.throughput_writes
+                url, app_engine, client, practices[5], pools[5], args.throughput_writes, args.profile_push
             )
         five, five_pools, ids = practices[:5], pools[:5], [p.practice_id for p in practices[:5]]
         reader = AnimanaReader(base, "vetconnect-sim", SECRET)

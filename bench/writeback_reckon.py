@@ -133,6 +133,14 @@ def reckon(
         by_row: dict[tuple[str, int], list[Entry]] = {}
         for entry in entries:
             by_row.setdefault((entry.table, entry.row_id), []).append(entry)
+        for p, table, row_id, column in result.detected - result.story.keys():
+            if p == pid:  # a conflict no Animana user's edit explains: what was sent of the field
+                result.story[(p, table, row_id, column)] = [
+                    f"entry {e.id} {e.state}, created {e.created_at:%H:%M:%S.%f}: {e.changes[column]!r}, answered "
+                    f"at {e.answered_version}, last error {e.last_error!r}"
+                    for e in by_row.get((table, row_id), [])
+                    if column in e.changes
+                ] + [f"conflict: {f}" for t, r, _, f in conflicts_of(conflicts, table, row_id, column)]
         records: dict[tuple[str, int], dict[str, Any] | None] = {}
         for (p, table, row_id, column), value in sorted(written.last.items(), key=lambda kv: kv[0][:3]):
             if p != pid:
@@ -166,6 +174,11 @@ def reckon(
                 )
         _count_creates(app_engine, reader, pid, aid, written, max_before[pid], result)
     return result
+
+
+def conflicts_of(conflicts: Any, table: str, row_id: int, column: str) -> list[tuple[str, int, str, Any]]:
+    return [(t, r, state, fields[column]) for t, r, state, fields in conflicts
+            if t == table and r == row_id and column in fields]  # fmt: skip
 
 
 def _overwritten(carrying: list[Entry], edits: list[tuple[dt.datetime, dict[str, Any], str]], animana_id: str | None, table: str, column: str) -> bool:  # fmt: skip

@@ -16,6 +16,8 @@ would be when Animana is unreachable; Animana changes to them are held and settl
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import random
 import statistics
 import time
@@ -64,15 +66,20 @@ class SyncTimes:
 
 
 class SettleTimer:
-    """Times every `settle` the sync makes (it settles in each batch's transaction) and counts the rows it took."""
+    """Times every `settle` the sync makes (it settles in each batch's transaction) and counts the rows it took;
+    with `profile`, collects a cProfile of the settlements to tell where their time goes."""
 
-    def __init__(self) -> None:
+    def __init__(self, profile: bool = False) -> None:
         self.seconds, self.rows = 0.0, 0
         self.original = sync_module.settle
+        self.profile = cProfile.Profile() if profile else None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
-        report = self.original(*args, **kwargs)
+        if self.profile is not None:
+            report = self.profile.runcall(self.original, *args, **kwargs)
+        else:
+            report = self.original(*args, **kwargs)
         self.seconds += time.perf_counter() - started
         self.rows += report.rows
         return report
@@ -152,7 +159,7 @@ def sync_overhead(server: str, args: argparse.Namespace, client_of: Any, prepare
         engines = {arm: make_engine(app_url(url)) for arm, url in urls.items()}
         practices = {arm: linked_practices(make_engine(url)) for arm, url in urls.items()}
         rng = random.Random(17)
-        timer = SettleTimer()
+        timer = SettleTimer(profile=args.profile_settle)
         with client_of(base) as client, timer.installed():
             for round_ in range(args.sync_rounds):
                 for practice in practices["with"]:
@@ -177,6 +184,9 @@ def sync_overhead(server: str, args: argparse.Namespace, client_of: Any, prepare
                       f"{times.without_s[-1]:,.2f} s", flush=True)  # fmt: skip
         for engine in engines.values():
             engine.dispose()
+        if timer.profile is not None:
+            print("  where the settlements' time went (cProfile, cumulative):")
+            pstats.Stats(timer.profile).sort_stats("cumulative").print_stats(25)
         return times
     finally:
         sim.terminate()
