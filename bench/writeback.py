@@ -38,6 +38,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -133,20 +134,42 @@ def max_outbox_id(url: str) -> int:
 # --- the dispatcher as a process of its own (killed with SIGKILL by the fault phase) -------------------------------
 
 
+PUSH_FAILED = "push failed"  # a line the dispatcher subprocess writes to stderr per failed push
+
+
+def push_noting_failure(app_engine: Any, client: AnimanaClient, practice: LinkedPractice) -> int:
+    """One practice's push; a failure is written to stderr and the other practices go on, as each practice is a
+    partition of its own in the Dagster job (one practice's failure does not stop the others')."""
+    try:
+        return push(app_engine, client, practice, master_key=MASTER_KEY).handled
+    except DBAPIError as exc:
+        first_line = str(exc.orig).splitlines()[0]
+        print(
+            f"{PUSH_FAILED}: {practice.code}: {type(exc.orig).__name__}: {first_line}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 0
+
+
 def dispatch_forever(url: str, base: str, codes: list[str]) -> None:
     app_engine = make_engine(app_url(url))
     practices = linked_practices(make_engine(url), codes)
     with animana_client(base) as client:
         while True:
-            handled = sum(push(app_engine, client, p, master_key=MASTER_KEY).handled for p in practices)
-            if not handled:
+            if not sum(push_noting_failure(app_engine, client, p) for p in practices):
                 time.sleep(IDLE_S)
 
 
-def start_dispatcher(url: str, base: str, codes: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, __file__, "--dispatch", url, base, *codes], cwd=ROOT, stdout=subprocess.DEVNULL
-    )
+def start_dispatcher(url: str, base: str, codes: list[str], errors: Path) -> subprocess.Popen:
+    with errors.open("a") as stderr:  # the child keeps its own descriptor
+        return subprocess.Popen([sys.executable, __file__, "--dispatch", url, base, *codes], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=stderr)  # fmt: skip
+
+
+def push_failures(errors: Path) -> Counter[str]:
+    lines = errors.read_text().splitlines() if errors.exists() else []
+    return Counter(line.split(": ", 2)[2] for line in lines if line.startswith(PUSH_FAILED))
 
 
 def kill(proc: subprocess.Popen) -> None:
@@ -352,7 +375,7 @@ def fault_phase(url: str, base: str, app_engine: Any, pools: list[Pool], practic
     start_total = written.total
     writer.start()
     kills, busy_kills, edits = 0, 0, []
-    dispatcher = start_dispatcher(url, base, codes)
+    dispatcher = start_dispatcher(url, base, codes, args.errors)
     started = time.perf_counter()
     while True:
         wait_sending(base, write_attempts(base))
@@ -361,8 +384,8 @@ def fault_phase(url: str, base: str, app_engine: Any, pools: list[Pool], practic
         kill(dispatcher)
         kills += 1
         if len(edits) < args.edits:
-            edits += overlapping_edits(url, reader, animana_of, min(3, args.edits - len(edits)), rng)
-        dispatcher = start_dispatcher(url, base, codes)
+            edits += overlapping_edits(url, reader, animana_of, min(6, args.edits - len(edits)), rng)
+        dispatcher = start_dispatcher(url, base, codes, args.errors)
         counts = injected(sim_stats(base), before, kills)
         print(f"\r  faults: {written.total - start_total} writes, {len(edits)} overlapping edits, "
               f"{', '.join(f'{k} {v}' for k, v in counts.items())}, {time.perf_counter() - started:,.0f} s   ",
@@ -386,7 +409,7 @@ def fault_phase(url: str, base: str, app_engine: Any, pools: list[Pool], practic
         sync_practice(app_engine, client, practice, master_key=MASTER_KEY)
     while outbox_count(url, ("pending",), ids) and time.monotonic() < deadline:
         for practice in practices:
-            push(app_engine, client, practice, master_key=MASTER_KEY)
+            push_noting_failure(app_engine, client, practice)
         time.sleep(1)
     for practice in practices:
         sync_practice(app_engine, client, practice, master_key=MASTER_KEY)
@@ -428,6 +451,7 @@ def main() -> None:
         dispatch_forever(args.dispatch[0], args.dispatch[1], args.dispatch[2:])
         return
     workdir = Path(tempfile.mkdtemp(prefix="vetconnect-bench-wb-"))
+    args.errors = workdir / "dispatcher-errors.log"
     server = pgserver.start(workdir / "pgdata").url(database="postgres")
     sim = start_simulator(6, "small", args.port)
     base = f"http://127.0.0.1:{args.port}"
@@ -452,7 +476,7 @@ def main() -> None:
         max_before = {p.practice_id: reader.max_ids(p.animana_id) for p in five}
         written = Written()
         print(f"2. lag at {args.lag_rate:g} writes/s for {args.lag_seconds:g} s", flush=True)
-        dispatcher = start_dispatcher(url, base, [p.code for p in five])
+        dispatcher = start_dispatcher(url, base, [p.code for p in five], args.errors)
         # One write taken through first: the lag measured is the running dispatcher's, not its start-up's.
         write_one(app_engine, five_pools[0], random.Random(5), written, kind="client city")
         wait_drained(url, ids, 60, "dispatcher starting")
@@ -506,6 +530,9 @@ def report(args: argparse.Namespace, throughput: tuple[float, float, int], lag: 
           f"with entries pending); concurrent editor's edits {stats['concurrent_edits']}; idempotent replays "
           f"{stats['idempotent_replays']}; 412 {stats['precondition_failed']}; Animana-side edits seen "
           f"{dict(verdict.edits)} ({faults['own_edits']} made by the bench as overlapping)")  # fmt: skip
+    failures = push_failures(args.errors)
+    print(f"dispatcher pushes that failed (the practice's batch rolled back; the process went on with the other "
+          f"practices): {sum(failures.values())}: {dict(failures.most_common(3))}")  # fmt: skip
     if verdict.lost:
         print("LOST (first 10):\n  " + "\n  ".join(verdict.lost[:10]))
     matched = verdict.overlapping & verdict.detected
