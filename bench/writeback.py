@@ -540,9 +540,12 @@ def report(args: argparse.Namespace, throughput: tuple[float, float, int], lag: 
     print(f"overlapping (row, field): {len(verdict.overlapping)}, detected conflict fields: "
           f"{len(verdict.detected)}, both: {len(matched)}; overlapping not detected: {sorted(missed)[:10]}; "
           f"detected not overlapping: {len(extra)}, of which the local change came after Animana's edit but before "
-          f"the sync brought it in: {len(extra & verdict.late_local)}; others: {sorted(extra - verdict.late_local)[:10]}; "
+          f"the sync brought it in: {len(extra & verdict.late_local)}, Animana's value being our own write come back "
+          f"(applied, its answer not yet recorded): {len(extra & verdict.echoes)}; others: "
+          f"{sorted(extra - verdict.late_local - verdict.echoes)[:10]}; "
           f"overlapping but agreed (staff wrote Animana's value here too before the sync): {len(verdict.agreed)}")  # fmt: skip
-    for key in sorted(missed | (extra - verdict.late_local))[:5]:
+    print(f"dead letters by reason: {dict(verdict.dead_reasons)}")
+    for key in [*sorted(missed)[:4], *sorted(extra - verdict.late_local)[:4]]:
         print(f"  {key}:\n    " + "\n    ".join(verdict.story.get(key, ["no Animana edit seen"])))
     disp_rate, bare_rate, left = throughput
     explained = (f"{verdict.in_animana} in Animana, {verdict.in_conflict_open} in an open conflict, "

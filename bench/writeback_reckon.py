@@ -30,6 +30,7 @@ WIRE_TO_COLUMN = {
 TABLE_OF = {resource: table for table, resource in RESOURCE_OF.items()}
 # An Animana edit that cancels an appointment changes its cancellation time too (the loader reads it from the
 # record's updated_at), so that column is an Animana change as well.
+NEVER = dt.datetime.max.replace(tzinfo=dt.UTC)
 IMPLIED = {("appointment", "status", "cancelled"): {"cancelled_at"}}
 
 
@@ -64,7 +65,12 @@ class Reckoning:
     overlapping: set[FieldKey] = field(default_factory=set)
     detected: set[FieldKey] = field(default_factory=set)
     edits: Counter[str] = field(default_factory=Counter)  # Animana-side edits in the run, by origin
-    agreed: set[FieldKey] = field(default_factory=set)  # overlapping, but both sides came to the same value
+    agreed: set[FieldKey] = field(default_factory=set)
+    # detected, no Animana user's edit: Animana's value is one of our own writes (applied, its answer not recorded)
+    echoes: set[FieldKey] = field(default_factory=set)
+    dead_reasons: Counter[str] = field(
+        default_factory=Counter
+    )  # overlapping, but both sides came to the same value
     held_behind_conflict: int = 0  # the row's entries wait on an open conflict of another of its fields
     # detected but not overlapping: the local change came after Animana's edit, before the sync brought it in
     late_local: set[FieldKey] = field(default_factory=set)
@@ -108,8 +114,12 @@ def reckon(
                 )
             ]
             conflicts = s.execute(
-                text("SELECT table_name, row_id, state, fields FROM writeback_conflict")
+                text("SELECT table_name, row_id, state, fields, detected_at FROM writeback_conflict")
             ).all()
+            dead_reasons = s.execute(
+                text("SELECT last_error FROM writeback_outbox WHERE state = 'dead'")
+            ).scalars()
+            result.dead_reasons.update(_reason_kind(r) for r in dead_reasons)
             local_of = {
                 (table, str(r[0])): r[1]
                 for table in COMPARED
@@ -117,7 +127,7 @@ def reckon(
             }
             animana_id_of = {(table, row): a for (table, a), row in local_of.items()}
         decided, open_fields = set(), set()
-        for table, row_id, state, fields in conflicts:
+        for table, row_id, state, fields, _ in conflicts:
             result.conflicts[state] += 1
             for column, both in fields.items():
                 result.detected.add((pid, table, row_id, column))
@@ -129,12 +139,19 @@ def reckon(
                     result.rules[both["rule"]] += 1
         edits = [(seen, edit, TABLE_OF[edit["resource"]]) for seen, edit in seen_edits.get(pid, [])
                  if edit["resource"] in TABLE_OF]  # fmt: skip
-        _overlaps(result, pid, entries, edits, local_of)
+        first_conflict = {}
+        for table, row_id, _, fields, detected_at in conflicts:
+            for column in fields:
+                key = (table, row_id, column)
+                first_conflict[key] = min(detected_at, first_conflict.get(key, detected_at))
+        _overlaps(result, pid, entries, edits, local_of, first_conflict)
         by_row: dict[tuple[str, int], list[Entry]] = {}
         for entry in entries:
             by_row.setdefault((entry.table, entry.row_id), []).append(entry)
         for p, table, row_id, column in result.detected - result.story.keys():
             if p == pid:  # a conflict no Animana user's edit explains: what was sent of the field
+                if _echo(conflicts, by_row.get((table, row_id), []), table, row_id, column):
+                    result.echoes.add((p, table, row_id, column))
                 result.story[(p, table, row_id, column)] = [
                     f"entry {e.id} {e.state}, created {e.created_at:%H:%M:%S.%f}: {e.changes[column]!r}, answered "
                     f"at {e.answered_version}, last error {e.last_error!r}"
@@ -176,8 +193,23 @@ def reckon(
     return result
 
 
+def _reason_kind(reason: str | None) -> str:
+    """A dead letter's reason without its particulars (ids, paths, counts)."""
+    text_ = (reason or "no reason").removeprefix("na ")
+    return text_.split(" -> ")[-1].split(":")[0][:60] if " -> " in text_ else text_[:60]
+
+
+def _echo(conflicts: Any, entries: list[Entry], table: str, row_id: int, column: str) -> bool:
+    """Animana's side of the conflict is our own write come back: a value one of the row's entries sent, or (a
+    cancellation time) Animana's clock after our own cancellation was applied."""
+    animana = [f["animana"] for *_, f in conflicts_of(conflicts, table, row_id, column)]
+    if column == "cancelled_at":
+        return any(e.changes.get("status") == "cancelled" for e in entries)
+    return any(column in e.changes and same(e.changes[column], a) for e in entries for a in animana)
+
+
 def conflicts_of(conflicts: Any, table: str, row_id: int, column: str) -> list[tuple[str, int, str, Any]]:
-    return [(t, r, state, fields[column]) for t, r, state, fields in conflicts
+    return [(t, r, state, fields[column]) for t, r, state, fields, _ in conflicts
             if t == table and r == row_id and column in fields]  # fmt: skip
 
 
@@ -196,7 +228,7 @@ def _overwritten(carrying: list[Entry], edits: list[tuple[dt.datetime, dict[str,
     )
 
 
-def _overlaps(result: Reckoning, pid: int, entries: list[Entry], edits: list[tuple[dt.datetime, dict[str, Any], str]], local_of: dict[tuple[str, str], int]) -> None:  # fmt: skip
+def _overlaps(result: Reckoning, pid: int, entries: list[Entry], edits: list[tuple[dt.datetime, dict[str, Any], str]], local_of: dict[tuple[str, str], int], first_conflict: dict[tuple[str, int, str], dt.datetime]) -> None:  # fmt: skip
     """Overlapping edits: an Animana edit of a field for which a local value written before the edit (by wall
     clock) was not in Animana at the edit's version — its entry not acknowledged, or acknowledged at a later
     version — and the Animana value differs from it. Also notes detected fields whose local change came later."""
@@ -220,7 +252,10 @@ def _overlaps(result: Reckoning, pid: int, entries: list[Entry], edits: list[tup
             story.append(
                 f"Animana edit ({edit['origin']}) seen {seen:%H:%M:%S.%f}, at {edit['at']}: {value!r}"
             )
-            if unsent and any(same(e.changes[column], value) for e in carrying if e.created_at >= seen):
+            settled = first_conflict.get((table, row_id, column), NEVER)
+            if unsent and any(
+                same(e.changes[column], value) for e in carrying if seen <= e.created_at < settled
+            ):
                 result.agreed.add(key)  # staff wrote Animana's value here too before the sync brought it in
             elif unsent and not same(before[-1].changes[column], value):
                 result.overlapping.add(key)
