@@ -30,7 +30,6 @@ WIRE_TO_COLUMN = {
 TABLE_OF = {resource: table for table, resource in RESOURCE_OF.items()}
 # An Animana edit that cancels an appointment changes its cancellation time too (the loader reads it from the
 # record's updated_at), so that column is an Animana change as well.
-NEVER = dt.datetime.max.replace(tzinfo=dt.UTC)
 IMPLIED = {("appointment", "status", "cancelled"): {"cancelled_at"}}
 
 
@@ -139,12 +138,7 @@ def reckon(
                     result.rules[both["rule"]] += 1
         edits = [(seen, edit, TABLE_OF[edit["resource"]]) for seen, edit in seen_edits.get(pid, [])
                  if edit["resource"] in TABLE_OF]  # fmt: skip
-        first_conflict = {}
-        for table, row_id, _, fields, detected_at in conflicts:
-            for column in fields:
-                key = (table, row_id, column)
-                first_conflict[key] = min(detected_at, first_conflict.get(key, detected_at))
-        _overlaps(result, pid, entries, edits, local_of, first_conflict)
+        _overlaps(result, pid, entries, edits, local_of)
         by_row: dict[tuple[str, int], list[Entry]] = {}
         for entry in entries:
             by_row.setdefault((entry.table, entry.row_id), []).append(entry)
@@ -228,7 +222,7 @@ def _overwritten(carrying: list[Entry], edits: list[tuple[dt.datetime, dict[str,
     )
 
 
-def _overlaps(result: Reckoning, pid: int, entries: list[Entry], edits: list[tuple[dt.datetime, dict[str, Any], str]], local_of: dict[tuple[str, str], int], first_conflict: dict[tuple[str, int, str], dt.datetime]) -> None:  # fmt: skip
+def _overlaps(result: Reckoning, pid: int, entries: list[Entry], edits: list[tuple[dt.datetime, dict[str, Any], str]], local_of: dict[tuple[str, str], int]) -> None:  # fmt: skip
     """Overlapping edits: an Animana edit of a field for which a local value written before the edit (by wall
     clock) was not in Animana at the edit's version — its entry not acknowledged, or acknowledged at a later
     version — and the Animana value differs from it. Also notes detected fields whose local change came later."""
@@ -252,11 +246,11 @@ def _overlaps(result: Reckoning, pid: int, entries: list[Entry], edits: list[tup
             story.append(
                 f"Animana edit ({edit['origin']}) seen {seen:%H:%M:%S.%f}, at {edit['at']}: {value!r}"
             )
-            settled = first_conflict.get((table, row_id, column), NEVER)
-            if unsent and any(
-                same(e.changes[column], value) for e in carrying if seen <= e.created_at < settled
-            ):
-                result.agreed.add(key)  # staff wrote Animana's value here too before the sync brought it in
+            later_same = any(same(e.changes[column], value) for e in carrying if e.created_at >= seen)
+            if unsent and later_same and key not in result.detected:
+                result.agreed.add(
+                    key
+                )  # staff wrote Animana's value here too before the sync: agreed, rightly
             elif unsent and not same(before[-1].changes[column], value):
                 result.overlapping.add(key)
             elif key in result.detected and any(e.created_at >= seen for e in carrying):
