@@ -11,20 +11,23 @@ in hybrid mode. Writes are raw SQL as the application role (`writeback_mix`), ca
 2. Lag (practices 1-5): 20 writes/s for --lag-seconds, the dispatcher running as a subprocess; lag = the outbox
    entry's created_at (stamped by the capture trigger in the writing transaction) → its sent_at (stamped after
    Animana's answer), so both ends are on the late side of the true commit → visible.
-3. Faults (practices 1-5): --writes more writes while the simulator answers 5xx, rate-limits (429 + Retry-After),
-   loses answers after committing, and edits records just written; the dispatcher is SIGKILLed and restarted
-   --kills times; in each kill window Animana users edit the field a still-unsent local change changed
-   (`POST /_sim/edit`, --edits in all: overlapping edits). Faults off, the outbox drained, a sync + settle, then
-   every written row is checked against Animana's record over HTTP (`writeback_mix.reckon`).
-4. Sync overhead (`bench.ingest` world: 4 medium practices, full sync first): rounds of Animana changes
-   (`/_sim/mutate`) plus local edits, then an incremental sync of the 4 practices, alternately with change capture
-   + settlement and without (the triggers disabled, settle skipped). Ratio of the medians.
+3. Faults (practices 1-5): writes while the simulator answers 5xx, rate-limits (429 + Retry-After), loses answers
+   after committing, and edits records just written; the dispatcher is SIGKILLed once it has sent something, and
+   restarted; in each kill window Animana users edit the field a still-unsent local change changed (`POST
+   /_sim/edit`). The faults stay on until --writes writes, --kills kills and --edits such edits are made and each
+   fault kind reached --min-faults. Faults off, the outbox drained, a sync, then every (row, field) the writes
+   gave a value is reckoned against Animana's record over HTTP, and the conflicts against the Animana-side edits
+   (`writeback_reckon`).
+4. Sync overhead (`writeback_sync`): two warehouses of 4 medium practices, one with change capture, one without,
+   each round the same Animana changes and local edits for both. Ratio of the medians.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import random
 import shutil
 import signal
@@ -35,6 +38,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -45,45 +49,36 @@ from sqlalchemy.exc import DBAPIError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ingest import (
-    MASTER_KEY,
-    SECRET,
-    api_totals,
-    libpq,
-    link_practices,
-    new_database,
-    run_sync,
-    start_simulator,
-)  # noqa: E402
+from bench.ingest import MASTER_KEY, SECRET, libpq, link_practices, new_database, start_simulator  # noqa: E402
 from bench.tenancy import percentile  # noqa: E402
 from bench.writeback_mix import (  # noqa: E402
     RESOURCE_OF,
     SURNAMES,
     TOWNS,
     AnimanaReader,
+    EditWatcher,
     Pool,
     Written,
     load_pools,
-    reckon,
     write_one,
 )  # fmt: skip
+from bench.writeback_reckon import Reckoning, reckon  # noqa: E402
+from bench.writeback_sync import SyncTimes, sync_overhead  # noqa: E402
 from connectors.animana.client import AnimanaClient  # noqa: E402
 from connectors.animana.resources.agenda import APPOINTMENT_TYPE_CODES  # noqa: E402
 from connectors.animana.settings import load_settings  # noqa: E402
 from connectors.animana.sync.links import LinkedPractice, linked_practices  # noqa: E402
 from connectors.animana.sync.practice import sync_practice  # noqa: E402
-from connectors.animana.writeback.dispatcher import RULES_BY_TABLE, push  # noqa: E402
+from connectors.animana.writeback.dispatcher import push  # noqa: E402
 from connectors.animana.writeback.sender import ONE_ATTEMPT, Sender  # noqa: E402
 from vetconnect import pgserver  # noqa: E402
-from warehouse.integration.settle import settle  # noqa: E402
-from warehouse.integration.tables import MIRRORED  # noqa: E402
 from warehouse.kernel.db import app_url, make_engine  # noqa: E402
 from warehouse.kernel.tenancy import AccessContext, system_session, tenant_session  # noqa: E402
 from warehouse.schema.tenancy import MODULES  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 IDLE_S = 0.05  # the dispatcher subprocess looks for due entries this often when it found none
-FAULTS = {"faults": 0.08, "fault_kinds": ["error_500", "error_503"], "response_lost": 0.06, "concurrent_edits": 0.05,
+FAULTS = {"faults": 0.08, "fault_kinds": ["error_500", "error_503"], "response_lost": 0.12, "concurrent_edits": 0.05,
           "rate_limit": 25, "rate_window": 1.0}  # fmt: skip
 NO_FAULTS = {"faults": 0.0, "response_lost": 0.0, "concurrent_edits": 0.0, "rate_limit": 0}
 EDITABLE = {"client": ("city", "last_name"), "appointment": ("reason",)}  # fields overlapping edits change
@@ -123,15 +118,6 @@ def prepare_practices(url: str) -> None:
     engine.dispose()
 
 
-def sync_and_settle(
-    app_engine: Any, client: AnimanaClient, practice: LinkedPractice, *, full: bool = False
-) -> None:
-    """A sync, then the settlement of what it held (the lead wires settle into the sync; until then, here)."""
-    sync_practice(app_engine, client, practice, master_key=MASTER_KEY, full=full)
-    with tenant_session(app_engine, AccessContext.for_practices([practice.practice_id])) as s:
-        settle(s, practice.practice_id, RULES_BY_TABLE, master_key=MASTER_KEY)
-
-
 def outbox_count(url: str, states: tuple[str, ...], practices: list[int], since_id: int = 0) -> int:
     with psycopg.connect(libpq(url)) as conn:
         return conn.execute(
@@ -148,20 +134,42 @@ def max_outbox_id(url: str) -> int:
 # --- the dispatcher as a process of its own (killed with SIGKILL by the fault phase) -------------------------------
 
 
+PUSH_FAILED = "push failed"  # a line the dispatcher subprocess writes to stderr per failed push
+
+
+def push_noting_failure(app_engine: Any, client: AnimanaClient, practice: LinkedPractice) -> int:
+    """One practice's push; a failure is written to stderr and the other practices go on, as each practice is a
+    partition of its own in the Dagster job (one practice's failure does not stop the others')."""
+    try:
+        return push(app_engine, client, practice, master_key=MASTER_KEY).handled
+    except DBAPIError as exc:
+        first_line = str(exc.orig).splitlines()[0]
+        print(
+            f"{PUSH_FAILED}: {practice.code}: {type(exc.orig).__name__}: {first_line}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 0
+
+
 def dispatch_forever(url: str, base: str, codes: list[str]) -> None:
     app_engine = make_engine(app_url(url))
     practices = linked_practices(make_engine(url), codes)
     with animana_client(base) as client:
         while True:
-            handled = sum(push(app_engine, client, p, master_key=MASTER_KEY).handled for p in practices)
-            if not handled:
+            if not sum(push_noting_failure(app_engine, client, p) for p in practices):
                 time.sleep(IDLE_S)
 
 
-def start_dispatcher(url: str, base: str, codes: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, __file__, "--dispatch", url, base, *codes], cwd=ROOT, stdout=subprocess.DEVNULL
-    )
+def start_dispatcher(url: str, base: str, codes: list[str], errors: Path) -> subprocess.Popen:
+    with errors.open("a") as stderr:  # the child keeps its own descriptor
+        return subprocess.Popen([sys.executable, __file__, "--dispatch", url, base, *codes], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=stderr)  # fmt: skip
+
+
+def push_failures(errors: Path) -> Counter[str]:
+    lines = errors.read_text().splitlines() if errors.exists() else []
+    return Counter(line.split(": ", 2)[2] for line in lines if line.startswith(PUSH_FAILED))
 
 
 def kill(proc: subprocess.Popen) -> None:
@@ -203,7 +211,7 @@ def later(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def throughput(url: str, app_engine: Any, client: AnimanaClient, practice: LinkedPractice, pool: Pool, n: int) -> tuple[float, float, int]:  # fmt: skip
+def throughput(url: str, app_engine: Any, client: AnimanaClient, practice: LinkedPractice, pool: Pool, n: int, profile: bool) -> tuple[float, float, int]:  # fmt: skip
     rng, written = random.Random(7), Written()
     for i in range(n):
         if i < len(pool.clients):  # one update of each client, then creates: every entry its own row
@@ -214,9 +222,16 @@ def throughput(url: str, app_engine: Any, client: AnimanaClient, practice: Linke
             write_one(app_engine, pool, rng, written, kind="book" if i % 2 else "vaccinate")
     recording = RecordingClient(client)
     sender = Sender(recording)  # type: ignore[arg-type]
+    profiler = cProfile.Profile() if profile else None
     started = time.perf_counter()
-    report = push(app_engine, client, practice, master_key=MASTER_KEY, sender=sender)
+    if profiler is not None:
+        report = profiler.runcall(push, app_engine, client, practice, master_key=MASTER_KEY, sender=sender)
+    else:
+        report = push(app_engine, client, practice, master_key=MASTER_KEY, sender=sender)
     dispatcher_s = time.perf_counter() - started
+    if profiler is not None:
+        print("  where the dispatcher's time went (cProfile, cumulative; the profiler slows it too):")
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
     left = outbox_count(url, ("pending", "held", "dead"), [practice.practice_id])
     with tenant_session(app_engine, AccessContext.for_practices([practice.practice_id])) as s:
         # The bare loop's updates are conditional too, on the version the dispatcher's write left.
@@ -316,50 +331,73 @@ def overlapping_edits(url: str, reader: AnimanaReader, animana_of: dict[int, int
     return made
 
 
-def detected(url: str, edits: list[tuple[int, str, int, str]]) -> int:
-    with psycopg.connect(libpq(url)) as conn:
-        return sum(
-            conn.execute(
-                "SELECT EXISTS (SELECT 1 FROM writeback_conflict WHERE practice_id = %s AND table_name = %s "
-                "AND row_id = %s AND fields ? %s)",
-                edit,
-            ).fetchone()[0]  # type: ignore[index]
-            for edit in edits
-        )
+def sim_stats(base: str) -> dict[str, int]:
+    return {k: v for k, v in httpx.get(f"{base}/_sim/stats", timeout=10).json().items() if isinstance(v, int)}
+
+
+def injected(stats: dict[str, int], before: dict[str, int], kills: int) -> dict[str, int]:
+    """The faults the targets count, since `before`: the simulator's own statistics and the bench's kills."""
+    delta = {name: stats[name] - before.get(name, 0) for name in stats}
+    return {"5xx": delta["error_500"] + delta["error_503"], "429": delta["rate_limited"],
+            "lost answers": delta["response_lost"], "SIGKILL": kills}  # fmt: skip
+
+
+def write_attempts(base: str) -> int:
+    """Write requests the simulator answered in any way (applied, replayed, refused, 412, 429, 5xx)."""
+    stats = sim_stats(base)
+    return sum(stats[k] for k in ("writes", "idempotent_replays", "precondition_failed", "refused",
+                                  "rate_limited", "error_500", "error_503"))  # fmt: skip
+
+
+def wait_sending(base: str, since: int, timeout: float = 30.0) -> None:
+    """Until the (re)started dispatcher has sent something: its start-up (imports, engine, token) is not a kill
+    window, so each SIGKILL lands while it works."""
+    deadline = time.monotonic() + timeout
+    while write_attempts(base) == since and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def fault_phase(url: str, base: str, app_engine: Any, pools: list[Pool], practices: list[LinkedPractice], args: argparse.Namespace, written: Written) -> dict[str, Any]:  # fmt: skip
-    """Writes at --fault-rate with faults on, the dispatcher killed and restarted, overlapping Animana edits made
-    in the kill windows. Returns the counts the table shows."""
+    """Writes at --fault-rate with faults on, the dispatcher killed (once it sends) and restarted, overlapping
+    Animana edits made in the kill windows — until --writes writes, --kills kills and --edits edits are made and
+    each fault kind reached --min-faults. Then faults off, drain, sync + settle. Returns the counts the table
+    shows."""
     codes, ids = [p.code for p in practices], [p.practice_id for p in practices]
     animana_of = {p.practice_id: p.animana_id for p in practices}
     reader, rng = AnimanaReader(base, "vetconnect-sim", SECRET), random.Random(13)
-    before = httpx.get(f"{base}/_sim/stats", timeout=10).json()
+    watcher = EditWatcher(AnimanaReader(base, "vetconnect-sim", SECRET), [animana_of[pid] for pid in ids])
+    watcher.start()
+    before = sim_stats(base)
     configure(base, FAULTS)
     stop = threading.Event()
-    writer = threading.Thread(
-        target=steady_writes,
-        args=(app_engine, pools, args.fault_rate, args.writes, written, stop),
-        daemon=True,
-    )
+    writer = threading.Thread(target=steady_writes, args=(app_engine, pools, args.fault_rate, 10**9, written, stop),
+                              daemon=True)  # fmt: skip
     start_total = written.total
     writer.start()
     kills, busy_kills, edits = 0, 0, []
-    dispatcher = start_dispatcher(url, base, codes)
+    dispatcher = start_dispatcher(url, base, codes, args.errors)
     started = time.perf_counter()
-    while kills < args.kills or writer.is_alive():
-        time.sleep(rng.uniform(0.8, 2.0))
+    while True:
+        wait_sending(base, write_attempts(base))
+        time.sleep(rng.uniform(0.3, 1.5))
         busy_kills += outbox_count(url, ("pending",), ids) > 0
         kill(dispatcher)
         kills += 1
         if len(edits) < args.edits:
-            edits += overlapping_edits(url, reader, animana_of, min(3, args.edits - len(edits)), rng)
-        dispatcher = start_dispatcher(url, base, codes)
-        print(f"\r  faults: {written.total - start_total}/{args.writes} writes, {kills} kills, {len(edits)} "
-              f"overlapping edits, {time.perf_counter() - started:,.0f} s   ", end="", flush=True)  # fmt: skip
+            edits += overlapping_edits(url, reader, animana_of, min(6, args.edits - len(edits)), rng)
+        dispatcher = start_dispatcher(url, base, codes, args.errors)
+        counts = injected(sim_stats(base), before, kills)
+        print(f"\r  faults: {written.total - start_total} writes, {len(edits)} overlapping edits, "
+              f"{', '.join(f'{k} {v}' for k, v in counts.items())}, {time.perf_counter() - started:,.0f} s   ",
+              end="", flush=True)  # fmt: skip
+        if (written.total - start_total >= args.writes and kills >= args.kills and len(edits) >= args.edits
+                and min(counts.values()) >= args.min_faults):  # fmt: skip
+            break
+    stop.set()
+    writer.join()
     print()
-    after = httpx.get(f"{base}/_sim/stats", timeout=10).json()
-    stats = {name: after[name] - before.get(name, 0) for name in after if isinstance(after[name], int)}
+    stats = {name: v - before.get(name, 0) for name, v in sim_stats(base).items()}
+    counts = injected(sim_stats(base), before, kills)
     configure(base, NO_FAULTS)
     pending = wait_drained(url, ids, args.drain_timeout, "draining with faults off")
     kill(dispatcher)
@@ -368,84 +406,20 @@ def fault_phase(url: str, base: str, app_engine: Any, pools: list[Pool], practic
     client = animana_client(base)
     deadline = time.monotonic() + args.drain_timeout
     for practice in practices:
-        sync_and_settle(app_engine, client, practice)
+        sync_practice(app_engine, client, practice, master_key=MASTER_KEY)
     while outbox_count(url, ("pending",), ids) and time.monotonic() < deadline:
         for practice in practices:
-            push(app_engine, client, practice, master_key=MASTER_KEY)
+            push_noting_failure(app_engine, client, practice)
         time.sleep(1)
     for practice in practices:
-        sync_and_settle(app_engine, client, practice)
+        sync_practice(app_engine, client, practice, master_key=MASTER_KEY)
     client.close()
-    return {"kills": kills, "busy_kills": busy_kills, "edits": edits, "stats": stats, "pending_after_drain": pending,
-            "reader": reader, "detected": detected(url, edits)}  # fmt: skip
-
-
-# --- 4. the incremental sync with and without change capture + settlement ------------------------------------------
-
-
-def set_capture(url: str, enabled: bool) -> None:
-    verb = "ENABLE" if enabled else "DISABLE"
-    with psycopg.connect(libpq(url), autocommit=True) as conn:
-        for table in MIRRORED:
-            conn.execute(
-                f'ALTER TABLE "{table}" {verb} TRIGGER writeback_capture, {verb} TRIGGER writeback_hold'
-            )
-
-
-def local_edits(app_engine: Any, practice: LinkedPractice, n: int, rng: random.Random) -> None:
-    """Staff edits between two syncs: client towns and appointment reasons (some the Animana side changes too)."""
-    with tenant_session(app_engine, AccessContext.for_practices([practice.practice_id])) as s:
-        clients = (
-            s.execute(text("SELECT id FROM client ORDER BY random() LIMIT :n"), {"n": n // 2}).scalars().all()
-        )
-        for cid in clients:
-            s.execute(text("UPDATE client SET city = :v WHERE id = :id"), {"v": rng.choice(TOWNS), "id": cid})
-        s.execute(
-            text(
-                "UPDATE appointment SET reason = :v WHERE id IN (SELECT id FROM appointment "
-                "WHERE status = 'booked' ORDER BY random() LIMIT :n)"
-            ),
-            {"v": "bench: " + rng.choice(TOWNS), "n": n // 2},
-        )
-
-
-def sync_overhead(server: str, args: argparse.Namespace) -> tuple[list[float], list[float], float]:
-    sim = start_simulator(args.sync_practices, args.sync_scale, args.port + 1)
-    base = f"http://127.0.0.1:{args.port + 1}"
-    try:
-        api_totals(base, args.sync_practices)
-        url = new_database(server)
-        link_practices(url, args.sync_practices)
-        prepare_practices(url)
-        full_s, _ = run_sync(url, base, 2)
-        app_engine = make_engine(app_url(url))
-        practices = linked_practices(make_engine(url))
-        rng = random.Random(17)
-        timings: dict[bool, list[float]] = {True: [], False: []}
-        with animana_client(base) as client:
-            for round_ in range(2 * args.sync_rounds):
-                capture = round_ % 2 == 0
-                set_capture(url, capture)
-                for practice in practices:
-                    httpx.post(f"{base}/_sim/mutate", timeout=120, json={
-                        "practice": practice.animana_id, "edits": args.sync_edits, "cancellations": args.sync_edits // 5,
-                        "seed": round_}).raise_for_status()  # fmt: skip
-                    local_edits(app_engine, practice, args.sync_edits // 2, rng)
-                started = time.perf_counter()
-                for practice in practices:
-                    if capture:
-                        sync_and_settle(app_engine, client, practice)
-                    else:
-                        sync_practice(app_engine, client, practice, master_key=MASTER_KEY)
-                timings[capture].append(time.perf_counter() - started)
-                print(f"  sync round {round_ + 1}/{2 * args.sync_rounds} ({'with' if capture else 'without'} "
-                      f"capture): {timings[capture][-1]:,.2f} s", flush=True)  # fmt: skip
-        set_capture(url, True)
-        app_engine.dispose()
-        return timings[True], timings[False], full_s
-    finally:
-        sim.terminate()
-        sim.wait(timeout=10)
+    watcher.stop.set()
+    watcher.join()
+    watcher.poll()  # the concurrent editor's edits of the drain, too
+    seen = {pid: watcher.seen[animana_of[pid]] for pid in ids}
+    return {"kills": kills, "busy_kills": busy_kills, "own_edits": len(edits), "stats": stats, "counts": counts,
+            "pending_after_drain": pending, "seen_edits": seen, "seconds": time.perf_counter() - started}  # fmt: skip
 
 
 # --- the run ----------------------------------------------------------------------------------------------------
@@ -457,6 +431,8 @@ def main() -> None:
     parser.add_argument("--fault-rate", type=float, default=12.0, help="writes/s during the fault phase")
     parser.add_argument("--kills", type=int, default=50, help="SIGKILLs of the dispatcher (at least)")
     parser.add_argument("--edits", type=int, default=100, help="overlapping Animana edits to make")
+    parser.add_argument("--min-faults", type=int, default=50,
+                        help="faults stay on until each kind (5xx, 429, lost answer, SIGKILL) reached this")  # fmt: skip
     parser.add_argument("--lag-seconds", type=float, default=30.0, help="length of the 20 writes/s lag phase")
     parser.add_argument("--lag-rate", type=float, default=20.0)
     parser.add_argument("--throughput-writes", type=int, default=400)
@@ -465,6 +441,8 @@ def main() -> None:
     parser.add_argument("--sync-scale", default="medium")
     parser.add_argument("--sync-rounds", type=int, default=3, help="rounds of each arm (alternating)")
     parser.add_argument("--sync-edits", type=int, default=300, help="Animana edits per practice per round")
+    parser.add_argument("--profile-push", action="store_true", help="cProfile the dispatcher of phase 1")
+    parser.add_argument("--profile-settle", action="store_true", help="cProfile the settlements of phase 4")
     parser.add_argument("--skip-sync", action="store_true", help="skip the sync-overhead phase")
     parser.add_argument("--port", type=int, default=8797)
     parser.add_argument("--dispatch", nargs="+", help=argparse.SUPPRESS)  # the dispatcher subprocess
@@ -473,6 +451,7 @@ def main() -> None:
         dispatch_forever(args.dispatch[0], args.dispatch[1], args.dispatch[2:])
         return
     workdir = Path(tempfile.mkdtemp(prefix="vetconnect-bench-wb-"))
+    args.errors = workdir / "dispatcher-errors.log"
     server = pgserver.start(workdir / "pgdata").url(database="postgres")
     sim = start_simulator(6, "small", args.port)
     base = f"http://127.0.0.1:{args.port}"
@@ -486,19 +465,22 @@ def main() -> None:
         practices = linked_practices(make_engine(url))
         with animana_client(base) as client:
             for practice in practices:
-                sync_and_settle(app_engine, client, practice, full=True)
+                sync_practice(app_engine, client, practice, master_key=MASTER_KEY, full=True)
             pools = load_pools(app_engine, [p.practice_id for p in practices])
             print("1. throughput", flush=True)
             disp_rate, bare_rate, left = throughput(
-                url, app_engine, client, practices[5], pools[5], args.throughput_writes
+                url, app_engine, client, practices[5], pools[5], args.throughput_writes, args.profile_push
             )
         five, five_pools, ids = practices[:5], pools[:5], [p.practice_id for p in practices[:5]]
         reader = AnimanaReader(base, "vetconnect-sim", SECRET)
         max_before = {p.practice_id: reader.max_ids(p.animana_id) for p in five}
         written = Written()
         print(f"2. lag at {args.lag_rate:g} writes/s for {args.lag_seconds:g} s", flush=True)
+        dispatcher = start_dispatcher(url, base, [p.code for p in five], args.errors)
+        # One write taken through first: the lag measured is the running dispatcher's, not its start-up's.
+        write_one(app_engine, five_pools[0], random.Random(5), written, kind="client city")
+        wait_drained(url, ids, 60, "dispatcher starting")
         since = max_outbox_id(url)
-        dispatcher = start_dispatcher(url, base, [p.code for p in five])
         steady_writes(
             app_engine,
             five_pools,
@@ -517,27 +499,18 @@ def main() -> None:
             flush=True,
         )
         faults = fault_phase(url, base, app_engine, five_pools, five, args, written)
-        verdict = reckon(app_engine, reader, {p.practice_id: p.animana_id for p in five}, written, max_before)
+        animana_ids = {p.practice_id: p.animana_id for p in five}
+        verdict = reckon(app_engine, reader, animana_ids, written, max_before, faults["seen_edits"])
         reader.close()
-        sync_with: list[float] = []
-        sync_without: list[float] = []
+        sync = None
         if not args.skip_sync:
-            print(f"4. sync overhead: {args.sync_practices} {args.sync_scale} practices", flush=True)
-            sync_with, sync_without, full_s = sync_overhead(server, args)
-            print(f"  (first full sync: {full_s:,.1f} s)")
-        report(
-            args,
-            disp_rate,
-            bare_rate,
-            left,
-            lag,
-            lag_writes,
-            written,
-            faults,
-            verdict,
-            sync_with,
-            sync_without,
-        )
+            print(
+                f"4. sync overhead: {args.sync_practices} {args.sync_scale} practices, two warehouses",
+                flush=True,
+            )
+            sync = sync_overhead(server, args, animana_client, prepare_practices)
+            print(f"  (first full sync: {sync.full_s:,.1f} s)")
+        report(args, (disp_rate, bare_rate, left), lag, lag_writes, written, faults, verdict, sync)
         print(f"load average at end: {os.getloadavg()[0]:.1f}")
     finally:
         if dispatcher is not None:
@@ -548,39 +521,62 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def report(args: argparse.Namespace, disp_rate: float, bare_rate: float, left: int, lag: list[float], lag_writes: int, written: Written, faults: dict[str, Any], verdict: Any, sync_with: list[float], sync_without: list[float]) -> None:  # fmt: skip
-    stats, edits = faults["stats"], faults["edits"]
+def report(args: argparse.Namespace, throughput: tuple[float, float, int], lag: list[float], lag_writes: int, written: Written, faults: dict[str, Any], verdict: Reckoning, sync: SyncTimes | None) -> None:  # fmt: skip
+    stats, counts = faults["stats"], faults["counts"]
     print(f"\nlocal writes: {written.total:,} ({lag_writes:,} in the lag phase) over 5 practices, "
-          f"{len(written.rows):,} rows: {dict(written.kinds)}; refused by the database (rolled back): "
-          f"{dict(written.failed) or 0}")  # fmt: skip
-    print(f"faults injected (simulator counts, fault phase): 5xx {stats['error_500'] + stats['error_503']}, "
-          f"429 {stats['rate_limited']}, answers lost after commit {stats['response_lost']}, dispatcher SIGKILL "
-          f"{faults['kills']} ({faults['busy_kills']} with entries pending); concurrent editor's edits "
-          f"{stats['concurrent_edits']}; idempotent replays {stats['idempotent_replays']}, 412 "
-          f"{stats['precondition_failed']}")  # fmt: skip
+          f"{len(written.rows):,} rows, {verdict.fields:,} (row, field) last values: {dict(written.kinds)}; "
+          f"refused by the database (rolled back): {dict(written.failed) or 0}")  # fmt: skip
+    print(f"fault phase: {faults['seconds']:,.0f} s; faults injected: {counts} (SIGKILL {faults['busy_kills']} "
+          f"with entries pending); concurrent editor's edits {stats['concurrent_edits']}; idempotent replays "
+          f"{stats['idempotent_replays']}; 412 {stats['precondition_failed']}; Animana-side edits seen "
+          f"{dict(verdict.edits)} ({faults['own_edits']} made by the bench as overlapping)")  # fmt: skip
+    failures = push_failures(args.errors)
+    print(f"dispatcher pushes that failed (the practice's batch rolled back; the process went on with the other "
+          f"practices): {sum(failures.values())}: {dict(failures.most_common(3))}")  # fmt: skip
     if verdict.lost:
         print("LOST (first 10):\n  " + "\n  ".join(verdict.lost[:10]))
+    matched = verdict.overlapping & verdict.detected
+    missed, extra = verdict.overlapping - verdict.detected, verdict.detected - verdict.overlapping
+    print(f"overlapping (row, field): {len(verdict.overlapping)}, detected conflict fields: "
+          f"{len(verdict.detected)}, both: {len(matched)}; overlapping not detected: {sorted(missed)[:10]}; "
+          f"detected not overlapping: {len(extra)}, of which the local change came after Animana's edit but before "
+          f"the sync brought it in: {len(extra & verdict.late_local)}, Animana's value being our own write come back "
+          f"(applied, its answer not yet recorded): {len(extra & verdict.echoes)}; others: "
+          f"{sorted(extra - verdict.late_local - verdict.echoes)[:10]}; "
+          f"overlapping but agreed (staff wrote Animana's value here too before the sync): {len(verdict.agreed)}")  # fmt: skip
+    print(f"dead letters by reason: {dict(verdict.dead_reasons)}")
+    for key in [*sorted(missed)[:4], *sorted(extra - verdict.late_local)[:4]]:
+        print(f"  {key}:\n    " + "\n    ".join(verdict.story.get(key, ["no Animana edit seen"])))
+    disp_rate, bare_rate, left = throughput
+    explained = (f"{verdict.in_animana} in Animana, {verdict.in_conflict_open} in an open conflict, "
+                 f"{verdict.in_conflict_decided} in a decided conflict (both values kept), "
+                 f"{verdict.overwritten_in_animana} changed later by an Animana user, {verdict.held_behind_conflict} "
+                 f"held behind an open conflict, {verdict.dead_letters} dead "
+                 f"letters with reason ({verdict.dead_without_reason} without), {verdict.still_pending} still pending")  # fmt: skip
     rows = [
-        ("lost", f"{len(verdict.lost)}", f"{verdict.in_animana} rows as written in Animana, {verdict.in_conflict_queue} "
-         f"in the conflict queue, {verdict.dead_letters} dead letters with reason ({verdict.dead_without_reason} without), "
-         f"{verdict.still_pending} still pending", "0"),
-        ("duplicated", f"{verdict.duplicates}", f"{verdict.animana_creates} Animana creates for {verdict.local_inserts} "
-         f"inserted rows; {verdict.shared_ids} Animana ids shared by two rows", "0"),
-        ("conflicts detected / overlapping edits", f"{faults['detected']} / {len(edits)}",
-         f"all conflicts: {dict(verdict.conflicts)}; rules: {dict(verdict.rules)}", "equal"),
-        ("lag commit → Animana p50 / p95", f"{percentile(lag, 0.5):,.2f} / {percentile(lag, 0.95):,.2f} s" if lag else "-",
-         f"{len(lag)} entries at {args.lag_rate:g} writes/s", "p95 < 5 s"),
-        ("dispatcher ÷ bare loop", f"{disp_rate / bare_rate:.2f}x",
-         f"{disp_rate:,.0f} vs {bare_rate:,.0f} writes/s ({left} not done)", ">= 0.8x"),
+        ("lost (row, field)", f"{len(verdict.lost)}", "0", len(verdict.lost) == 0, explained),
+        ("duplicated", f"{verdict.duplicates + verdict.shared_ids}", "0", verdict.duplicates + verdict.shared_ids == 0,
+         f"{verdict.animana_creates} Animana creates for {verdict.local_inserts} inserted rows; "
+         f"{verdict.shared_ids} Animana ids shared by two rows"),
+        ("conflicts detected / overlapping", f"{len(verdict.detected)} / {len(verdict.overlapping)}", "equal",
+         verdict.detected == verdict.overlapping,
+         f"conflicts: {dict(verdict.conflicts)}; rules: {dict(verdict.rules)}"),
+        *[(f"faults: {kind}", f"{n}", f">= {args.min_faults}", n >= args.min_faults, "") for kind, n in counts.items()],
+        ("lag commit → Animana p95", f"{percentile(lag, 0.95):,.2f} s" if lag else "-", "< 5 s",
+         bool(lag) and percentile(lag, 0.95) < 5, f"p50 {percentile(lag, 0.5):,.2f} s; {len(lag)} entries at "
+         f"{args.lag_rate:g} writes/s" if lag else ""),
+        ("dispatcher ÷ bare loop", f"{disp_rate / bare_rate:.2f}x", ">= 0.8x", disp_rate / bare_rate >= 0.8,
+         f"{disp_rate:,.0f} vs {bare_rate:,.0f} writes/s ({left} not done)"),
     ]  # fmt: skip
-    if sync_with and sync_without:
-        with_s, without_s = statistics.median(sync_with), statistics.median(sync_without)
-        rows.append(("incremental sync with ÷ without capture", f"{with_s / without_s:.2f}x",
-                     f"medians {with_s:,.2f} s vs {without_s:,.2f} s over {len(sync_with)} rounds each", "<= 1.1x"))  # fmt: skip
+    if sync is not None:
+        rows.append(("incremental sync with ÷ without", f"{sync.ratio():.2f}x", "<= 1.1x", sync.ratio() <= 1.1,
+                     f"medians {statistics.median(sync.with_s):,.2f} s vs {statistics.median(sync.without_s):,.2f} s "
+                     f"over {len(sync.with_s)} rounds; without the settlement {sync.ratio_without_settle():.2f}x "
+                     f"(settle {statistics.median(sync.settle_s):,.2f} s, held rows {sync.held_rows})"))  # fmt: skip
     width = max(len(r[0]) for r in rows)
-    print(f"\n{'figure':<{width}}  {'value':>14}  {'target':>9}  detail")
-    for name, value, detail, target in rows:
-        print(f"{name:<{width}}  {value:>14}  {target:>9}  {detail}")
+    print(f"\n{'figure':<{width}}  {'value':>12}  {'target':>8}  met  detail")
+    for name, value, target, met, detail in rows:
+        print(f"{name:<{width}}  {value:>12}  {target:>8}  {'yes' if met else 'NO ':<3}  {detail}")
 
 
 if __name__ == "__main__":

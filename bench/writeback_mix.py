@@ -1,6 +1,6 @@
 """The staff side of bench/writeback.py: a realistic mix of local writes made as raw SQL by the application role
-(captured by the triggers like any write path), Animana read back over plain HTTP, and the final reckoning —
-every locally written row is in Animana, in the conflict queue, or a dead letter with its reason.
+(captured by the triggers like any write path), noting the last value each write gave each compared field, and
+Animana read back over plain HTTP (the reckoning of both is `writeback_reckon`).
 
 Rows written: clients (city, surname), appointments (book, reschedule, cancel, reason) and vaccinations (add).
 New appointments get a slot of their own (`Slots`), so neither the warehouse's exclusion constraint nor
@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 from sqlalchemy import Engine, text
-from sqlalchemy.orm import Session
 
 from warehouse.kernel.tenancy import AccessContext, tenant_session
 
@@ -114,23 +113,28 @@ def load_pools(app_engine: Engine, practice_ids: list[int]) -> list[Pool]:
 
 @dataclass
 class Written:
-    """What the writers did: every (practice, table, row) touched, the inserts, and counts per kind."""
+    """What the writers did: every (practice, table, row) touched, the inserts, the last value written to each
+    compared field, and counts per kind."""
 
     rows: set[tuple[int, str, int]] = field(default_factory=set)
     inserted: set[tuple[int, str, int]] = field(default_factory=set)
+    # (practice, table, row, column) → the value the last local write gave it
+    last: dict[tuple[int, str, int, str], Any] = field(default_factory=dict)
     kinds: Counter[str] = field(default_factory=Counter)
     failed: Counter[str] = field(
         default_factory=Counter
     )  # local writes the database refused (rolled back), by error
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def note(self, practice_id: int, kind: str, table: str, row_id: int | None, insert: bool = False) -> None:
-        if row_id is None:  # e.g. a cancel that found the appointment cancelled already
+    def note(self, practice_id: int, kind: str, table: str, row_id: int | None, values: dict[str, Any], insert: bool = False) -> None:  # fmt: skip
+        if row_id is None:  # e.g. a cancel that found the appointment cancelled already: nothing was written
             return
         with self.lock:
             self.rows.add((practice_id, table, row_id))
             if insert:
                 self.inserted.add((practice_id, table, row_id))
+            for column, value in values.items():
+                self.last[(practice_id, table, row_id, column)] = value
             self.kinds[kind] += 1
 
     @property
@@ -141,79 +145,75 @@ class Written:
 def write_one(
     app_engine: Engine, pool: Pool, rng: random.Random, written: Written, kind: str | None = None
 ) -> None:
-    """One staff write (of `kind`, else one drawn from `MIX`), committed in its own transaction."""
+    """One staff write (of `kind`, else one drawn from `MIX`), committed in its own transaction. Noted with the
+    values it gave the compared columns only when the database changed a row."""
     kind = kind or rng.choices(list(MIX), weights=list(MIX.values()))[0]
     if kind in ("reschedule", "cancel", "reason") and not pool.booked:
         kind = "book"
     with tenant_session(app_engine, AccessContext.for_practices([pool.practice_id])) as s:
-        p = {"practice": pool.practice_id}
-        if kind == "client city":
-            row = rng.choice(pool.clients)
-            s.execute(text("UPDATE client SET city = :v WHERE id = :id"), {"v": rng.choice(TOWNS), "id": row})
-            table = "client"
-        elif kind == "client surname":
-            row = rng.choice(pool.clients)
-            s.execute(
-                text("UPDATE client SET last_name = :v WHERE id = :id"),
-                {"v": rng.choice(SURNAMES), "id": row},
-            )
-            table = "client"
-        elif kind == "book":
-            patient, client = rng.choice(pool.owners)
-            start, end = pool.slot()
-            row = s.execute(
-                text(
-                    "INSERT INTO appointment (practice_id, resource_id, franchise_id, appointment_type_id, patient_id, "
-                    "client_id, starts_at, ends_at, status, reason) "
-                    "VALUES (:practice, :r, :f, :t, :patient, :client, :s, :e, 'booked', :reason) RETURNING id"
-                ),
-                {**p, "r": pool.resource_id, "f": pool.appointment_type[0], "t": pool.appointment_type[1], "patient": patient, "client": client, "s": start, "e": end,
-                 "reason": rng.choice(REASONS)},
-            ).scalar_one()  # fmt: skip
-            pool.booked.append(row)
-            written.note(pool.practice_id, kind, "appointment", row, insert=True)
-            return
-        elif kind == "reschedule":
-            row = rng.choice(pool.booked)
-            start, end = pool.slot()
-            s.execute(
-                text(
-                    "UPDATE appointment SET starts_at = :s, ends_at = :e WHERE id = :id AND status = 'booked'"
-                ),
-                {"s": start, "e": end, "id": row},
-            )
-            table = "appointment"
-        elif kind == "cancel":
-            row = pool.booked.pop(rng.randrange(len(pool.booked)))
-            s.execute(
-                text(
-                    "UPDATE appointment SET status = 'cancelled', cancelled_at = now(), "
-                    "cancel_reason = 'afgemeld door eigenaar' WHERE id = :id AND status = 'booked'"
-                ),
-                {"id": row},
-            )
-            table = "appointment"
-        elif kind == "reason":
-            row = rng.choice(pool.booked)
-            s.execute(
-                text("UPDATE appointment SET reason = :v WHERE id = :id"),
-                {"v": rng.choice(REASONS), "id": row},
-            )
-            table = "appointment"
-        else:
-            patient, _ = rng.choice(pool.owners)
-            given = dt.date(2026, 11, 2) - dt.timedelta(days=rng.randrange(30))
-            row = s.execute(
-                text(
-                    "INSERT INTO vaccination (practice_id, patient_id, vaccine_name, batch_number, given_on, due_on) "
-                    "VALUES (:practice, :patient, :v, :b, :g, :d) RETURNING id"
-                ),
-                {**p, "patient": patient, "v": rng.choice(pool.vaccines), "b": f"B{rng.randint(100000, 999999)}",
-                 "g": given, "d": given + dt.timedelta(days=365)},
-            ).scalar_one()  # fmt: skip
-            written.note(pool.practice_id, kind, "vaccination", row, insert=True)
-            return
-    written.note(pool.practice_id, kind, table, row)
+        table, values, sql = _statement(pool, rng, kind)
+        row = s.execute(text(sql), {"practice": pool.practice_id, **values}).scalar_one_or_none()
+    if kind == "book" and row is not None:
+        pool.booked.append(row)
+    written.note(
+        pool.practice_id, kind, table, row, _compared(table, values), insert=kind in ("book", "vaccinate")
+    )
+
+
+def _compared(table: str, values: dict[str, Any]) -> dict[str, Any]:
+    return {column: values[column] for column in COMPARED[table] if column in values}
+
+
+def _statement(pool: Pool, rng: random.Random, kind: str) -> tuple[str, dict[str, Any], str]:
+    """(table, bound values named after their columns, SQL returning the changed row's id) for one write."""
+    if kind == "client city":
+        sql = "UPDATE client SET city = :city WHERE id = :id RETURNING id"
+        return "client", {"city": rng.choice(TOWNS), "id": rng.choice(pool.clients)}, sql
+    if kind == "client surname":
+        sql = "UPDATE client SET last_name = :last_name WHERE id = :id RETURNING id"
+        return "client", {"last_name": rng.choice(SURNAMES), "id": rng.choice(pool.clients)}, sql
+    if kind == "book":
+        patient, client = rng.choice(pool.owners)
+        start, end = pool.slot()
+        values = {"r": pool.resource_id, "f": pool.appointment_type[0], "t": pool.appointment_type[1],
+                  "patient": patient, "client": client, "starts_at": start, "ends_at": end, "status": "booked",
+                  "reason": rng.choice(REASONS)}  # fmt: skip
+        sql = (
+            "INSERT INTO appointment (practice_id, resource_id, franchise_id, appointment_type_id, patient_id, "
+            "client_id, starts_at, ends_at, status, reason) VALUES (:practice, :r, :f, :t, :patient, :client, "
+            ":starts_at, :ends_at, :status, :reason) RETURNING id"
+        )
+        return "appointment", values, sql
+    if kind == "reschedule":
+        start, end = pool.slot()
+        sql = (
+            "UPDATE appointment SET starts_at = :starts_at, ends_at = :ends_at WHERE id = :id "
+            "AND status = 'booked' RETURNING id"
+        )
+        return "appointment", {"starts_at": start, "ends_at": end, "id": rng.choice(pool.booked)}, sql
+    if kind == "cancel":
+        sql = (
+            "UPDATE appointment SET status = :status, cancelled_at = now(), cancel_reason = 'afgemeld door "
+            "eigenaar' WHERE id = :id AND status = 'booked' RETURNING id"
+        )
+        return (
+            "appointment",
+            {"status": "cancelled", "id": pool.booked.pop(rng.randrange(len(pool.booked)))},
+            sql,
+        )
+    if kind == "reason":
+        sql = "UPDATE appointment SET reason = :reason WHERE id = :id RETURNING id"
+        return "appointment", {"reason": rng.choice(REASONS), "id": rng.choice(pool.booked)}, sql
+    patient, _ = rng.choice(pool.owners)
+    given = dt.date(2026, 11, 2) - dt.timedelta(days=rng.randrange(30))
+    values = {"patient": patient, "vaccine_name": rng.choice(pool.vaccines),
+              "batch_number": f"B{rng.randint(100000, 999999)}", "given_on": given,
+              "d": given + dt.timedelta(days=365)}  # fmt: skip
+    sql = (
+        "INSERT INTO vaccination (practice_id, patient_id, vaccine_name, batch_number, given_on, due_on) "
+        "VALUES (:practice, :patient, :vaccine_name, :batch_number, :given_on, :d) RETURNING id"
+    )
+    return "vaccination", values, sql
 
 
 class AnimanaReader:
@@ -252,115 +252,31 @@ class AnimanaReader:
     def max_ids(self, practice: int) -> dict[str, int]:
         return {r: max((x["id"] for x in self.all(practice, r)), default=0) for r in RESOURCE_OF.values()}
 
-
-def same(local: Any, wire: Any) -> bool:
-    """A warehouse value and the wire value Animana holds for it, compared as values (instants, days)."""
-    if isinstance(local, dt.datetime):
-        return wire is not None and dt.datetime.fromisoformat(wire) == local
-    if isinstance(local, dt.date):
-        return wire == local.isoformat()
-    return local == wire or (local is None and wire == "")
+    def edits(self, practice: int) -> list[dict[str, Any]]:
+        """Animana users' edits of the practice, oldest first (`POST /_sim/edit` and the concurrent editor's)."""
+        response = self.http.get("/_sim/edits", params={"practice": practice})
+        response.raise_for_status()
+        return response.json()["edits"]
 
 
-@dataclass
-class Reckoning:
-    in_animana: int = 0
-    in_conflict_queue: int = 0  # an open conflict of the row: a person decides
-    dead_letters: int = 0  # with their reason
-    dead_without_reason: int = 0
-    still_pending: int = 0  # not settled when the bench stopped waiting
-    lost: list[str] = field(default_factory=list)  # in none of the above
-    animana_creates: int = 0
-    local_inserts: int = 0
-    duplicates: int = 0  # Animana records created in the run that no inserted row maps to
-    shared_ids: int = 0  # two inserted rows mapped to one Animana record
-    conflicts: Counter[str] = field(default_factory=Counter)  # by state
-    rules: Counter[str] = field(default_factory=Counter)  # fields decided by a rule, by rule
+class EditWatcher(threading.Thread):
+    """Notes when each Animana-side edit was first seen (wall clock), polling `/_sim/edits` every `every_s`: the
+    simulator stamps edits with its own clock (a version), and an overlap is judged against local write times."""
 
+    def __init__(self, reader: AnimanaReader, practices: list[int], every_s: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.reader, self.practices, self.every_s = reader, practices, every_s
+        self.seen: dict[int, list[tuple[dt.datetime, dict[str, Any]]]] = {p: [] for p in practices}
+        self.stop = threading.Event()
 
-def pairs(session: Session, sql: str) -> set[tuple[str, int]]:
-    return {(r[0], r[1]) for r in session.execute(text(sql))}
+    def poll(self) -> None:
+        for practice in self.practices:
+            edits = self.reader.edits(practice)
+            now = dt.datetime.now(dt.UTC)
+            known = self.seen[practice]
+            known += [(now, edit) for edit in edits[len(known) :]]
 
-
-def reckon(
-    app_engine: Engine,
-    reader: AnimanaReader,
-    animana_ids: dict[int, int],
-    written: Written,
-    max_before: dict[int, dict[str, int]],
-) -> Reckoning:
-    """Compare every written row with Animana's record; `animana_ids`: warehouse practice → Animana practice."""
-    result = Reckoning()
-    for pid, aid in animana_ids.items():
-        mine = [(t, r) for p, t, r in written.rows if p == pid]
-        with tenant_session(app_engine, AccessContext.for_practices([pid])) as s:
-            open_rows = pairs(s, "SELECT table_name, row_id FROM writeback_conflict WHERE state = 'open'")
-            pending = pairs(
-                s, "SELECT table_name, row_id FROM writeback_outbox WHERE state IN ('pending', 'held')"
-            )
-            dead = {
-                (r.table_name, r.row_id): r.last_error
-                for r in s.execute(
-                    text("SELECT table_name, row_id, last_error FROM writeback_outbox WHERE state = 'dead'")
-                )
-            }
-            for state, fields in s.execute(text("SELECT state, fields FROM writeback_conflict")):
-                result.conflicts[state] += 1
-                for decided in fields.values():
-                    if decided.get("rule"):
-                        result.rules[decided["rule"]] += 1
-            rows = {}
-            for table, columns in COMPARED.items():
-                ids = [r for t, r in mine if t == table]
-                query = f"SELECT id, animana_id, {', '.join(columns)} FROM {table} WHERE id = ANY(:ids)"
-                rows.update({(table, m["id"]): m for m in s.execute(text(query), {"ids": ids}).mappings()})
-        for table, row_id in sorted(mine):
-            key = (table, row_id)
-            if key in open_rows:
-                result.in_conflict_queue += 1
-            elif key in dead:
-                if dead[key]:
-                    result.dead_letters += 1
-                else:
-                    result.dead_without_reason += 1
-            elif key in pending:
-                result.still_pending += 1
-            else:
-                row = rows[key]
-                record = reader.get(aid, RESOURCE_OF[table], row["animana_id"]) if row["animana_id"] else None
-                differs = [
-                    f"{column}: {row[column]!r} here, {None if record is None else record.get(wire)!r} in Animana"
-                    for column, wire in COMPARED[table].items()
-                    if record is None or not same(row[column], record.get(wire))
-                ]
-                if differs:
-                    result.lost.append(f"practice {pid} {table} {row_id}: {'; '.join(differs)}")
-                else:
-                    result.in_animana += 1
-        _count_creates(app_engine, reader, pid, aid, written, max_before[pid], result)
-    return result
-
-
-def _count_creates(
-    app_engine: Engine,
-    reader: AnimanaReader,
-    pid: int,
-    aid: int,
-    written: Written,
-    before: dict[str, int],
-    result: Reckoning,
-) -> None:
-    """Duplicates: Animana records created during the run against the rows the bench inserted."""
-    for table in ("appointment", "vaccination"):
-        resource = RESOURCE_OF[table]
-        created = {str(r["id"]) for r in reader.all(aid, resource) if r["id"] > before[resource]}
-        inserted = [r for p, t, r in written.inserted if p == pid and t == table]
-        with tenant_session(app_engine, AccessContext.for_practices([pid])) as s:
-            mapped = s.execute(
-                text(f"SELECT animana_id FROM {table} WHERE id = ANY(:ids) AND animana_id IS NOT NULL"),
-                {"ids": inserted},
-            ).scalars().all()  # fmt: skip
-        result.animana_creates += len(created)
-        result.local_inserts += len(inserted)
-        result.duplicates += len(created - set(mapped))
-        result.shared_ids += len(mapped) - len(set(mapped))
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.poll()
+            self.stop.wait(self.every_s)
