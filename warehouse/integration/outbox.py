@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row, Table, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from warehouse.integration.capture import writing_as
@@ -283,6 +285,9 @@ def mark_all_sent(session: Session, answers: list[Answer]) -> None:
     if not answers:
         return
     writing_as(session, "writeback")
+    answers = _absorb_imported_copies(session, answers)
+    if not answers:
+        return
     practice_id = answers[0][0].practice_id
     session.execute(
         text(
@@ -319,6 +324,56 @@ def mark_all_sent(session: Session, answers: list[Answer]) -> None:
                 "versions": [v for _, _, v in rows],
             },
         )
+
+
+def _absorb_imported_copies(session: Session, answers: list[Answer]) -> list[Answer]:
+    """A create whose answer was lost (or whose dispatcher was killed before recording it) may already have come
+    back with a sync as a row of its own: the same Animana record twice here. The copy the sync made is removed
+    and our row takes the Animana id, leaving an auto-resolved conflict as the trace; a copy that other rows
+    already point at is left for a person (the entry becomes a dead letter saying so). Returns the answers that
+    can be recorded."""
+    creates = [(e, aid) for e, aid, _ in answers if e.operation == "insert" and aid is not None]
+    blocked: set[int] = set()
+    for table_name in sorted({e.table_name for e, _ in creates}):
+        ours = {aid: e for e, aid in creates if e.table_name == table_name}
+        table = session.get_bind().dialect.identifier_preparer.quote(_table(table_name).name)
+        copies = session.execute(
+            text(f"SELECT id, animana_id FROM {table} WHERE practice_id = :p AND animana_id = ANY(:ids)"),
+            {"p": next(iter(ours.values())).practice_id, "ids": list(ours)},
+        ).all()
+        for copy_id, aid in copies:
+            entry = ours[aid]
+            if copy_id == entry.row_id:
+                continue
+            try:
+                with session.begin_nested():
+                    session.execute(
+                        text(f"DELETE FROM {table} WHERE practice_id = :p AND id = :id"),
+                        {"p": entry.practice_id, "id": copy_id},
+                    )
+            except IntegrityError:
+                mark_dead(
+                    session,
+                    entry,
+                    f"Animana already has this record ({aid}): a sync imported it as {table_name} {copy_id} before "
+                    "our create was acknowledged, and other records point at that copy; merge the two by hand",
+                )
+                blocked.add(entry.id)
+                continue
+            session.execute(
+                text(
+                    "INSERT INTO writeback_conflict (practice_id, module, table_name, row_id, animana_id, state, "
+                    "fields, resolved_at) VALUES (:p, :m, :t, :id, :aid, 'auto_resolved', CAST(:f AS jsonb), now())"
+                ),
+                {
+                    "p": entry.practice_id, "m": entry.module, "t": table_name, "id": entry.row_id, "aid": aid,
+                    "f": json.dumps({"imported_copy": {
+                        "local": entry.row_id, "animana": copy_id, "base": None,
+                        "rule": "own_create_imported_by_sync", "decided": "local",
+                    }}),
+                },
+            )  # fmt: skip
+    return [a for a in answers if a[0].id not in blocked]
 
 
 def mark_retry(session: Session, entry: OutboxEntry, error: str, delay_s: float) -> None:

@@ -33,9 +33,11 @@ from warehouse.kernel.ciphers import practice_cipher
 from warehouse.kernel.crypto import FieldCipher
 
 # Not data: keys, bookkeeping, and values derived from another column (a blind index follows its ciphertext).
+# ``cancelled_at`` follows the status: Animana has no such field, the loader derives it from the record's updated_at
+# on a cancellation, and it is never written back (so comparing it would set two clocks against each other).
 NOT_COMPARED = frozenset(
     {"practice_id", "id", "animana_id", "created_at", "updated_at", "animana_version", "writeback_pending",
-     "email_bidx", "phone_bidx", "key_version"}
+     "email_bidx", "phone_bidx", "key_version", "cancelled_at"}
 )  # fmt: skip
 # Encrypted columns (AES-GCM is randomised: equal values have different ciphertexts) → their cipher field.
 ENCRYPTED = {"email_enc": "email", "phone_enc": "phone", "address_enc": "address", "iban_enc": "iban"}
@@ -150,9 +152,11 @@ def _settle_row(
         {**key, "t": table},
     ).one_or_none()
     base: dict[str, Any] = {}
+    ours: dict[str, list[Any]] = {}  # every value we sent or are sending for a column
     for entry in entries:
-        for column in entry.changes:
+        for column, value in entry.changes.items():
             base.setdefault(column, (entry.base or {}).get(column))
+            ours.setdefault(column, []).append(value)
     still_open = dict(conflict.fields) if conflict else {}
     if held.incoming.get(DELETED):
         _deleted_upstream(session, practice_id, held, conflict, still_open, report)
@@ -174,6 +178,8 @@ def _settle_row(
             continue
         if values.same(column, animana_value, base[column]):
             continue  # Animana did not change it; ours goes out with the outbox
+        if any(values.same(column, animana_value, value) for value in ours[column]):
+            continue  # Animana holds one of our own values (applied, its answer not recorded yet): ours stays
         clash = FieldClash(column, local_value, animana_value, base[column], current, held.incoming)
         rule = rules.get(column)
         side = rule.decide(clash) if rule else None

@@ -48,7 +48,8 @@ class PushReport:
     practice: str
     sent: int = 0
     retried: int = 0
-    waiting: int = 0  # on a parent that has not reached Animana yet
+    # Not counted towards the dead-letter limit: a parent on its way, or Animana's Retry-After.
+    waiting: int = 0
     dead: int = 0
     stale: int = 0
     batches: int = 0

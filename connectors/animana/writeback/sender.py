@@ -102,7 +102,8 @@ class Sender:
             return Retry(str(waiting), self.backoff.parent_wait_s, counts=False)
         except RateLimited as exc:
             hint = exc.retry_after if exc.retry_after is not None else self.backoff.after(entry.attempts)
-            return Retry(f"Animana is unreachable: too many requests ({exc.message})", hint)
+            # Animana asked us to slow down, not that the write fails: waiting never turns it into a dead letter.
+            return Retry(f"Animana is unreachable: too many requests ({exc.message})", hint, counts=False)
         except (
             ApiUnavailable
         ) as exc:  # 5xx, timeouts, a lost answer: the write may have happened; the key knows

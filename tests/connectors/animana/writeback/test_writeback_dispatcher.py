@@ -8,6 +8,7 @@ import datetime as dt
 from sqlalchemy import text
 
 from connectors.animana import AnimanaClient
+from connectors.animana.sync.service import sync_all
 from connectors.animana.writeback.dispatcher import push
 from connectors.animana.writeback.sender import STALE, Backoff, Sender
 from tests.animana_sync_support import MASTER_KEY, SyncWorld
@@ -104,7 +105,7 @@ def test_a_rate_limited_write_waits_for_retry_after(hybrid: SyncWorld):
     client.counts(hybrid.practices[0].animana_id)  # takes the window's only request (with the same token)
     report = _push(hybrid, client)
     hybrid.sim.configure(rate_limit=0)
-    assert (report.sent, report.retried) == (0, 1)
+    assert (report.sent, report.retried, report.waiting) == (0, 0, 1)  # waiting: never towards a dead letter
     (entry,) = outbox(hybrid, hybrid.practices[0])
     assert entry["state"] == "pending" and "too many requests" in entry["last_error"]
     assert entry["due_in"] > dt.timedelta(seconds=38)  # Retry-After (~40 s), not the 10 ms backoff
@@ -264,3 +265,36 @@ def test_an_appointment_in_a_room_animana_does_not_know_is_a_dead_letter_not_a_w
     assert (report.dead, report.waiting) == (1, 0)
     (entry,) = outbox(hybrid, practice)
     assert (entry["state"], entry["last_error"]) == ("dead", f"resource {room} does not exist in Animana")
+
+
+def test_a_create_whose_answer_was_lost_and_that_a_sync_imported_meanwhile_is_one_row_again(
+    hybrid: SyncWorld,
+):
+    practice = hybrid.practices[0]
+    hybrid.sim.configure(response_lost=1.0)
+    local_id = _new_client(hybrid, "Dubbel-Geimporteerd")
+    assert _push(hybrid, max_entries=1).retried == 1  # in Animana, but we do not know its id yet
+    with hybrid.client() as client:  # the sync brings it in as a record it has never seen: a second row
+        sync_all(hybrid.db.app_engine, client, [practice], master_key=MASTER_KEY)
+    with as_app(hybrid, practice) as session:
+        assert (
+            session.execute(
+                text("SELECT count(*) FROM client WHERE last_name = 'Dubbel-Geimporteerd'")
+            ).scalar_one()
+            == 2
+        )
+    hybrid.sim.configure(response_lost=0.0)
+    _due_now(hybrid)
+    assert _push(hybrid).sent == 1  # the retry, same key: Animana answers with the id the copy carries
+    (relation,) = _relations_named(hybrid, "Dubbel-Geimporteerd")
+    with as_app(hybrid, practice) as session:
+        rows = session.execute(
+            text("SELECT id, animana_id FROM client WHERE last_name = 'Dubbel-Geimporteerd'")
+        ).all()
+        trace = session.execute(
+            text("SELECT state, fields FROM writeback_conflict WHERE table_name = 'client' AND row_id = :c"),
+            {"c": local_id},
+        ).one()
+    assert [tuple(r) for r in rows] == [(local_id, str(relation["id"]))]
+    assert trace.state == "auto_resolved"
+    assert trace.fields["imported_copy"]["rule"] == "own_create_imported_by_sync"
