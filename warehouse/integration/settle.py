@@ -115,53 +115,105 @@ def settle(
         return report
     values = _Values(session, practice_id, master_key, cipher)
     with written_as(session, "writeback"):
-        for table, row_id, incoming, version in sorted(held, key=lambda r: (r.table_name, r.row_id)):
-            row = _Row(table, row_id, incoming, version)
-            _settle_row(session, practice_id, row, rules_by_table, values, report)
+        for table in sorted({r.table_name for r in held}):
+            rows = [
+                _Row(table, r.row_id, r.incoming, r.animana_version) for r in held if r.table_name == table
+            ]
+            _settle_table(session, practice_id, table, rows, rules_by_table.get(table, {}), values, report)
     return report
+
+
+def _settle_table(
+    session: Session,
+    practice_id: int,
+    table: str,
+    held: list[_Row],
+    rules: RuleBook,
+    values: _Values,
+    report: SettleReport,
+) -> None:
+    """The held rows of one table: what they need read in three statements (not three per row — a sync can hold
+    thousands), each row decided, and the versions and pending flags written back in one."""
+    key = {"p": practice_id, "t": table, "ids": [h.row_id for h in held]}
+    current = dict(
+        session.execute(
+            text(
+                f"SELECT id, to_jsonb(t) FROM {table} t WHERE practice_id = :p AND id = ANY(:ids) FOR UPDATE"
+            ),
+            key,
+        ).all()
+    )
+    entries: dict[int, list[Any]] = {}
+    for entry in session.execute(
+        text(
+            "SELECT row_id, id, changes, base FROM writeback_outbox WHERE practice_id = :p AND table_name = :t "
+            "AND row_id = ANY(:ids) AND state IN ('pending', 'held', 'dead') ORDER BY id FOR UPDATE"
+        ),
+        key,
+    ):
+        entries.setdefault(entry.row_id, []).append(entry)
+    conflicts = {  # in id order: the newest open conflict of a row wins
+        c.row_id: c
+        for c in session.execute(
+            text(
+                "SELECT row_id, id, fields FROM writeback_conflict WHERE practice_id = :p AND table_name = :t "
+                "AND row_id = ANY(:ids) AND state = 'open' ORDER BY id FOR UPDATE"
+            ),
+            key,
+        )
+    }
+    settled: list[tuple[int, str | None, bool]] = []
+    for row in held:
+        if row.row_id not in current:  # deleted here meanwhile: its outbox entry carries the deletion
+            continue
+        report.rows += 1
+        pending = _settle_row(
+            session, practice_id, row, current[row.row_id], entries.get(row.row_id, []),
+            conflicts.get(row.row_id), rules, values, report,
+        )  # fmt: skip
+        if pending is not None:
+            settled.append((row.row_id, row.version, pending))
+    if settled:
+        session.execute(
+            text(
+                f"UPDATE {table} t SET animana_version = s.version, writeback_pending = s.pending "
+                "FROM unnest(CAST(:ids AS bigint[]), CAST(:versions AS text[]), CAST(:pending AS boolean[])) "
+                "AS s(id, version, pending) WHERE t.practice_id = :p AND t.id = s.id"
+            ),
+            {
+                "p": practice_id,
+                "ids": [i for i, _, _ in settled],
+                "versions": [v for _, v, _ in settled],
+                "pending": [b for _, _, b in settled],
+            },
+        )
 
 
 def _settle_row(
     session: Session,
     practice_id: int,
     held: _Row,
-    rules_by_table: Mapping[str, RuleBook],
+    current: dict[str, Any],
+    entries: list[Any],
+    conflict: Any,
+    rules: RuleBook,
     values: _Values,
     report: SettleReport,
-) -> None:
-    table, rules = held.table, rules_by_table.get(held.table, {})
+) -> bool | None:
+    """One held row, decided per field; returns whether the row stays pending (None: its version stays too)."""
+    table = held.table
     key = {"p": practice_id, "id": held.row_id}
-    current = session.execute(
-        text(f"SELECT to_jsonb(t) FROM {table} t WHERE practice_id = :p AND id = :id FOR UPDATE"), key
-    ).scalar_one_or_none()
-    if current is None:  # deleted here meanwhile: its outbox entry carries the deletion
-        return
-    report.rows += 1
-    entries = session.execute(
-        text(
-            "SELECT id, changes, base FROM writeback_outbox WHERE practice_id = :p AND table_name = :t "
-            "AND row_id = :id AND state IN ('pending', 'held', 'dead') ORDER BY id FOR UPDATE"
-        ),
-        {**key, "t": table},
-    ).all()
-    conflict = session.execute(
-        text(
-            "SELECT id, fields FROM writeback_conflict WHERE practice_id = :p AND table_name = :t "
-            "AND row_id = :id AND state = 'open' ORDER BY id DESC LIMIT 1 FOR UPDATE"
-        ),
-        {**key, "t": table},
-    ).one_or_none()
+    still_open = dict(conflict.fields) if conflict else {}
+    if held.incoming.get(DELETED):
+        _deleted_upstream(session, practice_id, held, conflict, still_open, report)
+        return None
+
     base: dict[str, Any] = {}
     ours: dict[str, list[Any]] = {}  # every value we sent or are sending for a column
     for entry in entries:
         for column, value in entry.changes.items():
             base.setdefault(column, (entry.base or {}).get(column))
             ours.setdefault(column, []).append(value)
-    still_open = dict(conflict.fields) if conflict else {}
-    if held.incoming.get(DELETED):
-        _deleted_upstream(session, practice_id, held, conflict, still_open, report)
-        return
-
     apply: dict[str, Any] = {}
     decided: dict[str, dict[str, Any]] = {}
     for column, animana_value in held.incoming.items():
@@ -238,17 +290,8 @@ def _settle_row(
             ),
             {**key, "t": table},
         )
-    session.execute(
-        text(
-            f"UPDATE {table} SET animana_version = :v, writeback_pending = :pending "
-            "WHERE practice_id = :p AND id = :id"
-        ),
-        {
-            **key,
-            "v": held.version,
-            "pending": has_open_conflict or _has_open_entry(session, practice_id, held),
-        },
-    )
+    still_sending = any(c not in taken for entry in entries for c in entry.changes)
+    return has_open_conflict or still_sending
 
 
 def _deleted_upstream(
@@ -317,18 +360,6 @@ def _record(session: Session, practice_id: int, held: _Row, fields: Mapping[str,
             "v": held.version,
             "resolved": state == "auto_resolved",
         },
-    )
-
-
-def _has_open_entry(session: Session, practice_id: int, held: _Row) -> bool:
-    return bool(
-        session.execute(
-            text(
-                "SELECT EXISTS (SELECT FROM writeback_outbox WHERE practice_id = :p AND table_name = :t "
-                "AND row_id = :id AND state IN ('pending', 'held', 'dead'))"
-            ),
-            {"p": practice_id, "t": held.table, "id": held.row_id},
-        ).scalar()
     )
 
 
