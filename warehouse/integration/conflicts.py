@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from warehouse.integration.capture import written_as
 from warehouse.integration.errors import IntegrationError
 from warehouse.integration.modes import mode_of
-from warehouse.integration.settle import DELETED, ENCRYPTED, _Values, as_json
+from warehouse.integration.settle import DELETED, ENCRYPTED, FieldValues, as_json
 from warehouse.integration.tables import MIRRORED, MODULE_LABELS
 from warehouse.security.permissions import INTEGRATION_MANAGE, Actor, require
 
@@ -71,10 +71,10 @@ def open_conflicts(
         ),
         {"ps": practice_ids},
     ).all()
-    readers: dict[int, _Values] = {}
+    readers: dict[int, FieldValues] = {}
     found = []
     for r in rows:
-        values = readers.setdefault(r.practice_id, _Values(session, r.practice_id, master_key))
+        values = readers.setdefault(r.practice_id, FieldValues(session, r.practice_id, master_key))
         fields = [
             ConflictField(
                 column,
@@ -103,7 +103,7 @@ def open_conflicts(
     return found
 
 
-def _readable(values: _Values, column: str, value: Any) -> Any:
+def _readable(values: FieldValues, column: str, value: Any) -> Any:
     try:
         return values.clear(column, value)
     except ValueError:  # no master key at hand: say so rather than show ciphertext

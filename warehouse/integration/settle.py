@@ -66,7 +66,7 @@ class _Row:
     version: str | None
 
 
-class _Values:
+class FieldValues:
     """Compares two stored values of one column as a person would: decrypted, timestamps as instants."""
 
     def __init__(
@@ -113,7 +113,7 @@ def settle(
     report = SettleReport()
     if not held:
         return report
-    values = _Values(session, practice_id, master_key, cipher)
+    values = FieldValues(session, practice_id, master_key, cipher)
     with written_as(session, "writeback"):
         for table in sorted({r.table_name for r in held}):
             rows = [
@@ -129,7 +129,7 @@ def _settle_table(
     table: str,
     held: list[_Row],
     rules: RuleBook,
-    values: _Values,
+    values: FieldValues,
     report: SettleReport,
 ) -> None:
     """The held rows of one table: what they need read in three statements (not three per row — a sync can hold
@@ -197,7 +197,7 @@ def _settle_row(
     entries: list[Any],
     conflict: Any,
     rules: RuleBook,
-    values: _Values,
+    values: FieldValues,
     report: SettleReport,
 ) -> bool | None:
     """One held row, decided per field; returns whether the row stays pending (None: its version stays too)."""

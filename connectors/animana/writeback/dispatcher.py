@@ -22,7 +22,6 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from connectors.animana.client import AnimanaClient
-from connectors.animana.resources.registry import RULES_BY_TABLE
 from connectors.animana.sync.links import LinkedPractice
 from connectors.animana.sync.practice import sync_practice
 from connectors.animana.writeback.refs import BatchRefs
@@ -35,7 +34,6 @@ from warehouse.integration.outbox import (
     mark_dead,
     mark_retry,
 )
-from warehouse.integration.settle import settle
 from warehouse.kernel.tenancy import AccessContext, tenant_session
 
 MAX_ATTEMPTS = 12
@@ -141,7 +139,6 @@ def _sync_and_settle(
     resources: list[str],
     master_key: bytes,
 ) -> None:
-    """Bring Animana's newer versions in (the loader holds them for the pending rows) and settle them now."""
+    """Bring Animana's newer versions in: the loader holds them for the pending rows and the sync settles them in
+    each batch's own transaction (`sync_practice`)."""
     sync_practice(app_engine, client, practice, master_key=master_key, resources=resources)
-    with tenant_session(app_engine, AccessContext.for_practices([practice.practice_id])) as session:
-        settle(session, practice.practice_id, RULES_BY_TABLE, master_key=master_key)
