@@ -3,10 +3,12 @@
 The parents of every entry's row (by the table's foreign keys) are read in one query per parent table before the
 batch is sent; a reference outside them (a franchise's appointment type…) is read when asked and kept. A parent
 sent earlier in the same batch is learnt from its answer, so its children in the batch need no second read.
+The dispatcher's writer threads share one `BatchRefs`: a read on demand takes the session one thread at a time.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -20,6 +22,7 @@ class BatchRefs:
         self._session = session
         self._practice_id = practice_id
         self._rows: dict[str, dict[int, dict[str, Any]]] = {}
+        self._reading = threading.Lock()
 
     def prefetch(self, entries: Iterable[OutboxEntry]) -> None:
         wanted: dict[str, set[int]] = {}
@@ -31,11 +34,12 @@ class BatchRefs:
             self._read(table, ids)
 
     def _read(self, table: str, ids: Iterable[int]) -> None:
-        known = self._rows.setdefault(table, {})
-        missing = [i for i in ids if i not in known]
-        if missing:
-            found = referenced_rows(self._session, self._practice_id, table, missing)
-            known.update((i, dict(row)) for i, row in found.items())
+        with self._reading:
+            known = self._rows.setdefault(table, {})
+            missing = [i for i in ids if i not in known]
+            if missing:
+                found = referenced_rows(self._session, self._practice_id, table, missing)
+                known.update((i, dict(row)) for i, row in found.items())
 
     def _row(self, table: str, local_id: int) -> Mapping[str, Any]:
         self._read(table, [local_id])
