@@ -2,12 +2,14 @@
 
     .venv/bin/python bench/writeback.py [--writes 1000] [--kills 50] [--edits 100] [--lag-seconds 30]
 
-Embedded PostgreSQL and the simulator in its own process (`bench.ingest`); 6 small practices synced, every module
+Embedded PostgreSQL and the simulator in its own process (`bench.ingest`); 7 small practices synced, every module
 in hybrid mode. Writes are raw SQL as the application role (`writeback_mix`), captured by the triggers.
 
-1. Throughput (practice 6): a backlog of creates and updates pushed by `dispatcher.push` in this process, then the
-   same HTTP writes (recorded from the dispatcher's own calls; appointments a year later so they do not double-book)
-   sent by a bare loop with the same client, one attempt each. Ratio dispatcher ÷ bare.
+1. Throughput (practices 6 and 7): a backlog of creates and updates pushed by `dispatcher.push` in this process,
+   then the same HTTP writes (recorded from the dispatcher's own calls; appointments a year later so they do not
+   double-book) sent by a bare loop with the same client, one attempt each, one at a time. Ratio dispatcher ÷ bare,
+   for the dispatcher as it runs (several writes in flight) on practice 6 and one write at a time on practice 7 (its
+   own overhead, with nothing overlapped).
 2. Lag (practices 1-5): 20 writes/s for --lag-seconds, the dispatcher running as a subprocess; lag = the outbox
    entry's created_at (stamped by the capture trigger in the writing transaction) → its sent_at (stamped after
    Animana's answer), so both ends are on the late side of the true commit → visible.
@@ -69,7 +71,7 @@ from connectors.animana.resources.agenda import APPOINTMENT_TYPE_CODES  # noqa: 
 from connectors.animana.settings import load_settings  # noqa: E402
 from connectors.animana.sync.links import LinkedPractice, linked_practices  # noqa: E402
 from connectors.animana.sync.practice import sync_practice  # noqa: E402
-from connectors.animana.writeback.dispatcher import push  # noqa: E402
+from connectors.animana.writeback.dispatcher import CONCURRENCY, push  # noqa: E402
 from connectors.animana.writeback.sender import ONE_ATTEMPT, Sender  # noqa: E402
 from vetconnect import pgserver  # noqa: E402
 from warehouse.kernel.db import app_url, make_engine  # noqa: E402
@@ -211,7 +213,7 @@ def later(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def throughput(url: str, app_engine: Any, client: AnimanaClient, practice: LinkedPractice, pool: Pool, n: int, profile: bool) -> tuple[float, float, int]:  # fmt: skip
+def throughput(url: str, app_engine: Any, client: AnimanaClient, practice: LinkedPractice, pool: Pool, n: int, profile: bool, concurrency: int) -> tuple[float, float, int]:  # fmt: skip
     rng, written = random.Random(7), Written()
     for i in range(n):
         if i < len(pool.clients):  # one update of each client, then creates: every entry its own row
@@ -225,9 +227,13 @@ def throughput(url: str, app_engine: Any, client: AnimanaClient, practice: Linke
     profiler = cProfile.Profile() if profile else None
     started = time.perf_counter()
     if profiler is not None:
-        report = profiler.runcall(push, app_engine, client, practice, master_key=MASTER_KEY, sender=sender)
+        report = profiler.runcall(
+            push, app_engine, client, practice, master_key=MASTER_KEY, sender=sender, concurrency=concurrency
+        )
     else:
-        report = push(app_engine, client, practice, master_key=MASTER_KEY, sender=sender)
+        report = push(
+            app_engine, client, practice, master_key=MASTER_KEY, sender=sender, concurrency=concurrency
+        )
     dispatcher_s = time.perf_counter() - started
     if profiler is not None:
         print("  where the dispatcher's time went (cProfile, cumulative; the profiler slows it too):")
@@ -453,13 +459,13 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="vetconnect-bench-wb-"))
     args.errors = workdir / "dispatcher-errors.log"
     server = pgserver.start(workdir / "pgdata").url(database="postgres")
-    sim = start_simulator(6, "small", args.port)
+    sim = start_simulator(7, "small", args.port)
     base = f"http://127.0.0.1:{args.port}"
     dispatcher: subprocess.Popen | None = None
     try:
         print(f"load average at start: {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)", flush=True)
         url = new_database(server)
-        link_practices(url, 6)
+        link_practices(url, 7)
         prepare_practices(url)
         app_engine = make_engine(app_url(url))
         practices = linked_practices(make_engine(url))
@@ -468,9 +474,10 @@ def main() -> None:
                 sync_practice(app_engine, client, practice, master_key=MASTER_KEY, full=True)
             pools = load_pools(app_engine, [p.practice_id for p in practices])
             print("1. throughput", flush=True)
-            disp_rate, bare_rate, left = throughput(
-                url, app_engine, client, practices[5], pools[5], args.throughput_writes, args.profile_push
-            )
+            rates = throughput(url, app_engine, client, practices[5], pools[5], args.throughput_writes,
+                               args.profile_push, CONCURRENCY)  # fmt: skip
+            one_at_a_time = throughput(url, app_engine, client, practices[6], pools[6], args.throughput_writes,
+                                       False, 1)  # fmt: skip
         five, five_pools, ids = practices[:5], pools[:5], [p.practice_id for p in practices[:5]]
         reader = AnimanaReader(base, "vetconnect-sim", SECRET)
         max_before = {p.practice_id: reader.max_ids(p.animana_id) for p in five}
@@ -510,7 +517,7 @@ def main() -> None:
             )
             sync = sync_overhead(server, args, animana_client, prepare_practices)
             print(f"  (first full sync: {sync.full_s:,.1f} s)")
-        report(args, (disp_rate, bare_rate, left), lag, lag_writes, written, faults, verdict, sync)
+        report(args, (rates, one_at_a_time), lag, lag_writes, written, faults, verdict, sync)
         print(f"load average at end: {os.getloadavg()[0]:.1f}")
     finally:
         if dispatcher is not None:
@@ -521,7 +528,7 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def report(args: argparse.Namespace, throughput: tuple[float, float, int], lag: list[float], lag_writes: int, written: Written, faults: dict[str, Any], verdict: Reckoning, sync: SyncTimes | None) -> None:  # fmt: skip
+def report(args: argparse.Namespace, throughput: tuple[tuple[float, float, int], tuple[float, float, int]], lag: list[float], lag_writes: int, written: Written, faults: dict[str, Any], verdict: Reckoning, sync: SyncTimes | None) -> None:  # fmt: skip
     stats, counts = faults["stats"], faults["counts"]
     print(f"\nlocal writes: {written.total:,} ({lag_writes:,} in the lag phase) over 5 practices, "
           f"{len(written.rows):,} rows, {verdict.fields:,} (row, field) last values: {dict(written.kinds)}; "
@@ -547,7 +554,7 @@ def report(args: argparse.Namespace, throughput: tuple[float, float, int], lag: 
     print(f"dead letters by reason: {dict(verdict.dead_reasons)}")
     for key in [*sorted(missed)[:4], *sorted(extra - verdict.late_local)[:4]]:
         print(f"  {key}:\n    " + "\n    ".join(verdict.story.get(key, ["no Animana edit seen"])))
-    disp_rate, bare_rate, left = throughput
+    (disp_rate, bare_rate, left), (single_rate, single_bare_rate, single_left) = throughput
     explained = (f"{verdict.in_animana} in Animana, {verdict.in_conflict_open} in an open conflict, "
                  f"{verdict.in_conflict_decided} in a decided conflict (both values kept), "
                  f"{verdict.overwritten_in_animana} changed later by an Animana user, {verdict.held_behind_conflict} "
@@ -566,7 +573,10 @@ def report(args: argparse.Namespace, throughput: tuple[float, float, int], lag: 
          bool(lag) and percentile(lag, 0.95) < 5, f"p50 {percentile(lag, 0.5):,.2f} s; {len(lag)} entries at "
          f"{args.lag_rate:g} writes/s" if lag else ""),
         ("dispatcher ÷ bare loop", f"{disp_rate / bare_rate:.2f}x", ">= 0.8x", disp_rate / bare_rate >= 0.8,
-         f"{disp_rate:,.0f} vs {bare_rate:,.0f} writes/s ({left} not done)"),
+         f"{disp_rate:,.0f} vs {bare_rate:,.0f} writes/s, {CONCURRENCY} in flight ({left} not done)"),
+        ("  one write at a time ÷ bare", f"{single_rate / single_bare_rate:.2f}x", "-", True,
+         f"{single_rate:,.0f} vs {single_bare_rate:,.0f} writes/s: the dispatcher's own overhead ({single_left} "
+         "not done)"),
     ]  # fmt: skip
     if sync is not None:
         rows.append(("incremental sync with ÷ without", f"{sync.ratio():.2f}x", "<= 1.1x", sync.ratio() <= 1.1,
