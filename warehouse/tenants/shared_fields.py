@@ -75,14 +75,15 @@ def parse_price_cents(raw: object, field: str = "price_cents") -> int:
         raise SharedResourceError(
             field, f"'{raw}' is not an amount in euros: write it the Dutch way, e.g. 12,50 or 1.250,00.{hint}"
         ) from None
+    if not value.is_finite():  # Babel reads "INF" and "NaN" as numbers
+        raise SharedResourceError(field, f"'{raw}' is not an amount in euros: write it e.g. 12,50.")
+    if value < 0:
+        raise SharedResourceError(field, "A price cannot be negative.")
+    if value * 100 >= MAX_PRICE_CENTS:
+        raise SharedResourceError(field, f"A price must be below {fmt.euros(MAX_PRICE_CENTS)}.")
     if value != value.quantize(Decimal("0.01")):
         raise SharedResourceError(field, "A price has at most two decimals (cents), e.g. 12,50.")
-    cents = int(value * 100)
-    if cents < 0:
-        raise SharedResourceError(field, "A price cannot be negative.")
-    if cents >= MAX_PRICE_CENTS:
-        raise SharedResourceError(field, f"A price must be below {fmt.euros(MAX_PRICE_CENTS)}.")
-    return cents
+    return int(value * 100)
 
 
 def parse_whole(raw: object, field: str, *, low: int, high: int, unit: str) -> int:
