@@ -43,14 +43,18 @@ def _person(db: Database, username: str, full_name: str, tenant_id: int, role: s
                       access_context_for_user(session, user.id))  # fmt: skip
 
 
+def _people(db: Database) -> dict[str, Person]:
+    world = db.world
+    return {
+        "admin": _person(db, "fa-admin", "Admin Franchise A", world.franchises["fa"], "franchise_admin"),
+        "manager": _person(db, "pm-a1", "Manager A1", world.practices["a1"].practice_id, "practice_manager"),
+        "admin_b": _person(db, "fb-admin", "Admin Franchise B", world.franchises["fb"], "franchise_admin"),
+    }  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def people(world_db):
-    world = world_db.world
-    return {
-        "admin": _person(world_db, "fa-admin", "Admin Franchise A", world.franchises["fa"], "franchise_admin"),
-        "manager": _person(world_db, "pm-a1", "Manager A1", world.practices["a1"].practice_id, "practice_manager"),
-        "admin_b": _person(world_db, "fb-admin", "Admin Franchise B", world.franchises["fb"], "franchise_admin"),
-    }  # fmt: skip
+    return _people(world_db)
 
 
 def _product(session, franchise_id, code):
@@ -241,3 +245,50 @@ def _latest_audit(db, practice_id, entity):
     with db.system() as session:
         return session.scalars(select(AuditLog).where(AuditLog.practice_id == practice_id, AuditLog.entity == entity)
                                .order_by(AuditLog.seq.desc())).first()  # fmt: skip
+
+
+def test_the_other_three_resources_are_kept_the_same_way(ws_db):
+    world_db = ws_db  # a world of its own: this test commits
+    people = _people(ws_db)
+    world, admin, manager = world_db.world, people["admin"], people["manager"]
+    fa, a1 = world.franchises["fa"], world.practices["a1"]
+    with world_db.as_app(admin.context) as session:
+        protocol_id = edits.create_item(session, admin.actor, "vaccine_protocols", franchise_id=fa, values={
+            "code": "cat-core", "name": "Kat basis", "species": "cat", "booster_interval_days": "1.095"})  # fmt: skip
+        template_id = edits.create_item(session, admin.actor, "reminder_templates", franchise_id=fa, values={
+            "code": "vacc-sms", "channel": "sms", "subject": "Vaccinatie {patient}",
+            "body": "{patient} moet op {due_date} gevaccineerd worden. Bel {practice}.", "days_before_due": "7"})  # fmt: skip
+        # A reminder template is switched off like the others (migration 0440), not deleted.
+        edits.set_item_active(session, admin.actor, "reminder_templates", franchise_id=fa, item_id=template_id,
+                              active=False)  # fmt: skip
+        assert session.get(ReminderTemplate, (fa, template_id)).active is False
+        type_id = session.scalar(text("SELECT id FROM appointment_type WHERE franchise_id = :f AND code = 'consult'"),
+                                 {"f": fa})  # fmt: skip
+        edits.edit_item(session, admin.actor, "appointment_types", franchise_id=fa, item_id=type_id, values={
+            "code": "consult", "name": "Consult", "duration_minutes": "25", "colour": "#aa0000",
+            "requires_vet": True})  # fmt: skip
+        session.commit()
+    with world_db.as_app(manager.context) as session:
+        edits.set_override(session, manager.actor, "vaccine_protocols", practice_id=a1.practice_id,
+                           item_id=protocol_id, values={"booster_interval_days": "365", "active": True})  # fmt: skip
+        with pytest.raises(SharedResourceInvalid) as refused:
+            edits.set_override(session, manager.actor, "appointment_types", practice_id=a1.practice_id,
+                               item_id=type_id, values={"duration_minutes": "600", "colour": "", "active": True})  # fmt: skip
+        assert set(refused.value.errors) == {"duration_minutes"}
+        here = (
+            practice_values(session, "vaccine_protocols", a1.practice_id)
+            .filter(Code="cat-core")
+            .row(0, named=True)
+        )
+        session.commit()
+    assert (here["Booster interval (franchise)"], here["Booster interval (here)"]) == (
+        "1.095 days",
+        "365 days",
+    )
+    with world_db.as_app(admin.context) as session:
+        per_practice = effective_per_practice(session, "appointment_types", fa, type_id).to_dicts()
+        type_history = item_history(session, "appointment_types", fa, type_id)
+    # Both practices keep their own 20 minutes (the factories' overrides) and follow the franchise's new colour.
+    assert [(r["Practice"], r["Duration"], r["Colour"], r["Own values"]) for r in per_practice] == [
+        ("Praktijk a1", "20 min", "#AA0000", "Duration"), ("Praktijk a2", "20 min", "#AA0000", "Duration")]  # fmt: skip
+    assert type_history["change"][0] == "Duration 15 min → 25 min; Colour #4C78A8 → #AA0000"
