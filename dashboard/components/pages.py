@@ -17,9 +17,11 @@ from warehouse.security.permissions import (
     DEVICE_INBOX,
     HUB,
     INTEGRATION_MANAGE,
+    PRACTICE_OVERRIDES,
     PRACTICE_SETTINGS,
     RECORDS_READ,
     SCHEDULE_READ,
+    SHARED_RESOURCES_MANAGE,
     WAITING_ROOM,
 )
 
@@ -87,6 +89,22 @@ PAGES: tuple[PageSpec, ...] = (
         section="Practice",
     ),
     PageSpec("account", "workspaces/account.py", "My account", ":material/person:", None, section="Account"),
+    PageSpec(
+        "franchise_resources",
+        "workspaces/franchise_resources.py",
+        "Shared resources",
+        ":material/inventory_2:",
+        SHARED_RESOURCES_MANAGE,
+        section="Practice",
+    ),
+    PageSpec(
+        "practice_overrides",
+        "workspaces/practice_overrides.py",
+        "Practice overrides",
+        ":material/tune:",
+        PRACTICE_OVERRIDES,
+        section="Practice",
+    ),
 )
 SIGN_IN = PageSpec("sign_in", "workspaces/sign_in.py", "Sign in", ":material/login:", None)
 

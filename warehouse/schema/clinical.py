@@ -287,6 +287,8 @@ class ReminderTemplate(Timestamps, Base):
     body: Mapped[str] = mapped_column(Text)
     days_before_due: Mapped[int] = mapped_column(server_default="14")
     updated_by: Mapped[int | None]
+    # Switched off by the franchise (migration 0440), as the other shared resources can be.
+    active: Mapped[bool] = mapped_column(server_default="true")
 
 
 class ReminderTemplateOverride(Timestamps, Base):

@@ -34,6 +34,10 @@ INTEGRATION_MANAGE = "integration.manage"
 PRESCRIBE_VET_ONLY = (
     "records.prescribe_vet_only"  # UDA and UDD medicines (Diergeneesmiddelenbesluit): a vet only
 )
+# Shared resources (issue 16): the franchise's price list, appointment types, vaccine protocols and reminder
+# templates by its admin; a practice's own values for them by the practice's manager.
+SHARED_RESOURCES_MANAGE = "shared.manage"
+PRACTICE_OVERRIDES = "practice.overrides"
 
 # What a refusal says the user may not do.
 DOING: dict[str, str] = {
@@ -46,6 +50,8 @@ DOING: dict[str, str] = {
     DEVICE_INBOX: "match device results to patients",
     PRACTICE_SETTINGS: "change the practice's settings",
     INTEGRATION_MANAGE: "manage the Animana integration (modes, write-back, conflicts)",
+    SHARED_RESOURCES_MANAGE: "change the franchise's price list, appointment types, protocols or templates",
+    PRACTICE_OVERRIDES: "set the practice's own prices, durations, intervals or reminder texts",
 }
 
 CLINICAL_WRITES = frozenset({CONSULT_WRITE, RECORDS_WRITE})
@@ -56,10 +62,13 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "franchise_admin": frozenset(
         _FRONT_DESK
         | {RECORDS_READ, DASHBOARD_FRANCHISE, DASHBOARD_PRACTICE, PRACTICE_SETTINGS, INTEGRATION_MANAGE}
+        | {SHARED_RESOURCES_MANAGE}
     ),
     "franchise_manager": frozenset(_FRONT_DESK | {RECORDS_READ, DASHBOARD_FRANCHISE, DASHBOARD_PRACTICE}),
     "practice_manager": frozenset(
-        _FRONT_DESK | {RECORDS_READ, DASHBOARD_PRACTICE, DEVICE_INBOX, PRACTICE_SETTINGS, INTEGRATION_MANAGE}
+        _FRONT_DESK
+        | {RECORDS_READ, DASHBOARD_PRACTICE, DEVICE_INBOX, PRACTICE_SETTINGS, INTEGRATION_MANAGE}
+        | {PRACTICE_OVERRIDES}
     ),
     "veterinarian": frozenset(_CLINICAL | {PRESCRIBE_VET_ONLY}),
     "nurse": frozenset(_CLINICAL),

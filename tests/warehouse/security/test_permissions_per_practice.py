@@ -44,16 +44,18 @@ from warehouse.security.permissions import (
     CONSULT_WRITE,
     DEVICE_INBOX,
     INTEGRATION_MANAGE,
+    PRACTICE_OVERRIDES,
     PRACTICE_SETTINGS,
     PRESCRIBE_VET_ONLY,
     RECORDS_READ,
     RECORDS_WRITE,
     SCHEDULE_WRITE,
+    SHARED_RESOURCES_MANAGE,
     Actor,
     NotPermitted,
     permissions_for,
 )
-from warehouse.tenants import practice_settings
+from warehouse.tenants import practice_settings, shared_edits
 
 WAREHOUSE = Path(__file__).resolve().parents[3] / "warehouse"
 DAY = dt.datetime(2026, 11, 10, tzinfo=TZ)  # the factories' appointment day (the vet's shift 08:00-17:00)
@@ -168,6 +170,20 @@ SERVICES: dict[str, tuple[frozenset[str], Call]] = {
                         {"p": p.rows.practice_id}).scalar_one(), {"last_name": "animana"})),
     "warehouse.integration.dead_letters.retry": (frozenset({INTEGRATION_MANAGE}), lambda s, a, p: dead_letters.retry(
         s, a, p.rows.practice_id)),
+    # The franchise's list: at every practice of the franchise in the session (here the one of the pair).
+    "warehouse.tenants.shared_edits.create_item": (frozenset({SHARED_RESOURCES_MANAGE}), lambda s, a, p: shared_edits.create_item(
+        s, a, "prices", franchise_id=p.rows.franchise_id, values={"code": "NIEUW", "name": "Nieuw", "kind": "goods",
+                                                                   "price_cents": "1,00", "vat_rate_bp": 2100})),
+    "warehouse.tenants.shared_edits.edit_item": (frozenset({SHARED_RESOURCES_MANAGE}), lambda s, a, p: shared_edits.edit_item(
+        s, a, "prices", franchise_id=p.rows.franchise_id, item_id=p.product_id, values={
+            "code": "C-CONS", "name": "Consult", "kind": "service", "price_cents": "46,00", "vat_rate_bp": 2100})),
+    "warehouse.tenants.shared_edits.set_item_active": (frozenset({SHARED_RESOURCES_MANAGE}), lambda s, a, p: (
+        shared_edits.set_item_active(s, a, "prices", franchise_id=p.rows.franchise_id, item_id=p.product_id,
+                                     active=False))),
+    "warehouse.tenants.shared_edits.set_override": (frozenset({PRACTICE_OVERRIDES}), lambda s, a, p: shared_edits.set_override(
+        s, a, "prices", practice_id=p.rows.practice_id, item_id=p.product_id, values={"price_cents": "48,00"})),
+    "warehouse.tenants.shared_edits.clear_override": (frozenset({PRACTICE_OVERRIDES}), lambda s, a, p: shared_edits.clear_override(
+        s, a, "prices", practice_id=p.rows.practice_id, item_id=p.product_id)),
 }  # fmt: skip
 # Further calls of a listed service that need more: prescribing a UDD medicine.
 EXTRA_CALLS: dict[str, tuple[frozenset[str], Call]] = {
