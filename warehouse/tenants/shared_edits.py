@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from warehouse.integration.modes import mode_of
 from warehouse.kernel import formatting as fmt
 from warehouse.schema.tenancy import Tenant
 from warehouse.security.permissions import PRACTICE_OVERRIDES, SHARED_RESOURCES_MANAGE, Actor, require
@@ -158,6 +159,20 @@ def _franchise_of(session: Session, practice_id: int) -> int:
     return franchise_id
 
 
+def _require_own_prices(session: Session, resource: SharedResource, practice_id: int) -> None:
+    """A practice linked to Animana whose billing is not native takes its prices from Animana: the sync writes them
+    as the practice's values, so one set here would be put back by the next sync without anyone being told."""
+    if resource.key != "prices":
+        return
+    linked = session.scalar(select(Tenant.animana_practice_id).where(Tenant.id == practice_id))
+    if linked is not None and mode_of(session, practice_id, "invoices") != "native":
+        raise SharedResourceError(
+            "price_cents",
+            "This practice's prices come from Animana while its billing is not native: change them in Animana "
+            "(the next sync brings them here), or cut billing over first.",
+        )
+
+
 def _override(session: Session, resource: SharedResource, practice_id: int, item_id: int) -> Any:
     model: Any = resource.override
     return session.scalar(
@@ -199,6 +214,7 @@ def set_override(
     With every field back to the franchise's value the override is removed. Returns whether one remains."""
     resource = _resource(key)
     require(actor, PRACTICE_OVERRIDES, practice_id)
+    _require_own_prices(session, resource, practice_id)
     parsed = parse_override(resource, values)
     franchise_id = _franchise_of(session, practice_id)
     _item(session, resource, franchise_id, item_id, lock=False)
@@ -226,6 +242,7 @@ def clear_override(session: Session, actor: Actor, key: str, *, practice_id: int
     """Back to the franchise's values for this item at the practice; returns whether there was an override."""
     resource = _resource(key)
     require(actor, PRACTICE_OVERRIDES, practice_id)
+    _require_own_prices(session, resource, practice_id)
     override = _override(session, resource, practice_id, item_id)
     if override is None:
         return False

@@ -292,3 +292,50 @@ def test_the_other_three_resources_are_kept_the_same_way(ws_db):
     assert [(r["Practice"], r["Duration"], r["Colour"], r["Own values"]) for r in per_practice] == [
         ("Praktijk a1", "20 min", "#AA0000", "Duration"), ("Praktijk a2", "20 min", "#AA0000", "Duration")]  # fmt: skip
     assert type_history["change"][0] == "Duration 15 min → 25 min; Colour #4C78A8 → #AA0000"
+
+
+def test_a_practice_whose_prices_come_from_animana_is_told_so_and_keeps_them_once_billing_is_native(
+    world_db, people
+):
+    """The sync writes a linked practice's Animana prices as its own values: one set here would silently be put
+    back by the next sync, so it is refused with the reason until billing is native."""
+    world, manager = world_db.world, people["manager"]
+    fa, a1 = world.franchises["fa"], world.practices["a1"].practice_id
+    with world_db.system() as session:
+        session.execute(text("UPDATE tenant SET animana_practice_id = 4711 WHERE id = :p"), {"p": a1})
+        session.execute(
+            text(
+                "INSERT INTO practice_module_mode (practice_id, module, mode) VALUES (:p, 'invoices', 'hybrid') "
+                "ON CONFLICT (practice_id, module) DO UPDATE SET mode = 'hybrid'"
+            ),
+            {"p": a1},
+        )
+    try:
+        with world_db.as_app(manager.context) as session:
+            product_id = _product(session, fa, "V-CHP").id
+            with pytest.raises(SharedResourceError, match="come from Animana") as refused:
+                edits.set_override(session, manager.actor, "prices", practice_id=a1, item_id=product_id,
+                                   values={"price_cents": "60"})  # fmt: skip
+            assert refused.value.field == "price_cents"
+        with world_db.system() as session:
+            session.execute(
+                text(
+                    "UPDATE practice_module_mode SET mode = 'native' WHERE practice_id = :p AND module = 'invoices'"
+                ),
+                {"p": a1},
+            )
+        with world_db.as_app(manager.context) as session:
+            assert edits.set_override(session, manager.actor, "prices", practice_id=a1, item_id=product_id,
+                                      values={"price_cents": "60"}) is True  # fmt: skip
+            assert next(p for p in effective_prices(session, a1) if p.code == "V-CHP").price_cents == 6000
+            edits.clear_override(session, manager.actor, "prices", practice_id=a1, item_id=product_id)
+            session.commit()
+    finally:
+        with world_db.system() as session:
+            session.execute(
+                text(
+                    "UPDATE practice_module_mode SET mode = 'animana' WHERE practice_id = :p AND module = 'invoices'"
+                ),
+                {"p": a1},
+            )
+            session.execute(text("UPDATE tenant SET animana_practice_id = NULL WHERE id = :p"), {"p": a1})
