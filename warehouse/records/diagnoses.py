@@ -107,7 +107,7 @@ def diagnosis_codes(
         .where(*conditions)
         .order_by(starts.desc(), func.lower(DiagnosisCode.term), DiagnosisCode.id)
         .limit(limit)
-    ).tuples()  # fmt: skip
+    )  # fmt: skip
     return [CodeChoice(*row) for row in rows]
 
 
