@@ -54,8 +54,10 @@ def parse_weight_kg(raw: str | None) -> Decimal:
 
 
 def kg_text(kg: Decimal | float) -> str:
-    """``4.35`` -> ``4,35``, ``12.0`` -> ``12`` (Dutch, no trailing zeros, at most three decimals)."""
-    return fmt.number(Decimal(str(kg)), 3).rstrip("0").rstrip(",")
+    """``4.35`` -> ``4,35``, ``12.0`` -> ``12``, ``1250`` -> ``1250`` (decimal comma, no trailing zeros, at most
+    three decimals). No thousands point: ``1.250`` would read back as 1,25 kg where a point is a decimal point."""
+    plain = f"{Decimal(str(kg)).quantize(Decimal('0.001')):f}".rstrip("0").rstrip(".")
+    return plain.replace(".", ",")
 
 
 def record_weight(
