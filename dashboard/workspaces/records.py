@@ -3,10 +3,10 @@ chart, documents; and the clinical writes (consult note, vaccination, prescripti
 
 from __future__ import annotations
 
-import plotly.express as px
 import polars as pl
 import streamlit as st
 
+from dashboard.components import clinical_entry
 from dashboard.components import session as ctx
 from dashboard.components.forms import empty_next_run
 from dashboard.components.pages import page
@@ -123,7 +123,8 @@ def _flash(section: str) -> None:
         st.success(flash[1])
 
 
-tab_names = ["Timeline", "Visits", "Vaccinations", "Prescriptions", "Lab results", "Weight", "Documents"]
+tab_names = ["Timeline", "Visits", "Vaccinations", "Prescriptions", "Lab results", "Weight", "Documents",
+             "Diagnoses", "Imaging"]  # fmt: skip
 if can_write:
     tab_names.append("Write")
 # Keyed tabs keep the chosen tab across reruns: a save (or a refused save) reruns the page, and unkeyed tabs
@@ -198,14 +199,7 @@ with tabs["Lab results"]:
         st.caption("No lab results.")
 
 with tabs["Weight"]:
-    if rec.weights.height:
-        chart = rec.weights.with_columns(pl.col("measured_at").dt.convert_time_zone(str(zone)))
-        fig = px.line(chart.to_pandas(), x="measured_at", y="weight_kg", markers=True,
-                      labels={"measured_at": "", "weight_kg": "kg"})  # fmt: skip
-        fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 10, "b": 10})
-        st.plotly_chart(fig, key="rec.weight_chart")
-    else:
-        st.caption("No weights recorded.")
+    clinical_entry.weight_section(practice_id, patient_id, zone=zone, today=today, can_write=can_write)
 
 with tabs["Documents"]:
     if rec.documents.height:
@@ -229,6 +223,12 @@ with tabs["Documents"]:
                                    mime=opened.content_type, key="rec.download")  # fmt: skip
     else:
         st.caption("No documents.")
+
+with tabs["Diagnoses"]:
+    clinical_entry.diagnoses_section(practice_id, patient_id, rec.species, rec.visits, zone=zone,
+                                     can_write=can_write)  # fmt: skip
+with tabs["Imaging"]:
+    clinical_entry.imaging_section(practice_id, patient_id, zone=zone)
 
 if not can_write:
     st.stop()

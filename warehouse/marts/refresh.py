@@ -120,7 +120,8 @@ FROM appt GROUP BY day, hour
     "mart_diagnosis_day": f"""
 INSERT INTO mart_diagnosis_day (practice_id, day, venom_code, term, diagnoses)
 SELECT :p, (d.diagnosed_at AT TIME ZONE :tz)::date, coalesce(d.venom_code, ''), d.term, count(*)
-FROM diagnosis d WHERE d.practice_id = :p AND {_ts_in_days("d.diagnosed_at")} GROUP BY 2, 3, 4
+FROM diagnosis d WHERE d.practice_id = :p AND d.removed_at IS NULL AND {_ts_in_days("d.diagnosed_at")}
+GROUP BY 2, 3, 4
 """,
     "mart_practice_day": f"""
 WITH {_STAFF},

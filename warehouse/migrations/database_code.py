@@ -85,7 +85,7 @@ TENANT_ISOLATION = Policy(
 # Franchise-level shared resources: visible and writable for the franchises of the allowed practices.
 FRANCHISE_TABLES = (
     "appointment_type", "vaccine_protocol", "reminder_template", "product", "shared_resource_change",
-    "model_artifact",
+    "model_artifact", "diagnosis_code",
 )  # fmt: skip
 FRANCHISE_ISOLATION = Policy(
     "franchise_isolation", "ALL",
@@ -1134,6 +1134,46 @@ WRITEBACK_TRIGGERS = tuple(
 )
 
 
+# --- Coded diagnoses ------------------------------------------------------------------------------------------
+# The standard subset of common small-animal VeNom diagnosis terms a franchise's coded list starts with (our own
+# codes; a VeNom concept id only where one is vouched for). ``add_franchise`` runs it for a new franchise.
+
+SEED_DIAGNOSIS_CODES = """
+CREATE OR REPLACE FUNCTION public.seed_diagnosis_codes(p_franchise bigint)
+ RETURNS void
+ LANGUAGE sql
+AS $function$
+  INSERT INTO diagnosis_code (franchise_id, code, term, species)
+  SELECT p_franchise, s.code, s.term, s.species
+  FROM (VALUES
+    ('VC-001', 'Otitis externa', NULL), ('VC-002', 'Periodontal disease', NULL),
+    ('VC-003', 'Dental calculus', NULL), ('VC-004', 'Obesity', NULL), ('VC-005', 'Osteoarthritis', NULL),
+    ('VC-006', 'Atopic dermatitis', 'dog'), ('VC-007', 'Flea allergic dermatitis', NULL),
+    ('VC-008', 'Pyoderma', 'dog'), ('VC-009', 'Anal sac impaction', 'dog'), ('VC-010', 'Gastroenteritis', NULL),
+    ('VC-011', 'Colitis', NULL), ('VC-012', 'Pancreatitis', NULL),
+    ('VC-013', 'Gastrointestinal foreign body', NULL), ('VC-014', 'Gastric dilatation-volvulus', 'dog'),
+    ('VC-015', 'Chronic kidney disease', NULL), ('VC-016', 'Cystitis', NULL), ('VC-017', 'Urolithiasis', NULL),
+    ('VC-018', 'Feline lower urinary tract disease', 'cat'), ('VC-019', 'Feline idiopathic cystitis', 'cat'),
+    ('VC-020', 'Hyperthyroidism', 'cat'), ('VC-021', 'Hypothyroidism', 'dog'),
+    ('VC-022', 'Diabetes mellitus', NULL), ('VC-023', 'Hyperadrenocorticism', 'dog'),
+    ('VC-024', 'Myxomatous mitral valve disease', 'dog'), ('VC-025', 'Hypertrophic cardiomyopathy', 'cat'),
+    ('VC-026', 'Dilated cardiomyopathy', 'dog'), ('VC-027', 'Infectious tracheobronchitis', 'dog'),
+    ('VC-028', 'Feline upper respiratory tract disease', 'cat'), ('VC-029', 'Conjunctivitis', NULL),
+    ('VC-030', 'Corneal ulcer', NULL), ('VC-031', 'Keratoconjunctivitis sicca', 'dog'),
+    ('VC-032', 'Cranial cruciate ligament rupture', 'dog'), ('VC-033', 'Patellar luxation', 'dog'),
+    ('VC-034', 'Hip dysplasia', 'dog'), ('VC-035', 'Intervertebral disc disease', 'dog'),
+    ('VC-036', 'Idiopathic epilepsy', NULL), ('VC-037', 'Pyometra', NULL), ('VC-038', 'Mammary neoplasia', NULL),
+    ('VC-039', 'Mast cell tumour', NULL), ('VC-040', 'Lipoma', 'dog'), ('VC-041', 'Lymphoma', NULL),
+    ('VC-042', 'Bite wound', NULL), ('VC-043', 'Abscess', NULL), ('VC-044', 'Otodectes infestation', NULL),
+    ('VC-045', 'Flea infestation', NULL), ('VC-046', 'No abnormality detected', NULL),
+    ('VC-047', 'Dental malocclusion', 'rabbit'), ('VC-048', 'Gastrointestinal stasis', 'rabbit'),
+    ('VC-049', 'Myxomatosis', 'rabbit')
+  ) AS s(code, term, species)
+  ON CONFLICT (franchise_id, code) DO NOTHING
+$function$
+"""
+
+
 # --- Everything, as the check reads it ------------------------------------------------------------------------
 
 FUNCTIONS = (
@@ -1148,6 +1188,7 @@ FUNCTIONS = (
     MART_DIRTY_INVOICE, MART_DIRTY_INVOICE_LINE, MART_DIRTY_PAYMENT, MART_DIRTY_CLIENT_PATIENT,
     MART_DIRTY_VACCINATION, MART_DIRTY_REMINDER,
     WRITEBACK_CAPTURE, WRITEBACK_HOLD,
+    SEED_DIAGNOSIS_CODES,
 )  # fmt: skip
 
 # (tables, policy): the policy on each of the tables.

@@ -110,7 +110,8 @@ def patient_record(
                   v.appointment_id, u.full_name AS vet,
                   (SELECT string_agg(d.term || coalesce(' (VeNom ' || nullif(d.venom_code, '') || ')', ''), '; '
                           ORDER BY d.id) FROM diagnosis d
-                   WHERE d.practice_id = v.practice_id AND d.visit_id = v.id) AS diagnoses
+                   WHERE d.practice_id = v.practice_id AND d.visit_id = v.id AND d.removed_at IS NULL
+                  ) AS diagnoses
            FROM visit v LEFT JOIN app_user u ON u.id = v.vet_user_id
            WHERE v.practice_id = :p AND v.patient_id = :pat ORDER BY v.started_at DESC""",
         p,

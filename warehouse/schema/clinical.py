@@ -26,6 +26,7 @@ from warehouse.schema.tenancy import choice
 DISPENSING_CATEGORIES = ("VRIJ", "URA", "UDA", "UDD")
 OBSERVATION_STATUSES = ("preliminary", "final", "corrected", "cancelled")
 REMINDER_CHANNELS = ("email", "sms", "letter")
+DIAGNOSIS_STATUSES = ("provisional", "confirmed")
 
 
 def _patient_fk() -> ForeignKeyConstraint:
@@ -75,6 +76,10 @@ class Diagnosis(Base):
         _visit_fk(),
         UniqueConstraint("practice_id", "animana_id"),
         Index("ix_diagnosis_patient", "practice_id", "patient_id"),
+        ForeignKeyConstraint(
+            ["franchise_id", "diagnosis_code_id"], ["diagnosis_code.franchise_id", "diagnosis_code.id"]
+        ),
+        CheckConstraint("removed_at IS NULL OR removal_reason IS NOT NULL", name="removal_reason"),
         {"info": practice_table()},
     )
 
@@ -86,6 +91,18 @@ class Diagnosis(Base):
     venom_code: Mapped[str | None] = mapped_column(String(16))  # VeNom (Veterinary Nomenclature) concept id
     term: Mapped[str] = mapped_column(String(200))
     diagnosed_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    # A diagnosis picked from the franchise's coded list (migration 0420); Animana's have no list row.
+    franchise_id: Mapped[int | None]
+    diagnosis_code_id: Mapped[int | None]
+    status: Mapped[str] = mapped_column(
+        choice(*DIAGNOSIS_STATUSES, name="diagnosis_status"), server_default="confirmed"
+    )
+    diagnosed_by: Mapped[int | None]
+    status_changed_at: Mapped[dt.datetime | None]
+    status_changed_by: Mapped[int | None]
+    removed_at: Mapped[dt.datetime | None]
+    removed_by: Mapped[int | None]
+    removal_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class VaccineProtocol(Timestamps, Base):
@@ -346,3 +363,25 @@ class Reminder(Base):
     description: Mapped[str | None] = mapped_column(Text)
     # How the client is reached; NULL: not recorded (VetConnect's own reminders go by their template's channel).
     channel: Mapped[str | None] = mapped_column(choice(*REMINDER_CHANNELS, name="reminder_channel"))
+
+
+class DiagnosisCode(Timestamps, Base):
+    """The franchise's coded diagnosis list (migration 0420): the standard terms ``seed_diagnosis_codes`` adds
+    and the franchise's own. ``venom_id`` is the VeNom concept id where it is known."""
+
+    __tablename__ = "diagnosis_code"
+    __table_args__ = (
+        ForeignKeyConstraint(["franchise_id"], ["tenant.id"]),
+        UniqueConstraint("franchise_id", "code"),
+        CheckConstraint("venom_id ~ '^[0-9]+$'", name="venom_id"),
+        {"info": franchise_table()},
+    )
+
+    franchise_id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    code: Mapped[str] = mapped_column(String(16))
+    venom_id: Mapped[str | None] = mapped_column(String(16))
+    term: Mapped[str] = mapped_column(String(200))
+    species: Mapped[str | None] = mapped_column(String(32))  # empty: a term for any species
+    active: Mapped[bool] = mapped_column(server_default="true")
+    created_by: Mapped[int | None]

@@ -43,6 +43,7 @@ def add_franchise(session: Session, *, code: str, name: str) -> Tenant:
     tenant = Tenant(id=franchise_id, kind="franchise", franchise_id=franchise_id, code=code, name=name)
     session.add(tenant)
     session.flush()
+    session.execute(text("SELECT seed_diagnosis_codes(:f)"), {"f": franchise_id})  # the coded diagnosis list
     return tenant
 
 
