@@ -102,10 +102,11 @@ def map_invoice(i: WireRecord) -> tuple[InvoiceRow, list[InvoiceLineRow]]:
 
 
 def write_invoice(row: Mapping[str, Any], refs: WriteRefs) -> dict[str, Any]:
+    # No totals: Animana works them out from the lines (and refuses them as fields of a write); a line's own
+    # total and VAT are sent, and Animana refuses a line whose figures do not add up.
     body: dict[str, Any] = {
         "relation_id": wire_id(refs.animana_id("client", row["client_id"])), "date": wire_day(row["issued_on"]),
-        "number": row["number"], "total_excl_vat_cents": row["total_excl_cents"], "vat_cents": row["vat_cents"],
-        "total_cents": row["total_incl_cents"],
+        "number": row["number"],
     }  # fmt: skip
     if "lines" in row:
         body["lines"] = [_write_line(line, refs) for line in row["lines"]]
