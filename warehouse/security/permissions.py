@@ -34,6 +34,7 @@ INTEGRATION_MANAGE = "integration.manage"
 PRESCRIBE_VET_ONLY = (
     "records.prescribe_vet_only"  # UDA and UDD medicines (Diergeneesmiddelenbesluit): a vet only
 )
+CLIENTS_MERGE = "clients.merge"  # merge duplicate clients or patients, undo a merge the same day (issue 16)
 
 # What a refusal says the user may not do.
 DOING: dict[str, str] = {
@@ -46,6 +47,7 @@ DOING: dict[str, str] = {
     DEVICE_INBOX: "match device results to patients",
     PRACTICE_SETTINGS: "change the practice's settings",
     INTEGRATION_MANAGE: "manage the Animana integration (modes, write-back, conflicts)",
+    CLIENTS_MERGE: "merge duplicate clients or patients",
 }
 
 CLINICAL_WRITES = frozenset({CONSULT_WRITE, RECORDS_WRITE})
@@ -66,6 +68,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "receptionist": frozenset(_FRONT_DESK),
     "analyst": frozenset({HUB}),
 }
+# Merging moves a client's or an animal's whole history: the practice manager and the vets (issue 16).
+for _role in ("practice_manager", "veterinarian"):
+    ROLE_PERMISSIONS[_role] = ROLE_PERMISSIONS[_role] | {CLIENTS_MERGE}
 
 
 def permissions_for(roles: Iterable[str]) -> frozenset[str]:
