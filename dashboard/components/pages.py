@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from warehouse.security.permissions import (
     BILLING_READ,
+    CLIENTS_MERGE,
     CLIENTS_READ,
     DASHBOARD_FRANCHISE,
     DASHBOARD_PRACTICE,
@@ -87,6 +88,14 @@ PAGES: tuple[PageSpec, ...] = (
         section="Practice",
     ),
     PageSpec("account", "workspaces/account.py", "My account", ":material/person:", None, section="Account"),
+    PageSpec(
+        "merge",
+        "workspaces/merge.py",
+        "Merge duplicates",
+        ":material/merge:",
+        CLIENTS_MERGE,
+        section="Practice",
+    ),
 )
 SIGN_IN = PageSpec("sign_in", "workspaces/sign_in.py", "Sign in", ":material/login:", None)
 

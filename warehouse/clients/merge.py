@@ -278,19 +278,24 @@ def record_overview(session: Session, kind: Kind, ref: RecordRef) -> RecordOverv
     return RecordOverview(ref, record_label(kind, row), counts)
 
 
+@dataclass(frozen=True)
+class RecordChoice:
+    ref: RecordRef
+    label: str
+
+
 def find_records(
     session: Session, practice_id: int, kind: Kind, query: str, limit: int = 20
-) -> list[RecordOverview]:
+) -> list[RecordChoice]:
     """Current (not deleted) clients or patients of the practice whose name contains ``query`` (or whose number is
-    it), by name; with their counts."""
-    name = "last_name" if kind == "client" else "name"
+    it), by name."""
     needle = query.strip()
     if not needle:
         return []
-    ids = session.scalars(
-        text(f"SELECT id FROM {quoted(session, kind)} WHERE practice_id = :p AND deleted_at IS NULL "  # noqa: S608
-             f"AND ({quoted(session, name)} ILIKE :like OR CAST(id AS text) = :exact) "
-             f"ORDER BY {quoted(session, name)}, id LIMIT :limit"),
+    name = quoted(session, "last_name" if kind == "client" else "name")
+    rows = session.scalars(
+        text(f"SELECT to_jsonb(r) FROM {quoted(session, kind)} r WHERE r.practice_id = :p AND r.deleted_at IS NULL "  # noqa: S608
+             f"AND (r.{name} ILIKE :like OR CAST(r.id AS text) = :exact) ORDER BY r.{name}, r.id LIMIT :limit"),
         {"p": practice_id, "like": f"%{needle}%", "exact": needle, "limit": limit},
     ).all()  # fmt: skip
-    return [record_overview(session, kind, RecordRef(practice_id, i)) for i in ids]
+    return [RecordChoice(RecordRef(practice_id, row["id"]), record_label(kind, row)) for row in rows]

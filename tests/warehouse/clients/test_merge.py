@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -297,3 +299,91 @@ def test_every_column_naming_a_client_or_patient_is_moved_or_left_alone_for_a_re
         )
         assert named - moved - set(LEFT_ALONE) == set()
         assert {("appointment", f"{kind}_id"), ("client_patient", f"{kind}_id")} <= moved
+
+
+# --- merge then undo is the identity, on random small worlds --------------------------------------------------
+
+
+@st.composite
+def small_worlds(draw: st.DrawFn) -> dict:
+    """Two or three clients and two to four animals (dogs, or a cat among them), random owner links, and
+    appointments, invoices, weights, vaccinations and reminders pointing at random ones; then a random pair."""
+    clients = draw(st.integers(2, 3))
+    species = draw(st.lists(st.sampled_from(["dog", "dog", "cat"]), min_size=2, max_size=4))
+    links = draw(
+        st.sets(st.tuples(st.integers(0, clients - 1), st.integers(0, len(species) - 1)), max_size=6)
+    )
+    primary = draw(st.lists(st.booleans(), min_size=len(links), max_size=len(links)))
+    pointing = st.tuples(st.integers(0, clients - 1), st.integers(0, len(species) - 1))
+    kind = draw(st.sampled_from(["client", "patient"]))
+    size = clients if kind == "client" else len(species)
+    pair = draw(st.lists(st.integers(0, size - 1), min_size=2, max_size=2, unique=True))
+    return {
+        "clients": clients, "species": species, "links": sorted(links), "primary": primary,
+        "appointments": draw(st.lists(pointing, max_size=4)), "invoices": draw(st.lists(pointing, max_size=3)),
+        "weights": draw(st.lists(pointing, max_size=3)), "reminders": draw(st.lists(pointing, max_size=3)),
+        "kind": kind, "pair": pair,
+    }  # fmt: skip
+
+
+def _build(session: Session, practice_id: int, franchise_id: int, resource_id: int, world: dict) -> dict:
+    p = {"p": practice_id}
+    clients = [
+        session.execute(text("INSERT INTO client (practice_id, last_name) VALUES (:p, :n) RETURNING id"),
+                        {**p, "n": f"Client {i}"}).scalar_one()
+        for i in range(world["clients"])
+    ]  # fmt: skip
+    patients = [
+        session.execute(text("INSERT INTO patient (practice_id, name, species) VALUES (:p, :n, :s) RETURNING id"),
+                        {**p, "n": f"Dier {i}", "s": s}).scalar_one()
+        for i, s in enumerate(world["species"])
+    ]  # fmt: skip
+    for (c, a), is_primary in zip(world["links"], world["primary"], strict=True):
+        session.execute(text("INSERT INTO client_patient (practice_id, client_id, patient_id, is_primary) "
+                             "VALUES (:p, :c, :a, :pr)"), {**p, "c": clients[c], "a": patients[a], "pr": is_primary})  # fmt: skip
+    start = dt.datetime(2026, 11, 2, 9, 0, tzinfo=TZ)
+    for i, (c, a) in enumerate(world["appointments"]):
+        at = start + dt.timedelta(hours=i)
+        session.execute(text("INSERT INTO appointment (practice_id, resource_id, franchise_id, client_id, patient_id, "
+                             "starts_at, ends_at, status) VALUES (:p, :r, :f, :c, :a, :s, :e, 'booked')"),
+                        {**p, "r": resource_id, "f": franchise_id, "c": clients[c], "a": patients[a], "s": at,
+                         "e": at + dt.timedelta(minutes=15)})  # fmt: skip
+    for i, (c, _) in enumerate(world["invoices"]):
+        session.execute(text("INSERT INTO invoice (practice_id, number, client_id, issued_on, status) "
+                             "VALUES (:p, :n, :c, DATE '2026-11-02', 'issued')"),
+                        {**p, "n": f"PROP-{clients[0]}-{i}", "c": clients[c]})  # fmt: skip
+    for i, (_, a) in enumerate(world["weights"]):
+        session.execute(text("INSERT INTO weight_measurement (practice_id, patient_id, measured_at, weight_grams) "
+                             "VALUES (:p, :a, :t, :g)"), {**p, "a": patients[a], "t": start, "g": 1000 + i})  # fmt: skip
+    for c, a in world["reminders"]:
+        session.execute(text("INSERT INTO reminder (practice_id, patient_id, client_id, kind, due_on) "
+                             "VALUES (:p, :a, :c, 'vaccination', DATE '2027-01-01')"),
+                        {**p, "a": patients[a], "c": clients[c]})  # fmt: skip
+    return {"client": clients, "patient": patients}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(world=small_worlds())
+def test_merge_then_undo_is_the_identity(merging, merge_db, world):
+    session, pair = merging
+    a1 = merge_db.world.practices["a1"]
+    savepoint = session.begin_nested()
+    try:
+        ids = _build(session, pair.practice_id, a1.franchise_id, a1.resource_id, world)
+        kind = world["kind"]
+        survivor, duplicate = (RecordRef(pair.practice_id, ids[kind][i]) for i in world["pair"])
+        before = snapshot(session, pair.practice_id)
+        merge = merge_clients if kind == "client" else merge_patients
+        species = {world["species"][i] for i in world["pair"]}
+        if kind == "patient" and len(species) == 2:  # a dog and a cat: refused, and nothing changed
+            with pytest.raises(MergeError, match="different species"):
+                merge(session, _vet(pair), survivor, duplicate)
+            assert snapshot(session, pair.practice_id) == before
+            return
+        outcome = merge(session, _vet(pair), survivor, duplicate)
+        assert set(_counts(session, kind, pair.practice_id, duplicate.id).values()) == {0}
+        undo_merge(session, _vet(pair), practice_id=pair.practice_id, merge_id=outcome.merge_id)
+        after = snapshot(session, pair.practice_id)
+        assert {t: rows for t, rows in after.items() if rows != before[t]} == {}
+    finally:
+        savepoint.rollback()
