@@ -235,6 +235,13 @@ def populate_practice(
                                                 "rule": None, "decided": None}}),
     ])  # fmt: skip
     session.flush()
+    # --- merges (issue 16): a merge record per practice (for the isolation tests; nothing was moved) ----------
+    from warehouse.schema.clients import RecordMerge
+
+    session.add(RecordMerge(practice_id=practice_id, kind="client", survivor_id=client.id, duplicate_id=client.id + 1,
+                            merged_on=day.date(), moved=[], removed=[], duplicate_before={}))  # fmt: skip
+    session.flush()
+    # --- end merges ------------------------------------------------------------------------------------------
     return PracticeRows(
         practice_id, franchise_id, vet.id, room.id, client.id, patient.id, appointment.id, user.id
     )

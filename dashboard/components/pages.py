@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from warehouse.security.permissions import (
     BILLING_READ,
+    CLIENTS_MERGE,
     CLIENTS_READ,
     DASHBOARD_FRANCHISE,
     DASHBOARD_PRACTICE,
@@ -103,6 +104,14 @@ PAGES: tuple[PageSpec, ...] = (
         "Practice overrides",
         ":material/tune:",
         PRACTICE_OVERRIDES,
+        section="Practice",
+    ),
+    PageSpec(
+        "merge",
+        "workspaces/merge.py",
+        "Merge duplicates",
+        ":material/merge:",
+        CLIENTS_MERGE,
         section="Practice",
     ),
 )

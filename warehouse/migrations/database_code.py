@@ -75,6 +75,7 @@ PRACTICE_TABLES = (
     "mart_open_invoice", "mart_dirty_day", "suggestion_log", "search_term", "search_word",
     "invoice_line_removal", "invoice_series", "mart_refresh", "writeback_outbox", "writeback_incoming",
     "writeback_conflict",
+    "record_merge",
 )  # fmt: skip
 TENANT_ISOLATION = Policy(
     "tenant_isolation", "ALL",

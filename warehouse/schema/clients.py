@@ -19,6 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from warehouse.schema.base import Base, MirroredWrites, Timestamps, practice_table
@@ -35,6 +36,7 @@ class Client(MirroredWrites, Timestamps, Base):
     __tablename__ = "client"
     __table_args__ = (
         ForeignKeyConstraint(["practice_id"], ["tenant.id"]),
+        ForeignKeyConstraint(["practice_id", "merged_into_id"], ["client.practice_id", "client.id"]),
         UniqueConstraint("practice_id", "animana_id"),
         Index("ix_client_email_bidx", "practice_id", "email_bidx"),
         Index("ix_client_phone_bidx", "practice_id", "phone_bidx"),
@@ -68,12 +70,14 @@ class Client(MirroredWrites, Timestamps, Base):
     consent_recorded_at: Mapped[dt.datetime | None]
     active: Mapped[bool] = mapped_column(server_default="true")
     deleted_at: Mapped[dt.datetime | None]
+    merged_into_id: Mapped[int | None]  # a duplicate merged away: the client that survived it (0410)
 
 
 class Patient(MirroredWrites, Timestamps, Base):
     __tablename__ = "patient"
     __table_args__ = (
         ForeignKeyConstraint(["practice_id"], ["tenant.id"]),
+        ForeignKeyConstraint(["practice_id", "merged_into_id"], ["patient.practice_id", "patient.id"]),
         UniqueConstraint("practice_id", "animana_id"),
         CheckConstraint("microchip ~ '^[0-9]{15}$'", name="microchip_15_digits"),
         CheckConstraint("NOT deceased OR deceased_on IS NULL OR deceased_on >= date_of_birth", name="dates"),
@@ -98,6 +102,7 @@ class Patient(MirroredWrites, Timestamps, Base):
     deceased_on: Mapped[dt.date | None] = mapped_column(Date)
     insured_with: Mapped[str | None] = mapped_column(String(100))
     deleted_at: Mapped[dt.datetime | None]
+    merged_into_id: Mapped[int | None]  # a duplicate merged away: the patient that survived it (0410)
 
 
 class ClientPatient(Base):
@@ -141,3 +146,31 @@ class WeightMeasurement(Base):
     measured_at: Mapped[dt.datetime]
     weight_grams: Mapped[int]
     recorded_by: Mapped[int | None]
+
+
+class RecordMerge(Base):
+    """One merge of a duplicate client or patient into the one that survives (``warehouse.clients.merge``):
+    every row it moved (table, key, the values it had), the rows it removed because the survivor already had
+    them, and the duplicate's values before — what an undo puts back, on the practice-local day of the merge."""
+
+    __tablename__ = "record_merge"
+    __table_args__ = (
+        ForeignKeyConstraint(["practice_id"], ["tenant.id"]),
+        CheckConstraint("survivor_id <> duplicate_id", name="two_records"),
+        Index("ix_record_merge_day", "practice_id", "merged_on"),
+        {"info": practice_table()},
+    )
+
+    practice_id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    kind: Mapped[str] = mapped_column(choice("client", "patient", name="kind"))
+    survivor_id: Mapped[int]
+    duplicate_id: Mapped[int]
+    merged_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    merged_on: Mapped[dt.date] = mapped_column(Date)  # the practice's local day of the merge
+    merged_by: Mapped[int | None]
+    moved: Mapped[list] = mapped_column(JSONB)
+    removed: Mapped[list] = mapped_column(JSONB)
+    duplicate_before: Mapped[dict] = mapped_column(JSONB)
+    undone_at: Mapped[dt.datetime | None]
+    undone_by: Mapped[int | None]

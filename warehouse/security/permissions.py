@@ -38,6 +38,7 @@ PRESCRIBE_VET_ONLY = (
 # templates by its admin; a practice's own values for them by the practice's manager.
 SHARED_RESOURCES_MANAGE = "shared.manage"
 PRACTICE_OVERRIDES = "practice.overrides"
+CLIENTS_MERGE = "clients.merge"  # merge duplicate clients or patients, undo a merge the same day (issue 16)
 
 # What a refusal says the user may not do.
 DOING: dict[str, str] = {
@@ -52,6 +53,7 @@ DOING: dict[str, str] = {
     INTEGRATION_MANAGE: "manage the Animana integration (modes, write-back, conflicts)",
     SHARED_RESOURCES_MANAGE: "change the franchise's price list, appointment types, protocols or templates",
     PRACTICE_OVERRIDES: "set the practice's own prices, durations, intervals or reminder texts",
+    CLIENTS_MERGE: "merge duplicate clients or patients",
 }
 
 CLINICAL_WRITES = frozenset({CONSULT_WRITE, RECORDS_WRITE})
@@ -75,6 +77,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "receptionist": frozenset(_FRONT_DESK),
     "analyst": frozenset({HUB}),
 }
+# Merging moves a client's or an animal's whole history: the practice manager and the vets (issue 16).
+for _role in ("practice_manager", "veterinarian"):
+    ROLE_PERMISSIONS[_role] = ROLE_PERMISSIONS[_role] | {CLIENTS_MERGE}
 
 
 def permissions_for(roles: Iterable[str]) -> frozenset[str]:

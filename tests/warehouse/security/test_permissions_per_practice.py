@@ -29,6 +29,8 @@ from tests.connectors.devices.devices_support import Clinic, ingest, vet_oru
 from tests.factories import TZ, PracticeRows
 from warehouse.billing import invoice_lines, issuing, payments
 from warehouse.billing.drafts import create_draft, draft_from_visit
+from warehouse.clients.merge import RecordRef, merge_clients, merge_patients
+from warehouse.clients.merge_undo import undo_merge
 from warehouse.ingest.devices import inbox as device_inbox
 from warehouse.integration import conflicts, dead_letters, modes
 from warehouse.kernel.tenancy import AccessContext
@@ -41,6 +43,7 @@ from warehouse.schema.tenancy import ROLES, AppUser
 from warehouse.security.accounts import FRANCHISE_ROLES, grant_role, roles_by_practice
 from warehouse.security.permissions import (
     BILLING_WRITE,
+    CLIENTS_MERGE,
     CONSULT_WRITE,
     DEVICE_INBOX,
     INTEGRATION_MANAGE,
@@ -102,6 +105,17 @@ class Prep:
 
 
 Call = Callable[[Session, Actor, Prep], object]
+
+
+def _duplicate(session: Session, prep: Prep, kind: str) -> RecordRef:
+    """A new client or dog at the practice, to merge into the factories' one."""
+    statement = {
+        "client": "INSERT INTO client (practice_id, last_name) VALUES (:p, 'Dubbel') RETURNING id",
+        "patient": "INSERT INTO patient (practice_id, name, species) VALUES (:p, 'Dubbel', 'dog') RETURNING id",
+    }[kind]
+    return RecordRef(
+        prep.rows.practice_id, session.execute(text(statement), {"p": prep.rows.practice_id}).scalar_one()
+    )
 
 
 # service -> (the permissions it needs at the practice it writes, a valid call of it there)
@@ -184,6 +198,15 @@ SERVICES: dict[str, tuple[frozenset[str], Call]] = {
         s, a, "prices", practice_id=p.rows.practice_id, item_id=p.product_id, values={"price_cents": "48,00"})),
     "warehouse.tenants.shared_edits.clear_override": (frozenset({PRACTICE_OVERRIDES}), lambda s, a, p: shared_edits.clear_override(
         s, a, "prices", practice_id=p.rows.practice_id, item_id=p.product_id)),
+    # Merges (issue 16): the practice's client or dog with a new duplicate; an undo of a manager's merge.
+    "warehouse.clients.merge.merge_clients": (frozenset({CLIENTS_MERGE}), lambda s, a, p: merge_clients(
+        s, a, RecordRef(p.rows.practice_id, p.rows.client_id), _duplicate(s, p, "client"))),
+    "warehouse.clients.merge.merge_patients": (frozenset({CLIENTS_MERGE}), lambda s, a, p: merge_patients(
+        s, a, RecordRef(p.rows.practice_id, p.rows.patient_id), _duplicate(s, p, "patient"))),
+    "warehouse.clients.merge_undo.undo_merge": (frozenset({CLIENTS_MERGE}), lambda s, a, p: undo_merge(
+        s, a, practice_id=p.rows.practice_id, merge_id=merge_clients(
+            s, Actor.at(None, p.rows.practice_id, {"practice_manager"}),
+            RecordRef(p.rows.practice_id, p.rows.client_id), _duplicate(s, p, "client")).merge_id)),
 }  # fmt: skip
 # Further calls of a listed service that need more: prescribing a UDD medicine.
 EXTRA_CALLS: dict[str, tuple[frozenset[str], Call]] = {
