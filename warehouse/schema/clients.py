@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -29,6 +30,7 @@ SPECIES = (
     "sheep", "pig", "cattle", "other",
 )  # fmt: skip
 SEXES = ("male", "female", "male_neutered", "female_neutered", "unknown")
+CHANNELS = ("email", "sms", "phone", "post")  # how a client wants to be reached
 
 
 class Client(MirroredWrites, Timestamps, Base):
@@ -44,6 +46,8 @@ class Client(MirroredWrites, Timestamps, Base):
             postgresql_using="gin",
             postgresql_ops={"last_name": "gin_trgm_ops"},
         ),
+        # Postcodes arrive as "1234AB" and "1234 AB" (Animana takes both): duplicates are looked up without spaces.
+        Index("ix_client_postcode", "practice_id", text("replace(postcode, ' ', '')")),
         {"info": practice_table()},
     )
 
@@ -68,6 +72,9 @@ class Client(MirroredWrites, Timestamps, Base):
     consent_recorded_at: Mapped[dt.datetime | None]
     active: Mapped[bool] = mapped_column(server_default="true")
     deleted_at: Mapped[dt.datetime | None]
+    preferred_channel: Mapped[str | None] = mapped_column(choice(*CHANNELS, name="preferred_channel"))
+    consent_data_sharing: Mapped[bool] = mapped_column(server_default="false")
+    consent_recorded_by: Mapped[int | None]  # the user who recorded the consents (with consent_recorded_at)
 
 
 class Patient(MirroredWrites, Timestamps, Base):
