@@ -20,7 +20,7 @@ from warehouse.kernel.ciphers import every_practice_cipher
 # pg_trgm's own default threshold for "similar" (its % operator): Jansen ~ Janssen (0.67), Vries ~ de Vries.
 NAME_SIMILARITY = 0.3
 
-_CANDIDATES = text(
+CANDIDATES = text(
     """
     SELECT id, title, initials, first_name, last_name, postcode, city,
            coalesce(phone_bidx = ANY (CAST(:phones AS bytea[])), false) AS same_phone,
@@ -68,7 +68,7 @@ def likely_duplicates(
     phones = [i for i in (c.phone_index(phone) for c in ciphers) if i is not None]
     emails = [i for i in (c.email_index(email) for c in ciphers) if i is not None]
     rows = session.execute(
-        _CANDIDATES,
+        CANDIDATES,
         {"p": practice_id, "phones": phones, "emails": emails, "last_name": last_name, "threshold": NAME_SIMILARITY,
          "postcode": postcode.replace(" ", "") if postcode else None, "limit": limit},
     )  # fmt: skip

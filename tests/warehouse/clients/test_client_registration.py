@@ -158,7 +158,7 @@ def test_likely_duplicates_by_phone_email_and_similar_name_at_the_postcode(ws_db
         by_name = likely_duplicates(session, a1.practice_id, last_name="Janssen-a1", postcode="1012 AB",
                                     phone=None, email=None, master_key=MASTER_KEY)  # fmt: skip
         elsewhere = likely_duplicates(session, a1.practice_id, last_name="Janssen-a1", postcode="3511 AB",
-                                      phone="+31699999999", email="niemand@example.nl", master_key=MASTER_KEY)  # fmt: skip
+                                      phone="+31651234567", email="niemand@example.nl", master_key=MASTER_KEY)  # fmt: skip
     assert [(c.client_id, c.reasons) for c in by_phone] == [(a1.client_id, ("same phone number",))]
     assert [(c.client_id, c.reasons) for c in by_email] == [(a1.client_id, ("same e-mail address",))]
     assert [(c.client_id, c.name, c.reasons) for c in by_name] == [
