@@ -165,7 +165,7 @@ def main() -> None:
         plan = session.execute(
             text("EXPLAIN (ANALYZE, COSTS OFF) " + duplicates.CANDIDATES.text),
             {"p": pid, "phones": [cipher.phone_index("+31611111111")], "emails": [cipher.email_index("a@b.nl")],
-             "postcode": (new.contact.postcode or "").replace(" ", ""), "last_name": new.last_name,
+             "postcodes": [new.contact.postcode], "last_name": new.last_name,
              "threshold": duplicates.NAME_SIMILARITY, "limit": 10},
         )  # fmt: skip
         print("\n".join(r[0] for r in plan))

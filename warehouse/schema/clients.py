@@ -18,7 +18,6 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     func,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -46,8 +45,7 @@ class Client(MirroredWrites, Timestamps, Base):
             postgresql_using="gin",
             postgresql_ops={"last_name": "gin_trgm_ops"},
         ),
-        # Postcodes arrive as "1234AB" and "1234 AB" (Animana takes both): duplicates are looked up without spaces.
-        Index("ix_client_postcode", "practice_id", text("replace(postcode, ' ', '')")),
+        Index("ix_client_postcode", "practice_id", "postcode"),
         {"info": practice_table()},
     )
 

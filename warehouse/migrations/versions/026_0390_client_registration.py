@@ -5,9 +5,10 @@ postcode.
 - ``consent_data_sharing`` beside the two reminder consents, and ``consent_recorded_by`` (the user who recorded
   the consents; with ``consent_recorded_at`` the who and when of the latest record of them — every earlier
   change is in the audit log with its author and time).
-- ``ix_client_postcode`` (practice, postcode without spaces — Animana sends both ``1234AB`` and ``1234 AB``): the
-  duplicate check compares names only among the practice's clients at one postcode (a handful), instead of a
-  name's trigram matches across every practice.
+- ``ix_client_postcode`` (practice, postcode): the duplicate check compares names only among the practice's
+  clients at one postcode (a handful), instead of a name's trigram matches across every practice. A plain column,
+  not ``replace(postcode, ' ', '')``: under RLS a condition with a function that is not leakproof is never an index
+  condition (it may not run before the policy's), so the check asks for both spellings (``1234AB``, ``1234 AB``).
 
 Nullable or with a constant default: catalogue-only changes in PostgreSQL 11+, no rewrite of the client table.
 The columns are VetConnect's own (Animana's relations have no such fields), so the write-back sends nothing new.
@@ -43,7 +44,7 @@ def upgrade() -> None:
         "client", sa.Column("consent_data_sharing", sa.Boolean(), server_default="false", nullable=False)
     )
     op.add_column("client", sa.Column("consent_recorded_by", sa.BigInteger(), nullable=True))
-    op.create_index("ix_client_postcode", "client", ["practice_id", sa.text("replace(postcode, ' ', '')")])
+    op.create_index("ix_client_postcode", "client", ["practice_id", "postcode"])
 
 
 def downgrade() -> None:
