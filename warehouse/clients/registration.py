@@ -94,6 +94,12 @@ def _text(value: str) -> str | None:
     return " ".join(value.split()) or None
 
 
+def _sentence(exc: ValueError) -> str:
+    """A validator's message as a sentence for the form (``postcode is empty`` -> ``Postcode is empty.``)."""
+    message = str(exc)
+    return f"{message[:1].upper()}{message[1:]}."
+
+
 def _check_contact(contact: Contact, errors: dict[str, str]) -> CheckedContact:
     """Every rule of the contact fields; each failure is added to ``errors`` under its form field."""
     street, city = _text(contact.street), _text(contact.city)
@@ -103,7 +109,7 @@ def _check_contact(contact: Contact, errors: dict[str, str]) -> CheckedContact:
         try:
             postcode = normalise_postcode(contact.postcode)
         except InvalidPostcode as exc:
-            errors["postcode"] = f"{str(exc)[0].upper()}{str(exc)[1:]}."
+            errors["postcode"] = _sentence(exc)
     if number is not None and not _HOUSE_NUMBER.fullmatch(number):
         errors["house_number"] = "A house number starts with a number, like 12, 12A or 12-1."
     given = {"street": street, "house_number": number, "postcode": contact.postcode.strip(), "city": city}
@@ -120,12 +126,12 @@ def _check_contact(contact: Contact, errors: dict[str, str]) -> CheckedContact:
         try:
             phone = normalise_phone(contact.phone)
         except InvalidPhone as exc:
-            errors["phone"] = f"{str(exc)[0].upper()}{str(exc)[1:]}."
+            errors["phone"] = _sentence(exc)
     if contact.email.strip():
         try:
             email = normalise_email(contact.email)
         except InvalidEmail as exc:
-            errors["email"] = f"{str(exc)[0].upper()}{str(exc)[1:]}."
+            errors["email"] = _sentence(exc)
     mobile = phone is not None and is_mobile(phone)
     channel = contact.preferred_channel or None
     needs = {"email": (email, "an e-mail address"), "sms": (mobile, "a mobile number"),
@@ -138,11 +144,7 @@ def _check_contact(contact: Contact, errors: dict[str, str]) -> CheckedContact:
     if consents.reminders_email and email is None and "email" not in errors:
         errors["consent_reminders_email"] = "Reminders by e-mail need an e-mail address above."
     if consents.reminders_sms and not mobile and "phone" not in errors:
-        errors["consent_reminders_sms"] = (
-            "Reminders by SMS need a mobile number above."
-            if phone
-            else "Reminders by SMS need a mobile number."
-        )
+        errors["consent_reminders_sms"] = "Reminders by SMS need a mobile number above."
     address = f"{street} {number}" if street and number else None
     return CheckedContact(address, postcode, city, phone, email, channel, consents)
 

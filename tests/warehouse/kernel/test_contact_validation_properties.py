@@ -106,10 +106,16 @@ def test_e164_round_trips_and_normalising_is_idempotent(region, data):
     assert blind_index_phone(e164) == e164
 
 
-@given(st.text("0123456789", min_size=1, max_size=8))
+# The shortest Dutch numbers have five digits: a municipality's 14 0xx (14020 is Amsterdam's).
+@given(st.text("0123456789", min_size=1, max_size=4))
 def test_too_short_a_number_is_refused(digits):
     with pytest.raises(InvalidPhone):
         normalise_phone(digits)
+
+
+def test_the_shortest_dutch_numbers_are_accepted():
+    assert normalise_phone("14020") == "+3114020"
+    assert normalise_phone("0800-1234") == "+318001234"
 
 
 @given(st.text(min_size=1, max_size=20).filter(lambda s: any(c.isalpha() for c in s)))
