@@ -13,6 +13,7 @@ from warehouse.security.permissions import (
     BILLING_READ,
     CLIENTS_MERGE,
     CLIENTS_READ,
+    CLIENTS_WRITE,
     DASHBOARD_FRANCHISE,
     DASHBOARD_PRACTICE,
     DEVICE_INBOX,
@@ -113,6 +114,13 @@ PAGES: tuple[PageSpec, ...] = (
         ":material/merge:",
         CLIENTS_MERGE,
         section="Practice",
+    ),
+    PageSpec(
+        "client_register",
+        "workspaces/client_register.py",
+        "Register client",
+        ":material/person_add:",
+        CLIENTS_WRITE,
     ),
 )
 SIGN_IN = PageSpec("sign_in", "workspaces/sign_in.py", "Sign in", ":material/login:", None)

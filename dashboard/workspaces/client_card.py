@@ -1,4 +1,5 @@
-"""Client card: contact details (decrypted), consent flags, the client's animals, balance and invoices."""
+"""Client card: contact details (decrypted), consent flags, the client's animals, balance and invoices; with
+CLIENTS_WRITE, the contact details and consents can be edited here (errors at their fields)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ import streamlit as st
 
 from dashboard.components import session as ctx
 from dashboard.components import tables
+from dashboard.components.contact_edit import edit_contact_form
 from dashboard.components.pages import page
 from dashboard.components.writeback import badge, markers
 from dashboard.runtime import app_runtime
 from warehouse.billing import invoice_views
 from warehouse.clients.card import client_card
+from warehouse.clients.registration import CHANNEL_LABELS
 from warehouse.search.service import search
-from warehouse.security.permissions import BILLING_READ, CLIENTS_READ, RECORDS_READ
+from warehouse.security.permissions import BILLING_READ, CLIENTS_READ, CLIENTS_WRITE, RECORDS_READ
 
 state = st.session_state
 if not ctx.may(CLIENTS_READ):
@@ -57,6 +60,8 @@ if card is None:
 ctx.breadcrumbs("Client card", ctx.practice_name(practice_id), card.name)
 st.title(card.name + ("" if card.active else " (inactive)"))
 badge(marked.get(("client", client_id)))
+if flash := state.pop("card.flash", None):
+    st.success(flash)
 left, right = st.columns([3, 2])
 with left, st.container(border=True):
     st.markdown("**Contact**")
@@ -67,12 +72,17 @@ with left, st.container(border=True):
     )
     st.markdown("**Consent**")
     consent = [f"{'✅' if card.consent_reminders_email else '❌'} reminders by e-mail",
-               f"{'✅' if card.consent_reminders_sms else '❌'} reminders by SMS"]  # fmt: skip
+               f"{'✅' if card.consent_reminders_sms else '❌'} reminders by SMS",
+               f"{'✅' if card.consent_data_sharing else '❌'} data sharing"]  # fmt: skip
     st.write("  \n".join(consent))
+    if card.preferred_channel:
+        st.write(f"Prefers: {CHANNEL_LABELS[card.preferred_channel]}")
     if card.consent_recorded_at:
         st.caption(f"Consent recorded {card.consent_recorded_at.astimezone(ctx.zone(practice_id)):%d-%m-%Y}")
     else:
         st.caption("No consent recorded.")
+    if ctx.may(CLIENTS_WRITE):
+        edit_contact_form(practice_id, client_id)
 with right:
     balance = card.balance
     st.metric(

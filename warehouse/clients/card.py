@@ -32,6 +32,8 @@ class ClientCard:
     consent_reminders_sms: bool
     consent_recorded_at: dt.datetime | None
     active: bool
+    consent_data_sharing: bool
+    preferred_channel: str | None  # email, sms, phone, post; None: not asked
     patients: pl.DataFrame  # id, name, species, breed, date_of_birth, deceased, primary
     balance: Balance
 
@@ -72,6 +74,7 @@ def client_card(
         email=fc.decrypt("email", client.email_enc), phone=fc.decrypt("phone", client.phone_enc),
         address=fc.decrypt("address", client.address_enc), postcode=client.postcode, city=client.city,
         consent_reminders_email=client.consent_reminders_email, consent_reminders_sms=client.consent_reminders_sms,
-        consent_recorded_at=client.consent_recorded_at, active=client.active, patients=patients,
+        consent_recorded_at=client.consent_recorded_at, active=client.active,
+        consent_data_sharing=client.consent_data_sharing, preferred_channel=client.preferred_channel, patients=patients,
         balance=client_balance(session, practice_id, client_id),
     )  # fmt: skip

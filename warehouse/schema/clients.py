@@ -30,6 +30,7 @@ SPECIES = (
     "sheep", "pig", "cattle", "other",
 )  # fmt: skip
 SEXES = ("male", "female", "male_neutered", "female_neutered", "unknown")
+CHANNELS = ("email", "sms", "phone", "post")  # how a client wants to be reached
 
 
 class Client(MirroredWrites, Timestamps, Base):
@@ -46,6 +47,7 @@ class Client(MirroredWrites, Timestamps, Base):
             postgresql_using="gin",
             postgresql_ops={"last_name": "gin_trgm_ops"},
         ),
+        Index("ix_client_postcode", "practice_id", "postcode"),
         {"info": practice_table()},
     )
 
@@ -71,6 +73,9 @@ class Client(MirroredWrites, Timestamps, Base):
     active: Mapped[bool] = mapped_column(server_default="true")
     deleted_at: Mapped[dt.datetime | None]
     merged_into_id: Mapped[int | None]  # a duplicate merged away: the client that survived it (0410)
+    preferred_channel: Mapped[str | None] = mapped_column(choice(*CHANNELS, name="preferred_channel"))
+    consent_data_sharing: Mapped[bool] = mapped_column(server_default="false")
+    consent_recorded_by: Mapped[int | None]  # the user who recorded the consents (with consent_recorded_at)
 
 
 class Patient(MirroredWrites, Timestamps, Base):

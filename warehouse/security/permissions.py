@@ -39,6 +39,7 @@ PRESCRIBE_VET_ONLY = (
 SHARED_RESOURCES_MANAGE = "shared.manage"
 PRACTICE_OVERRIDES = "practice.overrides"
 CLIENTS_MERGE = "clients.merge"  # merge duplicate clients or patients, undo a merge the same day (issue 16)
+CLIENTS_WRITE = "clients.write"  # register clients and patients, edit contact details (issue 16)
 
 # What a refusal says the user may not do.
 DOING: dict[str, str] = {
@@ -54,6 +55,7 @@ DOING: dict[str, str] = {
     SHARED_RESOURCES_MANAGE: "change the franchise's price list, appointment types, protocols or templates",
     PRACTICE_OVERRIDES: "set the practice's own prices, durations, intervals or reminder texts",
     CLIENTS_MERGE: "merge duplicate clients or patients",
+    CLIENTS_WRITE: "register clients and patients or change their details",
 }
 
 CLINICAL_WRITES = frozenset({CONSULT_WRITE, RECORDS_WRITE})
@@ -70,16 +72,14 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "practice_manager": frozenset(
         _FRONT_DESK
         | {RECORDS_READ, DASHBOARD_PRACTICE, DEVICE_INBOX, PRACTICE_SETTINGS, INTEGRATION_MANAGE}
-        | {PRACTICE_OVERRIDES}
+        | {PRACTICE_OVERRIDES, CLIENTS_WRITE, CLIENTS_MERGE}
     ),
-    "veterinarian": frozenset(_CLINICAL | {PRESCRIBE_VET_ONLY}),
-    "nurse": frozenset(_CLINICAL),
-    "receptionist": frozenset(_FRONT_DESK),
+    # Merging moves a client's or an animal's whole history: the practice manager and the vets.
+    "veterinarian": frozenset(_CLINICAL | {PRESCRIBE_VET_ONLY, CLIENTS_WRITE, CLIENTS_MERGE}),
+    "nurse": frozenset(_CLINICAL | {CLIENTS_WRITE}),
+    "receptionist": frozenset(_FRONT_DESK | {CLIENTS_WRITE}),
     "analyst": frozenset({HUB}),
 }
-# Merging moves a client's or an animal's whole history: the practice manager and the vets (issue 16).
-for _role in ("practice_manager", "veterinarian"):
-    ROLE_PERMISSIONS[_role] = ROLE_PERMISSIONS[_role] | {CLIENTS_MERGE}
 
 
 def permissions_for(roles: Iterable[str]) -> frozenset[str]:
