@@ -235,6 +235,13 @@ def populate_practice(
                                                 "rule": None, "decided": None}}),
     ])  # fmt: skip
     session.flush()
+    # --- patient registration (issue 16): a breed the practice added to its own list ---------------------------
+    from warehouse.schema.clients import PracticeBreed
+
+    session.add(
+        PracticeBreed(practice_id=practice_id, species="dog", name=f"Kruising {tag}", added_by=user.id)
+    )
+    session.flush()
     return PracticeRows(
         practice_id, franchise_id, vet.id, room.id, client.id, patient.id, appointment.id, user.id
     )

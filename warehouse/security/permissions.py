@@ -34,6 +34,7 @@ INTEGRATION_MANAGE = "integration.manage"
 PRESCRIBE_VET_ONLY = (
     "records.prescribe_vet_only"  # UDA and UDD medicines (Diergeneesmiddelenbesluit): a vet only
 )
+CLIENTS_WRITE = "clients.write"  # register clients and patients, edit contact details (issue 16)
 
 # What a refusal says the user may not do.
 DOING: dict[str, str] = {
@@ -46,6 +47,7 @@ DOING: dict[str, str] = {
     DEVICE_INBOX: "match device results to patients",
     PRACTICE_SETTINGS: "change the practice's settings",
     INTEGRATION_MANAGE: "manage the Animana integration (modes, write-back, conflicts)",
+    CLIENTS_WRITE: "register clients and patients or change their details",
 }
 
 CLINICAL_WRITES = frozenset({CONSULT_WRITE, RECORDS_WRITE})
@@ -59,11 +61,19 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     ),
     "franchise_manager": frozenset(_FRONT_DESK | {RECORDS_READ, DASHBOARD_FRANCHISE, DASHBOARD_PRACTICE}),
     "practice_manager": frozenset(
-        _FRONT_DESK | {RECORDS_READ, DASHBOARD_PRACTICE, DEVICE_INBOX, PRACTICE_SETTINGS, INTEGRATION_MANAGE}
+        _FRONT_DESK
+        | {
+            RECORDS_READ,
+            DASHBOARD_PRACTICE,
+            DEVICE_INBOX,
+            PRACTICE_SETTINGS,
+            INTEGRATION_MANAGE,
+            CLIENTS_WRITE,
+        }
     ),
-    "veterinarian": frozenset(_CLINICAL | {PRESCRIBE_VET_ONLY}),
-    "nurse": frozenset(_CLINICAL),
-    "receptionist": frozenset(_FRONT_DESK),
+    "veterinarian": frozenset(_CLINICAL | {PRESCRIBE_VET_ONLY, CLIENTS_WRITE}),
+    "nurse": frozenset(_CLINICAL | {CLIENTS_WRITE}),
+    "receptionist": frozenset(_FRONT_DESK | {CLIENTS_WRITE}),
     "analyst": frozenset({HUB}),
 }
 
