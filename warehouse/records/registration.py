@@ -222,15 +222,15 @@ def register_patient(
         practice_id=practice_id, name=name, species=species, breed=breed, sex=sex, date_of_birth=date_of_birth,
         date_of_birth_estimated=estimated, colour=patient_colour, microchip=chip.chip if chip else None,
     )  # fmt: skip
+    session.add(row)
     try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
+        # No savepoint: releasing one runs the gateway's write-through (before_commit fires for savepoints too),
+        # which would send the patient to Animana before its owners are written.
+        session.flush()
     except IntegrityError as exc:
-        holder = _chip_holder(session, practice_id, chip.chip) if chip else None
-        if CHIP_CONSTRAINT not in str(exc.orig) or holder is None:
+        if CHIP_CONSTRAINT not in str(exc.orig):
             raise
-        raise _taken(holder) from None  # registered by someone else since the check above
+        raise RecordsError("microchip", "This chip was registered here a moment ago; search for it.") from None
     session.add_all(
         ClientPatient(practice_id=practice_id, client_id=owner, patient_id=row.id, is_primary=index == 0)
         for index, owner in enumerate(owners)
