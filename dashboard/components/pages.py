@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from warehouse.security.permissions import (
     BILLING_READ,
     CLIENTS_READ,
+    CLIENTS_WRITE,
     DASHBOARD_FRANCHISE,
     DASHBOARD_PRACTICE,
     DEVICE_INBOX,
@@ -87,6 +88,13 @@ PAGES: tuple[PageSpec, ...] = (
         section="Practice",
     ),
     PageSpec("account", "workspaces/account.py", "My account", ":material/person:", None, section="Account"),
+    PageSpec(
+        "patient_register",
+        "workspaces/patient_register.py",
+        "Register patient",
+        ":material/add_circle:",
+        CLIENTS_WRITE,
+    ),
 )
 SIGN_IN = PageSpec("sign_in", "workspaces/sign_in.py", "Sign in", ":material/login:", None)
 
