@@ -52,15 +52,11 @@ if saved is not None and saved["practice_id"] == practice_id:
     st.success(f"{saved['name']} is registered.")
     if saved["pointer"]:
         st.warning(saved["pointer"], icon=":material/info:")
-    links = st.columns(3)
-    if ctx.may(RECORDS_READ) and links[0].button(
-        "Open patient record", icon=":material/pets:", key="reg.open"
-    ):
+    links = st.container(horizontal=True)
+    if ctx.may(RECORDS_READ) and links.button("Open patient record", icon=":material/pets:", key="reg.open"):
         state["rec.practice"], state["rec.patient"] = practice_id, saved["patient_id"]
         st.switch_page(page("records").path)
-    if ctx.may(CLIENTS_READ) and links[1].button(
-        "Open client card", icon=":material/person:", key="reg.card"
-    ):
+    if ctx.may(CLIENTS_READ) and links.button("Open client card", icon=":material/person:", key="reg.card"):
         state["card.client"] = (practice_id, saved["owner_id"])
         st.switch_page(page("client_card").path)
 
