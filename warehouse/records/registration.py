@@ -230,7 +230,9 @@ def register_patient(
     except IntegrityError as exc:
         if CHIP_CONSTRAINT not in str(exc.orig):
             raise
-        raise RecordsError("microchip", "This chip was registered here a moment ago; search for it.") from None
+        raise RecordsError(
+            "microchip", "This chip was registered here a moment ago; search for it."
+        ) from None
     session.add_all(
         ClientPatient(practice_id=practice_id, client_id=owner, patient_id=row.id, is_primary=index == 0)
         for index, owner in enumerate(owners)
