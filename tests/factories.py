@@ -242,6 +242,13 @@ def populate_practice(
                             merged_on=day.date(), moved=[], removed=[], duplicate_before={}))  # fmt: skip
     session.flush()
     # --- end merges ------------------------------------------------------------------------------------------
+    # --- patient registration (issue 16): a breed the practice added to its own list ---------------------------
+    from warehouse.schema.clients import PracticeBreed
+
+    session.add(
+        PracticeBreed(practice_id=practice_id, species="dog", name=f"Kruising {tag}", added_by=user.id)
+    )
+    session.flush()
     return PracticeRows(
         practice_id, franchise_id, vet.id, room.id, client.id, patient.id, appointment.id, user.id
     )

@@ -122,6 +122,13 @@ PAGES: tuple[PageSpec, ...] = (
         ":material/person_add:",
         CLIENTS_WRITE,
     ),
+    PageSpec(
+        "patient_register",
+        "workspaces/patient_register.py",
+        "Register patient",
+        ":material/add_circle:",
+        CLIENTS_WRITE,
+    ),
 )
 SIGN_IN = PageSpec("sign_in", "workspaces/sign_in.py", "Sign in", ":material/login:", None)
 

@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard.components import clinical_entry
 from dashboard.components import session as ctx
+from dashboard.components.deceased import deceased_action
 from dashboard.components.forms import empty_next_run
 from dashboard.components.pages import page
 from dashboard.components.writeback import badge, markers
@@ -49,7 +50,9 @@ zone = ctx.zone(practice_id)
 finder, picker = st.columns(2)
 query = finder.text_input("Find patient", key="rec.query", placeholder="Name or chip number")
 with ctx.tenant() as session:
-    choices = patient_choices(session, practice_id, query=query, patient_id=state.get("rec.patient"))
+    choices = patient_choices(
+        session, practice_id, query=query, patient_id=state.get("rec.patient"), include_deceased=True
+    )
 by_id = {c.id: c for c in choices}
 if state.get("rec.patient") not in by_id:
     state.pop("rec.patient", None)
@@ -86,10 +89,15 @@ if rec.owners.height:
             state["card.client"] = (practice_id, owner["client_id"])
             st.switch_page(page("client_card").path)
 
-if ctx.may(SCHEDULE_WRITE) and st.button("Book an appointment", icon=":material/event:", key="rec.book"):
+if (
+    ctx.may(SCHEDULE_WRITE)
+    and not rec.deceased
+    and st.button("Book an appointment", icon=":material/event:", key="rec.book")
+):
     state["sched.practice"] = practice_id
     state["sched.patient_focus"] = (patient_id, rec.primary_client_id)
     st.switch_page(page("scheduling").path)
+deceased_action(practice_id, patient_id, deceased=rec.deceased, today=today)
 
 overdue = rec.vaccinations.filter(pl.col("status") == "overdue").height
 due = rec.vaccinations.filter(pl.col("status") == "due").height

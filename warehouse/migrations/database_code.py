@@ -76,6 +76,7 @@ PRACTICE_TABLES = (
     "invoice_line_removal", "invoice_series", "mart_refresh", "writeback_outbox", "writeback_incoming",
     "writeback_conflict",
     "record_merge",
+    "practice_breed",
 )  # fmt: skip
 TENANT_ISOLATION = Policy(
     "tenant_isolation", "ALL",
@@ -117,6 +118,8 @@ COLLEAGUES = Policy(
     with_check=None,
 )  # fmt: skip
 OWN_ACCOUNT = Policy("own_account", "UPDATE", using="(id = app_user_id())", with_check="(id = app_user_id())")
+# Reference data every user reads (the seeded breeds); only migrations write it (no write grant).
+REFERENCE_DATA = Policy("reference_data", "SELECT", using="true", with_check=None)
 
 
 # --- Practices: onboarding and offboarding --------------------------------------------------------------------
@@ -298,6 +301,7 @@ AUDITED_TABLES = (
     "vaccine_protocol_override", "vaccination", "prescription", "lab_order", "lab_observation", "document",
     "reminder_template_override", "reminder", "product_price_override", "invoice", "invoice_line", "payment",
     "imaging_study", "document_content", "ingest_quarantine", "invoice_line_removal", "invoice_series",
+    "practice_breed",
 )  # fmt: skip
 AUDIT_STATEMENT_TRIGGERS = (
     "CREATE TRIGGER audit_insert AFTER INSERT ON public.{table} REFERENCING NEW TABLE AS changed_rows "
@@ -1174,6 +1178,27 @@ AS $function$
 $function$
 """
 
+# --- Patients: registration ----------------------------------------------------------------------------------
+# The other practices of the franchise where a live patient has this chip, by name only (RLS hides their
+# patients; the registration form points the user there). Answers only for a practice of the caller's context.
+
+MICROCHIP_KNOWN_IN_FRANCHISE = """
+CREATE OR REPLACE FUNCTION public.microchip_known_in_franchise(p_practice_id bigint, p_microchip text)
+ RETURNS SETOF text
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'public'
+AS $function$
+  SELECT o.name
+    FROM tenant h
+    JOIN tenant o ON o.franchise_id = h.franchise_id AND o.kind = 'practice' AND o.id <> h.id
+   WHERE h.id = p_practice_id AND h.id = ANY (app_practice_ids())
+     AND EXISTS (SELECT FROM patient p
+                  WHERE p.practice_id = o.id AND p.microchip = p_microchip AND p.deleted_at IS NULL)
+   ORDER BY o.name
+$function$
+"""
+
 
 # --- Everything, as the check reads it ------------------------------------------------------------------------
 
@@ -1190,6 +1215,7 @@ FUNCTIONS = (
     MART_DIRTY_VACCINATION, MART_DIRTY_REMINDER,
     WRITEBACK_CAPTURE, WRITEBACK_HOLD,
     SEED_DIAGNOSIS_CODES,
+    MICROCHIP_KNOWN_IN_FRANCHISE,
 )  # fmt: skip
 
 # (tables, policy): the policy on each of the tables.
@@ -1204,6 +1230,7 @@ POLICIES: tuple[tuple[tuple[str, ...], Policy], ...] = (
     (("user_session",), OWN_SESSIONS),
     (("user_session",), END_OWN_SESSIONS),
     (("oidc_identity",), OWN_IDENTITIES),
+    (("breed",), REFERENCE_DATA),
 )
 
 # Triggers on one table, written out.

@@ -22,9 +22,10 @@ class PatientChoice:
 
 def patient_choices(
     session: Session, practice_id: int, *, query: str | None = None, client_id: int | None = None,
-    patient_id: int | None = None, limit: int = 20,
+    patient_id: int | None = None, limit: int = 20, include_deceased: bool = False,
 ) -> list[PatientChoice]:  # fmt: skip
-    """Patients to book for: by name (typo-tolerant) or chip, the animals of one client, or one patient."""
+    """Patients to book for: by name (typo-tolerant) or chip, the animals of one client, or one patient.
+    ``include_deceased``: deceased patients too (their record is still read; nobody books for them)."""
     q = (query or "").strip()
     rows = session.execute(
         text(
@@ -33,7 +34,7 @@ def patient_choices(
                                     ON c.practice_id = cp.practice_id AND c.id = cp.client_id
                                   WHERE cp.practice_id = p.practice_id AND cp.patient_id = p.id
                                   ORDER BY cp.is_primary DESC LIMIT 1) o ON true
-               WHERE p.practice_id = :practice AND p.deleted_at IS NULL AND NOT p.deceased
+               WHERE p.practice_id = :practice AND p.deleted_at IS NULL AND (:deceased OR NOT p.deceased)
                  AND (p.id = :patient
                       OR (:q <> '' AND (p.microchip = :q OR :q <% p.name))
                       OR p.id IN (SELECT patient_id FROM client_patient
@@ -46,6 +47,7 @@ def patient_choices(
             "patient": patient_id or -1,
             "client": client_id or -1,
             "limit": limit,
+            "deceased": include_deceased,
         },
     )
     return [PatientChoice(*row) for row in rows]

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -86,7 +87,14 @@ class Patient(MirroredWrites, Timestamps, Base):
         UniqueConstraint("practice_id", "animana_id"),
         CheckConstraint("microchip ~ '^[0-9]{15}$'", name="microchip_15_digits"),
         CheckConstraint("NOT deceased OR deceased_on IS NULL OR deceased_on >= date_of_birth", name="dates"),
-        Index("ix_patient_microchip", "practice_id", "microchip"),
+        # One live patient per chip in a practice (migration 0400); a merged-away duplicate keeps its chip.
+        Index(
+            "uq_patient_microchip",
+            "practice_id",
+            "microchip",
+            unique=True,
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
         Index(
             "ix_patient_name_trgm", "name", postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"}
         ),
@@ -101,6 +109,8 @@ class Patient(MirroredWrites, Timestamps, Base):
     breed: Mapped[str | None] = mapped_column(String(100))
     sex: Mapped[str] = mapped_column(choice(*SEXES, name="sex"), server_default="unknown")
     date_of_birth: Mapped[dt.date | None] = mapped_column(Date)
+    # The date was worked out from the age the owner gave ("about three years"), not known (migration 0400).
+    date_of_birth_estimated: Mapped[bool] = mapped_column(server_default="false")
     colour: Mapped[str | None] = mapped_column(String(100))
     microchip: Mapped[str | None] = mapped_column(String(15))
     deceased: Mapped[bool] = mapped_column(server_default="false")
@@ -179,3 +189,26 @@ class RecordMerge(Base):
     duplicate_before: Mapped[dict] = mapped_column(JSONB)
     undone_at: Mapped[dt.datetime | None]
     undone_by: Mapped[int | None]
+
+
+class Breed(Base):
+    """The seeded breeds per species (migration 0400): reference data every practice reads, only migrations write."""
+
+    __tablename__ = "breed"
+    __table_args__ = ({"info": {"tenancy": "global"}},)
+
+    species: Mapped[str] = mapped_column(choice(*SPECIES, name="species"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+
+class PracticeBreed(Base):
+    """A breed a practice added to its own list (a local cross, a rare breed); the other practices do not see it."""
+
+    __tablename__ = "practice_breed"
+    __table_args__ = (ForeignKeyConstraint(["practice_id"], ["tenant.id"]), {"info": practice_table()})
+
+    practice_id: Mapped[int] = mapped_column(primary_key=True)
+    species: Mapped[str] = mapped_column(choice(*SPECIES, name="species"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    added_by: Mapped[int | None]
+    added_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())

@@ -34,7 +34,7 @@ from warehouse.clients.merge_undo import undo_merge
 from warehouse.ingest.devices import inbox as device_inbox
 from warehouse.integration import conflicts, dead_letters, modes
 from warehouse.kernel.tenancy import AccessContext
-from warehouse.records import consults, documents, prescriptions, vaccinations
+from warehouse.records import breeds, consults, deceased, documents, prescriptions, registration, vaccinations
 from warehouse.scheduling import booking, transitions
 from warehouse.schema.billing import ProductPriceOverride
 from warehouse.schema.clinical import Visit
@@ -44,6 +44,7 @@ from warehouse.security.accounts import FRANCHISE_ROLES, grant_role, roles_by_pr
 from warehouse.security.permissions import (
     BILLING_WRITE,
     CLIENTS_MERGE,
+    CLIENTS_WRITE,
     CONSULT_WRITE,
     DEVICE_INBOX,
     INTEGRATION_MANAGE,
@@ -207,6 +208,16 @@ SERVICES: dict[str, tuple[frozenset[str], Call]] = {
         s, a, practice_id=p.rows.practice_id, merge_id=merge_clients(
             s, Actor.at(None, p.rows.practice_id, {"practice_manager"}),
             RecordRef(p.rows.practice_id, p.rows.client_id), _duplicate(s, p, "client")).merge_id)),
+    "warehouse.records.registration.register_patient": (frozenset({CLIENTS_WRITE}), lambda s, a, p: registration.register_patient(
+        s, a, practice_id=p.rows.practice_id, today=TODAY, patient=registration.NewPatient(
+            name="Pip", species="rabbit", sex="unknown", neutered=False, owner_ids=[p.rows.client_id]))),
+    "warehouse.records.breeds.add_breed": (frozenset({CLIENTS_WRITE}), lambda s, a, p: breeds.add_breed(
+        s, a, practice_id=p.rows.practice_id, species="rabbit", name="Teddy dwerg")),
+    # The world's appointments of the patient lie in the past: only the patient (and its reminder) change.
+    "warehouse.records.deceased.mark_deceased": (frozenset({CLIENTS_WRITE}), lambda s, a, p: deceased.mark_deceased(
+        s, a, practice_id=p.rows.practice_id, patient_id=p.rows.patient_id, deceased_on=TODAY, today=TODAY,
+        now=dt.datetime.now(dt.UTC), confirmed=deceased.preview_deceased(
+            s, practice_id=p.rows.practice_id, patient_id=p.rows.patient_id, now=dt.datetime.now(dt.UTC)))),
 }  # fmt: skip
 # Further calls of a listed service that need more: prescribing a UDD medicine.
 EXTRA_CALLS: dict[str, tuple[frozenset[str], Call]] = {
