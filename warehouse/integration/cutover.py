@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import polars as pl
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
@@ -330,3 +331,22 @@ def _audit_detail(result: CutoverResult) -> dict:
         ],
         "accepted_because": result.reason,
     }
+
+
+def reconciliation_frame(result: CutoverResult) -> pl.DataFrame:
+    """Per resource: Animana's records, the mirrored rows, equal ones and each kind of difference."""
+    columns = ("resource", "api", "mirrored", "equal", "missing", "extra", "different")
+    rows = [{"resource": r.resource, **r.summary()} for r in result.resources]
+    return pl.DataFrame(rows, schema=dict.fromkeys(columns, pl.Int64) | {"resource": pl.String})
+
+
+def differences_frame(result: CutoverResult) -> pl.DataFrame:
+    """The listed differences, one per record: which resource, its Animana id, the kind and the fields."""
+    rows = [
+        {"resource": d.resource, "animana_id": d.animana_id, "kind": d.kind, "fields": ", ".join(d.fields),
+         "note": d.note}
+        for d in result.differences
+    ]  # fmt: skip
+    return pl.DataFrame(
+        rows, schema=dict.fromkeys(("resource", "animana_id", "kind", "fields", "note"), pl.String)
+    )
