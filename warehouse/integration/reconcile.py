@@ -129,66 +129,57 @@ def checksum(values: Sequence[Any]) -> bytes:
 
 
 class _ReadBack(NamedTuple):
-    select: sql.Composed  # animana_id, then one expression per field (PII as ciphertext with its key version)
+    select: sql.Composed  # animana_id, then one column per field (PII as ciphertext, then the key version)
     decrypt: tuple[int, ...]  # positions (in the fields) of ciphertexts
     version: int | None  # position of the Animana version (stored as text)
+    # position → (table, key): the field holds a local id of ``table``, read back as that row's ``key``
+    # (``animana_id`` of a practice's row, ``code`` of a franchise list's).
+    lookups: dict[int, tuple[str, str]]
 
 
 def read_back(table: str, fields: Sequence[str], mirror: MirrorCount, *, only: bool = False) -> _ReadBack:
     """The SELECT reading the practice's mirrored rows of ``table`` back into the mapping's ``fields`` (``only``:
-    those whose animana_id is in ``%(only)s``)."""
+    those whose animana_id is in ``%(only)s``). References are read as local ids and looked up afterwards, not
+    joined: a join's plan depends on statistics a freshly loaded table may not have yet (a nested loop over
+    100,000 rows), a look-up does not."""
     columns = Base.metadata.tables[table].c
     parents = dict(parents_of(table))
     exprs: list[sql.Composable] = []
-    joins: list[sql.Composable] = []
     decrypt = []
     version = None
+    lookups: dict[int, tuple[str, str]] = {}
     for position, name in enumerate(fields):
         if name == "animana_id":
-            exprs.append(sql.SQL("t.animana_id"))
+            exprs.append(sql.Identifier("animana_id"))
         elif name == VERSION_FIELD and "animana_version" in columns:
-            exprs.append(sql.SQL("t.animana_version"))
+            exprs.append(sql.Identifier("animana_version"))
             version = position
         elif name in PII_COLUMNS and PII_COLUMNS[name] in columns:
-            exprs.append(sql.Identifier("t", PII_COLUMNS[name]))
+            exprs.append(sql.Identifier(PII_COLUMNS[name]))
             decrypt.append(position)
         elif (table, name) in CODE_REFERENCES:
             column, listed = CODE_REFERENCES[(table, name)]
-            alias = sql.Identifier(f"j{position}")
-            exprs.append(sql.SQL("{}.code").format(alias))
-            joins.append(
-                sql.SQL("LEFT JOIN {} {a} ON {a}.franchise_id = t.franchise_id AND {a}.id = {}").format(
-                    sql.Identifier(listed), sql.Identifier("t", column), a=alias
-                )
-            )
+            exprs.append(sql.Identifier(column))
+            lookups[position] = (listed, "code")
         elif (parent := _parent(table, name, parents)) is not None:
             column, parent_table = parent
-            alias = sql.Identifier(f"j{position}")
-            exprs.append(sql.SQL("{}.animana_id").format(alias))
-            joins.append(
-                sql.SQL("LEFT JOIN {} {a} ON {a}.practice_id = t.practice_id AND {a}.id = {}").format(
-                    sql.Identifier(parent_table), sql.Identifier("t", column), a=alias
-                )
-            )
+            exprs.append(sql.Identifier(column))
+            lookups[position] = (parent_table, "animana_id")
         elif name in columns:
-            exprs.append(sql.Identifier("t", name))
+            exprs.append(sql.Identifier(name))
         else:
             raise KeyError(f"{table}: no column to read the mapped field {name!r} back from")
-    # The mirror's conditions name the table's columns unqualified: they filter it before the joins.
     where = [sql.SQL("practice_id = %(pid)s"), *mirror.conditions]
     if only:
         where.append(sql.SQL("animana_id = ANY(%(only)s)"))
-    key_version = sql.SQL(", t.key_version") if decrypt else sql.SQL("")
-    select = sql.SQL(
-        "SELECT t.animana_id, {exprs}{kv} FROM (SELECT * FROM {table} WHERE {where}) t {joins}"
-    ).format(
+    if decrypt:
+        exprs.append(sql.Identifier("key_version"))
+    select = sql.SQL("SELECT animana_id, {exprs} FROM {table} WHERE {where}").format(
         exprs=sql.SQL(", ").join(exprs) if exprs else sql.SQL("NULL"),
-        kv=key_version,
         table=sql.Identifier(table),
-        joins=sql.SQL(" ").join(joins),
         where=sql.SQL(" AND ").join(where),
     )
-    return _ReadBack(select, tuple(decrypt), version)
+    return _ReadBack(select, tuple(decrypt), version, lookups)
 
 
 def _parent(table: str, name: str, parents: dict[str, str]) -> tuple[str, str] | None:
@@ -212,6 +203,7 @@ class ResourceCheck:
         self._practice_id = practice_id
         self._franchise_id = franchise_id
         self._ciphers: dict[int, FieldCipher] | None = None
+        self._lookups: dict[tuple[str, str], dict[int, str]] = {}
         self._master_key = master_key
 
     def run(
@@ -277,29 +269,41 @@ class ResourceCheck:
         return tuple(values)
 
     def _codes(self, table: str, fields: Sequence[str]) -> dict[str, set[str]]:
-        found = {}
-        for name in fields:
-            if (table, name) in CODE_REFERENCES:
-                listed = sql.Identifier(CODE_REFERENCES[(table, name)][1])
-                cur = driver_connection(self._session).cursor()
-                cur.execute(
-                    sql.SQL("SELECT code FROM {} WHERE franchise_id = %s").format(listed),
-                    (self._franchise_id,),
-                )
-                found[name] = {code for (code,) in cur}
-        return found
+        return {
+            name: set(self._lookup(CODE_REFERENCES[(table, name)][1], "code").values())
+            for name in fields
+            if (table, name) in CODE_REFERENCES
+        }
+
+    def _lookup(self, table: str, key: str) -> dict[int, str]:
+        """Local id → ``key`` of every row of ``table`` (the practice's, or its franchise's list's)."""
+        if (table, key) not in self._lookups:
+            owner = "franchise_id" if key == "code" else "practice_id"
+            cur = driver_connection(self._session).cursor()
+            cur.execute(
+                sql.SQL("SELECT id, {} FROM {} WHERE {} = %s").format(
+                    sql.Identifier(key), sql.Identifier(table), sql.Identifier(owner)
+                ),
+                (self._franchise_id if key == "code" else self._practice_id,),
+            )
+            self._lookups[(table, key)] = dict(cur.fetchall())
+        return self._lookups[(table, key)]
 
     def _rows(
         self, resource: MirroredResource, fields: Sequence[str], only: list[str] | None = None
     ) -> Iterator[tuple]:
         back = read_back(resource.table, fields, resource.mirror, only=only is not None)
         params: dict[str, Any] = {"pid": self._practice_id, "only": only}
+        lookups = {position: self._lookup(*wanted) for position, wanted in back.lookups.items()}
         connection = driver_connection(self._session)
         # All rows of a resource stream through a server-side cursor; the few differing ones come at once.
         cur = connection.cursor(name="reconcile") if only is None else connection.cursor()
         cur.execute(back.select, params)
         for row in cur:
             values = list(row[1 : 1 + len(fields)])
+            for position, found in lookups.items():
+                local = values[position]
+                values[position] = None if local is None else found.get(local)
             if back.decrypt:
                 cipher = self._cipher(row[-1])
                 for position in back.decrypt:
