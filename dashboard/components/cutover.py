@@ -109,7 +109,15 @@ def cutover_section(practice_ids: list[int], statuses: list[ModuleStatus]) -> No
         st.caption("No practice here is linked to Animana: there is nothing to cut over.")
         return
     cols = st.columns(2)
-    practice_id = cols[0].selectbox("Practice", linked, format_func=ctx.practice_name, key="cutover.practice")
+    if len(linked) > 1:
+        practice_id = cols[0].selectbox(
+            "Practice", linked, format_func=ctx.practice_name, key="cutover.practice"
+        )
+    else:
+        practice_id = linked[0]
+        cols[0].text_input(
+            "Practice", ctx.practice_name(practice_id), disabled=True, key="cutover.practice_name"
+        )
     open_modules = [s.module for s in statuses if s.practice_id == practice_id and s.mode != "native"]
     if not open_modules:
         st.caption(f"Every module at {ctx.practice_name(practice_id)} is native.")
