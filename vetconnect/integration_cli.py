@@ -356,3 +356,94 @@ def resolve_cmd(
     out().print(
         "kept here only (module is native)" if native else "the result goes to Animana with the next push"
     )
+
+
+# --- cut-over --------------------------------------------------------------------------------------------
+
+
+class _CutoverBars:
+    """The cut-over's steps as rich progress bars (`warehouse.integration.cutover.CutoverProgress`)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._tasks: dict[str, Any] = {}
+
+    def started(self, step: str, label: str, total: int | None = None) -> None:
+        self._tasks[step] = self._progress.add_task(label, total=total)
+
+    def advance(self, step: str, done: int) -> None:
+        self._progress.advance(self._tasks[step], done)
+
+    def finished(self, step: str, summary: str) -> None:
+        task = self._tasks[step]
+        done = self._progress.tasks[task].completed or 1
+        self._progress.update(
+            task,
+            total=done,
+            completed=done,
+            description=f"{self._progress.tasks[task].description}: {summary}",
+        )
+
+
+@integration_app.command("cutover")
+def cutover_cmd(
+    practice: Annotated[str, typer.Option("--practice", "-p", help="Practice code")],
+    module: Annotated[str, typer.Option("--module", "-m", help="clients, agenda, records or invoices")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check, sync and reconcile; send nothing and switch nothing")
+    ] = False,
+    confirm_differences: Annotated[
+        bool,
+        typer.Option("--confirm-differences", help="Cut over despite the differences found (needs --reason)"),
+    ] = False,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why the differences are accepted (audited)")
+    ] = None,
+) -> None:
+    """Cut a module over to native: drain its write-back, sync it a last time, reconcile every record with Animana,
+    then stop reading Animana for it. Stops (exit 1) on differences unless they are confirmed with a reason."""
+    from warehouse.integration.cutover import Confirmation, cut_over
+
+    with _errors():
+        if confirm_differences and not (reason or "").strip():
+            raise CliError('--confirm-differences needs --reason "why they are accepted"')
+        runtime = migrated_runtime()
+        ((practice_id, _code),) = _practices(runtime, [practice]).items()
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=out()) as progress:
+            result = cut_over(
+                runtime.app_engine, runtime.cutover_port, _operator([practice_id]), practice_id=practice_id,
+                module=module, master_key=runtime.master_key(), dry_run=dry_run,
+                confirmation=Confirmation(reason or "") if confirm_differences else None,
+                progress=_CutoverBars(progress),
+            )  # fmt: skip
+    table = Table(title=f"Reconciliation of {module} at {result.practice_code}")
+    for column in ("resource", "Animana", "VetConnect", "equal", "missing", "extra", "different"):
+        table.add_column(column, justify="left" if column == "resource" else "right")
+    for r in result.resources:
+        table.add_row(
+            r.resource, *(str(n) for n in (r.api, r.mirrored, r.equal, r.missing, r.extra, r.different))
+        )
+    out().print(table)
+    if result.differences:
+        listed = Table(title=f"Differences: {result.difference_count}")
+        for column in ("resource", "Animana id", "kind", "fields", "note"):
+            listed.add_column(column)
+        for d in result.differences[:200]:
+            listed.add_row(d.resource, d.animana_id, d.kind, ", ".join(d.fields), d.note)
+        out().print(listed)
+    for blocker in result.blockers:
+        out().print(f"[yellow]would stop on[/yellow]: {blocker}")
+    if result.outcome == "native":
+        accepted = f" (differences accepted: {result.reason})" if result.reason else ""
+        out().print(f"{result.practice_code} {module}: native{accepted}; Animana is no longer read for it")
+    elif result.outcome == "rehearsed":
+        out().print(f"dry run: nothing was sent or switched; {result.difference_count} difference(s)")
+        if result.difference_count or result.blockers:
+            raise typer.Exit(1)  # a cut-over now would stop
+    else:
+        out().print(
+            f"[red]stopped[/red]: {result.difference_count} difference(s). Fix them, or rerun with "
+            '--confirm-differences --reason "…" to accept them.'
+        )
+        raise typer.Exit(1)

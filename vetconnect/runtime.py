@@ -13,9 +13,11 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from connectors.animana.cutover import cutover_from_env
 from connectors.animana.writeback.write_through import write_through_from_env
 from vetconnect import pgserver
 from vetconnect.settings import Settings, get_settings
+from warehouse.integration.cutover import CutoverPort
 from warehouse.integration.gateway import UpstreamSender
 from warehouse.kernel.db import app_url, make_engine, normalise_url
 
@@ -79,6 +81,12 @@ class Runtime:
         """`animana` mode's write-through for this process (one thread-safe Animana client); the dashboard, which may
         not import the connector, gets it here."""
         return write_through_from_env()
+
+    @cached_property
+    def cutover_port(self) -> CutoverPort:
+        """The Animana side of a module's cut-over (drain, final sync, the API's records) for this process; the
+        dashboard gets it here like `upstream_sender`. Raises `UpstreamUnavailable` without Animana settings."""
+        return cutover_from_env(self.app_engine, self.master_key())
 
 
 def get_runtime() -> Runtime:

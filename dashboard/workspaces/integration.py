@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard.components import session as ctx
 from dashboard.components import tables
+from dashboard.components.cutover import cutover_section
 from dashboard.components.writeback import MODE_MEANINGS, MODE_NAMES, STATUS_SPEC, duration, status_table
 from warehouse.integration import dead_letters as letters
 from warehouse.integration.errors import IntegrationError
@@ -86,6 +87,8 @@ else:
         else:
             state["integ.flash"] = f"{what} is now in {MODE_NAMES[mode]} mode."
             st.rerun()
+
+cutover_section(practice_ids, statuses)
 
 # --- dead letters -----------------------------------------------------------------------------------------------
 st.subheader("Not delivered")

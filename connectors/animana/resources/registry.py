@@ -77,5 +77,8 @@ RULES_BY_TABLE: dict[str, RuleBook] = {s.table: s.conflict_rules for s in SPECS 
 
 def resources_read_in(modes: Mapping[str, str]) -> tuple[str, ...]:
     """The resources the sync reads at a practice whose modules are in ``modes``: none of a native module's
-    (Animana is frozen history for it there), and always those no module owns (staff, rooms, products)."""
+    (Animana is frozen history for it there), and those no module owns (staff, rooms, products) unless every
+    module is native: such a practice runs without Animana at all."""
+    if modes and all(mode == "native" for mode in modes.values()):
+        return ()
     return tuple(r for r in RESOURCE_ORDER if modes.get(SPEC_BY_NAME[r].module or "", "animana") != "native")
