@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0400"
-down_revision: str | Sequence[str] | None = "0380"
+down_revision: str | Sequence[str] | None = "0390"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

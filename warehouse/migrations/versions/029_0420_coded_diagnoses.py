@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0420"
-down_revision: str | Sequence[str] | None = "0380"
+down_revision: str | Sequence[str] | None = "0410"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
