@@ -71,6 +71,10 @@ def install_write_through(session: Session, sender: UpstreamSender, *, master_ke
 
     @event.listens_for(session, "before_commit")
     def _write_through(session: Session) -> None:
+        # SQLAlchemy announces a savepoint's release as a commit too; Animana hears of the writes only when the
+        # whole transaction commits (a later failure in it would otherwise leave them there and not here).
+        if session.in_nested_transaction():
+            return
         session.flush()  # the ORM's pending changes, so their triggers have left their entries
         write_through(session, sender, master_key=master_key)
 

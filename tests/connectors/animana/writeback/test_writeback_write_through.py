@@ -82,6 +82,31 @@ def test_a_write_reaches_animana_before_it_commits_and_the_row_agrees_with_its_a
     )
 
 
+def _savepoint_then_failure(
+    world: SyncWorld, practice: LinkedPractice, client: AnimanaClient, client_id: int
+) -> None:
+    with writing_through(world, practice, client) as session:
+        with session.begin_nested():
+            session.execute(
+                text("UPDATE client SET last_name = 'Nooit verstuurd' WHERE id = :c"), {"c": client_id}
+            )
+        raise RuntimeError("a later step of the same service fails")
+
+
+def test_a_released_savepoint_sends_nothing_before_the_transaction_commits(synced_world: SyncWorld):
+    """SQLAlchemy announces a savepoint's release as a commit too: sending then would leave in Animana what a later
+    failure of the same transaction rolls back here."""
+    practice = synced_world.practices[1]
+    client_id, animana_id, last_name = _a_client(synced_world, practice)
+    with synced_world.client() as client:
+        with pytest.raises(RuntimeError, match="a later step"):
+            _savepoint_then_failure(synced_world, practice, client, client_id)
+        relation = client.get(practice.animana_id, "relations", animana_id)
+    assert relation.last_name == last_name
+    assert _local(synced_world, practice, client_id)[0] == last_name
+    assert outbox(synced_world, practice) == []
+
+
 def test_a_write_animana_refuses_raises_its_field_messages_and_nothing_is_saved(synced_world: SyncWorld):
     practice = synced_world.practices[1]
     client_id, _, _ = _a_client(synced_world, practice)
