@@ -74,7 +74,7 @@ PRACTICE_TABLES = (
     "mart_appointment_type_day", "mart_hour_day", "mart_diagnosis_day", "mart_practice_month",
     "mart_open_invoice", "mart_dirty_day", "suggestion_log", "search_term", "search_word",
     "invoice_line_removal", "invoice_series", "mart_refresh", "writeback_outbox", "writeback_incoming",
-    "writeback_conflict",
+    "writeback_conflict", "lab_destination",
 )  # fmt: skip
 TENANT_ISOLATION = Policy(
     "tenant_isolation", "ALL",
@@ -297,6 +297,7 @@ AUDITED_TABLES = (
     "vaccine_protocol_override", "vaccination", "prescription", "lab_order", "lab_observation", "document",
     "reminder_template_override", "reminder", "product_price_override", "invoice", "invoice_line", "payment",
     "imaging_study", "document_content", "ingest_quarantine", "invoice_line_removal", "invoice_series",
+    "lab_destination",
 )  # fmt: skip
 AUDIT_STATEMENT_TRIGGERS = (
     "CREATE TRIGGER audit_insert AFTER INSERT ON public.{table} REFERENCING NEW TABLE AS changed_rows "
