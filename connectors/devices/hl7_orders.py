@@ -1,4 +1,4 @@
-"""HL7 v2 lab orders out: ORM^O01 (v2.3.1, what most analysers and older lab systems take) and OML^O21 (v2.5.1,
+r"""HL7 v2 lab orders out: ORM^O01 (v2.3.1, what most analysers and older lab systems take) and OML^O21 (v2.5.1,
 the laboratory order message that replaced it).
 
 One message carries one patient and one ORC + OBR pair per ordered test; every OBR carries the order's
@@ -7,8 +7,10 @@ the result finds the order (``warehouse.ingest.devices.matching``). PID names th
 (PID-3 our patient id and the microchip, PID-5 ``owner^animal``, PID-35/36 species and breed), so a result the
 lab sends with a PID copied from the order matches by microchip as well.
 
-Values are escaped with the ``hl7`` library's ``escape``; line breaks and other control characters become a
-space (a field cannot hold them, and the library writes a newline as a malformed hex escape).
+Values are escaped here, not with the ``hl7`` library's ``escape``: that one writes every non-ASCII character
+as a ``\X..\`` hex escape its own ``unescape`` reads back as other characters (``Ā`` → ``\x10\x00``), and
+a newline as a malformed one. The message is UTF-8 (MSH-18), so only the delimiters are escaped (``\E\``
+first, then ``\F\ \S\ \T\ \R\``); line breaks and other control characters become a space.
 """
 
 from __future__ import annotations
@@ -16,15 +18,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import hl7
-
 __all__ = ["MESSAGE_TYPES", "LabRequest", "OrderPatient", "OrderedTest", "build_order_message"]
 
 # Message type → (MSH-9, MSH-12).
 MESSAGE_TYPES = {"ORM^O01": ("ORM^O01^ORM_O01", "2.3.1"), "OML^O21": ("OML^O21^OML_O21", "2.5.1")}
 # HL7 table 0001 (administrative sex); the neutered state has no place in it.
 _SEX = {"male": "M", "male_neutered": "M", "female": "F", "female_neutered": "F"}
-_ESCAPER = hl7.parse("MSH|^~\\&|")
+_ESCAPES = str.maketrans({"|": "\\F\\", "^": "\\S\\", "&": "\\T\\", "~": "\\R\\"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +68,7 @@ def _text(value: object | None) -> str:
     if value is None:
         return ""
     cleaned = " ".join("".join(c if c.isprintable() else " " for c in str(value)).split())
-    return _ESCAPER.escape(cleaned)
+    return cleaned.replace("\\", "\\E\\").translate(_ESCAPES)
 
 
 def _stamp(moment: dt.datetime) -> str:
