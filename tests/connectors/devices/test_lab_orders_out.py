@@ -231,3 +231,32 @@ def test_place_order_refuses_bad_input_at_the_field_and_retry_only_what_failed(f
     ):
         lab_orders.place_order(session, receptionist, practice_id=practice, patient_id=bello,
                                destination_id=destination, test_code="CBC")  # fmt: skip
+
+
+def test_the_send_orders_command_prints_each_order_and_the_labs_answer(fresh_db, lab, monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from vetconnect.cli import app
+    from vetconnect.settings import get_settings
+
+    clinic, simulator = lab
+    monkeypatch.setenv("DATABASE_URL", fresh_db.admin_url)
+    monkeypatch.setenv("VETCONNECT_HOME", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        acked = _order(fresh_db, clinic, _destination(fresh_db, clinic, simulator.port))
+        unknown = _order(fresh_db, clinic, _destination(fresh_db, clinic, simulator.port, message_type="ORM^O01"),
+                         code="NOPE")  # fmt: skip
+        result = CliRunner().invoke(app, ["devices", "send-orders", "--practice", "p1"])
+        assert result.exit_code == 0, result.output
+        accession = {v.id: v.accession_number for v in (_view(fresh_db, clinic, i) for i in (acked, unknown))}
+        assert result.output.splitlines() == [
+            f"p1: {accession[acked]} CBC → 127.0.0.1:{simulator.port} acknowledged",
+            f"p1: {accession[unknown]} NOPE → 127.0.0.1:{simulator.port} refused: the lab refused the order (AR): "
+            "unknown test code; OBR-4: test code 'NOPE' is not offered by this lab",
+            "2 order(s) sent",
+        ]
+        missing = CliRunner().invoke(app, ["devices", "send-orders", "--practice", "nope"])
+        assert missing.exit_code != 0 and "no practice with code 'nope'" in missing.output
+    finally:
+        get_settings.cache_clear()
