@@ -249,6 +249,15 @@ def populate_practice(
         PracticeBreed(practice_id=practice_id, species="dog", name=f"Kruising {tag}", added_by=user.id)
     )
     session.flush()
+    # --- lab orders out (issue 16): a lab destination per practice, and the world's order sent to it ---------
+    from warehouse.schema.clinical import LabDestination
+
+    destination = LabDestination(practice_id=practice_id, name="Lab", host="127.0.0.1", port=2576,
+                                 message_type="OML^O21", tests=[{"code": "CBC", "name": "Haematology"}])  # fmt: skip
+    session.add(destination)
+    session.flush()
+    order.destination_id, order.delivery_state = destination.id, "acknowledged"
+    session.flush()
     return PracticeRows(
         practice_id, franchise_id, vet.id, room.id, client.id, patient.id, appointment.id, user.id
     )

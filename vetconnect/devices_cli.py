@@ -229,3 +229,60 @@ def retry(practice: PracticeOption) -> None:
         out.print(
             f"retried {summary.retried}: {summary.ingested} ingested, {summary.still_inbox} still in the inbox"
         )
+
+
+@devices_app.command("send-orders")
+def send_orders(
+    practice: Annotated[
+        str | None, typer.Option("--practice", "-p", help="Only this practice (default: every practice)")
+    ] = None,
+) -> None:
+    """Send the queued lab orders to their labs over MLLP; one line per order with the lab's answer."""
+    from vetconnect.cli import out
+
+    with _errors():
+        from connectors.devices.order_sender import send_queued_orders
+        from pipelines.devices.jobs import practice_ids
+
+        runtime = migrated_runtime()
+        try:
+            practices = practice_ids(runtime.admin_engine, [practice] if practice else None)
+        except LookupError as exc:
+            raise UnknownPractice(str(exc)) from exc
+        total = 0
+        for code, practice_id in practices.items():
+            summary = send_queued_orders(runtime.app_engine, practice_id)
+            for line in summary.lines:
+                out.print(f"{code}: {line}", highlight=False, soft_wrap=True)
+            total += summary.sent
+        out.print(f"{total} order(s) sent")
+
+
+@devices_app.command("lab-simulator")
+def lab_simulator(
+    port: Annotated[int, typer.Option(help="TCP port the simulated lab listens on")] = 2576,
+    results_to: Annotated[
+        str | None, typer.Option(help="HOST:PORT of our MLLP listener, where results are sent")
+    ] = None,
+    fault: Annotated[
+        str | None, typer.Option(help="nack or no_answer: a lab that refuses or stays silent")
+    ] = None,
+) -> None:
+    """A lab over MLLP for demos: acknowledges orders and sends their results back (see lab_simulator.py)."""
+    import time
+
+    from connectors.devices.lab_simulator import LabSimulator
+    from vetconnect.cli import out
+
+    target = None
+    if results_to:
+        host, _, target_port = results_to.rpartition(":")
+        target = (host or "127.0.0.1", int(target_port))
+    with LabSimulator(results_to=target, fault=fault, port=port) as simulator:
+        out.print(f"lab simulator on 127.0.0.1:{simulator.port}; results to {results_to or 'nowhere'}; Ctrl-C to stop",
+                  highlight=False)  # fmt: skip
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            out.print("stopped")

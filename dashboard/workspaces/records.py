@@ -10,6 +10,7 @@ from dashboard.components import clinical_entry
 from dashboard.components import session as ctx
 from dashboard.components.deceased import deceased_action
 from dashboard.components.forms import empty_next_run
+from dashboard.components.lab_orders import render_lab_orders
 from dashboard.components.pages import page
 from dashboard.components.writeback import badge, markers
 from dashboard.runtime import app_runtime
@@ -205,6 +206,7 @@ with tabs["Lab results"]:
             st.warning(f"{flagged} value(s) outside the reference range.")
     else:
         st.caption("No lab results.")
+    render_lab_orders(practice_id, patient_id, zone, can_write=can_write)
 
 with tabs["Weight"]:
     clinical_entry.weight_section(practice_id, patient_id, zone=zone, today=today, can_write=can_write)

@@ -77,6 +77,7 @@ PRACTICE_TABLES = (
     "writeback_conflict",
     "record_merge",
     "practice_breed",
+    "lab_destination",
 )  # fmt: skip
 TENANT_ISOLATION = Policy(
     "tenant_isolation", "ALL",
@@ -302,6 +303,7 @@ AUDITED_TABLES = (
     "reminder_template_override", "reminder", "product_price_override", "invoice", "invoice_line", "payment",
     "imaging_study", "document_content", "ingest_quarantine", "invoice_line_removal", "invoice_series",
     "practice_breed",
+    "lab_destination",
 )  # fmt: skip
 AUDIT_STATEMENT_TRIGGERS = (
     "CREATE TRIGGER audit_insert AFTER INSERT ON public.{table} REFERENCING NEW TABLE AS changed_rows "

@@ -11,12 +11,15 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Identity,
     Index,
+    Integer,
     Numeric,
     String,
     Text,
     UniqueConstraint,
     func,
+    text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from warehouse.schema.base import Base, MirroredWrites, Timestamps, franchise_table, practice_table
@@ -27,6 +30,9 @@ DISPENSING_CATEGORIES = ("VRIJ", "URA", "UDA", "UDD")
 OBSERVATION_STATUSES = ("preliminary", "final", "corrected", "cancelled")
 REMINDER_CHANNELS = ("email", "sms", "letter")
 DIAGNOSIS_STATUSES = ("provisional", "confirmed")
+# Lab orders out (migration 0430): how an order placed in VetConnect travels to its lab.
+DELIVERY_STATES = ("queued", "sent", "acknowledged", "refused", "timed_out")
+ORDER_MESSAGE_TYPES = ("ORM^O01", "OML^O21")
 
 
 def _patient_fk() -> ForeignKeyConstraint:
@@ -204,6 +210,16 @@ class LabOrder(Base):
         ForeignKeyConstraint(["practice_id", "visit_id"], ["visit.practice_id", "visit.id"]),
         UniqueConstraint("practice_id", "accession_number"),
         UniqueConstraint("practice_id", "animana_id"),
+        ForeignKeyConstraint(
+            ["practice_id", "destination_id"], ["lab_destination.practice_id", "lab_destination.id"]
+        ),
+        CheckConstraint(f"delivery_state IN {DELIVERY_STATES}", name="delivery_state"),
+        Index(
+            "ix_lab_order_delivery",
+            "practice_id",
+            "delivery_state",
+            postgresql_where=text("delivery_state IN ('queued', 'sent')"),
+        ),
         {"info": practice_table()},
     )
 
@@ -224,6 +240,17 @@ class LabOrder(Base):
     ordered_by: Mapped[int | None]
     reviewed_at: Mapped[dt.datetime | None]
     reviewed_by: Mapped[int | None]
+    # Lab orders out (migration 0430): an order placed in VetConnect and sent to ``destination_id`` over MLLP.
+    # None for orders that arrived with their result. ``status`` above stays the result's status.
+    destination_id: Mapped[int | None]
+    delivery_state: Mapped[str | None] = mapped_column(String(12))
+    delivery_attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[dt.datetime | None]
+    acked_at: Mapped[dt.datetime | None]
+    ack_code: Mapped[str | None] = mapped_column(String(2))
+    ack_text: Mapped[str | None] = mapped_column(Text)
+    message_control_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class LabObservation(Base):
@@ -385,3 +412,31 @@ class DiagnosisCode(Timestamps, Base):
     species: Mapped[str | None] = mapped_column(String(32))  # empty: a term for any species
     active: Mapped[bool] = mapped_column(server_default="true")
     created_by: Mapped[int | None]
+
+
+class LabDestination(Base):
+    """A lab or analyser the practice sends orders to over MLLP (migration 0430), with the tests it offers
+    (``tests``: ``[{"code": ..., "name": ...}]``; an order may also name a code that is not listed)."""
+
+    __tablename__ = "lab_destination"
+    __table_args__ = (
+        ForeignKeyConstraint(["practice_id"], ["tenant.id"]),
+        UniqueConstraint("practice_id", "name"),
+        CheckConstraint("port BETWEEN 1 AND 65535", name="port"),
+        CheckConstraint(f"message_type IN {ORDER_MESSAGE_TYPES}", name="message_type"),
+        CheckConstraint("ack_timeout_seconds BETWEEN 1 AND 300", name="ack_timeout"),
+        {"info": practice_table()},
+    )
+
+    practice_id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer)
+    message_type: Mapped[str] = mapped_column(String(8))
+    receiving_application: Mapped[str | None] = mapped_column(String(64))
+    receiving_facility: Mapped[str | None] = mapped_column(String(64))
+    ack_timeout_seconds: Mapped[int] = mapped_column(Integer, server_default="10")
+    tests: Mapped[list[dict[str, str]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    active: Mapped[bool] = mapped_column(server_default="true")
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())

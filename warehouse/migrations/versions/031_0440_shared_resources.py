@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0440"
-down_revision: str | Sequence[str] | None = "0420"
+down_revision: str | Sequence[str] | None = "0430"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
