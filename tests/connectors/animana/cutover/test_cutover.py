@@ -19,7 +19,7 @@ from warehouse.integration.capture import writing_as
 from warehouse.integration.cutover import Confirmation, CutoverResult, cut_over
 from warehouse.integration.errors import IntegrationError
 from warehouse.integration.modes import mode_of
-from warehouse.security.permissions import Actor
+from warehouse.security.permissions import Actor, NotPermitted
 
 # A local write per module (as the application role), on a row the practice already has.
 LOCAL_WRITES = {
@@ -203,3 +203,20 @@ def test_a_practice_native_in_every_module_runs_without_animana(synced_world: Sy
     assert results[0].records == 0 and results[0].counts == {}
     assert report.handled == 0
     assert outbox(synced_world, practice) == []
+
+
+@pytest.mark.parametrize("role", ["veterinarian", "receptionist", "franchise_manager"])
+def test_only_a_manager_of_the_integration_at_that_practice_may_cut_over(synced_world: SyncWorld, role: str):
+    """The permission matrix (tests/warehouse/security) calls services in a rolled-back session; a cut-over runs its
+    own transactions against Animana, so its refusal is checked here: before anything is sent or read."""
+    practice, other = synced_world.practices[0], synced_world.practices[1]
+    actor = Actor(
+        None, {practice.practice_id: frozenset({role}), other.practice_id: frozenset({"franchise_admin"})}
+    )
+    with synced_world.client() as client:
+        port = AnimanaCutover(synced_world.db.app_engine, client, master_key=MASTER_KEY, drain_deadline_s=20)
+        with pytest.raises(NotPermitted, match="manage the Animana integration"):
+            cut_over(synced_world.db.app_engine, port, actor, practice_id=practice.practice_id, module="clients",
+                     master_key=MASTER_KEY)  # fmt: skip
+    assert _mode(synced_world, "clients") != "native"
+    assert _audit(synced_world) == []
