@@ -86,6 +86,7 @@ def test_an_animal_given_a_chip_another_animal_here_has_loads_without_it_and_is_
     assert _run_status(world, _sync(world))[0] == "succeeded"
     assert _patients(world, [holder, taker])[str(taker)][1] is None
     assert len(_notes(world)) == 1
+    world.assert_counts_match()  # every animal is here: nothing missing from the mirror
 
 
 def test_two_new_animals_with_one_chip_load_with_it_on_the_lowest_animana_id(synced_world):
