@@ -1,5 +1,6 @@
 """Client card: contact details (decrypted), consent flags, the client's animals, balance and invoices; with
-CLIENTS_WRITE, the contact details and consents can be edited here (errors at their fields)."""
+CLIENTS_WRITE, the contact details and consents can be edited here (errors at their fields) and an animal can be
+marked deceased (front desk takes that call; the patient record is not theirs to open)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import streamlit as st
 from dashboard.components import session as ctx
 from dashboard.components import tables
 from dashboard.components.contact_edit import edit_contact_form
+from dashboard.components.deceased import deceased_action
 from dashboard.components.pages import page
 from dashboard.components.writeback import badge, markers
 from dashboard.runtime import app_runtime
 from warehouse.billing import invoice_views
 from warehouse.clients.card import client_card
 from warehouse.clients.registration import CHANNEL_LABELS
+from warehouse.records.patient_record import born_text
 from warehouse.search.service import search
 from warehouse.security.permissions import BILLING_READ, CLIENTS_READ, CLIENTS_WRITE, RECORDS_READ
 
@@ -96,13 +99,15 @@ with right:
     )
 
 st.subheader(f"Animals · {card.patients.height}")
+today = ctx.now().astimezone(ctx.zone(practice_id)).date()
 for animal in card.patients.iter_rows(named=True):
     cols = st.columns([4, 1])
-    born = f" · born {animal['date_of_birth']:%d-%m-%Y}" if animal["date_of_birth"] else ""
-    cols[0].write(f"**{animal['name']}** · {animal['species']}{' · ' + animal['breed'] if animal['breed'] else ''}"
-                  f"{born}{' · deceased' if animal['deceased'] else ''}")  # fmt: skip
+    facts = (animal["species"], animal["breed"], born_text(animal["date_of_birth"], animal["date_of_birth_estimated"]),
+             "deceased" if animal["deceased"] else None)  # fmt: skip
+    cols[0].write(" · ".join([f"**{animal['name']}**", *(f for f in facts if f)]))
     with cols[0]:
         badge(marked.get(("patient", animal["id"])))
+        deceased_action(practice_id, animal["id"], deceased=animal["deceased"], today=today)
     if ctx.may(RECORDS_READ) and cols[1].button("Open record", key=f"card.open.{animal['id']}"):
         state["rec.practice"], state["rec.patient"] = practice_id, animal["id"]
         st.switch_page(page("records").path)

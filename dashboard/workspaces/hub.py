@@ -13,6 +13,7 @@ from dashboard.runtime import app_runtime
 from models.serving import suggest_next_actions
 from warehouse.hub.service import TASK_LABELS, open_patient, today_for_user
 from warehouse.kernel import formatting as fmt
+from warehouse.records.patient_record import born_text
 from warehouse.search.service import search
 
 AGENDA: tables.Spec = {"starts_at": ("Time", "time"), "patient": ("Patient", "text"), "species": ("Species", "text"),
@@ -49,7 +50,7 @@ if card_open:
             if close.button("Close", key="hub.close_card"):
                 st.session_state.pop("focus", None)
                 st.rerun()
-            facts = [card.breed, f"born {card.date_of_birth:%d-%m-%Y}" if card.date_of_birth else None,
+            facts = [card.breed, born_text(card.date_of_birth, card.date_of_birth_estimated),
                      f"chip {card.microchip}" if card.microchip else None, f"owner {card.owner}" if card.owner else None]  # fmt: skip
             st.write(" · ".join(f for f in facts if f))
             if card.upcoming.height:

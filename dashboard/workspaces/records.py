@@ -17,7 +17,7 @@ from dashboard.runtime import app_runtime
 from warehouse.kernel import formatting as fmt
 from warehouse.records import consults, documents, prescriptions, vaccinations
 from warehouse.records.errors import RecordsError
-from warehouse.records.patient_record import patient_record
+from warehouse.records.patient_record import born_text, patient_record
 from warehouse.scheduling.errors import SchedulingError
 from warehouse.scheduling.patients import patient_choices
 from warehouse.schema.clinical import DISPENSING_CATEGORIES
@@ -76,8 +76,8 @@ if rec is None:
 ctx.breadcrumbs("Patient record", ctx.practice_name(practice_id), rec.name)
 st.title(f"{rec.name} · {rec.species}{' (deceased)' if rec.deceased else ''}")
 badge(marked.get(("patient", patient_id)))
-age = f"born {rec.date_of_birth:%d-%m-%Y}" if rec.date_of_birth else None
-st.write(" · ".join(f for f in (rec.breed, rec.sex.replace("_", " "), age,
+st.write(" · ".join(f for f in (rec.breed, rec.sex.replace("_", " "),
+                                born_text(rec.date_of_birth, rec.date_of_birth_estimated),
                                 f"chip {rec.microchip}" if rec.microchip else None,
                                 f"insured with {rec.insured_with}" if rec.insured_with else None) if f))  # fmt: skip
 if rec.owners.height:

@@ -34,7 +34,9 @@ class ClientCard:
     active: bool
     consent_data_sharing: bool
     preferred_channel: str | None  # email, sms, phone, post; None: not asked
-    patients: pl.DataFrame  # id, name, species, breed, date_of_birth, deceased, primary
+    patients: (
+        pl.DataFrame
+    )  # id, name, species, breed, date_of_birth, date_of_birth_estimated, deceased, primary
     balance: Balance
 
 
@@ -44,13 +46,15 @@ def client_name(client: Client) -> str:
 
 
 _CLIENT_PATIENTS = text(
-    """SELECT p.id, p.name, p.species, p.breed, p.date_of_birth, p.deceased, cp.is_primary AS "primary"
+    """SELECT p.id, p.name, p.species, p.breed, p.date_of_birth, p.date_of_birth_estimated, p.deceased,
+              cp.is_primary AS "primary"
        FROM client_patient cp JOIN patient p ON p.practice_id = cp.practice_id AND p.id = cp.patient_id
        WHERE cp.practice_id = :p AND cp.client_id = :c AND p.deleted_at IS NULL
        ORDER BY p.deceased, p.name"""
 )
 _CLIENT_PATIENTS_SCHEMA = {"id": pl.Int64, "name": pl.String, "species": pl.String, "breed": pl.String,
-                           "date_of_birth": pl.Date, "deceased": pl.Boolean, "primary": pl.Boolean}  # fmt: skip
+                           "date_of_birth": pl.Date, "date_of_birth_estimated": pl.Boolean, "deceased": pl.Boolean,
+                           "primary": pl.Boolean}  # fmt: skip
 
 
 def client_card(

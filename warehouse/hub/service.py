@@ -274,6 +274,7 @@ class PatientCard:
     species: str
     breed: str | None
     date_of_birth: dt.date | None
+    date_of_birth_estimated: bool
     microchip: str | None
     deceased: bool
     owner: str | None
@@ -287,7 +288,7 @@ def open_patient(
     """The patient's card; opening it is a read of a clinical record, so it is written to the audit log."""
     row = session.execute(
         text(
-            """SELECT p.name, p.species, p.breed, p.date_of_birth, p.microchip, p.deceased, o.client_id,
+            """SELECT p.name, p.species, p.breed, p.date_of_birth, p.date_of_birth_estimated, p.microchip, p.deceased, o.client_id,
                       o.owner
                FROM patient p
                LEFT JOIN LATERAL (SELECT cp.client_id, concat_ws(', ', c.last_name, c.initials) AS owner
@@ -321,5 +322,5 @@ def open_patient(
             "resource": pl.String,
         },
     )
-    return PatientCard(practice_id, patient_id, row.name, row.species, row.breed, row.date_of_birth, row.microchip,
-                       row.deceased, row.owner, row.client_id, frame)  # fmt: skip
+    return PatientCard(practice_id, patient_id, row.name, row.species, row.breed, row.date_of_birth,
+                       row.date_of_birth_estimated, row.microchip, row.deceased, row.owner, row.client_id, frame)  # fmt: skip

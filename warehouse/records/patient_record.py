@@ -31,6 +31,7 @@ class PatientRecord:
     breed: str | None
     sex: str
     date_of_birth: dt.date | None
+    date_of_birth_estimated: bool  # counted back from an age the owner or vet estimated
     microchip: str | None
     deceased: bool
     insured_with: str | None
@@ -49,6 +50,14 @@ class PatientRecord:
         primary = self.owners.filter(pl.col("primary"))
         frame = primary if primary.height else self.owners
         return int(frame["client_id"][0]) if frame.height else None
+
+
+def born_text(date_of_birth: dt.date | None, estimated: bool) -> str | None:
+    """How a patient's date of birth is shown: "born 12-03-2021", or "born 12-03-2021 (estimated)" when it was
+    counted back from an estimated age (the day is then not known); None when there is none."""
+    if date_of_birth is None:
+        return None
+    return f"born {date_of_birth:%d-%m-%Y}" + (" (estimated)" if estimated else "")
 
 
 def vaccination_status(due_on: dt.date | None, today: dt.date, *, superseded: bool = False) -> str:
@@ -202,7 +211,7 @@ def patient_record(
                          practice_zone(session, practice_id))  # fmt: skip
     return PatientRecord(
         practice_id, patient_id, patient.name, patient.species, patient.breed, patient.sex, patient.date_of_birth,
-        patient.microchip, patient.deceased, patient.insured_with, owners, visits, vaccinations, prescriptions,
+        patient.date_of_birth_estimated, patient.microchip, patient.deceased, patient.insured_with, owners, visits, vaccinations, prescriptions,
         lab_results, weights, documents, timeline, open_appointments,
     )  # fmt: skip
 

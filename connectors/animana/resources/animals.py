@@ -3,12 +3,13 @@
 gender → sex: ``neutered_male`` → ``male_neutered`` etc.; species outside the warehouse list → ``other``.
 Microchip: the API model already insists on 15 digits; `normalise_microchip` also refuses reserved prefixes (000,
 999). Such a chip is stored as NULL and the record is noted (a *resolved* quarantine entry with the raw payload):
-the patient, its owners and its history still load, and a person can see what was dropped.
+the patient, its owners and its history still load, and a person can see what was dropped. So is a chip another
+patient of the practice keeps (the warehouse holds a chip once per practice; see `warehouse.ingest.animana.chips`).
 
 Written back from the ``patient`` row. Its owners are not a column of it: ``relation_ids`` is written only when
 the row carries ``client_ids`` (the owners' local ids, primary first), which a create needs. Not round-trippable:
-a species outside the warehouse list (read as ``other``), a microchip refused on reading (stored as NULL), blank
-breed and colour (None), ``created_at`` (Animana's own stamp).
+a species outside the warehouse list (read as ``other``), a microchip refused on reading or kept on another
+patient (stored as NULL), blank breed and colour (None), ``created_at`` (Animana's own stamp).
 """
 
 from __future__ import annotations

@@ -184,14 +184,14 @@ def _ingest_common(session: Session, practice_id: int, items: Sequence[RawItem])
         outcome = item.outcome
         key = dedup_key_for(outcome)
         mine = {n for r in outcome.results for o in r.orders for n in o.numbers}
-        patients = [chip_patients.get(r.patient.microchip or "", []) for r in outcome.results]
+        patients = [chip_patients.get(r.patient.microchip or "") for r in outcome.results]
         taken = (key is not None and key in claimed_keys) or bool(mine & (known_orders | claimed_numbers))
         claimed_keys.add(key)
         claimed_numbers |= {o.accession for r in outcome.results for o in r.orders if o.accession}
-        if i not in candidate_set or taken or any(len(p) != 1 for p in patients):
+        if i not in candidate_set or taken or None in patients:
             continue
         count = sum(len(o.observations) for r in outcome.results for o in r.orders)
-        chosen.append((i, [p[0] for p in patients], count))
+        chosen.append((i, [p for p in patients if p is not None], count))
     if not chosen:
         return {}
 

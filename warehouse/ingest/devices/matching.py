@@ -42,18 +42,17 @@ def orders_by_number(session: Session, practice_id: int, numbers: Sequence[str])
     ).all()
 
 
-def patients_by_chip(session: Session, practice_id: int, chips: Sequence[str]) -> dict[str, list[int]]:
-    """{microchip: the live patients of the practice that carry it} for the chips that are known."""
-    found: dict[str, list[int]] = {}
-    for row in session.execute(
+def patients_by_chip(session: Session, practice_id: int, chips: Sequence[str]) -> dict[str, int]:
+    """{microchip: the live patient of the practice that carries it} for the chips that are known. One at most:
+    a chip is unique among a practice's live patients (``uq_patient_microchip``)."""
+    rows = session.execute(
         select(Patient.microchip, Patient.id).where(
             Patient.practice_id == practice_id,
             Patient.microchip.in_(list(chips)),
             Patient.deleted_at.is_(None),
         )
-    ):
-        found.setdefault(row.microchip, []).append(row.id)
-    return found
+    )
+    return {row.microchip: row.id for row in rows}
 
 
 def _norm(value: str) -> str:
@@ -94,12 +93,9 @@ def match_patient(
             return PatientMatch(patient_id, how="accession")
         notes.append(f"no lab order {' or '.join(numbers)}")
     if keys.microchip:
-        ids = patients_by_chip(session, practice_id, [keys.microchip]).get(keys.microchip, [])
-        if len(ids) == 1:
-            return PatientMatch(ids[0], how="microchip")
-        if len(ids) > 1:
-            return PatientMatch(None, reason=INBOX_AMBIGUOUS,
-                                detail=f"{len(ids)} patients match chip {keys.microchip}")  # fmt: skip
+        chipped = patients_by_chip(session, practice_id, [keys.microchip]).get(keys.microchip)
+        if chipped is not None:
+            return PatientMatch(chipped, how="microchip")
         notes.append(f"no patient with chip {keys.microchip}")
     identifiers = [i for i in dict.fromkeys(keys.identifiers) if i and i != keys.microchip]
     if identifiers:

@@ -3,8 +3,8 @@
 
 Why not a `plan.TableLoad`: products land in two tables at two tenant levels (the franchise's list, the
 practice's override) keyed by code, not by an Animana id; clients are encrypted against what is stored; patients
-carry their owner links (a child table replaced per page); resources share one table between two source
-resources whose tombstone keeps rows still booked.
+carry their owner links (a child table replaced per page) and may claim a chip another patient keeps
+(`chips`); resources share one table between two source resources whose tombstone keeps rows still booked.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.orm import Session
 
+from warehouse.ingest.animana.chips import keep_chips_unique
 from warehouse.ingest.animana.rows import ClientRow, LoadTarget
 from warehouse.ingest.animana.staging import Staging, stage
 from warehouse.ingest.animana.statements import (
@@ -209,6 +210,7 @@ def load_patients(
     children: dict[str, list[tuple]],
 ) -> tuple[int, int, int]:
     stage(cur, STG_PATIENT, rows)
+    keep_chips_unique(cur, target, resource, STG_PATIENT)  # a chip another patient keeps is left out, noted
     known = existing(cur, "patient", target, STG_PATIENT.name)
     columns = [
         "name", "species", "breed", "sex", "date_of_birth", "colour", "microchip", "deceased",
