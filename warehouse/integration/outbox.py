@@ -376,15 +376,26 @@ def _absorb_imported_copies(session: Session, answers: list[Answer]) -> list[Ans
     return [a for a in answers if a[0].id not in blocked]
 
 
-def mark_retry(session: Session, entry: OutboxEntry, error: str, delay_s: float) -> None:
-    """Not now: due again ``delay_s`` seconds from this moment (not from the transaction's start)."""
+def mark_retry(
+    session: Session, entry: OutboxEntry, error: str, delay_s: float, *, counts: bool = True
+) -> None:
+    """Not now: due again ``delay_s`` seconds from this moment (not from the transaction's start). ``counts``:
+    an attempt that failed (towards the dead-letter limit and the backoff); Animana's "too many requests" or a
+    parent still on its way is waiting, not failing — counted, a busy hour of 429s made dead letters of writes
+    that never failed and pushed their backoff to minutes."""
     session.execute(
         text(
-            "UPDATE writeback_outbox SET attempts = attempts + 1, last_error = :error, "
-            "next_attempt_at = clock_timestamp() + make_interval(secs => :delay) "
+            "UPDATE writeback_outbox SET attempts = attempts + CASE WHEN :counts THEN 1 ELSE 0 END, "
+            "last_error = :error, next_attempt_at = clock_timestamp() + make_interval(secs => :delay) "
             "WHERE practice_id = :practice AND id = :entry"
         ),
-        {"practice": entry.practice_id, "entry": entry.id, "error": error, "delay": delay_s},
+        {
+            "practice": entry.practice_id,
+            "entry": entry.id,
+            "error": error,
+            "delay": delay_s,
+            "counts": counts,
+        },
     )
 
 

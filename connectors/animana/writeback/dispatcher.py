@@ -147,7 +147,7 @@ def _record(
 ) -> None:
     """What a failed send means for the entry (the acknowledged ones are recorded together, `mark_all_sent`)."""
     if isinstance(outcome, Retry) and not outcome.counts:
-        mark_retry(session, entry, outcome.error, outcome.delay_s)
+        mark_retry(session, entry, outcome.error, outcome.delay_s, counts=False)
         report.waiting += 1
     elif isinstance(outcome, Retry) and entry.attempts + 1 >= max_attempts:
         mark_dead(session, entry, f"after {entry.attempts + 1} attempts: {outcome.error}")

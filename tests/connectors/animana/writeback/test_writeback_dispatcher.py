@@ -109,6 +109,7 @@ def test_a_rate_limited_write_waits_for_retry_after(hybrid: SyncWorld):
     (entry,) = outbox(hybrid, hybrid.practices[0])
     assert entry["state"] == "pending" and "too many requests" in entry["last_error"]
     assert entry["due_in"] > dt.timedelta(seconds=38)  # Retry-After (~40 s), not the 10 ms backoff
+    assert entry["attempts"] == 0  # nor towards the backoff: waiting for Animana is not a failed attempt
 
 
 def test_a_refused_write_is_a_dead_letter_with_animana_s_message_and_goes_through_once_fixed(
