@@ -427,7 +427,7 @@ def report(timings: dict[str, list[float]], title: str) -> None:
     for call, baseline in pairs:
         if timings.get(call) and timings.get(baseline):
             print(f"{call} p95 / {baseline} p95 = "
-                  f"{percentile(timings[call], 0.95) / percentile(timings[baseline], 0.95):.1f}")  # fmt: skip
+                  f"{percentile(timings[call], 0.95) / percentile(timings[baseline], 0.95):.2f}")  # fmt: skip
 
 
 def main() -> None:
