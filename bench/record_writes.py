@@ -276,7 +276,7 @@ def explain_merge(engine: Engine, case: WriteCase) -> None:
                     {"p": case.practice, "d": duplicate})]  # fmt: skip
                 scans = [line.strip().removeprefix("->  ") for line in plan if "Scan" in line]
                 ms = next(line.split(":")[1].strip() for line in plan if line.startswith("Execution Time"))
-                print(f"  {ref.table}.{ref.column:<14} {ms:>10}  {scans[0] if scans else plan[0]}")
+                print(f"  {ref.table + '.' + ref.column:<30} {ms:>10}  {scans[0] if scans else plan[0]}")
 
 
 def explain_duplicates(engine: Engine, case: WriteCase, master_key: bytes) -> None:
