@@ -6,11 +6,15 @@ Measures, through the real services in real tenant sessions (``vetconnect_app`` 
 - the free-slot finder (``find_free_slots``) p95;
 - the service calls behind each page (hub today, day/week agenda, waiting room, patient card, patient picker,
   client card, patient record with its timeline, invoice from a visit (a draft, rolled back), the billing
-  page's invoice list, visits to invoice and outstanding balances), each against the 200 ms target.
+  page's invoice list, visits to invoice and outstanding balances), each against the 200 ms target;
+- the record writes of issue 16 (``bench/record_writes.py``): the duplicate check before a registration (hits and
+  misses, p95 < 50 ms), register client and register patient, merge two clients and two patients with their
+  history, and undo a merge (p95 < 200 ms), each rolled back and each against a baseline of the same run.
 
     python bench/workspaces.py               # full scale: 200 practices × 5,000 patients, 3,500 clients
     python bench/workspaces.py --scale 0.05  # a quick run (same 200 practices, 5 % of the rows)
     python bench/workspaces.py --reuse       # measure again on the database of the previous run (migrated first)
+    python bench/workspaces.py --reuse --part writes --explain   # only the record writes, with their plans
 
 Uses DATABASE_URL if set, else a throw-away embedded server under ./.vetconnect/bench-pgdata.
 """
@@ -33,6 +37,15 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.record_writes import (  # noqa: E402
+    BASELINES,
+    DUPLICATE_TARGET_MS,
+    WRITE_TARGET_MS,
+    explain_duplicates,
+    explain_merge,
+    measure_writes,
+    sample_write_cases,
+)
 from bench.tenancy import add_bench_franchise, add_bench_practice, libpq, percentile, progress, server_url  # noqa: E402
 from warehouse.billing import invoice_views  # noqa: E402
 from warehouse.billing.balances import client_balances  # noqa: E402
@@ -89,11 +102,11 @@ def _build_practice(conn: psycopg.Connection, pid: int, fid: int, n_patients: in
         (pid, STAFF, pid),
     )
     conn.execute(
-        """INSERT INTO client (practice_id, last_name, first_name, postcode, city)
+        """INSERT INTO client (practice_id, last_name, first_name, postcode, city, phone_bidx, email_bidx)
            SELECT %(p)s, (%(pre)s::text[])[1 + floor(random() * %(npre)s)::int] || (%(sur)s::text[])[1 + floor(random() * %(nsur)s)::int]
                   || (%(suf)s::text[])[1 + floor(random() * %(nsuf)s)::int],
                   NULL, (1000 + floor(random() * 8999))::int::text || chr(65 + (g %% 26)) || chr(65 + (g / 26 %% 26)),
-                  'Stad'
+                  'Stad', sha256(('phone' || %(p)s || ':' || g)::bytea), sha256(('email' || %(p)s || ':' || g)::bytea)
            FROM generate_series(1, %(n)s) g""",
         {"p": pid, "pre": list(PREFIXES), "npre": len(PREFIXES), "sur": SURNAMES, "nsur": len(SURNAMES),
          "suf": list(SUFFIXES), "nsuf": len(SUFFIXES), "n": n_clients},
@@ -150,15 +163,21 @@ def _build_practice(conn: psycopg.Connection, pid: int, fid: int, n_patients: in
         {"p": pid, "nc": n_clients, "ni": max(50, n_patients // 5)},
     )  # fmt: skip
     conn.execute(
+        """INSERT INTO payment (practice_id, invoice_id, client_id, method, amount_cents, paid_at)
+           SELECT practice_id, id, client_id, 'pin', total_incl_cents, issued_on + time '12:00' FROM invoice
+           WHERE practice_id = %(p)s AND status = 'paid'""",
+        {"p": pid},
+    )
+    conn.execute(
         """INSERT INTO visit (practice_id, patient_id, started_at, reason)
            SELECT %(p)s, id, now() - (id %% 5) * interval '1 day', 'Consult' FROM patient
            WHERE practice_id = %(p)s ORDER BY id LIMIT 20""",
         {"p": pid},
     )
     conn.execute(
-        """INSERT INTO reminder (practice_id, patient_id, kind, due_on)
-           SELECT %(p)s, id, 'vaccination', current_date + (id %% 30)::int FROM patient
-           WHERE practice_id = %(p)s ORDER BY id DESC LIMIT 100""",
+        """INSERT INTO reminder (practice_id, patient_id, client_id, kind, due_on)
+           SELECT %(p)s, cp.patient_id, cp.client_id, 'vaccination', current_date + (cp.patient_id %% 30)::int
+           FROM client_patient cp WHERE cp.practice_id = %(p)s ORDER BY cp.patient_id DESC LIMIT 100""",
         {"p": pid},
     )
     # Blind indexes for a sample of clients (computing them for every row adds nothing to the measurement).
@@ -172,7 +191,7 @@ def _build_practice(conn: psycopg.Connection, pid: int, fid: int, n_patients: in
     with conn.cursor() as cur:
         cur.executemany(
             "UPDATE client SET phone_bidx = %s, email_bidx = %s WHERE practice_id = %s AND id = %s",
-            [(cipher.phone_index(f"06-{pid:04d}{cid % 10000:04d}"), cipher.email_index(f"c{cid}@example.nl"), pid, cid)
+            [(cipher.phone_index(f"06-1{pid:03d}{cid % 10000:04d}"), cipher.email_index(f"c{cid}@example.nl"), pid, cid)
              for (cid,) in sample],
         )  # fmt: skip
 
@@ -240,7 +259,7 @@ def sample(conn: psycopg.Connection, rng: random.Random) -> tuple[list[dict], li
             elif choice == 1:
                 cid = conn.execute("SELECT id FROM client WHERE practice_id = %s AND phone_bidx IS NOT NULL "
                                    "ORDER BY random() LIMIT 1", (pid,)).fetchone()[0]  # fmt: skip
-                term = f"06 {pid:04d} {cid % 10000:04d}"
+                term = f"06 1{pid:03d} {cid % 10000:04d}"
             else:
                 code = conn.execute("SELECT postcode FROM client WHERE practice_id = %s ORDER BY random() LIMIT 1",
                                     (pid,)).fetchone()[0]  # fmt: skip
@@ -389,7 +408,11 @@ def target_of(call: str) -> float:
         return 50
     if call.startswith("free-slot"):
         return 100
-    return float("nan") if call.startswith("naive") else PAGE_TARGET_MS
+    if call.startswith("duplicate check"):
+        return DUPLICATE_TARGET_MS
+    if call.startswith(("register_", "merge_", "undo_merge")):
+        return WRITE_TARGET_MS
+    return float("nan") if call.startswith(("naive", "baseline")) else PAGE_TARGET_MS
 
 
 def report(timings: dict[str, list[float]], title: str) -> None:
@@ -399,14 +422,12 @@ def report(timings: dict[str, list[float]], title: str) -> None:
         verdict = "" if target != target else f"  < {target:.0f} ms {'ok' if p95 < target else 'MISSED'}"
         print(f"{name:<46}{len(values):>5}{percentile(values, 0.5):>8.2f}ms{p95:>8.2f}ms"
               f"{max(values):>8.1f}ms{verdict}")  # fmt: skip
-    for who in ("practice user", "franchise"):
-        fast, naive = (
-            timings.get(f"search: {who}{', 50 practices' if who == 'franchise' else ''} (names)"),
-            timings.get(f"naive ILIKE: {who} (names)"),
-        )
-        if fast and naive:
-            print(f"names, {who}: search p95 / naive ILIKE p95 = "
-                  f"{percentile(fast, 0.95) / percentile(naive, 0.95):.2f}")  # fmt: skip
+    pairs = (("search: practice user (names)", "naive ILIKE: practice user (names)"),
+             ("search: franchise, 50 practices (names)", "naive ILIKE: franchise (names)"), *BASELINES)  # fmt: skip
+    for call, baseline in pairs:
+        if timings.get(call) and timings.get(baseline):
+            print(f"{call} p95 / {baseline} p95 = "
+                  f"{percentile(timings[call], 0.95) / percentile(timings[baseline], 0.95):.2f}")  # fmt: skip
 
 
 def main() -> None:
@@ -418,6 +439,12 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3, help="passes over 120 cases (the first is warm-up)")
     parser.add_argument("--reuse", action="store_true", help="reuse the database of a previous run")
+    parser.add_argument("--part", choices=("all", "pages", "writes"), default="all",
+                        help="pages: search and the page services; writes: registration, duplicates, merge")  # fmt: skip
+    parser.add_argument("--write-cases", type=int, default=80, help="practices sampled for the record writes")
+    parser.add_argument(
+        "--explain", action="store_true", help="print the duplicate check's and a merge's plans"
+    )
     args = parser.parse_args()
     admin = libpq(server_url())
     if not args.reuse:
@@ -431,13 +458,24 @@ def main() -> None:
     with psycopg.connect(libpq(admin, DB_NAME)) as conn:
         ensure_price_lists(conn)
         counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608 - constant names
-                  for t in ("patient", "client", "appointment", "invoice")}  # fmt: skip
+                  for t in ("patient", "client", "appointment", "invoice", "payment", "visit")}  # fmt: skip
         cases, _ = sample(conn, random.Random(7))
+        write_cases = sample_write_cases(conn, random.Random(11), args.write_cases)
     print(", ".join(f"{t}: {n:,}" for t, n in counts.items()))
     load_before = os.getloadavg()
-    timings = measure(url, cases, args.rounds)
+    timings = measure(url, cases, args.rounds) if args.part != "writes" else {}
+    if args.part != "pages":
+        engine = make_engine(app_url(url), pool_size=2)
+        written, merges = measure_writes(engine, write_cases, args.rounds, MASTER_KEY)
+        timings |= written
+        if args.explain:
+            explain_duplicates(engine, write_cases[2], MASTER_KEY)
+            explain_merge(engine, write_cases[0])
+        engine.dispose()
     load_after = os.getloadavg()
     report(timings, "timings (vetconnect_app, RLS, through the services)")
+    if args.part != "pages":
+        print("per merge, mean: " + ", ".join(f"{name} {value:.1f}" for name, value in merges.items()))
     print(f"load average (1/5/15 min) before: {'/'.join(f'{x:.2f}' for x in load_before)}, "
           f"after: {'/'.join(f'{x:.2f}' for x in load_after)} on {os.cpu_count()} cores")  # fmt: skip
 

@@ -46,35 +46,37 @@ class Reference:
     columns: tuple[str, ...]  # every column a row can be re-inserted with (not generated ones)
 
 
+# ``conparentid = 0`` leaves out the copy of a partitioned table's foreign key on each of its partitions (one per
+# practice and table: most of pg_constraint) before the joins; without it the planner joined pg_class by a
+# sequential scan per constraint, ~0.9 s at 200 practices (bench/workspaces.py --explain).
 _FOREIGN_KEYS = text(
     """
     SELECT r.relname AS table_name, a.attname AS column_name
       FROM pg_constraint c
       JOIN pg_class r ON r.oid = c.conrelid
       JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[2]
-     WHERE c.contype = 'f' AND c.confrelid = CAST(:kind AS regclass) AND NOT r.relispartition
+     WHERE c.contype = 'f' AND c.confrelid = CAST(:kind AS regclass) AND c.conparentid = 0 AND NOT r.relispartition
        AND cardinality(c.conkey) = 2
        AND (SELECT attname FROM pg_attribute WHERE attrelid = c.conrelid AND attnum = c.conkey[1]) = 'practice_id'
        AND NOT (c.conrelid = c.confrelid AND a.attname = 'merged_into_id')
      ORDER BY 1, 2
     """
 )
-_KEYS = text(
+# The unique keys and the columns of every referring table, in one round trip (a query per table made a merge
+# send ~35 small catalogue queries before moving anything).
+_TABLES = text(
     """
-    SELECT i.indisprimary AS is_primary, i.indpred IS NOT NULL AS partial,
-           array_agg(a.attname ORDER BY k.ord) AS columns
-      FROM pg_index i
-      CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
-      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-     WHERE i.indrelid = CAST(:table AS regclass) AND i.indisunique
-     GROUP BY i.indexrelid, i.indisprimary, i.indpred
-    """
-)
-_COLUMNS = text(
-    """
-    SELECT attname FROM pg_attribute
-     WHERE attrelid = CAST(:table AS regclass) AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
-     ORDER BY attnum
+    SELECT t.name AS table_name,
+           ARRAY(SELECT attname::text FROM pg_attribute
+                  WHERE attrelid = t.oid AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
+                  ORDER BY attnum) AS columns,
+           ARRAY(SELECT jsonb_build_object(
+                          'is_primary', i.indisprimary, 'partial', i.indpred IS NOT NULL,
+                          'columns', (SELECT jsonb_agg(a.attname ORDER BY k.ord)
+                                        FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+                                        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum))
+                   FROM pg_index i WHERE i.indrelid = t.oid AND i.indisunique) AS keys
+      FROM (SELECT name, CAST(name AS regclass) AS oid FROM unnest(CAST(:tables AS text[])) AS name) t
     """
 )
 
@@ -87,21 +89,24 @@ def references_to(session: Session, kind: Kind) -> list[Reference]:
     """Every (table, column) referring to a ``kind`` row that a merge moves, from the catalogue."""
     pairs = [(r.table_name, r.column_name) for r in session.execute(_FOREIGN_KEYS, {"kind": kind})]
     pairs += [pair for pair in UNENFORCED[kind] if pair not in pairs]
-    return [_reference(session, table, column) for table, column in pairs]
+    tables = {
+        row.table_name: row
+        for row in session.execute(_TABLES, {"tables": sorted({table for table, _ in pairs})})
+    }
+    return [_reference(table, column, tables[table].keys, tables[table].columns) for table, column in pairs]
 
 
-def _reference(session: Session, table: str, column: str) -> Reference:
+def _reference(table: str, column: str, unique_keys: list[dict], table_columns: list[str]) -> Reference:
     key: tuple[str, ...] = ()
     clashes: list[tuple[str, ...]] = []
-    for index in session.execute(_KEYS, {"table": table}):
-        columns = tuple(c for c in index.columns if c != "practice_id")
-        if index.is_primary:
+    for index in unique_keys:
+        columns = tuple(c for c in index["columns"] if c != "practice_id")
+        if index["is_primary"]:
             key = columns
         if column in columns:
-            if index.partial:
+            if index["partial"]:
                 raise UnsupportedReference(
                     f"{table}.{column} is part of a partial unique index: decide how a merge treats it"
                 )
             clashes.append(tuple(c for c in columns if c != column))
-    columns = tuple(session.scalars(_COLUMNS, {"table": table}))
-    return Reference(table, column, key, tuple(clashes), columns)
+    return Reference(table, column, key, tuple(clashes), tuple(table_columns))

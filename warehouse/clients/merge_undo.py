@@ -81,17 +81,32 @@ def _key_match(session: Session, key: list[str], alias: str, record: str) -> str
     return " AND ".join(f"{alias}.{quoted(session, c)} = ({record}).{quoted(session, c)}" for c in key)
 
 
+def _among_keys(session: Session, key: list[str], alias: str, record: str, source: str) -> str:
+    """``alias``'s key columns each among the values of ``record`` over ``source``: an index condition on the
+    primary key. Without it the planner joined the entries to every row of the practice's table, computing each
+    row's fingerprint (10-60 ms for a merge's few rows at 1,500 appointments a practice, bench/workspaces.py)."""
+    return " AND ".join(
+        f"{alias}.{quoted(session, c)} = ANY (ARRAY(SELECT ({record}).{quoted(session, c)} FROM {source}))"
+        for c in key
+    )
+
+
+_ENTRIES = "jsonb_array_elements(CAST(:entries AS jsonb)) AS x"  # ``record_merge.moved`` of one table
+
+
 def _changed_rows(session: Session, practice_id: int, moved: list[dict[str, Any]]) -> list[str]:
     """The moved rows that are gone or differ from how the merge left them, described."""
     problems = []
     for table, entries in _by_table(moved).items():
         t, key = quoted(session, table), list(entries[0]["key"])
+        among = _among_keys(session, key, "t", f"jsonb_populate_record(NULL::{t}, x -> 'key')", _ENTRIES)
         rows = session.execute(
             text(
                 f"SELECT e.ord, t.practice_id IS NOT NULL AS present, {fingerprint_of('t')} AS now "  # noqa: S608
                 f"FROM jsonb_array_elements(CAST(:entries AS jsonb)) WITH ORDINALITY AS e(entry, ord) "
                 f"CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, e.entry -> 'key') AS k "
-                f"LEFT JOIN {t} t ON t.practice_id = :p AND {_key_match(session, key, 't', 'k')} ORDER BY e.ord"
+                f"LEFT JOIN {t} t ON t.practice_id = :p AND {_key_match(session, key, 't', 'k')} "
+                f"AND {among} ORDER BY e.ord"
             ),
             {"p": practice_id, "entries": json.dumps(entries), "bookkeeping": list(BOOKKEEPING)},
         ).all()
@@ -160,7 +175,7 @@ def _restore_moved(session: Session, practice_id: int, moved: list[dict[str, Any
                     f"jsonb_populate_record(NULL::{t}, x -> 'old') AS o, x ->> 'fingerprint' AS fingerprint "
                     "FROM jsonb_array_elements(CAST(:entries AS jsonb)) AS x) "
                     f"UPDATE {t} t SET {sets} FROM e WHERE t.practice_id = :p AND {_key_match(session, key, 't', 'k')} "
-                    f"AND {fingerprint_of('t')} = e.fingerprint"
+                    f"AND {_among_keys(session, key, 't', 'k', 'e')} AND {fingerprint_of('t')} = e.fingerprint"
                 ),
                 {"p": practice_id, "entries": json.dumps(group), "bookkeeping": list(BOOKKEEPING)},
             ).rowcount

@@ -232,6 +232,7 @@ class Payment(MirroredWrites, Base):
         UniqueConstraint("practice_id", "animana_id"),
         CheckConstraint("amount_cents <> 0", name="nonzero"),
         Index("ix_payment_invoice", "practice_id", "invoice_id"),
+        Index("ix_payment_client", "practice_id", "client_id"),  # a merge's lookup (migration 0450)
         {"info": practice_table()},
     )
 

@@ -220,6 +220,7 @@ class LabOrder(Base):
             "delivery_state",
             postgresql_where=text("delivery_state IN ('queued', 'sent')"),
         ),
+        Index("ix_lab_order_patient", "practice_id", "patient_id"),  # a merge's lookup (migration 0450)
         {"info": practice_table()},
     )
 
@@ -297,6 +298,9 @@ class Document(Base):
         _patient_fk(),
         CheckConstraint("size_bytes >= 0", name="size"),
         Index("ix_document_patient", "practice_id", "patient_id"),
+        Index(
+            "ix_document_client", "practice_id", "client_id", postgresql_where=text("client_id IS NOT NULL")
+        ),
         {"info": practice_table()},
     )
 
@@ -364,6 +368,10 @@ class Reminder(Base):
         _patient_fk(),
         UniqueConstraint("practice_id", "animana_id"),
         Index("ix_reminder_due", "practice_id", "due_on", "status"),
+        Index("ix_reminder_patient", "practice_id", "patient_id"),  # a merge's lookups (migration 0450)
+        Index(
+            "ix_reminder_client", "practice_id", "client_id", postgresql_where=text("client_id IS NOT NULL")
+        ),
         {"info": practice_table()},
     )
 

@@ -43,6 +43,12 @@ class DeviceMessage(Base):
             "control_id",
             postgresql_where=text("control_id IS NOT NULL"),
         ),  # fmt: skip
+        Index(
+            "ix_device_message_patient",
+            "practice_id",
+            "patient_id",
+            postgresql_where=text("patient_id IS NOT NULL"),
+        ),
         {"info": practice_table(partitioned=True), "postgresql_partition_by": "LIST (practice_id)"},
     )
 

@@ -20,6 +20,8 @@ class Event(Base):
         ForeignKeyConstraint(["practice_id"], ["tenant.id"]),
         Index("ix_event_time", "practice_id", "occurred_at"),
         Index("ix_event_patient", "practice_id", "patient_id", "occurred_at"),
+        # A merge's lookup (migration 0450).
+        Index("ix_event_client", "practice_id", "client_id", postgresql_where=text("client_id IS NOT NULL")),
         {"info": practice_table(partitioned=True), "postgresql_partition_by": "LIST (practice_id)"},
     )
 

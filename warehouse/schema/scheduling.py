@@ -148,6 +148,7 @@ class Appointment(MirroredWrites, Base):
         ),
         Index("ix_appointment_day", "practice_id", "starts_at"),
         Index("ix_appointment_patient", "practice_id", "patient_id", "starts_at"),
+        Index("ix_appointment_client", "practice_id", "client_id"),  # a merge's lookup (migration 0450)
         {"info": practice_table(partitioned=True), "postgresql_partition_by": "LIST (practice_id)"},
     )
 
