@@ -175,6 +175,13 @@ def weight_chart(series: pl.DataFrame):  # noqa: ANN201 - a plotly Figure
     fig.update_traces(hovertemplate="%{customdata[0]}<br>%{customdata[1]}<extra></extra>")
     fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 10, "b": 10}, separators=",.")
     fig.update_xaxes(tickformat="%d-%m-%Y")
+    first, last = series["measured_at"].min(), series["measured_at"].max()
+    if last - first < dt.timedelta(days=7):
+        # Within a few days plotly puts its ticks hours apart, and a date-only label repeated the same date
+        # under each: show the week around the measurements, one tick a day.
+        middle = first + (last - first) / 2
+        fig.update_xaxes(range=[middle - dt.timedelta(days=3.5), middle + dt.timedelta(days=3.5)],
+                         dtick=dt.timedelta(days=1).total_seconds() * 1000)  # fmt: skip
     fig.update_yaxes(title_text="kg", rangemode="tozero")
     return fig
 

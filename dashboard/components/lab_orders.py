@@ -12,12 +12,15 @@ import polars as pl
 import streamlit as st
 
 from dashboard.components import session as ctx
+from dashboard.components.forms import empty_next_run
 from warehouse.kernel import formatting as fmt
 from warehouse.records import lab_orders
 from warehouse.records.errors import RecordsError
 from warehouse.security.permissions import NotPermitted
 
 OTHER_TEST = "other"
+# The lab's abnormal flags as the record's lab table words them ("N" is normal: nothing to point at).
+_FLAG_LABELS = {"H": "▲ high", "L": "▼ low", "N": ""}
 _STATE_ICONS = {"queued": "⏳", "sent": "📤", "acknowledged": "✅", "refused": "⛔", "timed out": "⌛",
                 "result in": "🧪", "partial result in": "🧪"}  # fmt: skip
 
@@ -90,8 +93,8 @@ def render_lab_orders(practice_id: int, patient_id: int, zone: ZoneInfo, *, can_
             with st.expander(f"Results of {order.accession_number} · {order.test_name or order.test_code}"):
                 st.dataframe(
                     pl.DataFrame(
-                        [{"Code": r.code, "Test": r.text or "", "Value": r.value or "", "Unit": r.unit or "",
-                          "Flag": r.flag or ""} for r in order.results]
+                        [{"Code": r.code, "Test": r.text or "", "Value": fmt.measured(r.value), "Unit": r.unit or "",
+                          "Flag": _FLAG_LABELS.get(r.flag or "", r.flag)} for r in order.results]
                     ),
                     hide_index=True, width="stretch",
                 )  # fmt: skip
@@ -135,5 +138,7 @@ def _order_form(practice_id: int, patient_id: int, labs: dict[int, lab_orders.De
             st.session_state["rec.lab.flash"] = (
                 f"Order {accession} is queued for {labs[destination_id].name}."
             )
+            # The test is chosen again for the next order: left chosen, a second click sent the same test twice.
+            empty_next_run({"rec.lab.test": None, "rec.lab.code": "", "rec.lab.name": ""})
             st.rerun()
     ctx.field_errors(errors, {"destination": destination_slot, "test": test_slot, "test_name": test_slot})

@@ -68,16 +68,21 @@ if flash := state.pop("card.flash", None):
 left, right = st.columns([3, 2])
 with left, st.container(border=True):
     st.markdown("**Contact**")
-    st.write(f"✉️ {card.email or '—'}  \n📞 {card.phone or '—'}")
+    # The app's own icon font, not emoji: a browser without an emoji font drew empty boxes for these.
+    st.markdown(f":material/mail: {card.email or '—'}  \n:material/call: {card.phone or '—'}")
     st.write(
         ", ".join(p for p in (card.address, " ".join(x for x in (card.postcode, card.city) if x)) if p)
         or "No address"
     )
     st.markdown("**Consent**")
-    consent = [f"{'✅' if card.consent_reminders_email else '❌'} reminders by e-mail",
-               f"{'✅' if card.consent_reminders_sms else '❌'} reminders by SMS",
-               f"{'✅' if card.consent_data_sharing else '❌'} data sharing"]  # fmt: skip
-    st.write("  \n".join(consent))
+    # Said in words too: an icon alone is lost on a screen reader (and on a browser without the glyph).
+    consent = [
+        f":material/check_circle: {what}: given" if given else f":material/cancel: {what}: not given"
+        for what, given in (("Reminders by e-mail", card.consent_reminders_email),
+                            ("Reminders by SMS", card.consent_reminders_sms),
+                            ("Data sharing", card.consent_data_sharing))
+    ]  # fmt: skip
+    st.markdown("  \n".join(consent))
     if card.preferred_channel:
         st.write(f"Prefers: {CHANNEL_LABELS[card.preferred_channel]}")
     if card.consent_recorded_at:

@@ -50,6 +50,8 @@ errors: dict[str, str] = {}
 saved = state.get("reg.saved")
 if saved is not None and saved["practice_id"] == practice_id:
     st.success(f"{saved['name']} is registered.")
+    if saved.pop("announce", False):  # once, where the user is: the page stays scrolled down at the button
+        st.toast(f"{saved['name']} is registered.", icon=":material/check_circle:")
     if saved["pointer"]:
         st.warning(saved["pointer"], icon=":material/info:")
     links = st.container(horizontal=True)
@@ -169,6 +171,7 @@ if st.button("Register patient", type="primary", key="reg.submit"):
         state["reg.saved"] = {
             "practice_id": practice_id, "patient_id": registered.id, "name": registered.name,
             "owner_id": owners[0][0], "pointer": registered.chip.pointer if registered.chip else None,
+            "announce": True,
         }  # fmt: skip
         owners.clear()
         empty_next_run(EMPTY_FORM)

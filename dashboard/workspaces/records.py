@@ -15,7 +15,7 @@ from dashboard.components.pages import page
 from dashboard.components.writeback import badge, markers
 from dashboard.runtime import app_runtime
 from warehouse.kernel import formatting as fmt
-from warehouse.records import consults, documents, prescriptions, vaccinations
+from warehouse.records import consults, documents, prescriptions, vaccinations, weights
 from warehouse.records.errors import RecordsError
 from warehouse.records.patient_record import born_text, patient_record
 from warehouse.scheduling.errors import SchedulingError
@@ -81,12 +81,13 @@ st.write(" · ".join(f for f in (rec.breed, rec.sex.replace("_", " "),
                                 f"chip {rec.microchip}" if rec.microchip else None,
                                 f"insured with {rec.insured_with}" if rec.insured_with else None) if f))  # fmt: skip
 if rec.owners.height:
-    owner_cols = st.columns(min(rec.owners.height, 4) + 1)
-    owner_cols[0].caption("Owners")
-    for col, owner in zip(owner_cols[1:], rec.owners.iter_rows(named=True), strict=False):
+    # One row, the owners right after the word (equal columns put one owner half a page away from it).
+    owners_row = st.container(horizontal=True, vertical_alignment="center")
+    owners_row.caption("Owners", width="content")
+    for owner in rec.owners.iter_rows(named=True):
         label = f"{owner['name']}{' (primary)' if owner['primary'] and rec.owners.height > 1 else ''}"
-        if ctx.may(CLIENTS_READ) and col.button(label, key=f"rec.owner.{owner['client_id']}",
-                                                             icon=":material/person:"):  # fmt: skip
+        if ctx.may(CLIENTS_READ) and owners_row.button(label, key=f"rec.owner.{owner['client_id']}",
+                                                       icon=":material/person:"):  # fmt: skip
             state["card.client"] = (practice_id, owner["client_id"])
             st.switch_page(page("client_card").path)
 
@@ -107,7 +108,9 @@ metrics = st.columns(4)
 metrics[0].metric("Visits", rec.visits.height)
 metrics[1].metric("Vaccinations overdue / due", f"{overdue} / {due}")
 metrics[2].metric("Lab values flagged", flagged)
-metrics[3].metric("Last weight", f"{rec.weights['weight_kg'][-1]:.1f} kg" if rec.weights.height else "—")
+metrics[3].metric(
+    "Last weight", f"{weights.kg_text(rec.weights['weight_kg'][-1])} kg" if rec.weights.height else "—"
+)
 
 
 def _local(frame: pl.DataFrame, *cols: str) -> pl.DataFrame:
@@ -197,11 +200,15 @@ with tabs["Prescriptions"]:
 with tabs["Lab results"]:
     if rec.lab_results.height:
         shown = _local(rec.lab_results, "observed_at").with_columns(
+            pl.col("value", "ref_low", "ref_high").map_elements(fmt.measured, return_dtype=pl.String)
+        ).with_columns(
             pl.concat_str([pl.col("ref_low").fill_null(""), pl.col("ref_high").fill_null("")], separator=" – ").alias("reference"),
             pl.when(pl.col("flag") == "H").then(pl.lit("▲ high")).when(pl.col("flag") == "L").then(pl.lit("▼ low"))
             .otherwise(pl.col("flag")).alias("flag"),
         ).select("observed_at", "code", "text", "value", "unit", "reference", "flag", "status")  # fmt: skip
-        st.dataframe(shown, hide_index=True, width="stretch")
+        st.dataframe(shown, hide_index=True, width="stretch",
+                     column_config={"observed_at": "Observed", "code": "Code", "text": "Test", "value": "Value",
+                                    "unit": "Unit", "reference": "Reference", "flag": "Flag", "status": "Status"})  # fmt: skip
         if flagged:
             st.warning(f"{flagged} value(s) outside the reference range.")
     else:

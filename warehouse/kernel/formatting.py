@@ -8,7 +8,7 @@ zone. Stored values stay machine values (integer cents, UTC timestamps); only th
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, format_time
@@ -33,6 +33,21 @@ def number(value: Number | None, decimals: int = 0) -> str:
         return EMPTY
     pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
     return format_decimal(value, format=pattern, locale=LOCALE)
+
+
+def measured(value: str | None) -> str:
+    """A value as a lab or device sent it (a decimal point), in Dutch form with the decimals it came with:
+    ``"18.2"`` -> ``18,2``, ``"0.450"`` -> ``0,450``, ``"1250"`` -> ``1.250``. Text that is not a plain number
+    (``"negative"``, ``"<0.5"``) is shown as sent."""
+    if value is None or not value.strip():
+        return EMPTY
+    try:
+        parsed = Decimal(value.strip())
+    except InvalidOperation:
+        return value
+    if not parsed.is_finite():
+        return value
+    return number(parsed, max(0, -int(parsed.as_tuple().exponent)))
 
 
 def euros(cents: int | None) -> str:

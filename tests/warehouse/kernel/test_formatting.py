@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from hypothesis import given
@@ -38,3 +39,17 @@ def test_euros_round_trip_to_the_cent(cents):
     digits = text.replace("€", "").replace("\xa0", "").replace(" ", "").replace(".", "").replace(",", ".")
     assert round(float(digits) * 100) == cents
     assert text.count(",") == 1 and text.rsplit(",", 1)[1].isdigit() and len(text.rsplit(",", 1)[1]) == 2
+
+
+def test_measured_values_keep_their_decimals_with_a_comma():
+    assert [nl.measured(v) for v in ("18.2", "0.450", "310", "1250.5", "-3.1")] == [
+        "18,2", "0,450", "310", "1.250,5", "-3,1"]  # fmt: skip
+    assert [nl.measured(v) for v in ("negative", "<0.5", "NaN", "", None)] == [
+        "negative", "<0.5", "NaN", nl.EMPTY, nl.EMPTY]  # fmt: skip
+
+
+@given(st.decimals(min_value=-(10**9), max_value=10**9, places=4, allow_nan=False))
+def test_a_measured_value_reads_back_as_the_same_number(value):
+    text = nl.measured(str(value))
+    assert Decimal(text.replace(".", "").replace(",", ".")) == value
+    assert len(text.rsplit(",", 1)[1]) == 4  # the decimals it came with, after a comma
