@@ -96,8 +96,8 @@ def parse_tests(text: str) -> tuple[TestChoice, ...]:
 
 
 def add_destination(
-    session: Session, actor: Actor, *, practice_id: int, name: str, host: str, port: int, message_type: str,
-    tests: Sequence[TestChoice] = (), receiving_application: str | None = None,
+    session: Session, actor: Actor, *, practice_id: int, name: str, host: str, port: int | None,
+    message_type: str, tests: Sequence[TestChoice] = (), receiving_application: str | None = None,
     receiving_facility: str | None = None, ack_timeout_seconds: int = 10,
 ) -> LabDestination:  # fmt: skip
     """A lab the practice sends orders to. Each field is checked before anything is written; a refusal names
@@ -114,7 +114,7 @@ def add_destination(
         raise RecordsError("host", "Give the lab's host name or address.")
     if len(lab_host) > HOST_MAX or not _is_host(lab_host):
         raise RecordsError("host", f"{lab_host} is not a host name (lab.example.nl) or an IP address.")
-    if not 1 <= port <= 65535:
+    if port is None or not 1 <= port <= 65535:
         raise RecordsError("port", "A port is a number from 1 to 65535.")
     if message_type not in ORDER_MESSAGE_TYPES:
         raise RecordsError("message_type", f"The message type is one of {', '.join(ORDER_MESSAGE_TYPES)}.")
