@@ -20,7 +20,7 @@ PAGE = "workspaces/practice_settings.py"
 KEY = "settings.labs"
 
 
-def _errors_at(at, key):
+def errors_at(at, key):
     """The errors shown in the slot right after the widget ``key`` (in its form or form column)."""
 
     def walk(node):
@@ -68,15 +68,15 @@ def test_the_manager_adds_a_lab_and_switches_the_old_one_off(app_env):
     at.text_input(key=f"{KEY}.receiving_application").input("IDEXX")
     at.text_area(key=f"{KEY}.tests").input("T4 Total T4\nCBC Haematology")
     _submit(at)
-    assert _errors_at(at, f"{KEY}.host") == [
+    assert errors_at(at, f"{KEY}.host") == [
         "lab idexx.nl is not a host name (lab.example.nl) or an IP address."
     ]
-    assert not _errors_at(at, f"{KEY}.name")
+    assert not errors_at(at, f"{KEY}.name")
     at.text_input(key=f"{KEY}.host").input("lab.idexx.nl")
     at.text_area(key=f"{KEY}.tests").input("T4 Total T4\nCBC Haematology\ncbc Bloedbeeld")
     _submit(at)
-    assert _errors_at(at, f"{KEY}.tests") == ["Line 3: cbc is listed already."]
-    assert not _errors_at(at, f"{KEY}.host")
+    assert errors_at(at, f"{KEY}.tests") == ["Line 3: cbc is listed already."]
+    assert not errors_at(at, f"{KEY}.host")
     assert len(_labs(at)) == 1  # nothing saved
     at.text_area(key=f"{KEY}.tests").input("T4 Total T4\nCBC Haematology")
     _submit(at)
