@@ -1,6 +1,7 @@
 """Shared resources: the franchise admin keeps the franchise's price list (with VAT category), appointment types,
 vaccine protocols and reminder templates — add, edit, switch off — and sees for each item the value every
-practice works with and its version history (who, when, old → new)."""
+practice works with and its version history (who, when, old → new); and extends the franchise's coded diagnosis
+list with terms of its own."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import streamlit as st
 
+from dashboard.components import diagnosis_list
 from dashboard.components import session as ctx
 from dashboard.runtime import app_runtime
 from warehouse.kernel.tenancy import tenant_session
@@ -147,6 +149,9 @@ def render(resource: SharedResource) -> None:
         )
 
 
-for tab, resource in zip(st.tabs([r.label for r in RESOURCES.values()]), RESOURCES.values(), strict=True):
+*resource_tabs, diagnosis_tab = st.tabs([*(r.label for r in RESOURCES.values()), "Diagnosis list"])
+for tab, resource in zip(resource_tabs, RESOURCES.values(), strict=True):
     with tab:
         render(resource)
+with diagnosis_tab:
+    diagnosis_list.render(franchise_id, actor, franchise_session)

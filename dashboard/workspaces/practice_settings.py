@@ -1,11 +1,12 @@
-"""Practice settings: the details every invoice must carry (address, VAT, KvK, IBAN) and the invoice number
-series, kept by the practice manager without SQL."""
+"""Practice settings: the details every invoice must carry (address, VAT, KvK, IBAN), the invoice number
+series and the labs lab orders go to, kept by the practice manager without SQL."""
 
 from __future__ import annotations
 
 import polars as pl
 import streamlit as st
 
+from dashboard.components import lab_destinations
 from dashboard.components import session as ctx
 from warehouse.billing import numbering
 from warehouse.billing.practice_details import practice_details_problems
@@ -128,6 +129,8 @@ with st.expander("Set up a new series", expanded=bool(state.get("settings.s.pref
         ctx.field_errors({k: v for k, v in errors.items() if k == "confirm"}, {"confirm": confirm_slot})
         errors.pop("confirm", None)
     ctx.field_errors(errors, {"prefix": prefix_slot, "width": width_slot})
+
+lab_destinations.render(practice_id)
 
 with st.expander("Changes", expanded=False):
     if history.is_empty():

@@ -71,6 +71,7 @@ def test_franchise_admin_adds_edits_and_reads_an_item_per_practice_and_its_histo
         "Appointment types",
         "Vaccine protocols",
         "Reminder templates",
+        "Diagnosis list",
     ]
     prices = _tables(at)[0]
     assert list(prices.columns) == ["Code", "Name", "Kind", "Price excl. VAT", "VAT category", "Offered"]

@@ -24,7 +24,7 @@ from warehouse.records.patients import optional_text
 from warehouse.schema.clients import SPECIES, Patient
 from warehouse.schema.clinical import DIAGNOSIS_STATUSES, Diagnosis, DiagnosisCode, Visit
 from warehouse.schema.tenancy import Tenant
-from warehouse.security.permissions import RECORDS_WRITE, Actor, require
+from warehouse.security.permissions import RECORDS_WRITE, SHARED_RESOURCES_MANAGE, Actor, require
 
 MAX_QUERY_WORDS = 8
 OWN_CODE_PREFIX = "F-"
@@ -115,8 +115,9 @@ def add_franchise_code(
     session: Session, actor: Actor, *, practice_id: int, term: str, venom_id: str | None = None,
     species: str | None = None,
 ) -> DiagnosisCode:  # fmt: skip
-    """A term the franchise adds to its coded list (coded ``F-nnn``), for every practice of the franchise."""
-    require(actor, RECORDS_WRITE, practice_id)
+    """A term the franchise adds to its coded list (coded ``F-nnn``), for every practice of the franchise. The
+    list is the franchise's, kept like its other shared resources by whoever manages those."""
+    require(actor, SHARED_RESOURCES_MANAGE, practice_id)
     franchise_id = _franchise_of(session, practice_id)
     term = optional_text(term) or ""
     if not term:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from warehouse.records.errors import RecordsError
 from warehouse.records.patients import optional_text, require_patient
-from warehouse.schema.clinical import ORDER_MESSAGE_TYPES, LabDestination, LabObservation, LabOrder, Visit
+from warehouse.schema.clinical import LabDestination, LabObservation, LabOrder, Visit
 from warehouse.security.permissions import RECORDS_WRITE, Actor, require
 
 RETRYABLE = ("refused", "timed_out")
@@ -134,35 +134,9 @@ class OutgoingOrder:
     ack_timeout_seconds: int
 
 
-def _tests(raw: list[dict[str, str]] | None) -> tuple[TestChoice, ...]:
+def offered_tests(raw: list[dict[str, str]] | None) -> tuple[TestChoice, ...]:
+    """The tests a destination offers, from its ``tests`` column (entries without a code are skipped)."""
     return tuple(TestChoice(t["code"], t.get("name") or t["code"]) for t in raw or () if t.get("code"))
-
-
-def add_destination(
-    session: Session, practice_id: int, *, name: str, host: str, port: int, message_type: str,
-    tests: list[TestChoice] | tuple[TestChoice, ...] = (), receiving_application: str | None = None,
-    receiving_facility: str | None = None, ack_timeout_seconds: int = 10,
-) -> LabDestination:  # fmt: skip
-    """A lab the practice sends orders to (set up by whoever runs the practice's connections)."""
-    if not optional_text(name):
-        raise RecordsError("name", "Name the lab.")
-    if not optional_text(host):
-        raise RecordsError("host", "Give the lab's host name or address.")
-    if not 1 <= port <= 65535:
-        raise RecordsError("port", "A port is a number from 1 to 65535.")
-    if message_type not in ORDER_MESSAGE_TYPES:
-        raise RecordsError("message_type", f"The message type is one of {', '.join(ORDER_MESSAGE_TYPES)}.")
-    if not 1 <= ack_timeout_seconds <= 300:
-        raise RecordsError("ack_timeout_seconds", "Wait 1 to 300 seconds for the acknowledgement.")
-    destination = LabDestination(
-        practice_id=practice_id, name=name.strip(), host=host.strip(), port=port, message_type=message_type,
-        receiving_application=optional_text(receiving_application),
-        receiving_facility=optional_text(receiving_facility), ack_timeout_seconds=ack_timeout_seconds,
-        tests=[{"code": t.code, "name": t.name} for t in tests],
-    )  # fmt: skip
-    session.add(destination)
-    session.flush()
-    return destination
 
 
 def destinations(session: Session, practice_id: int) -> list[DestinationView]:
@@ -172,7 +146,7 @@ def destinations(session: Session, practice_id: int) -> list[DestinationView]:
         .where(LabDestination.practice_id == practice_id, LabDestination.active)
         .order_by(LabDestination.name)
     )
-    return [DestinationView(d.id, d.name, d.message_type, _tests(d.tests)) for d in rows]
+    return [DestinationView(d.id, d.name, d.message_type, offered_tests(d.tests)) for d in rows]
 
 
 def place_order(
@@ -200,7 +174,7 @@ def place_order(
         raise RecordsError("test", "Choose a test or type its code.")
     if len(code) > _CODE_MAX or not code.isprintable():
         raise RecordsError("test", f"A test code is at most {_CODE_MAX} printable characters.")
-    listed = {t.code.casefold(): t for t in _tests(destination.tests)}.get(code.casefold())
+    listed = {t.code.casefold(): t for t in offered_tests(destination.tests)}.get(code.casefold())
     name = listed.name if listed else optional_text(test_name)
     if listed:
         code = listed.code

@@ -18,7 +18,7 @@ from connectors.devices.mllp import MLLPConfig, hl7_handler, start_in_background
 from connectors.devices.order_sender import send_queued_orders
 from tests.conftest import MASTER_KEY, Database
 from tests.connectors.devices.devices_support import CHIP, Clinic, make_clinic, messages, wait_for
-from warehouse.records import lab_orders
+from warehouse.records import lab_destinations, lab_orders
 from warehouse.records.errors import RecordsError
 from warehouse.records.lab_orders import TestChoice
 from warehouse.security.permissions import Actor
@@ -46,8 +46,9 @@ def _vet(clinic: Clinic) -> Actor:
 def _destination(db: Database, clinic: Clinic, port: int, *, message_type: str = "OML^O21",
                  timeout: int = 5) -> int:  # fmt: skip
     with db.as_app(clinic.context) as session:
-        return lab_orders.add_destination(
-            session, clinic.practice_id, name=f"Lab {port} {message_type}", host="127.0.0.1", port=port,
+        return lab_destinations.add_destination(
+            session, Actor.at(None, clinic.practice_id, {"practice_manager"}), practice_id=clinic.practice_id,
+            name=f"Lab {port} {message_type}", host="127.0.0.1", port=port,
             message_type=message_type, tests=[TestChoice("CBC", "Haematology"), TestChoice("CHEM", "Biochemistry")],
             receiving_application="LabSim", receiving_facility="Lab", ack_timeout_seconds=timeout,
         ).id  # fmt: skip

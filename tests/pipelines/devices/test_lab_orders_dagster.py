@@ -14,7 +14,7 @@ from pipelines.definitions import defs
 from pipelines.devices.lab_orders import LabOrderSendConfig, lab_order_send_job, lab_order_sensor
 from tests.conftest import MASTER_KEY
 from tests.connectors.devices.devices_support import make_clinic
-from warehouse.records import lab_orders
+from warehouse.records import lab_destinations, lab_orders
 from warehouse.records.lab_orders import TestChoice
 from warehouse.security.permissions import Actor
 
@@ -30,8 +30,9 @@ def test_the_sensor_requests_a_send_run_per_practice_and_the_run_sends_the_order
         assert isinstance(lab_order_sensor(context), SkipReason)
     with LabSimulator() as simulator:
         with fresh_db.as_app(clinic.context) as session:
-            destination = lab_orders.add_destination(
-                session, clinic.practice_id, name="Lab", host="127.0.0.1", port=simulator.port,
+            destination = lab_destinations.add_destination(
+                session, Actor.at(None, clinic.practice_id, {"practice_manager"}), practice_id=clinic.practice_id,
+                name="Lab", host="127.0.0.1", port=simulator.port,
                 message_type="ORM^O01", tests=[TestChoice("T4", "Total T4")])  # fmt: skip
             order = lab_orders.place_order(
                 session, Actor.at(None, clinic.practice_id, {"veterinarian"}), practice_id=clinic.practice_id,

@@ -19,6 +19,7 @@ from warehouse.security.permissions import Actor, NotPermitted
 
 VET = frozenset({"veterinarian"})
 RECEPTION = frozenset({"receptionist"})
+ADMIN = frozenset({"franchise_admin"})  # the franchise's list is the franchise admin's
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
 
@@ -97,17 +98,20 @@ def test_several_coded_diagnoses_per_visit_with_status_changes_and_removal(ws_db
 def test_the_franchise_extends_its_list_and_another_franchise_neither_sees_nor_uses_it(ws_db):
     a1, a2, b1 = (ws_db.world.practices[c] for c in ("a1", "a2", "b1"))
     with ws_db.as_app(_ctx(ws_db, "a1")) as session:
-        own = diagnoses.add_franchise_code(session, Actor.at(a1.user_id, a1.practice_id, VET),
+        own = diagnoses.add_franchise_code(session, Actor.at(a1.user_id, a1.practice_id, ADMIN),
                                            practice_id=a1.practice_id, term="Leishmaniosis", venom_id="4711",
                                            species="dog")  # fmt: skip
         with pytest.raises(RecordsError, match="on the list already") as twice:
-            diagnoses.add_franchise_code(session, Actor.at(a1.user_id, a1.practice_id, VET),
+            diagnoses.add_franchise_code(session, Actor.at(a1.user_id, a1.practice_id, ADMIN),
                                          practice_id=a1.practice_id, term="otitis EXTERNA")  # fmt: skip
         assert twice.value.field == "term"
         with pytest.raises(RecordsError) as bad_id:
-            diagnoses.add_franchise_code(session, Actor.at(a1.user_id, a1.practice_id, VET),
+            diagnoses.add_franchise_code(session, Actor.at(a1.user_id, a1.practice_id, ADMIN),
                                          practice_id=a1.practice_id, term="Giardiasis", venom_id="12a")  # fmt: skip
         assert bad_id.value.field == "venom_id"
+        with pytest.raises(NotPermitted):  # a vet uses the list; extending it is the franchise admin's
+            diagnoses.add_franchise_code(session, Actor.at(a1.user_id, a1.practice_id, VET),
+                                         practice_id=a1.practice_id, term="Giardiasis")  # fmt: skip
     assert own.code == "F-001"
     with ws_db.as_app(_ctx(ws_db, "a2")) as session:  # the same franchise: on the list of every practice
         assert [c.label for c in diagnoses.diagnosis_codes(session, a2.practice_id, query="4711")] == [

@@ -41,6 +41,7 @@ from warehouse.records import (
     deceased,
     diagnoses,
     documents,
+    lab_destinations,
     lab_orders,
     prescriptions,
     registration,
@@ -273,7 +274,7 @@ SERVICES: dict[str, tuple[frozenset[str], Call]] = {
     "warehouse.records.weights.record_weight": (frozenset({RECORDS_WRITE}), lambda s, a, p: weights.record_weight(
         s, a, practice_id=p.rows.practice_id, patient_id=p.rows.patient_id, weight="12,5",
         measured_on=TODAY - dt.timedelta(days=1), measured_time=dt.time(9, 0))),
-    "warehouse.records.diagnoses.add_franchise_code": (frozenset({RECORDS_WRITE}), lambda s, a, p: diagnoses.add_franchise_code(
+    "warehouse.records.diagnoses.add_franchise_code": (frozenset({SHARED_RESOURCES_MANAGE}), lambda s, a, p: diagnoses.add_franchise_code(
         s, a, practice_id=p.rows.practice_id, term="Testdiagnose")),
     "warehouse.records.diagnoses.add_diagnoses": (frozenset({RECORDS_WRITE}), lambda s, a, p: diagnoses.add_diagnoses(
         s, a, practice_id=p.rows.practice_id, visit_id=p.free_visit_id, code_ids=[_diagnosis_code(s, p)])),
@@ -286,6 +287,11 @@ SERVICES: dict[str, tuple[frozenset[str], Call]] = {
         test_code="CBC")),
     "warehouse.records.lab_orders.retry_order": (frozenset({RECORDS_WRITE}), lambda s, a, p: lab_orders.retry_order(
         s, a, practice_id=p.rows.practice_id, order_id=_refused_order(s, p))),
+    # Lab destinations, set up on the practice settings page (issue 16).
+    "warehouse.records.lab_destinations.add_destination": (frozenset({PRACTICE_SETTINGS}), lambda s, a, p: lab_destinations.add_destination(
+        s, a, practice_id=p.rows.practice_id, name="Ander lab", host="lab.example.nl", port=2575, message_type="ORM^O01")),
+    "warehouse.records.lab_destinations.switch_off_destination": (frozenset({PRACTICE_SETTINGS}), lambda s, a, p: lab_destinations.switch_off_destination(
+        s, a, practice_id=p.rows.practice_id, destination_id=_lab(s, p))),
 }  # fmt: skip
 # Further calls of a listed service that need more: prescribing a UDD medicine.
 EXTRA_CALLS: dict[str, tuple[frozenset[str], Call]] = {
