@@ -66,7 +66,7 @@ class SyncTimes:
 
 
 class SettleTimer:
-    """Times every `settle` the sync makes (once per practice, after its batches) and counts the rows it took;
+    """Times every `settle` the sync makes (it settles in each batch's transaction) and counts the rows it took;
     with `profile`, collects a cProfile of the settlements to tell where their time goes."""
 
     def __init__(self, profile: bool = False) -> None:

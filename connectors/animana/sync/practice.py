@@ -107,15 +107,6 @@ def sync_practice(
                 progress=progress,
                 result=result,
             )
-        # Animana's changes to rows with a local change it has not acknowledged were held by the loader, not applied
-        # (kept in writeback_incoming, committed with their batch): settled per field now, all of them together
-        # (what no rule decides becomes a conflict). Once per sync rather than per batch: most batches hold
-        # nothing, and a run that fails before this leaves them held for the next run to settle.
-        in_transaction(
-            app_engine,
-            context,
-            lambda session: settle(session, practice.practice_id, RULES_BY_TABLE, cipher=cipher),
-        )
     except BaseException as exc:
         with tenant_session(app_engine, context) as session:
             finish_run(session, practice.practice_id, run_id, error=f"{type(exc).__name__}: {exc}"[:2000])
@@ -168,6 +159,9 @@ def _load_batch(
 ) -> LoadCounts:
     """One batch and its cursor (one transaction): what it changed. ``counts`` (the resource's so far) is read only."""
     loaded = load_batch(session, target, batch, SPEC_BY_NAME[batch.resource].load, cipher=cipher)
+    # Animana's changes to rows with a local change Animana has not acknowledged were held by the loader, not
+    # applied: settle them in the same transaction (per field; what no rule decides becomes a conflict).
+    settle(session, target.practice_id, RULES_BY_TABLE, cipher=cipher)
     run_counts = _plus(counts, loaded)
     commit_progress(session, target, batch.resource, batch.high_water, full=full, run_counts=run_counts)
     return loaded

@@ -173,6 +173,6 @@ def _sync_and_settle(
     resources: list[str],
     master_key: bytes,
 ) -> None:
-    """Bring Animana's newer versions in: the loader holds them for the pending rows and the sync settles them
-    (`sync_practice`)."""
+    """Bring Animana's newer versions in: the loader holds them for the pending rows and the sync settles them in
+    each batch's own transaction (`sync_practice`)."""
     sync_practice(app_engine, client, practice, master_key=master_key, resources=resources)
