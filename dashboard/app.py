@@ -90,7 +90,9 @@ else:
         sections.setdefault(spec.section, []).append(
             st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.key, default=spec.key == "hub")
         )
-    navigation = st.navigation(sections)
+    # Every page the user may open is listed: collapsed, the menu hides all but the first ten behind "View more",
+    # and a practice manager has more than ten.
+    navigation = st.navigation(sections, expanded=True)
     apply_pending()
     open_from_address(navigation.url_path)
     if missing := st.session_state.pop("address.missing", None):

@@ -122,7 +122,9 @@ def cutover_section(practice_ids: list[int], statuses: list[ModuleStatus]) -> No
     if not open_modules:
         st.caption(f"Every module at {ctx.practice_name(practice_id)} is native.")
         return
-    module = cols[1].selectbox("Module", open_modules, format_func=MODULE_LABELS.get, key="cutover.module")
+    module = cols[1].selectbox(
+        "Module to cut over", open_modules, format_func=MODULE_LABELS.get, key="cutover.module"
+    )
     buttons = st.columns([1, 1, 4])
     if buttons[0].button("Dry run", key="cutover.dry"):
         _run(practice_id, module, dry_run=True)

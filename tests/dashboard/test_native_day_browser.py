@@ -43,11 +43,12 @@ from tests.factories import PASSWORD, TZ
 from tests.practice_world import RECEPTIONIST
 from warehouse.kernel import formatting as fmt
 from warehouse.kernel.tenancy import AccessContext
-from warehouse.records import lab_orders
+from warehouse.records import lab_destinations, lab_orders
 from warehouse.schema.clients import Client, ClientPatient, Patient, WeightMeasurement
 from warehouse.schema.clinical import Diagnosis, DiagnosisCode, LabObservation, LabOrder, Visit
 from warehouse.schema.scheduling import Appointment
 from warehouse.security.accounts import add_user
+from warehouse.security.permissions import Actor
 
 pytestmark = BROWSER
 
@@ -92,8 +93,8 @@ def native_day(ws_db: Database) -> Iterator[tuple[str, Database, int]]:
                                    on_garbage=store.on_garbage, config=MLLPConfig(idle_timeout=10))  # fmt: skip
     simulator = LabSimulator(results_to=(listener.host, listener.port)).start()
     with ws_db.as_app(AccessContext.for_practices([a1])) as session:
-        lab_orders.add_destination(
-            session, a1, name=LAB, host="127.0.0.1", port=simulator.port, message_type="OML^O21",
+        lab_destinations.add_destination(
+            session, Actor.at(None, a1, {"practice_manager"}), practice_id=a1, name=LAB, host="127.0.0.1", port=simulator.port, message_type="OML^O21",
             tests=[lab_orders.TestChoice("CBC", "Haematology"), lab_orders.TestChoice("CHEM", "Biochemistry")],
             receiving_application="LabSim", receiving_facility="Lab", ack_timeout_seconds=10,
         )  # fmt: skip
