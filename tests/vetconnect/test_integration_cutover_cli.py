@@ -4,34 +4,12 @@ with a reason, then the module is native."""
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Iterator
-
-import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from tests.animana_sync_support import MASTER_KEY, SyncWorld
+from tests.animana_sync_support import SyncWorld
 from vetconnect.cli import app
-from vetconnect.settings import get_settings
 from warehouse.integration.capture import writing_as
-
-
-@pytest.fixture
-def cli(synced_world: SyncWorld, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    world = synced_world
-    for name, value in {
-        "DATABASE_URL": world.db.admin_url,
-        "VETCONNECT_MASTER_KEY": base64.b64encode(MASTER_KEY).decode(),
-        "VETCONNECT_ANIMANA_URL": world.sim.base_url,
-        "VETCONNECT_ANIMANA_CLIENT_ID": world.sim.client_id,
-        "VETCONNECT_ANIMANA_CLIENT_SECRET": world.sim.client_secret,
-        "COLUMNS": "220",
-    }.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 def _run(runner: CliRunner, *args: str, code: int = 0) -> str:
