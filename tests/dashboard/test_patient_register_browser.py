@@ -75,7 +75,9 @@ def test_a_receptionist_registers_a_cat_in_the_browser(running_app):
         shot(page, "register-patient-02-known-in-franchise.png")
 
         page.get_by_role("button", name="Register patient").click()
-        expect(page.get_by_text("Minoes is registered.")).to_be_visible()
+        expect(
+            page.get_by_test_id("stAlertContentSuccess").get_by_text("Minoes is registered.")
+        ).to_be_visible()
         settle(page)
         shot(page, "register-patient-03-registered.png")
         with db.system() as session:
