@@ -40,6 +40,13 @@ SHARED_RESOURCES_MANAGE = "shared.manage"
 PRACTICE_OVERRIDES = "practice.overrides"
 CLIENTS_MERGE = "clients.merge"  # merge duplicate clients or patients, undo a merge the same day (issue 16)
 CLIENTS_WRITE = "clients.write"  # register clients and patients, edit contact details (issue 16)
+# Compliance and administration (issue 17).
+PRIVACY_MANAGE = "privacy.manage"  # a client's GDPR export and erasure
+REFERRALS_WRITE = "referrals.write"  # refer a patient to another practice, send findings back
+USERS_MANAGE = (
+    "users.manage"  # add users, roles at the practice, deactivate, unlock, reset 2-step, end sessions
+)
+AUDIT_READ = "audit.read"  # the audit viewer: who read or changed a record, and the chain's verification
 
 # What a refusal says the user may not do.
 DOING: dict[str, str] = {
@@ -56,6 +63,10 @@ DOING: dict[str, str] = {
     PRACTICE_OVERRIDES: "set the practice's own prices, durations, intervals or reminder texts",
     CLIENTS_MERGE: "merge duplicate clients or patients",
     CLIENTS_WRITE: "register clients and patients or change their details",
+    PRIVACY_MANAGE: "export or erase a client's personal data",
+    REFERRALS_WRITE: "refer patients to another practice or send findings back",
+    USERS_MANAGE: "manage users and their roles",
+    AUDIT_READ: "read the audit trail",
 }
 
 CLINICAL_WRITES = frozenset({CONSULT_WRITE, RECORDS_WRITE})
@@ -66,16 +77,19 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "franchise_admin": frozenset(
         _FRONT_DESK
         | {RECORDS_READ, DASHBOARD_FRANCHISE, DASHBOARD_PRACTICE, PRACTICE_SETTINGS, INTEGRATION_MANAGE}
-        | {SHARED_RESOURCES_MANAGE}
+        | {SHARED_RESOURCES_MANAGE, USERS_MANAGE, AUDIT_READ}
     ),
     "franchise_manager": frozenset(_FRONT_DESK | {RECORDS_READ, DASHBOARD_FRANCHISE, DASHBOARD_PRACTICE}),
     "practice_manager": frozenset(
         _FRONT_DESK
         | {RECORDS_READ, DASHBOARD_PRACTICE, DEVICE_INBOX, PRACTICE_SETTINGS, INTEGRATION_MANAGE}
         | {PRACTICE_OVERRIDES, CLIENTS_WRITE, CLIENTS_MERGE}
+        | {PRIVACY_MANAGE, REFERRALS_WRITE, USERS_MANAGE, AUDIT_READ}
     ),
     # Merging moves a client's or an animal's whole history: the practice manager and the vets.
-    "veterinarian": frozenset(_CLINICAL | {PRESCRIBE_VET_ONLY, CLIENTS_WRITE, CLIENTS_MERGE}),
+    "veterinarian": frozenset(
+        _CLINICAL | {PRESCRIBE_VET_ONLY, CLIENTS_WRITE, CLIENTS_MERGE, REFERRALS_WRITE}
+    ),
     "nurse": frozenset(_CLINICAL | {CLIENTS_WRITE}),
     "receptionist": frozenset(_FRONT_DESK | {CLIENTS_WRITE}),
     "analyst": frozenset({HUB}),
