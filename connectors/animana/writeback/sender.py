@@ -147,7 +147,21 @@ class Sender:
             answer = self.client.create(practice, resource, body, idempotency_key=key, retry=self.retry)
         else:
             answer = self.client.update(
-                practice, resource, int(entry.animana_id), body, idempotency_key=key,
+                practice, resource, int(entry.animana_id), body, idempotency_key=_update_key(entry),
                 if_match=entry.animana_version, retry=self.retry,
             )  # fmt: skip
         return Sent(str(answer.record["id"]), answer.version)
+
+
+def _update_key(entry: OutboxEntry) -> str:
+    """The key of an update: the entry's own, per version it is conditional on.
+
+    A retry must be the same request as the attempt whose answer was lost, or Animana refuses the reused key. An
+    update's body is the row as it is when sent, and a sync between two attempts can change the row (settling
+    Animana's edit of another field), so the body can differ — but such a sync also moves the row to Animana's
+    newer version. Keyed per version, a retry on the same version replays the first answer, and a retry on a newer
+    one is a new conditional write (If-Match): at most one effect per version, never a blind second one. A create
+    has no version and keeps its one key: its body cannot change (no sync touches a record Animana has not got)."""
+    return (
+        f"{entry.idempotency_key}@{entry.animana_version}" if entry.animana_version else entry.idempotency_key
+    )

@@ -299,3 +299,35 @@ def test_a_create_whose_answer_was_lost_and_that_a_sync_imported_meanwhile_is_on
     assert [tuple(r) for r in rows] == [(local_id, str(relation["id"]))]
     assert trace.state == "auto_resolved"
     assert trace.fields["imported_copy"]["rule"] == "own_create_imported_by_sync"
+
+
+def test_an_update_whose_answer_was_lost_and_whose_row_a_sync_then_changed_goes_through_on_the_new_version(
+    hybrid: SyncWorld,
+):
+    """The retry's body differs from the lost attempt's (the sync settled Animana's new end into the row): it must
+    not be refused as a reused key — it is a new conditional write on the version the sync brought."""
+    practice = hybrid.practices[0]
+    local_id, animana_id = booked_appointment(hybrid, practice)
+    with as_app(hybrid, practice) as session:
+        session.execute(
+            text("UPDATE appointment SET reason = 'Antwoord kwijt' WHERE id = :a"), {"a": local_id}
+        )
+    hybrid.sim.configure(response_lost=1.0)
+    assert _push(hybrid, max_entries=1).retried == 1  # applied in Animana; the answer never came
+    hybrid.sim.configure(response_lost=0.0)
+    with hybrid.client() as client:
+        before = client.get(practice.animana_id, "agenda", animana_id)
+    later_end = before.end + dt.timedelta(minutes=20)
+    hybrid.sim.edit(practice.animana_id, "agenda", animana_id, {"end": later_end.isoformat()})
+    with hybrid.client() as client:
+        sync_all(hybrid.db.app_engine, client, [practice], master_key=MASTER_KEY)
+    _due_now(hybrid)
+
+    report = _push(hybrid)
+
+    assert (report.sent, report.dead) == (1, 0)
+    (entry,) = outbox(hybrid, practice)
+    assert (entry["state"], entry["last_error"]) == ("done", None)
+    with hybrid.client() as client:
+        after = client.get(practice.animana_id, "agenda", animana_id)
+    assert (after.reason, after.end) == ("Antwoord kwijt", later_end)  # our reason and the Animana user's end
