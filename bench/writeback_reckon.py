@@ -76,6 +76,9 @@ class Reckoning:
     story: dict[FieldKey, list[str]] = field(
         default_factory=dict
     )  # entries and edits of each (row, field) edited
+    # overlapping, but Animana's last edit put the field back at the value both sides had agreed on, or at ours,
+    # before a sync saw it: no difference is left to detect (counted apart, not as overlapping, when not detected)
+    converged: set[FieldKey] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ class Entry:
     row_id: int
     state: str
     changes: dict[str, Any]
+    base: dict[str, Any]  # the values the entry's changes replaced
     created_at: dt.datetime
     answered_version: str | None
     last_error: str | None
@@ -107,7 +111,7 @@ def reckon(
                 Entry(*r)
                 for r in s.execute(
                     text(
-                        "SELECT id, table_name, row_id, state, changes, created_at, answered_version, last_error "
+                        "SELECT id, table_name, row_id, state, changes, base, created_at, answered_version, last_error "
                         "FROM writeback_outbox ORDER BY id"
                     )
                 )
@@ -225,7 +229,10 @@ def _overwritten(carrying: list[Entry], edits: list[tuple[dt.datetime, dict[str,
 def _overlaps(result: Reckoning, pid: int, entries: list[Entry], edits: list[tuple[dt.datetime, dict[str, Any], str]], local_of: dict[tuple[str, str], int]) -> None:  # fmt: skip
     """Overlapping edits: an Animana edit of a field for which a local value written before the edit (by wall
     clock) was not in Animana at the edit's version — its entry not acknowledged, or acknowledged at a later
-    version — and the Animana value differs from it. Also notes detected fields whose local change came later."""
+    version — and the Animana value differs from it; unless Animana's last edit of the field put it back at the value
+    both sides had agreed on or at ours before any sync saw a difference (`converged`). Also notes detected fields
+    whose local change came later."""
+    last_edit: dict[FieldKey, tuple[Any, Any, Any]] = {}  # (Animana's last value, the agreed one, ours)
     for seen, edit, table in edits:
         result.edits[edit["origin"]] += 1
         row_id = local_of.get((table, str(edit["id"])))
@@ -253,8 +260,15 @@ def _overlaps(result: Reckoning, pid: int, entries: list[Entry], edits: list[tup
                 )  # staff wrote Animana's value here too before the sync: agreed, rightly
             elif unsent and not same(before[-1].changes[column], value):
                 result.overlapping.add(key)
+                last_edit.setdefault(key, (value, unsent[0].base.get(column), carrying[-1].changes[column]))
             elif key in result.detected and any(e.created_at >= seen for e in carrying):
                 result.late_local.add(key)
+            if key in last_edit:  # Animana's latest value of a field that overlapped
+                last_edit[key] = (value, *last_edit[key][1:])
+    for key, (animana, agreed_on, ours) in last_edit.items():
+        if key not in result.detected and (same(agreed_on, animana) or same(ours, animana)):
+            result.overlapping.discard(key)
+            result.converged.add(key)
 
 
 def _count_creates(
