@@ -470,7 +470,7 @@ def main() -> None:
     parser.add_argument("--drain-timeout", type=float, default=150.0)
     parser.add_argument("--sync-practices", type=int, default=4)
     parser.add_argument("--sync-scale", default="medium")
-    parser.add_argument("--sync-rounds", type=int, default=3, help="rounds of each arm (alternating)")
+    parser.add_argument("--sync-rounds", type=int, default=5, help="rounds of each arm (alternating)")
     parser.add_argument("--sync-edits", type=int, default=300, help="Animana edits per practice per round")
     parser.add_argument("--profile-push", action="store_true", help="cProfile the dispatcher of phase 1")
     parser.add_argument("--profile-settle", action="store_true", help="cProfile the settlements of phase 4")

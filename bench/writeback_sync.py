@@ -4,10 +4,11 @@ on the same incremental change set.
 Two warehouses synced in full from one simulator (`bench.ingest` world: 4 medium practices): "with" keeps the
 capture and hold triggers, "without" has them disabled (its settlement then finds nothing held). Each round
 changes Animana once (`/_sim/mutate`) and makes the same local edits in both (chosen by Animana id, the same
-values), then syncs both incrementally — the arm that goes first alternates — so both see the same Animana changes
-and the same local edits. The "with" arm's time is split into the settlement (timed around `settle` inside the sync)
-and the rest, so the cost of holding + settling the rows the local edits left pending is told apart from the
-loader's.
+values), then syncs both incrementally, practice by practice: each practice in both arms one after the other,
+the arm that goes first alternating, so both see the same Animana changes and the same local edits and a change of
+the machine's load weighs on both alike. A round's time per arm is the sum over its practices. The "with" arm's
+time is split into the settlement (timed around `settle` inside the sync) and the rest, so the cost of holding +
+settling the rows the local edits left pending is told apart from the loader's.
 
 The local edits are never pushed (no dispatcher here): the rows they touch stay pending round after round, as they
 would be when Animana is unreachable; Animana changes to them are held and settled in every later round.
@@ -170,15 +171,21 @@ def sync_overhead(server: str, args: argparse.Namespace, client_of: Any, prepare
                     edits = choose_edits(engines["with"], mine, args.sync_edits // 2, rng)
                     make_edits(engines["with"], mine, edits)
                     make_edits(engines["without"], theirs, edits)
-                for arm in ("with", "without") if round_ % 2 == 0 else ("without", "with"):
-                    settled_s, settled_rows = timer.seconds, timer.rows
-                    seconds = timed_sync(engines[arm], client, practices[arm])
-                    if arm == "with":
-                        times.with_s.append(seconds)
-                        times.settle_s.append(timer.seconds - settled_s)
-                        times.held_rows.append(timer.rows - settled_rows)
-                    else:
-                        times.without_s.append(seconds)
+                # Practice by practice, the arms alternating: a change of the machine's load (other processes)
+                # lands on both arms within a second of each other rather than on one arm's whole round.
+                spent = {"with": 0.0, "without": 0.0, "settle": 0.0}
+                held = 0
+                for i, pair in enumerate(zip(practices["with"], practices["without"], strict=True)):
+                    for arm in ("with", "without") if (round_ + i) % 2 == 0 else ("without", "with"):
+                        settled_s, settled_rows = timer.seconds, timer.rows
+                        spent[arm] += timed_sync(engines[arm], client, [pair[arm == "without"]])
+                        if arm == "with":
+                            spent["settle"] += timer.seconds - settled_s
+                            held += timer.rows - settled_rows
+                times.with_s.append(spent["with"])
+                times.without_s.append(spent["without"])
+                times.settle_s.append(spent["settle"])
+                times.held_rows.append(held)
                 print(f"  sync round {round_ + 1}/{args.sync_rounds}: with {times.with_s[-1]:,.2f} s (settle "
                       f"{times.settle_s[-1]:,.2f} s, {times.held_rows[-1]} held rows), without "
                       f"{times.without_s[-1]:,.2f} s", flush=True)  # fmt: skip
