@@ -13,7 +13,7 @@ _VERIFY = text(
     WITH chain AS (
       SELECT practice_id, seq, prev_hash, hash,
              encode(sha256(convert_to(prev_hash || audit_payload(practice_id, seq, occurred_at, actor_user_id,
-                    action, entity, entity_ids, detail), 'UTF8')), 'hex') AS recomputed,
+                    action, entity, entity_ids, detail, session_id), 'UTF8')), 'hex') AS recomputed,
              lag(hash) OVER w AS previous_hash,
              lag(seq) OVER w AS previous_seq
       FROM audit_log
