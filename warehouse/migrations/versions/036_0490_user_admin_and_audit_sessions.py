@@ -131,7 +131,9 @@ def upgrade() -> None:
         f"LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $${_PAYLOAD_BODY}$$"
     )
     op.execute(_CHAIN)
-    op.execute("DROP FUNCTION audit_payload(bigint, bigint, timestamptz, bigint, text, text, bigint[], jsonb)")
+    op.execute(
+        "DROP FUNCTION audit_payload(bigint, bigint, timestamptz, bigint, text, text, bigint[], jsonb)"
+    )
 
 
 def downgrade() -> None:
