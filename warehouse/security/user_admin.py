@@ -109,6 +109,18 @@ def _manages_franchise(session: Session, actor: Actor, franchise_id: int) -> boo
     return any(actor.roles_at(p) & franchise_managers for p in practices)
 
 
+def grantable_roles(actor: Actor, practice_id: int) -> tuple[str, ...]:
+    """The roles the actor may grant from ``practice_id``: the practice-level ones with ``USERS_MANAGE`` there;
+    the franchise-level ones too when they manage users through a franchise role (held on the franchise, so it
+    shows among their roles at each of its practices)."""
+    if not actor.may(USERS_MANAGE, practice_id):
+        return ()
+    by_franchise = any(
+        USERS_MANAGE in permissions_for({r}) for r in actor.roles_at(practice_id) & FRANCHISE_ROLES
+    )
+    return tuple(r for r in ROLES if r not in FRANCHISE_ROLES or by_franchise)
+
+
 def _memberships(session: Session, user_ids: list[int]) -> list[tuple[int, Tenant, str]]:
     rows = session.execute(
         select(Membership.user_id, Tenant, Membership.role)
@@ -270,10 +282,16 @@ def invite_again(
     admin_engine: Engine, actor: Actor, practice_id: int, user_id: int, *, session_id: int | None = None,
     now: dt.datetime | None = None,
 ) -> invitations.Invitation:  # fmt: skip
-    """A new set-password link (the old one expired or was lost); the user's older links stop working."""
+    """A new set-password link for a user who has not signed in yet (the old link expired or was lost); their
+    older links stop working. Once someone has signed in, a link would let the administrator who holds it take
+    their account over, so it is refused."""
     now = now or dt.datetime.now(dt.UTC)
     with _admin_session(admin_engine, actor, f"new invitation for user {user_id}", session_id) as session:
         practices = _account_scope(session, actor, practice_id, user_id)
+        if _user(session, user_id).last_login_at is not None:
+            raise UserAdminError(
+                "user", "They have signed in already: an invitation is only for a first sign-in."
+            )
         invitation = invitations.issue(session, user_id=user_id, created_by=actor.user_id, now=now)
         _audit(session, practices, "invite", user_id)
         return invitation

@@ -135,9 +135,16 @@ def test_an_added_user_sets_their_password_through_the_one_time_link_and_signs_i
     }
     with pytest.raises(invitations.InvitationError, match="not valid"):  # once only
         invitations.accept(ws_db.admin_engine, invitation.token, password=NEW_PASSWORD, repeat=NEW_PASSWORD)
-    # A new link voids the older one; an expired one does not work.
-    first = user_admin.invite_again(ws_db.admin_engine, manager, a1, listed["balie-2"].id)
-    second = user_admin.invite_again(ws_db.admin_engine, manager, a1, listed["balie-2"].id)
+    # Once they signed in, no new link (it would hand their account to whoever holds it).
+    with pytest.raises(user_admin.UserAdminError, match="signed in already"):
+        user_admin.invite_again(ws_db.admin_engine, manager, a1, listed["balie-2"].id)
+    # Before that: a new link voids the older one; an expired one does not work.
+    invited = user_admin.add_user(ws_db.admin_engine, manager, a1, username="nurse-2", full_name="Nurse Two",
+                                  email="", role="nurse")  # fmt: skip
+    first = user_admin.invite_again(ws_db.admin_engine, manager, a1, invited.user_id)
+    second = user_admin.invite_again(ws_db.admin_engine, manager, a1, invited.user_id)
+    with pytest.raises(invitations.InvitationError):
+        invitations.invited_username(ws_db.admin_engine, invited.token)
     with pytest.raises(invitations.InvitationError):
         invitations.invited_username(ws_db.admin_engine, first.token)
     later = dt.datetime.now(dt.UTC) + invitations.INVITATION_TTL + dt.timedelta(minutes=1)
