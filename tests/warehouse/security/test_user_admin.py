@@ -12,10 +12,10 @@ from sqlalchemy import select
 from tests.factories import PASSWORD
 from warehouse.kernel.audit import verify_chain
 from warehouse.schema.operations import AuditLog
-from warehouse.schema.tenancy import AppUser
+from warehouse.schema.tenancy import ROLES, AppUser
 from warehouse.security import invitations, user_admin
 from warehouse.security.accounts import add_user, roles_by_practice
-from warehouse.security.permissions import Actor, NotPermitted
+from warehouse.security.permissions import USERS_MANAGE, Actor, NotPermitted, permissions_for
 from warehouse.security.sessions import check_session
 from warehouse.security.signin import (
     Locked,
@@ -227,3 +227,33 @@ def test_every_action_is_audited_at_the_practices_it_affects_with_the_admins_ses
         assert entries[1].detail == {"role": "franchise_manager", "tenant_id": fa}
         assert verify_chain(session).ok
         assert session.get(AppUser, vet).failed_logins == 0
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_action_is_refused_at_a_practice_where_the_role_does_not_manage_users(ws_db, role):
+    a1 = ws_db.world.practices["a1"]
+    actor = Actor(None, {a1.practice_id: frozenset({role})}, {a1.practice_id: "Praktijk a1"})
+    engine, vet = ws_db.admin_engine, a1.user_id
+    calls = {
+        "list_users": lambda: user_admin.list_users(engine, actor, a1.practice_id),
+        "add_user": lambda: user_admin.add_user(engine, actor, a1.practice_id, username="nieuw", full_name="Nieuw",
+                                                email="", role="receptionist"),
+        "invite_again": lambda: user_admin.invite_again(engine, actor, a1.practice_id, vet),
+        "grant_role": lambda: user_admin.grant_role(engine, actor, a1.practice_id, vet, "nurse"),
+        "revoke_role": lambda: user_admin.revoke_role(engine, actor, vet, a1.practice_id, "veterinarian"),
+        "set_active": lambda: user_admin.set_active(engine, actor, a1.practice_id, vet, False),
+        "unlock": lambda: user_admin.unlock(engine, actor, a1.practice_id, vet),
+        "reset_mfa": lambda: user_admin.reset_mfa(engine, actor, a1.practice_id, vet),
+        "end_sessions": lambda: user_admin.end_sessions(engine, actor, a1.practice_id, vet),
+    }  # fmt: skip
+    if USERS_MANAGE in permissions_for({role}):
+        assert user_admin.list_users(engine, actor, a1.practice_id)  # permitted; the rest is tested above
+        return
+    for call in calls.values():
+        with pytest.raises(NotPermitted, match="Praktijk a1"):
+            call()
+    # Refused before anything was written.
+    with ws_db.system() as session:
+        assert session.get(AppUser, vet).is_active
+        assert roles_by_practice(session, vet) == {a1.practice_id: frozenset({"veterinarian"})}
+        assert session.scalar(select(AppUser.id).where(AppUser.username == "nieuw")) is None
