@@ -36,9 +36,7 @@ if issued := state.pop("users.invitation", None):
     st.code(invitation.link(token), language=None)
 
 
-def _done(message: str, *, issued: tuple | None = None, clear: tuple[str, ...] = ()) -> None:
-    for key in clear:
-        state.pop(key, None)
+def _done(message: str, *, issued: tuple | None = None) -> None:
     state["users.flash"] = message
     if issued is not None:
         state["users.invitation"] = issued
@@ -76,16 +74,19 @@ st.dataframe(
 )
 
 roles_here = user_admin.grantable_roles(actor, practice_id)
-with st.expander("Add a user", expanded=bool(state.get("users.add.username"))):
-    with st.form("users.add", clear_on_submit=False):
+# A new form (new keys) after each user added: the fields start empty again, while after a refusal they keep
+# what was typed for correcting.
+form = f"users.add.{state.setdefault('users.added', 0)}"
+with st.expander("Add a user", expanded=bool(state.get(f"{form}.username"))):
+    with st.form(form):
         cols = st.columns(2)
-        new_username = cols[0].text_input("User name", key="users.add.username", max_chars=64)
+        new_username = cols[0].text_input("User name", key=f"{form}.username", max_chars=64)
         slots: dict[str, object] = {"username": cols[0].empty()}
-        new_name = cols[1].text_input("Full name", key="users.add.full_name", max_chars=200)
+        new_name = cols[1].text_input("Full name", key=f"{form}.full_name", max_chars=200)
         slots["full_name"] = cols[1].empty()
-        new_email = cols[0].text_input("E-mail (optional)", key="users.add.email", max_chars=254)
+        new_email = cols[0].text_input("E-mail (optional)", key=f"{form}.email", max_chars=254)
         slots["email"] = cols[0].empty()
-        new_role = cols[1].selectbox("Role", roles_here, format_func=ROLE_LABELS.get, key="users.add.role")
+        new_role = cols[1].selectbox("Role", roles_here, format_func=ROLE_LABELS.get, key=f"{form}.role")
         slots["role"] = cols[1].empty()
         add = st.form_submit_button("Add user", type="primary")
     if add:
@@ -100,10 +101,10 @@ with st.expander("Add a user", expanded=bool(state.get("users.add.username"))):
             st.error(str(exc))
         else:
             username = new_username.strip().lower()
+            state["users.added"] += 1
             _done(
                 f"{username} added as {ROLE_LABELS[new_role].lower()}.",
                 issued=(username, issued_invitation.token, issued_invitation.expires_at),
-                clear=("users.add.username", "users.add.full_name", "users.add.email"),
             )
 
 if not users:

@@ -43,20 +43,21 @@ def test_manager_adds_a_user_who_sets_a_password_through_the_link(app_env):
     ok(at)
     table = _frame(at, "User name")
     assert set(table["User name"]) == {"vet-a1", MANAGER, RECEPTIONIST}
-    at.text_input(key="users.add.username").input("Anna de Vries")
-    at.text_input(key="users.add.full_name").input("Anna de Vries")
+    at.text_input(key="users.add.0.username").input("Anna de Vries")
+    at.text_input(key="users.add.0.full_name").input("Anna de Vries")
     click(at, "Add user")
     ok(at)
-    errors = [e.value for e in _column_with(at, "users.add.username").error]
+    errors = [e.value for e in _column_with(at, "users.add.0.username").error]
     assert len(errors) == 1 and "lower-case letters" in errors[0]
-    at.text_input(key="users.add.username").input("anna")
-    at.selectbox(key="users.add.role").set_value("nurse")
+    at.text_input(key="users.add.0.username").input("anna")
+    at.selectbox(key="users.add.0.role").set_value("nurse")
     click(at, "Add user")
     ok(at)
     assert "anna added as nurse" in at.success[0].value
     link = at.code[0].value
     assert "/?invite=" in link and "shown only now" in at.info[0].value
     assert "Invited" in list(_frame(at, "User name")["Status"])
+    assert at.text_input(key="users.add.1.username").value == ""  # a fresh form for the next one
     # The invited user opens the link: the set-password form, then the sign-in form says what to do.
     invited = AppTest.from_file(APP, default_timeout=60)
     invited.query_params["invite"] = link.split("invite=")[1]
