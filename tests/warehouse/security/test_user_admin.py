@@ -7,12 +7,14 @@ import datetime as dt
 
 import pyotp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.exc import ProgrammingError
 
 from tests.factories import PASSWORD
 from warehouse.kernel.audit import verify_chain
+from warehouse.kernel.tenancy import AccessContext
 from warehouse.schema.operations import AuditLog
-from warehouse.schema.tenancy import ROLES, AppUser
+from warehouse.schema.tenancy import ROLES, AppUser, UserInvitation
 from warehouse.security import invitations, user_admin
 from warehouse.security.accounts import add_user, roles_by_practice
 from warehouse.security.permissions import USERS_MANAGE, Actor, NotPermitted, permissions_for
@@ -257,3 +259,15 @@ def test_every_action_is_refused_at_a_practice_where_the_role_does_not_manage_us
         assert session.get(AppUser, vet).is_active
         assert roles_by_practice(session, vet) == {a1.practice_id: frozenset({"veterinarian"})}
         assert session.scalar(select(AppUser.id).where(AppUser.username == "nieuw")) is None
+
+
+def test_the_application_role_reads_no_invitation(ws_db, admins):
+    manager, _ = admins
+    a1 = ws_db.world.practices["a1"]
+    user_admin.add_user(ws_db.admin_engine, manager, a1.practice_id, username="nieuw", full_name="Nieuw",
+                        email="", role="receptionist")  # fmt: skip
+    context = AccessContext.for_practices([a1.practice_id], user_id=manager.user_id)
+    with pytest.raises(ProgrammingError, match="permission denied"), ws_db.as_app(context) as session:
+        session.execute(select(UserInvitation.token_sha256)).all()
+    with ws_db.system() as session:
+        assert session.scalar(select(func.count()).select_from(UserInvitation)) == 1
