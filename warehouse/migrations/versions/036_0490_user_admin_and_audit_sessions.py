@@ -9,6 +9,7 @@
   so trigger-written entries get it as well as ``audit.record`` ones. The hash covers it: ``audit_payload``
   adds a ``session`` key only when there is one, so every entry written before this migration (and every
   entry without a session, e.g. a system job) hashes exactly as before and old chains still verify.
+  (Downgrading drops the column: entries written with a session no longer verify after that.)
 - ``ix_audit_actor`` on ``(practice_id, actor_user_id, seq)``: the viewer's "by this user" filter pages
   newest first through the practice's chain; without it that filter reads the practice's whole log backwards.
   (No index on ``entity_ids``: an Animana batch writes one entry with up to 20,000 ids, see 0306; a GIN entry
