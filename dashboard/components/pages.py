@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from warehouse.security.permissions import (
+    AUDIT_READ,
     BILLING_READ,
     CLIENTS_MERGE,
     CLIENTS_READ,
@@ -24,6 +25,7 @@ from warehouse.security.permissions import (
     RECORDS_READ,
     SCHEDULE_READ,
     SHARED_RESOURCES_MANAGE,
+    USERS_MANAGE,
     WAITING_ROOM,
 )
 
@@ -128,6 +130,17 @@ PAGES: tuple[PageSpec, ...] = (
         "Register patient",
         ":material/add_circle:",
         CLIENTS_WRITE,
+    ),
+    PageSpec(
+        "users", "workspaces/users.py", "Users", ":material/group:", USERS_MANAGE, section="Administration"
+    ),
+    PageSpec(
+        "audit",
+        "workspaces/audit.py",
+        "Audit trail",
+        ":material/fact_check:",
+        AUDIT_READ,
+        section="Administration",
     ),
 )
 SIGN_IN = PageSpec("sign_in", "workspaces/sign_in.py", "Sign in", ":material/login:", None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.components import invitation
 from dashboard.components.session import field_errors, oidc_provider, user_agent
 from dashboard.runtime import app_runtime
 from warehouse.kernel.formatting import DEFAULT_TZ
@@ -72,6 +73,9 @@ if reason := st.session_state.pop("signed_out_reason", None):
     st.info(reason)
 pending = st.session_state.get("pending_sign_in")
 provider = oidc_provider()
+if invite_token := st.query_params.get(invitation.PARAM):
+    invitation.accept_form(invite_token)
+    st.stop()
 
 if isinstance(pending, MfaEnrolmentRequired):
     st.subheader("Set up two-step sign-in")

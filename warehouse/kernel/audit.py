@@ -13,10 +13,11 @@ _VERIFY = text(
     WITH chain AS (
       SELECT practice_id, seq, prev_hash, hash,
              encode(sha256(convert_to(prev_hash || audit_payload(practice_id, seq, occurred_at, actor_user_id,
-                    action, entity, entity_ids, detail), 'UTF8')), 'hex') AS recomputed,
+                    action, entity, entity_ids, detail, session_id), 'UTF8')), 'hex') AS recomputed,
              lag(hash) OVER w AS previous_hash,
              lag(seq) OVER w AS previous_seq
       FROM audit_log
+      WHERE CAST(:practice AS bigint) IS NULL OR practice_id = :practice
       WINDOW w AS (PARTITION BY practice_id ORDER BY seq)
     )
     SELECT practice_id, seq,
@@ -36,7 +37,8 @@ _VERIFY = text(
     FROM audit_chain_head h
     LEFT JOIN LATERAL (SELECT seq, hash FROM audit_log a WHERE a.practice_id = h.practice_id
                        ORDER BY seq DESC LIMIT 1) last ON true
-    WHERE coalesce(last.seq, 0) <> h.seq OR coalesce(last.hash, repeat('0', 64)) <> h.hash
+    WHERE (coalesce(last.seq, 0) <> h.seq OR coalesce(last.hash, repeat('0', 64)) <> h.hash)
+      AND (CAST(:practice AS bigint) IS NULL OR h.practice_id = :practice)
     ORDER BY 1, 2
     """
 )
@@ -60,12 +62,18 @@ class ChainReport:
         return not self.problems
 
 
-def verify_chain(session: Session) -> ChainReport:
-    """Check every visible practice's chain: each hash recomputes, seqs have no gaps, links match, and the
-    chain head matches the last entry (so deleting the newest entries is caught too)."""
-    problems = [ChainProblem(p, s, msg) for p, s, msg in session.execute(_VERIFY)]
+def verify_chain(session: Session, practice_id: int | None = None) -> ChainReport:
+    """Check every visible practice's chain (or only ``practice_id``'s): each hash recomputes, seqs have no
+    gaps, links match, and the chain head matches the last entry (so deleting the newest entries is caught
+    too)."""
+    params = {"practice": practice_id}
+    problems = [ChainProblem(p, s, msg) for p, s, msg in session.execute(_VERIFY, params)]
     entries, practices = session.execute(
-        text("SELECT count(*), count(DISTINCT practice_id) FROM audit_log")
+        text(
+            "SELECT count(*), count(DISTINCT practice_id) FROM audit_log "
+            "WHERE CAST(:practice AS bigint) IS NULL OR practice_id = :practice"
+        ),
+        params,
     ).one()
     return ChainReport(entries_checked=entries, practices_checked=practices, problems=problems)
 

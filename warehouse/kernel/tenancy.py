@@ -1,8 +1,9 @@
 """Who may see what: the access context of a transaction, and the one audited bypass.
 
-Every application transaction runs as ``vetconnect_app`` with ``app.user_id`` and ``app.practice_ids`` set
-through ``set_config(..., true)`` (transaction-local, so a pooled connection never leaks a context). The
-policies in migration 0002 read them; with nothing set, nothing is visible.
+Every application transaction runs as ``vetconnect_app`` with ``app.user_id`` and ``app.practice_ids`` (and
+``app.session_id``, which only the audit log reads) set through ``set_config(..., true)`` (transaction-local,
+so a pooled connection never leaks a context). The policies in migration 0002 read them; with nothing set,
+nothing is visible.
 """
 
 from __future__ import annotations
@@ -24,10 +25,15 @@ class AccessContext:
 
     user_id: int | None
     practice_ids: tuple[int, ...]
+    # The signed-in browser session (``user_session.id``) the transaction serves: the audit log records it,
+    # so the audit viewer can say from which session a record was read or changed. None outside the app.
+    session_id: int | None = None
 
     @classmethod
-    def for_practices(cls, practice_ids: Sequence[int], user_id: int | None = None) -> AccessContext:
-        return cls(user_id=user_id, practice_ids=tuple(sorted(set(practice_ids))))
+    def for_practices(
+        cls, practice_ids: Sequence[int], user_id: int | None = None, session_id: int | None = None
+    ) -> AccessContext:
+        return cls(user_id=user_id, practice_ids=tuple(sorted(set(practice_ids))), session_id=session_id)
 
     @property
     def practice_ids_setting(self) -> str:
@@ -37,11 +43,13 @@ class AccessContext:
 def apply_context(session: Session, context: AccessContext) -> None:
     session.execute(
         text(
-            "SELECT set_config('app.user_id', :user_id, true), set_config('app.practice_ids', :practices, true)"
+            "SELECT set_config('app.user_id', :user_id, true), set_config('app.practice_ids', :practices, true),"
+            " set_config('app.session_id', :session_id, true)"
         ),
         {
             "user_id": "" if context.user_id is None else str(context.user_id),
             "practices": context.practice_ids_setting,
+            "session_id": "" if context.session_id is None else str(context.session_id),
         },
     )
 

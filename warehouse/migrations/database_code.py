@@ -52,6 +52,17 @@ AS $function$
 $function$
 """
 
+# The sign-in session (``user_session.id``) of the transaction, for the audit log (0490).
+APP_SESSION_ID = """
+CREATE OR REPLACE FUNCTION public.app_session_id()
+ RETURNS bigint
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  SELECT nullif(current_setting('app.session_id', true), '')::bigint
+$function$
+"""
+
 APP_FRANCHISE_IDS = """
 CREATE OR REPLACE FUNCTION public.app_franchise_ids()
  RETURNS bigint[]
@@ -193,20 +204,21 @@ END $function$
 
 # --- Audit ----------------------------------------------------------------------------------------------------
 # An append-only log per practice, hash-chained: each entry's hash covers the previous hash and the entry's
-# canonical text. Writes to practice tables are audited per statement (one entry per practice, with every row
+# canonical text (with the sign-in session it came from, when there was one: 0490). Writes to practice tables are audited per statement (one entry per practice, with every row
 # id); the practice details of ``tenant`` (a global table) per row, with old -> new of each changed column.
 
 AUDIT_PAYLOAD = """
 CREATE OR REPLACE FUNCTION public.audit_payload(p_practice bigint, p_seq bigint, p_at timestamp with time zone,
- p_actor bigint, p_action text, p_entity text, p_ids bigint[], p_detail jsonb)
+ p_actor bigint, p_action text, p_entity text, p_ids bigint[], p_detail jsonb, p_session bigint)
  RETURNS text
  LANGUAGE sql
  IMMUTABLE PARALLEL SAFE
 AS $function$
-  SELECT jsonb_build_object(
+  SELECT (jsonb_build_object(
     'practice_id', p_practice, 'seq', p_seq,
     'at', to_char(p_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-    'actor', p_actor, 'action', p_action, 'entity', p_entity, 'ids', p_ids, 'detail', p_detail)::text
+    'actor', p_actor, 'action', p_action, 'entity', p_entity, 'ids', p_ids, 'detail', p_detail)
+    || CASE WHEN p_session IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('session', p_session) END)::text
 $function$
 """
 
@@ -229,11 +241,12 @@ BEGIN
   NEW.seq := head.seq + 1;
   NEW.occurred_at := clock_timestamp();
   NEW.actor_user_id := coalesce(NEW.actor_user_id, app_user_id());
+  NEW.session_id := coalesce(NEW.session_id, app_session_id());
   NEW.detail := coalesce(NEW.detail, '{}'::jsonb);
   NEW.prev_hash := head.hash;
   NEW.hash := encode(sha256(convert_to(NEW.prev_hash || audit_payload(
       NEW.practice_id, NEW.seq, NEW.occurred_at, NEW.actor_user_id, NEW.action, NEW.entity,
-      NEW.entity_ids, NEW.detail), 'UTF8')), 'hex');
+      NEW.entity_ids, NEW.detail, NEW.session_id), 'UTF8')), 'hex');
   UPDATE audit_chain_head SET seq = NEW.seq, hash = NEW.hash WHERE practice_id = NEW.practice_id;
   RETURN NEW;
 END $function$
@@ -1222,6 +1235,7 @@ FUNCTIONS = (
     WRITEBACK_CAPTURE, WRITEBACK_HOLD,
     SEED_DIAGNOSIS_CODES,
     MICROCHIP_KNOWN_IN_FRANCHISE,
+    APP_SESSION_ID,
 )  # fmt: skip
 
 # (tables, policy): the policy on each of the tables.

@@ -59,6 +59,7 @@ class AuditLog(Base):
     __table_args__ = (
         ForeignKeyConstraint(["practice_id"], ["tenant.id"]),
         Index("ix_audit_entity", "practice_id", "entity", "occurred_at"),
+        Index("ix_audit_actor", "practice_id", "actor_user_id", "seq"),
         {"info": practice_table(partitioned=True), "postgresql_partition_by": "LIST (practice_id)"},
     )
 
@@ -72,6 +73,9 @@ class AuditLog(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # The sign-in session (``user_session.id``) the entry was written from, from ``app.session_id``; NULL for
+    # system jobs and for entries written before migration 0490.
+    session_id: Mapped[int | None]
 
 
 class AuditChainHead(Base):

@@ -193,3 +193,19 @@ class TenantDataKey(Base):
 
 Index("ix_membership_tenant", Membership.tenant_id)
 Index("ix_user_session_live", UserSession.user_id, postgresql_where=UserSession.revoked_at.is_(None))
+
+
+class UserInvitation(Base):
+    """A one-time link that lets a user an administrator added set their own password. Only the token's SHA-256
+    is stored; it expires, and it is used once. Only the system role may read or write it (migration 0490)."""
+
+    __tablename__ = "user_invitation"
+    __table_args__ = {"info": {"tenancy": "global"}}
+
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    token_sha256: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]

@@ -138,7 +138,8 @@ def load_signed_in(
     )
     return SignedInUser(
         user.id, user.username, user.full_name, roles,
-        AccessContext.for_practices(practice_ids, user_id=user.id), practices, user.mfa_enabled,
+        AccessContext.for_practices(practice_ids, user_id=user.id, session_id=session_id), practices,
+        user.mfa_enabled,
         method, session_id, session_token, practice_roles,
     )  # fmt: skip
 
@@ -287,4 +288,4 @@ def context_for_choice(user: SignedInUser, practice_id: int | None) -> AccessCon
         practice_id = user.context.practice_ids[0]
     if practice_id not in user.context.practice_ids:
         raise PermissionError(f"practice {practice_id} is not one of {user.username}'s practices")
-    return AccessContext.for_practices([practice_id], user_id=user.user_id)
+    return AccessContext.for_practices([practice_id], user_id=user.user_id, session_id=user.session_id)

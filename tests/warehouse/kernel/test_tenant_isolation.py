@@ -139,8 +139,9 @@ def test_every_tenant_table_in_the_database_has_forced_rls_and_a_policy(world_db
     unprotected = [name for name, enabled, forced, _ in rows if not (enabled and forced)]
     assert unprotected == []
     # No policy means no row for the application role at all: the bypass log, and the warehouse-wide search
-    # vocabulary (read only through search_similar_words(), which filters by the caller's practices).
-    readable_by_nobody = {"system_access", "search_vocabulary"}
+    # vocabulary (read only through search_similar_words(), which filters by the caller's practices), the
+    # invitations (issued and accepted in the system session only, like sign-in).
+    readable_by_nobody = {"system_access", "search_vocabulary", "user_invitation"}
     without_policy = [
         name for name, _, _, policies in rows if policies == 0 and name not in readable_by_nobody
     ]

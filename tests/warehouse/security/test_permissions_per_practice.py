@@ -53,8 +53,10 @@ from warehouse.schema.billing import ProductPriceOverride
 from warehouse.schema.clinical import Visit
 from warehouse.schema.scheduling import Appointment, AppointmentTypeOverride
 from warehouse.schema.tenancy import ROLES, AppUser
+from warehouse.security import audit_trail
 from warehouse.security.accounts import FRANCHISE_ROLES, grant_role, roles_by_practice
 from warehouse.security.permissions import (
+    AUDIT_READ,
     BILLING_WRITE,
     CLIENTS_MERGE,
     CLIENTS_WRITE,
@@ -292,6 +294,15 @@ SERVICES: dict[str, tuple[frozenset[str], Call]] = {
         s, a, practice_id=p.rows.practice_id, name="Ander lab", host="lab.example.nl", port=2575, message_type="ORM^O01")),
     "warehouse.records.lab_destinations.switch_off_destination": (frozenset({PRACTICE_SETTINGS}), lambda s, a, p: lab_destinations.switch_off_destination(
         s, a, practice_id=p.rows.practice_id, destination_id=_lab(s, p))),
+    # The audit trail (issue 17).
+    "warehouse.security.audit_trail.audit_page": (frozenset({AUDIT_READ}), lambda s, a, p: audit_trail.audit_page(
+        s, a, p.rows.practice_id, audit_trail.AuditFilter(action="read"))),
+    "warehouse.security.audit_trail.entities": (frozenset({AUDIT_READ}), lambda s, a, p: audit_trail.entities(
+        s, a, p.rows.practice_id)),
+    "warehouse.security.audit_trail.staff": (frozenset({AUDIT_READ}), lambda s, a, p: audit_trail.staff(
+        s, a, p.rows.practice_id)),
+    "warehouse.security.audit_trail.chain_status": (frozenset({AUDIT_READ}), lambda s, a, p: audit_trail.chain_status(
+        s, a, p.rows.practice_id)),
 }  # fmt: skip
 # Further calls of a listed service that need more: prescribing a UDD medicine.
 EXTRA_CALLS: dict[str, tuple[frozenset[str], Call]] = {
@@ -304,7 +315,10 @@ PAIRS = list(itertools.product(ROLES, repeat=2))
 # where their refusal per role is tested instead.
 OWN_TRANSACTIONS = {
     "warehouse.integration.cutover.cut_over": "tests/connectors/animana/cutover/test_cutover.py",
-}
+    **{f"warehouse.security.user_admin.{name}": "tests/warehouse/security/test_user_admin.py" for name in (
+        "list_users", "add_user", "invite_again", "grant_role", "revoke_role", "set_active", "unlock", "reset_mfa",
+        "end_sessions")},
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
