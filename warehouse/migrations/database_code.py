@@ -1259,16 +1259,16 @@ CREATE OR REPLACE FUNCTION public.active_referral_to_caller(p_practice_id bigint
  SET search_path TO 'public'
 AS $function$
 DECLARE
-  found referral;
+  hit referral;
 BEGIN
-  SELECT * INTO found FROM referral r
+  SELECT * INTO hit FROM referral r
    WHERE r.practice_id = p_practice_id AND r.id = p_referral_id AND r.to_practice_id = ANY (app_practice_ids())
      AND r.status IN ('open', 'accepted') AND r.revoked_at IS NULL AND r.consent_withdrawn_at IS NULL
      AND now() >= r.valid_from AND now() < r.valid_until;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'referral % is not active for your practice', p_referral_id USING ERRCODE = 'VC001';
   END IF;
-  RETURN found;
+  RETURN hit;
 END $function$
 """
 
