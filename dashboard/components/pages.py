@@ -129,6 +129,9 @@ PAGES: tuple[PageSpec, ...] = (
         ":material/add_circle:",
         CLIENTS_WRITE,
     ),
+    PageSpec(
+        "referrals", "workspaces/referrals.py", "Referrals", ":material/forward_to_inbox:", RECORDS_READ
+    ),
 )
 SIGN_IN = PageSpec("sign_in", "workspaces/sign_in.py", "Sign in", ":material/login:", None)
 
