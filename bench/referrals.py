@@ -11,9 +11,11 @@ services the pages call, in tenant sessions as ``vetconnect_app`` under RLS:
 - the patient record page's load (``patient_record`` and the record's ``referral_reports`` section);
 
 in two arms: no referrals at all, and ~1,000 active referrals addressed to the practices that run the searches
-(from practices of their own and of other franchises). The arms alternate round by round (their order swapped
-every round; the first round is a warm-up and not counted), and the report prints each call's p95 with
-referrals ÷ its p95 without (target ≤ 1.2).
+(from practices of their own and of other franchises). The arms alternate every 10 cases (the order swapped
+each time; the first round over the cases is a warm-up and not counted), and the report prints each call's p95
+with referrals ÷ its p95 without (target ≤ 1.2), and how often those calls executed a grant function
+(``track_functions``): the policies evaluate ``tenant_isolation`` first, so a page's own rows never reach the
+grant, and the timings' difference is the machine's noise unless that count is above zero.
 
     python bench/referrals.py --scale 0.1            # builds the workspaces world at 10 % of the rows, measures
     python bench/referrals.py --reuse                # on the database of a previous run or of bench/workspaces.py
@@ -32,11 +34,13 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -53,6 +57,10 @@ from warehouse.search.service import search  # noqa: E402
 RATIO_TARGET = 1.2
 ARMS = ("no referrals", "with referrals")
 CALLS = ("search: practice user", "search: franchise, 50 practices", "patient record (page load)")
+GRANT_CALLS = "grant function executions"
+# Cases measured between two switches of the arms: short stretches, so a change of the shared machine's load
+# falls on both arms alike.
+BLOCK = 10
 # The bench's referring vet and consent recorder: the columns name a user but have no foreign key.
 BENCH_USER = 0
 
@@ -106,27 +114,56 @@ def set_arm(admin: str, arm: str, rows: list[tuple]) -> None:
         conn.execute("ANALYZE referral")
 
 
-def _record_page(session, practice_id: int, patient_id: int, today: dt.date, now: dt.datetime) -> None:  # noqa: ANN001
+def track_functions(admin: str, *, on: bool) -> None:
+    """Count function executions in the bench database's new connections (a superuser setting, so set for the
+    database; reset afterwards)."""
+    with psycopg.connect(libpq(admin, DB_NAME), autocommit=True) as conn:
+        conn.execute(
+            f'ALTER DATABASE "{DB_NAME}" '
+            + ("SET track_functions = 'all'" if on else "RESET track_functions")
+        )
+
+
+def _record_page(
+    session: Session, practice_id: int, patient_id: int, today: dt.date, now: dt.datetime
+) -> None:
     """What the records page loads for a patient: the record with its timeline and the referral reports."""
     patient_record(session, practice_id, patient_id, today=today, now=now)
     referral_reports(session, practice_id, patient_id)
 
 
+def _grant_calls(session: Session) -> int:
+    """The executions of the grant functions in this connection so far (``track_functions`` is on in the bench
+    database; SECURITY DEFINER functions are never inlined, so every execution counts)."""
+    return int(session.execute(text(
+        "SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions WHERE funcname LIKE 'referred\\_%'"
+    )).scalar_one())  # fmt: skip
+
+
 def measure_arm(engine: Engine, cases: list[dict], out: dict[str, list[float]] | None) -> None:
+    """Each call once per case; with ``out`` None (the warm-up) nothing is kept. Besides the times, ``out`` gets
+    how often the calls executed a grant function."""
     now = dt.datetime.now(dt.UTC)
 
     def add(call: str, value: float) -> None:
         if out is not None:
             out.setdefault(call, []).append(value)
 
+    def timed_counted(
+        session: Session, call: str, fn: Callable[..., object], *args: object, **kw: object
+    ) -> None:
+        before = _grant_calls(session)
+        add(call, timed(fn, session, *args, **kw))
+        add(GRANT_CALLS, _grant_calls(session) - before)
+
     for case in cases:
         pid, term = case["practice"], case["term"]
         with tenant_session(engine, AccessContext.for_practices([pid])) as s:
-            add(CALLS[0], timed(search, s, term, master_key=MASTER_KEY))
             today = now.astimezone(practice_zone(s, pid)).date()
-            add(CALLS[2], timed(_record_page, s, pid, case["patient"], today, now))
+            timed_counted(s, CALLS[0], search, term, master_key=MASTER_KEY)
+            timed_counted(s, CALLS[2], _record_page, pid, case["patient"], today, now)
         with tenant_session(engine, AccessContext.for_practices(case["franchise"])) as s:
-            add(CALLS[1], timed(search, s, term, master_key=MASTER_KEY))
+            timed_counted(s, CALLS[1], search, term, master_key=MASTER_KEY)
 
 
 def explain(engine: Engine, case: dict) -> None:
@@ -158,6 +195,8 @@ def report(timings: dict[str, dict[str, list[float]]]) -> None:
         ratio = with_ / without
         print(f"{call}: p95 with ÷ without referrals = {ratio:.2f} "
               f"(target ≤ {RATIO_TARGET}) {'ok' if ratio <= RATIO_TARGET else 'MISSED'}")  # fmt: skip
+    print(f"{GRANT_CALLS} in those calls: " + ", ".join(
+        f"{arm} {sum(timings[arm][GRANT_CALLS]):.0f}" for arm in ARMS))  # fmt: skip
 
 
 def main() -> None:
@@ -167,7 +206,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0,
                         help="fraction of 5,000 patients / 3,500 clients per practice (when building)")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=5,
-                        help="rounds over 120 cases, each arm once a round, order swapped (first: warm-up)")  # fmt: skip
+                        help="rounds over 120 cases, the arms alternating every 10 cases (first round: warm-up)")  # fmt: skip
     parser.add_argument("--referrals", type=int, default=1000, help="active referrals in the arm with them")
     parser.add_argument("--reuse", action="store_true", help="reuse the database of a previous run")
     parser.add_argument(
@@ -188,25 +227,25 @@ def main() -> None:
         rows = referral_rows(conn, cases, args.referrals, random.Random(13))
     print(f"patients: {patients:,}; {len(cases)} cases at {len({c['practice'] for c in cases})} practices; "
           f"{len(rows):,} referrals to them")  # fmt: skip
-    engine = make_engine(app_url(url), pool_size=2)
+    track_functions(admin, on=True)
+    engine = make_engine(app_url(url), pool_size=2)  # connections opened after: they count executions
     timings: dict[str, dict[str, list[float]]] = {arm: {} for arm in ARMS}
     load_before = os.getloadavg()
     try:
         for round_no in range(args.rounds):
-            for arm in ARMS if round_no % 2 == 0 else ARMS[::-1]:
-                set_arm(admin, arm, rows)
-                t0 = time.perf_counter()
-                measure_arm(engine, cases, timings[arm] if round_no else None)
-                print(
-                    f"  round {round_no + 1}/{args.rounds}, {arm}: {time.perf_counter() - t0:,.1f}s",
-                    flush=True,
-                )
+            t0 = time.perf_counter()
+            for block_no, start in enumerate(range(0, len(cases), BLOCK)):
+                for arm in ARMS if (round_no + block_no) % 2 == 0 else ARMS[::-1]:
+                    set_arm(admin, arm, rows)
+                    measure_arm(engine, cases[start : start + BLOCK], timings[arm] if round_no else None)
+            print(f"  round {round_no + 1}/{args.rounds}: {time.perf_counter() - t0:,.1f}s", flush=True)
         if args.explain:
             set_arm(admin, ARMS[1], rows)
             explain(engine, cases[0])
     finally:
         set_arm(admin, ARMS[0], rows)
         engine.dispose()
+        track_functions(admin, on=False)
     load_after = os.getloadavg()
     report(timings)
     print(f"load average (1/5/15 min) before: {'/'.join(f'{x:.2f}' for x in load_before)}, "
