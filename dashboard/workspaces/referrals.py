@@ -4,6 +4,7 @@ accept, findings back, complete)."""
 
 from __future__ import annotations
 
+import polars as pl
 import streamlit as st
 
 from dashboard.components import session as ctx
@@ -15,6 +16,17 @@ from warehouse.referrals.letter import referral_letter_pdf
 from warehouse.scheduling.patients import patient_choices
 from warehouse.schema.referrals import CONSENT_HOWS
 from warehouse.security.permissions import RECORDS_READ, REFERRALS_WRITE, NotPermitted
+
+
+def dutch(frame: pl.DataFrame, moment: str, quantity: str | None = None) -> pl.DataFrame:
+    """The grid's ``moment`` column as the practice's local date and time, and ``quantity`` with a decimal
+    comma (``0.5`` -> ``0,5``, ``2.0`` -> ``2``)."""
+    columns = [pl.col(moment).map_elements(lambda t: fmt.date_time(t, zone), return_dtype=pl.String)]
+    if quantity:
+        columns.append(pl.col(quantity).map_elements(lambda q: fmt.number(q, 3).rstrip("0").rstrip(","),
+                                                     return_dtype=pl.String))  # fmt: skip
+    return frame.with_columns(columns)
+
 
 ctx.user()
 state = st.session_state
@@ -139,17 +151,16 @@ with incoming_tab:
                     st.markdown(
                         f"**Owner:** {history.owner_name or fmt.EMPTY} · {history.owner_phone or fmt.EMPTY}"
                     )
-                    visits = history.visits.with_columns(
-                        history.visits["started_at"].map_elements(lambda t: fmt.date_time(t, zone), return_dtype=str)
-                    )  # fmt: skip
-                    st.dataframe(visits, hide_index=True, width="stretch", column_config={
+                    st.dataframe(dutch(history.visits, "started_at"), hide_index=True, width="stretch", column_config={
                         "started_at": "When", "reason": "Reason", "subjective": "Subjective",
                         "objective": "Objective", "assessment": "Assessment", "plan": "Plan",
                         "diagnoses": "Diagnoses"})  # fmt: skip
-                    st.dataframe(history.lab_results, hide_index=True, width="stretch", column_config={
+                    st.dataframe(dutch(history.lab_results, "observed_at"), hide_index=True, width="stretch",
+                                 column_config={
                         "observed_at": "Observed", "code": "Code", "text": "Test", "value": "Value",
                         "unit": "Unit", "flag": "Flag"})  # fmt: skip
-                    st.dataframe(history.prescriptions, hide_index=True, width="stretch", column_config={
+                    st.dataframe(dutch(history.prescriptions, "prescribed_at", "quantity"), hide_index=True,
+                                 width="stretch", column_config={
                         "prescribed_at": "Prescribed", "product_name": "Medicine", "quantity": "Quantity",
                         "dosage_instructions": "Dosage"})  # fmt: skip
             if not can_write:

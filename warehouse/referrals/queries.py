@@ -19,6 +19,7 @@ import polars as pl
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from warehouse.kernel import formatting as fmt
 from warehouse.kernel.ciphers import cipher_of_wrapped_key
 from warehouse.kernel.crypto import DecryptionError
 from warehouse.records.patient_record import lab_flag
@@ -211,7 +212,7 @@ def referred_history(
     ).all()
 
     def _num(value: Decimal | None) -> str | None:
-        return None if value is None else format(value.normalize(), "f")
+        return None if value is None else fmt.measured(format(value.normalize(), "f"))  # Dutch: 5,4
 
     lab_results = pl.DataFrame(
         [(r.id, r.observed_at, r.code, r.text, _num(r.value_numeric) if r.value_numeric is not None else r.value_text,

@@ -155,7 +155,7 @@ def test_the_history_is_read_with_the_owner_and_every_read_is_audited_on_the_ref
     assert (history.owner_name, history.owner_phone) == ("J. Jansen-a1", "06-12345678")
     assert history.visits["assessment"].to_list() == ["Gezond"]
     assert history.visits["diagnoses"].to_list() == ["Gezond"]
-    assert history.lab_results.select("code", "value", "flag").rows() == [("GLU", "5.4", "")]
+    assert history.lab_results.select("code", "value", "flag").rows() == [("GLU", "5,4", "")]
     assert history.prescriptions["product_name"].to_list() == ["Meloxicam"]
     with world.system() as session:
         reads = session.execute(
