@@ -20,12 +20,12 @@ from warehouse.security.permissions import RECORDS_READ, REFERRALS_WRITE, NotPer
 
 def dutch(frame: pl.DataFrame, moment: str, quantity: str | None = None) -> pl.DataFrame:
     """The grid's ``moment`` column as the practice's local date and time, and ``quantity`` with a decimal
-    comma (``0.5`` -> ``0,5``, ``2.0`` -> ``2``)."""
+    comma (``0.5`` -> ``0,5``, ``2.0`` -> ``2``); what is not recorded as the empty mark, not "None"."""
     columns = [pl.col(moment).map_elements(lambda t: fmt.date_time(t, zone), return_dtype=pl.String)]
     if quantity:
         columns.append(pl.col(quantity).map_elements(lambda q: fmt.number(q, 3).rstrip("0").rstrip(","),
                                                      return_dtype=pl.String))  # fmt: skip
-    return frame.with_columns(columns)
+    return frame.with_columns(columns).with_columns(pl.col(pl.String).fill_null(fmt.EMPTY))
 
 
 ctx.user()
