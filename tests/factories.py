@@ -283,4 +283,25 @@ def build_world(session: Session, master_key: bytes) -> World:
     manager = add_user(session, username="fm-a", full_name="Manager A", password=PASSWORD,
                        memberships=[(world.franchises["fa"], "franchise_manager")])  # fmt: skip
     world.franchise_manager_id = manager.id
+    _referrals(session, world)
     return world
+
+
+def _referrals(session: Session, world: World) -> None:
+    """Referrals (issue 17): a1 and b1 each referred their patient to a2 (completed, so nothing is granted
+    now), and a2's findings came back to each."""
+    from warehouse.schema.referrals import Referral, ReferralReport
+
+    day = dt.datetime(2026, 10, 1, 9, 0, tzinfo=TZ)
+    to = world.practices["a2"]
+    for code in ("a1", "b1"):
+        rows = world.practices[code]
+        referral = Referral(practice_id=rows.practice_id, patient_id=rows.patient_id, to_practice_id=to.practice_id,
+                            reason="Second opinion", referring_vet_id=rows.user_id, referring_vet_name=f"Vet {code}",
+                            status="completed", valid_from=day, valid_until=day + dt.timedelta(days=90),
+                            consent_recorded_at=day, consent_recorded_by=rows.user_id, consent_how="in_person")  # fmt: skip
+        session.add(referral)
+        session.flush()
+        session.add(ReferralReport(practice_id=rows.practice_id, referral_id=referral.id,
+                                   from_practice_id=to.practice_id, findings="Healthy", written_by=to.user_id))  # fmt: skip
+    session.flush()

@@ -132,6 +132,9 @@ PAGES: tuple[PageSpec, ...] = (
         CLIENTS_WRITE,
     ),
     PageSpec(
+        "referrals", "workspaces/referrals.py", "Referrals", ":material/forward_to_inbox:", RECORDS_READ
+    ),
+    PageSpec(
         "users", "workspaces/users.py", "Users", ":material/group:", USERS_MANAGE, section="Administration"
     ),
     PageSpec(

@@ -12,6 +12,7 @@ from dashboard.components.deceased import deceased_action
 from dashboard.components.forms import empty_next_run
 from dashboard.components.lab_orders import render_lab_orders
 from dashboard.components.pages import page
+from dashboard.components.referral_reports import referral_reports_section
 from dashboard.components.writeback import badge, markers
 from dashboard.runtime import app_runtime
 from warehouse.kernel import formatting as fmt
@@ -246,6 +247,7 @@ with tabs["Diagnoses"]:
                                      can_write=can_write)  # fmt: skip
 with tabs["Imaging"]:
     clinical_entry.imaging_section(practice_id, patient_id, zone=zone)
+referral_reports_section(practice_id, patient_id, zone=zone)
 
 if not can_write:
     st.stop()

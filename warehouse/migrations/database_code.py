@@ -89,6 +89,7 @@ PRACTICE_TABLES = (
     "record_merge",
     "practice_breed",
     "lab_destination",
+    "referral", "referral_report",
 )  # fmt: skip
 TENANT_ISOLATION = Policy(
     "tenant_isolation", "ALL",
@@ -317,6 +318,7 @@ AUDITED_TABLES = (
     "imaging_study", "document_content", "ingest_quarantine", "invoice_line_removal", "invoice_series",
     "practice_breed",
     "lab_destination",
+    "referral", "referral_report",
 )  # fmt: skip
 AUDIT_STATEMENT_TRIGGERS = (
     "CREATE TRIGGER audit_insert AFTER INSERT ON public.{table} REFERENCING NEW TABLE AS changed_rows "
@@ -1219,6 +1221,192 @@ $function$
 """
 
 
+# --- Referrals ------------------------------------------------------------------------------------------------
+# A referral and its reports are rows of the referring practice. The practice referred to reads the referrals
+# addressed to it, the reports it sent, and — while a referral is active (open or accepted, consent not
+# withdrawn, inside its window, not revoked) — the referred patient's history: a permissive SELECT-only policy
+# (``referral_grant``) on each history table, OR-ed with ``tenant_isolation``, so writes stay own-practice only.
+# ``referred_patients()`` is STABLE SECURITY DEFINER: evaluated once per statement and hashed (bench/referrals.py
+# measures the cost). Its writes (status, findings) and the audit entry of each read go through the functions
+# below, which check the referral is active and addressed to one of the caller's practices.
+
+REFERRED_PATIENTS = """
+CREATE OR REPLACE FUNCTION public.referred_patients()
+ RETURNS TABLE(practice_id bigint, patient_id bigint)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'public'
+AS $function$
+  SELECT r.practice_id, r.patient_id FROM referral r
+   WHERE r.to_practice_id = ANY (app_practice_ids())
+     AND r.status IN ('open', 'accepted') AND r.revoked_at IS NULL AND r.consent_withdrawn_at IS NULL
+     AND now() >= r.valid_from AND now() < r.valid_until
+$function$
+"""
+
+REFERRED_CLIENTS = """
+CREATE OR REPLACE FUNCTION public.referred_clients()
+ RETURNS TABLE(practice_id bigint, client_id bigint)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'public'
+AS $function$
+  SELECT cp.practice_id, cp.client_id FROM referred_patients() g
+    JOIN client_patient cp ON cp.practice_id = g.practice_id AND cp.patient_id = g.patient_id
+$function$
+"""
+
+REFERRED_DOCUMENTS = """
+CREATE OR REPLACE FUNCTION public.referred_documents()
+ RETURNS TABLE(practice_id bigint, document_id bigint)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'public'
+AS $function$
+  SELECT d.practice_id, d.id FROM referred_patients() g
+    JOIN document d ON d.practice_id = g.practice_id AND d.patient_id = g.patient_id
+$function$
+"""
+
+ACTIVE_REFERRAL_TO_CALLER = """
+CREATE OR REPLACE FUNCTION public.active_referral_to_caller(p_practice_id bigint, p_referral_id bigint)
+ RETURNS referral
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'public'
+AS $function$
+DECLARE
+  hit referral;
+BEGIN
+  SELECT * INTO hit FROM referral r
+   WHERE r.practice_id = p_practice_id AND r.id = p_referral_id AND r.to_practice_id = ANY (app_practice_ids())
+     AND r.status IN ('open', 'accepted') AND r.revoked_at IS NULL AND r.consent_withdrawn_at IS NULL
+     AND now() >= r.valid_from AND now() < r.valid_until;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'referral % is not active for your practice', p_referral_id USING ERRCODE = 'VC001';
+  END IF;
+  RETURN hit;
+END $function$
+"""
+
+RECORD_REFERRAL_READ = """
+CREATE OR REPLACE FUNCTION public.record_referral_read(p_practice_id bigint, p_referral_id bigint, p_entity text,
+ p_ids bigint[])
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public'
+AS $function$
+DECLARE
+  r referral := active_referral_to_caller(p_practice_id, p_referral_id);
+BEGIN
+  INSERT INTO audit_log (practice_id, action, entity, entity_ids, detail, prev_hash, hash)
+  VALUES (r.practice_id, 'read', p_entity, p_ids,
+          jsonb_build_object('referral_id', r.id, 'reader_practice_id', r.to_practice_id), '', '');
+END $function$
+"""
+
+RESPOND_TO_REFERRAL = """
+CREATE OR REPLACE FUNCTION public.respond_to_referral(p_practice_id bigint, p_referral_id bigint, p_status text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public'
+AS $function$
+DECLARE
+  r referral := active_referral_to_caller(p_practice_id, p_referral_id);
+BEGIN
+  IF NOT (p_status = 'accepted' AND r.status = 'open' OR p_status = 'completed') THEN
+    RAISE EXCEPTION 'a % referral cannot become %', r.status, p_status USING ERRCODE = 'VC001';
+  END IF;
+  UPDATE referral
+     SET status = p_status,
+         accepted_at = CASE WHEN p_status = 'accepted' THEN now() ELSE accepted_at END,
+         accepted_by = CASE WHEN p_status = 'accepted' THEN app_user_id() ELSE accepted_by END,
+         completed_at = CASE WHEN p_status = 'completed' THEN now() ELSE completed_at END,
+         completed_by = CASE WHEN p_status = 'completed' THEN app_user_id() ELSE completed_by END
+   WHERE practice_id = r.practice_id AND id = r.id;
+END $function$
+"""
+
+SUBMIT_REFERRAL_REPORT = """
+CREATE OR REPLACE FUNCTION public.submit_referral_report(p_practice_id bigint, p_referral_id bigint,
+ p_findings text, p_diagnoses jsonb, p_lab_results jsonb, p_letter text, p_author_name text)
+ RETURNS bigint
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public'
+AS $function$
+DECLARE
+  r referral := active_referral_to_caller(p_practice_id, p_referral_id);
+  new_id bigint;
+BEGIN
+  INSERT INTO referral_report (practice_id, referral_id, from_practice_id, findings, diagnoses, lab_results,
+                               letter, written_by, written_by_name)
+  VALUES (r.practice_id, r.id, r.to_practice_id, p_findings, p_diagnoses, p_lab_results, p_letter,
+          app_user_id(), p_author_name)
+  RETURNING id INTO new_id;
+  RETURN new_id;
+END $function$
+"""
+
+PRACTICE_DIRECTORY = """
+CREATE OR REPLACE FUNCTION public.practice_directory()
+ RETURNS TABLE(id bigint, name text, city text, franchise_name text)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'public'
+AS $function$
+  SELECT p.id, p.name::text, p.city::text, f.name::text FROM tenant p JOIN tenant f ON f.id = p.franchise_id
+   WHERE p.kind = 'practice' AND cardinality(app_practice_ids()) > 0
+   ORDER BY p.name
+$function$
+"""
+
+REFERRAL_ADDRESSED = Policy(
+    "referral_addressed", "SELECT", using="(to_practice_id = ANY (app_practice_ids()))", with_check=None
+)
+REFERRAL_REPORT_AUTHOR = Policy(
+    "referral_report_author", "SELECT", using="(from_practice_id = ANY (app_practice_ids()))", with_check=None
+)
+REFERRAL_GRANTED_BY_PATIENT = (
+    "client_patient", "weight_measurement", "visit", "diagnosis", "vaccination", "prescription", "lab_order",
+    "lab_observation", "document", "imaging_study",
+)  # fmt: skip
+REFERRAL_GRANT_BY_PATIENT = Policy(
+    "referral_grant", "SELECT",
+    using="((practice_id, patient_id) IN ( SELECT g.practice_id, g.patient_id "
+          "FROM referred_patients() g(practice_id, patient_id)))",
+    with_check=None,
+)  # fmt: skip
+REFERRAL_GRANT_PATIENT = Policy(
+    "referral_grant", "SELECT",
+    using="((practice_id, id) IN ( SELECT g.practice_id, g.patient_id "
+          "FROM referred_patients() g(practice_id, patient_id)))",
+    with_check=None,
+)  # fmt: skip
+# The owner: name and phone, what a referral letter carries.
+REFERRAL_GRANT_CLIENT = Policy(
+    "referral_grant", "SELECT",
+    using="((practice_id, id) IN ( SELECT g.practice_id, g.client_id "
+          "FROM referred_clients() g(practice_id, client_id)))",
+    with_check=None,
+)  # fmt: skip
+REFERRAL_GRANT_DOCUMENT_CONTENT = Policy(
+    "referral_grant", "SELECT",
+    using="((practice_id, document_id) IN ( SELECT g.practice_id, g.document_id "
+          "FROM referred_documents() g(practice_id, document_id)))",
+    with_check=None,
+)  # fmt: skip
+# The owner's phone and the document bytes are encrypted with the referring practice's data key; the wrapped key
+# opens nothing without the master key, and the rows it could decrypt stay behind their own policies.
+REFERRAL_GRANT_DATA_KEY = Policy(
+    "referral_grant", "SELECT",
+    using="(practice_id IN ( SELECT g.practice_id FROM referred_patients() g(practice_id, patient_id)))",
+    with_check=None,
+)  # fmt: skip
+
+
 # --- Everything, as the check reads it ------------------------------------------------------------------------
 
 FUNCTIONS = (
@@ -1236,6 +1424,8 @@ FUNCTIONS = (
     SEED_DIAGNOSIS_CODES,
     MICROCHIP_KNOWN_IN_FRANCHISE,
     APP_SESSION_ID,
+    REFERRED_PATIENTS, REFERRED_CLIENTS, REFERRED_DOCUMENTS, ACTIVE_REFERRAL_TO_CALLER, RECORD_REFERRAL_READ,
+    RESPOND_TO_REFERRAL, SUBMIT_REFERRAL_REPORT, PRACTICE_DIRECTORY,
 )  # fmt: skip
 
 # (tables, policy): the policy on each of the tables.
@@ -1251,6 +1441,13 @@ POLICIES: tuple[tuple[tuple[str, ...], Policy], ...] = (
     (("user_session",), END_OWN_SESSIONS),
     (("oidc_identity",), OWN_IDENTITIES),
     (("breed",), REFERENCE_DATA),
+    (("referral",), REFERRAL_ADDRESSED),
+    (("referral_report",), REFERRAL_REPORT_AUTHOR),
+    (REFERRAL_GRANTED_BY_PATIENT, REFERRAL_GRANT_BY_PATIENT),
+    (("patient",), REFERRAL_GRANT_PATIENT),
+    (("client",), REFERRAL_GRANT_CLIENT),
+    (("document_content",), REFERRAL_GRANT_DOCUMENT_CONTENT),
+    (("tenant_data_key",), REFERRAL_GRANT_DATA_KEY),
 )
 
 # Triggers on one table, written out.
