@@ -78,6 +78,7 @@ PRACTICE_TABLES = (
     "record_merge",
     "practice_breed",
     "lab_destination",
+    "client_consent",
 )  # fmt: skip
 TENANT_ISOLATION = Policy(
     "tenant_isolation", "ALL",
@@ -304,6 +305,7 @@ AUDITED_TABLES = (
     "imaging_study", "document_content", "ingest_quarantine", "invoice_line_removal", "invoice_series",
     "practice_breed",
     "lab_destination",
+    "client_consent",
 )  # fmt: skip
 AUDIT_STATEMENT_TRIGGERS = (
     "CREATE TRIGGER audit_insert AFTER INSERT ON public.{table} REFERENCING NEW TABLE AS changed_rows "
@@ -1202,6 +1204,24 @@ $function$
 """
 
 
+# --- Consent per purpose --------------------------------------------------------------------------------------
+# A client's current consent to a purpose is the newest ``client_consent`` row (none: not granted). A plain
+# function under the caller's row-level security; inside a SECURITY DEFINER function (the referral grant) it sees
+# what that function's owner sees.
+
+CLIENT_HAS_CONSENT = """
+CREATE OR REPLACE FUNCTION public.client_has_consent(p_practice_id bigint, p_client_id bigint, p_purpose text)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+AS $function$
+  SELECT coalesce((SELECT c.granted FROM client_consent c
+                    WHERE c.practice_id = p_practice_id AND c.client_id = p_client_id AND c.purpose = p_purpose
+                    ORDER BY c.recorded_at DESC, c.id DESC LIMIT 1), false)
+$function$
+"""
+
+
 # --- Everything, as the check reads it ------------------------------------------------------------------------
 
 FUNCTIONS = (
@@ -1218,6 +1238,7 @@ FUNCTIONS = (
     WRITEBACK_CAPTURE, WRITEBACK_HOLD,
     SEED_DIAGNOSIS_CODES,
     MICROCHIP_KNOWN_IN_FRANCHISE,
+    CLIENT_HAS_CONSENT,
 )  # fmt: skip
 
 # (tables, policy): the policy on each of the tables.
