@@ -12,6 +12,7 @@ from warehouse.kernel import formatting
 from warehouse.privacy.consent import (
     HOW_LABELS,
     PURPOSE_LABELS,
+    SAID_HOWS,
     ConsentError,
     ConsentState,
     Purpose,
@@ -63,7 +64,7 @@ def _change_form(practice_id: int, client_id: int, current: dict[Purpose, Consen
     with st.expander("Grant or withdraw consent"), st.form(key, border=False, clear_on_submit=True):
         purpose = st.selectbox("Purpose", list(Purpose), format_func=PURPOSE_LABELS.get, key=f"{key}.purpose")
         slots: dict[str, object] = {"purpose": st.empty()}
-        how = st.selectbox("How the client said so", list(HOW_LABELS)[:-1], format_func=HOW_LABELS.get,
+        how = st.selectbox("How the client said so", SAID_HOWS, format_func=HOW_LABELS.get,
                            key=f"{key}.how")  # fmt: skip
         slots["how"] = st.empty()
         note = st.text_input("Note (optional)", key=f"{key}.note")

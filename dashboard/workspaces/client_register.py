@@ -20,7 +20,7 @@ from warehouse.clients.registration import (
     register_client,
 )
 from warehouse.integration.gateway import UpstreamRefused, UpstreamUnavailable
-from warehouse.privacy.consent import HOW_LABELS, PURPOSE_LABELS
+from warehouse.privacy.consent import HOW_LABELS, PURPOSE_LABELS, SAID_HOWS
 from warehouse.security.permissions import CLIENTS_WRITE
 
 state = st.session_state
@@ -69,7 +69,7 @@ given: dict[str, bool] = {}
 for name, label in CONSENTS.items():
     given[name] = st.checkbox(label, key=f"reg.{name}")
     slots[name] = st.empty()
-how = st.selectbox("Consents given", list(HOW_LABELS)[:-1], format_func=HOW_LABELS.get, key="reg.consent_how")
+how = st.selectbox("Consents given", SAID_HOWS, format_func=HOW_LABELS.get, key="reg.consent_how")
 st.caption("The consents are recorded as given or refused, with your name, the time and how they were given.")
 
 new = NewClient(

@@ -40,6 +40,9 @@ PURPOSE_LABELS = {
 HOW_LABELS = {"in_person": "In person", "phone": "By phone", "email": "By e-mail", "paper": "On paper",
               "web": "Online", "animana": "From Animana"}  # fmt: skip
 
+# How a user may say the client told the practice; ``animana`` marks the consents that came from Animana (0460).
+SAID_HOWS = tuple(h for h in CONSENT_HOWS if h != "animana")
+
 
 class ConsentError(DomainError):
     """A consent the rules refuse; ``field`` is ``purpose``, ``how``, ``note`` or ``client``."""
@@ -76,8 +79,10 @@ def record_consent(
         purpose = Purpose(purpose)
     except ValueError:
         raise ConsentError("purpose", f"Unknown purpose {purpose!r}.") from None
-    if how not in CONSENT_HOWS:
-        raise ConsentError("how", f"Choose how the client said so: {', '.join(HOW_LABELS.values())}.")
+    if how not in SAID_HOWS:
+        raise ConsentError(
+            "how", f"Choose how the client said so: {', '.join(map(HOW_LABELS.get, SAID_HOWS))}."
+        )
     note = " ".join((note or "").split()) or None
     if note is not None and len(note) > MAX_NOTE:
         raise ConsentError("note", f"At most {MAX_NOTE} characters ({len(note)} typed).")

@@ -35,6 +35,7 @@ from warehouse.clients.merge_undo import undo_merge
 from warehouse.ingest.devices import inbox as device_inbox
 from warehouse.integration import conflicts, dead_letters, modes
 from warehouse.kernel.tenancy import AccessContext
+from warehouse.privacy import consent as privacy_consent
 from warehouse.records import (
     breeds,
     consults,
@@ -292,6 +293,9 @@ SERVICES: dict[str, tuple[frozenset[str], Call]] = {
         s, a, practice_id=p.rows.practice_id, name="Ander lab", host="lab.example.nl", port=2575, message_type="ORM^O01")),
     "warehouse.records.lab_destinations.switch_off_destination": (frozenset({PRACTICE_SETTINGS}), lambda s, a, p: lab_destinations.switch_off_destination(
         s, a, practice_id=p.rows.practice_id, destination_id=_lab(s, p))),
+    # Consent per purpose (issue 17): the front desk records what the client says.
+    "warehouse.privacy.consent.record_consent": (frozenset({CLIENTS_WRITE}), lambda s, a, p: privacy_consent.record_consent(
+        s, a, p.rows.practice_id, p.rows.client_id, "analytics", True, "phone")),
 }  # fmt: skip
 # Further calls of a listed service that need more: prescribing a UDD medicine.
 EXTRA_CALLS: dict[str, tuple[frozenset[str], Call]] = {
