@@ -9,7 +9,7 @@ their animals' records when (``audit_log`` entries with action ``read``). The ex
 
 :func:`to_json` writes the tree with the dataclasses' field names as keys, in their declared order (the keys
 documented here are the file's documentation), dates and times as ISO 8601 (times in UTC), amounts in integer
-cents, quantities and lab values as the decimal text they were stored as. The readable PDF is
+cents, quantities as the decimal text they were stored as, lab values as decimal text without padding zeros. The readable PDF is
 ``warehouse.privacy.export_pdf.to_pdf``.
 """
 
@@ -212,9 +212,14 @@ def _user_names(session: Session) -> dict[int, str]:
     return dict(session.execute(text("SELECT id, full_name FROM app_user")).tuples().all())
 
 
+def _number(value: Decimal | None) -> str:
+    """A lab value without the column's padding (``5.400000`` -> ``5.4``), never in exponent form."""
+    return "" if value is None else format(value.normalize(), "f")
+
+
 def _reference(row: dict) -> str | None:
     if row["ref_low"] is not None or row["ref_high"] is not None:
-        return f"{row['ref_low'] if row['ref_low'] is not None else ''}–{row['ref_high'] or ''}"
+        return f"{_number(row['ref_low'])}–{_number(row['ref_high'])}"
     return row["ref_text"]
 
 
@@ -261,7 +266,7 @@ def _animals(session: Session, practice_id: int, client_id: int, users: dict[int
                          for r in by_patient["prescriptions"].get(p["id"], [])]  # fmt: skip
         lab = [
             LabResult(o["observed_at"], o["test"], o["code"], o["text"],
-                      str(o["value_numeric"]) if o["value_numeric"] is not None else o["value_text"], o["unit"],
+                      _number(o["value_numeric"]) if o["value_numeric"] is not None else o["value_text"], o["unit"],
                       _reference(o), o["abnormal_flag"])
             for o in by_patient["lab"].get(p["id"], [])
         ]  # fmt: skip
