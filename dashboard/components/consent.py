@@ -60,8 +60,11 @@ def consent_section(practice_id: int, client_id: int) -> None:
 
 
 def _change_form(practice_id: int, client_id: int, current: dict[Purpose, ConsentState]) -> None:
-    key = f"card.consent.{client_id}"
-    with st.expander("Grant or withdraw consent"), st.form(key, border=False, clear_on_submit=True):
+    # The version in the keys starts the form afresh after a recorded consent, and keeps what was typed after a
+    # refusal (``clear_on_submit`` would clear it either way).
+    version = st.session_state.get(f"card.consent_version.{client_id}", 0)
+    key = f"card.consent.{client_id}.{version}"
+    with st.expander("Grant or withdraw consent"), st.form(key, border=False):
         purpose = st.selectbox("Purpose", list(Purpose), format_func=PURPOSE_LABELS.get, key=f"{key}.purpose")
         slots: dict[str, object] = {"purpose": st.empty()}
         how = st.selectbox("How the client said so", SAID_HOWS, format_func=HOW_LABELS.get,
@@ -83,5 +86,6 @@ def _change_form(practice_id: int, client_id: int, current: dict[Purpose, Consen
                 was = "given" if current[Purpose(purpose)].granted else "not given"
                 now = "given" if grant else "withdrawn"
                 st.session_state["card.flash"] = f"{PURPOSE_LABELS[Purpose(purpose)]}: {now} (was {was})."
+                st.session_state[f"card.consent_version.{client_id}"] = version + 1
                 st.rerun()
         ctx.field_errors(errors, slots)

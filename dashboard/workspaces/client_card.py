@@ -12,6 +12,7 @@ from dashboard.components.consent import consent_section
 from dashboard.components.contact_edit import edit_contact_form
 from dashboard.components.deceased import deceased_action
 from dashboard.components.pages import page
+from dashboard.components.privacy_export import export_personal_data
 from dashboard.components.writeback import badge, markers
 from dashboard.runtime import app_runtime
 from warehouse.billing import invoice_views
@@ -91,6 +92,7 @@ with right:
             ".", ","
         )
     )
+    export_personal_data(practice_id, client_id)
 
 st.subheader(f"Animals · {card.patients.height}")
 today = ctx.now().astimezone(ctx.zone(practice_id)).date()
