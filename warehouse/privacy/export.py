@@ -385,6 +385,16 @@ def _plain(value: object) -> object:
     raise TypeError(f"cannot write {type(value).__name__} to the export")
 
 
+def _tree(value: object) -> object:
+    """Dataclasses as dicts in field order; ``dataclasses.asdict`` deep-copies every value on the way, which made
+    it the slower half of writing a ten-year export."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: _tree(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list):
+        return [_tree(v) for v in value]
+    return value
+
+
 def to_json(export: ClientExport) -> bytes:
     """The export as UTF-8 JSON, keys in the dataclasses' order (stable), ISO dates, UTC times."""
-    return json.dumps(dataclasses.asdict(export), default=_plain, ensure_ascii=False, indent=2).encode()
+    return json.dumps(_tree(export), default=_plain, ensure_ascii=False, indent=2).encode()

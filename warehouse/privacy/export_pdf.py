@@ -101,7 +101,16 @@ def _fit(text: str, width: int) -> str:
 def _consent_row(doc: _Document, c: Consent) -> list[object]:
     return [PURPOSE_LABELS[Purpose(c.purpose)], "given" if c.granted else "not given",
             doc.when(c.recorded_at) if c.recorded_at else "never asked", c.recorded_by,
-            HOW_LABELS.get(c.how or "", None), c.note]  # fmt: skip
+            HOW_LABELS.get(c.how or "", None), "see below" if c.note else None]  # fmt: skip
+
+
+def _consent_notes(doc: _Document, consents: Sequence[Consent]) -> None:
+    """Notes in full under the table (a table cell would cut them)."""
+    for c in consents:
+        if c.note:
+            doc.line(
+                f"Note of {doc.when(c.recorded_at)} on {PURPOSE_LABELS[Purpose(c.purpose)].lower()}: {c.note}"
+            )
 
 
 def _reads_per_day(doc: _Document, export: ClientExport) -> list[tuple[object, ...]]:
@@ -111,6 +120,18 @@ def _reads_per_day(doc: _Document, export: ClientExport) -> list[tuple[object, .
         what = f"record of {r.animal}" if r.what == "patient" else "client card"
         days[(doc.day(r.occurred_at), r.user, what, r.view, r.session)] += 1
     return [(*key, times) for key, times in days.items()]
+
+
+def _invoice_rows(doc: _Document, export: ClientExport) -> list[tuple[object, ...]]:
+    """Each invoice's total, then its lines under it (one row each, so none is cut)."""
+    rows: list[tuple[object, ...]] = []
+    for i in export.invoices:
+        rows.append((i.number, doc.day(i.issued_on), i.status, "Total", fmt.euros(i.total_incl_cents),
+                     fmt.euros(i.vat_cents)))  # fmt: skip
+        qty = (fmt.measured(str(ln.quantity.normalize())) for ln in i.lines)
+        rows += [("", "", "", f"  {q} x {ln.description}", fmt.euros(ln.line_incl_cents), "")
+                 for q, ln in zip(qty, i.lines, strict=True)]  # fmt: skip
+    return rows
 
 
 def to_pdf(export: ClientExport, *, tz: ZoneInfo = fmt.DEFAULT_TZ, compress: bool = True) -> bytes:
@@ -129,8 +150,10 @@ def to_pdf(export: ClientExport, *, tz: ZoneInfo = fmt.DEFAULT_TZ, compress: boo
     heads = (("Purpose", 44), ("Consent", 9), ("Recorded", 17), ("By", 16), ("How", 12), ("Note", 15))
     doc.heading("Consents")
     doc.table(heads, [_consent_row(doc, c) for c in export.consents], "No consent recorded.")
+    _consent_notes(doc, export.consents)
     doc.heading("Consent history", 11)
     doc.table(heads, [_consent_row(doc, c) for c in export.consent_history], "No consent recorded.")
+    _consent_notes(doc, export.consent_history)
     for animal in export.animals:
         doc.heading(f"Animal: {animal.name}")
         doc.facts([("Species and breed", " · ".join(p for p in (animal.species, animal.breed) if p)),
@@ -159,10 +182,8 @@ def to_pdf(export: ClientExport, *, tz: ZoneInfo = fmt.DEFAULT_TZ, compress: boo
                   [(doc.day(r.observed_at), r.test, r.name or r.code, fmt.measured(r.value), r.unit,
                     r.reference, r.abnormal_flag) for r in animal.lab_results], "No lab results.")  # fmt: skip
     doc.heading("Invoices")
-    doc.table((("Number", 14), ("Date", 12), ("Status", 8), ("Total", 12), ("VAT", 11), ("Lines", 56)),
-              [(i.number, doc.day(i.issued_on), i.status, fmt.euros(i.total_incl_cents), fmt.euros(i.vat_cents),
-                "; ".join(f"{ln.description} {fmt.euros(ln.line_incl_cents)}" for ln in i.lines))
-               for i in export.invoices], "No invoices.")  # fmt: skip
+    doc.table((("Number", 16), ("Date", 12), ("Status", 8), ("What", 50), ("Amount incl. VAT", 16), ("VAT", 12)),
+              _invoice_rows(doc, export), "No invoices.")  # fmt: skip
     doc.heading("Payments")
     doc.table((("Date", 12), ("Amount", 14), ("Method", 12), ("Invoice", 20)),
               [(doc.day(p.paid_at), fmt.euros(p.amount_cents), p.method, p.invoice_number) for p in export.payments],

@@ -110,7 +110,7 @@ def test_the_pdf_is_readable_with_headings_dutch_dates_and_amounts(exported):
     for words in ("Personal data of J. Jansen-a1", "Contact details", "jansen.a1@example.nl", "Consents",
                   "Animal: Bello-a1", "Visits of Bello-a1 (1)", "Nobivac DHP", "Lab results of Bello-a1",
                   "Invoices", "2026-a1-0001", "Payments", "Messages (reminders)", "Who read your records",
-                  "10 nov 2026", "EUR 56,87", "Wil geen e-mail meer"):  # fmt: skip
+                  "10 nov 2026", "EUR 56,87", "1 x Consult", "Wil geen e-mail meer"):  # fmt: skip
         assert words in drawn, words
     compressed = to_pdf(export)
     assert compressed.startswith(b"%PDF") and len(compressed) < len(pdf) / 2  # the default compresses
