@@ -258,6 +258,12 @@ def populate_practice(
     session.flush()
     order.destination_id, order.delivery_state = destination.id, "acknowledged"
     session.flush()
+    # --- consent (issue 17): the client granted reminders by e-mail at the desk -------------------------------
+    from warehouse.schema.clients import ClientConsent
+
+    session.add(ClientConsent(practice_id=practice_id, client_id=client.id, purpose="reminders_email", granted=True,
+                              recorded_by=user.id, how="in_person"))  # fmt: skip
+    session.flush()
     return PracticeRows(
         practice_id, franchise_id, vet.id, room.id, client.id, patient.id, appointment.id, user.id
     )

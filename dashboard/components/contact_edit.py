@@ -1,4 +1,5 @@
-"""The client card's contact edit: address, phone, e-mail, preferred channel and consents, errors at their fields.
+"""The client card's contact edit: address, phone, e-mail and preferred channel, errors at their fields (the
+consents have their own section, ``dashboard.components.consent``).
 
 The form's widgets carry a version in their keys: after a save the version moves on, so the form starts again
 from the stored (normalised) values — a typed ``06 8765 4321`` comes back as ``+31687654321``."""
@@ -10,14 +11,12 @@ import streamlit as st
 from dashboard.components import session as ctx
 from dashboard.runtime import app_runtime
 from warehouse.clients.errors import ClientsError, InvalidClientDetails
-from warehouse.clients.registration import CHANNEL_LABELS, Consents, Contact, current_contact, edit_contact
+from warehouse.clients.registration import CHANNEL_LABELS, Contact, current_contact, edit_contact
 from warehouse.integration.gateway import UpstreamRefused, UpstreamUnavailable
 
 FIELD_LABELS = {"street": "Street", "house_number": "House number", "postcode": "Postcode", "city": "City",
                 "phone": "Phone", "email": "E-mail"}  # fmt: skip
-CONSENT_LABELS = {"consent_reminders_email": "Reminders by e-mail", "consent_reminders_sms": "Reminders by SMS",
-                  "consent_data_sharing": "Data sharing"}  # fmt: skip
-LABELS = {**FIELD_LABELS, "preferred_channel": "Preferred channel", **CONSENT_LABELS}
+LABELS = {**FIELD_LABELS, "preferred_channel": "Preferred channel"}
 
 
 def edit_contact_form(practice_id: int, client_id: int) -> None:
@@ -40,15 +39,8 @@ def edit_contact_form(practice_id: int, client_id: int) -> None:
             key=f"{key}.preferred_channel",
         )  # fmt: skip
         slots["preferred_channel"] = st.empty()
-        given = {}
-        for name, label in CONSENT_LABELS.items():
-            given[name] = st.checkbox(label, value=getattr(current.consents, name.removeprefix("consent_")),
-                                      key=f"{key}.{name}")  # fmt: skip
-            slots[name] = st.empty()
         if st.form_submit_button("Save contact details", type="primary"):
-            contact = Contact(**values, preferred_channel=channel,
-                              consents=Consents(given["consent_reminders_email"], given["consent_reminders_sms"],
-                                                given["consent_data_sharing"]))  # fmt: skip
+            contact = Contact(**values, preferred_channel=channel)
             try:
                 with ctx.tenant() as session:
                     changed = edit_contact(session, ctx.actor(), practice_id=practice_id, client_id=client_id,

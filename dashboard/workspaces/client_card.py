@@ -1,5 +1,5 @@
-"""Client card: contact details (decrypted), consent flags, the client's animals, balance and invoices; with
-CLIENTS_WRITE, the contact details and consents can be edited here (errors at their fields) and an animal can be
+"""Client card: contact details (decrypted), consents per purpose, the client's animals, balance and invoices;
+with CLIENTS_WRITE, the contact details and consents can be edited here (errors at their fields) and an animal can be
 marked deceased (front desk takes that call; the patient record is not theirs to open)."""
 
 from __future__ import annotations
@@ -8,9 +8,11 @@ import streamlit as st
 
 from dashboard.components import session as ctx
 from dashboard.components import tables
+from dashboard.components.consent import consent_section
 from dashboard.components.contact_edit import edit_contact_form
 from dashboard.components.deceased import deceased_action
 from dashboard.components.pages import page
+from dashboard.components.privacy_export import export_personal_data
 from dashboard.components.writeback import badge, markers
 from dashboard.runtime import app_runtime
 from warehouse.billing import invoice_views
@@ -74,23 +76,11 @@ with left, st.container(border=True):
         ", ".join(p for p in (card.address, " ".join(x for x in (card.postcode, card.city) if x)) if p)
         or "No address"
     )
-    st.markdown("**Consent**")
-    # Said in words too: an icon alone is lost on a screen reader (and on a browser without the glyph).
-    consent = [
-        f":material/check_circle: {what}: given" if given else f":material/cancel: {what}: not given"
-        for what, given in (("Reminders by e-mail", card.consent_reminders_email),
-                            ("Reminders by SMS", card.consent_reminders_sms),
-                            ("Data sharing", card.consent_data_sharing))
-    ]  # fmt: skip
-    st.markdown("  \n".join(consent))
     if card.preferred_channel:
         st.write(f"Prefers: {CHANNEL_LABELS[card.preferred_channel]}")
-    if card.consent_recorded_at:
-        st.caption(f"Consent recorded {card.consent_recorded_at.astimezone(ctx.zone(practice_id)):%d-%m-%Y}")
-    else:
-        st.caption("No consent recorded.")
     if ctx.may(CLIENTS_WRITE):
         edit_contact_form(practice_id, client_id)
+    consent_section(practice_id, client_id)
 with right:
     balance = card.balance
     st.metric(
@@ -102,6 +92,7 @@ with right:
             ".", ","
         )
     )
+    export_personal_data(practice_id, client_id)
 
 st.subheader(f"Animals · {card.patients.height}")
 today = ctx.now().astimezone(ctx.zone(practice_id)).date()

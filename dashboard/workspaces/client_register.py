@@ -20,6 +20,7 @@ from warehouse.clients.registration import (
     register_client,
 )
 from warehouse.integration.gateway import UpstreamRefused, UpstreamUnavailable
+from warehouse.privacy.consent import HOW_LABELS, PURPOSE_LABELS, SAID_HOWS
 from warehouse.security.permissions import CLIENTS_WRITE
 
 state = st.session_state
@@ -33,8 +34,7 @@ st.title("Register client")
 TEXT_FIELDS = {"title": "Title", "initials": "Initials", "first_name": "First name", "last_name": "Last name *",
                "street": "Street", "house_number": "House number", "postcode": "Postcode", "city": "City",
                "phone": "Phone", "email": "E-mail"}  # fmt: skip
-CONSENTS = {"consent_reminders_email": "Reminders by e-mail", "consent_reminders_sms": "Reminders by SMS",
-            "consent_data_sharing": "Sharing data (e.g. with the insurer or a referral clinic)"}  # fmt: skip
+CONSENTS = {f"consent_{purpose}": label for purpose, label in PURPOSE_LABELS.items()}
 slots: dict[str, object] = {}
 
 
@@ -69,14 +69,14 @@ given: dict[str, bool] = {}
 for name, label in CONSENTS.items():
     given[name] = st.checkbox(label, key=f"reg.{name}")
     slots[name] = st.empty()
-st.caption("The consents are recorded as given or refused, with your name and the time.")
+how = st.selectbox("Consents given", SAID_HOWS, format_func=HOW_LABELS.get, key="reg.consent_how")
+st.caption("The consents are recorded as given or refused, with your name, the time and how they were given.")
 
 new = NewClient(
     last_name=last_name, title=title, initials=initials, first_name=first_name,
     contact=Contact(street=street, house_number=house_number, postcode=postcode, city=city, phone=phone,
-                    email=email, preferred_channel=channel,
-                    consents=Consents(given["consent_reminders_email"], given["consent_reminders_sms"],
-                                      given["consent_data_sharing"])),
+                    email=email, preferred_channel=channel),
+    consents=Consents(**{name.removeprefix("consent_"): value for name, value in given.items()}), consent_how=how,
 )  # fmt: skip
 errors: dict[str, str] = {}
 

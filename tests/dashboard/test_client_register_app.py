@@ -11,6 +11,7 @@ from tests.conftest import MASTER_KEY
 from tests.dashboard.test_ws_app import ok, texts
 from tests.practice_world import RECEPTIONIST, click, sign_in
 from warehouse.kernel.ciphers import practice_cipher
+from warehouse.privacy.consent import Purpose, has_consent
 from warehouse.schema.clients import Client
 
 PAGE = "workspaces/client_register.py"
@@ -57,7 +58,10 @@ def test_receptionist_registers_a_client_after_fixing_the_fields_and_the_card_op
     content = texts(at)
     assert "joost@bakker.nl" in content and "+31622334455" in content and "Kerkstraat 3" in content
     [row] = _bakkers(app_env)
-    assert (row.practice_id, row.postcode, row.consent_reminders_email) == (a1.practice_id, "3511 AB", True)
+    assert (row.practice_id, row.postcode) == (a1.practice_id, "3511 AB")
+    with app_env.system() as session:
+        assert has_consent(session, a1.practice_id, row.id, Purpose.REMINDERS_EMAIL)
+        assert not has_consent(session, a1.practice_id, row.id, Purpose.REMINDERS_SMS)
 
 
 def test_likely_duplicates_are_shown_first_and_the_user_chooses(app_env):

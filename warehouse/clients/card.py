@@ -5,7 +5,6 @@ Runs inside the caller's tenant session (RLS decides what exists); opening a car
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import polars as pl
@@ -28,11 +27,7 @@ class ClientCard:
     address: str | None
     postcode: str | None
     city: str | None
-    consent_reminders_email: bool
-    consent_reminders_sms: bool
-    consent_recorded_at: dt.datetime | None
     active: bool
-    consent_data_sharing: bool
     preferred_channel: str | None  # email, sms, phone, post; None: not asked
     patients: (
         pl.DataFrame
@@ -77,8 +72,6 @@ def client_card(
         practice_id=practice_id, client_id=client_id, name=client_name(client),
         email=fc.decrypt("email", client.email_enc), phone=fc.decrypt("phone", client.phone_enc),
         address=fc.decrypt("address", client.address_enc), postcode=client.postcode, city=client.city,
-        consent_reminders_email=client.consent_reminders_email, consent_reminders_sms=client.consent_reminders_sms,
-        consent_recorded_at=client.consent_recorded_at, active=client.active,
-        consent_data_sharing=client.consent_data_sharing, preferred_channel=client.preferred_channel, patients=patients,
+        active=client.active, preferred_channel=client.preferred_channel, patients=patients,
         balance=client_balance(session, practice_id, client_id),
     )  # fmt: skip

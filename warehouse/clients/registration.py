@@ -5,8 +5,9 @@ A write goes through the gateway like any other: in ``animana`` mode the session
 to Animana as it commits (its refusal rolls everything back, ``UpstreamRefused`` names Animana's field, which is
 the form's field of the same name), in ``hybrid`` the outbox entry is pushed later, in ``native`` nothing leaves.
 
-The audit of a contact edit keeps the old values: postcode, city, channel and consents as they were (they are
-stored in clear on the row too), the encrypted fields as their old ciphertext (base64) — the log is append-only
+The consents given at registration are recorded as ``client_consent`` rows (``warehouse.privacy.consent``, the
+one record of them; the client card grants and withdraws them later). The audit of a contact edit keeps the old
+values: postcode, city and channel as they were (they are stored in clear on the row too), the encrypted fields as their old ciphertext (base64) — the log is append-only
 and kept for years, so it never holds a client's phone, e-mail or street in clear; whoever holds the practice's
 key can still read what it was.
 """
@@ -17,7 +18,7 @@ import base64
 import datetime as dt
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -36,6 +37,7 @@ from warehouse.kernel.validation import (
     normalise_phone,
     normalise_postcode,
 )
+from warehouse.privacy.consent import Purpose, record_consent
 from warehouse.schema.clients import CHANNELS, Client
 from warehouse.security.permissions import CLIENTS_WRITE, Actor, require
 
@@ -49,9 +51,12 @@ CHANNEL_LABELS = {"email": "E-mail", "sms": "SMS", "phone": "Phone", "post": "Po
 
 @dataclass(frozen=True)
 class Consents:
+    """The consents asked at registration, one per ``Purpose`` (field name = purpose)."""
+
     reminders_email: bool = False
     reminders_sms: bool = False
-    data_sharing: bool = False
+    referral_sharing: bool = False
+    analytics: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,6 @@ class Contact:
     phone: str = ""
     email: str = ""
     preferred_channel: str | None = None
-    consents: Consents = field(default_factory=Consents)
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,8 @@ class NewClient:
     title: str = ""
     initials: str = ""
     first_name: str = ""
+    consents: Consents = field(default_factory=Consents)
+    consent_how: str = "in_person"  # how the client gave them (``CONSENT_HOWS``): at the desk, on the phone …
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,7 @@ class CheckedContact:
     phone: str | None  # E.164
     email: str | None  # lower case
     preferred_channel: str | None
-    consents: Consents
+    mobile: bool  # the phone is a mobile number (SMS can reach it)
 
 
 def _text(value: str) -> str | None:
@@ -140,13 +146,15 @@ def _check_contact(contact: Contact, errors: dict[str, str]) -> CheckedContact:
         errors["preferred_channel"] = f"Choose one of {', '.join(CHANNEL_LABELS.values())}."
     elif channel is not None and not needs[channel][0]:
         errors.setdefault("preferred_channel", f"{CHANNEL_LABELS[channel]} needs {needs[channel][1]} above.")
-    consents = contact.consents
-    if consents.reminders_email and email is None and "email" not in errors:
-        errors["consent_reminders_email"] = "Reminders by e-mail need an e-mail address above."
-    if consents.reminders_sms and not mobile and "phone" not in errors:
-        errors["consent_reminders_sms"] = "Reminders by SMS need a mobile number above."
     address = f"{street} {number}" if street and number else None
-    return CheckedContact(address, postcode, city, phone, email, channel, consents)
+    return CheckedContact(address, postcode, city, phone, email, channel, mobile)
+
+
+def _check_consents(consents: Consents, contact: CheckedContact, errors: dict[str, str]) -> None:
+    if consents.reminders_email and contact.email is None and "email" not in errors:
+        errors["consent_reminders_email"] = "Reminders by e-mail need an e-mail address above."
+    if consents.reminders_sms and not contact.mobile and "phone" not in errors:
+        errors["consent_reminders_sms"] = "Reminders by SMS need a mobile number above."
 
 
 def _check_names(new: NewClient, errors: dict[str, str]) -> dict[str, str | None]:
@@ -165,6 +173,7 @@ def check_new_client(new: NewClient) -> tuple[dict[str, str | None], CheckedCont
     errors: dict[str, str] = {}
     names = _check_names(new, errors)
     contact = _check_contact(new.contact, errors)
+    _check_consents(new.consents, contact, errors)
     if errors:
         raise InvalidClientDetails(errors)
     return names, contact
@@ -181,10 +190,6 @@ def duplicates_before_registering(
     )  # fmt: skip
 
 
-def _consent_values(consents: Consents) -> dict[str, bool]:
-    return {f"consent_{f.name}": getattr(consents, f.name) for f in fields(consents)}
-
-
 def register_client(
     session: Session,
     actor: Actor,
@@ -195,9 +200,9 @@ def register_client(
     registered_despite: Sequence[int] = (),
     now: dt.datetime | None = None,
 ) -> int:
-    """Create the client (nothing is written unless every field passes); the new client's id. The consents as
-    given are recorded with who and when, also when refused. ``registered_despite``: the likely duplicates the
-    user saw and chose not to open (kept in the audit)."""
+    """Create the client (nothing is written unless every field passes); the new client's id. Each consent as
+    given is recorded (a row per purpose, also when refused: the client was asked). ``registered_despite``: the
+    likely duplicates the user saw and chose not to open (kept in the audit)."""
     require(actor, CLIENTS_WRITE, practice_id)
     names, contact = check_new_client(new)
     cipher = practice_cipher(session, practice_id, master_key)
@@ -206,13 +211,15 @@ def register_client(
         email_enc=cipher.encrypt("email", contact.email), email_bidx=cipher.email_index(contact.email),
         phone_enc=cipher.encrypt("phone", contact.phone), phone_bidx=cipher.phone_index(contact.phone),
         address_enc=cipher.encrypt("address", contact.address), key_version=cipher.key_version,
-        preferred_channel=contact.preferred_channel, **_consent_values(contact.consents),
-        consent_recorded_at=now or dt.datetime.now(dt.UTC), consent_recorded_by=actor.user_id,
+        preferred_channel=contact.preferred_channel,
     )  # fmt: skip
     session.add(client)
     session.flush()
+    for purpose in Purpose:
+        record_consent(session, actor, practice_id, client.id, purpose, getattr(new.consents, purpose.value),
+                       new.consent_how, now=now)  # fmt: skip
     record(session, practice_id=practice_id, action="register", entity="client", entity_ids=[client.id],
-           detail={"preferred_channel": contact.preferred_channel, "consents": _consent_values(contact.consents),
+           detail={"preferred_channel": contact.preferred_channel,
                    "registered_despite": list(registered_despite)})  # fmt: skip
     return client.id
 
@@ -245,7 +252,6 @@ def current_contact(session: Session, practice_id: int, client_id: int, *, maste
         street=street, house_number=number, postcode=client.postcode or "", city=client.city or "",
         phone=cipher.decrypt("phone", client.phone_enc) or "", email=cipher.decrypt("email", client.email_enc) or "",
         preferred_channel=client.preferred_channel,
-        consents=Consents(client.consent_reminders_email, client.consent_reminders_sms, client.consent_data_sharing),
     )  # fmt: skip
 
 
@@ -264,7 +270,6 @@ def edit_contact(
     client_id: int,
     contact: Contact,
     master_key: bytes,
-    now: dt.datetime | None = None,
 ) -> list[str]:
     """Change the client's contact details; the names of the fields that changed (none: nothing written).
     New values are encrypted under the row's own key version (its other encrypted fields stay readable)."""
@@ -285,16 +290,17 @@ def edit_contact(
         client.phone_bidx = cipher.phone_index(checked.phone)
     if "email" in changes:
         client.email_bidx = cipher.email_index(checked.email)
-    in_clear = {"postcode": checked.postcode, "city": checked.city, "preferred_channel": checked.preferred_channel,
-                **_consent_values(checked.consents)}  # fmt: skip
+    in_clear = {
+        "postcode": checked.postcode,
+        "city": checked.city,
+        "preferred_channel": checked.preferred_channel,
+    }
     for column, new_value in in_clear.items():
         if getattr(client, column) != new_value:
             changes[column] = {"old": getattr(client, column), "new": new_value}
             setattr(client, column, new_value)
     if not changes:
         return []
-    if any(c.startswith("consent_") for c in changes):
-        client.consent_recorded_at, client.consent_recorded_by = now or dt.datetime.now(dt.UTC), actor.user_id
     session.flush()
     record(session, practice_id=practice_id, action="edit_contact", entity="client", entity_ids=[client_id],
            detail={"changes": changes, "key_version": client.key_version})  # fmt: skip

@@ -90,6 +90,7 @@ PRACTICE_TABLES = (
     "practice_breed",
     "lab_destination",
     "referral", "referral_report",
+    "client_consent",
 )  # fmt: skip
 TENANT_ISOLATION = Policy(
     "tenant_isolation", "ALL",
@@ -319,6 +320,7 @@ AUDITED_TABLES = (
     "practice_breed",
     "lab_destination",
     "referral", "referral_report",
+    "client_consent",
 )  # fmt: skip
 AUDIT_STATEMENT_TRIGGERS = (
     "CREATE TRIGGER audit_insert AFTER INSERT ON public.{table} REFERENCING NEW TABLE AS changed_rows "
@@ -1226,8 +1228,9 @@ $function$
 # addressed to it, the reports it sent, and — while a referral is active (open or accepted, consent not
 # withdrawn, inside its window, not revoked) — the referred patient's history: a permissive SELECT-only policy
 # (``referral_grant``) on each history table, OR-ed with ``tenant_isolation``, so writes stay own-practice only.
-# ``referred_patients()`` is STABLE SECURITY DEFINER: evaluated once per statement and hashed (bench/referrals.py
-# measures the cost). Its writes (status, findings) and the audit entry of each read go through the functions
+# The primary owner's consent to share for referrals (``client_has_consent``, withdrawn on the client card) is
+# part of "active" for the grant (migration 0530). ``referred_patients()`` is STABLE SECURITY DEFINER: evaluated
+# once per statement and hashed (bench/referrals.py measures the cost). Its writes (status, findings) and the audit entry of each read go through the functions
 # below, which check the referral is active and addressed to one of the caller's practices.
 
 REFERRED_PATIENTS = """
@@ -1241,6 +1244,10 @@ AS $function$
    WHERE r.to_practice_id = ANY (app_practice_ids())
      AND r.status IN ('open', 'accepted') AND r.revoked_at IS NULL AND r.consent_withdrawn_at IS NULL
      AND now() >= r.valid_from AND now() < r.valid_until
+     AND client_has_consent(r.practice_id,
+           (SELECT cp.client_id FROM client_patient cp WHERE cp.practice_id = r.practice_id
+               AND cp.patient_id = r.patient_id ORDER BY cp.is_primary DESC, cp.client_id LIMIT 1),
+           'referral_sharing')
 $function$
 """
 
@@ -1406,6 +1413,23 @@ REFERRAL_GRANT_DATA_KEY = Policy(
     with_check=None,
 )  # fmt: skip
 
+# --- Consent per purpose --------------------------------------------------------------------------------------
+# A client's current consent to a purpose is the newest ``client_consent`` row (none: not granted). A plain
+# function under the caller's row-level security; inside a SECURITY DEFINER function (the referral grant) it sees
+# what that function's owner sees.
+
+CLIENT_HAS_CONSENT = """
+CREATE OR REPLACE FUNCTION public.client_has_consent(p_practice_id bigint, p_client_id bigint, p_purpose text)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+AS $function$
+  SELECT coalesce((SELECT c.granted FROM client_consent c
+                    WHERE c.practice_id = p_practice_id AND c.client_id = p_client_id AND c.purpose = p_purpose
+                    ORDER BY c.recorded_at DESC, c.id DESC LIMIT 1), false)
+$function$
+"""
+
 
 # --- Everything, as the check reads it ------------------------------------------------------------------------
 
@@ -1426,6 +1450,7 @@ FUNCTIONS = (
     APP_SESSION_ID,
     REFERRED_PATIENTS, REFERRED_CLIENTS, REFERRED_DOCUMENTS, ACTIVE_REFERRAL_TO_CALLER, RECORD_REFERRAL_READ,
     RESPOND_TO_REFERRAL, SUBMIT_REFERRAL_REPORT, PRACTICE_DIRECTORY,
+    CLIENT_HAS_CONSENT,
 )  # fmt: skip
 
 # (tables, policy): the policy on each of the tables.

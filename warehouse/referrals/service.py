@@ -16,6 +16,7 @@ from sqlalchemy import exc, select, text
 from sqlalchemy.orm import Session
 
 from warehouse.kernel import formatting as fmt
+from warehouse.privacy.consent import Purpose, has_consent, record_consent
 from warehouse.referrals.errors import ReferralError
 from warehouse.referrals.queries import practice_directory
 from warehouse.schema.clients import Patient
@@ -84,6 +85,14 @@ def refer_patient(
         raise ReferralError("patient_id", "This patient is not available.")
     if patient.deceased:
         raise ReferralError("patient_id", f"{patient.name} is deceased and cannot be referred.")
+    owner = primary_owner(session, practice_id, patient_id)
+    if owner is None:
+        raise ReferralError("patient_id", f"{patient.name} has no owner to give consent to share the record.")
+    # The owner's consent to share for referrals is the client's (client_consent): recorded here when given for
+    # this referral, withdrawn on the client card — which ends the access of every referral of their animals.
+    if not has_consent(session, practice_id, owner, Purpose.REFERRAL_SHARING):
+        record_consent(session, actor, practice_id, owner, Purpose.REFERRAL_SHARING, True, consent_how,
+                       "Given when the patient was referred")  # fmt: skip
     start = valid_from or moment
     referral = Referral(
         practice_id=practice_id,
@@ -101,6 +110,18 @@ def refer_patient(
     session.add(referral)
     session.flush()
     return referral
+
+
+def primary_owner(session: Session, practice_id: int, patient_id: int) -> int | None:
+    """The client whose consent a referral of the patient needs: the primary owner (the database's grant,
+    ``referred_patients()``, picks the same one)."""
+    return session.scalar(
+        text(
+            "SELECT client_id FROM client_patient WHERE practice_id = :p AND patient_id = :pat "
+            "ORDER BY is_primary DESC, client_id LIMIT 1"
+        ),
+        {"p": practice_id, "pat": patient_id},
+    )
 
 
 def _own_referral(session: Session, practice_id: int, referral_id: int) -> Referral:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Index,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
     func,
     text,
@@ -32,6 +33,9 @@ SPECIES = (
 )  # fmt: skip
 SEXES = ("male", "female", "male_neutered", "female_neutered", "unknown")
 CHANNELS = ("email", "sms", "phone", "post")  # how a client wants to be reached
+# What a client consents to, and how the consent reached the practice (migration 0460; warehouse.privacy.consent).
+CONSENT_PURPOSES = ("reminders_email", "reminders_sms", "referral_sharing", "analytics")
+CONSENT_HOWS = ("in_person", "phone", "email", "paper", "web", "animana")
 
 
 class Client(MirroredWrites, Timestamps, Base):
@@ -68,15 +72,10 @@ class Client(MirroredWrites, Timestamps, Base):
     email_bidx: Mapped[bytes | None] = mapped_column(LargeBinary)
     phone_bidx: Mapped[bytes | None] = mapped_column(LargeBinary)
     key_version: Mapped[int] = mapped_column(server_default="1")
-    consent_reminders_email: Mapped[bool] = mapped_column(server_default="false")
-    consent_reminders_sms: Mapped[bool] = mapped_column(server_default="false")
-    consent_recorded_at: Mapped[dt.datetime | None]
     active: Mapped[bool] = mapped_column(server_default="true")
     deleted_at: Mapped[dt.datetime | None]
     merged_into_id: Mapped[int | None]  # a duplicate merged away: the client that survived it (0410)
     preferred_channel: Mapped[str | None] = mapped_column(choice(*CHANNELS, name="preferred_channel"))
-    consent_data_sharing: Mapped[bool] = mapped_column(server_default="false")
-    consent_recorded_by: Mapped[int | None]  # the user who recorded the consents (with consent_recorded_at)
 
 
 class Patient(MirroredWrites, Timestamps, Base):
@@ -212,3 +211,25 @@ class PracticeBreed(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     added_by: Mapped[int | None]
     added_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class ClientConsent(Base):
+    """One grant or withdrawal of a purpose by a client (``warehouse.privacy.consent``): append-only, the newest row
+    per purpose is the current consent. The application may only move a row's ``client_id`` (a merge)."""
+
+    __tablename__ = "client_consent"
+    __table_args__ = (
+        ForeignKeyConstraint(["practice_id", "client_id"], ["client.practice_id", "client.id"]),
+        Index("ix_client_consent_current", "practice_id", "client_id", "purpose", "recorded_at", "id"),
+        {"info": practice_table()},
+    )
+
+    practice_id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    client_id: Mapped[int]
+    purpose: Mapped[str] = mapped_column(choice(*CONSENT_PURPOSES, name="purpose"))
+    granted: Mapped[bool]
+    recorded_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    recorded_by: Mapped[int | None]
+    how: Mapped[str] = mapped_column(choice(*CONSENT_HOWS, name="how"))
+    note: Mapped[str | None] = mapped_column(Text)

@@ -1,6 +1,7 @@
 """Client registration and contact edits against PostgreSQL under RLS (the factories' practices are not linked to
-Animana, so these are native writes): what is stored (normalised, encrypted, indexed), field errors before
-anything is written, likely duplicates, the audit of an edit keeping the old values as ciphertext."""
+Animana, so these are native writes): what is stored (normalised, encrypted, indexed), the consents recorded as
+``client_consent`` rows, field errors before anything is written, likely duplicates, the audit of an edit keeping
+the old values as ciphertext."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from warehouse.clients.registration import (
     register_client,
 )
 from warehouse.kernel.ciphers import practice_cipher
+from warehouse.privacy.consent import Purpose, consent_history, has_consent
 from warehouse.schema.clients import Client
 from warehouse.security.accounts import access_context_for_user
 from warehouse.security.permissions import Actor, NotPermitted
@@ -31,8 +33,8 @@ NOW = dt.datetime(2026, 12, 4, 9, 30, tzinfo=dt.UTC)
 DE_VRIES = NewClient(
     last_name="de Vries", first_name="Anna", initials="A.",
     contact=Contact(street="Kerkstraat", house_number="12 a", postcode="3511ab", city="Utrecht",
-                    phone="06 - 2345 6789", email=" Anna.deVries@Example.NL ", preferred_channel="sms",
-                    consents=Consents(reminders_email=True, reminders_sms=True, data_sharing=False)),
+                    phone="06 - 2345 6789", email=" Anna.deVries@Example.NL ", preferred_channel="sms"),
+    consents=Consents(reminders_email=True, reminders_sms=True, referral_sharing=False), consent_how="phone",
 )  # fmt: skip
 
 
@@ -75,12 +77,15 @@ def test_a_registered_client_is_stored_normalised_encrypted_and_audited(ws_db):
         assert cipher.decrypt("address", row.address_enc) == "Kerkstraat 12A"
         assert b"+31623456789" not in bytes(row.phone_enc)  # stored encrypted
         assert row.phone_bidx == cipher.phone_index("06-23456789")  # found however it is typed later
-        assert (row.consent_reminders_email, row.consent_reminders_sms, row.consent_data_sharing) == (
-            True,
-            True,
-            False,
-        )
-        assert (row.consent_recorded_at, row.consent_recorded_by) == (NOW, a1.user_id)
+        history = consent_history(session, a1.practice_id, client_id)
+        assert {(h.purpose, h.granted, h.recorded_at, h.recorded_by, h.how) for h in history} == {
+            (Purpose.REMINDERS_EMAIL, True, NOW, "Vet a1", "phone"),
+            (Purpose.REMINDERS_SMS, True, NOW, "Vet a1", "phone"),
+            (Purpose.REFERRAL_SHARING, False, NOW, "Vet a1", "phone"),
+            (Purpose.ANALYTICS, False, NOW, "Vet a1", "phone"),
+        }  # one row per purpose: refused ones were asked too
+        assert has_consent(session, a1.practice_id, client_id, Purpose.REMINDERS_SMS)
+        assert not has_consent(session, a1.practice_id, client_id, "referral_sharing")
         assert row.preferred_channel == "sms" and row.animana_id is None and not row.writeback_pending
         audit = session.execute(
             text("SELECT actor_user_id, detail FROM audit_log WHERE practice_id = :p AND action = 'register' "
@@ -89,7 +94,12 @@ def test_a_registered_client_is_stored_normalised_encrypted_and_audited(ws_db):
         ).one()  # fmt: skip
         assert audit.actor_user_id == a1.user_id
         assert audit.detail["registered_despite"] == [a1.client_id]
-        assert audit.detail["consents"]["consent_reminders_sms"] is True
+        consent_audit = text(
+            "SELECT detail FROM audit_log WHERE practice_id = :p AND action = 'consent' "
+            "AND entity_ids = ARRAY[CAST(:c AS bigint)] ORDER BY seq"
+        )
+        details = session.execute(consent_audit, {"p": a1.practice_id, "c": client_id}).scalars().all()
+        assert {"purpose": "reminders_sms", "granted": True, "how": "phone"} in details
         # Unlinked practice: nothing waits for Animana.
         outbox = text("SELECT count(*) FROM writeback_outbox WHERE table_name = 'client' AND row_id = :c")
         assert session.execute(outbox, {"c": client_id}).scalar_one() == 0
@@ -100,8 +110,8 @@ def test_every_wrong_field_is_reported_at_once_and_nothing_is_written(ws_db):
     bad = NewClient(
         last_name="  ",
         contact=Contact(street="Kerkstraat", house_number="twaalf", postcode="1234 A", city="Utrecht",
-                        phone="06-1234", email="anna@", preferred_channel="email",
-                        consents=Consents(reminders_sms=True)),
+                        phone="06-1234", email="anna@", preferred_channel="email"),
+        consents=Consents(reminders_sms=True),
     )  # fmt: skip
     with pytest.raises(ClientsError) as refused:
         _register(ws_db, new=bad)
@@ -116,11 +126,12 @@ def test_every_wrong_field_is_reported_at_once_and_nothing_is_written(ws_db):
 
 
 @pytest.mark.parametrize(
-    ("contact", "field", "message"),
+    ("new", "field", "message"),
     [
-        (Contact(phone="020 123 4567", consents=Consents(reminders_sms=True)), "consent_reminders_sms",
-         "need a mobile number"),
-        (Contact(consents=Consents(reminders_email=True)), "consent_reminders_email", "need an e-mail address"),
+        (NewClient("Bakker", Contact(phone="020 123 4567"), consents=Consents(reminders_sms=True)),
+         "consent_reminders_sms", "need a mobile number"),
+        (NewClient("Bakker", consents=Consents(reminders_email=True)), "consent_reminders_email",
+         "need an e-mail address"),
         (Contact(phone="020 123 4567", preferred_channel="sms"), "preferred_channel", "SMS needs a mobile number"),
         (Contact(postcode="0123 AB"), "postcode", "cannot start with 0"),
         (Contact(street="Kerkstraat", house_number="1", postcode="1234 SS", city="X"), "postcode", "never uses"),
@@ -128,10 +139,12 @@ def test_every_wrong_field_is_reported_at_once_and_nothing_is_written(ws_db):
         (Contact(preferred_channel="post"), "preferred_channel", "Post needs an address"),
     ],
 )  # fmt: skip
-def test_contact_rules_name_their_field(ws_db, contact, field, message):
+def test_contact_rules_name_their_field(ws_db, new, field, message):
     before = _clients(ws_db)
     with pytest.raises(ClientsError) as refused:
-        _register(ws_db, new=NewClient(last_name="Bakker", contact=contact))
+        _register(
+            ws_db, new=new if isinstance(new, NewClient) else NewClient(last_name="Bakker", contact=new)
+        )
     assert message in refused.value.errors[field]
     assert _clients(ws_db) == before
 
@@ -191,27 +204,19 @@ def test_editing_contact_writes_new_ciphertext_and_keeps_the_old_values_in_the_a
     with _session(ws_db, "a1") as session:
         form = current_contact(session, a1.practice_id, client_id, master_key=MASTER_KEY)
         assert (form.street, form.house_number, form.phone) == ("Kerkstraat", "12A", "+31623456789")
-        later = NOW + dt.timedelta(days=1)
         changed = edit_contact(
             session, _receptionist(ws_db, "a1"), practice_id=a1.practice_id, client_id=client_id,
             contact=Contact(street=form.street, house_number=form.house_number, postcode="3512 CD", city="Utrecht",
-                            phone="06 8765 4321", email=form.email, preferred_channel="email",
-                            consents=Consents(reminders_email=True, reminders_sms=False, data_sharing=True)),
-            master_key=MASTER_KEY, now=later,
+                            phone="06 8765 4321", email=form.email, preferred_channel="email"),
+            master_key=MASTER_KEY,
         )  # fmt: skip
-    assert changed == [
-        "phone",
-        "postcode",
-        "preferred_channel",
-        "consent_reminders_sms",
-        "consent_data_sharing",
-    ]
+    assert changed == ["phone", "postcode", "preferred_channel"]
     with ws_db.system() as session:
         row = session.get(Client, (a1.practice_id, client_id))
         cipher = practice_cipher(session, a1.practice_id, MASTER_KEY)
         assert cipher.decrypt("phone", row.phone_enc) == "+31687654321"
         assert row.phone_bidx == cipher.phone_index("+31687654321")
-        assert (row.postcode, row.consent_data_sharing, row.consent_recorded_at) == ("3512 CD", True, later)
+        assert row.postcode == "3512 CD"
         detail = session.execute(
             text("SELECT detail FROM audit_log WHERE practice_id = :p AND action = 'edit_contact'"),
             {"p": a1.practice_id},
@@ -220,7 +225,7 @@ def test_editing_contact_writes_new_ciphertext_and_keeps_the_old_values_in_the_a
     assert cipher.decrypt("phone", old_phone) == "+31623456789"  # the old value, readable with the key only
     assert "+31623456789" not in str(detail) and "0623456789" not in str(detail)
     assert detail["changes"]["postcode"] == {"old": "3511 AB", "new": "3512 CD"}
-    assert detail["changes"]["consent_data_sharing"] == {"old": False, "new": True}
+    assert set(detail["changes"]) == {"phone", "postcode", "preferred_channel"}
     with _session(ws_db, "a1") as session:  # the new number finds the client, the old one no longer does
         assert [c.client_id for c in likely_duplicates(session, a1.practice_id, last_name="Z", postcode=None,
                                                        phone="+31687654321", email=None, master_key=MASTER_KEY)] == [

@@ -24,8 +24,8 @@ from warehouse.security.permissions import Actor
 BAKKER = NewClient(
     last_name="Bakker", first_name="Joost",
     contact=Contact(street="Lange Nieuwstraat", house_number="7 b", postcode="3512pd", city="Utrecht",
-                    phone="06 1122 3344", email="joost@bakker.nl", preferred_channel="email",
-                    consents=Consents(reminders_email=True)),
+                    phone="06 1122 3344", email="joost@bakker.nl", preferred_channel="email"),
+    consents=Consents(reminders_email=True),
 )  # fmt: skip
 
 
@@ -76,8 +76,7 @@ def test_animana_mode_creates_the_client_in_animana_first_and_the_row_carries_it
                 session, Actor.at(None, practice.practice_id, {"receptionist"}), practice_id=practice.practice_id,
                 client_id=client_id, master_key=MASTER_KEY,
                 contact=Contact(street="Lange Nieuwstraat", house_number="7B", postcode="3512 PD", city="Utrecht",
-                                phone="030 234 5678", email="joost@bakker.nl", preferred_channel="email",
-                                consents=Consents(reminders_email=True)),
+                                phone="030 234 5678", email="joost@bakker.nl", preferred_channel="email"),
             )  # fmt: skip
         assert client.get(practice.animana_id, "relations", int(row.animana_id)).phone == "+31302345678"
     assert [e["state"] for e in outbox(animana_world, practice)] == ["done", "done"]

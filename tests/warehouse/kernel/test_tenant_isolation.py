@@ -56,12 +56,13 @@ def test_practice_a_cannot_read_insert_update_or_delete_practice_b_rows(world_db
     ).format(t=t, cols=sql.SQL(", ").join(columns))
     _expect_denied(admin_conn, copy_into_b, (b.practice_id,))
 
-    append_only = table in ("audit_log", "audit_chain_head")
+    # No UPDATE/DELETE grant (client_consent: an UPDATE of client_id only, for a merge).
+    append_only = table in ("audit_log", "audit_chain_head", "client_consent")
     for statement in (
         sql.SQL("UPDATE {} SET practice_id = practice_id WHERE practice_id = %s").format(t),
         sql.SQL("DELETE FROM {} WHERE practice_id = %s").format(t),
     ):
-        if append_only:  # no UPDATE/DELETE grant at all
+        if append_only:
             _expect_denied(admin_conn, statement, (b.practice_id,))
         else:
             assert admin_conn.execute(statement, (b.practice_id,)).rowcount == 0

@@ -63,7 +63,6 @@ def test_client_card_and_patient_record_are_decrypted_flagged_and_audited(ws_db)
     assert card.email == "jansen.a1@example.nl" and card.phone == "06-12345678" and card.address == "Damrak 1"
     assert card.patients["name"].to_list() == ["Bello-a1"]
     assert card.balance.outstanding_cents == 0 and card.balance.invoiced_cents == 5687
-    assert not card.consent_reminders_email
     assert rec.visits["subjective"][0] == "Eet goed" and rec.visits["diagnoses"][0] == "Gezond"
     # Given 2026-11-10, booster after 1095 days: overdue by 2029-12-01.
     assert rec.vaccinations["status"].to_list() == ["overdue"]

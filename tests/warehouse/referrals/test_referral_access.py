@@ -13,6 +13,7 @@ from tests.conftest import MASTER_KEY
 from tests.factories import build_world
 from warehouse.kernel.audit import verify_chain
 from warehouse.kernel.tenancy import AccessContext
+from warehouse.privacy import consent
 from warehouse.referrals import queries, service
 from warehouse.referrals.errors import ReferralError
 from warehouse.referrals.letter import referral_letter_pdf
@@ -136,6 +137,24 @@ def test_withdrawn_consent_ends_access(world):
     assert _seen(world, "b1") == HISTORY
     with world.as_app(context) as session:
         service.withdraw_consent(session, actor, practice_id=a1.practice_id, referral_id=referral_id)
+    assert _seen(world, "b1") == NOTHING
+
+
+def test_referring_records_the_owner_s_consent_and_withdrawing_it_on_the_client_card_ends_access(world):
+    a1 = world.world.practices["a1"]
+    actor, context = _vet(world, "a1")
+    with world.as_app(context) as session:
+        owner = service.primary_owner(session, a1.practice_id, a1.patient_id)
+        assert not consent.has_consent(session, a1.practice_id, owner, consent.Purpose.REFERRAL_SHARING)
+    _refer(world)  # consent "in person", given for this referral
+    with world.as_app(context) as session:
+        given = consent.current_consents(session, a1.practice_id, owner)[consent.Purpose.REFERRAL_SHARING]
+    assert (given.granted, given.how) == (True, "in_person")
+    assert _seen(world, "b1") == HISTORY
+
+    with world.as_app(context) as session:  # the owner changes their mind at the desk
+        consent.record_consent(session, actor, a1.practice_id, owner, consent.Purpose.REFERRAL_SHARING, False,
+                               "phone")  # fmt: skip
     assert _seen(world, "b1") == NOTHING
 
 

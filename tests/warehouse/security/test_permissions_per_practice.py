@@ -35,6 +35,7 @@ from warehouse.clients.merge_undo import undo_merge
 from warehouse.ingest.devices import inbox as device_inbox
 from warehouse.integration import conflicts, dead_letters, modes
 from warehouse.kernel.tenancy import AccessContext
+from warehouse.privacy import consent as privacy_consent
 from warehouse.records import (
     breeds,
     consults,
@@ -48,6 +49,8 @@ from warehouse.records import (
     vaccinations,
     weights,
 )
+from warehouse.referrals import queries as referral_queries
+from warehouse.referrals import service as referral_service
 from warehouse.scheduling import booking, transitions
 from warehouse.schema.billing import ProductPriceOverride
 from warehouse.schema.clinical import Visit
@@ -68,6 +71,7 @@ from warehouse.security.permissions import (
     PRESCRIBE_VET_ONLY,
     RECORDS_READ,
     RECORDS_WRITE,
+    REFERRALS_WRITE,
     SCHEDULE_WRITE,
     SHARED_RESOURCES_MANAGE,
     Actor,
@@ -118,9 +122,19 @@ class Prep:
     issued_id: int
     document_id: int
     inbox_message_id: int
+    referral_in: tuple[
+        int, int
+    ]  # (referring practice, referral): an active referral from a2 to this practice
 
 
 Call = Callable[[Session, Actor, Prep], object]
+
+
+def _refer(session: Session, actor: Actor, prep: Prep) -> int:
+    return referral_service.refer_patient(
+        session, actor, practice_id=prep.rows.practice_id, patient_id=prep.rows.patient_id,
+        to_practice_id=prep.referral_in[0], reason="Echo", consent_how="phone",
+    ).id  # fmt: skip
 
 
 def _diagnosis_code(session: Session, prep: Prep) -> int:
@@ -303,6 +317,23 @@ SERVICES: dict[str, tuple[frozenset[str], Call]] = {
         s, a, p.rows.practice_id)),
     "warehouse.security.audit_trail.chain_status": (frozenset({AUDIT_READ}), lambda s, a, p: audit_trail.chain_status(
         s, a, p.rows.practice_id)),
+    # Consent per purpose (issue 17): the front desk records what the client says.
+    "warehouse.privacy.consent.record_consent": (frozenset({CLIENTS_WRITE}), lambda s, a, p: privacy_consent.record_consent(
+        s, a, p.rows.practice_id, p.rows.client_id, "analytics", True, "phone")),
+    # Referrals (issue 17): the referring practice's writes, then the receiving practice's (a2 referred to it).
+    "warehouse.referrals.service.refer_patient": (frozenset({REFERRALS_WRITE, CLIENTS_WRITE}), _refer),
+    "warehouse.referrals.service.revoke_referral": (frozenset({REFERRALS_WRITE, CLIENTS_WRITE}), lambda s, a, p: referral_service.revoke_referral(
+        s, a, practice_id=p.rows.practice_id, referral_id=_refer(s, a, p), reason="Owner chose another clinic")),
+    "warehouse.referrals.service.withdraw_consent": (frozenset({REFERRALS_WRITE, CLIENTS_WRITE}), lambda s, a, p: referral_service.withdraw_consent(
+        s, a, practice_id=p.rows.practice_id, referral_id=_refer(s, a, p))),
+    "warehouse.referrals.service.accept_referral": (frozenset({REFERRALS_WRITE}), lambda s, a, p: referral_service.accept_referral(
+        s, a, practice_id=p.referral_in[0], referral_id=p.referral_in[1])),
+    "warehouse.referrals.service.complete_referral": (frozenset({REFERRALS_WRITE}), lambda s, a, p: referral_service.complete_referral(
+        s, a, practice_id=p.referral_in[0], referral_id=p.referral_in[1])),
+    "warehouse.referrals.service.send_findings": (frozenset({REFERRALS_WRITE}), lambda s, a, p: referral_service.send_findings(
+        s, a, practice_id=p.referral_in[0], referral_id=p.referral_in[1], findings="Mild murmur")),
+    "warehouse.referrals.queries.referred_history": (frozenset({RECORDS_READ}), lambda s, a, p: referral_queries.referred_history(
+        s, a, practice_id=p.referral_in[0], referral_id=p.referral_in[1], master_key=MASTER_KEY)),
 }  # fmt: skip
 # Further calls of a listed service that need more: prescribing a UDD medicine.
 EXTRA_CALLS: dict[str, tuple[frozenset[str], Call]] = {
@@ -379,7 +410,27 @@ def _prep(db: Database, rows: PracticeRows, code: str) -> Prep:
     assert unmatched.status == "inbox"
     protocol_id, draft_id, line_id, issued_id, document_id = ids
     return Prep(rows, type_id, protocol_id, product_id, appointments["checked_in"], appointments["in_consult"],
-                free_visit_id, draft_id, line_id, issued_id, document_id, unmatched.message_id)  # fmt: skip
+                free_visit_id, draft_id, line_id, issued_id, document_id, unmatched.message_id,
+                _referral_to(db, pid))  # fmt: skip
+
+
+def _referral_to(db: Database, practice_id: int) -> tuple[int, int]:
+    """An active referral of a2's patient to the practice, its owner consenting (made as the system)."""
+    a2 = db.world.practices["a2"]
+    with db.system() as session:
+        session.execute(
+            text("INSERT INTO client_consent (practice_id, client_id, purpose, granted, how) "
+                 "VALUES (:p, :c, 'referral_sharing', true, 'in_person')"),
+            {"p": a2.practice_id, "c": a2.client_id},
+        )  # fmt: skip
+        referral_id = session.execute(
+            text("INSERT INTO referral (practice_id, patient_id, to_practice_id, reason, referring_vet_id, "
+                 "referring_vet_name, status, valid_from, valid_until, consent_recorded_at, consent_recorded_by, "
+                 "consent_how) VALUES (:p, :pat, :to, 'Cardiology', :u, 'Vet a2', 'open', now() - interval '1 day', "
+                 "now() + interval '30 days', now(), :u, 'phone') RETURNING id"),
+            {"p": a2.practice_id, "pat": a2.patient_id, "to": practice_id, "u": a2.user_id},
+        ).scalar_one()  # fmt: skip
+    return a2.practice_id, referral_id
 
 
 def _tenant_for(rows: PracticeRows, role: str) -> int:
