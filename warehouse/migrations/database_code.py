@@ -78,6 +78,7 @@ PRACTICE_TABLES = (
     "record_merge",
     "practice_breed",
     "lab_destination",
+    "client_erasure", "audit_redaction",
 )  # fmt: skip
 TENANT_ISOLATION = Policy(
     "tenant_isolation", "ALL",
@@ -1054,6 +1055,8 @@ MART_QUEUE_TRIGGERS = (
 # unless the module is native for the practice. The sync's update of a pending row is held in
 # ``writeback_incoming`` instead of applied; ``warehouse.integration.settle`` decides it per field. The trigger
 # arguments name the module and the table (a partition's trigger would otherwise see the partition's name).
+# An erasure (``vetconnect.erasure = 'on'``, ``warehouse.privacy.erasure``) is captured without its ``base``: the
+# values before it are the personal data being erased.
 
 WRITEBACK_CAPTURE = """
 CREATE OR REPLACE FUNCTION public.writeback_capture()
@@ -1091,6 +1094,9 @@ BEGIN
     changed := row_now - bookkeeping;
   ELSE
     base := row_now - ARRAY['updated_at', 'writeback_pending'];
+  END IF;
+  IF current_setting('vetconnect.erasure', true) = 'on' THEN
+    base := '{}'::jsonb;
   END IF;
   INSERT INTO writeback_outbox (practice_id, module, table_name, row_id, operation, changes, base, created_by)
   VALUES ((row_now ->> 'practice_id')::bigint, TG_ARGV[0], TG_ARGV[1], (row_now ->> 'id')::bigint, lower(TG_OP),
@@ -1202,6 +1208,52 @@ $function$
 """
 
 
+# --- Privacy: erasure ------------------------------------------------------------------------------------------
+# An erasure (``warehouse.privacy.erasure``) rewrites the audit entries about the client whose detail names them
+# (the strings it passes become ``[erased]``) and keeps each rewritten entry's new hash in ``audit_redaction``,
+# which ``warehouse.kernel.audit.verify_chain`` checks it against (its links to its neighbours are unchanged).
+
+AUDIT_REDACT = r"""
+CREATE OR REPLACE FUNCTION public.audit_redact(p_practice bigint, p_entities text[], p_ids bigint[],
+ p_strings text[], p_erasure bigint)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public'
+AS $function$
+DECLARE
+  entry record;
+  redacted text;
+  needle text;
+  done int := 0;
+BEGIN
+  IF NOT (p_practice = ANY (app_practice_ids())) THEN
+    RAISE EXCEPTION 'practice % is not in the access context', p_practice;
+  END IF;
+  FOR entry IN SELECT * FROM audit_log
+                WHERE practice_id = p_practice AND entity = ANY (p_entities) AND entity_ids && p_ids
+                ORDER BY seq FOR UPDATE LOOP
+    redacted := entry.detail::text;
+    FOREACH needle IN ARRAY p_strings LOOP
+      -- Literal, case-insensitive: every character that is not a letter, digit or space is escaped.
+      redacted := regexp_replace(redacted, regexp_replace(needle, '([^[:alnum:][:space:]])', '\\\1', 'g'),
+                                 '[erased]', 'gi');
+    END LOOP;
+    CONTINUE WHEN redacted = entry.detail::text;
+    UPDATE audit_log SET detail = redacted::jsonb WHERE practice_id = p_practice AND seq = entry.seq;
+    INSERT INTO audit_redaction (practice_id, seq, erasure_id, hash)
+    VALUES (p_practice, entry.seq, p_erasure,
+            encode(sha256(convert_to(entry.prev_hash || audit_payload(p_practice, entry.seq, entry.occurred_at,
+              entry.actor_user_id, entry.action, entry.entity, entry.entity_ids, redacted::jsonb), 'UTF8')), 'hex'))
+    ON CONFLICT (practice_id, seq) DO UPDATE
+      SET erasure_id = EXCLUDED.erasure_id, redacted_at = now(), hash = EXCLUDED.hash;
+    done := done + 1;
+  END LOOP;
+  RETURN done;
+END $function$
+"""
+
+
 # --- Everything, as the check reads it ------------------------------------------------------------------------
 
 FUNCTIONS = (
@@ -1218,6 +1270,7 @@ FUNCTIONS = (
     WRITEBACK_CAPTURE, WRITEBACK_HOLD,
     SEED_DIAGNOSIS_CODES,
     MICROCHIP_KNOWN_IN_FRANCHISE,
+    AUDIT_REDACT,
 )  # fmt: skip
 
 # (tables, policy): the policy on each of the tables.
