@@ -1210,12 +1210,12 @@ $function$
 
 # --- Privacy: erasure ------------------------------------------------------------------------------------------
 # An erasure (``warehouse.privacy.erasure``) rewrites the audit entries about the client whose detail names them
-# (the strings it passes become ``[erased]``) and keeps each rewritten entry's new hash in ``audit_redaction``,
+# (what its pattern matches becomes ``[erased]``, case-insensitively) and keeps each rewritten entry's new hash in ``audit_redaction``,
 # which ``warehouse.kernel.audit.verify_chain`` checks it against (its links to its neighbours are unchanged).
 
-AUDIT_REDACT = r"""
+AUDIT_REDACT = """
 CREATE OR REPLACE FUNCTION public.audit_redact(p_practice bigint, p_entities text[], p_ids bigint[],
- p_strings text[], p_erasure bigint)
+ p_pattern text, p_erasure bigint)
  RETURNS integer
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -1224,7 +1224,6 @@ AS $function$
 DECLARE
   entry record;
   redacted text;
-  needle text;
   done int := 0;
 BEGIN
   IF NOT (p_practice = ANY (app_practice_ids())) THEN
@@ -1233,12 +1232,7 @@ BEGIN
   FOR entry IN SELECT * FROM audit_log
                 WHERE practice_id = p_practice AND entity = ANY (p_entities) AND entity_ids && p_ids
                 ORDER BY seq FOR UPDATE LOOP
-    redacted := entry.detail::text;
-    FOREACH needle IN ARRAY p_strings LOOP
-      -- Literal, case-insensitive: every character that is not a letter, digit or space is escaped.
-      redacted := regexp_replace(redacted, regexp_replace(needle, '([^[:alnum:][:space:]])', '\\\1', 'g'),
-                                 '[erased]', 'gi');
-    END LOOP;
+    redacted := regexp_replace(entry.detail::text, p_pattern, '[erased]', 'gi');
     CONTINUE WHEN redacted = entry.detail::text;
     UPDATE audit_log SET detail = redacted::jsonb WHERE practice_id = p_practice AND seq = entry.seq;
     INSERT INTO audit_redaction (practice_id, seq, erasure_id, hash)

@@ -68,9 +68,9 @@ CREATE POLICY tenant_isolation ON {table}
 GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO vetconnect_system;
 """
 
-AUDIT_REDACT = r"""
+AUDIT_REDACT = """
 CREATE OR REPLACE FUNCTION public.audit_redact(p_practice bigint, p_entities text[], p_ids bigint[],
- p_strings text[], p_erasure bigint)
+ p_pattern text, p_erasure bigint)
  RETURNS integer
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -79,7 +79,6 @@ AS $function$
 DECLARE
   entry record;
   redacted text;
-  needle text;
   done int := 0;
 BEGIN
   IF NOT (p_practice = ANY (app_practice_ids())) THEN
@@ -88,12 +87,7 @@ BEGIN
   FOR entry IN SELECT * FROM audit_log
                 WHERE practice_id = p_practice AND entity = ANY (p_entities) AND entity_ids && p_ids
                 ORDER BY seq FOR UPDATE LOOP
-    redacted := entry.detail::text;
-    FOREACH needle IN ARRAY p_strings LOOP
-      -- Literal, case-insensitive: every character that is not a letter, digit or space is escaped.
-      redacted := regexp_replace(redacted, regexp_replace(needle, '([^[:alnum:][:space:]])', '\\\1', 'g'),
-                                 '[erased]', 'gi');
-    END LOOP;
+    redacted := regexp_replace(entry.detail::text, p_pattern, '[erased]', 'gi');
     CONTINUE WHEN redacted = entry.detail::text;
     UPDATE audit_log SET detail = redacted::jsonb WHERE practice_id = p_practice AND seq = entry.seq;
     INSERT INTO audit_redaction (practice_id, seq, erasure_id, hash)
@@ -174,16 +168,16 @@ def upgrade() -> None:
     # The application reads redactions (verify_chain); only audit_redact writes them.
     op.execute("GRANT SELECT ON audit_redaction TO vetconnect_app")
     op.execute(AUDIT_REDACT)
-    op.execute("REVOKE ALL ON FUNCTION audit_redact(bigint, text[], bigint[], text[], bigint) FROM PUBLIC")
+    op.execute("REVOKE ALL ON FUNCTION audit_redact(bigint, text[], bigint[], text, bigint) FROM PUBLIC")
     op.execute(
-        "GRANT EXECUTE ON FUNCTION audit_redact(bigint, text[], bigint[], text[], bigint) TO vetconnect_app"
+        "GRANT EXECUTE ON FUNCTION audit_redact(bigint, text[], bigint[], text, bigint) TO vetconnect_app"
     )
     op.execute(CAPTURE_AFTER)
 
 
 def downgrade() -> None:
     op.execute(CAPTURE_BEFORE)
-    op.execute("DROP FUNCTION audit_redact(bigint, text[], bigint[], text[], bigint)")
+    op.execute("DROP FUNCTION audit_redact(bigint, text[], bigint[], text, bigint)")
     op.execute("DROP TABLE audit_redaction")
     op.execute("DROP TABLE client_erasure")
     op.execute("ALTER TABLE tenant DROP COLUMN retention_years")
