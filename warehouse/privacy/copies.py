@@ -39,23 +39,27 @@ PII_COLUMNS = (
 MIN_NEEDLE = 3
 
 
-def needle_pattern(strings: Iterable[str | None]) -> str | None:
+def needle_pattern(strings: Iterable[str | None], *, as_bytes: bool = False) -> str | None:
     """A case-insensitive PostgreSQL pattern matching any of the strings literally (None: nothing to find).
 
-    Each string also in its UTF-8 bytes read as Latin-1, which is how raw bytes are searched (``_scrub_bytes``)."""
+    ``as_bytes``: the pattern for a bytea column read as ``encode(column, 'escape')`` (``_scrub_bytes``): each
+    string's UTF-8 bytes as that encoding writes them (a byte above 127 as an octal escape)."""
     needles: set[str] = set()
     for value in strings:
         value = (value or "").strip()
-        if len(value) < MIN_NEEDLE:
-            continue
-        needles.add(value)
-        needles.add(value.encode("utf-8").decode("latin-1"))
+        if len(value) >= MIN_NEEDLE:
+            needles.add(_escape_encoded(value.encode("utf-8")) if as_bytes else value)
     if not needles:
         return None
-    # Longest first: "Jansen-Smit" before "Jansen". Escaping every non-alphanumeric character with a backslash
-    # makes it literal in both Python's and PostgreSQL's regular expressions.
-    escaped = (re.sub(r"([^0-9A-Za-z ])", r"\\\1", n) for n in sorted(needles, key=len, reverse=True))
+    # Longest first: "Jansen-Smit" before "Jansen". ``re.escape`` puts a backslash before punctuation only, which
+    # PostgreSQL's regular expressions read as the character itself too (a backslash before a letter they would not).
+    escaped = (re.escape(n) for n in sorted(needles, key=len, reverse=True))
     return "(?:" + "|".join(escaped) + ")"
+
+
+def _escape_encoded(data: bytes) -> str:
+    """``encode(data, 'escape')`` of PostgreSQL: a backslash doubled, NUL and bytes above 127 as octal escapes."""
+    return "".join("\\\\" if b == 0x5C else f"\\{b:03o}" if b == 0 or b > 0x7F else chr(b) for b in data)
 
 
 def scrub_copies(
@@ -105,6 +109,8 @@ def scrub_copies(
         ("invoice_line", ("description",), "invoice_id IN (SELECT id FROM invoice WHERE practice_id = :p "
          "AND client_id = ANY(:clients))"),
         ("visit", ("reason", "subjective", "objective", "assessment", "plan"), "patient_id = ANY(:patients)"),
+        # The write-back's copies of the rows above (their changes and bases), and what Animana answered.
+        ("writeback_outbox", ("changes", "base", "last_error"), OUTBOX_SCOPE),
     )  # fmt: skip
     for table, columns, scope in texts:
         done[table] = done.get(table, 0) + _scrub_text(
@@ -112,9 +118,25 @@ def scrub_copies(
         )
     done["device_message"] += _scrub_bytes(
         session, "device_message", "raw", "(patient_id = ANY(:patients) OR patient_id IS NULL)",
-        {**p, "pattern": pattern},
+        {**p, "pattern": needle_pattern(strings, as_bytes=True)},
     )  # fmt: skip
     return done
+
+
+# The outbox entries of the client's rows, their animals and the records about either (by table and row id).
+OUTBOX_SCOPE = """(
+  (table_name = 'client' AND row_id = ANY(:clients)) OR (table_name = 'patient' AND row_id = ANY(:patients))
+  OR (table_name = 'appointment' AND row_id IN (SELECT id FROM appointment WHERE practice_id = :p
+                                                  AND (client_id = ANY(:clients) OR patient_id = ANY(:patients))))
+  OR (table_name = 'visit' AND row_id IN (SELECT id FROM visit WHERE practice_id = :p AND patient_id = ANY(:patients)))
+  OR (table_name = 'vaccination' AND row_id IN (SELECT id FROM vaccination WHERE practice_id = :p
+                                                  AND patient_id = ANY(:patients)))
+  OR (table_name = 'prescription' AND row_id IN (SELECT id FROM prescription WHERE practice_id = :p
+                                                   AND patient_id = ANY(:patients)))
+  OR (table_name IN ('invoice', 'payment') AND row_id IN (SELECT id FROM invoice WHERE practice_id = :p
+                                                            AND client_id = ANY(:clients)
+                                                          UNION ALL SELECT id FROM payment WHERE practice_id = :p
+                                                            AND client_id = ANY(:clients))))"""
 
 
 def _scrub_writeback(session: Session, p: dict[str, Any], erased_row: dict[str, Any]) -> dict[str, int]:
@@ -167,7 +189,20 @@ def _scrub_writeback(session: Session, p: dict[str, Any], erased_row: dict[str, 
         ),
         p,
     )
-    return {"writeback_outbox": outbox, "writeback_incoming": incoming, "writeback_conflict": conflicts}
+    # A merge's record of the duplicate's row: its personal columns as the erasure left them.
+    merges = session.execute(
+        text(
+            """UPDATE record_merge m
+                  SET duplicate_before = m.duplicate_before || (
+                        SELECT coalesce(jsonb_object_agg(k, e.v -> k), '{}'::jsonb)
+                          FROM jsonb_object_keys(m.duplicate_before) k, (SELECT CAST(:erased AS jsonb) v) e
+                         WHERE k = ANY(:pii))
+                WHERE m.practice_id = :p AND m.kind = 'client' AND m.duplicate_id = ANY(:clients)"""
+        ),
+        values,
+    ).rowcount
+    return {"writeback_outbox": outbox, "writeback_incoming": incoming, "writeback_conflict": conflicts,
+            "record_merge": merges}  # fmt: skip
 
 
 def _scrub_text(session: Session, table: str, columns: Sequence[str], scope: str, p: dict[str, Any]) -> int:
@@ -199,11 +234,12 @@ def _scrub_text(session: Session, table: str, columns: Sequence[str], scope: str
 
 
 def _scrub_bytes(session: Session, table: str, column: str, scope: str, p: dict[str, Any]) -> int:
-    """Replace the pattern in a bytea column, its bytes read as Latin-1 (every byte is a character there, so the
-    bytes around a match come back unchanged; ``needle_pattern`` adds each string's UTF-8 bytes read so)."""
-    as_text = f"convert_from({column}, 'LATIN1')"
+    """Replace the pattern (``needle_pattern(as_bytes=True)``) in a bytea column, read through PostgreSQL's
+    ``escape`` encoding, which ``decode(…, 'escape')`` turns back into exactly the bytes around each match (raw
+    device data may hold NUL bytes, which no text type can)."""
+    as_text = f"encode({column}, 'escape')"
     statement = (
-        f"UPDATE {table} SET {column} = convert_to(regexp_replace({as_text}, :pattern, '{ERASED}', 'gi'), "  # noqa: S608
-        f"'LATIN1') WHERE practice_id = :p AND {scope} AND {as_text} ~* :pattern"
+        f"UPDATE {table} SET {column} = decode(regexp_replace({as_text}, :pattern, '{ERASED}', 'gi'), 'escape') "  # noqa: S608
+        f"WHERE practice_id = :p AND {scope} AND {as_text} ~* :pattern"
     )
     return session.execute(text(statement), p).rowcount

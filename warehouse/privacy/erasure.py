@@ -16,6 +16,7 @@ client's storage, planned separately; until then a backup keeps what it held for
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import re
 import secrets
@@ -30,6 +31,7 @@ from warehouse.billing.balances import client_outstanding
 from warehouse.kernel import formatting
 from warehouse.kernel.audit import record
 from warehouse.kernel.ciphers import practice_cipher
+from warehouse.kernel.crypto import DecryptionError
 from warehouse.kernel.errors import DomainError
 from warehouse.privacy.copies import PII_COLUMNS, scrub_copies
 from warehouse.security.permissions import PRIVACY_MANAGE, Actor, require
@@ -232,20 +234,91 @@ def _rows(session: Session, practice_id: int, group: list[int]) -> list[dict[str
 def _personal_strings(
     session: Session, practice_id: int, rows: list[dict[str, Any]], master_key: bytes
 ) -> list[str | None]:
-    """Everything the rows say about the person, in clear: what to look for in the copies."""
+    """Everything known about the person, in clear: what to look for in the copies. Their rows as they are, and
+    as they were — the values a former version of the row had are found in the write-back's history, in a
+    merge's record of the duplicate and in the contact edits' audit entries (whose old e-mail, phone, address
+    and IBAN are kept as ciphertext: that ciphertext is looked for too, it opens with the practice's key)."""
+    group = [r["id"] for r in rows]
+    versions: list[dict[str, Any]] = list(rows)
+    for (version,) in session.execute(
+        text(
+            """SELECT changes FROM writeback_outbox WHERE practice_id = :p AND table_name = 'client' AND row_id = ANY(:g)
+               UNION ALL SELECT base FROM writeback_outbox
+                          WHERE practice_id = :p AND table_name = 'client' AND row_id = ANY(:g)
+               UNION ALL SELECT incoming FROM writeback_incoming
+                          WHERE practice_id = :p AND table_name = 'client' AND row_id = ANY(:g)
+               UNION ALL SELECT duplicate_before FROM record_merge
+                          WHERE practice_id = :p AND kind = 'client' AND duplicate_id = ANY(:g)
+               UNION ALL SELECT jsonb_object_agg(f.key, f.value -> s.side) FROM writeback_conflict c
+                          CROSS JOIN jsonb_each(c.fields) f CROSS JOIN unnest(ARRAY['local', 'animana', 'base']) s(side)
+                          WHERE c.practice_id = :p AND c.table_name = 'client' AND c.row_id = ANY(:g)
+                            AND jsonb_typeof(f.value) = 'object' GROUP BY c.id, s.side"""
+        ),
+        {"p": practice_id, "g": group},
+    ):
+        versions.append(version or {})
     strings: list[str | None] = []
-    for row in rows:
-        first, last = row["first_name"], row["last_name"]
-        strings += [last, first, f"{first} {last}" if first else None, row["city"]]
-        postcode = (row["postcode"] or "").replace(" ", "")
+    for (changes,) in session.execute(
+        text(
+            "SELECT detail -> 'changes' FROM audit_log WHERE practice_id = :p AND entity = 'client' "
+            "AND entity_ids && CAST(:g AS bigint[]) AND action = 'edit_contact'"
+        ),
+        {"p": practice_id, "g": group},
+    ):
+        old: dict[str, Any] = {}
+        for column, change in (changes or {}).items():
+            if not isinstance(change, dict):
+                continue
+            if change.get("old_ciphertext"):
+                strings.append(change["old_ciphertext"])
+                old[f"{column}_enc"] = base64.b64decode(change["old_ciphertext"])
+            old[column] = change.get("old")
+        versions.append(old)
+    ciphers: dict[int, Any] = {}
+    for version in versions:
+        first, last = _text(version.get("first_name")), _text(version.get("last_name"))
+        strings += [last, first, f"{first} {last}" if first and last else None, _text(version.get("city"))]
+        strings += _name_words(first, last)
+        postcode = (_text(version.get("postcode")) or "").replace(" ", "")
         strings += [postcode, f"{postcode[:4]} {postcode[4:]}" if len(postcode) == 6 else None]
-        cipher = practice_cipher(session, practice_id, master_key, row["key_version"])
+        key_version = int(version.get("key_version") or rows[0]["key_version"])
+        if key_version not in ciphers:
+            ciphers[key_version] = practice_cipher(session, practice_id, master_key, key_version)
         for name in ENCRYPTED:
-            value = row[f"{name}_enc"]
-            if value is not None:
-                clear = cipher.decrypt(name, bytes(value))
-                strings += _phone_forms(clear) if name == "phone" else [clear]
+            value = _ciphertext(version.get(f"{name}_enc"))
+            if value is None:
+                continue
+            try:
+                clear = ciphers[key_version].decrypt(name, value)
+            except DecryptionError:  # another key version's ciphertext; every row's own is tried above
+                continue
+            strings += _phone_forms(clear) if name == "phone" and clear else [clear]
     return strings
+
+
+# Dutch surname particles: too common to erase on their own ("van" is in every other note).
+PARTICLES = frozenset(
+    {"van", "der", "den", "de", "het", "ten", "ter", "te", "op", "in", "von", "la", "le", "du"}
+)
+
+
+def _name_words(*names: str | None) -> list[str]:
+    """The words of a name on their own ("Zwartkruis" of "Zwartkruis-Oosterbeek"), as a note would write it."""
+    words = [w for name in names if name for w in re.split(r"[^\w']+", name)]
+    return [w for w in words if len(w) >= 3 and w.lower() not in PARTICLES]
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _ciphertext(value: Any) -> bytes | None:
+    """A ciphertext as a row (bytes), a jsonb copy of a row (``"\\x…"`` hex) or an audit entry gives it."""
+    if isinstance(value, bytes | memoryview):
+        return bytes(value)
+    if isinstance(value, str) and value.startswith("\\x"):
+        return bytes.fromhex(value[2:])
+    return None
 
 
 def _phone_forms(phone: str) -> list[str]:
