@@ -20,6 +20,7 @@ from connectors.animana.sync.links import LinkError, link_practice
 from vetconnect import pgserver
 from vetconnect.animana_cli import sync_app
 from vetconnect.devices_cli import devices_app
+from vetconnect.gdpr_erase_cli import gdpr_erase_app
 from vetconnect.integration_cli import integration_app
 from vetconnect.models_cli import models_app
 from vetconnect.runtime import SetupError, get_runtime, migrated_runtime
@@ -49,6 +50,7 @@ app.add_typer(integration_app, name="integration")
 app.add_typer(models_app, name="models")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(reminders_app, name="reminders")
+app.add_typer(gdpr_erase_app, name="gdpr")  # issue 17 B; the lead joins it with A's `gdpr export`
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)

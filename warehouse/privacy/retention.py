@@ -110,16 +110,16 @@ def _purge_one(session: Session, practice_id: int, client_id: int, *, dry_run: b
             for table, column in _references_to(tables, referred):
                 if table.name in KEPT or "id" not in table.c:
                     continue
+                # A client's row about an animal that stays (an appointment of the co-owned dog) stays with it.
+                of_kept_animal = (
+                    " AND (patient_id IS NULL OR patient_id = ANY(:patients))"
+                    if referred == "client" and "patient_id" in table.c
+                    else ""
+                )
+                query = f"SELECT id FROM {table.name} WHERE practice_id = :p AND {column} = ANY(:ids)"  # noqa: S608
+                values = {"p": practice_id, "ids": list(ids), "patients": patients}
                 found = (
-                    set(
-                        session.execute(
-                            text(
-                                f"SELECT id FROM {table.name} WHERE practice_id = :p AND {column} = ANY(:ids)"
-                            ),  # noqa: S608
-                            {"p": practice_id, "ids": list(ids)},
-                        ).scalars()
-                    )
-                    - doomed[table.name]
+                    set(session.execute(text(query + of_kept_animal), values).scalars()) - doomed[table.name]
                 )
                 if found:
                     doomed[table.name] |= found

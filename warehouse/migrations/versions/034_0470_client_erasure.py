@@ -164,7 +164,8 @@ def upgrade() -> None:
     op.execute(TABLES)
     for table in ("client_erasure", "audit_redaction"):
         op.execute(POLICIES.format(table=table))
-    op.execute("GRANT SELECT, INSERT, UPDATE ON client_erasure TO vetconnect_app")
+    # Append-only for the application: an erasure is never undone; the purge (system role) sets purged_at.
+    op.execute("GRANT SELECT, INSERT ON client_erasure TO vetconnect_app")
     # The application reads redactions (verify_chain); only audit_redact writes them.
     op.execute("GRANT SELECT ON audit_redaction TO vetconnect_app")
     op.execute(AUDIT_REDACT)
