@@ -10,6 +10,7 @@ from dashboard.components import session as ctx
 from dashboard.components import tables
 from dashboard.components.contact_edit import edit_contact_form
 from dashboard.components.deceased import deceased_action
+from dashboard.components.erasure import erase_action
 from dashboard.components.pages import page
 from dashboard.components.writeback import badge, markers
 from dashboard.runtime import app_runtime
@@ -91,6 +92,7 @@ with left, st.container(border=True):
         st.caption("No consent recorded.")
     if ctx.may(CLIENTS_WRITE):
         edit_contact_form(practice_id, client_id)
+    erase_action(practice_id, client_id)  # PRIVACY_MANAGE only (issue 17)
 with right:
     balance = card.balance
     st.metric(
