@@ -1,10 +1,10 @@
 """``vetconnect gdpr erase`` and ``vetconnect gdpr purge``: the right to erasure and the retention purge from the
 shell (``warehouse.privacy``).
 
-``erase`` acts as a franchise admin of the practice it names (``user_id`` empty, like every other CLI write; the
-operator at the shell holds the database's keys): the service checks that permission, writes the audit entry,
-and a practice whose clients Animana still owns gets the pseudonym there as the transaction commits (the
-gateway, as in the app). ``purge`` is the system job (the daily Dagster schedule runs the same function)."""
+``erase`` acts as the practice manager of the practice it names (the role that may erase; ``user_id`` empty, like
+every other CLI write; the operator at the shell holds the database's keys): the service checks that permission,
+writes the audit entry, and a practice whose clients Animana still owns gets the pseudonym there as the
+transaction commits (the gateway, as in the app). ``purge`` is the system job (the daily Dagster schedule runs the same function)."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def erase_cmd(
         )
         if not yes:
             raise CliError(f"not erased without --yes. It would erase {what}")
-        operator = Actor(None, {practice_id: frozenset({"franchise_admin"})})
+        operator = Actor.at(None, practice_id, {"practice_manager"})
         master_key = runtime.master_key()
         with tenant_session(runtime.app_engine, context) as session:
             install_write_through(session, runtime.upstream_sender, master_key=master_key)
