@@ -1,8 +1,6 @@
 """The retention purge as a system job: every erased client whose retention period has ended, across all
 practices, in one audited system session. Daily at night (the practices' time), after the nightly syncs."""
 
-from __future__ import annotations
-
 import datetime as dt
 
 from dagster import Backoff, OpExecutionContext, RetryPolicy, ScheduleDefinition, job, op
