@@ -171,3 +171,19 @@ def test_an_animal_with_another_owner_stays_with_its_records(ws_db: Database):
     assert "patient" not in report.rows and "visit" not in report.rows
     assert report.rows["invoice"] == 1 and report.rows["client_patient"] == 1
     assert _count(ws_db, "SELECT count(*) FROM visit WHERE patient_id = :x", x=rows.patient_id) == 1
+
+
+def test_an_erased_client_is_not_merged(ws_db: Database):
+    from warehouse.clients.merge import MergeError, RecordRef, merge_clients
+
+    rows, session_cm = _a1(ws_db)
+    _erase(ws_db)
+    with ws_db.system("test: a live client") as session:
+        live = session.execute(
+            text("INSERT INTO client (practice_id, last_name) VALUES (:p, 'Levend') RETURNING id"),
+            {"p": rows.practice_id},
+        ).scalar_one()
+    with session_cm() as session, pytest.raises(MergeError, match="personal data was erased") as refused:
+        merge_clients(session, _manager(rows.practice_id), survivor=RecordRef(rows.practice_id, live),
+                      duplicate=RecordRef(rows.practice_id, rows.client_id))  # fmt: skip
+    assert refused.value.field == "duplicate"

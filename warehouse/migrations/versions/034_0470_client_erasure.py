@@ -2,7 +2,9 @@
 
 - ``client_erasure``: one row per erased client — its pseudonym, who erased it, when and why, until when the
   pseudonymised records are kept (``retention_until``) and when they were purged. A practice table with the
-  usual ``tenant_isolation`` policy.
+  usual ``tenant_isolation`` policy. ``client_id`` has no foreign key on purpose: a merge moves every row that
+  refers to a client by one (``warehouse.clients.merge_references``), and an erasure must never move; the client
+  row it names is never deleted (the purge keeps it as a tombstone).
 - ``tenant.retention_years``: how many years after a client's last activity the franchise keeps an erased client's
   records (set on the franchise's row; default 7, what Dutch bookkeeping law asks of the invoices).
 - ``audit_redaction``: the audit entries an erasure redacted. The audit log is hash-chained; an entry whose detail
@@ -43,9 +45,7 @@ CREATE TABLE client_erasure (
   retention_until date NOT NULL,
   purged_at timestamptz,
   CONSTRAINT pk_client_erasure PRIMARY KEY (practice_id, id),
-  CONSTRAINT uq_client_erasure_practice_id_client_id UNIQUE (practice_id, client_id),
-  CONSTRAINT fk_client_erasure_practice_id_client_id_client FOREIGN KEY (practice_id, client_id)
-    REFERENCES client (practice_id, id)
+  CONSTRAINT uq_client_erasure_practice_id_client_id UNIQUE (practice_id, client_id)
 );
 CREATE INDEX ix_client_erasure_due ON client_erasure (retention_until) WHERE purged_at IS NULL;
 
