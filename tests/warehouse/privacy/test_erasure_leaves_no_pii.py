@@ -213,6 +213,13 @@ def test_erasure_leaves_no_personal_data_anywhere_and_keeps_the_records(synced_w
                 {"p": practice.practice_id, "c": client_id},
             ).scalar_one()
             assert name == f"Erased client {result.pseudonym}"
+            # The erasure's own outbox entry sends the pseudonym and keeps nothing from before it.
+            erasure_entry = session.execute(
+                text("SELECT changes, base FROM writeback_outbox WHERE table_name = 'client' AND row_id = :c "
+                     "AND state = 'pending' ORDER BY id DESC LIMIT 1"),
+                {"c": client_id},
+            ).one()  # fmt: skip
+            assert erasure_entry.base == {} and erasure_entry.changes["last_name"] == name
             assert not search(session, "Zwartkruis", master_key=MASTER_KEY).hits
             assert verify_chain(session).ok
             with pytest.raises(ErasureError, match="already erased"):
