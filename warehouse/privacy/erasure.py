@@ -38,6 +38,9 @@ from warehouse.security.permissions import PRIVACY_MANAGE, Actor, require
 
 DEFAULT_REASON = "At the client's request (GDPR article 17)"
 ENCRYPTED = ("email", "phone", "address", "iban")
+# Letters only (no I or O, read as 1 and 0): a pseudonym never looks like a phone or invoice number to the search
+# or to a person reading it out. 24^8 of them, so two clients of a practice practically never share one.
+PSEUDONYM_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 
 
 class ErasureError(DomainError):
@@ -118,7 +121,7 @@ def erase_client(
     rows = _rows(session, practice_id, group)
     patients = _patients(session, practice_id, group)
     strings = _personal_strings(session, practice_id, rows, master_key)
-    pseudonym = secrets.token_hex(4).upper()
+    pseudonym = "".join(secrets.choice(PSEUDONYM_LETTERS) for _ in range(8))
     retention_until = _retention_until(session, practice_id, group, patients, moment)
     erasure_id = session.execute(
         text(

@@ -4,6 +4,7 @@ money is owed, what the erasure leaves, the purge at the retention boundary, and
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from sqlalchemy import text
@@ -92,7 +93,7 @@ def test_erasure_pseudonymises_the_client_keeps_the_records_and_the_chain_verifi
 
     result = _erase(ws_db, reason="Verzoek per e-mail")
 
-    assert result.retention_until == KEPT_UNTIL and len(result.pseudonym) == 8
+    assert result.retention_until == KEPT_UNTIL and re.fullmatch("[A-HJ-NP-Z]{8}", result.pseudonym)
     with ws_db.system("test: the erased client") as session:
         client = session.execute(
             text("SELECT * FROM client WHERE id = :c"), {"c": rows.client_id}
@@ -115,8 +116,8 @@ def test_erasure_pseudonymises_the_client_keeps_the_records_and_the_chain_verifi
         assert _count(ws_db, f"SELECT count(*) FROM {table} WHERE practice_id = :p", p=rows.practice_id) >= 1
     with session_cm() as session:
         assert [h.kind for h in search(session, "Jansen-a1", master_key=MASTER_KEY).hits] == []
-        assert [(h.kind, h.id) for h in search(session, result.pseudonym, master_key=MASTER_KEY).hits] == [
-            ("client", rows.client_id)
+        assert [h.id for h in search(session, result.pseudonym, master_key=MASTER_KEY).group("client")] == [
+            rows.client_id
         ]
         assert verify_chain(session).ok
 
