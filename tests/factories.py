@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from warehouse.billing.vat import line_amounts
@@ -264,6 +264,20 @@ def populate_practice(
     session.add(ClientConsent(practice_id=practice_id, client_id=client.id, purpose="reminders_email", granted=True,
                               recorded_by=user.id, how="in_person"))  # fmt: skip
     session.flush()
+    # --- erasure (issue 17): an erased client with its erasure, and an audit entry an erasure redacted ---------
+    from warehouse.schema.erasure import AuditRedaction, ClientErasure
+
+    erased = Client(practice_id=practice_id, last_name=f"Erased client {tag.upper()}", active=False)
+    session.add(erased)
+    session.flush()
+    session.add(ClientErasure(practice_id=practice_id, client_id=erased.id, pseudonym=tag.upper(), reason="Test",
+                              retention_until=dt.date(2099, 1, 1)))  # fmt: skip
+    # Its hash is the entry's own (nothing was rewritten), so the world's chain still verifies.
+    first_hash = session.execute(text("SELECT hash FROM audit_log WHERE practice_id = :p AND seq = 1"),
+                                 {"p": practice_id}).scalar_one()  # fmt: skip
+    session.add(AuditRedaction(practice_id=practice_id, seq=1, erasure_id=0, hash=first_hash))
+    session.flush()
+    # --- end erasure -----------------------------------------------------------------------------------------
     return PracticeRows(
         practice_id, franchise_id, vet.id, room.id, client.id, patient.id, appointment.id, user.id
     )

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from vetconnect.gdpr_erase_cli import gdpr_erase_app
 from vetconnect.runtime import Runtime, migrated_runtime
 
 gdpr_app = typer.Typer(help="GDPR: a client's personal data (export).", no_args_is_help=True)
@@ -70,3 +71,7 @@ def export_cmd(
     visits = sum(len(a.visits) for a in export.animals)
     console.print(f"Wrote {json_path} and {pdf_path}: {export.contact.name}, {animals} animal(s), {visits} visit(s), "
                   f"{len(export.invoices)} invoice(s).", highlight=False)  # fmt: skip
+
+
+# One `gdpr` group in the shell: erase and purge live beside the export in their own module.
+gdpr_app.registered_commands.extend(gdpr_erase_app.registered_commands)

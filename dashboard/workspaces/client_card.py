@@ -11,6 +11,7 @@ from dashboard.components import tables
 from dashboard.components.consent import consent_section
 from dashboard.components.contact_edit import edit_contact_form
 from dashboard.components.deceased import deceased_action
+from dashboard.components.erasure import erase_action
 from dashboard.components.pages import page
 from dashboard.components.privacy_export import export_personal_data
 from dashboard.components.writeback import badge, markers
@@ -81,6 +82,7 @@ with left, st.container(border=True):
     if ctx.may(CLIENTS_WRITE):
         edit_contact_form(practice_id, client_id)
     consent_section(practice_id, client_id)
+    erase_action(practice_id, client_id)  # PRIVACY_MANAGE only (issue 17)
 with right:
     balance = card.balance
     st.metric(

@@ -115,6 +115,9 @@ def _check_pair(
             raise MergeError(
                 field, f"{record_label(kind, row)} was deleted{into}: only current {word}s can be merged."
             )
+        if kind == "client" and _erased(session, ref):
+            raise MergeError(field, f"{record_label(kind, row)}: this client's personal data was erased, so it is "
+                                    "not merged with another.")  # fmt: skip
     kept, gone = rows[survivor.id], rows[duplicate.id]
     if kind == "patient" and kept["species"] != gone["species"]:
         raise MergeError(
@@ -123,6 +126,14 @@ def _check_pair(
             "animal can be merged.",
         )
     return kept, gone
+
+
+def _erased(session: Session, ref: RecordRef) -> bool:
+    """The client's personal data was erased (``warehouse.privacy.erasure``): its records stay apart."""
+    return bool(session.execute(
+        text("SELECT EXISTS (SELECT FROM client_erasure WHERE practice_id = :p AND client_id = :c)"),
+        {"p": ref.practice_id, "c": ref.id},
+    ).scalar_one())  # fmt: skip
 
 
 def fingerprint_of(alias: str) -> str:

@@ -28,6 +28,7 @@ UNENFORCED: dict[str, tuple[tuple[str, str], ...]] = {
 LEFT_ALONE: dict[tuple[str, str], str] = {
     ("mart_open_invoice", "client_id"): "a mart, rebuilt from the invoices (which move)",
     ("suggestion_log", "patient_id"): "a log of what a user was shown at the time",
+    ("client_erasure", "client_id"): "an erased client is never merged (``merge._check_pair`` refuses it)",
 }
 # Columns the write-back keeps up to date by itself: a merge neither compares nor restores them.
 BOOKKEEPING = ("updated_at", "animana_version", "writeback_pending")

@@ -91,6 +91,7 @@ PRACTICE_TABLES = (
     "lab_destination",
     "referral", "referral_report",
     "client_consent",
+    "client_erasure", "audit_redaction",
 )  # fmt: skip
 TENANT_ISOLATION = Policy(
     "tenant_isolation", "ALL",
@@ -1075,6 +1076,8 @@ MART_QUEUE_TRIGGERS = (
 # unless the module is native for the practice. The sync's update of a pending row is held in
 # ``writeback_incoming`` instead of applied; ``warehouse.integration.settle`` decides it per field. The trigger
 # arguments name the module and the table (a partition's trigger would otherwise see the partition's name).
+# An erasure (``vetconnect.erasure = 'on'``, ``warehouse.privacy.erasure``) is captured without its ``base``: the
+# values before it are the personal data being erased.
 
 WRITEBACK_CAPTURE = """
 CREATE OR REPLACE FUNCTION public.writeback_capture()
@@ -1112,6 +1115,9 @@ BEGIN
     changed := row_now - bookkeeping;
   ELSE
     base := row_now - ARRAY['updated_at', 'writeback_pending'];
+  END IF;
+  IF current_setting('vetconnect.erasure', true) = 'on' THEN
+    base := '{}'::jsonb;
   END IF;
   INSERT INTO writeback_outbox (practice_id, module, table_name, row_id, operation, changes, base, created_by)
   VALUES ((row_now ->> 'practice_id')::bigint, TG_ARGV[0], TG_ARGV[1], (row_now ->> 'id')::bigint, lower(TG_OP),
@@ -1230,7 +1236,8 @@ $function$
 # (``referral_grant``) on each history table, OR-ed with ``tenant_isolation``, so writes stay own-practice only.
 # The primary owner's consent to share for referrals (``client_has_consent``, withdrawn on the client card) is
 # part of "active" for the grant (migration 0530). ``referred_patients()`` is STABLE SECURITY DEFINER: evaluated
-# once per statement and hashed (bench/referrals.py measures the cost). Its writes (status, findings) and the audit entry of each read go through the functions
+# once per statement and hashed (bench/referrals.py measures the cost). Its writes (status, findings) and the
+# audit entry of each read go through the functions
 # below, which check the referral is active and addressed to one of the caller's practices.
 
 REFERRED_PATIENTS = """
@@ -1414,9 +1421,31 @@ REFERRAL_GRANT_DATA_KEY = Policy(
 )  # fmt: skip
 
 # --- Consent per purpose --------------------------------------------------------------------------------------
-# A client's current consent to a purpose is the newest ``client_consent`` row (none: not granted). A plain
+# A client's current consent to a purpose is the newest ``client_consent`` row (none: not granted); an erased client
+# consents to nothing (migration 0470). A plain
 # function under the caller's row-level security; inside a SECURITY DEFINER function (the referral grant) it sees
 # what that function's owner sees.
+
+# The consent record is append-only for the application; an erasure clears the free-text notes through this.
+ERASE_CONSENT_NOTES = """
+CREATE OR REPLACE FUNCTION public.erase_consent_notes(p_practice bigint, p_clients bigint[])
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public'
+AS $function$
+DECLARE
+  done int;
+BEGIN
+  IF NOT (p_practice = ANY (app_practice_ids())) THEN
+    RAISE EXCEPTION 'practice % is not in the access context', p_practice;
+  END IF;
+  UPDATE client_consent SET note = NULL
+   WHERE practice_id = p_practice AND client_id = ANY (p_clients) AND note IS NOT NULL;
+  GET DIAGNOSTICS done = ROW_COUNT;
+  RETURN done;
+END $function$
+"""
 
 CLIENT_HAS_CONSENT = """
 CREATE OR REPLACE FUNCTION public.client_has_consent(p_practice_id bigint, p_client_id bigint, p_purpose text)
@@ -1424,10 +1453,51 @@ CREATE OR REPLACE FUNCTION public.client_has_consent(p_practice_id bigint, p_cli
  LANGUAGE sql
  STABLE
 AS $function$
-  SELECT coalesce((SELECT c.granted FROM client_consent c
+  SELECT NOT EXISTS (SELECT FROM client_erasure e WHERE e.practice_id = p_practice_id AND e.client_id = p_client_id)
+     AND coalesce((SELECT c.granted FROM client_consent c
                     WHERE c.practice_id = p_practice_id AND c.client_id = p_client_id AND c.purpose = p_purpose
                     ORDER BY c.recorded_at DESC, c.id DESC LIMIT 1), false)
 $function$
+"""
+
+# --- Privacy: erasure ------------------------------------------------------------------------------------------
+# An erasure (``warehouse.privacy.erasure``) rewrites the audit entries about the client whose detail names them
+# (what its pattern matches becomes ``[erased]``, case-insensitively) and keeps each rewritten entry's new hash in ``audit_redaction``,
+# which ``warehouse.kernel.audit.verify_chain`` checks it against (its links to its neighbours are unchanged).
+
+AUDIT_REDACT = """
+CREATE OR REPLACE FUNCTION public.audit_redact(p_practice bigint, p_entities text[], p_ids bigint[],
+ p_pattern text, p_erasure bigint)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public'
+AS $function$
+DECLARE
+  entry record;
+  redacted text;
+  done int := 0;
+BEGIN
+  IF NOT (p_practice = ANY (app_practice_ids())) THEN
+    RAISE EXCEPTION 'practice % is not in the access context', p_practice;
+  END IF;
+  FOR entry IN SELECT * FROM audit_log
+                WHERE practice_id = p_practice AND entity = ANY (p_entities) AND entity_ids && p_ids
+                ORDER BY seq FOR UPDATE LOOP
+    redacted := regexp_replace(entry.detail::text, p_pattern, '[erased]', 'gi');
+    CONTINUE WHEN redacted = entry.detail::text;
+    UPDATE audit_log SET detail = redacted::jsonb WHERE practice_id = p_practice AND seq = entry.seq;
+    INSERT INTO audit_redaction (practice_id, seq, erasure_id, hash)
+    VALUES (p_practice, entry.seq, p_erasure,
+            encode(sha256(convert_to(entry.prev_hash || audit_payload(p_practice, entry.seq, entry.occurred_at,
+              entry.actor_user_id, entry.action, entry.entity, entry.entity_ids, redacted::jsonb, entry.session_id), 'UTF8')),
+              'hex'))
+    ON CONFLICT (practice_id, seq) DO UPDATE
+      SET erasure_id = EXCLUDED.erasure_id, redacted_at = now(), hash = EXCLUDED.hash;
+    done := done + 1;
+  END LOOP;
+  RETURN done;
+END $function$
 """
 
 
@@ -1450,7 +1520,8 @@ FUNCTIONS = (
     APP_SESSION_ID,
     REFERRED_PATIENTS, REFERRED_CLIENTS, REFERRED_DOCUMENTS, ACTIVE_REFERRAL_TO_CALLER, RECORD_REFERRAL_READ,
     RESPOND_TO_REFERRAL, SUBMIT_REFERRAL_REPORT, PRACTICE_DIRECTORY,
-    CLIENT_HAS_CONSENT,
+    CLIENT_HAS_CONSENT, ERASE_CONSENT_NOTES,
+    AUDIT_REDACT,
 )  # fmt: skip
 
 # (tables, policy): the policy on each of the tables.

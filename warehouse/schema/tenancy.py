@@ -12,6 +12,7 @@ from sqlalchemy import (
     Identity,
     Index,
     LargeBinary,
+    SmallInteger,
     String,
     UniqueConstraint,
     func,
@@ -74,6 +75,8 @@ class Tenant(Base):
     animana_practice_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     offboarded_at: Mapped[dt.datetime | None]
+    # A franchise's row: years an erased client's records are kept after their last activity (migration 0470).
+    retention_years: Mapped[int] = mapped_column(SmallInteger, server_default="7")
 
 
 class AppUser(Base):

@@ -57,7 +57,13 @@ def test_practice_a_cannot_read_insert_update_or_delete_practice_b_rows(world_db
     _expect_denied(admin_conn, copy_into_b, (b.practice_id,))
 
     # No UPDATE/DELETE grant (client_consent: an UPDATE of client_id only, for a merge).
-    append_only = table in ("audit_log", "audit_chain_head", "client_consent")
+    append_only = table in (
+        "audit_log",
+        "audit_chain_head",
+        "client_consent",
+        "client_erasure",
+        "audit_redaction",
+    )
     for statement in (
         sql.SQL("UPDATE {} SET practice_id = practice_id WHERE practice_id = %s").format(t),
         sql.SQL("DELETE FROM {} WHERE practice_id = %s").format(t),

@@ -36,6 +36,7 @@ from warehouse.ingest.devices import inbox as device_inbox
 from warehouse.integration import conflicts, dead_letters, modes
 from warehouse.kernel.tenancy import AccessContext
 from warehouse.privacy import consent as privacy_consent
+from warehouse.privacy import erasure
 from warehouse.records import (
     breeds,
     consults,
@@ -69,6 +70,7 @@ from warehouse.security.permissions import (
     PRACTICE_OVERRIDES,
     PRACTICE_SETTINGS,
     PRESCRIBE_VET_ONLY,
+    PRIVACY_MANAGE,
     RECORDS_READ,
     RECORDS_WRITE,
     REFERRALS_WRITE,
@@ -135,6 +137,13 @@ def _refer(session: Session, actor: Actor, prep: Prep) -> int:
         session, actor, practice_id=prep.rows.practice_id, patient_id=prep.rows.patient_id,
         to_practice_id=prep.referral_in[0], reason="Echo", consent_how="phone",
     ).id  # fmt: skip
+
+
+def _new_client(session: Session, prep: Prep) -> int:
+    return session.execute(
+        text("INSERT INTO client (practice_id, last_name) VALUES (:p, 'Vergeten') RETURNING id"),
+        {"p": prep.rows.practice_id},
+    ).scalar_one()
 
 
 def _diagnosis_code(session: Session, prep: Prep) -> int:
@@ -320,6 +329,9 @@ SERVICES: dict[str, tuple[frozenset[str], Call]] = {
     # Consent per purpose (issue 17): the front desk records what the client says.
     "warehouse.privacy.consent.record_consent": (frozenset({CLIENTS_WRITE}), lambda s, a, p: privacy_consent.record_consent(
         s, a, p.rows.practice_id, p.rows.client_id, "analytics", True, "phone")),
+    # Erasure (issue 17), of a client who owes nothing (the world's client has an issued invoice open).
+    "warehouse.privacy.erasure.erase_client": (frozenset({PRIVACY_MANAGE}), lambda s, a, p: erasure.erase_client(
+        s, a, p.rows.practice_id, _new_client(s, p), master_key=MASTER_KEY)),
     # Referrals (issue 17): the referring practice's writes, then the receiving practice's (a2 referred to it).
     "warehouse.referrals.service.refer_patient": (frozenset({REFERRALS_WRITE, CLIENTS_WRITE}), _refer),
     "warehouse.referrals.service.revoke_referral": (frozenset({REFERRALS_WRITE, CLIENTS_WRITE}), lambda s, a, p: referral_service.revoke_referral(

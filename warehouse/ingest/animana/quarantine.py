@@ -31,7 +31,11 @@ def quarantine_rejections(
         "WHERE NOT EXISTS (SELECT 1 FROM ingest_quarantine q WHERE q.practice_id = %(pid)s "
         "AND q.source = 'animana' AND q.resource = %(resource)s::text "
         "AND q.external_id IS NOT DISTINCT FROM %(external_id)s::text AND q.reason = %(reason)s::text "
-        "AND (q.resolved_at IS NULL OR %(note)s::boolean))",
+        "AND (q.resolved_at IS NULL OR %(note)s::boolean)) "
+        # An erased client's relation is not kept as raw text either (``warehouse.privacy.erasure``).
+        "AND NOT (%(resource)s::text = 'relations' AND EXISTS (SELECT 1 FROM client c JOIN client_erasure e "
+        "ON e.practice_id = c.practice_id AND e.client_id = c.id WHERE c.practice_id = %(pid)s "
+        "AND c.animana_id = %(external_id)s::text))",
         [
             params(
                 target,

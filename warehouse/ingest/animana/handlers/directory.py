@@ -190,6 +190,13 @@ def load_clients(
     children: dict[str, list[tuple]],
 ) -> tuple[int, int, int]:
     stage(cur, STG_CLIENT, rows)  # rows are already encrypted (see encrypt_clients)
+    # An erased client (``warehouse.privacy.erasure``) is never loaded again: Animana's relation may still hold the
+    # personal data (in native mode nothing overwrote it, or someone typed it in again there).
+    cur.execute(
+        "DELETE FROM stg_client s USING client c JOIN client_erasure e ON e.practice_id = c.practice_id "
+        "AND e.client_id = c.id WHERE c.practice_id = %(pid)s AND c.animana_id = s.animana_id",
+        params(target),
+    )
     columns = [
         "title", "initials", "first_name", "last_name", "postcode", "city", "email_enc", "phone_enc",
         "address_enc", "iban_enc", "email_bidx", "phone_bidx", "active", "deleted_at", "animana_version",
