@@ -1,5 +1,6 @@
-"""The app as an ASGI application: Streamlit (``dashboard/app.py``) plus the one route that sets the session
-cookie (see ``dashboard/components/browser_session.py`` for why it is a route).
+"""The app as an ASGI application: Streamlit (``dashboard/app.py``) plus the route that sets the session
+cookie (see ``dashboard/components/browser_session.py`` for why it is a route) and ``/health`` and ``/metrics``
+(``dashboard/components/health_routes.py``).
 
 Run with ``streamlit run dashboard/asgi.py`` (Streamlit finds ``app`` and serves it with uvicorn).
 """
@@ -14,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dashboard.components.browser_session import COOKIE, ROUTE, redeem
+from dashboard.components.health_routes import ROUTES as HEALTH_ROUTES
 from warehouse.security.sessions import ABSOLUTE_TIMEOUT
 
 
@@ -47,5 +49,5 @@ async def session_cookie(request: Request) -> Response:
 
 app = st.App(
     str(Path(__file__).with_name("app.py")),
-    routes=[Route(ROUTE, session_cookie, methods=["POST", "DELETE"])],
+    routes=[Route(ROUTE, session_cookie, methods=["POST", "DELETE"]), *HEALTH_ROUTES],
 )

@@ -9,8 +9,9 @@ import threading
 
 import streamlit as st
 
-from vetconnect.runtime import Runtime
+from vetconnect.runtime import Runtime, SetupError
 from vetconnect.settings import MissingSetting, get_settings
+from warehouse.health.report import HealthSources
 
 
 @st.cache_resource(max_entries=4)
@@ -33,6 +34,16 @@ def master_key_if_set() -> bytes | None:
         return app_runtime().master_key()
     except MissingSetting:
         return None
+
+
+def health_sources() -> HealthSources:
+    """What a health run reads (the page, ``/health``, ``/metrics``); a database that cannot be reached at all is
+    the database check's failure, not an error page."""
+    try:
+        return app_runtime().health_sources()
+    except SetupError as exc:
+        settings = get_settings()
+        return HealthSources(None, settings.home.resolve() / "backups", database_error=str(exc))
 
 
 # What the workspaces import on their first render: scikit-learn, scipy, pandas and skops (the suggestions and

@@ -21,6 +21,7 @@ from vetconnect import pgserver
 from vetconnect.animana_cli import sync_app
 from vetconnect.devices_cli import devices_app
 from vetconnect.gdpr_cli import gdpr_app
+from vetconnect.health_cli import health
 from vetconnect.integration_cli import integration_app
 from vetconnect.models_cli import models_app
 from vetconnect.runtime import SetupError, get_runtime, migrated_runtime
@@ -51,6 +52,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(reminders_app, name="reminders")
 app.add_typer(gdpr_app, name="gdpr")
+app.command("health")(health)
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)

@@ -14,9 +14,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from connectors.animana.cutover import cutover_from_env
+from connectors.animana.health import AnimanaProbe, probe_from_env
 from connectors.animana.writeback.write_through import write_through_from_env
 from vetconnect import pgserver
 from vetconnect.settings import Settings, get_settings
+from warehouse.health.report import HealthSources
 from warehouse.integration.cutover import CutoverPort
 from warehouse.integration.gateway import UpstreamSender
 from warehouse.kernel.db import app_url, make_engine, normalise_url
@@ -87,6 +89,30 @@ class Runtime:
         """The Animana side of a module's cut-over (drain, final sync, the API's records) for this process; the
         dashboard gets it here like `upstream_sender`. Raises `UpstreamUnavailable` without Animana settings."""
         return cutover_from_env(self.app_engine, self.master_key())
+
+    @cached_property
+    def animana_probe(self) -> AnimanaProbe | None:
+        """The health check's Animana probe for this process (None without Animana settings)."""
+        return probe_from_env()
+
+    def health_sources(self) -> HealthSources:
+        """What a health run reads. A database that cannot be reached is a failed check, not an error; a stopped
+        embedded server is reported, never started by a health check."""
+        engine, error = None, ""
+        if not self.external and pgserver.status(self.settings.pgdata) is None:
+            error = f"the embedded PostgreSQL is not running (data dir {self.settings.pgdata}): `vetconnect db start`"
+        else:
+            try:
+                engine = self.admin_engine
+            except SetupError as exc:
+                error = str(exc)
+        return HealthSources(
+            admin_engine=engine,
+            backups_dir=self.settings.home.resolve() / "backups",
+            animana_probe=self.animana_probe,
+            mllp_addresses=self.settings.mllp_addresses,
+            database_error=error,
+        )
 
 
 def get_runtime() -> Runtime:

@@ -33,10 +33,17 @@ class Settings(BaseSettings):
     )
     master_key: SecretStr | None = Field(default=None, description="Base64 32-byte key wrapping tenant keys")
     demo: bool = Field(default=False, description="Demo mode: a fixed, publicly known master key is allowed")
+    health_mllp: str = Field(
+        default="", description="MLLP listeners the health check connects to: host:port, comma-separated"
+    )
 
     @property
     def pgdata(self) -> Path:
         return self.home.resolve() / "pgdata"
+
+    @property
+    def mllp_addresses(self) -> tuple[str, ...]:
+        return tuple(a.strip() for a in self.health_mllp.split(",") if a.strip())
 
     def require_master_key(self) -> bytes:
         """The 32-byte key-encryption key. Demo mode derives a fixed one; anywhere else it must be set."""

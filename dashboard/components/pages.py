@@ -25,6 +25,7 @@ from warehouse.security.permissions import (
     RECORDS_READ,
     SCHEDULE_READ,
     SHARED_RESOURCES_MANAGE,
+    SYSTEM_HEALTH,
     USERS_MANAGE,
     WAITING_ROOM,
 )
@@ -143,6 +144,14 @@ PAGES: tuple[PageSpec, ...] = (
         "Audit trail",
         ":material/fact_check:",
         AUDIT_READ,
+        section="Administration",
+    ),
+    PageSpec(
+        "system_health",
+        "workspaces/system_health.py",
+        "System health",
+        ":material/monitor_heart:",
+        SYSTEM_HEALTH,
         section="Administration",
     ),
 )

@@ -47,6 +47,7 @@ USERS_MANAGE = (
     "users.manage"  # add users, roles at the practice, deactivate, unlock, reset 2-step, end sessions
 )
 AUDIT_READ = "audit.read"  # the audit viewer: who read or changed a record, and the chain's verification
+SYSTEM_HEALTH = "system.health"  # the System health page: checks across every practice (issue 18)
 
 # What a refusal says the user may not do.
 DOING: dict[str, str] = {
@@ -67,6 +68,7 @@ DOING: dict[str, str] = {
     REFERRALS_WRITE: "refer patients to another practice or send findings back",
     USERS_MANAGE: "manage users and their roles",
     AUDIT_READ: "read the audit trail",
+    SYSTEM_HEALTH: "see the system's health",
 }
 
 CLINICAL_WRITES = frozenset({CONSULT_WRITE, RECORDS_WRITE})
@@ -78,6 +80,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
         _FRONT_DESK
         | {RECORDS_READ, DASHBOARD_FRANCHISE, DASHBOARD_PRACTICE, PRACTICE_SETTINGS, INTEGRATION_MANAGE}
         | {SHARED_RESOURCES_MANAGE, USERS_MANAGE, AUDIT_READ}
+        | {SYSTEM_HEALTH}
     ),
     "franchise_manager": frozenset(_FRONT_DESK | {RECORDS_READ, DASHBOARD_FRANCHISE, DASHBOARD_PRACTICE}),
     "practice_manager": frozenset(
