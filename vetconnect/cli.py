@@ -19,6 +19,7 @@ from connectors.animana.cli import animana_app
 from connectors.animana.sync.links import LinkError, link_practice
 from vetconnect import pgserver
 from vetconnect.animana_cli import sync_app
+from vetconnect.backup_cli import backup_app
 from vetconnect.devices_cli import devices_app
 from vetconnect.gdpr_cli import gdpr_app
 from vetconnect.health_cli import health
@@ -53,6 +54,7 @@ app.add_typer(schedule_app, name="schedule")
 app.add_typer(reminders_app, name="reminders")
 app.add_typer(gdpr_app, name="gdpr")
 app.command("health")(health)
+app.add_typer(backup_app, name="backup")
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -91,7 +93,8 @@ def db_start(
     with expected_errors():
         if _external_notice("start"):
             return
-        info = pgserver.start(get_settings().pgdata, tcp_port=port)
+        settings = get_settings()
+        info = pgserver.start(settings.pgdata, tcp_port=port, wal_archive=settings.wal_archive)
         out.print(f"PostgreSQL running (pid {info.pid}), data in {info.pgdata}")
         out.print(info.url(), highlight=False, soft_wrap=True)
 

@@ -8,6 +8,7 @@ explanation for the conditions users actually hit (busy port, a data dir that be
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import subprocess
 import warnings
@@ -36,6 +37,26 @@ SERVER_SETTINGS = {
     "max_wal_size": "4GB",
     "listen_addresses": "''",
 }
+
+
+# Continuous WAL archiving (point-in-time restore, see vetconnect/backup.py), passed on the command line at every
+# start rather than written into PGDATA, so a backup never carries a pointer to the archive of the server it was
+# taken from. `basic_archive` (shipped with PostgreSQL) copies each segment to a temporary file, fsyncs it and
+# renames it into place, and accepts a segment that is already archived with identical content (the retry after a
+# crash) — what a hand-written `archive_command` with cp would get wrong. `archive_timeout` bounds how long a
+# partly filled segment waits: at most 30 s of commits are only in pg_wal, so a lost server loses < 1 minute
+# (the RPO `bench/backup.py` measures). `summarize_wal` lets `pg_basebackup --incremental` find changed blocks.
+ARCHIVE_TIMEOUT = "30s"
+
+
+def archive_settings(wal_archive: Path) -> dict[str, str]:
+    return {
+        "archive_mode": "on",
+        "archive_library": "basic_archive",
+        "basic_archive.archive_directory": str(wal_archive),
+        "archive_timeout": ARCHIVE_TIMEOUT,
+        "summarize_wal": "on",
+    }
 
 
 class ServerError(RuntimeError):
@@ -92,6 +113,19 @@ def _prepare_root(pgdata: Path) -> None:
 
     entry = pwd.getpwnam("embedded_postgres")
     os.chown(pgdata, entry.pw_uid, entry.pw_gid)
+
+
+def adopt_data_dir(pgdata: Path) -> None:
+    """A data directory written by our tools (a restore) made the server's own: its system user owns it, and
+    only that user may read it (PostgreSQL refuses to start on a group- or world-readable one)."""
+    pgdata.chmod(0o700)
+    if _run_as():
+        _prepare_root(pgdata)
+        import pwd
+
+        entry = pwd.getpwnam("embedded_postgres")
+        for path in pgdata.rglob("*"):
+            os.chown(path, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
 
 
 def _initdb(pgdata: Path) -> None:
@@ -176,8 +210,19 @@ def status(pgdata: Path) -> ServerInfo | None:
     )
 
 
-def start(pgdata: Path, tcp_port: int | None = None) -> ServerInfo:
-    """Start (initialising on first use) the embedded server; a running one is returned as it is."""
+def _prepare_archive(wal_archive: Path) -> None:
+    """The archive directory, writable by the server's system user (it runs `basic_archive` as that user)."""
+    wal_archive.mkdir(parents=True, exist_ok=True)
+    if _run_as():
+        import pwd
+
+        entry = pwd.getpwnam("embedded_postgres")
+        os.chown(wal_archive, entry.pw_uid, entry.pw_gid)
+
+
+def start(pgdata: Path, tcp_port: int | None = None, *, wal_archive: Path | None = None) -> ServerInfo:
+    """Start (initialising on first use) the embedded server; a running one is returned as it is. With
+    ``wal_archive`` every completed WAL segment is archived there (see ``archive_settings``)."""
     pgdata = pgdata.resolve()
     version_file = pgdata / "PG_VERSION"
     if version_file.exists():
@@ -210,6 +255,10 @@ def start(pgdata: Path, tcp_port: int | None = None) -> ServerInfo:
         if lock.exists():
             _clear_stale_socket(socket_dir, port, lock)
     options = f"-k {socket_dir} -p {port} " + ("-h 127.0.0.1" if tcp_port else "-h ''")
+    if wal_archive is not None:
+        _prepare_archive(wal_archive)
+        # pg_ctl hands the options to a shell: each setting quoted as one argument.
+        options += "".join(f" -c {shlex.quote(f'{k}={v}')}" for k, v in archive_settings(wal_archive).items())
     done = _pg(
         "pg_ctl",
         "-D",

@@ -41,7 +41,7 @@ class Runtime:
         if self.settings.database_url:
             return normalise_url(self.settings.database_url)
         try:
-            info = pgserver.start(self.settings.pgdata)
+            info = pgserver.start(self.settings.pgdata, wal_archive=self.settings.wal_archive)
         except pgserver.ServerError as exc:
             raise SetupError(str(exc)) from exc
         return info.url()

@@ -45,6 +45,15 @@ class Settings(BaseSettings):
     def mllp_addresses(self) -> tuple[str, ...]:
         return tuple(a.strip() for a in self.health_mllp.split(",") if a.strip())
 
+    @property
+    def backups(self) -> Path:
+        """Base backups (one directory each) and, under ``wal/``, the continuous WAL archive."""
+        return self.home.resolve() / "backups"
+
+    @property
+    def wal_archive(self) -> Path:
+        return self.backups / "wal"
+
     def require_master_key(self) -> bytes:
         """The 32-byte key-encryption key. Demo mode derives a fixed one; anywhere else it must be set."""
         if self.master_key is not None:

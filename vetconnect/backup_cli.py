@@ -1,0 +1,148 @@
+"""``vetconnect backup create | list | verify | restore``: base backups of the embedded server and point-in-time
+restore from them and the WAL archive (the work is in :mod:`vetconnect.backup`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from vetconnect import backup, pgserver
+from vetconnect.settings import Settings, get_settings
+from warehouse.kernel.formatting import DEFAULT_TZ, date_time, number
+
+backup_app = typer.Typer(
+    help="Backups of the embedded server and point-in-time restore.", no_args_is_help=True
+)
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+EXTERNAL = (
+    "DATABASE_URL is set: the server is external, so back it up on that server (pg_basebackup against it, WAL "
+    "archiving there, or the provider's point-in-time recovery; see README, 'Backups')."
+)
+
+
+@contextmanager
+def _errors() -> Iterator[Settings]:
+    # Imported here: vetconnect.cli imports this module to mount it.
+    from vetconnect.cli import expected_errors
+
+    settings = get_settings()
+    with expected_errors(backup.BackupError):
+        if settings.database_url is not None:
+            raise backup.BackupError(EXTERNAL)
+        yield settings
+
+
+def _server(settings: Settings) -> pgserver.ServerInfo:
+    """The embedded server, started (with WAL archiving) if it is not running."""
+    return pgserver.start(settings.pgdata, wal_archive=settings.wal_archive)
+
+
+def _megabytes(size_bytes: int) -> str:
+    return f"{number(size_bytes / 1_000_000, 1)} MB"
+
+
+@backup_app.command("create")
+def create(
+    incremental: Annotated[
+        bool,
+        typer.Option("--incremental", help="Only the blocks changed since the newest backup (its chain)"),
+    ] = False,
+) -> None:
+    """Take a base backup into VETCONNECT_HOME/backups/<label>/."""
+    with _errors() as settings:
+        server = _server(settings)
+        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=out, transient=True) as progress:
+            task = progress.add_task("pg_basebackup", total=None)
+
+            def report(done_kb: int, total_kb: int) -> None:
+                progress.update(task, completed=done_kb * 1024, total=total_kb * 1024)
+
+            made = backup.create_backup(server, settings.backups, incremental=incremental, progress=report)
+        out.print(
+            f"{made.kind} backup {made.label}: {_megabytes(made.size_bytes)} in "
+            f"{number((made.finished_at - made.started_at).total_seconds(), 1)} s"
+            + (f" (on top of {made.parent})" if made.parent else ""),
+            highlight=False,
+        )
+
+
+@backup_app.command("list")
+def list_cmd() -> None:
+    """The backups, oldest first, with their kind, local time and size."""
+    with _errors() as settings:
+        table = Table()
+        # A label is what `backup verify` and a restore are given: folded onto more lines on a narrow terminal,
+        # never cut short with an ellipsis.
+        for column in ("label", "kind", "taken at (local time)", "size", "on top of"):
+            table.add_column(column, overflow="fold")
+        for item in backup.list_backups(settings.backups):
+            table.add_row(
+                item.label,
+                item.kind,
+                date_time(item.started_at),
+                _megabytes(item.size_bytes),
+                item.parent or "",
+            )
+        out.print(table)
+
+
+@backup_app.command("verify")
+def verify(
+    label: Annotated[str | None, typer.Argument(help="One backup (default: every backup)")] = None,
+) -> None:
+    """Check backups with pg_verifybackup (every file's size and checksum, and their WAL); exit 2 when damaged."""
+    with _errors() as settings:
+        chosen = (
+            [backup.find_backup(settings.backups, label)] if label else backup.list_backups(settings.backups)
+        )
+        if not chosen:
+            raise backup.BackupError(f"no backups in {settings.backups}")
+        verdicts = [backup.verify_backup(item) for item in chosen]
+    for verdict in verdicts:
+        if verdict.ok:
+            out.print(f"[green]ok[/green]      {verdict.label}", highlight=False)
+        else:
+            err.print(f"[red]damaged[/red] {verdict.label}: {verdict.detail}", highlight=False)
+    if not all(v.ok for v in verdicts):
+        raise typer.Exit(2)
+
+
+def parse_moment(text: str) -> dt.datetime:
+    """An ISO 8601 time; without an offset it is local time (as `backup list` shows)."""
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise backup.BackupError(f"--to {text!r}: expected a time like 2026-05-20T14:30:00") from exc
+    return moment.replace(tzinfo=DEFAULT_TZ) if moment.tzinfo is None else moment
+
+
+@backup_app.command("restore")
+def restore(
+    target: Annotated[Path, typer.Option(help="A new directory: the restored VETCONNECT_HOME")],
+    to: Annotated[
+        str | None, typer.Option(help="Restore as of this time (ISO 8601, local time); default: the latest")
+    ] = None,
+) -> None:
+    """Restore the newest backup chain finished before --to, then replay the WAL archive up to --to."""
+    with _errors() as settings:
+        moment = parse_moment(to) if to else None
+        with out.status("restoring") as status:
+            done = backup.restore(settings.backups, target, to=moment, step=lambda s: status.update(s))
+        replayed = date_time(done.replayed_to) if done.replayed_to else "none after the backup"
+        out.print(
+            f"restored {' + '.join(done.chain)} into {done.pgdata}; last transaction replayed: {replayed}"
+        )
+        out.print(
+            f"serve it with: VETCONNECT_HOME={target} vetconnect db start", highlight=False, soft_wrap=True
+        )
