@@ -278,6 +278,15 @@ def populate_practice(
     session.add(AuditRedaction(practice_id=practice_id, seq=1, erasure_id=0, hash=first_hash))
     session.flush()
     # --- end erasure -----------------------------------------------------------------------------------------
+    # --- messages (issue 18): the reminder's e-mail, sent ------------------------------------------------------
+    from warehouse.schema.messaging import MessageOutbox
+
+    reminder_id = session.scalar(select(Reminder.id).where(Reminder.practice_id == practice_id))
+    session.add(MessageOutbox(practice_id=practice_id, kind="vaccination_reminder", client_id=client.id,
+                              patient_id=patient.id, reminder_id=reminder_id, channel="email", subject="Vaccinatie",
+                              body=f"Beste Jansen-{tag}", state="sent", attempts=1, sent_at=day))  # fmt: skip
+    session.flush()
+    # --- end messages ----------------------------------------------------------------------------------------
     return PracticeRows(
         practice_id, franchise_id, vet.id, room.id, client.id, patient.id, appointment.id, user.id
     )

@@ -24,6 +24,7 @@ from vetconnect.devices_cli import devices_app
 from vetconnect.gdpr_cli import gdpr_app
 from vetconnect.health_cli import health
 from vetconnect.integration_cli import integration_app
+from vetconnect.messages_cli import messages_app
 from vetconnect.models_cli import models_app
 from vetconnect.runtime import SetupError, get_runtime, migrated_runtime
 from vetconnect.schedule_cli import reminders_app, schedule_app
@@ -55,6 +56,7 @@ app.add_typer(reminders_app, name="reminders")
 app.add_typer(gdpr_app, name="gdpr")
 app.command("health")(health)
 app.add_typer(backup_app, name="backup")
+app.add_typer(messages_app, name="messages")
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)

@@ -37,6 +37,14 @@ class Settings(BaseSettings):
         default="", description="MLLP listeners the health check connects to: host:port, comma-separated"
     )
 
+    smtp_host: str = Field(default="127.0.0.1", description="Mail server messages to owners are sent through")
+    smtp_port: int = Field(default=8025, description="Its port (8025: `vetconnect messages smtp-server`)")
+    mail_from: str = Field(default="noreply@vetconnect.local", description="The sender of messages to owners")
+    sms_gateway_url: str = Field(
+        default="http://127.0.0.1:8766",
+        description="The SMS gateway (default: `vetconnect messages sms-simulator`)",
+    )
+
     @property
     def pgdata(self) -> Path:
         return self.home.resolve() / "pgdata"
@@ -49,6 +57,11 @@ class Settings(BaseSettings):
     def backups(self) -> Path:
         """Base backups (one directory each) and, under ``wal/``, the continuous WAL archive."""
         return self.home.resolve() / "backups"
+
+    @property
+    def mailbox(self) -> Path:
+        """Where the local SMTP server keeps every mail it receives (one .eml per message)."""
+        return self.home.resolve() / "mail"
 
     @property
     def wal_archive(self) -> Path:

@@ -92,6 +92,7 @@ PRACTICE_TABLES = (
     "referral", "referral_report",
     "client_consent",
     "client_erasure", "audit_redaction",
+    "message_outbox",
 )  # fmt: skip
 TENANT_ISOLATION = Policy(
     "tenant_isolation", "ALL",

@@ -117,6 +117,9 @@ def scrub_copies(
          "AND patient_id = ANY(:patients))"),
         # The write-back's copies of the rows above (their changes and bases), and what Animana answered.
         ("writeback_outbox", ("changes", "base", "last_error"), OUTBOX_SCOPE),
+        # The messages sent to the client (issue 18): their rendered text names the client and the animal.
+        ("message_outbox", ("subject", "body", "reason", "last_error"),
+         "(client_id = ANY(:clients) OR patient_id = ANY(:patients))"),
     )  # fmt: skip
     for table, columns, scope in texts:
         done[table] = done.get(table, 0) + _scrub_text(

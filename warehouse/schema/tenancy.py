@@ -77,6 +77,9 @@ class Tenant(Base):
     offboarded_at: Mapped[dt.datetime | None]
     # A franchise's row: years an erased client's records are kept after their last activity (migration 0470).
     retention_years: Mapped[int] = mapped_column(SmallInteger, server_default="7")
+    # What a message to an owner tells them to reach the practice by (migration 0540).
+    phone: Mapped[str | None] = mapped_column(String(20))
+    booking_url: Mapped[str | None] = mapped_column(String(300))
 
 
 class AppUser(Base):

@@ -51,7 +51,8 @@ VAT_CATEGORIES: dict[int, str] = {
     VAT_ZERO_BP: "0 % (exempt)",
 }
 # What a reminder may say about the reminder it sends: {client} "Beste {client}", {patient}, {practice} …
-PLACEHOLDERS = ("client", "patient", "practice", "due_date", "vaccine")
+# (issue 18: {when} an appointment's date and time, the practice's {phone} and {booking_link})
+PLACEHOLDERS = ("client", "patient", "practice", "due_date", "vaccine", "when", "phone", "booking_link")
 MAX_PRICE_CENTS = 100_000_000  # € 1.000.000: far above any item, far below what a typo of digits makes
 CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 COLOUR = re.compile(r"#[0-9A-Fa-f]{6}")

@@ -50,4 +50,4 @@ def test_balances_are_invoices_minus_payments_per_client_of_visible_practices(wo
         owing = client_balances(session)
         session.rollback()
     assert owing.row(0, named=True)["outstanding_cents"] == 1000
-    assert owing.row(0, named=True)["invoiced_cents"] == settled.row(0, named=True)["invoiced_cents"]
+    assert owing.row(0, named=True)["invoiced_cents"] == mine.row(0, named=True)["invoiced_cents"]
