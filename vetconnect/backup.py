@@ -18,6 +18,7 @@ directory is a VetConnect home of its own. The master key never enters a backup:
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import re
 import shutil
@@ -126,6 +127,16 @@ def list_backups(backups: Path) -> list[Backup]:
     return sorted(found, key=lambda b: b.started_at)
 
 
+def _free_label(backups: Path, label: str) -> str:
+    """The label, or with ``-2``, ``-3`` … when a backup of the same second has it (labels are to the second)."""
+    taken = (
+        {entry.name.removesuffix(".partial") for entry in backups.iterdir()} if backups.is_dir() else set()
+    )
+    if label not in taken:
+        return label
+    return next(f"{label}-{n}" for n in itertools.count(2) if f"{label}-{n}" not in taken)
+
+
 def find_backup(backups: Path, label: str) -> Backup:
     for backup in list_backups(backups):
         if backup.label == label:
@@ -199,10 +210,8 @@ def create_backup(
         parent = existing[-1]
     started = dt.datetime.now(dt.UTC)
     kind: Kind = "incremental" if parent else "full"
-    label = started.strftime("%Y%m%dT%H%M%SZ") + ("-incr" if parent else "-full")
+    label = _free_label(backups, started.strftime("%Y%m%dT%H%M%SZ") + ("-incr" if parent else "-full"))
     final, partial = backups / label, backups / f"{label}.partial"
-    if final.exists():
-        raise BackupError(f"a backup labelled {label} exists already; try again in a second")
     backups.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(partial, ignore_errors=True)
     args = [

@@ -232,3 +232,10 @@ def test_a_restore_time_with_an_offset_is_taken_as_it_is(moment: dt.datetime):
 @given(st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2100, 1, 1)))
 def test_a_restore_time_without_an_offset_is_local_time(moment: dt.datetime):
     assert parse_moment(moment.isoformat()) == moment.replace(tzinfo=DEFAULT_TZ)
+
+
+def test_a_second_backup_in_the_same_second_gets_its_own_label(tmp_path: Path):
+    (tmp_path / "20261204T100747Z-full").mkdir()
+    (tmp_path / "20261204T100747Z-full-2.partial").mkdir()  # one being written
+    assert backup._free_label(tmp_path, "20261204T100747Z-full") == "20261204T100747Z-full-3"
+    assert backup._free_label(tmp_path, "20261204T100748Z-full") == "20261204T100748Z-full"
