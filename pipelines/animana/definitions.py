@@ -6,6 +6,11 @@ from __future__ import annotations
 from dagster import Definitions, EnvVar
 
 from pipelines.animana.assets import animana_sync
+from pipelines.animana.freshness import (
+    animana_freshness_job,
+    animana_freshness_schedule,
+    animana_mirror_fresh,
+)
 from pipelines.animana.resources import AnimanaResource, WarehouseResource
 from pipelines.animana.schedules import (
     animana_incremental_schedule,
@@ -30,8 +35,9 @@ def resources() -> dict[str, object]:
 
 defs = Definitions(
     assets=[animana_sync],
-    jobs=[animana_sync_job],
-    schedules=[animana_incremental_schedule, animana_nightly_full_schedule],
+    asset_checks=[animana_mirror_fresh],
+    jobs=[animana_sync_job, animana_freshness_job],
+    schedules=[animana_incremental_schedule, animana_nightly_full_schedule, animana_freshness_schedule],
     sensors=[animana_practices_sensor],
     resources=resources(),
 )

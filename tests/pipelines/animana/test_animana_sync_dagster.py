@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 
 from dagster import (
+    AssetCheckSeverity,
     AssetKey,
     DagsterInstance,
     Definitions,
@@ -20,6 +21,7 @@ from sqlalchemy import text
 
 from connectors.animana.resources.registry import RESOURCE_ORDER
 from pipelines.animana.assets import animana_sync
+from pipelines.animana.freshness import animana_freshness_job, animana_mirror_fresh
 from pipelines.animana.partitions import animana_practices
 from pipelines.animana.resources import AnimanaResource, WarehouseResource
 from pipelines.animana.schedules import animana_incremental_schedule, animana_nightly_full_schedule
@@ -118,3 +120,36 @@ def _sensor_and_schedules(world: SyncWorld, instance: DagsterInstance) -> None:
             requests = list(schedule(context))
         assert [r.partition_key for r in requests] == ["sync-1001", "sync-1002"]
         assert all(r.run_config["ops"]["animana_sync"]["config"]["full"] is full for r in requests)
+
+
+def test_the_freshness_check_passes_after_a_sync_and_warns_then_errs_as_the_mirror_ages(
+    animana_world: SyncWorld,
+):
+    world = animana_world
+    instance = DagsterInstance.ephemeral()
+    codes = [p.code for p in world.practices]
+    instance.add_dynamic_partitions(animana_practices.name, codes)
+    for code in codes:  # every linked practice: one never synced is behind by definition
+        assert materialize(
+            [animana_sync], partition_key=code, resources=_resources(world), instance=instance
+        ).success
+    job = Definitions(
+        assets=[animana_sync], asset_checks=[animana_mirror_fresh], jobs=[animana_freshness_job],
+        resources=_resources(world),
+    ).resolve_job_def("animana_freshness_job")  # fmt: skip
+
+    def evaluate() -> tuple[bool, AssetCheckSeverity, str]:
+        (evaluation,) = job.execute_in_process(instance=instance).get_asset_check_evaluations()
+        return evaluation.passed, evaluation.severity, str(evaluation.metadata["detail"].value)
+
+    assert evaluate()[0]
+    for hours, severity in ((2, AssetCheckSeverity.WARN), (30, AssetCheckSeverity.ERROR)):
+        with world.db.system() as session:  # every resource of every practice last synced that long ago
+            session.execute(
+                text("UPDATE sync_state SET last_incremental_at = now() - make_interval(hours => :h), "
+                     "last_full_at = now() - make_interval(hours => :h)"),
+                {"h": hours},
+            )  # fmt: skip
+        passed, got, detail = evaluate()
+        assert (passed, got) == (False, severity)
+        assert f"{codes[0]}/" in detail  # names the practice and module behind
