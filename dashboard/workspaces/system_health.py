@@ -19,7 +19,9 @@ ctx.breadcrumbs("System health")
 st.title("System health")
 
 state = st.session_state
-if "health.report" not in state or st.button("Check again", key="health.refresh", icon=":material/refresh:"):
+# The button is drawn on every run (an `or` after the first check would skip it when the page first opens).
+check_again = st.button("Check again", key="health.refresh", icon=":material/refresh:")
+if check_again or "health.report" not in state:
     state["health.report"] = run_health(health_sources())
 report = state["health.report"]
 summary = f"Overall: {report.status.label} (checked {display.checked_at(report, ctx.zone())})"
