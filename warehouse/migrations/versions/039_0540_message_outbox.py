@@ -94,4 +94,3 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DROP TABLE message_outbox")
     op.execute("ALTER TABLE tenant DROP COLUMN phone, DROP COLUMN booking_url")
-
