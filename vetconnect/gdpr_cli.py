@@ -14,25 +14,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from vetconnect.gdpr_erase_cli import gdpr_erase_app
-from vetconnect.runtime import Runtime, migrated_runtime
+from vetconnect.gdpr_erase_cli import CliError, gdpr_erase_app, practice_id_of
+from vetconnect.runtime import migrated_runtime
 
 gdpr_app = typer.Typer(help="GDPR: a client's personal data (export).", no_args_is_help=True)
-
-
-class CliError(ValueError):
-    pass
-
-
-def _practice_id(runtime: Runtime, code: str) -> int:
-    from warehouse.kernel.lookups import tenant_id_by_code
-    from warehouse.kernel.tenancy import system_session
-
-    with system_session(runtime.admin_engine, reason=f"gdpr cli: practice {code}") as session:
-        practice_id = tenant_id_by_code(session, code, "practice")
-    if practice_id is None:
-        raise CliError(f"no practice with code {code} (see `vetconnect tenants list`)")
-    return practice_id
 
 
 @gdpr_app.command("export")
@@ -53,7 +38,7 @@ def export_cmd(
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with expected_errors(CliError, LookupError, OSError):
         runtime = migrated_runtime()
-        practice_id = _practice_id(runtime, practice)
+        practice_id = practice_id_of(runtime, practice)
         out_dir.mkdir(parents=True, exist_ok=True)
         with Progress(*columns, console=console) as progress:
             step = progress.add_task(f"Client {client} at {practice}: reading", total=3)

@@ -42,7 +42,7 @@ def _errors() -> Iterator[None]:
         yield
 
 
-def _practice_id(runtime: Runtime, code: str) -> int:
+def practice_id_of(runtime: Runtime, code: str) -> int:
     from warehouse.kernel.lookups import tenant_id_by_code
     from warehouse.kernel.tenancy import system_session
 
@@ -71,7 +71,7 @@ def erase_cmd(
 
     with _errors():
         runtime = migrated_runtime()
-        practice_id = _practice_id(runtime, practice)
+        practice_id = practice_id_of(runtime, practice)
         context = AccessContext.for_practices([practice_id])
         with tenant_session(runtime.app_engine, context) as session:
             preview = erasure_preview(session, practice_id, client)
