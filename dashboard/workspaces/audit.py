@@ -4,7 +4,6 @@ a page at a time; and whether the practice's hash chain still verifies."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import streamlit as st
 
@@ -103,7 +102,7 @@ else:
                 "Record": e.entity.replace("_", " "),
                 "Numbers": ", ".join(str(i) for i in e.entity_ids[:10])
                 + (" …" if len(e.entity_ids) > 10 else ""),
-                "Detail": json.dumps(e.detail, ensure_ascii=False) if e.detail else "",
+                "Detail": audit_trail.readable_detail(e.detail),
                 "Entry": e.seq,
             }
             for e in page.entries

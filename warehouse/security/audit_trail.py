@@ -15,6 +15,7 @@ that way; its entry still shows with the entity filter.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -200,3 +201,14 @@ def chain_status(session: Session, actor: Actor, practice_id: int) -> ChainRepor
     """Verify the practice's chain (every hash, link and the head); reads the practice's whole log."""
     require(actor, AUDIT_READ, practice_id)
     return verify_chain(session, practice_id)
+
+
+def readable_detail(detail: dict[str, Any]) -> str:
+    """An entry's detail as a person reads it: ``role: nurse · tenant id: 2`` (nested values stay compact JSON)."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, dict | list):
+            return json.dumps(v, ensure_ascii=False, separators=(", ", ": "))
+        return "—" if v is None else str(v)
+
+    return " · ".join(f"{key.replace('_', ' ')}: {value(v)}" for key, v in detail.items())

@@ -132,3 +132,11 @@ def test_the_chain_status_shows_a_tampered_entry(ws_db, trail):
     assert [(p.seq, p.problem) for p in report.problems] == [
         (target, "entry was altered after it was written")
     ]
+
+
+def test_an_entry_s_detail_reads_as_words_not_json():
+    assert audit_trail.readable_detail({"role": "nurse", "tenant_id": 2}) == "role: nurse · tenant id: 2"
+    assert audit_trail.readable_detail({"changes": {"city": "Zeist"}, "note": None}) == (
+        'changes: {"city": "Zeist"} · note: —'
+    )
+    assert audit_trail.readable_detail({}) == ""
