@@ -14,7 +14,7 @@ from warehouse.kernel import formatting as fmt
 from warehouse.kernel.ciphers import practice_cipher
 from warehouse.kernel.practice_time import practice_zone
 from warehouse.referrals.errors import ReferralError
-from warehouse.referrals.queries import practice_directory
+from warehouse.referrals.queries import practice_directory, primary_owner
 
 RECENT_DAYS = 365
 
@@ -42,10 +42,9 @@ def referral_letter_pdf(
     owner = session.execute(
         text(
             """SELECT concat_ws(' ', c.title, coalesce(c.first_name, c.initials), c.last_name) AS name, c.phone_enc
-               FROM client_patient cp JOIN client c ON c.practice_id = cp.practice_id AND c.id = cp.client_id
-               WHERE cp.practice_id = :p AND cp.patient_id = :pat ORDER BY cp.is_primary DESC LIMIT 1"""
+               FROM client c WHERE c.practice_id = :p AND c.id = :owner"""
         ),
-        {"p": practice_id, "pat": referral.patient_id},
+        {"p": practice_id, "owner": primary_owner(session, practice_id, referral.patient_id)},
     ).one_or_none()
     phone = (
         practice_cipher(session, practice_id, master_key).decrypt("phone", owner.phone_enc) if owner else None

@@ -46,6 +46,18 @@ def practice_directory(session: Session) -> list[PracticeChoice]:
     return [PracticeChoice(r.id, r.name, r.city, r.franchise_name) for r in rows]
 
 
+def primary_owner(session: Session, practice_id: int, patient_id: int) -> int | None:
+    """The owner a referral of the patient is about: whose consent it needs, whose name and phone it shows. The
+    primary owner, by client number among equals — the database's grant (``referred_patients()``) picks the same."""
+    return session.scalar(
+        text(
+            "SELECT client_id FROM client_patient WHERE practice_id = :p AND patient_id = :pat "
+            "ORDER BY is_primary DESC, client_id LIMIT 1"
+        ),
+        {"p": practice_id, "pat": patient_id},
+    )
+
+
 def effective_status(status: str, valid_from: dt.datetime, valid_until: dt.datetime, consent_withdrawn: bool,
                      now: dt.datetime) -> str:  # fmt: skip
     """What a referral is now: an open or accepted one past its window is expired, one before it is pending,
@@ -172,10 +184,9 @@ def referred_history(
         text(
             """SELECT c.id, concat_ws(' ', c.title, coalesce(c.first_name, c.initials), c.last_name) AS name,
                       c.phone_enc, c.key_version
-               FROM client_patient cp JOIN client c ON c.practice_id = cp.practice_id AND c.id = cp.client_id
-               WHERE cp.practice_id = :p AND cp.patient_id = :pat ORDER BY cp.is_primary DESC LIMIT 1"""
+               FROM client c WHERE c.practice_id = :p AND c.id = :owner"""
         ),
-        p,
+        {"p": practice_id, "owner": primary_owner(session, practice_id, referral.patient_id)},
     ).one_or_none()
     visits = _read(
         session,

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from warehouse.kernel import formatting as fmt
 from warehouse.privacy.consent import Purpose, has_consent, record_consent
 from warehouse.referrals.errors import ReferralError
-from warehouse.referrals.queries import practice_directory
+from warehouse.referrals.queries import practice_directory, primary_owner
 from warehouse.schema.clients import Patient
 from warehouse.schema.referrals import ACTIVE_STATUSES, CONSENT_HOWS, Referral
 from warehouse.schema.tenancy import AppUser
@@ -110,18 +110,6 @@ def refer_patient(
     session.add(referral)
     session.flush()
     return referral
-
-
-def primary_owner(session: Session, practice_id: int, patient_id: int) -> int | None:
-    """The client whose consent a referral of the patient needs: the primary owner (the database's grant,
-    ``referred_patients()``, picks the same one)."""
-    return session.scalar(
-        text(
-            "SELECT client_id FROM client_patient WHERE practice_id = :p AND patient_id = :pat "
-            "ORDER BY is_primary DESC, client_id LIMIT 1"
-        ),
-        {"p": practice_id, "pat": patient_id},
-    )
 
 
 def _own_referral(session: Session, practice_id: int, referral_id: int) -> Referral:

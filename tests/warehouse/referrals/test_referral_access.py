@@ -144,7 +144,7 @@ def test_referring_records_the_owner_s_consent_and_withdrawing_it_on_the_client_
     a1 = world.world.practices["a1"]
     actor, context = _vet(world, "a1")
     with world.as_app(context) as session:
-        owner = service.primary_owner(session, a1.practice_id, a1.patient_id)
+        owner = queries.primary_owner(session, a1.practice_id, a1.patient_id)
         assert not consent.has_consent(session, a1.practice_id, owner, consent.Purpose.REFERRAL_SHARING)
     _refer(world)  # consent "in person", given for this referral
     with world.as_app(context) as session:
