@@ -89,7 +89,10 @@ long = per_day.with_columns(pl.col("day").map_elements(fmt.date, return_dtype=pl
 )
 chart = px.bar(long.to_pandas(), x="day", y="Messages", color="Outcome", labels={"day": "Day queued"},
                color_discrete_map=OUTCOME_COLOURS)  # fmt: skip
-st.plotly_chart(chart.update_layout(**DUTCH), width="stretch", key="msg.chart")
+# Whole messages: a tick every so many that about five show, never a tick at half a message.
+highest = per_day.select(pl.sum_horizontal(pl.exclude("day")).max()).item() or 1
+chart.update_layout(**DUTCH).update_yaxes(tick0=0, dtick=max(1, round(highest / 5)), rangemode="tozero")
+st.plotly_chart(chart, width="stretch", key="msg.chart")
 
 st.subheader(f"Did not reach the owner · {problems.height}")
 if problems.height:

@@ -27,14 +27,13 @@ PAGE = "workspaces/messages.py"
 MINUTE = dt.timedelta(minutes=1)
 
 
-@pytest.fixture
-def messages(app_env):
+def seed_messages(db):  # noqa: ANN001, ANN201
     """Alfa: an SMS delivered yesterday and a mail bounced today; Bravo: a reminder not sent (no consent)."""
-    a1 = app_env.world.practices["a1"]
+    a1 = db.world.practices["a1"]
     today = dt.datetime.now(TZ).date()
     yesterday = dt.datetime.combine(today - dt.timedelta(days=1), dt.time(9, 0), TZ)
     early = dt.datetime.combine(today, dt.time(0, 30), TZ)
-    with app_env.system() as session:
+    with db.system() as session:
         alfa = add_owner(session, a1, MASTER_KEY, "Alfa", email="alfa@bounce.invalid", phone="0612345678")
         bravo = add_owner(session, a1, MASTER_KEY, "Bravo", email="bravo@example.nl")
         add_message(session, a1.practice_id, alfa, "delivered", channel="sms", queued_at=yesterday,
@@ -43,8 +42,13 @@ def messages(app_env):
                     finished_after=MINUTE, reason=BOUNCE)  # fmt: skip
         add_message(session, a1.practice_id, bravo, "skipped", channel=None, queued_at=early, reason=NO_CONSENT,
                     attempts=0)  # fmt: skip
-    app_env.alfa, app_env.yesterday = alfa, yesterday
-    return app_env
+    db.alfa, db.yesterday = alfa, yesterday
+    return db
+
+
+@pytest.fixture
+def messages(app_env):  # noqa: ANN001, ANN201
+    return seed_messages(app_env)
 
 
 def _numbers(values) -> list[int]:  # noqa: ANN001
@@ -133,3 +137,42 @@ def test_a_franchise_manager_reads_the_report_without_the_send_button(messages):
     ok(at)
     assert {m.label: m.value for m in at.metric}["Bounced"] == "1"
     assert "Send due messages now" not in [b.label for b in at.button]
+
+
+def test_in_demo_mode_the_page_shows_the_demo_mailbox(messages, monkeypatch, tmp_path):
+    """What the demo's mail server kept and the SMS simulator accepted, read back on the page."""
+    from connectors.messaging.sms import SmsGateway
+    from connectors.messaging.sms_simulator import running_sms_simulator
+    from connectors.messaging.smtp import SmtpSender
+    from connectors.messaging.smtp_server import running_smtp_server
+    from vetconnect.settings import get_settings
+
+    monkeypatch.setenv("VETCONNECT_DEMO", "1")
+    monkeypatch.setenv("VETCONNECT_HOME", str(tmp_path))
+    with running_sms_simulator() as sim:
+        monkeypatch.setenv("VETCONNECT_SMS_GATEWAY_URL", sim.base_url)
+        get_settings.cache_clear()
+        with running_smtp_server(get_settings().mailbox) as server:
+            with SmtpSender(server.host, server.port, "noreply@demo.vetconnect.nl") as smtp:
+                smtp.send("0b7f3c52-1d2e-4f6a-9b8c-7d6e5f4a3b2c", "anna@example.nl", "Tijd voor de vaccinatie van Rex",
+                          "Beste Anna, de vaccinatie van Rex is weer nodig.")  # fmt: skip
+        with SmsGateway(sim.base_url) as sms:
+            sms.send("sms-1", "+31612345678", "Rex moet gevaccineerd worden. Bel Praktijk a1.")
+        at = sign_in(RECEPTIONIST)
+        at.switch_page(PAGE).run()
+    ok(at)
+    mailbox = next(e for e in at.expander if e.label == "Mailbox (demo)")
+    (mail,) = [e for e in mailbox.expander if "anna@example.nl" in e.label]
+    assert mail.label.endswith("· anna@example.nl · Tijd voor de vaccinatie van Rex")
+    assert [t.value for t in mail.text] == ["Beste Anna, de vaccinatie van Rex is weer nodig."]
+    texted = _frame(mailbox, "Text")
+    assert texted[["To", "Status", "Text"]].values.tolist() == [
+        ["+31612345678", "Delivered", "Rex moet gevaccineerd worden. Bel Praktijk a1."]
+    ]
+
+
+def test_outside_demo_mode_there_is_no_mailbox(messages):
+    at = sign_in(RECEPTIONIST)
+    at.switch_page(PAGE).run()
+    ok(at)
+    assert "Mailbox (demo)" not in [e.label for e in at.expander]
