@@ -6,6 +6,7 @@ import gc
 import importlib
 import logging
 import threading
+from pathlib import Path
 
 import streamlit as st
 
@@ -77,3 +78,10 @@ def start_warm_up() -> threading.Thread:
     thread = threading.Thread(target=_warm_up, name="vetconnect-warm-up", daemon=True)
     thread.start()
     return thread
+
+
+def demo_mailbox() -> tuple[Path, str] | None:
+    """In demo mode, where the demo's local mail server keeps its mails and the SMS simulator's address (the
+    Messages page shows what they received); None anywhere else, where messages reach real owners."""
+    settings = get_settings()
+    return (settings.mailbox, settings.sms_gateway_url) if settings.demo else None

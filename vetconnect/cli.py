@@ -232,6 +232,24 @@ def demo(
             from vetconnect.demo import analyze
 
             analyze(runtime.admin_engine)
+        # Messages to owners: the local mail server and SMS simulator beside the app, the due ones sent once now.
+        from vetconnect.demo_messages import (
+            demo_messaging,
+            describe,
+            grant_demo_consents,
+            practice_ids,
+            send_due,
+        )
+
+        messaging = beside_the_app.enter_context(demo_messaging(get_settings()))
+        out.print(f"• mail server on {messaging.smtp_host}:{messaging.smtp_port} (mailbox {messaging.mailbox}), "
+                  f"SMS simulator on {messaging.sms_url}")  # fmt: skip
+        messaged = practice_ids(runtime.admin_engine, summary.practice_codes)
+        grant_demo_consents(runtime.app_engine, messaged)
+        for line in describe(
+            send_due(runtime.app_engine, messaged, messaging, master_key=runtime.master_key())
+        ):
+            out.print(line)
         from warehouse.marts.refresh import refresh_all
 
         refreshed = refresh_all(runtime.app_engine, runtime.admin_engine)
@@ -265,6 +283,14 @@ def demo(
                 f"{SYNC_EVERY_S:.0f} s. Edit a record as an Animana user: curl -X POST {animana.sim.base_url}/_sim/edit "
                 """-d '{"practice": 1001, "resource": "relations", "id": 1, "fields": {"last_name": "Jansen"}}'"""
             )
+        from vetconnect.demo_messages import SEND_EVERY_S, MessagesLoop
+
+        beside_the_app.enter_context(
+            MessagesLoop(runtime.app_engine, messaged, messaging, master_key=runtime.master_key(), console=out)
+            .in_background()
+        )  # fmt: skip
+        out.print(f"• due messages are queued and sent every {SEND_EVERY_S:.0f} s; the Messages page shows them "
+                  "and, in the demo, the mailbox")  # fmt: skip
         root = Path(__file__).resolve().parents[1]
         out.print(f"• opening the app on http://localhost:{port}")
         # dashboard/asgi.py: the app plus its session-cookie route; cwd: Streamlit reads .streamlit/config.toml there.

@@ -148,6 +148,9 @@ def build_demo_world(session: Session, *, master_key: bytes, today: dt.date | No
             practice.address, practice.postcode = f"Dorpsstraat {10 + number}", f"{1011 + number}AB"
             practice.vat_number, practice.kvk_number = f"NL{859876543 + number}B01", f"{12345678 + number}"
             practice.iban = f"NL{check:02d}ABNA{account}"
+        if practice.phone is None:  # what every message to an owner ends with (warehouse.messaging.render)
+            practice.phone = f"0{20 + number}-{5550100 + number}"
+            practice.booking_url = f"https://{practice.code}.demo.vetconnect.nl/afspraak"
     tenants = {**franchises, **practices}
     for username, (full_name, role, codes) in ACCOUNTS.items():
         if session.scalar(select(AppUser.id).where(AppUser.username == username)) is None:

@@ -6,7 +6,7 @@ Faults, set over HTTP (``POST /_sim/config``): a ``script`` of faults the next s
 of random ones (seeded): ``5xx`` (refused before storing), ``timeout`` (no answer within the client's timeout,
 nothing stored), ``lost`` (stored, then the answer never comes: the client must resend the same id), ``429``
 (with ``Retry-After``). Receipts: a number ending in ``0000`` is unreachable (``failed``); others are delivered.
-``GET /_sim/messages`` shows every accepted message with how many times its id was posted; ``handset`` counts
+``GET /_sim/messages`` shows every accepted message (when first accepted) with how many times its id was posted; ``handset`` counts
 what reached phones — one per id, whatever the retries.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import random
 import socket
 import threading
@@ -86,6 +87,7 @@ def create_app(state: SmsState | None = None) -> Starlette:
                     "id": payload["id"], "to": payload["to"], "body": payload["body"], "posts": 0,
                     "status": "failed" if unreachable else "delivered",
                     "error": "Number not reachable" if unreachable else None,
+                    "accepted_at": dt.datetime.now(dt.UTC).isoformat(),
                 }  # fmt: skip
             known["posts"] += 1
         if fault == "lost":

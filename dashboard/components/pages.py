@@ -154,6 +154,9 @@ PAGES: tuple[PageSpec, ...] = (
         SYSTEM_HEALTH,
         section="Administration",
     ),
+    PageSpec(
+        "messages", "workspaces/messages.py", "Messages", ":material/mail:", CLIENTS_READ, section="Practice"
+    ),
 )
 SIGN_IN = PageSpec("sign_in", "workspaces/sign_in.py", "Sign in", ":material/login:", None)
 

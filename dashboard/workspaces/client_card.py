@@ -1,6 +1,7 @@
-"""Client card: contact details (decrypted), consents per purpose, the client's animals, balance and invoices;
-with CLIENTS_WRITE, the contact details and consents can be edited here (errors at their fields) and an animal can be
-marked deceased (front desk takes that call; the patient record is not theirs to open)."""
+"""Client card: contact details (decrypted), consents per purpose, the client's animals, the messages sent to them
+(and why one did not arrive), balance and invoices; with CLIENTS_WRITE, the contact details and consents can be
+edited here (errors at their fields) and an animal can be marked deceased (front desk takes that call; the patient
+record is not theirs to open)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import streamlit as st
 
 from dashboard.components import session as ctx
 from dashboard.components import tables
+from dashboard.components.client_messages import client_messages_section
 from dashboard.components.consent import consent_section
 from dashboard.components.contact_edit import edit_contact_form
 from dashboard.components.deceased import deceased_action
@@ -109,6 +111,8 @@ for animal in card.patients.iter_rows(named=True):
     if ctx.may(RECORDS_READ) and cols[1].button("Open record", key=f"card.open.{animal['id']}"):
         state["rec.practice"], state["rec.patient"] = practice_id, animal["id"]
         st.switch_page(page("records").path)
+
+client_messages_section(practice_id, client_id)
 
 if ctx.may(BILLING_READ):
     st.subheader("Invoices")

@@ -16,7 +16,7 @@ from vetconnect.settings import get_settings
 
 
 @pytest.fixture
-def cli_env(fresh_db, monkeypatch):
+def cli_env(fresh_db, monkeypatch, tmp_path):
     monkeypatch.setenv("DATABASE_URL", fresh_db.admin_url)
     monkeypatch.setenv("VETCONNECT_DEMO", "1")
     monkeypatch.setenv("VETCONNECT_DEMO_SCALE", "small")
@@ -24,6 +24,10 @@ def cli_env(fresh_db, monkeypatch):
     monkeypatch.setenv(
         "VETCONNECT_DEMO_MODELS", "0"
     )  # models have their own tests; small data would not train
+    # The demo's mail server and SMS simulator: any free port, the mailbox in the test's own directory.
+    monkeypatch.setenv("VETCONNECT_SMTP_PORT", "0")
+    monkeypatch.setenv("VETCONNECT_SMS_GATEWAY_URL", "http://127.0.0.1:0")
+    monkeypatch.setenv("VETCONNECT_HOME", str(tmp_path))
     get_settings.cache_clear()
     yield fresh_db
     get_settings.cache_clear()
@@ -38,6 +42,9 @@ def test_demo_twice_then_list_tenants_and_users(cli_env):
     first = run("demo", "--no-ui")
     assert first.exit_code == 0, first.output
     assert "demo world created: 2 franchises, 5 practices" in first.output
+    assert "• mail server on 127.0.0.1:" in first.output and "• messages dz-amstel: " in first.output
+    mailbox = Path(os.environ["VETCONNECT_HOME"]) / "mail"
+    assert list(mailbox.glob("*.eml")), mailbox  # the due messages were sent at start
     assert (
         "dz-amstel: clients in hybrid mode" in first.output
         and "dz-haarlem: agenda in native mode" in first.output
