@@ -7,6 +7,7 @@ state; a test that needs committed data gets its own database cloned from the mi
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import tempfile
@@ -14,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
@@ -24,6 +26,9 @@ from vetconnect import pgserver
 from warehouse.kernel.db import app_url, make_engine, normalise_url
 from warehouse.kernel.tenancy import AccessContext, system_session, tenant_session
 from warehouse.migrations import runner as migrate
+
+if TYPE_CHECKING:
+    from tests.factories import World
 
 # Fixtures shared across test packages (the tests mirror the code's packages, so a service test and the page
 # test of the same workspace live apart but stand on the same practice world).
@@ -107,6 +112,44 @@ def open_database(server_url: str, template: str) -> Database:
     return Database(name, url, make_engine(url), make_engine(app_url(url), pool_size=25))
 
 
+@dataclass
+class WorldTemplate:
+    """A database holding the factories' world, used only as a template, and that world's ids (a clone has the
+    same rows and the same ids)."""
+
+    name: str
+    world: World
+
+
+@pytest.fixture(scope="session")
+def world_template(server_url: str, template_db: str) -> WorldTemplate:
+    """The factories' world, built once per worker: cloning it (~0.2 s) instead of building it (~1 s) in each of
+    the hundreds of tests that stand on it is minutes of the suite."""
+    from tests.factories import build_world
+
+    db = open_database(server_url, template_db)
+    with db.system() as session:
+        world = build_world(session, MASTER_KEY)
+    db.dispose()  # a template must have no connections when it is cloned
+    return WorldTemplate(db.name, world)
+
+
+def open_world_database(server_url: str, template: WorldTemplate) -> Database:
+    """A database of the test's own with the factories' world in it (``db.world``, a copy the test may change)."""
+    db = open_database(server_url, template.name)
+    db.world = copy.deepcopy(template.world)  # type: ignore[attr-defined]
+    return db
+
+
+@pytest.fixture
+def fresh_world_db(server_url: str, world_template: WorldTemplate) -> Iterator[Database]:
+    """A database of the test's own holding the factories' world (``db.world``)."""
+    db = open_world_database(server_url, world_template)
+    yield db
+    db.dispose()
+    drop_database(server_url, db.name)
+
+
 @pytest.fixture
 def fresh_db(server_url: str, template_db: str) -> Iterator[Database]:
     """A migrated, empty database of the test's own."""
@@ -117,14 +160,10 @@ def fresh_db(server_url: str, template_db: str) -> Iterator[Database]:
 
 
 @pytest.fixture(scope="module")
-def world_db(server_url: str, template_db: str) -> Iterator[Database]:
+def world_db(server_url: str, world_template: WorldTemplate) -> Iterator[Database]:
     """A database with two franchises, each with practices holding a row in every tenant table (module-wide;
     tests must not commit changes to it, or must undo them)."""
-    from tests.factories import build_world
-
-    db = open_database(server_url, template_db)
-    with db.system() as session:
-        db.world = build_world(session, MASTER_KEY)  # type: ignore[attr-defined]
+    db = open_world_database(server_url, world_template)
     yield db
     db.dispose()
     drop_database(server_url, db.name)

@@ -4,6 +4,7 @@ today's appointments), and AppTest helpers. A pytest plugin (``tests/conftest.py
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,8 +15,14 @@ import pytest
 from sqlalchemy import delete
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import MASTER_KEY, Database, drop_database, open_database
-from tests.factories import PASSWORD, TZ, build_world
+from tests.conftest import (
+    MASTER_KEY,
+    Database,
+    WorldTemplate,
+    drop_database,
+    open_world_database,
+)
+from tests.factories import PASSWORD, TZ
 from vetconnect.settings import get_settings
 from warehouse.schema.scheduling import Appointment, AppointmentType, StaffShift
 from warehouse.security.accounts import add_user
@@ -59,13 +66,26 @@ def add_work_week(db: Database) -> WorkWeek:
     return week
 
 
+@dataclass
+class PracticeWorldTemplate:
+    template: WorldTemplate
+    week: WorkWeek
+
+
+@pytest.fixture(scope="session")
+def practice_world_template(server_url: str, world_template: WorldTemplate) -> PracticeWorldTemplate:
+    """The factories' world with its working week, made once per worker and cloned for each test."""
+    db = open_world_database(server_url, world_template)
+    week = add_work_week(db)
+    db.dispose()  # a template must have no connections when it is cloned
+    return PracticeWorldTemplate(WorldTemplate(db.name, db.world), week)  # type: ignore[attr-defined]
+
+
 @pytest.fixture
-def ws_db(server_url: str, template_db: str) -> Iterator[Database]:
+def ws_db(server_url: str, practice_world_template: PracticeWorldTemplate) -> Iterator[Database]:
     """A world of its own per test (tests here book and check in, i.e. commit)."""
-    db = open_database(server_url, template_db)
-    with db.system() as session:
-        db.world = build_world(session, MASTER_KEY)  # type: ignore[attr-defined]
-    db.week = add_work_week(db)  # type: ignore[attr-defined]
+    db = open_world_database(server_url, practice_world_template.template)
+    db.week = copy.deepcopy(practice_world_template.week)  # type: ignore[attr-defined]
     yield db
     db.dispose()
     drop_database(server_url, db.name)

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard.components.pages import pages_for
 from tests.conftest import MASTER_KEY
 from tests.connectors.devices.devices_support import Clinic, ingest, messages, observations, vet_oru
-from tests.factories import PASSWORD, build_world
+from tests.factories import PASSWORD
 from vetconnect.settings import get_settings
 from warehouse.security.permissions import permissions_for
 from warehouse.security.signin import SignedInUser, authenticate
@@ -27,9 +27,8 @@ UNKNOWN_CHIP = "528140000777777"
 
 
 @pytest.fixture
-def world_db(fresh_db, monkeypatch: pytest.MonkeyPatch) -> Iterator:  # noqa: ANN001
-    with fresh_db.system() as session:
-        fresh_db.world = build_world(session, MASTER_KEY)
+def world_db(fresh_world_db, monkeypatch: pytest.MonkeyPatch) -> Iterator:  # noqa: ANN001
+    fresh_db = fresh_world_db
     monkeypatch.setenv("DATABASE_URL", fresh_db.admin_url)
     monkeypatch.setenv("VETCONNECT_MASTER_KEY", base64.b64encode(MASTER_KEY).decode())
     monkeypatch.delenv("VETCONNECT_DEMO", raising=False)

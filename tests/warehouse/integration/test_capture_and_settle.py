@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from tests.conftest import MASTER_KEY, Database
-from tests.factories import World, build_world
+from tests.factories import World
 from warehouse.integration import conflicts, modes, status
 from warehouse.integration.capture import writing_as
 from warehouse.integration.errors import IntegrationError
@@ -31,9 +31,9 @@ AGENDA_RULES = {
 
 
 @pytest.fixture
-def world(fresh_db: Database) -> tuple[Database, World]:
+def world(fresh_world_db: Database) -> tuple[Database, World]:
+    fresh_db, world = fresh_world_db, fresh_world_db.world  # type: ignore[attr-defined]
     with fresh_db.system() as session:
-        world = build_world(session, MASTER_KEY)
         # Unlinked practices capture nothing (no Animana to tell): link them, as onboarding does, and give the
         # rows the Animana ids a sync would have.
         # Only the factories' hand-made entry per practice: the world's own writes were not captured.

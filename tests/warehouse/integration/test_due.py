@@ -5,18 +5,16 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from tests.conftest import MASTER_KEY, Database
-from tests.factories import build_world
+from tests.conftest import Database
 from warehouse.integration.due import practices_with_due_entries
 from warehouse.integration.modes import set_mode
 from warehouse.kernel.tenancy import AccessContext
 from warehouse.security.permissions import Actor
 
 
-def test_only_linked_practices_with_claimable_entries_of_live_modules_are_due(fresh_db: Database):
-    db = fresh_db
+def test_only_linked_practices_with_claimable_entries_of_live_modules_are_due(fresh_world_db: Database):
+    db, world = fresh_world_db, fresh_world_db.world  # type: ignore[attr-defined]
     with db.system() as session:
-        world = build_world(session, MASTER_KEY)
         session.execute(text("DELETE FROM writeback_outbox"))  # the world's own set-up writes
         session.execute(text("UPDATE tenant SET animana_practice_id = '9' || id WHERE code IN ('a1', 'a2')"))
     a1, a2, b1 = (world.practices[c] for c in ("a1", "a2", "b1"))

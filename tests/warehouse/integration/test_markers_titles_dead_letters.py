@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import MASTER_KEY, Database
-from tests.factories import TZ, World, build_world
+from tests.factories import TZ, World
 from warehouse.integration import dead_letters
 from warehouse.integration.capture import writing_as
 from warehouse.integration.markers import writeback_markers
@@ -22,9 +22,9 @@ from warehouse.security.permissions import Actor, NotPermitted
 
 
 @pytest.fixture
-def world(fresh_db: Database) -> tuple[Database, World]:
+def world(fresh_world_db: Database) -> tuple[Database, World]:
+    fresh_db, world = fresh_world_db, fresh_world_db.world  # type: ignore[attr-defined]
     with fresh_db.system() as session:
-        world = build_world(session, MASTER_KEY)
         # Linked to Animana, as onboarding does (an unlinked practice captures nothing).
         session.execute(text("UPDATE tenant SET animana_practice_id = 'AN-' || code WHERE kind = 'practice'"))
         session.execute(text("DELETE FROM writeback_outbox; DELETE FROM writeback_conflict; "

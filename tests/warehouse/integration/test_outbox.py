@@ -9,16 +9,16 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import MASTER_KEY, Database
-from tests.factories import World, build_world, cipher_for
+from tests.factories import World, cipher_for
 from warehouse.integration import outbox
 from warehouse.integration.capture import writing_as
 from warehouse.kernel.tenancy import AccessContext
 
 
 @pytest.fixture
-def world(fresh_db: Database) -> tuple[Database, World]:
+def world(fresh_world_db: Database) -> tuple[Database, World]:
+    fresh_db, world = fresh_world_db, fresh_world_db.world  # type: ignore[attr-defined]
     with fresh_db.system() as session:
-        world = build_world(session, MASTER_KEY)
         # Linked to Animana, as onboarding does (an unlinked practice captures nothing).
         session.execute(text("UPDATE tenant SET animana_practice_id = 'AN-' || code WHERE kind = 'practice'"))
         # The world's set-up writes were captured like any local write; start from a clean outbox, the rows as

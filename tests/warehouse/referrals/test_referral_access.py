@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import MASTER_KEY
-from tests.factories import build_world
 from warehouse.kernel.audit import verify_chain
 from warehouse.kernel.tenancy import AccessContext
 from warehouse.privacy import consent
@@ -23,10 +22,8 @@ HOUR = dt.timedelta(hours=1)
 
 
 @pytest.fixture
-def world(fresh_db):
-    with fresh_db.system() as session:
-        fresh_db.world = build_world(session, MASTER_KEY)
-    return fresh_db
+def world(fresh_world_db):
+    return fresh_world_db
 
 
 def _vet(world, code: str) -> tuple[Actor, AccessContext]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import TZ, PracticeRows, build_world
+from tests.factories import TZ, PracticeRows
 from warehouse.kernel.tenancy import AccessContext
 from warehouse.scheduling.booking import book
 from warehouse.scheduling.errors import BookingConflict
@@ -39,18 +39,18 @@ class Vet:
 
 
 @pytest.fixture
-def vet_of_a1(fresh_db) -> Vet:
+def vet_of_a1(fresh_world_db) -> Vet:
     """Committed in a database of the test's own."""
-    with fresh_db.system() as session:
-        practice = build_world(session, MASTER_KEY).practices["a1"]
+    practice = fresh_world_db.world.practices["a1"]
+    with fresh_world_db.system() as session:
         context = access_context_for_user(session, practice.user_id)
-    with fresh_db.as_app(context) as session:
+    with fresh_world_db.as_app(context) as session:
         consult = next(t.id for t in appointment_types(session, practice.practice_id) if t.code == "consult")
     actor = Actor.at(practice.user_id, practice.practice_id, {"veterinarian"})
     return Vet(practice, context, actor, consult)
 
 
-def test_twenty_parallel_overlapping_bookings_one_wins_the_rest_see_the_winner(fresh_db, vet_of_a1):
+def test_twenty_parallel_overlapping_bookings_one_wins_the_rest_see_the_winner(fresh_world_db, vet_of_a1):
     vet = vet_of_a1
     start = dt.datetime.combine(SHIFT_DAY, dt.time(13, 0), TZ)
     barrier = threading.Barrier(20)
@@ -59,7 +59,7 @@ def test_twenty_parallel_overlapping_bookings_one_wins_the_rest_see_the_winner(f
         # Every attempt overlaps every other: same resource, start shifted by i minutes, 30 minutes long.
         barrier.wait()
         try:
-            with fresh_db.as_app(vet.context) as session:
+            with fresh_world_db.as_app(vet.context) as session:
                 return vet.book(session, start + dt.timedelta(minutes=i), 30).id
         except BookingConflict as conflict:
             return conflict
@@ -73,7 +73,7 @@ def test_twenty_parallel_overlapping_bookings_one_wins_the_rest_see_the_winner(f
     assert len(conflicts) == 19
     assert {c.existing_appointment_id for c in conflicts} == set(winners)
     assert all(f"appointment {winners[0]}" in str(c) for c in conflicts)
-    with fresh_db.as_app(vet.context) as session:
+    with fresh_world_db.as_app(vet.context) as session:
         stored = session.scalar(
             select(func.count()).select_from(Appointment).where(
                 Appointment.resource_id == vet.practice.resource_id,
@@ -83,14 +83,14 @@ def test_twenty_parallel_overlapping_bookings_one_wins_the_rest_see_the_winner(f
     assert stored == 1
 
 
-def test_cancelled_appointments_free_the_slot_and_back_to_back_is_fine(fresh_db, vet_of_a1):
+def test_cancelled_appointments_free_the_slot_and_back_to_back_is_fine(fresh_world_db, vet_of_a1):
     vet = vet_of_a1
     start = dt.datetime.combine(SHIFT_DAY, dt.time(10, 0), TZ)
 
     def at(offset_min: int) -> dt.datetime:
         return start + dt.timedelta(minutes=offset_min)
 
-    with fresh_db.as_app(vet.context) as session:
+    with fresh_world_db.as_app(vet.context) as session:
         first = vet.book(session, at(0), 15)
         vet.book(session, at(15), 15)  # starts exactly when the first ends: no overlap
         with pytest.raises(BookingConflict) as caught:
@@ -101,9 +101,9 @@ def test_cancelled_appointments_free_the_slot_and_back_to_back_is_fine(fresh_db,
         assert vet.book(session, at(0), 10).id != first.id
 
 
-def test_naive_times_and_inverted_ranges_are_refused_and_nothing_is_booked(fresh_db, vet_of_a1):
+def test_naive_times_and_inverted_ranges_are_refused_and_nothing_is_booked(fresh_world_db, vet_of_a1):
     vet = vet_of_a1
-    with fresh_db.as_app(vet.context) as session:
+    with fresh_world_db.as_app(vet.context) as session:
         before = session.scalar(select(func.count()).select_from(Appointment))
         with pytest.raises(ValueError, match="timezone-aware"):
             vet.book(session, dt.datetime.combine(SHIFT_DAY, dt.time(11, 0)), 15)

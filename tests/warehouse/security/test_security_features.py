@@ -134,11 +134,8 @@ def test_every_system_session_leaves_its_reason(world_db):
         pass
 
 
-def test_offboarding_detaches_the_practice_partitions(fresh_db):
-    from tests.factories import build_world
-
-    with fresh_db.system() as session:
-        world = build_world(session, MASTER_KEY)
+def test_offboarding_detaches_the_practice_partitions(fresh_world_db):
+    fresh_db, world = fresh_world_db, fresh_world_db.world
     a2 = world.practices["a2"].practice_id
     with fresh_db.system() as session:
         detached = set(session.scalars(text("SELECT offboard_practice(:p)"), {"p": a2}))
