@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from connectors.animana.simulator import running_simulator
 from connectors.animana.sync.service import sync_all
 from tests.animana_sync_support import MASTER_KEY, SECRET, SyncWorld, link_world
+from tests.conftest import Database
 from vetconnect.demo import roster_and_remind
 from vetconnect.settings import get_settings
 from warehouse.kernel.tenancy import AccessContext
@@ -24,17 +26,22 @@ ROOT = Path(__file__).resolve().parents[3]
 TODAY = dt.date(2026, 11, 1)
 
 
-@pytest.fixture
-def mart_world(fresh_db) -> Iterator[SyncWorld]:  # noqa: ANN001
-    """Two practices of one franchise, synced from a seeded simulator, with rosters and reminders; the simulator
-    keeps running."""
+@contextmanager
+def synced_mart_world(db: Database) -> Iterator[SyncWorld]:
+    """Two practices of one franchise in ``db``, synced from a seeded simulator, with rosters and reminders; the
+    simulator runs until the block ends."""
     with running_simulator(seed=11, practices=2, client_secret=SECRET) as sim:
-        world = SyncWorld(fresh_db, sim, link_world(fresh_db, [1001, 1002]))
+        world = SyncWorld(db, sim, link_world(db, [1001, 1002]))
         sync(world)
         # What `vetconnect demo` does after its sync: Animana has neither rosters nor reminders.
-        roster_and_remind(
-            fresh_db.app_engine, fresh_db.admin_engine, [p.code for p in world.practices], today=TODAY
-        )
+        roster_and_remind(db.app_engine, db.admin_engine, [p.code for p in world.practices], today=TODAY)
+        yield world
+
+
+@pytest.fixture
+def mart_world(fresh_db: Database) -> Iterator[SyncWorld]:
+    """`synced_mart_world` in a database of the test's own; the simulator keeps running."""
+    with synced_mart_world(fresh_db) as world:
         yield world
 
 

@@ -9,6 +9,8 @@ import pytest
 from nbclient import NotebookClient
 from sqlalchemy import text
 
+from tests.conftest import drop_database, open_database
+from tests.warehouse.marts.conftest import synced_mart_world
 from warehouse.kernel.lookups import tenant_id_by_code
 from warehouse.marts.refresh import refresh_all
 from warehouse.security.accounts import add_user
@@ -23,19 +25,22 @@ def test_there_are_at_least_three_notebooks_committed_without_outputs():
         assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code"), path.name
 
 
-@pytest.fixture
-def analyst_env(mart_world, monkeypatch):
-    db = mart_world.db
-    refresh_all(db.app_engine, db.admin_engine)
-    with db.system() as session:
-        franchise = tenant_id_by_code(session, "fr-sync", "franchise")
-        add_user(session, username="an", full_name="Ana Lyst", password="Correct-Horse-Battery-9",
-                 memberships=[(franchise, "analyst")])  # fmt: skip
-    monkeypatch.setenv("DATABASE_URL", db.admin_url)
-    monkeypatch.setenv("VETCONNECT_ANALYST", "an")
-    root = str(Path(__file__).resolve().parents[3])
-    monkeypatch.setenv("PYTHONPATH", root)
-    return mart_world
+@pytest.fixture(scope="module")
+def analyst_env(server_url, template_db):
+    """One synced world for the module: the analyst's role is read-only, so no test here can change it."""
+    db = open_database(server_url, template_db)
+    with synced_mart_world(db) as world, pytest.MonkeyPatch.context() as monkeypatch:
+        refresh_all(db.app_engine, db.admin_engine)
+        with db.system() as session:
+            franchise = tenant_id_by_code(session, "fr-sync", "franchise")
+            add_user(session, username="an", full_name="Ana Lyst", password="Correct-Horse-Battery-9",
+                     memberships=[(franchise, "analyst")])  # fmt: skip
+        monkeypatch.setenv("DATABASE_URL", db.admin_url)
+        monkeypatch.setenv("VETCONNECT_ANALYST", "an")
+        monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[3]))
+        yield world
+    db.dispose()
+    drop_database(server_url, db.name)
 
 
 def test_the_analyst_sees_exactly_the_franchise_practices_read_only(analyst_env):
