@@ -129,12 +129,14 @@ def test_the_list_shows_each_backup_with_its_kind_local_time_and_size(
         assert f"{made.size_bytes / 1_000_000:.1f}".replace(".", ",") + " MB" in row
 
 
-def test_a_backup_needs_wal_archiving_and_an_incremental_needs_a_previous_backup(server_url: str, home: Home):
+def test_a_backup_needs_wal_archiving_and_an_incremental_needs_a_previous_backup(
+    server_url: str, home: Home, tmp_path: Path
+):
     if os.environ.get("DATABASE_URL"):
         pytest.skip("the test server is external")
     query = make_url(server_url).query  # the suite's own server: started without archiving
     plain = pgserver.ServerInfo(0, Path(), Path(str(query["host"])), int(str(query["port"])), tcp=False)
-    empty = new_home() / "backups"
+    empty = tmp_path / "backups"  # no server runs here: pytest's own directory, removed with it
     with pytest.raises(backup.BackupError, match="WAL archiving is off"):
         backup.create_backup(plain, empty)
     with pytest.raises(backup.BackupError, match="needs a previous backup"):
