@@ -82,12 +82,28 @@ def churn(url: str, seconds: float) -> None:
     write_for(url, seconds)
 
 
-def restore_into(backups: Path, workdir: Path, name: str) -> tuple[float, pgserver.ServerInfo]:
-    home = workdir / name
+class StepClock:
+    """Where each step of a restore starts (``backup.restore``'s ``step`` callback), summed per kind of step."""
+
+    def __init__(self) -> None:
+        self.marks: list[tuple[str, float]] = []
+
+    def __call__(self, step: str) -> None:
+        self.marks.append((step.split(" ")[0], time.perf_counter()))  # "verifying", "combining", "replaying"
+
+    def summary(self, ended: float) -> str:
+        totals: dict[str, float] = {}
+        for (name, start), (_, end) in zip(self.marks, [*self.marks[1:], ("", ended)], strict=True):
+            totals[name] = totals.get(name, 0.0) + end - start
+        return ", ".join(f"{name} {seconds:,.1f} s" for name, seconds in totals.items())
+
+
+def restore_into(backups: Path, workdir: Path, name: str) -> tuple[float, str, pgserver.ServerInfo]:
+    home, clock = workdir / name, StepClock()
     started = time.perf_counter()
-    backup.restore(backups, home)
-    elapsed = time.perf_counter() - started
-    return elapsed, pgserver.start(home / "pgdata")
+    backup.restore(backups, home, step=clock)
+    ended = time.perf_counter()
+    return ended - started, clock.summary(ended), pgserver.start(home / "pgdata")
 
 
 def restored_writes(server: pgserver.ServerInfo, database: str) -> tuple[int, float | None]:
@@ -135,9 +151,11 @@ def main() -> None:
         print(f"incremental backup after the churn: {incr_s:,.1f} s, {_mb(incr.size_bytes)} "
               f"({incr.size_bytes / full.size_bytes:.0%} of the full)")  # fmt: skip
         backup.archive_now(info)
-        restore_s, first = restore_into(backups, workdir, "restored")
+        restore_s, steps, first = restore_into(backups, workdir, "restored")
         restored.append(first.pgdata)
-        print(f"restore (verify, combine full + incremental, replay the archive): {restore_s:,.1f} s")
+        print(
+            f"restore (verify, combine full + incremental, replay the archive): {restore_s:,.1f} s ({steps})"
+        )
         pgserver.stop(first.pgdata)
 
         # RPO: SIGKILL the postmaster at a random moment of the load; pg_wal is lost with it.
@@ -150,7 +168,7 @@ def main() -> None:
         thread.join(timeout=30)
         stop.set()
         killed_at = time.time()
-        _, after = restore_into(backups, workdir, "after-crash")
+        _, _, after = restore_into(backups, workdir, "after-crash")
         restored.append(after.pgdata)
         seq, at = restored_writes(after, database)
         lost = writer.acknowledged - seq

@@ -47,6 +47,12 @@ def health_sources() -> HealthSources:
         return HealthSources(None, settings.home.resolve() / "backups", database_error=str(exc))
 
 
+def metrics_token() -> str | None:
+    """The bearer token `/metrics` and `/health`'s detail ask for (``VETCONNECT_METRICS_TOKEN``), None if unset."""
+    token = get_settings().metrics_token
+    return token.get_secret_value() if token is not None and token.get_secret_value() else None
+
+
 # What the workspaces import on their first render: scikit-learn, scipy, pandas and skops (the suggestions and
 # the no-show risk) and plotly (agenda and dashboards) take seconds to import, which the first user after a
 # server start used to wait for on their first click.

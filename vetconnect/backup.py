@@ -77,7 +77,7 @@ class Restored:
     )  # the last transaction replayed (commit time), None if none after the backup
 
 
-def _tool(name: str, *args: str, timeout: float = 3600) -> subprocess.CompletedProcess[str]:
+def pg_tool(name: str, *args: str, timeout: float = 3600) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(POSTGRES_BIN_PATH / name), *args],
         capture_output=True, text=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL,
@@ -171,7 +171,7 @@ def _require_archiving(server: ServerInfo) -> None:
         )
 
 
-def _size(path: Path) -> int:
+def disk_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
@@ -232,7 +232,7 @@ def create_backup(
         "kind": kind,
         "started_at": started.isoformat(),
         "finished_at": finished.isoformat(),
-        "size_bytes": _size(partial),
+        "size_bytes": disk_size(partial),
         "parent": parent.label if parent else None,
     }
     (partial / METADATA).write_text(json.dumps(meta, indent=2) + "\n")
@@ -264,7 +264,7 @@ def archive_now(server: ServerInfo, timeout_s: float = 60) -> str:
 
 def verify_backup(backup: Backup) -> Verification:
     """pg_verifybackup: every file against the manifest's size and checksum, and the WAL the backup needs."""
-    done = _tool("pg_verifybackup", f"--ignore={METADATA}", str(backup.path))
+    done = pg_tool("pg_verifybackup", f"--ignore={METADATA}", str(backup.path))
     if done.returncode == 0:
         return Verification(backup.label, True, _last_line(done.stdout))
     return Verification(backup.label, False, _last_line(done.stderr or done.stdout))
@@ -344,7 +344,7 @@ def restore(
             raise BackupError(f"backup {backup.label} is damaged, not restoring from it: {verdict.detail}")
     step("combining " + " + ".join(b.label for b in chain))
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    combined = _tool("pg_combinebackup", "-o", str(pgdata), *(str(b.path) for b in chain))
+    combined = pg_tool("pg_combinebackup", "-o", str(pgdata), *(str(b.path) for b in chain))
     if combined.returncode != 0:
         shutil.rmtree(pgdata, ignore_errors=True)
         raise BackupError(f"pg_combinebackup failed: {_last_line(combined.stderr)}")

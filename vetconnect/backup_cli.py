@@ -1,5 +1,6 @@
-"""``vetconnect backup create | list | verify | restore``: base backups of the embedded server and point-in-time
-restore from them and the WAL archive (the work is in :mod:`vetconnect.backup`)."""
+"""``vetconnect backup create | list | verify | restore | prune``: base backups of the embedded server,
+point-in-time restore from them and the WAL archive, pruning (the work is in :mod:`vetconnect.backup` and
+:mod:`vetconnect.backup_prune`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from vetconnect import backup, pgserver
+from vetconnect import backup, backup_prune, pgserver
 from vetconnect.settings import Settings, get_settings
 from warehouse.kernel.formatting import DEFAULT_TZ, date_time, number
 
@@ -146,3 +147,35 @@ def restore(
         out.print(
             f"serve it with: VETCONNECT_HOME={target} vetconnect db start", highlight=False, soft_wrap=True
         )
+
+
+@backup_app.command("prune")
+def prune(
+    keep: Annotated[
+        int, typer.Option(help="How many of the newest full backups to keep (with their incrementals)")
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be deleted, delete nothing")
+    ] = False,
+) -> None:
+    """Delete the backups older than the newest KEEP full ones, and the archived WAL none of the kept ones needs."""
+    with _errors() as settings:
+        plan = (backup_prune.plan_prune if dry_run else backup_prune.prune)(settings.backups, keep)
+    verb = "would delete" if dry_run else "deleted"
+    if not plan.deleted and not plan.wal:
+        out.print(f"nothing to delete: {len(plan.kept)} backup(s) kept", highlight=False)
+        return
+    for item, size in zip(plan.deleted, plan.deleted_sizes, strict=True):
+        out.print(f"{verb} {item.kind} backup {item.label} ({_megabytes(size)})", highlight=False)
+    if plan.wal:
+        wal_bytes = sum(w.size_bytes for w in plan.wal)
+        out.print(
+            f"{verb} {len(plan.wal)} archived WAL file(s) before {plan.first_kept_wal} "
+            f"({plan.wal[0].name} … {plan.wal[-1].name}, {_megabytes(wal_bytes)})",
+            highlight=False,
+        )
+    kept = ", ".join(b.label for b in plan.kept)
+    out.print(
+        f"kept {len(plan.kept)} backup(s): {kept}; {verb} {_megabytes(plan.freed_bytes)} in all",
+        highlight=False,
+    )

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8766",
         description="The SMS gateway (default: `vetconnect messages sms-simulator`)",
     )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for /metrics and /health's detail; unset: /metrics is closed",
+    )
 
     @property
     def pgdata(self) -> Path:

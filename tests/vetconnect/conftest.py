@@ -27,3 +27,13 @@ def cli(synced_world: SyncWorld, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cl
     get_settings.cache_clear()
     yield CliRunner()
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def cli_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    """A `CliRunner` for the embedded server (no DATABASE_URL); the test sets VETCONNECT_HOME."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()

@@ -10,138 +10,57 @@ import base64
 import datetime as dt
 import os
 import shutil
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from psycopg import sql
 from rich.console import Console
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from tests.conftest import MASTER_KEY
-from tests.factories import build_world
+from tests.vetconnect.backup_support import (
+    Home,
+    add_practice_to,
+    archiving_home,
+    new_home,
+    run_vetconnect,
+    snapshot,
+)
 from vetconnect import backup, backup_cli, pgserver
 from vetconnect.backup_cli import parse_moment
 from vetconnect.cli import app
-from vetconnect.settings import get_settings
-from warehouse.kernel.db import make_engine
 from warehouse.kernel.formatting import DEFAULT_TZ
-from warehouse.kernel.tenancy import system_session
-from warehouse.migrations import runner as migrate
-from warehouse.tenants.admin import add_franchise, add_practice
-
-ROOT = Path(__file__).resolve().parents[2]
-Snapshot = dict[str, tuple[int, str | None]]
-
-
-@dataclass
-class Home:
-    path: Path
-    server: pgserver.ServerInfo
-
-    @property
-    def backups(self) -> Path:
-        return self.path / "backups"
-
-    @property
-    def url(self) -> str:
-        return self.server.url()
-
-
-def _new_home() -> Path:
-    # A short path outside pytest's basetemp (see tests/conftest.py): the socket lives in PGDATA.
-    return Path(tempfile.mkdtemp(prefix="vc-bk-"))
 
 
 @pytest.fixture(scope="module")
 def home() -> Iterator[Home]:
-    """A VetConnect home whose server archives its WAL, migrated, holding the test world."""
-    root = _new_home()
-    server = pgserver.start(root / "pgdata", wal_archive=root / "backups" / "wal")
-    migrate.upgrade(server.url())
-    engine = make_engine(server.url())
-    with system_session(engine, reason="backup drill: the world") as session:
-        build_world(session, MASTER_KEY)
-    engine.dispose()
-    yield Home(root, server)
-    pgserver.stop(root / "pgdata")
-    shutil.rmtree(root, ignore_errors=True)
-
-
-def _add_practice(url: str, franchise: str, code: str) -> None:
-    """A write touching many tables: the practice, its partitions, data key and audit chain."""
-    engine = make_engine(url)
-    with system_session(engine, reason=f"backup drill: practice {code}") as session:
-        franchise_id = add_franchise(session, code=franchise, name=f"Franchise {franchise}").id
-        add_practice(
-            session, franchise_id=franchise_id, code=code, name=f"Praktijk {code}", master_key=MASTER_KEY
-        )
-    engine.dispose()
-
-
-def snapshot(server: pgserver.ServerInfo) -> Snapshot:
-    """Per table (every ordinary table and partition): its row count and an md5 of its rows in text order."""
-    with psycopg.connect(
-        host=str(server.socket_dir), port=server.port, user=pgserver.SUPERUSER, dbname=pgserver.DATABASE
-    ) as conn:
-        tables = conn.execute(
-            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
-            "AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 1, 2"
-        ).fetchall()
-        result: Snapshot = {}
-        for schema, name in tables:
-            table = sql.Identifier(schema, name)
-            query = sql.SQL("SELECT count(*), md5(string_agg(t::text, '|' ORDER BY t::text)) FROM {} t")
-            result[f"{schema}.{name}"] = conn.execute(query.format(table)).fetchone()  # type: ignore[assignment]
-    return result
-
-
-def _vetconnect(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(VETCONNECT_HOME=str(home), PYTHONPATH=str(ROOT))
-    return subprocess.run(
-        [sys.executable, "-m", "vetconnect.cli", *args], env=env, capture_output=True, text=True, timeout=180
-    )
-
-
-@pytest.fixture
-def cli_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.setenv("COLUMNS", "200")
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
+    with archiving_home() as made:
+        yield made
 
 
 def test_the_restore_drill_gives_back_every_table_as_it_was_at_the_chosen_moment(home: Home):
     full = backup.create_backup(home.server, home.backups)
-    _add_practice(home.url, "fc", "c1")
+    add_practice_to(home.url, "fc", "c1")
     incremental = backup.create_backup(home.server, home.backups, incremental=True)
     assert (incremental.kind, incremental.parent) == ("incremental", full.label)
     assert incremental.size_bytes < full.size_bytes
-    _add_practice(home.url, "fd", "d1")  # after the newest backup: only the WAL archive has it
+    add_practice_to(home.url, "fd", "d1")  # after the newest backup: only the WAL archive has it
     at_t = snapshot(home.server)
     moment = dt.datetime.now(dt.UTC)
-    _add_practice(home.url, "fe", "e1")  # after T: must not come back
+    add_practice_to(home.url, "fe", "e1")  # after T: must not come back
     backup.archive_now(home.server)
     assert snapshot(home.server) != at_t
 
     assert [backup.verify_backup(b).ok for b in (full, incremental)] == [True, True]
-    target = _new_home()
+    target = new_home()
     try:
         restored = backup.restore(home.backups, target, to=moment)
         assert restored.chain == (full.label, incremental.label)
         assert restored.replayed_to is not None and restored.replayed_to <= moment
-        started = _vetconnect(target, "db", "start")
+        started = run_vetconnect(target, "db", "start")
         assert started.returncode == 0, started.stderr
         served = pgserver.status(target / "pgdata")
         assert served is not None
@@ -165,7 +84,7 @@ def test_a_damaged_backup_is_reported_by_verify_and_refused_by_restore(
     home: Home, cli_home: CliRunner, monkeypatch: pytest.MonkeyPatch
 ):
     # Its own backups directory (same server): the drill's chain stays whole.
-    other = _new_home()
+    other = new_home()
     try:
         damaged = backup.create_backup(home.server, other / "backups")
         data_file = _flip_bytes_in_a_data_file(damaged.path)
@@ -210,12 +129,14 @@ def test_the_list_shows_each_backup_with_its_kind_local_time_and_size(
         assert f"{made.size_bytes / 1_000_000:.1f}".replace(".", ",") + " MB" in row
 
 
-def test_a_backup_needs_wal_archiving_and_an_incremental_needs_a_previous_backup(server_url: str, home: Home):
+def test_a_backup_needs_wal_archiving_and_an_incremental_needs_a_previous_backup(
+    server_url: str, home: Home, tmp_path: Path
+):
     if os.environ.get("DATABASE_URL"):
         pytest.skip("the test server is external")
     query = make_url(server_url).query  # the suite's own server: started without archiving
     plain = pgserver.ServerInfo(0, Path(), Path(str(query["host"])), int(str(query["port"])), tcp=False)
-    empty = _new_home() / "backups"
+    empty = tmp_path / "backups"  # no server runs here: pytest's own directory, removed with it
     with pytest.raises(backup.BackupError, match="WAL archiving is off"):
         backup.create_backup(plain, empty)
     with pytest.raises(backup.BackupError, match="needs a previous backup"):
