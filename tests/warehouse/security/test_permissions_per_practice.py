@@ -35,6 +35,7 @@ from warehouse.clients.merge_undo import undo_merge
 from warehouse.ingest.devices import inbox as device_inbox
 from warehouse.integration import conflicts, dead_letters, modes
 from warehouse.kernel.tenancy import AccessContext
+from warehouse.messaging import on_request as messages_on_request
 from warehouse.privacy import consent as privacy_consent
 from warehouse.privacy import erasure
 from warehouse.records import (
@@ -346,6 +347,8 @@ SERVICES: dict[str, tuple[frozenset[str], Call]] = {
         s, a, practice_id=p.referral_in[0], referral_id=p.referral_in[1], findings="Mild murmur")),
     "warehouse.referrals.queries.referred_history": (frozenset({RECORDS_READ}), lambda s, a, p: referral_queries.referred_history(
         s, a, practice_id=p.referral_in[0], referral_id=p.referral_in[1], master_key=MASTER_KEY)),
+    "warehouse.messaging.on_request.queue_due_now": (frozenset({CLIENTS_WRITE}), lambda s, a, p: messages_on_request.queue_due_now(
+        s, a, p.rows.practice_id, now=DAY)),
 }  # fmt: skip
 # Further calls of a listed service that need more: prescribing a UDD medicine.
 EXTRA_CALLS: dict[str, tuple[frozenset[str], Call]] = {
