@@ -9,6 +9,7 @@ their reason. Runs as the practice (tenant session), and writes one audit entry 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from connectors.messaging.smtp import SmtpSender
 from warehouse.kernel.audit import record
 from warehouse.kernel.tenancy import AccessContext, tenant_session
 from warehouse.messaging import outbox
+from warehouse.messaging.generate import GenerateRun, generate_messages
 from warehouse.messaging.outbox import Outgoing
 
 MAX_BATCHES = 1000  # a run ends; what is left is due for the next one
@@ -105,3 +107,13 @@ def collect_receipts(app_engine: Engine, practice_id: int, sms: SmsGateway) -> C
                 outbox.mark_receipt(session, practice_id, id_, receipt.status == "delivered", receipt.error)
                 counts["delivered" if receipt.status == "delivered" else "bounced"] += 1
     return counts
+
+
+def send_due_messages(
+    app_engine: Engine, practice_id: int, master_key: bytes, gateways: Gateways, *, now: dt.datetime
+) -> tuple[GenerateRun, DispatchRun]:
+    """One practice's round, as ``vetconnect messages send`` and the Dagster schedule run it: queue what is due
+    at ``now`` (committed on its own, so a failing gateway never loses what was queued), then send."""
+    with tenant_session(app_engine, AccessContext.for_practices([practice_id])) as session:
+        made = generate_messages(session, practice_id, now=now)
+    return made, dispatch_practice(app_engine, practice_id, master_key, gateways)
