@@ -15,8 +15,8 @@ bare loop of the same sends in the same run: the same mails over one ``smtplib``
 so the receivers take them as new messages.
 
 Exactly once: a third practice of owners by e-mail and by SMS, and owners without consent. The SMS simulator
-answers a share of the posts with 503, 429 + Retry-After, no answer in time (nothing stored), or stores the
-message and then loses its answer; the SMTP server answers a share of the DATA commands with 451 (nothing kept) or
+answers 30 % of the posts with 503, 429 + Retry-After, no answer in time (nothing stored), or stores the
+message and then loses its answer; the SMTP server answers a third of the DATA commands with 451 (nothing kept) or
 keeps the mail and then stalls past the client's timeout (the connection is given up after DATA). The dispatcher
 runs round after round (the backoff's waiting skipped: retries made due at once) until nothing is left, with the
 faults on until each gateway met at least ``--min-faults``. Then, counted at the receivers by message id:
@@ -213,7 +213,7 @@ def exactly_once(
     print(f"\nExactly once under faults (>= {min_faults} of each gateway; client timeouts {FAULT_TIMEOUT} s)")
     rng = random.Random(seed)
     httpx.post(
-        f"{sms_url}/_sim/config", json={"rate": 0.35, "seed": seed, "stall_seconds": STALL}
+        f"{sms_url}/_sim/config", json={"rate": 0.3, "seed": seed, "stall_seconds": STALL}
     ).raise_for_status()
     smtp.mailbox.stall_seconds = STALL
     kept_before = {p.stem for p in smtp.mailbox.kept()}
@@ -227,7 +227,9 @@ def exactly_once(
     ):
         for rounds in range(1, MAX_ROUNDS + 1):  # noqa: B007 - the number of rounds is reported
             if faults_on:
-                smtp.mailbox.script = [rng.choice(["4xx", "lost", "none", "none"]) for _ in range(400)]
+                smtp.mailbox.script = [
+                    rng.choice(["4xx", "lost", "none", "none", "none", "none"]) for _ in range(400)
+                ]
             dispatch_practice(app_engine, practice_id, MASTER_KEY, Gateways(email, sms))
             stats = httpx.get(f"{sms_url}/_sim/messages").json()
             sms_faults, mail_faults = stats["faults"], smtp.mailbox.faults_injected
@@ -293,7 +295,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=2000, help="messages a channel for the throughput")
     parser.add_argument(
-        "--fault-owners", type=int, default=400, help="owners of the fault run (a tenth refuse)"
+        "--fault-owners", type=int, default=700, help="owners of the fault run (a tenth refuse)"
     )
     parser.add_argument("--min-faults", type=int, default=100, help="faults each gateway meets at least")
     parser.add_argument("--seed", type=int, default=18)
