@@ -4,8 +4,9 @@ under injected faults. Not a test: it prints figures.
     python bench/messages.py                    # 2,000 messages a channel, >= 100 faults of each gateway
     python bench/messages.py --messages 200     # a quick look
 
-An embedded PostgreSQL (or ``DATABASE_URL``), the local SMTP server (aiosmtpd, in this process: its faults are set
-on its mailbox) and the SMS gateway simulator as its own process (``vetconnect messages sms-simulator``).
+An embedded PostgreSQL (or ``DATABASE_URL``), the local SMTP server (aiosmtpd) and the SMS gateway simulator, each
+as its own process (``vetconnect messages smtp-server``, ``sms-simulator``); for the fault run the SMTP server runs in
+this process, where its faults are set on its mailbox.
 
 Throughput: a practice of owners who want e-mail and one of owners who want SMS, a vaccination reminder due for
 each; ``generate_messages`` queues them (timed apart), then ``dispatch_practice`` sends the backlog, against a
@@ -36,7 +37,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -118,34 +119,47 @@ def add_owners(admin_engine, practice_id: int, n: int, channel: str, *, consent:
             )  # fmt: skip
 
 
-@contextlib.contextmanager
-def sms_simulator_process() -> Iterator[str]:
-    """``vetconnect messages sms-simulator`` on a free port, as its own process."""
+def _free_port() -> int:
     import socket
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def cli_process(command: str, ready: Callable[[int], None], home: str) -> Iterator[int]:
+    """``vetconnect messages <command> --port P`` as its own process (its own interpreter: a server in this
+    one would share the GIL with the dispatcher it is measured against); yields the port once ``ready`` passes."""
+    port = _free_port()
     root = Path(__file__).resolve().parents[1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "vetconnect.cli", "messages", "sms-simulator", "--port", str(port)],
-        cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "vetconnect.cli", "messages", command, "--port", str(port)], cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root), "VETCONNECT_HOME": home},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                httpx.get(f"{url}/_sim/messages", timeout=1).raise_for_status()
+                ready(port)
                 break
-            except httpx.HTTPError:
+            except (OSError, httpx.HTTPError):
                 if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("the SMS simulator did not start") from None
+                    raise RuntimeError(f"vetconnect messages {command} did not start") from None
                 time.sleep(0.2)
-        yield url
+        yield port
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def _sms_ready(port: int) -> None:
+    httpx.get(f"http://127.0.0.1:{port}/_sim/messages", timeout=1).raise_for_status()
+
+
+def _smtp_ready(port: int) -> None:
+    smtplib.SMTP("127.0.0.1", port, timeout=1).quit()
 
 
 def queued(admin_engine, practice_id: int) -> list[tuple[str, str, str]]:  # noqa: ANN001
@@ -175,7 +189,7 @@ def generate(app_engine, practice_id: int) -> float:  # noqa: ANN001
     return time.perf_counter() - started
 
 
-def throughput(admin_engine, app_engine, smtp, sms_url: str, practices: dict[str, int]) -> None:  # noqa: ANN001
+def throughput(admin_engine, app_engine, smtp_port: int, sms_url: str, practices: dict[str, int]) -> None:  # noqa: ANN001
     print("\nThroughput (one message in flight in both arms)")
     print(
         f"  {'channel':<8} {'messages':>8} {'generate':>10} {'dispatcher':>12} {'bare loop':>12} {'ratio':>7}"
@@ -183,14 +197,14 @@ def throughput(admin_engine, app_engine, smtp, sms_url: str, practices: dict[str
     for channel, practice_id in practices.items():
         generating = generate(app_engine, practice_id)
         sends = queued(admin_engine, practice_id)
-        with SmtpSender(smtp.host, smtp.port, SENDER) as email, SmsGateway(sms_url) as sms:
+        with SmtpSender("127.0.0.1", smtp_port, SENDER) as email, SmsGateway(sms_url) as sms:
             started = time.perf_counter()
             run = dispatch_practice(app_engine, practice_id, MASTER_KEY, Gateways(email, sms))
             dispatcher = time.perf_counter() - started
         assert run["sent"] == len(sends), (run.counts, len(sends))
         started = time.perf_counter()
         if channel == "email":
-            with smtplib.SMTP(smtp.host, smtp.port, timeout=10) as bare:
+            with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as bare:
                 for to, subject, body in sends:
                     bare.send_message(build_mail(str(uuid.uuid4()), SENDER, to, subject, body))
         else:
@@ -314,12 +328,15 @@ def main() -> None:
     add_owners(admin_engine, ids[2], faulty - faulty // 2, "sms", consent=True, start=30_000)
     add_owners(admin_engine, ids[2], args.fault_owners // 10, "sms", consent=False, start=40_000)
     with (
-        tempfile.TemporaryDirectory() as mail,
-        running_smtp_server(Path(mail)) as smtp,
-        sms_simulator_process() as sms_url,
+        tempfile.TemporaryDirectory() as home,
+        cli_process("smtp-server", _smtp_ready, home) as smtp_port,
+        cli_process("sms-simulator", _sms_ready, home) as sms_port,
     ):
-        throughput(admin_engine, app_engine, smtp, sms_url, {"email": ids[0], "sms": ids[1]})
-        exactly_once(admin_engine, app_engine, smtp, sms_url, ids[2], args.min_faults, args.seed)
+        sms_url = f"http://127.0.0.1:{sms_port}"
+        throughput(admin_engine, app_engine, smtp_port, sms_url, {"email": ids[0], "sms": ids[1]})
+        # The fault run's mail server is in this process: its faults are set on its mailbox.
+        with running_smtp_server(Path(home) / "faults") as smtp:
+            exactly_once(admin_engine, app_engine, smtp, sms_url, ids[2], args.min_faults, args.seed)
     admin_engine.dispose()
     app_engine.dispose()
 
