@@ -10,14 +10,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import text
 
-from connectors.messaging.dispatch import Gateways, dispatch_practice
+from connectors.messaging.dispatch import Gateways, send_due_messages
 from connectors.messaging.sms import SmsGateway
 from connectors.messaging.smtp import SmtpSender
 from vetconnect.runtime import get_runtime
-from warehouse.kernel.tenancy import AccessContext, system_session, tenant_session
-from warehouse.messaging.generate import generate_messages
+from warehouse.kernel.tenancy import system_session
+from warehouse.messaging.outbox import live_practices
 
 messages_app = typer.Typer(
     help="Reminders and appointment messages to owners (e-mail and SMS)", no_args_is_help=True
@@ -35,10 +34,7 @@ def send(
     with system_session(
         runtime.admin_engine, reason=f"messages send: practices {practice or 'all'}"
     ) as session:
-        practices = session.execute(
-            text("SELECT id, code FROM tenant WHERE kind = 'practice' AND offboarded_at IS NULL "
-                 "AND (CAST(:code AS text) IS NULL OR code = :code) ORDER BY code"), {"code": practice},
-        ).all()  # fmt: skip
+        practices = live_practices(session, practice)
     if not practices:
         raise typer.BadParameter(f"no practice with code {practice!r}", param_hint="--practice")
     table = Table(title="Messages to owners")
@@ -51,9 +47,9 @@ def send(
         SmsGateway(settings.sms_gateway_url) as sms,
     ):
         for practice_id, code in practices:
-            with tenant_session(runtime.app_engine, AccessContext.for_practices([practice_id])) as session:
-                made = generate_messages(session, practice_id, now=now)
-            run = dispatch_practice(runtime.app_engine, practice_id, master_key, Gateways(email, sms))
+            made, run = send_due_messages(
+                runtime.app_engine, practice_id, master_key, Gateways(email, sms), now=now
+            )
             table.add_row(code, *(str(n) for n in (made.queued, made.skipped, run["sent"], run["delivered"],
                                                    run["retry"], run["bounced"], run["failed"])))  # fmt: skip
     Console().print(table)

@@ -51,8 +51,9 @@ KPIS: tuple[Kpi, ...] = (
     Kpi("vacc_compliance", "Vaccination compliance", "pct", "Boosters falling due in the period that were given "
         "within 30 days of the due date ÷ boosters due (recent due dates are still open)."),
     Kpi("reminder_compliance", "Reminder compliance", "pct", "Reminders due in the period that worked ÷ "
-        "reminders due (cancelled excluded): a vaccination reminder worked when the same vaccine was given "
-        "within 30 days of its due date, any other reminder when marked done."),
+        "reminders due (cancelled excluded): a reminder worked when it reached the owner (sent by e-mail or SMS "
+        "and not bounced, or sent from Animana) and within 30 days after that the animal was booked in or given "
+        "the vaccine the reminder was about. A reminder never sent did not work."),
     Kpi("lab_revenue", "Lab revenue", "eur", "Invoice lines excl. VAT of products of kind lab (the lab tests of "
         "the price list, Animana's lab articles included). Shows – when no lab test was billed in the period: "
         "lab work billed under another kind of product is in revenue, but cannot be told apart as lab revenue."),

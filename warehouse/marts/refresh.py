@@ -32,6 +32,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from warehouse.kernel.tenancy import AccessContext, system_session, tenant_session
+from warehouse.messaging.worked import LOOK_BACK, settle_worked
 
 DAY_MARTS = (
     "mart_practice_day",
@@ -158,17 +159,12 @@ WITH {_STAFF},
                AND w.given_on BETWEEN v.due_on - 30 AND v.due_on + 30)) AS vacc_done_30d
     FROM vaccination v WHERE v.practice_id = :p AND v.due_on IS NOT NULL AND {_date_in_days("v.due_on")}
     GROUP BY 1),
-  -- A vaccination reminder is done when the booster was given within 30 days of its due date (the
-  -- vaccination compliance rule), whatever its status says; other reminders when marked done.
+  -- A reminder worked when it reached the owner and a booking or its vaccine followed within 30 days
+  -- (``worked_at``, settled by ``warehouse.messaging.worked`` before this runs).
   rem AS (
     SELECT r.due_on AS day, count(*) AS reminders_due,
-           count(*) FILTER (WHERE CASE WHEN v.id IS NULL THEN r.status = 'done' ELSE EXISTS (
-             SELECT 1 FROM vaccination w
-             WHERE w.practice_id = v.practice_id AND w.patient_id = v.patient_id AND w.vaccine_name = v.vaccine_name
-               AND w.id <> v.id AND w.given_on > v.given_on
-               AND w.given_on BETWEEN r.due_on - 30 AND r.due_on + 30) END) AS reminders_done
+           count(*) FILTER (WHERE r.worked_at IS NOT NULL) AS reminders_done
     FROM reminder r
-    LEFT JOIN vaccination v ON r.kind = 'vaccination' AND v.practice_id = r.practice_id AND v.id = r.vaccination_id
     WHERE r.practice_id = :p AND r.status <> 'cancelled' AND {_date_in_days("r.due_on")}
     GROUP BY 1),
   days AS (SELECT day FROM sched UNION SELECT day FROM inv UNION SELECT day FROM vis UNION SELECT day FROM vacc
@@ -263,6 +259,15 @@ def refresh_practice(
     if locked is False:
         return RefreshResult(practice_id, 0, full)
     tz = session.execute(text("SELECT timezone FROM tenant WHERE id = :p"), {"p": practice_id}).scalar_one()
+    # Whether reminders worked depends on bookings and doses that do not mark the reminder's day; settling it
+    # first writes the reminders whose answer changed, and their days join the queue claimed below.
+    if full:
+        settle_worked(session, practice_id, since=None)
+    else:
+        queued = session.scalars(
+            text("SELECT day FROM mart_dirty_day WHERE practice_id = :p"), {"p": practice_id}
+        )
+        settle_worked(session, practice_id, since=dt.datetime.now(dt.UTC) - LOOK_BACK, due_days=queued.all())
     claimed = sorted(
         session.scalars(
             text("DELETE FROM mart_dirty_day WHERE practice_id = :p RETURNING day"), {"p": practice_id}

@@ -29,6 +29,16 @@ BACKOFF_CAP_SECONDS = 3600.0
 RECEIPT_WINDOW = dt.timedelta(days=3)  # how long an SMS is asked for its receipt
 
 
+def live_practices(session: Session, code: str | None = None) -> list[tuple[int, str]]:
+    """(id, code) of every practice not offboarded, or of the one with ``code``: whom a messages run serves.
+    A cross-tenant read: the caller passes its audited system session."""
+    rows = session.execute(
+        text("SELECT id, code FROM tenant WHERE kind = 'practice' AND offboarded_at IS NULL "
+             "AND (CAST(:code AS text) IS NULL OR code = :code) ORDER BY code"), {"code": code},
+    )  # fmt: skip
+    return [(int(row.id), row.code) for row in rows]
+
+
 def backoff_seconds(attempts: int) -> float:
     """Delay before the next attempt after ``attempts`` failed ones: 30 s, 1 min, 2 min … at most an hour."""
     return min(BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_CAP_SECONDS)

@@ -21,8 +21,8 @@ another one due that day; either way it brings the client in for that day's vacc
 
 Idempotent: a rerun creates nothing twice (one transaction-scoped advisory lock per practice serialises
 concurrent runs; existing reminders are matched by ``vaccination_id``). Runs in the caller's transaction and
-RLS context. Whether a reminder "worked" is the marts' business (``reminders_done``: a vaccination of the same
-vaccine within 30 days of the due date), not a status flag.
+RLS context. Whether a reminder "worked" (it was sent and a booking or its vaccine followed within
+30 days) is ``warehouse.messaging.worked``'s, not a status flag.
 """
 
 from __future__ import annotations

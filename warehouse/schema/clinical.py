@@ -372,6 +372,8 @@ class Reminder(Base):
         Index(
             "ix_reminder_client", "practice_id", "client_id", postgresql_where=text("client_id IS NOT NULL")
         ),
+        # What the marts' "did it work" looks back over (migration 0550).
+        Index("ix_reminder_sent", "practice_id", "sent_at", postgresql_where=text("sent_at IS NOT NULL")),
         {"info": practice_table()},
     )
 
@@ -398,6 +400,9 @@ class Reminder(Base):
     description: Mapped[str | None] = mapped_column(Text)
     # How the client is reached; NULL: not recorded (VetConnect's own reminders go by their template's channel).
     channel: Mapped[str | None] = mapped_column(choice(*REMINDER_CHANNELS, name="reminder_channel"))
+    # When it worked: the booking or the dose that followed its sending within 30 days (migration 0550,
+    # ``warehouse.messaging.worked``); NULL: it did not, not yet, or it was never sent.
+    worked_at: Mapped[dt.datetime | None]
 
 
 class DiagnosisCode(Timestamps, Base):

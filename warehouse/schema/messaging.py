@@ -70,6 +70,13 @@ class MessageOutbox(Base):
         ),
         Index("ix_message_outbox_client", "practice_id", "client_id"),
         Index("ix_message_outbox_patient", "practice_id", "patient_id"),
+        # The reminders' sends the marts' "did it work" looks back over (migration 0550).
+        Index(
+            "ix_message_outbox_sent",
+            "practice_id",
+            "sent_at",
+            postgresql_where=text("reminder_id IS NOT NULL AND sent_at IS NOT NULL"),
+        ),
         {"info": practice_table()},
     )
 

@@ -49,11 +49,18 @@ SOURCE = {
     "w.practice_id = v.practice_id AND w.patient_id = v.patient_id AND w.vaccine_name = v.vaccine_name AND "
     "w.given_on > v.given_on AND abs(w.given_on - v.due_on) <= 30))::float / nullif(count(*), 0) "
     "FROM vaccination v WHERE v.practice_id = :p AND v.due_on BETWEEN :start AND :end",
-    "reminder_compliance": "SELECT count(*) FILTER (WHERE CASE WHEN r.vaccination_id IS NULL THEN r.status = 'done' "
-    "ELSE EXISTS (SELECT 1 FROM vaccination v JOIN vaccination w ON w.practice_id = v.practice_id AND w.patient_id "
-    "= v.patient_id AND w.vaccine_name = v.vaccine_name AND w.given_on > v.given_on WHERE v.practice_id = "
-    "r.practice_id AND v.id = r.vaccination_id AND abs(w.given_on - r.due_on) <= 30) END)::float / "
-    "nullif(count(*), 0) FROM reminder r WHERE r.practice_id = :p AND r.status <> 'cancelled' "
+    # Sent (a message sent or delivered; without any message, the reminder's own send), then within 30 days a
+    # booking of the patient or a dose of the reminder's vaccine.
+    "reminder_compliance": "WITH send AS (SELECT reminder_id, sent_at FROM message_outbox WHERE practice_id = :p "
+    "AND state IN ('sent', 'delivered') UNION ALL SELECT id, sent_at FROM reminder r WHERE practice_id = :p AND "
+    "sent_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM message_outbox m WHERE m.practice_id = :p AND "
+    "m.reminder_id = r.id AND m.channel IS NOT NULL)) SELECT count(*) FILTER (WHERE EXISTS (SELECT 1 FROM send s "
+    "WHERE s.reminder_id = r.id AND (EXISTS (SELECT 1 FROM appointment a WHERE a.practice_id = :p AND a.patient_id "
+    "= r.patient_id AND a.booked_at > s.sent_at AND a.booked_at <= s.sent_at + interval '30 days') OR EXISTS "
+    "(SELECT 1 FROM vaccination v JOIN vaccination w ON w.practice_id = v.practice_id AND w.patient_id = "
+    "v.patient_id AND w.vaccine_name = v.vaccine_name AND w.id <> v.id WHERE v.practice_id = :p AND v.id = "
+    "r.vaccination_id AND w.given_on - (s.sent_at AT TIME ZONE 'Europe/Amsterdam')::date BETWEEN 0 AND 30))))"
+    "::float / nullif(count(*), 0) FROM reminder r WHERE r.practice_id = :p AND r.status <> 'cancelled' "
     "AND r.due_on BETWEEN :start AND :end",
     "lab_revenue": "SELECT nullif(sum(l.line_excl_cents), 0) / 100.0 FROM invoice_line l JOIN invoice i "
     "ON i.practice_id = l.practice_id AND i.id = l.invoice_id JOIN product p ON p.id = l.product_id "
