@@ -244,14 +244,21 @@ def archive_now(server: ServerInfo, timeout_s: float = 60) -> str:
     """Close the current WAL segment and wait until it is in the archive (what ``archive_timeout`` does on its
     own within 30 s): everything committed before the call is then restorable. Returns the segment's name."""
     with _connect(server) as conn:
-        segment = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()[0]
+        # The byte before the switch point: after a switch that is the segment just closed; with no WAL since the
+        # last switch (after a backup, say) the switch returns the start of the open segment, and the one to wait
+        # for is the closed one before it, not the open one (which would wait for archive_timeout and more).
+        segment = conn.execute("SELECT pg_walfile_name(pg_switch_wal() - 1)").fetchone()[0]
         deadline, failed = time.monotonic() + timeout_s, None
         while time.monotonic() < deadline:
+            # Archived: the server marked it `.done`, or it is gone from pg_wal (removed or recycled at a checkpoint,
+            # which the archiver's mode allows only once it is archived). Not pg_stat_archiver's last_archived_wal:
+            # a backup's history file archived after a later segment leaves it at the older name.
             archived, failed = conn.execute(
-                "SELECT last_archived_wal, last_failed_wal FROM pg_stat_archiver"
+                "SELECT (pg_stat_file('pg_wal/archive_status/' || %(s)s || '.done', true)).size IS NOT NULL "
+                "OR (pg_stat_file('pg_wal/' || %(s)s, true)).size IS NULL, last_failed_wal FROM pg_stat_archiver",
+                {"s": segment},
             ).fetchone()
-            # Segment names sort in WAL order within a timeline.
-            if archived is not None and archived >= segment:
+            if archived:
                 return segment
             time.sleep(0.1)
     raise BackupError(
