@@ -142,7 +142,11 @@ def push(
                     batch, following = following.result(), None
                     for table, row_id, animana_id in created:  # its parents as they are now in Animana
                         batch.refs.learn(table, row_id, animana_id)
-                elif more_wanted(report.handled):
+                if (batch is None or not batch.entries) and more_wanted(report.handled):
+                    # Nothing claimed meanwhile may only mean that every due entry was the later change of a
+                    # record in the batch just committed: those are the oldest open ones now.
+                    if batch is not None:
+                        batch.abandon()
                     batch = claim(more_wanted(report.handled))
         finally:  # an error: whatever is still claimed goes back to pending
             if batch is not None:
