@@ -475,6 +475,8 @@ def main() -> None:
     parser.add_argument("--profile-push", action="store_true", help="cProfile the dispatcher of phase 1")
     parser.add_argument("--profile-settle", action="store_true", help="cProfile the settlements of phase 4")
     parser.add_argument("--skip-sync", action="store_true", help="skip the sync-overhead phase")
+    parser.add_argument("--only", choices=("throughput", "sync"),
+                        help="run this phase alone (its figures only; a change's effect on one ratio)")  # fmt: skip
     parser.add_argument("--port", type=int, default=8797)
     parser.add_argument("--dispatch", nargs="+", help=argparse.SUPPRESS)  # the dispatcher subprocess
     args = parser.parse_args()
@@ -489,6 +491,13 @@ def main() -> None:
     dispatcher: subprocess.Popen | None = None
     try:
         print(f"load average at start: {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)", flush=True)
+        if args.only == "sync":  # its own simulator and warehouses
+            print(
+                f"4. sync overhead: {args.sync_practices} {args.sync_scale} practices, two warehouses",
+                flush=True,
+            )
+            print_rows([sync_row(sync_overhead(server, args, animana_client, prepare_practices))])
+            return
         url = new_database(server)
         link_practices(url, 7)
         prepare_practices(url)
@@ -498,11 +507,15 @@ def main() -> None:
             for practice in practices:
                 sync_practice(app_engine, client, practice, master_key=MASTER_KEY, full=True)
             pools = load_pools(app_engine, [p.practice_id for p in practices])
-            print("1. throughput", flush=True)
-            rates = throughput(url, app_engine, client, practices[5], pools[5], args.throughput_writes,
-                               args.profile_push, CONCURRENCY, args.throughput_rounds)  # fmt: skip
-            one_at_a_time = throughput(url, app_engine, client, practices[6], pools[6], args.throughput_writes,
-                                       False, 1, args.throughput_rounds)  # fmt: skip
+            if args.only != "sync":
+                print("1. throughput", flush=True)
+                rates = throughput(url, app_engine, client, practices[5], pools[5], args.throughput_writes,
+                                   args.profile_push, CONCURRENCY, args.throughput_rounds)  # fmt: skip
+                one_at_a_time = throughput(url, app_engine, client, practices[6], pools[6],
+                                           args.throughput_writes, False, 1, args.throughput_rounds)  # fmt: skip
+        if args.only == "throughput":
+            print_rows(throughput_rows((rates, one_at_a_time)))
+            return
         five, five_pools, ids = practices[:5], pools[:5], [p.practice_id for p in practices[:5]]
         reader = AnimanaReader(base, "vetconnect-sim", SECRET)
         max_before = {p.practice_id: reader.max_ids(p.animana_id) for p in five}
@@ -581,7 +594,6 @@ def report(args: argparse.Namespace, throughput: tuple[tuple[float, float, int],
     print(f"dead letters by reason: {dict(verdict.dead_reasons)}")
     for key in [*sorted(missed)[:4], *sorted(extra - verdict.late_local)[:4], *sorted(verdict.converged)[:2]]:
         print(f"  {key}:\n    " + "\n    ".join(verdict.story.get(key, ["no Animana edit seen"])))
-    (disp_rate, bare_rate, left), (single_rate, single_bare_rate, single_left) = throughput
     explained = (f"{verdict.in_animana} in Animana, {verdict.in_conflict_open} in an open conflict, "
                  f"{verdict.in_conflict_decided} in a decided conflict (both values kept), "
                  f"{verdict.overwritten_in_animana} changed later by an Animana user, {verdict.held_behind_conflict} "
@@ -599,17 +611,35 @@ def report(args: argparse.Namespace, throughput: tuple[tuple[float, float, int],
         ("lag commit → Animana p95", f"{percentile(lag, 0.95):,.2f} s" if lag else "-", "< 5 s",
          bool(lag) and percentile(lag, 0.95) < 5, f"p50 {percentile(lag, 0.5):,.2f} s; {len(lag)} entries at "
          f"{args.lag_rate:g} writes/s" if lag else ""),
+        *throughput_rows(throughput),
+    ]  # fmt: skip
+    if sync is not None:
+        rows.append(sync_row(sync))
+    print_rows(rows)
+
+
+Figure = tuple[str, str, str, bool, str]  # name, value, target, met, detail
+
+
+def throughput_rows(throughput: tuple[tuple[float, float, int], tuple[float, float, int]]) -> list[Figure]:
+    (disp_rate, bare_rate, left), (single_rate, single_bare_rate, single_left) = throughput
+    return [
         ("dispatcher ÷ bare loop", f"{disp_rate / bare_rate:.2f}x", ">= 0.8x", disp_rate / bare_rate >= 0.8,
          f"{disp_rate:,.0f} vs {bare_rate:,.0f} writes/s, {CONCURRENCY} in flight in both ({left} not done)"),
         ("  one at a time ÷ bare one at a time", f"{single_rate / single_bare_rate:.2f}x", "-", True,
          f"{single_rate:,.0f} vs {single_bare_rate:,.0f} writes/s: the dispatcher's own overhead ({single_left} "
          "not done)"),
     ]  # fmt: skip
-    if sync is not None:
-        rows.append(("incremental sync with ÷ without", f"{sync.ratio():.2f}x", "<= 1.1x", sync.ratio() <= 1.1,
-                     f"medians {statistics.median(sync.with_s):,.2f} s vs {statistics.median(sync.without_s):,.2f} s "
-                     f"over {len(sync.with_s)} rounds; without the settlement {sync.ratio_without_settle():.2f}x "
-                     f"(settle {statistics.median(sync.settle_s):,.2f} s, held rows {sync.held_rows})"))  # fmt: skip
+
+
+def sync_row(sync: SyncTimes) -> Figure:
+    return ("incremental sync with ÷ without", f"{sync.ratio():.2f}x", "<= 1.1x", sync.ratio() <= 1.1,
+            f"medians {statistics.median(sync.with_s):,.2f} s vs {statistics.median(sync.without_s):,.2f} s "
+            f"over {len(sync.with_s)} rounds; without the settlement {sync.ratio_without_settle():.2f}x "
+            f"(settle {statistics.median(sync.settle_s):,.2f} s, held rows {sync.held_rows})")  # fmt: skip
+
+
+def print_rows(rows: list[Figure]) -> None:
     width = max(len(r[0]) for r in rows)
     print(f"\n{'figure':<{width}}  {'value':>12}  {'target':>8}  met  detail")
     for name, value, target, met, detail in rows:

@@ -7,8 +7,11 @@ with a reason, or an Animana user changed that field after Animana had acknowled
 value rightly wins: the row was no longer pending). Anything else is lost.
 
 Overlapping edits and detected conflicts are counted the same way, as (row, field): an overlapping edit is a field
-an Animana user changed (to another value than ours) while a local value for it was written here and not yet in
-Animana; a detected conflict is a field in `writeback_conflict.fields` (open or auto-resolved).
+both sides changed, to different values, since they last agreed on it — in either order: an Animana user changed it
+while a local value for it was written here and not yet in Animana (ours first), or staff wrote it here after an
+Animana user's edit that no sync had brought in yet (Animana first: the local write replaced another value than
+Animana's, its entry's ``base``); a detected conflict is a field in `writeback_conflict.fields` (open or
+auto-resolved). Both are reconstructed from the outbox and the edits seen, never from the conflicts.
 """
 
 from __future__ import annotations
@@ -233,6 +236,14 @@ def _overlaps(result: Reckoning, pid: int, entries: list[Entry], edits: list[tup
     both sides had agreed on or at ours before any sync saw a difference (`converged`). Also notes detected fields
     whose local change came later."""
     last_edit: dict[FieldKey, tuple[Any, Any, Any]] = {}  # (Animana's last value, the agreed one, ours)
+    seen_at: dict[
+        tuple[str, str, str], list[dt.datetime]
+    ] = {}  # (table, Animana id, column) → its edits' times
+    for seen, edit, table in edits:
+        for wire in edit["fields"]:
+            seen_at.setdefault((table, str(edit["id"]), WIRE_TO_COLUMN[table].get(wire, wire)), []).append(
+                seen
+            )
     for seen, edit, table in edits:
         result.edits[edit["origin"]] += 1
         row_id = local_of.get((table, str(edit["id"])))
@@ -254,6 +265,14 @@ def _overlaps(result: Reckoning, pid: int, entries: list[Entry], edits: list[tup
                 f"Animana edit ({edit['origin']}) seen {seen:%H:%M:%S.%f}, at {edit['at']}: {value!r}"
             )
             later_same = any(same(e.changes[column], value) for e in carrying if e.created_at >= seen)
+            # Animana first: the first local write of the field after this edit (and before Animana's next edit of
+            # it) replaced another value than Animana's — no sync had brought the edit in — and differs from it.
+            following = [t for t in seen_at.get((table, str(edit["id"]), column), []) if t > seen]
+            late = [e for e in carrying if seen <= e.created_at < min(following, default=dt.datetime.max.replace(
+                tzinfo=dt.UTC))][:1]  # fmt: skip
+            unseen = [
+                e for e in late if not same(e.base.get(column), value) and not same(e.changes[column], value)
+            ]
             if unsent and later_same and key not in result.detected:
                 result.agreed.add(
                     key
@@ -261,6 +280,9 @@ def _overlaps(result: Reckoning, pid: int, entries: list[Entry], edits: list[tup
             elif unsent and not same(before[-1].changes[column], value):
                 result.overlapping.add(key)
                 last_edit.setdefault(key, (value, unsent[0].base.get(column), carrying[-1].changes[column]))
+            elif not unsent and unseen:
+                result.overlapping.add(key)
+                last_edit.setdefault(key, (value, unseen[0].base.get(column), carrying[-1].changes[column]))
             elif key in result.detected and any(e.created_at >= seen for e in carrying):
                 result.late_local.add(key)
             if key in last_edit:  # Animana's latest value of a field that overlapped

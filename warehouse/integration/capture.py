@@ -34,3 +34,14 @@ def written_as(session: Session, writer: Writer) -> Iterator[None]:
         session.execute(
             text("SELECT set_config('vetconnect.writer', :writer, true)"), {"writer": previous or ""}
         )
+
+
+@contextmanager
+def bookkeeping(session: Session) -> Iterator[None]:
+    """The statements inside the block only stamp rows with what Animana answered (id, version, pending flag): the
+    search-index and mart-queue triggers skip them (migration 0560), as they read none of those columns."""
+    session.execute(text("SELECT set_config('vetconnect.bookkeeping', 'on', true)"))
+    try:
+        yield
+    finally:
+        session.execute(text("SELECT set_config('vetconnect.bookkeeping', 'off', true)"))

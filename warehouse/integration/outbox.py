@@ -27,7 +27,7 @@ from sqlalchemy import Row, Table, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from warehouse.integration.capture import writing_as
+from warehouse.integration.capture import bookkeeping, writing_as
 from warehouse.integration.tables import MIRRORED
 from warehouse.kernel.ciphers import practice_cipher
 from warehouse.kernel.crypto import FieldCipher
@@ -302,6 +302,12 @@ def mark_all_sent(session: Session, answers: list[Answer]) -> None:
             "versions": [v for _, _, v in answers],
         },
     )
+    with bookkeeping(session):
+        _stamp_rows(session, practice_id, answers)
+
+
+def _stamp_rows(session: Session, practice_id: int, answers: list[Answer]) -> None:
+    """The acknowledged rows' Animana id, version and pending flag: one UPDATE per table."""
     for table_name in sorted({e.table_name for e, _, _ in answers if e.operation != "delete"}):
         rows = [
             (e.row_id, aid, v)

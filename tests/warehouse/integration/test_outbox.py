@@ -190,3 +190,37 @@ def test_a_retry_is_due_only_after_its_delay_and_a_native_module_is_never_claime
         )  # fmt: skip
     with _app(db, w) as session:
         assert _claim(session, w) == []
+
+
+def test_stamping_animana_s_answer_marks_no_mart_day_while_a_local_edit_of_the_row_still_does(world):
+    db, w = world
+    a1 = w.practices["a1"]
+    with _app(db, w) as session:
+        session.execute(
+            text("UPDATE appointment SET reason = 'Controle' WHERE id = :a"), {"a": a1.appointment_id}
+        )
+    with db.system() as session:
+        session.execute(text("DELETE FROM mart_dirty_day"))
+
+    def dirty_days() -> int:
+        with db.system() as session:
+            return session.execute(text("SELECT count(*) FROM mart_dirty_day")).scalar_one()
+
+    with _app(db, w) as session:
+        (entry,) = _claim(session, w)
+        outbox.mark_all_sent(session, [(entry, entry.animana_id, "v1")])
+        stamped = session.execute(
+            text("SELECT animana_version, writeback_pending FROM appointment WHERE id = :a"),
+            {"a": a1.appointment_id},
+        ).one()
+        # Only the stamp's statements skip the queue: the setting is off again for the rest of the transaction.
+        assert session.execute(text("SELECT current_setting('vetconnect.bookkeeping')")).scalar() == "off"
+    assert tuple(stamped) == ("v1", False)
+    assert dirty_days() == 0  # the stamp changed nothing a mart reads
+    with _app(db, w) as session:
+        session.execute(
+            text("UPDATE appointment SET starts_at = starts_at + interval '1 day', ends_at = ends_at + "
+                 "interval '1 day' WHERE id = :a"),
+            {"a": a1.appointment_id},
+        )  # fmt: skip
+    assert dirty_days() == 2  # the day it left and the day it moved to
