@@ -9,7 +9,7 @@ made while ``vetconnect.bookkeeping`` is ``on``, a transaction-local setting onl
 its statements). The audit trigger still fires: the stamp is a write like any other.
 
 Revision ID: 0560
-Revises: 0540
+Revises: 0550
 Create Date: 2026-12-06
 """
 
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0560"
-down_revision: str | Sequence[str] | None = "0540"
+down_revision: str | Sequence[str] | None = "0550"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
