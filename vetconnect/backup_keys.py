@@ -25,6 +25,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from warehouse.kernel import formatting
+
 KEY_BYTES = 32
 
 
@@ -93,8 +95,8 @@ def _tombstone(store: Path, generation: str) -> Tombstone | None:
 
 
 def destroyed_message(generation: str, tombstone: Tombstone) -> str:
-    when = tombstone.destroyed_at.date().isoformat()
-    return f"unreadable: key of generation {generation} destroyed on {when} ({tombstone.reason})"
+    when = formatting.date_time(tombstone.destroyed_at)
+    return f"unreadable: key destroyed on {when} ({tombstone.reason}; generation {generation})"
 
 
 def load_key(store: Path, generation: str) -> bytes:
