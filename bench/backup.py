@@ -5,7 +5,8 @@
 
 1. The `bench.ingest` world: a simulator in its own process, every practice synced into a migrated database on
    an embedded server that archives its WAL (as `vetconnect db start` runs it).
-2. A full backup (`vetconnect.backup.create_backup`): time and size. Then a day's churn on top — a timestamped
+2. A full backup (`vetconnect.backup.create_backup`, encrypted as it streams): time and size, and the ratio to the
+   same `pg_basebackup` tar written to disk unencrypted; a WAL segment's archiving, encrypted vs copied. Then a day's churn on top — a timestamped
    write load for `--churn-s` seconds and a no-op update of every tenth lab observation (new row versions, as edits
    make) — and an incremental backup: time and size.
 3. Restore of full + incremental to the end of the archive into a new home: time (verify, combine, replay).
@@ -33,7 +34,8 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from bench.ingest import api_totals, libpq, link_practices, new_database, run_sync, start_simulator
-from vetconnect import backup, pgserver
+from vetconnect import backup, backup_keys, pgserver
+from vetconnect.backup_crypto import decrypt_file, encrypt_file
 
 WRITE_EVERY_S = 0.01
 
@@ -98,6 +100,42 @@ class StepClock:
         return ", ".join(f"{name} {seconds:,.1f} s" for name, seconds in totals.items())
 
 
+def plain_basebackup(server: pgserver.ServerInfo, target: Path) -> float:
+    """The unencrypted baseline: the same pg_basebackup tar (WAL fetched) written to disk as it is."""
+    started = time.perf_counter()
+    done = backup.pg_tool(
+        "pg_basebackup", "-h", str(server.socket_dir), "-p", str(server.port), "-U", pgserver.SUPERUSER,
+        "-D", str(target), "--format=tar", "--wal-method=fetch", "--checkpoint=fast",
+    )  # fmt: skip
+    elapsed = time.perf_counter() - started
+    assert done.returncode == 0, done.stderr
+    shutil.rmtree(target)
+    return elapsed
+
+
+def wal_cost(archive: Path, workdir: Path) -> str:
+    """Archiving a 16 MB segment: the drainer's encrypt + fsync + rename ÷ basic_archive's copy + fsync + rename."""
+    segment = next(p for p in sorted(archive.iterdir()) if len(p.name) == 24)
+    plain = workdir / "segment"
+    decrypt_file(segment, plain, lambda g: backup_keys.load_key(backup_keys.key_store(archive.parent), g))
+    rounds, timings = 10, {"copy": 0.0, "encrypt": 0.0}
+    for _ in range(rounds):
+        started = time.perf_counter()
+        copied = workdir / ".copy.tmp"
+        shutil.copyfile(plain, copied)
+        with copied.open("rb+") as fh:
+            os.fsync(fh.fileno())
+        copied.replace(workdir / "copied")
+        timings["copy"] += time.perf_counter() - started
+        started = time.perf_counter()
+        encrypt_file(plain, workdir / "encrypted", "bench", bytes(32))
+        timings["encrypt"] += time.perf_counter() - started
+    size = plain.stat().st_size * rounds / 1e6
+    copy_mb_s, enc_mb_s = size / timings["copy"], size / timings["encrypt"]
+    return (f"WAL archiving of a segment: encrypted {enc_mb_s:,.0f} MB/s, plain copy {copy_mb_s:,.0f} MB/s "
+            f"(encrypted ÷ plain time {copy_mb_s / enc_mb_s:.2f}×)")  # fmt: skip
+
+
 def restore_into(backups: Path, workdir: Path, name: str) -> tuple[float, str, pgserver.ServerInfo]:
     home, clock = workdir / name, StepClock()
     started = time.perf_counter()
@@ -144,7 +182,10 @@ def main() -> None:
 
         full = backup.create_backup(info, backups)
         full_s = (full.finished_at - full.started_at).total_seconds()
-        print(f"full backup: {full_s:,.1f} s, {_mb(full.size_bytes)}")
+        plain_s = plain_basebackup(info, workdir / "plain")
+        print(f"full backup: {full_s:,.1f} s, {_mb(full.size_bytes)}; encrypted ÷ plain pg_basebackup of the "
+              f"same tar to disk ({plain_s:,.1f} s): {full_s / plain_s:.2f}×")  # fmt: skip
+        print(wal_cost(backups / "wal", workdir))
         churn(url, args.churn_s)
         incr = backup.create_backup(info, backups, incremental=True)
         incr_s = (incr.finished_at - incr.started_at).total_seconds()

@@ -2,17 +2,25 @@
 
 Layout under ``VETCONNECT_HOME/backups/`` (the health check reads it):
 
-- ``<label>/``: a plain-format ``pg_basebackup`` (its ``backup_manifest`` lists every file with a CRC32C) and our
-  ``vetconnect.json`` {"label", "kind": "full|incremental", "started_at", "finished_at", "size_bytes", "parent"};
-  an incremental backup (PostgreSQL 17+, ``--incremental`` against its parent's manifest) holds only the blocks
-  changed since its parent, and ``parent`` names that parent.
-- ``wal/``: the continuous WAL archive the server fills (``pgserver.archive_settings``).
+- ``<label>/``: ``base.tar.enc``, the tar stream of ``pg_basebackup -D - --format=tar --wal-method=fetch``
+  (data files, the WAL the backup needs, its ``backup_manifest``) encrypted as it streams in with the key of the
+  backup's generation (``backup_crypto``, ``backup_keys``): no plaintext copy is ever written. Beside it, in
+  clear, ``backup_manifest`` (what the next ``--incremental`` is taken against) and ``backup_label`` (where its
+  WAL starts, for pruning): file names, sizes, checksums and WAL positions, no data. And our ``vetconnect.json``
+  {"label", "kind": "full|incremental", "generation", "started_at", "finished_at", "size_bytes", "parent"}; an
+  incremental backup (PostgreSQL 17+) holds only the blocks changed since its parent, named by ``parent``.
+- ``wal/``: the continuous WAL archive, each file encrypted with its generation's key (``backup_wal``).
+
+Why a tar stream rather than a plain backup encrypted file by file: it never puts the data on disk twice nor in
+clear, and one sequential stream encrypts at the cipher's speed (``bench/backup.py`` measures the cost).
+``--wal-method=fetch`` because streaming WAL needs a second output, which a backup to stdout cannot have.
 
 A backup is written to ``<label>.partial`` and renamed when complete, so a listed backup is a whole one.
-Restore verifies every backup of the chain (``pg_verifybackup``) and refuses a damaged one, combines the chain
-(``pg_combinebackup``), then lets PostgreSQL replay the archive up to the target time and promote; the restored
-directory is a VetConnect home of its own. The master key never enters a backup: it is a setting of the process
-(environment or ``.env``), never stored in PGDATA.
+Verify and restore decrypt into a temporary directory under their target (never under ``backups/``); restore
+verifies every backup of the chain (``pg_verifybackup``) and refuses a damaged or unreadable one, combines the
+chain (``pg_combinebackup``), then lets PostgreSQL replay the archive up to the target time and promote; the
+restored directory is a VetConnect home of its own. The master key never enters a backup: it is a setting of the
+process (environment or ``.env``), never stored in PGDATA.
 """
 
 from __future__ import annotations
@@ -20,26 +28,35 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import os
 import re
 import shutil
 import subprocess
+import tarfile
+import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import psutil
 import psycopg
 
-from vetconnect import pgserver
+from vetconnect import backup_keys, backup_wal, pgserver
+from vetconnect.backup_crypto import CipherError, DecryptingReader, EncryptingWriter, KeyLookup
 from vetconnect.pgserver import POSTGRES_BIN_PATH, ServerInfo
 
 MANIFEST = "backup_manifest"
+LABEL_FILE = "backup_label"
 METADATA = "vetconnect.json"
+ENCRYPTED_BASE = "base.tar.enc"
 Kind = Literal["full", "incremental"]
 # pg_basebackup --progress: "  12345/67890 kB (18%), 0/1 tablespace ..." (rewritten in place with \r).
 PROGRESS_LINE = re.compile(rb"(\d+)/(\d+) kB")
+# backup_label: "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)"
+START_WAL = re.compile(r"^START WAL LOCATION: \S+ \(file ([0-9A-F]{24})\)$", re.MULTILINE)
 RECOVERY_SETTINGS = ("restore_command", "recovery_target_time", "recovery_target_action")
 
 Progress = Callable[[int, int], None]  # (done, total) in kB
@@ -57,7 +74,20 @@ class Backup:
     finished_at: dt.datetime
     size_bytes: int
     parent: str | None
+    generation: str
     path: Path
+
+    def keys(self) -> KeyLookup:
+        store = backup_keys.key_store(self.path.parent)
+        return lambda generation: backup_keys.load_key(store, generation)
+
+    def unreadable(self) -> str | None:
+        """Why the backup cannot be read (its generation's key destroyed, or missing), None when it can."""
+        try:
+            backup_keys.load_key(backup_keys.key_store(self.path.parent), self.generation)
+        except LookupError as exc:
+            return str(exc)
+        return None
 
 
 @dataclass(frozen=True)
@@ -111,6 +141,7 @@ def _read(path: Path) -> Backup:
         finished_at=dt.datetime.fromisoformat(meta["finished_at"]),
         size_bytes=meta["size_bytes"],
         parent=meta.get("parent"),
+        generation=meta["generation"],
         path=path,
     )
 
@@ -175,30 +206,80 @@ def disk_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def _run_basebackup(args: list[str], progress: Progress | None) -> None:
-    """pg_basebackup with its progress report fed to ``progress``; its error line raised as BackupError."""
+class _Tee:
+    """Reads ``source`` and writes what it read to ``sink``: the tar stream is parsed (to keep the manifest and
+    label in clear) and encrypted in the same single pass."""
+
+    def __init__(self, source: BinaryIO, sink: EncryptingWriter) -> None:
+        self._source, self._sink = source, sink
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._source.read(size)
+        self._sink.write(data)
+        return data
+
+
+def _stream_basebackup(
+    args: list[str], target: Path, generation: str, key: bytes, progress: Progress | None
+) -> None:
+    """pg_basebackup's tar stream encrypted into ``target/ENCRYPTED_BASE``, its manifest and label kept in clear
+    beside it; the progress report fed to ``progress``; its error line raised as BackupError."""
     proc = subprocess.Popen(
         [str(POSTGRES_BIN_PATH / "pg_basebackup"), *args, "--progress"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
+    assert proc.stdout is not None
     assert proc.stderr is not None
     messages: list[bytes] = []
-    for chunk in iter(lambda: proc.stderr.read1(4096), b""):  # type: ignore[union-attr]
-        for piece in re.split(rb"[\r\n]", chunk):
-            if match := PROGRESS_LINE.search(piece):
-                if progress is not None:
-                    progress(int(match[1]), int(match[2]))
-            elif piece.strip():
-                messages.append(piece.strip())
+
+    def read_stderr(stderr: BinaryIO) -> None:
+        for chunk in iter(lambda: stderr.read1(4096), b""):  # type: ignore[attr-defined]
+            for piece in re.split(rb"[\r\n]", chunk):
+                if match := PROGRESS_LINE.search(piece):
+                    if progress is not None:
+                        progress(int(match[1]), int(match[2]))
+                elif piece.strip():
+                    messages.append(piece.strip())
+
+    reporter = threading.Thread(target=read_stderr, args=(proc.stderr,), daemon=True)
+    reporter.start()
+    with (target / ENCRYPTED_BASE).open("wb") as sink:
+        writer = EncryptingWriter(sink, generation, key)
+        tee = _Tee(proc.stdout, writer)
+        try:
+            with tarfile.open(fileobj=tee, mode="r|") as tar:  # type: ignore[call-overload]
+                for member in tar:
+                    if member.name in (MANIFEST, LABEL_FILE):
+                        content = tar.extractfile(member)
+                        assert content is not None
+                        (target / member.name).write_bytes(content.read())
+        except tarfile.ReadError:
+            pass  # no tar at all: pg_basebackup failed before sending one, its message says why
+        while tee.read(1 << 20):
+            pass  # the end-of-archive padding after the last member
+        writer.close()
+        sink.flush()
+        os.fsync(sink.fileno())
+    reporter.join()
     if proc.wait() != 0:
         detail = messages[-1].decode(errors="replace") if messages else f"exit code {proc.returncode}"
         raise BackupError(f"pg_basebackup failed: {detail}")
+    if not (target / MANIFEST).is_file():
+        raise BackupError("pg_basebackup sent no backup_manifest: not a complete backup")
+
+
+def _new_generation(server: ServerInfo, backups: Path, label: str, started: dt.datetime) -> bytes:
+    """A full backup begins a generation: the server switches to a new WAL segment, which is the generation's
+    first (everything before it stays with the previous generation's key, see ``backup_keys.key_for_wal``)."""
+    with _connect(server) as conn:
+        first_wal = conn.execute("SELECT pg_walfile_name(pg_switch_wal() + 1)").fetchone()[0]
+    return backup_keys.create_generation(backup_keys.key_store(backups), label, started, first_wal)
 
 
 def create_backup(
     server: ServerInfo, backups: Path, *, incremental: bool = False, progress: Progress | None = None
 ) -> Backup:
-    """A full backup, or an incremental one on top of the newest backup (whatever its kind)."""
+    """A full backup (the start of a new key generation), or an incremental one on top of the newest backup."""
     _require_archiving(server)
     parent = None
     if incremental:
@@ -208,21 +289,29 @@ def create_backup(
                 "an incremental backup needs a previous backup: run `vetconnect backup create` first"
             )
         parent = existing[-1]
+        if (why := parent.unreadable()) is not None:
+            raise BackupError(f"cannot take an incremental on top of {parent.label}: {why}")
     started = dt.datetime.now(dt.UTC)
     kind: Kind = "incremental" if parent else "full"
     label = _free_label(backups, started.strftime("%Y%m%dT%H%M%SZ") + ("-incr" if parent else "-full"))
     final, partial = backups / label, backups / f"{label}.partial"
     backups.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(partial, ignore_errors=True)
+    if parent is None:
+        generation, key = label, _new_generation(server, backups, label, started)
+    else:
+        generation = parent.generation
+        key = backup_keys.load_key(backup_keys.key_store(backups), generation)
     args = [
         "-h", str(server.socket_dir), "-p", str(server.port), "-U", pgserver.SUPERUSER,
-        "-D", str(partial), "--format=plain", "--wal-method=stream", "--checkpoint=fast",
+        "-D", "-", "--format=tar", "--wal-method=fetch", "--checkpoint=fast",
         f"--label=vetconnect {label}",
     ]  # fmt: skip
     if parent is not None:
         args.append(f"--incremental={parent.path / MANIFEST}")
+    partial.mkdir()
     try:
-        _run_basebackup(args, progress)
+        _stream_basebackup(args, partial, generation, key, progress)
     except BackupError:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -230,6 +319,7 @@ def create_backup(
     meta = {
         "label": label,
         "kind": kind,
+        "generation": generation,
         "started_at": started.isoformat(),
         "finished_at": finished.isoformat(),
         "size_bytes": disk_size(partial),
@@ -241,8 +331,8 @@ def create_backup(
 
 
 def archive_now(server: ServerInfo, timeout_s: float = 60) -> str:
-    """Close the current WAL segment and wait until it is in the archive (what ``archive_timeout`` does on its
-    own within 30 s): everything committed before the call is then restorable. Returns the segment's name."""
+    """Close the current WAL segment and wait until it is in the (encrypted) archive — what ``archive_timeout``
+    does on its own within 30 s: everything committed before the call is then restorable. Returns its name."""
     with _connect(server) as conn:
         # The byte before the switch point: after a switch that is the segment just closed; with no WAL since the
         # last switch (after a backup, say) the switch returns the start of the open segment, and the one to wait
@@ -258,23 +348,63 @@ def archive_now(server: ServerInfo, timeout_s: float = 60) -> str:
                 "OR (pg_stat_file('pg_wal/' || %(s)s, true)).size IS NULL, last_failed_wal FROM pg_stat_archiver",
                 {"s": segment},
             ).fetchone()
-            if archived:
+            # Then the drainer encrypts it out of the spool into the archive.
+            if archived and not (backup_wal.spool_of(server.pgdata) / segment).exists():
                 return segment
             time.sleep(0.1)
     raise BackupError(
-        f"WAL segment {segment} was not archived within {timeout_s:.0f} s (last failed: {failed})"
+        f"WAL segment {segment} was not archived within {timeout_s:.0f} s (last failed: {failed}; "
+        f"the drainer's log: {server.pgdata.parent / 'wal-drainer.log'})"
     )
 
 
 # --- verify -----------------------------------------------------------------------------------------------
 
 
-def verify_backup(backup: Backup) -> Verification:
-    """pg_verifybackup: every file against the manifest's size and checksum, and the WAL the backup needs."""
-    done = pg_tool("pg_verifybackup", f"--ignore={METADATA}", str(backup.path))
+def _unpack(backup: Backup, into: Path) -> None:
+    """Decrypt the backup's tar stream and extract it into ``into`` (a new directory), authenticating every
+    chunk; BackupError when it is unreadable or damaged."""
+    into.mkdir(parents=True)
+    name = f"{backup.label}/{ENCRYPTED_BASE}"
+    try:
+        with (backup.path / ENCRYPTED_BASE).open("rb") as sealed:
+            reader = DecryptingReader(sealed, backup.keys(), name)
+            with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
+                tar.extractall(into, filter="tar")
+            while reader.read(1 << 20):
+                pass  # to its last chunk: a stream cut short after the tar's end is still refused
+    except (CipherError, LookupError, tarfile.TarError, OSError) as exc:
+        raise BackupError(str(exc)) from exc
+
+
+def _verify_unpacked(label: str, data: Path) -> Verification:
+    done = pg_tool("pg_verifybackup", str(data))
     if done.returncode == 0:
-        return Verification(backup.label, True, _last_line(done.stdout))
-    return Verification(backup.label, False, _last_line(done.stderr or done.stdout))
+        return Verification(label, True, _last_line(done.stdout))
+    return Verification(label, False, _last_line(done.stderr or done.stdout))
+
+
+def verify_backup(backup: Backup) -> Verification:
+    """Decrypted (authenticating every chunk) into a temporary directory of the home, then pg_verifybackup: every
+    file against the manifest's size and checksum, and the WAL the backup needs."""
+    if (why := backup.unreadable()) is not None:
+        return Verification(backup.label, False, why)
+    home = backup.path.parent.parent
+    with tempfile.TemporaryDirectory(dir=home, prefix=".verify-") as work:
+        try:
+            _unpack(backup, Path(work) / backup.label)
+        except BackupError as exc:
+            return Verification(backup.label, False, str(exc))
+        return _verify_unpacked(backup.label, Path(work) / backup.label)
+
+
+def start_wal_file(backup: Backup) -> str:
+    """The first WAL segment the backup needs: where its ``pg_basebackup`` started."""
+    label = backup.path / LABEL_FILE
+    match = START_WAL.search(label.read_text()) if label.is_file() else None
+    if match is None:
+        raise BackupError(f"backup {backup.label} has no readable backup_label ({label})")
+    return match[1]
 
 
 # --- restore ----------------------------------------------------------------------------------------------
@@ -345,30 +475,48 @@ def restore(
         raise BackupError(f"{pgdata} is not empty: restore into a new directory")
     chain = _choose(backups, to)
     for backup in chain:
-        step(f"verifying {backup.label}")
-        verdict = verify_backup(backup)
-        if not verdict.ok:
-            raise BackupError(f"backup {backup.label} is damaged, not restoring from it: {verdict.detail}")
-    step("combining " + " + ".join(b.label for b in chain))
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
-    combined = pg_tool("pg_combinebackup", "-o", str(pgdata), *(str(b.path) for b in chain))
-    if combined.returncode != 0:
-        shutil.rmtree(pgdata, ignore_errors=True)
-        raise BackupError(f"pg_combinebackup failed: {_last_line(combined.stderr)}")
-    # Ours, and the source server's socket lock (its socket lives in PGDATA), copied along with the data files.
-    for leftover in (pgdata / METADATA, *pgdata.glob(".s.PGSQL.*")):
-        leftover.unlink(missing_ok=True)
-    _recovery_conf(pgdata, backups / "wal", to)
-    pgserver.adopt_data_dir(pgdata)
-    step("replaying the WAL archive" + (f" up to {to.isoformat()}" if to else " to its end"))
-    server = pgserver.start(pgdata, wal_archive=target_home.resolve() / "backups" / "wal")
+        if (why := backup.unreadable()) is not None:
+            raise BackupError(f"backup {backup.label} is {why}: not restoring from it")
+    work = target_home.resolve() / ".restore"  # decrypted data, removed when the restore ends either way
+    shutil.rmtree(work, ignore_errors=True)
     try:
-        replayed_to = _wait_for_promotion(pgdata, server, timeout_s)
-        with _connect(server) as conn:
-            for name in RECOVERY_SETTINGS:
-                conn.execute(f"ALTER SYSTEM RESET {name}")  # a constant from RECOVERY_SETTINGS, not input
+        for backup in chain:
+            step(f"decrypting and verifying {backup.label}")
+            try:
+                _unpack(backup, work / backup.label)
+            except BackupError as exc:
+                raise BackupError(f"backup {backup.label} is damaged, not restoring from it: {exc}") from exc
+            verdict = _verify_unpacked(backup.label, work / backup.label)
+            if not verdict.ok:
+                raise BackupError(
+                    f"backup {backup.label} is damaged, not restoring from it: {verdict.detail}"
+                )
+        step("combining " + " + ".join(b.label for b in chain))
+        pgdata.parent.mkdir(parents=True, exist_ok=True)
+        combined = pg_tool("pg_combinebackup", "-o", str(pgdata), *(str(work / b.label) for b in chain))
+        if combined.returncode != 0:
+            shutil.rmtree(pgdata, ignore_errors=True)
+            raise BackupError(f"pg_combinebackup failed: {_last_line(combined.stderr)}")
+        for backup in chain:
+            shutil.rmtree(work / backup.label)
+        # The source server's socket lock (its socket lives in PGDATA), copied along with the data files.
+        for leftover in pgdata.glob(".s.PGSQL.*"):
+            leftover.unlink(missing_ok=True)
+        step("decrypting the WAL archive")
+        backup_wal.decrypt_archive(backups / "wal", work / "wal", start_wal_file(chain[0]))
+        _recovery_conf(pgdata, work / "wal", to)
+        pgserver.adopt_data_dir(pgdata)
+        step("replaying the WAL archive" + (f" up to {to.isoformat()}" if to else " to its end"))
+        server = pgserver.start(pgdata, wal_archive=target_home.resolve() / "backups" / "wal")
+        try:
+            replayed_to = _wait_for_promotion(pgdata, server, timeout_s)
+            with _connect(server) as conn:
+                for name in RECOVERY_SETTINGS:
+                    conn.execute(f"ALTER SYSTEM RESET {name}")  # a constant from RECOVERY_SETTINGS, not input
+        finally:
+            pgserver.stop(pgdata)
     finally:
-        pgserver.stop(pgdata)
+        shutil.rmtree(work, ignore_errors=True)
     return Restored(pgdata, tuple(b.label for b in chain), to, replayed_to)
 
 

@@ -1,6 +1,7 @@
-"""``vetconnect backup create | list | verify | restore | prune``: base backups of the embedded server,
-point-in-time restore from them and the WAL archive, pruning (the work is in :mod:`vetconnect.backup` and
-:mod:`vetconnect.backup_prune`)."""
+"""``vetconnect backup create | list | verify | restore | prune | forget-erased``: base backups of the embedded
+server, point-in-time restore from them and the WAL archive, pruning, crypto-erasure of the generations from
+before a client erasure (the work is in :mod:`vetconnect.backup`, :mod:`vetconnect.backup_prune` and
+:mod:`vetconnect.backup_forget`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from vetconnect import backup, backup_prune, pgserver
+from vetconnect import backup, backup_forget, backup_prune, pgserver
 from vetconnect.settings import Settings, get_settings
 from warehouse.kernel.formatting import DEFAULT_TZ, date_time, number
 
@@ -76,6 +77,8 @@ def create(
             + (f" (on top of {made.parent})" if made.parent else ""),
             highlight=False,
         )
+        if made.kind == "full":
+            _forget(settings, server, settings.backup_erasure_grace_days)
 
 
 @backup_app.command("list")
@@ -85,7 +88,7 @@ def list_cmd() -> None:
         table = Table()
         # A label is what `backup verify` and a restore are given: folded onto more lines on a narrow terminal,
         # never cut short with an ellipsis.
-        for column in ("label", "kind", "taken at (local time)", "size", "on top of"):
+        for column in ("label", "kind", "taken at (local time)", "size", "on top of", "state"):
             table.add_column(column, overflow="fold")
         for item in backup.list_backups(settings.backups):
             table.add_row(
@@ -94,6 +97,7 @@ def list_cmd() -> None:
                 date_time(item.started_at),
                 _megabytes(item.size_bytes),
                 item.parent or "",
+                item.unreadable() or "readable",
             )
         out.print(table)
 
@@ -179,3 +183,51 @@ def prune(
         f"kept {len(plan.kept)} backup(s): {kept}; {verb} {_megabytes(plan.freed_bytes)} in all",
         highlight=False,
     )
+
+
+def _forget(settings: Settings, server: pgserver.ServerInfo, grace_days: int) -> None:
+    done = backup_forget.forget_erased(
+        settings.backups, backup_forget.newest_erasure(server), grace=dt.timedelta(days=grace_days)
+    )
+    if done.erasure is None:
+        out.print("no client was ever erased: no backup key to destroy", highlight=False)
+        return
+    erased = date_time(done.erasure)
+    if done.covering is None:
+        out.print(
+            f"no full backup started after the newest client erasure ({erased}): the keys stay until one does "
+            "(`vetconnect backup create`)",
+            highlight=False,
+        )
+        return
+    for gone in done.destroyed:
+        made = ", ".join(gone.backups) or "no backup"
+        out.print(
+            f"destroyed the key of generation {gone.generation.id} (started {date_time(gone.generation.started_at)}"
+            f"; {made}; its archived WAL): unreadable from now on",
+            highlight=False,
+        )
+    for waiting in done.waiting:
+        until = date_time(waiting.started_at + dt.timedelta(days=grace_days))
+        out.print(f"generation {waiting.id} is kept until {until} (grace period)", highlight=False)
+    if not done.destroyed and not done.waiting:
+        out.print(f"no generation from before the newest client erasure ({erased}) is left", highlight=False)
+
+
+@backup_app.command("forget-erased")
+def forget_erased(
+    grace_days: Annotated[
+        int | None,
+        typer.Option(
+            help="Keep generations younger than this (default: VETCONNECT_BACKUP_ERASURE_GRACE_DAYS)"
+        ),
+    ] = None,
+) -> None:
+    """Destroy the keys of the backup generations from before the newest client erasure, once a full backup
+    after it exists: those backups and their WAL become unreadable everywhere (README, 'Backups')."""
+    with _errors() as settings:
+        _forget(
+            settings,
+            _server(settings),
+            settings.backup_erasure_grace_days if grace_days is None else grace_days,
+        )

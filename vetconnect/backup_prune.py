@@ -9,20 +9,18 @@ before the oldest kept full" is exactly "not a kept full nor one of their increm
 Which WAL goes: ``pg_archivecleanup`` with the first segment the oldest kept backup needs (the ``START WAL
 LOCATION`` of its ``backup_label``); it also removes the backup history files older than that (``-b``) and
 never timeline history files. Backups are deleted before the WAL, so an interrupted prune leaves only extra WAL.
+A backup whose generation's key is destroyed (``backup forget-erased``) is unreadable and always deleted; the
+kept full backups are the newest readable ones.
 A ``.partial`` directory (a backup being written, or one that failed) is left alone.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from vetconnect.backup import Backup, BackupError, disk_size, list_backups, pg_tool
-
-# backup_label: "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)"
-START_WAL = re.compile(r"^START WAL LOCATION: \S+ \(file ([0-9A-F]{24})\)$", re.MULTILINE)
+from vetconnect.backup import Backup, BackupError, disk_size, list_backups, pg_tool, start_wal_file
 
 
 @dataclass(frozen=True)
@@ -44,15 +42,6 @@ class PrunePlan:
         return sum(self.deleted_sizes) + sum(w.size_bytes for w in self.wal)
 
 
-def start_wal_file(backup: Backup) -> str:
-    """The first WAL segment the backup needs: where its ``pg_basebackup`` started."""
-    label = backup.path / "backup_label"
-    match = START_WAL.search(label.read_text()) if label.is_file() else None
-    if match is None:
-        raise BackupError(f"backup {backup.label} has no readable backup_label ({label}): not pruning")
-    return match[1]
-
-
 def _archive_cleanup(wal_archive: Path, first_kept: str, *, dry_run: bool) -> list[str]:
     """pg_archivecleanup; with ``dry_run`` the paths it would remove (it prints one a line, removes nothing)."""
     flags = ["--clean-backup-history"] + (["--dry-run"] if dry_run else [])
@@ -66,13 +55,15 @@ def plan_prune(backups: Path, keep: int) -> PrunePlan:
     """What ``prune(backups, keep)`` deletes, deleting nothing."""
     if keep < 1:
         raise BackupError("--keep must be at least 1: pruning never deletes the newest full backup")
-    listed = list_backups(backups)
+    every = list_backups(backups)
+    unreadable = tuple(b for b in every if b.unreadable() is not None)
+    listed = [b for b in every if b not in unreadable]
     fulls = [b for b in listed if b.kind == "full"]
     if not fulls:
-        return PrunePlan(tuple(listed), (), (), None, ())
+        return PrunePlan(tuple(listed), unreadable, tuple(disk_size(b.path) for b in unreadable), None, ())
     oldest_kept = fulls[-keep:][0]
     kept = tuple(b for b in listed if b.started_at >= oldest_kept.started_at)
-    deleted = tuple(b for b in listed if b.started_at < oldest_kept.started_at)
+    deleted = unreadable + tuple(b for b in listed if b.started_at < oldest_kept.started_at)
     first_kept_wal = start_wal_file(oldest_kept)
     wal_archive = backups / "wal"
     wal: tuple[WalFile, ...] = ()

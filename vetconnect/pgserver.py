@@ -11,6 +11,7 @@ import os
 import shlex
 import socket
 import subprocess
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,19 +42,21 @@ SERVER_SETTINGS = {
 
 # Continuous WAL archiving (point-in-time restore, see vetconnect/backup.py), passed on the command line at every
 # start rather than written into PGDATA, so a backup never carries a pointer to the archive of the server it was
-# taken from. `basic_archive` (shipped with PostgreSQL) copies each segment to a temporary file, fsyncs it and
-# renames it into place, and accepts a segment that is already archived with identical content (the retry after a
-# crash) — what a hand-written `archive_command` with cp would get wrong. `archive_timeout` bounds how long a
-# partly filled segment waits: at most 30 s of commits are only in pg_wal, so a lost server loses < 1 minute
-# (the RPO `bench/backup.py` measures). `summarize_wal` lets `pg_basebackup --incremental` find changed blocks.
+# taken from. `basic_archive` (shipped with PostgreSQL) copies each segment into the spool beside PGDATA (a
+# temporary file, fsync, rename; it accepts a segment already there with identical content, the retry after a
+# crash), and the drainer `vetconnect.backup_wal` encrypts it from there into the archive (why not an encrypting
+# archive_command: see that module). `archive_timeout` bounds how long a partly filled segment waits: at most 30 s
+# of commits are only in pg_wal, so a lost server loses < 1 minute (the RPO `bench/backup.py` measures).
+# `summarize_wal` lets `pg_basebackup --incremental` find changed blocks.
 ARCHIVE_TIMEOUT = "30s"
+DRAINER_PID = ".drainer.pid"
 
 
-def archive_settings(wal_archive: Path) -> dict[str, str]:
+def archive_settings(spool: Path) -> dict[str, str]:
     return {
         "archive_mode": "on",
         "archive_library": "basic_archive",
-        "basic_archive.archive_directory": str(wal_archive),
+        "basic_archive.archive_directory": str(spool),
         "archive_timeout": ARCHIVE_TIMEOUT,
         "summarize_wal": "on",
     }
@@ -210,14 +213,42 @@ def status(pgdata: Path) -> ServerInfo | None:
     )
 
 
-def _prepare_archive(wal_archive: Path) -> None:
-    """The archive directory, writable by the server's system user (it runs `basic_archive` as that user)."""
-    wal_archive.mkdir(parents=True, exist_ok=True)
+def _prepare_spool(spool: Path) -> None:
+    """The spool, writable by the server's system user (it runs `basic_archive` as that user)."""
+    spool.mkdir(mode=0o700, parents=True, exist_ok=True)
     if _run_as():
         import pwd
 
         entry = pwd.getpwnam("embedded_postgres")
-        os.chown(wal_archive, entry.pw_uid, entry.pw_gid)
+        os.chown(spool, entry.pw_uid, entry.pw_gid)
+
+
+def _drainer(spool: Path) -> psutil.Process | None:
+    try:
+        process = psutil.Process(int((spool / DRAINER_PID).read_text()))
+        return process if "vetconnect.backup_wal" in process.cmdline() else None
+    except (OSError, ValueError, psutil.Error):
+        return None
+
+
+def _start_drainer(pgdata: Path, wal_archive: Path) -> None:
+    """The spool's drainer (one per server; it exits by itself once the server is gone)."""
+    from vetconnect.backup_wal import spool_of
+
+    spool = spool_of(pgdata)
+    if _drainer(spool) is not None:
+        return
+    package_root = str(Path(__file__).resolve().parents[1])
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
+    }
+    with (pgdata.parent / "wal-drainer.log").open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "vetconnect.backup_wal", str(pgdata), str(wal_archive)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True,
+        )  # fmt: skip
+    (spool / DRAINER_PID).write_text(str(process.pid))
 
 
 def start(pgdata: Path, tcp_port: int | None = None, *, wal_archive: Path | None = None) -> ServerInfo:
@@ -237,6 +268,8 @@ def start(pgdata: Path, tcp_port: int | None = None, *, wal_archive: Path | None
             _check_owned_by_us(pgdata, live)
             running = status(pgdata)
             if running is not None:
+                if wal_archive is not None:
+                    _start_drainer(pgdata, wal_archive)
                 return running
     else:
         _initdb(pgdata)
@@ -256,9 +289,12 @@ def start(pgdata: Path, tcp_port: int | None = None, *, wal_archive: Path | None
             _clear_stale_socket(socket_dir, port, lock)
     options = f"-k {socket_dir} -p {port} " + ("-h 127.0.0.1" if tcp_port else "-h ''")
     if wal_archive is not None:
-        _prepare_archive(wal_archive)
+        from vetconnect.backup_wal import spool_of
+
+        _prepare_spool(spool_of(pgdata))
         # pg_ctl hands the options to a shell: each setting quoted as one argument.
-        options += "".join(f" -c {shlex.quote(f'{k}={v}')}" for k, v in archive_settings(wal_archive).items())
+        settings = archive_settings(spool_of(pgdata))
+        options += "".join(f" -c {shlex.quote(f'{k}={v}')}" for k, v in settings.items())
     done = _pg(
         "pg_ctl",
         "-D",
@@ -279,6 +315,8 @@ def start(pgdata: Path, tcp_port: int | None = None, *, wal_archive: Path | None
     info = status(pgdata)
     if info is None:
         raise ServerError(f"PostgreSQL started but is not ready; see {pgdata / 'server.log'}")
+    if wal_archive is not None:
+        _start_drainer(pgdata, wal_archive)
     _ensure_database(info)
     return info
 
@@ -302,6 +340,14 @@ def stop(pgdata: Path) -> bool:
     done = _pg("pg_ctl", "-D", str(pgdata), "-w", "-m", "fast", "stop", user=_run_as())
     if done.returncode != 0:
         raise ServerError(f"pg_ctl stop failed: {done.stderr.strip()}")
+    from vetconnect.backup_wal import POLL_S, spool_of
+
+    drainer = _drainer(spool_of(pgdata))
+    if drainer is not None:  # its last drain takes what the shutdown archived
+        try:
+            drainer.wait(timeout=30 + POLL_S)
+        except psutil.TimeoutExpired:
+            drainer.kill()
     return True
 
 

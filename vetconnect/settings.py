@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         default=None,
         description="Bearer token for /metrics and /health's detail; unset: /metrics is closed",
     )
+    backup_erasure_grace_days: int = Field(
+        default=7,
+        ge=0,
+        description="Days a backup generation from before a client erasure stays readable (README, 'Backups')",
+    )
 
     @property
     def pgdata(self) -> Path:

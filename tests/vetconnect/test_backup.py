@@ -70,14 +70,12 @@ def test_the_restore_drill_gives_back_every_table_as_it_was_at_the_chosen_moment
         shutil.rmtree(target, ignore_errors=True)
 
 
-def _flip_bytes_in_a_data_file(backup_dir: Path) -> Path:
-    data_file = max((backup_dir / "base").rglob("[0-9]*"), key=lambda f: f.stat().st_size)
-    with data_file.open("r+b") as fh:
-        fh.seek(8192 + 100)
+def _flip_bytes_in_the_encrypted_stream(backup_dir: Path) -> None:
+    with (backup_dir / backup.ENCRYPTED_BASE).open("r+b") as fh:
+        fh.seek(100_000)  # inside the first chunk (1 MiB)
         original = fh.read(8)
-        fh.seek(8192 + 100)
+        fh.seek(100_000)
         fh.write(bytes(b ^ 0xFF for b in original))
-    return data_file
 
 
 def test_a_damaged_backup_is_reported_by_verify_and_refused_by_restore(
@@ -87,15 +85,15 @@ def test_a_damaged_backup_is_reported_by_verify_and_refused_by_restore(
     other = new_home()
     try:
         damaged = backup.create_backup(home.server, other / "backups")
-        data_file = _flip_bytes_in_a_data_file(damaged.path)
+        _flip_bytes_in_the_encrypted_stream(damaged.path)
         verdict = backup.verify_backup(damaged)
         assert not verdict.ok
-        assert "checksum mismatch" in verdict.detail and data_file.name in verdict.detail
+        assert verdict.detail == f"{damaged.label}/base.tar.enc is damaged: chunk 0 fails authentication"
 
         monkeypatch.setenv("VETCONNECT_HOME", str(other))
         shown = cli_home.invoke(app, ["backup", "verify", damaged.label])
         assert shown.exit_code == 2
-        assert "damaged" in shown.output and "checksum mismatch" in shown.output
+        assert "damaged" in shown.output and "chunk 0 fails authentication" in shown.output
 
         with pytest.raises(backup.BackupError, match=f"{damaged.label} is damaged, not restoring"):
             backup.restore(other / "backups", other / "restored")

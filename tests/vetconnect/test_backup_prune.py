@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.vetconnect.backup_support import Home, add_practice_to, archiving_home, new_home, snapshot
-from vetconnect import backup, pgserver
+from vetconnect import backup, backup_keys, pgserver
 from vetconnect.backup_prune import plan_prune, prune, start_wal_file
 from vetconnect.cli import app
 
@@ -86,7 +86,13 @@ def test_prune_keeps_the_newest_full_backup_with_its_incremental_and_the_wal_it_
 
 
 def _fake_backup(backups: Path, label: str, kind: str, started: str, parent: str | None, wal: str) -> None:
-    """A backup directory as `create_backup` leaves it, as far as pruning reads it (no data files)."""
+    """A backup directory as `create_backup` leaves it, as far as pruning reads it (no data files), and the key
+    of its generation."""
+    generation = parent or label
+    if parent is None:
+        backup_keys.create_generation(
+            backup_keys.key_store(backups), label, dt.datetime.fromisoformat(started), wal
+        )
     folder = backups / label
     folder.mkdir(parents=True)
     (folder / "backup_manifest").write_text("{}")
@@ -94,7 +100,7 @@ def _fake_backup(backups: Path, label: str, kind: str, started: str, parent: str
         f"START WAL LOCATION: 0/{wal[-2:]}000028 (file {wal})\nCHECKPOINT LOCATION: 0/0\n"
     )
     (folder / "vetconnect.json").write_text(json.dumps({"label": label, "kind": kind, "started_at": started,
-        "finished_at": started, "size_bytes": 1, "parent": parent}))  # fmt: skip
+        "finished_at": started, "size_bytes": 1, "parent": parent, "generation": generation}))  # fmt: skip
 
 
 def test_keep_two_keeps_both_newest_chains_and_the_wal_from_the_older_ones_start(tmp_path: Path):
