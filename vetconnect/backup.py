@@ -47,6 +47,8 @@ import psycopg
 from vetconnect import backup_keys, backup_wal, pgserver
 from vetconnect.backup_crypto import CipherError, DecryptingReader, EncryptingWriter, KeyLookup
 from vetconnect.pgserver import POSTGRES_BIN_PATH, ServerInfo
+from warehouse.kernel.db import make_engine
+from warehouse.privacy import compaction
 
 MANIFEST = "backup_manifest"
 LABEL_FILE = "backup_label"
@@ -276,6 +278,19 @@ def _new_generation(server: ServerInfo, backups: Path, label: str, started: dt.d
     return backup_keys.create_generation(backup_keys.key_store(backups), label, started, first_wal)
 
 
+def _compact_after_erasures(server: ServerInfo, backups: Path) -> None:
+    """Before a full backup: rewrite the tables that still hold dead versions of rows erased since the previous
+    full backup (`warehouse.privacy.compaction`), so the new generation starts without them."""
+    fulls = [b for b in list_backups(backups) if b.kind == "full"]
+    engine = make_engine(server.url())
+    try:
+        compaction.compact(
+            engine, compaction.tables_to_compact(engine, fulls[-1].started_at if fulls else None)
+        )
+    finally:
+        engine.dispose()
+
+
 def create_backup(
     server: ServerInfo, backups: Path, *, incremental: bool = False, progress: Progress | None = None
 ) -> Backup:
@@ -298,6 +313,7 @@ def create_backup(
     backups.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(partial, ignore_errors=True)
     if parent is None:
+        _compact_after_erasures(server, backups)
         generation, key = label, _new_generation(server, backups, label, started)
     else:
         generation = parent.generation

@@ -9,9 +9,11 @@ or when already erased. For a practice whose clients module is linked to Animana
 like any change (hybrid: written back later; animana: sent before commit by the gateway), without the old values
 (``vetconnect.erasure``); the sync never loads an erased relation again (``handlers.directory.load_clients``).
 
-Not in scope here: crypto-shredding a per-client key so that old backups cannot reveal the data either. Names,
-postcode and city are stored in clear (search and the trigram index read them), so that is a redesign of the
-client's storage, planned separately; until then a backup keeps what it held for its own retention period.
+Old backups: each backup generation is encrypted under a key of its own, outside the backups, and a full backup
+after an erasure first rewrites the tables it changed (``compaction``), so the erased values are in no newer
+generation; ``vetconnect backup forget-erased`` then destroys the older generations' keys after their grace
+period (``vetconnect.backup_forget``). Per-client keys would not reach the free text that names an owner (a
+note, a device message), a key per generation reaches every byte of a backup.
 """
 
 from __future__ import annotations
