@@ -306,11 +306,24 @@ def lags(url: str, since_id: int, practices: list[int]) -> list[float]:
     return [float(r[0]) for r in rows]
 
 
+def claimable_pending(url: str, practices: list[int]) -> int:
+    """Pending entries the dispatcher can send: not those behind an older open entry of their row — a later change
+    of a row whose conflict waits for a decision waits with it (held), as per-record order demands."""
+    with psycopg.connect(libpq(url)) as conn:
+        return conn.execute(
+            """SELECT count(*) FROM writeback_outbox o WHERE o.state = 'pending' AND o.practice_id = ANY(%s)
+                 AND NOT EXISTS (SELECT FROM writeback_outbox b WHERE b.practice_id = o.practice_id
+                                    AND b.table_name = o.table_name AND b.row_id = o.row_id AND b.id < o.id
+                                    AND b.state IN ('held', 'dead'))""",
+            (practices,),
+        ).fetchone()[0]  # type: ignore[index]
+
+
 def wait_drained(url: str, practices: list[int], timeout: float, label: str) -> int:
-    """Wait until no entry of the practices is pending; returns how many still are at the timeout."""
+    """Wait until no entry of the practices can still be sent; returns how many can at the timeout."""
     deadline, left = time.monotonic() + timeout, 0
     while time.monotonic() < deadline:
-        left = outbox_count(url, ("pending",), practices)
+        left = claimable_pending(url, practices)
         print(f"\r  {label}: {left} entries pending   ", end="", flush=True)
         if left == 0:
             break
