@@ -89,16 +89,19 @@ def streamlit_app(db, port: int, *extra_args: str, log_name: str = "streamlit.lo
 
 
 def settle(page) -> None:  # noqa: ANN001
-    """Wait until the script run has finished (the status widget is gone) and the grids have painted."""
+    """Wait until the script run an action started has finished (the status widget is gone): the elements are
+    there to be read and clicked (what is read is awaited with ``expect``, which retries)."""
     from playwright.sync_api import expect
 
-    page.wait_for_timeout(300)
+    page.wait_for_timeout(300)  # the run the action asked for has begun
     expect(page.get_by_role("button", name="Stop")).to_have_count(0, timeout=30_000)
-    page.wait_for_timeout(500)
+    page.wait_for_timeout(150)
 
 
 def shot(page, name: str) -> None:  # noqa: ANN001
+    """A screenshot once the run has finished and the grids (drawn on a canvas after the run) have painted."""
     settle(page)
+    page.wait_for_timeout(350)
     page.screenshot(path=ARTIFACTS / name, full_page=True)
 
 
