@@ -112,6 +112,14 @@ def sync_practice(
             finish_run(session, practice.practice_id, run_id, error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
     with tenant_session(app_engine, context) as session:
+        # Animana's changes to rows with a local change Animana has not acknowledged were held by the loader, not
+        # applied: settle them all at once (per field; what no rule decides becomes a conflict). Once per sync, not
+        # per batch: each of settlement's statements fires the mirrored tables' triggers once however many rows it
+        # writes, and per batch the same statements ran for a handful of rows each, in every batch that held any
+        # (bench/writeback.py: 0.4-0.6 s of a medium practice's incremental sync). Held rows stay held until then
+        # (durably: a crash leaves them for the next sync); a write the dispatcher sends meanwhile on the older
+        # version is refused as stale by Animana and waits for this settlement like any other.
+        settle(session, practice.practice_id, RULES_BY_TABLE, cipher=cipher)
         mark_synced(session, practice.practice_id, resources, full=full)
         finish_run(session, practice.practice_id, run_id)
     return result
@@ -159,9 +167,6 @@ def _load_batch(
 ) -> LoadCounts:
     """One batch and its cursor (one transaction): what it changed. ``counts`` (the resource's so far) is read only."""
     loaded = load_batch(session, target, batch, SPEC_BY_NAME[batch.resource].load, cipher=cipher)
-    # Animana's changes to rows with a local change Animana has not acknowledged were held by the loader, not
-    # applied: settle them in the same transaction (per field; what no rule decides becomes a conflict).
-    settle(session, target.practice_id, RULES_BY_TABLE, cipher=cipher)
     run_counts = _plus(counts, loaded)
     commit_progress(session, target, batch.resource, batch.high_water, full=full, run_counts=run_counts)
     return loaded
