@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from warehouse.integration.capture import written_as
+from warehouse.integration.capture import bookkeeping, written_as
 from warehouse.integration.rules import FieldClash, RuleBook
 from warehouse.integration.tables import MIRRORED
 from warehouse.kernel.ciphers import practice_cipher
@@ -366,8 +366,26 @@ def _write(session: Session, practice_id: int, table: str, writes: _Writes) -> N
 
 def _update_rows(session: Session, practice_id: int, table: str, writes: _Writes) -> None:
     """The settled rows' versions and pending flags, and the columns taken from Animana (typed by the table's own
-    row type), in one UPDATE: a column is set only on the rows that took it."""
-    columns = sorted({c for apply in writes.applied.values() for c in apply})
+    row type): one UPDATE for the rows that took a column, one for those whose version and flag alone change —
+    bookkeeping, which the search-index and mart triggers skip (they read neither; `capture.bookkeeping`)."""
+    taking = [s for s in writes.settled if writes.applied.get(s[0])]
+    stamping = [s for s in writes.settled if not writes.applied.get(s[0])]
+    if taking:
+        columns = sorted({c for i, _, _ in taking for c in writes.applied[i]})
+        _update(session, practice_id, table, taking, writes, columns)
+    if stamping:
+        with bookkeeping(session):
+            _update(session, practice_id, table, stamping, writes, [])
+
+
+def _update(
+    session: Session,
+    practice_id: int,
+    table: str,
+    rows: list[tuple[int, str | None, bool]],
+    writes: _Writes,
+    columns: list[str],
+) -> None:
     assignments = "".join(
         f"{c} = CASE WHEN s.taken ? '{c}' THEN (jsonb_populate_record(NULL::{table}, s.taken)).{c} "
         f"ELSE t.{c} END, "
@@ -381,10 +399,10 @@ def _update_rows(session: Session, practice_id: int, table: str, writes: _Writes
         ),
         {
             "p": practice_id,
-            "ids": [i for i, _, _ in writes.settled],
-            "versions": [v for _, v, _ in writes.settled],
-            "pending": [b for _, _, b in writes.settled],
-            "taken": [as_json(writes.applied.get(i, {})) for i, _, _ in writes.settled],
+            "ids": [i for i, _, _ in rows],
+            "versions": [v for _, v, _ in rows],
+            "pending": [b for _, _, b in rows],
+            "taken": [as_json(writes.applied.get(i, {})) for i, _, _ in rows],
         },
     )
 
