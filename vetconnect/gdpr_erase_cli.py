@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import text
 
 from vetconnect.runtime import Runtime, migrated_runtime
 
@@ -120,3 +121,38 @@ def purge_cmd(
             for name, count in report.rows.items():
                 table.add_row(name, str(count))
             console.print(table)
+
+
+@gdpr_erase_app.command("retention")
+def retention_cmd(
+    franchise: Annotated[str, typer.Option("--franchise", "-f", help="Franchise code")],
+    years: Annotated[
+        int | None, typer.Option("--years", help="Keep an erased client's records this many years (1-30)")
+    ] = None,
+) -> None:
+    """Show, or with --years set, how long the franchise keeps an erased client's records after the last activity
+    (erasures made from now on; audited at each of its practices)."""
+    from warehouse.kernel.lookups import tenant_id_by_code
+    from warehouse.kernel.tenancy import system_session
+    from warehouse.privacy.retention import set_retention_years
+
+    with _errors():
+        runtime = migrated_runtime()
+        reason = f"gdpr cli: retention of franchise {franchise}" + (
+            "" if years is None else f" to {years} years"
+        )
+        with system_session(runtime.admin_engine, reason=reason) as session:
+            franchise_id = tenant_id_by_code(session, franchise, "franchise")
+            if franchise_id is None:
+                raise CliError(f"no franchise with code {franchise} (see `vetconnect tenants list`)")
+            if years is None:
+                kept = session.scalar(
+                    text("SELECT retention_years FROM tenant WHERE id = :f"), {"f": franchise_id}
+                )
+                out().print(
+                    f"{franchise} keeps an erased client's records {kept} years after the last activity."
+                )
+                return
+            before = set_retention_years(session, franchise_id, years)
+        out().print(f"{franchise} keeps an erased client's records {years} years after the last activity "
+                    f"(was {before}); erasures from now on get it.")  # fmt: skip

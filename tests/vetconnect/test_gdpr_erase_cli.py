@@ -3,6 +3,8 @@ pseudonym reaches Animana as the command commits) and the real simulator."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import text
 from typer.testing import CliRunner
 
@@ -65,3 +67,42 @@ def test_purge_dry_run_and_unknown_practice(cli: CliRunner):
     assert "Would purge the records of 0 erased client(s)." in purged.output
     unknown = _gdpr(cli, "erase", "--practice", "nope", "--client", "1")
     assert unknown.exit_code == 1 and "no practice with code nope" in unknown.output
+
+
+def test_the_franchise_sets_its_retention_and_the_next_erasure_keeps_the_records_that_long(
+    cli: CliRunner, synced_world: SyncWorld
+):
+    world = synced_world
+    shown = _gdpr(cli, "retention", "--franchise", "fr-sync")
+    assert shown.exit_code == 0, shown.output
+    assert "fr-sync keeps an erased client's records 7 years after the last activity." in shown.output
+
+    refused = _gdpr(cli, "retention", "--franchise", "fr-sync", "--years", "0")
+    assert refused.exit_code == 1 and "Keep records between 1 and 30 years." in refused.output
+    unknown = _gdpr(cli, "retention", "--franchise", "nope", "--years", "5")
+    assert unknown.exit_code == 1 and "no franchise with code nope" in unknown.output
+
+    changed = _gdpr(cli, "retention", "--franchise", "fr-sync", "--years", "1")
+    assert changed.exit_code == 0, changed.output
+    assert "1 years after the last activity (was 7)" in changed.output
+    with world.db.system("test: the retention and its audit") as session:
+        assert (
+            session.execute(text("SELECT retention_years FROM tenant WHERE code = 'fr-sync'")).scalar_one()
+            == 1
+        )
+        audited = session.execute(
+            text("SELECT practice_id, detail FROM audit_log WHERE entity = 'retention' ORDER BY practice_id")
+        ).all()
+    assert [p for p, _ in audited] == sorted(p.practice_id for p in world.practices)
+    assert all(detail["retention_years"] == {"old": 7, "new": 1} for _, detail in audited)
+
+    # The next erasure keeps the records one year after the client's last activity (which is before today).
+    client_id, _, _ = _debt_free_client(world)
+    erased = _gdpr(cli, "erase", "--practice", "sync-1001", "--client", str(client_id), "--yes")
+    assert erased.exit_code == 0, erased.output
+    with world.db.system("test: the erasure's retention") as session:
+        until = session.execute(
+            text("SELECT retention_until FROM client_erasure WHERE client_id = :c"), {"c": client_id}
+        ).scalar_one()
+    today = dt.date.today()
+    assert until <= today.replace(year=today.year + 1), until

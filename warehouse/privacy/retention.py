@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import Table, text
 from sqlalchemy.orm import Session
 
+from warehouse.kernel.audit import record
+from warehouse.kernel.errors import DomainError
 from warehouse.schema import Base
 
 # Rows that refer to an erased client but stay: the tombstone's own erasure row, and the client table itself
@@ -171,3 +173,36 @@ def _references_from(table: Table) -> list[tuple[str, str]]:
         if len(columns) == 2 and columns[0] == "practice_id" and referred == ["practice_id", "id"]:
             found.append((fk.referred_table.name, columns[1]))
     return found
+
+
+# The GDPR sets no number: a franchise keeps records as long as its duties ask (the Dutch tax rules: 7 years for
+# the financial records, the default). Below a year an erasure's records would go before an unpaid dispute could
+# end; above 30 is keeping them for good.
+RETENTION_YEARS = range(1, 31)
+
+
+def set_retention_years(session: Session, franchise_id: int, years: int) -> int:
+    """How many years after the last activity an erased client's records are kept at the franchise's practices;
+    erasures from now on get it (one already made keeps the ``retention_until`` it was given). Audited in every
+    practice of the franchise. Returns the years it was before. A system write (the operator's CLI)."""
+    if years not in RETENTION_YEARS:
+        raise DomainError(
+            "years", f"Keep records between {RETENTION_YEARS.start} and {RETENTION_YEARS.stop - 1} years."
+        )
+    before = session.execute(
+        text("SELECT retention_years FROM tenant WHERE id = :f AND kind = 'franchise' FOR UPDATE"),
+        {"f": franchise_id},
+    ).scalar_one_or_none()
+    if before is None:
+        raise DomainError("franchise", "No such franchise.")
+    session.execute(
+        text("UPDATE tenant SET retention_years = :y WHERE id = :f"), {"y": years, "f": franchise_id}
+    )
+    practices = session.scalars(
+        text("SELECT id FROM tenant WHERE franchise_id = :f AND kind = 'practice' ORDER BY id"),
+        {"f": franchise_id},
+    ).all()
+    for practice_id in practices:
+        record(session, practice_id=practice_id, action="update", entity="retention",
+               entity_ids=[franchise_id], detail={"retention_years": {"old": before, "new": years}})  # fmt: skip
+    return before
