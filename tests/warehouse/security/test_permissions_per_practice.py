@@ -356,7 +356,9 @@ EXTRA_CALLS: dict[str, tuple[frozenset[str], Call]] = {
         s, a, practice_id=p.rows.practice_id, patient_id=p.rows.patient_id, quantity="1",
         product_name="Testmiddel zonder registratie", dispensing_category="UDD")),
 }  # fmt: skip
-PAIRS = list(itertools.product(ROLES, repeat=2))
+# Each pair once: A and B are prepared alike (`_prep`), so (R2 at A, R1 at B) is (R1 at A, R2 at B) with the
+# practices' names swapped. The pair of a role with itself is kept.
+PAIRS = list(itertools.combinations_with_replacement(ROLES, 2))
 # Guarded services that run their own transactions (against Animana) and cannot be called in a rolled-back session:
 # where their refusal per role is tested instead.
 OWN_TRANSACTIONS = {
