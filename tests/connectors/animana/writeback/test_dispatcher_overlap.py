@@ -9,7 +9,12 @@ from connectors.animana.writeback.dispatcher import push
 from connectors.animana.writeback.sender import Sender
 from tests.animana_sync_support import MASTER_KEY, SyncWorld
 from tests.connectors.animana.writeback.test_writeback_dispatcher import QUICK
-from tests.connectors.animana.writeback.writeback_support import as_app, booked_appointment, outbox
+from tests.connectors.animana.writeback.writeback_support import (
+    as_app,
+    booked_appointment,
+    new_patient_with_appointment,
+    outbox,
+)
 
 
 def test_successive_edits_of_two_records_arrive_in_order_when_every_batch_is_claimed_during_the_last(
@@ -54,40 +59,7 @@ def test_a_child_claimed_while_its_parent_is_being_created_is_sent_with_the_pare
     hybrid: SyncWorld,
 ):
     practice = hybrid.practices[0]
-    with hybrid.db.system("test: an appointment type") as session:
-        type_id = session.execute(
-            text(
-                "INSERT INTO appointment_type (franchise_id, code, name, duration_minutes) "
-                "VALUES (:f, 'consult', 'Consult', 15) RETURNING id"
-            ),
-            {"f": practice.franchise_id},
-        ).scalar_one()
-    with as_app(hybrid, practice) as session:
-        client_id = session.execute(
-            text("SELECT id FROM client WHERE animana_id IS NOT NULL ORDER BY id LIMIT 1")
-        ).scalar_one()
-        patient_id = session.execute(
-            text(
-                "INSERT INTO patient (practice_id, name, species) VALUES (:p, 'Kind-Later', 'cat') RETURNING id"
-            ),
-            {"p": practice.practice_id},
-        ).scalar_one()
-        session.execute(
-            text("INSERT INTO client_patient (practice_id, client_id, patient_id) VALUES (:p, :c, :a)"),
-            {"p": practice.practice_id, "c": client_id, "a": patient_id},
-        )
-        template = session.execute(
-            text("SELECT resource_id, franchise_id FROM appointment WHERE animana_id IS NOT NULL LIMIT 1")
-        ).one()
-        session.execute(
-            text(
-                "INSERT INTO appointment (practice_id, franchise_id, resource_id, appointment_type_id, patient_id, "
-                "client_id, starts_at, ends_at, status, reason) VALUES (:p, :f, :r, :t, :a, :c, "
-                "'2026-11-20 06:00+00', '2026-11-20 06:15+00', 'booked', 'Na de patiënt')"
-            ),
-            {"p": practice.practice_id, "f": template.franchise_id, "r": template.resource_id,
-             "t": type_id, "a": patient_id, "c": client_id},
-        )  # fmt: skip
+    new_patient_with_appointment(hybrid, practice, "Kind-Later", "cat", "Na de patiënt")
     # A slow Animana: the patient's create takes long enough for the next claim to be made meanwhile.
     hybrid.sim.configure(faults=1.0, fault_kinds=["slow"], slow_seconds=1.0)
     with hybrid.client() as client:

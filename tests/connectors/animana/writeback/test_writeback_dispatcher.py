@@ -12,7 +12,12 @@ from connectors.animana.sync.service import sync_all
 from connectors.animana.writeback.dispatcher import push
 from connectors.animana.writeback.sender import STALE, Backoff, Sender
 from tests.animana_sync_support import MASTER_KEY, SyncWorld
-from tests.connectors.animana.writeback.writeback_support import as_app, booked_appointment, outbox
+from tests.connectors.animana.writeback.writeback_support import (
+    as_app,
+    booked_appointment,
+    new_patient_with_appointment,
+    outbox,
+)
 
 QUICK = Backoff(initial_s=0.01, cap_s=0.02, parent_wait_s=0.01)
 VALID_IBAN = "NL91ABNA0417164300"
@@ -165,40 +170,7 @@ def test_two_edits_of_one_row_arrive_in_order(hybrid: SyncWorld):
 
 def test_a_new_appointment_for_a_new_patient_follows_its_patient_into_animana(hybrid: SyncWorld):
     practice = hybrid.practices[0]
-    with hybrid.db.system("test: an appointment type") as session:
-        type_id = session.execute(
-            text(
-                "INSERT INTO appointment_type (franchise_id, code, name, duration_minutes) "
-                "VALUES (:f, 'consult', 'Consult', 15) RETURNING id"
-            ),
-            {"f": practice.franchise_id},
-        ).scalar_one()
-    with as_app(hybrid, practice) as session:
-        client_id = session.execute(
-            text("SELECT id FROM client WHERE animana_id IS NOT NULL ORDER BY id LIMIT 1")
-        ).scalar_one()
-        patient_id = session.execute(
-            text(
-                "INSERT INTO patient (practice_id, name, species) VALUES (:p, 'Nieuwe Bello', 'dog') RETURNING id"
-            ),
-            {"p": practice.practice_id},
-        ).scalar_one()
-        session.execute(
-            text("INSERT INTO client_patient (practice_id, client_id, patient_id) VALUES (:p, :c, :a)"),
-            {"p": practice.practice_id, "c": client_id, "a": patient_id},
-        )
-        template = session.execute(
-            text("SELECT resource_id, franchise_id FROM appointment WHERE animana_id IS NOT NULL LIMIT 1")
-        ).one()
-        session.execute(
-            text(
-                "INSERT INTO appointment (practice_id, franchise_id, resource_id, appointment_type_id, patient_id, "
-                "client_id, starts_at, ends_at, status, reason) VALUES (:p, :f, :r, :t, :a, :c, "
-                "'2026-11-20 06:00+00', '2026-11-20 06:15+00', 'booked', 'Eerste consult')"
-            ),
-            {"p": practice.practice_id, "f": template.franchise_id, "r": template.resource_id,
-             "t": type_id, "a": patient_id, "c": client_id},
-        )  # fmt: skip
+    new_patient_with_appointment(hybrid, practice, "Nieuwe Bello", "dog", "Eerste consult")
     report = _push(hybrid)
     assert (report.sent, report.dead, report.waiting) == (2, 0, 0)  # the patient first, in the same batch
     with as_app(hybrid, practice) as session:

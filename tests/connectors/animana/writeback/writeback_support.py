@@ -53,3 +53,42 @@ def booked_appointment(world: SyncWorld, practice: LinkedPractice) -> tuple[int,
             )
         ).one()
     return row.id, int(row.animana_id)
+
+
+def new_patient_with_appointment(world: SyncWorld, practice: LinkedPractice, name: str, species: str,
+                                 reason: str) -> int:  # fmt: skip
+    """A new animal of a synced client with a new appointment booked for it (both local, not yet in Animana);
+    the patient's id."""
+    with world.db.system("test: an appointment type") as session:
+        type_id = session.execute(
+            text(
+                "INSERT INTO appointment_type (franchise_id, code, name, duration_minutes) "
+                "VALUES (:f, 'consult', 'Consult', 15) RETURNING id"
+            ),
+            {"f": practice.franchise_id},
+        ).scalar_one()
+    with as_app(world, practice) as session:
+        client_id = session.execute(
+            text("SELECT id FROM client WHERE animana_id IS NOT NULL ORDER BY id LIMIT 1")
+        ).scalar_one()
+        patient_id = session.execute(
+            text("INSERT INTO patient (practice_id, name, species) VALUES (:p, :n, :s) RETURNING id"),
+            {"p": practice.practice_id, "n": name, "s": species},
+        ).scalar_one()
+        session.execute(
+            text("INSERT INTO client_patient (practice_id, client_id, patient_id) VALUES (:p, :c, :a)"),
+            {"p": practice.practice_id, "c": client_id, "a": patient_id},
+        )
+        template = session.execute(
+            text("SELECT resource_id, franchise_id FROM appointment WHERE animana_id IS NOT NULL LIMIT 1")
+        ).one()
+        session.execute(
+            text(
+                "INSERT INTO appointment (practice_id, franchise_id, resource_id, appointment_type_id, patient_id, "
+                "client_id, starts_at, ends_at, status, reason) VALUES (:p, :f, :r, :t, :a, :c, "
+                "'2026-11-20 06:00+00', '2026-11-20 06:15+00', 'booked', :reason)"
+            ),
+            {"p": practice.practice_id, "f": template.franchise_id, "r": template.resource_id,
+             "t": type_id, "a": patient_id, "c": client_id, "reason": reason},
+        )  # fmt: skip
+    return patient_id
