@@ -23,11 +23,11 @@ _MARKERS = text(
     ), states AS (
       SELECT o.table_name, o.row_id, CASE o.state WHEN 'dead' THEN 2 ELSE 1 END AS weight
       FROM writeback_outbox o JOIN wanted USING (table_name, row_id)
-      WHERE o.practice_id = :p AND o.state IN ('pending', 'held', 'dead')
+      WHERE o.practice_id = :p AND o.row_id = ANY(:ids) AND o.state IN ('pending', 'held', 'dead')
       UNION ALL
       SELECT c.table_name, c.row_id, 3
       FROM writeback_conflict c JOIN wanted USING (table_name, row_id)
-      WHERE c.practice_id = :p AND c.state = 'open'
+      WHERE c.practice_id = :p AND c.row_id = ANY(:ids) AND c.state = 'open'
     )
     SELECT table_name, row_id, max(weight) AS weight FROM states GROUP BY 1, 2
     """

@@ -95,7 +95,8 @@ _ROWS_OF_IDS = """AND (f.table_name, f.row_id) IN (SELECT i.table_name, i.row_id
 _HISTORY = """
 SELECT e.table_name, e.row_id, e.id, e.state, e.base, e.answered_version, e.sent_at
   FROM unnest(CAST(:tables AS text[]), CAST(:rows AS bigint[])) AS r(table_name, row_id)
-  JOIN writeback_outbox e ON e.practice_id = :practice AND e.table_name = r.table_name AND e.row_id = r.row_id
+  JOIN writeback_outbox e ON e.practice_id = :practice AND e.row_id = ANY(:rows)
+                          AND e.table_name = r.table_name AND e.row_id = r.row_id
  ORDER BY e.id
 """
 
@@ -294,7 +295,7 @@ def mark_all_sent(session: Session, answers: list[Answer]) -> None:
             "UPDATE writeback_outbox o SET state = 'done', sent_at = clock_timestamp(), answered_version = a.version, "
             "attempts = attempts + 1, last_error = NULL "
             "FROM unnest(CAST(:ids AS bigint[]), CAST(:versions AS text[])) AS a(id, version) "
-            "WHERE o.practice_id = :practice AND o.id = a.id"
+            "WHERE o.practice_id = :practice AND o.id = ANY(:ids) AND o.id = a.id"
         ),
         {
             "practice": practice_id,
@@ -320,7 +321,8 @@ def _stamp_rows(session: Session, practice_id: int, answers: list[Answer]) -> No
                 f"UPDATE {table} t SET animana_id = coalesce(a.animana_id, t.animana_id), animana_version = a.version, "
                 f"writeback_pending = ({_STILL_OPEN}) "
                 "FROM unnest(CAST(:rows AS bigint[]), CAST(:ids AS text[]), CAST(:versions AS text[])) "
-                "AS a(row_id, animana_id, version) WHERE t.practice_id = :practice AND t.id = a.row_id"
+                "AS a(row_id, animana_id, version) "
+                "WHERE t.practice_id = :practice AND t.id = ANY(:rows) AND t.id = a.row_id"
             ),
             {
                 "practice": practice_id,

@@ -310,7 +310,7 @@ def _write(session: Session, practice_id: int, table: str, writes: _Writes) -> N
                 "UPDATE writeback_outbox o SET changes = s.changes, "
                 "state = CASE WHEN s.changes = '{}'::jsonb THEN 'superseded' ELSE o.state END "
                 "FROM unnest(CAST(:ids AS bigint[]), CAST(:changes AS jsonb[])) AS s(id, changes) "
-                "WHERE o.practice_id = :p AND o.id = s.id"
+                "WHERE o.practice_id = :p AND o.id = ANY(:ids) AND o.id = s.id"
             ),
             {
                 "p": practice_id,
@@ -324,7 +324,7 @@ def _write(session: Session, practice_id: int, table: str, writes: _Writes) -> N
                 "UPDATE writeback_conflict c SET fields = s.fields, "
                 "animana_version = coalesce(s.version, c.animana_version) "
                 "FROM unnest(CAST(:ids AS bigint[]), CAST(:fields AS jsonb[]), CAST(:versions AS text[])) "
-                "AS s(id, fields, version) WHERE c.practice_id = :p AND c.id = s.id"
+                "AS s(id, fields, version) WHERE c.practice_id = :p AND c.id = ANY(:ids) AND c.id = s.id"
             ),
             {
                 "p": practice_id,
@@ -395,7 +395,8 @@ def _update(
         text(
             f"UPDATE {table} t SET {assignments}animana_version = s.version, writeback_pending = s.pending "
             "FROM unnest(CAST(:ids AS bigint[]), CAST(:versions AS text[]), CAST(:pending AS boolean[]), "
-            "CAST(:taken AS jsonb[])) AS s(id, version, pending, taken) WHERE t.practice_id = :p AND t.id = s.id"
+            "CAST(:taken AS jsonb[])) AS s(id, version, pending, taken) "
+            "WHERE t.practice_id = :p AND t.id = ANY(:ids) AND t.id = s.id"
         ),
         {
             "p": practice_id,

@@ -206,6 +206,45 @@ END $function$
 """
 
 
+# After a sync, the planner's statistics of what it loaded, as autovacuum's next look would refresh them (0570): the
+# practice's partitions and the tenant tables past autovacuum's threshold, or never analysed. SECURITY DEFINER: only
+# the owner may ANALYZE; it answers only for a practice of the caller's access context.
+
+REFRESH_PRACTICE_STATISTICS = """
+CREATE OR REPLACE FUNCTION public.refresh_practice_statistics(p_practice bigint)
+ RETURNS SETOF text
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public'
+AS $function$
+DECLARE
+  stale text;
+BEGIN
+  IF NOT p_practice = ANY (app_practice_ids()) THEN
+    RAISE EXCEPTION 'practice % is not in the caller''s access context', p_practice USING ERRCODE = '42501';
+  END IF;
+  FOR stale IN
+    SELECT c.relname::text
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'practice_id' AND NOT a.attisdropped
+    LEFT JOIN pg_inherits i ON i.inhrelid = c.oid
+    LEFT JOIN pg_class parent ON parent.oid = i.inhparent
+    LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+    WHERE n.nspname = 'public' AND c.relkind = 'r'
+      AND (NOT c.relispartition OR c.relname = parent.relname || '_p' || p_practice)
+      AND (c.reltuples < 0
+           OR coalesce(s.n_mod_since_analyze, 0) > current_setting('autovacuum_analyze_threshold')::bigint
+                + current_setting('autovacuum_analyze_scale_factor')::float8 * c.reltuples)
+    ORDER BY 1
+  LOOP
+    EXECUTE format('ANALYZE %I', stale);
+    RETURN NEXT stale;
+  END LOOP;
+END $function$
+"""
+
+
 # --- Audit ----------------------------------------------------------------------------------------------------
 # An append-only log per practice, hash-chained: each entry's hash covers the previous hash and the entry's
 # canonical text (with the sign-in session it came from, when there was one: 0490). Writes to practice tables are audited per statement (one entry per practice, with every row
@@ -1511,7 +1550,7 @@ END $function$
 
 FUNCTIONS = (
     APP_PRACTICE_IDS, APP_USER_ID, APP_FRANCHISE_IDS,
-    PRACTICE_PARTITIONED_TABLES, ONBOARD_PRACTICE, OFFBOARD_PRACTICE,
+    PRACTICE_PARTITIONED_TABLES, ONBOARD_PRACTICE, OFFBOARD_PRACTICE, REFRESH_PRACTICE_STATISTICS,
     AUDIT_PAYLOAD, AUDIT_CHAIN, AUDIT_STATEMENT, AUDIT_PRACTICE_DETAILS,
     RECORD_SHARED_CHANGE,
     TOUCH_USER_SESSION, REVOKE_SESSIONS_OF_CHANGED_USER, OWN_CREDENTIALS,

@@ -40,6 +40,7 @@ from warehouse.integration.modes import modes
 from warehouse.integration.settle import settle
 from warehouse.kernel.ciphers import practice_cipher
 from warehouse.kernel.crypto import FieldCipher
+from warehouse.kernel.statistics import refresh_practice_statistics
 from warehouse.kernel.tenancy import AccessContext, tenant_session
 
 # Small resources re-read completely on every run (products: the live list is reconciled).
@@ -111,6 +112,11 @@ def sync_practice(
         with tenant_session(app_engine, context) as session:
             finish_run(session, practice.practice_id, run_id, error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
+    with tenant_session(app_engine, context) as session:
+        # Before settling and before the workspaces read it: a first sync leaves tables without statistics, which
+        # makes every key lookup a scan of the practice's partition until autovacuum's next look. A transaction of
+        # its own, so its table locks (ANALYZE against ANALYZE) do not wait on another practice's settlement.
+        refresh_practice_statistics(session, practice.practice_id)
     with tenant_session(app_engine, context) as session:
         # Animana's changes to rows with a local change Animana has not acknowledged were held by the loader, not
         # applied: settle them all at once (per field; what no rule decides becomes a conflict). Once per sync, not

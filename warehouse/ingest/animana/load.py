@@ -116,9 +116,9 @@ def load_batch(
     #   made generic after a few rows; one made while the parent partition was nearly empty seq-scans it for
     #   every child row for the rest of the session (measured: invoice_line's FK check on invoice, 2.7 ms a row
     #   by the twentieth page). Replanning once per transaction costs a few milliseconds.
-    # - no nested loops: the tables being loaded have no statistics until autovacuum analyses them (the
-    #   application role may not ANALYZE), so the planner takes a partition of thousands of rows for one row and
-    #   nests loops over it, quadratic (measured: 5,000 appointments against 4,000 patients, 9.5 M rows
+    # - no nested loops: the tables being loaded have no statistics until the end of the sync
+    #   (`refresh_practice_statistics`) or autovacuum's next look, so the planner takes a partition of thousands of
+    #   rows for one row and nests loops over it, quadratic (measured: 5,000 appointments against 4,000 patients, 9.5 M rows
     #   filtered, 5 s a batch). Hash joins read each parent partition once per batch whatever the estimates.
     # - asynchronous commit: the batch and its cursor stay one atomic transaction; a server crash can only lose
     #   the last few committed batches together with their cursor, and the next run reads them again.
