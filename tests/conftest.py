@@ -92,6 +92,15 @@ def create_database(server_url: str, name: str, template: str | None = None) -> 
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
+def analyse_template(server_url: str, name: str) -> None:
+    """Statistics in a template, as a database in use has them: its clones start with them, and a sync's
+    `refresh_practice_statistics` analyses only what it changed rather than every never-analysed table."""
+    with psycopg.connect(
+        _libpq(make_url(server_url).set(database=name).render_as_string(False)), autocommit=True
+    ) as conn:
+        conn.execute("ANALYZE")
+
+
 def drop_database(server_url: str, name: str) -> None:
     with psycopg.connect(_libpq(server_url), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -103,6 +112,7 @@ def template_db(server_url: str) -> str:
     name = f"vc_template_{uuid.uuid4().hex[:8]}"
     url = create_database(server_url, name)
     migrate.upgrade(url)
+    analyse_template(server_url, name)
     return name
 
 
@@ -131,6 +141,7 @@ def world_template(server_url: str, template_db: str) -> WorldTemplate:
     with db.system() as session:
         world = build_world(session, MASTER_KEY)
     db.dispose()  # a template must have no connections when it is cloned
+    analyse_template(server_url, db.name)
     return WorldTemplate(db.name, world)
 
 

@@ -19,6 +19,7 @@ from tests.conftest import (
     MASTER_KEY,
     Database,
     WorldTemplate,
+    analyse_template,
     drop_database,
     open_world_database,
 )
@@ -78,6 +79,7 @@ def practice_world_template(server_url: str, world_template: WorldTemplate) -> P
     db = open_world_database(server_url, world_template)
     week = add_work_week(db)
     db.dispose()  # a template must have no connections when it is cloned
+    analyse_template(server_url, db.name)
     return PracticeWorldTemplate(WorldTemplate(db.name, db.world), week)  # type: ignore[attr-defined]
 
 

@@ -10,11 +10,12 @@ loses nothing: its uncommitted claims are pending again and are re-sent with the
 Animana answers without a second effect.
 
 While a full batch's writes are in flight, the next batch is claimed (and its parents read) in a transaction of its
-own on another thread (`_Claim`): under load the claim cost about as much as a third of the batch's HTTP writes,
-and done in turn it left Animana idle meanwhile. This is as safe as two dispatchers: the claim skips the entries the
+own on another thread (`_Claim`), and the batch before is recorded and committed there (`_commit`): under load the
+claim cost about as much as a third of the batch's HTTP writes and the recording a sixth, and done in turn they
+left Animana idle meanwhile. This is as safe as two dispatchers: the claim skips the entries the
 batch in flight holds (SKIP LOCKED), and as those are still open, the later entries of their records are not the
 oldest open ones and are not claimed either — per-record order holds. A parent the batch in flight creates is
-learnt from its answer (`BatchRefs.learn`) before the next batch is sent. Killed, both transactions roll back.
+learnt from its answer (`BatchRefs.learn`) before the next batch is sent. Killed, every open transaction rolls back.
 
 Outcomes: sent → done (the row gets the Animana id and version); 429 → due again after Retry-After; 5xx, timeout
 or a lost answer → exponential backoff with jitter, a dead letter after `max_attempts` with the last reason;
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -107,15 +108,16 @@ def push(
 
     with (
         ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="writeback") as writers,
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="writeback-claim") as claimer,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="writeback-books") as bookkeeper,
     ):
         batch: _Claim | None = claim(more_wanted(0)) if more_wanted(0) else None
         following: Future[_Claim] | None = None
+        recording: Future[None] | None = None  # the last batch sent, being recorded and committed
         try:
             while batch is not None and batch.entries:
                 next_limit = more_wanted(report.handled + len(batch.entries))
                 if len(batch.entries) == batch_size and next_limit:  # a backlog: claim the next one meanwhile
-                    following = claimer.submit(claim, next_limit)
+                    following = bookkeeper.submit(claim, next_limit)
                 answers: list[Answer] = []
                 created: list[tuple[str, int, str]] = []
                 for wave in _waves(batch.entries):
@@ -133,26 +135,34 @@ def push(
                                 stale.add(outcome.resource)
                         if after_send is not None:
                             after_send(entry)
-                mark_all_sent(batch.session, answers)
+                if recording is not None:  # long done (it ran while this batch was sent); its error stops us
+                    recording.result()
+                # Recorded and committed on the bookkeeper's thread while the next batch is sent: the batches'
+                # HTTP writes follow each other without waiting for the database.
+                recording = bookkeeper.submit(_commit, batch, answers)
                 report.sent += len(answers)
-                done, batch = batch, None
-                done.commit()
                 report.batches += 1
+                batch = None
                 if following is not None:
                     batch, following = following.result(), None
                     for table, row_id, animana_id in created:  # its parents as they are now in Animana
                         batch.refs.learn(table, row_id, animana_id)
                 if (batch is None or not batch.entries) and more_wanted(report.handled):
                     # Nothing claimed meanwhile may only mean that every due entry was the later change of a
-                    # record in the batch just committed: those are the oldest open ones now.
+                    # record in the batch just sent: those are the oldest open ones once it is committed.
+                    recording.result()
                     if batch is not None:
                         batch.abandon()
                     batch = claim(more_wanted(report.handled))
-        finally:  # an error: whatever is still claimed goes back to pending
+            if recording is not None:
+                recording.result()
+        finally:  # an error: whatever is still claimed goes back to pending; what was sent is still recorded
             if batch is not None:
                 batch.abandon()
             if following is not None and following.exception() is None:
                 following.result().abandon()
+            if recording is not None:  # its own error, if any, is raised above or yields to the one in flight
+                wait([recording])
     if stale:
         _sync_and_settle(app_engine, client, practice, sorted(stale), master_key)
         report.synced = sorted(stale)
@@ -182,6 +192,12 @@ class _Claim:
     def abandon(self) -> None:
         """Roll back: the claims are pending again."""
         self._transaction.__exit__(_Abandoned, _Abandoned(), None)
+
+
+def _commit(batch: _Claim, answers: list[Answer]) -> None:
+    """Record the batch's acknowledged entries (its failed ones were recorded as their outcomes came) and commit."""
+    mark_all_sent(batch.session, answers)
+    batch.commit()
 
 
 class _Abandoned(Exception):  # noqa: N818 — the reason a claim's transaction is rolled back, never raised

@@ -81,3 +81,50 @@ def test_a_child_claimed_while_its_parent_is_being_created_is_sent_with_the_pare
     with hybrid.client() as client:
         booked = client.get(practice.animana_id, "agenda", int(appointment_aid))
     assert str(booked.animal_id) == patient_aid
+
+
+class _Crash(Exception):
+    pass
+
+
+def test_a_crash_while_a_batch_is_sent_still_records_the_batch_before_it(hybrid: SyncWorld):
+    """The batch before is recorded on another thread while the next one is sent: a crash in that next batch
+    leaves the one before done (Animana acknowledged it), and the crashed one pending again, never half."""
+    practice = hybrid.practices[0]
+    with as_app(hybrid, practice) as session:
+        ids = session.execute(
+            text("SELECT id FROM appointment WHERE status = 'booked' AND animana_id IS NOT NULL ORDER BY id LIMIT 3")
+        ).scalars().all()  # fmt: skip
+        for local_id in ids:
+            session.execute(
+                text("UPDATE appointment SET reason = :r WHERE id = :a"),
+                {"r": f"reden {local_id}", "a": local_id},
+            )
+    sent: list[int] = []
+
+    def crash_on_the_second_batch(entry) -> None:  # noqa: ANN001
+        sent.append(entry.row_id)
+        if len(sent) == 3:
+            raise _Crash
+
+    with hybrid.client() as client:
+        try:
+            push(
+                hybrid.db.app_engine, client, practice, master_key=MASTER_KEY, batch_size=2, concurrency=1,
+                sender=Sender(client, backoff=QUICK), after_send=crash_on_the_second_batch,
+            )  # fmt: skip
+        except _Crash:
+            pass
+        else:
+            raise AssertionError("the push should have stopped at the crash")
+    assert len(ids) == 3
+    states = {e["row_id"]: (e["state"], e["attempts"]) for e in outbox(hybrid, practice)}
+    assert [states[i] for i in sent[:2]] == [("done", 1)] * 2
+    assert states[sent[2]] == ("pending", 0)  # sent, its answer never recorded: sent again with its key
+    with as_app(hybrid, practice) as session:
+        pending = dict(
+            session.execute(
+                text("SELECT id, writeback_pending FROM appointment WHERE id = ANY(:ids)"), {"ids": list(ids)}
+            ).all()
+        )
+    assert [pending[i] for i in sent[:2]] == [False, False]
