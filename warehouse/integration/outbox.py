@@ -64,6 +64,7 @@ class OutboxEntry:
     row: dict[
         str, Any
     ]  # the row as this entry left it, typed, PII decrypted, a patient's client_ids; {} for a delete
+    followed: bool = False  # a later open entry of the row waits behind this one (due once this one is done)
 
 
 # Pending, due, the oldest open entry of its row, and not of a module gone native (captured before the switch).
@@ -169,6 +170,7 @@ def due_entries(
                 animana_id=identity.get("animana_id"),
                 animana_version=version,
                 row=row,
+                followed=any(e.id > c.id and e.state in ("pending", "held", "dead") for e in entries_of_row),
             )
         )
     return entries

@@ -54,6 +54,7 @@ from warehouse.kernel.tenancy import AccessContext, tenant_session
 
 MAX_ATTEMPTS = 12
 BATCH = 100
+FIRST_BATCH = 16  # the first claim of a push (see `push`)
 STALE_WAIT_S = 30.0  # a stale entry waits this long for the sync + settlement to decide it
 CONCURRENCY = 4  # HTTP writes of one batch in flight at once (Animana's 429s slow it down when it must)
 
@@ -110,13 +111,17 @@ def push(
         ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="writeback") as writers,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="writeback-books") as bookkeeper,
     ):
-        batch: _Claim | None = claim(more_wanted(0)) if more_wanted(0) else None
+        # A small first claim: the first writes leave at once and the full batch after it is claimed while they
+        # are out (measured: a claim of 100 kept Animana idle ~20 ms at the start of every push).
+        batch: _Claim | None = claim(min(FIRST_BATCH, more_wanted(0))) if more_wanted(0) else None
         following: Future[_Claim] | None = None
         recording: Future[None] | None = None  # the last batch sent, being recorded and committed
         try:
             while batch is not None and batch.entries:
                 next_limit = more_wanted(report.handled + len(batch.entries))
-                if len(batch.entries) == batch_size and next_limit:  # a backlog: claim the next one meanwhile
+                if (
+                    len(batch.entries) == batch.limit and next_limit
+                ):  # a backlog: claim the next one meanwhile
                     following = bookkeeper.submit(claim, next_limit)
                 answers: list[Answer] = []
                 created: list[tuple[str, int, str]] = []
@@ -140,6 +145,7 @@ def push(
                 # Recorded and committed on the bookkeeper's thread while the next batch is sent: the batches'
                 # HTTP writes follow each other without waiting for the database.
                 recording = bookkeeper.submit(_commit, batch, answers)
+                sent_batch_followed = any(entry.followed for entry in batch.entries)
                 report.sent += len(answers)
                 report.batches += 1
                 batch = None
@@ -147,9 +153,14 @@ def push(
                     batch, following = following.result(), None
                     for table, row_id, animana_id in created:  # its parents as they are now in Animana
                         batch.refs.learn(table, row_id, animana_id)
-                if (batch is None or not batch.entries) and more_wanted(report.handled):
-                    # Nothing claimed meanwhile may only mean that every due entry was the later change of a
-                    # record in the batch just sent: those are the oldest open ones once it is committed.
+                if (
+                    (batch is None or not batch.entries)
+                    and sent_batch_followed
+                    and more_wanted(report.handled)
+                ):
+                    # Nothing claimed meanwhile, but later changes of the batch's records wait behind it: they are
+                    # the oldest open ones once it is committed. (Entries made while the push ran are the next
+                    # push's.)
                     recording.result()
                     if batch is not None:
                         batch.abandon()
@@ -176,6 +187,7 @@ class _Claim:
     def __init__(
         self, app_engine: Engine, context: AccessContext, practice_id: int, limit: int, master_key: bytes
     ) -> None:
+        self.limit = limit
         self._transaction = ExitStack()
         self.session = self._transaction.enter_context(tenant_session(app_engine, context))
         try:
