@@ -123,9 +123,8 @@ def push(
         try:
             while batch is not None and batch.entries:
                 next_limit = more_wanted(report.handled + len(batch.entries))
-                if (
-                    len(batch.entries) == batch.limit and next_limit
-                ):  # a backlog: claim the next one meanwhile
+                # A full batch means a backlog: the next one is claimed while this one is sent.
+                if len(batch.entries) == batch.limit and next_limit:
                     following = bookkeeper.submit(claim, next_limit)
                 answers: list[Answer] = []
                 created: list[tuple[str, int, str]] = []
