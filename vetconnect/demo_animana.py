@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from connectors.animana.sync.practice import PracticeResult
 from connectors.animana.sync.service import sync_all
 from connectors.animana.writeback.dispatcher import PushReport, push
 from vetconnect.animana_cli import DEMO_SEED, demo_scale
+from vetconnect.demo_loops import BackgroundLoop
 from warehouse.integration.modes import set_mode
 from warehouse.kernel.lookups import tenant_id_by_code
 from warehouse.kernel.tenancy import AccessContext, system_session, tenant_session
@@ -108,9 +108,11 @@ def set_demo_modes(app_engine: Engine, admin_engine: Engine) -> list[tuple[str, 
     return switched
 
 
-class WritebackLoop:
+class WritebackLoop(BackgroundLoop):
     """Push every `PUSH_EVERY_S`, sync every `SYNC_EVERY_S`; says on the console what went to or came from
     Animana. A failing round (Animana or the database away) is reported and the next one tries again."""
+
+    thread_name = "demo-writeback"
 
     def __init__(
         self, app_engine: Engine, animana: DemoAnimana, *, master_key: bytes, console: Console
@@ -119,7 +121,7 @@ class WritebackLoop:
         self._animana = animana
         self._key = master_key
         self._console = console
-        self._stop = threading.Event()
+        super().__init__()
 
     def push_once(self, client: AnimanaClient) -> list[PushReport]:
         reports = [
@@ -157,13 +159,3 @@ class WritebackLoop:
                         f"[yellow]write-back/sync round failed, next round retries:[/yellow] {exc}"
                     )
                 self._stop.wait(PUSH_EVERY_S)
-
-    @contextmanager
-    def in_background(self) -> Iterator[WritebackLoop]:
-        thread = threading.Thread(target=self.run, daemon=True, name="demo-writeback")
-        thread.start()
-        try:
-            yield self
-        finally:
-            self._stop.set()
-            thread.join(timeout=60)

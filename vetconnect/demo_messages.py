@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from connectors.messaging.sms import SmsGateway
 from connectors.messaging.sms_simulator import running_sms_simulator
 from connectors.messaging.smtp import SmtpSender
 from connectors.messaging.smtp_server import running_smtp_server
+from vetconnect.demo_loops import BackgroundLoop
 from vetconnect.settings import Settings
 from warehouse.kernel.lookups import tenant_id_by_code
 from warehouse.kernel.tenancy import AccessContext, system_session, tenant_session
@@ -132,8 +132,10 @@ def describe(rounds: list[SentRound]) -> list[str]:
     ]
 
 
-class MessagesLoop:
+class MessagesLoop(BackgroundLoop):
     """Queue and send every `SEND_EVERY_S` while the app runs; a failing round is reported, the next retries."""
+
+    thread_name = "demo-messages"
 
     def __init__(
         self,
@@ -146,7 +148,7 @@ class MessagesLoop:
     ) -> None:
         self._args = (app_engine, practices, messaging)
         self._key, self._console = master_key, console
-        self._stop = threading.Event()
+        super().__init__()
 
     def run(self) -> None:
         while not self._stop.wait(SEND_EVERY_S):
@@ -155,13 +157,3 @@ class MessagesLoop:
                     self._console.print(line)
             except SQLAlchemyError as exc:
                 self._console.print(f"[yellow]messages round failed, the next one retries:[/yellow] {exc}")
-
-    @contextmanager
-    def in_background(self) -> Iterator[MessagesLoop]:
-        thread = threading.Thread(target=self.run, daemon=True, name="demo-messages")
-        thread.start()
-        try:
-            yield self
-        finally:
-            self._stop.set()
-            thread.join(timeout=60)
