@@ -85,19 +85,21 @@ def _libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def _database_url(server_url: str, name: str) -> str:
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
 def create_database(server_url: str, name: str, template: str | None = None) -> str:
     with psycopg.connect(_libpq(server_url), autocommit=True) as conn:
         clause = f' TEMPLATE "{template}"' if template else ""
         conn.execute(f'CREATE DATABASE "{name}"{clause}')
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    return _database_url(server_url, name)
 
 
 def analyse_template(server_url: str, name: str) -> None:
     """Statistics in a template, as a database in use has them: its clones start with them, and a sync's
     `refresh_practice_statistics` analyses only what it changed rather than every never-analysed table."""
-    with psycopg.connect(
-        _libpq(make_url(server_url).set(database=name).render_as_string(False)), autocommit=True
-    ) as conn:
+    with psycopg.connect(_libpq(_database_url(server_url, name)), autocommit=True) as conn:
         conn.execute("ANALYZE")
 
 

@@ -118,8 +118,9 @@ def load_batch(
     #   by the twentieth page). Replanning once per transaction costs a few milliseconds.
     # - no nested loops: the tables being loaded have no statistics until the end of the sync
     #   (`refresh_practice_statistics`) or autovacuum's next look, so the planner takes a partition of thousands of
-    #   rows for one row and nests loops over it, quadratic (measured: 5,000 appointments against 4,000 patients, 9.5 M rows
-    #   filtered, 5 s a batch). Hash joins read each parent partition once per batch whatever the estimates.
+    #   rows for one row and nests loops over it, quadratic (measured: 5,000 appointments against 4,000 patients,
+    #   9.5 M rows filtered, 5 s a batch). Hash joins read each parent partition once per batch whatever the
+    #   estimates.
     # - asynchronous commit: the batch and its cursor stay one atomic transaction; a server crash can only lose
     #   the last few committed batches together with their cursor, and the next run reads them again.
     # - generic plans (`LOAD_SETTINGS`): see there.
