@@ -222,12 +222,20 @@ def populate_practice(
     # --- end models ------------------------------------------------------------------------------------------
     # --- two-way Animana (issue 15): an outbox entry, a held
     # Animana change and a conflict per practice ---------------------------------------------------------------
-    from warehouse.schema.integration import WritebackConflict, WritebackIncoming, WritebackOutbox
+    from warehouse.schema.integration import (
+        WritebackConflict,
+        WritebackHanded,
+        WritebackIncoming,
+        WritebackOutbox,
+    )
 
+    # The practices are not linked to Animana, so their writes were not captured; one entry by hand, handed over.
+    outbox_entry = WritebackOutbox(practice_id=practice_id, module="clients", table_name="client", row_id=client.id,
+                                   operation="update", changes={"last_name": "Lokaal"})  # fmt: skip
+    session.add(outbox_entry)
+    session.flush()
     session.add_all([
-        # The practices are not linked to Animana, so their writes were not captured; one entry by hand.
-        WritebackOutbox(practice_id=practice_id, module="clients", table_name="client", row_id=client.id,
-                        operation="update", changes={"last_name": "Lokaal"}),
+        WritebackHanded(practice_id=practice_id, entry_id=outbox_entry.id),
         WritebackIncoming(practice_id=practice_id, table_name="client", row_id=client.id,
                           incoming={"last_name": "Animana"}, animana_version="2026-01-01T00:00:00Z"),
         WritebackConflict(practice_id=practice_id, module="clients", table_name="client", row_id=client.id,

@@ -270,6 +270,18 @@ OR EXISTS (SELECT 1 FROM writeback_conflict c WHERE c.practice_id = t.practice_i
             AND c.row_id = t.id AND c.state = 'open')
 """
 
+
+def note_handed(session: Session, practice_id: int, entry_ids: list[int]) -> None:
+    """These entries go to Animana now: to be committed before their writes go out (`WritebackHanded`)."""
+    session.execute(
+        text(
+            "INSERT INTO writeback_handed (practice_id, entry_id) SELECT :p, unnest(CAST(:ids AS bigint[])) "
+            "ON CONFLICT DO NOTHING"
+        ),
+        {"p": practice_id, "ids": entry_ids},
+    )
+
+
 Answer = tuple[OutboxEntry, str | None, str | None]
 """An entry Animana acknowledged, with the Animana id and version it answered with."""
 
@@ -304,6 +316,10 @@ def mark_all_sent(session: Session, answers: list[Answer]) -> None:
             "ids": [e.id for e, _, _ in answers],
             "versions": [v for _, _, v in answers],
         },
+    )
+    session.execute(
+        text("DELETE FROM writeback_handed WHERE practice_id = :practice AND entry_id = ANY(:ids)"),
+        {"practice": practice_id, "ids": [e.id for e, _, _ in answers]},
     )
     with bookkeeping(session):
         _stamp_rows(session, practice_id, answers)

@@ -7,6 +7,9 @@ that changed the field):
 - changed only in Animana → applied here;
 - changed only here → kept (the outbox still carries it to Animana);
 - the same value on both sides → agreed;
+- Animana holds a value of one of our entries already handed to it (`WritebackHanded`) → our own write come back
+  (applied, its answer lost or not yet recorded): ours stays. The same value from an entry never handed over is an
+  Animana user's edit that happens to match, and is decided as below;
 - changed on both sides → the field's rule (`rules`, declared in the resource's spec) decides and the decision is
   recorded with both values; without a rule, or when the rule cannot tell, the field goes to a person: an open
   conflict, and the row's outbox entries are held until it is resolved.
@@ -172,8 +175,10 @@ def _settle_table(
     entries: dict[int, list[Any]] = {}
     for entry in session.execute(
         text(
-            "SELECT row_id, id, changes, base FROM writeback_outbox WHERE practice_id = :p AND table_name = :t "
-            "AND row_id = ANY(:ids) AND state IN ('pending', 'held', 'dead') ORDER BY id FOR UPDATE"
+            "SELECT row_id, id, changes, base, EXISTS (SELECT 1 FROM writeback_handed h "
+            "WHERE h.practice_id = o.practice_id AND h.entry_id = o.id) AS handed "
+            "FROM writeback_outbox o WHERE practice_id = :p AND table_name = :t "
+            "AND row_id = ANY(:ids) AND state IN ('pending', 'held', 'dead') ORDER BY id FOR UPDATE OF o"
         ),
         key,
     ):
@@ -217,11 +222,13 @@ def _settle_row(
         return
 
     base: dict[str, Any] = {}
-    ours: dict[str, list[Any]] = {}  # every value we sent or are sending for a column
+    # Every value of a column an entry handed to Animana carries (`WritebackHanded`): only those may have arrived.
+    ours: dict[str, list[Any]] = {}
     for entry in entries:
         for column, value in entry.changes.items():
             base.setdefault(column, (entry.base or {}).get(column))
-            ours.setdefault(column, []).append(value)
+            if entry.handed:
+                ours.setdefault(column, []).append(value)
     apply: dict[str, Any] = {}
     decided: dict[str, dict[str, Any]] = {}
     for column, animana_value in held.incoming.items():
@@ -238,7 +245,7 @@ def _settle_row(
             continue
         if values.same(column, animana_value, base[column]):
             continue  # Animana did not change it; ours goes out with the outbox
-        if any(values.same(column, animana_value, value) for value in ours[column]):
+        if any(values.same(column, animana_value, value) for value in ours.get(column, ())):
             continue  # Animana holds one of our own values (applied, its answer not recorded yet): ours stays
         clash = FieldClash(column, local_value, animana_value, base[column], current, held.incoming)
         rule = rules.get(column)

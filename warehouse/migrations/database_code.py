@@ -93,6 +93,7 @@ PRACTICE_TABLES = (
     "client_consent",
     "client_erasure", "audit_redaction",
     "message_outbox",
+    "writeback_handed",
 )  # fmt: skip
 TENANT_ISOLATION = Policy(
     "tenant_isolation", "ALL",

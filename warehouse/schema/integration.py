@@ -81,6 +81,22 @@ class WritebackOutbox(Base):
     written_in: Mapped[int] = mapped_column(server_default=text("(pg_current_xact_id())::text::bigint"))
 
 
+class WritebackHanded(Base):
+    """An outbox entry handed to Animana: committed before its write goes out, so that even a dispatcher killed
+    mid-send leaves the trace that the write may have arrived. The settlement takes a value Animana holds for one of
+    our own unacknowledged writes only from an entry handed over (`warehouse.integration.settle`); any other
+    coincidence is an Animana user's edit. Removed when Animana acknowledges the entry."""
+
+    __tablename__ = "writeback_handed"
+    __table_args__ = (ForeignKeyConstraint(["practice_id"], ["tenant.id"]), {"info": practice_table()})
+
+    practice_id: Mapped[int] = mapped_column(primary_key=True)
+    # No foreign key to the entry: the claim holds its row FOR UPDATE until it commits, and the key check's share
+    # lock would wait for it.
+    entry_id: Mapped[int] = mapped_column(primary_key=True)
+    handed_at: Mapped[dt.datetime] = mapped_column(server_default=func.clock_timestamp())
+
+
 class WritebackIncoming(Base):
     """An Animana change to a row with an unacknowledged local change, held (not applied) until settled."""
 

@@ -48,6 +48,7 @@ from warehouse.integration.outbox import (
     mark_all_sent,
     mark_dead,
     mark_retry,
+    note_handed,
     parents_of,
 )
 from warehouse.kernel.tenancy import AccessContext, tenant_session
@@ -195,6 +196,9 @@ class _Claim:
         self.session = self._transaction.enter_context(tenant_session(app_engine, context))
         try:
             self.entries = due_entries(self.session, practice_id, limit, master_key=master_key)
+            if self.entries:  # committed before any of them goes out: a kill mid-send leaves the trace
+                with tenant_session(app_engine, context) as handing:
+                    note_handed(handing, practice_id, [entry.id for entry in self.entries])
             self.refs = BatchRefs(self.session, practice_id)
             self.refs.prefetch(self.entries)
         except BaseException:

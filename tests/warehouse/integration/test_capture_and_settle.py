@@ -16,6 +16,7 @@ from tests.factories import World
 from warehouse.integration import conflicts, modes, status
 from warehouse.integration.capture import writing_as
 from warehouse.integration.errors import IntegrationError
+from warehouse.integration.outbox import note_handed
 from warehouse.integration.rules import cancellation_wins, local_progress_wins
 from warehouse.integration.settle import settle
 from warehouse.kernel.tenancy import AccessContext
@@ -177,6 +178,46 @@ def test_the_sync_never_overwrites_a_pending_row_and_settling_merges_per_field(w
             ("pending", {"postcode": "1234AB"}),
         ]
         assert conflicts.open_conflicts(session, [a1.practice_id]) == []
+
+
+@pytest.mark.parametrize("handed", [True, False])
+def test_animana_holding_an_earlier_value_of_ours_is_our_write_come_back_only_if_that_entry_was_handed_over(
+    world, handed
+):
+    """Two surname changes here, then Animana holds the first one. Handed to Animana, that entry's write arrived
+    and only its answer is missing: ours stays, no conflict. Never handed over, an Animana user typed the same
+    name: a conflict, not our later surname silently written over theirs."""
+    db, w = world
+    a1 = w.practices["a1"]
+    with _app(db, w) as session:
+        for surname in ("Eerst", "Daarna"):
+            session.execute(
+                text("UPDATE client SET last_name = :s WHERE id = :c"), {"s": surname, "c": a1.client_id}
+            )
+    with _app(db, w) as session:
+        if handed:
+            first = session.execute(text("SELECT min(id) FROM writeback_outbox")).scalar_one()
+            note_handed(session, a1.practice_id, [first])
+        _sync(
+            session,
+            "UPDATE client SET last_name = 'Eerst', animana_version = 'v2' WHERE id = :c",
+            c=a1.client_id,
+        )
+    with _app(db, w) as session:
+        report = settle(session, a1.practice_id, {}, master_key=MASTER_KEY)
+        surname = session.execute(
+            text("SELECT last_name FROM client WHERE id = :c"), {"c": a1.client_id}
+        ).scalar()
+        assert surname == "Daarna"  # kept here either way
+        opened = conflicts.open_conflicts(session, [a1.practice_id], master_key=MASTER_KEY)
+        states = [e.state for e in _outbox(session, a1.practice_id)]
+    if handed:
+        assert (report.conflicts_opened, opened, states) == (0, [], ["pending", "pending"])
+    else:
+        assert report.conflicts_opened == 1
+        [conflict] = opened
+        assert [(f.label, f.local, f.animana) for f in conflict.fields] == [("surname", "Daarna", "Eerst")]
+        assert states == ["held", "held"]
 
 
 def test_rules_decide_the_safe_cases_and_record_which_rule_decided(world):

@@ -118,6 +118,18 @@ def test_a_crash_while_a_batch_is_sent_still_records_the_batch_before_it(hybrid:
     assert [states[i] for i in sent[:2]] == [("done", 1)] * 2
     assert states[sent[2]] == ("pending", 0)  # sent, its answer never recorded: sent again with its key
     with as_app(hybrid, practice) as session:
+        handed = set(
+            session.execute(
+                text(
+                    "SELECT o.row_id FROM writeback_handed h "
+                    "JOIN writeback_outbox o ON o.practice_id = h.practice_id AND o.id = h.entry_id"
+                )
+            ).scalars()
+        )
+    # Its hand-over was committed before it went out, so the settlement knows it may have arrived; the
+    # acknowledged ones' were removed with their answer.
+    assert handed == {sent[2]}
+    with as_app(hybrid, practice) as session:
         pending = dict(
             session.execute(
                 text("SELECT id, writeback_pending FROM appointment WHERE id = ANY(:ids)"), {"ids": list(ids)}
