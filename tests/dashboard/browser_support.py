@@ -105,14 +105,28 @@ def shot(page, name: str) -> None:  # noqa: ANN001
     page.screenshot(path=ARTIFACTS / name, full_page=True)
 
 
-def choose(page, label: str, option: str) -> None:  # noqa: ANN001
-    """Pick ``option`` in the Streamlit selectbox labelled ``label``, as a person does: open, click."""
+def choose(page, label: str, option: str, attempts: int = 3) -> None:  # noqa: ANN001
+    """Pick ``option`` in the Streamlit selectbox labelled ``label``, as a person does: open, click. A list that
+    closes again before the click (a rerun redraws the box under load: seen in CI, the list shut with the typed
+    name in the box) is opened again, as a person would."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    box = page.get_by_role("combobox", name=label, exact=True)
+    options = page.get_by_role("option", name=option, exact=False)
     try:
-        page.get_by_role("combobox", name=label, exact=True).click()
-        options = page.get_by_role("option", name=option, exact=False)
-        if not options.count():  # a list that did not open on the click opens as one types
-            page.keyboard.type(option)
-        options.first.click(timeout=30_000)
+        for attempt in range(1, attempts + 1):
+            box.click()
+            if not options.count():  # a list that did not open on the click opens as one types
+                page.keyboard.press("Control+A")
+                page.keyboard.type(option)
+            try:
+                options.first.click(timeout=10_000)
+                break
+            except PlaywrightTimeout:
+                if attempt == attempts:
+                    raise
+                page.keyboard.press("Escape")
+                settle(page)
     except Exception:
         page.screenshot(path=ARTIFACTS / "failed-choice.png", full_page=True)
         raise
