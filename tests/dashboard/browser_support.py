@@ -98,6 +98,21 @@ def settle(page) -> None:  # noqa: ANN001
     page.wait_for_timeout(150)
 
 
+def grid_text(page) -> str:  # noqa: ANN001
+    """The text of the data grids on the page, once every grid has written it. They are drawn on a canvas; the
+    grid keeps its header and visible cells in an accessible table beside it, which is what a screen reader reads
+    (and what this returns). Each grid writes that table a moment after drawing, one after the other: read
+    early, the last grids are missing (seen in CI: 2 of a referral history's 3 grids)."""
+    from playwright.sync_api import expect
+
+    settle(page)
+    grids = page.locator('[data-testid="stDataFrame"]:visible')
+    written = grids.filter(has=page.locator('[role="columnheader"]'))
+    expect(grids.first).to_be_attached(timeout=15_000)
+    expect(written).to_have_count(grids.count(), timeout=15_000)
+    return "\n".join(page.locator('[data-testid="stDataFrame"]').all_text_contents())
+
+
 def shot(page, name: str) -> None:  # noqa: ANN001
     """A screenshot once the run has finished and the grids (drawn on a canvas after the run) have painted."""
     settle(page)

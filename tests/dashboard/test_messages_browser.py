@@ -4,9 +4,17 @@ Screenshots in ``test-artifacts/messages-*.png``."""
 
 from __future__ import annotations
 
-from tests.dashboard.browser_support import ARGS, BROWSER, CHROMIUM, FIRST_RENDER_MS, settle, shot, sign_in
+from tests.dashboard.browser_support import (
+    ARGS,
+    BROWSER,
+    CHROMIUM,
+    FIRST_RENDER_MS,
+    grid_text,
+    settle,
+    shot,
+    sign_in,
+)
 from tests.dashboard.test_messages_app import BOUNCE, NO_CONSENT, seed_messages
-from tests.dashboard.test_native_day_browser import grid_text
 from tests.practice_world import RECEPTIONIST
 
 pytestmark = BROWSER

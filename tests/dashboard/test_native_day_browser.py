@@ -35,6 +35,7 @@ from tests.dashboard.browser_support import (
     DayClock,
     choose,
     free_port,
+    grid_text,
     settle,
     streamlit_app,
 )
@@ -70,14 +71,6 @@ def at_its_field(page, field, message: str) -> None:  # noqa: ANN001
     box, under = field.bounding_box(), shown.bounding_box()
     assert box["y"] + box["height"] <= under["y"] <= box["y"] + box["height"] + 120, (box, under)
     assert under["x"] < box["x"] + box["width"] and box["x"] < under["x"] + under["width"], (box, under)
-
-
-def grid_text(page) -> str:  # noqa: ANN001
-    """The text of the data grids on the page. They are drawn on a canvas; the grid keeps the visible cells in
-    an accessible table beside it, which is what a screen reader reads (and what this returns)."""
-    cells = page.locator('[data-testid="stDataFrame"]:visible [role="gridcell"]')
-    cells.first.wait_for(state="attached", timeout=15_000)  # the grid writes its table a moment after drawing
-    return "\n".join(page.locator('[data-testid="stDataFrame"]').all_text_contents())
 
 
 @pytest.fixture

@@ -9,8 +9,16 @@ import re
 
 from sqlalchemy import select
 
-from tests.dashboard.browser_support import ARGS, BROWSER, CHROMIUM, FIRST_RENDER_MS, settle, shot, sign_in
-from tests.dashboard.test_native_day_browser import grid_text
+from tests.dashboard.browser_support import (
+    ARGS,
+    BROWSER,
+    CHROMIUM,
+    FIRST_RENDER_MS,
+    grid_text,
+    settle,
+    shot,
+    sign_in,
+)
 from warehouse.schema.referrals import Referral, ReferralReport
 
 pytestmark = BROWSER

@@ -13,11 +13,11 @@ from tests.dashboard.browser_support import (
     CHROMIUM,
     FIRST_RENDER_MS,
     choose,
+    grid_text,
     settle,
     shot,
     sign_in_enrolling_totp,
 )
-from tests.dashboard.test_native_day_browser import grid_text
 from tests.factories import PASSWORD
 from warehouse.schema.tenancy import AppUser, Membership
 from warehouse.security.accounts import add_user
