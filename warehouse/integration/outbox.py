@@ -271,13 +271,25 @@ OR EXISTS (SELECT 1 FROM writeback_conflict c WHERE c.practice_id = t.practice_i
 """
 
 
-def note_handed(session: Session, practice_id: int, entry_ids: list[int]) -> None:
-    """These entries go to Animana now: to be committed before their writes go out (`WritebackHanded`)."""
+def note_handed(session: Session, practice_id: int, entry_ids: list[int]) -> set[int]:
+    """These entries go to Animana now: to be committed before their writes go out (`WritebackHanded`). Returns
+    those not handed over before (an earlier hand-over whose outcome nobody learnt keeps its mark)."""
+    return set(
+        session.execute(
+            text(
+                "INSERT INTO writeback_handed (practice_id, entry_id) SELECT :p, unnest(CAST(:ids AS bigint[])) "
+                "ON CONFLICT DO NOTHING RETURNING entry_id"
+            ),
+            {"p": practice_id, "ids": entry_ids},
+        ).scalars()
+    )
+
+
+def forget_handed(session: Session, practice_id: int, entry_ids: list[int]) -> None:
+    """Animana answered that these entries' writes did not happen (refused, stale, rate-limited): as far as
+    Animana is concerned they were never handed over, and a value of theirs found there is someone else's."""
     session.execute(
-        text(
-            "INSERT INTO writeback_handed (practice_id, entry_id) SELECT :p, unnest(CAST(:ids AS bigint[])) "
-            "ON CONFLICT DO NOTHING"
-        ),
+        text("DELETE FROM writeback_handed WHERE practice_id = :p AND entry_id = ANY(:ids)"),
         {"p": practice_id, "ids": entry_ids},
     )
 
@@ -357,18 +369,26 @@ def _absorb_imported_copies(session: Session, answers: list[Answer]) -> list[Ans
     back with a sync as a row of its own: the same Animana record twice here. The copy the sync made is removed
     and our row takes the Animana id, leaving an auto-resolved conflict as the trace; a copy that other rows
     already point at is left for a person (the entry becomes a dead letter saying so). Returns the answers that
-    can be recorded."""
-    creates = [(e, aid) for e, aid, _ in answers if e.operation == "insert" and aid is not None]
+    can be recorded.
+
+    A replayed answer is the record as it was created, but the copy is the record as the sync read it: when an
+    Animana user changed it in between, the copy's values and version are held for our row (as the loader holds
+    a pending row's update) and the sync's settlement takes them in. Dropped, Animana's edit would be lost here
+    and every later write of the row refused as stale, since no sync brings that version again."""
+    creates = [(e, aid, v) for e, aid, v in answers if e.operation == "insert" and aid is not None]
     blocked: set[int] = set()
-    for table_name in sorted({e.table_name for e, _ in creates}):
-        ours = {aid: e for e, aid in creates if e.table_name == table_name}
+    for table_name in sorted({e.table_name for e, _, _ in creates}):
+        ours = {aid: (e, v) for e, aid, v in creates if e.table_name == table_name}
         table = session.get_bind().dialect.identifier_preparer.quote(_table(table_name).name)
         copies = session.execute(
-            text(f"SELECT id, animana_id FROM {table} WHERE practice_id = :p AND animana_id = ANY(:ids)"),
-            {"p": next(iter(ours.values())).practice_id, "ids": list(ours)},
+            text(
+                f"SELECT id, animana_id, animana_version, to_jsonb(t) - ARRAY['updated_at', 'animana_version', "
+                f"'writeback_pending'] AS incoming FROM {table} t WHERE practice_id = :p AND animana_id = ANY(:ids)"
+            ),
+            {"p": next(iter(ours.values()))[0].practice_id, "ids": list(ours)},
         ).all()
-        for copy_id, aid in copies:
-            entry = ours[aid]
+        for copy_id, aid, copy_version, incoming in copies:
+            entry, answered_version = ours[aid]
             if copy_id == entry.row_id:
                 continue
             try:
@@ -399,7 +419,26 @@ def _absorb_imported_copies(session: Session, answers: list[Answer]) -> list[Ans
                     }}),
                 },
             )  # fmt: skip
+            if copy_version != answered_version:
+                _hold_incoming(session, entry, incoming, copy_version)
     return [a for a in answers if a[0].id not in blocked]
+
+
+def _hold_incoming(
+    session: Session, entry: OutboxEntry, incoming: dict[str, Any], version: str | None
+) -> None:
+    """Animana's values of ``entry``'s row held for the next settlement, as the ``writeback_hold`` trigger holds
+    a loaded update of a pending row."""
+    session.execute(
+        text(
+            "INSERT INTO writeback_incoming (practice_id, table_name, row_id, incoming, animana_version) "
+            "VALUES (:p, :t, :r, CAST(:incoming AS jsonb), :v) ON CONFLICT (practice_id, table_name, row_id) "
+            "DO UPDATE SET incoming = EXCLUDED.incoming, animana_version = EXCLUDED.animana_version, "
+            "received_at = now()"
+        ),
+        {"p": entry.practice_id, "t": entry.table_name, "r": entry.row_id,
+         "incoming": json.dumps(incoming, default=str), "v": version},
+    )  # fmt: skip
 
 
 def mark_retry(

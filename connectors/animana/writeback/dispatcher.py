@@ -32,19 +32,21 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from itertools import repeat
+from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
 from connectors.animana.client import AnimanaClient
 from connectors.animana.sync.links import LinkedPractice
 from connectors.animana.sync.practice import sync_practice
+from connectors.animana.sync.records import load_records
 from connectors.animana.writeback.refs import BatchRefs
 from connectors.animana.writeback.sender import STALE, Outcome, Refused, Retry, Sender, Sent, Stale
 from warehouse.integration.outbox import (
     Answer,
     OutboxEntry,
     due_entries,
+    forget_handed,
     mark_all_sent,
     mark_dead,
     mark_retry,
@@ -100,7 +102,7 @@ def push(
     HTTP write (progress, tests)."""
     sender = sender or Sender(client)
     report = PushReport(practice.code)
-    stale: set[str] = set()
+    stale: dict[str, list[dict[str, Any]]] = {}  # resource → Animana's current records its 412s carried
     context = AccessContext.for_practices([practice.practice_id])
 
     def claim(limit: int) -> _Claim:
@@ -139,9 +141,9 @@ def push(
                                 batch.refs.learn(entry.table_name, entry.row_id, outcome.animana_id)
                                 created.append((entry.table_name, entry.row_id, outcome.animana_id))
                         else:
-                            _record(batch.session, entry, outcome, max_attempts, report)
+                            _record(batch, entry, outcome, max_attempts, report)
                             if isinstance(outcome, Stale):
-                                stale.add(outcome.resource)
+                                stale.setdefault(outcome.resource, []).append(outcome.current)
                         if after_send is not None:
                             after_send(entry)
                 if recording is not None:  # long done (it ran while this batch was sent); its error stops us
@@ -179,7 +181,7 @@ def push(
             if recording is not None:  # its own error, if any, is raised above or yields to the one in flight
                 wait([recording])
     if stale:
-        _sync_and_settle(app_engine, client, practice, sorted(stale), master_key)
+        _sync_and_settle(app_engine, client, practice, stale, master_key)
         report.synced = sorted(stale)
     return report
 
@@ -196,9 +198,13 @@ class _Claim:
         self.session = self._transaction.enter_context(tenant_session(app_engine, context))
         try:
             self.entries = due_entries(self.session, practice_id, limit, master_key=master_key)
+            # Handed over for the first time by this claim (see `_record`).
+            self.first_handed: set[int] = set()
             if self.entries:  # committed before any of them goes out: a kill mid-send leaves the trace
                 with tenant_session(app_engine, context) as handing:
-                    note_handed(handing, practice_id, [entry.id for entry in self.entries])
+                    self.first_handed = note_handed(
+                        handing, practice_id, [entry.id for entry in self.entries]
+                    )
             self.refs = BatchRefs(self.session, practice_id)
             self.refs.prefetch(self.entries)
         except BaseException:
@@ -247,9 +253,16 @@ def _parent_rows(entry: OutboxEntry) -> Iterator[tuple[str, int]]:
 
 
 def _record(
-    session: Session, entry: OutboxEntry, outcome: Outcome, max_attempts: int, report: PushReport
+    batch: _Claim, entry: OutboxEntry, outcome: Outcome, max_attempts: int, report: PushReport
 ) -> None:
-    """What a failed send means for the entry (the acknowledged ones are recorded together, `mark_all_sent`)."""
+    """What a failed send means for the entry (the acknowledged ones are recorded together, `mark_all_sent`).
+
+    An answer that the write did not happen takes back the hand-over mark this claim made: Animana holding the
+    entry's value later is then an Animana user's edit, which the settlement must not take for ours come back.
+    A mark from an earlier hand-over stays — that attempt's outcome is still unknown."""
+    session = batch.session
+    if not (isinstance(outcome, Retry) and outcome.maybe_applied) and entry.id in batch.first_handed:
+        forget_handed(session, entry.practice_id, [entry.id])
     if isinstance(outcome, Retry) and not outcome.counts:
         mark_retry(session, entry, outcome.error, outcome.delay_s, counts=False)
         report.waiting += 1
@@ -274,9 +287,11 @@ def _sync_and_settle(
     app_engine: Engine,
     client: AnimanaClient,
     practice: LinkedPractice,
-    resources: list[str],
+    stale: dict[str, list[dict[str, Any]]],
     master_key: bytes,
 ) -> None:
-    """Bring Animana's newer versions in: the loader holds them for the pending rows and the sync settles them in
-    each batch's own transaction (`sync_practice`)."""
-    sync_practice(app_engine, client, practice, master_key=master_key, resources=resources)
+    """Bring Animana's newer versions in: the records the refusals carried first (`load_records`: a row behind a
+    version the sync's cursor has passed gets it only this way), then whatever else changed; the loader holds them
+    for the pending rows and the sync settles them (`sync_practice`)."""
+    load_records(app_engine, practice, stale, master_key=master_key)
+    sync_practice(app_engine, client, practice, master_key=master_key, resources=sorted(stale))

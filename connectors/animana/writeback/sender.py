@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 from connectors.animana.client import AnimanaClient
 from connectors.animana.errors import (
@@ -44,11 +45,14 @@ class Sent:
 
 @dataclass(frozen=True)
 class Retry:
-    """Not now: a transient failure (``counts``: towards the dead-letter limit) or a parent still on its way."""
+    """Not now: a transient failure (``counts``: towards the dead-letter limit) or a parent still on its way.
+    ``maybe_applied``: no answer says whether Animana took the write (5xx, a timeout, a lost answer); every other
+    outcome but `Sent` is an answer that it did not."""
 
     error: str
     delay_s: float
     counts: bool = True
+    maybe_applied: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,9 +65,11 @@ class Refused:
 
 @dataclass(frozen=True)
 class Stale:
-    """412: the record changed in Animana since the row agreed with it; a sync brings the change to settle."""
+    """412: the record changed in Animana since the row agreed with it; ``current`` is the record as Animana
+    answered it, loaded and settled before the entry goes again (`dispatcher`)."""
 
     resource: str
+    current: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
 Outcome = Sent | Retry | Refused | Stale
@@ -108,9 +114,9 @@ class Sender:
             ApiUnavailable
         ) as exc:  # 5xx, timeouts, a lost answer: the write may have happened; the key knows
             delay = max(exc.retry_after or 0.0, self.backoff.after(entry.attempts))
-            return Retry(f"Animana is unreachable: {exc.message}", delay)
-        except PreconditionFailed:
-            return Stale(resource)
+            return Retry(f"Animana is unreachable: {exc.message}", delay, maybe_applied=True)
+        except PreconditionFailed as exc:
+            return Stale(resource, exc.current)
         except ValidationFailed as exc:
             reason = "; ".join(f"{name}: {message}" for name, message in exc.fields.items()) or exc.message
             return Refused(f"Animana refused: {reason}", dict(exc.fields))

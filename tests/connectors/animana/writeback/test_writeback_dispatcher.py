@@ -273,6 +273,83 @@ def test_a_create_whose_answer_was_lost_and_that_a_sync_imported_meanwhile_is_on
     assert trace.fields["imported_copy"]["rule"] == "own_create_imported_by_sync"
 
 
+def test_an_animana_edit_of_a_create_whose_answer_was_lost_is_kept_and_a_later_local_change_still_goes_out(
+    hybrid: SyncWorld,
+):
+    """The retry's answer is Animana's record as it was created (the key replays it): an Animana user's edit made
+    after the create, which the imported copy carried, is settled into our row, and our row's next change is
+    written on Animana's current version — not refused as stale over and over (bench/writeback.py: such an entry
+    stayed "waiting for the sync" until it became a dead letter)."""
+    practice = hybrid.practices[0]
+    hybrid.sim.configure(response_lost=1.0)
+    local_id = _new_client(hybrid, "Later-Bewerkt")
+    assert _push(hybrid, max_entries=1).retried == 1  # in Animana; the answer never came
+    hybrid.sim.configure(response_lost=0.0)
+    (relation,) = _relations_named(hybrid, "Later-Bewerkt")
+    hybrid.sim.edit(practice.animana_id, "relations", relation["id"], {"city": "Zeist"})  # at Animana's desk
+    with hybrid.client() as client:  # imported with the edit, as a row of its own
+        sync_all(hybrid.db.app_engine, client, [practice], master_key=MASTER_KEY)
+    _due_now(hybrid)
+    assert _push(hybrid).sent == 1  # the create's retry: the copy is absorbed into our row
+    with as_app(hybrid, practice) as session:
+        session.execute(text("UPDATE client SET first_name = 'Anna' WHERE id = :c"), {"c": local_id})
+
+    first = _push(hybrid)  # on the version the create was answered with: stale; the sync settles the edit
+    _due_now(hybrid)
+    second = _push(hybrid)
+
+    assert (first.sent + second.sent, first.dead + second.dead) == (1, 0), (first, second)
+    (after,) = _relations_named(hybrid, "Later-Bewerkt")
+    assert (after["first_name"], after["city"]) == ("Anna", "Zeist")  # ours went out, theirs was not undone
+    with as_app(hybrid, practice) as session:
+        row = session.execute(
+            text("SELECT city, first_name, writeback_pending FROM client WHERE id = :c"), {"c": local_id}
+        ).one()
+    assert tuple(row) == ("Zeist", "Anna", False)  # Animana's edit reached our row too
+
+
+def test_a_row_behind_a_version_the_sync_has_passed_gets_it_from_the_refusal_and_its_change_goes_out(
+    hybrid: SyncWorld,
+):
+    """However a row came to agree with an older version than Animana's once the sync's cursor had passed the
+    newer one (a replayed answer is the record as first written), no sync brings that version again: the refusal
+    (412) carries Animana's record, which is loaded and settled, and the change goes out on Animana's version —
+    instead of "waiting for the sync" until it is a dead letter."""
+    practice = hybrid.practices[0]
+    local_id, animana_id = booked_appointment(hybrid, practice)
+    with as_app(hybrid, practice) as session:
+        old = session.execute(
+            text("SELECT animana_version, ends_at FROM appointment WHERE id = :a"), {"a": local_id}
+        ).one()
+    later_end = old.ends_at + dt.timedelta(minutes=20)
+    hybrid.sim.edit(practice.animana_id, "agenda", animana_id, {"end": later_end.isoformat()})
+    with hybrid.client() as client:
+        sync_all(hybrid.db.app_engine, client, [practice], master_key=MASTER_KEY)
+    with (
+        hybrid.db.system() as session
+    ):  # the row back on the version before Animana's edit, the cursor past it
+        session.execute(
+            text("UPDATE appointment SET animana_version = :v WHERE practice_id = :p AND id = :a"),
+            {"v": old.animana_version, "p": practice.practice_id, "a": local_id},
+        )
+    with as_app(hybrid, practice) as session:
+        session.execute(text("UPDATE appointment SET reason = 'Tweede' WHERE id = :a"), {"a": local_id})
+
+    first = _push(hybrid)
+    _due_now(hybrid)
+    second = _push(hybrid)
+
+    assert (first.stale, second.sent, second.dead) == (1, 1, 0), (first, second)
+    with hybrid.client() as client:
+        after = client.get(practice.animana_id, "agenda", animana_id)
+    assert (after.reason, after.end) == ("Tweede", later_end)  # ours went out; Animana's end was not undone
+    with as_app(hybrid, practice) as session:
+        row = session.execute(
+            text("SELECT reason, ends_at, writeback_pending FROM appointment WHERE id = :a"), {"a": local_id}
+        ).one()
+    assert tuple(row) == ("Tweede", later_end, False)
+
+
 def test_an_update_whose_answer_was_lost_and_whose_row_a_sync_then_changed_goes_through_on_the_new_version(
     hybrid: SyncWorld,
 ):
@@ -303,3 +380,36 @@ def test_an_update_whose_answer_was_lost_and_whose_row_a_sync_then_changed_goes_
     with hybrid.client() as client:
         after = client.get(practice.animana_id, "agenda", animana_id)
     assert (after.reason, after.end) == ("Antwoord kwijt", later_end)  # our reason and the Animana user's end
+
+
+def test_a_value_of_ours_animana_refused_is_an_animana_user_s_edit_when_it_turns_up_there(hybrid: SyncWorld):
+    """Our city 'Zeist' is refused as stale (an Animana user changed the surname), and staff change the city again
+    to 'Houten'. An Animana user then types 'Zeist'. Animana answered that our 'Zeist' never happened, so its
+    'Zeist' is that user's edit: a conflict for a person — not taken for our own write come back and overwritten
+    by 'Houten' without a word."""
+    practice = hybrid.practices[0]
+    with as_app(hybrid, practice) as session:
+        local_id, animana_id = session.execute(
+            text("SELECT id, animana_id FROM client WHERE animana_id IS NOT NULL ORDER BY id LIMIT 1")
+        ).one()
+        session.execute(text("UPDATE client SET city = 'Zeist' WHERE id = :c"), {"c": local_id})
+    hybrid.sim.edit(practice.animana_id, "relations", int(animana_id), {"last_name": "Anders"})
+    assert _push(hybrid).stale == 1  # refused: Animana never had our 'Zeist'
+    with as_app(hybrid, practice) as session:
+        session.execute(text("UPDATE client SET city = 'Houten' WHERE id = :c"), {"c": local_id})
+    hybrid.sim.edit(practice.animana_id, "relations", int(animana_id), {"city": "Zeist"})
+
+    with hybrid.client() as client:
+        sync_all(hybrid.db.app_engine, client, [practice], master_key=MASTER_KEY)
+
+    with as_app(hybrid, practice) as session:
+        conflicts = session.execute(
+            text(
+                "SELECT state, fields -> 'city' AS city FROM writeback_conflict "
+                "WHERE table_name = 'client' AND row_id = :c"
+            ),
+            {"c": local_id},
+        ).all()
+        row = session.execute(text("SELECT city, last_name FROM client WHERE id = :c"), {"c": local_id}).one()
+    assert [(c.state, c.city["local"], c.city["animana"]) for c in conflicts] == [("open", "Houten", "Zeist")]
+    assert tuple(row) == ("Houten", "Anders")  # the surname Animana's user gave it was taken in
