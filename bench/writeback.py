@@ -595,12 +595,13 @@ def report(args: argparse.Namespace, throughput: tuple[tuple[float, float, int],
         print("LOST (first 10):\n  " + "\n  ".join(verdict.lost[:10]))
     matched = verdict.overlapping & verdict.detected
     missed, extra = verdict.overlapping - verdict.detected, verdict.detected - verdict.overlapping
+    unexplained = extra - verdict.late_local - verdict.echoes
     print(f"overlapping (row, field): {len(verdict.overlapping)}, detected conflict fields: "
           f"{len(verdict.detected)}, both: {len(matched)}; overlapping not detected: {sorted(missed)[:10]}; "
           f"detected not overlapping: {len(extra)}, of which the local change came after Animana's edit but before "
           f"the sync brought it in: {len(extra & verdict.late_local)}, Animana's value being our own write come back "
           f"(applied, its answer not yet recorded): {len(extra & verdict.echoes)}; others: "
-          f"{sorted(extra - verdict.late_local - verdict.echoes)[:10]}; "
+          f"{sorted(unexplained)[:10]}; own creates imported meanwhile and merged back: {verdict.own_copies}; "
           f"overlapping but agreed (staff wrote Animana's value here too before the sync): {len(verdict.agreed)}; "
           f"overlapping but converged (Animana's last edit put the field back at the agreed value or at ours before "
           f"a sync saw it): {len(verdict.converged)} {sorted(verdict.converged)[:5]}")  # fmt: skip
@@ -617,9 +618,12 @@ def report(args: argparse.Namespace, throughput: tuple[tuple[float, float, int],
         ("duplicated", f"{verdict.duplicates + verdict.shared_ids}", "0", verdict.duplicates + verdict.shared_ids == 0,
          f"{verdict.animana_creates} Animana creates for {verdict.local_inserts} inserted rows; "
          f"{verdict.shared_ids} Animana ids shared by two rows"),
-        ("conflicts detected / overlapping", f"{len(verdict.detected)} / {len(verdict.overlapping)}", "equal",
-         verdict.detected == verdict.overlapping,
-         f"conflicts: {dict(verdict.conflicts)}; rules: {dict(verdict.rules)}"),
+        ("overlapping edits without a conflict", f"{len(missed)} of {len(verdict.overlapping)}", "0", not missed,
+         f"{len(missed & verdict.coincident)} of them: Animana's user typed the value of a write of ours whose "
+         "outcome was unknown; conflicts: " f"{dict(verdict.conflicts)}; rules: {dict(verdict.rules)}"),
+        ("conflicts no overlapping edit explains", f"{len(unexplained)}", "0", not unexplained,
+         f"{len(verdict.detected)} conflict fields, {len(matched)} overlapping edits, {len(extra & verdict.late_local)}"
+         f" local changes after Animana's before the sync, {len(extra & verdict.echoes)} our own write come back"),
         *[(f"faults: {kind}", f"{n}", f">= {args.min_faults}", n >= args.min_faults, "") for kind, n in counts.items()],
         ("lag commit → Animana p95", f"{percentile(lag, 0.95):,.2f} s" if lag else "-", "< 5 s",
          bool(lag) and percentile(lag, 0.95) < 5, f"p50 {percentile(lag, 0.5):,.2f} s; {len(lag)} entries at "

@@ -68,6 +68,13 @@ class Reckoning:
     detected: set[FieldKey] = field(default_factory=set)
     edits: Counter[str] = field(default_factory=Counter)  # Animana-side edits in the run, by origin
     agreed: set[FieldKey] = field(default_factory=set)
+    own_copies: int = (
+        0  # a create whose answer was lost, imported by a sync meanwhile and merged back (a trace)
+    )
+    # overlapping, not detected: Animana's user typed the value of a write of ours in flight whose outcome nobody
+    # knew (handed over, then its answer lost or its dispatcher killed) — what the settlement takes for that write
+    # come back, as nothing in Animana's answers tells the two apart
+    coincident: set[FieldKey] = field(default_factory=set)
     # detected, no Animana user's edit: Animana's value is one of our own writes (applied, its answer not recorded)
     echoes: set[FieldKey] = field(default_factory=set)
     dead_reasons: Counter[str] = field(
@@ -136,6 +143,12 @@ def reckon(
         for table, row_id, state, fields, _ in conflicts:
             result.conflicts[state] += 1
             for column, both in fields.items():
+                if (
+                    both.get("rule") == "own_create_imported_by_sync"
+                ):  # our own create twice: no edit's conflict
+                    result.own_copies += 1
+                    result.rules[both["rule"]] += 1
+                    continue
                 result.detected.add((pid, table, row_id, column))
                 if state == "open":
                     open_fields.add((table, row_id, column))
@@ -279,6 +292,8 @@ def _overlaps(result: Reckoning, pid: int, entries: list[Entry], edits: list[tup
                 )  # staff wrote Animana's value here too before the sync: agreed, rightly
             elif unsent and not same(before[-1].changes[column], value):
                 result.overlapping.add(key)
+                if any(same(e.changes[column], value) for e in unsent):
+                    result.coincident.add(key)
                 last_edit.setdefault(key, (value, unsent[0].base.get(column), carrying[-1].changes[column]))
             elif not unsent and unseen:
                 result.overlapping.add(key)
