@@ -207,9 +207,10 @@ END $function$
 """
 
 
-# After a sync, the planner's statistics of what it loaded, as autovacuum's next look would refresh them (0570): the
-# practice's partitions and the tenant tables past autovacuum's threshold, or never analysed. SECURITY DEFINER: only
-# the owner may ANALYZE; it answers only for a practice of the caller's access context.
+# After a sync, the planner's statistics of what a bulk change left behind (0570, 0590): the practice's partitions
+# and the tenant tables never analysed or changed by more than their size (+ autovacuum's 50 rows) since; ordinary
+# growth is left to autovacuum. SECURITY DEFINER: only the owner may ANALYZE; it answers only for a practice of the
+# caller's access context.
 
 REFRESH_PRACTICE_STATISTICS = """
 CREATE OR REPLACE FUNCTION public.refresh_practice_statistics(p_practice bigint)
@@ -236,7 +237,7 @@ BEGIN
       AND (NOT c.relispartition OR c.relname = parent.relname || '_p' || p_practice)
       AND (c.reltuples < 0
            OR coalesce(s.n_mod_since_analyze, 0) > current_setting('autovacuum_analyze_threshold')::bigint
-                + current_setting('autovacuum_analyze_scale_factor')::float8 * c.reltuples)
+                + c.reltuples)
     ORDER BY 1
   LOOP
     EXECUTE format('ANALYZE %I', stale);

@@ -38,11 +38,23 @@ def test_a_first_sync_leaves_statistics_of_the_practices_tables_and_a_later_chan
         # Without statistics the planner takes a filled partition for a handful of rows.
         assert 0.8 * counted <= estimated <= 1.2 * counted
 
-    with world.db.system() as session:  # every appointment of the first practice changed, counted at once
+    with world.db.system() as session:  # a few appointments changed: ordinary growth, autovacuum's to look at
         session.execute(
-            text("UPDATE appointment SET reason = 'herhaling ' || id WHERE practice_id = :p"),
+            text("UPDATE appointment SET reason = 'nog eens' WHERE practice_id = :p AND id % 10 = 0"),
             {"p": first.practice_id},
         )
+        session.execute(text("SELECT pg_stat_force_next_flush()"))
+    with world.db.as_app(AccessContext.for_practices([first.practice_id])) as session:
+        analysed = refresh_practice_statistics(session, first.practice_id)
+    assert f"appointment_p{first.practice_id}" not in analysed
+
+    # A bulk rewrite: every appointment of the first practice changed twice.
+    with world.db.system() as session:
+        for round_ in ("herhaling", "nogmaals"):
+            session.execute(
+                text("UPDATE appointment SET reason = :r || id WHERE practice_id = :p"),
+                {"r": round_, "p": first.practice_id},
+            )
         session.execute(text("SELECT pg_stat_force_next_flush()"))
     with world.db.as_app(AccessContext.for_practices([first.practice_id])) as session:
         analysed = refresh_practice_statistics(session, first.practice_id)
