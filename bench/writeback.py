@@ -606,6 +606,8 @@ def report(args: argparse.Namespace, throughput: tuple[tuple[float, float, int],
           f"overlapping but converged (Animana's last edit put the field back at the agreed value or at ours before "
           f"a sync saw it): {len(verdict.converged)} {sorted(verdict.converged)[:5]}")  # fmt: skip
     print(f"dead letters by reason: {dict(verdict.dead_reasons)}")
+    for key, story in verdict.dead_stories.items():
+        print(f"  dead letter {key}:\n    " + "\n    ".join(story))
     for key in [*sorted(missed)[:4], *sorted(extra - verdict.late_local)[:4], *sorted(verdict.converged)[:2]]:
         print(f"  {key}:\n    " + "\n    ".join(verdict.story.get(key, ["no Animana edit seen"])))
     explained = (f"{verdict.in_animana} in Animana, {verdict.in_conflict_open} in an open conflict, "

@@ -80,6 +80,7 @@ class Reckoning:
     dead_reasons: Counter[str] = field(
         default_factory=Counter
     )  # overlapping, but both sides came to the same value
+    dead_stories: dict[tuple[int, str, int, str], list[str]] = field(default_factory=dict)  # the first few
     held_behind_conflict: int = 0  # the row's entries wait on an open conflict of another of its fields
     # detected but not overlapping: the local change came after Animana's edit, before the sync brought it in
     late_local: set[FieldKey] = field(default_factory=set)
@@ -133,6 +134,12 @@ def reckon(
                 text("SELECT last_error FROM writeback_outbox WHERE state = 'dead'")
             ).scalars()
             result.dead_reasons.update(_reason_kind(r) for r in dead_reasons)
+            for dead in [e for e in entries if e.state == "dead"][:5]:  # each with its row's entries, to read
+                result.dead_stories[(pid, dead.table, dead.row_id, dead.last_error or "")] = [
+                    f"entry {e.id} {e.state}, created {e.created_at:%H:%M:%S.%f}: {e.changes}, answered at "
+                    f"{e.answered_version}, last error {e.last_error!r}"
+                    for e in entries if (e.table, e.row_id) == (dead.table, dead.row_id)
+                ]  # fmt: skip
             local_of = {
                 (table, str(r[0])): r[1]
                 for table in COMPARED
