@@ -271,23 +271,29 @@ OR EXISTS (SELECT 1 FROM writeback_conflict c WHERE c.practice_id = t.practice_i
 """
 
 
-def note_handed(session: Session, practice_id: int, entry_ids: list[int]) -> set[int]:
-    """These entries go to Animana now: to be committed before their writes go out (`WritebackHanded`). Returns
-    those not handed over before (an earlier hand-over whose outcome nobody learnt keeps its mark)."""
-    return set(
-        session.execute(
+def note_handed(session: Session, practice_id: int, requests: Mapping[int, str]) -> dict[int, str | None]:
+    """These entries go to Animana now, each as the request with that idempotency key: to be committed before their
+    writes go out (`WritebackHanded`). Returns each entry's key if every hand-over of it was this same request, None
+    if it went out before as another one (an update on an older version)."""
+    return {
+        entry_id: key
+        for entry_id, key in session.execute(
             text(
-                "INSERT INTO writeback_handed (practice_id, entry_id) SELECT :p, unnest(CAST(:ids AS bigint[])) "
-                "ON CONFLICT DO NOTHING RETURNING entry_id"
+                "INSERT INTO writeback_handed AS h (practice_id, entry_id, request_key) "
+                "SELECT :p, r.id, r.key FROM unnest(CAST(:ids AS bigint[]), CAST(:keys AS text[])) AS r(id, key) "
+                "ON CONFLICT (practice_id, entry_id) DO UPDATE SET request_key = "
+                "CASE WHEN h.request_key = EXCLUDED.request_key THEN h.request_key END "
+                "RETURNING entry_id, request_key"
             ),
-            {"p": practice_id, "ids": entry_ids},
-        ).scalars()
-    )
+            {"p": practice_id, "ids": list(requests), "keys": list(requests.values())},
+        )
+    }
 
 
 def forget_handed(session: Session, practice_id: int, entry_ids: list[int]) -> None:
-    """Animana answered that these entries' writes did not happen (refused, stale, rate-limited): as far as
-    Animana is concerned they were never handed over, and a value of theirs found there is someone else's."""
+    """Animana answered that these entries' writes did not happen (refused, stale, rate-limited) — to the very request
+    every earlier hand-over of them was (`note_handed`), which it would have answered with its first answer had it
+    taken it: they never reached Animana, and a value of theirs found there is someone else's."""
     session.execute(
         text("DELETE FROM writeback_handed WHERE practice_id = :p AND entry_id = ANY(:ids)"),
         {"p": practice_id, "ids": entry_ids},
@@ -335,6 +341,22 @@ def mark_all_sent(session: Session, answers: list[Answer]) -> None:
     )
     with bookkeeping(session):
         _stamp_rows(session, practice_id, answers)
+    # A held Animana change at the very version an answer gives is that answer's record: nothing in it is news. (A
+    # row the settlement deferred until its entry's re-send told whether Animana's value was ours: the replay says
+    # it was.) Left held, an older value would be settled over what went out since.
+    session.execute(
+        text(
+            "DELETE FROM writeback_incoming w USING unnest(CAST(:tables AS text[]), CAST(:rows AS bigint[]), "
+            "CAST(:versions AS text[])) AS a(table_name, row_id, version) WHERE w.practice_id = :practice "
+            "AND w.table_name = a.table_name AND w.row_id = a.row_id AND w.animana_version = a.version"
+        ),
+        {
+            "practice": practice_id,
+            "tables": [e.table_name for e, _, _ in answers],
+            "rows": [e.row_id for e, _, _ in answers],
+            "versions": [v for _, _, v in answers],
+        },
+    )
 
 
 def _stamp_rows(session: Session, practice_id: int, answers: list[Answer]) -> None:

@@ -8,8 +8,10 @@ that changed the field):
 - changed only here → kept (the outbox still carries it to Animana);
 - the same value on both sides → agreed;
 - Animana holds a value of one of our entries already handed to it (`WritebackHanded`) → our own write come back
-  (applied, its answer lost or not yet recorded): ours stays. The same value from an entry never handed over is an
-  Animana user's edit that happens to match, and is decided as below;
+  (applied, its answer lost or not yet recorded): ours stays. Unless that entry goes again as the one request it
+  was handed over as (`outbox.note_handed`): its answer will tell whether Animana took it — replayed, or refused as
+  stale — so the row is deferred, held as it is until then. The same value from an entry never handed over is an Animana
+  user's edit that happens to match, and is decided as below;
 - changed on both sides → the field's rule (`rules`, declared in the resource's spec) decides and the decision is
   recorded with both values; without a rule, or when the rule cannot tell, the field goes to a person: an open
   conflict, and the row's outbox entries are held until it is resolved.
@@ -58,6 +60,7 @@ class SettleReport:
     fields_applied: int = 0
     auto_resolved: int = 0  # conflicts a rule decided completely
     conflicts_opened: int = 0
+    deferred: int = 0  # held until an entry's re-send tells whether Animana's value is ours
     rules_used: dict[str, int] = field(default_factory=dict)
 
 
@@ -150,6 +153,7 @@ class _Writes:
         default_factory=list
     )  # row id, state, fields, version
     hold: list[int] = field(default_factory=list)  # rows whose pending entries wait for a person
+    deferred: list[_Row] = field(default_factory=list)  # held again, untouched (see the module docstring)
 
 
 def _settle_table(
@@ -175,10 +179,11 @@ def _settle_table(
     entries: dict[int, list[Any]] = {}
     for entry in session.execute(
         text(
-            "SELECT row_id, id, changes, base, EXISTS (SELECT 1 FROM writeback_handed h "
-            "WHERE h.practice_id = o.practice_id AND h.entry_id = o.id) AS handed "
-            "FROM writeback_outbox o WHERE practice_id = :p AND table_name = :t "
-            "AND row_id = ANY(:ids) AND state IN ('pending', 'held', 'dead') ORDER BY id FOR UPDATE OF o"
+            "SELECT o.row_id, o.id, o.state, o.changes, o.base, h.entry_id IS NOT NULL AS handed, "
+            "h.request_key IS NOT NULL AS one_request FROM writeback_outbox o LEFT JOIN writeback_handed h "
+            "ON h.practice_id = o.practice_id AND h.entry_id = o.id WHERE o.practice_id = :p "
+            "AND o.table_name = :t AND o.row_id = ANY(:ids) AND o.state IN ('pending', 'held', 'dead') "
+            "ORDER BY o.id FOR UPDATE OF o"
         ),
         key,
     ):
@@ -222,13 +227,14 @@ def _settle_row(
         return
 
     base: dict[str, Any] = {}
-    # Every value of a column an entry handed to Animana carries (`WritebackHanded`): only those may have arrived.
-    ours: dict[str, list[Any]] = {}
+    # Every value of a column an entry handed to Animana carries (`WritebackHanded`): only those may have arrived;
+    # with whether the entry's answer will tell — it goes again (pending) as the one request it was handed over as.
+    ours: dict[str, list[tuple[Any, bool]]] = {}
     for entry in entries:
         for column, value in entry.changes.items():
             base.setdefault(column, (entry.base or {}).get(column))
             if entry.handed:
-                ours.setdefault(column, []).append(value)
+                ours.setdefault(column, []).append((value, entry.state == "pending" and entry.one_request))
     apply: dict[str, Any] = {}
     decided: dict[str, dict[str, Any]] = {}
     for column, animana_value in held.incoming.items():
@@ -245,7 +251,14 @@ def _settle_row(
             continue
         if values.same(column, animana_value, base[column]):
             continue  # Animana did not change it; ours goes out with the outbox
-        if any(values.same(column, animana_value, value) for value in ours.get(column, ())):
+        telling = [
+            tells for value, tells in ours.get(column, ()) if values.same(column, animana_value, value)
+        ]
+        if any(telling):  # ours or an Animana user's: the entry's re-send will tell
+            writes.deferred.append(held)
+            report.deferred += 1
+            return
+        if telling:
             continue  # Animana holds one of our own values (applied, its answer not recorded yet): ours stays
         clash = FieldClash(column, local_value, animana_value, base[column], current, held.incoming)
         rule = rules.get(column)
@@ -309,6 +322,22 @@ def _deleted_upstream(
 
 def _write(session: Session, practice_id: int, table: str, writes: _Writes) -> None:
     """Each kind of write of one table's settlement in one statement (see `_Writes`)."""
+    if writes.deferred:  # held again as it came (a newer one the sync holds meanwhile replaces it)
+        session.execute(
+            text(
+                "INSERT INTO writeback_incoming (practice_id, table_name, row_id, incoming, animana_version) "
+                "SELECT :p, :t, s.row_id, s.incoming, s.version FROM unnest(CAST(:ids AS bigint[]), "
+                "CAST(:incoming AS jsonb[]), CAST(:versions AS text[])) AS s(row_id, incoming, version) "
+                "ON CONFLICT (practice_id, table_name, row_id) DO NOTHING"
+            ),
+            {
+                "p": practice_id,
+                "t": table,
+                "ids": [r.row_id for r in writes.deferred],
+                "incoming": [as_json(r.incoming) for r in writes.deferred],
+                "versions": [r.version for r in writes.deferred],
+            },
+        )
     if writes.settled:
         _update_rows(session, practice_id, table, writes)
     if writes.entries:  # an entry left with nothing to send is superseded by what Animana holds

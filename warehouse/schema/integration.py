@@ -95,6 +95,8 @@ class WritebackHanded(Base):
     # lock would wait for it.
     entry_id: Mapped[int] = mapped_column(primary_key=True)
     handed_at: Mapped[dt.datetime] = mapped_column(server_default=func.clock_timestamp())
+    # The idempotency key it was handed over as; NULL once handed over as two different requests (migration 0600).
+    request_key: Mapped[str | None] = mapped_column(Text)
 
 
 class WritebackIncoming(Base):

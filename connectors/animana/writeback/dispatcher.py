@@ -41,7 +41,16 @@ from connectors.animana.sync.links import LinkedPractice
 from connectors.animana.sync.practice import sync_practice
 from connectors.animana.sync.records import load_records
 from connectors.animana.writeback.refs import BatchRefs
-from connectors.animana.writeback.sender import STALE, Outcome, Refused, Retry, Sender, Sent, Stale
+from connectors.animana.writeback.sender import (
+    STALE,
+    Outcome,
+    Refused,
+    Retry,
+    Sender,
+    Sent,
+    Stale,
+    request_key,
+)
 from warehouse.integration.outbox import (
     Answer,
     OutboxEntry,
@@ -200,13 +209,12 @@ class _Claim:
         self.session = self._transaction.enter_context(tenant_session(app_engine, context))
         try:
             self.entries = due_entries(self.session, practice_id, limit, master_key=master_key)
-            # Handed over for the first time by this claim (see `_record`).
-            self.first_handed: set[int] = set()
+            # Entries every hand-over of which was the request this claim sends (see `_record`).
+            self.same_request: set[int] = set()
             if self.entries:  # committed before any of them goes out: a kill mid-send leaves the trace
                 with tenant_session(app_engine, context) as handing:
-                    self.first_handed = note_handed(
-                        handing, practice_id, [entry.id for entry in self.entries]
-                    )
+                    handed = note_handed(handing, practice_id, {e.id: request_key(e) for e in self.entries})
+                self.same_request = {entry_id for entry_id, key in handed.items() if key is not None}
             self.refs = BatchRefs(self.session, practice_id)
             self.refs.prefetch(self.entries)
         except BaseException:
@@ -259,11 +267,13 @@ def _record(
 ) -> None:
     """What a failed send means for the entry (the acknowledged ones are recorded together, `mark_all_sent`).
 
-    An answer that the write did not happen takes back the hand-over mark this claim made: Animana holding the
-    entry's value later is then an Animana user's edit, which the settlement must not take for ours come back.
-    A mark from an earlier hand-over stays — that attempt's outcome is still unknown."""
+    An answer that the write did not happen takes back the entry's hand-over mark when every hand-over of it was
+    this same request (Animana would have replayed its answer had it taken one of them): Animana holding the
+    entry's value is then an Animana user's edit, which the settlement must not take for ours come back. A mark
+    from a hand-over as another request (an older version) stays — that attempt's outcome is still unknown."""
     session = batch.session
-    if not (isinstance(outcome, Retry) and outcome.maybe_applied) and entry.id in batch.first_handed:
+    maybe_applied = isinstance(outcome, (Retry, Refused)) and outcome.maybe_applied
+    if not maybe_applied and entry.id in batch.same_request:
         forget_handed(session, entry.practice_id, [entry.id])
     if isinstance(outcome, Retry) and not outcome.counts:
         mark_retry(session, entry, outcome.error, outcome.delay_s, counts=False)

@@ -57,10 +57,13 @@ class Retry:
 
 @dataclass(frozen=True)
 class Refused:
-    """Animana will not take the write as it is (422/409/404): a person has to change something."""
+    """Animana will not take the write as it is (422/409/404): a person has to change something. ``maybe_applied``:
+    the refusal is of the idempotency key (used for another request), not of the write — an earlier request under
+    that key may have been taken."""
 
     reason: str
     fields: dict[str, str] = field(default_factory=dict)
+    maybe_applied: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,8 @@ class Sender:
             return Stale(resource, exc.current)
         except ValidationFailed as exc:
             reason = "; ".join(f"{name}: {message}" for name, message in exc.fields.items()) or exc.message
-            return Refused(f"Animana refused: {reason}", dict(exc.fields))
+            key_reused = exc.error_code == "idempotency_key_reused"
+            return Refused(f"Animana refused: {reason}", dict(exc.fields), maybe_applied=key_reused)
         except (Conflict, NotFound) as exc:
             return Refused(f"Animana refused: {exc.message}")
         except AuthError as exc:  # credentials, not this entry: wait for them to be fixed, like an outage
@@ -157,6 +161,11 @@ class Sender:
                 if_match=entry.animana_version, retry=self.retry,
             )  # fmt: skip
         return Sent(str(answer.record["id"]), answer.version)
+
+
+def request_key(entry: OutboxEntry) -> str:
+    """The idempotency key the entry's write goes out with (`Sender.send`)."""
+    return _update_key(entry) if entry.operation == "update" else entry.idempotency_key
 
 
 def _update_key(entry: OutboxEntry) -> str:

@@ -180,13 +180,20 @@ def test_the_sync_never_overwrites_a_pending_row_and_settling_merges_per_field(w
         assert conflicts.open_conflicts(session, [a1.practice_id]) == []
 
 
-@pytest.mark.parametrize("handed", [True, False])
-def test_animana_holding_an_earlier_value_of_ours_is_our_write_come_back_only_if_that_entry_was_handed_over(
-    world, handed
+@pytest.mark.parametrize(
+    "first_entry", ["never handed", "handed, goes again", "handed as two requests", "handed, a dead letter"]
+)
+def test_animana_holding_an_earlier_value_of_ours_is_decided_by_whether_that_entry_was_handed_over(
+    world, first_entry
 ):
-    """Two surname changes here, then Animana holds the first one. Handed to Animana, that entry's write arrived
-    and only its answer is missing: ours stays, no conflict. Never handed over, an Animana user typed the same
-    name: a conflict, not our later surname silently written over theirs."""
+    """Two surname changes here, then Animana holds the first one.
+
+    - Never handed over: an Animana user typed the same name — a conflict, not our later surname silently written
+      over theirs.
+    - Handed over and going again: it may have arrived (its answer lost) or not (an Animana user's edit); its
+      re-send, the same request, will tell, so the row is deferred: held as it came, nothing decided yet.
+    - Handed over and not going again (a dead letter), or handed over as two different requests (an update on two
+      versions: its re-send proves nothing about the other): taken for our write come back — ours stays."""
     db, w = world
     a1 = w.practices["a1"]
     with _app(db, w) as session:
@@ -195,9 +202,13 @@ def test_animana_holding_an_earlier_value_of_ours_is_our_write_come_back_only_if
                 text("UPDATE client SET last_name = :s WHERE id = :c"), {"s": surname, "c": a1.client_id}
             )
     with _app(db, w) as session:
-        if handed:
-            first = session.execute(text("SELECT min(id) FROM writeback_outbox")).scalar_one()
-            note_handed(session, a1.practice_id, [first])
+        first = session.execute(text("SELECT min(id) FROM writeback_outbox")).scalar_one()
+        if first_entry != "never handed":
+            note_handed(session, a1.practice_id, {first: "key-1"})
+        if first_entry == "handed as two requests":
+            note_handed(session, a1.practice_id, {first: "key-2"})
+        if first_entry == "handed, a dead letter":
+            session.execute(text("UPDATE writeback_outbox SET state = 'dead' WHERE id = :e"), {"e": first})
         _sync(
             session,
             "UPDATE client SET last_name = 'Eerst', animana_version = 'v2' WHERE id = :c",
@@ -205,19 +216,38 @@ def test_animana_holding_an_earlier_value_of_ours_is_our_write_come_back_only_if
         )
     with _app(db, w) as session:
         report = settle(session, a1.practice_id, {}, master_key=MASTER_KEY)
-        surname = session.execute(
-            text("SELECT last_name FROM client WHERE id = :c"), {"c": a1.client_id}
-        ).scalar()
-        assert surname == "Daarna"  # kept here either way
+        surname, version = session.execute(
+            text("SELECT last_name, animana_version FROM client WHERE id = :c"), {"c": a1.client_id}
+        ).one()
+        assert surname == "Daarna"  # kept here in every case
         opened = conflicts.open_conflicts(session, [a1.practice_id], master_key=MASTER_KEY)
         states = [e.state for e in _outbox(session, a1.practice_id)]
-    if handed:
-        assert (report.conflicts_opened, opened, states) == (0, [], ["pending", "pending"])
-    else:
+        still_held = session.execute(
+            text(
+                "SELECT animana_version, incoming ->> 'last_name' FROM writeback_incoming WHERE row_id = :c"
+            ),
+            {"c": a1.client_id},
+        ).all()
+    if first_entry == "never handed":
         assert report.conflicts_opened == 1
         [conflict] = opened
         assert [(f.label, f.local, f.animana) for f in conflict.fields] == [("surname", "Daarna", "Eerst")]
-        assert states == ["held", "held"]
+        assert (states, still_held) == (["held", "held"], [])
+    elif first_entry == "handed, goes again":
+        assert (report.deferred, report.conflicts_opened, opened, states) == (
+            1,
+            0,
+            [],
+            ["pending", "pending"],
+        )
+        assert [tuple(h) for h in still_held] == [("v2", "Eerst")]  # as it came, for the next settlement
+        assert version != "v2"  # the row did not move to Animana's version: its writes stay conditional
+    else:
+        assert (report.deferred, report.conflicts_opened, opened, still_held) == (0, 0, [], [])
+        assert version == "v2"
+        assert states == (
+            ["dead", "pending"] if first_entry == "handed, a dead letter" else ["pending", "pending"]
+        )
 
 
 def test_rules_decide_the_safe_cases_and_record_which_rule_decided(world):

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from connectors.animana import AnimanaClient
 from connectors.animana.sync.service import sync_all
 from connectors.animana.writeback.dispatcher import push
-from connectors.animana.writeback.sender import STALE, Backoff, Sender
+from connectors.animana.writeback.sender import STALE, Backoff, Sender, request_key
 from tests.animana_sync_support import MASTER_KEY, SyncWorld
 from tests.connectors.animana.writeback.writeback_support import (
     as_app,
@@ -18,6 +18,7 @@ from tests.connectors.animana.writeback.writeback_support import (
     new_patient_with_appointment,
     outbox,
 )
+from warehouse.integration.outbox import due_entries, note_handed
 
 QUICK = Backoff(initial_s=0.01, cap_s=0.02, parent_wait_s=0.01)
 VALID_IBAN = "NL91ABNA0417164300"
@@ -413,3 +414,98 @@ def test_a_value_of_ours_animana_refused_is_an_animana_user_s_edit_when_it_turns
         row = session.execute(text("SELECT city, last_name FROM client WHERE id = :c"), {"c": local_id}).one()
     assert [(c.state, c.city["local"], c.city["animana"]) for c in conflicts] == [("open", "Houten", "Zeist")]
     assert tuple(row) == ("Houten", "Anders")  # the surname Animana's user gave it was taken in
+
+
+def _synced_client(world: SyncWorld) -> tuple[int, int]:
+    with as_app(world, world.practices[0]) as session:
+        local_id, animana_id = session.execute(
+            text("SELECT id, animana_id FROM client WHERE animana_id IS NOT NULL ORDER BY id LIMIT 1")
+        ).one()
+    return local_id, int(animana_id)
+
+
+def _set_city(world: SyncWorld, client_id: int, city: str) -> None:
+    with as_app(world, world.practices[0]) as session:
+        session.execute(text("UPDATE client SET city = :v WHERE id = :c"), {"v": city, "c": client_id})
+
+
+def _open_city_conflicts(world: SyncWorld, client_id: int) -> list[tuple[str, str]]:
+    with as_app(world, world.practices[0]) as session:
+        return [
+            (f["local"], f["animana"])
+            for (f,) in session.execute(
+                text(
+                    "SELECT fields -> 'city' FROM writeback_conflict WHERE table_name = 'client' AND row_id = :c "
+                    "AND state = 'open'"
+                ),
+                {"c": client_id},
+            )
+        ]
+
+
+def test_an_animana_user_typing_the_value_of_a_write_of_ours_that_never_left_gets_a_conflict(
+    hybrid: SyncWorld,
+):
+    """Our 'Zeist' was handed over, but the dispatcher was killed before the request left; staff then typed
+    'Houten', and an Animana user 'Zeist'. The sync cannot tell that 'Zeist' from ours, so it waits; the re-send of
+    the very same request is refused as stale — which Animana would not do had it taken it — and the user's
+    'Zeist' becomes a conflict, not overwritten by 'Houten' without a word."""
+    practice = hybrid.practices[0]
+    local_id, animana_id = _synced_client(hybrid)
+    _set_city(hybrid, local_id, "Zeist")
+    with as_app(hybrid, practice) as session:  # a dispatcher hands the entry over and is killed
+        (entry,) = due_entries(session, practice.practice_id, 10, master_key=MASTER_KEY)
+    with as_app(hybrid, practice) as session:
+        note_handed(session, practice.practice_id, {entry.id: request_key(entry)})
+    _set_city(hybrid, local_id, "Houten")
+    hybrid.sim.edit(practice.animana_id, "relations", animana_id, {"city": "Zeist"})
+    with hybrid.client() as client:
+        sync_all(hybrid.db.app_engine, client, [practice], master_key=MASTER_KEY)
+    assert _open_city_conflicts(hybrid, local_id) == []  # not decided yet: ours or theirs?
+
+    report = _push(hybrid)
+
+    assert report.stale == 1, report
+    assert _open_city_conflicts(hybrid, local_id) == [("Houten", "Zeist")]
+    (after,) = [r for r in _relations(hybrid) if r["id"] == animana_id]
+    assert after["city"] == "Zeist"  # the user's value stands in Animana until a person decides
+
+
+def test_a_write_of_ours_applied_with_its_answer_lost_is_known_as_ours_once_its_re_send_is_replayed(
+    hybrid: SyncWorld,
+):
+    """Our 'Zeist' reached Animana but its answer was lost; staff then typed 'Houten'. The sync finds 'Zeist' and
+    waits; the re-send of the same request is answered with the first answer (Animana took it), so 'Zeist' was
+    ours: 'Houten' follows it out, no conflict, and no sync afterwards puts 'Zeist' back here."""
+    practice = hybrid.practices[0]
+    local_id, animana_id = _synced_client(hybrid)
+    _set_city(hybrid, local_id, "Zeist")
+    hybrid.sim.configure(response_lost=1.0)
+    assert _push(hybrid, max_entries=1).retried == 1
+    hybrid.sim.configure(response_lost=0.0)
+    _set_city(hybrid, local_id, "Houten")
+    with hybrid.client() as client:
+        sync_all(hybrid.db.app_engine, client, [practice], master_key=MASTER_KEY)
+    _due_now(hybrid)
+
+    report = _push(hybrid)
+    with hybrid.client() as client:
+        sync_all(hybrid.db.app_engine, client, [practice], master_key=MASTER_KEY)
+
+    assert (report.sent, report.stale, report.dead) == (2, 0, 0), report
+    assert _open_city_conflicts(hybrid, local_id) == []
+    (after,) = [r for r in _relations(hybrid) if r["id"] == animana_id]
+    assert after["city"] == "Houten"
+    with as_app(hybrid, practice) as session:
+        row = session.execute(
+            text("SELECT city, writeback_pending FROM client WHERE id = :c"), {"c": local_id}
+        ).one()
+        held = session.execute(text("SELECT count(*) FROM writeback_incoming")).scalar_one()
+    assert (tuple(row), held) == (("Houten", False), 0)
+
+
+def _relations(world: SyncWorld) -> list[dict]:
+    with world.client() as client:
+        return [
+            r.model_dump(mode="json") for r in client.iter_records(world.practices[0].animana_id, "relations")
+        ]
