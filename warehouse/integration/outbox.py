@@ -271,19 +271,27 @@ OR EXISTS (SELECT 1 FROM writeback_conflict c WHERE c.practice_id = t.practice_i
 """
 
 
-def note_handed(session: Session, practice_id: int, requests: Mapping[int, str]) -> dict[int, str | None]:
+@dataclass(frozen=True)
+class HandOver:
+    """What a hand-over mark says of an entry's earlier hand-overs (see `note_handed`)."""
+
+    first: bool  # none before this one
+    same_request: bool  # every one was this same request (the same idempotency key)
+
+
+def note_handed(session: Session, practice_id: int, requests: Mapping[int, str]) -> dict[int, HandOver]:
     """These entries go to Animana now, each as the request with that idempotency key: to be committed before their
-    writes go out (`WritebackHanded`). Returns each entry's key if every hand-over of it was this same request, None
-    if it went out before as another one (an update on an older version)."""
+    writes go out (`WritebackHanded`). The mark keeps the key while every hand-over is that same request, and
+    forgets it once one was another (an update on an older version)."""
     return {
-        entry_id: key
-        for entry_id, key in session.execute(
+        entry_id: HandOver(first=first, same_request=key is not None)
+        for entry_id, key, first in session.execute(
             text(
                 "INSERT INTO writeback_handed AS h (practice_id, entry_id, request_key) "
                 "SELECT :p, r.id, r.key FROM unnest(CAST(:ids AS bigint[]), CAST(:keys AS text[])) AS r(id, key) "
                 "ON CONFLICT (practice_id, entry_id) DO UPDATE SET request_key = "
                 "CASE WHEN h.request_key = EXCLUDED.request_key THEN h.request_key END "
-                "RETURNING entry_id, request_key"
+                "RETURNING entry_id, request_key, xmax = 0 AS first"  # xmax 0: inserted, not updated
             ),
             {"p": practice_id, "ids": list(requests), "keys": list(requests.values())},
         )
@@ -291,9 +299,8 @@ def note_handed(session: Session, practice_id: int, requests: Mapping[int, str])
 
 
 def forget_handed(session: Session, practice_id: int, entry_ids: list[int]) -> None:
-    """Animana answered that these entries' writes did not happen (refused, stale, rate-limited) — to the very request
-    every earlier hand-over of them was (`note_handed`), which it would have answered with its first answer had it
-    taken it: they never reached Animana, and a value of theirs found there is someone else's."""
+    """Animana's answers prove that none of these entries' hand-overs was taken (the dispatcher's `_record`): a
+    value of theirs found there is someone else's."""
     session.execute(
         text("DELETE FROM writeback_handed WHERE practice_id = :p AND entry_id = ANY(:ids)"),
         {"p": practice_id, "ids": entry_ids},

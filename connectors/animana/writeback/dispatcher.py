@@ -53,6 +53,7 @@ from connectors.animana.writeback.sender import (
 )
 from warehouse.integration.outbox import (
     Answer,
+    HandOver,
     OutboxEntry,
     due_entries,
     forget_handed,
@@ -209,12 +210,12 @@ class _Claim:
         self.session = self._transaction.enter_context(tenant_session(app_engine, context))
         try:
             self.entries = due_entries(self.session, practice_id, limit, master_key=master_key)
-            # Entries every hand-over of which was the request this claim sends (see `_record`).
-            self.same_request: set[int] = set()
+            self.handed: dict[int, HandOver] = {}  # what the entries' earlier hand-overs were (see `_record`)
             if self.entries:  # committed before any of them goes out: a kill mid-send leaves the trace
                 with tenant_session(app_engine, context) as handing:
-                    handed = note_handed(handing, practice_id, {e.id: request_key(e) for e in self.entries})
-                self.same_request = {entry_id for entry_id, key in handed.items() if key is not None}
+                    self.handed = note_handed(
+                        handing, practice_id, {e.id: request_key(e) for e in self.entries}
+                    )
             self.refs = BatchRefs(self.session, practice_id)
             self.refs.prefetch(self.entries)
         except BaseException:
@@ -267,13 +268,12 @@ def _record(
 ) -> None:
     """What a failed send means for the entry (the acknowledged ones are recorded together, `mark_all_sent`).
 
-    An answer that the write did not happen takes back the entry's hand-over mark when every hand-over of it was
-    this same request (Animana would have replayed its answer had it taken one of them): Animana holding the
-    entry's value is then an Animana user's edit, which the settlement must not take for ours come back. A mark
-    from a hand-over as another request (an older version) stays — that attempt's outcome is still unknown."""
+    An answer proving that no hand-over of the entry was taken takes its hand-over mark back (`none_taken`):
+    Animana holding the entry's value is then an Animana user's edit, which the settlement must not take for ours
+    come back."""
     session = batch.session
-    maybe_applied = isinstance(outcome, (Retry, Refused)) and outcome.maybe_applied
-    if not maybe_applied and entry.id in batch.same_request:
+    hand_over = batch.handed.get(entry.id)
+    if hand_over is not None and none_taken(outcome, hand_over):
         forget_handed(session, entry.practice_id, [entry.id])
     if isinstance(outcome, Retry) and not outcome.counts:
         mark_retry(session, entry, outcome.error, outcome.delay_s, counts=False)
@@ -293,6 +293,18 @@ def _record(
     elif isinstance(outcome, Stale):
         mark_retry(session, entry, STALE, STALE_WAIT_S)
         report.stale += 1
+
+
+def none_taken(outcome: Outcome, hand_over: HandOver) -> bool:
+    """Whether Animana's answer proves that none of the entry's hand-overs was taken. A refusal made after looking the
+    request's key up (412, 422, 409, 404) covers every hand-over that was this same request — Animana would have
+    replayed its first answer had it taken one; a refusal made before (429, sign-in refused) or no request at all (a
+    parent still on its way) covers this hand-over only. A 5xx, a timeout or a lost answer proves nothing."""
+    if isinstance(outcome, Stale) or (isinstance(outcome, Refused) and not outcome.maybe_applied):
+        return hand_over.same_request
+    if isinstance(outcome, Retry) and not outcome.maybe_applied:
+        return hand_over.first
+    return False
 
 
 def _sync_and_settle(
