@@ -10,6 +10,9 @@ the machine's load weighs on both alike. A round's time per arm is the sum over 
 time is split into the settlement (timed around `settle` inside the sync) and the rest, so the cost of holding +
 settling the rows the local edits left pending is told apart from the loader's.
 
+Before each timed round both warehouses are analysed and checkpointed (`quiet`), so that neither autovacuum nor the
+checkpointer runs during one arm's sync and not the other's.
+
 The local edits are never pushed (no dispatcher here): the rows they touch stay pending round after round, as they
 would be when Animana is unreachable; Animana changes to them are held and settled in every later round.
 """
@@ -103,6 +106,16 @@ def set_capture(url: str, enabled: bool) -> None:
             )
 
 
+def quiet(urls: list[str]) -> None:
+    """Both warehouses' maintenance done before a timed round: statistics fresh (autovacuum would analyse the
+    tables the last round changed) and a checkpoint written — otherwise autovacuum or the checkpointer lands on
+    whichever arm runs at that moment (on 2 cores the settlement's time varied 2× between runs of the same code)."""
+    for url in urls:
+        with psycopg.connect(libpq(url), autocommit=True) as conn:
+            conn.execute("ANALYZE")
+            conn.execute("CHECKPOINT")
+
+
 def choose_edits(app_engine: Any, practice: LinkedPractice, n: int, rng: random.Random) -> dict[str, list[tuple[str, str]]]:  # fmt: skip
     """Staff edits between two syncs, by Animana id (local ids differ between the two warehouses): client towns and
     the reasons of booked appointments — some of which the Animana side changes too."""
@@ -171,6 +184,7 @@ def sync_overhead(server: str, args: argparse.Namespace, client_of: Any, prepare
                     edits = choose_edits(engines["with"], mine, args.sync_edits // 2, rng)
                     make_edits(engines["with"], mine, edits)
                     make_edits(engines["without"], theirs, edits)
+                quiet(list(urls.values()))
                 # Practice by practice, the arms alternating: a change of the machine's load (other processes)
                 # lands on both arms within a second of each other rather than on one arm's whole round.
                 spent = {"with": 0.0, "without": 0.0, "settle": 0.0}
