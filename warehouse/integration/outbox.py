@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from warehouse.integration.capture import bookkeeping, writing_as
+from warehouse.integration.settle import hold_for_settlement
 from warehouse.integration.tables import MIRRORED
 from warehouse.kernel.ciphers import practice_cipher
 from warehouse.kernel.crypto import FieldCipher
@@ -299,8 +300,9 @@ def note_handed(session: Session, practice_id: int, requests: Mapping[int, str])
 
 
 def forget_handed(session: Session, practice_id: int, entry_ids: list[int]) -> None:
-    """Animana's answers prove that none of these entries' hand-overs was taken (the dispatcher's `_record`): a
-    value of theirs found there is someone else's."""
+    """These entries' hand-over marks go: Animana acknowledged them (`mark_all_sent`), or its answers prove that
+    none of their hand-overs was taken (the dispatcher's `_record`) — a value of theirs found there is then someone
+    else's."""
     session.execute(
         text("DELETE FROM writeback_handed WHERE practice_id = :p AND entry_id = ANY(:ids)"),
         {"p": practice_id, "ids": entry_ids},
@@ -342,10 +344,7 @@ def mark_all_sent(session: Session, answers: list[Answer]) -> None:
             "versions": [v for _, _, v in answers],
         },
     )
-    session.execute(
-        text("DELETE FROM writeback_handed WHERE practice_id = :practice AND entry_id = ANY(:ids)"),
-        {"practice": practice_id, "ids": [e.id for e, _, _ in answers]},
-    )
+    forget_handed(session, practice_id, [e.id for e, _, _ in answers])
     with bookkeeping(session):
         _stamp_rows(session, practice_id, answers)
     # A held Animana change at the very version an answer gives is that answer's record: nothing in it is news. (A
@@ -448,26 +447,11 @@ def _absorb_imported_copies(session: Session, answers: list[Answer]) -> list[Ans
                     }}),
                 },
             )  # fmt: skip
-            if copy_version != answered_version:
-                _hold_incoming(session, entry, incoming, copy_version)
+            if copy_version != answered_version:  # (our row had no Animana id: no hold can wait for it yet)
+                hold_for_settlement(
+                    session, entry.practice_id, table_name, [(entry.row_id, incoming, copy_version)]
+                )
     return [a for a in answers if a[0].id not in blocked]
-
-
-def _hold_incoming(
-    session: Session, entry: OutboxEntry, incoming: dict[str, Any], version: str | None
-) -> None:
-    """Animana's values of ``entry``'s row held for the next settlement, as the ``writeback_hold`` trigger holds
-    a loaded update of a pending row."""
-    session.execute(
-        text(
-            "INSERT INTO writeback_incoming (practice_id, table_name, row_id, incoming, animana_version) "
-            "VALUES (:p, :t, :r, CAST(:incoming AS jsonb), :v) ON CONFLICT (practice_id, table_name, row_id) "
-            "DO UPDATE SET incoming = EXCLUDED.incoming, animana_version = EXCLUDED.animana_version, "
-            "received_at = now()"
-        ),
-        {"p": entry.practice_id, "t": entry.table_name, "r": entry.row_id,
-         "incoming": json.dumps(incoming, default=str), "v": version},
-    )  # fmt: skip
 
 
 def mark_retry(

@@ -322,21 +322,9 @@ def _deleted_upstream(
 
 def _write(session: Session, practice_id: int, table: str, writes: _Writes) -> None:
     """Each kind of write of one table's settlement in one statement (see `_Writes`)."""
-    if writes.deferred:  # held again as it came (a newer one the sync holds meanwhile replaces it)
-        session.execute(
-            text(
-                "INSERT INTO writeback_incoming (practice_id, table_name, row_id, incoming, animana_version) "
-                "SELECT :p, :t, s.row_id, s.incoming, s.version FROM unnest(CAST(:ids AS bigint[]), "
-                "CAST(:incoming AS jsonb[]), CAST(:versions AS text[])) AS s(row_id, incoming, version) "
-                "ON CONFLICT (practice_id, table_name, row_id) DO NOTHING"
-            ),
-            {
-                "p": practice_id,
-                "t": table,
-                "ids": [r.row_id for r in writes.deferred],
-                "incoming": [as_json(r.incoming) for r in writes.deferred],
-                "versions": [r.version for r in writes.deferred],
-            },
+    if writes.deferred:  # held again as it came
+        hold_for_settlement(
+            session, practice_id, table, [(r.row_id, r.incoming, r.version) for r in writes.deferred]
         )
     if writes.settled:
         _update_rows(session, practice_id, table, writes)
@@ -398,6 +386,29 @@ def _write(session: Session, practice_id: int, table: str, writes: _Writes) -> N
             ),
             {"p": practice_id, "t": table, "ids": writes.hold},
         )
+
+
+def hold_for_settlement(
+    session: Session, practice_id: int, table: str, rows: list[tuple[int, dict[str, Any], str | None]]
+) -> None:
+    """Animana's values of these rows (row id, values, version) held for the next settlement, as the
+    ``writeback_hold`` trigger holds a loaded update of a pending row. A hold already waiting for a row is newer
+    (the loader's) and stays."""
+    session.execute(
+        text(
+            "INSERT INTO writeback_incoming (practice_id, table_name, row_id, incoming, animana_version) "
+            "SELECT :p, :t, s.row_id, s.incoming, s.version FROM unnest(CAST(:ids AS bigint[]), "
+            "CAST(:incoming AS jsonb[]), CAST(:versions AS text[])) AS s(row_id, incoming, version) "
+            "ON CONFLICT (practice_id, table_name, row_id) DO NOTHING"
+        ),
+        {
+            "p": practice_id,
+            "t": table,
+            "ids": [row_id for row_id, _, _ in rows],
+            "incoming": [as_json(values) for _, values, _ in rows],
+            "versions": [version for _, _, version in rows],
+        },
+    )
 
 
 def _update_rows(session: Session, practice_id: int, table: str, writes: _Writes) -> None:

@@ -153,9 +153,10 @@ def push(
                         else:
                             _record(batch, entry, outcome, max_attempts, report)
                             if isinstance(outcome, Stale):
+                                records = stale.setdefault(outcome.resource, [])
                                 # Not a deletion's: loaded, the record would come back as a row deleted here.
-                                current = [outcome.current] if entry.operation != "delete" else []
-                                stale.setdefault(outcome.resource, []).extend(current)
+                                if entry.operation != "delete":
+                                    records.append(outcome.current)
                         if after_send is not None:
                             after_send(entry)
                 if recording is not None:  # long done (it ran while this batch was sent); its error stops us

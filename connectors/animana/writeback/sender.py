@@ -72,7 +72,7 @@ class Stale:
     answered it, loaded and settled before the entry goes again (`dispatcher`)."""
 
     resource: str
-    current: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    current: dict[str, Any] = field(hash=False, compare=False)
 
 
 Outcome = Sent | Retry | Refused | Stale

@@ -20,7 +20,7 @@ OTHER_BEFORE = HandOver(
     ("outcome", "proves"),
     [
         # Refused after Animana looked the key up: it would have replayed a request it had taken.
-        (Stale("relations"), {FIRST: True, SAME_AGAIN: True, OTHER_BEFORE: False}),
+        (Stale("relations", {}), {FIRST: True, SAME_AGAIN: True, OTHER_BEFORE: False}),
         (Refused("Animana refused: city: too long"), {FIRST: True, SAME_AGAIN: True, OTHER_BEFORE: False}),
         # Refused before the key was looked up (429, sign-in), or no request at all (a parent on its way).
         (
