@@ -4,7 +4,7 @@ Where the warehouse keeps a copy (found by reading every text, jsonb and bytea c
 test scans all of them after an erasure, so a place added later without being listed here fails it):
 
 - the search index: ``search_term`` rows of the client (its name words are removed by the client's own trigger;
-  the postcode entries are not, see ``database_code.SEARCH_SYNC_CLIENT``), and through the trigger the
+  its postcode entries are deleted here, whatever postcode the erased row keeps), and through the trigger the
   practice's ``search_word`` and the warehouse's ``search_vocabulary`` for words no one else has;
 - the write-back: ``writeback_outbox`` changes/bases (values of the client row as it was), ``writeback_incoming``
   (Animana's version of the row, held), ``writeback_conflict`` fields (both sides' values);
