@@ -433,16 +433,14 @@ def _update(
     writes: _Writes,
     columns: list[str],
 ) -> None:
-    assignments = "".join(
-        f"{c} = CASE WHEN s.taken ? '{c}' THEN (jsonb_populate_record(NULL::{table}, s.taken)).{c} "
-        f"ELSE t.{c} END, "
-        for c in columns
-    )
+    # Animana's values typed by the table's row type once per row (a function in FROM), not once per column.
+    assignments = "".join(f"{c} = CASE WHEN s.taken ? '{c}' THEN a.{c} ELSE t.{c} END, " for c in columns)
+    typed = f" CROSS JOIN LATERAL jsonb_populate_record(NULL::{table}, s.taken) AS a" if columns else ""
     session.execute(
         text(
             f"UPDATE {table} t SET {assignments}animana_version = s.version, writeback_pending = s.pending "
             "FROM unnest(CAST(:ids AS bigint[]), CAST(:versions AS text[]), CAST(:pending AS boolean[]), "
-            "CAST(:taken AS jsonb[])) AS s(id, version, pending, taken) "
+            f"CAST(:taken AS jsonb[])) AS s(id, version, pending, taken){typed} "
             "WHERE t.practice_id = :p AND t.id = ANY(:ids) AND t.id = s.id"
         ),
         {

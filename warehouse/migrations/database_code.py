@@ -525,12 +525,15 @@ RETURN ARRAY(SELECT DISTINCT w.w FROM regexp_split_to_table(lower(search_words.v
 # Old and new entries are each a UNION in parentheses: without them ``a UNION b EXCEPT c UNION d`` reads
 # ((a UNION b) EXCEPT c) UNION d, and a client whose postcode changed kept an entry under the old one (until 0610).
 # The search triggers plan with nested loops whatever the writer set (the Animana loader turns them off): they
-# look a batch's entries up by key (migration 0500).
+# look a batch's entries up by key (migration 0500). And with generic plans from the first call: ``moved`` is a
+# parameter, so by default each connection planned every statement afresh for its first five calls (a 5-client
+# UPDATE 3.8 ms instead of 2.1; the sync's and the settlement's connections rarely get past five).
 SEARCH_SYNC_CLIENT = """
 CREATE OR REPLACE FUNCTION public.search_sync_client()
  RETURNS trigger
  LANGUAGE plpgsql
  SET enable_nestloop TO 'on'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 DECLARE changed int; moved bigint[];
 BEGIN
@@ -643,6 +646,7 @@ CREATE OR REPLACE FUNCTION public.search_sync_patient()
  RETURNS trigger
  LANGUAGE plpgsql
  SET enable_nestloop TO 'on'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 DECLARE changed int; moved bigint[];
 BEGIN

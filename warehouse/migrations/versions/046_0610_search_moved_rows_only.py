@@ -5,7 +5,8 @@ Splitting names into words (``search_words``) is what the client and patient tri
 every updated row, old and new, three times: bench/writeback.py phase 4 (auto_explain) put 3.4 ms of a settlement's
 4.5 ms UPDATE of 15 clients in ``search_sync_client``, for rows whose phone, e-mail or address changed. The UPDATE
 branch now first collects the rows whose names, postcode or deletion changed and returns at once when there are
-none.
+none. Both triggers now plan generically from their first call (``moved`` is a parameter: each connection
+planned every statement afresh for its first five calls, a 5-client UPDATE 3.8 ms instead of 2.1).
 
 The client trigger's UPDATE branch read ``a UNION b EXCEPT c UNION d`` as ((a UNION b) EXCEPT c) UNION d: the
 old postcode was never removed. The old and new entries are now each parenthesised, and the entries left behind
@@ -32,6 +33,7 @@ CREATE OR REPLACE FUNCTION public.search_sync_client()
  RETURNS trigger
  LANGUAGE plpgsql
  SET enable_nestloop TO 'on'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 DECLARE changed int; moved bigint[];
 BEGIN
@@ -144,6 +146,7 @@ CREATE OR REPLACE FUNCTION public.search_sync_patient()
  RETURNS trigger
  LANGUAGE plpgsql
  SET enable_nestloop TO 'on'
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 DECLARE changed int; moved bigint[];
 BEGIN
