@@ -119,14 +119,13 @@ def settle(
     report = SettleReport()
     if not held:
         return report
-    # The sync settles in its load transaction, which plans without nested loops and with generic plans (the
-    # loader's bulk statements need that, `LOAD_SETTINGS`). These statements touch a few rows by key: planned
-    # that way they hash-join whole partitions, and so do the triggers they fire (the search index's). Measured on
-    # 4 medium practices: an UPDATE of 19 appointments 21 ms (a scan of 21,218 rows), the search trigger of a
-    # 2-client UPDATE 17 ms; with the defaults, index lookups.
-    session.execute(text("SET LOCAL enable_nestloop TO DEFAULT; SET LOCAL plan_cache_mode TO DEFAULT"))
+    # The planner's defaults (nested loops, plan_cache_mode auto), whatever the transaction set before: the loader
+    # plans without nested loops and with generic plans (its bulk statements need that, `LOAD_SETTINGS`). These
+    # statements touch a few rows by key: planned that way they hash-join whole partitions, and so do the triggers
+    # they fire. Measured on 4 medium practices: an UPDATE of 19 appointments 21 ms (a scan of 21,218 rows), the
+    # search trigger of a 2-client UPDATE 17 ms; with the defaults, index lookups.
     values = FieldValues(session, practice_id, master_key, cipher)
-    with written_as(session, "writeback"):
+    with written_as(session, "writeback", enable_nestloop="on", plan_cache_mode="auto"):
         for table in sorted({r.table_name for r in held}):
             rows = [
                 _Row(table, r.row_id, r.incoming, r.animana_version) for r in held if r.table_name == table
