@@ -1197,6 +1197,16 @@ BEGIN
 END $function$
 """
 
+# The loader's update of a row with a local change Animana has not acknowledged. When Animana changed none of the
+# columns the row's open entries are sending (compared with the value both sides last agreed on, the first open
+# entry's ``base``, as the settlement compares), its update is taken in the loader's own statement, the local
+# values of those columns kept and the row still pending: that is all the settlement would have decided for it, and
+# a settlement UPDATE fires the table's audit, search and mart triggers once more (bench/writeback.py phase 4:
+# ~4 ms a table, half of what capture and conflict detection added to an incremental sync). Everything else is
+# held for the settlement as it came: Animana changed one of those columns (a clash, the same value, or a value of
+# ours come back — only the settlement tells them apart), the row has an open conflict, an encrypted column is
+# being sent whose values SQL cannot compare (an address, an IBAN; e-mail and phone by their blind index) or whose
+# key version Animana's values do not share, or Animana deleted the record.
 WRITEBACK_HOLD = """
 CREATE OR REPLACE FUNCTION public.writeback_hold()
  RETURNS trigger
@@ -1204,7 +1214,48 @@ CREATE OR REPLACE FUNCTION public.writeback_hold()
  SECURITY DEFINER
  SET search_path TO 'public'
 AS $function$
+DECLARE
+  animana jsonb;
+  base jsonb := '{}'::jsonb;
+  entry record;
 BEGIN
+  IF TG_OP = 'UPDATE' AND NOT EXISTS (
+      SELECT FROM writeback_conflict c
+       WHERE c.practice_id = OLD.practice_id AND c.table_name = TG_ARGV[0] AND c.row_id = OLD.id
+         AND c.state = 'open') THEN
+    FOR entry IN
+      SELECT o.changes, o.base FROM writeback_outbox o
+       WHERE o.practice_id = OLD.practice_id AND o.table_name = TG_ARGV[0] AND o.row_id = OLD.id
+         AND o.state IN ('pending', 'held', 'dead')
+       ORDER BY o.id
+    LOOP
+      -- An earlier entry's base of a column stays: it is the value both sides last agreed on.
+      base := coalesce((SELECT jsonb_object_agg(k, coalesce(coalesce(entry.base, '{}'::jsonb) -> k, 'null'::jsonb))
+                          FROM jsonb_object_keys(entry.changes) k), '{}'::jsonb) || base;
+    END LOOP;
+    animana := to_jsonb(NEW);
+    IF base <> '{}'::jsonb
+       AND NOT (base ?| ARRAY['email_enc', 'phone_enc', 'address_enc', 'iban_enc']
+                AND animana -> 'key_version' IS DISTINCT FROM to_jsonb(OLD) -> 'key_version')
+       AND NOT EXISTS (
+         SELECT FROM jsonb_object_keys(base) k
+          WHERE CASE
+                  WHEN k IN ('address_enc', 'iban_enc') THEN true
+                  WHEN k IN ('email_enc', 'phone_enc') THEN
+                    NOT base ? replace(k, '_enc', '_bidx')
+                    OR animana -> replace(k, '_enc', '_bidx') IS DISTINCT FROM base -> replace(k, '_enc', '_bidx')
+                  -- Follow another column (a blind index and key version their ciphertext, cancelled_at the
+                  -- status), or are the table's own (a generated column).
+                  WHEN k IN ('email_bidx', 'phone_bidx', 'key_version', 'cancelled_at', 'search_number') THEN false
+                  ELSE animana -> k IS DISTINCT FROM base -> k
+                END) THEN
+      NEW := jsonb_populate_record(NEW, (
+        SELECT coalesce(jsonb_object_agg(k, to_jsonb(OLD) -> k), '{}'::jsonb) FROM jsonb_object_keys(base) k
+         WHERE k <> 'search_number' AND animana -> k IS DISTINCT FROM to_jsonb(OLD) -> k));
+      NEW.writeback_pending := true;
+      RETURN NEW;
+    END IF;
+  END IF;
   INSERT INTO writeback_incoming (practice_id, table_name, row_id, incoming, animana_version)
   VALUES (OLD.practice_id, TG_ARGV[0], OLD.id,
           CASE WHEN TG_OP = 'DELETE' THEN '{"deleted_in_animana": true}'::jsonb

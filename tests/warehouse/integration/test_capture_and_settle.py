@@ -181,6 +181,53 @@ def test_the_sync_never_overwrites_a_pending_row_and_settling_merges_per_field(w
 
 
 @pytest.mark.parametrize(
+    ("sending", "animana_changed"),
+    [("postcode", "city"), ("postcode", "city and postcode"), ("postcode and address", "city")],
+)
+def test_an_animana_update_of_a_pending_row_is_taken_by_the_loader_unless_it_touches_what_the_row_is_sending(
+    world, sending, animana_changed
+):
+    """The receptionist changed the postcode (and the address); Animana changed the city (and the postcode).
+
+    - Only what the row is not sending: the loader's own statement takes it with Animana's version, the local
+      postcode stays, the row stays pending, nothing is held and the settlement has nothing to do; the entry goes
+      out conditional on the version just taken.
+    - The postcode too: held for the settlement as before (a clash, or the same value: only it tells).
+    - An address being sent: encrypted with a random nonce, SQL cannot tell Animana's from the one both sides
+      agreed on, so the row is held however little Animana changed."""
+    db, w = world
+    a1 = w.practices["a1"]
+    with _app(db, w) as session:
+        before = session.execute(
+            text("SELECT postcode, city FROM client WHERE id = :c"), {"c": a1.client_id}
+        ).one()
+        address = ", address_enc = '\\x01'::bytea" if "address" in sending else ""
+        session.execute(
+            text(f"UPDATE client SET postcode = '1234AB'{address} WHERE id = :c"), {"c": a1.client_id}
+        )
+    postcode = "9999ZZ" if "postcode" in animana_changed else before.postcode
+    with _app(db, w) as session:  # the loader sends Animana's whole record: the postcode as both last agreed
+        _sync(session, "UPDATE client SET city = 'Utrecht', postcode = :postcode, animana_version = 'v2' "
+              "WHERE id = :c", c=a1.client_id, postcode=postcode)  # fmt: skip
+    with _app(db, w) as session:
+        row = session.execute(
+            text("SELECT postcode, city, animana_version, writeback_pending FROM client WHERE id = :c"),
+            {"c": a1.client_id},
+        ).one()
+        held = session.execute(text("SELECT count(*) FROM writeback_incoming")).scalar_one()
+        [entry] = _outbox(session, a1.practice_id)
+        assert entry.state == "pending" and entry.changes["postcode"] == "1234AB"
+        if (sending, animana_changed) == ("postcode", "city"):
+            assert (row.city, row.postcode, row.animana_version, row.writeback_pending) == (
+                "Utrecht", "1234AB", "v2", True
+            )  # fmt: skip
+            assert held == 0
+            assert settle(session, a1.practice_id, {}, master_key=MASTER_KEY).rows == 0
+        else:
+            assert (row.city, row.postcode, row.animana_version, held) == (before.city, "1234AB", None, 1)
+
+
+@pytest.mark.parametrize(
     "first_entry", ["never handed", "handed, goes again", "handed as two requests", "handed, a dead letter"]
 )
 def test_animana_holding_an_earlier_value_of_ours_is_decided_by_whether_that_entry_was_handed_over(
