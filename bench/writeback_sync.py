@@ -116,9 +116,12 @@ def quiet(urls: list[str]) -> None:
             conn.execute("CHECKPOINT")
 
 
-def choose_edits(app_engine: Any, practice: LinkedPractice, n: int, rng: random.Random) -> dict[str, list[tuple[str, str]]]:  # fmt: skip
+def choose_edits(app_engine: Any, practice: LinkedPractice, n: int, rng: random.Random) -> dict[str, list[tuple[str, str, str]]]:  # fmt: skip
     """Staff edits between two syncs, by Animana id (local ids differ between the two warehouses): client towns and
-    the reasons of booked appointments — some of which the Animana side changes too."""
+    postcodes, and the reasons of booked appointments. Animana's side (`/_sim/mutate`) changes clients' phones,
+    e-mails, postcodes and active flags and cancels appointments: a postcode changed on both sides is a clash the
+    settlement decides; the other edits of a row Animana also changed touch different columns (the loader takes
+    Animana's, migration 0620)."""
     with tenant_session(app_engine, AccessContext.for_practices([practice.practice_id])) as s:
         clients = s.execute(
             text("SELECT animana_id FROM client WHERE animana_id IS NOT NULL ORDER BY 1")
@@ -130,20 +133,26 @@ def choose_edits(app_engine: Any, practice: LinkedPractice, n: int, rng: random.
         ).scalars()
         clients, booked = list(clients), list(booked)
     return {
-        "client": [(a, rng.choice(TOWNS)) for a in rng.sample(clients, min(n // 2, len(clients)))],
+        "client": [
+            (a, "city", rng.choice(TOWNS))
+            if rng.random() < 0.5
+            else (a, "postcode", f"35{rng.randrange(100):02d} XY")
+            for a in rng.sample(clients, min(n // 2, len(clients)))
+        ],
         "appointment": [
-            (a, "bench: " + rng.choice(TOWNS)) for a in rng.sample(booked, min(n // 2, len(booked)))
+            (a, "reason", "bench: " + rng.choice(TOWNS)) for a in rng.sample(booked, min(n // 2, len(booked)))
         ],
     }
 
 
-def make_edits(app_engine: Any, practice: LinkedPractice, edits: dict[str, list[tuple[str, str]]]) -> None:
-    column = {"client": "city", "appointment": "reason"}
+def make_edits(
+    app_engine: Any, practice: LinkedPractice, edits: dict[str, list[tuple[str, str, str]]]
+) -> None:
     with tenant_session(app_engine, AccessContext.for_practices([practice.practice_id])) as s:
         for table, changes in edits.items():
-            for animana_id, value in changes:
+            for animana_id, column, value in changes:
                 s.execute(
-                    text(f"UPDATE {table} SET {column[table]} = :v WHERE animana_id = :a"),
+                    text(f"UPDATE {table} SET {column} = :v WHERE animana_id = :a"),
                     {"v": value, "a": animana_id},
                 )
 
