@@ -327,13 +327,17 @@ def _write(session: Session, practice_id: int, table: str, writes: _Writes) -> N
         )
     if writes.settled:
         _update_rows(session, practice_id, table, writes)
-    if writes.entries:  # an entry left with nothing to send is superseded by what Animana holds
+    if (
+        writes.entries
+    ):  # an entry left with nothing to send is superseded by what Animana holds (its mark goes)
         session.execute(
             text(
-                "UPDATE writeback_outbox o SET changes = s.changes, "
+                "WITH entries AS (UPDATE writeback_outbox o SET changes = s.changes, "
                 "state = CASE WHEN s.changes = '{}'::jsonb THEN 'superseded' ELSE o.state END "
                 "FROM unnest(CAST(:ids AS bigint[]), CAST(:changes AS jsonb[])) AS s(id, changes) "
-                "WHERE o.practice_id = :p AND o.id = ANY(:ids) AND o.id = s.id"
+                "WHERE o.practice_id = :p AND o.id = ANY(:ids) AND o.id = s.id RETURNING o.id, o.state) "
+                "DELETE FROM writeback_handed h USING entries e WHERE h.practice_id = :p AND h.entry_id = e.id "
+                "AND e.state = 'superseded'"
             ),
             {
                 "p": practice_id,

@@ -223,6 +223,12 @@ def test_an_animana_update_of_a_pending_row_is_taken_by_the_loader_unless_it_tou
             )  # fmt: skip
             assert held == 0
             assert settle(session, a1.practice_id, {}, master_key=MASTER_KEY).rows == 0
+            # The same record again (a full sync): nothing to write, the row is not even rewritten.
+            written = text("SELECT xmin::text FROM client WHERE id = :c")
+            version_before = session.execute(written, {"c": a1.client_id}).scalar_one()
+            _sync(session, "UPDATE client SET city = 'Utrecht', postcode = :postcode, animana_version = 'v2' "
+                  "WHERE id = :c", c=a1.client_id, postcode=postcode)  # fmt: skip
+            assert session.execute(written, {"c": a1.client_id}).scalar_one() == version_before
         else:
             assert (row.city, row.postcode, row.animana_version, held) == (before.city, "1234AB", None, 1)
 
@@ -295,6 +301,30 @@ def test_animana_holding_an_earlier_value_of_ours_is_decided_by_whether_that_ent
         assert states == (
             ["dead", "pending"] if first_entry == "handed, a dead letter" else ["pending", "pending"]
         )
+
+
+def test_an_entry_a_resolution_supersedes_leaves_no_hand_over_mark(world):
+    """A handed-over entry the manager's resolution replaces is never looked at again: its mark goes with it
+    (marks of superseded entries used to stay for ever)."""
+    db, w = world
+    a1 = w.practices["a1"]
+    with _app(db, w) as session:
+        session.execute(text("UPDATE client SET last_name = 'Lokaal' WHERE id = :c"), {"c": a1.client_id})
+    with _app(db, w) as session:
+        [entry] = session.execute(text("SELECT id FROM writeback_outbox")).scalars().all()
+        note_handed(session, a1.practice_id, {entry: "key-1"})
+        _sync(session, "UPDATE client SET last_name = 'Animana', animana_version = 'v2' WHERE id = :c",
+              c=a1.client_id)  # fmt: skip
+    with _app(db, w) as session:
+        assert settle(session, a1.practice_id, {}, master_key=MASTER_KEY).conflicts_opened == 1
+        [conflict] = conflicts.open_conflicts(session, [a1.practice_id], master_key=MASTER_KEY)
+    with _app(db, w) as session:
+        manager = Actor.at(a1.user_id, a1.practice_id, {"practice_manager"})
+        conflicts.resolve(session, manager, conflict.id, {"last_name": "animana"})
+    with _app(db, w) as session:
+        assert [e.state for e in _outbox(session, a1.practice_id)] == ["superseded"]
+        marks = text("SELECT count(*) FROM writeback_handed WHERE entry_id = :e")
+        assert session.execute(marks, {"e": entry}).scalar_one() == 0
 
 
 def test_rules_decide_the_safe_cases_and_record_which_rule_decided(world):

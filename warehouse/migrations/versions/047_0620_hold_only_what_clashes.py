@@ -72,6 +72,10 @@ BEGIN
       NEW := jsonb_populate_record(NEW, (
         SELECT coalesce(jsonb_object_agg(k, to_jsonb(OLD) -> k), '{}'::jsonb) FROM jsonb_object_keys(base) k
          WHERE k <> 'search_number' AND animana -> k IS DISTINCT FROM to_jsonb(OLD) -> k));
+      IF to_jsonb(NEW) - ARRAY['updated_at', 'writeback_pending']
+         = to_jsonb(OLD) - ARRAY['updated_at', 'writeback_pending'] THEN
+        RETURN NULL;  -- what Animana has is what the row holds but for the local change: nothing to write
+      END IF;
       NEW.writeback_pending := true;
       RETURN NEW;
     END IF;
