@@ -14,7 +14,8 @@ Before each timed round both warehouses are analysed and checkpointed (`quiet`),
 checkpointer runs during one arm's sync and not the other's.
 
 The local edits are never pushed (no dispatcher here): the rows they touch stay pending round after round, as they
-would be when Animana is unreachable; Animana changes to them are held and settled in every later round.
+would be when Animana is unreachable. Animana's later changes to them are taken by the loader when they leave the
+edited columns alone (migration 0620), and held and settled when they touch one (a postcode changed on both sides).
 """
 
 from __future__ import annotations

@@ -28,13 +28,14 @@ def written_as(session: Session, writer: Writer, **settings: str) -> Iterator[No
     captured). ``settings``: other transaction-local settings for the rest of the transaction, set in the same
     statement (each statement of a settlement is a round trip and ~0.3 ms on the server; the settlement made four
     before its first read)."""
-    names = ["vetconnect.writer", *settings]
-    assigned = ", ".join(f"set_config(:name{i}, :value{i}, true)" for i in range(len(names)))
-    values = [writer, *settings.values()]
+    assigned = {"vetconnect.writer": writer, **settings}
+    params: dict[str, str] = {}
+    for i, (name, value) in enumerate(assigned.items()):
+        params |= {f"name{i}": name, f"value{i}": value}
+    setters = ", ".join(f"set_config(:name{i}, :value{i}, true)" for i in range(len(assigned)))
     # The target list is evaluated in order: the writer is read before it is replaced.
     previous = session.execute(
-        text(f"SELECT current_setting('vetconnect.writer', true), {assigned}"),
-        {**{f"name{i}": n for i, n in enumerate(names)}, **{f"value{i}": v for i, v in enumerate(values)}},
+        text(f"SELECT current_setting('vetconnect.writer', true), {setters}"), params
     ).scalar()
     try:
         yield

@@ -1,5 +1,6 @@
 """Settling Animana changes that arrived for rows with an unacknowledged local change (held by the
-``writeback_hold`` trigger, migration 0380): per field, never a silent revert.
+``writeback_hold`` trigger, migration 0380; since 0620 only those that touch a column the row's open entries are
+sending — the loader takes the others itself): per field, never a silent revert.
 
 For each held row, against the value both sides last agreed on (the ``base`` of the row's first open outbox entry
 that changed the field):
@@ -327,9 +328,8 @@ def _write(session: Session, practice_id: int, table: str, writes: _Writes) -> N
         )
     if writes.settled:
         _update_rows(session, practice_id, table, writes)
-    if (
-        writes.entries
-    ):  # an entry left with nothing to send is superseded by what Animana holds (its mark goes)
+    # An entry left with nothing to send is superseded by what Animana holds (and its hand-over mark goes).
+    if writes.entries:
         session.execute(
             text(
                 "WITH entries AS (UPDATE writeback_outbox o SET changes = s.changes, "
