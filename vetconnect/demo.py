@@ -117,7 +117,7 @@ def _ensure(session: Session, code: str, create: Callable[[], Tenant]) -> Tenant
 
 def build_demo_world(session: Session, *, master_key: bytes, today: dt.date | None = None) -> DemoSummary:
     """Create whatever of the demo world is missing, in one system-session transaction."""
-    today = today or dt.date.today()
+    today = today or dt.datetime.now(AMSTERDAM).date()  # the practices' day, not the server's (UTC)
     created = tenant_id_by_code(session, FRANCHISES[0][0]) is None
     franchises = {
         code: _ensure(session, code, lambda c=code, n=name: add_franchise(session, code=c, name=n))

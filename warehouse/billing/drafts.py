@@ -3,7 +3,6 @@ the visit recorded, at the practice's prices."""
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -15,6 +14,7 @@ from warehouse.billing.invoice_lines import add_priced_line
 from warehouse.billing.invoices import BillingError, price_list, recompute_totals
 from warehouse.billing.numbering import DRAFT_PREFIX
 from warehouse.billing.vat import vat_rate_for
+from warehouse.kernel.practice_time import practice_today
 from warehouse.schema.billing import Invoice, InvoiceLine, Product
 from warehouse.schema.clients import Client, ClientPatient
 from warehouse.schema.clinical import LabOrder, Prescription, Vaccination, Visit
@@ -33,7 +33,8 @@ def create_draft(
     if exists is None:
         raise BillingError("client", "Choose a client of this practice.")
     invoice = Invoice(practice_id=practice_id, number=f"{DRAFT_PREFIX}{uuid.uuid4().hex[:12]}", client_id=client_id,
-                      visit_id=visit_id, issued_on=dt.date.today(), status="draft", created_by=actor.user_id)  # fmt: skip
+                      visit_id=visit_id, issued_on=practice_today(session, practice_id), status="draft",
+                      created_by=actor.user_id)  # fmt: skip
     session.add(invoice)
     session.flush()
     return invoice
