@@ -52,7 +52,7 @@ with ctx.tenant() as session:
 controls = st.columns([1, 1, 2])
 view = controls[0].segmented_control("View", ["Day", "Week"], default="Day", key="sched.view") or "Day"
 # The practice's today, not the server's: between local midnight and UTC's the server's date is yesterday.
-today = dt.datetime.now(zone).date()
+today = ctx.now().astimezone(zone).date()
 day = controls[1].date_input("Date", value=state.get("sched.day", today), format="DD-MM-YYYY")
 resource_names = {r.id: r.name for r in all_resources}
 shown = controls[2].multiselect("Resources", list(resource_names), format_func=resource_names.get,
