@@ -10,9 +10,10 @@ import shutil
 import subprocess
 import threading
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from tests.conftest import MASTER_KEY
 from warehouse.billing import invoice_lines, invoice_views, issuing, payments
@@ -115,6 +116,23 @@ def test_receptionist_may_bill_an_analyst_may_not(ws_db):
     with ws_db.as_app(_ctx(ws_db, "a1")) as session, pytest.raises(NotPermitted):
         create_draft(session, Actor.at(a1.user_id, a1.practice_id, frozenset({"analyst"})), practice_id=a1.practice_id,
                      client_id=a1.client_id)  # fmt: skip
+
+
+def test_a_draft_is_issued_on_the_practice_s_date_not_the_server_s(ws_db):
+    """A practice whose local date differs from UTC's right now (Kiritimati is UTC+14, Pago Pago UTC-11; one of them
+    always does): the draft carries the practice's date."""
+    a1 = ws_db.world.practices["a1"]
+    zone = "Pacific/Kiritimati" if dt.datetime.now(dt.UTC).hour >= 10 else "Pacific/Pago_Pago"
+    with ws_db.system() as session:
+        session.execute(
+            text("UPDATE tenant SET timezone = :z WHERE id = :p"), {"z": zone, "p": a1.practice_id}
+        )
+    with ws_db.as_app(_ctx(ws_db, "a1")) as session:
+        draft = create_draft(session, Actor.at(a1.user_id, a1.practice_id, DESK), practice_id=a1.practice_id,
+                             client_id=a1.client_id)  # fmt: skip
+        local_today = dt.datetime.now(ZoneInfo(zone)).date()
+        assert local_today != dt.datetime.now(dt.UTC).date()
+        assert draft.issued_on == local_today
 
 
 def test_numbering_is_gap_free_under_ten_concurrent_issuers_and_per_practice(ws_db):
