@@ -264,17 +264,13 @@ def _apply_choice(session: Session, conflict: Any, choice: Mapping[str, Choice],
 
 
 def _supersede(session: Session, key: Mapping[str, Any], conflict_id: int) -> list[Any]:
-    """The row's open entries give way to the resolution (their hand-over marks go: no settlement looks at a
-    superseded entry); returns them (id, changes)."""
+    """The row's open entries give way to the resolution; returns them (id, changes)."""
     return list(
         session.execute(
             text(
-                "WITH superseded AS (UPDATE writeback_outbox SET state = 'superseded', last_error = :why "
-                "WHERE practice_id = :p AND table_name = :t AND row_id = :id AND state IN ('pending', 'held', 'dead') "
-                "RETURNING id, changes), "
-                "unmarked AS (DELETE FROM writeback_handed h USING superseded s WHERE h.practice_id = :p "
-                "AND h.entry_id = s.id) "
-                "SELECT id, changes FROM superseded ORDER BY id"
+                "UPDATE writeback_outbox SET state = 'superseded', last_error = :why WHERE practice_id = :p "
+                "AND table_name = :t AND row_id = :id AND state IN ('pending', 'held', 'dead') "
+                "RETURNING id, changes"
             ),
             {**key, "why": f"replaced by the resolution of conflict {conflict_id}"},
         ).all()

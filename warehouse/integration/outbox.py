@@ -504,9 +504,7 @@ def retry_dead(session: Session, practice_id: int, ids: Iterable[int] | None = N
             "last_error = 'folded into entry ' || retried.id || ' (retried)' FROM retried "
             "WHERE later.practice_id = :practice AND later.table_name = retried.table_name "
             "AND later.row_id = retried.row_id AND later.id > retried.id AND later.operation = 'update' "
-            "AND later.state IN ('pending', 'dead') RETURNING later.id), "
-            "unmarked AS (DELETE FROM writeback_handed h USING folded f WHERE h.practice_id = :practice "
-            "AND h.entry_id = f.id) "
+            "AND later.state IN ('pending', 'dead')) "
             "SELECT count(*) FROM retried"
         ),
         {"practice": practice_id, "ids": list(ids or ())},

@@ -328,16 +328,13 @@ def _write(session: Session, practice_id: int, table: str, writes: _Writes) -> N
         )
     if writes.settled:
         _update_rows(session, practice_id, table, writes)
-    # An entry left with nothing to send is superseded by what Animana holds (and its hand-over mark goes).
-    if writes.entries:
+    if writes.entries:  # an entry left with nothing to send is superseded by what Animana holds
         session.execute(
             text(
-                "WITH entries AS (UPDATE writeback_outbox o SET changes = s.changes, "
+                "UPDATE writeback_outbox o SET changes = s.changes, "
                 "state = CASE WHEN s.changes = '{}'::jsonb THEN 'superseded' ELSE o.state END "
                 "FROM unnest(CAST(:ids AS bigint[]), CAST(:changes AS jsonb[])) AS s(id, changes) "
-                "WHERE o.practice_id = :p AND o.id = ANY(:ids) AND o.id = s.id RETURNING o.id, o.state) "
-                "DELETE FROM writeback_handed h USING entries e WHERE h.practice_id = :p AND h.entry_id = e.id "
-                "AND e.state = 'superseded'"
+                "WHERE o.practice_id = :p AND o.id = ANY(:ids) AND o.id = s.id"
             ),
             {
                 "p": practice_id,

@@ -1216,6 +1216,7 @@ CREATE OR REPLACE FUNCTION public.writeback_hold()
 AS $function$
 DECLARE
   animana jsonb;
+  local_row jsonb;
   base jsonb := '{}'::jsonb;
   entry record;
 BEGIN
@@ -1230,13 +1231,14 @@ BEGIN
        ORDER BY o.id
     LOOP
       -- An earlier entry's base of a column stays: it is the value both sides last agreed on.
-      base := coalesce((SELECT jsonb_object_agg(k, coalesce(coalesce(entry.base, '{}'::jsonb) -> k, 'null'::jsonb))
+      base := coalesce((SELECT jsonb_object_agg(k, coalesce(entry.base -> k, 'null'::jsonb))
                           FROM jsonb_object_keys(entry.changes) k), '{}'::jsonb) || base;
     END LOOP;
     animana := to_jsonb(NEW);
+    local_row := to_jsonb(OLD);
     IF base <> '{}'::jsonb
        AND NOT (base ?| ARRAY['email_enc', 'phone_enc', 'address_enc', 'iban_enc']
-                AND animana -> 'key_version' IS DISTINCT FROM to_jsonb(OLD) -> 'key_version')
+                AND animana -> 'key_version' IS DISTINCT FROM local_row -> 'key_version')
        AND NOT EXISTS (
          SELECT FROM jsonb_object_keys(base) k
           WHERE CASE
@@ -1250,10 +1252,10 @@ BEGIN
                   ELSE animana -> k IS DISTINCT FROM base -> k
                 END) THEN
       NEW := jsonb_populate_record(NEW, (
-        SELECT coalesce(jsonb_object_agg(k, to_jsonb(OLD) -> k), '{}'::jsonb) FROM jsonb_object_keys(base) k
-         WHERE k <> 'search_number' AND animana -> k IS DISTINCT FROM to_jsonb(OLD) -> k));
+        SELECT coalesce(jsonb_object_agg(k, local_row -> k), '{}'::jsonb) FROM jsonb_object_keys(base) k
+         WHERE k <> 'search_number' AND animana -> k IS DISTINCT FROM local_row -> k));
       IF to_jsonb(NEW) - ARRAY['updated_at', 'writeback_pending']
-         = to_jsonb(OLD) - ARRAY['updated_at', 'writeback_pending'] THEN
+         = local_row - ARRAY['updated_at', 'writeback_pending'] THEN
         RETURN NULL;  -- what Animana has is what the row holds but for the local change: nothing to write
       END IF;
       NEW.writeback_pending := true;
@@ -1270,6 +1272,24 @@ BEGIN
   RETURN NULL;
 END $function$
 """
+
+# A superseded entry is never sent or settled again: its hand-over mark (``writeback_handed``, 0580) goes with it,
+# whichever way it was superseded — by a settlement (Animana holds all it was sending), a conflict's resolution, or a
+# retried dead letter folding later changes (migration 0630; before it, such marks stayed for ever).
+WRITEBACK_FORGET_SUPERSEDED = """
+CREATE OR REPLACE FUNCTION public.writeback_forget_superseded()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  DELETE FROM writeback_handed WHERE practice_id = NEW.practice_id AND entry_id = NEW.id;
+  RETURN NULL;
+END $function$
+"""
+WRITEBACK_FORGET_SUPERSEDED_TRIGGER = (
+    "CREATE TRIGGER writeback_forget_superseded AFTER UPDATE OF state ON public.writeback_outbox FOR EACH ROW "
+    "WHEN (((new.state)::text = 'superseded'::text)) EXECUTE FUNCTION writeback_forget_superseded()"
+)
 
 # Mirrored table → module (``practice_module_mode.module``).
 WRITEBACK_TABLES = {
@@ -1636,7 +1656,7 @@ FUNCTIONS = (
     MART_LOCAL_DAY, MART_DIRTY_APPOINTMENT, MART_DIRTY_VISIT, MART_DIRTY_STAFF_SHIFT, MART_DIRTY_DIAGNOSIS,
     MART_DIRTY_INVOICE, MART_DIRTY_INVOICE_LINE, MART_DIRTY_PAYMENT, MART_DIRTY_CLIENT_PATIENT,
     MART_DIRTY_VACCINATION, MART_DIRTY_REMINDER,
-    WRITEBACK_CAPTURE, WRITEBACK_HOLD,
+    WRITEBACK_CAPTURE, WRITEBACK_HOLD, WRITEBACK_FORGET_SUPERSEDED,
     SEED_DIAGNOSIS_CODES,
     MICROCHIP_KNOWN_IN_FRANCHISE,
     APP_SESSION_ID,
@@ -1674,6 +1694,7 @@ TRIGGERS = (
     AUDIT_PRACTICE_DETAILS_TRIGGER,
     *REVOKE_SESSIONS_TRIGGERS,
     *WRITEBACK_TRIGGERS,
+    WRITEBACK_FORGET_SUPERSEDED_TRIGGER,
 )
 # (tables, triggers): each trigger definition on each of the tables (``{table}`` stands for the table).
 TRIGGERS_ON_TABLES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (

@@ -36,6 +36,7 @@ CREATE OR REPLACE FUNCTION public.writeback_hold()
 AS $function$
 DECLARE
   animana jsonb;
+  local_row jsonb;
   base jsonb := '{}'::jsonb;
   entry record;
 BEGIN
@@ -50,13 +51,14 @@ BEGIN
        ORDER BY o.id
     LOOP
       -- An earlier entry's base of a column stays: it is the value both sides last agreed on.
-      base := coalesce((SELECT jsonb_object_agg(k, coalesce(coalesce(entry.base, '{}'::jsonb) -> k, 'null'::jsonb))
+      base := coalesce((SELECT jsonb_object_agg(k, coalesce(entry.base -> k, 'null'::jsonb))
                           FROM jsonb_object_keys(entry.changes) k), '{}'::jsonb) || base;
     END LOOP;
     animana := to_jsonb(NEW);
+    local_row := to_jsonb(OLD);
     IF base <> '{}'::jsonb
        AND NOT (base ?| ARRAY['email_enc', 'phone_enc', 'address_enc', 'iban_enc']
-                AND animana -> 'key_version' IS DISTINCT FROM to_jsonb(OLD) -> 'key_version')
+                AND animana -> 'key_version' IS DISTINCT FROM local_row -> 'key_version')
        AND NOT EXISTS (
          SELECT FROM jsonb_object_keys(base) k
           WHERE CASE
@@ -70,10 +72,10 @@ BEGIN
                   ELSE animana -> k IS DISTINCT FROM base -> k
                 END) THEN
       NEW := jsonb_populate_record(NEW, (
-        SELECT coalesce(jsonb_object_agg(k, to_jsonb(OLD) -> k), '{}'::jsonb) FROM jsonb_object_keys(base) k
-         WHERE k <> 'search_number' AND animana -> k IS DISTINCT FROM to_jsonb(OLD) -> k));
+        SELECT coalesce(jsonb_object_agg(k, local_row -> k), '{}'::jsonb) FROM jsonb_object_keys(base) k
+         WHERE k <> 'search_number' AND animana -> k IS DISTINCT FROM local_row -> k));
       IF to_jsonb(NEW) - ARRAY['updated_at', 'writeback_pending']
-         = to_jsonb(OLD) - ARRAY['updated_at', 'writeback_pending'] THEN
+         = local_row - ARRAY['updated_at', 'writeback_pending'] THEN
         RETURN NULL;  -- what Animana has is what the row holds but for the local change: nothing to write
       END IF;
       NEW.writeback_pending := true;
